@@ -1,0 +1,107 @@
+import type { Db } from './db.js';
+import { pageOf, type PageResult } from './paging.js';
+
+export interface DatasetRecord {
+  id: string;
+  name: string;
+  status: 'validating' | 'ready' | 'failed';
+  source: Record<string, unknown>;
+  numExamples: number | null;
+  featureShape: number[] | null;
+  featureDtype: 'uint8' | 'float32' | null;
+  numClasses: number | null;
+  classes: string[] | null;
+  classCounts: number[] | null;
+  preprocessing: { scale: number; offset: number } | null;
+  dir: string | null;
+  error: { code: string; message: string } | null;
+  createdAt: string;
+}
+
+interface DatasetRow {
+  id: string;
+  name: string;
+  status: DatasetRecord['status'];
+  source: Record<string, unknown>;
+  num_examples: number | null;
+  feature_shape: number[] | null;
+  feature_dtype: DatasetRecord['featureDtype'];
+  num_classes: number | null;
+  classes: string[] | null;
+  class_counts: number[] | null;
+  preprocessing: DatasetRecord['preprocessing'];
+  dir: string | null;
+  error: DatasetRecord['error'];
+  created_at: Date;
+}
+
+const toRecord = (r: DatasetRow): DatasetRecord => ({
+  id: r.id,
+  name: r.name,
+  status: r.status,
+  source: r.source,
+  numExamples: r.num_examples,
+  featureShape: r.feature_shape,
+  featureDtype: r.feature_dtype,
+  numClasses: r.num_classes,
+  classes: r.classes,
+  classCounts: r.class_counts,
+  preprocessing: r.preprocessing,
+  dir: r.dir,
+  error: r.error,
+  createdAt: r.created_at.toISOString(),
+});
+
+export type ReadyDataset = Omit<DatasetRecord, 'status'> & {
+  status: 'ready';
+  numExamples: number;
+  featureShape: number[];
+  featureDtype: 'uint8' | 'float32';
+  numClasses: number;
+  classes: string[];
+  classCounts: number[];
+  preprocessing: { scale: number; offset: number };
+  dir: string;
+};
+
+export class DatasetStore {
+  constructor(private readonly db: Db) {}
+
+  async insertReady(d: Omit<ReadyDataset, 'createdAt' | 'error' | 'status'>): Promise<DatasetRecord> {
+    const [row] = await this.db.query<DatasetRow>(
+      `INSERT INTO datasets (id, name, status, source, num_examples, feature_shape, feature_dtype, num_classes,
+         classes, class_counts, preprocessing, dir)
+       VALUES ($1, $2, 'ready', $3::jsonb, $4, $5::jsonb, $6, $7, $8::jsonb, $9::jsonb, $10::jsonb, $11) RETURNING *`,
+      [d.id, d.name, JSON.stringify(d.source), d.numExamples, JSON.stringify(d.featureShape), d.featureDtype, d.numClasses,
+        JSON.stringify(d.classes), JSON.stringify(d.classCounts), JSON.stringify(d.preprocessing), d.dir],
+    );
+    return toRecord(row!);
+  }
+
+  async get(id: string): Promise<DatasetRecord | null> {
+    const [row] = await this.db.query<DatasetRow>('SELECT * FROM datasets WHERE id = $1', [id]);
+    return row ? toRecord(row) : null;
+  }
+
+  async list(limit: number, after?: string): Promise<PageResult<DatasetRecord>> {
+    const rows = await this.db.query<DatasetRow>(
+      'SELECT * FROM datasets WHERE ($1::text IS NULL OR id < $1) ORDER BY id DESC LIMIT $2',
+      [after ?? null, limit + 1],
+    );
+    return pageOf(rows.map(toRecord), limit);
+  }
+
+  /** ids of queued or running jobs that read this dataset */
+  async activeJobsUsing(id: string): Promise<string[]> {
+    const rows = await this.db.query<{ id: string }>(
+      `SELECT id FROM jobs WHERE status IN ('queued', 'running', 'paused')
+         AND EXISTS (SELECT 1 FROM jsonb_each_text(spec->'data') d WHERE d.value = $1)`,
+      [id],
+    );
+    return rows.map((r) => r.id);
+  }
+
+  async delete(id: string): Promise<void> {
+    await this.db.query('DELETE FROM datasets WHERE id = $1', [id]);
+  }
+}

@@ -1,0 +1,221 @@
+import type { Job, JobError, JobSpec, JobStatus, JobType, Progress } from '../schemas/job.js';
+import type { Db, Queryable } from './db.js';
+import type { EventStore, JobEvent } from './events.js';
+import { pageOf, type PageResult } from './paging.js';
+
+interface JobRow {
+  id: string;
+  type: JobType;
+  status: JobStatus;
+  spec: JobSpec;
+  progress: Progress | null;
+  metrics: Record<string, unknown> | null;
+  result: Job['result'];
+  error: JobError | null;
+  attempt: number;
+  backend: string | null;
+  cancel_requested: boolean;
+  idempotency_key: string | null;
+  request_hash: string | null;
+  created_at: Date;
+  started_at: Date | null;
+  finished_at: Date | null;
+}
+
+const iso = (d: Date | null) => (d ? d.toISOString() : null);
+
+export const toJob = (r: JobRow): Job => ({
+  id: r.id,
+  object: 'job',
+  type: r.type,
+  status: r.status,
+  spec: r.spec,
+  progress: r.progress,
+  metrics: r.metrics,
+  result: r.result,
+  error: r.error,
+  attempt: r.attempt,
+  backend: r.backend,
+  cancelRequested: r.cancel_requested,
+  createdAt: r.created_at.toISOString(),
+  startedAt: iso(r.started_at),
+  finishedAt: iso(r.finished_at),
+});
+
+/** What a state change wrote: the job as it now is and the event that announces it. */
+export interface Transition {
+  job: Job;
+  events: JobEvent[];
+}
+
+const LIVE = `status NOT IN ('succeeded', 'failed', 'cancelled')`;
+
+/**
+ * Job rows and their state changes. Every change made on behalf of a running attempt
+ * names that attempt, and is ignored when the row has moved on to a newer one, so a
+ * stale worker can never overwrite a newer attempt's results.
+ */
+export class JobStore {
+  constructor(
+    private readonly db: Db,
+    private readonly events: EventStore,
+  ) {}
+
+  async create(j: { id: string; spec: JobSpec; idempotencyKey?: string; requestHash?: string }): Promise<Transition> {
+    return this.db.tx(async (q) => {
+      await q.query(
+        `INSERT INTO jobs (id, type, status, spec, idempotency_key, request_hash) VALUES ($1, $2, 'queued', $3::jsonb, $4, $5)`,
+        [j.id, j.spec.type, JSON.stringify(j.spec), j.idempotencyKey ?? null, j.requestHash ?? null],
+      );
+      const ev = await this.events.append(q, j.id, 'status', { status: 'queued' });
+      return { job: (await this.getIn(q, j.id))!, events: [ev] };
+    });
+  }
+
+  /** Undoes a create whose job never reached the queue, so a retry of the request starts clean. */
+  async discard(id: string): Promise<void> {
+    await this.db.query('DELETE FROM jobs WHERE id = $1', [id]);
+  }
+
+  async get(id: string): Promise<Job | null> {
+    return this.getIn(this.db, id);
+  }
+
+  private async getIn(q: Queryable, id: string): Promise<Job | null> {
+    const [row] = await q.query<JobRow>('SELECT * FROM jobs WHERE id = $1', [id]);
+    return row ? toJob(row) : null;
+  }
+
+  async byIdempotencyKey(key: string): Promise<{ job: Job; requestHash: string | null } | null> {
+    const [row] = await this.db.query<JobRow>('SELECT * FROM jobs WHERE idempotency_key = $1', [key]);
+    return row ? { job: toJob(row), requestHash: row.request_hash } : null;
+  }
+
+  async list(f: { limit: number; after?: string; status?: string; type?: string }): Promise<PageResult<Job>> {
+    const rows = await this.db.query<JobRow>(
+      `SELECT * FROM jobs WHERE ($1::text IS NULL OR id < $1) AND ($2::text IS NULL OR status = $2)
+         AND ($3::text IS NULL OR type = $3) ORDER BY id DESC LIMIT $4`,
+      [f.after ?? null, f.status ?? null, f.type ?? null, f.limit + 1],
+    );
+    return pageOf(rows.map(toJob), f.limit);
+  }
+
+  /** ids of jobs that the store has as queued or running: what the queue must hold */
+  async unfinishedIds(): Promise<string[]> {
+    const rows = await this.db.query<{ id: string }>(`SELECT id FROM jobs WHERE status IN ('queued', 'running') ORDER BY id`);
+    return rows.map((r) => r.id);
+  }
+
+  /**
+   * Runs `fn` with the job row locked, but only if the job is still live and, when
+   * `attempt` is given, still on that attempt. Returns null when the change no longer applies.
+   */
+  private async change(
+    id: string,
+    attempt: number | null,
+    fn: (q: Queryable, row: JobRow) => Promise<JobEvent[]>,
+  ): Promise<Transition | null> {
+    return this.db.tx(async (q) => {
+      const [row] = await q.query<JobRow>(`SELECT * FROM jobs WHERE id = $1 AND ${LIVE} FOR UPDATE`, [id]);
+      if (!row || (attempt !== null && row.attempt !== attempt)) return null;
+      const events = await fn(q, row);
+      return { job: (await this.getIn(q, id))!, events };
+    });
+  }
+
+  /** A worker picked the job up. Refused when the job was cancelled meanwhile or a newer attempt runs. */
+  started(id: string, attempt: number): Promise<Transition | null> {
+    return this.db.tx(async (q) => {
+      const [row] = await q.query<JobRow>(`SELECT * FROM jobs WHERE id = $1 AND status IN ('queued', 'running') FOR UPDATE`, [id]);
+      if (!row || row.attempt >= attempt || row.cancel_requested) return null;
+      await q.query(
+        `UPDATE jobs SET status = 'running', attempt = $2, started_at = coalesce(started_at, now()), error = NULL WHERE id = $1`,
+        [id, attempt],
+      );
+      const ev = await this.events.append(q, id, 'status', { status: 'running', attempt });
+      return { job: (await this.getIn(q, id))!, events: [ev] };
+    });
+  }
+
+  backend(id: string, attempt: number, backend: string): Promise<Transition | null> {
+    return this.change(id, attempt, async (q) => {
+      await q.query('UPDATE jobs SET backend = $2 WHERE id = $1', [id, backend]);
+      return [await this.events.append(q, id, 'log', { level: 'info', message: `training on the ${backend} backend`, backend })];
+    });
+  }
+
+  progress(id: string, attempt: number, progress: Progress, loss: number): Promise<Transition | null> {
+    return this.change(id, attempt, async (q) => {
+      await q.query('UPDATE jobs SET progress = $2::jsonb WHERE id = $1', [id, JSON.stringify(progress)]);
+      return [await this.events.append(q, id, 'progress', { ...progress, loss })];
+    });
+  }
+
+  epochMetrics(id: string, attempt: number, epoch: number, metrics: Record<string, number>): Promise<Transition | null> {
+    return this.change(id, attempt, async (q) => {
+      await q.query('UPDATE jobs SET metrics = $2::jsonb WHERE id = $1', [id, JSON.stringify({ epoch, ...metrics })]);
+      return [await this.events.append(q, id, 'metrics', { epoch, ...metrics })];
+    });
+  }
+
+  /** `record` writes rows that belong to the same change (checkpoint row, model row) in its transaction. */
+  event(id: string, attempt: number, type: JobEvent['type'], data: Record<string, unknown>, record?: (q: Queryable) => Promise<void>): Promise<Transition | null> {
+    return this.change(id, attempt, async (q) => {
+      if (record) await record(q);
+      return [await this.events.append(q, id, type, data)];
+    });
+  }
+
+  succeeded(id: string, attempt: number, result: { modelId: string; metrics: Record<string, number> }, record: (q: Queryable) => Promise<void>): Promise<Transition | null> {
+    return this.change(id, attempt, async (q) => {
+      await record(q);
+      await q.query(`UPDATE jobs SET status = 'succeeded', result = $2::jsonb, finished_at = now() WHERE id = $1`, [id, JSON.stringify(result)]);
+      return [await this.events.append(q, id, 'status', { status: 'succeeded', result })];
+    });
+  }
+
+  /** Final failure; `attempt` null for failures found outside any attempt (e.g. while queueing). */
+  failed(id: string, attempt: number | null, error: JobError): Promise<Transition | null> {
+    return this.change(id, attempt, async (q) => {
+      await q.query(`UPDATE jobs SET status = 'failed', error = $2::jsonb, finished_at = now() WHERE id = $1`, [id, JSON.stringify(error)]);
+      return [await this.events.append(q, id, 'status', { status: 'failed', error })];
+    });
+  }
+
+  /** The attempt failed but the queue will try again. */
+  retrying(id: string, attempt: number, error: JobError, delayMs: number | null): Promise<Transition | null> {
+    return this.change(id, attempt, async (q) => {
+      await q.query(`UPDATE jobs SET status = 'queued', error = $2::jsonb WHERE id = $1`, [id, JSON.stringify(error)]);
+      return [await this.events.append(q, id, 'status', { status: 'queued', retry: { afterAttempt: attempt, delayMs }, error })];
+    });
+  }
+
+  /** Cancelled for good: from the API for a queued job, from the worker once a running one stopped. */
+  cancelled(id: string, attempt: number | null, reason: string): Promise<Transition | null> {
+    return this.change(id, attempt, async (q) => {
+      await q.query(`UPDATE jobs SET status = 'cancelled', cancel_requested = true, finished_at = now() WHERE id = $1`, [id]);
+      return [await this.events.append(q, id, 'status', { status: 'cancelled', reason })];
+    });
+  }
+
+  /**
+   * The API's half of cancelling: a queued job is cancelled at once; a running one is
+   * flagged and its worker told, and the worker records `cancelled` when it has stopped.
+   */
+  requestCancel(id: string): Promise<{ outcome: 'cancelled' | 'requested' | 'terminal' | 'missing'; transition?: Transition }> {
+    return this.db.tx(async (q) => {
+      const [row] = await q.query<JobRow>('SELECT * FROM jobs WHERE id = $1 FOR UPDATE', [id]);
+      if (!row) return { outcome: 'missing' as const };
+      if (['succeeded', 'failed', 'cancelled'].includes(row.status)) return { outcome: 'terminal' as const, transition: { job: toJob(row), events: [] } };
+      if (row.status === 'queued' || row.status === 'paused') {
+        await q.query(`UPDATE jobs SET status = 'cancelled', cancel_requested = true, finished_at = now() WHERE id = $1`, [id]);
+        const ev = await this.events.append(q, id, 'status', { status: 'cancelled', reason: 'cancelled by request' });
+        return { outcome: 'cancelled' as const, transition: { job: (await this.getIn(q, id))!, events: [ev] } };
+      }
+      if (row.cancel_requested) return { outcome: 'requested' as const, transition: { job: toJob(row), events: [] } };
+      await q.query('UPDATE jobs SET cancel_requested = true WHERE id = $1', [id]);
+      const ev = await this.events.append(q, id, 'log', { level: 'info', message: 'cancel requested; the job stops within one batch' });
+      return { outcome: 'requested' as const, transition: { job: (await this.getIn(q, id))!, events: [ev] } };
+    });
+  }
+}

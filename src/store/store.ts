@@ -1,0 +1,34 @@
+import { join } from 'node:path';
+import { CheckpointStore } from './checkpoints.js';
+import { DatasetStore } from './datasets.js';
+import { openPglite, openPostgres, type Db } from './db.js';
+import { EventStore } from './events.js';
+import { JobStore } from './jobs.js';
+import { migrate } from './migrate.js';
+import { ModelStore } from './models.js';
+
+export interface Store {
+  db: Db;
+  jobs: JobStore;
+  events: EventStore;
+  checkpoints: CheckpointStore;
+  datasets: DatasetStore;
+  models: ModelStore;
+  close(): Promise<void>;
+}
+
+/** Opens PostgreSQL when a URL is given, else PGlite under dataDir, and brings the schema up to date. */
+export async function openStore(opts: { databaseUrl?: string; dataDir: string }): Promise<Store> {
+  const db = opts.databaseUrl ? await openPostgres(opts.databaseUrl) : await openPglite(join(opts.dataDir, 'pglite'));
+  await migrate(db);
+  const events = new EventStore(db);
+  return {
+    db,
+    events,
+    jobs: new JobStore(db, events),
+    checkpoints: new CheckpointStore(db),
+    datasets: new DatasetStore(db),
+    models: new ModelStore(db),
+    close: () => db.close(),
+  };
+}
