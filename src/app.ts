@@ -1,0 +1,44 @@
+import { Ajv, type Options as AjvOptions } from 'ajv';
+import addFormats from 'ajv-formats';
+import Fastify, { type FastifyBaseLogger, type FastifyServerOptions } from 'fastify';
+import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
+import './deps.js';
+import type { AppDeps } from './deps.js';
+import { openapiPlugin } from './plugins/openapi.js';
+import { problemPlugin } from './plugins/problem.js';
+import datasetRoutes from './routes/datasets/index.js';
+import healthRoutes from './routes/health.js';
+import jobRoutes from './routes/jobs/index.js';
+import modelRoutes from './routes/models/index.js';
+
+function ajv(opts: AjvOptions) {
+  const a = new Ajv({ allErrors: true, useDefaults: true, strict: false, removeAdditional: false, ...opts });
+  addFormats.default(a);
+  return a;
+}
+
+export async function buildApp(deps: AppDeps, opts: { logger?: FastifyBaseLogger | boolean } = {}) {
+  const app = Fastify({
+    ...(typeof opts.logger === 'object' ? { loggerInstance: opts.logger } : { logger: opts.logger ?? false }),
+    bodyLimit: deps.config.bodyLimitBytes,
+    trustProxy: false,
+  } as FastifyServerOptions).withTypeProvider<TypeBoxTypeProvider>();
+
+  // Bodies are checked strictly: a wrong type is an error, never coerced, and an unknown
+  // property is an error, never silently dropped. Query strings and headers are text, so
+  // there numbers are coerced from strings.
+  const strict = ajv({ coerceTypes: false });
+  const lenient = ajv({ coerceTypes: true });
+  app.setValidatorCompiler(({ schema, httpPart }) => (httpPart === 'body' ? strict : lenient).compile(schema));
+
+  app.decorate('deps', deps);
+  await app.register(problemPlugin);
+  await app.register(openapiPlugin);
+  await app.register(healthRoutes);
+  await app.register(datasetRoutes, { prefix: '/v1/datasets' });
+  await app.register(modelRoutes, { prefix: '/v1/models' });
+  await app.register(jobRoutes, { prefix: '/v1/jobs' });
+  return app;
+}
+
+export type App = Awaited<ReturnType<typeof buildApp>>;

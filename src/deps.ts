@@ -1,0 +1,23 @@
+import type { Redis } from 'ioredis';
+import type { Artifacts } from './artifacts/artifacts.js';
+import type { Config } from './config.js';
+import type { LiveEvents } from './queue/live-events.js';
+import type { TrainingQueue } from './queue/training-queue.js';
+import type { Store } from './store/store.js';
+
+/** What the routes use, handed to buildApp so tests and server.ts wire the same parts. */
+export interface AppDeps {
+  config: Config;
+  store: Store;
+  queue: TrainingQueue;
+  live: LiveEvents;
+  /** for readiness checks */
+  redis: Redis;
+  artifacts: Artifacts;
+}
+
+declare module 'fastify' {
+  interface FastifyInstance {
+    deps: AppDeps;
+  }
+}

@@ -1,0 +1,105 @@
+import type { FastifyError, FastifyInstance, FastifyReply } from 'fastify';
+import fp from 'fastify-plugin';
+
+export interface FieldError {
+  /** JSON pointer into the part named by `in` */
+  pointer: string;
+  in?: 'body' | 'query' | 'path' | 'header';
+  detail: string;
+}
+
+/** An error a route throws to answer with application/problem+json. */
+export class HttpProblem extends Error {
+  constructor(
+    readonly status: number,
+    readonly slug: string,
+    readonly title: string,
+    readonly detail?: string,
+    readonly errors?: FieldError[],
+  ) {
+    super(detail ?? title);
+  }
+}
+
+export const notFound = (what: string, id: string, pointer?: string) =>
+  new HttpProblem(404, 'not_found', `${what} not found`, `no ${what.toLowerCase()} has the id ${JSON.stringify(id)}`, pointer ? [{ pointer, in: 'path', detail: 'unknown id' }] : undefined);
+
+export function sendProblem(reply: FastifyReply, p: { status: number; slug: string; title: string; detail?: string; errors?: FieldError[] }) {
+  return reply
+    .code(p.status)
+    .type('application/problem+json')
+    .send({
+      type: `urn:tfjs-adapt:problem:${p.slug}`,
+      title: p.title,
+      status: p.status,
+      ...(p.detail ? { detail: p.detail } : {}),
+      instance: reply.request.url,
+      ...(p.errors ? { errors: p.errors } : {}),
+    });
+}
+
+const PART: Record<string, FieldError['in']> = { body: 'body', querystring: 'query', params: 'path', headers: 'header' };
+
+/** ajv's errors as pointers to the offending field, e.g. /hyperparameters/optimizer/momentum */
+function fieldErrors(err: FastifyError): FieldError[] {
+  const where = PART[err.validationContext ?? 'body'] ?? 'body';
+  return (err.validation ?? []).map((v) => {
+    const params = v.params as Record<string, unknown>;
+    let pointer = v.instancePath;
+    let detail = v.message ?? 'is invalid';
+    if (v.keyword === 'required') {
+      pointer += `/${String(params.missingProperty)}`;
+      detail = 'is required';
+    } else if (v.keyword === 'additionalProperties') {
+      pointer += `/${String(params.additionalProperty)}`;
+      detail = 'is not a known property';
+    } else if (v.keyword === 'enum' || v.keyword === 'const') {
+      const allowed = (params.allowedValues as unknown[] | undefined) ?? [params.allowedValue];
+      detail = `must be one of ${allowed.map((a) => JSON.stringify(a)).join(', ')}`;
+    }
+    return { pointer: pointer || '/', in: where, detail };
+  });
+}
+
+/** Union errors repeat one complaint per branch; keep one line per pointer and detail. */
+function dedupe(errors: FieldError[]): FieldError[] {
+  const seen = new Set<string>();
+  return errors.filter((e) => {
+    const key = `${e.in}${e.pointer}${e.detail}`;
+    if (seen.has(key)) return false;
+    seen.add(key);
+    return true;
+  });
+}
+
+/** One error handler for the whole API: everything leaves as application/problem+json. */
+export const problemPlugin = fp(async (app: FastifyInstance) => {
+  app.setErrorHandler((err: FastifyError, req, reply) => {
+    if (err instanceof HttpProblem) return sendProblem(reply, err);
+    if (err.validation) {
+      const errors = dedupe(fieldErrors(err));
+      const first = errors[0];
+      return sendProblem(reply, {
+        status: 400,
+        slug: 'validation',
+        title: 'The request is not valid',
+        detail: first ? `${first.in} ${first.pointer} ${first.detail}${errors.length > 1 ? ` (and ${errors.length - 1} more)` : ''}` : err.message,
+        errors,
+      });
+    }
+    const status = err.statusCode ?? 500;
+    if (status >= 400 && status < 500) {
+      return sendProblem(reply, { status, slug: (err.code ?? 'bad_request').toLowerCase(), title: err.message, detail: err.message });
+    }
+    req.log.error({ err }, 'unhandled error');
+    return sendProblem(reply, {
+      status: status >= 500 && status < 600 ? status : 500,
+      slug: 'internal',
+      title: 'Internal error',
+      detail: 'the server failed to handle this request; it has been logged',
+    });
+  });
+  app.setNotFoundHandler((req, reply) =>
+    sendProblem(reply, { status: 404, slug: 'not_found', title: 'Not found', detail: `no route ${req.method} ${req.url.split('?')[0]}` }),
+  );
+});

@@ -1,0 +1,61 @@
+import type { Redis } from 'ioredis';
+import type { JobEvent } from '../store/events.js';
+
+const EVENTS_CHANNEL = 'tfjs-adapt:events';
+const CANCEL_CHANNEL = 'tfjs-adapt:cancel';
+
+type Listener = (ev: JobEvent) => void;
+
+/**
+ * Redis pub/sub between processes: "job X has a new event" for SSE streams in any API
+ * replica, and "cancel job X" for whichever worker host runs it. Messages are only
+ * nudges; the store holds the events, so a lost message delays a stream, never corrupts it.
+ */
+export class LiveEvents {
+  private readonly listeners = new Map<string, Set<Listener>>();
+  private readonly cancelHandlers = new Set<(jobId: string) => void>();
+
+  constructor(
+    private readonly pub: Redis,
+    sub: Redis,
+  ) {
+    sub.on('message', (channel: string, message: string) => {
+      try {
+        const msg = JSON.parse(message) as { jobId: string; event?: JobEvent };
+        if (channel === EVENTS_CHANNEL && msg.event) this.listeners.get(msg.jobId)?.forEach((l) => l(msg.event!));
+        if (channel === CANCEL_CHANNEL) this.cancelHandlers.forEach((h) => h(msg.jobId));
+      } catch {
+        // a malformed message from another process must not take this one down
+      }
+    });
+  }
+
+  static async connect(pub: Redis, sub: Redis): Promise<LiveEvents> {
+    const live = new LiveEvents(pub, sub);
+    await sub.subscribe(EVENTS_CHANNEL, CANCEL_CHANNEL);
+    return live;
+  }
+
+  async publish(jobId: string, events: JobEvent[]): Promise<void> {
+    for (const event of events) await this.pub.publish(EVENTS_CHANNEL, JSON.stringify({ jobId, event }));
+  }
+
+  /** Returns the unsubscribe function. */
+  subscribe(jobId: string, listener: Listener): () => void {
+    let set = this.listeners.get(jobId);
+    if (!set) this.listeners.set(jobId, (set = new Set()));
+    set.add(listener);
+    return () => {
+      set.delete(listener);
+      if (set.size === 0) this.listeners.delete(jobId);
+    };
+  }
+
+  requestCancel(jobId: string): Promise<number> {
+    return this.pub.publish(CANCEL_CHANNEL, JSON.stringify({ jobId }));
+  }
+
+  onCancel(handler: (jobId: string) => void): void {
+    this.cancelHandlers.add(handler);
+  }
+}

@@ -1,0 +1,88 @@
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { mkdirSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { join } from 'node:path';
+import { Redis } from 'ioredis';
+
+export class RedisServerMissing extends Error {
+  constructor() {
+    super(
+      'redis-server was not found on PATH and REDIS_URL is not set. Install Redis ' +
+        '(Debian/Ubuntu: sudo apt-get install -y redis-server; macOS: brew install redis) ' +
+        'or set REDIS_URL=redis://host:6379 to use a running server.',
+    );
+  }
+}
+
+export interface RedisServer {
+  url: string;
+  stop(): Promise<void>;
+}
+
+export function freePort(): Promise<number> {
+  return new Promise((ok, fail) => {
+    const srv = createServer();
+    srv.once('error', fail);
+    srv.listen(0, '127.0.0.1', () => {
+      const { port } = srv.address() as { port: number };
+      srv.close(() => ok(port));
+    });
+  });
+}
+
+/**
+ * Starts a private redis-server with its data in `dir`: AOF on (accepted jobs survive a
+ * restart) and `noeviction` (BullMQ's keys must never be evicted). It listens on a unix
+ * socket inside `dir` when the path is short enough for one, else on a free loopback
+ * port, so two instances with different data dirs never collide.
+ */
+export async function startRedisServer(dir: string, opts: { port?: number } = {}): Promise<RedisServer> {
+  if (spawnSync('redis-server', ['--version']).error) throw new RedisServerMissing();
+  mkdirSync(dir, { recursive: true });
+  const socket = join(dir, 'redis.sock');
+  const useSocket = opts.port === undefined && Buffer.byteLength(socket) < 100;
+  const port = useSocket ? 0 : (opts.port ?? (await freePort()));
+  const args = [
+    '--dir', dir, '--port', String(port), '--bind', '127.0.0.1',
+    '--appendonly', 'yes', '--appendfsync', 'everysec', '--maxmemory-policy', 'noeviction',
+    '--save', '', '--daemonize', 'no', '--protected-mode', 'yes', '--logfile', join(dir, 'redis.log'),
+    ...(useSocket ? ['--unixsocket', socket, '--unixsocketperm', '700'] : []),
+  ];
+  const child: ChildProcess = spawn('redis-server', args, { stdio: 'ignore' });
+  const url = useSocket ? `redis+socket://${socket}` : `redis://127.0.0.1:${port}`;
+  let exited: string | null = null;
+  child.once('exit', (code, sig) => (exited = `redis-server exited (${code ?? sig}); see ${join(dir, 'redis.log')}`));
+  const deadline = Date.now() + 10_000;
+  for (;;) {
+    if (exited) throw new Error(exited);
+    const probe = createRedis(url, { lazyConnect: true, retryStrategy: () => null, maxRetriesPerRequest: 0 });
+    try {
+      await probe.connect();
+      await probe.ping();
+      probe.disconnect();
+      break;
+    } catch {
+      probe.disconnect();
+      if (Date.now() > deadline) {
+        child.kill('SIGKILL');
+        throw new Error(`redis-server did not answer within 10 s; see ${join(dir, 'redis.log')}`);
+      }
+      await new Promise((r) => setTimeout(r, 50));
+    }
+  }
+  return {
+    url,
+    stop: () =>
+      new Promise<void>((ok) => {
+        if (child.exitCode !== null || child.signalCode !== null) return ok();
+        child.once('exit', () => ok());
+        child.kill('SIGTERM');
+      }),
+  };
+}
+
+/** ioredis client for a `redis://`, `rediss://` or `redis+socket:///path` URL. */
+export function createRedis(url: string, opts: import('ioredis').RedisOptions = {}): Redis {
+  if (url.startsWith('redis+socket://')) return new Redis({ path: url.slice('redis+socket://'.length), ...opts });
+  return new Redis(url, opts);
+}

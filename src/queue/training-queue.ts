@@ -1,0 +1,46 @@
+import { Queue } from 'bullmq';
+import type { Redis } from 'ioredis';
+import type { TrainingTask } from '../../workers/task.js';
+
+export const QUEUE_NAME = 'tfjs-adapt-training';
+
+export interface QueueOptions {
+  attempts: number;
+}
+
+/** The BullMQ queue: the transport that hands jobs to worker hosts. The store stays the source of truth. */
+export class TrainingQueue {
+  readonly queue: Queue<TrainingTask>;
+
+  constructor(connection: Redis, opts: QueueOptions) {
+    this.queue = new Queue<TrainingTask>(QUEUE_NAME, {
+      connection,
+      defaultJobOptions: {
+        attempts: opts.attempts,
+        backoff: { type: 'exponential', delay: 2000 },
+        // BullMQ's copies are transport only (the store keeps the history): bound them
+        removeOnComplete: { count: 1000, age: 24 * 3600 },
+        removeOnFail: { count: 5000, age: 7 * 24 * 3600 },
+      },
+    });
+  }
+
+  /** jobId = our job id, so adding the same job twice is a no-op. */
+  async enqueue(task: TrainingTask): Promise<void> {
+    await this.queue.add('train', task, { jobId: task.jobId });
+  }
+
+  /** Removes a job that is still waiting; a running one is locked and stays (it is cancelled through its worker). */
+  async removeWaiting(jobId: string): Promise<boolean> {
+    const job = await this.queue.getJob(jobId);
+    if (!job) return false;
+    const state = await job.getState();
+    if (state !== 'waiting' && state !== 'delayed' && state !== 'prioritized') return false;
+    await job.remove().catch(() => undefined);
+    return true;
+  }
+
+  close(): Promise<void> {
+    return this.queue.close();
+  }
+}

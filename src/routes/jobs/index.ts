@@ -1,0 +1,132 @@
+import { createHash } from 'node:crypto';
+import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
+import { Type } from '@sinclair/typebox';
+import { HttpProblem, notFound } from '../../plugins/problem.js';
+import { resolveTask } from '../../queue/training-task.js';
+import { IdParams, Page, Problem } from '../../schemas/common.js';
+import { Checkpoint } from '../../schemas/event.js';
+import { Job, JobListQuery, JobSpec } from '../../schemas/job.js';
+import { newId } from '../../store/ids.js';
+import eventRoutes from './events.js';
+
+const ENQUEUE_TIMEOUT_MS = 5000;
+
+const IdempotencyHeaders = Type.Object({
+  'idempotency-key': Type.Optional(
+    Type.String({ minLength: 1, maxLength: 200, description: 'repeating a POST with the same key returns the first job instead of creating another' }),
+  ),
+});
+
+function withTimeout<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
+  let timer: NodeJS.Timeout;
+  return Promise.race([
+    p.finally(() => clearTimeout(timer)),
+    new Promise<T>((_, fail) => (timer = setTimeout(() => fail(new Error(`${what} timed out after ${ms} ms`)), ms))),
+  ]);
+}
+
+const routes: FastifyPluginAsyncTypebox = async (app) => {
+  const { store, artifacts, queue, live } = app.deps;
+  const tags = ['jobs'];
+
+  app.post('/', {
+    schema: {
+      tags,
+      summary: 'Create a training job',
+      description:
+        'Validates the spec, records the job and queues it. Answers 202 with the job (status `queued`). ' +
+        'Datasets and base models are checked here: an unknown id or a mismatch is a 400 naming the field. ' +
+        'With an `Idempotency-Key` header, repeating the request returns the same job.',
+      body: JobSpec,
+      headers: IdempotencyHeaders,
+      response: { 202: Job, 400: Problem, 409: Problem, 503: Problem },
+    },
+    handler: async (req, reply) => {
+      const spec = req.body;
+      const key = req.headers['idempotency-key'];
+      const requestHash = createHash('sha256').update(JSON.stringify(spec)).digest('hex');
+      if (key) {
+        const prior = await store.jobs.byIdempotencyKey(key);
+        if (prior) {
+          if (prior.requestHash !== requestHash) {
+            throw new HttpProblem(409, 'idempotency_conflict', 'Idempotency-Key reused', `key ${JSON.stringify(key)} was used for a different request (job ${prior.job.id})`);
+          }
+          return reply.code(202).header('idempotent-replayed', 'true').header('location', `/v1/jobs/${prior.job.id}`).send(prior.job);
+        }
+      }
+      const id = newId('job');
+      const resolved = await resolveTask(store, artifacts, id, spec);
+      if ('errors' in resolved) {
+        const [first] = resolved.errors;
+        throw new HttpProblem(400, 'invalid_spec', 'The job spec is not valid', `${first!.pointer} ${first!.detail}`, resolved.errors);
+      }
+      const created = await store.jobs.create({ id, spec, ...(key ? { idempotencyKey: key } : {}), requestHash });
+      try {
+        await withTimeout(queue.enqueue(resolved.task), ENQUEUE_TIMEOUT_MS, 'queueing the job');
+      } catch (err) {
+        req.log.error({ err, jobId: id }, 'could not queue the job');
+        await store.jobs.discard(id);
+        throw new HttpProblem(503, 'queue_unavailable', 'Queue unavailable', 'the job queue (Redis) is not reachable; nothing was created, retry later');
+      }
+      await live.publish(id, created.events);
+      return reply.code(202).header('location', `/v1/jobs/${id}`).send(created.job);
+    },
+  });
+
+  app.get('/', {
+    schema: { tags, summary: 'List jobs, newest first', querystring: JobListQuery, response: { 200: Page(Job) } },
+    handler: (req) => store.jobs.list(req.query),
+  });
+
+  app.get('/:id', {
+    schema: { tags, summary: 'Read a job', params: IdParams, response: { 200: Job, 404: Problem } },
+    handler: async (req) => {
+      const job = await store.jobs.get(req.params.id);
+      if (!job) throw notFound('Job', req.params.id, '/id');
+      return job;
+    },
+  });
+
+  app.post('/:id/cancel', {
+    schema: {
+      tags,
+      summary: 'Cancel a job',
+      description:
+        'A queued job is cancelled at once (200, status `cancelled`). A running job is told to stop (202, `cancelRequested: true`); ' +
+        'it stops within one batch, keeps its last checkpoint and ends `cancelled`. A finished job gives 409.',
+      params: IdParams,
+      response: { 200: Job, 202: Job, 404: Problem, 409: Problem },
+    },
+    handler: async (req, reply) => {
+      const r = await store.jobs.requestCancel(req.params.id);
+      if (r.outcome === 'missing') throw notFound('Job', req.params.id, '/id');
+      if (r.outcome === 'terminal') {
+        throw new HttpProblem(409, 'already_finished', 'Job already finished', `job ${req.params.id} is ${r.transition!.job.status}`);
+      }
+      await live.publish(req.params.id, r.transition!.events);
+      if (r.outcome === 'cancelled') {
+        await queue.removeWaiting(req.params.id).catch((err) => req.log.warn({ err }, 'could not remove the cancelled job from the queue'));
+        return reply.code(200).send(r.transition!.job);
+      }
+      await live.requestCancel(req.params.id);
+      return reply.code(202).send(r.transition!.job);
+    },
+  });
+
+  app.get('/:id/checkpoints', {
+    schema: {
+      tags,
+      summary: 'List the checkpoints of a job',
+      params: IdParams,
+      response: { 200: Type.Object({ data: Type.Array(Checkpoint) }), 404: Problem },
+    },
+    handler: async (req) => {
+      if (!(await store.jobs.get(req.params.id))) throw notFound('Job', req.params.id, '/id');
+      return { data: await store.checkpoints.list(req.params.id) };
+    },
+  });
+
+  await app.register(eventRoutes);
+};
+
+export default routes;

@@ -1,0 +1,108 @@
+/**
+ * Starts the service. `node dist/src/server.js` (npm start) is the embedded default: API and
+ * worker host in one process, PGlite in DATA_DIR and a private redis-server unless
+ * REDIS_URL is set. `... server.js api` and `... server.js worker` run the two halves
+ * separately against REDIS_URL and DATABASE_URL, for scale.
+ */
+import { join } from 'node:path';
+import { pathToFileURL } from 'node:url';
+import { pino, type Logger } from 'pino';
+import { Artifacts } from './artifacts/artifacts.js';
+import { buildApp } from './app.js';
+import { ConfigError, loadConfig, type Config } from './config.js';
+import { LiveEvents } from './queue/live-events.js';
+import { createRedis, RedisServerMissing, startRedisServer, type RedisServer } from './queue/redis-server.js';
+import { TrainingQueue } from './queue/training-queue.js';
+import { openStore } from './store/store.js';
+import { reconcile } from '../workers/reconcile.js';
+import { WorkerHost } from '../workers/worker.js';
+
+export type Mode = 'all' | 'api' | 'worker';
+
+export interface Service {
+  url?: string;
+  stop(): Promise<void>;
+}
+
+export async function startService(config: Config, mode: Mode, log: Logger): Promise<Service> {
+  if (mode !== 'all' && (!config.redisUrl || !config.databaseUrl)) {
+    throw new ConfigError(`"${mode}" mode runs beside other processes and needs shared services: set REDIS_URL and DATABASE_URL (PGlite and the private redis-server serve one process only)`);
+  }
+  const stops: Array<() => Promise<unknown>> = [];
+  const stop = async () => {
+    for (const s of stops.reverse()) await s().catch((err) => log.warn({ err }, 'error while stopping'));
+  };
+  try {
+    let redisUrl = config.redisUrl;
+    if (!redisUrl) {
+      const server: RedisServer = await startRedisServer(join(config.dataDir, 'redis'));
+      stops.push(() => server.stop());
+      redisUrl = server.url;
+      log.info({ redis: redisUrl }, 'started a private redis-server');
+    }
+    const store = await openStore({ dataDir: config.dataDir, ...(config.databaseUrl ? { databaseUrl: config.databaseUrl } : {}) });
+    stops.push(() => store.close());
+    const artifacts = new Artifacts(config.artifactsDir);
+    // producers fail fast when Redis is away (the API answers 503); BullMQ's blocking worker needs retries unbounded
+    const redis = createRedis(redisUrl, { maxRetriesPerRequest: 2 });
+    const sub = createRedis(redisUrl, { maxRetriesPerRequest: null });
+    stops.push(async () => void redis.disconnect(), async () => void sub.disconnect());
+    const live = await LiveEvents.connect(redis, sub);
+    const queue = new TrainingQueue(redis, { attempts: config.jobAttempts });
+    stops.push(() => queue.close());
+
+    if (mode !== 'api') {
+      const workerConnection = createRedis(redisUrl, { maxRetriesPerRequest: null });
+      stops.push(async () => void workerConnection.disconnect());
+      const host = new WorkerHost({ connection: workerConnection, store, live, log: log.child({ part: 'worker' }), concurrency: config.workerConcurrency });
+      stops.push(() => host.close());
+      await reconcile({ store, queue, artifacts, live, log });
+      log.info({ concurrency: config.workerConcurrency }, 'worker host started');
+    }
+    if (mode === 'worker') return { stop };
+
+    const app = await buildApp({ config, store, queue, live, redis, artifacts }, { logger: log });
+    stops.push(() => app.close());
+    const url = await app.listen({ port: config.port, host: config.host });
+    return { url, stop };
+  } catch (err) {
+    await stop();
+    throw err;
+  }
+}
+
+async function main() {
+  const mode = (process.argv[2] ?? 'all') as Mode;
+  let config: Config;
+  try {
+    if (!['all', 'api', 'worker'].includes(mode)) throw new ConfigError(`unknown mode ${JSON.stringify(mode)}: expected all, api or worker`);
+    config = loadConfig();
+  } catch (err) {
+    console.error(`tfjs-adapt: ${(err as Error).message}`);
+    process.exit(2);
+  }
+  const log = pino({ level: config.logLevel });
+  let service: Service;
+  try {
+    service = await startService(config, mode, log);
+  } catch (err) {
+    if (err instanceof RedisServerMissing || err instanceof ConfigError) {
+      console.error(`tfjs-adapt: ${err.message}`);
+      process.exit(2);
+    }
+    log.fatal({ err }, 'could not start');
+    process.exit(1);
+  }
+  log.info({ mode, url: service.url, dataDir: config.dataDir }, 'tfjs-adapt is up');
+  let stopping = false;
+  for (const sig of ['SIGTERM', 'SIGINT'] as const) {
+    process.on(sig, () => {
+      if (stopping) return;
+      stopping = true;
+      log.info({ signal: sig }, 'shutting down');
+      service.stop().then(() => process.exit(0), () => process.exit(1));
+    });
+  }
+}
+
+if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) void main();
