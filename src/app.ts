@@ -31,6 +31,8 @@ export async function buildApp(deps: AppDeps, opts: { logger?: FastifyBaseLogger
   const lenient = ajv({ coerceTypes: true });
   app.setValidatorCompiler(({ schema, httpPart }) => (httpPart === 'body' ? strict : lenient).compile(schema));
 
+  // the API speaks JSON (and multipart for uploads): anything else is a 415, not a string body
+  app.removeContentTypeParser('text/plain');
   app.decorate('deps', deps);
   await app.register(problemPlugin);
   await app.register(openapiPlugin);

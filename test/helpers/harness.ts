@@ -1,0 +1,97 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { pino } from 'pino';
+import { loadConfig, type Config } from '../../src/config.js';
+import { freePort, startRedisServer, type RedisServer } from '../../src/queue/redis-server.js';
+import { startService, type Service } from '../../src/server.js';
+
+export interface Harness {
+  url: string;
+  dataDir: string;
+  redis: RedisServer;
+  config: Config;
+  service: Service;
+  request(method: string, path: string, body?: unknown, headers?: Record<string, string>): Promise<{ status: number; headers: Headers; body: any }>;
+  stop(): Promise<void>;
+}
+
+/**
+ * The whole service as a user meets it: a real redis-server on a free port, PGlite in a
+ * fresh temp dir, API and worker host in this process (training in sandboxed children),
+ * listening on a free loopback port.
+ */
+export async function startHarness(env: Record<string, string> = {}): Promise<Harness> {
+  const dataDir = mkdtempSync(join(tmpdir(), 'tfjs-adapt-test-'));
+  const redis = await startRedisServer(join(dataDir, 'redis'), { port: await freePort() });
+  const config = loadConfig({ DATA_DIR: dataDir, PORT: '0', REDIS_URL: redis.url, LOG_LEVEL: 'warn', ...env });
+  const log = pino({ level: process.env.TEST_LOG_LEVEL ?? 'silent' });
+  const service = await startService(config, 'all', log);
+  const url = service.url!;
+  return {
+    url,
+    dataDir,
+    redis,
+    config,
+    service,
+    async request(method, path, body, headers = {}) {
+      const res = await fetch(url + path, {
+        method,
+        headers: { ...(body !== undefined ? { 'content-type': 'application/json' } : {}), ...headers },
+        ...(body !== undefined ? { body: typeof body === 'string' ? body : JSON.stringify(body) } : {}),
+      });
+      const text = await res.text();
+      let parsed: unknown = text;
+      try {
+        parsed = text ? JSON.parse(text) : null;
+      } catch {
+        // not JSON: hand back the text
+      }
+      return { status: res.status, headers: res.headers, body: parsed };
+    },
+    async stop() {
+      await service.stop();
+      await redis.stop();
+      rmSync(dataDir, { recursive: true, force: true });
+    },
+  };
+}
+
+/** Polls a job until it reaches a terminal status (or the timeout passes). */
+export async function waitForJob(h: Harness, id: string, timeoutMs = 120_000): Promise<any> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const { body } = await h.request('GET', `/v1/jobs/${id}`);
+    if (['succeeded', 'failed', 'cancelled'].includes(body.status)) return body;
+    if (Date.now() > deadline) throw new Error(`job ${id} still ${body.status} after ${timeoutMs} ms: ${JSON.stringify(body)}`);
+    await new Promise((r) => setTimeout(r, 200));
+  }
+}
+
+export async function waitFor<T>(what: string, probe: () => Promise<T | undefined | null | false>, timeoutMs = 60_000): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const v = await probe();
+    if (v) return v;
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
+/** Small MNIST slices: enough to learn something in seconds. */
+export async function registerMnist(h: Harness, trainLimit = 2000, testLimit = 500): Promise<{ train: string; test: string }> {
+  const train = await h.request('POST', '/v1/datasets', { name: 'mnist-train', source: { builtin: 'mnist', split: 'train', limit: trainLimit } });
+  const test = await h.request('POST', '/v1/datasets', { name: 'mnist-test', source: { builtin: 'mnist', split: 'test', limit: testLimit } });
+  if (train.status !== 201 || test.status !== 201) throw new Error(`dataset registration failed: ${JSON.stringify([train.body, test.body])}`);
+  return { train: train.body.id, test: test.body.id };
+}
+
+export function trainSpec(data: { train: string; test?: string }, over: Record<string, unknown> = {}) {
+  return {
+    type: 'train',
+    model: { architecture: { kind: 'mlp', hidden: [32], activation: 'relu' } },
+    data,
+    hyperparameters: { epochs: 2, batchSize: 64, seed: 7, optimizer: { name: 'adam', learningRate: 0.003 } },
+    ...over,
+  };
+}

@@ -1,0 +1,91 @@
+import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, describe, test } from 'node:test';
+import type { JobSpec } from '../../../src/schemas/job.js';
+import { newId } from '../../../src/store/ids.js';
+import { openStore, type Store } from '../../../src/store/store.js';
+import { postgresUnavailable, startPostgres, type PostgresServer } from '../../helpers/postgres.js';
+
+const spec: JobSpec = {
+  type: 'train',
+  model: { architecture: { kind: 'mlp', hidden: [8] } },
+  data: { train: 'ds_x' },
+  hyperparameters: { epochs: 1, batchSize: 8, optimizer: { name: 'sgd', learningRate: 0.1 } },
+};
+
+/** The same contract, run against each store the service supports. */
+function storeContract(name: string, open: () => Promise<Store>, close: () => Promise<void>) {
+  describe(name, () => {
+    let store: Store;
+    before(async () => {
+      store = await open();
+    });
+    after(async () => {
+      await store?.close();
+      await close();
+    });
+
+    test('migrations are recorded once and re-running them applies nothing', async () => {
+      const rows = await store.db.query<{ name: string }>('SELECT name FROM schema_migrations ORDER BY name');
+      assert.deepEqual(rows.map((r) => r.name), ['001_init.sql']);
+      const { migrate } = await import('../../../src/store/migrate.js');
+      assert.deepEqual(await migrate(store.db), []);
+    });
+
+    test('concurrent event appends get gap-free, unique seqs', async () => {
+      const id = newId('job');
+      await store.jobs.create({ id, spec });
+      await Promise.all(Array.from({ length: 40 }, (_, i) => store.db.tx((q) => store.events.append(q, id, 'log', { i }))));
+      const events = await store.events.list(id, 0, 1000);
+      assert.deepEqual(events.map((e) => e.seq), Array.from({ length: 41 }, (_, i) => i + 1));
+      assert.equal(new Set(events.slice(1).map((e) => e.data.i)).size, 40);
+    });
+
+    test('a stale attempt cannot overwrite a newer one, and a finished job stays finished', async () => {
+      const id = newId('job');
+      await store.jobs.create({ id, spec });
+      assert.ok(await store.jobs.started(id, 1));
+      assert.ok(await store.jobs.started(id, 2), 'a retry takes over');
+      assert.equal(await store.jobs.started(id, 1), null, 'the old attempt cannot start again');
+      assert.equal(await store.jobs.progress(id, 1, { epoch: 1, epochs: 1, step: 1, steps: 1 }, 0.5), null);
+      assert.equal(await store.jobs.failed(id, 1, { code: 'x', message: 'stale' }), null);
+      const done = await store.jobs.succeeded(id, 2, { modelId: 'mdl_1', metrics: { testAccuracy: 0.9 } }, async () => undefined);
+      assert.equal(done!.job.status, 'succeeded');
+      assert.equal(await store.jobs.failed(id, 2, { code: 'x', message: 'late' }), null);
+      assert.equal(await store.jobs.cancelled(id, null, 'late'), null);
+      const job = await store.jobs.get(id);
+      assert.equal(job!.status, 'succeeded');
+      assert.equal(job!.attempt, 2);
+      const statuses = (await store.events.list(id, 0, 100)).filter((e) => e.type === 'status').map((e) => e.data.status);
+      assert.deepEqual(statuses, ['queued', 'running', 'running', 'succeeded']);
+    });
+
+    test('a rolled-back transaction leaves no event behind', async () => {
+      const id = newId('job');
+      await store.jobs.create({ id, spec });
+      await assert.rejects(store.jobs.event(id, 0, 'log', { a: 1 }, async () => Promise.reject(new Error('boom'))));
+      assert.equal((await store.events.list(id, 0, 100)).length, 1);
+    });
+  });
+}
+
+const dir = mkdtempSync(join(tmpdir(), 'tfjs-adapt-store-'));
+storeContract('PGlite', () => openStore({ dataDir: dir }), async () => rmSync(dir, { recursive: true, force: true }));
+
+const why = postgresUnavailable();
+if (why && process.env.CI) throw new Error(`the PostgreSQL store test cannot run: ${why}`);
+let server: PostgresServer;
+if (!why) {
+  storeContract(
+    'PostgreSQL',
+    async () => {
+      server = await startPostgres();
+      return openStore({ databaseUrl: server.url, dataDir: dir });
+    },
+    async () => server?.stop(),
+  );
+} else {
+  test('PostgreSQL store', { skip: why }, () => undefined);
+}
