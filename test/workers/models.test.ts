@@ -1,0 +1,220 @@
+import assert from 'node:assert/strict';
+import { mkdir, readdir, readFile, writeFile } from 'node:fs/promises';
+import path from 'node:path';
+import { before, test } from 'node:test';
+import * as tf from '@tensorflow/tfjs';
+import { selectBackend } from '../../workers/backend.js';
+import { oneHot } from '../../workers/evaluate.js';
+import { buildMlp, checkCompatible, dense, loadModel, saveModel, trainingForward } from '../../workers/models.js';
+import { TrainingError, type DatasetFiles } from '../../workers/task.js';
+import { tempDir } from './fixtures.js';
+
+before(async () => {
+  assert.equal(await selectBackend(), 'wasm');
+});
+
+const linear = { kind: 'mlp' as const, hidden: [16, 8], activation: 'linear' as const };
+
+function files(featureShape: number[], numClasses: number): DatasetFiles {
+  return { id: 'ds', dir: '/nowhere', numExamples: 1, featureShape, featureDtype: 'uint8', numClasses, classes: [], preprocessing: { scale: 1, offset: 0 } };
+}
+
+async function rejectsWith(promise: Promise<unknown> | (() => unknown), code: string, pattern: RegExp): Promise<void> {
+  const check = (err: unknown) => {
+    assert.ok(err instanceof TrainingError, `expected a TrainingError, got ${String(err)}`);
+    assert.equal(err.code, code);
+    assert.equal(err.param, '/model/base');
+    assert.match(err.message, pattern);
+    return true;
+  };
+  if (typeof promise === 'function') assert.throws(promise, check);
+  else await assert.rejects(promise, check);
+}
+
+/** Reads a saved model with nothing but tfjs: fromMemory over the files' bytes. */
+async function loadWithTfjs(dir: string): Promise<tf.LayersModel> {
+  const json = JSON.parse(await readFile(path.join(dir, 'model.json'), 'utf8')) as tf.io.ModelJSON;
+  const weights = await readFile(path.join(dir, json.weightsManifest[0]!.paths[0]!));
+  return tf.loadLayersModel(
+    tf.io.fromMemory({
+      modelTopology: json.modelTopology,
+      weightSpecs: json.weightsManifest[0]!.weights,
+      weightData: weights.buffer.slice(weights.byteOffset, weights.byteOffset + weights.byteLength),
+      userDefinedMetadata: json.userDefinedMetadata!,
+    }),
+  );
+}
+
+test('buildMlp names layers stably, ends in linear logits and initialises from the seed', () => {
+  const a = buildMlp(linear, [20], 5, 3);
+  const b = buildMlp(linear, [20], 5, 3);
+  const c = buildMlp(linear, [20], 5, 4);
+  try {
+    assert.deepEqual(a.layers.map((l) => l.name), ['dense_1', 'dense_2', 'logits']);
+    assert.deepEqual(a.outputs[0]!.shape, [null, 5]);
+    assert.equal(a.layers[2]!.getConfig().activation, 'linear');
+    assert.equal(a.layers[0]!.getConfig().activation, 'linear');
+    const [wa, wb, wc] = [a, b, c].map((m) => m.layers[0]!.getWeights()[0]!.dataSync());
+    assert.deepEqual(wa, wb);
+    assert.notDeepEqual(wa, wc);
+    const limit = 1 / Math.sqrt(20);
+    assert.ok(wa!.every((v) => Math.abs(v) <= limit), 'first-layer weights lie in ±1/sqrt(fanIn)');
+    assert.ok(Math.max(...wa!) > limit * 0.8, 'and fill that range');
+  } finally {
+    [a, b, c].forEach((m) => m.dispose());
+  }
+  const images = buildMlp({ kind: 'mlp', hidden: [4] }, [6, 6, 1], 3, 1);
+  assert.deepEqual(images.layers.map((l) => l.name), ['flatten', 'dense_1', 'logits']);
+  assert.equal(images.layers[1]!.getConfig().activation, 'relu', 'hidden layers default to relu');
+  images.dispose();
+});
+
+test('saveModel writes a standard LayersModel atomically, with metadata, and replaces an old one', async () => {
+  const root = await tempDir();
+  const dir = path.join(root, 'models', 'm1');
+  const model = buildMlp(linear, [20], 5, 1);
+  const metadata = { inputShape: [20], classes: ['a', 'b', 'c', 'd', 'e'], preprocessing: { scale: 2, offset: -1 }, output: 'logits', jobId: 'j1' };
+  model.setUserDefinedMetadata({ tfjsAdapt: metadata });
+  const x = tf.randomNormal([4, 20], 0, 1, 'float32', 1);
+  try {
+    await saveModel(model, dir, { 'note.txt': 'extra' });
+    assert.deepEqual((await readdir(dir)).sort(), ['model.json', 'note.txt', 'weights.bin']);
+    const json = JSON.parse(await readFile(path.join(dir, 'model.json'), 'utf8')) as tf.io.ModelJSON;
+    assert.deepEqual(json.weightsManifest[0]!.paths, ['weights.bin']);
+    assert.deepEqual(json.userDefinedMetadata, { tfjsAdapt: metadata });
+    assert.equal((await readFile(path.join(dir, 'weights.bin'))).length, (20 * 16 + 16 + 16 * 8 + 8 + 8 * 5 + 5) * 4);
+
+    const loaded = await loadWithTfjs(dir);
+    assert.deepEqual(loaded.getUserDefinedMetadata(), { tfjsAdapt: metadata });
+    assert.deepEqual((loaded.predict(x) as tf.Tensor).dataSync(), (model.predict(x) as tf.Tensor).dataSync());
+    loaded.dispose();
+
+    const other = buildMlp(linear, [20], 5, 2);
+    await saveModel(other, dir);
+    assert.deepEqual((await readdir(dir)).sort(), ['model.json', 'weights.bin'], 'the old directory was replaced whole');
+    assert.deepEqual(await readdir(path.join(root, 'models')), ['m1'], 'no temp or old directories are left');
+    const reloaded = await loadModel(dir);
+    assert.deepEqual((reloaded.model.predict(x) as tf.Tensor).dataSync(), (other.predict(x) as tf.Tensor).dataSync());
+    reloaded.model.dispose();
+    other.dispose();
+  } finally {
+    model.dispose();
+    x.dispose();
+  }
+});
+
+test('loadModel turns a softmax output into logits and rejects unusable files', async () => {
+  const root = await tempDir();
+  const keras = tf.sequential({
+    layers: [tf.layers.dense({ inputShape: [6], units: 4, activation: 'relu' }), tf.layers.dense({ units: 3, activation: 'softmax' })],
+  });
+  const dir = path.join(root, 'keras');
+  await saveModel(keras, dir);
+  const x = tf.randomNormal([2, 6], 0, 1, 'float32', 2);
+  const { model, notes } = await loadModel(dir);
+  assert.match(notes.join(), /softmax output was replaced by logits/);
+  const logits = model.predict(x) as tf.Tensor;
+  const probabilities = keras.predict(x) as tf.Tensor;
+  assert.ok(tf.max(tf.abs(tf.sub(tf.softmax(logits), probabilities))).dataSync()[0]! < 1e-6);
+  [keras, model, x, logits, probabilities].forEach((t) => t.dispose());
+
+  await rejectsWith(loadModel(path.join(root, 'none')), 'invalid_model', /model\.json could not be read/);
+  const graph = path.join(root, 'graph');
+  await mkdir(graph);
+  await writeFile(path.join(graph, 'model.json'), JSON.stringify({ format: 'graph-model', modelTopology: {} }));
+  await rejectsWith(loadModel(graph), 'invalid_model', /not a tfjs LayersModel/);
+  const json = JSON.parse(await readFile(path.join(dir, 'model.json'), 'utf8')) as tf.io.ModelJSON;
+  json.weightsManifest[0]!.paths = ['../keras/weights.bin'];
+  const escape = path.join(root, 'escape');
+  await mkdir(escape);
+  await writeFile(path.join(escape, 'model.json'), JSON.stringify(json));
+  await rejectsWith(loadModel(escape), 'invalid_model', /points outside the model directory/);
+  await writeFile(path.join(escape, 'model.json'), JSON.stringify({ ...json, weightsManifest: undefined }));
+  await rejectsWith(loadModel(escape), 'invalid_model', /has no "weightsManifest"/);
+  await writeFile(path.join(escape, 'model.json'), JSON.stringify({ ...json, weightsManifest: [{ ...json.weightsManifest[0], paths: ['short.bin'] }] }));
+  await writeFile(path.join(escape, 'short.bin'), new Uint8Array(8));
+  await rejectsWith(loadModel(escape), 'invalid_model', /base model in .*escape: /);
+});
+
+test('checkCompatible requires the dataset feature shape and one logit per class', () => {
+  const model = buildMlp(linear, [20], 5, 1);
+  try {
+    checkCompatible(model, files([20], 5));
+    const incompatible = (err: unknown) => err instanceof TrainingError && err.code === 'incompatible_model' && err.param === '/model/base' && err.name === 'UnrecoverableError';
+    assert.throws(() => checkCompatible(model, files([21], 5)), (e: unknown) => incompatible(e) && /inputs of shape \[20\]; expected the dataset's featureShape \[21\]/.test((e as Error).message));
+    assert.throws(() => checkCompatible(model, files([4, 5], 5)), incompatible);
+    assert.throws(() => checkCompatible(model, files([20], 6)), (e: unknown) => incompatible(e) && /output has shape \[\?, 5\]; expected \[\?, 6\]/.test((e as Error).message));
+  } finally {
+    model.dispose();
+  }
+});
+
+/** Loss and gradients of every weight, through the explicit-transpose path or tfjs's own. */
+function lossAndGrads(model: tf.LayersModel, explicitTranspose: boolean, x: tf.Tensor, labels: tf.Tensor2D) {
+  const forward = trainingForward(model, explicitTranspose);
+  const variables = model.trainableWeights.map((w) => w.read() as tf.Variable);
+  const { value, grads } = tf.variableGrads(() => tf.losses.softmaxCrossEntropy(labels, forward(x)) as tf.Scalar, variables);
+  const result = { loss: value.dataSync()[0]!, grads: Object.fromEntries(Object.entries(grads).map(([k, g]) => [k, g.dataSync()])) };
+  tf.dispose([value, grads]);
+  return result;
+}
+
+for (const backend of ['wasm', 'cpu']) {
+  test(`on ${backend}, dense layers with explicit transposes give tfjs's own loss and gradients`, async () => {
+    await tf.setBackend(backend);
+    const start = tf.memory().numTensors;
+    try {
+      for (const [activation, shape] of [['relu', [12]], ['tanh', [3, 4]], ['linear', [12]]] as const) {
+        const model = buildMlp({ kind: 'mlp', hidden: [16, 8], activation }, [...shape], 5, 7);
+        const x = tf.randomNormal([9, ...shape], 0, 1, 'float32', 5);
+        const labels = tf.tidy(() => oneHot(tf.tensor1d([0, 1, 2, 3, 4, 0, 1, 2, 3], 'int32'), 5));
+        const fast = lossAndGrads(model, true, x, labels);
+        const stock = lossAndGrads(model, false, x, labels);
+        const kernels = async (explicitTranspose: boolean) =>
+          (await tf.profile(() => void lossAndGrads(model, explicitTranspose, x, labels))).kernels.map((k) => k.name);
+        assert.ok((await kernels(true)).includes('Transpose'), 'the explicit-transpose path was taken');
+        assert.ok(!(await kernels(false)).includes('Transpose'));
+        assert.ok(Math.abs(fast.loss - stock.loss) < 1e-6, `${activation} loss ${fast.loss} vs ${stock.loss}`);
+        assert.deepEqual(Object.keys(fast.grads), Object.keys(stock.grads));
+        for (const [name, g] of Object.entries(stock.grads)) {
+          const scale = Math.max(...g.map(Math.abs));
+          const diff = Math.max(...fast.grads[name]!.map((v, i) => Math.abs(v - g[i]!)));
+          assert.ok(scale > 0 && diff <= 1e-5 * scale, `${activation} ${name}: max difference ${diff} at scale ${scale}`);
+        }
+        tf.dispose([x, labels]);
+        model.dispose();
+      }
+      assert.equal(tf.memory().numTensors, start);
+    } finally {
+      await tf.setBackend('wasm');
+    }
+  });
+}
+
+test('dense() computes the input gradient only when asked', () => {
+  const x = tf.randomNormal([3, 4], 0, 1, 'float32', 1);
+  const w = tf.randomNormal([4, 2], 0, 1, 'float32', 2);
+  const b = tf.randomNormal([2], 0, 1, 'float32', 3);
+  const [dx, dw, db] = tf.grads((xi: tf.Tensor, wi: tf.Tensor, bi: tf.Tensor) => tf.sum(tf.square(dense(xi as tf.Tensor2D, wi as tf.Tensor2D, bi as tf.Tensor1D, true))))([x, w, b]);
+  const [sdx, sdw, sdb] = tf.grads((xi: tf.Tensor, wi: tf.Tensor, bi: tf.Tensor) => tf.sum(tf.square(tf.add(tf.matMul(xi as tf.Tensor2D, wi as tf.Tensor2D), bi))))([x, w, b]);
+  for (const [a, s] of [[dx, sdx], [dw, sdw], [db, sdb]] as const) {
+    assert.ok(tf.max(tf.abs(tf.sub(a!, s!))).dataSync()[0]! < 1e-5);
+  }
+  const [onlyW, onlyB] = tf.grads((wi: tf.Tensor, bi: tf.Tensor) => tf.sum(tf.square(dense(x as tf.Tensor2D, wi as tf.Tensor2D, bi as tf.Tensor1D, false))))([w, b]);
+  assert.ok(tf.max(tf.abs(tf.sub(onlyW!, sdw!))).dataSync()[0]! < 1e-5);
+  assert.ok(tf.max(tf.abs(tf.sub(onlyB!, sdb!))).dataSync()[0]! < 1e-5);
+});
+
+test('trainingForward falls back to model.apply for models that are not a dense chain', () => {
+  const input = tf.input({ shape: [6] });
+  const left = tf.layers.dense({ units: 3 }).apply(input) as tf.SymbolicTensor;
+  const right = tf.layers.dense({ units: 3 }).apply(input) as tf.SymbolicTensor;
+  const model = tf.model({ inputs: input, outputs: tf.layers.add().apply([left, right]) as tf.SymbolicTensor });
+  const x = tf.randomNormal([2, 6], 0, 1, 'float32', 9);
+  const labels = oneHot(tf.tensor1d([0, 2], 'int32'), 3);
+  const fast = lossAndGrads(model, true, x, labels);
+  const stock = lossAndGrads(model, false, x, labels);
+  assert.deepEqual(fast, stock);
+  tf.dispose([x, labels]);
+  model.dispose();
+});

@@ -1,0 +1,74 @@
+/**
+ * Picks the tfjs backend for this training child: native TensorFlow when
+ * `@tensorflow/tfjs-node` loads, else WebAssembly, else plain JavaScript.
+ */
+import { createRequire } from 'node:module';
+import path from 'node:path';
+import * as tf from '@tensorflow/tfjs';
+
+export const BACKENDS = ['tensorflow', 'wasm', 'cpu'] as const;
+export type BackendName = (typeof BACKENDS)[number];
+
+let selected: Promise<string> | undefined;
+
+/**
+ * Selects and initialises the backend once per process; later calls return the same
+ * promise, because the child is reused across jobs and re-initialising would drop tensors.
+ * `TFJS_BACKEND` forces one backend and makes its failure fatal instead of falling back.
+ */
+export function selectBackend(): Promise<string> {
+  selected ??= pick().catch((err: unknown) => {
+    selected = undefined;
+    throw err;
+  });
+  return selected;
+}
+
+async function pick(): Promise<string> {
+  const forced = process.env.TFJS_BACKEND;
+  if (forced !== undefined && forced !== '') {
+    if (!(BACKENDS as readonly string[]).includes(forced)) {
+      throw new Error(`TFJS_BACKEND is '${forced}'; expected one of ${BACKENDS.join(', ')}`);
+    }
+    const failure = await activate(forced as BackendName);
+    if (failure !== undefined) throw new Error(`TFJS_BACKEND=${forced} could not be initialised: ${failure}`);
+  } else {
+    for (const name of BACKENDS) {
+      if ((await activate(name)) === undefined) break;
+    }
+  }
+  // The cpu backend prints an "install the node backend" banner on first use; prod mode only
+  // mutes tfjs's console warnings (NaN checks stay off either way), so it is safe to turn on.
+  if (tf.getBackend() === 'cpu') tf.enableProdMode();
+  return tf.getBackend();
+}
+
+/** Returns undefined when `name` is now the active backend, else why it is not. */
+async function activate(name: BackendName): Promise<string | undefined> {
+  try {
+    if (name === 'tensorflow') {
+      // A variable specifier keeps tsc from requiring the optional package's types.
+      const nodeBackend = '@tensorflow/tfjs-node';
+      await import(nodeBackend);
+    } else if (name === 'wasm') {
+      await prepareWasm();
+    }
+    if (!(await tf.setBackend(name))) return `tf.setBackend('${name}') returned false`;
+    await tf.ready();
+    return undefined;
+  } catch (err) {
+    return err instanceof Error ? err.message : String(err);
+  }
+}
+
+async function prepareWasm(): Promise<void> {
+  const wasm = await import('@tensorflow/tfjs-backend-wasm');
+  // Resolved from this module, not the cwd, so the .wasm binaries are found wherever the
+  // worker is started from; the trailing separator makes it a prefix for all three binaries.
+  const require = createRequire(import.meta.url);
+  const distDir = path.dirname(require.resolve('@tensorflow/tfjs-backend-wasm'));
+  wasm.setWasmPaths(distDir + path.sep);
+  // One job per child process: parallelism comes from running several children, and the
+  // threaded build needs browser workers that Node does not provide.
+  tf.env().set('WASM_HAS_MULTITHREAD_SUPPORT', false);
+}

@@ -1,0 +1,65 @@
+import * as tf from '@tensorflow/tfjs';
+import { Batcher, loadDataset, type Dataset } from './data.js';
+import type { DatasetFiles } from './task.js';
+
+export interface Evaluation {
+  /** mean softmax cross-entropy per example */
+  loss: number;
+  /** fraction of examples whose highest logit is their label */
+  accuracy: number;
+}
+
+/** Large enough to amortise per-op overhead, small enough to keep activations modest. */
+export const EVAL_BATCH_SIZE = 500;
+
+/**
+ * Evaluates a logits model on a dataset in stored order (inference mode, as a user of the
+ * saved model would run it). Sums stay on the device and are read once at the end.
+ * Given `DatasetFiles`, loads them first; `param` names the spec field they came from.
+ */
+export async function evaluate(model: tf.LayersModel, data: Dataset | DatasetFiles, param = '/data/test'): Promise<Evaluation> {
+  const dataset = 'features' in data ? data : await loadDataset(data, param);
+  const numClasses = dataset.files.numClasses;
+  const batcher = new Batcher(dataset, Math.min(EVAL_BATCH_SIZE, dataset.labels.length));
+  const sums = deviceSums();
+  try {
+    for (let step = 0; step < batcher.steps; step++) {
+      const batch = batcher.fill(step);
+      tf.tidy(() => {
+        const x = tf.tensor(batch.x, batch.shape, 'float32');
+        const y = tf.tensor1d(batch.y, 'int32');
+        const logits = model.apply(x, { training: false }) as tf.Tensor2D;
+        const loss = tf.losses.softmaxCrossEntropy(oneHot(y, numClasses), logits, undefined, undefined, tf.Reduction.SUM);
+        sums.loss.assign(tf.add(sums.loss, loss));
+        sums.correct.assign(tf.add(sums.correct, countCorrect(logits, y)));
+      });
+      // Lets the process handle IPC (cancel requests, heartbeats) between batches.
+      await new Promise(setImmediate);
+    }
+    const [loss, correct] = await Promise.all([sums.loss.data(), sums.correct.data()]);
+    const n = dataset.labels.length;
+    return { loss: loss[0]! / n, accuracy: correct[0]! / n };
+  } finally {
+    sums.loss.dispose();
+    sums.correct.dispose();
+  }
+}
+
+/**
+ * Float one-hot labels. Built as int32 and cast, because the wasm backend's OneHot kernel
+ * writes integer bits into a float32 output (tfjs 4.22), giving labels of ~1e-45.
+ */
+export function oneHot(labels: tf.Tensor1D, numClasses: number): tf.Tensor2D {
+  return tf.tidy(() => tf.cast(tf.oneHot(labels, numClasses), 'float32') as tf.Tensor2D);
+}
+
+/** How many rows of `logits` have their highest score at their label, as an int32 scalar. */
+export function countCorrect(logits: tf.Tensor2D, labels: tf.Tensor1D): tf.Scalar {
+  return tf.sum(tf.cast(tf.equal(tf.argMax(logits, 1), labels), 'int32'));
+}
+
+/** A float loss sum and an int32 count of correct predictions, at zero, kept on the device. */
+export function deviceSums(): { loss: tf.Variable; correct: tf.Variable } {
+  // Inside tidy so the initial scalars are released; the variables themselves outlive it.
+  return tf.tidy(() => ({ loss: tf.variable(tf.scalar(0), false), correct: tf.variable(tf.scalar(0, 'int32'), false) }));
+}

@@ -1,0 +1,161 @@
+/**
+ * The worker host: a BullMQ Worker whose processor is sandboxed (processor.ts runs in a
+ * child process). It records what the child reports in the store, publishes it for live
+ * streams, and finishes the job there when BullMQ says the attempt ended.
+ */
+import { fileURLToPath } from 'node:url';
+import { Worker, type Job as QueueJob } from 'bullmq';
+import type { Redis } from 'ioredis';
+import type { Logger } from 'pino';
+import type { LiveEvents } from '../src/queue/live-events.js';
+import { QUEUE_NAME } from '../src/queue/training-queue.js';
+import type { Transition } from '../src/store/jobs.js';
+import type { Store } from '../src/store/store.js';
+import type { TrainingMessage, TrainingResult, TrainingTask } from './task.js';
+
+const PROCESSOR = fileURLToPath(new URL('./processor.js', import.meta.url));
+
+export interface WorkerHostOptions {
+  connection: Redis;
+  store: Store;
+  live: LiveEvents;
+  log: Logger;
+  concurrency: number;
+}
+
+export class WorkerHost {
+  readonly worker: Worker<TrainingTask, TrainingResult>;
+  /** per job, the tail of its chain of store writes: a job's messages are recorded in the order they came */
+  private readonly chains = new Map<string, Promise<void>>();
+
+  constructor(private readonly opts: WorkerHostOptions) {
+    this.worker = new Worker<TrainingTask, TrainingResult>(QUEUE_NAME, PROCESSOR, {
+      connection: opts.connection,
+      concurrency: opts.concurrency,
+      // the host's event loop stays free (training is in the child), so a short lock is
+      // renewed reliably and a dead host's job is picked up again within a minute
+      lockDuration: 30_000,
+      stalledInterval: 30_000,
+      maxStalledCount: 3,
+    });
+    this.worker.on('active', (job) => this.enqueue(job, () => this.onActive(job)));
+    this.worker.on('progress', (job, data) => this.enqueue(job, () => this.onMessage(job, data as TrainingMessage)));
+    this.worker.on('completed', (job, result) => this.enqueue(job, () => this.onCompleted(job, result)));
+    this.worker.on('failed', (job, err) => job && this.enqueue(job, () => this.onFailed(job, err)));
+    this.worker.on('error', (err) => opts.log.error({ err }, 'worker error'));
+    opts.live.onCancel((jobId) => {
+      if (this.worker.cancelJob(jobId, 'cancelled by request')) opts.log.info({ jobId }, 'cancelling running job');
+    });
+  }
+
+  private enqueue(job: QueueJob<TrainingTask>, fn: () => Promise<void>): void {
+    const id = job.id!;
+    const next = (this.chains.get(id) ?? Promise.resolve())
+      .then(fn)
+      .catch((err) => this.opts.log.error({ err, jobId: id }, 'could not record a job update'));
+    this.chains.set(id, next);
+    void next.then(() => {
+      if (this.chains.get(id) === next) this.chains.delete(id);
+    });
+  }
+
+  private async publish(t: Transition | null): Promise<void> {
+    if (t && t.events.length > 0) await this.opts.live.publish(t.job.id, t.events);
+  }
+
+  private async onActive(job: QueueJob<TrainingTask>): Promise<void> {
+    const t = await this.opts.store.jobs.started(job.id!, job.attemptsStarted);
+    if (!t) {
+      // cancelled while it waited, or an older attempt's leftovers: do not let it train
+      this.worker.cancelJob(job.id!, 'job is no longer runnable');
+      return;
+    }
+    this.opts.log.info({ jobId: job.id, attempt: job.attemptsStarted }, 'job started');
+    await this.publish(t);
+  }
+
+  private async onMessage(job: QueueJob<TrainingTask>, m: TrainingMessage): Promise<void> {
+    const { jobs, checkpoints } = this.opts.store;
+    const id = job.id!;
+    const attempt = job.attemptsStarted;
+    switch (m.type) {
+      case 'started':
+        return this.publish(await jobs.backend(id, attempt, m.backend));
+      case 'progress':
+        return this.publish(await jobs.progress(id, attempt, m.progress, m.metrics.loss));
+      case 'metrics':
+        return this.publish(await jobs.epochMetrics(id, attempt, m.epoch, m.metrics));
+      case 'checkpoint':
+        return this.publish(
+          await jobs.event(id, attempt, 'checkpoint', { epoch: m.epoch, step: m.step, metrics: m.metrics }, (q) =>
+            checkpoints.add(q, id, { epoch: m.epoch, step: m.step, attempt, metrics: m.metrics, path: m.path }),
+          ),
+        );
+      case 'log':
+        return this.publish(await jobs.event(id, attempt, 'log', { level: m.level, message: m.message }));
+    }
+  }
+
+  private async onCompleted(job: QueueJob<TrainingTask>, result: TrainingResult): Promise<void> {
+    const { jobs, models } = this.opts.store;
+    const task = job.data;
+    const attempt = job.attemptsStarted;
+    if (result.outcome === 'cancelled') {
+      await this.publish(await jobs.cancelled(task.jobId, attempt, 'cancelled by request'));
+      return;
+    }
+    const { train } = task.data;
+    const t = await jobs.succeeded(task.jobId, attempt, { modelId: result.modelId, metrics: result.metrics }, (q) =>
+      models.insert(q, {
+        id: task.modelId,
+        name: task.spec.metadata?.name ?? `${task.spec.type} ${task.jobId}`,
+        status: 'ready',
+        jobId: task.jobId,
+        baseModelId: task.baseModelId ?? null,
+        datasetIds: { ...task.spec.data },
+        metrics: result.metrics,
+        inputShape: train.featureShape,
+        classes: train.classes,
+        preprocessing: train.preprocessing,
+        dir: task.modelDir,
+      }),
+    );
+    this.opts.log.info({ jobId: task.jobId, metrics: result.metrics }, t ? 'job succeeded' : 'stale attempt finished; result ignored');
+    await this.publish(t);
+  }
+
+  private async onFailed(job: QueueJob<TrainingTask>, err: Error & { code?: string; param?: string }): Promise<void> {
+    const { jobs } = this.opts.store;
+    const attempt = job.attemptsStarted;
+    const crashed = /^Unexpected exit code/.test(err.message);
+    const error = {
+      code: err.code ?? (crashed ? 'worker_crashed' : 'internal_error'),
+      message: crashed ? `the training process died (${err.message})` : err.message,
+      ...(err.param ? { param: err.param } : {}),
+    };
+    // BullMQ has already decided: the job is 'failed' for good, or waiting/delayed for a retry
+    const state = await job.getState();
+    if (state !== 'failed' && (await jobs.get(job.id!))?.cancelRequested) {
+      // a retry would only be cancelled again: end it here and drop the queued retry
+      await job.remove().catch(() => undefined);
+      await this.publish(await jobs.cancelled(job.id!, attempt, 'cancelled by request'));
+      return;
+    }
+    if (state === 'failed') {
+      this.opts.log.warn({ jobId: job.id, error }, 'job failed');
+      await this.publish(await jobs.failed(job.id!, attempt, error));
+    } else {
+      const delay = state === 'delayed' ? job.delay || null : null;
+      this.opts.log.warn({ jobId: job.id, error, attempt }, 'job attempt failed; retrying');
+      await this.publish(await jobs.retrying(job.id!, attempt, error, delay));
+    }
+  }
+
+  /** Stops taking jobs; running ones get `graceMs` to finish before their children are killed. */
+  async close(graceMs = 10_000): Promise<void> {
+    const closing = this.worker.close();
+    const timer = new Promise<'timeout'>((ok) => setTimeout(() => ok('timeout'), graceMs).unref());
+    if ((await Promise.race([closing, timer])) === 'timeout') await this.worker.close(true);
+    await Promise.all(this.chains.values());
+  }
+}
