@@ -44,7 +44,8 @@ CREATE TABLE jobs (
   error             jsonb,
   attempt           integer NOT NULL DEFAULT 0,
   backend           text,
-  cancel_requested  boolean NOT NULL DEFAULT false,
+  -- what a client asked a running job to do; the worker records the outcome once it has stopped
+  stop_requested    text CHECK (stop_requested IN ('cancel', 'pause')),
   -- the seq of the job's latest event; bumped in the same transaction as each insert,
   -- which serialises writers per job and keeps seq gap-free
   event_seq         integer NOT NULL DEFAULT 0,

@@ -11,7 +11,7 @@ import { Artifacts } from './artifacts/artifacts.js';
 import { buildApp } from './app.js';
 import { ConfigError, loadConfig, type Config } from './config.js';
 import { LiveEvents } from './queue/live-events.js';
-import { createRedis, RedisServerMissing, startRedisServer, type RedisServer } from './queue/redis-server.js';
+import { createRedis, logConnectionErrors, RedisServerMissing, startRedisServer, type RedisServer } from './queue/redis-server.js';
 import { TrainingQueue } from './queue/training-queue.js';
 import { openStore } from './store/store.js';
 import { reconcile } from '../workers/reconcile.js';
@@ -46,17 +46,26 @@ export async function startService(config: Config, mode: Mode, log: Logger): Pro
     // producers fail fast when Redis is away (the API answers 503); BullMQ's blocking worker needs retries unbounded
     const redis = createRedis(redisUrl, { maxRetriesPerRequest: 2 });
     const sub = createRedis(redisUrl, { maxRetriesPerRequest: null });
+    logConnectionErrors(redis, log, 'api');
+    logConnectionErrors(sub, log, 'subscriber');
     stops.push(async () => void redis.disconnect(), async () => void sub.disconnect());
     const live = await LiveEvents.connect(redis, sub);
     const queue = new TrainingQueue(redis, { attempts: config.jobAttempts });
+    logConnectionErrors(queue.queue, log, 'queue');
     stops.push(() => queue.close());
 
     if (mode !== 'api') {
       const workerConnection = createRedis(redisUrl, { maxRetriesPerRequest: null });
+      logConnectionErrors(workerConnection, log, 'worker');
       stops.push(async () => void workerConnection.disconnect());
-      const host = new WorkerHost({ connection: workerConnection, store, live, log: log.child({ part: 'worker' }), concurrency: config.workerConcurrency });
+      const host = new WorkerHost({ connection: workerConnection, store, live, queue, log: log.child({ part: 'worker' }), concurrency: config.workerConcurrency });
       stops.push(() => host.close());
-      await reconcile({ store, queue, artifacts, live, log });
+      const reconcileNow = () =>
+        reconcile({ store, queue, artifacts, live, log }).catch((err) => log.warn({ err: (err as Error).message }, 'reconciliation failed; will try again'));
+      await reconcileNow();
+      // also later: jobs accepted while Redis was away, or lost with it, are queued once it is back
+      const timer = setInterval(reconcileNow, config.reconcileIntervalMs);
+      stops.push(async () => clearInterval(timer));
       log.info({ concurrency: config.workerConcurrency }, 'worker host started');
     }
     if (mode === 'worker') return { stop };

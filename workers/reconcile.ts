@@ -22,7 +22,7 @@ export async function reconcile(deps: { store: Store; queue: TrainingQueue; arti
       await live.publish(id, (await store.jobs.failed(id, null, { code: 'unresolvable', message: `cannot run any more: ${first!.pointer} ${first!.detail}`, param: first!.pointer }))?.events ?? []);
       continue;
     }
-    await queue.enqueue(resolved.task);
+    await queue.enqueue({ ...resolved.task, attemptBase: job.attempt });
     requeued++;
     log.warn({ jobId: id, status: job.status }, 'queue did not know this unfinished job; queued it again');
   }

@@ -22,6 +22,11 @@ export interface DatasetFiles {
 
 export interface TrainingTask {
   jobId: string;
+  /**
+   * attempts made before this queue entry: a paused, handed-back or reconciled job is
+   * queued anew, and its attempt numbers must keep rising (the store refuses older ones)
+   */
+  attemptBase?: number;
   spec: JobSpec;
   data: { train: DatasetFiles; validation?: DatasetFiles; test?: DatasetFiles };
   /** directory holding model.json and weights.bin of the base model (finetune) */
@@ -44,7 +49,7 @@ export type TrainingMessage =
 
 export type TrainingResult =
   | { outcome: 'succeeded'; modelId: string; metrics: Record<string, number>; backend: string }
-  | { outcome: 'cancelled'; metrics: Record<string, number> };
+  | { outcome: 'cancelled'; metrics: Record<string, number>; stoppedAt?: { epoch: number; step: number } };
 
 /**
  * A failure the child understands. `retryable: false` means the job's inputs are

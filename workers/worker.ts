@@ -8,7 +8,8 @@ import { Worker, type Job as QueueJob } from 'bullmq';
 import type { Redis } from 'ioredis';
 import type { Logger } from 'pino';
 import type { LiveEvents } from '../src/queue/live-events.js';
-import { QUEUE_NAME } from '../src/queue/training-queue.js';
+import { logConnectionErrors } from '../src/queue/redis-server.js';
+import { QUEUE_NAME, type TrainingQueue } from '../src/queue/training-queue.js';
 import type { Transition } from '../src/store/jobs.js';
 import type { Store } from '../src/store/store.js';
 import type { TrainingMessage, TrainingResult, TrainingTask } from './task.js';
@@ -19,14 +20,20 @@ export interface WorkerHostOptions {
   connection: Redis;
   store: Store;
   live: LiveEvents;
+  /** to give a job back to the queue when this host shuts down mid-job */
+  queue: TrainingQueue;
   log: Logger;
   concurrency: number;
 }
+
+/** The job's attempt number across all its queue entries (see TrainingTask.attemptBase). */
+const attemptOf = (job: QueueJob<TrainingTask>) => (job.data.attemptBase ?? 0) + job.attemptsStarted;
 
 export class WorkerHost {
   readonly worker: Worker<TrainingTask, TrainingResult>;
   /** per job, the tail of its chain of store writes: a job's messages are recorded in the order they came */
   private readonly chains = new Map<string, Promise<void>>();
+  private shuttingDown = false;
 
   constructor(private readonly opts: WorkerHostOptions) {
     this.worker = new Worker<TrainingTask, TrainingResult>(QUEUE_NAME, PROCESSOR, {
@@ -42,9 +49,9 @@ export class WorkerHost {
     this.worker.on('progress', (job, data) => this.enqueue(job, () => this.onMessage(job, data as TrainingMessage)));
     this.worker.on('completed', (job, result) => this.enqueue(job, () => this.onCompleted(job, result)));
     this.worker.on('failed', (job, err) => job && this.enqueue(job, () => this.onFailed(job, err)));
-    this.worker.on('error', (err) => opts.log.error({ err }, 'worker error'));
-    opts.live.onCancel((jobId) => {
-      if (this.worker.cancelJob(jobId, 'cancelled by request')) opts.log.info({ jobId }, 'cancelling running job');
+    logConnectionErrors(this.worker, opts.log, 'worker');
+    opts.live.onStop((jobId, reason) => {
+      if (this.worker.cancelJob(jobId, reason)) opts.log.info({ jobId, reason }, 'stopping running job');
     });
   }
 
@@ -64,20 +71,20 @@ export class WorkerHost {
   }
 
   private async onActive(job: QueueJob<TrainingTask>): Promise<void> {
-    const t = await this.opts.store.jobs.started(job.id!, job.attemptsStarted);
+    const t = await this.opts.store.jobs.started(job.id!, attemptOf(job));
     if (!t) {
-      // cancelled while it waited, or an older attempt's leftovers: do not let it train
-      this.worker.cancelJob(job.id!, 'job is no longer runnable');
+      // cancelled or paused while it waited, or an older attempt's leftovers: do not let it train
+      this.worker.cancelJob(job.id!, 'cancel');
       return;
     }
-    this.opts.log.info({ jobId: job.id, attempt: job.attemptsStarted }, 'job started');
+    this.opts.log.info({ jobId: job.id, attempt: attemptOf(job) }, 'job started');
     await this.publish(t);
   }
 
   private async onMessage(job: QueueJob<TrainingTask>, m: TrainingMessage): Promise<void> {
     const { jobs, checkpoints } = this.opts.store;
     const id = job.id!;
-    const attempt = job.attemptsStarted;
+    const attempt = attemptOf(job);
     switch (m.type) {
       case 'started':
         return this.publish(await jobs.backend(id, attempt, m.backend));
@@ -99,11 +106,8 @@ export class WorkerHost {
   private async onCompleted(job: QueueJob<TrainingTask>, result: TrainingResult): Promise<void> {
     const { jobs, models } = this.opts.store;
     const task = job.data;
-    const attempt = job.attemptsStarted;
-    if (result.outcome === 'cancelled') {
-      await this.publish(await jobs.cancelled(task.jobId, attempt, 'cancelled by request'));
-      return;
-    }
+    const attempt = attemptOf(job);
+    if (result.outcome === 'cancelled') return this.onStopped(job, result.stoppedAt ?? null);
     const { train } = task.data;
     const t = await jobs.succeeded(task.jobId, attempt, { modelId: result.modelId, metrics: result.metrics }, (q) =>
       models.insert(q, {
@@ -124,9 +128,27 @@ export class WorkerHost {
     await this.publish(t);
   }
 
+  /** The child stopped early on request: record what was asked for, or hand the job back when this host is going away. */
+  private async onStopped(job: QueueJob<TrainingTask>, stoppedAt: { epoch: number; step: number } | null): Promise<void> {
+    const { jobs } = this.opts.store;
+    const id = job.id!;
+    const attempt = attemptOf(job);
+    const row = await jobs.get(id);
+    if (row?.pauseRequested) return this.publish(await jobs.paused(id, attempt, stoppedAt));
+    if (row?.cancelRequested) return this.publish(await jobs.cancelled(id, attempt, 'cancelled by request'));
+    if (this.shuttingDown) {
+      const t = await jobs.handedBack(id, attempt, stoppedAt);
+      if (t) {
+        await this.opts.queue.requeue({ ...job.data, attemptBase: attempt });
+        this.opts.log.info({ jobId: id, stoppedAt }, 'shutting down: checkpointed the job and gave it back to the queue');
+      }
+      return this.publish(t);
+    }
+  }
+
   private async onFailed(job: QueueJob<TrainingTask>, err: Error & { code?: string; param?: string }): Promise<void> {
     const { jobs } = this.opts.store;
-    const attempt = job.attemptsStarted;
+    const attempt = attemptOf(job);
     const crashed = /^Unexpected exit code/.test(err.message);
     const error = {
       code: err.code ?? (crashed ? 'worker_crashed' : 'internal_error'),
@@ -151,8 +173,14 @@ export class WorkerHost {
     }
   }
 
-  /** Stops taking jobs; running ones get `graceMs` to finish before their children are killed. */
+  /**
+   * Stops taking jobs and asks running ones to checkpoint and stop; they go back to the
+   * queue for another host. A child that has not stopped within `graceMs` is killed, and
+   * its job is picked up again once its lock expires.
+   */
   async close(graceMs = 10_000): Promise<void> {
+    this.shuttingDown = true;
+    this.worker.cancelAllJobs('shutdown');
     const closing = this.worker.close();
     const timer = new Promise<'timeout'>((ok) => setTimeout(() => ok('timeout'), graceMs).unref());
     if ((await Promise.race([closing, timer])) === 'timeout') await this.worker.close(true);

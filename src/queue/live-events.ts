@@ -2,9 +2,12 @@ import type { Redis } from 'ioredis';
 import type { JobEvent } from '../store/events.js';
 
 const EVENTS_CHANNEL = 'tfjs-adapt:events';
-const CANCEL_CHANNEL = 'tfjs-adapt:cancel';
+const STOP_CHANNEL = 'tfjs-adapt:stop';
 
 type Listener = (ev: JobEvent) => void;
+
+/** Why a running job is asked to stop; the training child checkpoints unless it is 'cancel'. */
+export type StopReason = 'cancel' | 'pause' | 'shutdown';
 
 /**
  * Redis pub/sub between processes: "job X has a new event" for SSE streams in any API
@@ -13,7 +16,7 @@ type Listener = (ev: JobEvent) => void;
  */
 export class LiveEvents {
   private readonly listeners = new Map<string, Set<Listener>>();
-  private readonly cancelHandlers = new Set<(jobId: string) => void>();
+  private readonly stopHandlers = new Set<(jobId: string, reason: StopReason) => void>();
 
   constructor(
     private readonly pub: Redis,
@@ -21,9 +24,9 @@ export class LiveEvents {
   ) {
     sub.on('message', (channel: string, message: string) => {
       try {
-        const msg = JSON.parse(message) as { jobId: string; event?: JobEvent };
+        const msg = JSON.parse(message) as { jobId: string; event?: JobEvent; reason?: StopReason };
         if (channel === EVENTS_CHANNEL && msg.event) this.listeners.get(msg.jobId)?.forEach((l) => l(msg.event!));
-        if (channel === CANCEL_CHANNEL) this.cancelHandlers.forEach((h) => h(msg.jobId));
+        if (channel === STOP_CHANNEL && (msg.reason === 'cancel' || msg.reason === 'pause')) this.stopHandlers.forEach((h) => h(msg.jobId, msg.reason!));
       } catch {
         // a malformed message from another process must not take this one down
       }
@@ -32,7 +35,7 @@ export class LiveEvents {
 
   static async connect(pub: Redis, sub: Redis): Promise<LiveEvents> {
     const live = new LiveEvents(pub, sub);
-    await sub.subscribe(EVENTS_CHANNEL, CANCEL_CHANNEL);
+    await sub.subscribe(EVENTS_CHANNEL, STOP_CHANNEL);
     return live;
   }
 
@@ -51,11 +54,12 @@ export class LiveEvents {
     };
   }
 
-  requestCancel(jobId: string): Promise<number> {
-    return this.pub.publish(CANCEL_CHANNEL, JSON.stringify({ jobId }));
+  /** Tells whichever worker host runs the job to stop it. */
+  requestStop(jobId: string, reason: 'cancel' | 'pause'): Promise<number> {
+    return this.pub.publish(STOP_CHANNEL, JSON.stringify({ jobId, reason }));
   }
 
-  onCancel(handler: (jobId: string) => void): void {
-    this.cancelHandlers.add(handler);
+  onStop(handler: (jobId: string, reason: StopReason) => void): void {
+    this.stopHandlers.add(handler);
   }
 }

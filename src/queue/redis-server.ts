@@ -86,3 +86,18 @@ export function createRedis(url: string, opts: import('ioredis').RedisOptions = 
   if (url.startsWith('redis+socket://')) return new Redis({ path: url.slice('redis+socket://'.length), ...opts });
   return new Redis(url, opts);
 }
+
+/**
+ * Routes a Redis client's connection errors to the log, once per distinct message every
+ * 10 s: while Redis is away ioredis retries many times a second, and unhandled they
+ * would be printed raw to stderr.
+ */
+export function logConnectionErrors(emitter: { on(event: 'error', fn: (err: Error) => void): unknown }, log: { warn(obj: object, msg: string): void }, name: string): void {
+  const lastLogged = new Map<string, number>();
+  emitter.on('error', (err: Error) => {
+    const now = Date.now();
+    if (now - (lastLogged.get(err.message) ?? 0) < 10_000) return;
+    lastLogged.set(err.message, now);
+    log.warn({ connection: name, err: err.message }, 'redis connection error');
+  });
+}

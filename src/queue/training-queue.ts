@@ -30,6 +30,20 @@ export class TrainingQueue {
     await this.queue.add('train', task, { jobId: task.jobId });
   }
 
+  /**
+   * Queues a job again (resumed, handed back): its earlier queue entry has ended, and with
+   * jobId = our id a new add would be a no-op while that entry exists, so it goes first.
+   */
+  async requeue(task: TrainingTask): Promise<void> {
+    const prior = await this.queue.getJob(task.jobId);
+    if (prior) {
+      const state = await prior.getState();
+      if (state === 'active') throw new Error(`job ${task.jobId} is still active in the queue; it cannot be queued again yet`);
+      await prior.remove();
+    }
+    await this.enqueue(task);
+  }
+
   /** Removes a job that is still waiting; a running one is locked and stays (it is cancelled through its worker). */
   async removeWaiting(jobId: string): Promise<boolean> {
     const job = await this.queue.getJob(jobId);

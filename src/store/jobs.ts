@@ -14,7 +14,7 @@ interface JobRow {
   error: JobError | null;
   attempt: number;
   backend: string | null;
-  cancel_requested: boolean;
+  stop_requested: 'cancel' | 'pause' | null;
   idempotency_key: string | null;
   request_hash: string | null;
   created_at: Date;
@@ -36,7 +36,8 @@ export const toJob = (r: JobRow): Job => ({
   error: r.error,
   attempt: r.attempt,
   backend: r.backend,
-  cancelRequested: r.cancel_requested,
+  cancelRequested: r.stop_requested === 'cancel',
+  pauseRequested: r.stop_requested === 'pause',
   createdAt: r.created_at.toISOString(),
   startedAt: iso(r.started_at),
   finishedAt: iso(r.finished_at),
@@ -127,7 +128,7 @@ export class JobStore {
   started(id: string, attempt: number): Promise<Transition | null> {
     return this.db.tx(async (q) => {
       const [row] = await q.query<JobRow>(`SELECT * FROM jobs WHERE id = $1 AND status IN ('queued', 'running') FOR UPDATE`, [id]);
-      if (!row || row.attempt >= attempt || row.cancel_requested) return null;
+      if (!row || row.attempt >= attempt || row.stop_requested) return null;
       await q.query(
         `UPDATE jobs SET status = 'running', attempt = $2, started_at = coalesce(started_at, now()), error = NULL WHERE id = $1`,
         [id, attempt],
@@ -193,8 +194,57 @@ export class JobStore {
   /** Cancelled for good: from the API for a queued job, from the worker once a running one stopped. */
   cancelled(id: string, attempt: number | null, reason: string): Promise<Transition | null> {
     return this.change(id, attempt, async (q) => {
-      await q.query(`UPDATE jobs SET status = 'cancelled', cancel_requested = true, finished_at = now() WHERE id = $1`, [id]);
+      await q.query(`UPDATE jobs SET status = 'cancelled', finished_at = now() WHERE id = $1`, [id]);
       return [await this.events.append(q, id, 'status', { status: 'cancelled', reason })];
+    });
+  }
+
+  /** A running job stopped at a pause request, its checkpoint written. */
+  paused(id: string, attempt: number, stoppedAt: { epoch: number; step: number } | null): Promise<Transition | null> {
+    return this.change(id, attempt, async (q) => {
+      await q.query(`UPDATE jobs SET status = 'paused', stop_requested = NULL WHERE id = $1`, [id]);
+      return [await this.events.append(q, id, 'status', { status: 'paused', stoppedAt })];
+    });
+  }
+
+  /** A worker shutting down checkpointed the job and gave it back to the queue. */
+  handedBack(id: string, attempt: number, stoppedAt: { epoch: number; step: number } | null): Promise<Transition | null> {
+    return this.change(id, attempt, async (q) => {
+      await q.query(`UPDATE jobs SET status = 'queued' WHERE id = $1`, [id]);
+      return [await this.events.append(q, id, 'status', { status: 'queued', handedBack: { stoppedAt, afterAttempt: attempt } })];
+    });
+  }
+
+  /**
+   * The API's half of pausing: a queued job is paused at once (the caller takes it off
+   * the queue); a running one is flagged and its worker told.
+   */
+  requestPause(id: string): Promise<{ outcome: 'paused' | 'requested' | 'refused' | 'missing'; transition?: Transition }> {
+    return this.db.tx(async (q) => {
+      const [row] = await q.query<JobRow>('SELECT * FROM jobs WHERE id = $1 FOR UPDATE', [id]);
+      if (!row) return { outcome: 'missing' as const };
+      if (row.status === 'queued') {
+        await q.query(`UPDATE jobs SET status = 'paused' WHERE id = $1`, [id]);
+        const ev = await this.events.append(q, id, 'status', { status: 'paused', stoppedAt: null });
+        return { outcome: 'paused' as const, transition: { job: (await this.getIn(q, id))!, events: [ev] } };
+      }
+      if (row.status !== 'running' || row.stop_requested === 'cancel') return { outcome: 'refused' as const, transition: { job: toJob(row), events: [] } };
+      if (row.stop_requested === 'pause') return { outcome: 'requested' as const, transition: { job: toJob(row), events: [] } };
+      await q.query(`UPDATE jobs SET stop_requested = 'pause' WHERE id = $1`, [id]);
+      const ev = await this.events.append(q, id, 'log', { level: 'info', message: 'pause requested; the job checkpoints and stops within one batch' });
+      return { outcome: 'requested' as const, transition: { job: (await this.getIn(q, id))!, events: [ev] } };
+    });
+  }
+
+  /** A paused job goes back to the queue; it continues from its last checkpoint. */
+  resume(id: string): Promise<{ outcome: 'resumed' | 'refused' | 'missing'; transition?: Transition }> {
+    return this.db.tx(async (q) => {
+      const [row] = await q.query<JobRow>('SELECT * FROM jobs WHERE id = $1 FOR UPDATE', [id]);
+      if (!row) return { outcome: 'missing' as const };
+      if (row.status !== 'paused') return { outcome: 'refused' as const, transition: { job: toJob(row), events: [] } };
+      await q.query(`UPDATE jobs SET status = 'queued', stop_requested = NULL WHERE id = $1`, [id]);
+      const ev = await this.events.append(q, id, 'status', { status: 'queued', resumed: true });
+      return { outcome: 'resumed' as const, transition: { job: (await this.getIn(q, id))!, events: [ev] } };
     });
   }
 
@@ -208,12 +258,12 @@ export class JobStore {
       if (!row) return { outcome: 'missing' as const };
       if (['succeeded', 'failed', 'cancelled'].includes(row.status)) return { outcome: 'terminal' as const, transition: { job: toJob(row), events: [] } };
       if (row.status === 'queued' || row.status === 'paused') {
-        await q.query(`UPDATE jobs SET status = 'cancelled', cancel_requested = true, finished_at = now() WHERE id = $1`, [id]);
+        await q.query(`UPDATE jobs SET status = 'cancelled', stop_requested = 'cancel', finished_at = now() WHERE id = $1`, [id]);
         const ev = await this.events.append(q, id, 'status', { status: 'cancelled', reason: 'cancelled by request' });
         return { outcome: 'cancelled' as const, transition: { job: (await this.getIn(q, id))!, events: [ev] } };
       }
-      if (row.cancel_requested) return { outcome: 'requested' as const, transition: { job: toJob(row), events: [] } };
-      await q.query('UPDATE jobs SET cancel_requested = true WHERE id = $1', [id]);
+      if (row.stop_requested === 'cancel') return { outcome: 'requested' as const, transition: { job: toJob(row), events: [] } };
+      await q.query(`UPDATE jobs SET stop_requested = 'cancel' WHERE id = $1`, [id]);
       const ev = await this.events.append(q, id, 'log', { level: 'info', message: 'cancel requested; the job stops within one batch' });
       return { outcome: 'requested' as const, transition: { job: (await this.getIn(q, id))!, events: [ev] } };
     });

@@ -19,11 +19,12 @@ export interface Harness {
 /**
  * The whole service as a user meets it: a real redis-server on a free port, PGlite in a
  * fresh temp dir, API and worker host in this process (training in sandboxed children),
- * listening on a free loopback port.
+ * listening on a free loopback port. `reuse` starts it again on an earlier harness's data
+ * and Redis, as a restart would.
  */
-export async function startHarness(env: Record<string, string> = {}): Promise<Harness> {
-  const dataDir = mkdtempSync(join(tmpdir(), 'tfjs-adapt-test-'));
-  const redis = await startRedisServer(join(dataDir, 'redis'), { port: await freePort() });
+export async function startHarness(env: Record<string, string> = {}, reuse?: { dataDir: string; redis: RedisServer }): Promise<Harness> {
+  const dataDir = reuse?.dataDir ?? mkdtempSync(join(tmpdir(), 'tfjs-adapt-test-'));
+  const redis = reuse?.redis ?? (await startRedisServer(join(dataDir, 'redis'), { port: await freePort() }));
   const config = loadConfig({ DATA_DIR: dataDir, PORT: '0', REDIS_URL: redis.url, LOG_LEVEL: 'warn', ...env });
   const log = pino({ level: process.env.TEST_LOG_LEVEL ?? 'silent' });
   const service = await startService(config, 'all', log);

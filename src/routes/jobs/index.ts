@@ -108,7 +108,66 @@ const routes: FastifyPluginAsyncTypebox = async (app) => {
         await queue.removeWaiting(req.params.id).catch((err) => req.log.warn({ err }, 'could not remove the cancelled job from the queue'));
         return reply.code(200).send(r.transition!.job);
       }
-      await live.requestCancel(req.params.id);
+      await live.requestStop(req.params.id, 'cancel');
+      return reply.code(202).send(r.transition!.job);
+    },
+  });
+
+  app.post('/:id/pause', {
+    schema: {
+      tags,
+      summary: 'Pause a job',
+      description:
+        'A queued job is paused at once (200, status `paused`). A running job is told to stop (202, `pauseRequested: true`): ' +
+        'within one batch it writes a checkpoint and ends `paused`. `POST /v1/jobs/{id}/resume` continues it from there. ' +
+        'A job that is not queued or running gives 409.',
+      params: IdParams,
+      response: { 200: Job, 202: Job, 404: Problem, 409: Problem },
+    },
+    handler: async (req, reply) => {
+      const r = await store.jobs.requestPause(req.params.id);
+      if (r.outcome === 'missing') throw notFound('Job', req.params.id, '/id');
+      if (r.outcome === 'refused') {
+        const job = r.transition!.job;
+        throw new HttpProblem(409, 'not_pausable', 'Job cannot be paused', `job ${job.id} is ${job.status}${job.cancelRequested ? ' and being cancelled' : ''}; only queued or running jobs can be paused`);
+      }
+      await live.publish(req.params.id, r.transition!.events);
+      if (r.outcome === 'paused') {
+        await queue.removeWaiting(req.params.id).catch((err) => req.log.warn({ err }, 'could not take the paused job off the queue'));
+        return reply.code(200).send(r.transition!.job);
+      }
+      await live.requestStop(req.params.id, 'pause');
+      return reply.code(202).send(r.transition!.job);
+    },
+  });
+
+  app.post('/:id/resume', {
+    schema: {
+      tags,
+      summary: 'Resume a paused job',
+      description: 'Queues a paused job again (202, status `queued`); it continues from its last checkpoint. A job that is not paused gives 409.',
+      params: IdParams,
+      response: { 202: Job, 404: Problem, 409: Problem, 503: Problem },
+    },
+    handler: async (req, reply) => {
+      const job = await store.jobs.get(req.params.id);
+      if (!job) throw notFound('Job', req.params.id, '/id');
+      const resolved = await resolveTask(store, artifacts, job.id, job.spec);
+      if ('errors' in resolved) {
+        const [first] = resolved.errors;
+        throw new HttpProblem(409, 'not_resumable', 'Job cannot run any more', `${first!.pointer} ${first!.detail}`, resolved.errors);
+      }
+      const r = await store.jobs.resume(job.id);
+      if (r.outcome === 'missing') throw notFound('Job', job.id, '/id');
+      if (r.outcome === 'refused') throw new HttpProblem(409, 'not_paused', 'Job is not paused', `job ${job.id} is ${r.transition!.job.status}; only paused jobs can be resumed`);
+      await live.publish(job.id, r.transition!.events);
+      try {
+        await withTimeout(queue.requeue({ ...resolved.task, attemptBase: r.transition!.job.attempt }), ENQUEUE_TIMEOUT_MS, 'queueing the job');
+      } catch (err) {
+        // the job stays queued in the store; the worker side's reconciliation queues it when Redis is back
+        req.log.error({ err, jobId: job.id }, 'could not queue the resumed job');
+        throw new HttpProblem(503, 'queue_unavailable', 'Queue unavailable', 'the job was resumed but the queue (Redis) is not reachable; it will be queued when the worker side reconnects');
+      }
       return reply.code(202).send(r.transition!.job);
     },
   });
