@@ -20,6 +20,8 @@ export interface Config {
   /** dataset conversions running at once, each in its own worker thread */
   ingestConcurrency: number;
   logLevel: string;
+  /** `host` or `host:port` entries that webhooks may call although they are loopback or private */
+  webhookAllowedHosts: string[];
 }
 
 export class ConfigError extends Error {}
@@ -55,5 +57,6 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     uploadLimitBytes: integer(env, 'UPLOAD_LIMIT_BYTES', 2 * 1024 ** 3, 1024, 1024 ** 4),
     ingestConcurrency: integer(env, 'INGEST_CONCURRENCY', 2, 1, 64),
     logLevel: level,
+    webhookAllowedHosts: (env.WEBHOOK_ALLOWED_HOSTS ?? '').split(',').map((h) => h.trim().toLowerCase()).filter(Boolean),
   };
 }

@@ -4,6 +4,7 @@ import type { Config } from './config.js';
 import type { LiveEvents } from './queue/live-events.js';
 import type { TrainingQueue } from './queue/training-queue.js';
 import type { Store } from './store/store.js';
+import type { WebhookQueue } from './webhooks/webhook-queue.js';
 
 /** What the routes use, handed to buildApp so tests and server.ts wire the same parts. */
 export interface AppDeps {
@@ -14,6 +15,7 @@ export interface AppDeps {
   /** for readiness checks */
   redis: Redis;
   artifacts: Artifacts;
+  webhooks: WebhookQueue;
 }
 
 declare module 'fastify' {

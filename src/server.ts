@@ -15,7 +15,9 @@ import { createRedis, logConnectionErrors, RedisServerMissing, startRedisServer,
 import { TrainingQueue } from './queue/training-queue.js';
 import { openStore } from './store/store.js';
 import { reconcile } from '../workers/reconcile.js';
+import { WebhookDeliverer } from '../workers/webhook-deliverer.js';
 import { WorkerHost } from '../workers/worker.js';
+import { WebhookQueue } from './webhooks/webhook-queue.js';
 
 export type Mode = 'all' | 'api' | 'worker';
 
@@ -29,8 +31,14 @@ export async function startService(config: Config, mode: Mode, log: Logger): Pro
     throw new ConfigError(`"${mode}" mode runs beside other processes and needs shared services: set REDIS_URL and DATABASE_URL (PGlite and the private redis-server serve one process only)`);
   }
   const stops: Array<() => Promise<unknown>> = [];
+  // each part gets a bounded time: with Redis or Postgres gone, a close could wait forever
   const stop = async () => {
-    for (const s of stops.reverse()) await s().catch((err) => log.warn({ err }, 'error while stopping'));
+    for (const s of stops.reverse()) {
+      let timer: NodeJS.Timeout | undefined;
+      const late = new Promise<void>((ok) => (timer = setTimeout(() => ok(log.warn('a part did not stop within 15 s; going on')), 15_000)));
+      await Promise.race([s().catch((err) => log.warn({ err }, 'error while stopping')), late]);
+      clearTimeout(timer);
+    }
   };
   try {
     let redisUrl = config.redisUrl;
@@ -52,14 +60,19 @@ export async function startService(config: Config, mode: Mode, log: Logger): Pro
     const live = await LiveEvents.connect(redis, sub);
     const queue = new TrainingQueue(redis, { attempts: config.jobAttempts });
     logConnectionErrors(queue.queue, log, 'queue');
+    const webhooks = new WebhookQueue(redis);
+    logConnectionErrors(webhooks.queue, log, 'webhook queue');
+    stops.push(() => webhooks.close());
     stops.push(() => queue.close());
 
     if (mode !== 'api') {
       const workerConnection = createRedis(redisUrl, { maxRetriesPerRequest: null });
       logConnectionErrors(workerConnection, log, 'worker');
       stops.push(async () => void workerConnection.disconnect());
-      const host = new WorkerHost({ connection: workerConnection, store, live, queue, log: log.child({ part: 'worker' }), concurrency: config.workerConcurrency });
+      const host = new WorkerHost({ connection: workerConnection, store, live, queue, webhooks, log: log.child({ part: 'worker' }), concurrency: config.workerConcurrency });
       stops.push(() => host.close());
+      const deliverer = new WebhookDeliverer({ connection: workerConnection, store, live, log: log.child({ part: 'webhooks' }), allowedHosts: config.webhookAllowedHosts });
+      stops.push(() => deliverer.close());
       const reconcileNow = () =>
         reconcile({ store, queue, artifacts, live, log }).catch((err) => log.warn({ err: (err as Error).message }, 'reconciliation failed; will try again'));
       await reconcileNow();
@@ -70,7 +83,7 @@ export async function startService(config: Config, mode: Mode, log: Logger): Pro
     }
     if (mode === 'worker') return { stop };
 
-    const app = await buildApp({ config, store, queue, live, redis, artifacts }, { logger: log });
+    const app = await buildApp({ config, store, queue, live, redis, artifacts, webhooks }, { logger: log });
     stops.push(() => app.close());
     const url = await app.listen({ port: config.port, host: config.host });
     return { url, stop };
@@ -91,7 +104,17 @@ async function main() {
     process.exit(2);
   }
   const log = pino({ level: config.logLevel });
-  let service: Service;
+  // installed before starting, so a signal during start-up still stops what was started
+  let signalled = false;
+  let service: Service | undefined;
+  const shutdown = (signal: string) => {
+    if (signalled) return;
+    signalled = true;
+    log.info({ signal }, 'shutting down');
+    service?.stop().then(() => process.exit(0), () => process.exit(1));
+  };
+  process.on('SIGTERM', () => shutdown('SIGTERM'));
+  process.on('SIGINT', () => shutdown('SIGINT'));
   try {
     service = await startService(config, mode, log);
   } catch (err) {
@@ -102,16 +125,11 @@ async function main() {
     log.fatal({ err }, 'could not start');
     process.exit(1);
   }
-  log.info({ mode, url: service.url, dataDir: config.dataDir }, 'tfjs-adapt is up');
-  let stopping = false;
-  for (const sig of ['SIGTERM', 'SIGINT'] as const) {
-    process.on(sig, () => {
-      if (stopping) return;
-      stopping = true;
-      log.info({ signal: sig }, 'shutting down');
-      service.stop().then(() => process.exit(0), () => process.exit(1));
-    });
+  if (signalled) {
+    await service.stop();
+    process.exit(0);
   }
+  log.info({ mode, url: service.url, dataDir: config.dataDir }, 'tfjs-adapt is up');
 }
 
 if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) void main();

@@ -1,5 +1,5 @@
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { mkdirSync } from 'node:fs';
+import { existsSync, mkdirSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { Redis } from 'ioredis';
@@ -48,14 +48,18 @@ export async function startRedisServer(dir: string, opts: { port?: number } = {}
     '--save', '', '--daemonize', 'no', '--protected-mode', 'yes', '--logfile', join(dir, 'redis.log'),
     ...(useSocket ? ['--unixsocket', socket, '--unixsocketperm', '700'] : []),
   ];
-  const child: ChildProcess = spawn('redis-server', args, { stdio: 'ignore' });
   const url = useSocket ? `redis+socket://${socket}` : `redis://127.0.0.1:${port}`;
+  const leftover = await adopt(url);
+  if (leftover) return leftover;
+  const child: ChildProcess = spawn('redis-server', args, { stdio: 'ignore' });
   let exited: string | null = null;
   child.once('exit', (code, sig) => (exited = `redis-server exited (${code ?? sig}); see ${join(dir, 'redis.log')}`));
   const deadline = Date.now() + 10_000;
   for (;;) {
     if (exited) throw new Error(exited);
     const probe = createRedis(url, { lazyConnect: true, retryStrategy: () => null, maxRetriesPerRequest: 0 });
+    // refusals are expected until the server listens; connect() below reports them
+    probe.on('error', () => undefined);
     try {
       await probe.connect();
       await probe.ping();
@@ -78,6 +82,31 @@ export async function startRedisServer(dir: string, opts: { port?: number } = {}
         child.once('exit', () => ok());
         child.kill('SIGTERM');
       }),
+  };
+}
+
+/**
+ * A private redis-server still answering on our socket was left by a run of this data
+ * dir that did not stop cleanly (killed): take it over rather than fail, and stop it with
+ * SHUTDOWN (which writes its AOF) when we stop.
+ */
+async function adopt(url: string): Promise<RedisServer | null> {
+  if (!url.startsWith('redis+socket://') || !existsSync(url.slice('redis+socket://'.length))) return null;
+  const client = createRedis(url, { lazyConnect: true, retryStrategy: () => null, maxRetriesPerRequest: 0 });
+  client.on('error', () => undefined);
+  try {
+    await client.connect();
+    await client.ping();
+  } catch {
+    client.disconnect();
+    return null;
+  }
+  return {
+    url,
+    stop: async () => {
+      await client.shutdown().catch(() => undefined);
+      client.disconnect();
+    },
   };
 }
 

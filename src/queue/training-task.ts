@@ -2,8 +2,12 @@ import type { Artifacts } from '../artifacts/artifacts.js';
 import type { FieldError } from '../plugins/problem.js';
 import type { JobSpec } from '../schemas/job.js';
 import type { DatasetRecord } from '../store/datasets.js';
+import type { ModelRecord } from '../store/models.js';
 import type { Store } from '../store/store.js';
-import type { DatasetFiles, TrainingTask } from '../../workers/task.js';
+import { webhookUrlProblem } from '../webhooks/address-policy.js';
+import { checkSpec } from './spec-rules.js';
+import { cnnInputShape } from '../../workers/input-shape.js';
+import type { DatasetFiles, TrainingData, TrainingTask } from '../../workers/task.js';
 
 /** A job trains exactly one model, so the model's id follows from the job's. */
 export const modelIdFor = (jobId: string) => `mdl_${jobId.slice('job_'.length)}`;
@@ -24,31 +28,22 @@ function files(d: DatasetRecord): DatasetFiles {
 }
 
 /**
- * Checks what the schema cannot (that referenced datasets and models exist, are ready
- * and fit together) and resolves the spec into the files the training child reads.
+ * Checks what the schema cannot (the rules of spec-rules.ts, and that referenced datasets
+ * and models exist, are ready and fit together) and resolves the spec into the files the training child reads.
  * Returns the problems, each pointing at the field to blame, when it cannot.
  */
-export async function resolveTask(store: Store, artifacts: Artifacts, jobId: string, spec: JobSpec): Promise<{ task: TrainingTask } | { errors: FieldError[] }> {
+export async function resolveTask(store: Store, artifacts: Artifacts, jobId: string, spec: JobSpec, webhookAllowedHosts: readonly string[] = []): Promise<{ task: TrainingTask } | { errors: FieldError[] }> {
   const errors: FieldError[] = [];
   const problem = (pointer: string, detail: string) => errors.push({ pointer, in: 'body', detail });
 
-  if (spec.type === 'train') {
-    if (!spec.model.architecture) problem('/model/architecture', 'is required for a train job');
-    if (spec.model.base) problem('/model/base', 'is not allowed for a train job (use type "finetune" to start from a model)');
-    if (spec.strategy) problem('/strategy', 'applies to finetune jobs only');
-  } else {
-    if (!spec.model.base) problem('/model/base', 'is required for a finetune job');
-    if (spec.model.architecture) problem('/model/architecture', 'is not allowed for a finetune job (the base model fixes it)');
-  }
-  const opt = spec.hyperparameters.optimizer;
-  if (opt.name !== 'sgd' && opt.momentum !== undefined) problem('/hyperparameters/optimizer/momentum', `applies to sgd only, not ${opt.name}`);
-  if (opt.name !== 'adam') {
-    for (const k of ['beta1', 'beta2', 'epsilon'] as const) {
-      if (opt[k] !== undefined) problem(`/hyperparameters/optimizer/${k}`, `applies to adam only, not ${opt.name}`);
-    }
+  checkSpec(spec, problem);
+
+  if (spec.webhook) {
+    const refused = await webhookUrlProblem(spec.webhook.url, webhookAllowedHosts);
+    if (refused) problem('/webhook/url', refused);
   }
 
-  const roles = ['train', 'validation', 'test'] as const;
+  const roles = ['train', 'validation', 'test', 'source', 'target', 'targetTest', 'sourceTest'] as const;
   const data: Partial<Record<(typeof roles)[number], DatasetRecord>> = {};
   for (const role of roles) {
     const id = spec.data[role];
@@ -58,45 +53,67 @@ export async function resolveTask(store: Store, artifacts: Artifacts, jobId: str
     else if (d.status !== 'ready') problem(`/data/${role}`, `dataset ${id} is ${d.status}, not ready`);
     else data[role] = d;
   }
-  const train = data.train;
-  for (const role of ['validation', 'test'] as const) {
+  // The labelled set the model trains on: every other set must look like it.
+  const trainRole = spec.type === 'domain_adaptation' ? 'source' : 'train';
+  const train = data[trainRole];
+  for (const role of ['validation', 'test', 'targetTest', 'sourceTest', 'target'] as const) {
     const d = data[role];
     if (!train || !d) continue;
     if (!sameShape(d.featureShape!, train.featureShape!)) {
-      problem(`/data/${role}`, `examples have shape [${d.featureShape}], the train dataset's have [${train.featureShape}]`);
-    } else if (d.numClasses !== train.numClasses) {
-      problem(`/data/${role}`, `has ${d.numClasses} classes, the train dataset has ${train.numClasses}`);
+      problem(`/data/${role}`, `examples have shape [${d.featureShape}], the ${trainRole} dataset's have [${train.featureShape}]`);
+    } else if ((role !== 'target' || spec.data.targetLabelled) && d.numClasses !== train.numClasses) {
+      problem(`/data/${role}`, `has ${d.numClasses} classes, the ${trainRole} dataset has ${train.numClasses}`);
     }
   }
-
-  let baseModelDir: string | undefined;
-  if (spec.model.base && spec.type === 'finetune') {
-    const base = await store.models.get(spec.model.base);
-    if (!base) problem('/model/base', `no model has the id ${JSON.stringify(spec.model.base)}`);
-    else if (base.status !== 'ready') problem('/model/base', `model ${base.id} is ${base.status}, not ready`);
-    else {
-      baseModelDir = base.dir;
-      if (train && base.inputShape && !sameShape(base.inputShape, train.featureShape!)) {
-        problem('/model/base', `takes inputs of shape [${base.inputShape}], the train dataset's examples have [${train.featureShape}]`);
-      }
-      if (train && base.classes && base.classes.length !== train.numClasses) {
-        problem('/data/train', `has ${train.numClasses} classes, base model ${base.id} predicts ${base.classes.length}; a new head for a different class count is not available yet`);
-      }
-    }
+  if (spec.model.architecture?.kind === 'cnn' && train && !cnnInputShape(train.featureShape!)) {
+    problem('/model/architecture/kind', `cnn needs image-like examples (featureShape [h, w, c], [h, w] or a square [n]); dataset ${train.id} has [${train.featureShape}]`);
   }
-  if (errors.length > 0 || !train) return { errors };
 
+  // Models must take the examples and predict their classes (a finetune may ask for a new head).
+  const fits = train ?? data.test;
+  const fitsRole = train ? trainRole : 'test';
+  const readyModel = async (id: string, pointer: string): Promise<ModelRecord | undefined> => {
+    const m = await store.models.get(id);
+    if (!m) problem(pointer, `no model has the id ${JSON.stringify(id)}`);
+    else if (m.status !== 'ready') problem(pointer, `model ${m.id} is ${m.status}, not ready`);
+    else if (fits && m.inputShape && !sameShape(m.inputShape, fits.featureShape!)) {
+      problem(pointer, `takes inputs of shape [${m.inputShape}], the ${fitsRole} dataset's examples have [${fits.featureShape}]`);
+    } else return m;
+    return undefined;
+  };
+  const checkClasses = (m: ModelRecord, pointer: string) => {
+    if (!fits || !m.classes || m.classes.length === fits.numClasses) return;
+    if (spec.type === 'finetune' && spec.strategy?.newHead) return;
+    if (spec.type === 'finetune') {
+      problem('/strategy/newHead', `must be true: base model ${m.id} predicts ${m.classes.length} classes, dataset ${fits.id} has ${fits.numClasses}; a new head replaces its output layer`);
+    } else {
+      problem(pointer, `predicts ${m.classes.length} classes, the ${fitsRole} dataset ${fits.id} has ${fits.numClasses}`);
+    }
+  };
+  const base = spec.model.base === undefined ? undefined : await readyModel(spec.model.base, '/model/base');
+  if (base) checkClasses(base, '/model/base');
+  const bases: ModelRecord[] = [];
+  for (const [i, id] of (spec.model.bases ?? []).entries()) {
+    const m = await readyModel(id, `/model/bases/${i}`);
+    if (m) checkClasses(m, `/model/bases/${i}`);
+    if (m) bases.push(m);
+  }
+  if (errors.length > 0) return { errors };
+
+  const taskData: TrainingData = {};
+  if (train) taskData.train = files(train);
+  for (const role of ['validation', 'test', 'target', 'targetTest', 'sourceTest'] as const) {
+    const d = data[role];
+    if (d) taskData[role] = files(d);
+  }
   const modelId = modelIdFor(jobId);
   return {
     task: {
       jobId,
       spec,
-      data: {
-        train: files(train),
-        ...(data.validation ? { validation: files(data.validation) } : {}),
-        ...(data.test ? { test: files(data.test) } : {}),
-      },
-      ...(baseModelDir ? { baseModelDir, baseModelId: spec.model.base } : {}),
+      data: taskData,
+      ...(base ? { baseModelDir: base.dir, baseModelId: base.id } : {}),
+      ...(bases.length > 0 ? { baseModelDirs: bases.map((m) => m.dir), baseModelIds: bases.map((m) => m.id) } : {}),
       modelDir: artifacts.modelDir(modelId),
       modelId,
       checkpointsDir: artifacts.checkpointsDir(jobId),

@@ -1,34 +1,99 @@
 import { Type, type Static } from '@sinclair/typebox';
 import { Metrics } from './common.js';
+import { AdaptationMethod, Strategy } from './methods.js';
 
 export const Activation = Type.Union(
   ['linear', 'relu', 'tanh', 'sigmoid', 'elu', 'selu'].map((a) => Type.Literal(a)),
   { description: 'activation of the hidden layers; `linear` is the seed example' },
 );
 
-export const MlpArchitecture = Type.Object(
+/** Parameters each architecture takes besides `kind` (the API rejects the others). */
+export const ARCHITECTURE_PARAMS = {
+  mlp: ['hidden', 'activation', 'batchNorm'],
+  cnn: ['hidden', 'activation', 'batchNorm', 'filters', 'kernelSize', 'pooling'],
+} as const;
+
+export const Architecture = Type.Object(
   {
-    kind: Type.Literal('mlp'),
-    hidden: Type.Array(Type.Integer({ minimum: 1, maximum: 4096 }), { maxItems: 8, default: [128], description: 'units of each hidden dense layer' }),
+    kind: Type.Union([Type.Literal('mlp'), Type.Literal('cnn')], {
+      description:
+        '`mlp`: dense layers. `cnn`: conv blocks (3x3 "same" convolution, optional batch norm, activation, 2x2 pooling), then dense layers; ' +
+        'it needs image-like examples: featureShape [h, w, c], [h, w], or a square [n] (read as [sqrt n, sqrt n, 1], e.g. [784] as 28x28x1)',
+    }),
+    hidden: Type.Array(Type.Integer({ minimum: 1, maximum: 4096 }), {
+      maxItems: 8,
+      default: [128],
+      description: 'units of each hidden dense layer (for a cnn: the dense layers between the conv blocks and the logits)',
+    }),
     activation: Type.Optional(Activation),
+    batchNorm: Type.Optional(Type.Boolean({ description: 'batch normalisation after each hidden dense layer or convolution, before its activation; default false' })),
+    filters: Type.Optional(Type.Array(Type.Integer({ minimum: 1, maximum: 512 }), { minItems: 1, maxItems: 6, description: 'cnn only: filters of each conv block; default [16, 32]' })),
+    kernelSize: Type.Optional(Type.Integer({ minimum: 1, maximum: 11, description: 'cnn only: height and width of the convolution kernels; default 3' })),
+    pooling: Type.Optional(
+      Type.Union([Type.Literal('max'), Type.Literal('average'), Type.Literal('none')], { description: 'cnn only: 2x2 pooling after each conv block; default max' }),
+    ),
   },
-  { additionalProperties: false },
+  { additionalProperties: false, description: 'a model built from scratch; layers are named conv_1, bn_1, pool_1, ..., flatten, dense_1, ..., logits' },
 );
-export const Architecture = MlpArchitecture;
 export type Architecture = Static<typeof Architecture>;
+
+/** Parameters each optimizer takes besides `name` and `learningRate` (the API rejects the others). */
+export const OPTIMIZER_PARAMS = {
+  sgd: ['momentum'],
+  momentum: ['momentum', 'nesterov'],
+  adam: ['beta1', 'beta2', 'epsilon'],
+  rmsprop: ['decay', 'momentum', 'epsilon', 'centered'],
+} as const;
 
 export const Optimizer = Type.Object(
   {
-    name: Type.Union([Type.Literal('sgd'), Type.Literal('adam')]),
-    learningRate: Type.Number({ exclusiveMinimum: 0, maximum: 10 }),
-    momentum: Type.Optional(Type.Number({ minimum: 0, maximum: 0.9999, description: 'sgd only; 0 is plain SGD' })),
-    beta1: Type.Optional(Type.Number({ minimum: 0, exclusiveMaximum: 1, description: 'adam only' })),
-    beta2: Type.Optional(Type.Number({ minimum: 0, exclusiveMaximum: 1, description: 'adam only' })),
-    epsilon: Type.Optional(Type.Number({ exclusiveMinimum: 0, maximum: 1, description: 'adam only' })),
+    name: Type.Union([Type.Literal('sgd'), Type.Literal('momentum'), Type.Literal('adam'), Type.Literal('rmsprop')], {
+      description: '`sgd` (with an optional `momentum`, as PyTorch\'s SGD), `momentum` (SGD with momentum, default 0.9, optionally Nesterov), `adam`, `rmsprop`',
+    }),
+    learningRate: Type.Number({ exclusiveMinimum: 0, maximum: 10, description: 'the starting rate when `lrSchedule` is set' }),
+    momentum: Type.Optional(Type.Number({ minimum: 0, maximum: 0.9999, description: 'sgd (default 0: plain SGD), momentum (default 0.9), rmsprop (default 0)' })),
+    nesterov: Type.Optional(Type.Boolean({ description: 'momentum only; default false' })),
+    beta1: Type.Optional(Type.Number({ minimum: 0, exclusiveMaximum: 1, description: 'adam only; default 0.9' })),
+    beta2: Type.Optional(Type.Number({ minimum: 0, exclusiveMaximum: 1, description: 'adam only; default 0.999' })),
+    epsilon: Type.Optional(Type.Number({ exclusiveMinimum: 0, maximum: 1, description: 'adam, rmsprop; default the backend\'s epsilon (1e-7)' })),
+    decay: Type.Optional(Type.Number({ minimum: 0, exclusiveMaximum: 1, description: 'rmsprop only: decay of the mean square; default 0.9' })),
+    centered: Type.Optional(Type.Boolean({ description: 'rmsprop only; default false' })),
   },
   { additionalProperties: false },
 );
 export type Optimizer = Static<typeof Optimizer>;
+
+export const LR_SCHEDULE_PARAMS = {
+  step: ['stepSize', 'gamma'],
+  cosine: ['minLearningRate'],
+} as const;
+
+export const LrSchedule = Type.Object(
+  {
+    kind: Type.Union([Type.Literal('step'), Type.Literal('cosine')], {
+      description:
+        '`step`: the rate is multiplied by `gamma` every `stepSize` epochs. `cosine`: the rate follows half a cosine from `learningRate` at the first step to `minLearningRate` at the last',
+    }),
+    stepSize: Type.Optional(Type.Integer({ minimum: 1, maximum: 1000, description: 'step only (required): epochs between two decays' })),
+    gamma: Type.Optional(Type.Number({ exclusiveMinimum: 0, maximum: 1, description: 'step only: factor applied at each decay; default 0.1' })),
+    minLearningRate: Type.Optional(Type.Number({ minimum: 0, maximum: 10, description: 'cosine only: the rate at the last step; default 0' })),
+  },
+  { additionalProperties: false },
+);
+export type LrSchedule = Static<typeof LrSchedule>;
+
+export const EarlyStopping = Type.Object(
+  {
+    patience: Type.Integer({ minimum: 1, maximum: 1000, description: 'epochs without improvement of `monitor` after which training stops' }),
+    monitor: Type.Optional(Type.Union([Type.Literal('valLoss'), Type.Literal('valAccuracy')], { description: 'default valLoss' })),
+    minDelta: Type.Optional(Type.Number({ minimum: 0, maximum: 1e6, description: 'smallest change that counts as an improvement; default 0' })),
+  },
+  {
+    additionalProperties: false,
+    description: 'needs data.validation. Whether or not it stops early, the model keeps the weights of its best validation epoch',
+  },
+);
+export type EarlyStopping = Static<typeof EarlyStopping>;
 
 export const Hyperparameters = Type.Object(
   {
@@ -36,18 +101,21 @@ export const Hyperparameters = Type.Object(
     batchSize: Type.Integer({ minimum: 1, maximum: 8192 }),
     seed: Type.Optional(Type.Integer({ minimum: 0, maximum: 2 ** 31 - 1, description: 'seeds initialisation and shuffling' })),
     optimizer: Optimizer,
+    lrSchedule: Type.Optional(LrSchedule),
+    earlyStopping: Type.Optional(EarlyStopping),
   },
-  { additionalProperties: false },
+  { additionalProperties: false, description: 'required by every job type but evaluate' },
 );
 export type Hyperparameters = Static<typeof Hyperparameters>;
 
-export const JobType = Type.Union([Type.Literal('train'), Type.Literal('finetune')]);
+export const JobType = Type.Union([Type.Literal('train'), Type.Literal('finetune'), Type.Literal('domain_adaptation'), Type.Literal('evaluate')], {
+  description:
+    '`train`: a new model (`model.architecture`) on `data.train`. `finetune`: a base model (`model.base`) on `data.train`, with a `strategy`. ' +
+    '`domain_adaptation`: from labelled `data.source` to the `data.target` domain, with a `method`. `evaluate`: `model.base` on `data.test`, nothing trained',
+});
 export type JobType = Static<typeof JobType>;
 
-export const Strategy = Type.Object(
-  { kind: Type.Literal('full', { description: 'train every weight of the base model' }) },
-  { additionalProperties: false },
-);
+const DatasetRef = (description: string) => Type.Optional(Type.String({ minLength: 1, maxLength: 64, description }));
 
 export const JobSpec = Type.Object(
   {
@@ -55,20 +123,68 @@ export const JobSpec = Type.Object(
     model: Type.Object(
       {
         architecture: Type.Optional(Architecture),
-        base: Type.Optional(Type.String({ minLength: 1, maxLength: 64, description: 'id of the model to start from (finetune)' })),
+        base: Type.Optional(Type.String({ minLength: 1, maxLength: 64, description: 'id of the model to start from (finetune, domain_adaptation) or to evaluate' })),
+        bases: Type.Optional(
+          Type.Array(Type.String({ minLength: 1, maxLength: 64 }), {
+            minItems: 2,
+            maxItems: 8,
+            uniqueItems: true,
+            description: 'domain_adaptation with method multi_source: ids of models of one architecture, each trained on another domain',
+          }),
+        ),
       },
       { additionalProperties: false },
     ),
     strategy: Type.Optional(Strategy),
+    method: Type.Optional(AdaptationMethod),
     data: Type.Object(
       {
-        train: Type.String({ minLength: 1, maxLength: 64, description: 'dataset id' }),
-        validation: Type.Optional(Type.String({ minLength: 1, maxLength: 64 })),
-        test: Type.Optional(Type.String({ minLength: 1, maxLength: 64 })),
+        train: DatasetRef('train, finetune (required): labelled training set'),
+        validation: DatasetRef('labelled validation set: per-epoch valLoss and valAccuracy, early stopping'),
+        test: DatasetRef('train, finetune, evaluate (required for evaluate): test set; its report (accuracy, loss, per-class accuracy, confusion matrix) ends the job'),
+        source: DatasetRef('domain_adaptation (required): labelled source-domain training set'),
+        target: DatasetRef('domain_adaptation (required but for multi_source): target-domain examples, used without their labels unless targetLabelled'),
+        targetTest: DatasetRef('domain_adaptation: labelled target-domain test set, for targetAccuracy and the report'),
+        sourceTest: DatasetRef('domain_adaptation: source-domain test set for sourceAccuracy; without it, sourceAccuracy is measured on data.source'),
+        targetLabelled: Type.Optional(Type.Boolean({ description: 'domain_adaptation: also train on the labels of data.target; default false' })),
       },
-      { additionalProperties: false },
+      { additionalProperties: false, description: 'dataset ids by role' },
     ),
-    hyperparameters: Hyperparameters,
+    hyperparameters: Type.Optional(Hyperparameters),
+    checkpoint: Type.Optional(
+      Type.Object(
+        {
+          everySteps: Type.Optional(
+            Type.Integer({ minimum: 1, maximum: 10_000_000, description: 'also checkpoint every this many steps within epochs (there is always one at the end of each epoch)' }),
+          ),
+        },
+        { additionalProperties: false },
+      ),
+    ),
+    limits: Type.Optional(
+      Type.Object(
+        {
+          maxRuntimeSeconds: Type.Optional(
+            Type.Integer({
+              minimum: 1,
+              maximum: 30 * 24 * 3600,
+              description:
+                'per attempt: an attempt that runs longer checkpoints and fails with code max_runtime (not retried). A resumed job (after a pause, a crash or a hand-back) gets the full time again',
+            }),
+          ),
+        },
+        { additionalProperties: false },
+      ),
+    ),
+    webhook: Type.Optional(
+      Type.Object(
+        {
+          url: Type.String({ minLength: 1, maxLength: 2048, description: 'http(s) URL called with POST when the job ends; loopback and private addresses only when listed in WEBHOOK_ALLOWED_HOSTS' }),
+          secret: Type.Optional(Type.String({ minLength: 8, maxLength: 256, description: 'signs each delivery: X-Tfjs-Adapt-Signature: sha256=<hex HMAC-SHA256 of the raw body>' })),
+        },
+        { additionalProperties: false },
+      ),
+    ),
     metadata: Type.Optional(Type.Record(Type.String({ maxLength: 64 }), Type.String({ maxLength: 512 }), { maxProperties: 32 })),
   },
   {
@@ -81,6 +197,27 @@ export const JobSpec = Type.Object(
         data: { train: 'ds_...', test: 'ds_...' },
         hyperparameters: { epochs: 1, batchSize: 64, seed: 1, optimizer: { name: 'sgd', learningRate: 0.001, momentum: 0.9 } },
       },
+      {
+        type: 'finetune',
+        model: { base: 'mdl_...' },
+        strategy: { kind: 'l2sp', alpha: 0.01, beta: 0.01, newHead: true },
+        data: { train: 'ds_...', validation: 'ds_...', test: 'ds_...' },
+        hyperparameters: {
+          epochs: 20,
+          batchSize: 32,
+          optimizer: { name: 'momentum', learningRate: 0.01 },
+          lrSchedule: { kind: 'cosine' },
+          earlyStopping: { patience: 3 },
+        },
+      },
+      {
+        type: 'domain_adaptation',
+        model: { base: 'mdl_...' },
+        method: { kind: 'dann', weight: 1 },
+        data: { source: 'ds_...', target: 'ds_...', targetTest: 'ds_...' },
+        hyperparameters: { epochs: 10, batchSize: 64, optimizer: { name: 'adam', learningRate: 0.001 } },
+      },
+      { type: 'evaluate', model: { base: 'mdl_...' }, data: { test: 'ds_...' } },
     ],
   },
 );

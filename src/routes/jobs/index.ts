@@ -55,7 +55,7 @@ const routes: FastifyPluginAsyncTypebox = async (app) => {
         }
       }
       const id = newId('job');
-      const resolved = await resolveTask(store, artifacts, id, spec);
+      const resolved = await resolveTask(store, artifacts, id, spec, app.deps.config.webhookAllowedHosts);
       if ('errors' in resolved) {
         const [first] = resolved.errors;
         throw new HttpProblem(400, 'invalid_spec', 'The job spec is not valid', `${first!.pointer} ${first!.detail}`, resolved.errors);
@@ -105,6 +105,7 @@ const routes: FastifyPluginAsyncTypebox = async (app) => {
       }
       await live.publish(req.params.id, r.transition!.events);
       if (r.outcome === 'cancelled') {
+        await app.deps.webhooks.notify(r.transition!.job).catch((err) => req.log.warn({ err }, 'could not queue the webhook'));
         await queue.removeWaiting(req.params.id).catch((err) => req.log.warn({ err }, 'could not remove the cancelled job from the queue'));
         return reply.code(200).send(r.transition!.job);
       }
