@@ -13,6 +13,10 @@ export interface Config {
   /** how many times a job is started before it fails for good (transient errors only) */
   jobAttempts: number;
   bodyLimitBytes: number;
+  /** first retry delay of a failed attempt; doubles each time */
+  jobBackoffMs: number;
+  /** how long a worker's hold on a job lasts unrenewed: a dead worker's job is taken over after about this long */
+  lockDurationMs: number;
   /** how often the worker side checks that every unfinished job is in the queue */
   reconcileIntervalMs: number;
   /** the most one upload (dataset or model, all files together) may carry; beyond it the answer is 413 */
@@ -53,6 +57,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     workerConcurrency: integer(env, 'WORKER_CONCURRENCY', 1, 1, 64),
     jobAttempts: integer(env, 'JOB_ATTEMPTS', 3, 1, 100),
     bodyLimitBytes: integer(env, 'BODY_LIMIT_BYTES', 1024 * 1024, 1024, 1024 ** 3),
+    jobBackoffMs: integer(env, 'JOB_BACKOFF_MS', 2000, 0, 3600 * 1000),
+    lockDurationMs: integer(env, 'LOCK_DURATION_MS', 30_000, 1000, 3600 * 1000),
     reconcileIntervalMs: integer(env, 'RECONCILE_INTERVAL_MS', 30_000, 100, 24 * 3600 * 1000),
     uploadLimitBytes: integer(env, 'UPLOAD_LIMIT_BYTES', 2 * 1024 ** 3, 1024, 1024 ** 4),
     ingestConcurrency: integer(env, 'INGEST_CONCURRENCY', 2, 1, 64),

@@ -58,7 +58,7 @@ export async function startService(config: Config, mode: Mode, log: Logger): Pro
     logConnectionErrors(sub, log, 'subscriber');
     stops.push(async () => void redis.disconnect(), async () => void sub.disconnect());
     const live = await LiveEvents.connect(redis, sub);
-    const queue = new TrainingQueue(redis, { attempts: config.jobAttempts });
+    const queue = new TrainingQueue(redis, { attempts: config.jobAttempts, backoffMs: config.jobBackoffMs });
     logConnectionErrors(queue.queue, log, 'queue');
     const webhooks = new WebhookQueue(redis);
     logConnectionErrors(webhooks.queue, log, 'webhook queue');
@@ -69,7 +69,7 @@ export async function startService(config: Config, mode: Mode, log: Logger): Pro
       const workerConnection = createRedis(redisUrl, { maxRetriesPerRequest: null });
       logConnectionErrors(workerConnection, log, 'worker');
       stops.push(async () => void workerConnection.disconnect());
-      const host = new WorkerHost({ connection: workerConnection, store, live, queue, webhooks, log: log.child({ part: 'worker' }), concurrency: config.workerConcurrency });
+      const host = new WorkerHost({ connection: workerConnection, store, live, queue, webhooks, log: log.child({ part: 'worker' }), concurrency: config.workerConcurrency, lockDurationMs: config.lockDurationMs });
       stops.push(() => host.close());
       const deliverer = new WebhookDeliverer({ connection: workerConnection, store, live, log: log.child({ part: 'webhooks' }), allowedHosts: config.webhookAllowedHosts });
       stops.push(() => deliverer.close());

@@ -12,6 +12,7 @@ import { logConnectionErrors } from '../src/queue/redis-server.js';
 import { QUEUE_NAME, type TrainingQueue } from '../src/queue/training-queue.js';
 import type { Transition } from '../src/store/jobs.js';
 import type { Store } from '../src/store/store.js';
+import type { WebhookQueue } from '../src/webhooks/webhook-queue.js';
 import type { TrainingMessage, TrainingResult, TrainingTask } from './task.js';
 
 const PROCESSOR = fileURLToPath(new URL('./processor.js', import.meta.url));
@@ -22,8 +23,10 @@ export interface WorkerHostOptions {
   live: LiveEvents;
   /** to give a job back to the queue when this host shuts down mid-job */
   queue: TrainingQueue;
+  webhooks: WebhookQueue;
   log: Logger;
   concurrency: number;
+  lockDurationMs: number;
 }
 
 /** The job's attempt number across all its queue entries (see TrainingTask.attemptBase). */
@@ -40,10 +43,11 @@ export class WorkerHost {
       connection: opts.connection,
       concurrency: opts.concurrency,
       // the host's event loop stays free (training is in the child), so a short lock is
-      // renewed reliably and a dead host's job is picked up again within a minute
-      lockDuration: 30_000,
-      stalledInterval: 30_000,
-      maxStalledCount: 3,
+      // renewed reliably and a dead host's job is taken over soon after its lock expires
+      lockDuration: opts.lockDurationMs,
+      stalledInterval: opts.lockDurationMs,
+      // a stall is a crashed host: the job resumes from its checkpoint, so allow several
+      maxStalledCount: 10,
     });
     this.worker.on('active', (job) => this.enqueue(job, () => this.onActive(job)));
     this.worker.on('progress', (job, data) => this.enqueue(job, () => this.onMessage(job, data as TrainingMessage)));
@@ -68,6 +72,7 @@ export class WorkerHost {
 
   private async publish(t: Transition | null): Promise<void> {
     if (t && t.events.length > 0) await this.opts.live.publish(t.job.id, t.events);
+    if (t) await this.opts.webhooks.notify(t.job);
   }
 
   private async onActive(job: QueueJob<TrainingTask>): Promise<void> {

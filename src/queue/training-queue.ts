@@ -6,6 +6,7 @@ export const QUEUE_NAME = 'tfjs-adapt-training';
 
 export interface QueueOptions {
   attempts: number;
+  backoffMs: number;
 }
 
 /** The BullMQ queue: the transport that hands jobs to worker hosts. The store stays the source of truth. */
@@ -17,7 +18,7 @@ export class TrainingQueue {
       connection,
       defaultJobOptions: {
         attempts: opts.attempts,
-        backoff: { type: 'exponential', delay: 2000 },
+        backoff: { type: 'exponential', delay: opts.backoffMs },
         // BullMQ's copies are transport only (the store keeps the history): bound them
         removeOnComplete: { count: 1000, age: 24 * 3600 },
         removeOnFail: { count: 5000, age: 7 * 24 * 3600 },

@@ -24,7 +24,7 @@ test('a job the queue lost is queued again by reconciliation and runs', async ()
   const { TrainingQueue } = await import('../../../src/queue/training-queue.js');
   const { createRedis } = await import('../../../src/queue/redis-server.js');
   const conn = createRedis(h.redis.url, { maxRetriesPerRequest: null });
-  const q = new TrainingQueue(conn, { attempts: 1 });
+  const q = new TrainingQueue(conn, { attempts: 1, backoffMs: 1000 });
   await (await q.queue.getJob(lost.id))!.remove();
   await q.close();
   conn.disconnect();
