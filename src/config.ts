@@ -1,4 +1,5 @@
 import { isAbsolute, join, resolve } from 'node:path';
+import { parseApiKeys, type ApiKey } from './plugins/auth.js';
 
 export interface Config {
   port: number;
@@ -24,11 +25,19 @@ export interface Config {
   /** dataset conversions running at once, each in its own worker thread */
   ingestConcurrency: number;
   logLevel: string;
+  /** tenants and their bearer tokens (API_KEYS); empty: the API is open and listens on loopback only */
+  apiKeys: ApiKey[];
+  /** queued plus running jobs one tenant may have; more is a 429 */
+  maxActiveJobsPerTenant: number;
+  /** requests per minute per tenant on /v1 routes; 0: unlimited */
+  rateLimitPerMinute: number;
   /** `host` or `host:port` entries that webhooks may call although they are loopback or private */
   webhookAllowedHosts: string[];
 }
 
 export class ConfigError extends Error {}
+
+const isLoopback = (host: string) => host === 'localhost' || host === '::1' || /^127\.\d+\.\d+\.\d+$/.test(host);
 
 function integer(env: NodeJS.ProcessEnv, name: string, fallback: number, min: number, max: number): number {
   const raw = env[name];
@@ -47,9 +56,19 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   if (!['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'].includes(level)) {
     throw new ConfigError(`LOG_LEVEL=${JSON.stringify(level)} is not valid: expected fatal, error, warn, info, debug, trace or silent`);
   }
+  let apiKeys: ApiKey[];
+  try {
+    apiKeys = parseApiKeys(env.API_KEYS);
+  } catch (err) {
+    throw new ConfigError((err as Error).message);
+  }
+  const host = env.HOST || '127.0.0.1';
+  if (apiKeys.length === 0 && !isLoopback(host)) {
+    throw new ConfigError(`HOST=${host} is not a loopback address and API_KEYS is unset: refusing to serve an open API beyond this machine; set API_KEYS=tenant:token,... or HOST=127.0.0.1`);
+  }
   return {
     port: integer(env, 'PORT', 8080, 0, 65535),
-    host: env.HOST || '127.0.0.1',
+    host,
     dataDir,
     artifactsDir: isAbsolute(artifacts) ? artifacts : resolve(artifacts),
     redisUrl: env.REDIS_URL || undefined,
@@ -63,6 +82,9 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     uploadLimitBytes: integer(env, 'UPLOAD_LIMIT_BYTES', 2 * 1024 ** 3, 1024, 1024 ** 4),
     ingestConcurrency: integer(env, 'INGEST_CONCURRENCY', 2, 1, 64),
     logLevel: level,
+    apiKeys,
+    maxActiveJobsPerTenant: integer(env, 'MAX_ACTIVE_JOBS_PER_TENANT', 100, 1, 1_000_000),
+    rateLimitPerMinute: integer(env, 'RATE_LIMIT_PER_MINUTE', apiKeys.length > 0 ? 1200 : 0, 0, 10_000_000),
     webhookAllowedHosts: (env.WEBHOOK_ALLOWED_HOSTS ?? '').split(',').map((h) => h.trim().toLowerCase()).filter(Boolean),
   };
 }

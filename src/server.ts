@@ -86,6 +86,7 @@ export async function startService(config: Config, mode: Mode, log: Logger): Pro
     const app = await buildApp({ config, store, queue, live, redis, artifacts, webhooks }, { logger: log });
     stops.push(() => app.close());
     const url = await app.listen({ port: config.port, host: config.host });
+    if (config.apiKeys.length === 0) log.warn({ host: config.host }, 'API_KEYS is unset: the API is open to anyone who can reach this loopback address');
     return { url, stop };
   } catch (err) {
     await stop();

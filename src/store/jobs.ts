@@ -17,6 +17,7 @@ interface JobRow {
   stop_requested: 'cancel' | 'pause' | null;
   idempotency_key: string | null;
   request_hash: string | null;
+  tenant: string;
   created_at: Date;
   started_at: Date | null;
   finished_at: Date | null;
@@ -62,11 +63,11 @@ export class JobStore {
     private readonly events: EventStore,
   ) {}
 
-  async create(j: { id: string; spec: JobSpec; idempotencyKey?: string; requestHash?: string }): Promise<Transition> {
+  async create(j: { id: string; spec: JobSpec; tenant?: string; idempotencyKey?: string; requestHash?: string }): Promise<Transition> {
     return this.db.tx(async (q) => {
       await q.query(
-        `INSERT INTO jobs (id, type, status, spec, idempotency_key, request_hash) VALUES ($1, $2, 'queued', $3::jsonb, $4, $5)`,
-        [j.id, j.spec.type, JSON.stringify(j.spec), j.idempotencyKey ?? null, j.requestHash ?? null],
+        `INSERT INTO jobs (id, type, status, spec, idempotency_key, request_hash, tenant) VALUES ($1, $2, 'queued', $3::jsonb, $4, $5, $6)`,
+        [j.id, j.spec.type, JSON.stringify(j.spec), j.idempotencyKey ?? null, j.requestHash ?? null, j.tenant ?? 'default'],
       );
       const ev = await this.events.append(q, j.id, 'status', { status: 'queued' });
       return { job: (await this.getIn(q, j.id))!, events: [ev] };
@@ -78,8 +79,17 @@ export class JobStore {
     await this.db.query('DELETE FROM jobs WHERE id = $1', [id]);
   }
 
-  async get(id: string): Promise<Job | null> {
-    return this.getIn(this.db, id);
+  /** With `tenant`, another tenant's job is as good as missing. */
+  async get(id: string, tenant?: string): Promise<Job | null> {
+    if (tenant === undefined) return this.getIn(this.db, id);
+    const [row] = await this.db.query<JobRow>('SELECT * FROM jobs WHERE id = $1 AND tenant = $2', [id, tenant]);
+    return row ? toJob(row) : null;
+  }
+
+  /** queued and running jobs of a tenant, for its concurrency limit */
+  async activeCount(tenant: string): Promise<number> {
+    const [row] = await this.db.query<{ n: number }>(`SELECT count(*)::int AS n FROM jobs WHERE tenant = $1 AND status IN ('queued', 'running')`, [tenant]);
+    return row!.n;
   }
 
   private async getIn(q: Queryable, id: string): Promise<Job | null> {
@@ -87,16 +97,16 @@ export class JobStore {
     return row ? toJob(row) : null;
   }
 
-  async byIdempotencyKey(key: string): Promise<{ job: Job; requestHash: string | null } | null> {
-    const [row] = await this.db.query<JobRow>('SELECT * FROM jobs WHERE idempotency_key = $1', [key]);
+  async byIdempotencyKey(key: string, tenant = 'default'): Promise<{ job: Job; requestHash: string | null } | null> {
+    const [row] = await this.db.query<JobRow>('SELECT * FROM jobs WHERE idempotency_key = $1 AND tenant = $2', [key, tenant]);
     return row ? { job: toJob(row), requestHash: row.request_hash } : null;
   }
 
-  async list(f: { limit: number; after?: string; status?: string; type?: string }): Promise<PageResult<Job>> {
+  async list(f: { limit: number; after?: string; status?: string; type?: string; tenant?: string }): Promise<PageResult<Job>> {
     const rows = await this.db.query<JobRow>(
       `SELECT * FROM jobs WHERE ($1::text IS NULL OR id < $1) AND ($2::text IS NULL OR status = $2)
-         AND ($3::text IS NULL OR type = $3) ORDER BY id DESC LIMIT $4`,
-      [f.after ?? null, f.status ?? null, f.type ?? null, f.limit + 1],
+         AND ($3::text IS NULL OR type = $3) AND tenant = $5 ORDER BY id DESC LIMIT $4`,
+      [f.after ?? null, f.status ?? null, f.type ?? null, f.limit + 1, f.tenant ?? 'default'],
     );
     return pageOf(rows.map(toJob), f.limit);
   }
@@ -167,7 +177,7 @@ export class JobStore {
     });
   }
 
-  succeeded(id: string, attempt: number, result: { modelId: string; metrics: Record<string, number> }, record: (q: Queryable) => Promise<void>): Promise<Transition | null> {
+  succeeded(id: string, attempt: number, result: { modelId: string; metrics: Record<string, unknown> }, record: (q: Queryable) => Promise<void>): Promise<Transition | null> {
     return this.change(id, attempt, async (q) => {
       await record(q);
       await q.query(`UPDATE jobs SET status = 'succeeded', result = $2::jsonb, finished_at = now() WHERE id = $1`, [id, JSON.stringify(result)]);
@@ -219,9 +229,9 @@ export class JobStore {
    * The API's half of pausing: a queued job is paused at once (the caller takes it off
    * the queue); a running one is flagged and its worker told.
    */
-  requestPause(id: string): Promise<{ outcome: 'paused' | 'requested' | 'refused' | 'missing'; transition?: Transition }> {
+  requestPause(id: string, tenant = 'default'): Promise<{ outcome: 'paused' | 'requested' | 'refused' | 'missing'; transition?: Transition }> {
     return this.db.tx(async (q) => {
-      const [row] = await q.query<JobRow>('SELECT * FROM jobs WHERE id = $1 FOR UPDATE', [id]);
+      const [row] = await q.query<JobRow>('SELECT * FROM jobs WHERE id = $1 AND tenant = $2 FOR UPDATE', [id, tenant]);
       if (!row) return { outcome: 'missing' as const };
       if (row.status === 'queued') {
         await q.query(`UPDATE jobs SET status = 'paused' WHERE id = $1`, [id]);
@@ -237,9 +247,9 @@ export class JobStore {
   }
 
   /** A paused job goes back to the queue; it continues from its last checkpoint. */
-  resume(id: string): Promise<{ outcome: 'resumed' | 'refused' | 'missing'; transition?: Transition }> {
+  resume(id: string, tenant = 'default'): Promise<{ outcome: 'resumed' | 'refused' | 'missing'; transition?: Transition }> {
     return this.db.tx(async (q) => {
-      const [row] = await q.query<JobRow>('SELECT * FROM jobs WHERE id = $1 FOR UPDATE', [id]);
+      const [row] = await q.query<JobRow>('SELECT * FROM jobs WHERE id = $1 AND tenant = $2 FOR UPDATE', [id, tenant]);
       if (!row) return { outcome: 'missing' as const };
       if (row.status !== 'paused') return { outcome: 'refused' as const, transition: { job: toJob(row), events: [] } };
       await q.query(`UPDATE jobs SET status = 'queued', stop_requested = NULL WHERE id = $1`, [id]);
@@ -252,9 +262,9 @@ export class JobStore {
    * The API's half of cancelling: a queued job is cancelled at once; a running one is
    * flagged and its worker told, and the worker records `cancelled` when it has stopped.
    */
-  requestCancel(id: string): Promise<{ outcome: 'cancelled' | 'requested' | 'terminal' | 'missing'; transition?: Transition }> {
+  requestCancel(id: string, tenant = 'default'): Promise<{ outcome: 'cancelled' | 'requested' | 'terminal' | 'missing'; transition?: Transition }> {
     return this.db.tx(async (q) => {
-      const [row] = await q.query<JobRow>('SELECT * FROM jobs WHERE id = $1 FOR UPDATE', [id]);
+      const [row] = await q.query<JobRow>('SELECT * FROM jobs WHERE id = $1 AND tenant = $2 FOR UPDATE', [id, tenant]);
       if (!row) return { outcome: 'missing' as const };
       if (['succeeded', 'failed', 'cancelled'].includes(row.status)) return { outcome: 'terminal' as const, transition: { job: toJob(row), events: [] } };
       if (row.status === 'queued' || row.status === 'paused') {

@@ -34,7 +34,7 @@ const routes: FastifyPluginAsyncTypebox = async (app) => {
     },
     handler: async (req, reply) => {
       const jobId = req.params.id;
-      if (!(await store.jobs.get(jobId))) throw notFound('Job', jobId, '/id');
+      if (!(await store.jobs.get(jobId, req.tenant))) throw notFound('Job', jobId, '/id');
       const lastEventId = req.headers['last-event-id'];
       const after = lastEventId !== undefined ? Number(lastEventId) : req.query.after;
 

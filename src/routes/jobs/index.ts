@@ -46,7 +46,7 @@ const routes: FastifyPluginAsyncTypebox = async (app) => {
       const key = req.headers['idempotency-key'];
       const requestHash = createHash('sha256').update(JSON.stringify(spec)).digest('hex');
       if (key) {
-        const prior = await store.jobs.byIdempotencyKey(key);
+        const prior = await store.jobs.byIdempotencyKey(key, req.tenant);
         if (prior) {
           if (prior.requestHash !== requestHash) {
             throw new HttpProblem(409, 'idempotency_conflict', 'Idempotency-Key reused', `key ${JSON.stringify(key)} was used for a different request (job ${prior.job.id})`);
@@ -55,12 +55,16 @@ const routes: FastifyPluginAsyncTypebox = async (app) => {
         }
       }
       const id = newId('job');
-      const resolved = await resolveTask(store, artifacts, id, spec, app.deps.config.webhookAllowedHosts);
+      const { maxActiveJobsPerTenant } = app.deps.config;
+      if ((await store.jobs.activeCount(req.tenant)) >= maxActiveJobsPerTenant) {
+        throw new HttpProblem(429, 'too_many_jobs', 'Too many unfinished jobs', `tenant ${req.tenant} already has ${maxActiveJobsPerTenant} queued or running jobs; wait for some to finish`);
+      }
+      const resolved = await resolveTask(store, artifacts, id, spec, app.deps.config.webhookAllowedHosts, req.tenant);
       if ('errors' in resolved) {
         const [first] = resolved.errors;
         throw new HttpProblem(400, 'invalid_spec', 'The job spec is not valid', `${first!.pointer} ${first!.detail}`, resolved.errors);
       }
-      const created = await store.jobs.create({ id, spec, ...(key ? { idempotencyKey: key } : {}), requestHash });
+      const created = await store.jobs.create({ id, spec, tenant: req.tenant, ...(key ? { idempotencyKey: key } : {}), requestHash });
       try {
         await withTimeout(queue.enqueue(resolved.task), ENQUEUE_TIMEOUT_MS, 'queueing the job');
       } catch (err) {
@@ -74,14 +78,14 @@ const routes: FastifyPluginAsyncTypebox = async (app) => {
   });
 
   app.get('/', {
-    schema: { tags, summary: 'List jobs, newest first', querystring: JobListQuery, response: { 200: Page(Job) } },
-    handler: (req) => store.jobs.list(req.query),
+    schema: { tags, summary: 'List jobs, newest first', description: 'Filter by `status` and `type`. Cursor paging: pass `nextCursor` as `after` while `hasMore` is true.', querystring: JobListQuery, response: { 200: Page(Job) } },
+    handler: (req) => store.jobs.list({ ...req.query, tenant: req.tenant }),
   });
 
   app.get('/:id', {
-    schema: { tags, summary: 'Read a job', params: IdParams, response: { 200: Job, 404: Problem } },
+    schema: { tags, summary: 'Read a job', description: 'Status, progress (epoch and step), the latest epoch\'s metrics, and once finished the `result` (model id and final metrics such as testAccuracy) or the `error` (code, message, and `param`, a JSON pointer into the spec, when a field is to blame).', params: IdParams, response: { 200: Job, 404: Problem } },
     handler: async (req) => {
-      const job = await store.jobs.get(req.params.id);
+      const job = await store.jobs.get(req.params.id, req.tenant);
       if (!job) throw notFound('Job', req.params.id, '/id');
       return job;
     },
@@ -98,7 +102,7 @@ const routes: FastifyPluginAsyncTypebox = async (app) => {
       response: { 200: Job, 202: Job, 404: Problem, 409: Problem },
     },
     handler: async (req, reply) => {
-      const r = await store.jobs.requestCancel(req.params.id);
+      const r = await store.jobs.requestCancel(req.params.id, req.tenant);
       if (r.outcome === 'missing') throw notFound('Job', req.params.id, '/id');
       if (r.outcome === 'terminal') {
         throw new HttpProblem(409, 'already_finished', 'Job already finished', `job ${req.params.id} is ${r.transition!.job.status}`);
@@ -126,7 +130,7 @@ const routes: FastifyPluginAsyncTypebox = async (app) => {
       response: { 200: Job, 202: Job, 404: Problem, 409: Problem },
     },
     handler: async (req, reply) => {
-      const r = await store.jobs.requestPause(req.params.id);
+      const r = await store.jobs.requestPause(req.params.id, req.tenant);
       if (r.outcome === 'missing') throw notFound('Job', req.params.id, '/id');
       if (r.outcome === 'refused') {
         const job = r.transition!.job;
@@ -151,14 +155,14 @@ const routes: FastifyPluginAsyncTypebox = async (app) => {
       response: { 202: Job, 404: Problem, 409: Problem, 503: Problem },
     },
     handler: async (req, reply) => {
-      const job = await store.jobs.get(req.params.id);
+      const job = await store.jobs.get(req.params.id, req.tenant);
       if (!job) throw notFound('Job', req.params.id, '/id');
-      const resolved = await resolveTask(store, artifacts, job.id, job.spec);
+      const resolved = await resolveTask(store, artifacts, job.id, job.spec, [], req.tenant);
       if ('errors' in resolved) {
         const [first] = resolved.errors;
         throw new HttpProblem(409, 'not_resumable', 'Job cannot run any more', `${first!.pointer} ${first!.detail}`, resolved.errors);
       }
-      const r = await store.jobs.resume(job.id);
+      const r = await store.jobs.resume(job.id, req.tenant);
       if (r.outcome === 'missing') throw notFound('Job', job.id, '/id');
       if (r.outcome === 'refused') throw new HttpProblem(409, 'not_paused', 'Job is not paused', `job ${job.id} is ${r.transition!.job.status}; only paused jobs can be resumed`);
       await live.publish(job.id, r.transition!.events);
@@ -177,11 +181,12 @@ const routes: FastifyPluginAsyncTypebox = async (app) => {
     schema: {
       tags,
       summary: 'List the checkpoints of a job',
+      description: 'One per saved point (each epoch end), oldest first, with the metrics at that point. A cancelled or paused job keeps its last one; a retried or resumed attempt continues from it.',
       params: IdParams,
       response: { 200: Type.Object({ data: Type.Array(Checkpoint) }), 404: Problem },
     },
     handler: async (req) => {
-      if (!(await store.jobs.get(req.params.id))) throw notFound('Job', req.params.id, '/id');
+      if (!(await store.jobs.get(req.params.id, req.tenant))) throw notFound('Job', req.params.id, '/id');
       return { data: await store.checkpoints.list(req.params.id) };
     },
   });
