@@ -76,6 +76,13 @@ test('malformed JSON, wrong content type, bad ids and bad paging are 4xx problem
   assertProblem(await h.request('GET', '/v1/nothing-here'), 404);
 });
 
+test('an oversized JSON body is a 413 problem, and nothing is stored', async () => {
+  const before = await jobCount();
+  const big = { ...trainSpec(data), metadata: { blob: 'x'.repeat(2 * 1024 * 1024) } };
+  assertProblem(await h.request('POST', '/v1/jobs', big), 413);
+  assert.equal(await jobCount(), before);
+});
+
 test('datasets: builtin registration is validated and readable', async () => {
   assertProblem(await h.request('POST', '/v1/datasets', { name: 'x', source: { builtin: 'cifar', split: 'train' } }), 400, '/source/builtin');
   assertProblem(await h.request('POST', '/v1/datasets', { name: 'x', source: { builtin: 'mnist', split: 'val' } }), 400, '/source/split');
