@@ -10,7 +10,7 @@ const SAFE_ID = /^[A-Za-z0-9_-]{1,64}$/;
 export class Artifacts {
   constructor(readonly root: string) {}
 
-  private dir(kind: 'datasets' | 'models' | 'jobs', id: string): string {
+  private dir(kind: 'datasets' | 'models' | 'jobs' | 'uploads', id: string): string {
     if (!SAFE_ID.test(id)) throw new Error(`refusing artifact path for unsafe id ${JSON.stringify(id)}`);
     return join(this.root, kind, id);
   }
@@ -21,6 +21,11 @@ export class Artifacts {
 
   modelDir(id: string): string {
     return this.dir('models', id);
+  }
+
+  /** where an upload's raw files wait until they are converted (then removed) */
+  uploadDir(id: string): string {
+    return this.dir('uploads', id);
   }
 
   checkpointsDir(jobId: string): string {

@@ -7,16 +7,30 @@ export const Model = Type.Object(
     object: Type.Literal('model'),
     name: Type.String(),
     status: Type.Union([Type.Literal('validating'), Type.Literal('ready'), Type.Literal('failed')]),
-    jobId: Type.Union([Type.String(), Type.Null()], { description: 'the job that trained it' }),
+    jobId: Type.Union([Type.String(), Type.Null()], { description: 'the job that trained it; null for an uploaded model' }),
     baseModelId: Type.Union([Type.String(), Type.Null()], { description: 'the model it was fine-tuned from' }),
     datasetIds: Type.Record(Type.String(), Type.String(), { description: 'datasets of the job, by role (train, validation, test)' }),
     metrics: Type.Union([Metrics, Type.Null()]),
-    inputShape: Type.Union([Type.Array(Type.Integer()), Type.Null()]),
+    inputShape: Type.Union([Type.Array(Type.Integer()), Type.Null()], { description: 'shape of one input, batch dimension left out; null when it has free dimensions' }),
     classes: Type.Union([Type.Array(Type.String()), Type.Null()]),
-    preprocessing: Type.Union([Type.Object({ scale: Type.Number(), offset: Type.Number() }), Type.Null()]),
+    preprocessing: Type.Union([Type.Object({ scale: Type.Number(), offset: Type.Number() }), Type.Null()], {
+      description: 'input = raw * scale + offset, as the model was trained; null when an uploaded model does not say (training then uses the dataset\'s own)',
+    }),
     files: Type.Object({ modelJson: Type.String(), weights: Type.String() }, { description: 'download URLs (tf.loadLayersModel reads modelJson)' }),
     createdAt: Type.String({ format: 'date-time' }),
   },
   { $id: 'Model' },
 );
 export type Model = Static<typeof Model>;
+
+const binary = (description: string) => Type.Unsafe<unknown>({ type: 'string', format: 'binary', description });
+
+/** Documents the multipart model upload; the route checks the fields itself. */
+export const UploadModelForm = Type.Object(
+  {
+    name: Type.Optional(Type.String({ minLength: 1, maxLength: 200, description: 'default: "uploaded model"' })),
+    modelJson: binary('model.json of a tfjs LayersModel (a file, or its text)'),
+    weights: Type.Array(binary('a weights file named in the manifest; repeat the field for every shard (matched by file name)')),
+  },
+  { additionalProperties: false },
+);

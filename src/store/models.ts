@@ -49,25 +49,43 @@ const toRecord = (r: ModelRow): ModelRecord => ({
 export class ModelStore {
   constructor(private readonly db: Db) {}
 
-  async insert(q: Queryable, m: Omit<ModelRecord, 'createdAt'>): Promise<void> {
+  /** A trained model belongs to its job's tenant; an uploaded one to the uploader's. */
+  async insert(q: Queryable, m: Omit<ModelRecord, 'createdAt'>, tenant?: string): Promise<void> {
     await q.query(
-      `INSERT INTO models (id, name, status, job_id, base_model_id, dataset_ids, metrics, input_shape, classes, preprocessing, dir)
-       VALUES ($1, $2, $3, $4, $5, $6::jsonb, $7::jsonb, $8::jsonb, $9::jsonb, $10::jsonb, $11)`,
+      `INSERT INTO models (id, name, status, job_id, base_model_id, dataset_ids, metrics, input_shape, classes, preprocessing, dir, tenant)
+       VALUES ($1, $2, $3, $4, $5, $6::jsonb, $7::jsonb, $8::jsonb, $9::jsonb, $10::jsonb, $11,
+         coalesce($12, (SELECT tenant FROM jobs WHERE id = $4), 'default'))`,
       [m.id, m.name, m.status, m.jobId, m.baseModelId, JSON.stringify(m.datasetIds), JSON.stringify(m.metrics),
-        JSON.stringify(m.inputShape), JSON.stringify(m.classes), JSON.stringify(m.preprocessing), m.dir],
+        JSON.stringify(m.inputShape), JSON.stringify(m.classes), JSON.stringify(m.preprocessing), m.dir, tenant ?? null],
     );
   }
 
-  async get(id: string): Promise<ModelRecord | null> {
-    const [row] = await this.db.query<ModelRow>('SELECT * FROM models WHERE id = $1', [id]);
+  /** With `tenant`, another tenant's model is as good as missing. */
+  async get(id: string, tenant?: string): Promise<ModelRecord | null> {
+    const [row] = await this.db.query<ModelRow>('SELECT * FROM models WHERE id = $1 AND ($2::text IS NULL OR tenant = $2)', [id, tenant ?? null]);
     return row ? toRecord(row) : null;
   }
 
-  async list(limit: number, after?: string): Promise<PageResult<ModelRecord>> {
+  async list(limit: number, after?: string, tenant = 'default'): Promise<PageResult<ModelRecord>> {
     const rows = await this.db.query<ModelRow>(
-      'SELECT * FROM models WHERE ($1::text IS NULL OR id < $1) ORDER BY id DESC LIMIT $2',
-      [after ?? null, limit + 1],
+      'SELECT * FROM models WHERE ($1::text IS NULL OR id < $1) AND tenant = $3 ORDER BY id DESC LIMIT $2',
+      [after ?? null, limit + 1, tenant],
     );
     return pageOf(rows.map(toRecord), limit);
+  }
+
+  /** ids of unfinished jobs that start from this model (`model.base`, or one of `model.bases`) */
+  async activeJobsUsing(id: string): Promise<string[]> {
+    const rows = await this.db.query<{ id: string }>(
+      `SELECT id FROM jobs WHERE status IN ('queued', 'running', 'paused')
+         AND (spec->'model'->>'base' = $1 OR COALESCE(spec->'model'->'bases', '[]'::jsonb) @> to_jsonb(ARRAY[$1::text]))
+       ORDER BY id`,
+      [id],
+    );
+    return rows.map((r) => r.id);
+  }
+
+  async delete(id: string): Promise<void> {
+    await this.db.query('DELETE FROM models WHERE id = $1', [id]);
   }
 }

@@ -1,8 +1,9 @@
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
+import { MIGRATIONS_DIR } from '../../../src/paths.js';
 import type { JobSpec } from '../../../src/schemas/job.js';
 import { newId } from '../../../src/store/ids.js';
 import { openStore, type Store } from '../../../src/store/store.js';
@@ -29,7 +30,9 @@ function storeContract(name: string, open: () => Promise<Store>, close: () => Pr
 
     test('migrations are recorded once and re-running them applies nothing', async () => {
       const rows = await store.db.query<{ name: string }>('SELECT name FROM schema_migrations ORDER BY name');
-      assert.deepEqual(rows.map((r) => r.name), ['001_init.sql']);
+      const files = readdirSync(MIGRATIONS_DIR).filter((f) => f.endsWith('.sql')).sort();
+      assert.ok(files.length >= 3);
+      assert.deepEqual(rows.map((r) => r.name), files);
       const { migrate } = await import('../../../src/store/migrate.js');
       assert.deepEqual(await migrate(store.db), []);
     });

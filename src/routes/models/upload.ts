@@ -1,0 +1,94 @@
+/**
+ * The fields of a model upload, checked in order of cost: the form, then model.json and its
+ * manifest against the files (cheap, in this process), then the model itself (a child process
+ * with TensorFlow.js). Every refusal is a 400 whose errors point into the upload.
+ */
+import { readFile, stat } from 'node:fs/promises';
+import type { Artifacts } from '../../artifacts/artifacts.js';
+import { parseModelJson, planWeights, type ModelJson } from '../../artifacts/model-upload/manifest.js';
+import { ModelRejected, storeModel } from '../../artifacts/model-upload/store-model.js';
+import type { ReceivedUpload } from '../../artifacts/upload-receiver.js';
+import { HttpProblem, type FieldError } from '../../plugins/problem.js';
+
+const MAX_MODEL_JSON_BYTES = 64 << 20;
+
+export interface AcceptedModel {
+  name: string;
+  inputShape: number[] | null;
+  classes: string[];
+  preprocessing: { scale: number; offset: number } | null;
+}
+
+const rejected = (errors: FieldError[], slug = 'invalid_model', title = 'The model is not valid') =>
+  new HttpProblem(400, slug, title, `${errors[0]!.pointer} ${errors[0]!.detail}${errors.length > 1 ? ` (and ${errors.length - 1} more)` : ''}`, errors);
+
+/** What userDefinedMetadata.tfjsAdapt says about classes and preprocessing, checked. */
+function metadata(json: ModelJson, errors: FieldError[]): { classes?: unknown; preprocessing?: { scale: number; offset: number } } {
+  const meta = (json.userDefinedMetadata as { tfjsAdapt?: { classes?: unknown; preprocessing?: unknown } } | undefined)?.tfjsAdapt;
+  if (!meta) return {};
+  const at = '/modelJson/userDefinedMetadata/tfjsAdapt';
+  const out: { classes?: unknown; preprocessing?: { scale: number; offset: number } } = {};
+  if (meta.classes !== undefined) {
+    if (!Array.isArray(meta.classes) || !meta.classes.every((c) => typeof c === 'string')) errors.push({ pointer: `${at}/classes`, in: 'body', detail: 'must be an array of class names' });
+    else out.classes = meta.classes;
+  }
+  if (meta.preprocessing !== undefined) {
+    const p = meta.preprocessing as { scale?: unknown; offset?: unknown } | null;
+    if (!p || !Number.isFinite(p.scale) || !Number.isFinite(p.offset) || p.scale === 0) {
+      errors.push({ pointer: `${at}/preprocessing`, in: 'body', detail: 'must be {scale, offset}, finite numbers, scale not 0' });
+    } else {
+      out.preprocessing = { scale: p.scale as number, offset: p.offset as number };
+    }
+  }
+  return out;
+}
+
+export async function acceptModelUpload(upload: ReceivedUpload, dir: string, artifacts: Artifacts): Promise<AcceptedModel> {
+  const errors: FieldError[] = [];
+  const problem = (pointer: string, detail: string) => errors.push({ pointer, in: 'body', detail });
+  for (const field of upload.fields.keys()) {
+    if (field === 'weights') problem('/weights', 'must be file uploads (curl -F weights=@file.bin), not text');
+    else if (field !== 'name' && field !== 'modelJson') problem(`/${field}`, 'is not a known field (expected modelJson, weights and optionally name)');
+  }
+  for (const f of upload.files) {
+    if (f.field !== 'modelJson' && f.field !== 'weights') problem(`/${f.field}`, 'is not a known file field (expected modelJson and weights)');
+  }
+  const names = upload.fields.get('name') ?? [];
+  if (names.length > 1 || (names[0] !== undefined && (names[0].trim() === '' || names[0].length > 200))) problem('/name', 'must be given once, 1 to 200 characters');
+  const jsonFiles = upload.files.filter((f) => f.field === 'modelJson');
+  const jsonTexts = upload.fields.get('modelJson') ?? [];
+  if (jsonFiles.length + jsonTexts.length === 0) problem('/modelJson', 'is required: the model.json file (curl -F modelJson=@model.json)');
+  else if (jsonFiles.length + jsonTexts.length > 1) problem('/modelJson', 'is given more than once; expected one model.json');
+  else if (jsonFiles[0] && jsonFiles[0].bytes > MAX_MODEL_JSON_BYTES) problem('/modelJson', `is ${jsonFiles[0].bytes} bytes; expected at most ${MAX_MODEL_JSON_BYTES}`);
+  if (errors.length > 0) throw rejected(errors, 'validation', 'The request is not valid');
+
+  const text = jsonFiles[0] ? await readFile(jsonFiles[0].path, 'utf8') : jsonTexts[0]!;
+  const parsed = parseModelJson(text);
+  if ('errors' in parsed) throw rejected(parsed.errors);
+  const weights = await Promise.all(
+    upload.files.filter((f) => f.field === 'weights').map(async (f) => ({ filename: f.filename, path: f.path, bytes: (await stat(f.path)).size })),
+  );
+  const planned = planWeights(parsed.json, weights);
+  if ('errors' in planned) throw rejected(planned.errors);
+  const meta = metadata(parsed.json, errors);
+  if (errors.length > 0) throw rejected(errors);
+
+  let stored: Awaited<ReturnType<typeof storeModel>> | undefined;
+  try {
+    await artifacts.writeDir(dir, async (tmp) => {
+      stored = await storeModel(tmp, parsed.json, planned.plan);
+      const declared = meta.classes as string[] | undefined;
+      if (declared && declared.length !== stored.numClasses) {
+        throw new ModelRejected([
+          { pointer: '/modelJson/userDefinedMetadata/tfjsAdapt/classes', in: 'body', detail: `names ${declared.length} classes but the model outputs ${stored.numClasses} scores` },
+        ]);
+      }
+    });
+  } catch (err) {
+    if (err instanceof ModelRejected) throw rejected(err.errors);
+    throw err;
+  }
+  const { inputShape, numClasses } = stored!;
+  const classes = (meta.classes as string[] | undefined) ?? Array.from({ length: numClasses }, (_, i) => String(i));
+  return { name: names[0]?.trim() || 'uploaded model', inputShape, classes, preprocessing: meta.preprocessing ?? null };
+}
