@@ -4,11 +4,15 @@ import Fastify, { type FastifyBaseLogger, type FastifyServerOptions } from 'fast
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import './deps.js';
 import type { AppDeps } from './deps.js';
+import { authPlugin } from './plugins/auth.js';
+import { dashboardPlugin } from './plugins/dashboard.js';
+import { rateLimitPlugin } from './plugins/rate-limit.js';
 import { openapiPlugin } from './plugins/openapi.js';
-import { problemPlugin } from './plugins/problem.js';
+import { problemPlugin, sendProblem } from './plugins/problem.js';
 import datasetRoutes from './routes/datasets/index.js';
 import healthRoutes from './routes/health.js';
 import jobRoutes from './routes/jobs/index.js';
+import metricsRoutes from './routes/metrics.js';
 import modelRoutes from './routes/models/index.js';
 
 function ajv(opts: AjvOptions) {
@@ -22,6 +26,9 @@ export async function buildApp(deps: AppDeps, opts: { logger?: FastifyBaseLogger
     ...(typeof opts.logger === 'object' ? { loggerInstance: opts.logger } : { logger: opts.logger ?? false }),
     bodyLimit: deps.config.bodyLimitBytes,
     trustProxy: false,
+    // errors the router raises before any route runs (bad URL encoding, overlong ids) are problems too
+    frameworkErrors: (err, _req, reply) =>
+      sendProblem(reply, { status: err.statusCode ?? 400, slug: (err.code ?? 'bad_request').toLowerCase(), title: 'The request URL is not valid', detail: err.message }),
   } as FastifyServerOptions).withTypeProvider<TypeBoxTypeProvider>();
 
   // Bodies are checked strictly: a wrong type is an error, never coerced, and an unknown
@@ -35,11 +42,15 @@ export async function buildApp(deps: AppDeps, opts: { logger?: FastifyBaseLogger
   app.removeContentTypeParser('text/plain');
   app.decorate('deps', deps);
   await app.register(problemPlugin);
+  await app.register(authPlugin, { keys: deps.config.apiKeys });
+  await app.register(rateLimitPlugin, { redis: deps.redis, perMinute: deps.config.rateLimitPerMinute });
   await app.register(openapiPlugin);
   await app.register(healthRoutes);
+  await app.register(metricsRoutes);
   await app.register(datasetRoutes, { prefix: '/v1/datasets' });
   await app.register(modelRoutes, { prefix: '/v1/models' });
   await app.register(jobRoutes, { prefix: '/v1/jobs' });
+  await app.register(dashboardPlugin);
   return app;
 }
 

@@ -2,6 +2,7 @@ import swagger from '@fastify/swagger';
 import swaggerUi from '@fastify/swagger-ui';
 import type { FastifyInstance } from 'fastify';
 import fp from 'fastify-plugin';
+import { completeDocument } from '../openapi/document.js';
 
 /** The OpenAPI document is generated from the routes' TypeBox schemas: /openapi.json, UI at /docs. */
 export const openapiPlugin = fp(async (app: FastifyInstance) => {
@@ -22,6 +23,7 @@ export const openapiPlugin = fp(async (app: FastifyInstance) => {
         { name: 'service', description: 'health, readiness, metrics' },
       ],
     },
+    transformObject: (doc) => ('openapiObject' in doc ? completeDocument(doc.openapiObject) : doc.swaggerObject),
   });
   await app.register(swaggerUi, { routePrefix: '/docs' });
   app.get('/openapi.json', { schema: { hide: true } }, async () => app.swagger());

@@ -20,6 +20,7 @@ const routes: FastifyPluginAsyncTypebox = async (app) => {
     schema: {
       tags,
       summary: 'Readiness: Redis and the store answer',
+      description: 'Answers 200 when both answer within 2 s, else 503; `checks` says which failed and why. Meant for load balancers and orchestrators.',
       response: {
         200: Type.Object({ status: Type.String(), checks: Type.Record(Type.String(), Type.String()) }),
         503: Type.Object({ status: Type.String(), checks: Type.Record(Type.String(), Type.String()) }),
@@ -34,16 +35,6 @@ const routes: FastifyPluginAsyncTypebox = async (app) => {
       ]);
       const ok = Object.values(checks).every((c) => c === 'ok');
       return reply.code(ok ? 200 : 503).send({ status: ok ? 'ready' : 'unavailable', checks });
-    },
-  });
-
-  app.get('/metrics', {
-    schema: { tags, summary: 'Prometheus metrics', response: { 200: Type.String() } },
-    handler: async (_req, reply) => {
-      const rows = await store.db.query<{ status: string; n: number }>('SELECT status, count(*)::int AS n FROM jobs GROUP BY status');
-      const lines = ['# HELP tfjs_adapt_jobs Jobs by status.', '# TYPE tfjs_adapt_jobs gauge'];
-      for (const r of rows) lines.push(`tfjs_adapt_jobs{status="${r.status}"} ${r.n}`);
-      return reply.type('text/plain; version=0.0.4').send(lines.join('\n') + '\n');
     },
   });
 };

@@ -1,0 +1,122 @@
+import assert from 'node:assert/strict';
+import { after, before, test } from 'node:test';
+import type { Page } from 'playwright-core';
+import { launchChromium, skipWithoutBrowser, type Browser } from '../../helpers/browser.js';
+import { registerMnist, startHarness, trainSpec, waitForJob, type Harness } from '../../helpers/harness.js';
+
+const skip = skipWithoutBrowser();
+let h: Harness;
+let browser: Browser;
+let page: Page;
+let data: { train: string; test: string };
+const pageErrors: string[] = [];
+
+before(async () => {
+  if (skip) return;
+  [h, browser] = await Promise.all([startHarness(), launchChromium()]);
+  data = await registerMnist(h, 2000, 200);
+  page = await browser.context.newPage();
+  page.on('pageerror', (err) => pageErrors.push(err.message));
+});
+after(async () => {
+  await browser?.close();
+  await h?.stop();
+});
+
+test('the dashboard shows a job created through the API, and its loss chart grows while the job trains', { skip }, async () => {
+  const job = (await h.request('POST', '/v1/jobs', trainSpec(data, { hyperparameters: { epochs: 5, batchSize: 32, seed: 3, optimizer: { name: 'adam', learningRate: 0.002 } } }))).body;
+  await page.goto(`${h.url}/`);
+  const row = page.locator(`tr[data-job-id="${job.id}"]`);
+  await row.waitFor();
+  assert.match(await row.innerText(), /train/);
+
+  await row.locator('a').click();
+  assert.equal(new URL(page.url()).hash, `#/jobs/${job.id}`);
+  // sample the page while the job runs: (status shown, points in the loss chart)
+  const samples: Array<{ status: string | null; points: number }> = [];
+  const deadline = Date.now() + 90_000;
+  for (;;) {
+    const status = await page.locator('.title-row .badge').getAttribute('data-status').catch(() => null);
+    const points = Number((await page.locator('[data-chart=loss]').getAttribute('data-points')) ?? 0);
+    samples.push({ status, points });
+    if (status === 'succeeded' || status === 'failed') break;
+    assert.ok(Date.now() < deadline, `the page never showed the job ending: ${JSON.stringify(samples.slice(-3))}`);
+    await page.waitForTimeout(150);
+  }
+  const done = await waitForJob(h, job.id);
+  assert.equal(done.status, 'succeeded', JSON.stringify(done.error));
+
+  const running = samples.filter((s) => s.status === 'running' && s.points > 0);
+  assert.ok(running.length >= 2, `the chart had points while the job ran: ${JSON.stringify(samples)}`);
+  const final = samples.at(-1)!.points;
+  assert.ok(running[0]!.points < final, `the chart grew after the first running sample: ${running[0]!.points} -> ${final}`);
+  for (let i = 1; i < samples.length; i++) assert.ok(samples[i]!.points >= samples[i - 1]!.points, 'points only ever get added');
+
+  // after the end: one accuracy point per epoch, the result, the download link, checkpoints and the full log
+  await page.locator('#model-download').waitFor();
+  await page.waitForFunction((epochs) => document.querySelector('[data-chart=accuracy]')?.getAttribute('data-points') === String(epochs), 5);
+  assert.equal(await page.locator('#model-download').getAttribute('href'), `/v1/models/${done.result.modelId}/model.json`);
+  const testAccuracy = await page.locator('#result [data-metric=testAccuracy] dd').innerText();
+  assert.equal(Number(testAccuracy), Number(done.result.metrics.testAccuracy.toPrecision(4)));
+  const checkpoints = (await h.request('GET', `/v1/jobs/${job.id}/checkpoints`)).body.data;
+  await page.waitForFunction((n) => document.querySelectorAll('#checkpoints tbody tr').length === n, checkpoints.length);
+  const events = (await h.request('GET', `/v1/jobs/${job.id}/events?limit=1000`)).body.data;
+  assert.deepEqual(await page.locator('#events tbody tr').evaluateAll((rows) => rows.map((r) => Number(r.getAttribute('data-seq')))), events.map((e: any) => e.seq));
+
+  if (process.env.DASHBOARD_SCREENSHOT) await page.screenshot({ path: process.env.DASHBOARD_SCREENSHOT, fullPage: true });
+
+  // the list shows the finished job with its backend
+  await page.goto(`${h.url}/#/jobs`);
+  await page.locator(`tr[data-job-id="${job.id}"] .badge[data-status=succeeded]`).waitFor();
+  assert.match(await page.locator(`tr[data-job-id="${job.id}"]`).innerText(), new RegExp(`${done.backend}`));
+});
+
+test('the new-job form shows the API\'s validation errors beside the offending fields, and creates a job from a valid spec', { skip }, async () => {
+  await page.goto(`${h.url}/#/new`);
+  const bad = trainSpec(data, { hyperparameters: { epochs: 0, batchSize: 64, optimizer: { name: 'sgd', learningRate: 0.1, momentun: 0.9 } } });
+  const text = JSON.stringify(bad, null, 2);
+  await page.locator('#spec').fill(text);
+  await page.locator('#new-job button[type=submit]').click();
+  await page.locator('#spec-errors li').first().waitFor();
+
+  const lines = text.split('\n');
+  const lineOf = (needle: string) => lines.findIndex((l) => l.includes(needle)) + 1;
+  for (const [pointer, needle, detail] of [
+    ['/hyperparameters/epochs', '"epochs"', 'must be >= 1'],
+    ['/hyperparameters/optimizer/momentun', '"momentun"', 'is not a known property'],
+  ] as const) {
+    const item = page.locator(`#spec-errors li[data-pointer="${pointer}"]`);
+    assert.equal(await item.getAttribute('data-line'), String(lineOf(needle)), `${pointer} is listed at its line`);
+    const mark = page.locator(`.editor .marks .line[data-line="${lineOf(needle)}"]`);
+    assert.match((await mark.getAttribute('class'))!, /\bbad\b/);
+    assert.match(await mark.locator('.msg').innerText(), new RegExp(detail));
+    assert.ok(await mark.locator('.msg').isVisible(), 'the message is drawn beside the field');
+  }
+  assert.equal(await page.locator('.editor .marks .line.bad').count(), 2, 'no other line is marked');
+
+  await page.locator('#spec').fill(JSON.stringify(trainSpec(data, { hyperparameters: { epochs: 1, batchSize: 64, optimizer: { name: 'adam', learningRate: 0.003 } } }), null, 2));
+  assert.equal(await page.locator('.editor .marks .line.bad').count(), 0, 'editing clears the stale marks');
+  await page.locator('#new-job button[type=submit]').click();
+  await page.waitForURL(/#\/jobs\/job_/);
+  const id = new URL(page.url()).hash.slice('#/jobs/'.length);
+  assert.equal((await h.request('GET', `/v1/jobs/${id}`)).status, 200);
+  await page.locator('.title-row .badge[data-status=succeeded]').waitFor({ timeout: 60_000 });
+});
+
+test('the dataset page shows the class counts and example images', { skip }, async () => {
+  const ds = (await h.request('GET', `/v1/datasets/${data.train}`)).body;
+  await page.goto(`${h.url}/#/datasets`);
+  await page.locator(`tr[data-dataset-id="${ds.id}"] a`).click();
+  await page.locator('#class-counts').waitFor();
+  const counts = await page.locator('#class-counts tr').evaluateAll((rows) => rows.map((r) => [r.getAttribute('data-class'), Number(r.querySelector('.num')!.textContent!.replace(/\D/g, ''))]));
+  assert.deepEqual(counts, ds.classes.map((c: string, i: number) => [c, ds.classCounts[i]]));
+  await page.locator('#examples img').first().waitFor();
+  const first = page.locator('#examples figure').first();
+  assert.match((await first.locator('img').getAttribute('src'))!, /^data:image\/png;base64,/);
+  assert.ok(ds.classes.includes(await first.locator('figcaption').innerText()));
+  assert.ok(await first.locator('img').evaluate((img: HTMLImageElement) => img.complete && img.naturalWidth === 28), 'the image decodes');
+});
+
+test('no script error on any page', { skip }, () => {
+  assert.deepEqual(pageErrors, []);
+});
