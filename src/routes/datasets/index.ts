@@ -73,6 +73,8 @@ const routes: FastifyPluginAsyncTypebox = async (app) => {
 
   /** Converts in the background; the dataset ends `ready` or `failed`, never stuck `validating`. */
   function convert(id: string, job: IngestRequest, cleanup?: () => Promise<void>): void {
+    // the upload goes before the outcome is recorded: a client that sees ready or failed sees no leftovers
+    const removeUpload = () => cleanup?.().catch((e) => app.log.warn({ err: e, datasetId: id }, 'could not remove the upload'));
     const task = (async () => {
       const dir = artifacts.datasetDir(id);
       try {
@@ -81,6 +83,7 @@ const routes: FastifyPluginAsyncTypebox = async (app) => {
           result = await runner.run({ ...job, outDir: tmp } as IngestJob);
         });
         const r = result!;
+        await removeUpload();
         const ready = await store.datasets.markReady(id, {
           numExamples: r.numExamples,
           featureShape: r.featureShape,
@@ -95,6 +98,7 @@ const routes: FastifyPluginAsyncTypebox = async (app) => {
         // deleted while it was converting: the files have no owner
         if (!ready) await artifacts.remove(dir);
       } catch (err) {
+        await removeUpload();
         let error: DatasetError;
         if (err instanceof IngestError) {
           error = err.toJSON();
@@ -105,8 +109,6 @@ const routes: FastifyPluginAsyncTypebox = async (app) => {
           error = { code: 'internal', message: 'converting the dataset failed on the server (it has been logged); try again' };
         }
         await store.datasets.markFailed(id, error).catch((e) => app.log.error({ err: e, datasetId: id }, 'could not record the failed conversion'));
-      } finally {
-        await cleanup?.().catch((e) => app.log.warn({ err: e, datasetId: id }, 'could not remove the upload'));
       }
     })();
     converting.add(task);
