@@ -1,27 +1,38 @@
 import * as tf from '@tensorflow/tfjs';
 import { Batcher, loadDataset, type Dataset } from './data.js';
-import type { DatasetFiles } from './task.js';
+import type { DatasetFiles, TestReport } from './task.js';
 
 export interface Evaluation {
   /** mean softmax cross-entropy per example */
   loss: number;
   /** fraction of examples whose highest logit is their label */
   accuracy: number;
+  /** with `report`: the per-class breakdown */
+  report?: TestReport;
 }
 
 /** Large enough to amortise per-op overhead, small enough to keep activations modest. */
 export const EVAL_BATCH_SIZE = 500;
 
+export interface EvaluateOptions {
+  /** the spec field the data came from, blamed if its files are broken; default /data/test */
+  param?: string;
+  /** also count the confusion matrix and per-class accuracy */
+  report?: boolean;
+}
+
 /**
  * Evaluates a logits model on a dataset in stored order (inference mode, as a user of the
  * saved model would run it). Sums stay on the device and are read once at the end.
- * Given `DatasetFiles`, loads them first; `param` names the spec field they came from.
+ * Given `DatasetFiles`, loads them first.
  */
-export async function evaluate(model: tf.LayersModel, data: Dataset | DatasetFiles, param = '/data/test'): Promise<Evaluation> {
-  const dataset = 'features' in data ? data : await loadDataset(data, param);
+export async function evaluate(model: tf.LayersModel, data: Dataset | DatasetFiles, opts: EvaluateOptions = {}): Promise<Evaluation> {
+  const dataset = 'features' in data ? data : await loadDataset(data, opts.param ?? '/data/test');
   const numClasses = dataset.files.numClasses;
   const batcher = new Batcher(dataset, Math.min(EVAL_BATCH_SIZE, dataset.labels.length));
   const sums = deviceSums();
+  // Counts are exact in float32 up to 2^24 examples per cell.
+  const confusion = opts.report ? tf.tidy(() => tf.variable(tf.zeros([numClasses, numClasses]), false)) : undefined;
   try {
     for (let step = 0; step < batcher.steps; step++) {
       const batch = batcher.fill(step);
@@ -29,20 +40,34 @@ export async function evaluate(model: tf.LayersModel, data: Dataset | DatasetFil
         const x = tf.tensor(batch.x, batch.shape, 'float32');
         const y = tf.tensor1d(batch.y, 'int32');
         const logits = model.apply(x, { training: false }) as tf.Tensor2D;
-        const loss = tf.losses.softmaxCrossEntropy(oneHot(y, numClasses), logits, undefined, undefined, tf.Reduction.SUM);
+        const truth = oneHot(y, numClasses);
+        const loss = tf.losses.softmaxCrossEntropy(truth, logits, undefined, undefined, tf.Reduction.SUM);
         sums.loss.assign(tf.add(sums.loss, loss));
         sums.correct.assign(tf.add(sums.correct, countCorrect(logits, y)));
+        if (confusion) confusion.assign(tf.add(confusion, tf.matMul(tf.transpose(truth), oneHot(tf.argMax(logits, 1) as tf.Tensor1D, numClasses))));
       });
       // Lets the process handle IPC (cancel requests, heartbeats) between batches.
       await new Promise(setImmediate);
     }
     const [loss, correct] = await Promise.all([sums.loss.data(), sums.correct.data()]);
     const n = dataset.labels.length;
-    return { loss: loss[0]! / n, accuracy: correct[0]! / n };
+    const result: Evaluation = { loss: loss[0]! / n, accuracy: correct[0]! / n };
+    if (confusion) result.report = testReport((await confusion.array()) as number[][], dataset.files.classes);
+    return result;
   } finally {
     sums.loss.dispose();
     sums.correct.dispose();
+    confusion?.dispose();
   }
+}
+
+/** Per-class accuracy from a confusion matrix (rows: true class): null for a class with no examples. */
+export function testReport(confusionMatrix: number[][], classes: string[]): TestReport {
+  const perClassAccuracy = confusionMatrix.map((row, c) => {
+    const total = row.reduce((a, b) => a + b, 0);
+    return total === 0 ? null : row[c]! / total;
+  });
+  return { classes, perClassAccuracy, confusionMatrix };
 }
 
 /**

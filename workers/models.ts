@@ -1,11 +1,12 @@
 /**
- * Models: build the MLP, load a base model, check it fits the data, save it atomically in the
- * standard LayersModel format, and the forward pass the training loop differentiates.
+ * Models: build an MLP or a CNN, load a base model (optionally with a new head), check it fits
+ * the data, and save it atomically in the standard LayersModel format.
  */
 import { mkdir, open, readFile, rename, rm } from 'node:fs/promises';
 import path from 'node:path';
 import * as tf from '@tensorflow/tfjs';
 import type { Architecture } from '../src/schemas/job.js';
+import { cnnInputShape } from './input-shape.js';
 import { TrainingError, type DatasetFiles } from './task.js';
 
 type DenseActivation = NonNullable<Parameters<typeof tf.layers.dense>[0]['activation']>;
@@ -22,38 +23,138 @@ export interface ModelMetadata {
   output: 'logits';
   jobId: string;
   baseModelId?: string;
+  /** multi_source: the models it started from (their mean) */
+  baseModelIds?: string[];
+  /** the fine-tuning strategy or adaptation method it was trained with */
+  method?: string;
+}
+
+/** Batch-norm momentum of PyTorch's default (0.1 there, which is 0.9 in Keras's convention). */
+const BATCH_NORM_MOMENTUM = 0.9;
+
+/**
+ * PyTorch's default initialisation of a layer with `fanIn` inputs, U(±1/sqrt(fanIn)) for weights
+ * and biases, rather than Keras's Glorot/zeros, so that recipes written for PyTorch (the seed's
+ * among them) carry over. Distinct seeds per tensor: one seed everywhere would correlate layers
+ * of equal shape.
+ */
+function torchInit(fanIn: number, seed: number) {
+  const limit = 1 / Math.sqrt(fanIn);
+  return {
+    kernelInitializer: tf.initializers.randomUniform({ minval: -limit, maxval: limit, seed }),
+    biasInitializer: tf.initializers.randomUniform({ minval: -limit, maxval: limit, seed: seed + 1 }),
+  };
 }
 
 /**
- * An MLP whose last layer returns logits (the loss applies the softmax). Layer names are
- * stable (`dense_1`, ..., `logits`) because saved weights are matched to layers by name.
- * Weights and biases start like PyTorch's nn.Linear, U(±1/sqrt(fanIn)), rather than Keras's
- * Glorot/zeros, so that recipes written for PyTorch (the seed's among them) carry over.
+ * The model an architecture describes, for examples of `featureShape` and `numClasses` classes.
+ * Its last layer returns logits (the loss applies the softmax). Layer names are stable (`conv_1`,
+ * `dense_1`, ..., `logits`) because saved weights are matched to layers by name.
  */
+export function buildModel(architecture: Architecture, featureShape: number[], numClasses: number, seed: number): tf.Sequential {
+  return architecture.kind === 'cnn' ? buildCnn(architecture, featureShape, numClasses, seed) : buildMlp(architecture, featureShape, numClasses, seed);
+}
+
 export function buildMlp(architecture: Architecture, inputShape: number[], numClasses: number, seed: number): tf.Sequential {
   const model = tf.sequential({ name: 'mlp' });
   const flat = inputShape.length === 1;
   if (!flat) model.add(tf.layers.flatten({ inputShape, name: 'flatten' }));
+  addDenseLayers(model, architecture, inputShape.reduce((a, b) => a * b, 1), numClasses, seed, flat ? inputShape : undefined);
+  return model;
+}
+
+/**
+ * Conv blocks ("same" convolution, optional batch norm, activation, 2x2 pooling), flatten, dense
+ * layers, logits. Examples that are not [h, w, c] are reshaped by a first layer, so the model
+ * still takes the dataset's examples as they are.
+ */
+export function buildCnn(architecture: Architecture, featureShape: number[], numClasses: number, seed: number): tf.Sequential {
+  const image = cnnInputShape(featureShape);
+  if (image === undefined) {
+    throw new TrainingError('invalid_spec', `a cnn needs image-like examples: featureShape [h, w, c], [h, w] or a square [n]; got [${featureShape.join(', ')}]`, {
+      param: '/model/architecture/kind',
+    });
+  }
+  const model = tf.sequential({ name: 'cnn' });
+  const reshaped = featureShape.length !== 3;
+  if (reshaped) model.add(tf.layers.reshape({ inputShape: featureShape, targetShape: image, name: 'reshape' }));
+  const kernelSize = architecture.kernelSize ?? 3;
+  const pooling = architecture.pooling ?? 'max';
+  const filters = architecture.filters ?? [16, 32];
+  const activation = (architecture.activation ?? 'relu') as DenseActivation;
+  let [height, width, channels] = image;
+  filters.forEach((n, i) => {
+    const name = `conv_${i + 1}`;
+    model.add(
+      tf.layers.conv2d({
+        filters: n,
+        kernelSize,
+        padding: 'same',
+        activation: architecture.batchNorm ? 'linear' : activation,
+        name,
+        ...torchInit(kernelSize * kernelSize * channels, seed + 2 * i),
+        ...(i === 0 && !reshaped ? { inputShape: image } : {}),
+      }),
+    );
+    if (architecture.batchNorm) addBatchNorm(model, name, activation);
+    channels = n;
+    if (pooling === 'none') return;
+    if (height < 2 || width < 2) {
+      throw new TrainingError('invalid_spec', `conv block ${i + 1} gets ${height}x${width} images, too small for its 2x2 pooling; use fewer filters entries or pooling "none"`, {
+        param: '/model/architecture/filters',
+      });
+    }
+    const pool = { poolSize: 2, name: `pool_${i + 1}` };
+    model.add(pooling === 'max' ? tf.layers.maxPooling2d(pool) : tf.layers.averagePooling2d(pool));
+    height = Math.floor(height / 2);
+    width = Math.floor(width / 2);
+  });
+  model.add(tf.layers.flatten({ name: 'flatten' }));
+  addDenseLayers(model, architecture, height * width * channels, numClasses, seed + 2 * filters.length);
+  return model;
+}
+
+/** The hidden dense layers `dense_1`, ... and the `logits` layer; `inputShape` when they come first. */
+function addDenseLayers(model: tf.Sequential, architecture: Architecture, fanIn: number, numClasses: number, seed: number, inputShape?: number[]): void {
+  // The schema's activations are all tfjs identifiers; its type is only widened to string.
+  const activation = (architecture.activation ?? 'relu') as DenseActivation;
   const units = [...architecture.hidden, numClasses];
-  let fanIn = inputShape.reduce((a, b) => a * b, 1);
   units.forEach((n, i) => {
     const last = i === units.length - 1;
-    const limit = 1 / Math.sqrt(fanIn);
+    const name = last ? 'logits' : `dense_${i + 1}`;
+    const normalised = !last && architecture.batchNorm === true;
     model.add(
       tf.layers.dense({
         units: n,
-        // The schema's activations are all tfjs identifiers; its type is only widened to string.
-        activation: last ? 'linear' : ((architecture.activation ?? 'relu') as DenseActivation),
-        name: last ? 'logits' : `dense_${i + 1}`,
-        // Distinct seeds per tensor: one seed everywhere would correlate layers of equal shape.
-        kernelInitializer: tf.initializers.randomUniform({ minval: -limit, maxval: limit, seed: seed + 2 * i }),
-        biasInitializer: tf.initializers.randomUniform({ minval: -limit, maxval: limit, seed: seed + 2 * i + 1 }),
-        ...(i === 0 && flat ? { inputShape } : {}),
+        activation: last || normalised ? 'linear' : activation,
+        name,
+        ...torchInit(fanIn, seed + 2 * i),
+        ...(i === 0 && inputShape ? { inputShape } : {}),
       }),
     );
+    if (normalised) addBatchNorm(model, name, activation);
     fanIn = n;
   });
-  return model;
+}
+
+function addBatchNorm(model: tf.Sequential, after: string, activation: DenseActivation): void {
+  model.add(tf.layers.batchNormalization({ momentum: BATCH_NORM_MOMENTUM, name: `${after}_bn` }));
+  model.add(tf.layers.activation({ activation, name: `${after}_act` }));
+}
+
+export interface LoadOptions {
+  /** the spec field that named the model, blamed for its problems; default /model/base */
+  param?: string;
+  /** replace the output layer by a fresh Dense layer with `units` outputs, initialised from `seed` */
+  newHead?: { units: number; seed: number };
+}
+
+export interface LoadedModel {
+  model: tf.LayersModel;
+  /** what was changed on the way in, for the job's log */
+  notes: string[];
+  /** names of layers that are not the base model's (a new head) */
+  newLayers: string[];
 }
 
 /**
@@ -61,8 +162,9 @@ export function buildMlp(architecture: Architecture, inputShape: number[], numCl
  * a file-system IO handler, so it works on every backend. A softmax on the output is replaced
  * by `linear`, because training and the saved model work on logits; `notes` says so.
  */
-export async function loadModel(dir: string): Promise<{ model: tf.LayersModel; notes: string[] }> {
-  const invalid = (message: string) => new TrainingError('invalid_model', `base model in ${dir}: ${message}`, { param: BASE_PARAM });
+export async function loadModel(dir: string, opts: LoadOptions = {}): Promise<LoadedModel> {
+  const param = opts.param ?? BASE_PARAM;
+  const invalid = (message: string) => new TrainingError('invalid_model', `base model in ${dir}: ${message}`, { param });
   let json: tf.io.ModelJSON;
   try {
     json = JSON.parse(await readFile(path.join(dir, MODEL_FILE), 'utf8')) as tf.io.ModelJSON;
@@ -77,10 +179,17 @@ export async function loadModel(dir: string): Promise<{ model: tf.LayersModel; n
     throw invalid(`${MODEL_FILE} has no "weightsManifest"; expected the list of weight files of the pretrained model`);
   }
   const notes: string[] = [];
-  const output = outputLayerConfig(json.modelTopology as Record<string, unknown>);
-  if (output?.activation === 'softmax') {
-    output.activation = 'linear';
+  const topology = layerList(json.modelTopology as Record<string, unknown>);
+  const output = topology?.output;
+  if (output?.config?.activation === 'softmax') {
+    output.config.activation = 'linear';
     notes.push(`the base model's softmax output was replaced by logits (training applies the softmax in the loss)`);
+  }
+  const newLayers: string[] = [];
+  if (opts.newHead) {
+    const head = replaceHead(json, topology, opts.newHead.units, opts.newHead.seed);
+    newLayers.push(head.name);
+    notes.push(`the base model's output layer '${head.replaced}' (${head.oldUnits} classes) was replaced by a new layer '${head.name}' with ${opts.newHead.units}`);
   }
   try {
     const artifacts = await tf.io.getModelArtifactsForJSON(json, async (manifest) => {
@@ -99,7 +208,16 @@ export async function loadModel(dir: string): Promise<{ model: tf.LayersModel; n
       }
       return [tf.io.getWeightSpecs(manifest), tf.io.CompositeArrayBuffer.join(buffers)];
     });
-    return { model: await tf.loadLayersModel(tf.io.fromMemory(artifacts)), notes };
+    // Not strict with a new head: the old head's weights are left unused on purpose. Every
+    // other weight must still come from the file, which is checked here instead.
+    const model = await tf.loadLayersModel(tf.io.fromMemory(artifacts), { strict: newLayers.length === 0 });
+    const stored = new Set(tf.io.getWeightSpecs(json.weightsManifest).map((w) => w.name));
+    const missing = model.weights.filter((w) => !stored.has(w.originalName) && !newLayers.some((l) => w.originalName.startsWith(`${l}/`)));
+    if (missing.length > 0) {
+      model.dispose();
+      throw invalid(`its weights manifest lacks ${missing.map((w) => w.originalName).join(', ')}`);
+    }
+    return { model, notes, newLayers };
   } catch (err) {
     // tfjs's own messages (a malformed manifest, weights that do not match the layers) are
     // kept, but blamed on the base model rather than left as an unexplained retryable error.
@@ -107,19 +225,46 @@ export async function loadModel(dir: string): Promise<{ model: tf.LayersModel; n
   }
 }
 
-/** The config of the layer producing the model's output, in either topology layout. */
-function outputLayerConfig(topology: Record<string, unknown>): Record<string, unknown> | undefined {
+type LayerJson = { class_name?: string; name?: string; config?: Record<string, unknown>; inbound_nodes?: unknown };
+
+/** The layers of a topology and the one producing its output, in either topology layout. */
+function layerList(topology: Record<string, unknown>): { layers: LayerJson[]; output: LayerJson | undefined; outputLayers?: unknown[][] } | undefined {
   // Keras exports wrap the model in `model_config`; tfjs writes it at the top level.
   const model = (topology.model_config ?? topology) as { class_name?: string; config?: unknown };
-  type LayerJson = { class_name?: string; name?: string; config?: Record<string, unknown> };
   const config = model.config as { layers?: LayerJson[]; output_layers?: unknown[][] } | LayerJson[] | undefined;
   const layers = Array.isArray(config) ? config : config?.layers;
   if (layers === undefined || layers.length === 0) return undefined;
-  if (Array.isArray(config) || model.class_name === 'Sequential') return layers[layers.length - 1]?.config;
+  if (Array.isArray(config) || model.class_name === 'Sequential') return { layers, output: layers[layers.length - 1] };
   const outputs = config?.output_layers;
-  if (outputs?.length !== 1) return undefined;
+  if (outputs?.length !== 1) return { layers, output: undefined };
   const name = outputs[0]?.[0];
-  return layers.find((l) => (l.name ?? l.config?.name) === name)?.config;
+  return { layers, output: layers.find((l) => layerName(l) === name), outputLayers: outputs };
+}
+
+const layerName = (l: LayerJson) => l.name ?? (l.config?.name as string | undefined);
+
+/**
+ * Turns the output layer of `json` into a new Dense layer of `units` outputs with a name the
+ * base model does not use (so its old weights find no home) and PyTorch's initialisation.
+ */
+function replaceHead(json: tf.io.ModelJSON, topology: ReturnType<typeof layerList>, units: number, seed: number): { name: string; replaced: string; oldUnits: number } {
+  const refuse = (message: string) => new TrainingError('incompatible_model', `strategy.newHead: ${message}`, { param: '/strategy/newHead' });
+  const output = topology?.output;
+  const replaced = output && layerName(output);
+  if (output?.config === undefined || replaced === undefined) throw refuse('the base model\'s output layer could not be found in its topology');
+  if (output.class_name !== 'Dense') throw refuse(`a new head replaces a Dense output layer; the base model's output layer '${replaced}' is a ${output.class_name}`);
+  const kernel = tf.io.getWeightSpecs(json.weightsManifest).find((w) => w.name === `${replaced}/kernel`);
+  if (kernel?.shape.length !== 2) throw refuse(`the weights manifest has no 2-D kernel '${replaced}/kernel' for the output layer`);
+  const taken = new Set(topology!.layers.map(layerName));
+  let name = 'logits';
+  for (let i = 2; taken.has(name); i++) name = `logits_${i}`;
+  const limit = 1 / Math.sqrt(kernel.shape[0]!);
+  const uniform = (s: number) => ({ class_name: 'RandomUniform', config: { minval: -limit, maxval: limit, seed: s } });
+  Object.assign(output.config, { name, units, kernel_initializer: uniform(seed), bias_initializer: uniform(seed + 1) });
+  if (output.name !== undefined) output.name = name;
+  const outputRef = topology!.outputLayers?.[0];
+  if (outputRef) outputRef[0] = name;
+  return { name, replaced, oldUnits: kernel.shape[1]! };
 }
 
 /**
@@ -195,82 +340,4 @@ async function writeDirAtomically(dir: string, files: Record<string, string | Ui
   );
   await rename(tmp, dir);
   if (replaced) await rm(old, { recursive: true, force: true });
-}
-
-/** Computes logits from a batch; differentiated by the training loop. */
-export type Forward = (x: tf.Tensor) => tf.Tensor;
-
-interface DenseStep {
-  kernel: tf.Variable;
-  bias: tf.Variable;
-  activation: (x: tf.Tensor) => tf.Tensor;
-}
-
-const ACTIVATIONS: Record<string, (x: tf.Tensor) => tf.Tensor> = {
-  linear: (x) => x,
-  relu: (x) => tf.relu(x),
-  tanh: (x) => tf.tanh(x),
-  sigmoid: (x) => tf.sigmoid(x),
-  elu: (x) => tf.elu(x),
-  selu: (x) => tf.selu(x),
-};
-
-/**
- * The training-mode forward pass of `model`. With `explicitTranspose`, a model that is a plain
- * chain of dense layers runs through `dense()` below, whose gradients transpose explicitly;
- * any other model, or without the option, runs through `model.apply` and tfjs's own gradients.
- */
-export function trainingForward(model: tf.LayersModel, explicitTranspose: boolean): Forward {
-  const chain = explicitTranspose ? denseChain(model) : undefined;
-  if (chain === undefined) return (x) => model.apply(x, { training: true }) as tf.Tensor;
-  return (x) => {
-    let h = (x.rank === 2 ? x : tf.reshape(x, [x.shape[0]!, -1])) as tf.Tensor2D;
-    chain.forEach((layer, i) => {
-      // The input batch needs no gradient, so the first layer skips computing it.
-      h = layer.activation(dense(h, layer.kernel, layer.bias, i > 0)) as tf.Tensor2D;
-    });
-    return h;
-  };
-}
-
-/** The dense layers of a Sequential [Flatten] Dense... model, or undefined if it is not one. */
-function denseChain(model: tf.LayersModel): DenseStep[] | undefined {
-  if (!(model instanceof tf.Sequential)) return undefined;
-  const steps: DenseStep[] = [];
-  for (const [i, layer] of model.layers.entries()) {
-    const className = layer.getClassName();
-    if (className === 'Flatten' && i === 0) continue;
-    const config = layer.getConfig();
-    const activation = ACTIVATIONS[String(config.activation)];
-    if (className !== 'Dense' || activation === undefined || config.useBias === false || layer.weights.length !== 2) return undefined;
-    const [kernel, bias] = layer.weights as [tf.LayerVariable, tf.LayerVariable];
-    steps.push({ kernel: kernel.read() as tf.Variable, bias: bias.read() as tf.Variable, activation });
-  }
-  const flattensFirst = model.layers[0]?.getClassName() === 'Flatten';
-  return steps.length > 0 && (flattensFirst || model.inputs[0]!.shape.length === 2) ? steps : undefined;
-}
-
-/**
- * x·W + b with gradients that transpose their operands explicitly: dW = transpose(x)·dy and
- * dx = dy·transpose(W). tfjs's own gradient instead calls matMul with transposeA/transposeB,
- * which the wasm backend runs about 7x slower than a plain product, while a transpose is cheap.
- */
-export function dense(x: tf.Tensor2D, kernel: tf.Tensor2D | tf.Variable, bias: tf.Tensor1D | tf.Variable, inputGrad: boolean): tf.Tensor2D {
-  const w = kernel as tf.Tensor2D;
-  const b = bias as tf.Tensor1D;
-  const forward = (save: tf.GradSaveFunc) => {
-    save([x, w]);
-    return tf.add(tf.matMul(x, w), b) as tf.Tensor2D;
-  };
-  const paramGrads = (dy: tf.Tensor2D, savedX: tf.Tensor2D) => [tf.matMul(tf.transpose(savedX), dy), tf.sum(dy, 0)];
-  if (inputGrad) {
-    return tf.customGrad((_x, _w, _b, save) => ({
-      value: forward(save as tf.GradSaveFunc),
-      gradFunc: (dy: tf.Tensor2D, [sx, sw]) => [tf.matMul(dy, tf.transpose(sw as tf.Tensor2D)), ...paramGrads(dy, sx as tf.Tensor2D)],
-    }))(x, w, b) as tf.Tensor2D;
-  }
-  return tf.customGrad((_w, _b, save) => ({
-    value: forward(save as tf.GradSaveFunc),
-    gradFunc: (dy: tf.Tensor2D, [sx]) => paramGrads(dy, sx as tf.Tensor2D),
-  }))(w, b) as tf.Tensor2D;
 }

@@ -10,6 +10,7 @@ import type { Logger } from 'pino';
 import type { LiveEvents } from '../src/queue/live-events.js';
 import { logConnectionErrors } from '../src/queue/redis-server.js';
 import { QUEUE_NAME, type TrainingQueue } from '../src/queue/training-queue.js';
+import type { Queryable } from '../src/store/db.js';
 import type { Transition } from '../src/store/jobs.js';
 import type { Store } from '../src/store/store.js';
 import type { WebhookQueue } from '../src/webhooks/webhook-queue.js';
@@ -113,22 +114,28 @@ export class WorkerHost {
     const task = job.data;
     const attempt = attemptOf(job);
     if (result.outcome === 'cancelled') return this.onStopped(job, result.stoppedAt ?? null);
+    // the test set's report (classes, per-class accuracy, confusion matrix) goes with the final metrics
+    const metrics = { ...result.metrics, ...result.report };
+    // the trained model is described by its labelled training set (data.source of a domain_adaptation
+    // job); an evaluate job has none and trains no model: its result names the model it evaluated
     const { train } = task.data;
-    const t = await jobs.succeeded(task.jobId, attempt, { modelId: result.modelId, metrics: result.metrics }, (q) =>
-      models.insert(q, {
-        id: task.modelId,
-        name: task.spec.metadata?.name ?? `${task.spec.type} ${task.jobId}`,
-        status: 'ready',
-        jobId: task.jobId,
-        baseModelId: task.baseModelId ?? null,
-        datasetIds: { ...task.spec.data },
-        metrics: result.metrics,
-        inputShape: train.featureShape,
-        classes: train.classes,
-        preprocessing: train.preprocessing,
-        dir: task.modelDir,
-      }),
-    );
+    const record = (q: Queryable) =>
+      train === undefined
+        ? Promise.resolve()
+        : models.insert(q, {
+            id: task.modelId,
+            name: task.spec.metadata?.name ?? `${task.spec.type} ${task.jobId}`,
+            status: 'ready',
+            jobId: task.jobId,
+            baseModelId: task.baseModelId ?? null,
+            datasetIds: Object.fromEntries(Object.entries(task.spec.data).filter((e): e is [string, string] => typeof e[1] === 'string')),
+            metrics,
+            inputShape: train.featureShape,
+            classes: train.classes,
+            preprocessing: train.preprocessing,
+            dir: task.modelDir,
+          });
+    const t = await jobs.succeeded(task.jobId, attempt, { modelId: result.modelId, metrics }, record);
     this.opts.log.info({ jobId: task.jobId, metrics: result.metrics }, t ? 'job succeeded' : 'stale attempt finished; result ignored');
     await this.publish(t);
   }

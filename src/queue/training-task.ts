@@ -32,7 +32,7 @@ function files(d: DatasetRecord): DatasetFiles {
  * and models exist, are ready and fit together) and resolves the spec into the files the training child reads.
  * Returns the problems, each pointing at the field to blame, when it cannot.
  */
-export async function resolveTask(store: Store, artifacts: Artifacts, jobId: string, spec: JobSpec, webhookAllowedHosts: readonly string[] = []): Promise<{ task: TrainingTask } | { errors: FieldError[] }> {
+export async function resolveTask(store: Store, artifacts: Artifacts, jobId: string, spec: JobSpec, webhookAllowedHosts: readonly string[] = [], tenant?: string): Promise<{ task: TrainingTask } | { errors: FieldError[] }> {
   const errors: FieldError[] = [];
   const problem = (pointer: string, detail: string) => errors.push({ pointer, in: 'body', detail });
 
@@ -48,7 +48,7 @@ export async function resolveTask(store: Store, artifacts: Artifacts, jobId: str
   for (const role of roles) {
     const id = spec.data[role];
     if (id === undefined) continue;
-    const d = await store.datasets.get(id);
+    const d = await store.datasets.get(id, tenant);
     if (!d) problem(`/data/${role}`, `no dataset has the id ${JSON.stringify(id)}`);
     else if (d.status !== 'ready') problem(`/data/${role}`, `dataset ${id} is ${d.status}, not ready`);
     else data[role] = d;
@@ -73,7 +73,7 @@ export async function resolveTask(store: Store, artifacts: Artifacts, jobId: str
   const fits = train ?? data.test;
   const fitsRole = train ? trainRole : 'test';
   const readyModel = async (id: string, pointer: string): Promise<ModelRecord | undefined> => {
-    const m = await store.models.get(id);
+    const m = await store.models.get(id, tenant);
     if (!m) problem(pointer, `no model has the id ${JSON.stringify(id)}`);
     else if (m.status !== 'ready') problem(pointer, `model ${m.id} is ${m.status}, not ready`);
     else if (fits && m.inputShape && !sameShape(m.inputShape, fits.featureShape!)) {

@@ -4,7 +4,7 @@ import { createRequire } from 'node:module';
 import os from 'node:os';
 import path from 'node:path';
 import { after } from 'node:test';
-import type { JobSpec } from '../../src/schemas/job.js';
+import type { Hyperparameters, JobSpec } from '../../src/schemas/job.js';
 import { readIdx, writeDatasetFiles } from '../../workers/data.js';
 import type { DatasetFiles, TrainingMessage, TrainingTask } from '../../workers/task.js';
 
@@ -56,7 +56,30 @@ export async function mnistDataset(root: string, id: string, split: 'train' | 't
   };
 }
 
-export function trainSpec(overrides: Partial<JobSpec['hyperparameters']> = {}, hidden = [32]): JobSpec {
+/**
+ * The examples of `digits` among MNIST examples [start, start + count) of a split, relabelled
+ * 0..k-1 in the order of `digits`: a task with other classes than the full set's.
+ */
+export async function mnistDigits(root: string, id: string, split: 'train' | 't10k', start: number, count: number, digits: number[]): Promise<DatasetFiles> {
+  const { images, labels } = await mnist(split);
+  const keep = Array.from({ length: count }, (_, i) => start + i).filter((i) => digits.includes(labels[i]!));
+  const features = new Uint8Array(keep.length * 784);
+  keep.forEach((example, i) => features.set(images.subarray(example * 784, (example + 1) * 784), i * 784));
+  const dir = path.join(root, id);
+  await writeDatasetFiles(dir, features, Int32Array.from(keep, (i) => digits.indexOf(labels[i]!)));
+  return {
+    id,
+    dir,
+    numExamples: keep.length,
+    featureShape: [784],
+    featureDtype: 'uint8',
+    numClasses: digits.length,
+    classes: digits.map(String),
+    preprocessing: { scale: 2 / 255, offset: -1 },
+  };
+}
+
+export function trainSpec(overrides: Partial<Hyperparameters> = {}, hidden = [32]): JobSpec {
   return {
     type: 'train',
     model: { architecture: { kind: 'mlp', hidden, activation: 'relu' } },

@@ -5,7 +5,8 @@ import { before, test } from 'node:test';
 import * as tf from '@tensorflow/tfjs';
 import { selectBackend } from '../../workers/backend.js';
 import { oneHot } from '../../workers/evaluate.js';
-import { buildMlp, checkCompatible, dense, loadModel, saveModel, trainingForward } from '../../workers/models.js';
+import { buildCnn, buildMlp, checkCompatible, loadModel, saveModel } from '../../workers/models.js';
+import { conv2d, conv2dKernelGrad, dense, featureLayerOf, trainingForward } from '../../workers/network.js';
 import { TrainingError, type DatasetFiles } from '../../workers/task.js';
 import { tempDir } from './fixtures.js';
 
@@ -151,9 +152,9 @@ test('checkCompatible requires the dataset feature shape and one logit per class
 
 /** Loss and gradients of every weight, through the explicit-transpose path or tfjs's own. */
 function lossAndGrads(model: tf.LayersModel, explicitTranspose: boolean, x: tf.Tensor, labels: tf.Tensor2D) {
-  const forward = trainingForward(model, explicitTranspose);
   const variables = model.trainableWeights.map((w) => w.read() as tf.Variable);
-  const { value, grads } = tf.variableGrads(() => tf.losses.softmaxCrossEntropy(labels, forward(x)) as tf.Scalar, variables);
+  const forward = trainingForward(model, variables, featureLayerOf(model, undefined, '/method/featureLayer'), explicitTranspose);
+  const { value, grads } = tf.variableGrads(() => tf.losses.softmaxCrossEntropy(labels, forward(x).logits) as tf.Scalar, variables);
   const result = { loss: value.dataSync()[0]!, grads: Object.fromEntries(Object.entries(grads).map(([k, g]) => [k, g.dataSync()])) };
   tf.dispose([value, grads]);
   return result;
@@ -217,4 +218,119 @@ test('trainingForward falls back to model.apply for models that are not a dense 
   assert.deepEqual(fast, stock);
   tf.dispose([x, labels]);
   model.dispose();
+});
+
+/** Runs `fn` on `backend`, returning plain arrays so results can be compared across backends. */
+async function on<T>(backend: string, fn: () => T): Promise<T> {
+  await tf.setBackend(backend);
+  try {
+    return fn();
+  } finally {
+    await tf.setBackend('wasm');
+  }
+}
+
+const values = (n: number, seed: number) => Float32Array.from({ length: n }, (_, i) => Math.sin(seed * 7919 + i * 104729) * 0.5);
+
+test('conv2d() gives the cpu backend\'s own gradients on wasm, which lacks Conv2DBackpropFilter', async () => {
+  const start = tf.memory().numTensors;
+  for (const [stride, padding, kernel, size] of [[1, 'same', 3, 7], [2, 'same', 3, 7], [1, 'valid', 3, 6], [2, 'valid', 5, 9], [2, 'same', 2, 8]] as const) {
+    const xShape: [number, number, number, number] = [2, size, size + 1, 3];
+    const wShape: [number, number, number, number] = [kernel, kernel, 3, 4];
+    const xs = values(xShape.reduce((a, b) => a * b), 1);
+    const ws = values(wShape.reduce((a, b) => a * b), 2);
+    const cpu = await on('cpu', () =>
+      tf.tidy(() => {
+        const [dx, dw] = tf.grads((x: tf.Tensor, w: tf.Tensor) => tf.sum(tf.square(tf.conv2d(x as tf.Tensor4D, w as tf.Tensor4D, stride, padding))))([
+          tf.tensor(xs, xShape),
+          tf.tensor(ws, wShape),
+        ]);
+        return [dx!.dataSync(), dw!.dataSync()];
+      }),
+    );
+    const wasm = tf.tidy(() => {
+      const b = tf.zeros([4]) as tf.Tensor1D;
+      const [dx, dw] = tf.grads((x: tf.Tensor, w: tf.Tensor) => tf.sum(tf.square(conv2d(x as tf.Tensor4D, w as tf.Tensor4D, b, [stride, stride], padding, true))))([
+        tf.tensor(xs, xShape),
+        tf.tensor(ws, wShape),
+      ]);
+      const direct = conv2dKernelGrad(tf.tensor(xs, xShape) as tf.Tensor4D, tf.ones(tf.conv2d(tf.tensor(xs, xShape) as tf.Tensor4D, tf.tensor(ws, wShape) as tf.Tensor4D, stride, padding).shape) as tf.Tensor4D, wShape, [stride, stride], padding);
+      assert.deepEqual(direct.shape, wShape);
+      return [dx!.dataSync(), dw!.dataSync()];
+    });
+    for (const [i, name] of ['input', 'kernel'].entries()) {
+      const scale = Math.max(...cpu[i]!.map(Math.abs));
+      const diff = Math.max(...wasm[i]!.map((v, j) => Math.abs(v - cpu[i]![j]!)));
+      assert.ok(diff <= 1e-4 * scale, `stride ${stride} ${padding} kernel ${kernel}: ${name} gradient differs by ${diff} at scale ${scale}`);
+    }
+  }
+  assert.equal(tf.memory().numTensors, start);
+});
+
+test('a cnn with batch norm: stable names, [784] read as 28x28x1, and on wasm the cpu backend\'s loss and gradients', async () => {
+  const architecture = { kind: 'cnn' as const, hidden: [8], filters: [4, 6], batchNorm: true };
+  const model = buildCnn(architecture, [784], 10, 3);
+  assert.deepEqual(model.layers.map((l) => l.name), [
+    'reshape', 'conv_1', 'conv_1_bn', 'conv_1_act', 'pool_1', 'conv_2', 'conv_2_bn', 'conv_2_act', 'pool_2', 'flatten', 'dense_1', 'dense_1_bn', 'dense_1_act', 'logits',
+  ]);
+  assert.deepEqual(model.inputs[0]!.shape, [null, 784]);
+  assert.deepEqual(featureLayerOf(model, undefined, '/method/featureLayer').name, 'dense_1_act');
+  model.dispose();
+  assert.throws(() => buildCnn(architecture, [783], 10, 3), (e: unknown) => e instanceof TrainingError && e.param === '/model/architecture/kind');
+  assert.throws(() => buildCnn({ ...architecture, filters: [2, 2, 2, 2, 2] }, [16], 10, 3), (e: unknown) => e instanceof TrainingError && e.param === '/model/architecture/filters');
+
+  const xs = values(5 * 784, 3);
+  const ys = [0, 3, 9, 3, 1];
+  const run = (fast: boolean) => {
+    const m = buildCnn(architecture, [784], 10, 3);
+    const x = tf.tensor2d(xs, [5, 784]);
+    const labels = oneHot(tf.tensor1d(ys, 'int32'), 10);
+    const result = lossAndGrads(m, fast, x, labels);
+    const stats = m.getLayer('conv_1_bn').getWeights().map((w) => w.dataSync());
+    tf.dispose([x, labels]);
+    m.dispose();
+    return { ...result, stats };
+  };
+  const stock = await on('cpu', () => run(false));
+  const fast = run(true);
+  assert.ok(Math.abs(fast.loss - stock.loss) < 1e-5, `loss ${fast.loss} vs ${stock.loss}`);
+  const strip = (k: string) => k.replace(/_\d+$/, '');
+  assert.deepEqual(Object.keys(fast.grads).map(strip), Object.keys(stock.grads).map(strip));
+  const stockGrads = Object.values(stock.grads);
+  Object.values(fast.grads).forEach((g, i) => {
+    const reference = stockGrads[i]!;
+    const scale = Math.max(...reference.map(Math.abs));
+    const diff = Math.max(...g.map((v, j) => Math.abs(v - reference[j]!)));
+    // A bias before batch norm has a gradient of zero but for rounding: hence the absolute floor.
+    assert.ok(diff <= 1e-3 * scale + 5e-5, `gradient ${Object.keys(fast.grads)[i]}: difference ${diff} at scale ${scale}`);
+  });
+  fast.stats.forEach((s, i) => assert.ok(s.every((v, j) => Math.abs(v - stock.stats[i]![j]!) < 1e-5), 'batch-norm statistics moved alike'));
+});
+
+test('loadModel with a new head: a fresh Dense output for the new classes, every other weight the base\'s', async () => {
+  const root = await tempDir();
+  const base = buildMlp(linear, [20], 5, 1);
+  const dir = path.join(root, 'base');
+  await saveModel(base, dir);
+  const { model, notes, newLayers } = await loadModel(dir, { newHead: { units: 3, seed: 9 } });
+  try {
+    assert.deepEqual(newLayers, ['logits_2']);
+    assert.deepEqual(model.layers.map((l) => l.name), ['dense_1', 'dense_2', 'logits_2']);
+    assert.deepEqual(model.outputs[0]!.shape, [null, 3]);
+    assert.match(notes.join(), /output layer 'logits' \(5 classes\) was replaced by a new layer 'logits_2' with 3/);
+    for (const name of ['dense_1', 'dense_2']) {
+      assert.deepEqual(model.getLayer(name).getWeights().map((w) => w.dataSync()), base.getLayer(name).getWeights().map((w) => w.dataSync()));
+    }
+    const kernel = model.getLayer('logits_2').getWeights()[0]!.dataSync();
+    assert.ok(kernel.every((v) => Math.abs(v) <= 1 / Math.sqrt(8)) && kernel.some((v) => v !== 0), 'the head starts like a PyTorch Linear layer');
+  } finally {
+    model.dispose();
+    base.dispose();
+  }
+  const conv = tf.sequential({ layers: [tf.layers.reshape({ inputShape: [16], targetShape: [4, 4, 1] }), tf.layers.conv2d({ filters: 2, kernelSize: 4 })] });
+  await saveModel(conv, path.join(root, 'conv'));
+  conv.dispose();
+  await assert.rejects(loadModel(path.join(root, 'conv'), { newHead: { units: 3, seed: 1 } }), (e: unknown) => {
+    return e instanceof TrainingError && e.code === 'incompatible_model' && e.param === '/strategy/newHead' && /output layer '.*' is a Conv2D/.test(e.message);
+  });
 });

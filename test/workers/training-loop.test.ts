@@ -6,7 +6,7 @@ import * as tf from '@tensorflow/tfjs';
 import { selectBackend } from '../../workers/backend.js';
 import { evaluate } from '../../workers/evaluate.js';
 import { saveModel } from '../../workers/models.js';
-import { TrainingError, type DatasetFiles, type TrainingMessage, type TrainingResult } from '../../workers/task.js';
+import { TrainingError, type DatasetFiles, type TrainingMessage, type TrainingResult, type TrainingTask } from '../../workers/task.js';
 import { runTraining } from '../../workers/training-loop.js';
 import { makeTask, mnistDataset, recorder, tempDir, trainSpec } from './fixtures.js';
 
@@ -99,19 +99,23 @@ test('trains an MLP: ordered reports, falling loss, per-epoch checkpoints, a mod
   assert.ok(result.metrics.testLoss! > 0);
 
   const checkpoints = messages.flatMap((m) => (m.type === 'checkpoint' ? [m] : []));
-  assert.deepEqual(await readdir(task.checkpointsDir), ['epoch-0001', 'epoch-0002', 'epoch-0003']);
+  const names = [1, 2, 3].map((e) => `epoch-000${e}-step-${String(e * steps).padStart(8, '0')}`);
+  assert.deepEqual(await readdir(task.checkpointsDir), names);
   for (const [i, c] of checkpoints.entries()) {
     assert.equal(c.epoch, i + 1);
     assert.equal(c.step, (i + 1) * steps);
-    assert.equal(c.path, path.join(task.checkpointsDir, `epoch-000${i + 1}`));
+    assert.equal(c.path, path.join(task.checkpointsDir, names[i]!));
     assert.deepEqual(c.metrics, epochMetrics[i]!.metrics);
     assert.deepEqual((await readdir(c.path)).sort(), ['model.json', 'optimizer.bin', 'state.json', 'weights.bin']);
     const state = JSON.parse(await readFile(path.join(c.path, 'state.json'), 'utf8'));
     assert.equal(state.epoch, i + 1);
     assert.equal(state.step, (i + 1) * steps);
+    assert.equal(state.stepsPerEpoch, steps);
+    assert.deepEqual(state.sums, { loss: 0, correct: 0, seen: 0, signals: {} }, 'an epoch-end checkpoint starts the next epoch afresh');
+    assert.deepEqual(state.metrics, epochMetrics[i]!.metrics);
     assert.equal(state.optimizer.name, 'sgd');
-    const names = state.optimizer.weights.map((w: { name: string }) => w.name);
-    assert.deepEqual(names, ['iter', 'dense_1/kernel/momentum', 'dense_1/bias/momentum', 'logits/kernel/momentum', 'logits/bias/momentum']);
+    const slots = state.optimizer.weights.map((w: { name: string }) => w.name);
+    assert.deepEqual(slots, ['iter', 'dense_1/kernel/momentum', 'dense_1/bias/momentum', 'logits/kernel/momentum', 'logits/bias/momentum']);
     const optimizerBytes = (await readFile(path.join(c.path, 'optimizer.bin'))).length;
     assert.equal(optimizerBytes, 4 * (1 + 784 * 32 + 32 + 32 * 10 + 10));
   }
@@ -119,8 +123,15 @@ test('trains an MLP: ordered reports, falling loss, per-epoch checkpoints, a mod
   // Loaded with nothing but tfjs, the saved model scores exactly the reported test accuracy.
   const json = JSON.parse(await readFile(path.join(task.modelDir, 'model.json'), 'utf8')) as tf.io.ModelJSON;
   assert.deepEqual(json.userDefinedMetadata, {
-    tfjsAdapt: { inputShape: [784], classes: train.classes, preprocessing: train.preprocessing, output: 'logits', jobId: task.jobId },
+    tfjsAdapt: { inputShape: [784], classes: train.classes, preprocessing: train.preprocessing, output: 'logits', jobId: task.jobId, method: 'full' },
   });
+  // The test set's report: per class, and a confusion matrix whose diagonal is the accuracy.
+  const testReport = result.report!;
+  assert.deepEqual(testReport.classes, train.classes);
+  const matrix = testReport.confusionMatrix;
+  assert.equal(matrix.flat().reduce((a, b) => a + b, 0), 1000);
+  assert.equal(matrix.reduce((a, row, i) => a + row[i]!, 0) / 1000, result.metrics.testAccuracy);
+  testReport.perClassAccuracy.forEach((p, c) => assert.equal(p, matrix[c]![c]! / matrix[c]!.reduce((a, b) => a + b, 0)));
   const weights = await readFile(path.join(task.modelDir, 'weights.bin'));
   const loaded = await tf.loadLayersModel(
     tf.io.fromMemory({
@@ -150,46 +161,61 @@ test('the same seed gives the same final loss, another seed a different one', as
   assertNoLeak();
 });
 
-test('an abort mid-epoch stops within a batch and returns cancelled, leaving no model', async () => {
+/** Runs `task`, aborting with `reason` at the first message `when` picks. */
+async function abortedRun(task: TrainingTask, reason: string, when: (m: TrainingMessage) => boolean) {
   const controller = new AbortController();
-  const messages: TrainingMessage[] = [];
-  // Batches of one make an epoch 2000 steps long, so progress arrives well before it ends.
-  const task = makeTask(root, 'cancel-mid', trainSpec({ epochs: 2, batchSize: 1 }), { train, test: test10k });
+  const { messages, report } = recorder();
   const result = await runTraining(task, (m) => {
-    messages.push(m);
-    if (m.type === 'progress') controller.abort();
+    report(m);
+    if (when(m)) controller.abort(reason);
   }, controller.signal);
   assertNoLeak();
-  assert.deepEqual(result, { outcome: 'cancelled', metrics: {} });
+  return { result, messages };
+}
+
+test('a cancel mid-epoch stops within a batch, writes nothing and says where it stopped', async () => {
+  // Batches of one make an epoch 2000 steps long, so progress arrives well before it ends.
+  const task = makeTask(root, 'cancel-mid', trainSpec({ epochs: 2, batchSize: 1 }), { train, test: test10k });
+  const { result, messages } = await abortedRun(task, 'cancel', (m) => m.type === 'progress');
   assert.equal(shape(messages), 'SP', 'nothing is reported after the abort');
   const progress = messages[1]!;
   assert.ok(progress.type === 'progress' && progress.progress.epoch === 1 && progress.progress.step < progress.progress.steps);
+  assert.deepEqual(result, { outcome: 'cancelled', metrics: {}, stoppedAt: { epoch: 1, step: progress.progress.step } });
   assert.equal(await exists(task.checkpointsDir), false);
   assert.equal(await exists(task.modelDir), false);
 });
 
-test('an abort after an epoch keeps that checkpoint and returns its metrics', async () => {
-  const controller = new AbortController();
-  const { messages, report } = recorder();
+test('a pause (or shutdown) mid-epoch checkpoints the step it stopped at', async () => {
+  const task = makeTask(root, 'pause-mid', trainSpec({ epochs: 2, batchSize: 1 }), { train });
+  const { result, messages } = await abortedRun(task, 'pause', (m) => m.type === 'progress');
+  assert.equal(shape(messages), 'SPC');
+  const progress = messages[1]!;
+  assert.ok(progress.type === 'progress' && result.outcome === 'cancelled');
+  assert.deepEqual(result.stoppedAt, { epoch: 1, step: progress.progress.step });
+  const saved = messages[2]!;
+  assert.ok(saved.type === 'checkpoint');
+  assert.deepEqual({ epoch: saved.epoch, step: saved.step }, result.stoppedAt);
+  assert.deepEqual(Object.keys(saved.metrics).sort(), ['accuracy', 'loss'], 'the running figures of the epoch');
+  assert.deepEqual(await readdir(task.checkpointsDir), [`epoch-0001-step-${String(progress.progress.step).padStart(8, '0')}`]);
+  assert.equal(await exists(task.modelDir), false);
+});
+
+test('an abort after an epoch keeps that checkpoint, writes no other, and returns its metrics', async () => {
   const task = makeTask(root, 'cancel-epoch', trainSpec({ epochs: 3 }), { train });
-  const result = await runTraining(task, (m) => {
-    report(m);
-    if (m.type === 'checkpoint') controller.abort();
-  }, controller.signal);
-  assertNoLeak();
+  const { result, messages } = await abortedRun(task, 'shutdown', (m) => m.type === 'checkpoint');
   assert.equal(result.outcome, 'cancelled');
   assert.match(shape(messages), /^SP+MC$/);
   const metrics = messages.find((m) => m.type === 'metrics');
   assert.ok(metrics?.type === 'metrics');
-  assert.deepEqual(result.metrics, metrics.metrics);
-  assert.deepEqual(await readdir(task.checkpointsDir), ['epoch-0001']);
+  assert.deepEqual(result, { outcome: 'cancelled', metrics: metrics.metrics, stoppedAt: { epoch: 1, step: 63 } });
+  assert.deepEqual(await readdir(task.checkpointsDir), ['epoch-0001-step-00000063']);
   assert.equal(await exists(task.modelDir), false);
 });
 
 test('an already aborted signal returns cancelled before any step', async () => {
   const { messages, report } = recorder();
-  const result = await runTraining(makeTask(root, 'cancel-early', trainSpec(), { train }), report, AbortSignal.abort());
-  assert.deepEqual(result, { outcome: 'cancelled', metrics: {} });
+  const result = await runTraining(makeTask(root, 'cancel-early', trainSpec(), { train }), report, AbortSignal.abort('pause'));
+  assert.deepEqual(result, { outcome: 'cancelled', metrics: {}, stoppedAt: { epoch: 0, step: 0 } });
   assert.equal(shape(messages), 'S');
   assertNoLeak();
 });

@@ -1,9 +1,4 @@
-import type * as tf from '@tensorflow/tfjs';
-import type { Method, MethodFactory } from './method.js';
+import { plainMethod, type MethodFactory } from './method.js';
 
 /** Full fine-tuning (and training from scratch): every trainable weight, no extra term. */
-export const full: MethodFactory = (model): Method => ({
-  name: 'full',
-  variables: model.trainableWeights.map((w) => w.read() as tf.Variable),
-  dispose: () => {},
-});
+export const full: MethodFactory = ({ model }) => plainMethod('full', model);

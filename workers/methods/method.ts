@@ -1,45 +1,81 @@
 /**
  * A training method (a fine-tuning strategy or a domain-adaptation method) is a small module
- * the shared training loop consults: it picks the variables to train and may add loss terms.
- * Adding a method means one file here, one entry in METHODS, and its schema.
+ * the shared training loop consults: it picks the variables to train, may add a loss term to
+ * each step (a penalty toward the base weights, a domain loss), and may finish the model after
+ * the last epoch. Adding a method means one file here, one entry in METHODS (registry.ts), and
+ * its kind and parameters in src/schemas/methods.ts.
  */
-import type * as tf from '@tensorflow/tfjs';
-import { TrainingError, type TrainingTask } from '../task.js';
-import { full } from './full.js';
+import * as tf from '@tensorflow/tfjs';
+import type { JobSpec } from '../../src/schemas/job.js';
+import type { Dataset } from '../data.js';
+import type { FeatureLayer } from '../network.js';
 
-/** One training step as a method sees it; every tensor is inside the gradient tape. */
-export interface StepContext {
-  /** the preprocessed input batch */
+/** What a method is built from. */
+export interface MethodContext {
+  model: tf.LayersModel;
+  spec: JobSpec;
+  /** the layer whose output `StepContext.features` are */
+  feature: FeatureLayer;
+  /** names of the model's layers that are not the base model's (a new head) */
+  newLayers: ReadonlySet<string>;
+  /** multi_source: each base model's weights by name; the caller disposes them once the method is built */
+  bases?: tf.NamedTensorMap[];
+  seed: number;
+}
+
+/** One batch's pass as the method sees it; every tensor is inside the gradient tape. */
+export interface DomainPass {
   x: tf.Tensor;
-  /** one-hot labels, [batch, classes] */
-  labels: tf.Tensor2D;
   logits: tf.Tensor2D;
-  /** mean softmax cross-entropy of the batch */
-  taskLoss: tf.Scalar;
+  features: tf.Tensor2D;
+}
+
+export interface StepContext {
+  /** the labelled batch; `labels` are one-hot */
+  source: DomainPass & { labels: tf.Tensor2D };
+  /** a batch of the target domain, for methods with `usesTarget` */
+  target?: DomainPass;
+  /** the share of all training steps done before this one, in [0, 1) */
+  progress: number;
+}
+
+export interface StepTerms {
+  /** added to the task loss */
+  loss: tf.Scalar;
+  /** per-step values of the method's `signals`; each epoch's metrics report their mean */
+  signals: Record<string, tf.Scalar>;
 }
 
 export interface Method {
   readonly name: string;
   /** what the optimizer updates; variables not listed stay frozen */
   readonly variables: tf.Variable[];
-  /** a term added to the task loss, e.g. a penalty toward the base weights or a domain loss */
-  extraLoss?(step: StepContext): tf.Scalar;
-  /** releases what the method holds (snapshots of weights, extra heads) */
+  /** variables of the method's own (not the model's) by a stable name, saved in checkpoints */
+  readonly state: Record<string, tf.Variable>;
+  /** whether each step also gets a batch of data.target */
+  readonly usesTarget: boolean;
+  /** the names of the per-step values `terms` returns */
+  readonly signals: readonly string[];
+  terms?(step: StepContext): StepTerms;
+  /** after the last epoch, before the final evaluation (AdaBN's target statistics); returns metrics */
+  finish?(ctx: { model: tf.LayersModel; target: Dataset | undefined }): Promise<Record<string, number>>;
+  /** releases what the method holds (snapshots of weights, extra layers) */
   dispose(): void;
 }
 
-export type MethodFactory = (model: tf.LayersModel, task: TrainingTask) => Method;
+export type MethodFactory = (ctx: MethodContext) => Method;
 
-const METHODS: Record<string, MethodFactory> = { full };
+/** The model's trainable weights as the variables the optimizer updates. */
+export function trainableVariables(model: tf.LayersModel): tf.Variable[] {
+  return model.trainableWeights.map((w) => w.read() as tf.Variable);
+}
 
-/** The method the job's spec names; a job without a strategy trains every weight. */
-export function createMethod(model: tf.LayersModel, task: TrainingTask): Method {
-  const kind = task.spec.strategy?.kind ?? 'full';
-  const factory = METHODS[kind];
-  if (factory === undefined) {
-    throw new TrainingError('invalid_spec', `strategy '${kind}' is not implemented; expected one of ${Object.keys(METHODS).join(', ')}`, {
-      param: '/strategy/kind',
-    });
-  }
-  return factory(model, task);
+/** A method that trains every weight of the model and adds nothing: the base the others extend. */
+export function plainMethod(name: string, model: tf.LayersModel): Method {
+  return { name, variables: trainableVariables(model), state: {}, usesTarget: false, signals: [], dispose: () => {} };
+}
+
+/** x unchanged, with no gradient flowing back through it: for values a loss term treats as constants. */
+export function stopGradient<T extends tf.Tensor>(x: T): T {
+  return tf.customGrad((input) => ({ value: tf.clone(input as tf.Tensor), gradFunc: (dy: tf.Tensor) => tf.zerosLike(dy) }))(x) as T;
 }

@@ -1,0 +1,151 @@
+/**
+ * Training throughput, ours versus PyTorch on the same recipe: each round runs our loop in a
+ * fresh Node process and then each peer configuration in a fresh Python process, so drift in
+ * the machine's load hits both sides of a round alike.
+ */
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { MNIST_DIR } from './mnist.js';
+import type { BenchModel } from './recipes.js';
+import type { OursResult } from './ours.js';
+import { ChildFailed, nodeScript, runJson } from './processes.js';
+import type { Row } from './report.js';
+import { list, median, num } from './stats.js';
+
+const PEERS_DIR = fileURLToPath(new URL('../../bench/peers/', import.meta.url));
+
+interface PeerResult {
+  samplesPerSecond: number;
+  epochSeconds: number;
+  loss: number;
+  threads: number;
+  torch: string;
+  blas: string[];
+}
+
+export interface ThroughputPlan {
+  model: BenchModel;
+  label: string;
+  examples: number;
+  epochs: number;
+  rounds: number;
+  /** the ratio ours / PyTorch (1 thread) this row must reach, if any */
+  target?: number;
+  /** what profiling found limits our side, said when the target is missed */
+  why?: string;
+  /** PyTorch thread counts to run; the first is the like-for-like one the ratio and target use */
+  peerThreads: number[];
+}
+
+export interface PeerConfig {
+  python: string | undefined;
+  /** why the peers are skipped, when python is undefined */
+  skipped: string;
+}
+
+/** Torch's version and the BLAS it mapped, as the peers report them (for the versions section). */
+export const peerVersions = new Set<string>();
+
+function ours(plan: ThroughputPlan, extra: string[] = [], env: NodeJS.ProcessEnv = {}): Promise<OursResult> {
+  return runJson<OursResult>(process.execPath, [nodeScript('ours'), '--model', plan.model, '--examples', String(plan.examples), '--epochs', String(plan.epochs), ...extra], env);
+}
+
+async function peer(plan: ThroughputPlan, python: string, threads: number): Promise<PeerResult> {
+  const result = await runJson<PeerResult>(
+    python,
+    [path.join(PEERS_DIR, `${plan.model}.py`), '--mnist-dir', MNIST_DIR, '--examples', String(plan.examples), '--epochs', String(plan.epochs), '--threads', String(threads)],
+    {},
+    PEERS_DIR,
+  );
+  peerVersions.add(`PyTorch ${result.torch} with ${result.blas.join(' + ')} (BLAS libraries mapped into the peer process)`);
+  return result;
+}
+
+/**
+ * Rows: ours vs PyTorch with each thread count; the first row (1 thread: like for like with
+ * single-threaded wasm) carries the target. Also our median, undefined when our side failed.
+ */
+export async function throughputRows(plan: ThroughputPlan, peers: PeerConfig, log: (s: string) => void): Promise<{ rows: Row[]; ours: number | undefined }> {
+  const oursRuns: OursResult[] = [];
+  const peerRuns = new Map<number, PeerResult[]>(plan.peerThreads.map((t) => [t, []]));
+  let failure: string | undefined;
+  for (let round = 1; round <= plan.rounds; round++) {
+    if (failure === undefined) {
+      try {
+        const r = await ours(plan);
+        oursRuns.push(r);
+        log(`${plan.model} round ${round}: ours ${num(r.samplesPerSecond)} samples/s`);
+      } catch (err) {
+        if (!(err instanceof ChildFailed)) throw err;
+        failure = err.reason;
+        log(`${plan.model} round ${round}: ours failed: ${failure}`);
+      }
+    }
+    if (peers.python === undefined) continue;
+    for (const threads of plan.peerThreads) {
+      const r = await peer(plan, peers.python, threads);
+      peerRuns.get(threads)!.push(r);
+      log(`${plan.model} round ${round}: PyTorch ${threads} thread(s) ${num(r.samplesPerSecond)} samples/s`);
+    }
+  }
+
+  const oursSps = oursRuns.map((r) => r.samplesPerSecond);
+  const work = `${plan.examples} examples, timed epoch ${plan.epochs} of ${plan.epochs}`;
+  const name = `${plan.label}, samples/s`;
+  const rows: Row[] = [];
+  for (const threads of plan.peerThreads) {
+    const peerSps = peerRuns.get(threads)!.map((r) => r.samplesPerSecond);
+    const primary = threads === plan.peerThreads[0];
+    const ratios = oursSps.length === peerSps.length ? oursSps.map((o, i) => o / peerSps[i]!) : [];
+    const row: Row = {
+      name: primary ? name : `${plan.label}, samples/s (PyTorch ${threads} threads)`,
+      ours: failure !== undefined ? 'fails' : num(median(oursSps)),
+      peer: peers.python === undefined ? 'PyTorch: skipped' : `PyTorch ${threads} thread${threads > 1 ? 's' : ''}: ${num(median(peerSps))}`,
+      ratio: ratios.length > 0 ? `${num(median(ratios), 2)}x` : '-',
+      target: primary && plan.target !== undefined ? `≥ ${plan.target}x` : '-',
+      status: 'info',
+      note: '',
+      details: [],
+    };
+    if (failure !== undefined) {
+      row.status = 'failed';
+      row.note = `our loop cannot train it on this backend: ${failure}`;
+    } else if (peers.python === undefined) {
+      row.status = 'skipped';
+      row.note = peers.skipped;
+    } else if (primary && plan.target === undefined && plan.why !== undefined) {
+      row.note = plan.why;
+    } else if (primary && plan.target !== undefined) {
+      const ratio = median(ratios);
+      row.status = ratio >= plan.target ? 'met' : 'missed';
+      if (row.status === 'missed') row.note = `at ${num(ratio, 2)}x, ${num((1 - ratio / plan.target) * 100, 0)}% short of ${plan.target}x. ${plan.why ?? ''}`.trim();
+    }
+    if (primary) row.details.push(`workload: ${work}; ours per round: ${list(oursSps)}`);
+    if (peerSps.length > 0) row.details.push(`PyTorch ${threads} thread(s) per round: ${list(peerSps)}`);
+    if (ratios.length > 0) row.details.push(`per-round ratios: ${list(ratios, (v) => num(v, 3))}`);
+    if (!primary && peers.python !== undefined) {
+      row.note = `${threads} threads is not like for like with single-threaded wasm, and on 2 cores with anything else running, OpenBLAS/OpenMP threads contend and can be slower than 1`;
+    }
+    if (primary || peers.python !== undefined) rows.push(row);
+  }
+  return { rows, ours: failure === undefined ? median(oursSps) : undefined };
+}
+
+/** One run of stock `model.fit`, the starting point the issue measures our loop against. */
+export async function stockFitRow(plan: ThroughputPlan, loop: number | undefined, log: (s: string) => void, env: NodeJS.ProcessEnv = {}, backend = 'wasm'): Promise<Row> {
+  const row: Row = { name: `${plan.label}, stock model.fit on ${backend}`, ours: '', peer: '', ratio: '-', target: '-', status: 'info', note: '', details: [] };
+  try {
+    const r = await ours(plan, ['--fit'], env);
+    log(`${plan.model} stock fit on ${backend}: ${num(r.samplesPerSecond)} samples/s`);
+    row.ours = num(r.samplesPerSecond, r.samplesPerSecond < 10 ? 1 : 0);
+    row.peer = loop === undefined ? '-' : `our loop on wasm: ${num(loop)}`;
+    row.ratio = loop === undefined ? '-' : `loop is ${num(loop / r.samplesPerSecond, 1)}x fit`;
+    row.details.push(`workload: ${plan.examples} examples, timed epoch ${plan.epochs} of ${plan.epochs}, one run: ${num(r.samplesPerSecond, 2)} samples/s`);
+  } catch (err) {
+    if (!(err instanceof ChildFailed)) throw err;
+    row.ours = 'fails';
+    row.status = 'failed';
+    row.note = err.reason;
+  }
+  return row;
+}

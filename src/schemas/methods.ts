@@ -1,0 +1,115 @@
+/**
+ * Fine-tuning strategies (`strategy`, finetune jobs) and domain-adaptation methods (`method`,
+ * domain_adaptation jobs). Each is one object with a `kind` and the parameters of every kind,
+ * all optional; the tables below say which parameters belong to which kind, and the API
+ * rejects the others with a pointer (a union of per-kind objects would answer a typo with one
+ * complaint per kind). Adding a method: its kind and parameters here, its module in
+ * workers/methods/.
+ */
+import { Type, type Static } from '@sinclair/typebox';
+
+/** Parameters each strategy takes besides `kind`; `newHead` goes with every strategy. */
+export const STRATEGY_PARAMS = {
+  full: ['newHead'],
+  freeze: ['newHead', 'trainableLayers'],
+  l2sp: ['newHead', 'alpha', 'beta'],
+} as const;
+export type StrategyKind = keyof typeof STRATEGY_PARAMS;
+
+export const Strategy = Type.Object(
+  {
+    kind: Type.Union(
+      (Object.keys(STRATEGY_PARAMS) as StrategyKind[]).map((k) => Type.Literal(k)),
+      {
+        description:
+          '`full`: train every weight. `freeze`: train only the last `trainableLayers` layers that have weights (default 1: the head); ' +
+          'frozen layers also run in inference mode, so their batch-norm statistics stay as they are. ' +
+          '`l2sp`: train every weight with the L2-SP penalty of Li et al. 2018 (the seed\'s fine-tuning objective)',
+      },
+    ),
+    newHead: Type.Optional(
+      Type.Boolean({
+        description:
+          'replace the output layer by a new, randomly initialised one with one output per class of `data.train`; required when the class count differs from the base model\'s',
+      }),
+    ),
+    trainableLayers: Type.Optional(Type.Integer({ minimum: 1, maximum: 1000, description: 'freeze only: how many of the last layers with weights are trained; default 1' })),
+    alpha: Type.Optional(
+      Type.Number({
+        minimum: 0,
+        maximum: 1e9,
+        description:
+          'l2sp only: the penalty alpha/2 * ||w_s - w0_s||^2 on the weights taken from the base model (w0_s). The seed\'s lambda is 1/alpha. Default 0.01',
+      }),
+    ),
+    beta: Type.Optional(Type.Number({ minimum: 0, maximum: 1e9, description: 'l2sp only: the penalty beta/2 * ||w_h||^2 on new layers (a new head). Default 0.01' })),
+  },
+  { additionalProperties: false, description: 'finetune only; default `{ "kind": "full" }`' },
+);
+export type Strategy = Static<typeof Strategy>;
+
+/** Parameters each domain-adaptation method takes besides `kind`. */
+export const METHOD_PARAMS = {
+  multi_source: ['lambda'],
+  dann: ['weight', 'featureLayer', 'gamma', 'hiddenUnits'],
+  coral: ['weight', 'featureLayer'],
+  mmd: ['weight', 'featureLayer', 'kernels', 'kernelMultiplier'],
+  adabn: [],
+  pseudo_label: ['weight', 'threshold'],
+} as const;
+export type MethodKind = keyof typeof METHOD_PARAMS;
+
+export const AdaptationMethod = Type.Object(
+  {
+    kind: Type.Union(
+      (Object.keys(METHOD_PARAMS) as MethodKind[]).map((k) => Type.Literal(k)),
+      {
+        description:
+          '`multi_source`: the seed\'s objective sum_d 1/2 ||w - w0_d||^2 + lambda/n sum_i L over `model.bases`, starting from their mean. ' +
+          '`dann`: domain-adversarial training (Ganin et al. 2016): a domain classifier on the features behind a gradient-reversal layer. ' +
+          '`coral`: Deep CORAL (Sun & Saenko 2016): the distance between source and target feature covariances. ' +
+          '`mmd`: multi-kernel Gaussian MMD between source and target features (DAN, Long et al. 2015). ' +
+          '`adabn`: batch-norm statistics recomputed on the target domain after training (Li et al. 2016). ' +
+          '`pseudo_label`: self-training on target examples predicted with confidence >= `threshold`',
+      },
+    ),
+    lambda: Type.Optional(
+      Type.Number({ exclusiveMinimum: 0, maximum: 1e9, description: 'multi_source only: the seed\'s lambda, the weight of the data term against the pull toward the bases. Default 100' }),
+    ),
+    weight: Type.Optional(Type.Number({ minimum: 0, maximum: 1e6, description: 'dann, coral, mmd, pseudo_label: weight of the method\'s loss term next to the task loss. Default 1' })),
+    featureLayer: Type.Optional(
+      Type.String({
+        minLength: 1,
+        maxLength: 200,
+        description: 'dann, coral, mmd: name of the layer whose output is aligned across domains. Default: the layer before the head',
+      }),
+    ),
+    gamma: Type.Optional(
+      Type.Number({ exclusiveMinimum: 0, maximum: 1000, description: 'dann only: steepness of the reversal schedule lambda_p = 2 / (1 + exp(-gamma p)) - 1, p the share of training done. Default 10' }),
+    ),
+    hiddenUnits: Type.Optional(Type.Integer({ minimum: 1, maximum: 4096, description: 'dann only: units of the domain classifier\'s hidden layer. Default 100' })),
+    kernels: Type.Optional(Type.Integer({ minimum: 1, maximum: 16, description: 'mmd only: number of Gaussian kernels. Default 5' })),
+    kernelMultiplier: Type.Optional(
+      Type.Number({ exclusiveMinimum: 1, maximum: 100, description: 'mmd only: ratio between successive kernel bandwidths, centred on the mean pairwise squared distance. Default 2' }),
+    ),
+    threshold: Type.Optional(
+      Type.Number({ exclusiveMinimum: 0, maximum: 1, description: 'pseudo_label only: the softmax confidence a target prediction needs to be used as a label. Default 0.9' }),
+    ),
+  },
+  { additionalProperties: false, description: 'domain_adaptation only: how the model is adapted to the target domain' },
+);
+export type AdaptationMethod = Static<typeof AdaptationMethod>;
+
+/** Defaults of the parameters above, in one place for the worker and the API's checks. */
+export const METHOD_DEFAULTS = {
+  alpha: 0.01,
+  beta: 0.01,
+  trainableLayers: 1,
+  lambda: 100,
+  weight: 1,
+  gamma: 10,
+  hiddenUnits: 100,
+  kernels: 5,
+  kernelMultiplier: 2,
+  threshold: 0.9,
+} as const;

@@ -1,0 +1,112 @@
+/**
+ * The fast training step (workers/network.ts's own gradients, used on wasm) against tfjs's stock
+ * gradients over many steps on real MNIST batches. One matching gradient (models.test.ts) does not
+ * show that a run stays on the same path: momentum, batch-norm statistics and rounding compound,
+ * so here the whole loss curve must agree within float tolerance.
+ */
+import assert from 'node:assert/strict';
+import { before, test } from 'node:test';
+import * as tf from '@tensorflow/tfjs';
+import type { Architecture } from '../../src/schemas/job.js';
+import { selectBackend } from '../../workers/backend.js';
+import { Batcher, loadDataset, type Dataset } from '../../workers/data.js';
+import { oneHot } from '../../workers/evaluate.js';
+import { buildModel } from '../../workers/models.js';
+import { featureLayerOf, trainingForward } from '../../workers/network.js';
+import { createOptimizer, disposeOptimizer } from '../../workers/optimizers.js';
+import { mnistDataset, tempDir } from './fixtures.js';
+
+const SEED = 5;
+let mnist: Dataset;
+
+before(async () => {
+  assert.equal(await selectBackend(), 'wasm');
+  mnist = await loadDataset(await mnistDataset(await tempDir(), 'train', 'train', 0, 4096), '/data/train');
+});
+
+interface Recipe {
+  architecture: Architecture;
+  steps: number;
+  batchSize: number;
+  learningRate: number;
+}
+
+/**
+ * The loss of each of `steps` SGD-momentum steps from the same seeded model and batches, as the
+ * loop's step computes it, on the current backend, and the kernels its first step ran.
+ */
+async function lossCurve(recipe: Recipe, fast: boolean): Promise<{ losses: number[]; kernels: Set<string> }> {
+  const start = tf.memory().numTensors;
+  const model = buildModel(recipe.architecture, [784], 10, SEED);
+  const variables = model.trainableWeights.map((w) => w.read() as tf.Variable);
+  const forward = trainingForward(model, variables, featureLayerOf(model, undefined, '/method/featureLayer'), fast);
+  const optimizer = createOptimizer({ name: 'sgd', learningRate: recipe.learningRate, momentum: 0.9 });
+  const batcher = new Batcher(mnist, recipe.batchSize, SEED);
+  batcher.shuffle(1);
+  const losses: number[] = [];
+  const kernels = new Set<string>();
+  const step = (i: number) => {
+    const batch = batcher.fill(i);
+    const value = tf.tidy(() => {
+      const x = tf.tensor(batch.x, batch.shape, 'float32');
+      const labels = oneHot(tf.tensor1d(batch.y, 'int32'), 10);
+      const { value, grads } = tf.variableGrads(() => tf.losses.softmaxCrossEntropy(labels, forward(x).logits) as tf.Scalar, variables);
+      optimizer.applyGradients(grads);
+      return value;
+    });
+    losses.push(value.dataSync()[0]!);
+    value.dispose();
+  };
+  try {
+    // The first step is profiled: which kernels ran shows which path was taken.
+    for (const k of (await tf.profile(() => step(0))).kernels) kernels.add(k.name);
+    for (let i = 1; i < recipe.steps; i++) step(i);
+  } finally {
+    disposeOptimizer(optimizer);
+    model.dispose();
+  }
+  assert.equal(tf.memory().numTensors, start, 'every tensor of the run was disposed');
+  return { losses, kernels };
+}
+
+async function onBackend<T>(backend: string, fn: () => Promise<T>): Promise<T> {
+  await tf.setBackend(backend);
+  try {
+    return await fn();
+  } finally {
+    await tf.setBackend('wasm');
+  }
+}
+
+function assertSameCurve(fast: number[], stock: number[], tolerance: number): void {
+  assert.equal(fast.length, stock.length);
+  const worst = Math.max(...fast.map((v, i) => Math.abs(v - stock[i]!) / Math.abs(stock[i]!)));
+  assert.ok(worst <= tolerance, `largest relative difference ${worst.toExponential(2)} > ${tolerance}\nfast  ${fast.join(', ')}\nstock ${stock.join(', ')}`);
+  assert.ok(stock[stock.length - 1]! < stock[0]! * 0.9, `the recipe trains at all: loss ${stock[0]} -> ${stock[stock.length - 1]}`);
+}
+
+test('seed MLP (784-128-10 linear, batch 64, SGD 0.001 momentum 0.9): the fast step follows the stock loss curve on wasm', async () => {
+  const recipe: Recipe = { architecture: { kind: 'mlp', hidden: [128], activation: 'linear' }, steps: 60, batchSize: 64, learningRate: 0.001 };
+  const fast = await lossCurve(recipe, true);
+  const stock = await lossCurve(recipe, false);
+  assert.ok(fast.kernels.has('Transpose') && !stock.kernels.has('Transpose'), 'the fast path transposes explicitly, the stock one does not');
+  assertSameCurve(fast.losses, stock.losses, 1e-5);
+});
+
+test('MLP with batch norm and relu: the fast step follows the stock loss curve on wasm', async () => {
+  const recipe: Recipe = { architecture: { kind: 'mlp', hidden: [64, 32], activation: 'relu', batchNorm: true }, steps: 40, batchSize: 64, learningRate: 0.01 };
+  const fast = await lossCurve(recipe, true);
+  const stock = await lossCurve(recipe, false);
+  assert.ok(fast.kernels.has('Transpose') && !stock.kernels.has('Transpose'), 'the fast path transposes explicitly, the stock one does not');
+  assertSameCurve(fast.losses, stock.losses, 1e-5);
+});
+
+test('CNN with batch norm: the fast step on wasm follows the stock loss curve of the cpu backend (wasm has no stock conv kernel gradient)', async () => {
+  // Small, because the cpu backend's Conv2DBackpropFilter takes seconds on MNIST-sized batches.
+  const recipe: Recipe = { architecture: { kind: 'cnn', filters: [4, 8], hidden: [16], batchNorm: true }, steps: 10, batchSize: 8, learningRate: 0.01 };
+  const fast = await lossCurve(recipe, true);
+  const stock = await onBackend('cpu', () => lossCurve(recipe, false));
+  assert.ok(!fast.kernels.has('Conv2DBackpropFilter') && stock.kernels.has('Conv2DBackpropFilter'), 'the fast path computes the kernel gradient by a convolution');
+  // Across backends the sums run in another order: a looser bound than on one backend.
+  assertSameCurve(fast.losses, stock.losses, 1e-4);
+});

@@ -1,0 +1,229 @@
+/**
+ * The training-mode forward pass: logits plus the output of a feature layer (what the
+ * domain-adaptation methods align), with frozen layers in inference mode. On wasm, dense and
+ * conv layers run through custom gradients: tfjs's dense gradient calls matMul with transposed
+ * operands, which the wasm backend runs about 7x slower than a plain product, and tfjs-backend-wasm
+ * 4.22 has no Conv2DBackpropFilter kernel, so a conv layer could not be trained there at all.
+ */
+import * as tf from '@tensorflow/tfjs';
+import { TrainingError } from './task.js';
+
+export interface ForwardResult {
+  logits: tf.Tensor2D;
+  /** the feature layer's output, one flat row per example */
+  features: tf.Tensor2D;
+}
+
+export type Forward = (x: tf.Tensor) => ForwardResult;
+
+/** The layer whose output the methods align; `layer` undefined means the model's input. */
+export interface FeatureLayer {
+  layer: tf.layers.Layer | undefined;
+  name: string;
+  /** values per example */
+  size: number;
+}
+
+const ACTIVATIONS: Record<string, (x: tf.Tensor) => tf.Tensor> = {
+  linear: (x) => x,
+  relu: (x) => tf.relu(x),
+  tanh: (x) => tf.tanh(x),
+  sigmoid: (x) => tf.sigmoid(x),
+  elu: (x) => tf.elu(x),
+  selu: (x) => tf.selu(x),
+};
+
+const product = (shape: readonly (number | null)[]) => shape.reduce<number>((a, b) => a * (b ?? 1), 1);
+
+/** The last layer with weights at or before the one that produces the model's output. */
+export function headLayer(model: tf.LayersModel): tf.layers.Layer {
+  let layer = model.outputs[0]!.sourceLayer;
+  while (layer.weights.length === 0) {
+    const from = layer.inboundNodes[0]?.inboundLayers;
+    if (from?.length !== 1) break;
+    layer = from[0]!;
+  }
+  return layer;
+}
+
+/**
+ * The layer `name`, or by default the one feeding the head (the model's input when the head
+ * is the first layer). `param` is the spec field that named it.
+ */
+export function featureLayerOf(model: tf.LayersModel, name: string | undefined, param: string): FeatureLayer {
+  let layer: tf.layers.Layer | undefined;
+  if (name !== undefined) {
+    layer = model.layers.find((l) => l.name === name);
+    if (layer === undefined) {
+      throw new TrainingError('invalid_spec', `model ${model.name} has no layer named '${name}'; its layers are ${model.layers.map((l) => l.name).join(', ')}`, { param });
+    }
+    if (layer.inboundNodes.length > 1) {
+      throw new TrainingError('invalid_spec', `layer '${name}' is used more than once in model ${model.name}, so its output is ambiguous; name another layer`, { param });
+    }
+  } else {
+    const before = headLayer(model).inboundNodes[0]?.inboundLayers[0];
+    layer = before === undefined || before.getClassName() === 'InputLayer' ? undefined : before;
+  }
+  const shape = layer === undefined ? model.inputs[0]!.shape.slice(1) : (layer.outputShape as (number | null)[]).slice(1);
+  return { layer, name: layer?.name ?? model.inputs[0]!.name, size: product(shape) };
+}
+
+/**
+ * The forward pass of `model` when `trainable` are the variables being trained. A layer with
+ * weights none of which is trained runs in inference mode (so a frozen batch-norm layer keeps
+ * its statistics, as in Keras); every other layer in training mode. A Sequential model runs
+ * layer by layer (with the fast gradients on wasm when `fastGradients`); any other model through
+ * a model that outputs both the feature layer and the logits, in training mode throughout.
+ */
+export function trainingForward(model: tf.LayersModel, trainable: readonly tf.Variable[], feature: FeatureLayer, fastGradients: boolean): Forward {
+  const trained = new Set(trainable.map((v) => v.name));
+  const trains = (layer: tf.layers.Layer) => layer.trainableWeights.some((w) => trained.has(w.name));
+  if (!(model instanceof tf.Sequential)) {
+    const both = tf.model({ inputs: model.inputs, outputs: [feature.layer?.output as tf.SymbolicTensor ?? model.inputs[0]!, model.outputs[0]!] });
+    return (x) => {
+      const [features, logits] = both.apply(x, { training: true }) as tf.Tensor[];
+      return { logits: logits as tf.Tensor2D, features: flat(features!) };
+    };
+  }
+  const layers = model.layers.filter((l) => l.getClassName() !== 'InputLayer');
+  let trainedBefore = false;
+  const steps = layers.map((layer) => {
+    const step = layerStep(layer, layer.weights.length === 0 || trains(layer), trainedBefore, fastGradients);
+    trainedBefore ||= trains(layer);
+    return step;
+  });
+  const featureIndex = feature.layer === undefined ? -1 : layers.indexOf(feature.layer);
+  return (x) => {
+    let h = x;
+    let features = x;
+    steps.forEach((step, i) => {
+      h = step(h);
+      if (i === featureIndex) features = h;
+    });
+    return { logits: h as tf.Tensor2D, features: flat(features) };
+  };
+}
+
+function flat(x: tf.Tensor): tf.Tensor2D {
+  return (x.rank === 2 ? x : tf.reshape(x, [x.shape[0]!, -1])) as tf.Tensor2D;
+}
+
+/** One layer's forward: through dense() or conv2d() below when `fast` and the layer allows, else its own call. */
+function layerStep(layer: tf.layers.Layer, training: boolean, inputGrad: boolean, fast: boolean): (h: tf.Tensor) => tf.Tensor {
+  const own = (h: tf.Tensor) => layer.apply(h, { training }) as tf.Tensor;
+  if (!fast) return own;
+  const config = layer.getConfig();
+  if (layer.getClassName() === 'BatchNormalization' && training && layer.weights.length === 4 && (config.axis === -1 || config.axis === undefined)) {
+    const [gamma, beta, movingMean, movingVariance] = layer.weights as [tf.LayerVariable, tf.LayerVariable, tf.LayerVariable, tf.LayerVariable];
+    return (h) => batchNorm(h, gamma, beta, movingMean, movingVariance, Number(config.momentum), Number(config.epsilon));
+  }
+  const activation = ACTIVATIONS[String(config.activation)];
+  const [kernel, bias] = layer.weights.map((w) => w.read() as tf.Variable);
+  if (activation === undefined || kernel === undefined) return own;
+  const className = layer.getClassName();
+  if (className === 'Dense' && bias !== undefined) {
+    return (h) => (h.rank === 2 ? activation(dense(h as tf.Tensor2D, kernel, bias, inputGrad)) : own(h));
+  }
+  const strides = pair(config.strides);
+  const padding = config.padding;
+  const dilation = pair(config.dilationRate);
+  if (className === 'Conv2D' && config.dataFormat === 'channelsLast' && dilation[0] === 1 && dilation[1] === 1 && (padding === 'same' || padding === 'valid')) {
+    return (h) => activation(conv2d(h as tf.Tensor4D, kernel, bias, strides, padding, inputGrad));
+  }
+  return own;
+}
+
+function pair(value: unknown): [number, number] {
+  if (Array.isArray(value)) return [Number(value[0]), Number(value[1] ?? value[0])];
+  return [Number(value ?? 1), Number(value ?? 1)];
+}
+
+/**
+ * Training-mode batch normalisation over the last axis, as tfjs's layer computes it (batch
+ * statistics, the biased variance, moving averages decayed by `momentum`), from broadcasting
+ * ops: their gradients reduce with a sum, where the gradient of tfjs's batchNorm op tiles its
+ * statistics to the full input shape, which on wasm costs more than the rest of a CNN's step.
+ */
+function batchNorm(x: tf.Tensor, gamma: tf.LayerVariable, beta: tf.LayerVariable, movingMean: tf.LayerVariable, movingVariance: tf.LayerVariable, momentum: number, epsilon: number): tf.Tensor {
+  const axes = x.shape.slice(0, -1).map((_, i) => i);
+  const { mean, variance } = tf.moments(x, axes);
+  for (const [moving, value] of [[movingMean, mean], [movingVariance, variance]] as const) {
+    tf.tidy(() => void moving.write(tf.sub(moving.read(), tf.mul(tf.sub(moving.read(), value), 1 - momentum))));
+  }
+  return tf.add(tf.mul(tf.mul(tf.sub(x, mean), tf.rsqrt(tf.add(variance, epsilon))), gamma.read()), beta.read());
+}
+
+/**
+ * x·W + b with gradients that transpose their operands explicitly: dW = transpose(x)·dy and
+ * dx = dy·transpose(W). `inputGrad` false skips dx, for a layer with nothing trained before it.
+ */
+export function dense(x: tf.Tensor2D, kernel: tf.Tensor2D | tf.Variable, bias: tf.Tensor1D | tf.Variable, inputGrad: boolean): tf.Tensor2D {
+  const w = kernel as tf.Tensor2D;
+  const b = bias as tf.Tensor1D;
+  const forward = (save: tf.GradSaveFunc) => {
+    save([x, w]);
+    return tf.add(tf.matMul(x, w), b) as tf.Tensor2D;
+  };
+  const paramGrads = (dy: tf.Tensor2D, savedX: tf.Tensor2D) => [tf.matMul(tf.transpose(savedX), dy), tf.sum(dy, 0)];
+  if (inputGrad) {
+    return tf.customGrad((_x, _w, _b, save) => ({
+      value: forward(save as tf.GradSaveFunc),
+      gradFunc: (dy: tf.Tensor2D, [sx, sw]) => [tf.matMul(dy, tf.transpose(sw as tf.Tensor2D)), ...paramGrads(dy, sx as tf.Tensor2D)],
+    }))(x, w, b) as tf.Tensor2D;
+  }
+  return tf.customGrad((_w, _b, save) => ({
+    value: forward(save as tf.GradSaveFunc),
+    gradFunc: (dy: tf.Tensor2D, [sx]) => paramGrads(dy, sx as tf.Tensor2D),
+  }))(w, b) as tf.Tensor2D;
+}
+
+/**
+ * A 2-D convolution (NHWC, dilation 1) plus bias whose kernel gradient is itself a convolution,
+ * so it needs no Conv2DBackpropFilter kernel: dW[p, q, i, o] = sum over b, y, x of
+ * xpad[b, s·y + p, s·x + q, i] · dy[b, y, x, o], which is the convolution of xpad with the
+ * channels and batch swapped (i as the batch, b as the input channels) by dy used as the filter,
+ * dilated by the stride.
+ */
+export function conv2d(
+  x: tf.Tensor4D,
+  kernel: tf.Tensor4D | tf.Variable,
+  bias: tf.Tensor1D | tf.Variable | undefined,
+  strides: [number, number],
+  padding: 'same' | 'valid',
+  inputGrad: boolean,
+): tf.Tensor4D {
+  const w = kernel as tf.Tensor4D;
+  const convolve = (save: tf.GradSaveFunc) => {
+    save([x, w]);
+    const y = tf.conv2d(x, w, strides, padding);
+    return bias === undefined ? y : (tf.add(y, bias) as tf.Tensor4D);
+  };
+  const grads = (dy: tf.Tensor4D, sx: tf.Tensor4D, sw: tf.Tensor4D): tf.Tensor[] => [
+    ...(inputGrad ? [tf.conv2dTranspose(dy, sw, sx.shape, strides, padding)] : []),
+    conv2dKernelGrad(sx, dy, sw.shape, strides, padding),
+    ...(bias === undefined ? [] : [tf.sum(dy, [0, 1, 2])]),
+  ];
+  const inputs = [...(inputGrad ? [x] : []), w, ...(bias === undefined ? [] : [bias as tf.Tensor1D])];
+  const op = tf.customGrad((...args: (tf.Tensor | tf.GradSaveFunc)[]) => ({
+    value: convolve(args[args.length - 1] as tf.GradSaveFunc),
+    gradFunc: (dy: tf.Tensor4D, [sx, sw]: tf.Tensor[]) => grads(dy, sx as tf.Tensor4D, sw as tf.Tensor4D),
+  }));
+  return op(...inputs) as tf.Tensor4D;
+}
+
+/** The kernel gradient of conv2d(x, W, strides, padding), as described at conv2d(). */
+export function conv2dKernelGrad(x: tf.Tensor4D, dy: tf.Tensor4D, kernelShape: number[], strides: [number, number], padding: 'same' | 'valid'): tf.Tensor4D {
+  const [kh, kw, inChannels, outChannels] = kernelShape as [number, number, number, number];
+  const padded = padding === 'same' ? tf.pad(x, [[0, 0], samePadding(x.shape[1], kh, strides[0]), samePadding(x.shape[2], kw, strides[1]), [0, 0]]) : x;
+  const swapped = tf.transpose(padded, [3, 1, 2, 0]);
+  const filter = tf.transpose(dy, [1, 2, 0, 3]);
+  const full = tf.conv2d(swapped as tf.Tensor4D, filter as tf.Tensor4D, 1, 'valid', 'NHWC', strides);
+  return tf.transpose(tf.slice(full, [0, 0, 0, 0], [inChannels, kh, kw, outChannels]), [1, 2, 0, 3]);
+}
+
+/** TensorFlow's "same" padding of one axis: the output has ceil(size / stride) positions. */
+function samePadding(size: number, kernel: number, stride: number): [number, number] {
+  const out = Math.ceil(size / stride);
+  const total = Math.max((out - 1) * stride + kernel - size, 0);
+  return [Math.floor(total / 2), total - Math.floor(total / 2)];
+}
