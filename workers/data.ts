@@ -2,13 +2,14 @@
  * Datasets in memory and the batches cut from them. A dataset is two flat files that map
  * straight onto typed arrays, so loading is one read per file and no parsing.
  */
-import { mkdir, open, writeFile } from 'node:fs/promises';
+import { open } from 'node:fs/promises';
 import { endianness } from 'node:os';
 import path from 'node:path';
+import { mulberry32 } from '../src/artifacts/ingest/random.js';
+import { FEATURES_FILE, LABELS_FILE } from '../src/artifacts/dataset-files.js';
 import { TrainingError, type DatasetFiles } from './task.js';
 
-export const FEATURES_FILE = 'features.bin';
-export const LABELS_FILE = 'labels.bin';
+export { FEATURES_FILE, LABELS_FILE, writeDatasetFiles } from '../src/artifacts/dataset-files.js';
 
 export interface Dataset {
   files: DatasetFiles;
@@ -85,13 +86,6 @@ async function readExactly(
   }
 }
 
-/** Writes `features.bin` and `labels.bin` into `dir` (created if missing). */
-export async function writeDatasetFiles(dir: string, features: Uint8Array | Float32Array, labels: Int32Array): Promise<void> {
-  if (endianness() !== 'LE') throw new Error('datasets can only be written on a little-endian host');
-  await mkdir(dir, { recursive: true });
-  await writeFile(path.join(dir, FEATURES_FILE), new Uint8Array(features.buffer, features.byteOffset, features.byteLength));
-  await writeFile(path.join(dir, LABELS_FILE), new Uint8Array(labels.buffer, labels.byteOffset, labels.byteLength));
-}
 
 export type IdxData = Uint8Array | Int8Array | Int16Array | Int32Array | Float32Array | Float64Array;
 
@@ -139,16 +133,6 @@ export async function readIdx(file: string): Promise<{ shape: number[]; data: Id
   return { shape, data };
 }
 
-/** mulberry32: a tiny, fast, well-mixed 32-bit PRNG returning floats in [0, 1). */
-function mulberry32(seed: number): () => number {
-  let a = seed | 0;
-  return () => {
-    a = (a + 0x6d2b79f5) | 0;
-    let t = Math.imul(a ^ (a >>> 15), 1 | a);
-    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 /** One batch; `x` and `y` are views of the batcher's single buffer, overwritten by the next fill. */
 export interface Batch {
