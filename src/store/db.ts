@@ -43,6 +43,9 @@ export async function openPglite(dir: string): Promise<Db> {
 
 export async function openPostgres(url: string): Promise<Db> {
   const pool = new pg.Pool({ connectionString: url, max: 10 });
+  // an idle connection that the server drops (restart, failover) must not crash the process:
+  // the pool replaces it, and the next query reports any lasting outage
+  pool.on('error', () => undefined);
   // fail at start, not at the first request, when the server is unreachable
   await pool.query('SELECT 1');
   return {
