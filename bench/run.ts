@@ -1,8 +1,8 @@
 /**
  * `npm run bench [-- --quick] [-- --only mlp,cnn,service]`: training throughput against PyTorch
  * and the service's own costs, printed as a table and written to docs/performance.md (not with
- * --only, which prints its rows only).
- * A full run takes about 10 minutes on 2 cores, --quick about 3.
+ * --only, which prints its rows and samples only). A full run takes about 10 minutes on an idle
+ * 2-core machine and longer when other work runs; --quick about 2.5 minutes.
  */
 import { writeFile } from 'node:fs/promises';
 import os from 'node:os';
