@@ -63,7 +63,9 @@ export async function runTraining(task: TrainingTask, report: Report, signal?: A
     const feature = featureLayerOf(model, task.spec.method?.featureLayer, '/method/featureLayer');
     method = createMethod({ model, spec: task.spec, feature, newLayers, ...(bases ? { bases } : {}), seed });
     disposeBases(bases);
-    if ((method.usesTarget || task.spec.data.targetLabelled) && !sets.target) {
+    // Only then do target batches join the steps: adabn's target is for its finish alone.
+    const trainsOnTarget = method.usesTarget || task.spec.data.targetLabelled === true;
+    if (trainsOnTarget && !sets.target) {
       throw new TrainingError('invalid_spec', `method ${method.name} trains on examples of the target domain, and the job has no data.target`, { param: '/data/target' });
     }
     checkBackendCanTrain(model, method, backend);
@@ -87,7 +89,7 @@ export async function runTraining(task: TrainingTask, report: Report, signal?: A
       sums,
       seed,
       batcher,
-      targetBatcher: sets.target && new Batcher(sets.target, hp.batchSize, seed + TARGET_SEED_OFFSET),
+      targetBatcher: trainsOnTarget ? new Batcher(sets.target!, hp.batchSize, seed + TARGET_SEED_OFFSET) : undefined,
       targetCycle: 0,
       steps: batcher.steps,
       step: 0,

@@ -93,6 +93,11 @@ test('adabn: batch-norm statistics of the target set in the saved model', async 
   assert.notDeepEqual(mean, trained, 'the statistics were recomputed after training');
   model.dispose();
   checkpoint.model.dispose();
+  // Training itself is plain source training: no target batch joined a step (nor its batch-norm statistics).
+  const plain = makeTask(root, 'adabn-twin', { ...spec, type: 'train', method: undefined, data: { train: 'source' } } as JobSpec, { train: source });
+  assert.equal((await runTraining(plain, () => {})).outcome, 'succeeded');
+  const weightsAt = (dir: string) => readFile(path.join(dir, 'epoch-0001-step-00000020', 'weights.bin'));
+  assert.ok((await weightsAt(task.checkpointsDir)).equals(await weightsAt(plain.checkpointsDir)));
 
   const without = adaptation({ kind: 'adabn' });
   await assert.rejects(runTraining(makeTask(root, 'adabn-no-bn', without, { train: source, target }), () => {}), (err: unknown) => {
