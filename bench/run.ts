@@ -112,7 +112,7 @@ const method = [
   `**Overhead**: the same seed-MLP job (${service.examples} examples, ${service.overheadEpochs} epochs, test set ${1000}) through the API, from just before the POST to the terminal SSE event, against \`runTraining\` on the same task and dataset files in a warm Node process (bench/bare-loop.ts), alternating which goes first; both sides warmed by one small job.`,
   '**First progress event**: an idle worker (warm child back in the pool, 0.5 s after the previous job ended); a seed-MLP job is POSTed and cancelled when its first progress event arrives over SSE. The first job after start is reported separately (cold child).',
   '**API latency**: autocannon in its own process against GET /v1/jobs/:id of the running job, at a fixed rate and also unbounded; the same at the fixed rate with nothing training, for comparison.',
-  '**Concurrency**: a second service with WORKER_CONCURRENCY=2; per round, one job alone and two jobs at once (alternating order), throughput = samples trained / wall time from the POSTs to the last terminal event.',
+  '**Concurrency**: a second service with WORKER_CONCURRENCY=2; per round, one job alone and two jobs at once (alternating order), throughput = samples trained / wall time from the POSTs to the last terminal event. The same round runs two bare training processes (bench/ours.js, no service) against one: the machine\'s own ceiling for two single-threaded trainings on its cores.',
   `**Soak**: ${service.soakJobs} short jobs one after another on the service with WORKER_CONCURRENCY=1 (one reused child); the child's VmRSS after each job, and the \`numTensors\` the child reports in its \`started\` message, read from BullMQ's progress events.`,
 ];
 

@@ -20,7 +20,8 @@ import { startHarness, type Harness } from '../test/helpers/harness.js';
 import { readSse } from '../test/helpers/sse.js';
 import type { DatasetFiles, TrainingMessage, TrainingTask } from '../workers/task.js';
 import type { BareResult } from './bare-loop.js';
-import { nodeScript } from './processes.js';
+import type { OursResult } from './ours.js';
+import { nodeScript, runJson } from './processes.js';
 import type { Row } from './report.js';
 import { list, median, ms, num, pct } from './stats.js';
 
@@ -455,6 +456,14 @@ async function concurrencyRow(plan: ServicePlan, log: Log): Promise<Row> {
     const aloneRates: number[] = [];
     /** CPU the service process itself (API, worker host, PGlite) used while two jobs trained, in cores */
     const hostShare: number[] = [];
+    /** the machine's own ceiling: two bare training processes (no service) against one */
+    const bareRatios: number[] = [];
+    const bareLoops = (n: number) =>
+      Promise.all(
+        Array.from({ length: n }, () =>
+          runJson<OursResult>(process.execPath, [nodeScript('ours'), '--model', 'mlp', '--examples', String(plan.concurrencyExamples), '--epochs', String(plan.concurrencyEpochs)]),
+        ),
+      );
     for (let round = 0; round < plan.concurrencyRounds; round++) {
       const sides = [
         async () => {
@@ -473,16 +482,25 @@ async function concurrencyRow(plan: ServicePlan, log: Log): Promise<Row> {
           hostShare.push((used.user + used.system) / 1e6 / seconds);
           epochRates.push(...jobs.map((j) => j.job.result!.metrics.samplesPerSecond!));
         },
+        async () => {
+          const [alone] = await bareLoops(1);
+          const pair = await bareLoops(2);
+          bareRatios.push((pair[0]!.samplesPerSecond + pair[1]!.samplesPerSecond) / alone!.samplesPerSecond);
+        },
       ];
       for (const side of round % 2 === 0 ? sides : sides.reverse()) await side();
-      log(`concurrency round ${round + 1}: one job ${num(one[round]!)} samples/s, two at once ${num(two[round]!)} samples/s together`);
+      log(
+        `concurrency round ${round + 1}: one job ${num(one[round]!)} samples/s, two at once ${num(two[round]!)} samples/s together; ` +
+          `two bare loops ${num(bareRatios[round]!, 2)}x one`,
+      );
     }
     const ratios = two.map((t, i) => t / one[i]!);
     const ratio = median(ratios);
+    const ceiling = median(bareRatios);
     return {
       name: 'Two jobs at once (WORKER_CONCURRENCY=2) vs one, samples/s',
       ours: num(median(two)),
-      peer: `one job: ${num(median(one))}`,
+      peer: `one job: ${num(median(one))}; two bare loops without the service: ${num(ceiling, 2)}x one`,
       ratio: `${num(ratio, 2)}x`,
       target: '≥ 1.7x',
       status: ratio >= 1.7 ? 'met' : 'missed',
@@ -491,12 +509,14 @@ async function concurrencyRow(plan: ServicePlan, log: Log): Promise<Row> {
           ? ''
           : `at ${num(ratio, 2)}x, ${num((1.7 - ratio) * 100, 0)} hundredths short: each of two jobs trained at ${num(median(epochRates))} samples/s ` +
             `against ${num(median(aloneRates))} alone, on 2 cores shared by both children, the service process (busy ${num(median(hostShare) * 100, 0)}% of a core) ` +
-            `and whatever else runs (load average ${num(os.loadavg()[0]!, 1)})`,
+            `and whatever else runs (load average ${num(os.loadavg()[0]!, 1)}). Two bare training processes, without the service, ` +
+            `reach ${num(ceiling, 2)}x one on this machine: that is its ceiling for this workload, and the service keeps ${num((ratio / ceiling) * 100, 0)}% of it`,
       details: [
         `each job: seed MLP, ${plan.concurrencyExamples} examples × ${plan.concurrencyEpochs} epochs, no evaluation`,
         `one job per round: ${list(one)}`,
         `two at once per round: ${list(two)}`,
         `per-round ratios: ${list(ratios, (v) => num(v, 3))}`,
+        `two bare loops (node dist/bench/ours.js, the same MLP and data, no service) against one, per round: ${list(bareRatios, (v) => num(v, 3))}`,
         `last-epoch samples/s each concurrent job reported: ${list(epochRates)}; each job alone: ${list(aloneRates)}`,
         `CPU of the service process (API, worker host, PGlite; not the children) while two jobs trained: ${list(hostShare, (v) => `${num(v * 100, 0)}%`)} of one core`,
         `load average (1 min) when the row ended: ${num(os.loadavg()[0]!, 2)}`,
