@@ -87,7 +87,7 @@ export class DatasetStore {
   /** An upload or a derived dataset, recorded before its data is converted. */
   async insertValidating(d: { id: string; name: string; source: Record<string, unknown> }, tenant = 'default'): Promise<DatasetRecord> {
     const [row] = await this.db.query<DatasetRow>(
-      `INSERT INTO datasets (id, name, status, source, tenant) VALUES ($1, $2, 'validating', $3::jsonb, $4) RETURNING *`,
+      `INSERT INTO datasets (id, name, status, source, tenant, heartbeat_at) VALUES ($1, $2, 'validating', $3::jsonb, $4, now()) RETURNING *`,
       [d.id, d.name, JSON.stringify(d.source), tenant],
     );
     return toRecord(row!);
@@ -106,6 +106,22 @@ export class DatasetStore {
         JSON.stringify(d.classCounts), JSON.stringify(d.preprocessing), d.dir, JSON.stringify(d.imageShape ?? null)],
     );
     return row ? toRecord(row) : null;
+  }
+
+  /** Renews the datasets this process is converting, so no sweep takes them for abandoned. */
+  async heartbeat(ids: string[]): Promise<void> {
+    if (ids.length === 0) return;
+    await this.db.query(`UPDATE datasets SET heartbeat_at = now() WHERE id = ANY($1::text[]) AND status = 'validating'`, [ids]);
+  }
+
+  /** Fails the validating datasets whose converter stopped renewing them; returns their ids. */
+  async failAbandoned(staleAfterMs: number, error: DatasetError): Promise<string[]> {
+    const rows = await this.db.query<{ id: string }>(
+      `UPDATE datasets SET status = 'failed', error = $2::jsonb
+       WHERE status = 'validating' AND heartbeat_at < now() - make_interval(secs => $1) RETURNING id`,
+      [staleAfterMs / 1000, JSON.stringify(error)],
+    );
+    return rows.map((r) => r.id);
   }
 
   async markFailed(id: string, error: DatasetError): Promise<DatasetRecord | null> {

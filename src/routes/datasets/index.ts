@@ -24,6 +24,7 @@ import {
 } from '../../schemas/dataset.js';
 import type { DatasetRecord } from '../../store/datasets.js';
 import { newId } from '../../store/ids.js';
+import { ConversionLeases } from './conversion-leases.js';
 import { parseUploadForm } from './upload-form.js';
 
 const present = (d: DatasetRecord): Dataset => ({
@@ -66,15 +67,19 @@ const routes: FastifyPluginAsyncTypebox = async (app) => {
 
   const runner = new IngestRunner(config.ingestConcurrency);
   const converting = new Set<Promise<void>>();
+  const leases = new ConversionLeases({ store, artifacts, log: app.log });
+  app.addHook('onReady', () => leases.start());
   app.addHook('onClose', async () => {
     await runner.close();
     await Promise.allSettled([...converting]);
+    await leases.stop();
   });
 
   /** Converts in the background; the dataset ends `ready` or `failed`, never stuck `validating`. */
   function convert(id: string, job: IngestRequest, cleanup?: () => Promise<void>): void {
     // the upload goes before the outcome is recorded: a client that sees ready or failed sees no leftovers
     const removeUpload = () => cleanup?.().catch((e) => app.log.warn({ err: e, datasetId: id }, 'could not remove the upload'));
+    leases.hold(id);
     const task = (async () => {
       const dir = artifacts.datasetDir(id);
       try {
@@ -112,7 +117,10 @@ const routes: FastifyPluginAsyncTypebox = async (app) => {
       }
     })();
     converting.add(task);
-    void task.finally(() => converting.delete(task));
+    void task.finally(() => {
+      converting.delete(task);
+      leases.release(id);
+    });
   }
 
   async function upload(req: FastifyRequest, reply: FastifyReply) {
