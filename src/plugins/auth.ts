@@ -38,6 +38,13 @@ const same = (a: string, b: string) => {
 };
 
 /**
+ * The path a request was routed by. The router decodes %-escapes before it matches, so the raw
+ * URL of a request it routes to /v1/jobs may be `/%76%31/jobs`; guards test this path instead.
+ * An unrouted request (a 404) keeps its raw URL.
+ */
+export const routedPath = (req: FastifyRequest) => req.routeOptions.url ?? req.url;
+
+/**
  * Bearer tokens on every /v1 route when API_KEYS is set; the token names the tenant.
  * Without keys the service is open (one tenant) and server.ts only lets it listen on loopback.
  */
@@ -45,7 +52,8 @@ export const authPlugin = fp(async (app: FastifyInstance, opts: { keys: ApiKey[]
   app.decorateRequest('tenant', OPEN_TENANT);
   if (opts.keys.length === 0) return;
   app.addHook('onRequest', async (req: FastifyRequest, reply) => {
-    if (!req.url.startsWith('/v1/') && req.url !== '/v1' && !req.url.startsWith('/admin')) return;
+    const path = routedPath(req);
+    if (!path.startsWith('/v1/') && path !== '/v1' && !path.startsWith('/admin')) return;
     const header = req.headers.authorization ?? '';
     const token = /^Bearer\s+(.+)$/i.exec(header)?.[1]?.trim();
     const key = token ? opts.keys.find((k) => same(k.token, token)) : undefined;

@@ -38,6 +38,16 @@ test('every /v1 route wants a valid bearer token: 401 problem+json without one',
   assert.equal((await h.request('GET', '/health')).status, 200, 'health stays open for probes');
 });
 
+test('a %-encoded path reaches the same route, so it wants the same token', async () => {
+  for (const path of ['/%76%31/jobs', '/v1/%6A%6F%62%73', `/v1/jobs/${job.id.replace('_', '%5F')}`]) {
+    const none = await h.request('GET', path);
+    assert.equal(none.status, 401, path);
+    assert.match(none.headers.get('content-type') ?? '', /problem\+json/);
+    assert.equal((await h.request('GET', path, undefined, as(A))).status, 200, path);
+  }
+  assert.equal((await h.request('POST', '/%76%31/jobs', trainSpec(data))).status, 401, 'nothing is created without a token');
+});
+
 test('another tenant gets 404 for every object type and sees none of them in lists', async () => {
   assert.equal(job.status, 'succeeded', JSON.stringify(job.error));
   const model = job.result.modelId;
