@@ -1,5 +1,6 @@
 // The dashboard's only way to the service: the public HTTP API, with the token the user
 // typed (if any) as a bearer token.
+import { h } from './dom.js';
 
 const TOKEN_KEY = 'tfjs-adapt-token';
 
@@ -20,28 +21,48 @@ export class ApiError extends Error {
   }
 }
 
-export async function api(method, path, body) {
+const parseJson = (text) => {
+  try {
+    return text ? JSON.parse(text) : null;
+  } catch {
+    return null;
+  }
+};
+
+/** The answer of a request with the token, or an ApiError for no answer or an error status. */
+async function send(method, path, init = {}) {
   let res;
   try {
-    res = await fetch(path, {
-      method,
-      headers: authHeaders({ accept: 'application/json', ...(body !== undefined ? { 'content-type': 'application/json' } : {}) }),
-      ...(body !== undefined ? { body: typeof body === 'string' ? body : JSON.stringify(body) } : {}),
-    });
+    res = await fetch(path, { ...init, method, headers: authHeaders(init.headers) });
   } catch (err) {
     throw new ApiError(method, path, 0, null, `the service did not answer (${err.message})`);
   }
+  if (res.ok) return res;
   const text = await res.text();
-  let parsed = null;
-  try {
-    parsed = text ? JSON.parse(text) : null;
-  } catch {
-    // not JSON; quoted in the error below
-  }
+  const parsed = parseJson(text);
+  const problem = parsed && typeof parsed === 'object' ? parsed : null;
   if (res.status === 401) {
-    const problem = parsed && typeof parsed === 'object' ? parsed : null;
     throw new ApiError(method, path, 401, { ...problem, detail: `${problem?.detail ?? 'authentication required'}: type an API key into the token field at the top right` }, text);
   }
-  if (!res.ok) throw new ApiError(method, path, res.status, parsed && typeof parsed === 'object' ? parsed : null, text);
-  return parsed;
+  throw new ApiError(method, path, res.status, problem, text);
+}
+
+export async function api(method, path, body) {
+  const res = await send(method, path, {
+    headers: { accept: 'application/json', ...(body !== undefined ? { 'content-type': 'application/json' } : {}) },
+    ...(body !== undefined ? { body: typeof body === 'string' ? body : JSON.stringify(body) } : {}),
+  });
+  return parseJson(await res.text());
+}
+
+/**
+ * Saves a file of the API as `filename`. A plain link cannot send the bearer token, so this
+ * fetches the file with it and hands it to the browser as a blob.
+ */
+export async function download(path, filename) {
+  const res = await send('GET', path);
+  const url = URL.createObjectURL(await res.blob());
+  h('a', { href: url, download: filename }).click();
+  // the browser reads the blob after click() returns; revoking at once could cut the download
+  setTimeout(() => URL.revokeObjectURL(url), 60_000);
 }

@@ -1,6 +1,6 @@
 // One job, live: status, progress, loss and accuracy charts, checkpoints, result and model
 // downloads, and the event log, all fed by the job's SSE stream.
-import { api } from '../api.js';
+import { api, download, getToken } from '../api.js';
 import { TrainingCharts } from '../charts.js';
 import { confusionMatrix } from '../confusion-matrix.js';
 import { fmtDuration, fmtNum, fmtTime, h, jobFraction, progressBar, progressCaption, replace, statusBadge } from '../dom.js';
@@ -58,6 +58,18 @@ export function jobView(main, id) {
   const logBody = h('tbody');
   const log = h('table', { class: 'list log', id: 'events' }, h('thead', {}, h('tr', {}, ['#', 'time', 'type', 'event'].map((c) => h('th', {}, c)))), logBody);
   const spec = h('pre', { class: 'spec' });
+  // a plain link, unless there is a token to send: the browser streams such a download to disk
+  const modelFile = (modelId, file, elementId) =>
+    h('a', {
+      id: elementId,
+      href: `/v1/models/${modelId}/${file}`,
+      download: file,
+      onclick: (e) => {
+        if (!getToken()) return;
+        e.preventDefault();
+        download(`/v1/models/${modelId}/${file}`, file).catch((err) => replace(problem, h('div', { class: 'notice error' }, `Could not download ${file}: ${err.message}`)));
+      },
+    }, file);
 
   replace(main,
     head, facts, progress, problem, result,
@@ -106,8 +118,8 @@ export function jobView(main, id) {
         h('h2', {}, 'Result'),
         metricCards(m),
         h('p', {}, 'Model ', h('span', { class: 'mono' }, job.result.modelId), ': ',
-          h('a', { id: 'model-download', href: `/v1/models/${job.result.modelId}/model.json`, download: 'model.json' }, 'model.json'), ' · ',
-          h('a', { href: `/v1/models/${job.result.modelId}/weights.bin`, download: 'weights.bin' }, 'weights.bin'),
+          modelFile(job.result.modelId, 'model.json', 'model-download'), ' · ',
+          modelFile(job.result.modelId, 'weights.bin', 'weights-download'),
           h('span', { class: 'muted' }, ` — load with tf.loadLayersModel('${location.origin}/v1/models/${job.result.modelId}/model.json')`)));
       replace(matrix, confusionMatrix(m.confusionMatrix, m.classes));
     } else {
