@@ -9,6 +9,7 @@ import { dashboardPlugin } from './plugins/dashboard.js';
 import { rateLimitPlugin } from './plugins/rate-limit.js';
 import { openapiPlugin } from './plugins/openapi.js';
 import { problemPlugin, sendProblem } from './plugins/problem.js';
+import { queueBoardPlugin } from './plugins/queue-board.js';
 import datasetRoutes from './routes/datasets/index.js';
 import healthRoutes from './routes/health.js';
 import jobRoutes from './routes/jobs/index.js';
@@ -42,7 +43,7 @@ export async function buildApp(deps: AppDeps, opts: { logger?: FastifyBaseLogger
   app.removeContentTypeParser('text/plain');
   app.decorate('deps', deps);
   await app.register(problemPlugin);
-  await app.register(authPlugin, { keys: deps.config.apiKeys });
+  await app.register(authPlugin, { keys: deps.config.apiKeys, adminTenants: deps.config.adminTenants });
   await app.register(rateLimitPlugin, { redis: deps.redis, perMinute: deps.config.rateLimitPerMinute });
   await app.register(openapiPlugin);
   await app.register(healthRoutes);
@@ -51,6 +52,7 @@ export async function buildApp(deps: AppDeps, opts: { logger?: FastifyBaseLogger
   await app.register(modelRoutes, { prefix: '/v1/models' });
   await app.register(jobRoutes, { prefix: '/v1/jobs' });
   await app.register(dashboardPlugin);
+  await app.register(queueBoardPlugin);
   return app;
 }
 

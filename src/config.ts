@@ -27,6 +27,8 @@ export interface Config {
   logLevel: string;
   /** tenants and their bearer tokens (API_KEYS); empty: the API is open and listens on loopback only */
   apiKeys: ApiKey[];
+  /** tenants of API_KEYS allowed into /admin (ADMIN_TENANTS), which shows every tenant's jobs; empty with keys set: nobody */
+  adminTenants: string[];
   /** queued plus running jobs one tenant may have; more is a 429 */
   maxActiveJobsPerTenant: number;
   /** requests per minute per tenant on /v1 routes; 0: unlimited */
@@ -47,6 +49,21 @@ function integer(env: NodeJS.ProcessEnv, name: string, fallback: number, min: nu
     throw new ConfigError(`${name}=${JSON.stringify(raw)} is not valid: expected an integer from ${min} to ${max}`);
   }
   return n;
+}
+
+/** ADMIN_TENANTS: comma-separated tenant names, each one of API_KEYS, so a typo cannot lock admins out unnoticed. */
+function adminTenants(raw: string | undefined, keys: ApiKey[]): string[] {
+  const names = (raw ?? '').split(',').map((t) => t.trim()).filter(Boolean);
+  if (names.length === 0) return [];
+  if (keys.length === 0) {
+    throw new ConfigError(`ADMIN_TENANTS=${JSON.stringify(raw)} is set but API_KEYS is not: without keys the service is open (loopback only) and /admin needs no login; set API_KEYS=tenant:token,... or unset ADMIN_TENANTS`);
+  }
+  const known = new Set(keys.map((k) => k.tenant));
+  const unknown = names.filter((n) => !known.has(n));
+  if (unknown.length > 0) {
+    throw new ConfigError(`ADMIN_TENANTS names ${unknown.map((n) => JSON.stringify(n)).join(', ')}, not a tenant of API_KEYS: expected some of ${[...known].map((n) => JSON.stringify(n)).join(', ')}`);
+  }
+  return [...new Set(names)];
 }
 
 export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
@@ -83,6 +100,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     ingestConcurrency: integer(env, 'INGEST_CONCURRENCY', 2, 1, 64),
     logLevel: level,
     apiKeys,
+    adminTenants: adminTenants(env.ADMIN_TENANTS, apiKeys),
     maxActiveJobsPerTenant: integer(env, 'MAX_ACTIVE_JOBS_PER_TENANT', 100, 1, 1_000_000),
     rateLimitPerMinute: integer(env, 'RATE_LIMIT_PER_MINUTE', apiKeys.length > 0 ? 1200 : 0, 0, 10_000_000),
     webhookAllowedHosts: (env.WEBHOOK_ALLOWED_HOSTS ?? '').split(',').map((h) => h.trim().toLowerCase()).filter(Boolean),

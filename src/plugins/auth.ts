@@ -44,22 +44,44 @@ const same = (a: string, b: string) => {
  */
 export const routedPath = (req: FastifyRequest) => req.routeOptions.url ?? req.url;
 
+/** Admin pages show every tenant's work; a browser prompts for Basic credentials when it sees this challenge. */
+const ADMIN_CHALLENGE = 'Basic realm="tfjs-adapt admin"';
+
+/** The user and password of `Authorization: Basic <base64 user:password>`, or undefined when it is not one. */
+function basicCredentials(header: string): { user: string; password: string } | undefined {
+  const encoded = /^Basic\s+([A-Za-z0-9+/]+={0,2})\s*$/i.exec(header)?.[1];
+  if (!encoded) return undefined;
+  const decoded = Buffer.from(encoded, 'base64').toString('utf8');
+  const colon = decoded.indexOf(':');
+  return colon < 0 ? undefined : { user: decoded.slice(0, colon), password: decoded.slice(colon + 1) };
+}
+
 /**
  * Bearer tokens on every /v1 route when API_KEYS is set; the token names the tenant.
+ * /admin takes the same bearer tokens, or HTTP Basic (user: the tenant, password: its token)
+ * because a browser opening a page cannot send a bearer header, and only for ADMIN_TENANTS.
  * Without keys the service is open (one tenant) and server.ts only lets it listen on loopback.
  */
-export const authPlugin = fp(async (app: FastifyInstance, opts: { keys: ApiKey[] }) => {
+export const authPlugin = fp(async (app: FastifyInstance, opts: { keys: ApiKey[]; adminTenants: string[] }) => {
   app.decorateRequest('tenant', OPEN_TENANT);
   if (opts.keys.length === 0) return;
+  const admins = new Set(opts.adminTenants);
+  const keyOf = (token: string) => opts.keys.find((k) => same(k.token, token));
   app.addHook('onRequest', async (req: FastifyRequest, reply) => {
     const path = routedPath(req);
-    if (!path.startsWith('/v1/') && path !== '/v1' && !path.startsWith('/admin')) return;
+    const admin = path.startsWith('/admin');
+    if (!admin && !path.startsWith('/v1/') && path !== '/v1') return;
     const header = req.headers.authorization ?? '';
     const token = /^Bearer\s+(.+)$/i.exec(header)?.[1]?.trim();
-    const key = token ? opts.keys.find((k) => same(k.token, token)) : undefined;
-    if (!key) {
-      reply.header('www-authenticate', 'Bearer');
-      throw new HttpProblem(401, 'unauthorized', 'Authentication required', token ? 'the bearer token is not valid' : 'send Authorization: Bearer <token>');
+    const basic = admin && !token ? basicCredentials(header) : undefined;
+    const key = token ? keyOf(token) : basic ? keyOf(basic.password) : undefined;
+    if (!key || (basic && key.tenant !== basic.user)) {
+      reply.header('www-authenticate', admin ? ADMIN_CHALLENGE : 'Bearer');
+      const expected = admin ? 'send HTTP Basic credentials (user: your tenant, password: its API key) or Authorization: Bearer <token>' : 'send Authorization: Bearer <token>';
+      throw new HttpProblem(401, 'unauthorized', 'Authentication required', header ? `the credentials in the Authorization header are not valid; ${expected}` : expected);
+    }
+    if (admin && !admins.has(key.tenant)) {
+      throw new HttpProblem(403, 'forbidden', 'Not an admin tenant', `tenant ${JSON.stringify(key.tenant)} is not in ADMIN_TENANTS: /admin shows every tenant's jobs, so only the tenants listed there may open it`);
     }
     req.tenant = key.tenant;
   });

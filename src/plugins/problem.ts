@@ -24,18 +24,28 @@ export class HttpProblem extends Error {
 export const notFound = (what: string, id: string, pointer?: string) =>
   new HttpProblem(404, 'not_found', `${what} not found`, `no ${what.toLowerCase()} has the id ${JSON.stringify(id)}`, pointer ? [{ pointer, in: 'path', detail: 'unknown id' }] : undefined);
 
-export function sendProblem(reply: FastifyReply, p: { status: number; slug: string; title: string; detail?: string; errors?: FieldError[] }) {
-  return reply
-    .code(p.status)
-    .type('application/problem+json')
-    .send({
-      type: `urn:tfjs-adapt:problem:${p.slug}`,
-      title: p.title,
-      status: p.status,
-      ...(p.detail ? { detail: p.detail } : {}),
-      instance: reply.request.url,
-      ...(p.errors ? { errors: p.errors } : {}),
-    });
+export interface ProblemFields {
+  status: number;
+  slug: string;
+  title: string;
+  detail?: string;
+  errors?: FieldError[];
+}
+
+/** The application/problem+json body of a problem about the request to `instance`. */
+export function problemBody(p: ProblemFields, instance: string) {
+  return {
+    type: `urn:tfjs-adapt:problem:${p.slug}`,
+    title: p.title,
+    status: p.status,
+    ...(p.detail ? { detail: p.detail } : {}),
+    instance,
+    ...(p.errors ? { errors: p.errors } : {}),
+  };
+}
+
+export function sendProblem(reply: FastifyReply, p: ProblemFields) {
+  return reply.code(p.status).type('application/problem+json').send(problemBody(p, reply.request.url));
 }
 
 const PART: Record<string, FieldError['in']> = { body: 'body', querystring: 'query', params: 'path', headers: 'header' };

@@ -1,7 +1,8 @@
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { after, before, test } from 'node:test';
-import type { Page } from 'playwright-core';
+import type { Page, Response } from 'playwright-core';
+import { QUEUE_NAME } from '../../../src/queue/training-queue.js';
 import { launchChromium, skipWithoutBrowser, type Browser } from '../../helpers/browser.js';
 import { startHarness, trainSpec, type Harness } from '../../helpers/harness.js';
 
@@ -26,7 +27,7 @@ async function jobOf(token: string) {
 
 before(async () => {
   if (skip) return;
-  [h, browser] = await Promise.all([startHarness({ API_KEYS: `ops:${ADMIN},team:${TEAM}` }), launchChromium()]);
+  [h, browser] = await Promise.all([startHarness({ API_KEYS: `ops:${ADMIN},team:${TEAM}`, ADMIN_TENANTS: 'ops' }), launchChromium()]);
   teamJob = await jobOf(TEAM);
   adminJob = await jobOf(ADMIN);
   page = await browser.context.newPage();
@@ -58,6 +59,23 @@ test('with auth on, the dashboard asks for a token, then shows that tenant\'s jo
   assert.equal(saved.suggestedFilename(), 'model.json');
   const model = JSON.parse(readFileSync((await saved.path())!, 'utf8'));
   assert.ok(model.modelTopology && model.weightsManifest, `a tfjs model.json: ${JSON.stringify(model).slice(0, 200)}`);
+});
+
+test('the queue board makes the browser ask for credentials, and shows an admin tenant the training queue with every tenant\'s jobs', { skip }, async () => {
+  const board = await browser.context.newPage();
+  board.on('pageerror', (err) => pageErrors.push(err.message));
+  const challenges: Response[] = [];
+  board.on('response', (r) => r.status() === 401 && challenges.push(r));
+  // headless chromium has nobody to type into the prompt, so it gives up on the page
+  await assert.rejects(board.goto(`${h.url}/admin/queues`), /ERR_INVALID_AUTH_CREDENTIALS/);
+  assert.equal(await challenges[0]?.headerValue('www-authenticate'), 'Basic realm="tfjs-adapt admin"');
+
+  await browser.context.setHTTPCredentials({ username: 'ops', password: ADMIN, origin: h.url });
+  assert.equal((await board.goto(`${h.url}/admin/queues`))?.status(), 200);
+  await board.getByText('training', { exact: true }).waitFor();
+  await board.getByText(QUEUE_NAME, { exact: true }).click();
+  for (const job of [teamJob, adminJob]) await board.getByText(job.id, { exact: true }).first().waitFor();
+  await board.close();
 });
 
 test('no script error on any page', { skip }, () => {

@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 import type { Page } from 'playwright-core';
+import { QUEUE_NAME } from '../../../src/queue/training-queue.js';
 import { launchChromium, skipWithoutBrowser, type Browser } from '../../helpers/browser.js';
 import { registerMnist, startHarness, trainSpec, waitForJob, type Harness } from '../../helpers/harness.js';
 
@@ -115,6 +116,16 @@ test('the dataset page shows the class counts and example images', { skip }, asy
   assert.match((await first.locator('img').getAttribute('src'))!, /^data:image\/png;base64,/);
   assert.ok(ds.classes.includes(await first.locator('figcaption').innerText()));
   assert.ok(await first.locator('img').evaluate((img: HTMLImageElement) => img.complete && img.naturalWidth === 28), 'the image decodes');
+});
+
+test('the Queues link opens the queue board, open like the rest while auth is off, and it lists the training queue\'s jobs', { skip }, async () => {
+  const newest = (await h.request('GET', '/v1/jobs?limit=1')).body.data[0];
+  await page.goto(`${h.url}/`);
+  await page.getByRole('link', { name: 'Queues', exact: true }).click();
+  await page.waitForURL(`${h.url}/admin/queues`);
+  await page.getByText('training', { exact: true }).waitFor();
+  await page.getByText(QUEUE_NAME, { exact: true }).click();
+  await page.getByText(newest.id, { exact: true }).first().waitFor();
 });
 
 test('no script error on any page', { skip }, () => {
