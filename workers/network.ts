@@ -1,9 +1,11 @@
 /**
  * The training-mode forward pass: logits plus the output of a feature layer (what the
- * domain-adaptation methods align), with frozen layers in inference mode. On wasm, dense and
- * conv layers run through custom gradients: tfjs's dense gradient calls matMul with transposed
- * operands, which the wasm backend runs about 7x slower than a plain product, and tfjs-backend-wasm
- * 4.22 has no Conv2DBackpropFilter kernel, so a conv layer could not be trained there at all.
+ * domain-adaptation methods align), with frozen layers in inference mode. On wasm, dense, conv
+ * and pooling layers run through custom gradients: tfjs's dense gradient calls matMul with
+ * transposed operands, which the wasm backend runs about 7x slower than a plain product,
+ * tfjs-backend-wasm 4.22 has no Conv2DBackpropFilter kernel, so a conv layer could not be trained
+ * there at all, and its Conv2DBackpropInput, MaxPoolGrad and AvgPoolGrad kernels are plain loops
+ * that XNNPACK's convolutions and elementwise ops beat several times over.
  */
 import * as tf from '@tensorflow/tfjs';
 import { TrainingError } from './task.js';
@@ -32,6 +34,8 @@ const ACTIVATIONS: Record<string, (x: tf.Tensor) => tf.Tensor> = {
   elu: (x) => tf.elu(x),
   selu: (x) => tf.selu(x),
 };
+
+const POOLS: Record<string, 'max' | 'avg'> = { MaxPooling2D: 'max', AveragePooling2D: 'avg' };
 
 const product = (shape: readonly (number | null)[]) => shape.reduce<number>((a, b) => a * (b ?? 1), 1);
 
@@ -108,7 +112,7 @@ function flat(x: tf.Tensor): tf.Tensor2D {
   return (x.rank === 2 ? x : tf.reshape(x, [x.shape[0]!, -1])) as tf.Tensor2D;
 }
 
-/** One layer's forward: through dense() or conv2d() below when `fast` and the layer allows, else its own call. */
+/** One layer's forward: through dense(), conv2d() or pool2d() below when `fast` and the layer allows, else its own call. */
 function layerStep(layer: tf.layers.Layer, training: boolean, inputGrad: boolean, fast: boolean): (h: tf.Tensor) => tf.Tensor {
   const own = (h: tf.Tensor) => layer.apply(h, { training }) as tf.Tensor;
   if (!fast) return own;
@@ -116,6 +120,12 @@ function layerStep(layer: tf.layers.Layer, training: boolean, inputGrad: boolean
   if (layer.getClassName() === 'BatchNormalization' && training && layer.weights.length === 4 && (config.axis === -1 || config.axis === undefined)) {
     const [gamma, beta, movingMean, movingVariance] = layer.weights as [tf.LayerVariable, tf.LayerVariable, tf.LayerVariable, tf.LayerVariable];
     return (h) => batchNorm(h, gamma, beta, movingMean, movingVariance, Number(config.momentum), Number(config.epsilon));
+  }
+  const pool = POOLS[layer.getClassName()];
+  if (pool !== undefined && config.dataFormat === 'channelsLast' && config.padding === 'valid') {
+    const size = pair(config.poolSize);
+    const strides = pair(config.strides ?? config.poolSize);
+    if (size[0] === strides[0] && size[1] === strides[1]) return (h) => pool2d(h as tf.Tensor4D, size, pool);
   }
   const activation = ACTIVATIONS[String(config.activation)];
   const [kernel, bias] = layer.weights.map((w) => w.read() as tf.Variable);
@@ -151,6 +161,48 @@ function batchNorm(x: tf.Tensor, gamma: tf.LayerVariable, beta: tf.LayerVariable
     tf.tidy(() => void moving.write(tf.sub(moving.read(), tf.mul(tf.sub(moving.read(), value), 1 - momentum))));
   }
   return tf.add(tf.mul(tf.mul(tf.sub(x, mean), tf.rsqrt(tf.add(variance, epsilon))), gamma.read()), beta.read());
+}
+
+/**
+ * 2-D pooling over windows that do not overlap (strides equal to the pool size, "valid"
+ * padding), with a gradient from elementwise ops on the windows laid out as axes of their own.
+ * tfjs-backend-wasm's MaxPoolGrad and AvgPoolGrad kernels are plain loops (about 3x and 10x
+ * slower on a CNN's first pooling layer), and its MaxPoolGrad sends the gradient of a window
+ * without a positive value nowhere and that of tied maxima to the last: here it goes to the first
+ * maximum, as on the cpu backend and in TensorFlow.
+ */
+export function pool2d(x: tf.Tensor4D, size: [number, number], kind: 'max' | 'avg'): tf.Tensor4D {
+  return tf.customGrad((input, save) => {
+    const y = kind === 'max' ? tf.maxPool(input as tf.Tensor4D, size, size, 'valid') : tf.avgPool(input as tf.Tensor4D, size, size, 'valid');
+    if (kind === 'max') (save as tf.GradSaveFunc)([input as tf.Tensor, y]);
+    return { value: y, gradFunc: (dy: tf.Tensor4D, saved: tf.Tensor[]) => poolGrad(dy, x.shape, size, saved as [tf.Tensor4D, tf.Tensor4D] | []) };
+  })(x) as tf.Tensor4D;
+}
+
+/** pool2d()'s input gradient; `saved` holds the input and output of max pooling, nothing for average pooling. */
+function poolGrad(dy: tf.Tensor4D, inputShape: [number, number, number, number], size: [number, number], saved: [tf.Tensor4D, tf.Tensor4D] | []): tf.Tensor4D {
+  const [batch, height, width, channels] = inputShape;
+  const [, outH, outW] = dy.shape;
+  const [ph, pw] = size;
+  // The rows and columns the windows cover; [b, oh, ph, ow, pw, c] lays them out window by window.
+  const covered: [number, number, number, number] = [batch, outH * ph, outW * pw, channels];
+  const perWindow = (t: tf.Tensor) => tf.reshape(t, [batch, outH, 1, outW, 1, channels]);
+  const byPosition = (value: (i: number) => number) => tf.tensor(Float32Array.from({ length: ph * pw }, (_, i) => value(i)), [1, 1, ph, 1, pw, 1]);
+  let dx: tf.Tensor;
+  if (saved.length === 0) {
+    dx = tf.mul(perWindow(dy), byPosition(() => 1 / (ph * pw)));
+  } else {
+    const [x, y] = saved;
+    const windows = tf.reshape(covered[1] === height && covered[2] === width ? x : tf.slice(x, [0, 0, 0, 0], covered), [batch, outH, ph, outW, pw, channels]);
+    // 1 - step(max - v) is 1 exactly where v is its window's maximum, else 0.
+    const atMax = (max: tf.Tensor, v: tf.Tensor) => tf.sub(1, tf.step(tf.sub(max, v)));
+    // Each maximum scores its position counted from the window's end, so the first scores highest.
+    const score = tf.mul(atMax(perWindow(y), windows), byPosition((i) => ph * pw - i));
+    const best = tf.maxPool(tf.reshape(score, covered) as tf.Tensor4D, size, size, 'valid');
+    dx = tf.mul(atMax(perWindow(best), score), perWindow(dy));
+  }
+  const grad = tf.reshape(dx, covered) as tf.Tensor4D;
+  return covered[1] === height && covered[2] === width ? grad : tf.pad(grad, [[0, 0], [0, height - covered[1]], [0, width - covered[2]], [0, 0]]);
 }
 
 /**

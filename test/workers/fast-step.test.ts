@@ -132,3 +132,26 @@ test('CNN with "valid" and "same" convolutions of stride 2: the fast step on was
   assert.ok(!fast.kernels.has('Conv2DBackpropInput') && stock.kernels.has('Conv2DBackpropInput'), 'the fast path computes the input gradient by a convolution');
   assertSameCurve(fast.losses, stock.losses, 1e-4);
 });
+
+test('CNN with max and average pooling over windows that leave rows out, after activations that go negative: the fast step on wasm follows the stock loss curve of the cpu backend', async () => {
+  const init = (seed: number) => ({ kernelInitializer: tf.initializers.glorotUniform({ seed }), biasInitializer: tf.initializers.randomUniform({ minval: -0.1, maxval: 0.1, seed: seed + 1 }) });
+  const architecture = () =>
+    tf.sequential({
+      layers: [
+        tf.layers.reshape({ inputShape: [784], targetShape: [28, 28, 1] }),
+        tf.layers.conv2d({ filters: 4, kernelSize: 3, padding: 'same', activation: 'tanh', ...init(1) }),
+        tf.layers.maxPooling2d({ poolSize: 3 }),
+        tf.layers.conv2d({ filters: 6, kernelSize: 3, padding: 'valid', activation: 'linear', ...init(3) }),
+        tf.layers.averagePooling2d({ poolSize: [2, 3] }),
+        tf.layers.conv2d({ filters: 6, kernelSize: 1, activation: 'linear', ...init(5) }),
+        tf.layers.maxPooling2d({ poolSize: 2 }),
+        tf.layers.flatten(),
+        tf.layers.dense({ units: 10, ...init(7) }),
+      ],
+    });
+  const recipe: Recipe = { architecture, steps: 20, batchSize: 16, learningRate: 0.1 };
+  const fast = await lossCurve(recipe, true);
+  const stock = await onBackend('cpu', () => lossCurve(recipe, false));
+  for (const kernel of ['MaxPoolGrad', 'AvgPoolGrad']) assert.ok(!fast.kernels.has(kernel) && stock.kernels.has(kernel), `the fast path computes pooling gradients without ${kernel}`);
+  assertSameCurve(fast.losses, stock.losses, 1e-4);
+});

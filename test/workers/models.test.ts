@@ -6,7 +6,7 @@ import * as tf from '@tensorflow/tfjs';
 import { selectBackend } from '../../workers/backend.js';
 import { oneHot } from '../../workers/evaluate.js';
 import { buildCnn, buildMlp, checkCompatible, loadModel, saveModel } from '../../workers/models.js';
-import { conv2d, conv2dKernelGrad, dense, featureLayerOf, trainingForward } from '../../workers/network.js';
+import { conv2d, conv2dKernelGrad, dense, featureLayerOf, pool2d, trainingForward } from '../../workers/network.js';
 import { TrainingError, type DatasetFiles } from '../../workers/task.js';
 import { tempDir } from './fixtures.js';
 
@@ -262,6 +262,33 @@ test('conv2d() gives the cpu backend\'s own gradients on wasm, which lacks Conv2
       const scale = Math.max(...cpu[i]!.map(Math.abs));
       const diff = Math.max(...wasm[i]!.map((v, j) => Math.abs(v - cpu[i]![j]!)));
       assert.ok(diff <= 1e-4 * scale, `stride ${stride} ${padding} kernel ${kernel}: ${name} gradient differs by ${diff} at scale ${scale}`);
+    }
+  }
+  assert.equal(tf.memory().numTensors, start);
+});
+
+test('pool2d() gives the cpu backend\'s values and gradients on wasm, with ties and windows without a positive value', async () => {
+  const start = tf.memory().numTensors;
+  for (const kind of ['max', 'avg'] as const) {
+    const cases: [[number, number], number, number][] = [[[2, 2], 6, 6], [[3, 3], 7, 9], [[2, 3], 5, 4], [[1, 2], 5, 5]];
+    for (const [size, height, width] of cases) {
+      const shape: [number, number, number, number] = [3, height, width, 2];
+      // Few distinct values, so windows often tie and are often all negative.
+      const xs = values(shape.reduce((a, b) => a * b), 4).map((v) => Math.round(v * 4) / 2);
+      const pooled = (x: tf.Tensor4D) => (kind === 'max' ? tf.maxPool(x, size, size, 'valid') : tf.avgPool(x, size, size, 'valid'));
+      const run = (pool: (x: tf.Tensor4D) => tf.Tensor4D) =>
+        tf.tidy(() => {
+          const x = tf.tensor4d(xs, shape);
+          const y = pool(x);
+          const weights = tf.tensor(values(y.size, 5), y.shape);
+          return [y.dataSync(), tf.grad((input: tf.Tensor) => tf.sum(tf.mul(pool(input as tf.Tensor4D), weights)))(x).dataSync()];
+        });
+      const cpu = await on('cpu', () => run(pooled));
+      const wasm = run((x) => pool2d(x, size, kind));
+      for (const [i, name] of ['value', 'gradient'].entries()) {
+        const diff = Math.max(...wasm[i]!.map((v, j) => Math.abs(v - cpu[i]![j]!)));
+        assert.ok(diff <= 1e-6, `${kind} pooling ${size.join('x')} of ${height}x${width}: ${name} differs by ${diff}`);
+      }
     }
   }
   assert.equal(tf.memory().numTensors, start);
