@@ -134,11 +134,13 @@ export async function readIdx(file: string): Promise<{ shape: number[]; data: Id
 }
 
 
-/** One batch; `x` and `y` are views of the batcher's single buffer, overwritten by the next fill. */
+/** One batch; `x`, `y` and `oneHot` are views of the batcher's buffers, overwritten by the next fill. */
 export interface Batch {
   size: number;
   x: Float32Array;
   y: Int32Array;
+  /** the labels one-hot, [size, numClasses] row by row */
+  oneHot: Float32Array;
   /** [size, ...featureShape], ready to give to tf.tensor */
   shape: number[];
 }
@@ -165,11 +167,13 @@ export class Batcher {
     for (let i = 0; i < n; i++) this.order[i] = i;
     const x = new Float32Array(batchSize * data.featureSize);
     const y = new Int32Array(batchSize);
+    const classes = data.files.numClasses;
+    const oneHot = new Float32Array(batchSize * classes);
     const shape = data.files.featureShape;
-    this.full = { size: batchSize, x, y, shape: [batchSize, ...shape] };
+    this.full = { size: batchSize, x, y, oneHot, shape: [batchSize, ...shape] };
     // Preallocated too, so even the short last batch allocates nothing.
     const tailSize = n - (this.steps - 1) * batchSize;
-    this.tail = { size: tailSize, x: x.subarray(0, tailSize * data.featureSize), y: y.subarray(0, tailSize), shape: [tailSize, ...shape] };
+    this.tail = { size: tailSize, x: x.subarray(0, tailSize * data.featureSize), y: y.subarray(0, tailSize), oneHot: oneHot.subarray(0, tailSize * classes), shape: [tailSize, ...shape] };
   }
 
   /**
@@ -194,11 +198,14 @@ export class Batcher {
     const batch = step === this.steps - 1 ? this.tail : this.full;
     const { features, labels, featureSize } = this.data;
     const { scale, offset } = this.data.files.preprocessing;
-    const { x, y } = batch;
+    const { x, y, oneHot } = batch;
+    const classes = this.data.files.numClasses;
     const start = step * this.batchSize;
+    oneHot.fill(0);
     for (let r = 0; r < batch.size; r++) {
       const example = this.order[start + r]!;
       y[r] = labels[example]!;
+      oneHot[r * classes + y[r]!] = 1;
       const from = example * featureSize;
       const to = r * featureSize;
       for (let k = 0; k < featureSize; k++) x[to + k] = features[from + k]! * scale + offset;

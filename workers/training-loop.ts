@@ -1,6 +1,6 @@
 /**
- * The shared training loop: one custom step (forward, softmax cross-entropy on logits, the
- * method's terms, gradients, optimizer update) over seeded batches, with a learning-rate
+ * The shared training loop: one custom step (train-step.ts: forward, softmax cross-entropy on
+ * logits, the method's terms, gradients, optimizer update) over seeded batches, with a learning-rate
  * schedule, throttled progress, per-epoch metrics, early stopping, atomic checkpoints, and resume
  * from the newest checkpoint. Methods plug in through methods/method.ts.
  */
@@ -10,11 +10,11 @@ import type { Hyperparameters } from '../src/schemas/job.js';
 import { selectBackend } from './backend.js';
 import { checkpointName, latestCheckpoint, readModelWeights, readTensors, writeCheckpoint, type EarlyStoppingState } from './checkpoints.js';
 import { Batcher, loadDataset, type Batch, type Dataset } from './data.js';
-import { countCorrect, evaluate, oneHot } from './evaluate.js';
+import { evaluate } from './evaluate.js';
 import type { Method } from './methods/method.js';
 import { createMethod, methodKind } from './methods/registry.js';
 import { buildModel, checkCompatible, loadModel, saveModel, type LoadedModel, type ModelMetadata } from './models.js';
-import { featureLayerOf, trainingForward, type Forward } from './network.js';
+import { featureLayerOf, trainingForward } from './network.js';
 import {
   createOptimizer,
   disposeOptimizer,
@@ -25,6 +25,7 @@ import {
   type NamedTensor,
 } from './optimizers.js';
 import { TrainingError, type DatasetFiles, type Position, type TestReport, type TrainingMessage, type TrainingResult, type TrainingTask } from './task.js';
+import { signalSums, TARGET_LOSS, trainStep, type EpochSums, type StepSetup } from './train-step.js';
 
 /** Progress events become job events and SSE messages; a few per second is plenty. */
 const PROGRESS_INTERVAL_MS = 250;
@@ -32,8 +33,6 @@ const PROGRESS_INTERVAL_MS = 250;
 export const DEFAULT_SEED = 1;
 /** Target batches are shuffled by a seed derived from the job's, so that their order is not the source's. */
 const TARGET_SEED_OFFSET = 0x5eed;
-/** The per-epoch mean of the target's cross-entropy, when data.targetLabelled. */
-const TARGET_LOSS = 'targetLoss';
 
 type Report = (message: TrainingMessage) => Promise<void> | void;
 
@@ -57,7 +56,7 @@ export async function runTraining(task: TrainingTask, report: Report, signal?: A
   const { model, logs, newLayers, bases } = await prepareModel(task, sets.train.files, seed);
   let method: Method | undefined;
   let optimizer: tf.Optimizer | undefined;
-  let sums: DeviceSums | undefined;
+  let sums: EpochSums | undefined;
   try {
     for (const log of logs) await report(log);
     const feature = featureLayerOf(model, task.spec.method?.featureLayer, '/method/featureLayer');
@@ -70,7 +69,7 @@ export async function runTraining(task: TrainingTask, report: Report, signal?: A
     }
     checkBackendCanTrain(model, method, backend);
     optimizer = createOptimizer(hp.optimizer);
-    sums = deviceSums([...method.signals, ...(task.spec.data.targetLabelled ? [TARGET_LOSS] : [])]);
+    sums = { loss: 0, correct: 0, signals: signalSums([...method.signals, ...(task.spec.data.targetLabelled ? [TARGET_LOSS] : [])]) };
     const batcher = new Batcher(sets.train, hp.batchSize, seed);
     const run: Run = {
       task,
@@ -87,6 +86,8 @@ export async function runTraining(task: TrainingTask, report: Report, signal?: A
       // gradient too: tfjs-node's and the cpu backend's own gradients are the faster there.
       forward: trainingForward(model, method.variables, feature, backend === 'wasm'),
       sums,
+      numClasses: sets.train.files.numClasses,
+      targetLabelled: task.spec.data.targetLabelled === true,
       seed,
       batcher,
       targetBatcher: trainsOnTarget ? new Batcher(sets.target!, hp.batchSize, seed + TARGET_SEED_OFFSET) : undefined,
@@ -105,7 +106,7 @@ export async function runTraining(task: TrainingTask, report: Report, signal?: A
     method?.dispose();
     if (optimizer) disposeOptimizer(optimizer);
     model.dispose();
-    if (sums) tf.dispose([sums.loss, sums.correct, ...Object.values(sums.signals)]);
+    if (sums) tf.dispose(Object.values(sums.signals));
   }
 }
 
@@ -119,15 +120,7 @@ interface Sets {
   sourceTest?: Dataset;
 }
 
-/** Running sums of the epoch, kept on the device so that steps never wait for a read-back. */
-interface DeviceSums {
-  loss: tf.Variable;
-  correct: tf.Variable;
-  /** per method signal, the sum of its per-step values */
-  signals: Record<string, tf.Variable>;
-}
-
-interface Run {
+interface Run extends StepSetup {
   task: TrainingTask;
   hp: Hyperparameters;
   backend: string;
@@ -137,10 +130,6 @@ interface Run {
   started: number;
   sets: Sets;
   model: tf.LayersModel;
-  method: Method;
-  optimizer: tf.Optimizer;
-  forward: Forward;
-  sums: DeviceSums;
   seed: number;
   batcher: Batcher;
   targetBatcher: Batcher | undefined;
@@ -197,7 +186,7 @@ async function loop(run: Run): Promise<TrainingResult> {
       const now = performance.now();
       if (i === steps - 1 || now - lastReport >= PROGRESS_INTERVAL_MS) {
         lastReport = now;
-        const loss = await meanLoss(run);
+        const loss = meanLoss(run);
         await report({ type: 'progress', progress: { epoch, epochs, step: i + 1, steps }, metrics: { loss } });
       }
       const every = run.task.spec.checkpoint?.everySteps;
@@ -220,48 +209,6 @@ async function loop(run: Run): Promise<TrainingResult> {
   }
   if (run.signal?.aborted) return stop(run);
   return finish(run);
-}
-
-function trainStep(run: Run, batch: Batch, target: Batch | undefined, progress: number): void {
-  const { sums, method, forward } = run;
-  const numClasses = run.sets.train.files.numClasses;
-  const labelledTarget = run.task.spec.data.targetLabelled === true;
-  tf.tidy(() => {
-    const x = tf.tensor(batch.x, batch.shape, 'float32');
-    const y = tf.tensor1d(batch.y, 'int32');
-    const labels = oneHot(y, numClasses);
-    const xt = target && tf.tensor(target.x, target.shape, 'float32');
-    const { grads } = tf.variableGrads(() => {
-      // Source and target go through the model as one batch: one pass, and batch norm sees both domains.
-      const out = forward(xt ? tf.concat([x, xt]) : x);
-      const rows = (t: tf.Tensor2D, from: number, count: number) => tf.slice(t, [from, 0], [count, -1]);
-      const logits = xt ? rows(out.logits, 0, batch.size) : out.logits;
-      const features = xt ? rows(out.features, 0, batch.size) : out.features;
-      const taskLoss = tf.losses.softmaxCrossEntropy(labels, logits) as tf.Scalar;
-      // Accumulated here because the tape's scope disposes the logits when it returns.
-      sums.loss.assign(tf.add(sums.loss, tf.mul(taskLoss, batch.size)));
-      sums.correct.assign(tf.add(sums.correct, countCorrect(logits, y)));
-      let loss: tf.Scalar = taskLoss;
-      const targetPass = xt && {
-        x: xt,
-        logits: rows(out.logits, batch.size, target!.size),
-        features: rows(out.features, batch.size, target!.size),
-      };
-      const signals: Record<string, tf.Scalar> = {};
-      if (targetPass && labelledTarget) {
-        signals[TARGET_LOSS] = tf.losses.softmaxCrossEntropy(oneHot(tf.tensor1d(target!.y, 'int32'), numClasses), targetPass.logits) as tf.Scalar;
-        loss = tf.add(loss, signals[TARGET_LOSS]);
-      }
-      const terms = method.terms?.({ source: { x, labels, logits, features }, ...(targetPass ? { target: targetPass } : {}), progress });
-      if (terms) {
-        Object.assign(signals, terms.signals);
-        loss = tf.add(loss, terms.loss);
-      }
-      for (const [name, value] of Object.entries(signals)) sums.signals[name]!.assign(tf.add(sums.signals[name]!, value));
-      return loss;
-    }, method.variables);
-    run.optimizer.applyGradients(grads);
-  });
 }
 
 /**
@@ -308,8 +255,8 @@ function positionOf(run: Run, step: number): Position {
   return { epoch: Math.ceil(step / run.steps), step };
 }
 
-async function meanLoss(run: Run): Promise<number> {
-  const loss = (await run.sums.loss.data())[0]! / run.seen;
+function meanLoss(run: Run): number {
+  const loss = run.sums.loss / run.seen;
   if (!Number.isFinite(loss)) {
     const at = positionOf(run, run.step);
     throw new TrainingError(
@@ -326,25 +273,18 @@ async function meanLoss(run: Run): Promise<number> {
 async function runningMetrics(run: Run): Promise<Record<string, number>> {
   if (run.seen === 0) return {};
   const steps = run.step - (Math.ceil(run.step / run.steps) - 1) * run.steps;
-  const metrics: Record<string, number> = { loss: await meanLoss(run), accuracy: (await run.sums.correct.data())[0]! / run.seen };
+  const metrics: Record<string, number> = { loss: meanLoss(run), accuracy: run.sums.correct / run.seen };
   for (const [name, sum] of Object.entries(run.sums.signals)) metrics[name] = (await sum.data())[0]! / steps;
   return metrics;
 }
 
 function resetSums(run: Run): void {
   tf.tidy(() => {
-    for (const v of [run.sums.loss, run.sums.correct, ...Object.values(run.sums.signals)]) v.assign(tf.zerosLike(v));
+    for (const v of Object.values(run.sums.signals)) v.assign(tf.zerosLike(v));
   });
+  run.sums.loss = 0;
+  run.sums.correct = 0;
   run.seen = 0;
-}
-
-function deviceSums(signals: readonly string[]): DeviceSums {
-  // Inside tidy so the initial scalars are released; the variables themselves outlive it.
-  return tf.tidy(() => ({
-    loss: tf.variable(tf.scalar(0), false),
-    correct: tf.variable(tf.scalar(0, 'int32'), false),
-    signals: Object.fromEntries(signals.map((name) => [name, tf.variable(tf.scalar(0), false)])),
-  }));
 }
 
 function watchEarlyStopping(run: Run, epoch: number, metrics: Record<string, number>): void {
@@ -383,7 +323,7 @@ async function checkpoint(run: Run, metrics: Record<string, number>): Promise<vo
         epochs: hp.epochs,
         batchSize: hp.batchSize,
         seed: run.seed,
-        sums: { loss: (await sums.loss.data())[0]!, correct: (await sums.correct.data())[0]!, seen: run.seen, signals },
+        sums: { loss: sums.loss, correct: sums.correct, seen: run.seen, signals },
         metrics: run.metrics,
         ...(run.early ? { earlyStopping: run.early } : {}),
       },
@@ -462,9 +402,9 @@ async function resume(run: Run): Promise<void> {
   run.seen = state.sums.seen;
   run.metrics = state.metrics;
   if (state.earlyStopping) run.early = state.earlyStopping;
+  run.sums.loss = state.sums.loss;
+  run.sums.correct = state.sums.correct;
   tf.tidy(() => {
-    run.sums.loss.assign(tf.scalar(state.sums.loss));
-    run.sums.correct.assign(tf.scalar(state.sums.correct, 'int32'));
     for (const [key, sum] of Object.entries(run.sums.signals)) sum.assign(tf.scalar(state.sums.signals[key] ?? 0));
   });
   const inEpoch = state.step - (state.epoch - 1) * run.steps;

@@ -153,10 +153,12 @@ test('a batcher reuses one buffer, cuts a short last batch and applies the prepr
   assert.deepEqual(first.shape, [4, 2]);
   assert.deepEqual(Array.from(first.x), [-1, -1, 1, 1, 3, 3, 5, 5]);
   assert.deepEqual(Array.from(first.y), [0, 1, 2, 3]);
+  assert.deepEqual(Array.from(first.oneHot), [1, 0, 0, 0, 0, 1, 0, 0, 0, 0, 1, 0, 0, 0, 0, 1]);
   const last = batcher.fill(2);
   assert.equal(last.size, 2);
   assert.deepEqual(last.shape, [2, 2]);
   assert.deepEqual(Array.from(last.x), [15, 15, 17, 17]);
   assert.deepEqual(Array.from(last.y), [0, 1]);
+  assert.deepEqual(Array.from(last.oneHot), [1, 0, 0, 0, 0, 1, 0, 0]);
   assert.equal(last.x.buffer, first.x.buffer, 'the short batch is a view of the same buffer');
 });

@@ -1,6 +1,7 @@
 /**
- * The fast training step (workers/network.ts's own gradients, used on wasm) against tfjs's stock
- * gradients over many steps on real MNIST batches. One matching gradient (models.test.ts) does not
+ * The loop's training step (train-step.ts) with the fast gradients of workers/network.ts (used on
+ * wasm) against tfjs's stock gradients, loss and counts over many steps on real MNIST batches.
+ * One matching gradient (models.test.ts) does not
  * show that a run stays on the same path: momentum, batch-norm statistics and rounding compound,
  * so here the whole loss curve must agree within float tolerance.
  */
@@ -10,10 +11,12 @@ import * as tf from '@tensorflow/tfjs';
 import type { Architecture } from '../../src/schemas/job.js';
 import { selectBackend } from '../../workers/backend.js';
 import { Batcher, loadDataset, type Dataset } from '../../workers/data.js';
-import { oneHot } from '../../workers/evaluate.js';
+import { countCorrect, oneHot } from '../../workers/evaluate.js';
 import { buildModel } from '../../workers/models.js';
 import { featureLayerOf, trainingForward } from '../../workers/network.js';
+import { plainMethod } from '../../workers/methods/method.js';
 import { createOptimizer, disposeOptimizer } from '../../workers/optimizers.js';
+import { trainStep, type StepSetup } from '../../workers/train-step.js';
 import { mnistDataset, tempDir } from './fixtures.js';
 
 const SEED = 5;
@@ -33,31 +36,48 @@ interface Recipe {
 }
 
 /**
- * The loss of each of `steps` SGD-momentum steps from the same seeded model and batches, as the
- * loop's step computes it, on the current backend, and the kernels its first step ran.
+ * The loss and correct count of each of `steps` SGD-momentum steps from the same seeded model and
+ * batches, on the current backend, and the kernels its first step ran. `fast`: the loop's own step
+ * (trainStep: the fast gradients of network.ts, the host-side loss and counts); otherwise tfjs's
+ * stock gradients of model.apply and tf.losses.softmaxCrossEntropy, with the counts on the device.
  */
-async function lossCurve(recipe: Recipe, fast: boolean): Promise<{ losses: number[]; kernels: Set<string> }> {
+async function lossCurve(recipe: Recipe, fast: boolean): Promise<{ losses: number[]; correct: number[]; kernels: Set<string> }> {
   const start = tf.memory().numTensors;
   const { architecture } = recipe;
   const model = typeof architecture === 'function' ? architecture() : buildModel(architecture, [784], 10, SEED);
-  const variables = model.trainableWeights.map((w) => w.read() as tf.Variable);
-  const forward = trainingForward(model, variables, featureLayerOf(model, undefined, '/method/featureLayer'), fast);
+  const method = plainMethod('full', model);
+  const forward = trainingForward(model, method.variables, featureLayerOf(model, undefined, '/method/featureLayer'), fast);
   const optimizer = createOptimizer({ name: 'sgd', learningRate: recipe.learningRate, momentum: 0.9 });
+  const setup: StepSetup = { forward, method, optimizer, sums: { loss: 0, correct: 0, signals: {} }, numClasses: 10, targetLabelled: false };
   const batcher = new Batcher(mnist, recipe.batchSize, SEED);
   batcher.shuffle(1);
   const losses: number[] = [];
+  const correct: number[] = [];
   const kernels = new Set<string>();
   const step = (i: number) => {
     const batch = batcher.fill(i);
-    const value = tf.tidy(() => {
+    if (fast) {
+      const before = { ...setup.sums };
+      trainStep(setup, batch, undefined, 0);
+      losses.push((setup.sums.loss - before.loss) / batch.size);
+      correct.push(setup.sums.correct - before.correct);
+      return;
+    }
+    const [value, count] = tf.tidy(() => {
       const x = tf.tensor(batch.x, batch.shape, 'float32');
-      const labels = oneHot(tf.tensor1d(batch.y, 'int32'), 10);
-      const { value, grads } = tf.variableGrads(() => tf.losses.softmaxCrossEntropy(labels, forward(x).logits) as tf.Scalar, variables);
+      const y = tf.tensor1d(batch.y, 'int32');
+      let right: tf.Scalar | undefined;
+      const { value, grads } = tf.variableGrads(() => {
+        const { logits } = forward(x);
+        right = tf.keep(countCorrect(logits, y));
+        return tf.losses.softmaxCrossEntropy(oneHot(y, 10), logits) as tf.Scalar;
+      }, method.variables);
       optimizer.applyGradients(grads);
-      return value;
+      return [value, right!];
     });
     losses.push(value.dataSync()[0]!);
-    value.dispose();
+    correct.push(count.dataSync()[0]!);
+    tf.dispose([value, count]);
   };
   try {
     // The first step is profiled: which kernels ran shows which path was taken.
@@ -68,7 +88,7 @@ async function lossCurve(recipe: Recipe, fast: boolean): Promise<{ losses: numbe
     model.dispose();
   }
   assert.equal(tf.memory().numTensors, start, 'every tensor of the run was disposed');
-  return { losses, kernels };
+  return { losses, correct, kernels };
 }
 
 async function onBackend<T>(backend: string, fn: () => Promise<T>): Promise<T> {
@@ -80,8 +100,10 @@ async function onBackend<T>(backend: string, fn: () => Promise<T>): Promise<T> {
   }
 }
 
-function assertSameCurve(fast: number[], stock: number[], tolerance: number): void {
+function assertSameCurve({ losses: fast, correct }: { losses: number[]; correct: number[] }, { losses: stock, correct: stockCorrect }: { losses: number[]; correct: number[] }, tolerance: number): void {
   assert.equal(fast.length, stock.length);
+  // A count can only differ where two logits tie to within the tolerance: not on these batches.
+  assert.deepEqual(correct, stockCorrect, 'the same predictions, step by step');
   const worst = Math.max(...fast.map((v, i) => Math.abs(v - stock[i]!) / Math.abs(stock[i]!)));
   assert.ok(worst <= tolerance, `largest relative difference ${worst.toExponential(2)} > ${tolerance}\nfast  ${fast.join(', ')}\nstock ${stock.join(', ')}`);
   assert.ok(stock[stock.length - 1]! < stock[0]! * 0.9, `the recipe trains at all: loss ${stock[0]} -> ${stock[stock.length - 1]}`);
@@ -92,7 +114,7 @@ test('seed MLP (784-128-10 linear, batch 64, SGD 0.001 momentum 0.9): the fast s
   const fast = await lossCurve(recipe, true);
   const stock = await lossCurve(recipe, false);
   assert.ok(fast.kernels.has('Transpose') && !stock.kernels.has('Transpose'), 'the fast path transposes explicitly, the stock one does not');
-  assertSameCurve(fast.losses, stock.losses, 1e-5);
+  assertSameCurve(fast, stock, 1e-5);
 });
 
 test('MLP with batch norm and relu: the fast step follows the stock loss curve on wasm', async () => {
@@ -100,7 +122,7 @@ test('MLP with batch norm and relu: the fast step follows the stock loss curve o
   const fast = await lossCurve(recipe, true);
   const stock = await lossCurve(recipe, false);
   assert.ok(fast.kernels.has('Transpose') && !stock.kernels.has('Transpose'), 'the fast path transposes explicitly, the stock one does not');
-  assertSameCurve(fast.losses, stock.losses, 1e-5);
+  assertSameCurve(fast, stock, 1e-5);
 });
 
 test('CNN with batch norm: the fast step on wasm follows the stock loss curve of the cpu backend (wasm has no stock conv kernel gradient)', async () => {
@@ -110,7 +132,7 @@ test('CNN with batch norm: the fast step on wasm follows the stock loss curve of
   const stock = await onBackend('cpu', () => lossCurve(recipe, false));
   assert.ok(!fast.kernels.has('Conv2DBackpropFilter') && stock.kernels.has('Conv2DBackpropFilter'), 'the fast path computes the kernel gradient by a convolution');
   // Across backends the sums run in another order: a looser bound than on one backend.
-  assertSameCurve(fast.losses, stock.losses, 1e-4);
+  assertSameCurve(fast, stock, 1e-4);
 });
 
 test('CNN with "valid" and "same" convolutions of stride 2: the fast step on wasm follows the stock loss curve of the cpu backend', async () => {
@@ -130,7 +152,7 @@ test('CNN with "valid" and "same" convolutions of stride 2: the fast step on was
   const fast = await lossCurve(recipe, true);
   const stock = await onBackend('cpu', () => lossCurve(recipe, false));
   assert.ok(!fast.kernels.has('Conv2DBackpropInput') && stock.kernels.has('Conv2DBackpropInput'), 'the fast path computes the input gradient by a convolution');
-  assertSameCurve(fast.losses, stock.losses, 1e-4);
+  assertSameCurve(fast, stock, 1e-4);
 });
 
 test('CNN with max and average pooling over windows that leave rows out, after activations that go negative: the fast step on wasm follows the stock loss curve of the cpu backend', async () => {
@@ -153,5 +175,5 @@ test('CNN with max and average pooling over windows that leave rows out, after a
   const fast = await lossCurve(recipe, true);
   const stock = await onBackend('cpu', () => lossCurve(recipe, false));
   for (const kernel of ['MaxPoolGrad', 'AvgPoolGrad']) assert.ok(!fast.kernels.has(kernel) && stock.kernels.has(kernel), `the fast path computes pooling gradients without ${kernel}`);
-  assertSameCurve(fast.losses, stock.losses, 1e-4);
+  assertSameCurve(fast, stock, 1e-4);
 });

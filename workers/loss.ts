@@ -1,0 +1,48 @@
+import * as tf from '@tensorflow/tfjs';
+
+/** A labelled batch's task loss, and its figures for the epoch's metrics. */
+export interface TaskLoss {
+  /** mean softmax cross-entropy over the batch, differentiable with respect to the logits */
+  loss: tf.Scalar;
+  /** the cross-entropy summed over the batch */
+  sum: number;
+  /** how many rows have their highest logit (the first, on ties) at their label */
+  correct: number;
+}
+
+/**
+ * tf.losses.softmaxCrossEntropy(oneHot(labels), logits) with its default mean reduction, and the
+ * batch's loss sum and correct count, computed on the host from the logits read back once. On the
+ * backends the service trains on (wasm, tfjs-node, cpu) a kernel has run by the time it returns,
+ * so the read is a copy of rows × classes values, where the same loss, gradient and counts on the
+ * device take some 40 kernels, each with tfjs's per-kernel overhead (about half of the seed MLP's
+ * step on wasm). The gradient is (softmax(logits) - oneHot(labels)) / rows, in double precision.
+ */
+export function softmaxCrossEntropy(logits: tf.Tensor2D, labels: Int32Array): TaskLoss {
+  const [rows, classes] = logits.shape;
+  const result = { sum: 0, correct: 0 };
+  const loss = tf.customGrad((input) => {
+    const values = (input as tf.Tensor2D).dataSync();
+    const grad = new Float32Array(rows * classes);
+    const exps = new Float64Array(classes);
+    for (let r = 0; r < rows; r++) {
+      const row = r * classes;
+      let max = -Infinity;
+      let best = 0;
+      for (let c = 0; c < classes; c++) {
+        if (values[row + c]! > max) {
+          max = values[row + c]!;
+          best = c;
+        }
+      }
+      let total = 0;
+      for (let c = 0; c < classes; c++) total += exps[c] = Math.exp(values[row + c]! - max);
+      const label = labels[r]!;
+      result.sum += max + Math.log(total) - values[row + label]!;
+      if (best === label) result.correct++;
+      for (let c = 0; c < classes; c++) grad[row + c] = (exps[c]! / total - (c === label ? 1 : 0)) / rows;
+    }
+    return { value: tf.scalar(result.sum / rows), gradFunc: (dy: tf.Tensor) => tf.mul(dy, tf.tensor2d(grad, [rows, classes])) };
+  })(logits) as tf.Scalar;
+  return { loss, ...result };
+}
