@@ -193,8 +193,11 @@ export class Batcher {
     }
   }
 
-  /** Fills the buffer with batch `step` (from 0) of the current order, preprocessed. */
-  fill(step: number): Batch {
+  /**
+   * Fills the buffers with batch `step` (from 0) of the current order, preprocessed; with
+   * `columns`, `x` holds the batch transposed, [featureSize, size] (Forward.takesColumns).
+   */
+  fill(step: number, columns = false): Batch {
     const batch = step === this.steps - 1 ? this.tail : this.full;
     const { features, labels, featureSize } = this.data;
     const { scale, offset } = this.data.files.preprocessing;
@@ -207,8 +210,12 @@ export class Batcher {
       y[r] = labels[example]!;
       oneHot[r * classes + y[r]!] = 1;
       const from = example * featureSize;
-      const to = r * featureSize;
-      for (let k = 0; k < featureSize; k++) x[to + k] = features[from + k]! * scale + offset;
+      if (columns) {
+        for (let k = 0; k < featureSize; k++) x[k * batch.size + r] = features[from + k]! * scale + offset;
+      } else {
+        const to = r * featureSize;
+        for (let k = 0; k < featureSize; k++) x[to + k] = features[from + k]! * scale + offset;
+      }
     }
     return batch;
   }

@@ -16,7 +16,25 @@ export interface ForwardResult {
   features: tf.Tensor2D;
 }
 
-export type Forward = (x: tf.Tensor) => ForwardResult;
+export interface Forward {
+  /**
+   * The logits and features of a batch `x`: [rows, ...featureShape], or with `columns` (only when
+   * takesColumns(rows)) [features, rows], which must then outlive the gradient computation.
+   */
+  (x: tf.Tensor, columns?: boolean): ForwardResult;
+  /**
+   * Whether the forward would rather take a batch of `rows` examples as columns: its first layer
+   * multiplies by the batch transposed (see dense()), and the caller can lay the batch out that
+   * way for less than a transpose on the device costs.
+   */
+  takesColumns(rows: number): boolean;
+}
+
+/** One layer's forward; `columns` only for a step with takesColumns, given its input as columns. */
+interface LayerStep {
+  (h: tf.Tensor, columns: boolean): tf.Tensor;
+  takesColumns?: (rows: number) => boolean;
+}
 
 /** The layer whose output the methods align; `layer` undefined means the model's input. */
 export interface FeatureLayer {
@@ -87,10 +105,11 @@ export function trainingForward(model: tf.LayersModel, trainable: readonly tf.Va
   const trains = (layer: tf.layers.Layer) => layer.trainableWeights.some((w) => trained.has(w.name));
   if (!(model instanceof tf.Sequential)) {
     const both = tf.model({ inputs: model.inputs, outputs: [feature.layer?.output as tf.SymbolicTensor ?? model.inputs[0]!, model.outputs[0]!] });
-    return (x) => {
+    const apply = (x: tf.Tensor) => {
       const [features, logits] = both.apply(x, { training: true }) as tf.Tensor[];
       return { logits: logits as tf.Tensor2D, features: flat(features!) };
     };
+    return Object.assign(apply, { takesColumns: () => false });
   }
   const layers = model.layers.filter((l) => l.getClassName() !== 'InputLayer');
   let trainedBefore = false;
@@ -100,15 +119,16 @@ export function trainingForward(model: tf.LayersModel, trainable: readonly tf.Va
     return step;
   });
   const featureIndex = feature.layer === undefined ? -1 : layers.indexOf(feature.layer);
-  return (x) => {
+  const apply = (x: tf.Tensor, columns = false) => {
     let h = x;
-    let features = x;
+    let features = featureIndex === -1 && columns ? tf.transpose(x) : x;
     steps.forEach((step, i) => {
-      h = step(h);
+      h = step(h, columns && i === 0);
       if (i === featureIndex) features = h;
     });
     return { logits: h as tf.Tensor2D, features: flat(features) };
   };
+  return Object.assign(apply, { takesColumns: (rows: number) => steps[0]?.takesColumns?.(rows) ?? false });
 }
 
 function flat(x: tf.Tensor): tf.Tensor2D {
@@ -116,7 +136,7 @@ function flat(x: tf.Tensor): tf.Tensor2D {
 }
 
 /** One layer's forward: through dense(), conv2d() or pool2d() below when `fast` and the layer allows, else its own call. */
-function layerStep(layer: tf.layers.Layer, training: boolean, inputGrad: boolean, fast: boolean): (h: tf.Tensor) => tf.Tensor {
+function layerStep(layer: tf.layers.Layer, training: boolean, inputGrad: boolean, fast: boolean): LayerStep {
   const own = (h: tf.Tensor) => layer.apply(h, { training }) as tf.Tensor;
   if (!fast) return own;
   const config = layer.getConfig();
@@ -135,7 +155,9 @@ function layerStep(layer: tf.layers.Layer, training: boolean, inputGrad: boolean
   if (activation === undefined || kernel === undefined) return own;
   const className = layer.getClassName();
   if (className === 'Dense' && bias !== undefined) {
-    return (h) => (h.rank === 2 ? activation(dense(h as tf.Tensor2D, kernel, bias, inputGrad)) : own(h));
+    const step = (h: tf.Tensor, columns: boolean) => (h.rank === 2 ? activation(dense(h as tf.Tensor2D, kernel, bias, inputGrad, columns)) : own(h));
+    // Its input as columns saves nothing when dx is needed: that is the first layer's alone, which has none.
+    return inputGrad ? step : Object.assign(step, { takesColumns: (rows: number) => multipliesTransposed(kernel.shape, rows) });
   }
   const strides = pair(config.strides);
   const padding = config.padding;
@@ -218,27 +240,30 @@ function poolGrad(dy: tf.Tensor4D, inputShape: [number, number, number, number],
  * dx = (W·dyᵀ)ᵀ when it has more inputs than the batch has rows; else x·W and dy·Wᵀ, which take
  * fewer kernels, each with its own overhead. dW = xᵀ·dy. The gradient reads the kernel itself, not
  * a saved copy: the step updates it only after the gradients are computed. `inputGrad` false
- * skips dx, for a layer with nothing trained before it.
+ * skips dx, for a layer with nothing trained before it. With `columns`, x comes as columns,
+ * [inputs, rows], for the transposed forward, and its caller keeps it until the gradient is computed.
  */
-export function dense(x: tf.Tensor2D, kernel: tf.Tensor2D | tf.Variable, bias: tf.Tensor1D | tf.Variable, inputGrad: boolean): tf.Tensor2D {
+export function dense(x: tf.Tensor2D, kernel: tf.Tensor2D | tf.Variable, bias: tf.Tensor1D | tf.Variable, inputGrad: boolean, columns = false): tf.Tensor2D {
   const w = kernel as tf.Tensor2D;
   const b = bias as tf.Tensor1D;
-  const [rows, inputs] = x.shape;
-  const large = w.size >= LARGE_KERNEL;
-  const transposedForward = large && w.shape[1] > rows;
-  // Saves x, or xᵀ when the forward computed it.
+  const [rows, inputs] = columns ? [x.shape[1], x.shape[0]] : x.shape;
+  const transposedForward = multipliesTransposed(w.shape, rows);
+  // Saves x or xᵀ for the gradient, unless the caller holds xᵀ.
   const forward = (save: tf.GradSaveFunc): tf.Tensor2D => {
     if (!transposedForward) {
       save([x]);
-      return tf.fused.matMul({ a: x, b: w, bias: b }) as tf.Tensor2D;
+      return tf.add(tf.matMul(x, w), b);
     }
-    const xT = tf.transpose(x);
-    save([xT]);
+    const xT = columns ? x : tf.transpose(x);
+    save(columns ? [] : [xT]);
     return tf.add(tf.transpose(tf.matMul(tf.transpose(w), xT)), b);
   };
-  const paramGrads = (dy: tf.Tensor2D, saved: tf.Tensor2D) => [tf.matMul(transposedForward ? saved : tf.transpose(saved), dy), tf.sum(dy, 0)];
+  const paramGrads = (dy: tf.Tensor2D, saved: tf.Tensor2D | undefined) => [
+    tf.matMul(columns ? x : transposedForward ? saved! : tf.transpose(saved!), dy),
+    tf.sum(dy, 0),
+  ];
   if (inputGrad) {
-    const dx = (dy: tf.Tensor2D) => (large && inputs > rows ? tf.transpose(tf.matMul(w, tf.transpose(dy))) : tf.matMul(dy, tf.transpose(w)));
+    const dx = (dy: tf.Tensor2D) => (multipliesTransposed(w.shape, rows, inputs) ? tf.transpose(tf.matMul(w, tf.transpose(dy))) : tf.matMul(dy, tf.transpose(w)));
     return tf.customGrad((_x, _w, _b, save) => ({
       value: forward(save as tf.GradSaveFunc),
       gradFunc: (dy: tf.Tensor2D, [saved]) => [dx(dy), ...paramGrads(dy, saved as tf.Tensor2D)],
@@ -246,8 +271,17 @@ export function dense(x: tf.Tensor2D, kernel: tf.Tensor2D | tf.Variable, bias: t
   }
   return tf.customGrad((_w, _b, save) => ({
     value: forward(save as tf.GradSaveFunc),
-    gradFunc: (dy: tf.Tensor2D, [saved]) => paramGrads(dy, saved as tf.Tensor2D),
+    gradFunc: (dy: tf.Tensor2D, [saved]) => paramGrads(dy, saved as tf.Tensor2D | undefined),
   }))(w, b) as tf.Tensor2D;
+}
+
+/**
+ * Whether a product with a kernel of `kernelShape` runs transposed, its batch side packed instead
+ * of the kernel (see dense()): for a large kernel whose `side` (by default its units) outnumbers
+ * the batch's rows.
+ */
+function multipliesTransposed(kernelShape: number[], rows: number, side = kernelShape[1]!): boolean {
+  return kernelShape[0]! * kernelShape[1]! >= LARGE_KERNEL && side > rows;
 }
 
 /**

@@ -31,6 +31,8 @@ export interface StepSetup {
   numClasses: number;
   /** whether the target batch's labels are trained on too (data.targetLabelled) */
   targetLabelled: boolean;
+  /** whether batches are filled and given to the forward as columns (Forward.takesColumns) */
+  columns: boolean;
 }
 
 /** Signal sums at zero, one per name, on the device. */
@@ -41,16 +43,17 @@ export function signalSums(names: readonly string[]): Record<string, tf.Variable
 
 /** One step on `batch` (and `target`, for methods that train on it); `progress` is the share of all steps done before it. */
 export function trainStep(setup: StepSetup, batch: Batch, target: Batch | undefined, progress: number): void {
-  const { sums, method, forward, numClasses } = setup;
+  const { sums, method, forward, numClasses, columns } = setup;
+  const examples = (b: Batch) => (columns ? tf.tensor2d(b.x, [b.x.length / b.size, b.size]) : tf.tensor(b.x, b.shape, 'float32'));
   tf.tidy(() => {
-    const x = tf.tensor(batch.x, batch.shape, 'float32');
+    const x = examples(batch);
     const labels = tf.tensor2d(batch.oneHot, [batch.size, numClasses]);
-    const xt = target && tf.tensor(target.x, target.shape, 'float32');
+    const xt = target && examples(target);
     // Source and target go through the model as one batch: one pass, and batch norm sees both
-    // domains. Joined outside the gradient tape, because the forward keeps its input for the backward.
-    const input = xt ? tf.concat([x, xt]) : x;
+    // domains. Joined outside the gradient tape, because the forward may keep its input for the backward.
+    const input = xt ? tf.concat([x, xt], columns ? 1 : 0) : x;
     const { grads } = tf.variableGrads(() => {
-      const out = forward(input);
+      const out = forward(input, columns);
       const rows = (t: tf.Tensor2D, from: number, count: number) => tf.slice(t, [from, 0], [count, -1]);
       const logits = xt ? rows(out.logits, 0, batch.size) : out.logits;
       const features = xt ? rows(out.features, 0, batch.size) : out.features;
@@ -59,7 +62,6 @@ export function trainStep(setup: StepSetup, batch: Batch, target: Batch | undefi
       sums.correct += task.correct;
       let loss: tf.Scalar = task.loss;
       const targetPass = xt && {
-        x: xt,
         logits: rows(out.logits, batch.size, target!.size),
         features: rows(out.features, batch.size, target!.size),
       };
@@ -68,7 +70,7 @@ export function trainStep(setup: StepSetup, batch: Batch, target: Batch | undefi
         signals[TARGET_LOSS] = tf.losses.softmaxCrossEntropy(tf.tensor2d(target!.oneHot, [target!.size, numClasses]), targetPass.logits) as tf.Scalar;
         loss = tf.add(loss, signals[TARGET_LOSS]);
       }
-      const terms = method.terms?.({ source: { x, labels, logits, features }, ...(targetPass ? { target: targetPass } : {}), progress });
+      const terms = method.terms?.({ source: { labels, logits, features }, ...(targetPass ? { target: targetPass } : {}), progress });
       if (terms) {
         Object.assign(signals, terms.signals);
         loss = tf.add(loss, terms.loss);

@@ -71,6 +71,9 @@ export async function runTraining(task: TrainingTask, report: Report, signal?: A
     optimizer = createOptimizer(hp.optimizer);
     sums = { loss: 0, correct: 0, signals: signalSums([...method.signals, ...(task.spec.data.targetLabelled ? [TARGET_LOSS] : [])]) };
     const batcher = new Batcher(sets.train, hp.batchSize, seed);
+    // Explicit transposes only pay off on wasm, the only backend that lacks the conv kernel
+    // gradient too: tfjs-node's and the cpu backend's own gradients are the faster there.
+    const forward = trainingForward(model, method.variables, feature, backend === 'wasm');
     const run: Run = {
       task,
       hp,
@@ -82,12 +85,12 @@ export async function runTraining(task: TrainingTask, report: Report, signal?: A
       model,
       method,
       optimizer,
-      // Explicit transposes only pay off on wasm, the only backend that lacks the conv kernel
-      // gradient too: tfjs-node's and the cpu backend's own gradients are the faster there.
-      forward: trainingForward(model, method.variables, feature, backend === 'wasm'),
+      forward,
       sums,
       numClasses: sets.train.files.numClasses,
       targetLabelled: task.spec.data.targetLabelled === true,
+      // Decided for full batches: takesColumns holds for fewer rows whenever it holds for more.
+      columns: forward.takesColumns(hp.batchSize * (trainsOnTarget ? 2 : 1)),
       seed,
       batcher,
       targetBatcher: trainsOnTarget ? new Batcher(sets.target!, hp.batchSize, seed + TARGET_SEED_OFFSET) : undefined,
@@ -166,7 +169,7 @@ async function loop(run: Run): Promise<TrainingResult> {
       if (run.signal?.aborted) return stop(run);
       const next = learningRate(run.step);
       if (next !== rate) setLearningRate(run.optimizer, (rate = next));
-      const batch = run.batcher.fill(i);
+      const batch = run.batcher.fill(i, run.columns);
       try {
         trainStep(run, batch, run.targetBatcher && targetBatch(run), run.step / total);
       } catch (err) {
@@ -247,7 +250,7 @@ function targetBatch(run: Run): Batch {
     batcher.shuffle(cycle);
     run.targetCycle = cycle;
   }
-  return batcher.fill(run.step % batcher.steps);
+  return batcher.fill(run.step % batcher.steps, run.columns);
 }
 
 /** Where step `step` (steps done over the whole training) stands, as Position. */

@@ -142,7 +142,7 @@ test('a batcher visits every example once per epoch, in an order fixed by (seed,
   assert.deepEqual(batchIndices(stored), Array.from({ length: 100 }, (_, i) => i));
 });
 
-test('a batcher reuses one buffer, cuts a short last batch and applies the preprocessing', async () => {
+test('a batcher reuses one buffer, cuts a short last batch, applies the preprocessing and lays batches out as rows or columns', async () => {
   const root = await tempDir();
   const data = await indexDataset(root, 10, 2);
   const scaled: Dataset = { ...data, files: { ...data.files, preprocessing: { scale: 2, offset: -1 } } };
@@ -161,4 +161,6 @@ test('a batcher reuses one buffer, cuts a short last batch and applies the prepr
   assert.deepEqual(Array.from(last.y), [0, 1]);
   assert.deepEqual(Array.from(last.oneHot), [1, 0, 0, 0, 0, 1, 0, 0]);
   assert.equal(last.x.buffer, first.x.buffer, 'the short batch is a view of the same buffer');
+  assert.deepEqual(Array.from(batcher.fill(0, true).x), [-1, 1, 3, 5, -1, 1, 3, 5], 'as columns, feature by feature');
+  assert.deepEqual(Array.from(batcher.fill(2, true).x), [15, 17, 15, 17]);
 });

@@ -192,18 +192,34 @@ for (const backend of ['wasm', 'cpu']) {
   });
 }
 
-test('dense() computes the input gradient only when asked', () => {
-  const x = tf.randomNormal([3, 4], 0, 1, 'float32', 1);
-  const w = tf.randomNormal([4, 2], 0, 1, 'float32', 2);
-  const b = tf.randomNormal([2], 0, 1, 'float32', 3);
-  const [dx, dw, db] = tf.grads((xi: tf.Tensor, wi: tf.Tensor, bi: tf.Tensor) => tf.sum(tf.square(dense(xi as tf.Tensor2D, wi as tf.Tensor2D, bi as tf.Tensor1D, true))))([x, w, b]);
-  const [sdx, sdw, sdb] = tf.grads((xi: tf.Tensor, wi: tf.Tensor, bi: tf.Tensor) => tf.sum(tf.square(tf.add(tf.matMul(xi as tf.Tensor2D, wi as tf.Tensor2D), bi))))([x, w, b]);
-  for (const [a, s] of [[dx, sdx], [dw, sdw], [db, sdb]] as const) {
-    assert.ok(tf.max(tf.abs(tf.sub(a!, s!))).dataSync()[0]! < 1e-5);
+test('dense() gives the stock gradients in each arrangement of its products, and the input gradient only when asked', () => {
+  const start = tf.memory().numTensors;
+  // [rows, inputs, units, columns]: a small kernel; large ones with more units (which can take the
+  // batch as columns), or more inputs, than rows.
+  for (const [rows, inputs, units, columns] of [[3, 4, 2, false], [8, 512, 160, true], [8, 1100, 60, false]] as const) {
+    tf.tidy(() => {
+      const x = tf.randomNormal([rows, inputs], 0, 1, 'float32', 1) as tf.Tensor2D;
+      const w = tf.randomNormal([inputs, units], 0, 0.05, 'float32', 2) as tf.Tensor2D;
+      const b = tf.randomNormal([units], 0, 1, 'float32', 3) as tf.Tensor1D;
+      const close = (a: tf.Tensor, expected: tf.Tensor, what: string) => {
+        const diff = tf.max(tf.abs(tf.sub(a, expected))).dataSync()[0]!;
+        assert.ok(diff < 1e-5 * Math.max(1, tf.max(tf.abs(expected)).dataSync()[0]!), `${rows}x${inputs}x${units} ${what}: differs by ${diff}`);
+      };
+      const stock = tf.grads((xi: tf.Tensor, wi: tf.Tensor, bi: tf.Tensor) => tf.sum(tf.square(tf.add(tf.matMul(xi as tf.Tensor2D, wi as tf.Tensor2D), bi))))([x, w, b]);
+      const ours = tf.grads((xi: tf.Tensor, wi: tf.Tensor, bi: tf.Tensor) => tf.sum(tf.square(dense(xi as tf.Tensor2D, wi as tf.Tensor2D, bi as tf.Tensor1D, true))))([x, w, b]);
+      ['dx', 'dW', 'db'].forEach((what, i) => close(ours[i]!, stock[i]!, what));
+      const [onlyW, onlyB] = tf.grads((wi: tf.Tensor, bi: tf.Tensor) => tf.sum(tf.square(dense(x, wi as tf.Tensor2D, bi as tf.Tensor1D, false))))([w, b]);
+      close(onlyW!, stock[1]!, 'dW without dx');
+      close(onlyB!, stock[2]!, 'db without dx');
+      if (!columns) return;
+      // The batch given as columns, as a forward that takesColumns gets it from the loop.
+      const xT = tf.transpose(x) as tf.Tensor2D;
+      const [colW, colB] = tf.grads((wi: tf.Tensor, bi: tf.Tensor) => tf.sum(tf.square(dense(xT, wi as tf.Tensor2D, bi as tf.Tensor1D, false, true))))([w, b]);
+      close(colW!, stock[1]!, 'dW from columns');
+      close(colB!, stock[2]!, 'db from columns');
+    });
   }
-  const [onlyW, onlyB] = tf.grads((wi: tf.Tensor, bi: tf.Tensor) => tf.sum(tf.square(dense(x as tf.Tensor2D, wi as tf.Tensor2D, bi as tf.Tensor1D, false))))([w, b]);
-  assert.ok(tf.max(tf.abs(tf.sub(onlyW!, sdw!))).dataSync()[0]! < 1e-5);
-  assert.ok(tf.max(tf.abs(tf.sub(onlyB!, sdb!))).dataSync()[0]! < 1e-5);
+  assert.equal(tf.memory().numTensors, start);
 });
 
 test('trainingForward falls back to model.apply for models that are not a dense chain', () => {

@@ -25,7 +25,6 @@ export interface MethodContext {
 
 /** One batch's pass as the method sees it; every tensor is inside the gradient tape. */
 export interface DomainPass {
-  x: tf.Tensor;
   logits: tf.Tensor2D;
   features: tf.Tensor2D;
 }
