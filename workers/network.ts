@@ -163,7 +163,8 @@ function layerStep(layer: tf.layers.Layer, training: boolean, inputGrad: boolean
   const padding = config.padding;
   const dilation = pair(config.dilationRate);
   if (className === 'Conv2D' && config.dataFormat === 'channelsLast' && dilation[0] === 1 && dilation[1] === 1 && (padding === 'same' || padding === 'valid')) {
-    return (h) => activation(conv2d(h as tf.Tensor4D, kernel, bias, strides, padding, inputGrad));
+    const relu = config.activation === 'relu';
+    return (h) => (relu ? conv2d(h as tf.Tensor4D, kernel, bias, strides, padding, inputGrad, true) : activation(conv2d(h as tf.Tensor4D, kernel, bias, strides, padding, inputGrad)));
   }
   return own;
 }
@@ -285,11 +286,14 @@ function multipliesTransposed(kernelShape: number[], rows: number, side = kernel
 }
 
 /**
- * A 2-D convolution (NHWC, dilation 1) plus bias whose kernel gradient is itself a convolution,
- * so it needs no Conv2DBackpropFilter kernel: dW[p, q, i, o] = sum over b, y, x of
- * xpad[b, s·y + p, s·x + q, i] · dy[b, y, x, o], which is the convolution of xpad with the
- * channels and batch swapped (i as the batch, b as the input channels) by dy used as the filter,
- * dilated by the stride.
+ * A 2-D convolution (NHWC, dilation 1) plus bias in one fused kernel, then a relu when `relu`,
+ * whose kernel gradient is itself a convolution, so it needs no Conv2DBackpropFilter kernel:
+ * dW[p, q, i, o] = sum over b, y, x of xpad[b, s·y + p, s·x + q, i] · dy[b, y, x, o], which is
+ * the convolution of xpad with the channels and batch swapped (i as the batch, b as the input
+ * channels) by dy used as the filter, dilated by the stride. The bias gradient, the sum of dy
+ * over all but its channels, is taken as average pooling over each whole image times its size:
+ * tfjs's sum over leading axes transposes dy first, several times slower. As in dense(), the
+ * gradient reads the kernel itself.
  */
 export function conv2d(
   x: tf.Tensor4D,
@@ -298,22 +302,31 @@ export function conv2d(
   strides: [number, number],
   padding: 'same' | 'valid',
   inputGrad: boolean,
+  relu = false,
 ): tf.Tensor4D {
   const w = kernel as tf.Tensor4D;
+  const b = bias as tf.Tensor1D | undefined;
   const convolve = (save: tf.GradSaveFunc) => {
-    save([x, w]);
-    const y = tf.conv2d(x, w, strides, padding);
-    return bias === undefined ? y : (tf.add(y, bias) as tf.Tensor4D);
+    // tfjs fuses no activation while a gradient is being recorded, as here, even inside customGrad.
+    const z = tf.fused.conv2d({ x, filter: w, strides, pad: padding, ...(b ? { bias: b } : {}) });
+    const y = relu ? tf.relu(z) : z;
+    // The relu's gradient needs where its output is positive, which is where its input is.
+    save(relu ? [x, y] : [x]);
+    return y;
   };
-  const grads = (dy: tf.Tensor4D, sx: tf.Tensor4D, sw: tf.Tensor4D): tf.Tensor[] => [
-    ...(inputGrad ? [conv2dInputGrad(dy, sw, sx.shape, strides, padding)] : []),
-    conv2dKernelGrad(sx, dy, sw.shape, strides, padding),
-    ...(bias === undefined ? [] : [tf.sum(dy, [0, 1, 2])]),
-  ];
-  const inputs = [...(inputGrad ? [x] : []), w, ...(bias === undefined ? [] : [bias as tf.Tensor1D])];
+  const grads = (dy: tf.Tensor4D, [sx, sy]: tf.Tensor[]): tf.Tensor[] => {
+    const g = relu ? (tf.mul(dy, tf.step(sy!)) as tf.Tensor4D) : dy;
+    const [, outH, outW] = g.shape;
+    return [
+      ...(inputGrad ? [conv2dInputGrad(g, w, sx!.shape, strides, padding)] : []),
+      conv2dKernelGrad(sx as tf.Tensor4D, g, w.shape, strides, padding),
+      ...(b === undefined ? [] : [tf.mul(tf.sum(tf.avgPool(g, [outH, outW], [outH, outW], 'valid'), [0, 1, 2]), outH * outW)]),
+    ];
+  };
+  const inputs = [...(inputGrad ? [x] : []), w, ...(b === undefined ? [] : [b])];
   const op = tf.customGrad((...args: (tf.Tensor | tf.GradSaveFunc)[]) => ({
     value: convolve(args[args.length - 1] as tf.GradSaveFunc),
-    gradFunc: (dy: tf.Tensor4D, [sx, sw]: tf.Tensor[]) => grads(dy, sx as tf.Tensor4D, sw as tf.Tensor4D),
+    gradFunc: (dy: tf.Tensor4D, saved: tf.Tensor[]) => grads(dy, saved),
   }));
   return op(...inputs) as tf.Tensor4D;
 }
@@ -355,10 +368,13 @@ function padBefore(size: number, kernel: number, stride: number, padding: 'same'
 /** The kernel gradient of conv2d(x, W, strides, padding), as described at conv2d(). */
 export function conv2dKernelGrad(x: tf.Tensor4D, dy: tf.Tensor4D, kernelShape: number[], strides: [number, number], padding: 'same' | 'valid'): tf.Tensor4D {
   const [kh, kw, inChannels, outChannels] = kernelShape as [number, number, number, number];
-  const padded = padding === 'same' ? tf.pad(x, [[0, 0], samePadding(x.shape[1], kh, strides[0]), samePadding(x.shape[2], kw, strides[1]), [0, 0]]) : x;
-  const swapped = tf.transpose(padded, [3, 1, 2, 0]);
+  // Padded by the convolution itself: tfjs-backend-wasm's PadV2 is a slow loop.
+  const pad: [number, number] = [0, 0];
+  const [top, bottom] = padding === 'same' ? samePadding(x.shape[1], kh, strides[0]) : pad;
+  const [left, right] = padding === 'same' ? samePadding(x.shape[2], kw, strides[1]) : pad;
+  const swapped = tf.transpose(x, [3, 1, 2, 0]);
   const filter = tf.transpose(dy, [1, 2, 0, 3]);
-  const full = tf.conv2d(swapped as tf.Tensor4D, filter as tf.Tensor4D, 1, 'valid', 'NHWC', strides);
+  const full = tf.conv2d(swapped as tf.Tensor4D, filter as tf.Tensor4D, 1, [pad, [top, bottom], [left, right], pad], 'NHWC', strides);
   return tf.transpose(tf.slice(full, [0, 0, 0, 0], [inChannels, kh, kw, outChannels]), [1, 2, 0, 3]);
 }
 

@@ -248,36 +248,34 @@ async function on<T>(backend: string, fn: () => T): Promise<T> {
 
 const values = (n: number, seed: number) => Float32Array.from({ length: n }, (_, i) => Math.sin(seed * 7919 + i * 104729) * 0.5);
 
-test('conv2d() gives the cpu backend\'s own gradients on wasm, which lacks Conv2DBackpropFilter', async () => {
+test('conv2d() gives the cpu backend\'s own gradients on wasm, which lacks Conv2DBackpropFilter, with a bias and with a relu', async () => {
   const start = tf.memory().numTensors;
-  for (const [stride, padding, kernel, size] of [[1, 'same', 3, 7], [2, 'same', 3, 7], [1, 'valid', 3, 6], [2, 'valid', 5, 9], [2, 'same', 2, 8]] as const) {
+  for (const [stride, padding, kernel, size, relu] of [[1, 'same', 3, 7, false], [2, 'same', 3, 7, true], [1, 'valid', 3, 6, true], [2, 'valid', 5, 9, false], [2, 'same', 2, 8, true]] as const) {
     const xShape: [number, number, number, number] = [2, size, size + 1, 3];
     const wShape: [number, number, number, number] = [kernel, kernel, 3, 4];
     const xs = values(xShape.reduce((a, b) => a * b), 1);
     const ws = values(wShape.reduce((a, b) => a * b), 2);
+    const bs = values(4, 3);
+    const inputs = () => [tf.tensor(xs, xShape), tf.tensor(ws, wShape), tf.tensor(bs, [4])];
     const cpu = await on('cpu', () =>
       tf.tidy(() => {
-        const [dx, dw] = tf.grads((x: tf.Tensor, w: tf.Tensor) => tf.sum(tf.square(tf.conv2d(x as tf.Tensor4D, w as tf.Tensor4D, stride, padding))))([
-          tf.tensor(xs, xShape),
-          tf.tensor(ws, wShape),
-        ]);
-        return [dx!.dataSync(), dw!.dataSync()];
+        const layer = (x: tf.Tensor, w: tf.Tensor, b: tf.Tensor) => {
+          const y = tf.add(tf.conv2d(x as tf.Tensor4D, w as tf.Tensor4D, stride, padding), b);
+          return relu ? tf.relu(y) : y;
+        };
+        return tf.grads((x: tf.Tensor, w: tf.Tensor, b: tf.Tensor) => tf.sum(tf.square(layer(x, w, b))))(inputs()).map((g) => g.dataSync());
       }),
     );
     const wasm = tf.tidy(() => {
-      const b = tf.zeros([4]) as tf.Tensor1D;
-      const [dx, dw] = tf.grads((x: tf.Tensor, w: tf.Tensor) => tf.sum(tf.square(conv2d(x as tf.Tensor4D, w as tf.Tensor4D, b, [stride, stride], padding, true))))([
-        tf.tensor(xs, xShape),
-        tf.tensor(ws, wShape),
-      ]);
+      const grads = tf.grads((x: tf.Tensor, w: tf.Tensor, b: tf.Tensor) => tf.sum(tf.square(conv2d(x as tf.Tensor4D, w as tf.Tensor4D, b as tf.Tensor1D, [stride, stride], padding, true, relu))))(inputs());
       const direct = conv2dKernelGrad(tf.tensor(xs, xShape) as tf.Tensor4D, tf.ones(tf.conv2d(tf.tensor(xs, xShape) as tf.Tensor4D, tf.tensor(ws, wShape) as tf.Tensor4D, stride, padding).shape) as tf.Tensor4D, wShape, [stride, stride], padding);
       assert.deepEqual(direct.shape, wShape);
-      return [dx!.dataSync(), dw!.dataSync()];
+      return grads.map((g) => g.dataSync());
     });
-    for (const [i, name] of ['input', 'kernel'].entries()) {
+    for (const [i, name] of ['input', 'kernel', 'bias'].entries()) {
       const scale = Math.max(...cpu[i]!.map(Math.abs));
       const diff = Math.max(...wasm[i]!.map((v, j) => Math.abs(v - cpu[i]![j]!)));
-      assert.ok(diff <= 1e-4 * scale, `stride ${stride} ${padding} kernel ${kernel}: ${name} gradient differs by ${diff} at scale ${scale}`);
+      assert.ok(diff <= 1e-4 * scale, `stride ${stride} ${padding} kernel ${kernel}${relu ? ' relu' : ''}: ${name} gradient differs by ${diff} at scale ${scale}`);
     }
   }
   assert.equal(tf.memory().numTensors, start);
