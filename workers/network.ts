@@ -220,12 +220,14 @@ function poolGrad(dy: tf.Tensor4D, inputShape: [number, number, number, number],
   } else {
     const [x, y] = saved;
     const windows = tf.reshape(covered[1] === height && covered[2] === width ? x : tf.slice(x, [0, 0, 0, 0], covered), [batch, outH, ph, outW, pw, channels]);
-    // 1 - step(max - v) is 1 exactly where v is its window's maximum, else 0.
-    const atMax = (max: tf.Tensor, v: tf.Tensor) => tf.sub(1, tf.step(tf.sub(max, v)));
-    // Each maximum scores its position counted from the window's end, so the first scores highest.
-    const score = tf.mul(atMax(perWindow(y), windows), byPosition((i) => ph * pw - i));
+    const n = ph * pw;
+    // step(max - v) is 0 exactly where v is its window's maximum, else 1. A maximum scores its
+    // position counted from the window's end, so that the first scores highest; any other value
+    // scores n + 1 less, below 1.
+    const score = tf.sub(byPosition((i) => n - i), tf.mul(tf.step(tf.sub(perWindow(y), windows)), n + 1));
     const best = tf.maxPool(tf.reshape(score, covered) as tf.Tensor4D, size, size, 'valid');
-    dx = tf.mul(atMax(perWindow(best), score), perWindow(dy));
+    // Scores are whole numbers and the best is at least 1: relu(score - best + 1) is 1 at the first maximum, else 0.
+    dx = tf.mul(tf.relu(tf.sub(score, perWindow(tf.sub(best, 1)))), perWindow(dy));
   }
   const grad = tf.reshape(dx, covered) as tf.Tensor4D;
   return covered[1] === height && covered[2] === width ? grad : tf.pad(grad, [[0, 0], [0, height - covered[1]], [0, width - covered[2]], [0, 0]]);
@@ -365,9 +367,23 @@ function padBefore(size: number, kernel: number, stride: number, padding: 'same'
   return padding === 'same' ? samePadding(size, kernel, stride)[0] : 0;
 }
 
-/** The kernel gradient of conv2d(x, W, strides, padding), as described at conv2d(). */
+/**
+ * The kernel gradient of conv2d(x, W, strides, padding), as described at conv2d(); or, when a
+ * patch of x (kh·kw·inChannels values) is smaller than a pixel of dy (outChannels values), as
+ * the product dyᵀ·patches over all output pixels, the patches cut by a convolution with a one-hot
+ * kernel: either way XNNPACK packs one operand as large as that count times the pixels (dy as
+ * the filter, or the patches), at about 10 ns an element, most of the time this takes for a
+ * first layer.
+ */
 export function conv2dKernelGrad(x: tf.Tensor4D, dy: tf.Tensor4D, kernelShape: number[], strides: [number, number], padding: 'same' | 'valid'): tf.Tensor4D {
   const [kh, kw, inChannels, outChannels] = kernelShape as [number, number, number, number];
+  const patchSize = kh * kw * inChannels;
+  if (patchSize < outChannels) {
+    const pixels = dy.shape[0] * dy.shape[1] * dy.shape[2];
+    const patches = tf.reshape(tf.conv2d(x, patchKernel(kh, kw, inChannels), strides, padding), [pixels, patchSize]);
+    const dwT = tf.matMul(tf.transpose(tf.reshape(dy, [pixels, outChannels])), patches);
+    return tf.transpose(tf.reshape(dwT, [outChannels, kh, kw, inChannels]), [1, 2, 3, 0]);
+  }
   // Padded by the convolution itself: tfjs-backend-wasm's PadV2 is a slow loop.
   const pad: [number, number] = [0, 0];
   const [top, bottom] = padding === 'same' ? samePadding(x.shape[1], kh, strides[0]) : pad;
@@ -376,6 +392,14 @@ export function conv2dKernelGrad(x: tf.Tensor4D, dy: tf.Tensor4D, kernelShape: n
   const filter = tf.transpose(dy, [1, 2, 0, 3]);
   const full = tf.conv2d(swapped as tf.Tensor4D, filter as tf.Tensor4D, 1, [pad, [top, bottom], [left, right], pad], 'NHWC', strides);
   return tf.transpose(tf.slice(full, [0, 0, 0, 0], [inChannels, kh, kw, outChannels]), [1, 2, 0, 3]);
+}
+
+/** The kernel whose convolution copies each patch of the input into the channels of one pixel, in W's (row, column, channel) order. */
+function patchKernel(kh: number, kw: number, channels: number): tf.Tensor4D {
+  const size = kh * kw * channels;
+  const values = new Float32Array(size * size);
+  for (let k = 0; k < size; k++) values[k * size + k] = 1;
+  return tf.tensor4d(values, [kh, kw, channels, size]);
 }
 
 /** TensorFlow's "same" padding of one axis: the output has ceil(size / stride) positions. */

@@ -144,7 +144,8 @@ test('CNN with "valid" and "same" convolutions of stride 2: the fast step on was
     tf.sequential({
       layers: [
         tf.layers.reshape({ inputShape: [784], targetShape: [28, 28, 1] }),
-        tf.layers.conv2d({ filters: 4, kernelSize: 3, strides: 2, padding: 'valid', activation: 'relu', ...init(1) }),
+        // More filters than a 3x3 patch of one channel has values: the kernel gradient as a product.
+        tf.layers.conv2d({ filters: 12, kernelSize: 3, strides: 2, padding: 'valid', activation: 'relu', ...init(1) }),
         tf.layers.conv2d({ filters: 6, kernelSize: 3, strides: 2, padding: 'same', activation: 'tanh', ...init(3) }),
         tf.layers.conv2d({ filters: 6, kernelSize: 2, strides: 1, padding: 'valid', activation: 'relu', ...init(5) }),
         tf.layers.flatten(),

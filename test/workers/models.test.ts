@@ -250,13 +250,15 @@ const values = (n: number, seed: number) => Float32Array.from({ length: n }, (_,
 
 test('conv2d() gives the cpu backend\'s own gradients on wasm, which lacks Conv2DBackpropFilter, with a bias and with a relu', async () => {
   const start = tf.memory().numTensors;
-  for (const [stride, padding, kernel, size, relu] of [[1, 'same', 3, 7, false], [2, 'same', 3, 7, true], [1, 'valid', 3, 6, true], [2, 'valid', 5, 9, false], [2, 'same', 2, 8, true]] as const) {
-    const xShape: [number, number, number, number] = [2, size, size + 1, 3];
-    const wShape: [number, number, number, number] = [kernel, kernel, 3, 4];
+  // The last two: patches of one input channel smaller than the outputs, whose kernel gradient is a product.
+  const cases = [[1, 'same', 3, 7, false, 3, 4], [2, 'same', 3, 7, true, 3, 4], [1, 'valid', 3, 6, true, 3, 4], [2, 'valid', 5, 9, false, 3, 4], [2, 'same', 2, 8, true, 3, 4], [1, 'same', 3, 7, true, 1, 12], [2, 'valid', 2, 9, false, 1, 6]] as const;
+  for (const [stride, padding, kernel, size, relu, inChannels, outChannels] of cases) {
+    const xShape: [number, number, number, number] = [2, size, size + 1, inChannels];
+    const wShape: [number, number, number, number] = [kernel, kernel, inChannels, outChannels];
     const xs = values(xShape.reduce((a, b) => a * b), 1);
     const ws = values(wShape.reduce((a, b) => a * b), 2);
-    const bs = values(4, 3);
-    const inputs = () => [tf.tensor(xs, xShape), tf.tensor(ws, wShape), tf.tensor(bs, [4])];
+    const bs = values(outChannels, 3);
+    const inputs = () => [tf.tensor(xs, xShape), tf.tensor(ws, wShape), tf.tensor(bs, [outChannels])];
     const cpu = await on('cpu', () =>
       tf.tidy(() => {
         const layer = (x: tf.Tensor, w: tf.Tensor, b: tf.Tensor) => {
@@ -275,7 +277,7 @@ test('conv2d() gives the cpu backend\'s own gradients on wasm, which lacks Conv2
     for (const [i, name] of ['input', 'kernel', 'bias'].entries()) {
       const scale = Math.max(...cpu[i]!.map(Math.abs));
       const diff = Math.max(...wasm[i]!.map((v, j) => Math.abs(v - cpu[i]![j]!)));
-      assert.ok(diff <= 1e-4 * scale, `stride ${stride} ${padding} kernel ${kernel}${relu ? ' relu' : ''}: ${name} gradient differs by ${diff} at scale ${scale}`);
+      assert.ok(diff <= 1e-4 * scale, `stride ${stride} ${padding} kernel ${kernel}x${inChannels}x${outChannels}${relu ? ' relu' : ''}: ${name} gradient differs by ${diff} at scale ${scale}`);
     }
   }
   assert.equal(tf.memory().numTensors, start);
