@@ -379,9 +379,12 @@ export function conv2dKernelGrad(x: tf.Tensor4D, dy: tf.Tensor4D, kernelShape: n
   const [kh, kw, inChannels, outChannels] = kernelShape as [number, number, number, number];
   const patchSize = kh * kw * inChannels;
   if (patchSize < outChannels) {
-    const pixels = dy.shape[0] * dy.shape[1] * dy.shape[2];
+    const [batch, outH, outW] = dy.shape;
+    const pixels = batch * outH * outW;
     const patches = tf.reshape(tf.conv2d(x, patchKernel(kh, kw, inChannels), strides, padding), [pixels, patchSize]);
-    const dwT = tf.matMul(tf.transpose(tf.reshape(dy, [pixels, outChannels])), patches);
+    // Transposed by images: the wasm backend transposes a tall [pixels, channels] matrix several times slower.
+    const dyT = tf.reshape(tf.transpose(tf.reshape(dy, [batch, outH * outW, outChannels]), [2, 0, 1]), [outChannels, pixels]);
+    const dwT = tf.matMul(dyT, patches);
     return tf.transpose(tf.reshape(dwT, [outChannels, kh, kw, inChannels]), [1, 2, 3, 0]);
   }
   // Padded by the convolution itself: tfjs-backend-wasm's PadV2 is a slow loop.
