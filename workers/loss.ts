@@ -15,8 +15,9 @@ export interface TaskLoss {
  * batch's loss sum and correct count, computed on the host from the logits read back once. On the
  * backends the service trains on (wasm, tfjs-node, cpu) a kernel has run by the time it returns,
  * so the read is a copy of rows × classes values, where the same loss, gradient and counts on the
- * device take some 40 kernels, each with tfjs's per-kernel overhead (about a quarter of the seed MLP's
- * step on wasm). The gradient is (softmax(logits) - oneHot(labels)) / rows, in double precision.
+ * device take some 40 kernels, each with tfjs's per-kernel overhead: about a quarter of the seed
+ * MLP's step on wasm. The gradient is (softmax(logits) - oneHot(labels)) / rows, computed in
+ * double precision.
  */
 export function softmaxCrossEntropy(logits: tf.Tensor2D, labels: Int32Array): TaskLoss {
   const [rows, classes] = logits.shape;
