@@ -222,6 +222,30 @@ test('dense() gives the stock gradients in each arrangement of its products, and
   assert.equal(tf.memory().numTensors, start);
 });
 
+test('trainingForward takes the batch as columns only for a first dense layer with a large kernel and more units than rows, with the same logits and features', () => {
+  const start = tf.memory().numTensors;
+  // A head of 200 classes straight on the input: the feature layer is the input itself.
+  const wide = tf.sequential({ layers: [tf.layers.dense({ inputShape: [400], units: 200, kernelInitializer: tf.initializers.glorotUniform({ seed: 1 }) })] });
+  const narrow = buildMlp({ kind: 'mlp', hidden: [16] }, [400], 10, 1);
+  for (const [model, takes] of [[wide, true], [narrow, false]] as const) {
+    const forward = trainingForward(model, model.trainableWeights.map((w) => w.read() as tf.Variable), featureLayerOf(model, undefined, '/method/featureLayer'), true);
+    assert.equal(forward.takesColumns(32), takes);
+    assert.equal(forward.takesColumns(500), false, 'not with more rows than units');
+    if (!takes) continue;
+    tf.tidy(() => {
+      const x = tf.randomNormal([32, 400], 0, 1, 'float32', 4);
+      const rows = forward(x);
+      const columns = forward(tf.transpose(x), true);
+      assert.deepEqual(columns.features.shape, [32, 400]);
+      assert.ok(tf.max(tf.abs(tf.sub(columns.features, rows.features))).dataSync()[0] === 0, 'features are the input, as rows');
+      assert.ok(tf.max(tf.abs(tf.sub(columns.logits, rows.logits))).dataSync()[0]! < 1e-5);
+    });
+  }
+  wide.dispose();
+  narrow.dispose();
+  assert.equal(tf.memory().numTensors, start);
+});
+
 test('trainingForward falls back to model.apply for models that are not a dense chain', () => {
   const input = tf.input({ shape: [6] });
   const left = tf.layers.dense({ units: 3 }).apply(input) as tf.SymbolicTensor;
