@@ -156,8 +156,10 @@ function layerStep(layer: tf.layers.Layer, training: boolean, inputGrad: boolean
   const className = layer.getClassName();
   if (className === 'Dense' && bias !== undefined) {
     const step = (h: tf.Tensor, columns: boolean) => (h.rank === 2 ? activation(dense(h as tf.Tensor2D, kernel, bias, inputGrad, columns)) : own(h));
-    // Its input as columns saves nothing when dx is needed: that is the first layer's alone, which has none.
-    return inputGrad ? step : Object.assign(step, { takesColumns: (rows: number) => multipliesTransposed(kernel.shape, rows) });
+    // Only a first layer takes its input as columns, and has no dx to compute; a Dense layer
+    // applied to the last axis of a higher-rank input has no matrix to take transposed.
+    const flatInput = layer.inboundNodes[0]?.inputTensors[0]?.shape.length === 2;
+    return inputGrad || !flatInput ? step : Object.assign(step, { takesColumns: (rows: number) => multipliesTransposed(kernel.shape, rows) });
   }
   const strides = pair(config.strides);
   const padding = config.padding;
@@ -388,12 +390,12 @@ export function conv2dKernelGrad(x: tf.Tensor4D, dy: tf.Tensor4D, kernelShape: n
     return tf.transpose(tf.reshape(dwT, [outChannels, kh, kw, inChannels]), [1, 2, 3, 0]);
   }
   // Padded by the convolution itself: tfjs-backend-wasm's PadV2 is a slow loop.
-  const pad: [number, number] = [0, 0];
-  const [top, bottom] = padding === 'same' ? samePadding(x.shape[1], kh, strides[0]) : pad;
-  const [left, right] = padding === 'same' ? samePadding(x.shape[2], kw, strides[1]) : pad;
+  const none: [number, number] = [0, 0];
+  const rows = padding === 'same' ? samePadding(x.shape[1], kh, strides[0]) : none;
+  const columns = padding === 'same' ? samePadding(x.shape[2], kw, strides[1]) : none;
   const swapped = tf.transpose(x, [3, 1, 2, 0]);
   const filter = tf.transpose(dy, [1, 2, 0, 3]);
-  const full = tf.conv2d(swapped as tf.Tensor4D, filter as tf.Tensor4D, 1, [pad, [top, bottom], [left, right], pad], 'NHWC', strides);
+  const full = tf.conv2d(swapped as tf.Tensor4D, filter as tf.Tensor4D, 1, [none, rows, columns, none], 'NHWC', strides);
   return tf.transpose(tf.slice(full, [0, 0, 0, 0], [inChannels, kh, kw, outChannels]), [1, 2, 0, 3]);
 }
 

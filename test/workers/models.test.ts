@@ -227,7 +227,9 @@ test('trainingForward takes the batch as columns only for a first dense layer wi
   // A head of 200 classes straight on the input: the feature layer is the input itself.
   const wide = tf.sequential({ layers: [tf.layers.dense({ inputShape: [400], units: 200, kernelInitializer: tf.initializers.glorotUniform({ seed: 1 }) })] });
   const narrow = buildMlp({ kind: 'mlp', hidden: [16] }, [400], 10, 1);
-  for (const [model, takes] of [[wide, true], [narrow, false]] as const) {
+  // Dense on the last axis of [2, 400] examples: no matrix of the batch to transpose.
+  const ranked = tf.sequential({ layers: [tf.layers.dense({ inputShape: [2, 400], units: 200 }), tf.layers.flatten(), tf.layers.dense({ units: 10 })] });
+  for (const [model, takes] of [[wide, true], [narrow, false], [ranked, false]] as const) {
     const forward = trainingForward(model, model.trainableWeights.map((w) => w.read() as tf.Variable), featureLayerOf(model, undefined, '/method/featureLayer'), true);
     assert.equal(forward.takesColumns(32), takes);
     assert.equal(forward.takesColumns(500), false, 'not with more rows than units');
@@ -241,8 +243,7 @@ test('trainingForward takes the batch as columns only for a first dense layer wi
       assert.ok(tf.max(tf.abs(tf.sub(columns.logits, rows.logits))).dataSync()[0]! < 1e-5);
     });
   }
-  wide.dispose();
-  narrow.dispose();
+  [wide, narrow, ranked].forEach((m) => m.dispose());
   assert.equal(tf.memory().numTensors, start);
 });
 
