@@ -34,8 +34,9 @@ const mlp: ThroughputPlan = {
   target: 0.5,
   peerThreads,
   why:
-    'A profile of our step (Node inspector, this tree) puts about 55% of it in wasm matrix products (XNNPACK, one thread, about 1.4 ms per 64x784x128 product against 0.9 ms for OpenBLAS) ' +
-    'and about 45% in tfjs\'s per-kernel JavaScript overhead over some 86 kernels per step (loss, accuracy count, one-hot, momentum updates, transposes, identities).',
+    'A profile of our step (Node inspector, this tree) puts about 37% of it in XNNPACK\'s matrix products (one thread) and 10% in repacking their right-hand operands, which XNNPACK redoes ' +
+    'whenever their values change, as weights and batches do at every step (about 10 ns an element, as long as the product itself for a batch of 64); 13% in the momentum update ' +
+    '(4 kernels per variable), 7% in filling the batch on the host, and most of the rest in tfjs\'s per-kernel JavaScript overhead over some 31 kernels per step.',
 };
 const mlpFit: ThroughputPlan = { ...mlp, examples: quick ? 5_000 : 10_000, rounds: 1 };
 // No target: the issue asks to report the CNN's ratio and push it as far as the MLP's.
@@ -47,8 +48,9 @@ const cnn: ThroughputPlan = {
   rounds: quick ? 2 : 3,
   peerThreads,
   why:
-    'No target: the issue asks for the ratio. tf.profile of our step puts about half of it in the wasm Conv2DBackpropInput kernel (the input gradient of conv_2, ' +
-    'about 150 ms per batch of 64), a plain loop; the same gradient as a forward conv2d with the flipped kernel takes about 20 ms.',
+    'No target: the issue asks for the ratio. A profile of our step (Node inspector, this tree) puts about 58% of it in XNNPACK convolutions: the kernel gradients (33%; conv_1\'s as a ' +
+    'product with its input\'s patches), the forward passes (16%) and conv_2\'s input gradient (10%, a convolution with the flipped kernel); 20% in the max-pooling gradients ' +
+    '(elementwise ops on the windows, which send each window\'s gradient to its first maximum); and most of the rest in relu masks, copies of saved activations and tfjs\'s per-kernel overhead.',
 };
 const cnnFit: ThroughputPlan = { ...cnn, examples: 1_024, rounds: 1 };
 // The cpu backend's Conv2DBackpropFilter takes tens of seconds per batch: one timed batch says enough.
