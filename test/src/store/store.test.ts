@@ -89,6 +89,17 @@ if (!why) {
     },
     async () => server?.stop(),
   );
+
+  test('processes starting together on an empty PostgreSQL all bring its schema up', async () => {
+    const fresh = await startPostgres();
+    try {
+      const opened = await Promise.allSettled(Array.from({ length: 4 }, () => openStore({ databaseUrl: fresh.url, dataDir: dir })));
+      for (const o of opened) if (o.status === 'fulfilled') await o.value.close();
+      assert.deepEqual(opened.map((o) => (o.status === 'rejected' ? String(o.reason) : 'ok')), ['ok', 'ok', 'ok', 'ok']);
+    } finally {
+      await fresh.stop();
+    }
+  });
 } else {
   test('PostgreSQL store', { skip: why }, () => undefined);
 }
