@@ -4,16 +4,36 @@ import { resolveTask } from '../src/queue/training-task.js';
 import type { TrainingQueue } from '../src/queue/training-queue.js';
 import type { LiveEvents } from '../src/queue/live-events.js';
 import type { Store } from '../src/store/store.js';
+import type { WorkerHost } from './worker.js';
+
+export interface ReconcileDeps {
+  store: Store;
+  queue: TrainingQueue;
+  artifacts: Artifacts;
+  live: LiveEvents;
+  log: Logger;
+  host: Pick<WorkerHost, 'settle'>;
+  /**
+   * how long after BullMQ finished a job the store may still have it live: the host that
+   * finished it records it within moments, unless it died in between
+   */
+  settleAfterMs: number;
+}
 
 /**
  * The store is the source of truth: a job it has as queued or running that BullMQ no
- * longer knows (Redis lost its data, or the job was never queued) is queued again.
+ * longer knows (Redis lost its data, or the job was never queued) is queued again, and one
+ * that BullMQ finished without the store hearing of it is recorded as BullMQ ended it.
  */
-export async function reconcile(deps: { store: Store; queue: TrainingQueue; artifacts: Artifacts; live: LiveEvents; log: Logger }): Promise<number> {
-  const { store, queue, artifacts, live, log } = deps;
+export async function reconcile(deps: ReconcileDeps): Promise<number> {
+  const { store, queue, artifacts, live, log, host, settleAfterMs } = deps;
   let requeued = 0;
   for (const id of await store.jobs.unfinishedIds()) {
-    if (await queue.queue.getJob(id)) continue;
+    const entry = await queue.queue.getJob(id);
+    if (entry) {
+      if (entry.finishedOn !== undefined && Date.now() - entry.finishedOn > settleAfterMs) await host.settle(entry);
+      continue;
+    }
     const job = await store.jobs.get(id);
     if (!job) continue;
     const resolved = await resolveTask(store, artifacts, id, job.spec);

@@ -1,0 +1,52 @@
+import assert from 'node:assert/strict';
+import { fileURLToPath } from 'node:url';
+import { after, test } from 'node:test';
+import { Worker } from 'bullmq';
+import { Artifacts } from '../../src/artifacts/artifacts.js';
+import { createRedis } from '../../src/queue/redis-server.js';
+import { resolveTask } from '../../src/queue/training-task.js';
+import { QUEUE_NAME, TrainingQueue } from '../../src/queue/training-queue.js';
+import { newId } from '../../src/store/ids.js';
+import { openStore } from '../../src/store/store.js';
+import { registerMnist, startHarness, trainSpec, waitForJob, type Harness } from '../helpers/harness.js';
+
+const PROCESSOR = fileURLToPath(new URL('../../workers/processor.js', import.meta.url));
+
+let second: Harness | undefined;
+after(async () => {
+  await second?.stop();
+});
+
+test('a job that BullMQ finished while its host died before recording it is recorded by reconciliation, not trained again', async () => {
+  const env = { LOCK_DURATION_MS: '1000', RECONCILE_INTERVAL_MS: '200' };
+  const first = await startHarness(env);
+  const data = await registerMnist(first, 500, 100);
+  await first.service.stop();
+
+  // what a host that dies at the wrong moment leaves: the store has the attempt running,
+  // BullMQ has it completed (a plain BullMQ worker on the real processor records nothing)
+  const store = await openStore({ dataDir: first.dataDir });
+  const id = newId('job');
+  const spec = trainSpec(data) as Parameters<typeof resolveTask>[3];
+  const resolved = await resolveTask(store, new Artifacts(first.config.artifactsDir), id, spec);
+  assert.ok('task' in resolved);
+  await store.jobs.create({ id, spec });
+  assert.ok(await store.jobs.started(id, 1));
+  await store.close();
+  const connection = createRedis(first.redis.url, { maxRetriesPerRequest: null });
+  const queue = new TrainingQueue(connection, { attempts: 3, backoffMs: 100 });
+  await queue.enqueue(resolved.task);
+  const worker = new Worker(QUEUE_NAME, PROCESSOR, { connection });
+  await new Promise((ok) => worker.once('completed', ok));
+  await worker.close();
+  await queue.close();
+  connection.disconnect();
+
+  second = await startHarness(env, { dataDir: first.dataDir, redis: first.redis });
+  const done = await waitForJob(second, id, 30_000);
+  assert.equal(done.status, 'succeeded', JSON.stringify(done.error));
+  assert.equal(done.attempt, 1, 'the result of the finished attempt was recorded, nothing ran again');
+  const events = (await second.request('GET', `/v1/jobs/${id}/events?limit=1000`)).body.data;
+  assert.deepEqual(events.map((e: any) => `${e.type} ${e.data.status ?? ''}`.trim()), ['status queued', 'status running', 'status succeeded']);
+  assert.equal((await second.request('GET', `/v1/models/${done.result.modelId}`)).status, 200);
+});
