@@ -6,8 +6,9 @@
  * checkpoints only move forward, SSE clients see every event once, and each resumed job
  * must match its uninterrupted twin.
  *
- * The schedule comes from a seeded PRNG: CHAOS_SEED=<n> replays a run's schedule (the
- * moments it hits still depend on timing). CHAOS_JOBS sets the number of jobs (default 10).
+ * The schedule comes from a seeded PRNG and is paced by training steps, not time: CHAOS_SEED=<n>
+ * replays a run's actions, in order, each after the same number of steps trained (where a
+ * step falls in an attempt still depends on timing). CHAOS_JOBS sets the number of jobs (default 10).
  * The processes' logs are kept, and their directory printed, when the run fails.
  */
 import assert from 'node:assert/strict';
@@ -37,8 +38,11 @@ const JOBS = envInteger('CHAOS_JOBS', () => 10);
 const SEED = envInteger('CHAOS_SEED', () => randomInt(1, 1_000_000));
 const random = mulberry32(SEED);
 
+/** An epoch of the jobs below is 94 steps: actions land anywhere in epochs, about 25 per run. */
+const stepsToNextAction = () => 50 + Math.floor(random() * 300);
+
 type Action = 'kill child' | 'kill worker host' | 'kill api' | 'restart redis';
-/** One round of chaos; the schedule plays rounds in seeded orders, so every kind happens within any seven actions in a row. */
+/** One round of chaos: the schedule plays round after round, each in a seeded order, so every kind happens in each seven actions of a round. */
 const ROUND: Action[] = ['kill child', 'kill child', 'kill child', 'kill worker host', 'kill worker host', 'kill api', 'restart redis'];
 function* schedule(): Generator<Action> {
   for (;;) for (const i of shuffle(ROUND.map((_, k) => k), random)) yield ROUND[i]!;
@@ -102,14 +106,19 @@ async function http(method: string, path: string, body?: unknown): Promise<any> 
   }
 }
 
-/** An SSE client that keeps reconnecting with Last-Event-ID until the stream ends. */
+/**
+ * An SSE client that keeps reconnecting with Last-Event-ID until it has the terminal status
+ * event: a stream cut by an API that died can look like one that ended.
+ */
 async function follow(jobId: string): Promise<number[]> {
   const ids: number[] = [];
+  let over = false;
   while (!finished.signal.aborted) {
     try {
-      const { messages, ended } = await readSse(`${base()}/v1/jobs/${jobId}/events`, { ...(ids.length ? { lastEventId: ids[ids.length - 1]! } : {}), timeoutMs: 600_000 });
+      const { messages } = await readSse(`${base()}/v1/jobs/${jobId}/events`, { ...(ids.length ? { lastEventId: ids[ids.length - 1]! } : {}), timeoutMs: 600_000 });
       ids.push(...messages.map((m) => m.id));
-      if (ended) return ids;
+      over ||= messages.some((m) => m.event === 'status' && isTerminal(m.data.data.status));
+      if (over) return ids;
     } catch {
       // connection refused or cut while the API restarts: come back
     }
@@ -178,16 +187,31 @@ test(`chaos: ${JOBS} jobs under SIGKILLs and restarts end exactly once and match
   }
   const streams = ids.map(follow);
 
+  // Chaos is paced by training, not by the clock: the next action waits until the jobs have
+  // trained a random number of steps since the last one, so every action meets jobs at work
+  // (not a host still starting), and a slow machine gets as much chaos per job as a fast one.
   const actions: Action[] = [];
-  const unfinished = async () => {
-    const list = (await http('GET', '/v1/jobs?limit=200')).body.data;
-    return list.filter((j: any) => ids.includes(j.id) && !isTerminal(j.status)).length;
-  };
-  const deadline = Date.now() + 20 * 60_000;
   const plan = schedule();
-  while ((await unfinished()) > 0) {
+  const positions = new Map<string, number>();
+  let trained = 0;
+  let gap = stepsToNextAction();
+  const deadline = Date.now() + 20 * 60_000;
+  for (;;) {
     assert.ok(Date.now() < deadline, `jobs still unfinished after 20 minutes; actions: ${actions.join(', ')}`);
-    await sleep(500 + random() * 2000);
+    const jobs = (await http('GET', '/v1/jobs?limit=200')).body.data.filter((j: any) => ids.includes(j.id));
+    if (jobs.every((j: any) => isTerminal(j.status))) break;
+    for (const j of jobs) {
+      const at = j.progress ? (j.progress.epoch - 1) * j.progress.steps + j.progress.step : 0;
+      // a resumed job goes back to its checkpoint: only steps forward count
+      trained += Math.max(0, at - (positions.get(j.id) ?? 0));
+      positions.set(j.id, at);
+    }
+    if (trained < gap) {
+      await sleep(250);
+      continue;
+    }
+    trained = 0;
+    gap = stepsToNextAction();
     const action = plan.next().value as Action;
     if (action === 'kill child') {
       const kids = worker?.pid ? childrenOf(worker.pid) : [];
