@@ -38,8 +38,8 @@ const JOBS = envInteger('CHAOS_JOBS', () => 10);
 const SEED = envInteger('CHAOS_SEED', () => randomInt(1, 1_000_000));
 const random = mulberry32(SEED);
 
-/** An epoch of the jobs below is 94 steps: actions land anywhere in epochs, about 25 per run. */
-const stepsToNextAction = () => 50 + Math.floor(random() * 300);
+/** An epoch of the jobs below is 94 steps: actions land anywhere in epochs, 20 to 30 per run. */
+const stepsToNextAction = () => 20 + Math.floor(random() * 180);
 
 type Action = 'kill child' | 'kill worker host' | 'kill api' | 'restart redis';
 /** One round of chaos: the schedule plays round after round, each in a seeded order, so every kind happens in each seven actions of a round. */
