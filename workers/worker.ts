@@ -14,6 +14,7 @@ import type { Queryable } from '../src/store/db.js';
 import type { Transition } from '../src/store/jobs.js';
 import type { Store } from '../src/store/store.js';
 import type { WebhookQueue } from '../src/webhooks/webhook-queue.js';
+import { failChildInitOnExit } from './sandbox-init.js';
 import type { TrainingMessage, TrainingResult, TrainingTask } from './task.js';
 
 const PROCESSOR = fileURLToPath(new URL('./processor.js', import.meta.url));
@@ -40,6 +41,7 @@ export class WorkerHost {
   private shuttingDown = false;
 
   constructor(private readonly opts: WorkerHostOptions) {
+    failChildInitOnExit();
     this.worker = new Worker<TrainingTask, TrainingResult>(QUEUE_NAME, PROCESSOR, {
       connection: opts.connection,
       concurrency: opts.concurrency,
