@@ -254,7 +254,13 @@ test(`chaos: ${JOBS} jobs under SIGKILLs and restarts end exactly once and match
     if (action === 'kill child') {
       const kids = worker?.pid ? childrenOf(worker.pid) : [];
       if (kids.length === 0) continue;
-      process.kill(kids[Math.floor(random() * kids.length)]!, 'SIGKILL');
+      try {
+        process.kill(kids[Math.floor(random() * kids.length)]!, 'SIGKILL');
+      } catch (err) {
+        // it ended by itself since we looked
+        if ((err as NodeJS.ErrnoException).code === 'ESRCH') continue;
+        throw err;
+      }
     } else if (action === 'kill worker host') {
       await kill(worker);
       await sleep(300);
