@@ -14,7 +14,7 @@
 import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomInt } from 'node:crypto';
-import { closeSync, mkdtempSync, openSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { closeSync, mkdtempSync, openSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
@@ -25,6 +25,7 @@ import { createRedis, freePort, startRedisServer, type RedisServer } from '../..
 import { QUEUE_NAME } from '../../src/queue/training-queue.js';
 import { TERMINAL_STATUSES, type JobStatus } from '../../src/schemas/job.js';
 import { startPostgres, type PostgresServer } from '../helpers/postgres.js';
+import { childProcesses } from '../helpers/processes.js';
 import { readSse } from '../helpers/sse.js';
 
 const SERVER = fileURLToPath(new URL('../../src/server.js', import.meta.url));
@@ -136,22 +137,6 @@ async function follow(jobId: string): Promise<number[]> {
   return ids;
 }
 
-/** Child processes of `pid`, from /proc (minimal Debian images have no ps). */
-function childrenOf(pid: number): number[] {
-  const kids: number[] = [];
-  for (const entry of readdirSync('/proc')) {
-    if (!/^\d+$/.test(entry)) continue;
-    try {
-      // the ppid is the second field after the command name, which is in parentheses and may hold spaces
-      const stat = readFileSync(`/proc/${entry}/stat`, 'utf8');
-      if (Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]) === pid) kids.push(Number(entry));
-    } catch {
-      // the process ended while we looked
-    }
-  }
-  return kids;
-}
-
 /** Far longer than any recovery here (a lock expiring, a host starting, a retry's backoff) takes. */
 const STALL_MS = 3 * 60_000;
 
@@ -160,7 +145,7 @@ async function diagnose(jobs: any[]): Promise<string> {
   const connection = createRedis(`redis://127.0.0.1:${redisPort}`, { maxRetriesPerRequest: 1 });
   const queue = new Queue(QUEUE_NAME, { connection });
   try {
-    const lines = [`worker host ${worker?.pid} ${worker?.exitCode === null && worker.signalCode === null ? 'running' : 'gone'}, children ${worker?.pid ? childrenOf(worker.pid).join(' ') : '-'}`];
+    const lines = [`worker host ${worker?.pid} ${worker?.exitCode === null && worker.signalCode === null ? 'running' : 'gone'}, children ${worker?.pid ? childProcesses(worker.pid).join(' ') : '-'}`];
     for (const j of jobs.filter((j) => !isTerminal(j.status))) {
       const entry = await queue.getJob(j.id);
       const bull = entry ? `${await entry.getState()} attemptsStarted ${entry.attemptsStarted} attemptsMade ${entry.attemptsMade} finishedOn ${entry.finishedOn}` : 'no entry';
@@ -252,7 +237,7 @@ test(`chaos: ${JOBS} jobs under SIGKILLs and restarts end exactly once and match
     moved = false;
     const action = plan.next().value as Action;
     if (action === 'kill child') {
-      const kids = worker?.pid ? childrenOf(worker.pid) : [];
+      const kids = worker?.pid ? childProcesses(worker.pid) : [];
       if (kids.length === 0) continue;
       try {
         process.kill(kids[Math.floor(random() * kids.length)]!, 'SIGKILL');

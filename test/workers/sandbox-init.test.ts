@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
-import { readdirSync, readFileSync } from 'node:fs';
 import { after, test } from 'node:test';
+import { childProcesses } from '../helpers/processes.js';
 import { registerMnist, startHarness, trainSpec, waitForJob, type Harness } from '../helpers/harness.js';
 
 let h: Harness | undefined;
@@ -8,30 +8,16 @@ after(async () => {
   await h?.stop();
 });
 
-/** BullMQ's sandboxed children of this process (the harness runs the worker host here). */
-function trainingChildren(): number[] {
-  return readdirSync('/proc')
-    .filter((e) => /^\d+$/.test(e))
-    .filter((e) => {
-      try {
-        const stat = readFileSync(`/proc/${e}/stat`, 'utf8');
-        return Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]) === process.pid && readFileSync(`/proc/${e}/cmdline`, 'utf8').includes('bullmq');
-      } catch {
-        return false; // it ended while we looked
-      }
-    })
-    .map(Number);
-}
-
 test('a training child killed while it starts fails its attempt, and the job is retried instead of hanging', async () => {
   h = await startHarness({ JOB_BACKOFF_MS: '100' });
   const data = await registerMnist(h, 500, 100);
-  const before = new Set(trainingChildren());
+  // the harness runs the worker host in this process: the training children are ours, forked from BullMQ's main.js
+  const before = new Set(childProcesses(process.pid, 'bullmq'));
   const job = (await h.request('POST', '/v1/jobs', trainSpec(data))).body;
   // loading tfjs takes the child a second or so: found within milliseconds, it is still starting
   let killed: number | undefined;
   for (let i = 0; i < 2000 && killed === undefined; i++) {
-    killed = trainingChildren().find((pid) => !before.has(pid));
+    killed = childProcesses(process.pid, 'bullmq').find((pid) => !before.has(pid));
     if (killed === undefined) await new Promise((r) => setTimeout(r, 5));
   }
   assert.ok(killed, 'a training child was started');
