@@ -14,6 +14,7 @@ import type { Queryable } from '../src/store/db.js';
 import type { Transition } from '../src/store/jobs.js';
 import type { Store } from '../src/store/store.js';
 import type { WebhookQueue } from '../src/webhooks/webhook-queue.js';
+import { failChildInitOnExit } from './sandbox-init.js';
 import type { TrainingMessage, TrainingResult, TrainingTask } from './task.js';
 
 const PROCESSOR = fileURLToPath(new URL('./processor.js', import.meta.url));
@@ -40,6 +41,7 @@ export class WorkerHost {
   private shuttingDown = false;
 
   constructor(private readonly opts: WorkerHostOptions) {
+    failChildInitOnExit();
     this.worker = new Worker<TrainingTask, TrainingResult>(QUEUE_NAME, PROCESSOR, {
       connection: opts.connection,
       concurrency: opts.concurrency,
@@ -60,7 +62,7 @@ export class WorkerHost {
     });
   }
 
-  private enqueue(job: QueueJob<TrainingTask>, fn: () => Promise<void>): void {
+  private enqueue(job: QueueJob<TrainingTask>, fn: () => Promise<void>): Promise<void> {
     const id = job.id!;
     const next = (this.chains.get(id) ?? Promise.resolve())
       .then(fn)
@@ -69,6 +71,21 @@ export class WorkerHost {
     void next.then(() => {
       if (this.chains.get(id) === next) this.chains.delete(id);
     });
+    return next;
+  }
+
+  /**
+   * Records the end of a queue entry that BullMQ has finished while the store still has its
+   * job live: the host that ran it died between the two (reconciliation finds these). Every
+   * write is guarded by the entry's attempt, so a host that records it after all changes nothing.
+   */
+  async settle(job: QueueJob<TrainingTask>): Promise<void> {
+    const state = await job.getState();
+    if (state !== 'completed' && state !== 'failed') return;
+    this.opts.log.warn({ jobId: job.id, state, attempt: attemptOf(job) }, 'the queue finished this job but the store never heard; recording it now');
+    // a stop that was neither a pause nor a cancel was a host shutting down: hand the job back for it
+    if (state === 'completed') await this.enqueue(job, () => this.onCompleted(job, job.returnvalue, true));
+    else await this.enqueue(job, () => this.onFailed(job, new Error(job.failedReason)));
   }
 
   private async publish(t: Transition | null): Promise<void> {
@@ -109,11 +126,11 @@ export class WorkerHost {
     }
   }
 
-  private async onCompleted(job: QueueJob<TrainingTask>, result: TrainingResult): Promise<void> {
+  private async onCompleted(job: QueueJob<TrainingTask>, result: TrainingResult, handBack = this.shuttingDown): Promise<void> {
     const { jobs, models } = this.opts.store;
     const task = job.data;
     const attempt = attemptOf(job);
-    if (result.outcome === 'cancelled') return this.onStopped(job, result.stoppedAt ?? null);
+    if (result.outcome === 'cancelled') return this.onStopped(job, result.stoppedAt ?? null, handBack);
     // the test set's report (classes, per-class accuracy, confusion matrix) goes with the final metrics
     const metrics = { ...result.metrics, ...result.report };
     // the trained model is described by its labelled training set (data.source of a domain_adaptation
@@ -141,14 +158,14 @@ export class WorkerHost {
   }
 
   /** The child stopped early on request: record what was asked for, or hand the job back when this host is going away. */
-  private async onStopped(job: QueueJob<TrainingTask>, stoppedAt: { epoch: number; step: number } | null): Promise<void> {
+  private async onStopped(job: QueueJob<TrainingTask>, stoppedAt: { epoch: number; step: number } | null, handBack: boolean): Promise<void> {
     const { jobs } = this.opts.store;
     const id = job.id!;
     const attempt = attemptOf(job);
     const row = await jobs.get(id);
     if (row?.pauseRequested) return this.publish(await jobs.paused(id, attempt, stoppedAt));
     if (row?.cancelRequested) return this.publish(await jobs.cancelled(id, attempt, 'cancelled by request'));
-    if (this.shuttingDown) {
+    if (handBack) {
       const t = await jobs.handedBack(id, attempt, stoppedAt);
       if (t) {
         await this.opts.queue.requeue({ ...job.data, attemptBase: attempt });

@@ -118,16 +118,18 @@ export class JobStore {
   }
 
   /**
-   * Runs `fn` with the job row locked, but only if the job is still live and, when
-   * `attempt` is given, still on that attempt. Returns null when the change no longer applies.
+   * Runs `fn` with the job row locked, but only if the job is still live (with `running`, still
+   * running) and, when `attempt` is given, still on that attempt. Returns null when the change
+   * no longer applies.
    */
   private async change(
     id: string,
     attempt: number | null,
     fn: (q: Queryable, row: JobRow) => Promise<JobEvent[]>,
+    { running = false } = {},
   ): Promise<Transition | null> {
     return this.db.tx(async (q) => {
-      const [row] = await q.query<JobRow>(`SELECT * FROM jobs WHERE id = $1 AND ${LIVE} FOR UPDATE`, [id]);
+      const [row] = await q.query<JobRow>(`SELECT * FROM jobs WHERE id = $1 AND ${running ? `status = 'running'` : LIVE} FOR UPDATE`, [id]);
       if (!row || (attempt !== null && row.attempt !== attempt)) return null;
       const events = await fn(q, row);
       return { job: (await this.getIn(q, id))!, events };
@@ -193,12 +195,21 @@ export class JobStore {
     });
   }
 
-  /** The attempt failed but the queue will try again. */
+  /**
+   * The attempt failed but the queue will try again. Like pausing and handing back, it ends a
+   * running attempt, so it applies once: a second report of the same end (a host that records
+   * it after reconciliation did) changes nothing.
+   */
   retrying(id: string, attempt: number, error: JobError, delayMs: number | null): Promise<Transition | null> {
-    return this.change(id, attempt, async (q) => {
-      await q.query(`UPDATE jobs SET status = 'queued', error = $2::jsonb WHERE id = $1`, [id, JSON.stringify(error)]);
-      return [await this.events.append(q, id, 'status', { status: 'queued', retry: { afterAttempt: attempt, delayMs }, error })];
-    });
+    return this.change(
+      id,
+      attempt,
+      async (q) => {
+        await q.query(`UPDATE jobs SET status = 'queued', error = $2::jsonb WHERE id = $1`, [id, JSON.stringify(error)]);
+        return [await this.events.append(q, id, 'status', { status: 'queued', retry: { afterAttempt: attempt, delayMs }, error })];
+      },
+      { running: true },
+    );
   }
 
   /** Cancelled for good: from the API for a queued job, from the worker once a running one stopped. */
@@ -211,18 +222,28 @@ export class JobStore {
 
   /** A running job stopped at a pause request, its checkpoint written. */
   paused(id: string, attempt: number, stoppedAt: { epoch: number; step: number } | null): Promise<Transition | null> {
-    return this.change(id, attempt, async (q) => {
-      await q.query(`UPDATE jobs SET status = 'paused', stop_requested = NULL WHERE id = $1`, [id]);
-      return [await this.events.append(q, id, 'status', { status: 'paused', stoppedAt })];
-    });
+    return this.change(
+      id,
+      attempt,
+      async (q) => {
+        await q.query(`UPDATE jobs SET status = 'paused', stop_requested = NULL WHERE id = $1`, [id]);
+        return [await this.events.append(q, id, 'status', { status: 'paused', stoppedAt })];
+      },
+      { running: true },
+    );
   }
 
   /** A worker shutting down checkpointed the job and gave it back to the queue. */
   handedBack(id: string, attempt: number, stoppedAt: { epoch: number; step: number } | null): Promise<Transition | null> {
-    return this.change(id, attempt, async (q) => {
-      await q.query(`UPDATE jobs SET status = 'queued' WHERE id = $1`, [id]);
-      return [await this.events.append(q, id, 'status', { status: 'queued', handedBack: { stoppedAt, afterAttempt: attempt } })];
-    });
+    return this.change(
+      id,
+      attempt,
+      async (q) => {
+        await q.query(`UPDATE jobs SET status = 'queued' WHERE id = $1`, [id]);
+        return [await this.events.append(q, id, 'status', { status: 'queued', handedBack: { stoppedAt, afterAttempt: attempt } })];
+      },
+      { running: true },
+    );
   }
 
   /**

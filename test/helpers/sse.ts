@@ -8,15 +8,17 @@ export interface SseMessage {
 export async function readSse(url: string, opts: { lastEventId?: number; stopAfter?: (m: SseMessage, all: SseMessage[]) => boolean; timeoutMs?: number } = {}): Promise<{ messages: SseMessage[]; ended: boolean }> {
   const ac = new AbortController();
   const timer = setTimeout(() => ac.abort(), opts.timeoutMs ?? 120_000);
-  const res = await fetch(url, {
-    headers: { accept: 'text/event-stream', ...(opts.lastEventId !== undefined ? { 'last-event-id': String(opts.lastEventId) } : {}) },
-    signal: ac.signal,
-  });
-  if (res.status !== 200) throw new Error(`SSE request answered ${res.status}: ${await res.text()}`);
   const messages: SseMessage[] = [];
   const decoder = new TextDecoder();
   let buf = '';
+  // the timer is cleared however the request ends, a refused connection included: left
+  // running, it would keep the test process alive for the whole timeout
   try {
+    const res = await fetch(url, {
+      headers: { accept: 'text/event-stream', ...(opts.lastEventId !== undefined ? { 'last-event-id': String(opts.lastEventId) } : {}) },
+      signal: ac.signal,
+    });
+    if (res.status !== 200) throw new Error(`SSE request answered ${res.status}: ${await res.text()}`);
     for await (const chunk of res.body as unknown as AsyncIterable<Uint8Array>) {
       buf += decoder.decode(chunk, { stream: true });
       let sep: number;

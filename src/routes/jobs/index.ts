@@ -165,14 +165,15 @@ const routes: FastifyPluginAsyncTypebox = async (app) => {
       const r = await store.jobs.resume(job.id, req.tenant);
       if (r.outcome === 'missing') throw notFound('Job', job.id, '/id');
       if (r.outcome === 'refused') throw new HttpProblem(409, 'not_paused', 'Job is not paused', `job ${job.id} is ${r.transition!.job.status}; only paused jobs can be resumed`);
-      await live.publish(job.id, r.transition!.events);
       try {
         await withTimeout(queue.requeue({ ...resolved.task, attemptBase: r.transition!.job.attempt }), ENQUEUE_TIMEOUT_MS, 'queueing the job');
       } catch (err) {
         // the job stays queued in the store; the worker side's reconciliation queues it when Redis is back
+        // (its event is in the store too: streams read it there without the nudge this would publish)
         req.log.error({ err, jobId: job.id }, 'could not queue the resumed job');
         throw new HttpProblem(503, 'queue_unavailable', 'Queue unavailable', 'the job was resumed but the queue (Redis) is not reachable; it will be queued when the worker side reconnects');
       }
+      await live.publish(job.id, r.transition!.events);
       return reply.code(202).send(r.transition!.job);
     },
   });

@@ -65,6 +65,22 @@ function storeContract(name: string, open: () => Promise<Store>, close: () => Pr
       assert.deepEqual(statuses, ['queued', 'running', 'running', 'succeeded']);
     });
 
+    test('an attempt ends once: a second report of its retry, hand-back or pause changes nothing', async () => {
+      const ends = [
+        (id: string) => store.jobs.retrying(id, 1, { code: 'worker_crashed', message: 'died' }, 100),
+        (id: string) => store.jobs.handedBack(id, 1, { epoch: 1, step: 10 }),
+        (id: string) => store.jobs.paused(id, 1, { epoch: 1, step: 10 }),
+      ];
+      for (const end of ends) {
+        const id = newId('job');
+        await store.jobs.create({ id, spec });
+        await store.jobs.started(id, 1);
+        assert.ok(await end(id));
+        for (const again of ends) assert.equal(await again(id), null);
+        assert.equal((await store.events.list(id, 0, 100)).length, 3, 'queued, running and the one end');
+      }
+    });
+
     test('a rolled-back transaction leaves no event behind', async () => {
       const id = newId('job');
       await store.jobs.create({ id, spec });
@@ -89,6 +105,17 @@ if (!why) {
     },
     async () => server?.stop(),
   );
+
+  test('processes starting together on an empty PostgreSQL all bring its schema up', async () => {
+    const fresh = await startPostgres();
+    try {
+      const opened = await Promise.allSettled(Array.from({ length: 4 }, () => openStore({ databaseUrl: fresh.url, dataDir: dir })));
+      for (const o of opened) if (o.status === 'fulfilled') await o.value.close();
+      assert.deepEqual(opened.map((o) => (o.status === 'rejected' ? String(o.reason) : 'ok')), ['ok', 'ok', 'ok', 'ok']);
+    } finally {
+      await fresh.stop();
+    }
+  });
 } else {
   test('PostgreSQL store', { skip: why }, () => undefined);
 }

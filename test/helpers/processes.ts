@@ -1,0 +1,18 @@
+import { readdirSync, readFileSync } from 'node:fs';
+
+/** Child processes of `pid` whose command line contains `match`, from /proc (minimal Debian images have no ps). */
+export function childProcesses(pid: number, match = ''): number[] {
+  const kids: number[] = [];
+  for (const entry of readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      // the ppid is the second field after the command name, which is in parentheses and may hold spaces
+      const stat = readFileSync(`/proc/${entry}/stat`, 'utf8');
+      if (Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]) !== pid) continue;
+      if (readFileSync(`/proc/${entry}/cmdline`, 'utf8').includes(match)) kids.push(Number(entry));
+    } catch {
+      // the process ended while we looked
+    }
+  }
+  return kids;
+}
