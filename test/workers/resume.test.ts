@@ -141,10 +141,15 @@ test('limits.maxRuntimeSeconds stops an attempt for good, with a checkpoint to s
   assert.equal(caught.code, 'max_runtime');
   assert.equal(caught.param, '/limits/maxRuntimeSeconds');
   assert.equal(caught.name, 'UnrecoverableError', 'not retried');
-  assert.match(caught.message, /ran longer than limits\.maxRuntimeSeconds \(1 s\) and stopped in epoch 1 at step \d+ of 7500; its checkpoint is kept/);
-  const saved = messages.filter((m) => m.type === 'checkpoint');
-  assert.equal(saved.length, 1);
-  assert.deepEqual(await readdir(task.checkpointsDir), [path.basename((saved[0] as { path: string }).path)]);
+  // Where the second ran out depends on the machine's speed; what the limit guarantees does not:
+  // it stopped before the end, at a step that a checkpoint holds, and every checkpoint is kept.
+  const at = /ran longer than limits\.maxRuntimeSeconds \(1 s\) and stopped in epoch (\d+) at step (\d+) of 7500; its checkpoint is kept/.exec(caught.message);
+  assert.ok(at, caught.message);
+  const [epoch, step] = [Number(at[1]), Number(at[2])];
+  assert.ok(step > 0 && step < 7500 && epoch === Math.ceil(step / 1500), `stopped at epoch ${epoch}, step ${step}`);
+  const saved = messages.flatMap((m) => (m.type === 'checkpoint' ? [m] : []));
+  assert.equal(saved.at(-1)?.step, step, 'the last checkpoint is the step it stopped at');
+  assert.deepEqual((await readdir(task.checkpointsDir)).sort(), saved.map((m) => path.basename(m.path)).sort());
 });
 
 test('an unreadable newest checkpoint is passed over with a warning; one from another setup fails the job', async () => {
