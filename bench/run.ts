@@ -94,7 +94,7 @@ const env: Environment = {
   machine: [
     `${cpus[0]?.model ?? 'unknown CPU'}, ${cpus.length} logical cores, ${Math.round(os.totalmem() / 1024 ** 3)} GiB memory`,
     `${os.type()} ${os.release()} (${os.arch()})`,
-    `tfjs backend: wasm (TFJS_BACKEND=wasm; @tensorflow/tfjs-node does not install here), single-threaded (WASM_HAS_MULTITHREAD_SUPPORT off in workers/backend.ts)`,
+    `tfjs backend: wasm (TFJS_BACKEND=wasm; @tensorflow/tfjs-node does not install here), single-threaded (WASM_HAS_MULTITHREAD_SUPPORT off in workers/training/backend.ts)`,
   ],
   versions: [
     `Node ${process.version}`,
@@ -108,7 +108,7 @@ const env: Environment = {
 const method = [
   '**Recipes** (bench/recipes.ts, bench/peers/*.py): MNIST scaled as the seed does ((x/255 - 0.5)/0.5), batch 64, SGD lr 0.001 momentum 0.9, softmax cross-entropy on logits. Seed MLP: 784-128-10, no activation. Small CNN: the service\'s `{kind: "cnn", filters: [16, 32], hidden: [64]}`: two blocks of 3x3 "same" convolution, relu and 2x2 max pooling, then dense 64 relu and 10 logits.',
   `**Training throughput**: each round runs \`node dist/bench/ours.js\` (the real \`runTraining\` loop, wasm, no report consumer) and then \`bench/peers/<model>.py\` with 1 and 2 threads, each a fresh process on the first N MNIST training images; both time the last of ${mlp.epochs} epochs (earlier ones warm up), both read the data from memory, and PyTorch runs the seed's loop (\`zero_grad\`, forward, \`CrossEntropyLoss\`, \`backward\`, \`SGD(lr=0.001, momentum=0.9).step()\`, \`loss.item()\` per batch). The ratio is ours / PyTorch 1 thread, the like-for-like comparison with single-threaded wasm: OPENBLAS_NUM_THREADS, OMP_NUM_THREADS and \`torch.set_num_threads\` are all set to the thread count (and OMP_WAIT_POLICY=PASSIVE with 2 threads: spinning waiters on 2 shared cores made it 10x slower than 1 thread).`,
-  `**Small CNN**: the service's own \`{kind: 'cnn'}\` architecture (workers/models.ts) through the same loop, and the same layers in PyTorch (bench/peers/cnn.py, channels first).`,
+  `**Small CNN**: the service's own \`{kind: 'cnn'}\` architecture (workers/training/models.ts) through the same loop, and the same layers in PyTorch (bench/peers/cnn.py, channels first).`,
   '**Stock model.fit**: one run of `model.fit` on the same model, data and optimizer, for reference: it is where the issue started. For the CNN it fails on wasm (tfjs-backend-wasm 4.22 has no Conv2DBackpropFilter kernel), so a full run also times one batch of it on the cpu backend.',
   '**Service**: the whole service in the benchmark process (API, worker host, a private redis-server, PGlite; training in BullMQ sandboxed children), on loopback ports, as test/helpers/harness.ts starts it. Clients use the public API only: POST /v1/jobs, then the SSE stream until the terminal status event.',
   `**Overhead**: the same seed-MLP job (${service.examples} examples, ${service.overheadEpochs} epochs, test set ${1000}) through the API, from just before the POST to the terminal SSE event, against \`runTraining\` on the same task and dataset files in a warm Node process (bench/bare-loop.ts), alternating which goes first; both sides warmed by one small job.`,

@@ -18,9 +18,9 @@ import os from 'node:os';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import type { JobSpec } from '../src/schemas/job.js';
-import { readIdx, writeDatasetFiles } from '../workers/data.js';
-import type { DatasetFiles, TrainingMessage, TrainingTask } from '../workers/task.js';
-import { runTraining } from '../workers/training-loop.js';
+import { readIdx, writeDatasetFiles } from '../workers/training/data.js';
+import type { DatasetFiles, TrainingMessage, TrainingTask } from '../src/jobs/task.js';
+import { runTraining } from '../workers/training/training-loop.js';
 
 const PYTORCH_TEST_ACCURACY = 0.9166;
 const TOLERANCE = 0.005;

@@ -18,7 +18,7 @@ import { createRedis } from '../src/queue/redis-server.js';
 import { QUEUE_NAME } from '../src/queue/training-queue.js';
 import { startHarness, type Harness } from '../test/helpers/harness.js';
 import { readSse } from '../test/helpers/sse.js';
-import type { DatasetFiles, TrainingMessage, TrainingTask } from '../workers/task.js';
+import type { DatasetFiles, TrainingMessage, TrainingTask } from '../src/jobs/task.js';
 import type { BareResult } from './bare-loop.js';
 import type { OursResult } from './ours.js';
 import { nodeScript, runJson } from './processes.js';
@@ -247,7 +247,7 @@ async function firstEventRows(h: Harness, plan: ServicePlan, big: string, log: L
     details: [
       `per run (median is the figure, worst ${ms(worst)}): ${list(firsts, ms)}`,
       `POST to the job's startedAt (queue pickup, as stored): ${list(pickups, ms)}`,
-      'the loop reports its first progress after 250 ms of steps (PROGRESS_INTERVAL_MS in workers/training-loop.ts), which is most of this figure',
+      'the loop reports its first progress after 250 ms of steps (PROGRESS_INTERVAL_MS in workers/training/training-loop.ts), which is most of this figure',
     ],
   };
   if (m >= 1) row.note = `missed by ${ms(m - 1)} (median ${ms(m)})`;

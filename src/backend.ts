@@ -12,7 +12,7 @@ function resolves(pkg: string): boolean {
 }
 
 /**
- * The backend a training child will pick, by the rule of workers/backend.ts, told
+ * The backend a training child will pick, by the rule of workers/training/backend.ts, told
  * without loading TensorFlow.js (the API never does): tfjs-node counts only when its
  * native binding was installed.
  */

@@ -14,9 +14,9 @@ import { LiveEvents } from './queue/live-events.js';
 import { createRedis, logConnectionErrors, RedisServerMissing, startRedisServer, type RedisServer } from './queue/redis-server.js';
 import { TrainingQueue } from './queue/training-queue.js';
 import { openStore } from './store/store.js';
-import { reconcile } from '../workers/reconcile.js';
-import { WebhookDeliverer } from '../workers/webhook-deliverer.js';
-import { WorkerHost } from '../workers/worker.js';
+import { reconcile } from '../workers/host/reconcile.js';
+import { WebhookDeliverer } from '../workers/host/webhook-deliverer.js';
+import { WorkerHost } from '../workers/host/worker-host.js';
 import { WebhookQueue } from './webhooks/webhook-queue.js';
 
 export type Mode = 'all' | 'api' | 'worker';

@@ -2,7 +2,7 @@ import { createBullBoard } from '@bull-board/api';
 import { BullMQAdapter } from '@bull-board/api/bullMQAdapter';
 import { FastifyAdapter } from '@bull-board/fastify';
 import type { FastifyError, FastifyInstance } from 'fastify';
-import type { TrainingTask } from '../../workers/task.js';
+import type { TrainingTask } from '../jobs/task.js';
 import { HttpProblem, problemBody, type FieldError } from './problem.js';
 
 const QUEUE_BOARD_PATH = '/admin/queues';

@@ -1,6 +1,6 @@
 import { Queue } from 'bullmq';
 import type { Redis } from 'ioredis';
-import type { TrainingTask } from '../../workers/task.js';
+import type { TrainingTask } from '../jobs/task.js';
 
 export const QUEUE_NAME = 'tfjs-adapt-training';
 

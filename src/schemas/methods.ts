@@ -4,7 +4,7 @@
  * all optional; the tables below say which parameters belong to which kind, and the API
  * rejects the others with a pointer (a union of per-kind objects would answer a typo with one
  * complaint per kind). Adding a method: its kind and parameters here, its module in
- * workers/methods/.
+ * workers/training/methods/.
  */
 import { Type, type Static } from '@sinclair/typebox';
 

@@ -2,7 +2,7 @@ import { createHash } from 'node:crypto';
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { Type } from '@sinclair/typebox';
 import { HttpProblem, notFound } from '../../plugins/problem.js';
-import { resolveTask } from '../../queue/training-task.js';
+import { resolveTask } from '../../jobs/training-task.js';
 import { IdParams, Page, Problem } from '../../schemas/common.js';
 import { Checkpoint } from '../../schemas/event.js';
 import { Job, JobListQuery, JobSpec } from '../../schemas/job.js';

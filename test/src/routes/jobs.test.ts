@@ -3,7 +3,7 @@ import { truncateSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { loadMnist } from '../../../src/artifacts/builtin-datasets.js';
-import { selectBackend } from '../../../workers/backend.js';
+import { selectBackend } from '../../../workers/training/backend.js';
 import { registerMnist, startHarness, trainSpec, waitFor, waitForJob, type Harness } from '../../helpers/harness.js';
 
 let h: Harness;

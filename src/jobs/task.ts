@@ -1,0 +1,124 @@
+/**
+ * The contract between the worker host and the sandboxed training child.
+ * The host resolves every id into file locations before queueing, so the child
+ * never touches the database: it reads files, trains, writes files, and reports.
+ */
+import type { JobSpec, Progress } from '../schemas/job.js';
+
+/** A dataset in its compact on-disk form: `features.bin` and `labels.bin` in `dir`. */
+export interface DatasetFiles {
+  id: string;
+  dir: string;
+  numExamples: number;
+  /** shape of one example, e.g. [784] or [28, 28, 1] */
+  featureShape: number[];
+  /** element type of features.bin; labels.bin is always little-endian int32 */
+  featureDtype: 'uint8' | 'float32';
+  numClasses: number;
+  classes: string[];
+  /** model input = stored value * scale + offset */
+  preprocessing: { scale: number; offset: number };
+}
+
+export interface TrainingTask {
+  jobId: string;
+  /**
+   * attempts made before this queue entry: a paused, handed-back or reconciled job is
+   * queued anew, and its attempt numbers must keep rising (the store refuses older ones)
+   */
+  attemptBase?: number;
+  spec: JobSpec;
+  /** the spec's datasets by role; see TrainingData */
+  data: TrainingData;
+  /** directory holding model.json and weights.bin of `model.base` (finetune, domain_adaptation, evaluate) */
+  baseModelDir?: string;
+  baseModelId?: string;
+  /** the same for each of `model.bases` (domain_adaptation with multi_source), in the spec's order */
+  baseModelDirs?: string[];
+  baseModelIds?: string[];
+  /** where the trained model goes; written atomically (temp dir then rename). An evaluate job writes nothing. */
+  modelDir: string;
+  modelId: string;
+  /**
+   * where checkpoints go, one directory per checkpoint, named by position so that they sort
+   * in training order: checkpointsDir/epoch-0003-step-00000189/{model.json, weights.bin,
+   * state.json, optimizer.bin[, method.bin]}. A task that finds checkpoints here resumes
+   * from the newest.
+   */
+  checkpointsDir: string;
+}
+
+/**
+ * `train` is the labelled set the model is trained on: `data.train` of train and finetune
+ * jobs, `data.source` of domain_adaptation jobs; an evaluate job has none. The other roles
+ * keep the spec's names.
+ */
+export interface TrainingData {
+  train?: DatasetFiles;
+  validation?: DatasetFiles;
+  test?: DatasetFiles;
+  target?: DatasetFiles;
+  targetTest?: DatasetFiles;
+  sourceTest?: DatasetFiles;
+}
+
+/**
+ * Where a job stands: `step` counts steps since the start of training (over all epochs) and
+ * `epoch` is the epoch that step belongs to (from 1), so the end of epoch 3 of 63-step epochs
+ * is { epoch: 3, step: 189 }, and { epoch: 0, step: 0 } is before the first step.
+ */
+export interface Position {
+  epoch: number;
+  step: number;
+}
+
+/**
+ * The breakdown of a test set's predictions that comes with a job's final metrics: per class
+ * (in `classes` order) the share predicted right, null for a class without examples, and the
+ * confusion matrix in counts, rows the true class and columns the predicted one.
+ */
+export interface TestReport {
+  classes: string[];
+  perClassAccuracy: (number | null)[];
+  confusionMatrix: number[][];
+}
+
+/** What the child reports while it runs, in order; each becomes one job event. */
+export type TrainingMessage =
+  | { type: 'started'; backend: string; numTensors: number }
+  | { type: 'progress'; progress: Progress; metrics: { loss: number } }
+  | { type: 'metrics'; epoch: number; metrics: Record<string, number> }
+  /** `epoch` and `step` as in Position */
+  | { type: 'checkpoint'; epoch: number; step: number; path: string; metrics: Record<string, number> }
+  | { type: 'log'; level: 'info' | 'warn'; message: string };
+
+/**
+ * `succeeded`: `report` is that of the test set (data.test; data.targetTest of a
+ * domain_adaptation job) when there is one. For an evaluate job, `modelId` is the evaluated
+ * model's and nothing was saved.
+ * `cancelled`: the signal aborted; `stoppedAt` is where. Unless the abort's reason was 'cancel',
+ * a checkpoint of that position was written first, so the job can resume from there.
+ */
+export type TrainingResult =
+  | { outcome: 'succeeded'; modelId: string; metrics: Record<string, number>; report?: TestReport; backend: string }
+  | { outcome: 'cancelled'; metrics: Record<string, number>; stoppedAt: Position };
+
+/**
+ * A failure the child understands. `retryable: false` means the job's inputs are
+ * to blame (bad data, bad model, bad spec) and running it again cannot help.
+ */
+export class TrainingError extends Error {
+  readonly code: string;
+  readonly param?: string;
+  constructor(code: string, message: string, opts: { param?: string; retryable?: boolean } = {}) {
+    super(message);
+    this.code = code;
+    if (opts.param !== undefined) this.param = opts.param;
+    // BullMQ recognises a permanent failure by this name, also across the sandbox boundary
+    // (it copies own properties of the error), so the name is set as an own property.
+    Object.defineProperty(this, 'name', {
+      value: opts.retryable ? 'TrainingError' : 'UnrecoverableError',
+      enumerable: true,
+    });
+  }
+}

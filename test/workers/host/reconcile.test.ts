@@ -1,0 +1,82 @@
+import assert from 'node:assert/strict';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { after, test } from 'node:test';
+import { Worker } from 'bullmq';
+import { Artifacts } from '../../../src/artifacts/artifacts.js';
+import { createRedis, startRedisServer, type RedisServer } from '../../../src/queue/redis-server.js';
+import { resolveTask } from '../../../src/jobs/training-task.js';
+import { QUEUE_NAME, TrainingQueue } from '../../../src/queue/training-queue.js';
+import { newId } from '../../../src/store/ids.js';
+import { openStore } from '../../../src/store/store.js';
+import { registerMnist, startHarness, trainSpec, waitFor, waitForJob, type Harness } from '../../helpers/harness.js';
+
+const PROCESSOR = fileURLToPath(new URL('../../../workers/training/processor.js', import.meta.url));
+
+let second: Harness | undefined;
+let third: Harness | undefined;
+let restarted: RedisServer | undefined;
+after(async () => {
+  await second?.stop();
+  await third?.stop();
+  await restarted?.stop();
+});
+
+test('a job that BullMQ finished while its host died before recording it is recorded by reconciliation, not trained again', async () => {
+  const env = { LOCK_DURATION_MS: '1000', RECONCILE_INTERVAL_MS: '200' };
+  const first = await startHarness(env);
+  const data = await registerMnist(first, 500, 100);
+  await first.service.stop();
+
+  // what a host that dies at the wrong moment leaves: the store has the attempt running,
+  // BullMQ has it completed (a plain BullMQ worker on the real processor records nothing)
+  const store = await openStore({ dataDir: first.dataDir });
+  const id = newId('job');
+  const spec = trainSpec(data) as Parameters<typeof resolveTask>[3];
+  const resolved = await resolveTask(store, new Artifacts(first.config.artifactsDir), id, spec);
+  assert.ok('task' in resolved);
+  await store.jobs.create({ id, spec });
+  assert.ok(await store.jobs.started(id, 1));
+  await store.close();
+  const connection = createRedis(first.redis.url, { maxRetriesPerRequest: null });
+  const queue = new TrainingQueue(connection, { attempts: 3, backoffMs: 100 });
+  await queue.enqueue(resolved.task);
+  const worker = new Worker(QUEUE_NAME, PROCESSOR, { connection });
+  await new Promise((ok) => worker.once('completed', ok));
+  await worker.close();
+  await queue.close();
+  connection.disconnect();
+
+  second = await startHarness(env, { dataDir: first.dataDir, redis: first.redis });
+  const done = await waitForJob(second, id, 30_000);
+  assert.equal(done.status, 'succeeded', JSON.stringify(done.error));
+  assert.equal(done.attempt, 1, 'the result of the finished attempt was recorded, nothing ran again');
+  const events = (await second.request('GET', `/v1/jobs/${id}/events?limit=1000`)).body.data;
+  assert.deepEqual(events.map((e: any) => `${e.type} ${e.data.status ?? ''}`.trim()), ['status queued', 'status running', 'status succeeded']);
+  assert.equal((await second.request('GET', `/v1/models/${done.result.modelId}`)).status, 200);
+});
+
+test('a job resumed while Redis is away is queued by reconciliation once Redis is back, past its finished queue entry', async () => {
+  third = await startHarness({ RECONCILE_INTERVAL_MS: '200', LOCK_DURATION_MS: '1000' });
+  const h = third;
+  const data = await registerMnist(h, 1000, 100);
+  const spec = trainSpec(data, { hyperparameters: { epochs: 6, batchSize: 32, seed: 3, optimizer: { name: 'sgd', learningRate: 0.01, momentum: 0.9 } } });
+  const job = (await h.request('POST', '/v1/jobs', spec)).body;
+  await waitFor('the job to make progress', async () => (await h.request('GET', `/v1/jobs/${job.id}`)).body.progress?.epoch >= 2);
+  assert.equal((await h.request('POST', `/v1/jobs/${job.id}/pause`)).status, 202);
+  await waitFor('the job to pause', async () => (await h.request('GET', `/v1/jobs/${job.id}`)).body.status === 'paused');
+
+  const port = Number(new URL(h.redis.url).port);
+  await h.redis.stop();
+  const resumed = await h.request('POST', `/v1/jobs/${job.id}/resume`);
+  assert.equal(resumed.status, 503, JSON.stringify(resumed.body));
+  assert.equal((await h.request('GET', `/v1/jobs/${job.id}`)).body.status, 'queued', 'the store has it resumed');
+  // the paused attempt's finished entry comes back with Redis (AOF): it must not pass for the job
+  restarted = await startRedisServer(join(h.dataDir, 'redis'), { port });
+
+  const done = await waitForJob(h, job.id, 60_000);
+  assert.equal(done.status, 'succeeded', JSON.stringify(done.error));
+  assert.equal(done.attempt, 2);
+  const statuses = (await h.request('GET', `/v1/jobs/${job.id}/events?limit=1000`)).body.data.filter((e: any) => e.type === 'status').map((e: any) => e.data.status);
+  assert.deepEqual(statuses, ['queued', 'running', 'paused', 'queued', 'running', 'succeeded']);
+});

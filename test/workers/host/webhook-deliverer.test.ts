@@ -1,0 +1,63 @@
+import assert from 'node:assert/strict';
+import { createHmac } from 'node:crypto';
+import { createServer, type IncomingMessage } from 'node:http';
+import { after, before, test } from 'node:test';
+import { registerMnist, startHarness, trainSpec, waitFor, waitForJob, type Harness } from '../../helpers/harness.js';
+
+interface Received {
+  body: string;
+  signature: string | undefined;
+}
+
+let h: Harness;
+let data: { train: string; test: string };
+const received: Received[] = [];
+let failFirst = 0;
+const receiver = createServer((req: IncomingMessage, res) => {
+  let body = '';
+  req.on('data', (c) => (body += c));
+  req.on('end', () => {
+    received.push({ body, signature: req.headers['x-tfjs-adapt-signature'] as string | undefined });
+    res.statusCode = failFirst-- > 0 ? 500 : 204;
+    res.end();
+  });
+});
+let port: number;
+
+before(async () => {
+  await new Promise<void>((ok) => receiver.listen(0, '127.0.0.1', ok));
+  port = (receiver.address() as { port: number }).port;
+  h = await startHarness({ WEBHOOK_ALLOWED_HOSTS: `127.0.0.1:${port}` });
+  data = await registerMnist(h, 500, 100);
+});
+after(async () => {
+  await h?.stop();
+  receiver.close();
+});
+
+test('a finished job calls its webhook with a signed thin payload, retrying until it is taken, and logs each attempt', async () => {
+  failFirst = 1;
+  const secret = 'a-long-shared-secret';
+  const spec = { ...trainSpec(data, { hyperparameters: { epochs: 1, batchSize: 64, seed: 1, optimizer: { name: 'adam', learningRate: 0.003 } } }), webhook: { url: `http://127.0.0.1:${port}/hook`, secret } };
+  const res = await h.request('POST', '/v1/jobs', spec);
+  assert.equal(res.status, 202, JSON.stringify(res.body));
+  const job = await waitForJob(h, res.body.id);
+  await waitFor('two delivery attempts', async () => received.length >= 2, 30_000);
+  for (const r of received) {
+    assert.deepEqual(JSON.parse(r.body), { type: 'job.succeeded', jobId: job.id, status: 'succeeded' });
+    assert.equal(r.signature, `sha256=${createHmac('sha256', secret).update(r.body).digest('hex')}`);
+  }
+  const attempts = await waitFor('both attempts in the event log', async () => {
+    const events = (await h.request('GET', `/v1/jobs/${job.id}/events?limit=1000`)).body.data.filter((e: any) => e.data.webhook);
+    return events.length >= 2 && events;
+  });
+  assert.deepEqual(attempts.map((e: any) => e.data.webhook), [{ attempt: 1, delivered: false }, { attempt: 2, delivered: true }]);
+});
+
+test('webhook URLs that reach loopback or private addresses are refused unless allowed, naming the field', async () => {
+  for (const url of ['http://127.0.0.1:9/x', 'http://10.1.2.3/x', 'http://localhost:8080/x', 'http://[::1]/x', 'ftp://example.com/x', 'not a url', `http://127.0.0.1:${port + 1}/x`]) {
+    const res = await h.request('POST', '/v1/jobs', { ...trainSpec(data), webhook: { url } });
+    assert.equal(res.status, 400, `${url}: ${JSON.stringify(res.body)}`);
+    assert.ok(res.body.errors.some((e: any) => e.pointer === '/webhook/url'), url);
+  }
+});

@@ -1,0 +1,134 @@
+/** Every domain-adaptation method end to end through runTraining: its signal, source and target accuracy, its report. */
+import assert from 'node:assert/strict';
+import { readFile } from 'node:fs/promises';
+import path from 'node:path';
+import { before, test } from 'node:test';
+import * as tf from '@tensorflow/tfjs';
+import type { JobSpec } from '../../../src/schemas/job.js';
+import type { AdaptationMethod } from '../../../src/schemas/methods.js';
+import { selectBackend } from '../../../workers/training/backend.js';
+import { loadModel } from '../../../workers/training/models.js';
+import { TrainingError, type DatasetFiles, type TrainingMessage } from '../../../src/jobs/task.js';
+import { runTraining } from '../../../workers/training/training-loop.js';
+import { makeTask, mnistDataset, recorder, tempDir, trainSpec } from './fixtures.js';
+
+let root: string;
+let source: DatasetFiles;
+let target: DatasetFiles;
+let targetTest: DatasetFiles;
+let bases: string[];
+let baseline: number;
+
+before(async () => {
+  assert.equal(await selectBackend(), 'wasm');
+  root = await tempDir();
+  source = await mnistDataset(root, 'source', 'train', 0, 800);
+  // The method's mechanics, not a domain gap, are under test here; the benchmark measures the gap.
+  target = await mnistDataset(root, 'target', 'train', 30000, 600);
+  targetTest = await mnistDataset(root, 'target-test', 't10k', 0, 300);
+  bases = [];
+  for (const seed of [1, 2]) {
+    const task = makeTask(root, `base-${seed}`, trainSpec({ epochs: 1, batchSize: 32, seed }), { train: source });
+    assert.equal((await runTraining(task, () => {})).outcome, 'succeeded');
+    bases.push(task.modelDir);
+  }
+  baseline = tf.memory().numTensors;
+});
+
+function adaptation(method: AdaptationMethod, over: Partial<JobSpec> = {}): JobSpec {
+  return {
+    type: 'domain_adaptation',
+    model: { architecture: { kind: 'mlp', hidden: [32], activation: 'relu' } },
+    method,
+    data: { source: 'source', target: 'target', targetTest: 'target-test' },
+    hyperparameters: { epochs: 1, batchSize: 40, seed: 1, optimizer: { name: 'adam', learningRate: 0.005 } },
+    ...over,
+  };
+}
+
+async function adapt(name: string, spec: JobSpec, extra = {}) {
+  const { messages, report } = recorder();
+  const task = makeTask(root, name, spec, { train: source, target, targetTest }, extra);
+  const result = await runTraining(task, report);
+  assert.equal(tf.memory().numTensors, baseline, `${name} freed every tensor`);
+  assert.ok(result.outcome === 'succeeded');
+  const epoch = messages.find((m): m is Extract<TrainingMessage, { type: 'metrics' }> => m.type === 'metrics')!.metrics;
+  return { task, result, epoch, messages };
+}
+
+const SIGNALS: [AdaptationMethod, string[]][] = [
+  [{ kind: 'dann', hiddenUnits: 16 }, ['domainAccuracy', 'domainLoss', 'grlLambda']],
+  [{ kind: 'coral', weight: 10 }, ['coral']],
+  [{ kind: 'mmd', kernels: 3 }, ['mmd']],
+  [{ kind: 'pseudo_label', threshold: 0.8 }, ['pseudoLabelLoss', 'pseudoLabelRate']],
+];
+
+for (const [method, signals] of SIGNALS) {
+  test(`${method.kind}: per-epoch ${signals.join(', ')}; final source and target accuracy with the target's report`, async () => {
+    const { result, epoch } = await adapt(method.kind, adaptation(method));
+    assert.ok(result.outcome === 'succeeded');
+    assert.deepEqual(Object.keys(epoch).filter((k) => signals.includes(k)).sort(), signals);
+    for (const s of signals) assert.ok(Number.isFinite(epoch[s]), `${s} = ${epoch[s]}`);
+    // One short epoch: well above chance (0.1) is all that is asked here; the benchmark measures quality.
+    assert.ok(result.metrics.sourceAccuracy! > 0.3 && result.metrics.targetAccuracy! > 0.3, JSON.stringify(result.metrics));
+    assert.ok(result.metrics.sourceLoss! > 0 && result.metrics.targetLoss! > 0);
+    assert.equal(result.report!.confusionMatrix.flat().reduce((a, b) => a + b, 0), 300, 'the report is the target test set\'s');
+    if (method.kind === 'dann') {
+      assert.ok(epoch.grlLambda! > 0 && epoch.grlLambda! < 1, 'the reversal ramps up over training');
+      assert.ok(epoch.domainAccuracy! > 0 && epoch.domainAccuracy! <= 1);
+    }
+    if (method.kind === 'pseudo_label') assert.ok(epoch.pseudoLabelRate! >= 0 && epoch.pseudoLabelRate! <= 1);
+  });
+}
+
+test('adabn: batch-norm statistics of the target set in the saved model', async () => {
+  const spec = adaptation({ kind: 'adabn' }, { model: { architecture: { kind: 'mlp', hidden: [32], batchNorm: true } } });
+  const { task, result } = await adapt('adabn', spec);
+  assert.equal(result.metrics.adaptedBatchNormLayers, 1);
+  assert.ok(result.metrics.targetAccuracy! > 0.6);
+  const { model } = await loadModel(task.modelDir);
+  const mean = model.getLayer('dense_1_bn').weights.find((w) => w.originalName.endsWith('moving_mean'))!.read().dataSync();
+  const checkpoint = await loadModel(path.join(task.checkpointsDir, 'epoch-0001-step-00000020'));
+  const trained = checkpoint.model.getLayer('dense_1_bn').weights.find((w) => w.originalName.endsWith('moving_mean'))!.read().dataSync();
+  assert.notDeepEqual(mean, trained, 'the statistics were recomputed after training');
+  model.dispose();
+  checkpoint.model.dispose();
+  // Training itself is plain source training: no target batch joined a step (nor its batch-norm statistics).
+  const plain = makeTask(root, 'adabn-twin', { ...spec, type: 'train', method: undefined, data: { train: 'source' } } as JobSpec, { train: source });
+  assert.equal((await runTraining(plain, () => {})).outcome, 'succeeded');
+  const weightsAt = (dir: string) => readFile(path.join(dir, 'epoch-0001-step-00000020', 'weights.bin'));
+  assert.ok((await weightsAt(task.checkpointsDir)).equals(await weightsAt(plain.checkpointsDir)));
+
+  const without = adaptation({ kind: 'adabn' });
+  await assert.rejects(runTraining(makeTask(root, 'adabn-no-bn', without, { train: source, target }), () => {}), (err: unknown) => {
+    return err instanceof TrainingError && err.code === 'invalid_spec' && err.param === '/method/kind' && /no BatchNormalization layer/.test(err.message);
+  });
+  assert.equal(tf.memory().numTensors, baseline);
+});
+
+test('multi_source starts from the mean of its bases and pulls toward each of them', async () => {
+  const spec = adaptation({ kind: 'multi_source', lambda: 50 }, { model: { bases: ['base-1', 'base-2'] }, data: { source: 'source', targetTest: 'target-test' } });
+  const { task, result, epoch, messages } = await adapt('multi', spec, { baseModelDirs: bases, baseModelIds: ['base-1', 'base-2'] });
+  assert.ok(messages.some((m) => m.type === 'log' && m.message === 'starting from the mean of the 2 base models'));
+  assert.ok(epoch.penalty! > 0);
+  assert.ok(result.metrics.targetAccuracy! > 0.6);
+  const json = JSON.parse(await readFile(path.join(task.modelDir, 'model.json'), 'utf8'));
+  assert.deepEqual(json.userDefinedMetadata.tfjsAdapt.baseModelIds, ['base-1', 'base-2']);
+  assert.equal(json.userDefinedMetadata.tfjsAdapt.method, 'multi_source');
+});
+
+test('with targetLabelled, the target\'s labels join the loss and its cross-entropy is reported', async () => {
+  const spec = adaptation({ kind: 'coral' }, { data: { source: 'source', target: 'target', targetTest: 'target-test', targetLabelled: true } });
+  const { epoch } = await adapt('labelled', spec);
+  assert.ok(epoch.targetLoss! > 0 && Number.isFinite(epoch.targetLoss));
+});
+
+test('a method that needs the target domain without data.target, and an unknown feature layer, fail with pointers', async () => {
+  const noTarget = makeTask(root, 'no-target', adaptation({ kind: 'mmd' }), { train: source });
+  await assert.rejects(runTraining(noTarget, () => {}), (err: unknown) => err instanceof TrainingError && err.param === '/data/target');
+  const misnamed = makeTask(root, 'misnamed', adaptation({ kind: 'coral', featureLayer: 'dense_9' }), { train: source, target });
+  await assert.rejects(runTraining(misnamed, () => {}), (err: unknown) => {
+    return err instanceof TrainingError && err.param === '/method/featureLayer' && /has no layer named 'dense_9'; its layers are dense_1, logits/.test(err.message);
+  });
+  assert.equal(tf.memory().numTensors, baseline);
+});

@@ -1,0 +1,166 @@
+import assert from 'node:assert/strict';
+import { readFile, truncate, writeFile } from 'node:fs/promises';
+import path from 'node:path';
+import { test } from 'node:test';
+import { Batcher, loadDataset, readIdx, writeDatasetFiles, type Dataset } from '../../../workers/training/data.js';
+import { TrainingError, type DatasetFiles } from '../../../src/jobs/task.js';
+import { MNIST_DIR, tempDir } from './fixtures.js';
+
+function descriptor(dir: string, numExamples: number, featureShape: number[], featureDtype: 'uint8' | 'float32', numClasses = 10): DatasetFiles {
+  return {
+    id: path.basename(dir),
+    dir,
+    numExamples,
+    featureShape,
+    featureDtype,
+    numClasses,
+    classes: Array.from({ length: numClasses }, (_, i) => `c${i}`),
+    preprocessing: { scale: 1, offset: 0 },
+  };
+}
+
+/** Example i has every feature equal to i, so a batch shows which examples it holds. */
+async function indexDataset(root: string, n: number, featureSize = 3): Promise<Dataset> {
+  const features = new Float32Array(n * featureSize).map((_, k) => Math.floor(k / featureSize));
+  const labels = Int32Array.from({ length: n }, (_, i) => i % 4);
+  const dir = path.join(root, `index-${n}`);
+  await writeDatasetFiles(dir, features, labels);
+  return loadDataset(descriptor(dir, n, [featureSize], 'float32', 4), '/data/train');
+}
+
+function batchIndices(batcher: Batcher, featureSize = 3): number[] {
+  const seen: number[] = [];
+  for (let s = 0; s < batcher.steps; s++) {
+    const batch = batcher.fill(s);
+    for (let r = 0; r < batch.size; r++) seen.push(batch.x[r * featureSize]!);
+  }
+  return seen;
+}
+
+async function rejectsCorrupt(promise: Promise<unknown>, param: string, pattern: RegExp): Promise<void> {
+  await assert.rejects(promise, (err: unknown) => {
+    assert.ok(err instanceof TrainingError, `expected a TrainingError, got ${String(err)}`);
+    assert.equal(err.code, 'dataset_corrupt');
+    assert.equal(err.param, param);
+    assert.match(err.message, pattern);
+    assert.equal(err.name, 'UnrecoverableError');
+    return true;
+  });
+}
+
+test('readIdx reads the MNIST files and rejects a truncated one', async () => {
+  const labels = await readIdx(path.join(MNIST_DIR, 'train-labels-idx1-ubyte'));
+  assert.deepEqual(labels.shape, [60000]);
+  assert.deepEqual(Array.from(labels.data.subarray(0, 5)), [5, 0, 4, 1, 9]);
+  const images = await readIdx(path.join(MNIST_DIR, 't10k-images-idx3-ubyte'));
+  assert.deepEqual(images.shape, [10000, 28, 28]);
+  assert.ok(images.data instanceof Uint8Array);
+  assert.equal(images.data.length, 10000 * 784);
+
+  const dir = await tempDir();
+  const bytes = await readFile(path.join(MNIST_DIR, 't10k-labels-idx1-ubyte'));
+  await writeFile(path.join(dir, 'short'), bytes.subarray(0, 1000));
+  await assert.rejects(readIdx(path.join(dir, 'short')), /has 1000 bytes; expected 10008 for shape \[10000\]/);
+});
+
+test('readIdx converts big-endian multi-byte values', async () => {
+  const dir = await tempDir();
+  const file = path.join(dir, 'floats.idx');
+  const view = new DataView(new ArrayBuffer(4 + 8 + 4 * 6));
+  view.setUint8(2, 0x0d);
+  view.setUint8(3, 2);
+  view.setUint32(4, 2);
+  view.setUint32(8, 3);
+  [0.5, -1, 2, 3.25, 0, 100].forEach((v, i) => view.setFloat32(12 + 4 * i, v));
+  await writeFile(file, new Uint8Array(view.buffer));
+  const { shape, data } = await readIdx(file);
+  assert.deepEqual(shape, [2, 3]);
+  assert.ok(data instanceof Float32Array);
+  assert.deepEqual(Array.from(data), [0.5, -1, 2, 3.25, 0, 100]);
+});
+
+test('writeDatasetFiles and loadDataset round-trip uint8 and float32 features', async () => {
+  const root = await tempDir();
+  const bytes = Uint8Array.from({ length: 6 * 4 }, (_, i) => (i * 7) % 256);
+  const labels = Int32Array.from([0, 1, 2, 0, 1, 2]);
+  await writeDatasetFiles(path.join(root, 'u8'), bytes, labels);
+  const u8 = await loadDataset(descriptor(path.join(root, 'u8'), 6, [2, 2], 'uint8', 3), '/data/train');
+  assert.ok(u8.features instanceof Uint8Array);
+  assert.deepEqual(Array.from(u8.features), Array.from(bytes));
+  assert.deepEqual(Array.from(u8.labels), Array.from(labels));
+  assert.equal(u8.featureSize, 4);
+
+  const floats = Float32Array.from({ length: 6 * 4 }, (_, i) => i / 3 - 2);
+  await writeDatasetFiles(path.join(root, 'f32'), floats, labels);
+  const f32 = await loadDataset(descriptor(path.join(root, 'f32'), 6, [4], 'float32', 3), '/data/validation');
+  assert.ok(f32.features instanceof Float32Array);
+  assert.deepEqual(Array.from(f32.features), Array.from(floats));
+});
+
+test('loadDataset names the file, the field and the expectation when a dataset is corrupt', async () => {
+  const root = await tempDir();
+  const dir = path.join(root, 'ds');
+  await writeDatasetFiles(dir, new Uint8Array(10 * 4), Int32Array.from({ length: 10 }, (_, i) => i % 3));
+  const files = descriptor(dir, 10, [4], 'uint8', 3);
+  await loadDataset(files, '/data/train');
+
+  await rejectsCorrupt(loadDataset({ ...files, numExamples: 11 }, '/data/train'), '/data/train', /features\.bin has 40 bytes; expected .* = 11 × 4 × 1 = 44/);
+  await rejectsCorrupt(loadDataset({ ...files, featureDtype: 'float32' }, '/data/test'), '/data/test', /expected .*= 160/);
+  await rejectsCorrupt(loadDataset({ ...files, numClasses: 2 }, '/data/validation'), '/data/validation', /example 2 has label 2; expected an integer in \[0, 2\)/);
+  await rejectsCorrupt(loadDataset({ ...files, dir: path.join(root, 'missing') }, '/data/train'), '/data/train', /features\.bin does not exist/);
+
+  await truncate(path.join(dir, 'labels.bin'), 36);
+  await rejectsCorrupt(loadDataset(files, '/data/train'), '/data/train', /labels\.bin has 36 bytes; expected numExamples × 4 = 10 × 4 = 40/);
+  await writeFile(path.join(dir, 'labels.bin'), new Uint8Array(Int32Array.from([0, 1, 2, 0, 1, -1, 0, 1, 2, 0]).buffer));
+  await rejectsCorrupt(loadDataset(files, '/data/train'), '/data/train', /example 5 has label -1/);
+});
+
+test('a batcher visits every example once per epoch, in an order fixed by (seed, epoch) alone', async () => {
+  const root = await tempDir();
+  const data = await indexDataset(root, 100);
+  const batcher = new Batcher(data, 16, 42);
+  assert.equal(batcher.steps, 7);
+  const orders = new Map<number, number[]>();
+  for (const epoch of [1, 2, 3]) {
+    batcher.shuffle(epoch);
+    const order = batchIndices(batcher);
+    assert.deepEqual([...order].sort((a, b) => a - b), Array.from({ length: 100 }, (_, i) => i));
+    orders.set(epoch, order);
+  }
+  assert.notDeepEqual(orders.get(1), orders.get(2));
+  assert.notDeepEqual(orders.get(1), Array.from({ length: 100 }, (_, i) => i));
+
+  const resumed = new Batcher(data, 16, 42);
+  resumed.shuffle(3);
+  assert.deepEqual(batchIndices(resumed), orders.get(3), 'epoch 3 replays without epochs 1 and 2');
+  const otherSeed = new Batcher(data, 16, 43);
+  otherSeed.shuffle(3);
+  assert.notDeepEqual(batchIndices(otherSeed), orders.get(3));
+
+  const stored = new Batcher(data, 16);
+  stored.shuffle(5);
+  assert.deepEqual(batchIndices(stored), Array.from({ length: 100 }, (_, i) => i));
+});
+
+test('a batcher reuses one buffer, cuts a short last batch, applies the preprocessing and lays batches out as rows or columns', async () => {
+  const root = await tempDir();
+  const data = await indexDataset(root, 10, 2);
+  const scaled: Dataset = { ...data, files: { ...data.files, preprocessing: { scale: 2, offset: -1 } } };
+  const batcher = new Batcher(scaled, 4);
+  assert.equal(batcher.steps, 3);
+  const first = batcher.fill(0);
+  assert.equal(first.size, 4);
+  assert.deepEqual(first.shape, [4, 2]);
+  assert.deepEqual(Array.from(first.x), [-1, -1, 1, 1, 3, 3, 5, 5]);
+  assert.deepEqual(Array.from(first.y), [0, 1, 2, 3]);
+  assert.deepEqual(Array.from(first.oneHot), [1, 0, 0, 0, 0, 1, 0, 0, 0, 0, 1, 0, 0, 0, 0, 1]);
+  const last = batcher.fill(2);
+  assert.equal(last.size, 2);
+  assert.deepEqual(last.shape, [2, 2]);
+  assert.deepEqual(Array.from(last.x), [15, 15, 17, 17]);
+  assert.deepEqual(Array.from(last.y), [0, 1]);
+  assert.deepEqual(Array.from(last.oneHot), [1, 0, 0, 0, 0, 1, 0, 0]);
+  assert.equal(last.x.buffer, first.x.buffer, 'the short batch is a view of the same buffer');
+  assert.deepEqual(Array.from(batcher.fill(0, true).x), [-1, 1, 3, 5, -1, 1, 3, 5], 'as columns, feature by feature');
+  assert.deepEqual(Array.from(batcher.fill(2, true).x), [15, 17, 15, 17]);
+});

@@ -1,0 +1,215 @@
+/**
+ * The loop's training step (train-step.ts) with the fast gradients of workers/training/network.ts (used on
+ * wasm) against tfjs's stock gradients, loss and counts over many steps on real MNIST batches.
+ * One matching gradient (models.test.ts) does not
+ * show that a run stays on the same path: momentum, batch-norm statistics and rounding compound,
+ * so here the whole loss curve must agree within float tolerance.
+ */
+import assert from 'node:assert/strict';
+import { before, test } from 'node:test';
+import * as tf from '@tensorflow/tfjs';
+import type { Architecture, JobSpec } from '../../../src/schemas/job.js';
+import { selectBackend } from '../../../workers/training/backend.js';
+import { Batcher, loadDataset, type Dataset } from '../../../workers/training/data.js';
+import { countCorrect, oneHot } from '../../../workers/training/evaluate.js';
+import { buildModel } from '../../../workers/training/models.js';
+import { featureLayerOf, trainingForward } from '../../../workers/training/network.js';
+import { dann } from '../../../workers/training/methods/dann.js';
+import { plainMethod } from '../../../workers/training/methods/method.js';
+import { createOptimizer, disposeOptimizer } from '../../../workers/training/optimizers.js';
+import { signalSums, TARGET_LOSS, trainStep, type EpochSums, type StepSetup } from '../../../workers/training/train-step.js';
+import { mnistDataset, tempDir } from './fixtures.js';
+
+const SEED = 5;
+let mnist: Dataset;
+
+before(async () => {
+  assert.equal(await selectBackend(), 'wasm');
+  mnist = await loadDataset(await mnistDataset(await tempDir(), 'train', 'train', 0, 4096), '/data/train');
+});
+
+interface Recipe {
+  /** one of the service's architectures, or a model of any other shape, as an upload would give */
+  architecture: Architecture | (() => tf.LayersModel);
+  steps: number;
+  batchSize: number;
+  learningRate: number;
+}
+
+/**
+ * The loss and correct count of each of `steps` SGD-momentum steps from the same seeded model and
+ * batches, on the current backend, and the kernels its first step ran. `fast`: the loop's own step
+ * (trainStep: the fast gradients of network.ts, the host-side loss and counts); otherwise tfjs's
+ * stock gradients of model.apply and tf.losses.softmaxCrossEntropy, with the counts on the device.
+ */
+async function lossCurve(recipe: Recipe, fast: boolean): Promise<{ losses: number[]; correct: number[]; kernels: Set<string>; columns: boolean }> {
+  const start = tf.memory().numTensors;
+  const { architecture } = recipe;
+  const model = typeof architecture === 'function' ? architecture() : buildModel(architecture, [784], 10, SEED);
+  const method = plainMethod('full', model);
+  const forward = trainingForward(model, method.variables, featureLayerOf(model, undefined, '/method/featureLayer'), fast);
+  const optimizer = createOptimizer({ name: 'sgd', learningRate: recipe.learningRate, momentum: 0.9 });
+  const columns = fast && forward.takesColumns(recipe.batchSize);
+  const setup: StepSetup = { forward, method, optimizer, sums: { loss: 0, correct: 0, signals: {} }, numClasses: 10, targetLabelled: false, columns };
+  const batcher = new Batcher(mnist, recipe.batchSize, SEED);
+  batcher.shuffle(1);
+  const losses: number[] = [];
+  const correct: number[] = [];
+  const kernels = new Set<string>();
+  const step = (i: number) => {
+    const batch = batcher.fill(i, columns);
+    if (fast) {
+      const before = { ...setup.sums };
+      trainStep(setup, batch, undefined, 0);
+      losses.push((setup.sums.loss - before.loss) / batch.size);
+      correct.push(setup.sums.correct - before.correct);
+      return;
+    }
+    const [value, count] = tf.tidy(() => {
+      const x = tf.tensor(batch.x, batch.shape, 'float32');
+      const y = tf.tensor1d(batch.y, 'int32');
+      let right: tf.Scalar | undefined;
+      const { value, grads } = tf.variableGrads(() => {
+        const { logits } = forward(x);
+        right = tf.keep(countCorrect(logits, y));
+        return tf.losses.softmaxCrossEntropy(oneHot(y, 10), logits) as tf.Scalar;
+      }, method.variables);
+      optimizer.applyGradients(grads);
+      return [value, right!];
+    });
+    losses.push(value.dataSync()[0]!);
+    correct.push(count.dataSync()[0]!);
+    tf.dispose([value, count]);
+  };
+  try {
+    // The first step is profiled: which kernels ran shows which path was taken.
+    for (const k of (await tf.profile(() => step(0))).kernels) kernels.add(k.name);
+    for (let i = 1; i < recipe.steps; i++) step(i);
+  } finally {
+    disposeOptimizer(optimizer);
+    model.dispose();
+  }
+  assert.equal(tf.memory().numTensors, start, 'every tensor of the run was disposed');
+  return { losses, correct, kernels, columns };
+}
+
+async function onBackend<T>(backend: string, fn: () => Promise<T>): Promise<T> {
+  await tf.setBackend(backend);
+  try {
+    return await fn();
+  } finally {
+    await tf.setBackend('wasm');
+  }
+}
+
+function assertSameCurve({ losses: fast, correct }: { losses: number[]; correct: number[] }, { losses: stock, correct: stockCorrect }: { losses: number[]; correct: number[] }, tolerance: number): void {
+  assert.equal(fast.length, stock.length);
+  // A count can only differ where two logits tie to within the tolerance: not on these batches.
+  assert.deepEqual(correct, stockCorrect, 'the same predictions, step by step');
+  const worst = Math.max(...fast.map((v, i) => Math.abs(v - stock[i]!) / Math.abs(stock[i]!)));
+  assert.ok(worst <= tolerance, `largest relative difference ${worst.toExponential(2)} > ${tolerance}\nfast  ${fast.join(', ')}\nstock ${stock.join(', ')}`);
+  assert.ok(stock[stock.length - 1]! < stock[0]! * 0.9, `the recipe trains at all: loss ${stock[0]} -> ${stock[stock.length - 1]}`);
+}
+
+test('seed MLP (784-128-10 linear, batch 64, SGD 0.001 momentum 0.9): the fast step follows the stock loss curve on wasm', async () => {
+  const recipe: Recipe = { architecture: { kind: 'mlp', hidden: [128], activation: 'linear' }, steps: 60, batchSize: 64, learningRate: 0.001 };
+  const fast = await lossCurve(recipe, true);
+  const stock = await lossCurve(recipe, false);
+  assert.ok(fast.kernels.has('Transpose') && !stock.kernels.has('Transpose'), 'the fast path transposes explicitly, the stock one does not');
+  assert.ok(fast.columns, 'the first layer takes the batch as columns');
+  assertSameCurve(fast, stock, 1e-5);
+});
+
+test('MLP with batch norm and relu: the fast step follows the stock loss curve on wasm', async () => {
+  const recipe: Recipe = { architecture: { kind: 'mlp', hidden: [64, 32], activation: 'relu', batchNorm: true }, steps: 40, batchSize: 64, learningRate: 0.01 };
+  const fast = await lossCurve(recipe, true);
+  const stock = await lossCurve(recipe, false);
+  assert.ok(fast.kernels.has('Transpose') && !stock.kernels.has('Transpose'), 'the fast path transposes explicitly, the stock one does not');
+  assertSameCurve(fast, stock, 1e-5);
+});
+
+/**
+ * The fast step on wasm against the stock step of the cpu backend, where tfjs has every conv and
+ * pooling gradient kernel, and without each kernel in `replaced` on the fast side.
+ */
+async function againstCpu(recipe: Recipe, replaced: string[]): Promise<void> {
+  const fast = await lossCurve(recipe, true);
+  const stock = await onBackend('cpu', () => lossCurve(recipe, false));
+  for (const kernel of replaced) assert.ok(!fast.kernels.has(kernel) && stock.kernels.has(kernel), `the fast path runs without ${kernel}`);
+  // Across backends the sums run in another order: a looser bound than on one backend.
+  assertSameCurve(fast, stock, 1e-4);
+}
+
+/** A model of MNIST's 784 values read as 28x28x1, through `layers`, then flattened into 10 logits. */
+function imageModel(layers: (init: (seed: number) => Record<string, tf.serialization.Serializable>) => tf.layers.Layer[]): () => tf.LayersModel {
+  const init = (seed: number) => ({ kernelInitializer: tf.initializers.glorotUniform({ seed }), biasInitializer: tf.initializers.randomUniform({ minval: -0.1, maxval: 0.1, seed: seed + 1 }) });
+  return () =>
+    tf.sequential({
+      layers: [tf.layers.reshape({ inputShape: [784], targetShape: [28, 28, 1] }), ...layers(init), tf.layers.flatten(), tf.layers.dense({ units: 10, ...init(99) })],
+    });
+}
+
+test('CNN with batch norm: the fast step on wasm follows the stock loss curve of the cpu backend (wasm has no stock conv kernel gradient)', async () => {
+  // Small, because the cpu backend's Conv2DBackpropFilter takes seconds on MNIST-sized batches.
+  await againstCpu({ architecture: { kind: 'cnn', filters: [4, 8], hidden: [16], batchNorm: true }, steps: 10, batchSize: 8, learningRate: 0.01 }, ['Conv2DBackpropFilter']);
+});
+
+test('CNN with "valid" and "same" convolutions of stride 2: the fast step on wasm follows the stock loss curve of the cpu backend', async () => {
+  const architecture = imageModel((init) => [
+    // More filters than a 3x3 patch of one channel has values: the kernel gradient as a product.
+    tf.layers.conv2d({ filters: 12, kernelSize: 3, strides: 2, padding: 'valid', activation: 'relu', ...init(1) }),
+    tf.layers.conv2d({ filters: 6, kernelSize: 3, strides: 2, padding: 'same', activation: 'tanh', ...init(3) }),
+    tf.layers.conv2d({ filters: 6, kernelSize: 2, strides: 1, padding: 'valid', activation: 'relu', ...init(5) }),
+  ]);
+  await againstCpu({ architecture, steps: 20, batchSize: 16, learningRate: 0.1 }, ['Conv2DBackpropInput', 'Conv2DBackpropFilter']);
+});
+
+test('CNN with max and average pooling over windows that leave rows out, after activations that go negative: the fast step on wasm follows the stock loss curve of the cpu backend', async () => {
+  const architecture = imageModel((init) => [
+    tf.layers.conv2d({ filters: 4, kernelSize: 3, padding: 'same', activation: 'tanh', ...init(1) }),
+    tf.layers.maxPooling2d({ poolSize: 3 }),
+    tf.layers.conv2d({ filters: 6, kernelSize: 3, padding: 'valid', activation: 'linear', ...init(3) }),
+    tf.layers.averagePooling2d({ poolSize: [2, 3] }),
+    tf.layers.conv2d({ filters: 6, kernelSize: 1, activation: 'linear', ...init(5) }),
+    tf.layers.maxPooling2d({ poolSize: 2 }),
+  ]);
+  await againstCpu({ architecture, steps: 20, batchSize: 16, learningRate: 0.1 }, ['MaxPoolGrad', 'AvgPoolGrad']);
+});
+
+test('domain adaptation (DANN on a labelled target, both batches in one pass): the same losses and signals with the batches as columns or as rows', async () => {
+  const run = async (columns: boolean) => {
+    const start = tf.memory().numTensors;
+    const model = buildModel({ kind: 'mlp', hidden: [256], activation: 'relu' }, [784], 10, SEED);
+    const feature = featureLayerOf(model, undefined, '/method/featureLayer');
+    const spec: JobSpec = { type: 'domain_adaptation', model: {}, data: { source: 's', target: 't', targetLabelled: true }, method: { kind: 'dann' } };
+    const method = dann({ model, spec, feature, newLayers: new Set(), seed: SEED });
+    const forward = trainingForward(model, method.variables, feature, true);
+    assert.equal(forward.takesColumns(64), true, 'a batch of 32 and a target batch of 32 go through the 784-256 layer as columns');
+    const optimizer = createOptimizer({ name: 'sgd', learningRate: 0.01, momentum: 0.9 });
+    const sums: EpochSums = { loss: 0, correct: 0, signals: signalSums([...method.signals, TARGET_LOSS]) };
+    const setup: StepSetup = { forward, method, optimizer, sums, numClasses: 10, targetLabelled: true, columns };
+    const source = new Batcher(mnist, 32, SEED);
+    const target = new Batcher(mnist, 32, SEED + 1);
+    source.shuffle(1);
+    target.shuffle(1);
+    const losses: number[] = [];
+    for (let i = 0; i < 12; i++) {
+      const before = sums.loss;
+      trainStep(setup, source.fill(i, columns), target.fill(i, columns), i / 12);
+      losses.push(sums.loss - before);
+    }
+    const signals = Object.fromEntries(Object.entries(sums.signals).map(([name, v]) => [name, v.dataSync()[0]!]));
+    disposeOptimizer(optimizer);
+    method.dispose();
+    model.dispose();
+    tf.dispose(Object.values(sums.signals));
+    assert.equal(tf.memory().numTensors, start, 'every tensor of the run was disposed');
+    return { losses, signals, correct: sums.correct };
+  };
+  const asColumns = await run(true);
+  const asRows = await run(false);
+  assertSameCurve({ losses: asColumns.losses, correct: [asColumns.correct] }, { losses: asRows.losses, correct: [asRows.correct] }, 1e-5);
+  for (const [name, value] of Object.entries(asRows.signals)) {
+    assert.ok(Math.abs(asColumns.signals[name]! - value) <= 1e-5 * Math.max(1, Math.abs(value)), `signal ${name}: ${asColumns.signals[name]} vs ${value}`);
+  }
+});

@@ -1,0 +1,177 @@
+import assert from 'node:assert/strict';
+import { readdir, readFile, rm, writeFile } from 'node:fs/promises';
+import path from 'node:path';
+import { before, test } from 'node:test';
+import * as tf from '@tensorflow/tfjs';
+import type { JobSpec } from '../../../src/schemas/job.js';
+import { selectBackend } from '../../../workers/training/backend.js';
+import { TrainingError, type DatasetFiles, type TrainingMessage, type TrainingResult, type TrainingTask } from '../../../src/jobs/task.js';
+import { runTraining } from '../../../workers/training/training-loop.js';
+import { makeTask, mnistDataset, recorder, tempDir, trainSpec } from './fixtures.js';
+
+let root: string;
+let train: DatasetFiles;
+let validation: DatasetFiles;
+let test1k: DatasetFiles;
+let target: DatasetFiles;
+let baseline: number;
+
+before(async () => {
+  assert.equal(await selectBackend(), 'wasm');
+  root = await tempDir();
+  train = await mnistDataset(root, 'train', 'train', 0, 1500);
+  validation = await mnistDataset(root, 'validation', 'train', 50000, 300);
+  test1k = await mnistDataset(root, 'test', 't10k', 0, 500);
+  // Another slice of the digits stands in for a target domain: exactness does not need a shift.
+  target = await mnistDataset(root, 'target', 'train', 20000, 700);
+  baseline = tf.memory().numTensors;
+});
+
+/** Every figure that depends on what was learned (not on timing). */
+const learned = (metrics: Record<string, number>) => Object.fromEntries(Object.entries(metrics).filter(([k]) => k !== 'samplesPerSecond' && k !== 'epochSeconds'));
+
+const epochMetrics = (messages: TrainingMessage[]) => messages.flatMap((m) => (m.type === 'metrics' ? [{ epoch: m.epoch, metrics: learned(m.metrics) }] : []));
+const checkpointSteps = (messages: TrainingMessage[]) => messages.flatMap((m) => (m.type === 'checkpoint' ? [m.step] : []));
+
+/**
+ * Trains `spec` uninterrupted, then again in a second task that is aborted with `reason` at the
+ * first message `when` picks and run once more on the same checkpoints; asserts that both end
+ * with the same metrics and the same weights, bit for bit. Returns the interrupted run's messages.
+ */
+async function twins(name: string, spec: JobSpec, data: TrainingTask['data'], reason: string, when: (m: TrainingMessage, seen: TrainingMessage[]) => boolean) {
+  const uninterrupted = recorder();
+  const twinTask = makeTask(root, `${name}-twin`, spec, data);
+  const twin = await runTraining(twinTask, uninterrupted.report);
+  assert.equal(twin.outcome, 'succeeded');
+
+  const task = makeTask(root, name, spec, data);
+  const first: TrainingMessage[] = [];
+  const controller = new AbortController();
+  const stopped = await runTraining(task, (m) => {
+    first.push(m);
+    if (!controller.signal.aborted && when(m, first)) controller.abort(reason);
+  }, controller.signal);
+  assert.equal(stopped.outcome, 'cancelled');
+  assert.equal(tf.memory().numTensors, baseline, 'the stopped run freed every tensor');
+  const second = recorder();
+  const resumed = await runTraining(task, second.report);
+  assert.equal(tf.memory().numTensors, baseline, 'the resumed run freed every tensor');
+  assert.ok(resumed.outcome === 'succeeded' && twin.outcome === 'succeeded');
+
+  assert.deepEqual(learned(resumed.metrics), learned(twin.metrics));
+  assert.deepEqual(resumed.report, twin.report);
+  const weights = async (t: TrainingTask) => readFile(path.join(t.modelDir, 'weights.bin'));
+  assert.ok((await weights(task)).equals(await weights(twinTask)), 'the saved weights are the same bytes');
+  // Every epoch the resumed run finished, the one it came back into included, has its twin's figures.
+  const resumedEpochs = epochMetrics(second.messages);
+  assert.deepEqual(resumedEpochs, epochMetrics(uninterrupted.messages).slice(-resumedEpochs.length));
+  // Checkpoints only move forward, across both attempts.
+  const steps = [...checkpointSteps(first), ...checkpointSteps(second.messages)];
+  assert.ok(steps.every((s, i) => i === 0 || s > steps[i - 1]!), `checkpoint steps ${steps.join(', ')}`);
+  assert.deepEqual((await readdir(task.checkpointsDir)).length, steps.length);
+  return { stopped, first, second: second.messages };
+}
+
+test('paused mid-epoch and resumed, a job ends exactly like its uninterrupted twin (adam, cosine schedule, mid-epoch checkpoints)', async () => {
+  const spec: JobSpec = {
+    ...trainSpec({ epochs: 2, batchSize: 16, seed: 5, optimizer: { name: 'adam', learningRate: 0.002 }, lrSchedule: { kind: 'cosine' } }),
+    checkpoint: { everySteps: 50 },
+  };
+  const steps = Math.ceil(1500 / 16);
+  // Paused at epoch 2's first checkpoint: progress, throttled by time, may not come before an epoch this short ends.
+  const { stopped, second } = await twins('pause', spec, { train, validation, test: test1k }, 'pause', (m) => m.type === 'checkpoint' && m.epoch === 2 && m.step < 2 * steps);
+  assert.ok(stopped.outcome === 'cancelled');
+  assert.equal(stopped.stoppedAt.epoch, 2);
+  const inEpoch = stopped.stoppedAt.step - steps;
+  const log = second.find((m) => m.type === 'log');
+  assert.ok(log?.type === 'log');
+  assert.equal(
+    log.message,
+    `resuming from checkpoint epoch-0002-step-${String(stopped.stoppedAt.step).padStart(8, '0')}: epoch 2 of 2, step ${inEpoch} of ${steps} (step ${stopped.stoppedAt.step} of ${2 * steps} overall)`,
+  );
+  const progress = second.find((m) => m.type === 'progress');
+  assert.ok(progress?.type === 'progress' && progress.progress.epoch === 2 && progress.progress.step > inEpoch, 'it went on from there');
+});
+
+test('a crash loses only the steps since the last checkpoint: DANN with momentum SGD, resumed from a mid-epoch checkpoint', async () => {
+  const spec: JobSpec = {
+    type: 'domain_adaptation',
+    model: { architecture: { kind: 'mlp', hidden: [32], activation: 'relu' } },
+    method: { kind: 'dann', hiddenUnits: 16 },
+    data: { source: 'train', target: 'target', targetTest: 'test' },
+    hyperparameters: { epochs: 2, batchSize: 50, seed: 3, optimizer: { name: 'momentum', learningRate: 0.01 } },
+    checkpoint: { everySteps: 7 },
+  };
+  const task = makeTask(root, 'crash', spec, { train, target, targetTest: test1k });
+  const uninterrupted = recorder();
+  const whole = await runTraining(task, uninterrupted.report);
+  const weights = await readFile(path.join(task.modelDir, 'weights.bin'));
+  // What a process killed after step 35 leaves behind: the checkpoints up to it, no model.
+  for (const name of await readdir(task.checkpointsDir)) {
+    if (Number(name.split('-step-')[1]) > 35) await rm(path.join(task.checkpointsDir, name), { recursive: true });
+  }
+  await rm(task.modelDir, { recursive: true });
+  const state = JSON.parse(await readFile(path.join(task.checkpointsDir, 'epoch-0002-step-00000035', 'state.json'), 'utf8'));
+  assert.deepEqual(Object.keys(state.sums.signals).sort(), ['domainAccuracy', 'domainLoss', 'grlLambda']);
+  assert.deepEqual(state.method.weights.map((w: { name: string }) => w.name), ['dann/hidden/kernel', 'dann/hidden/bias', 'dann/domain/kernel', 'dann/domain/bias']);
+
+  const again = recorder();
+  const resumed = await runTraining(task, again.report);
+  assert.equal(tf.memory().numTensors, baseline);
+  assert.ok(whole.outcome === 'succeeded' && resumed.outcome === 'succeeded');
+  assert.deepEqual(learned(resumed.metrics), learned(whole.metrics));
+  assert.ok((await readFile(path.join(task.modelDir, 'weights.bin'))).equals(weights), 'the saved weights are the same bytes');
+  assert.deepEqual(epochMetrics(again.messages), epochMetrics(uninterrupted.messages).slice(1));
+  assert.deepEqual(checkpointSteps(again.messages), [42, 49, 56, 60]);
+  assert.ok(again.messages.some((m) => m.type === 'log' && /^resuming from checkpoint epoch-0002-step-00000035: epoch 2 of 2, step 5 of 30/.test(m.message)));
+});
+
+test('handed back at the end of an epoch, a job with early stopping and rmsprop ends like its twin', async () => {
+  const spec = trainSpec({ epochs: 3, batchSize: 64, seed: 2, optimizer: { name: 'rmsprop', learningRate: 0.002 }, earlyStopping: { patience: 1 } });
+  await twins('handback', spec, { train, validation, test: test1k }, 'shutdown', (m) => m.type === 'checkpoint' && m.epoch === 1);
+});
+
+test('limits.maxRuntimeSeconds stops an attempt for good, with a checkpoint to show for it', async () => {
+  const { messages, report } = recorder();
+  const task = makeTask(root, 'slow', { ...trainSpec({ epochs: 5, batchSize: 1 }), limits: { maxRuntimeSeconds: 1 } }, { train });
+  let caught: unknown;
+  await runTraining(task, report).catch((err) => (caught = err));
+  assert.equal(tf.memory().numTensors, baseline);
+  assert.ok(caught instanceof TrainingError, String(caught));
+  assert.equal(caught.code, 'max_runtime');
+  assert.equal(caught.param, '/limits/maxRuntimeSeconds');
+  assert.equal(caught.name, 'UnrecoverableError', 'not retried');
+  // Where the second ran out depends on the machine's speed; what the limit guarantees does not:
+  // it stopped before the end, at a step that a checkpoint holds, and every checkpoint is kept.
+  const at = /ran longer than limits\.maxRuntimeSeconds \(1 s\) and stopped in epoch (\d+) at step (\d+) of 7500; its checkpoint is kept/.exec(caught.message);
+  assert.ok(at, caught.message);
+  const [epoch, step] = [Number(at[1]), Number(at[2])];
+  assert.ok(step > 0 && step < 7500 && epoch === Math.ceil(step / 1500), `stopped at epoch ${epoch}, step ${step}`);
+  const saved = messages.flatMap((m) => (m.type === 'checkpoint' ? [m] : []));
+  assert.equal(saved.at(-1)?.step, step, 'the last checkpoint is the step it stopped at');
+  assert.deepEqual((await readdir(task.checkpointsDir)).sort(), saved.map((m) => path.basename(m.path)).sort());
+});
+
+test('an unreadable newest checkpoint is passed over with a warning; one from another setup fails the job', async () => {
+  const spec = trainSpec({ epochs: 2, batchSize: 100 });
+  const task = makeTask(root, 'damaged', spec, { train });
+  const done: TrainingResult = await runTraining(task, () => {});
+  assert.equal(done.outcome, 'succeeded');
+  const [older, newest] = (await readdir(task.checkpointsDir)).sort();
+  await writeFile(path.join(task.checkpointsDir, newest!, 'state.json'), '{ "trunc');
+  const { messages, report } = recorder();
+  assert.equal((await runTraining(task, report)).outcome, 'succeeded');
+  const logs = messages.flatMap((m) => (m.type === 'log' ? [m] : []));
+  assert.equal(logs[0]?.level, 'warn');
+  assert.match(logs[0]!.message, new RegExp(`checkpoint ${newest} could not be read \\(.*\\); trying the one before it`));
+  assert.match(logs[1]!.message, new RegExp(`resuming from checkpoint ${older}: epoch 1 of 2`));
+
+  const other = makeTask(root, 'damaged', trainSpec({ epochs: 2, batchSize: 50 }), { train });
+  await assert.rejects(runTraining(other, () => {}), (err: unknown) => {
+    assert.ok(err instanceof TrainingError);
+    assert.equal(err.code, 'checkpoint_incompatible');
+    assert.match(err.message, /it was written with stepsPerEpoch 15, the job has 30/);
+    return true;
+  });
+  assert.equal(tf.memory().numTensors, baseline);
+});

@@ -1,0 +1,65 @@
+import type { Logger } from 'pino';
+import type { Artifacts } from '../../src/artifacts/artifacts.js';
+import { resolveTask } from '../../src/jobs/training-task.js';
+import type { TrainingQueue } from '../../src/queue/training-queue.js';
+import type { LiveEvents } from '../../src/queue/live-events.js';
+import type { Store } from '../../src/store/store.js';
+import type { WorkerHost } from './worker-host.js';
+
+export interface ReconcileDeps {
+  store: Store;
+  queue: TrainingQueue;
+  artifacts: Artifacts;
+  live: LiveEvents;
+  log: Logger;
+  host: Pick<WorkerHost, 'settle'>;
+  /**
+   * how long after BullMQ finished a job the store may still have it live: the host that
+   * finished it records it within moments, unless it died in between
+   */
+  settleAfterMs: number;
+}
+
+/**
+ * The store is the source of truth: a job it has as queued or running must be held by BullMQ
+ * (waiting, delayed or active). BullMQ may have lost it (Redis lost its data, or the job was
+ * never queued), or have finished it without the store hearing (its host died in between:
+ * that end is recorded now), or hold only a finished entry from before (a job resumed while
+ * Redis was away). Any such job is queued again.
+ */
+export async function reconcile(deps: ReconcileDeps): Promise<number> {
+  const { store, log } = deps;
+  let requeued = 0;
+  for (const id of await store.jobs.unfinishedIds()) {
+    try {
+      if (await reconcileJob(deps, id)) requeued++;
+    } catch (err) {
+      // one job that cannot be reconciled now must not hold up the others
+      log.warn({ jobId: id, err: (err as Error).message }, 'could not reconcile this job; will try again');
+    }
+  }
+  return requeued;
+}
+
+async function reconcileJob(deps: ReconcileDeps, id: string): Promise<boolean> {
+  const { store, queue, artifacts, live, log, host, settleAfterMs } = deps;
+  // the host that finished an entry records it within moments; later than that, it never will
+  const finishedLongAgo = (entry: { finishedOn?: number }) => entry.finishedOn !== undefined && Date.now() - entry.finishedOn > settleAfterMs;
+  let entry = await queue.queue.getJob(id);
+  if (entry && finishedLongAgo(entry)) {
+    await host.settle(entry);
+    entry = await queue.queue.getJob(id);
+  }
+  if (entry && !finishedLongAgo(entry)) return false;
+  const job = await store.jobs.get(id);
+  if (!job || (job.status !== 'queued' && job.status !== 'running')) return false;
+  const resolved = await resolveTask(store, artifacts, id, job.spec);
+  if ('errors' in resolved) {
+    const [first] = resolved.errors;
+    await live.publish(id, (await store.jobs.failed(id, null, { code: 'unresolvable', message: `cannot run any more: ${first!.pointer} ${first!.detail}`, param: first!.pointer }))?.events ?? []);
+    return false;
+  }
+  await queue.requeue({ ...resolved.task, attemptBase: job.attempt });
+  log.warn({ jobId: id, status: job.status }, 'the queue held no live entry for this unfinished job; queued it again');
+  return true;
+}

@@ -1,0 +1,218 @@
+/**
+ * The worker host: a BullMQ Worker whose processor is sandboxed (processor.ts runs in a
+ * child process). It records what the child reports in the store, publishes it for live
+ * streams, and finishes the job there when BullMQ says the attempt ended.
+ */
+import { fileURLToPath } from 'node:url';
+import { Worker, type Job as QueueJob } from 'bullmq';
+import type { Redis } from 'ioredis';
+import type { Logger } from 'pino';
+import type { LiveEvents } from '../../src/queue/live-events.js';
+import { logConnectionErrors } from '../../src/queue/redis-server.js';
+import { QUEUE_NAME, type TrainingQueue } from '../../src/queue/training-queue.js';
+import type { Queryable } from '../../src/store/db.js';
+import type { Transition } from '../../src/store/jobs.js';
+import type { Store } from '../../src/store/store.js';
+import type { WebhookQueue } from '../../src/webhooks/webhook-queue.js';
+import { failChildInitOnExit } from './sandbox-init.js';
+import type { TrainingMessage, TrainingResult, TrainingTask } from '../../src/jobs/task.js';
+
+const PROCESSOR = fileURLToPath(new URL('../training/processor.js', import.meta.url));
+
+export interface WorkerHostOptions {
+  connection: Redis;
+  store: Store;
+  live: LiveEvents;
+  /** to give a job back to the queue when this host shuts down mid-job */
+  queue: TrainingQueue;
+  webhooks: WebhookQueue;
+  log: Logger;
+  concurrency: number;
+  lockDurationMs: number;
+}
+
+/** The job's attempt number across all its queue entries (see TrainingTask.attemptBase). */
+const attemptOf = (job: QueueJob<TrainingTask>) => (job.data.attemptBase ?? 0) + job.attemptsStarted;
+
+export class WorkerHost {
+  readonly worker: Worker<TrainingTask, TrainingResult>;
+  /** per job, the tail of its chain of store writes: a job's messages are recorded in the order they came */
+  private readonly chains = new Map<string, Promise<void>>();
+  private shuttingDown = false;
+
+  constructor(private readonly opts: WorkerHostOptions) {
+    failChildInitOnExit();
+    this.worker = new Worker<TrainingTask, TrainingResult>(QUEUE_NAME, PROCESSOR, {
+      connection: opts.connection,
+      concurrency: opts.concurrency,
+      // the host's event loop stays free (training is in the child), so a short lock is
+      // renewed reliably and a dead host's job is taken over soon after its lock expires
+      lockDuration: opts.lockDurationMs,
+      stalledInterval: opts.lockDurationMs,
+      // a stall is a crashed host: the job resumes from its checkpoint, so allow several
+      maxStalledCount: 10,
+    });
+    this.worker.on('active', (job) => this.enqueue(job, () => this.onActive(job)));
+    this.worker.on('progress', (job, data) => this.enqueue(job, () => this.onMessage(job, data as TrainingMessage)));
+    this.worker.on('completed', (job, result) => this.enqueue(job, () => this.onCompleted(job, result)));
+    this.worker.on('failed', (job, err) => job && this.enqueue(job, () => this.onFailed(job, err)));
+    logConnectionErrors(this.worker, opts.log, 'worker');
+    opts.live.onStop((jobId, reason) => {
+      if (this.worker.cancelJob(jobId, reason)) opts.log.info({ jobId, reason }, 'stopping running job');
+    });
+  }
+
+  private enqueue(job: QueueJob<TrainingTask>, fn: () => Promise<void>): Promise<void> {
+    const id = job.id!;
+    const next = (this.chains.get(id) ?? Promise.resolve())
+      .then(fn)
+      .catch((err) => this.opts.log.error({ err, jobId: id }, 'could not record a job update'));
+    this.chains.set(id, next);
+    void next.then(() => {
+      if (this.chains.get(id) === next) this.chains.delete(id);
+    });
+    return next;
+  }
+
+  /**
+   * Records the end of a queue entry that BullMQ has finished while the store still has its
+   * job live: the host that ran it died between the two (reconciliation finds these). Every
+   * write is guarded by the entry's attempt, so a host that records it after all changes nothing.
+   */
+  async settle(job: QueueJob<TrainingTask>): Promise<void> {
+    const state = await job.getState();
+    if (state !== 'completed' && state !== 'failed') return;
+    this.opts.log.warn({ jobId: job.id, state, attempt: attemptOf(job) }, 'the queue finished this job but the store never heard; recording it now');
+    // a stop that was neither a pause nor a cancel was a host shutting down: hand the job back for it
+    if (state === 'completed') await this.enqueue(job, () => this.onCompleted(job, job.returnvalue, true));
+    else await this.enqueue(job, () => this.onFailed(job, new Error(job.failedReason)));
+  }
+
+  private async publish(t: Transition | null): Promise<void> {
+    if (t && t.events.length > 0) await this.opts.live.publish(t.job.id, t.events);
+    if (t) await this.opts.webhooks.notify(t.job);
+  }
+
+  private async onActive(job: QueueJob<TrainingTask>): Promise<void> {
+    const t = await this.opts.store.jobs.started(job.id!, attemptOf(job));
+    if (!t) {
+      // cancelled or paused while it waited, or an older attempt's leftovers: do not let it train
+      this.worker.cancelJob(job.id!, 'cancel');
+      return;
+    }
+    this.opts.log.info({ jobId: job.id, attempt: attemptOf(job) }, 'job started');
+    await this.publish(t);
+  }
+
+  private async onMessage(job: QueueJob<TrainingTask>, m: TrainingMessage): Promise<void> {
+    const { jobs, checkpoints } = this.opts.store;
+    const id = job.id!;
+    const attempt = attemptOf(job);
+    switch (m.type) {
+      case 'started':
+        return this.publish(await jobs.backend(id, attempt, m.backend));
+      case 'progress':
+        return this.publish(await jobs.progress(id, attempt, m.progress, m.metrics.loss));
+      case 'metrics':
+        return this.publish(await jobs.epochMetrics(id, attempt, m.epoch, m.metrics));
+      case 'checkpoint':
+        return this.publish(
+          await jobs.event(id, attempt, 'checkpoint', { epoch: m.epoch, step: m.step, metrics: m.metrics }, (q) =>
+            checkpoints.add(q, id, { epoch: m.epoch, step: m.step, attempt, metrics: m.metrics, path: m.path }),
+          ),
+        );
+      case 'log':
+        return this.publish(await jobs.event(id, attempt, 'log', { level: m.level, message: m.message }));
+    }
+  }
+
+  private async onCompleted(job: QueueJob<TrainingTask>, result: TrainingResult, handBack = this.shuttingDown): Promise<void> {
+    const { jobs, models } = this.opts.store;
+    const task = job.data;
+    const attempt = attemptOf(job);
+    if (result.outcome === 'cancelled') return this.onStopped(job, result.stoppedAt ?? null, handBack);
+    // the test set's report (classes, per-class accuracy, confusion matrix) goes with the final metrics
+    const metrics = { ...result.metrics, ...result.report };
+    // the trained model is described by its labelled training set (data.source of a domain_adaptation
+    // job); an evaluate job has none and trains no model: its result names the model it evaluated
+    const { train } = task.data;
+    const record = (q: Queryable) =>
+      train === undefined
+        ? Promise.resolve()
+        : models.insert(q, {
+            id: task.modelId,
+            name: task.spec.metadata?.name ?? `${task.spec.type} ${task.jobId}`,
+            status: 'ready',
+            jobId: task.jobId,
+            baseModelId: task.baseModelId ?? null,
+            datasetIds: Object.fromEntries(Object.entries(task.spec.data).filter((e): e is [string, string] => typeof e[1] === 'string')),
+            metrics,
+            inputShape: train.featureShape,
+            classes: train.classes,
+            preprocessing: train.preprocessing,
+            dir: task.modelDir,
+          });
+    const t = await jobs.succeeded(task.jobId, attempt, { modelId: result.modelId, metrics }, record);
+    this.opts.log.info({ jobId: task.jobId, metrics: result.metrics }, t ? 'job succeeded' : 'stale attempt finished; result ignored');
+    await this.publish(t);
+  }
+
+  /** The child stopped early on request: record what was asked for, or hand the job back when this host is going away. */
+  private async onStopped(job: QueueJob<TrainingTask>, stoppedAt: { epoch: number; step: number } | null, handBack: boolean): Promise<void> {
+    const { jobs } = this.opts.store;
+    const id = job.id!;
+    const attempt = attemptOf(job);
+    const row = await jobs.get(id);
+    if (row?.pauseRequested) return this.publish(await jobs.paused(id, attempt, stoppedAt));
+    if (row?.cancelRequested) return this.publish(await jobs.cancelled(id, attempt, 'cancelled by request'));
+    if (handBack) {
+      const t = await jobs.handedBack(id, attempt, stoppedAt);
+      if (t) {
+        await this.opts.queue.requeue({ ...job.data, attemptBase: attempt });
+        this.opts.log.info({ jobId: id, stoppedAt }, 'shutting down: checkpointed the job and gave it back to the queue');
+      }
+      return this.publish(t);
+    }
+  }
+
+  private async onFailed(job: QueueJob<TrainingTask>, err: Error & { code?: string; param?: string }): Promise<void> {
+    const { jobs } = this.opts.store;
+    const attempt = attemptOf(job);
+    const crashed = /^Unexpected exit code/.test(err.message);
+    const error = {
+      code: err.code ?? (crashed ? 'worker_crashed' : 'internal_error'),
+      message: crashed ? `the training process died (${err.message})` : err.message,
+      ...(err.param ? { param: err.param } : {}),
+    };
+    // BullMQ has already decided: the job is 'failed' for good, or waiting/delayed for a retry
+    const state = await job.getState();
+    if (state !== 'failed' && (await jobs.get(job.id!))?.cancelRequested) {
+      // a retry would only be cancelled again: end it here and drop the queued retry
+      await job.remove().catch(() => undefined);
+      await this.publish(await jobs.cancelled(job.id!, attempt, 'cancelled by request'));
+      return;
+    }
+    if (state === 'failed') {
+      this.opts.log.warn({ jobId: job.id, error }, 'job failed');
+      await this.publish(await jobs.failed(job.id!, attempt, error));
+    } else {
+      const delay = state === 'delayed' ? job.delay || null : null;
+      this.opts.log.warn({ jobId: job.id, error, attempt }, 'job attempt failed; retrying');
+      await this.publish(await jobs.retrying(job.id!, attempt, error, delay));
+    }
+  }
+
+  /**
+   * Stops taking jobs and asks running ones to checkpoint and stop; they go back to the
+   * queue for another host. A child that has not stopped within `graceMs` is killed, and
+   * its job is picked up again once its lock expires.
+   */
+  async close(graceMs = 10_000): Promise<void> {
+    this.shuttingDown = true;
+    this.worker.cancelAllJobs('shutdown');
+    const closing = this.worker.close();
+    const timer = new Promise<'timeout'>((ok) => setTimeout(() => ok('timeout'), graceMs).unref());
+    if ((await Promise.race([closing, timer])) === 'timeout') await this.worker.close(true);
+    await Promise.all(this.chains.values());
+  }
+}

@@ -1,0 +1,44 @@
+/**
+ * Every method by the kind a spec names it with. Kept apart from method.ts, which the method
+ * modules import, so that importing one method module alone never meets a half-built table.
+ */
+import type { JobSpec } from '../../../src/schemas/job.js';
+import { TrainingError } from '../../../src/jobs/task.js';
+import { adabn } from './adabn.js';
+import { coral } from './coral.js';
+import { dann } from './dann.js';
+import { freeze } from './freeze.js';
+import { full } from './full.js';
+import { l2sp } from './l2sp.js';
+import type { Method, MethodContext, MethodFactory } from './method.js';
+import { mmd } from './mmd.js';
+import { multiSource } from './multi-source.js';
+import { pseudoLabel } from './pseudo-label.js';
+
+const METHODS: Record<string, MethodFactory> = {
+  full,
+  freeze,
+  l2sp,
+  multi_source: multiSource,
+  dann,
+  coral,
+  mmd,
+  adabn,
+  pseudo_label: pseudoLabel,
+};
+
+/** The kind of method a spec trains with: its strategy or adaptation method, else `full`. */
+export function methodKind(spec: JobSpec): string {
+  return spec.method?.kind ?? spec.strategy?.kind ?? 'full';
+}
+
+export function createMethod(ctx: MethodContext): Method {
+  const kind = methodKind(ctx.spec);
+  const factory = METHODS[kind];
+  if (factory === undefined) {
+    const param = ctx.spec.method ? '/method/kind' : '/strategy/kind';
+    throw new TrainingError('invalid_spec', `'${kind}' is not implemented; expected one of ${Object.keys(METHODS).join(', ')}`, { param });
+  }
+  return factory(ctx);
+}
+

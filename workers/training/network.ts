@@ -1,0 +1,415 @@
+/**
+ * The training-mode forward pass: logits plus the output of a feature layer (what the
+ * domain-adaptation methods align), with frozen layers in inference mode. On wasm, dense, conv
+ * and pooling layers run through custom gradients: tfjs's dense gradient calls matMul with
+ * transposed operands, which the wasm backend runs about 7x slower than a plain product,
+ * tfjs-backend-wasm 4.22 has no Conv2DBackpropFilter kernel, so a conv layer could not be trained
+ * there at all, and its Conv2DBackpropInput, MaxPoolGrad and AvgPoolGrad kernels are plain loops
+ * that XNNPACK's convolutions and elementwise ops beat several times over.
+ */
+import * as tf from '@tensorflow/tfjs';
+import { TrainingError } from '../../src/jobs/task.js';
+
+export interface ForwardResult {
+  logits: tf.Tensor2D;
+  /** the feature layer's output, one flat row per example */
+  features: tf.Tensor2D;
+}
+
+export interface Forward {
+  /**
+   * The logits and features of a batch `x`: [rows, ...featureShape], or with `columns` (only when
+   * takesColumns(rows)) [features, rows], which must then outlive the gradient computation.
+   */
+  (x: tf.Tensor, columns?: boolean): ForwardResult;
+  /**
+   * Whether the forward would rather take a batch of `rows` examples as columns: its first layer
+   * multiplies by the batch transposed (see dense()), and the caller can lay the batch out that
+   * way for less than a transpose on the device costs.
+   */
+  takesColumns(rows: number): boolean;
+}
+
+/** One layer's forward; `columns` only for a step with takesColumns, given its input as columns. */
+interface LayerStep {
+  (h: tf.Tensor, columns: boolean): tf.Tensor;
+  takesColumns?: (rows: number) => boolean;
+}
+
+/** The layer whose output the methods align; `layer` undefined means the model's input. */
+export interface FeatureLayer {
+  layer: tf.layers.Layer | undefined;
+  name: string;
+  /** values per example */
+  size: number;
+}
+
+const ACTIVATIONS: Record<string, (x: tf.Tensor) => tf.Tensor> = {
+  linear: (x) => x,
+  relu: (x) => tf.relu(x),
+  tanh: (x) => tf.tanh(x),
+  sigmoid: (x) => tf.sigmoid(x),
+  elu: (x) => tf.elu(x),
+  selu: (x) => tf.selu(x),
+};
+
+/** Elements of a dense kernel from which packing it costs more than the transposes that spare it (some 0.6 ms on wasm). */
+const LARGE_KERNEL = 1 << 16;
+
+const POOLS: Record<string, 'max' | 'avg'> = { MaxPooling2D: 'max', AveragePooling2D: 'avg' };
+
+const product = (shape: readonly (number | null)[]) => shape.reduce<number>((a, b) => a * (b ?? 1), 1);
+
+/** The last layer with weights at or before the one that produces the model's output. */
+export function headLayer(model: tf.LayersModel): tf.layers.Layer {
+  let layer = model.outputs[0]!.sourceLayer;
+  while (layer.weights.length === 0) {
+    const from = layer.inboundNodes[0]?.inboundLayers;
+    if (from?.length !== 1) break;
+    layer = from[0]!;
+  }
+  return layer;
+}
+
+/**
+ * The layer `name`, or by default the one feeding the head (the model's input when the head
+ * is the first layer). `param` is the spec field that named it.
+ */
+export function featureLayerOf(model: tf.LayersModel, name: string | undefined, param: string): FeatureLayer {
+  let layer: tf.layers.Layer | undefined;
+  if (name !== undefined) {
+    layer = model.layers.find((l) => l.name === name);
+    if (layer === undefined) {
+      throw new TrainingError('invalid_spec', `model ${model.name} has no layer named '${name}'; its layers are ${model.layers.map((l) => l.name).join(', ')}`, { param });
+    }
+    if (layer.inboundNodes.length > 1) {
+      throw new TrainingError('invalid_spec', `layer '${name}' is used more than once in model ${model.name}, so its output is ambiguous; name another layer`, { param });
+    }
+  } else {
+    const before = headLayer(model).inboundNodes[0]?.inboundLayers[0];
+    layer = before === undefined || before.getClassName() === 'InputLayer' ? undefined : before;
+  }
+  const shape = layer === undefined ? model.inputs[0]!.shape.slice(1) : (layer.outputShape as (number | null)[]).slice(1);
+  return { layer, name: layer?.name ?? model.inputs[0]!.name, size: product(shape) };
+}
+
+/**
+ * The forward pass of `model` when `trainable` are the variables being trained. A layer with
+ * weights none of which is trained runs in inference mode (so a frozen batch-norm layer keeps
+ * its statistics, as in Keras); every other layer in training mode. A Sequential model runs
+ * layer by layer (with the fast gradients on wasm when `fastGradients`); any other model through
+ * a model that outputs both the feature layer and the logits, in training mode throughout.
+ */
+export function trainingForward(model: tf.LayersModel, trainable: readonly tf.Variable[], feature: FeatureLayer, fastGradients: boolean): Forward {
+  const trained = new Set(trainable.map((v) => v.name));
+  const trains = (layer: tf.layers.Layer) => layer.trainableWeights.some((w) => trained.has(w.name));
+  if (!(model instanceof tf.Sequential)) {
+    const both = tf.model({ inputs: model.inputs, outputs: [feature.layer?.output as tf.SymbolicTensor ?? model.inputs[0]!, model.outputs[0]!] });
+    const apply = (x: tf.Tensor) => {
+      const [features, logits] = both.apply(x, { training: true }) as tf.Tensor[];
+      return { logits: logits as tf.Tensor2D, features: flat(features!) };
+    };
+    return Object.assign(apply, { takesColumns: () => false });
+  }
+  const layers = model.layers.filter((l) => l.getClassName() !== 'InputLayer');
+  let trainedBefore = false;
+  const steps = layers.map((layer) => {
+    const step = layerStep(layer, layer.weights.length === 0 || trains(layer), trainedBefore, fastGradients);
+    trainedBefore ||= trains(layer);
+    return step;
+  });
+  const featureIndex = feature.layer === undefined ? -1 : layers.indexOf(feature.layer);
+  const apply = (x: tf.Tensor, columns = false) => {
+    let h = x;
+    let features = featureIndex === -1 && columns ? tf.transpose(x) : x;
+    steps.forEach((step, i) => {
+      h = step(h, columns && i === 0);
+      if (i === featureIndex) features = h;
+    });
+    return { logits: h as tf.Tensor2D, features: flat(features) };
+  };
+  return Object.assign(apply, { takesColumns: (rows: number) => steps[0]?.takesColumns?.(rows) ?? false });
+}
+
+function flat(x: tf.Tensor): tf.Tensor2D {
+  return (x.rank === 2 ? x : tf.reshape(x, [x.shape[0]!, -1])) as tf.Tensor2D;
+}
+
+/** One layer's forward: through dense(), conv2d() or pool2d() below when `fast` and the layer allows, else its own call. */
+function layerStep(layer: tf.layers.Layer, training: boolean, inputGrad: boolean, fast: boolean): LayerStep {
+  const own = (h: tf.Tensor) => layer.apply(h, { training }) as tf.Tensor;
+  if (!fast) return own;
+  const config = layer.getConfig();
+  if (layer.getClassName() === 'BatchNormalization' && training && layer.weights.length === 4 && (config.axis === -1 || config.axis === undefined)) {
+    const [gamma, beta, movingMean, movingVariance] = layer.weights as [tf.LayerVariable, tf.LayerVariable, tf.LayerVariable, tf.LayerVariable];
+    return (h) => batchNorm(h, gamma, beta, movingMean, movingVariance, Number(config.momentum), Number(config.epsilon));
+  }
+  const pool = POOLS[layer.getClassName()];
+  if (pool !== undefined && config.dataFormat === 'channelsLast' && config.padding === 'valid') {
+    const size = pair(config.poolSize);
+    const strides = pair(config.strides ?? config.poolSize);
+    if (size[0] === strides[0] && size[1] === strides[1]) return (h) => pool2d(h as tf.Tensor4D, size, pool);
+  }
+  const activation = ACTIVATIONS[String(config.activation)];
+  const [kernel, bias] = layer.weights.map((w) => w.read() as tf.Variable);
+  if (activation === undefined || kernel === undefined) return own;
+  const className = layer.getClassName();
+  if (className === 'Dense' && bias !== undefined) {
+    const step = (h: tf.Tensor, columns: boolean) => (h.rank === 2 ? activation(dense(h as tf.Tensor2D, kernel, bias, inputGrad, columns)) : own(h));
+    // Only a first layer takes its input as columns, and has no dx to compute; a Dense layer
+    // applied to the last axis of a higher-rank input has no matrix to take transposed.
+    const flatInput = layer.inboundNodes[0]?.inputTensors[0]?.shape.length === 2;
+    return inputGrad || !flatInput ? step : Object.assign(step, { takesColumns: (rows: number) => multipliesTransposed(kernel.shape, rows) });
+  }
+  const strides = pair(config.strides);
+  const padding = config.padding;
+  const dilation = pair(config.dilationRate);
+  if (className === 'Conv2D' && config.dataFormat === 'channelsLast' && dilation[0] === 1 && dilation[1] === 1 && (padding === 'same' || padding === 'valid')) {
+    const relu = config.activation === 'relu';
+    return (h) => (relu ? conv2d(h as tf.Tensor4D, kernel, bias, strides, padding, inputGrad, true) : activation(conv2d(h as tf.Tensor4D, kernel, bias, strides, padding, inputGrad)));
+  }
+  return own;
+}
+
+function pair(value: unknown): [number, number] {
+  if (Array.isArray(value)) return [Number(value[0]), Number(value[1] ?? value[0])];
+  return [Number(value ?? 1), Number(value ?? 1)];
+}
+
+/**
+ * Training-mode batch normalisation over the last axis, as tfjs's layer computes it (batch
+ * statistics, the biased variance, moving averages decayed by `momentum`), from broadcasting
+ * ops: their gradients reduce with a sum, where the gradient of tfjs's batchNorm op tiles its
+ * statistics to the full input shape, which on wasm costs more than the rest of a CNN's step.
+ */
+function batchNorm(x: tf.Tensor, gamma: tf.LayerVariable, beta: tf.LayerVariable, movingMean: tf.LayerVariable, movingVariance: tf.LayerVariable, momentum: number, epsilon: number): tf.Tensor {
+  const axes = x.shape.slice(0, -1).map((_, i) => i);
+  const { mean, variance } = tf.moments(x, axes);
+  for (const [moving, value] of [[movingMean, mean], [movingVariance, variance]] as const) {
+    tf.tidy(() => void moving.write(tf.sub(moving.read(), tf.mul(tf.sub(moving.read(), value), 1 - momentum))));
+  }
+  return tf.add(tf.mul(tf.mul(tf.sub(x, mean), tf.rsqrt(tf.add(variance, epsilon))), gamma.read()), beta.read());
+}
+
+/**
+ * 2-D pooling over windows that do not overlap (strides equal to the pool size, "valid"
+ * padding), with a gradient from elementwise ops on the windows laid out as axes of their own.
+ * tfjs-backend-wasm's MaxPoolGrad and AvgPoolGrad kernels are plain loops (about 3x and 10x
+ * slower on a CNN's first pooling layer), and its MaxPoolGrad sends the gradient of a window
+ * without a positive value nowhere and that of tied maxima to the last: here it goes to the first
+ * maximum, as on the cpu backend and in TensorFlow.
+ */
+export function pool2d(x: tf.Tensor4D, size: [number, number], kind: 'max' | 'avg'): tf.Tensor4D {
+  return tf.customGrad((input, save) => {
+    const y = kind === 'max' ? tf.maxPool(input as tf.Tensor4D, size, size, 'valid') : tf.avgPool(input as tf.Tensor4D, size, size, 'valid');
+    if (kind === 'max') (save as tf.GradSaveFunc)([input as tf.Tensor, y]);
+    return { value: y, gradFunc: (dy: tf.Tensor4D, saved: tf.Tensor[]) => poolGrad(dy, x.shape, size, saved as [tf.Tensor4D, tf.Tensor4D] | []) };
+  })(x) as tf.Tensor4D;
+}
+
+/** pool2d()'s input gradient; `saved` holds the input and output of max pooling, nothing for average pooling. */
+function poolGrad(dy: tf.Tensor4D, inputShape: [number, number, number, number], size: [number, number], saved: [tf.Tensor4D, tf.Tensor4D] | []): tf.Tensor4D {
+  const [batch, height, width, channels] = inputShape;
+  const [, outH, outW] = dy.shape;
+  const [ph, pw] = size;
+  // The rows and columns the windows cover; [b, oh, ph, ow, pw, c] lays them out window by window.
+  const covered: [number, number, number, number] = [batch, outH * ph, outW * pw, channels];
+  const perWindow = (t: tf.Tensor) => tf.reshape(t, [batch, outH, 1, outW, 1, channels]);
+  const byPosition = (value: (i: number) => number) => tf.tensor(Float32Array.from({ length: ph * pw }, (_, i) => value(i)), [1, 1, ph, 1, pw, 1]);
+  let dx: tf.Tensor;
+  if (saved.length === 0) {
+    dx = tf.mul(perWindow(dy), byPosition(() => 1 / (ph * pw)));
+  } else {
+    const [x, y] = saved;
+    const windows = tf.reshape(covered[1] === height && covered[2] === width ? x : tf.slice(x, [0, 0, 0, 0], covered), [batch, outH, ph, outW, pw, channels]);
+    const n = ph * pw;
+    // step(max - v) is 0 exactly where v is its window's maximum, else 1. A maximum scores its
+    // position counted from the window's end, so that the first scores highest; any other value
+    // scores n + 1 less, below 1.
+    const score = tf.sub(byPosition((i) => n - i), tf.mul(tf.step(tf.sub(perWindow(y), windows)), n + 1));
+    const best = tf.maxPool(tf.reshape(score, covered) as tf.Tensor4D, size, size, 'valid');
+    // Scores are whole numbers and the best is at least 1: relu(score - best + 1) is 1 at the first maximum, else 0.
+    dx = tf.mul(tf.relu(tf.sub(score, perWindow(tf.sub(best, 1)))), perWindow(dy));
+  }
+  const grad = tf.reshape(dx, covered) as tf.Tensor4D;
+  return covered[1] === height && covered[2] === width ? grad : tf.pad(grad, [[0, 0], [0, height - covered[1]], [0, width - covered[2]], [0, 0]]);
+}
+
+/**
+ * x·W + b with gradients in which every product is a plain one, its operands transposed
+ * explicitly (the wasm backend runs a product with a transposed operand about 7x slower), and
+ * arranged so that the operand XNNPACK packs, the right one, is the smaller: it packs it anew
+ * whenever its values are new, as weights and batches are at every step, at about 10 ns an
+ * element, which for a batch of 64 rows takes as long as the product itself. Hence, for a large
+ * kernel, the forward (Wᵀ·xᵀ)ᵀ when the layer has more units than the batch has rows, and
+ * dx = (W·dyᵀ)ᵀ when it has more inputs than the batch has rows; else x·W and dy·Wᵀ, which take
+ * fewer kernels, each with its own overhead. dW = xᵀ·dy. The gradient reads the kernel itself, not
+ * a saved copy: the step updates it only after the gradients are computed. `inputGrad` false
+ * skips dx, for a layer with nothing trained before it. With `columns`, x comes as columns,
+ * [inputs, rows], for the transposed forward, and its caller keeps it until the gradient is computed.
+ */
+export function dense(x: tf.Tensor2D, kernel: tf.Tensor2D | tf.Variable, bias: tf.Tensor1D | tf.Variable, inputGrad: boolean, columns = false): tf.Tensor2D {
+  const w = kernel as tf.Tensor2D;
+  const b = bias as tf.Tensor1D;
+  const [rows, inputs] = columns ? [x.shape[1], x.shape[0]] : x.shape;
+  const transposedForward = multipliesTransposed(w.shape, rows);
+  // Saves x or xᵀ for the gradient, unless the caller holds xᵀ.
+  const forward = (save: tf.GradSaveFunc): tf.Tensor2D => {
+    if (!transposedForward) {
+      save([x]);
+      return tf.add(tf.matMul(x, w), b);
+    }
+    const xT = columns ? x : tf.transpose(x);
+    save(columns ? [] : [xT]);
+    return tf.add(tf.transpose(tf.matMul(tf.transpose(w), xT)), b);
+  };
+  const paramGrads = (dy: tf.Tensor2D, saved: tf.Tensor2D | undefined) => [
+    tf.matMul(columns ? x : transposedForward ? saved! : tf.transpose(saved!), dy),
+    tf.sum(dy, 0),
+  ];
+  if (inputGrad) {
+    const dx = (dy: tf.Tensor2D) => (multipliesTransposed(w.shape, rows, inputs) ? tf.transpose(tf.matMul(w, tf.transpose(dy))) : tf.matMul(dy, tf.transpose(w)));
+    return tf.customGrad((_x, _w, _b, save) => ({
+      value: forward(save as tf.GradSaveFunc),
+      gradFunc: (dy: tf.Tensor2D, [saved]) => [dx(dy), ...paramGrads(dy, saved as tf.Tensor2D)],
+    }))(x, w, b) as tf.Tensor2D;
+  }
+  return tf.customGrad((_w, _b, save) => ({
+    value: forward(save as tf.GradSaveFunc),
+    gradFunc: (dy: tf.Tensor2D, [saved]) => paramGrads(dy, saved as tf.Tensor2D | undefined),
+  }))(w, b) as tf.Tensor2D;
+}
+
+/**
+ * Whether a product with a kernel of `kernelShape` runs transposed, its batch side packed instead
+ * of the kernel (see dense()): for a large kernel whose `side` (by default its units) outnumbers
+ * the batch's rows.
+ */
+function multipliesTransposed(kernelShape: number[], rows: number, side = kernelShape[1]!): boolean {
+  return kernelShape[0]! * kernelShape[1]! >= LARGE_KERNEL && side > rows;
+}
+
+/**
+ * A 2-D convolution (NHWC, dilation 1) plus bias in one fused kernel, then a relu when `relu`,
+ * whose kernel gradient is itself a convolution, so it needs no Conv2DBackpropFilter kernel:
+ * dW[p, q, i, o] = sum over b, y, x of xpad[b, s·y + p, s·x + q, i] · dy[b, y, x, o], which is
+ * the convolution of xpad with the channels and batch swapped (i as the batch, b as the input
+ * channels) by dy used as the filter, dilated by the stride. The bias gradient, the sum of dy
+ * over all but its channels, is taken as average pooling over each whole image times its size:
+ * tfjs's sum over leading axes transposes dy first, several times slower. As in dense(), the
+ * gradient reads the kernel itself.
+ */
+export function conv2d(
+  x: tf.Tensor4D,
+  kernel: tf.Tensor4D | tf.Variable,
+  bias: tf.Tensor1D | tf.Variable | undefined,
+  strides: [number, number],
+  padding: 'same' | 'valid',
+  inputGrad: boolean,
+  relu = false,
+): tf.Tensor4D {
+  const w = kernel as tf.Tensor4D;
+  const b = bias as tf.Tensor1D | undefined;
+  const convolve = (save: tf.GradSaveFunc) => {
+    // tfjs fuses no activation while a gradient is being recorded, as here, even inside customGrad.
+    const z = tf.fused.conv2d({ x, filter: w, strides, pad: padding, ...(b ? { bias: b } : {}) });
+    const y = relu ? tf.relu(z) : z;
+    // The relu's gradient needs where its output is positive, which is where its input is.
+    save(relu ? [x, y] : [x]);
+    return y;
+  };
+  const grads = (dy: tf.Tensor4D, [sx, sy]: tf.Tensor[]): tf.Tensor[] => {
+    const g = relu ? (tf.mul(dy, tf.step(sy!)) as tf.Tensor4D) : dy;
+    const [, outH, outW] = g.shape;
+    return [
+      ...(inputGrad ? [conv2dInputGrad(g, w, sx!.shape, strides, padding)] : []),
+      conv2dKernelGrad(sx as tf.Tensor4D, g, w.shape, strides, padding),
+      ...(b === undefined ? [] : [tf.mul(tf.sum(tf.avgPool(g, [outH, outW], [outH, outW], 'valid'), [0, 1, 2]), outH * outW)]),
+    ];
+  };
+  const inputs = [...(inputGrad ? [x] : []), w, ...(b === undefined ? [] : [b])];
+  const op = tf.customGrad((...args: (tf.Tensor | tf.GradSaveFunc)[]) => ({
+    value: convolve(args[args.length - 1] as tf.GradSaveFunc),
+    gradFunc: (dy: tf.Tensor4D, saved: tf.Tensor[]) => grads(dy, saved),
+  }));
+  return op(...inputs) as tf.Tensor4D;
+}
+
+/**
+ * The input gradient of conv2d(x, W, strides, padding) for x of `inputShape`, as a forward
+ * convolution: dy spread out by the strides (s - 1 zeros after each value), padded by
+ * k - 1 - (the forward's padding before) in front, convolved with W flipped in space and with
+ * its channels swapped. tfjs-backend-wasm's own Conv2DBackpropInput kernel is a plain loop that
+ * takes about 10x longer than this convolution, which XNNPACK runs.
+ */
+export function conv2dInputGrad(dy: tf.Tensor4D, kernel: tf.Tensor4D, inputShape: number[], strides: [number, number], padding: 'same' | 'valid'): tf.Tensor4D {
+  const [kh, kw] = kernel.shape;
+  const [batch, outH, outW, outChannels] = dy.shape;
+  const [sh, sw] = strides;
+  const [, inH, inW] = inputShape as [number, number, number, number];
+  const spread = sh === 1 && sw === 1 ? dy : spreadRows(dy, batch, outH, outW, outChannels, sh, sw);
+  // The spread rows end in s - 1 zeros, which the padding after (negative when the forward left
+  // input rows unread, or for a kernel smaller than the stride) takes back.
+  const [top, left] = [kh - 1 - padBefore(inH, kh, sh, padding), kw - 1 - padBefore(inW, kw, sw, padding)];
+  const bottom = inH + kh - 1 - top - outH * sh;
+  const right = inW + kw - 1 - left - outW * sw;
+  const cut = bottom < 0 || right < 0 ? tf.slice(spread, [0, 0, 0, 0], [batch, outH * sh + Math.min(bottom, 0), outW * sw + Math.min(right, 0), outChannels]) : spread;
+  const flipped = tf.transpose(tf.reverse(kernel, [0, 1]), [0, 1, 3, 2]) as tf.Tensor4D;
+  return tf.conv2d(cut, flipped, 1, [[0, 0], [top, Math.max(bottom, 0)], [left, Math.max(right, 0)], [0, 0]]);
+}
+
+/** dy with s - 1 zero rows (columns) after each row (column): the positions the strides skipped. */
+function spreadRows(dy: tf.Tensor4D, batch: number, outH: number, outW: number, channels: number, sh: number, sw: number): tf.Tensor4D {
+  const split = tf.reshape(dy, [batch, outH, 1, outW, 1, channels]);
+  const padded = tf.pad(split, [[0, 0], [0, 0], [0, sh - 1], [0, 0], [0, sw - 1], [0, 0]]);
+  return tf.reshape(padded, [batch, outH * sh, outW * sw, channels]);
+}
+
+function padBefore(size: number, kernel: number, stride: number, padding: 'same' | 'valid'): number {
+  return padding === 'same' ? samePadding(size, kernel, stride)[0] : 0;
+}
+
+/**
+ * The kernel gradient of conv2d(x, W, strides, padding), as described at conv2d(); or, when a
+ * patch of x (kh·kw·inChannels values) is smaller than a pixel of dy (outChannels values), as
+ * the product dyᵀ·patches over all output pixels, the patches cut by a convolution with a one-hot
+ * kernel: either way XNNPACK packs one operand as large as that count times the pixels (dy as
+ * the filter, or the patches), at about 10 ns an element, most of the time this takes for a
+ * first layer.
+ */
+export function conv2dKernelGrad(x: tf.Tensor4D, dy: tf.Tensor4D, kernelShape: number[], strides: [number, number], padding: 'same' | 'valid'): tf.Tensor4D {
+  const [kh, kw, inChannels, outChannels] = kernelShape as [number, number, number, number];
+  const patchSize = kh * kw * inChannels;
+  if (patchSize < outChannels) {
+    const [batch, outH, outW] = dy.shape;
+    const pixels = batch * outH * outW;
+    const patches = tf.reshape(tf.conv2d(x, patchKernel(kh, kw, inChannels), strides, padding), [pixels, patchSize]);
+    // Transposed by images: the wasm backend transposes a tall [pixels, channels] matrix several times slower.
+    const dyT = tf.reshape(tf.transpose(tf.reshape(dy, [batch, outH * outW, outChannels]), [2, 0, 1]), [outChannels, pixels]);
+    const dwT = tf.matMul(dyT, patches);
+    return tf.transpose(tf.reshape(dwT, [outChannels, kh, kw, inChannels]), [1, 2, 3, 0]);
+  }
+  // Padded by the convolution itself: tfjs-backend-wasm's PadV2 is a slow loop.
+  const none: [number, number] = [0, 0];
+  const rows = padding === 'same' ? samePadding(x.shape[1], kh, strides[0]) : none;
+  const columns = padding === 'same' ? samePadding(x.shape[2], kw, strides[1]) : none;
+  const swapped = tf.transpose(x, [3, 1, 2, 0]);
+  const filter = tf.transpose(dy, [1, 2, 0, 3]);
+  const full = tf.conv2d(swapped as tf.Tensor4D, filter as tf.Tensor4D, 1, [none, rows, columns, none], 'NHWC', strides);
+  return tf.transpose(tf.slice(full, [0, 0, 0, 0], [inChannels, kh, kw, outChannels]), [1, 2, 0, 3]);
+}
+
+/** The kernel whose convolution copies each patch of the input into the channels of one pixel, in W's (row, column, channel) order. */
+function patchKernel(kh: number, kw: number, channels: number): tf.Tensor4D {
+  const size = kh * kw * channels;
+  const values = new Float32Array(size * size);
+  for (let k = 0; k < size; k++) values[k * size + k] = 1;
+  return tf.tensor4d(values, [kh, kw, channels, size]);
+}
+
+/** TensorFlow's "same" padding of one axis: the output has ceil(size / stride) positions. */
+function samePadding(size: number, kernel: number, stride: number): [number, number] {
+  const out = Math.ceil(size / stride);
+  const total = Math.max((out - 1) * stride + kernel - size, 0);
+  return [Math.floor(total / 2), total - Math.floor(total / 2)];
+}

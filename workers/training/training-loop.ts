@@ -1,0 +1,646 @@
+/**
+ * The shared training loop: one custom step (train-step.ts: forward, softmax cross-entropy on
+ * logits, the method's terms, gradients, optimizer update) over seeded batches, with a learning-rate
+ * schedule, throttled progress, per-epoch metrics, early stopping, atomic checkpoints, and resume
+ * from the newest checkpoint. Methods plug in through methods/method.ts.
+ */
+import path from 'node:path';
+import * as tf from '@tensorflow/tfjs';
+import type { Hyperparameters } from '../../src/schemas/job.js';
+import { selectBackend } from './backend.js';
+import { checkpointName, latestCheckpoint, readModelWeights, readTensors, writeCheckpoint, type EarlyStoppingState } from './checkpoints.js';
+import { Batcher, loadDataset, type Batch, type Dataset } from './data.js';
+import { evaluate } from './evaluate.js';
+import type { Method } from './methods/method.js';
+import { createMethod, methodKind } from './methods/registry.js';
+import { buildModel, checkCompatible, loadModel, saveModel, type LoadedModel, type ModelMetadata } from './models.js';
+import { featureLayerOf, trainingForward } from './network.js';
+import {
+  createOptimizer,
+  disposeOptimizer,
+  learningRateSchedule,
+  optimizerState,
+  restoreOptimizerState,
+  setLearningRate,
+  type NamedTensor,
+} from './optimizers.js';
+import { TrainingError, type DatasetFiles, type Position, type TestReport, type TrainingMessage, type TrainingResult, type TrainingTask } from '../../src/jobs/task.js';
+import { signalSums, TARGET_LOSS, trainStep, type EpochSums, type StepSetup } from './train-step.js';
+
+/** Progress events become job events and SSE messages; a few per second is plenty. */
+const PROGRESS_INTERVAL_MS = 250;
+/** The seed of a spec without one, so that every run is reproducible. */
+export const DEFAULT_SEED = 1;
+/** Target batches are shuffled by a seed derived from the job's, so that their order is not the source's. */
+const TARGET_SEED_OFFSET = 0x5eed;
+
+type Report = (message: TrainingMessage) => Promise<void> | void;
+
+/**
+ * Runs one task to completion, cancellation or failure. A training task that finds checkpoints
+ * in its checkpointsDir continues from the newest. Every tensor it creates is disposed before it
+ * returns or throws, because the child process runs many jobs in turn.
+ */
+export async function runTraining(task: TrainingTask, report: Report, signal?: AbortSignal): Promise<TrainingResult> {
+  const started = performance.now();
+  const backend = await selectBackend();
+  await report({ type: 'started', backend, numTensors: tf.memory().numTensors });
+  if (task.spec.type === 'evaluate') return runEvaluation(task, backend, report, signal);
+  const hp = task.spec.hyperparameters;
+  if (hp === undefined) throw new TrainingError('invalid_spec', `a ${task.spec.type} job needs hyperparameters`, { param: '/hyperparameters' });
+  const sets = await loadSets(task);
+  if (hp.earlyStopping && !sets.validation) {
+    throw new TrainingError('invalid_spec', 'early stopping needs data.validation to watch', { param: '/hyperparameters/earlyStopping' });
+  }
+  const seed = hp.seed ?? DEFAULT_SEED;
+  const { model, logs, newLayers, bases } = await prepareModel(task, sets.train.files, seed);
+  let method: Method | undefined;
+  let optimizer: tf.Optimizer | undefined;
+  let sums: EpochSums | undefined;
+  try {
+    for (const log of logs) await report(log);
+    const feature = featureLayerOf(model, task.spec.method?.featureLayer, '/method/featureLayer');
+    method = createMethod({ model, spec: task.spec, feature, newLayers, ...(bases ? { bases } : {}), seed });
+    disposeBases(bases);
+    // Only then do target batches join the steps: adabn's target is for its finish alone.
+    const trainsOnTarget = method.usesTarget || task.spec.data.targetLabelled === true;
+    if (trainsOnTarget && !sets.target) {
+      throw new TrainingError('invalid_spec', `method ${method.name} trains on examples of the target domain, and the job has no data.target`, { param: '/data/target' });
+    }
+    checkBackendCanTrain(model, method, backend);
+    optimizer = createOptimizer(hp.optimizer);
+    sums = { loss: 0, correct: 0, signals: signalSums([...method.signals, ...(task.spec.data.targetLabelled ? [TARGET_LOSS] : [])]) };
+    const batcher = new Batcher(sets.train, hp.batchSize, seed);
+    // Explicit transposes only pay off on wasm, the only backend that lacks the conv kernel
+    // gradient too: tfjs-node's and the cpu backend's own gradients are the faster there.
+    const forward = trainingForward(model, method.variables, feature, backend === 'wasm');
+    const run: Run = {
+      task,
+      hp,
+      backend,
+      report,
+      signal,
+      started,
+      sets,
+      model,
+      method,
+      optimizer,
+      forward,
+      sums,
+      numClasses: sets.train.files.numClasses,
+      targetLabelled: task.spec.data.targetLabelled === true,
+      // Decided for full batches: takesColumns holds for fewer rows whenever it holds for more.
+      columns: forward.takesColumns(hp.batchSize * (trainsOnTarget ? 2 : 1)),
+      seed,
+      batcher,
+      targetBatcher: trainsOnTarget ? new Batcher(sets.target!, hp.batchSize, seed + TARGET_SEED_OFFSET) : undefined,
+      targetCycle: 0,
+      steps: batcher.steps,
+      step: 0,
+      seen: 0,
+      checkpointed: 0,
+      metrics: {},
+      stableNames: stableNames(model, method),
+    };
+    await resume(run);
+    return await loop(run);
+  } finally {
+    disposeBases(bases);
+    method?.dispose();
+    if (optimizer) disposeOptimizer(optimizer);
+    model.dispose();
+    if (sums) tf.dispose(Object.values(sums.signals));
+  }
+}
+
+/** The data a training job reads; `train` is its labelled set (see TrainingData). */
+interface Sets {
+  train: Dataset;
+  validation?: Dataset;
+  test?: Dataset;
+  target?: Dataset;
+  targetTest?: Dataset;
+  sourceTest?: Dataset;
+}
+
+interface Run extends StepSetup {
+  task: TrainingTask;
+  hp: Hyperparameters;
+  backend: string;
+  report: Report;
+  signal: AbortSignal | undefined;
+  /** when this attempt started (performance.now()), for limits.maxRuntimeSeconds */
+  started: number;
+  sets: Sets;
+  model: tf.LayersModel;
+  seed: number;
+  batcher: Batcher;
+  targetBatcher: Batcher | undefined;
+  /** which pass over the target set the target batcher is shuffled for (from 1; 0: none yet) */
+  targetCycle: number;
+  /** steps per epoch */
+  steps: number;
+  /** steps done since the start of training, over all epochs and attempts */
+  step: number;
+  /** examples of the current epoch seen so far */
+  seen: number;
+  /** the step of the newest checkpoint (0: none) */
+  checkpointed: number;
+  /** metrics of the last complete epoch */
+  metrics: Record<string, number>;
+  early?: EarlyStoppingState;
+  /** variable name in this process -> name in checkpoints */
+  stableNames: Map<string, string>;
+}
+
+async function loop(run: Run): Promise<TrainingResult> {
+  const { hp, steps, report } = run;
+  const { epochs } = hp;
+  const total = epochs * steps;
+  const learningRate = learningRateSchedule(hp, steps);
+  let rate: number | undefined;
+  while (run.step < total && !stoppedEarly(run)) {
+    const epoch = Math.floor(run.step / steps) + 1;
+    run.batcher.shuffle(epoch);
+    const started = performance.now();
+    let lastReport = started;
+    let seenNow = 0;
+    for (let i = run.step - (epoch - 1) * steps; i < steps; i++) {
+      if (run.signal?.aborted) return stop(run);
+      const next = learningRate(run.step);
+      if (next !== rate) setLearningRate(run.optimizer, (rate = next));
+      const batch = run.batcher.fill(i, run.columns);
+      try {
+        trainStep(run, batch, run.targetBatcher && targetBatch(run), run.step / total);
+      } catch (err) {
+        throw missingKernel(err, run.backend) ?? err;
+      }
+      run.step++;
+      run.seen += batch.size;
+      seenNow += batch.size;
+      // Yields so that IPC messages (a cancel) are handled between steps, each a few milliseconds.
+      await new Promise(setImmediate);
+      // After an epoch's last step, its bookkeeping (metrics, validation, checkpoint) comes first:
+      // a checkpoint at an epoch's end always stands for a finished epoch.
+      if (i < steps - 1) {
+        if (run.signal?.aborted) return stop(run);
+        await checkRuntime(run);
+      }
+      const now = performance.now();
+      if (i === steps - 1 || now - lastReport >= PROGRESS_INTERVAL_MS) {
+        lastReport = now;
+        const loss = meanLoss(run);
+        await report({ type: 'progress', progress: { epoch, epochs, step: i + 1, steps }, metrics: { loss } });
+      }
+      const every = run.task.spec.checkpoint?.everySteps;
+      if (every !== undefined && run.step % every === 0 && i < steps - 1) await checkpoint(run, await runningMetrics(run));
+    }
+    const epochSeconds = (performance.now() - started) / 1000;
+    const metrics: Record<string, number> = { ...(await runningMetrics(run)), samplesPerSecond: seenNow / epochSeconds, epochSeconds };
+    if (hp.lrSchedule) metrics.learningRate = rate!;
+    if (run.sets.validation) {
+      const val = await evaluate(run.model, run.sets.validation);
+      metrics.valLoss = val.loss;
+      metrics.valAccuracy = val.accuracy;
+    }
+    watchEarlyStopping(run, epoch, metrics);
+    run.metrics = metrics;
+    await report({ type: 'metrics', epoch, metrics });
+    resetSums(run);
+    await checkpoint(run, metrics);
+    await checkRuntime(run);
+  }
+  if (run.signal?.aborted) return stop(run);
+  return finish(run);
+}
+
+/**
+ * A model whose gradients need a kernel the backend lacks fails the same way on every attempt:
+ * it is reported as such, not retried. On wasm that is the kernel gradient of a convolution
+ * outside a Sequential model (network.ts differentiates a Sequential model's Conv2D layers
+ * itself), known before the first step; anything else shows at the first step.
+ */
+function unsupported(kernel: string, backend: string): TrainingError {
+  return new TrainingError(
+    'unsupported_model',
+    `training this model needs the ${kernel} kernel, which the ${backend} backend lacks; expected a model the backend can train: ` +
+      `a Sequential model (whose Dense, Conv2D and BatchNormalization layers the training loop differentiates itself), or a worker with tfjs-node (TFJS_BACKEND=tensorflow)`,
+    { param: '/model/base' },
+  );
+}
+
+function checkBackendCanTrain(model: tf.LayersModel, method: Method, backend: string): void {
+  if (backend !== 'wasm' || model instanceof tf.Sequential) return;
+  const trained = new Set(method.variables.map((v) => v.name));
+  if (model.layers.some((l) => l.getClassName().includes('Conv') && l.trainableWeights.some((w) => trained.has(w.name)))) {
+    throw unsupported('Conv2DBackpropFilter', backend);
+  }
+}
+
+function missingKernel(err: unknown, backend: string): TrainingError | undefined {
+  const kernel = /Kernel '(\w+)' not registered for backend/.exec((err as Error)?.message ?? '')?.[1];
+  return kernel === undefined ? undefined : unsupported(kernel, backend);
+}
+
+/** The target batch of the current step: target batches cycle through the target set, reshuffled on every pass. */
+function targetBatch(run: Run): Batch {
+  const batcher = run.targetBatcher!;
+  const cycle = Math.floor(run.step / batcher.steps) + 1;
+  if (cycle !== run.targetCycle) {
+    batcher.shuffle(cycle);
+    run.targetCycle = cycle;
+  }
+  return batcher.fill(run.step % batcher.steps, run.columns);
+}
+
+/** Where step `step` (steps done over the whole training) stands, as Position. */
+function positionOf(run: Run, step: number): Position {
+  return { epoch: Math.ceil(step / run.steps), step };
+}
+
+function meanLoss(run: Run): number {
+  const loss = run.sums.loss / run.seen;
+  if (!Number.isFinite(loss)) {
+    const at = positionOf(run, run.step);
+    throw new TrainingError(
+      'diverged',
+      `the training loss became ${loss} in epoch ${at.epoch} by step ${run.step - (at.epoch - 1) * run.steps} of ${run.steps}; ` +
+        `expected a finite loss: lower the learning rate (now ${run.hp.optimizer.learningRate}) or check the data's preprocessing`,
+      { param: '/hyperparameters/optimizer/learningRate' },
+    );
+  }
+  return loss;
+}
+
+/** The epoch's figures so far: mean loss and accuracy over its examples, each signal's mean over its steps. */
+async function runningMetrics(run: Run): Promise<Record<string, number>> {
+  if (run.seen === 0) return {};
+  const steps = run.step - (Math.ceil(run.step / run.steps) - 1) * run.steps;
+  const metrics: Record<string, number> = { loss: meanLoss(run), accuracy: run.sums.correct / run.seen };
+  for (const [name, sum] of Object.entries(run.sums.signals)) metrics[name] = (await sum.data())[0]! / steps;
+  return metrics;
+}
+
+function resetSums(run: Run): void {
+  tf.tidy(() => {
+    for (const v of Object.values(run.sums.signals)) v.assign(tf.zerosLike(v));
+  });
+  run.sums.loss = 0;
+  run.sums.correct = 0;
+  run.seen = 0;
+}
+
+function watchEarlyStopping(run: Run, epoch: number, metrics: Record<string, number>): void {
+  const rule = run.hp.earlyStopping;
+  if (rule === undefined) return;
+  const monitor = rule.monitor ?? 'valLoss';
+  const value = metrics[monitor]!;
+  const delta = rule.minDelta ?? 0;
+  const early = run.early;
+  const improved = early === undefined || (monitor === 'valLoss' ? value < early.best - delta : value > early.best + delta);
+  run.early = improved ? { bestEpoch: epoch, best: value, wait: 0, bestMetrics: metrics } : { ...early, wait: early.wait + 1 };
+}
+
+function stoppedEarly(run: Run): boolean {
+  return run.early !== undefined && run.early.wait >= run.hp.earlyStopping!.patience;
+}
+
+/**
+ * Writes a checkpoint of the current step and reports it. The optimizer's and the method's
+ * variables are saved under stable names (`dense_1/kernel/momentum`, not the process-unique
+ * variable names), so that a checkpoint reads the same in any process.
+ */
+async function checkpoint(run: Run, metrics: Record<string, number>): Promise<void> {
+  const at = positionOf(run, run.step);
+  const dir = path.join(run.task.checkpointsDir, checkpointName(at));
+  const { sums, hp } = run;
+  const signals: Record<string, number> = {};
+  for (const [name, sum] of Object.entries(sums.signals)) signals[name] = (await sum.data())[0]!;
+  const optimizer = await optimizerState(run.optimizer);
+  try {
+    await writeCheckpoint(dir, run.model, {
+      state: {
+        jobId: run.task.jobId,
+        ...at,
+        stepsPerEpoch: run.steps,
+        epochs: hp.epochs,
+        batchSize: hp.batchSize,
+        seed: run.seed,
+        sums: { loss: sums.loss, correct: sums.correct, seen: run.seen, signals },
+        metrics: run.metrics,
+        ...(run.early ? { earlyStopping: run.early } : {}),
+      },
+      optimizer: { name: hp.optimizer.name, tensors: optimizer.map(({ name, tensor }) => ({ name: stableSlotName(run, name), tensor })) },
+      method: { name: run.method.name, tensors: Object.entries(run.method.state).map(([name, tensor]) => ({ name, tensor })) },
+    });
+  } finally {
+    // The optimizer's own variables stay; the rest (its iteration count) was made for us.
+    for (const { tensor } of optimizer) if (!(tensor instanceof tf.Variable)) tensor.dispose();
+  }
+  run.checkpointed = run.step;
+  await run.report({ type: 'checkpoint', epoch: at.epoch, step: at.step, path: dir, metrics });
+}
+
+function stableNames(model: tf.LayersModel, method: Method): Map<string, string> {
+  const names = new Map(model.weights.map((w) => [w.name, w.originalName]));
+  for (const [stable, variable] of Object.entries(method.state)) names.set(variable.name, stable);
+  return names;
+}
+
+/** `dense_1/kernel_3/momentum` -> `dense_1/kernel/momentum`: an optimizer slot under its variable's stable name. */
+function stableSlotName(run: Run, name: string): string {
+  const slash = name.lastIndexOf('/');
+  const stable = slash < 0 ? undefined : run.stableNames.get(name.slice(0, slash));
+  return stable === undefined ? name : stable + name.slice(slash);
+}
+
+/**
+ * Continues from the newest checkpoint, if any: weights (batch-norm statistics included), the
+ * optimizer's state, the method's variables, the position and the running sums of the epoch in
+ * progress. The batches left in that epoch are the same as in an uninterrupted run, because each
+ * epoch's order depends on (seed, epoch) only.
+ */
+async function resume(run: Run): Promise<void> {
+  const { task, report } = run;
+  const found = await latestCheckpoint(task.checkpointsDir, (message) => Promise.resolve(report({ type: 'log', level: 'warn', message })));
+  if (found === undefined) return;
+  const { dir, state } = found;
+  const name = path.basename(dir);
+  const incompatible = (why: string) =>
+    new TrainingError('checkpoint_incompatible', `checkpoint ${name} cannot continue this job: ${why}; delete the job's checkpoints to train it from the start`);
+  const expected = { jobId: task.jobId, stepsPerEpoch: run.steps, epochs: run.hp.epochs, batchSize: run.hp.batchSize, seed: run.seed } as const;
+  for (const [key, value] of Object.entries(expected)) {
+    const saved = state[key as keyof typeof expected];
+    if (saved !== value) throw incompatible(`it was written with ${key} ${saved}, the job has ${value}`);
+  }
+
+  const weights = await readModelWeights(dir);
+  try {
+    run.model.loadWeights(weights);
+  } catch (err) {
+    throw incompatible(`its weights do not fit the model (${(err as Error).message})`);
+  } finally {
+    tf.dispose(Object.values(weights));
+  }
+  const slots = await readTensors(dir, state.optimizer);
+  try {
+    checkSlots(run, slots, incompatible);
+    await restoreOptimizerState(run.optimizer, slots);
+  } finally {
+    tf.dispose(slots.map((s) => s.tensor));
+  }
+  const own = state.method ? await readTensors(dir, state.method) : [];
+  try {
+    const expectedState = Object.keys(run.method.state).sort().join(', ');
+    if (own.map((t) => t.name).sort().join(', ') !== expectedState) {
+      throw incompatible(`it holds method variables [${own.map((t) => t.name).join(', ')}], method ${run.method.name} has [${expectedState}]`);
+    }
+    for (const { name: key, tensor } of own) run.method.state[key]!.assign(tensor);
+  } finally {
+    tf.dispose(own.map((t) => t.tensor));
+  }
+
+  run.step = state.step;
+  run.checkpointed = state.step;
+  run.seen = state.sums.seen;
+  run.metrics = state.metrics;
+  if (state.earlyStopping) run.early = state.earlyStopping;
+  run.sums.loss = state.sums.loss;
+  run.sums.correct = state.sums.correct;
+  tf.tidy(() => {
+    for (const [key, sum] of Object.entries(run.sums.signals)) sum.assign(tf.scalar(state.sums.signals[key] ?? 0));
+  });
+  const inEpoch = state.step - (state.epoch - 1) * run.steps;
+  await report({
+    type: 'log',
+    level: 'info',
+    message: `resuming from checkpoint ${name}: epoch ${state.epoch} of ${run.hp.epochs}, step ${inEpoch} of ${run.steps} (step ${state.step} of ${run.hp.epochs * run.steps} overall)`,
+  });
+}
+
+/**
+ * tfjs's optimizers match their slots to variables by position, so a checkpoint's slots must
+ * come in the order of the variables being trained: `<variable>/<slot>` for each variable, once
+ * per kind of slot.
+ */
+function checkSlots(run: Run, slots: NamedTensor[], incompatible: (why: string) => Error): void {
+  const variables = run.method.variables.map((v) => run.stableNames.get(v.name) ?? v.name);
+  const named = slots.filter((s) => s.name !== 'iter' && !s.name.startsWith('adam/'));
+  const wrong = named.findIndex((s, i) => s.name.slice(0, s.name.lastIndexOf('/')) !== variables[i % variables.length]);
+  if (named.length % variables.length !== 0 || wrong >= 0) {
+    throw incompatible(`its optimizer state (${named.map((s) => s.name).join(', ')}) is not that of the variables trained (${variables.join(', ')})`);
+  }
+}
+
+/** Stops at the current step; unless the abort's reason is 'cancel', with a checkpoint of it first. */
+async function stop(run: Run): Promise<TrainingResult> {
+  if (run.signal?.reason !== 'cancel' && run.step > run.checkpointed) await checkpoint(run, await runningMetrics(run));
+  return { outcome: 'cancelled', metrics: run.metrics, stoppedAt: positionOf(run, run.step) };
+}
+
+/** limits.maxRuntimeSeconds, per attempt: past it, checkpoint and fail for good. */
+async function checkRuntime(run: Run): Promise<void> {
+  const limit = run.task.spec.limits?.maxRuntimeSeconds;
+  if (limit === undefined || (performance.now() - run.started) / 1000 <= limit) return;
+  if (run.step > run.checkpointed) await checkpoint(run, await runningMetrics(run));
+  const at = positionOf(run, run.step);
+  throw new TrainingError(
+    'max_runtime',
+    `the attempt ran longer than limits.maxRuntimeSeconds (${limit} s) and stopped in epoch ${at.epoch} at step ${at.step} of ${run.hp.epochs * run.steps}; ` +
+      `its checkpoint is kept. Expected a run within the limit: raise it, or train fewer epochs`,
+    { param: '/limits/maxRuntimeSeconds' },
+  );
+}
+
+/** After the last epoch: the best weights (early stopping), the method's finish, the test reports, the model. */
+async function finish(run: Run): Promise<TrainingResult> {
+  const { task, sets, model, report } = run;
+  let metrics = { ...run.metrics };
+  const early = run.early;
+  if (early !== undefined) {
+    const epochsRun = Math.ceil(run.step / run.steps);
+    const monitor = run.hp.earlyStopping!.monitor ?? 'valLoss';
+    if (stoppedEarly(run)) {
+      await report({ type: 'log', level: 'info', message: `early stopping after epoch ${epochsRun}: ${monitor} has not improved on epoch ${early.bestEpoch}'s ${early.best} for ${early.wait} epochs` });
+    }
+    if (early.bestEpoch !== epochsRun) {
+      const weights = await readModelWeights(path.join(task.checkpointsDir, checkpointName({ epoch: early.bestEpoch, step: early.bestEpoch * run.steps })));
+      try {
+        model.loadWeights(weights);
+      } finally {
+        tf.dispose(Object.values(weights));
+      }
+      await report({ type: 'log', level: 'info', message: `the model keeps the weights of epoch ${early.bestEpoch}, the best by ${monitor} (${early.best})` });
+    }
+    metrics = { ...early.bestMetrics, bestEpoch: early.bestEpoch, epochsRun };
+  }
+  if (run.method.finish) Object.assign(metrics, await run.method.finish({ model, target: sets.target }));
+  let testReport: TestReport | undefined;
+  if (task.spec.type === 'domain_adaptation') {
+    const source = await evaluate(model, sets.sourceTest ?? sets.train);
+    metrics.sourceAccuracy = source.accuracy;
+    metrics.sourceLoss = source.loss;
+    if (sets.targetTest) {
+      const target = await evaluate(model, sets.targetTest, { report: true });
+      metrics.targetAccuracy = target.accuracy;
+      metrics.targetLoss = target.loss;
+      testReport = target.report;
+    }
+  } else if (sets.test) {
+    const test = await evaluate(model, sets.test, { report: true });
+    metrics.testAccuracy = test.accuracy;
+    metrics.testLoss = test.loss;
+    testReport = test.report;
+  }
+  await saveModel(model, task.modelDir);
+  return { outcome: 'succeeded', modelId: task.modelId, metrics, ...(testReport ? { report: testReport } : {}), backend: run.backend };
+}
+
+/** An evaluate job: the base model on data.test, nothing trained or saved. A stop request is honoured once the pass ends (a few seconds). */
+async function runEvaluation(task: TrainingTask, backend: string, report: Report, signal: AbortSignal | undefined): Promise<TrainingResult> {
+  const { baseModelDir, baseModelId } = task;
+  const files = task.data.test;
+  if (files === undefined) throw new TrainingError('invalid_spec', 'an evaluate job needs data.test', { param: '/data/test' });
+  if (baseModelDir === undefined || baseModelId === undefined) {
+    throw new TrainingError('invalid_spec', 'an evaluate job needs a base model, but the task has none', { param: '/model/base' });
+  }
+  const test = await loadDataset(files, '/data/test');
+  const { model, notes } = await loadModel(baseModelDir);
+  try {
+    checkCompatible(model, files);
+    for (const message of [...notes, ...preprocessingWarnings(model, files)]) await report({ type: 'log', level: 'info', message });
+    const result = await evaluate(model, test, { report: true });
+    if (signal?.aborted) return { outcome: 'cancelled', metrics: {}, stoppedAt: { epoch: 0, step: 0 } };
+    return { outcome: 'succeeded', modelId: baseModelId, metrics: { testAccuracy: result.accuracy, testLoss: result.loss, testExamples: files.numExamples }, report: result.report!, backend };
+  } finally {
+    model.dispose();
+  }
+}
+
+interface Prepared {
+  model: tf.LayersModel;
+  logs: TrainingMessage[];
+  newLayers: Set<string>;
+  /** multi_source: each base's weights by name, for the method; disposed once it is built */
+  bases?: tf.NamedTensorMap[];
+}
+
+/** The model to train, with metadata saying how to use it once saved, and what to tell the user about it. */
+async function prepareModel(task: TrainingTask, train: DatasetFiles, seed: number): Promise<Prepared> {
+  const { spec } = task;
+  let loaded: LoadedModel;
+  let bases: tf.NamedTensorMap[] | undefined;
+  if (spec.type === 'train' || spec.model.architecture !== undefined) {
+    if (spec.model.architecture === undefined) {
+      throw new TrainingError('invalid_spec', 'a train job needs model.architecture', { param: '/model/architecture' });
+    }
+    loaded = { model: buildModel(spec.model.architecture, train.featureShape, train.numClasses, seed), notes: [], newLayers: [] };
+  } else if (spec.method?.kind === 'multi_source') {
+    ({ loaded, bases } = await loadBases(task, train));
+  } else {
+    if (task.baseModelDir === undefined) {
+      throw new TrainingError('invalid_spec', `a ${spec.type} job needs a base model, but the task has no baseModelDir`, { param: '/model/base' });
+    }
+    loaded = await loadModel(task.baseModelDir, spec.strategy?.newHead ? { newHead: { units: train.numClasses, seed } } : {});
+    try {
+      checkCompatible(loaded.model, train);
+    } catch (err) {
+      loaded.model.dispose();
+      throw err;
+    }
+  }
+  const { model } = loaded;
+  const logs: TrainingMessage[] = loaded.notes.map((message) => ({ type: 'log', level: 'info', message }));
+  for (const message of preprocessingWarnings(model, train)) logs.push({ type: 'log', level: 'warn', message });
+  const metadata: ModelMetadata = {
+    inputShape: train.featureShape,
+    classes: train.classes,
+    preprocessing: train.preprocessing,
+    output: 'logits',
+    jobId: task.jobId,
+    method: methodKind(spec),
+    ...(task.baseModelId !== undefined ? { baseModelId: task.baseModelId } : {}),
+    ...(task.baseModelIds !== undefined ? { baseModelIds: task.baseModelIds } : {}),
+  };
+  model.setUserDefinedMetadata({ tfjsAdapt: metadata });
+  return { model, logs, newLayers: new Set(loaded.newLayers), ...(bases ? { bases } : {}) };
+}
+
+/**
+ * multi_source: every base (one architecture), and a model that starts from their mean, every
+ * weight averaged, batch-norm statistics included.
+ */
+async function loadBases(task: TrainingTask, train: DatasetFiles): Promise<{ loaded: LoadedModel; bases: tf.NamedTensorMap[] }> {
+  const dirs = task.baseModelDirs ?? [];
+  if (dirs.length === 0) throw new TrainingError('invalid_spec', 'method multi_source needs model.bases, and the task has none', { param: '/model/bases' });
+  const models: LoadedModel[] = [];
+  try {
+    for (const [i, dir] of dirs.entries()) {
+      models.push(await loadModel(dir, { param: `/model/bases/${i}` }));
+      checkCompatible(models[i]!.model, train, `/model/bases/${i}`);
+    }
+    const describe = (m: tf.LayersModel) => m.weights.map((w) => `${w.originalName} [${w.shape.join(', ')}]`).join(', ');
+    const first = models[0]!.model;
+    for (const [i, { model }] of models.entries()) {
+      if (describe(model) !== describe(first)) {
+        throw new TrainingError(
+          'incompatible_model',
+          `model.bases[${i}] has the weights ${describe(model)}; expected those of model.bases[0]: ${describe(first)} (multi_source averages models of one architecture)`,
+          { param: `/model/bases/${i}` },
+        );
+      }
+    }
+    const bases = models.map(({ model }) => Object.fromEntries(model.weights.map((w) => [w.originalName, tf.clone(w.read())])));
+    tf.tidy(() => first.weights.forEach((w) => w.write(tf.div(tf.addN(bases.map((b) => b[w.originalName]!)), bases.length))));
+    models.slice(1).forEach(({ model }) => model.dispose());
+    const notes = [...new Set(models.flatMap((m) => m.notes))];
+    notes.push(`starting from the mean of the ${dirs.length} base models`);
+    return { loaded: { model: first, notes, newLayers: [] }, bases };
+  } catch (err) {
+    models.forEach(({ model }) => model.dispose());
+    throw err;
+  }
+}
+
+function disposeBases(bases: tf.NamedTensorMap[] | undefined): void {
+  for (const b of bases ?? []) tf.dispose(Object.values(b));
+}
+
+/** A warning when the model was trained on differently preprocessed inputs than `data` gives it. */
+function preprocessingWarnings(model: tf.LayersModel, data: DatasetFiles): string[] {
+  const base = (model.getUserDefinedMetadata() as { tfjsAdapt?: Partial<ModelMetadata> } | undefined)?.tfjsAdapt?.preprocessing;
+  const now = data.preprocessing;
+  if (base === undefined || (base.scale === now.scale && base.offset === now.offset)) return [];
+  return [
+    `the base model was trained on inputs scaled by ${base.scale} and offset by ${base.offset}, ` +
+      `but dataset ${data.id} uses scale ${now.scale} and offset ${now.offset}`,
+  ];
+}
+
+/** The labelled training set and every other set the job names, loaded and checked against it. */
+async function loadSets(task: TrainingTask): Promise<Sets> {
+  const { data, spec } = task;
+  const trainParam = spec.type === 'domain_adaptation' ? '/data/source' : '/data/train';
+  if (data.train === undefined) throw new TrainingError('invalid_spec', `a ${spec.type} job needs ${trainParam.slice(1).replace('/', '.')}`, { param: trainParam });
+  const sets: Sets = { train: await loadDataset(data.train, trainParam) };
+  for (const role of ['validation', 'test', 'targetTest', 'sourceTest', 'target'] as const) {
+    const files = data[role];
+    if (files === undefined) continue;
+    checkSameKind(data.train, files, `/data/${role}`, role !== 'target' || spec.data.targetLabelled === true);
+    sets[role] = await loadDataset(files, `/data/${role}`);
+  }
+  return sets;
+}
+
+/** Other sets must look like the training set, or the metrics mean nothing (classes only where labels are used). */
+function checkSameKind(train: DatasetFiles, other: DatasetFiles, param: string, labelled: boolean): void {
+  const sameShape = train.featureShape.length === other.featureShape.length && train.featureShape.every((d, i) => d === other.featureShape[i]);
+  if (!sameShape || (labelled && train.numClasses !== other.numClasses)) {
+    throw new TrainingError(
+      'incompatible_dataset',
+      `dataset ${other.id} has featureShape [${other.featureShape.join(', ')}] and ${other.numClasses} classes; ` +
+        `expected those of the training set ${train.id}: [${train.featureShape.join(', ')}]${labelled ? ` and ${train.numClasses} classes` : ''}`,
+      { param },
+    );
+  }
+}
