@@ -5,6 +5,12 @@
  */
 import type { JobSpec, Progress } from '../schemas/job.js';
 
+/**
+ * The spec as a task carries it: without `webhook`, whose URL and secret the webhook deliverer
+ * reads from the store, so that no secret sits in Redis (queue entries, their AOF, the queue board).
+ */
+export type TaskSpec = Omit<JobSpec, 'webhook'>;
+
 /** A dataset in its compact on-disk form: `features.bin` and `labels.bin` in `dir`. */
 export interface DatasetFiles {
   id: string;
@@ -27,7 +33,7 @@ export interface TrainingTask {
    * queued anew, and its attempt numbers must keep rising (the store refuses older ones)
    */
   attemptBase?: number;
-  spec: JobSpec;
+  spec: TaskSpec;
   /** the spec's datasets by role; see TrainingData */
   data: TrainingData;
   /** directory holding model.json and weights.bin of `model.base` (finetune, domain_adaptation, evaluate) */

@@ -40,10 +40,15 @@ function asProblem(status: number, body: BoardError, instance: string) {
   return { ...problemBody({ status, slug: name.toLowerCase(), title, detail, ...(errors ? { errors } : {}) }, instance), error: body.error };
 }
 
-/** The board shows every tenant's task data; webhook secrets ride in the spec, so they are blanked. */
-function withoutSecrets(task: TrainingTask): TrainingTask {
-  const hook = task?.spec?.webhook;
-  return hook?.secret ? { ...task, spec: { ...task.spec, webhook: { ...hook, secret: '[redacted]' } } } : task;
+/**
+ * The board shows every tenant's task data. Tasks no longer carry the spec's webhook (see
+ * TrainingQueue.enqueue), but entries an earlier version queued may still hold one with its
+ * secret: the board leaves it out.
+ */
+function withoutWebhook(task: TrainingTask & { spec?: { webhook?: unknown } }): TrainingTask {
+  if (task?.spec?.webhook === undefined) return task;
+  const { webhook: _secretBearing, ...spec } = task.spec;
+  return { ...task, spec };
 }
 
 /**
@@ -54,7 +59,7 @@ function withoutSecrets(task: TrainingTask): TrainingTask {
  */
 export async function queueBoardPlugin(app: FastifyInstance) {
   const training = new BullMQAdapter(app.deps.queue.queue, { readOnlyMode: true, displayName: 'training', description: 'training jobs waiting for, or held by, a worker host' });
-  training.setFormatter('data', withoutSecrets);
+  training.setFormatter('data', withoutWebhook);
   const webhooks = new BullMQAdapter(app.deps.webhooks.queue, { readOnlyMode: true, displayName: 'webhooks', description: 'deliveries of job-ended callbacks, retried with backoff' });
   const board = new FastifyAdapter();
   createBullBoard({

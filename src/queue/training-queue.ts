@@ -1,6 +1,7 @@
 import { Queue } from 'bullmq';
 import type { Redis } from 'ioredis';
 import type { TrainingTask } from '../jobs/task.js';
+import type { JobSpec } from '../schemas/job.js';
 
 export const QUEUE_NAME = 'tfjs-adapt-training';
 
@@ -26,9 +27,13 @@ export class TrainingQueue {
     });
   }
 
-  /** jobId = our job id, so adding the same job twice is a no-op. */
+  /**
+   * jobId = our job id, so adding the same job twice is a no-op. The spec's webhook (URL and
+   * secret) is left out whatever the caller passed: every entry enters Redis here.
+   */
   async enqueue(task: TrainingTask): Promise<void> {
-    await this.queue.add('train', task, { jobId: task.jobId });
+    const { webhook: _inStoreOnly, ...spec } = task.spec as TrainingTask['spec'] & Pick<JobSpec, 'webhook'>;
+    await this.queue.add('train', { ...task, spec }, { jobId: task.jobId });
   }
 
   /**

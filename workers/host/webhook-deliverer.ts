@@ -5,8 +5,8 @@ import type { Logger } from 'pino';
 import type { LiveEvents } from '../../src/queue/live-events.js';
 import { logConnectionErrors } from '../../src/queue/redis-server.js';
 import type { Store } from '../../src/store/store.js';
-import { webhookUrlProblem } from '../../src/webhooks/address-policy.js';
 import { WEBHOOK_QUEUE_NAME, type WebhookDelivery } from '../../src/webhooks/webhook-queue.js';
+import { sendWebhook } from '../../src/webhooks/webhook-request.js';
 
 const DELIVERY_TIMEOUT_MS = 10_000;
 
@@ -14,9 +14,11 @@ export const signature = (secret: string, body: string) => `sha256=${createHmac(
 
 /**
  * POSTs `{ type, jobId, status }` to a job's webhook URL when it ends, signed with its
- * secret (X-Tfjs-Adapt-Signature: sha256=<hex HMAC-SHA256 of the raw body>). A non-2xx
- * answer or a network error is retried with backoff by BullMQ; every attempt is written
- * to the job's event log.
+ * secret (X-Tfjs-Adapt-Signature: sha256=<hex HMAC-SHA256 of the raw body>). URL and secret
+ * are read from the store here, never carried through Redis. The URL is vetted again at each
+ * attempt (the name may resolve elsewhere now than when the job was created) and the request
+ * goes to the address that passed. A non-2xx answer or a network error is retried with
+ * backoff by BullMQ; every attempt is written to the job's event log.
  */
 export class WebhookDeliverer {
   readonly worker: Worker<WebhookDelivery>;
@@ -37,25 +39,18 @@ export class WebhookDeliverer {
       const ev = await store.db.tx((q) => store.events.append(q, jobId, 'log', data));
       await live.publish(jobId, [ev]);
     };
-    // checked again at delivery: the name may resolve elsewhere now than when the job was created
-    const refused = await webhookUrlProblem(hook.url, this.opts.allowedHosts);
-    if (refused) {
-      await record({ level: 'warn', message: `webhook not delivered: the URL ${refused}`, webhook: { attempt, delivered: false } });
-      return;
-    }
     const body = JSON.stringify({ type: `job.${status}`, jobId, status });
     const headers: Record<string, string> = { 'content-type': 'application/json', 'user-agent': 'tfjs-adapt-webhook/1' };
     if (hook.secret) headers['x-tfjs-adapt-signature'] = signature(hook.secret, body);
-    let outcome: string;
-    let ok = false;
-    try {
-      const res = await fetch(hook.url, { method: 'POST', headers, body, redirect: 'manual', signal: AbortSignal.timeout(DELIVERY_TIMEOUT_MS) });
-      ok = res.status >= 200 && res.status < 300;
-      outcome = `answered ${res.status}`;
-      await res.body?.cancel();
-    } catch (err) {
-      outcome = `failed: ${(err as Error).message}`;
+    const sent = await sendWebhook(hook.url, { allowedHosts: this.opts.allowedHosts, body, headers, timeoutMs: DELIVERY_TIMEOUT_MS }).catch(
+      (err: Error) => ({ failed: err.message }),
+    );
+    if ('refused' in sent) {
+      await record({ level: 'warn', message: `webhook not delivered: the URL ${sent.refused}`, webhook: { attempt, delivered: false } });
+      return;
     }
+    const ok = 'status' in sent && sent.status >= 200 && sent.status < 300;
+    const outcome = 'status' in sent ? `answered ${sent.status}` : `failed: ${sent.failed}`;
     await record({ level: ok ? 'info' : 'warn', message: `webhook delivery attempt ${attempt} ${outcome}`, webhook: { attempt, delivered: ok } });
     if (!ok) throw new Error(`webhook ${outcome}`);
   }

@@ -1,6 +1,8 @@
 import assert from 'node:assert/strict';
 import { createHmac } from 'node:crypto';
+import { readdirSync, readFileSync } from 'node:fs';
 import { createServer, type IncomingMessage } from 'node:http';
+import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { registerMnist, startHarness, trainSpec, waitFor, waitForJob, type Harness } from '../../helpers/harness.js';
 
@@ -52,10 +54,18 @@ test('a finished job calls its webhook with a signed thin payload, retrying unti
     return events.length >= 2 && events;
   });
   assert.deepEqual(attempts.map((e: any) => e.data.webhook), [{ attempt: 1, delivered: false }, { attempt: 2, delivered: true }]);
+
+  // the secret signed every delivery, yet Redis never held it: not in a key, not in the AOF
+  const aof = readdirSync(join(h.dataDir, 'redis'), { recursive: true, withFileTypes: true })
+    .filter((f) => f.isFile() && /\.aof/.test(f.name))
+    .map((f) => readFileSync(join(f.parentPath, f.name), 'latin1'))
+    .join('');
+  assert.ok(aof.includes(job.id), 'the AOF read is the one this job went through');
+  assert.ok(!aof.includes(secret), 'the webhook secret is not in the Redis AOF');
 });
 
 test('webhook URLs that reach loopback or private addresses are refused unless allowed, naming the field', async () => {
-  for (const url of ['http://127.0.0.1:9/x', 'http://10.1.2.3/x', 'http://localhost:8080/x', 'http://[::1]/x', 'ftp://example.com/x', 'not a url', `http://127.0.0.1:${port + 1}/x`]) {
+  for (const url of ['http://127.0.0.1:9/x', 'http://10.1.2.3/x', 'http://localhost:8080/x', 'http://[::1]/x', 'http://[::127.0.0.1]/x', 'http://[64:ff9b::7f00:1]/x', 'http://[2002:7f00:1::1]/x', 'http://[fec0::1]/x', 'ftp://example.com/x', 'not a url', `http://127.0.0.1:${port + 1}/x`]) {
     const res = await h.request('POST', '/v1/jobs', { ...trainSpec(data), webhook: { url } });
     assert.equal(res.status, 400, `${url}: ${JSON.stringify(res.body)}`);
     assert.ok(res.body.errors.some((e: any) => e.pointer === '/webhook/url'), url);
