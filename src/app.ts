@@ -4,7 +4,7 @@ import Fastify, { type FastifyBaseLogger, type FastifyServerOptions } from 'fast
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import './deps.js';
 import type { AppDeps } from './deps.js';
-import { authPlugin } from './plugins/auth.js';
+import { authPlugin, identifier } from './plugins/auth.js';
 import { dashboardPlugin } from './plugins/dashboard.js';
 import { rateLimitPlugin } from './plugins/rate-limit.js';
 import { openapiPlugin } from './plugins/openapi.js';
@@ -43,8 +43,15 @@ export async function buildApp(deps: AppDeps, opts: { logger?: FastifyBaseLogger
   app.removeContentTypeParser('text/plain');
   app.decorate('deps', deps);
   await app.register(problemPlugin);
-  await app.register(authPlugin, { keys: deps.config.apiKeys, adminTenants: deps.config.adminTenants });
-  await app.register(rateLimitPlugin, { redis: deps.redis, perMinute: deps.config.rateLimitPerMinute });
+  // the rate limit counts requests before the guard refuses any, so both share one identification
+  const identify = identifier(deps.config.apiKeys);
+  await app.register(rateLimitPlugin, {
+    redis: deps.redis,
+    identify,
+    perTenantPerMinute: deps.config.rateLimitPerMinute,
+    perAnonymousIpPerMinute: deps.config.rateLimitAnonymousPerMinute,
+  });
+  await app.register(authPlugin, { open: deps.config.apiKeys.length === 0, identify, adminTenants: deps.config.adminTenants });
   await app.register(openapiPlugin);
   await app.register(healthRoutes);
   await app.register(metricsRoutes);

@@ -31,8 +31,12 @@ export interface Config {
   adminTenants: string[];
   /** queued plus running jobs one tenant may have; more is a 429 */
   maxActiveJobsPerTenant: number;
-  /** requests per minute per tenant on /v1 routes; 0: unlimited */
+  /** requests per minute per tenant on guarded routes (/v1, /admin, /metrics); 0: unlimited */
   rateLimitPerMinute: number;
+  /** requests per minute per client IP on guarded routes without valid credentials (401s included); 0: unlimited */
+  rateLimitAnonymousPerMinute: number;
+  /** server-sent event streams one tenant may hold open at once, per API process; more is a 429 */
+  maxSseStreamsPerTenant: number;
   /** `host` or `host:port` entries that webhooks may call although they are loopback or private */
   webhookAllowedHosts: string[];
 }
@@ -103,6 +107,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     adminTenants: adminTenants(env.ADMIN_TENANTS, apiKeys),
     maxActiveJobsPerTenant: integer(env, 'MAX_ACTIVE_JOBS_PER_TENANT', 100, 1, 1_000_000),
     rateLimitPerMinute: integer(env, 'RATE_LIMIT_PER_MINUTE', apiKeys.length > 0 ? 1200 : 0, 0, 10_000_000),
+    rateLimitAnonymousPerMinute: integer(env, 'RATE_LIMIT_ANONYMOUS_PER_MINUTE', 60, 0, 10_000_000),
+    maxSseStreamsPerTenant: integer(env, 'MAX_SSE_STREAMS_PER_TENANT', 20, 1, 100_000),
     webhookAllowedHosts: (env.WEBHOOK_ALLOWED_HOSTS ?? '').split(',').map((h) => h.trim().toLowerCase()).filter(Boolean),
   };
 }

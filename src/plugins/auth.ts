@@ -1,4 +1,4 @@
-import { timingSafeEqual } from 'node:crypto';
+import { createHash, timingSafeEqual } from 'node:crypto';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import fp from 'fastify-plugin';
 import { HttpProblem } from './problem.js';
@@ -31,12 +31,6 @@ export function parseApiKeys(raw: string | undefined): ApiKey[] {
   });
 }
 
-const same = (a: string, b: string) => {
-  const x = Buffer.from(a);
-  const y = Buffer.from(b);
-  return x.length === y.length && timingSafeEqual(x, y);
-};
-
 /**
  * The path a request was routed by. The router decodes %-escapes before it matches, so the raw
  * URL of a request it routes to /v1/jobs may be `/%76%31/jobs`; guards test this path instead.
@@ -57,32 +51,75 @@ function basicCredentials(header: string): { user: string; password: string } | 
 }
 
 /**
- * Bearer tokens on every /v1 route when API_KEYS is set; the token names the tenant.
- * /admin takes the same bearer tokens, or HTTP Basic (user: the tenant, password: its token)
- * because a browser opening a page cannot send a bearer header, and only for ADMIN_TENANTS.
- * Without keys the service is open (one tenant) and server.ts only lets it listen on loopback.
+ * Whether a request needs credentials when API_KEYS is set: the API, the admin pages, and
+ * /metrics (its figures cover every tenant). /health, /ready, the docs and the dashboard's
+ * static files stay open for probes and browsers.
  */
-export const authPlugin = fp(async (app: FastifyInstance, opts: { keys: ApiKey[]; adminTenants: string[] }) => {
-  app.decorateRequest('tenant', OPEN_TENANT);
-  if (opts.keys.length === 0) return;
-  const admins = new Set(opts.adminTenants);
-  const keyOf = (token: string) => opts.keys.find((k) => same(k.token, token));
-  app.addHook('onRequest', async (req: FastifyRequest, reply) => {
-    const path = routedPath(req);
-    const admin = path.startsWith('/admin');
-    if (!admin && !path.startsWith('/v1/') && path !== '/v1') return;
+export function guardedPath(req: FastifyRequest): boolean {
+  const path = routedPath(req);
+  return path === '/v1' || path.startsWith('/v1/') || path.startsWith('/admin') || path === '/metrics';
+}
+
+/** The tenant whose credentials a request carries, or undefined when it carries none that are valid. */
+export type Identify = (req: FastifyRequest) => string | undefined;
+
+const digest = (s: string) => createHash('sha256').update(s).digest();
+
+/**
+ * Who sent a request, by its Authorization header. A token is compared with every key, each
+ * side hashed to 32 bytes first, so the time taken says neither which key matched nor how
+ * long a key is. Each request is identified once: the rate limit and the guard both ask.
+ * Without keys every request is the one open tenant.
+ */
+export function identifier(keys: ApiKey[]): Identify {
+  if (keys.length === 0) return () => OPEN_TENANT;
+  const digests = keys.map((k) => ({ tenant: k.tenant, digest: digest(k.token) }));
+  const tenantOf = (token: string) => {
+    const presented = digest(token);
+    let tenant: string | undefined;
+    for (const k of digests) {
+      const match = timingSafeEqual(k.digest, presented);
+      tenant ??= match ? k.tenant : undefined;
+    }
+    return tenant;
+  };
+  const known = new WeakMap<FastifyRequest, string | null>();
+  return (req) => {
+    const seen = known.get(req);
+    if (seen !== undefined) return seen ?? undefined;
     const header = req.headers.authorization ?? '';
     const token = /^Bearer\s+(.+)$/i.exec(header)?.[1]?.trim();
-    const basic = admin && !token ? basicCredentials(header) : undefined;
-    const key = token ? keyOf(token) : basic ? keyOf(basic.password) : undefined;
-    if (!key || (basic && key.tenant !== basic.user)) {
+    const basic = !token && routedPath(req).startsWith('/admin') ? basicCredentials(header) : undefined;
+    const tenant = token ? tenantOf(token) : basic && tenantOf(basic.password) === basic.user ? basic.user : undefined;
+    known.set(req, tenant ?? null);
+    return tenant;
+  };
+}
+
+/**
+ * Bearer tokens on every guarded path (see guardedPath) when API_KEYS is set; the token names
+ * the tenant. /admin takes the same bearer tokens, or HTTP Basic (user: the tenant, password:
+ * its token) because a browser opening a page cannot send a bearer header, and only for
+ * ADMIN_TENANTS. Without keys the service is open (one tenant) and server.ts only lets it
+ * listen on loopback.
+ */
+export const authPlugin = fp(async (app: FastifyInstance, opts: { open: boolean; identify: Identify; adminTenants: string[] }) => {
+  app.decorateRequest('tenant', OPEN_TENANT);
+  if (opts.open) return;
+  const admins = new Set(opts.adminTenants);
+  app.addHook('onRequest', async (req: FastifyRequest, reply) => {
+    if (!guardedPath(req)) return;
+    const admin = routedPath(req).startsWith('/admin');
+    const tenant = opts.identify(req);
+    if (tenant === undefined) {
+      const header = req.headers.authorization;
       reply.header('www-authenticate', admin ? ADMIN_CHALLENGE : 'Bearer');
       const expected = admin ? 'send HTTP Basic credentials (user: your tenant, password: its API key) or Authorization: Bearer <token>' : 'send Authorization: Bearer <token>';
       throw new HttpProblem(401, 'unauthorized', 'Authentication required', header ? `the credentials in the Authorization header are not valid; ${expected}` : expected);
     }
-    if (admin && !admins.has(key.tenant)) {
-      throw new HttpProblem(403, 'forbidden', 'Not an admin tenant', `tenant ${JSON.stringify(key.tenant)} is not in ADMIN_TENANTS: /admin shows every tenant's jobs, so only the tenants listed there may open it`);
+    if (admin && !admins.has(tenant)) {
+      throw new HttpProblem(403, 'forbidden', 'Not an admin tenant', `tenant ${JSON.stringify(tenant)} is not in ADMIN_TENANTS: /admin shows every tenant's jobs, so only the tenants listed there may open it`);
     }
-    req.tenant = key.tenant;
+    req.tenant = tenant;
   });
 });

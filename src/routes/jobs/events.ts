@@ -1,6 +1,6 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { Type } from '@sinclair/typebox';
-import { notFound } from '../../plugins/problem.js';
+import { HttpProblem, notFound } from '../../plugins/problem.js';
 import { IdParams, Problem } from '../../schemas/common.js';
 import { EventsQuery, JobEvent } from '../../schemas/event.js';
 import { TERMINAL_STATUSES, type JobStatus } from '../../schemas/job.js';
@@ -15,6 +15,9 @@ const isTerminal = (ev: StoredEvent) => ev.type === 'status' && TERMINAL_STATUSE
 
 const routes: FastifyPluginAsyncTypebox = async (app) => {
   const { store, live } = app.deps;
+  const { maxSseStreamsPerTenant } = app.deps.config;
+  // open streams by tenant in this process: each holds a socket, a subscription and a poll loop
+  const openStreams = new Map<string, number>();
 
   app.get('/:id/events', {
     schema: {
@@ -23,13 +26,15 @@ const routes: FastifyPluginAsyncTypebox = async (app) => {
       description:
         'With `Accept: text/event-stream` the answer is an SSE stream: each event is sent once, in order, with `id:` = its seq ' +
         'and `event:` = its type; `Last-Event-ID` (or `?after=`) resumes after that seq; the stream ends after the terminal ' +
-        'status event. Otherwise a JSON page of events with seq > `after`.',
+        'status event. Otherwise a JSON page of events with seq > `after`. One tenant may hold MAX_SSE_STREAMS_PER_TENANT ' +
+        'streams open at once (per API process); one more is a 429.',
       params: IdParams,
       querystring: EventsQuery,
       headers: Type.Object({ 'last-event-id': Type.Optional(Type.String({ pattern: '^[0-9]{1,9}$' })) }),
       response: {
         200: Type.Object({ data: Type.Array(JobEvent), hasMore: Type.Boolean(), nextCursor: Type.Union([Type.String(), Type.Null()]) }),
         404: Problem,
+        429: Problem,
       },
     },
     handler: async (req, reply) => {
@@ -45,6 +50,10 @@ const routes: FastifyPluginAsyncTypebox = async (app) => {
         return { data, hasMore, nextCursor: hasMore ? String(data[data.length - 1]!.seq) : null };
       }
 
+      const open = openStreams.get(req.tenant) ?? 0;
+      if (open >= maxSseStreamsPerTenant) {
+        throw new HttpProblem(429, 'too_many_streams', 'Too many event streams', `tenant ${req.tenant} already has ${open} event streams open (MAX_SSE_STREAMS_PER_TENANT); close one, or read events as JSON pages without Accept: text/event-stream`);
+      }
       reply.hijack();
       const res = reply.raw;
       res.writeHead(200, {
@@ -64,6 +73,8 @@ const routes: FastifyPluginAsyncTypebox = async (app) => {
         closed = true;
         wake();
       });
+      // no await since the check above: the count cannot have moved meanwhile
+      openStreams.set(req.tenant, open + 1);
       try {
         for (;;) {
           const events = await store.events.list(jobId, last, SSE_BATCH);
@@ -92,6 +103,9 @@ const routes: FastifyPluginAsyncTypebox = async (app) => {
         clearInterval(heartbeat);
         unsubscribe();
         res.end();
+        const left = (openStreams.get(req.tenant) ?? 1) - 1;
+        if (left > 0) openStreams.set(req.tenant, left);
+        else openStreams.delete(req.tenant);
       }
     },
   });

@@ -29,6 +29,15 @@ const routes: FastifyPluginAsyncTypebox = async (app) => {
   const { store, artifacts, queue, live } = app.deps;
   const tags = ['jobs'];
 
+  /** Cancel and pause reach the queue and the worker through Redis: it is asked first, so a 503 leaves the job as it was. */
+  const requireRedis = async () => {
+    try {
+      await withTimeout(app.deps.redis.ping(), ENQUEUE_TIMEOUT_MS, 'asking Redis');
+    } catch {
+      throw new HttpProblem(503, 'queue_unavailable', 'Queue unavailable', 'the queue (Redis) is not reachable; nothing was changed, retry later');
+    }
+  };
+
   app.post('/', {
     schema: {
       tags,
@@ -97,11 +106,13 @@ const routes: FastifyPluginAsyncTypebox = async (app) => {
       summary: 'Cancel a job',
       description:
         'A queued job is cancelled at once (200, status `cancelled`). A running job is told to stop (202, `cancelRequested: true`); ' +
-        'it stops within one batch, keeps its last checkpoint and ends `cancelled`. A finished job gives 409.',
+        'it stops within one batch, keeps its last checkpoint and ends `cancelled`. A finished job gives 409. With the queue (Redis) unreachable ' +
+        'the answer is 503 and nothing changes.',
       params: IdParams,
-      response: { 200: Job, 202: Job, 404: Problem, 409: Problem },
+      response: { 200: Job, 202: Job, 404: Problem, 409: Problem, 503: Problem },
     },
     handler: async (req, reply) => {
+      await requireRedis();
       const r = await store.jobs.requestCancel(req.params.id, req.tenant);
       if (r.outcome === 'missing') throw notFound('Job', req.params.id, '/id');
       if (r.outcome === 'terminal') {
@@ -125,11 +136,12 @@ const routes: FastifyPluginAsyncTypebox = async (app) => {
       description:
         'A queued job is paused at once (200, status `paused`). A running job is told to stop (202, `pauseRequested: true`): ' +
         'within one batch it writes a checkpoint and ends `paused`. `POST /v1/jobs/{id}/resume` continues it from there. ' +
-        'A job that is not queued or running gives 409.',
+        'A job that is not queued or running gives 409. With the queue (Redis) unreachable the answer is 503 and nothing changes.',
       params: IdParams,
-      response: { 200: Job, 202: Job, 404: Problem, 409: Problem },
+      response: { 200: Job, 202: Job, 404: Problem, 409: Problem, 503: Problem },
     },
     handler: async (req, reply) => {
+      await requireRedis();
       const r = await store.jobs.requestPause(req.params.id, req.tenant);
       if (r.outcome === 'missing') throw notFound('Job', req.params.id, '/id');
       if (r.outcome === 'refused') {

@@ -1,17 +1,18 @@
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 import { ConfigError, loadConfig } from '../../../src/config.js';
-import { startHarness, trainSpec, type Harness } from '../../helpers/harness.js';
+import { startHarness, trainSpec, waitFor, type Harness } from '../../helpers/harness.js';
 
 const A = 'tenant-a-token-0123456789';
 const B = 'tenant-b-token-0123456789';
+const C = 'tenant-c-token-0123456789';
 let h: Harness;
 const as = (token: string) => ({ authorization: `Bearer ${token}` });
 let data: { train: string; test: string };
 let job: any;
 
 before(async () => {
-  h = await startHarness({ API_KEYS: `alpha:${A},beta:${B}`, MAX_ACTIVE_JOBS_PER_TENANT: '1', RATE_LIMIT_PER_MINUTE: '100000' });
+  h = await startHarness({ API_KEYS: `alpha:${A},beta:${B},gamma:${C}`, MAX_ACTIVE_JOBS_PER_TENANT: '1', RATE_LIMIT_PER_MINUTE: '100000', RATE_LIMIT_ANONYMOUS_PER_MINUTE: '100000', MAX_SSE_STREAMS_PER_TENANT: '2' });
   const train = await h.request('POST', '/v1/datasets', { name: 'a-train', source: { builtin: 'mnist', split: 'train', limit: 300 } }, as(A));
   const testSet = await h.request('POST', '/v1/datasets', { name: 'a-test', source: { builtin: 'mnist', split: 'test', limit: 100 } }, as(A));
   data = { train: train.body.id, test: testSet.body.id };
@@ -36,6 +37,58 @@ test('every /v1 route wants a valid bearer token: 401 problem+json without one',
     assert.equal((await h.request(method!, path!, undefined, as('not-a-valid-token-at-all'))).status, 401);
   }
   assert.equal((await h.request('GET', '/health')).status, 200, 'health stays open for probes');
+});
+
+test('a token is only valid whole: a prefix, an extension or another tenant\'s name with it are all 401', async () => {
+  for (const header of [`Bearer ${A.slice(0, -1)}`, `Bearer ${A}x`, `Bearer ${A.slice(0, 16)}`, `Bearer ${'x'.repeat(4096)}`, `Bearer ${A},${B}`]) {
+    assert.equal((await h.request('GET', '/v1/jobs', undefined, { authorization: header })).status, 401, header.slice(0, 40));
+  }
+  const basic = (user: string, token: string) => ({ authorization: `Basic ${Buffer.from(`${user}:${token}`).toString('base64')}` });
+  assert.equal((await h.request('GET', '/admin/queues', undefined, basic('beta', A))).status, 401, 'Basic with another tenant\'s name');
+  assert.equal((await h.request('GET', '/v1/jobs', undefined, basic('alpha', A))).status, 401, 'Basic is for /admin only');
+});
+
+test('/metrics needs a token when API_KEYS is set; any tenant\'s bearer token scrapes it (Prometheus bearer_token)', async () => {
+  const none = await h.request('GET', '/metrics');
+  assert.equal(none.status, 401);
+  assert.match(none.headers.get('content-type') ?? '', /problem\+json/);
+  assert.equal(none.headers.get('www-authenticate'), 'Bearer');
+  const scraped = await h.request('GET', '/metrics', undefined, as(B));
+  assert.equal(scraped.status, 200);
+  assert.match(scraped.body, /^# HELP tfjs_adapt_jobs /m);
+  assert.equal((await h.request('GET', '/ready')).status, 200, 'readiness stays open for probes');
+});
+
+test('a tenant holds at most MAX_SSE_STREAMS_PER_TENANT event streams at once: one more is 429 problem+json, another tenant is not affected', async () => {
+  const ds = await h.request('POST', '/v1/datasets', { name: 'c-train', source: { builtin: 'mnist', split: 'train', limit: 200 } }, as(C));
+  const long = trainSpec({ train: ds.body.id }, { hyperparameters: { epochs: 500, batchSize: 64, seed: 1, optimizer: { name: 'adam', learningRate: 0.001 } } });
+  const created = await h.request('POST', '/v1/jobs', long, as(C));
+  assert.equal(created.status, 202, JSON.stringify(created.body));
+  const streams: AbortController[] = [];
+  const open = async (token: string, id: string) => {
+    const ac = new AbortController();
+    streams.push(ac);
+    const res = await fetch(`${h.url}/v1/jobs/${id}/events`, { headers: { accept: 'text/event-stream', ...as(token) }, signal: ac.signal });
+    return { status: res.status, type: res.headers.get('content-type'), body: res.status === 200 ? undefined : await res.json() };
+  };
+  try {
+    assert.equal((await open(C, created.body.id)).status, 200);
+    assert.equal((await open(C, created.body.id)).status, 200);
+    const third = await open(C, created.body.id);
+    assert.equal(third.status, 429);
+    assert.match(third.type ?? '', /problem\+json/);
+    assert.match(third.body.type, /too_many_streams$/);
+    assert.match(third.body.detail, /MAX_SSE_STREAMS_PER_TENANT/);
+    assert.equal((await open(A, job.id)).status, 200, 'the other tenant still opens streams');
+    streams[0]!.abort();
+    await waitFor('a stream slot freed by a closed stream', async () => {
+      const again = await open(C, created.body.id);
+      return again.status === 200;
+    }, 10_000);
+  } finally {
+    for (const s of streams) s.abort();
+    await h.request('POST', `/v1/jobs/${created.body.id}/cancel`, undefined, as(C));
+  }
 });
 
 test('a %-encoded path reaches the same route, so it wants the same token', async () => {
@@ -88,9 +141,17 @@ test('without API_KEYS the service only binds loopback; bad keys are refused at 
   assert.throws(() => loadConfig({ API_KEYS: 'alpha:short' }), /at least 16/);
 });
 
-test('rate limits answer 429 with Retry-After', async () => {
-  const limited = await startHarness({ API_KEYS: `alpha:${A}`, RATE_LIMIT_PER_MINUTE: '5' });
+test('rate limits answer 429 problem+json with Retry-After: per tenant, and per IP for requests without valid credentials', async () => {
+  const limited = await startHarness({ API_KEYS: `alpha:${A}`, RATE_LIMIT_PER_MINUTE: '5', RATE_LIMIT_ANONYMOUS_PER_MINUTE: '3' });
   try {
+    const anonymous: number[] = [];
+    for (let i = 0; i < 5; i++) anonymous.push((await limited.request('GET', '/v1/jobs', undefined, i % 2 ? as('a-wrong-token-0123456789') : {})).status);
+    assert.deepEqual(anonymous, [401, 401, 401, 429, 429], 'wrong and missing tokens count against the IP alike');
+    const refused = await limited.request('GET', '/metrics');
+    assert.equal(refused.status, 429);
+    assert.match(refused.headers.get('content-type') ?? '', /problem\+json/);
+    assert.match(refused.body.detail, /without valid credentials/);
+
     const statuses: number[] = [];
     let retryAfter: string | null = null;
     for (let i = 0; i < 7; i++) {

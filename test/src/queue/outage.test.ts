@@ -9,7 +9,8 @@ let data: { train: string; test: string };
 let stopRestarted: (() => Promise<void>) | undefined;
 
 before(async () => {
-  h = await startHarness({ RECONCILE_INTERVAL_MS: '500' });
+  // a rate limit, so that its counting in Redis is part of what an outage must not break
+  h = await startHarness({ RECONCILE_INTERVAL_MS: '500', RATE_LIMIT_PER_MINUTE: '100000' });
   data = await registerMnist(h, 1000, 200);
 });
 after(async () => {
@@ -33,7 +34,11 @@ test('a job the queue lost is queued again by reconciliation and runs', async ()
   assert.equal(done.status, 'succeeded');
 });
 
-test('with Redis down, creating a job answers 503 quickly and creates nothing; when Redis returns, work continues by itself', async () => {
+test('with Redis down, creating a job answers 503 quickly and creates nothing, cancel and pause answer 503 and change nothing, /ready names the component; when Redis returns, work continues by itself', async () => {
+  const long = trainSpec(data, { hyperparameters: { epochs: 500, batchSize: 64, seed: 1, optimizer: { name: 'adam', learningRate: 0.001 } } });
+  const running = (await h.request('POST', '/v1/jobs', long)).body;
+  const waiting = (await h.request('POST', '/v1/jobs', long)).body;
+  await waitFor('the first job to run', async () => (await h.request('GET', `/v1/jobs/${running.id}`)).body.status === 'running');
   const before = (await h.request('GET', '/v1/jobs?limit=200')).body.data.length;
   const port = Number(new URL(h.redis.url).port);
   await h.redis.stop();
@@ -43,12 +48,25 @@ test('with Redis down, creating a job answers 503 quickly and creates nothing; w
   assert.equal(res.status, 503, JSON.stringify(res.body));
   assert.ok(Date.now() - started < 5000, `answered after ${Date.now() - started} ms`);
   assert.match(res.headers.get('content-type') ?? '', /problem\+json/);
-  assert.equal((await h.request('GET', '/ready')).status, 503);
+  const ready = await h.request('GET', '/ready');
+  assert.equal(ready.status, 503);
+  assert.deepEqual(ready.body, { status: 'unavailable', checks: { redis: 'down', store: 'ok' } }, 'which component, no internal error text');
   assert.equal((await h.request('GET', '/v1/jobs?limit=200')).body.data.length, before, 'nothing half-created');
+  for (const [action, job] of [['cancel', waiting], ['pause', waiting], ['cancel', running], ['pause', running]] as const) {
+    const refused = await h.request('POST', `/v1/jobs/${job.id}/${action}`);
+    assert.equal(refused.status, 503, `${action} ${job.id}: ${JSON.stringify(refused.body)}`);
+    assert.match(refused.headers.get('content-type') ?? '', /problem\+json/);
+    const now = (await h.request('GET', `/v1/jobs/${job.id}`)).body;
+    assert.equal(now.cancelRequested ?? false, false, `${action} changed nothing`);
+    assert.equal(now.pauseRequested ?? false, false, `${action} changed nothing`);
+  }
+  assert.equal((await h.request('GET', `/v1/jobs/${waiting.id}`)).body.status, 'queued');
 
   const again = await startRedisServer(join(h.dataDir, 'redis'), { port });
   stopRestarted = () => again.stop();
   await waitFor('readiness after Redis returns', async () => (await h.request('GET', '/ready')).status === 200, 30_000);
+  for (const job of [waiting, running]) assert.ok([200, 202].includes((await h.request('POST', `/v1/jobs/${job.id}/cancel`)).status), 'cancel works again');
+  await waitForJob(h, running.id, 60_000);
   const job = await h.request('POST', '/v1/jobs', trainSpec(data));
   assert.equal(job.status, 202);
   assert.equal((await waitForJob(h, job.body.id, 60_000)).status, 'succeeded');
