@@ -29,8 +29,14 @@ export interface Config {
   apiKeys: ApiKey[];
   /** tenants of API_KEYS allowed into /admin (ADMIN_TENANTS), which shows every tenant's jobs; empty with keys set: nobody */
   adminTenants: string[];
-  /** queued plus running jobs one tenant may have; more is a 429 */
+  /** queued, running and paused jobs one tenant may have; more is a 429 */
   maxActiveJobsPerTenant: number;
+  /** running jobs one tenant may have across all worker hosts; 0: no cap. A job beyond it waits in the queue */
+  maxRunningJobsPerTenant: number;
+  /** a job whose estimated peak memory in the training child is higher is refused (400) */
+  jobMaxMemoryBytes: number;
+  /** a job whose estimated floating-point operations (all epochs) are more is refused (400) */
+  jobMaxFlops: number;
   /** requests per minute per tenant on /v1 routes; 0: unlimited */
   rateLimitPerMinute: number;
   /** `host` or `host:port` entries that webhooks may call although they are loopback or private */
@@ -102,6 +108,12 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     apiKeys,
     adminTenants: adminTenants(env.ADMIN_TENANTS, apiKeys),
     maxActiveJobsPerTenant: integer(env, 'MAX_ACTIVE_JOBS_PER_TENANT', 100, 1, 1_000_000),
+    // with several tenants, none may hold every worker slot; one tenant alone may use them all
+    maxRunningJobsPerTenant: integer(env, 'MAX_RUNNING_JOBS_PER_TENANT', new Set(apiKeys.map((k) => k.tenant)).size > 1 ? 2 : 0, 0, 1_000_000),
+    // the wasm backend's heap ends at 4 GiB and the child holds datasets besides: half of it
+    jobMaxMemoryBytes: integer(env, 'JOB_MAX_MEMORY_BYTES', 2 * 1024 ** 3, 1024 ** 2, 1024 ** 5),
+    // about a day of one wasm thread at some 10 GFLOP/s
+    jobMaxFlops: integer(env, 'JOB_MAX_FLOPS', 1e15, 1e6, 1e21),
     rateLimitPerMinute: integer(env, 'RATE_LIMIT_PER_MINUTE', apiKeys.length > 0 ? 1200 : 0, 0, 10_000_000),
     webhookAllowedHosts: (env.WEBHOOK_ALLOWED_HOSTS ?? '').split(',').map((h) => h.trim().toLowerCase()).filter(Boolean),
   };
