@@ -33,6 +33,9 @@ export class TenantGate {
     if (cap === 0 || job.token === undefined) return false;
     const found = await store.jobs.runningBesides(job.id!);
     if (found === null || found.running < cap) return false;
+    // BullMQ counts this start in attemptsStarted; one less attemptBase keeps the job's attempt
+    // numbers (attemptBase + attemptsStarted) those of the attempts that really ran
+    await job.updateData({ ...job.data, attemptBase: (job.data.attemptBase ?? 0) - 1 });
     await job.moveToDelayed(Date.now() + deferMs, job.token);
     log.info({ jobId: job.id, tenant: found.tenant, running: found.running, cap }, 'tenant runs its cap of jobs; deferred');
     return true;

@@ -81,6 +81,7 @@ describe('fair share', () => {
       assert.equal((await a('POST', `/v1/jobs/${running.id}/cancel`)).status, 202);
       const doneA = await finished(a, waiting.id);
       assert.equal(doneA.status, 'succeeded', JSON.stringify(doneA.error));
+      assert.equal(doneA.attempt, 1, 'the times it was held back are not attempts');
       const cancelled = await finished(a, running.id);
       assert.ok(Date.parse(doneA.startedAt) >= Date.parse(cancelled.finishedAt), 'it started once its tenant had a running job less');
       const events = (await a('GET', `/v1/jobs/${waiting.id}/events?limit=1000`)).body.data;
