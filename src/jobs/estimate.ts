@@ -194,7 +194,7 @@ export function topologyLayersOf(model: ModelDescription, featureShape: number[]
         break;
       case 'Dense': {
         const units = i === lastDense && newHead !== undefined ? newHead : Number(config.units) || 1;
-        add('dense', [...shape.slice(0, -1), units], last * units + (bias ? units : 0), input * units / last);
+        add('dense', [...shape.slice(0, -1), units], last * units + (bias ? units : 0), input * units);
         break;
       }
       case 'Conv2D': {

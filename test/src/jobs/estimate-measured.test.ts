@@ -106,7 +106,15 @@ describe('the cost estimate against a training child', () => {
       data: { train: 'images' },
       hyperparameters: hp(64, { name: 'sgd', learningRate: 0.01 }),
     };
-    await within2x('cnn-batchnorm', task('cnn-bn', spec, { train: images }));
+    const t = task('cnn-bn', spec, { train: images });
+    const { estimate } = await within2x('cnn-batchnorm', t);
+    // the model it saved, read back from its model.json, is the same model to the estimate
+    const saved = JSON.parse(await readFile(path.join(t.modelDir, 'model.json'), 'utf8'));
+    const finetune: JobSpec = { ...spec, type: 'finetune', model: { base: 'mdl_cnn-bn' }, strategy: { kind: 'full' } };
+    const fromTopology = estimateJob({ spec: finetune, data: { train: images }, base: saved });
+    assert.equal(fromTopology.parameters, estimate.parameters);
+    assert.equal(fromTopology.activationBytes, estimate.activationBytes);
+    assert.equal(fromTopology.flops, estimate.flops);
   });
 
   test('DANN, target batches and domain classifier included', async () => {
