@@ -7,6 +7,7 @@
 import { createRequire } from 'node:module';
 import path from 'node:path';
 import * as tf from '@tensorflow/tfjs';
+import { MAX_TRAINING_THREADS } from '../../src/jobs/training-threads.js';
 import { initThreadedWasm } from './wasm-threads.js';
 
 export const BACKENDS = ['tensorflow', 'wasm', 'cpu'] as const;
@@ -67,9 +68,6 @@ async function activate(name: BackendName, threads: number): Promise<string | un
     return err instanceof Error ? err.message : String(err);
   }
 }
-
-/** Threads cap of tfjs-backend-wasm 4.22: its C++ never makes a pool of more. */
-export const MAX_TRAINING_THREADS = 8;
 
 /** TRAINING_THREADS, validated; 1 when unset. */
 export function trainingThreads(): number {
