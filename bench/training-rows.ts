@@ -1,7 +1,7 @@
 /**
  * Training throughput, ours versus PyTorch on the same recipe: each round runs our loop in a
- * fresh Node process and then each peer configuration in a fresh Python process, so drift in
- * the machine's load hits both sides of a round alike.
+ * fresh Node process and each peer configuration in a fresh Python process, alternating which
+ * goes first, so drift in the machine's load hits both sides of a round alike.
  */
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -69,23 +69,34 @@ export async function throughputRows(plan: ThroughputPlan, peers: PeerConfig, lo
   const oursRuns: OursResult[] = [];
   const peerRuns = new Map<number, PeerResult[]>(plan.peerThreads.map((t) => [t, []]));
   let failure: string | undefined;
-  for (let round = 1; round <= plan.rounds; round++) {
-    if (failure === undefined) {
-      try {
-        const r = await ours(plan);
-        oursRuns.push(r);
-        log(`${plan.model} round ${round}: ours ${num(r.samplesPerSecond)} samples/s`);
-      } catch (err) {
-        if (!(err instanceof ChildFailed)) throw err;
-        failure = err.reason;
-        log(`${plan.model} round ${round}: ours failed: ${failure}`);
-      }
+  const runOurs = async (round: number) => {
+    if (failure !== undefined) return;
+    try {
+      const r = await ours(plan);
+      oursRuns.push(r);
+      log(`${plan.model} round ${round}: ours ${num(r.samplesPerSecond)} samples/s`);
+    } catch (err) {
+      if (!(err instanceof ChildFailed)) throw err;
+      failure = err.reason;
+      log(`${plan.model} round ${round}: ours failed: ${failure}`);
     }
-    if (peers.python === undefined) continue;
+  };
+  const runPeers = async (round: number) => {
+    if (peers.python === undefined) return;
     for (const threads of plan.peerThreads) {
       const r = await peer(plan, peers.python, threads);
       peerRuns.get(threads)!.push(r);
       log(`${plan.model} round ${round}: PyTorch ${threads} thread(s) ${num(r.samplesPerSecond)} samples/s`);
+    }
+  };
+  for (let round = 1; round <= plan.rounds; round++) {
+    // Who goes first alternates, so that neither side always runs on a machine the other just warmed or loaded.
+    if (round % 2 === 1) {
+      await runOurs(round);
+      await runPeers(round);
+    } else {
+      await runPeers(round);
+      await runOurs(round);
     }
   }
 
