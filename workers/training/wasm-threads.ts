@@ -82,7 +82,9 @@ export async function initThreadedWasm(threads: number, init: () => Promise<void
   }
   const cpus = os.cpus;
   workerThreads.Worker = PthreadWorker;
-  os.cpus = () => Array.from({ length: 2 * threads }, () => cpus()[0]!);
+  // the glue reads only the length
+  const core: os.CpuInfo = { model: 'as reported to tfjs-backend-wasm', speed: 0, times: { user: 0, nice: 0, sys: 0, idle: 0, irq: 0 } };
+  os.cpus = () => Array.from({ length: 2 * threads }, () => core);
   try {
     await init();
   } finally {
