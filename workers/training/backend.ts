@@ -1,6 +1,6 @@
 /**
  * Picks the tfjs backend for this training child: native TensorFlow when
- * `@tensorflow/tfjs-node` loads, else WebAssembly, else plain JavaScript.
+ * `@tensorflow/tfjs-node` loads and computes, else WebAssembly, else plain JavaScript.
  */
 import { createRequire } from 'node:module';
 import path from 'node:path';
@@ -55,6 +55,11 @@ async function activate(name: BackendName): Promise<string | undefined> {
     }
     if (!(await tf.setBackend(name))) return `tf.setBackend('${name}') returned false`;
     await tf.ready();
+    // Loading is not computing: @tensorflow/tfjs-node 4.22.0 loads on Node 23+, but its kernels
+    // call util.isNullOrUndefined, which Node 23 removed (tensorflow/tfjs#8609), so every op
+    // throws. One small op here sends the chain on to the next backend instead of failing jobs.
+    const probe = tf.tidy(() => tf.abs(tf.scalar(-2)).dataSync()[0]);
+    if (probe !== 2) return `a test op on '${name}' gave ${probe}; expected 2`;
     return undefined;
   } catch (err) {
     return err instanceof Error ? err.message : String(err);
