@@ -37,9 +37,6 @@ async function pick(): Promise<string> {
       if ((await activate(name)) === undefined) break;
     }
   }
-  // The cpu backend prints an "install the node backend" banner on first use; prod mode only
-  // mutes tfjs's console warnings (NaN checks stay off either way), so it is safe to turn on.
-  if (tf.getBackend() === 'cpu') tf.enableProdMode();
   return tf.getBackend();
 }
 
@@ -55,6 +52,9 @@ async function activate(name: BackendName): Promise<string | undefined> {
     }
     if (!(await tf.setBackend(name))) return `tf.setBackend('${name}') returned false`;
     await tf.ready();
+    // The cpu backend prints an "install the node backend" banner on first use (the probe below);
+    // prod mode only mutes tfjs's console warnings (NaN checks stay off either way), so it is safe.
+    if (name === 'cpu') tf.enableProdMode();
     // Loading is not computing: @tensorflow/tfjs-node 4.22.0 loads on Node 23+, but its kernels
     // call util.isNullOrUndefined, which Node 23 removed (tensorflow/tfjs#8609), so every op
     // throws. One small op here sends the chain on to the next backend instead of failing jobs.
