@@ -18,7 +18,7 @@ if [ "$have" -lt 22 ] || { [ -n "${CI_NODE_MAJOR:-}" ] && [ "$have" -ne "$want" 
   node_home="$node_dir/node_modules/node-linux-$arch"
   # reused across runs; a newer patch release of the same major is picked up when the cache is cleared
   if ! "$node_home/bin/node" --version >/dev/null 2>&1; then
-    echo "node $have is older than the supported $want: installing node-linux-$arch@$want from the npm registry into $node_dir"
+    echo "this machine has node $have; installing Node $want (node-linux-$arch@$want) from the npm registry into $node_dir"
     npm install --prefix "$node_dir" --no-save --no-audit --no-fund --loglevel=error "node-linux-$arch@$want"
   fi
   export PATH="$node_home/bin:$PATH"
