@@ -21,7 +21,7 @@ test('compose: an unknown service key and a wrongly typed value are named by poi
 test('compose: a YAML syntax error is a problem, not a crash', async () => {
   const problems = await checkCompose('c.yml', 'services:\n  api: [\n');
   assert.equal(problems.length > 0, true);
-  assert.match(problems[0]!.message, /^YAML: /);
+  assert.match(problems[0]?.message ?? '', /^YAML: /);
 });
 
 const deployment = (replicas: string) => `apiVersion: apps/v1
@@ -36,24 +36,29 @@ spec:
       containers: [{ name: c, image: i }]
 `;
 
-test('kubernetes: a wrongly typed field is named by document and pointer', () => {
-  assert.deepEqual(checkManifests('k.yaml', deployment('2')), []);
-  const problems = checkManifests('k.yaml', `apiVersion: v1\nkind: ConfigMap\nmetadata: { name: c }\n---\n${deployment('two')}`);
-  assert.deepEqual(problems.map((p) => [p.doc, p.pointer]), [[2, '/spec/replicas']]);
-});
+const scaledObject = 'apiVersion: keda.sh/v1alpha1\nkind: ScaledObject\nmetadata: { name: s }\nspec:\n  scaleTargetRef: { name: w }\n  triggers: [{ type: prometheus, metadata: { query: q, threshold: "1", serverAddress: http://p } }]\n';
 
-test('kubernetes: a missing required field, and a kind with no schema, are problems', () => {
-  const missing = checkManifests('k.yaml', 'apiVersion: apps/v1\nkind: Deployment\nmetadata: { name: d }\nspec: { replicas: 1 }\n');
-  assert.ok(missing.some((p) => p.pointer === '/spec' && /selector/.test(p.message)), JSON.stringify(missing));
-  const unknown = checkManifests('k.yaml', 'apiVersion: v1\nkind: Pod\nmetadata: { name: p }\n');
-  assert.deepEqual(unknown.map((p) => p.pointer), ['/kind']);
-  assert.match(unknown[0]!.message, /no schema for "v1" "Pod"/);
-});
-
-test('KEDA: a ScaledObject is checked against KEDA\'s CRD schema', () => {
-  const ok = 'apiVersion: keda.sh/v1alpha1\nkind: ScaledObject\nmetadata: { name: s }\nspec:\n  scaleTargetRef: { name: w }\n  triggers: [{ type: prometheus, metadata: { query: q, threshold: "1", serverAddress: http://p } }]\n';
-  assert.deepEqual(checkManifests('k.yaml', ok), []);
-  const bad = checkManifests('k.yaml', ok.replace('  scaleTargetRef: { name: w }\n', '  minReplicaCount: one\n'));
-  assert.ok(bad.some((p) => p.pointer === '/spec' && /scaleTargetRef/.test(p.message)), JSON.stringify(bad));
-  assert.ok(bad.some((p) => p.pointer === '/spec/minReplicaCount'), JSON.stringify(bad));
+// one call: each builds a TypeScript program over the kinds' declarations, which takes seconds
+test('kubernetes and KEDA: wrong types, missing and unknown fields, and kinds with no schema are named by file, document and pointer', () => {
+  const problems = checkManifests(
+    [
+      { file: 'good.yaml', text: `${deployment('2')}---\n${scaledObject}` },
+      { file: 'typed.yaml', text: `apiVersion: v1\nkind: ConfigMap\nmetadata: { name: c }\n---\n${deployment('two')}` },
+      { file: 'missing.yaml', text: 'apiVersion: apps/v1\nkind: Deployment\nmetadata: { name: d }\nspec: { replicas: 1 }\n' },
+      { file: 'pod.yaml', text: 'apiVersion: v1\nkind: Pod\nmetadata: { name: p }\n' },
+      { file: 'typo.yaml', text: deployment('2').replace('containers: [{ name: c, image: i }]', 'containers: [{ name: c, image: i, readinesProbe: { periodSeconds: 5 } }]') },
+      { file: 'keda.yaml', text: `${scaledObject.replace('  scaleTargetRef: { name: w }\n', '  minReplicaCount: one\n')}---\n${scaledObject.replace('spec:\n', 'spec:\n  pollInterval: 5\n')}` },
+    ],
+    root,
+  );
+  const where = (file: string) => problems.filter((p) => p.file === file).map((p) => `${p.doc} ${p.pointer}`);
+  assert.deepEqual(where('good.yaml'), []);
+  assert.deepEqual(where('typed.yaml'), ['2 /spec/replicas']);
+  assert.ok(problems.some((p) => p.file === 'missing.yaml' && p.pointer === '/spec' && /selector/.test(p.message)), JSON.stringify(problems));
+  assert.deepEqual(where('pod.yaml'), ['1 /kind']);
+  assert.match(problems.find((p) => p.file === 'pod.yaml')?.message ?? '', /no schema for "v1" "Pod"/);
+  const typo = problems.filter((p) => p.file === 'typo.yaml');
+  assert.deepEqual(typo.map((p) => [p.pointer, p.message]), [['/spec/template/spec/containers/0/readinesProbe', "unknown field 'readinesProbe'"]]);
+  // KEDA's CRD schema: scaleTargetRef required, minReplicaCount an integer, and no pollInterval
+  assert.deepEqual(where('keda.yaml').sort(), ['1 /spec', '1 /spec/minReplicaCount', '2 /spec/pollInterval']);
 });
