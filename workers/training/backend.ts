@@ -1,8 +1,8 @@
 /**
  * Picks the tfjs backend for this training child: native TensorFlow when
- * `@tensorflow/tfjs-node` loads, else WebAssembly, else plain JavaScript. On WebAssembly the
- * child trains with TRAINING_THREADS XNNPACK threads (the worker host gives each child its share
- * of the cores; unset, 1).
+ * `@tensorflow/tfjs-node` loads and computes, else WebAssembly, else plain JavaScript. On
+ * WebAssembly the child trains with TRAINING_THREADS XNNPACK threads (the worker host gives each
+ * child its share of the cores; unset, 1).
  */
 import { createRequire } from 'node:module';
 import path from 'node:path';
@@ -43,9 +43,6 @@ async function pick(): Promise<string> {
       if ((await activate(name, threads)) === undefined) break;
     }
   }
-  // The cpu backend prints an "install the node backend" banner on first use; prod mode only
-  // mutes tfjs's console warnings (NaN checks stay off either way), so it is safe to turn on.
-  if (tf.getBackend() === 'cpu') tf.enableProdMode();
   return tf.getBackend();
 }
 
@@ -63,6 +60,14 @@ async function activate(name: BackendName, threads: number): Promise<string | un
     };
     if (name === 'wasm') await initWasm(threads, init);
     else await init();
+    // The cpu backend prints an "install the node backend" banner on first use (the probe below);
+    // prod mode only mutes tfjs's console warnings (NaN checks stay off either way), so it is safe.
+    if (name === 'cpu') tf.enableProdMode();
+    // Loading is not computing: @tensorflow/tfjs-node 4.22.0 loads on Node 23+, but its kernels
+    // call util.isNullOrUndefined, which Node 23 removed (tensorflow/tfjs#8609), so every op
+    // throws. One small op here sends the chain on to the next backend instead of failing jobs.
+    const probe = tf.tidy(() => tf.abs(tf.scalar(-2)).dataSync()[0]);
+    if (probe !== 2) return `a test op on '${name}' gave ${probe}; expected 2`;
     return undefined;
   } catch (err) {
     return err instanceof Error ? err.message : String(err);
