@@ -1,4 +1,5 @@
 import { isAbsolute, join, resolve } from 'node:path';
+import { MAX_TRAINING_THREADS, shareOfCores } from './jobs/training-threads.js';
 import { parseApiKeys, type ApiKey } from './plugins/auth.js';
 
 export interface Config {
@@ -11,6 +12,8 @@ export interface Config {
   /** unset: embedded PGlite in dataDir */
   databaseUrl?: string;
   workerConcurrency: number;
+  /** XNNPACK threads of each training child on wasm; default: the cores shared out among workerConcurrency children */
+  trainingThreads: number;
   /** how many times a job is started before it fails for good (transient errors only) */
   jobAttempts: number;
   bodyLimitBytes: number;
@@ -29,8 +32,14 @@ export interface Config {
   apiKeys: ApiKey[];
   /** tenants of API_KEYS allowed into /admin (ADMIN_TENANTS), which shows every tenant's jobs; empty with keys set: nobody */
   adminTenants: string[];
-  /** queued plus running jobs one tenant may have; more is a 429 */
+  /** queued, running and paused jobs one tenant may have; more is a 429 */
   maxActiveJobsPerTenant: number;
+  /** running jobs one tenant may have across all worker hosts; 0: no cap. A job beyond it waits in the queue */
+  maxRunningJobsPerTenant: number;
+  /** a job whose estimated peak memory in the training child is higher is refused (400) */
+  jobMaxMemoryBytes: number;
+  /** a job whose estimated floating-point operations (all epochs) are more is refused (400) */
+  jobMaxFlops: number;
   /** requests per minute per tenant on guarded routes (/v1, /admin, /metrics); 0: unlimited */
   rateLimitPerMinute: number;
   /** requests per minute per client IP on guarded routes without valid credentials (401s included); 0: unlimited */
@@ -84,6 +93,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     throw new ConfigError((err as Error).message);
   }
   const host = env.HOST || '127.0.0.1';
+  const workerConcurrency = integer(env, 'WORKER_CONCURRENCY', 1, 1, 64);
   if (apiKeys.length === 0 && !isLoopback(host)) {
     throw new ConfigError(`HOST=${host} is not a loopback address and API_KEYS is unset: refusing to serve an open API beyond this machine; set API_KEYS=tenant:token,... or HOST=127.0.0.1`);
   }
@@ -94,7 +104,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     artifactsDir: isAbsolute(artifacts) ? artifacts : resolve(artifacts),
     redisUrl: env.REDIS_URL || undefined,
     databaseUrl: env.DATABASE_URL || undefined,
-    workerConcurrency: integer(env, 'WORKER_CONCURRENCY', 1, 1, 64),
+    workerConcurrency,
+    trainingThreads: integer(env, 'TRAINING_THREADS', shareOfCores(workerConcurrency), 1, MAX_TRAINING_THREADS),
     jobAttempts: integer(env, 'JOB_ATTEMPTS', 3, 1, 100),
     bodyLimitBytes: integer(env, 'BODY_LIMIT_BYTES', 1024 * 1024, 1024, 1024 ** 3),
     jobBackoffMs: integer(env, 'JOB_BACKOFF_MS', 2000, 0, 3600 * 1000),
@@ -106,6 +117,12 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     apiKeys,
     adminTenants: adminTenants(env.ADMIN_TENANTS, apiKeys),
     maxActiveJobsPerTenant: integer(env, 'MAX_ACTIVE_JOBS_PER_TENANT', 100, 1, 1_000_000),
+    // with several tenants, none may hold every worker slot; one tenant alone may use them all
+    maxRunningJobsPerTenant: integer(env, 'MAX_RUNNING_JOBS_PER_TENANT', new Set(apiKeys.map((k) => k.tenant)).size > 1 ? 2 : 0, 0, 1_000_000),
+    // the wasm backend's heap ends at 4 GiB and the child holds datasets besides: half of it
+    jobMaxMemoryBytes: integer(env, 'JOB_MAX_MEMORY_BYTES', 2 * 1024 ** 3, 1024 ** 2, 1024 ** 5),
+    // about a day of one wasm thread at some 10 GFLOP/s
+    jobMaxFlops: integer(env, 'JOB_MAX_FLOPS', 1e15, 1e6, 1e21),
     rateLimitPerMinute: integer(env, 'RATE_LIMIT_PER_MINUTE', apiKeys.length > 0 ? 1200 : 0, 0, 10_000_000),
     rateLimitAnonymousPerMinute: integer(env, 'RATE_LIMIT_ANONYMOUS_PER_MINUTE', 60, 0, 10_000_000),
     maxSseStreamsPerTenant: integer(env, 'MAX_SSE_STREAMS_PER_TENANT', 20, 1, 100_000),
