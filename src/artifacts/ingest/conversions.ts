@@ -43,8 +43,9 @@ export class Conversions {
     this.leases = new ConversionLeases({ store: d.store, artifacts: d.artifacts, log: d.log });
   }
 
-  start(): void {
-    this.leases.start();
+  /** Sweeps what stopped processes left (before the API serves), then renews and sweeps on an interval. */
+  start(): Promise<void> {
+    return this.leases.start();
   }
 
   /** Stops running conversions (they fail as interrupted) and waits until each has recorded its outcome. */

@@ -10,7 +10,7 @@ import { Conversions } from '../../artifacts/ingest/conversions.js';
 import { FORMAT_NAMES, FORMATS } from '../../artifacts/ingest/formats.js';
 import { datasetBytes } from '../../artifacts/ingest/output-limit.js';
 import { StorageQuota } from '../../artifacts/storage-quota.js';
-import { receiveUpload } from '../../artifacts/upload-receiver.js';
+import { receiveUpload } from '../upload-receiver.js';
 import { HttpProblem, notFound, type FieldError } from '../../plugins/problem.js';
 import { IdParams, Page, PageQuery, Problem } from '../../schemas/common.js';
 import { CreateBuiltinDataset, CreateDataset, CreateDerivedDataset, Dataset, ExamplesPage, ExamplesQuery, UploadDatasetForm } from '../../schemas/dataset.js';

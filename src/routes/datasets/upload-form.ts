@@ -6,7 +6,7 @@
  */
 import { FILE_FIELDS, FORMAT_NAMES, FORMATS, formatsWithOption, OPTIONS, type FormatName, type FormLimits, type OptionName, type Options } from '../../artifacts/ingest/formats.js';
 import type { IngestRequest, Preprocessing } from '../../artifacts/ingest/job.js';
-import type { ReceivedUpload } from '../../artifacts/upload-receiver.js';
+import type { ReceivedUpload } from '../upload-receiver.js';
 import { invalid } from './invalid.js';
 
 export type UploadJob = Exclude<IngestRequest, { kind: 'derive' }>;

@@ -6,7 +6,7 @@ import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { Type } from '@sinclair/typebox';
 import { ModelCheckSlots } from '../../artifacts/model-upload/check-model.js';
 import { StorageQuota } from '../../artifacts/storage-quota.js';
-import { receiveUpload } from '../../artifacts/upload-receiver.js';
+import { receiveUpload } from '../upload-receiver.js';
 import { HttpProblem, notFound } from '../../plugins/problem.js';
 import { IdParams, Page, PageQuery, Problem } from '../../schemas/common.js';
 import { Model, UploadModelForm } from '../../schemas/model.js';

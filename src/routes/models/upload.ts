@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import type { Artifacts } from '../../artifacts/artifacts.js';
 import { parseModelJson, planWeights, type ModelJson } from '../../artifacts/model-upload/manifest.js';
 import { ModelRejected, storeModel } from '../../artifacts/model-upload/store-model.js';
-import type { ReceivedUpload } from '../../artifacts/upload-receiver.js';
+import type { ReceivedUpload } from '../upload-receiver.js';
 import { HttpProblem, type FieldError } from '../../plugins/problem.js';
 
 const MAX_MODEL_JSON_BYTES = 64 << 20;

@@ -1,7 +1,8 @@
 /**
  * Hostile uploads: small files that declare or expand into huge datasets, deep JSON, big
- * images, and the examples page of large images. Each is refused with its own code before the
- * disk holds more than DATASET_MAX_BYTES, and nothing answers 5xx.
+ * images, the examples page of large images, and more model uploads at once than may be
+ * checked. Each is refused with its own code before the disk holds more than
+ * DATASET_MAX_BYTES, and nothing answers 5xx but the 503 of a busy model check.
  */
 import assert from 'node:assert/strict';
 import { existsSync, readdirSync } from 'node:fs';
@@ -10,14 +11,14 @@ import { after, before, describe, test } from 'node:test';
 import { gzipSync } from 'node:zlib';
 import sharp from 'sharp';
 import { PAGE_MAX_BYTES, PREVIEW_MAX_SIDE } from '../../../src/artifacts/dataset-examples.js';
-import { startHarness, type Harness } from '../../helpers/harness.js';
+import { startHarness, waitFor, type Harness } from '../../helpers/harness.js';
 import { idx, no5xx, png, postForm, tarball, uploadDataset } from '../artifacts/fixtures.js';
 
 const MAX_BYTES = 16 << 20;
 let h: Harness;
 
 before(async () => {
-  h = await startHarness({ DATASET_MAX_BYTES: String(MAX_BYTES), IMAGE_MAX_PIXELS: String(256 * 256) });
+  h = await startHarness({ DATASET_MAX_BYTES: String(MAX_BYTES), IMAGE_MAX_PIXELS: String(256 * 256), MODEL_CHECK_CONCURRENCY: '1' });
 });
 after(() => h?.stop());
 
@@ -178,3 +179,46 @@ describe('examples of large images', () => {
     assert.equal(previews.body.data.length, 2);
   });
 });
+
+describe('model checks', () => {
+  test('beyond MODEL_CHECK_CONCURRENCY uploads in flight, a model upload is a 503 with Retry-After before its body is read; the slot comes back', async () => {
+    // an upload whose body never ends holds the one slot until it is aborted
+    const boundary = 'hold';
+    const held = new AbortController();
+    let push: ReadableStreamDefaultController<Uint8Array> | undefined;
+    const body = new ReadableStream<Uint8Array>({
+      start(c) {
+        push = c;
+        c.enqueue(new TextEncoder().encode(`--${boundary}\r\ncontent-disposition: form-data; name="weights"; filename="w.bin"\r\n\r\n`));
+      },
+    });
+    const holding = fetch(`${h.url}/v1/models`, {
+      method: 'POST',
+      body,
+      headers: { 'content-type': `multipart/form-data; boundary=${boundary}` },
+      signal: held.signal,
+      duplex: 'half',
+    } as RequestInit).catch(() => undefined);
+    const small = () => postForm(h, '/v1/models', { modelJson: '[' }, [{ field: 'weights', content: new Uint8Array(4), filename: 'w.bin' }]);
+    const busy = await waitFor('a 503 while the slot is held', async () => {
+      const res = no5xxBut503(await small());
+      return res.status === 503 ? res : undefined;
+    });
+    assert.equal(busy.body.type, 'urn:tfjs-adapt:problem:model_checks_busy');
+    assert.equal(busy.headers.get('retry-after'), '5');
+    assert.match(busy.body.detail, /MODEL_CHECK_CONCURRENCY/);
+    held.abort();
+    push?.error(new Error('aborted'));
+    await holding;
+    const after = await waitFor('the slot to come back', async () => {
+      const res = await small();
+      return res.status === 503 ? undefined : res;
+    });
+    assert.equal(after.status, 400, 'an ordinary answer again');
+  });
+});
+
+function no5xxBut503(res: Awaited<ReturnType<typeof postForm>>) {
+  if (res.status >= 500 && res.status !== 503) throw new Error(`server error ${res.status}: ${JSON.stringify(res.body)}`);
+  return res;
+}
