@@ -27,6 +27,16 @@ export interface Config {
   uploadLimitBytes: number;
   /** dataset conversions running at once, each in its own worker thread */
   ingestConcurrency: number;
+  /** the largest converted dataset (features + labels on disk); a conversion that would exceed it is refused */
+  datasetMaxBytes: number;
+  /** the largest image area (height x width) an image upload may be resized to or decode to */
+  imageMaxPixels: number;
+  /** V8 heap of one conversion thread or model check child, in MiB; crossing it fails that conversion as resource_exhausted */
+  ingestMaxHeapMb: number;
+  /** model uploads checked (loaded with TensorFlow.js in a child) at once; more is a 503 */
+  modelCheckConcurrency: number;
+  /** bytes one tenant may keep in datasets, models and checkpoints; 0: unlimited */
+  tenantStorageQuotaBytes: number;
   logLevel: string;
   /** tenants and their bearer tokens (API_KEYS); empty: the API is open and listens on loopback only */
   apiKeys: ApiKey[];
@@ -113,6 +123,13 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     reconcileIntervalMs: integer(env, 'RECONCILE_INTERVAL_MS', 30_000, 100, 24 * 3600 * 1000),
     uploadLimitBytes: integer(env, 'UPLOAD_LIMIT_BYTES', 2 * 1024 ** 3, 1024, 1024 ** 4),
     ingestConcurrency: integer(env, 'INGEST_CONCURRENCY', 2, 1, 64),
+    // as large as the default upload cap: the training child holds a dataset in memory, and the
+    // wasm backend addresses 4 GiB at most, so a larger one could not be trained on anyway
+    datasetMaxBytes: integer(env, 'DATASET_MAX_BYTES', 2 * 1024 ** 3, 1024, 1024 ** 4),
+    imageMaxPixels: integer(env, 'IMAGE_MAX_PIXELS', 1024 * 1024, 1, 4096 * 4096),
+    ingestMaxHeapMb: integer(env, 'INGEST_MAX_HEAP_MB', 512, 64, 65536),
+    modelCheckConcurrency: integer(env, 'MODEL_CHECK_CONCURRENCY', 2, 1, 64),
+    tenantStorageQuotaBytes: integer(env, 'TENANT_STORAGE_QUOTA_BYTES', 20 * 1024 ** 3, 0, 1024 ** 5),
     logLevel: level,
     apiKeys,
     adminTenants: adminTenants(env.ADMIN_TENANTS, apiKeys),
