@@ -1,9 +1,8 @@
 /**
- * The worker host: a BullMQ Worker whose processor is sandboxed (processor.ts runs in a
- * child process). It records what the child reports in the store, publishes it for live
- * streams, and finishes the job there when BullMQ says the attempt ended.
+ * The worker host: a BullMQ Worker whose processor runs each attempt in a training child
+ * process (attempt-runner.ts). It records what the child reports in the store, publishes it
+ * for live streams, and finishes the job there when BullMQ says the attempt ended.
  */
-import { fileURLToPath } from 'node:url';
 import { Worker, type Job as QueueJob } from 'bullmq';
 import type { Redis } from 'ioredis';
 import type { Logger } from 'pino';
@@ -14,10 +13,8 @@ import type { Queryable } from '../../src/store/db.js';
 import type { Transition } from '../../src/store/jobs.js';
 import type { Store } from '../../src/store/store.js';
 import type { WebhookQueue } from '../../src/webhooks/webhook-queue.js';
-import { failChildInitOnExit } from './sandbox-init.js';
-import type { TrainingMessage, TrainingResult, TrainingTask } from '../../src/jobs/task.js';
-
-const PROCESSOR = fileURLToPath(new URL('../training/processor.js', import.meta.url));
+import type { TrainingMessage, TrainingTask } from '../../src/jobs/task.js';
+import { AttemptRunner, type AttemptLimits, type AttemptResult } from './attempt-runner.js';
 
 export interface WorkerHostOptions {
   connection: Redis;
@@ -29,20 +26,23 @@ export interface WorkerHostOptions {
   log: Logger;
   concurrency: number;
   lockDurationMs: number;
+  /** each training child's memory cap, the grace of a stop, the runtime limits */
+  limits: AttemptLimits;
 }
 
 /** The job's attempt number across all its queue entries (see TrainingTask.attemptBase). */
 const attemptOf = (job: QueueJob<TrainingTask>) => (job.data.attemptBase ?? 0) + job.attemptsStarted;
 
 export class WorkerHost {
-  readonly worker: Worker<TrainingTask, TrainingResult>;
+  readonly worker: Worker<TrainingTask, AttemptResult>;
+  readonly runner: AttemptRunner;
   /** per job, the tail of its chain of store writes: a job's messages are recorded in the order they came */
   private readonly chains = new Map<string, Promise<void>>();
   private shuttingDown = false;
 
   constructor(private readonly opts: WorkerHostOptions) {
-    failChildInitOnExit();
-    this.worker = new Worker<TrainingTask, TrainingResult>(QUEUE_NAME, PROCESSOR, {
+    this.runner = new AttemptRunner({ limits: opts.limits, maxIdle: opts.concurrency, log: opts.log });
+    this.worker = new Worker<TrainingTask, AttemptResult>(QUEUE_NAME, this.runner.process, {
       connection: opts.connection,
       concurrency: opts.concurrency,
       // the host's event loop stays free (training is in the child), so a short lock is
@@ -126,7 +126,7 @@ export class WorkerHost {
     }
   }
 
-  private async onCompleted(job: QueueJob<TrainingTask>, result: TrainingResult, handBack = this.shuttingDown): Promise<void> {
+  private async onCompleted(job: QueueJob<TrainingTask>, result: AttemptResult, handBack = this.shuttingDown): Promise<void> {
     const { jobs, models } = this.opts.store;
     const task = job.data;
     const attempt = attemptOf(job);
@@ -178,12 +178,7 @@ export class WorkerHost {
   private async onFailed(job: QueueJob<TrainingTask>, err: Error & { code?: string; param?: string }): Promise<void> {
     const { jobs } = this.opts.store;
     const attempt = attemptOf(job);
-    const crashed = /^Unexpected exit code/.test(err.message);
-    const error = {
-      code: err.code ?? (crashed ? 'worker_crashed' : 'internal_error'),
-      message: crashed ? `the training process died (${err.message})` : err.message,
-      ...(err.param ? { param: err.param } : {}),
-    };
+    const error = { code: err.code ?? 'internal_error', message: err.message, ...(err.param ? { param: err.param } : {}) };
     // BullMQ has already decided: the job is 'failed' for good, or waiting/delayed for a retry
     const state = await job.getState();
     if (state !== 'failed' && (await jobs.get(job.id!))?.cancelRequested) {
@@ -204,15 +199,18 @@ export class WorkerHost {
 
   /**
    * Stops taking jobs and asks running ones to checkpoint and stop; they go back to the
-   * queue for another host. A child that has not stopped within `graceMs` is killed, and
-   * its job is picked up again once its lock expires.
+   * queue for another host. A child that has not stopped within the stop grace is killed and
+   * its job handed back as it stood at its last checkpoint. Should BullMQ itself not finish
+   * closing (Redis away) within `graceMs` more, the worker is closed by force; its jobs are
+   * picked up again once their locks expire.
    */
   async close(graceMs = 10_000): Promise<void> {
     this.shuttingDown = true;
     this.worker.cancelAllJobs('shutdown');
     const closing = this.worker.close();
-    const timer = new Promise<'timeout'>((ok) => setTimeout(() => ok('timeout'), graceMs).unref());
+    const timer = new Promise<'timeout'>((ok) => setTimeout(() => ok('timeout'), this.opts.limits.stopGraceMs + graceMs).unref());
     if ((await Promise.race([closing, timer])) === 'timeout') await this.worker.close(true);
+    await this.runner.close();
     await Promise.all(this.chains.values());
   }
 }
