@@ -1,7 +1,8 @@
 import { createHash } from 'node:crypto';
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { Type } from '@sinclair/typebox';
-import { HttpProblem, notFound } from '../../plugins/problem.js';
+import { HttpProblem, notFound, type FieldError } from '../../plugins/problem.js';
+import { checkRuntimeLimit } from '../../jobs/spec-rules.js';
 import { resolveTask } from '../../jobs/training-task.js';
 import { IdParams, Page, Problem } from '../../schemas/common.js';
 import { Checkpoint } from '../../schemas/event.js';
@@ -59,10 +60,13 @@ const routes: FastifyPluginAsyncTypebox = async (app) => {
       if ((await store.jobs.activeCount(req.tenant)) >= maxActiveJobsPerTenant) {
         throw new HttpProblem(429, 'too_many_jobs', 'Too many unfinished jobs', `tenant ${req.tenant} already has ${maxActiveJobsPerTenant} queued or running jobs; wait for some to finish`);
       }
+      const errors: FieldError[] = [];
+      checkRuntimeLimit(spec, app.deps.config.jobMaxRuntimeSeconds, (pointer, detail) => errors.push({ pointer, in: 'body', detail }));
       const resolved = await resolveTask(store, artifacts, id, spec, app.deps.config.webhookAllowedHosts, req.tenant);
-      if ('errors' in resolved) {
-        const [first] = resolved.errors;
-        throw new HttpProblem(400, 'invalid_spec', 'The job spec is not valid', `${first!.pointer} ${first!.detail}`, resolved.errors);
+      if ('errors' in resolved) errors.push(...resolved.errors);
+      if ('errors' in resolved || errors.length > 0) {
+        const [first] = errors;
+        throw new HttpProblem(400, 'invalid_spec', 'The job spec is not valid', `${first!.pointer} ${first!.detail}`, errors);
       }
       const created = await store.jobs.create({ id, spec, tenant: req.tenant, ...(key ? { idempotencyKey: key } : {}), requestHash });
       try {
@@ -97,7 +101,7 @@ const routes: FastifyPluginAsyncTypebox = async (app) => {
       summary: 'Cancel a job',
       description:
         'A queued job is cancelled at once (200, status `cancelled`). A running job is told to stop (202, `cancelRequested: true`); ' +
-        'it stops within one batch, keeps its last checkpoint and ends `cancelled`. A finished job gives 409.',
+        'it stops within one batch (a batch still running after STOP_GRACE_MS is ended by killing its process), keeps its last checkpoint and ends `cancelled`. A finished job gives 409.',
       params: IdParams,
       response: { 200: Job, 202: Job, 404: Problem, 409: Problem },
     },
@@ -124,7 +128,8 @@ const routes: FastifyPluginAsyncTypebox = async (app) => {
       summary: 'Pause a job',
       description:
         'A queued job is paused at once (200, status `paused`). A running job is told to stop (202, `pauseRequested: true`): ' +
-        'within one batch it writes a checkpoint and ends `paused`. `POST /v1/jobs/{id}/resume` continues it from there. ' +
+        'within one batch it writes a checkpoint and ends `paused` (a batch still running after STOP_GRACE_MS is ended by killing its process; the job then stands at its last checkpoint). ' +
+        '`POST /v1/jobs/{id}/resume` continues it from there. ' +
         'A job that is not queued or running gives 409.',
       params: IdParams,
       response: { 200: Job, 202: Job, 404: Problem, 409: Problem },
