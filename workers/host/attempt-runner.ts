@@ -109,7 +109,7 @@ class Attempt {
   private reported: Promise<void> = Promise.resolve();
   private started = false;
   private done = false;
-  private finish!: (e: Ending) => void;
+  private finish: (e: Ending) => void = () => undefined;
   private readonly ending = new Promise<Ending>((ok) => (this.finish = ok));
   private readonly cleanups: (() => void)[] = [];
 
@@ -125,8 +125,15 @@ class Attempt {
   async run(): Promise<Ending> {
     const { limits } = this.opts;
     const sampler = setInterval(() => this.checkMemory(), MEMORY_SAMPLE_MS);
-    const runtime = runtimeLimit(this.task, limits);
-    const timer = setTimeout(() => this.stop('max_runtime'), runtime.seconds * 1000);
+    // setTimeout takes at most 2^31 - 1 ms (24.8 days): a longer limit is waited for in laps
+    const deadline = Date.now() + runtimeLimit(this.task, limits).seconds * 1000;
+    let timer: NodeJS.Timeout | undefined;
+    const lap = () => {
+      const left = deadline - Date.now();
+      if (left <= 0) this.stop('max_runtime');
+      else timer = setTimeout(lap, Math.min(left, 2 ** 31 - 1));
+    };
+    lap();
     this.cleanups.push(() => clearInterval(sampler), () => clearTimeout(timer));
     const onAbort = () => this.stop(this.signal!.reason as ChildStopReason);
     this.signal?.addEventListener('abort', onAbort, { once: true });
@@ -169,7 +176,7 @@ class Attempt {
         if (this.stopReason === 'max_runtime' && m.result.outcome === 'cancelled') return this.end({ error: this.maxRuntimeError() });
         return this.end({ result: m.result, reusable: true });
       case 'error':
-        return this.end({ error: this.childFailure(m.error) });
+        return this.end({ error: childFailure(m.error, this.task, this.opts.limits.maxMemoryBytes) });
     }
   }
 
@@ -184,7 +191,7 @@ class Attempt {
   }
 
   private onExit(code: number | null, signal: NodeJS.Signals | null): void {
-    if (this.child.heapExhausted()) return this.end({ error: this.memoryError('its JavaScript heap reached its limit') });
+    if (this.child.heapExhausted()) return this.end({ error: memoryError(this.task, this.opts.limits.maxMemoryBytes, 'its JavaScript heap reached its limit') });
     this.end({ error: new TrainingError('worker_crashed', `the training process died (exit code ${code}, signal ${signal})`, { retryable: true }) });
   }
 
@@ -192,7 +199,7 @@ class Attempt {
     const rss = this.child.rssBytes();
     if (rss === undefined || rss <= this.opts.limits.maxMemoryBytes) return;
     this.opts.log.warn({ jobId: this.job.id, rss, cap: this.opts.limits.maxMemoryBytes }, 'training child over its memory cap; killing it');
-    this.end({ error: this.memoryError(`it used ${rss} bytes`) });
+    this.end({ error: memoryError(this.task, this.opts.limits.maxMemoryBytes, `it used ${rss} bytes`) });
     void this.child.kill();
   }
 
@@ -220,35 +227,6 @@ class Attempt {
     else this.end({ result: { outcome: 'cancelled', metrics: {}, stoppedAt: this.lastCheckpoint }, reusable: false });
   }
 
-  private childFailure(e: ChildError): Error {
-    const trap = e.name === 'RuntimeError' || /^Aborted\(/.test(e.message);
-    if (trap && /OOM|Cannot enlarge memory|out of memory/i.test(e.message)) return this.memoryError(`its wasm memory could not grow (${e.message})`);
-    if (trap) {
-      return new TrainingError(
-        'wasm_trap',
-        `the training backend trapped (${e.message}) and its process was discarded; this job would trap again, so it is not retried. ` +
-          `Expected a model and batch the backend can run: try a smaller hyperparameters.batchSize or model`,
-        this.sizeParam(),
-      );
-    }
-    return Object.assign(new Error(e.message), e);
-  }
-
-  private memoryError(what: string): TrainingError {
-    const cap = this.opts.limits.maxMemoryBytes;
-    const batch = this.task.spec.hyperparameters?.batchSize;
-    return new TrainingError(
-      'resource_exhausted',
-      `the training process went over its memory cap of ${cap} bytes (${(cap / 1024 ** 3).toFixed(2)} GiB, TRAINING_CHILD_MAX_MEMORY_BYTES): ${what}. ` +
-        `Expected a job that fits: lower hyperparameters.batchSize${batch !== undefined ? ` (now ${batch})` : ''} or use a smaller model`,
-      this.sizeParam(),
-    );
-  }
-
-  private sizeParam(): { param?: string } {
-    return this.task.spec.hyperparameters ? { param: '/hyperparameters/batchSize' } : {};
-  }
-
   private maxRuntimeError(): TrainingError {
     const { seconds, fromDefault } = runtimeLimit(this.task, this.opts.limits);
     const at = this.lastCheckpoint ? `its last checkpoint (epoch ${this.lastCheckpoint.epoch}, step ${this.lastCheckpoint.step}) is kept` : 'its checkpoints are kept';
@@ -260,3 +238,34 @@ class Attempt {
     );
   }
 }
+
+/**
+ * What a failure the child reported means: a wasm trap (RuntimeError, Aborted()) would come
+ * again, so it is final; one because the wasm memory could not grow is the memory cap's kind of
+ * failure; anything else keeps the child's code and finality (TrainingError's name says it).
+ */
+export function childFailure(e: ChildError, task: TrainingTask, maxMemoryBytes: number): Error {
+  const trap = e.name === 'RuntimeError' || /^Aborted\(/.test(e.message);
+  if (trap && /OOM|Cannot enlarge memory|out of memory/i.test(e.message)) return memoryError(task, maxMemoryBytes, `its wasm memory could not grow (${e.message})`);
+  if (trap) {
+    return new TrainingError(
+      'wasm_trap',
+      `the training backend trapped (${e.message}) and its process was discarded; this job would trap again, so it is not retried. ` +
+        `Expected a model and batch the backend can run: try a smaller hyperparameters.batchSize or model`,
+      sizeParam(task),
+    );
+  }
+  return Object.assign(new Error(e.message), e);
+}
+
+function memoryError(task: TrainingTask, cap: number, what: string): TrainingError {
+  const batch = task.spec.hyperparameters?.batchSize;
+  return new TrainingError(
+    'resource_exhausted',
+    `the training process went over its memory cap of ${cap} bytes (${(cap / 1024 ** 3).toFixed(2)} GiB, TRAINING_CHILD_MAX_MEMORY_BYTES): ${what}. ` +
+      `Expected a job that fits: lower hyperparameters.batchSize${batch !== undefined ? ` (now ${batch})` : ''} or use a smaller model`,
+    sizeParam(task),
+  );
+}
+
+const sizeParam = (task: TrainingTask): { param?: string } => (task.spec.hyperparameters ? { param: '/hyperparameters/batchSize' } : {});
