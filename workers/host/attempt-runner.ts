@@ -40,6 +40,8 @@ export interface AttemptRunnerOptions {
   limits: AttemptLimits;
   /** idle children kept for reuse: the worker's concurrency */
   maxIdle: number;
+  /** XNNPACK threads of each training child (TRAINING_THREADS in its environment) */
+  threads: number;
   log: Logger;
 }
 
@@ -69,7 +71,7 @@ export class AttemptRunner {
   readonly process = (job: QueueJob<TrainingTask>, _token: string | undefined, signal: AbortSignal | undefined): Promise<AttemptResult> => this.run(job, signal);
 
   private async run(job: QueueJob<TrainingTask>, signal: AbortSignal | undefined): Promise<AttemptResult> {
-    const child = this.takeIdle() ?? new TrainingChild({ maxMemoryBytes: this.opts.limits.maxMemoryBytes });
+    const child = this.takeIdle() ?? new TrainingChild({ maxMemoryBytes: this.opts.limits.maxMemoryBytes, threads: this.opts.threads });
     this.busy.add(child);
     let ending: Ending | undefined;
     try {

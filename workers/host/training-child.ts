@@ -29,13 +29,17 @@ export class TrainingChild {
   private exit: Exit | undefined;
 
   /**
-   * `maxMemoryBytes` is the child's cap: V8's old space may take half of it (the rest is for
+   * `threads`: its XNNPACK threads (TRAINING_THREADS). `maxMemoryBytes` is the child's cap: V8's old space may take half of it (the rest is for
    * the wasm memory, where the tensors live, and the process itself); the host enforces the
    * whole cap on the resident size.
    */
-  constructor(opts: { maxMemoryBytes: number }) {
+  constructor(opts: { maxMemoryBytes: number; threads: number }) {
     const heapMiB = Math.max(64, Math.floor(opts.maxMemoryBytes / 2 / MiB));
-    this.proc = fork(ENTRY, [], { execArgv: [`--max-old-space-size=${heapMiB}`], stdio: ['ignore', 'inherit', 'pipe', 'ipc'] });
+    this.proc = fork(ENTRY, [], {
+      execArgv: [`--max-old-space-size=${heapMiB}`],
+      env: { ...process.env, TRAINING_THREADS: String(opts.threads) },
+      stdio: ['ignore', 'inherit', 'pipe', 'ipc'],
+    });
     this.proc.stderr!.on('data', (chunk: Buffer) => {
       process.stderr.write(chunk);
       this.stderrTail = (this.stderrTail + chunk.toString()).slice(-STDERR_TAIL_CHARS);

@@ -25,6 +25,8 @@ export interface WorkerHostOptions {
   webhooks: WebhookQueue;
   log: Logger;
   concurrency: number;
+  /** XNNPACK threads of each training child (TRAINING_THREADS in its environment) */
+  trainingThreads: number;
   lockDurationMs: number;
   /** each training child's memory cap, the grace of a stop, the runtime limits */
   limits: AttemptLimits;
@@ -41,7 +43,7 @@ export class WorkerHost {
   private shuttingDown = false;
 
   constructor(private readonly opts: WorkerHostOptions) {
-    this.runner = new AttemptRunner({ limits: opts.limits, maxIdle: opts.concurrency, log: opts.log });
+    this.runner = new AttemptRunner({ limits: opts.limits, maxIdle: opts.concurrency, threads: opts.trainingThreads, log: opts.log });
     this.worker = new Worker<TrainingTask, AttemptResult>(QUEUE_NAME, this.runner.process, {
       connection: opts.connection,
       concurrency: opts.concurrency,
