@@ -22,7 +22,7 @@ export interface Exit {
 export class TrainingChild {
   private readonly proc: ChildProcess;
   private stderrTail = '';
-  /** settles when the process has exited */
+  /** settles when the process has exited and its stderr has been read to the end */
   readonly exited: Promise<Exit>;
   /** settles once the child has loaded and can take a run; rejects if it exits first */
   readonly ready: Promise<void>;
@@ -44,12 +44,9 @@ export class TrainingChild {
       process.stderr.write(chunk);
       this.stderrTail = (this.stderrTail + chunk.toString()).slice(-STDERR_TAIL_CHARS);
     });
-    this.exited = new Promise((ok) =>
-      this.proc.once('exit', (code, signal) => {
-        this.exit = { code, signal };
-        ok(this.exit);
-      }),
-    );
+    this.proc.once('exit', (code, signal) => (this.exit = { code, signal }));
+    // 'close' comes after 'exit' once stdio has ended: V8's last words on stderr are in by then
+    this.exited = new Promise((ok) => this.proc.once('close', (code: number | null, signal: NodeJS.Signals | null) => ok({ code, signal })));
     this.ready = new Promise((ok, fail) => {
       const onMessage = (m: ChildToHost) => {
         if (m.type !== 'ready') return;
