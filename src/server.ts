@@ -85,6 +85,7 @@ export async function startService(config: Config, mode: Mode, log: Logger): Pro
           defaultMaxRuntimeSeconds: config.jobDefaultMaxRuntimeSeconds,
           maxRuntimeSeconds: config.jobMaxRuntimeSeconds,
         },
+        maxRunningPerTenant: config.maxRunningJobsPerTenant,
       });
       stops.push(() => host.close());
       const deliverer = new WebhookDeliverer({ connection: workerConnection, store, live, log: log.child({ part: 'webhooks' }), allowedHosts: config.webhookAllowedHosts });

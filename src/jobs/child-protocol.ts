@@ -4,13 +4,14 @@
  * `run` per attempt and at most a `stop` for it; the child answers `ready` once it has loaded,
  * then its training messages, then exactly one `result` or `error`.
  */
-import type { TrainingMessage, TrainingResult, TrainingTask } from './task.js';
+import type { DEFER_REASON, TrainingMessage, TrainingResult, TrainingTask } from './task.js';
 
 /**
  * Why the host asks a running attempt to stop. The child checkpoints first unless it is
- * `cancel` (see TrainingResult); `max_runtime` is the host's runtime limit.
+ * `cancel` (see TrainingResult); `max_runtime` is the host's runtime limit; DEFER_REASON, the
+ * tenant's running cap (workers/host/tenant-gate.ts).
  */
-export type ChildStopReason = 'cancel' | 'pause' | 'shutdown' | 'max_runtime';
+export type ChildStopReason = 'cancel' | 'pause' | 'shutdown' | 'max_runtime' | typeof DEFER_REASON;
 
 export type HostToChild = { type: 'run'; task: TrainingTask } | { type: 'stop'; reason: ChildStopReason };
 

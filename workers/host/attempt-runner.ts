@@ -16,10 +16,10 @@
  *   has not ended within `stopGraceMs` is killed: cancel and pause still end as asked, the job
  *   keeping its last checkpoint; the runtime limit fails `max_runtime`.
  */
-import type { Job as QueueJob } from 'bullmq';
+import { DelayedError, type Job as QueueJob } from 'bullmq';
 import type { Logger } from 'pino';
 import type { ChildError, ChildStopReason, ChildToHost } from '../../src/jobs/child-protocol.js';
-import { TrainingError, type Position, type TrainingMessage, type TrainingResult, type TrainingTask } from '../../src/jobs/task.js';
+import { DEFER_REASON, TrainingError, type Position, type TrainingMessage, type TrainingResult, type TrainingTask } from '../../src/jobs/task.js';
 import { TrainingChild } from './training-child.js';
 
 /** how often a running child's resident memory is read */
@@ -85,6 +85,8 @@ export class AttemptRunner {
       else await child.kill();
     }
     if ('error' in ending) throw ending.error;
+    // the tenant gate moved the job back to the queue: end this entry without an outcome
+    if (signal?.reason === DEFER_REASON && ending.result.outcome === 'cancelled') throw new DelayedError('deferred: the tenant runs its cap of jobs');
     return ending.result;
   }
 
@@ -210,9 +212,10 @@ class Attempt {
     if (this.stopReason !== undefined) return;
     this.stopReason = reason;
     if (!this.started) {
-      // nothing ran: the job stands where it stood
-      void this.child.kill();
-      return this.end(reason === 'max_runtime' ? { error: this.maxRuntimeError() } : { result: { outcome: 'cancelled', metrics: {}, stoppedAt: this.lastCheckpoint }, reusable: false });
+      // nothing ran: the job stands where it stood, and a child that has loaded is as good as new
+      return this.end(
+        reason === 'max_runtime' ? { error: this.maxRuntimeError() } : { result: { outcome: 'cancelled', metrics: {}, stoppedAt: this.lastCheckpoint }, reusable: this.child.isReady },
+      );
     }
     this.child.send({ type: 'stop', reason });
     const grace = setTimeout(() => this.killStuck(reason), this.opts.limits.stopGraceMs);

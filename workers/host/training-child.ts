@@ -27,6 +27,8 @@ export class TrainingChild {
   /** settles once the child has loaded and can take a run; rejects if it exits first */
   readonly ready: Promise<void>;
   private exit: Exit | undefined;
+  /** it has loaded and can take a run */
+  isReady = false;
 
   /**
    * `threads`: its XNNPACK threads (TRAINING_THREADS). `maxMemoryBytes` is the child's cap: V8's old space may take half of it (the rest is for
@@ -51,6 +53,7 @@ export class TrainingChild {
       const onMessage = (m: ChildToHost) => {
         if (m.type !== 'ready') return;
         this.proc.off('message', onMessage);
+        this.isReady = true;
         ok();
       };
       this.proc.on('message', onMessage);

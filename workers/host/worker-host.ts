@@ -13,8 +13,9 @@ import type { Queryable } from '../../src/store/db.js';
 import type { Transition } from '../../src/store/jobs.js';
 import type { Store } from '../../src/store/store.js';
 import type { WebhookQueue } from '../../src/webhooks/webhook-queue.js';
-import type { TrainingMessage, TrainingTask } from '../../src/jobs/task.js';
+import { DEFER_REASON, type TrainingMessage, type TrainingTask } from '../../src/jobs/task.js';
 import { AttemptRunner, type AttemptLimits, type AttemptResult } from './attempt-runner.js';
+import { TenantGate } from './tenant-gate.js';
 
 export interface WorkerHostOptions {
   connection: Redis;
@@ -30,7 +31,12 @@ export interface WorkerHostOptions {
   lockDurationMs: number;
   /** each training child's memory cap, the grace of a stop, the runtime limits */
   limits: AttemptLimits;
+  /** MAX_RUNNING_JOBS_PER_TENANT (0: no cap), see tenant-gate.ts */
+  maxRunningPerTenant: number;
 }
+
+/** How long a job deferred by its tenant's running cap waits before it is offered again. */
+const DEFER_MS = 1000;
 
 /** The job's attempt number across all its queue entries (see TrainingTask.attemptBase). */
 const attemptOf = (job: QueueJob<TrainingTask>) => (job.data.attemptBase ?? 0) + job.attemptsStarted;
@@ -41,8 +47,10 @@ export class WorkerHost {
   /** per job, the tail of its chain of store writes: a job's messages are recorded in the order they came */
   private readonly chains = new Map<string, Promise<void>>();
   private shuttingDown = false;
+  private readonly gate: TenantGate;
 
   constructor(private readonly opts: WorkerHostOptions) {
+    this.gate = new TenantGate({ store: opts.store, log: opts.log, maxRunningPerTenant: opts.maxRunningPerTenant, deferMs: DEFER_MS });
     this.runner = new AttemptRunner({ limits: opts.limits, maxIdle: opts.concurrency, threads: opts.trainingThreads, log: opts.log });
     this.worker = new Worker<TrainingTask, AttemptResult>(QUEUE_NAME, this.runner.process, {
       connection: opts.connection,
@@ -96,6 +104,10 @@ export class WorkerHost {
   }
 
   private async onActive(job: QueueJob<TrainingTask>): Promise<void> {
+    if (await this.gate.defer(job)) {
+      this.worker.cancelJob(job.id!, DEFER_REASON);
+      return;
+    }
     const t = await this.opts.store.jobs.started(job.id!, attemptOf(job));
     if (!t) {
       // cancelled or paused while it waited, or an older attempt's leftovers: do not let it train

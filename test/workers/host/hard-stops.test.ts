@@ -24,7 +24,8 @@ const stuckSpec = (over: Record<string, unknown> = {}) =>
 const smallSpec = () => trainSpec(data, { hyperparameters: { epochs: 1, batchSize: 256, seed: 3, optimizer: { name: 'adam', learningRate: 0.003 } } });
 
 before(async () => {
-  h = await startHarness({ STOP_GRACE_MS: String(GRACE_MS) });
+  // admission by cost would refuse the stuck job: these tests are about what the host does when a job gets through
+  h = await startHarness({ STOP_GRACE_MS: String(GRACE_MS), JOB_MAX_MEMORY_BYTES: String(64 * 1024 ** 3), JOB_MAX_FLOPS: '1e21' });
   data = await registerMnist(h, 8192, 200);
   twin = await waitForJob(h, (await h.request('POST', '/v1/jobs', smallSpec())).body.id);
   assert.equal(twin.status, 'succeeded', JSON.stringify(twin.error));

@@ -17,7 +17,8 @@ const as = (h: Harness, tenant: Tenant): Harness => ({
 
 /** A service with two tenants for one test, stopped after it: only its training children are this process's then. */
 async function withService(env: Record<string, string>, body: (h: Harness) => Promise<void>): Promise<void> {
-  const h = await startHarness({ API_KEYS: `a:${TOKENS.a},b:${TOKENS.b}`, JOB_BACKOFF_MS: '100', ...env });
+  // admission by cost would refuse the memory hog: these tests are about what the host does when a job gets through
+  const h = await startHarness({ API_KEYS: `a:${TOKENS.a},b:${TOKENS.b}`, JOB_BACKOFF_MS: '100', JOB_MAX_MEMORY_BYTES: String(64 * 1024 ** 3), JOB_MAX_FLOPS: '1e21', ...env });
   try {
     await body(h);
   } finally {
