@@ -1,6 +1,6 @@
 /**
  * The service's own cost, measured on the whole service in this process (API and worker host,
- * a private redis-server, PGlite, training in BullMQ's sandboxed children) on loopback ports:
+ * a private redis-server, PGlite, training in supervised child processes) on loopback ports:
  * overhead against the bare loop, first-event latency, API latency under training, two
  * concurrent jobs, and a soak of many short jobs.
  */
@@ -144,7 +144,7 @@ class BareLoop {
   }
 }
 
-/** BullMQ's sandboxed training children of this process, with their resident memory. */
+/** The training children of this process (workers/training/processor.js), with their resident memory. */
 async function trainingChildren(): Promise<Array<{ pid: number; rssKiB: number }>> {
   const found: Array<{ pid: number; rssKiB: number }> = [];
   for (const entry of await readdir('/proc')) {
@@ -152,7 +152,7 @@ async function trainingChildren(): Promise<Array<{ pid: number; rssKiB: number }
     try {
       const status = await readFile(`/proc/${entry}/status`, 'utf8');
       if (Number(/^PPid:\s+(\d+)/m.exec(status)?.[1]) !== process.pid) continue;
-      if (!(await readFile(`/proc/${entry}/cmdline`, 'utf8')).includes('bullmq')) continue;
+      if (!(await readFile(`/proc/${entry}/cmdline`, 'utf8')).includes('training/processor')) continue;
       found.push({ pid: Number(entry), rssKiB: Number(/^VmRSS:\s+(\d+)/m.exec(status)?.[1]) });
     } catch {
       // the process ended while we looked
@@ -263,7 +263,7 @@ async function firstEventRows(h: Harness, plan: ServicePlan, big: string, log: L
     target: '-',
     status: 'info',
     note: '',
-    details: ['BullMQ forks the sandboxed child on the first job; it then loads tfjs and initialises wasm before training', `POST to startedAt: ${ms((Date.parse(cold.job.startedAt!) - cold.postedAt) / 1000)}`],
+    details: ['the worker host forks a training child on the first job; it then loads tfjs and initialises wasm before training', `POST to startedAt: ${ms((Date.parse(cold.job.startedAt!) - cold.postedAt) / 1000)}`],
   };
   return [row, coldRow];
 }

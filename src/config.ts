@@ -58,6 +58,14 @@ export interface Config {
   maxSseStreamsPerTenant: number;
   /** `host` or `host:port` entries that webhooks may call although they are loopback or private */
   webhookAllowedHosts: string[];
+  /** resident memory one training child may use; past it the child is killed and the job fails resource_exhausted */
+  trainingChildMaxMemoryBytes: number;
+  /** how long a training child asked to stop (cancel, pause, shutdown, runtime limit) may take before it is killed */
+  stopGraceMs: number;
+  /** limits.maxRuntimeSeconds of a job whose spec sets none */
+  jobDefaultMaxRuntimeSeconds: number;
+  /** the highest limits.maxRuntimeSeconds a spec may ask for; no attempt runs longer */
+  jobMaxRuntimeSeconds: number;
 }
 
 export class ConfigError extends Error {}
@@ -107,6 +115,12 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   if (apiKeys.length === 0 && !isLoopback(host)) {
     throw new ConfigError(`HOST=${host} is not a loopback address and API_KEYS is unset: refusing to serve an open API beyond this machine; set API_KEYS=tenant:token,... or HOST=127.0.0.1`);
   }
+  // the schema's own bound on limits.maxRuntimeSeconds is 30 days
+  const jobMaxRuntimeSeconds = integer(env, 'JOB_MAX_RUNTIME_SECONDS', 7 * 24 * 3600, 1, 30 * 24 * 3600);
+  const jobDefaultMaxRuntimeSeconds = integer(env, 'JOB_DEFAULT_MAX_RUNTIME_SECONDS', Math.min(24 * 3600, jobMaxRuntimeSeconds), 1, 30 * 24 * 3600);
+  if (jobDefaultMaxRuntimeSeconds > jobMaxRuntimeSeconds) {
+    throw new ConfigError(`JOB_DEFAULT_MAX_RUNTIME_SECONDS=${jobDefaultMaxRuntimeSeconds} is above JOB_MAX_RUNTIME_SECONDS=${jobMaxRuntimeSeconds}: expected a default within the maximum`);
+  }
   return {
     port: integer(env, 'PORT', 8080, 0, 65535),
     host,
@@ -144,5 +158,9 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     rateLimitAnonymousPerMinute: integer(env, 'RATE_LIMIT_ANONYMOUS_PER_MINUTE', 60, 0, 10_000_000),
     maxSseStreamsPerTenant: integer(env, 'MAX_SSE_STREAMS_PER_TENANT', 20, 1, 100_000),
     webhookAllowedHosts: (env.WEBHOOK_ALLOWED_HOSTS ?? '').split(',').map((h) => h.trim().toLowerCase()).filter(Boolean),
+    trainingChildMaxMemoryBytes: integer(env, 'TRAINING_CHILD_MAX_MEMORY_BYTES', 4 * 1024 ** 3, 128 * 1024 ** 2, 1024 ** 4),
+    stopGraceMs: integer(env, 'STOP_GRACE_MS', 5000, 100, 60_000),
+    jobDefaultMaxRuntimeSeconds,
+    jobMaxRuntimeSeconds,
   };
 }

@@ -79,6 +79,12 @@ export async function startService(config: Config, mode: Mode, log: Logger): Pro
         concurrency: config.workerConcurrency,
         trainingThreads: config.trainingThreads,
         lockDurationMs: config.lockDurationMs,
+        limits: {
+          maxMemoryBytes: config.trainingChildMaxMemoryBytes,
+          stopGraceMs: config.stopGraceMs,
+          defaultMaxRuntimeSeconds: config.jobDefaultMaxRuntimeSeconds,
+          maxRuntimeSeconds: config.jobMaxRuntimeSeconds,
+        },
         maxRunningPerTenant: config.maxRunningJobsPerTenant,
       });
       stops.push(() => host.close());

@@ -103,6 +103,14 @@ export function checkSpec(spec: JobSpec, problem: Problem): void {
   checkPenaltyStability(spec, problem);
 }
 
+/** limits.maxRuntimeSeconds within the operator's maximum (JOB_MAX_RUNTIME_SECONDS); the worker host holds every attempt to it too. */
+export function checkRuntimeLimit(spec: JobSpec, maxRuntimeSeconds: number, problem: Problem): void {
+  const asked = spec.limits?.maxRuntimeSeconds;
+  if (asked !== undefined && asked > maxRuntimeSeconds) {
+    problem('/limits/maxRuntimeSeconds', `is ${asked}; expected at most ${maxRuntimeSeconds} (JOB_MAX_RUNTIME_SECONDS, the longest this service runs an attempt)`);
+  }
+}
+
 /**
  * The quadratic pulls of l2sp and multi_source have curvature c (alpha, or bases/lambda).
  * Gradient descent with momentum m on such a term converges only when learningRate * c stays

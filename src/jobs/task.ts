@@ -1,5 +1,5 @@
 /**
- * The contract between the worker host and the sandboxed training child.
+ * The contract between the worker host and the training child.
  * The host resolves every id into file locations before queueing, so the child
  * never touches the database: it reads files, trains, writes files, and reports.
  */
@@ -126,8 +126,8 @@ export class TrainingError extends Error {
     super(message);
     this.code = code;
     if (opts.param !== undefined) this.param = opts.param;
-    // BullMQ recognises a permanent failure by this name, also across the sandbox boundary
-    // (it copies own properties of the error), so the name is set as an own property.
+    // BullMQ recognises a permanent failure by this name; set as an own property, it also
+    // crosses the process boundary with the error's other fields (workers/training/processor.ts).
     Object.defineProperty(this, 'name', {
       value: opts.retryable ? 'TrainingError' : 'UnrecoverableError',
       enumerable: true,

@@ -169,7 +169,7 @@ export const JobSpec = Type.Object(
               minimum: 1,
               maximum: 30 * 24 * 3600,
               description:
-                'per attempt: an attempt that runs longer checkpoints and fails with code max_runtime (not retried). A resumed job (after a pause, a crash or a hand-back) gets the full time again',
+                'per attempt: an attempt that runs longer checkpoints and fails with code max_runtime (not retried); one whose step does not end is killed after STOP_GRACE_MS. A resumed job (after a pause, a crash or a hand-back) gets the full time again. Default JOB_DEFAULT_MAX_RUNTIME_SECONDS (24 h); at most JOB_MAX_RUNTIME_SECONDS (7 days), more is a 400',
             }),
           ),
         },

@@ -18,7 +18,7 @@ export interface Harness {
 
 /**
  * The whole service as a user meets it: a real redis-server on a free port, PGlite in a
- * fresh temp dir, API and worker host in this process (training in sandboxed children),
+ * fresh temp dir, API and worker host in this process (training in its child processes),
  * listening on a free loopback port. `reuse` starts it again on an earlier harness's data
  * and Redis, as a restart would.
  */

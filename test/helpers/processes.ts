@@ -16,3 +16,27 @@ export function childProcesses(pid: number, match = ''): number[] {
   }
   return kids;
 }
+
+/**
+ * Lists the children of `pid` matching `match` every few milliseconds until stopped: every
+ * child alive meanwhile (a training child lives at least the second it takes to load tfjs, so
+ * none is missed).
+ */
+export function watchChildren(pid: number, match = ''): { seen: Set<number>; stop(): Promise<Set<number>> } {
+  const seen = new Set<number>();
+  let watching = true;
+  const loop = (async () => {
+    while (watching) {
+      for (const kid of childProcesses(pid, match)) seen.add(kid);
+      await new Promise((r) => setTimeout(r, 5));
+    }
+  })();
+  return {
+    seen,
+    async stop() {
+      watching = false;
+      await loop;
+      return seen;
+    },
+  };
+}

@@ -1,9 +1,8 @@
 /**
- * The worker host: a BullMQ Worker whose processor is sandboxed (processor.ts runs in a
- * child process). It records what the child reports in the store, publishes it for live
- * streams, and finishes the job there when BullMQ says the attempt ended.
+ * The worker host: a BullMQ Worker whose processor runs each attempt in a training child
+ * process (attempt-runner.ts). It records what the child reports in the store, publishes it
+ * for live streams, and finishes the job there when BullMQ says the attempt ended.
  */
-import { fileURLToPath } from 'node:url';
 import { Worker, type Job as QueueJob } from 'bullmq';
 import type { Redis } from 'ioredis';
 import type { Logger } from 'pino';
@@ -14,11 +13,9 @@ import type { Queryable } from '../../src/store/db.js';
 import type { Transition } from '../../src/store/jobs.js';
 import type { Store } from '../../src/store/store.js';
 import type { WebhookQueue } from '../../src/webhooks/webhook-queue.js';
-import { failChildInitOnExit } from './sandbox-init.js';
+import { DEFER_REASON, type TrainingMessage, type TrainingTask } from '../../src/jobs/task.js';
+import { AttemptRunner, type AttemptLimits, type AttemptResult } from './attempt-runner.js';
 import { TenantGate } from './tenant-gate.js';
-import { DEFER_REASON, type TrainingMessage, type TrainingResult, type TrainingTask } from '../../src/jobs/task.js';
-
-const PROCESSOR = fileURLToPath(new URL('../training/processor.js', import.meta.url));
 
 export interface WorkerHostOptions {
   connection: Redis;
@@ -32,6 +29,8 @@ export interface WorkerHostOptions {
   /** XNNPACK threads of each training child (TRAINING_THREADS in its environment) */
   trainingThreads: number;
   lockDurationMs: number;
+  /** each training child's memory cap, the grace of a stop, the runtime limits */
+  limits: AttemptLimits;
   /** MAX_RUNNING_JOBS_PER_TENANT (0: no cap), see tenant-gate.ts */
   maxRunningPerTenant: number;
 }
@@ -43,19 +42,19 @@ const DEFER_MS = 1000;
 const attemptOf = (job: QueueJob<TrainingTask>) => (job.data.attemptBase ?? 0) + job.attemptsStarted;
 
 export class WorkerHost {
-  readonly worker: Worker<TrainingTask, TrainingResult>;
+  readonly worker: Worker<TrainingTask, AttemptResult>;
+  readonly runner: AttemptRunner;
   /** per job, the tail of its chain of store writes: a job's messages are recorded in the order they came */
   private readonly chains = new Map<string, Promise<void>>();
   private shuttingDown = false;
   private readonly gate: TenantGate;
 
   constructor(private readonly opts: WorkerHostOptions) {
-    failChildInitOnExit();
     this.gate = new TenantGate({ store: opts.store, log: opts.log, maxRunningPerTenant: opts.maxRunningPerTenant, deferMs: DEFER_MS });
-    this.worker = new Worker<TrainingTask, TrainingResult>(QUEUE_NAME, PROCESSOR, {
+    this.runner = new AttemptRunner({ limits: opts.limits, maxIdle: opts.concurrency, threads: opts.trainingThreads, log: opts.log });
+    this.worker = new Worker<TrainingTask, AttemptResult>(QUEUE_NAME, this.runner.process, {
       connection: opts.connection,
       concurrency: opts.concurrency,
-      workerForkOptions: { env: { ...process.env, TRAINING_THREADS: String(opts.trainingThreads) } },
       // the host's event loop stays free (training is in the child), so a short lock is
       // renewed reliably and a dead host's job is taken over soon after its lock expires
       lockDuration: opts.lockDurationMs,
@@ -141,7 +140,7 @@ export class WorkerHost {
     }
   }
 
-  private async onCompleted(job: QueueJob<TrainingTask>, result: TrainingResult, handBack = this.shuttingDown): Promise<void> {
+  private async onCompleted(job: QueueJob<TrainingTask>, result: AttemptResult, handBack = this.shuttingDown): Promise<void> {
     const { jobs, models } = this.opts.store;
     const task = job.data;
     const attempt = attemptOf(job);
@@ -193,12 +192,7 @@ export class WorkerHost {
   private async onFailed(job: QueueJob<TrainingTask>, err: Error & { code?: string; param?: string }): Promise<void> {
     const { jobs } = this.opts.store;
     const attempt = attemptOf(job);
-    const crashed = /^Unexpected exit code/.test(err.message);
-    const error = {
-      code: err.code ?? (crashed ? 'worker_crashed' : 'internal_error'),
-      message: crashed ? `the training process died (${err.message})` : err.message,
-      ...(err.param ? { param: err.param } : {}),
-    };
+    const error = { code: err.code ?? 'internal_error', message: err.message, ...(err.param ? { param: err.param } : {}) };
     // BullMQ has already decided: the job is 'failed' for good, or waiting/delayed for a retry
     const state = await job.getState();
     if (state !== 'failed' && (await jobs.get(job.id!))?.cancelRequested) {
@@ -219,15 +213,18 @@ export class WorkerHost {
 
   /**
    * Stops taking jobs and asks running ones to checkpoint and stop; they go back to the
-   * queue for another host. A child that has not stopped within `graceMs` is killed, and
-   * its job is picked up again once its lock expires.
+   * queue for another host. A child that has not stopped within the stop grace is killed and
+   * its job handed back as it stood at its last checkpoint. Should BullMQ itself not finish
+   * closing (Redis away) within `graceMs` more, the worker is closed by force; its jobs are
+   * picked up again once their locks expire.
    */
   async close(graceMs = 10_000): Promise<void> {
     this.shuttingDown = true;
     this.worker.cancelAllJobs('shutdown');
     const closing = this.worker.close();
-    const timer = new Promise<'timeout'>((ok) => setTimeout(() => ok('timeout'), graceMs).unref());
+    const timer = new Promise<'timeout'>((ok) => setTimeout(() => ok('timeout'), this.opts.limits.stopGraceMs + graceMs).unref());
     if ((await Promise.race([closing, timer])) === 'timeout') await this.worker.close(true);
+    await this.runner.close();
     await Promise.all(this.chains.values());
   }
 }

@@ -1,8 +1,9 @@
 import { createHash } from 'node:crypto';
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { Type } from '@sinclair/typebox';
-import { HttpProblem, notFound } from '../../plugins/problem.js';
+import { HttpProblem, notFound, type FieldError } from '../../plugins/problem.js';
 import { admitTask } from '../../jobs/admission.js';
+import { checkRuntimeLimit } from '../../jobs/spec-rules.js';
 import { resolveTask } from '../../jobs/training-task.js';
 import { IdParams, Page, Problem } from '../../schemas/common.js';
 import { Checkpoint } from '../../schemas/event.js';
@@ -75,6 +76,12 @@ const routes: FastifyPluginAsyncTypebox = async (app) => {
    * problems are conflicts with the job's state (409), where a create's are a bad body (400).
    */
   const admit = async (id: string, spec: JobSpec, { mode, tenant }: { mode: 'body' | 'resume'; tenant: string }) => {
+    // a stored job keeps its limit: the worker host holds every attempt to JOB_MAX_RUNTIME_SECONDS anyway
+    if (mode === 'body') {
+      const tooLong: FieldError[] = [];
+      checkRuntimeLimit(spec, app.deps.config.jobMaxRuntimeSeconds, (pointer, detail) => tooLong.push({ pointer, in: 'body', detail }));
+      if (tooLong.length > 0) throw new HttpProblem(400, 'invalid_spec', 'The job spec is not valid', `${tooLong[0]!.pointer} ${tooLong[0]!.detail}`, tooLong);
+    }
     const resolved = await resolveTask(store, artifacts, id, spec, mode === 'body' ? app.deps.config.webhookAllowedHosts : [], tenant);
     if ('errors' in resolved) {
       const [first] = resolved.errors;
@@ -170,8 +177,8 @@ const routes: FastifyPluginAsyncTypebox = async (app) => {
       summary: 'Cancel a job',
       description:
         'A queued job is cancelled at once (200, status `cancelled`). A running job is told to stop (202, `cancelRequested: true`); ' +
-        'it stops within one batch, keeps its last checkpoint and ends `cancelled`. A finished job gives 409. With the queue (Redis) unreachable ' +
-        'the answer is 503 and nothing changes.',
+        'it stops within one batch (a batch still running after STOP_GRACE_MS is ended by killing its process), keeps its last checkpoint and ends `cancelled`. A finished job gives 409. ' +
+        'With the queue (Redis) unreachable the answer is 503 and nothing changes.',
       params: IdParams,
       response: { 200: Job, 202: Job, 404: Problem, 409: Problem, 503: Problem },
     },
@@ -199,7 +206,8 @@ const routes: FastifyPluginAsyncTypebox = async (app) => {
       summary: 'Pause a job',
       description:
         'A queued job is paused at once (200, status `paused`). A running job is told to stop (202, `pauseRequested: true`): ' +
-        'within one batch it writes a checkpoint and ends `paused`. `POST /v1/jobs/{id}/resume` continues it from there. ' +
+        'within one batch it writes a checkpoint and ends `paused` (a batch still running after STOP_GRACE_MS is ended by killing its process; the job then stands at its last checkpoint). ' +
+        '`POST /v1/jobs/{id}/resume` continues it from there. ' +
         'A job that is not queued or running gives 409. With the queue (Redis) unreachable the answer is 503 and nothing changes.',
       params: IdParams,
       response: { 200: Job, 202: Job, 404: Problem, 409: Problem, 503: Problem },

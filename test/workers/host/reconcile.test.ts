@@ -1,17 +1,16 @@
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { after, test } from 'node:test';
 import { Worker } from 'bullmq';
+import { pino } from 'pino';
 import { Artifacts } from '../../../src/artifacts/artifacts.js';
 import { createRedis, startRedisServer, type RedisServer } from '../../../src/queue/redis-server.js';
 import { resolveTask } from '../../../src/jobs/training-task.js';
 import { QUEUE_NAME, TrainingQueue } from '../../../src/queue/training-queue.js';
 import { newId } from '../../../src/store/ids.js';
 import { openStore } from '../../../src/store/store.js';
+import { AttemptRunner } from '../../../workers/host/attempt-runner.js';
 import { registerMnist, startHarness, submitAndPause, trainSpec, waitFor, waitForJob, type Harness } from '../../helpers/harness.js';
-
-const PROCESSOR = fileURLToPath(new URL('../../../workers/training/processor.js', import.meta.url));
 
 let second: Harness | undefined;
 let third: Harness | undefined;
@@ -29,7 +28,7 @@ test('a job that BullMQ finished while its host died before recording it is reco
   await first.service.stop();
 
   // what a host that dies at the wrong moment leaves: the store has the attempt running,
-  // BullMQ has it completed (a plain BullMQ worker on the real processor records nothing)
+  // BullMQ has it completed (a plain BullMQ worker on the real attempt runner records nothing)
   const store = await openStore({ dataDir: first.dataDir });
   const id = newId('job');
   const spec = trainSpec(data) as Parameters<typeof resolveTask>[3];
@@ -41,9 +40,17 @@ test('a job that BullMQ finished while its host died before recording it is reco
   const connection = createRedis(first.redis.url, { maxRetriesPerRequest: null });
   const queue = new TrainingQueue(connection, { attempts: 3, backoffMs: 100 });
   await queue.enqueue(resolved.task);
-  const worker = new Worker(QUEUE_NAME, PROCESSOR, { connection });
+  const { config } = first;
+  const runner = new AttemptRunner({
+    limits: { maxMemoryBytes: config.trainingChildMaxMemoryBytes, stopGraceMs: config.stopGraceMs, defaultMaxRuntimeSeconds: config.jobDefaultMaxRuntimeSeconds, maxRuntimeSeconds: config.jobMaxRuntimeSeconds },
+    maxIdle: 1,
+    threads: config.trainingThreads,
+    log: pino({ level: 'silent' }),
+  });
+  const worker = new Worker(QUEUE_NAME, runner.process, { connection });
   await new Promise((ok) => worker.once('completed', ok));
   await worker.close();
+  await runner.close();
   await queue.close();
   connection.disconnect();
 
