@@ -6,6 +6,7 @@
 import { Worker, type Job as QueueJob } from 'bullmq';
 import type { Redis } from 'ioredis';
 import type { Logger } from 'pino';
+import { directoryBytes } from '../../src/artifacts/disk-usage.js';
 import type { LiveEvents } from '../../src/queue/live-events.js';
 import { logConnectionErrors } from '../../src/queue/redis-server.js';
 import { QUEUE_NAME, type TrainingQueue } from '../../src/queue/training-queue.js';
@@ -129,12 +130,15 @@ export class WorkerHost {
         return this.publish(await jobs.progress(id, attempt, m.progress, m.metrics.loss));
       case 'metrics':
         return this.publish(await jobs.epochMetrics(id, attempt, m.epoch, m.metrics));
-      case 'checkpoint':
+      case 'checkpoint': {
+        // what it takes on disk counts against the tenant's storage quota
+        const bytes = await directoryBytes(m.path);
         return this.publish(
           await jobs.event(id, attempt, 'checkpoint', { epoch: m.epoch, step: m.step, metrics: m.metrics }, (q) =>
-            checkpoints.add(q, id, { epoch: m.epoch, step: m.step, attempt, metrics: m.metrics, path: m.path }),
+            checkpoints.add(q, id, { epoch: m.epoch, step: m.step, attempt, metrics: m.metrics, path: m.path, bytes }),
           ),
         );
+      }
       case 'log':
         return this.publish(await jobs.event(id, attempt, 'log', { level: m.level, message: m.message }));
     }
@@ -150,6 +154,7 @@ export class WorkerHost {
     // the trained model is described by its labelled training set (data.source of a domain_adaptation
     // job); an evaluate job has none and trains no model: its result names the model it evaluated
     const { train } = task.data;
+    const bytes = train === undefined ? 0 : await directoryBytes(task.modelDir);
     const record = (q: Queryable) =>
       train === undefined
         ? Promise.resolve()
@@ -165,6 +170,7 @@ export class WorkerHost {
             classes: train.classes,
             preprocessing: train.preprocessing,
             dir: task.modelDir,
+            bytes,
           });
     const t = await jobs.succeeded(task.jobId, attempt, { modelId: result.modelId, metrics }, record);
     this.opts.log.info({ jobId: task.jobId, metrics: result.metrics }, t ? 'job succeeded' : 'stale attempt finished; result ignored');
