@@ -1,5 +1,5 @@
 import type { Artifacts } from '../artifacts/artifacts.js';
-import type { FieldError } from '../plugins/problem.js';
+import type { FieldError } from '../field-error.js';
 import type { JobSpec } from '../schemas/job.js';
 import type { DatasetRecord } from '../store/datasets.js';
 import type { ModelRecord } from '../store/models.js';

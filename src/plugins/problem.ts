@@ -1,12 +1,8 @@
 import type { FastifyError, FastifyInstance, FastifyReply } from 'fastify';
 import fp from 'fastify-plugin';
+import type { FieldError } from '../field-error.js';
 
-export interface FieldError {
-  /** JSON pointer into the part named by `in` */
-  pointer: string;
-  in?: 'body' | 'query' | 'path' | 'header';
-  detail: string;
-}
+export type { FieldError };
 
 /** An error a route throws to answer with application/problem+json. */
 export class HttpProblem extends Error {
