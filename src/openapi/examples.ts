@@ -195,7 +195,7 @@ export const EXAMPLES: Record<string, OperationExamples> = {
   },
 
   'POST /v1/models': {
-    request: { 'multipart/form-data': { name: 'pretrained-mlp', modelJson: '(model.json)', weights: '(weights.bin)' } },
+    request: { 'multipart/form-data': { name: 'pretrained-mlp', modelJson: '(model.json)', weights: ['(weights.bin)'] } },
     responses: { 201: { ...model, id: 'mdl_01a2219b00aa4e1c2d3f5a7b', name: 'pretrained-mlp', jobId: null, datasetIds: {}, metrics: null } },
   },
   'GET /v1/models': { responses: { 200: page(model) } },

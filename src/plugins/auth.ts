@@ -44,6 +44,9 @@ const same = (a: string, b: string) => {
  */
 export const routedPath = (req: FastifyRequest) => req.routeOptions.url ?? req.url;
 
+/** The API proper: the paths that take a bearer token when API_KEYS is set and count toward the rate limit (and are documented so). */
+export const isApiPath = (path: string) => path.startsWith('/v1/') || path === '/v1';
+
 /** Admin pages show every tenant's work; a browser prompts for Basic credentials when it sees this challenge. */
 const ADMIN_CHALLENGE = 'Basic realm="tfjs-adapt admin"';
 
@@ -70,7 +73,7 @@ export const authPlugin = fp(async (app: FastifyInstance, opts: { keys: ApiKey[]
   app.addHook('onRequest', async (req: FastifyRequest, reply) => {
     const path = routedPath(req);
     const admin = path.startsWith('/admin');
-    if (!admin && !path.startsWith('/v1/') && path !== '/v1') return;
+    if (!admin && !isApiPath(path)) return;
     const header = req.headers.authorization ?? '';
     const token = /^Bearer\s+(.+)$/i.exec(header)?.[1]?.trim();
     const basic = admin && !token ? basicCredentials(header) : undefined;

@@ -1,7 +1,7 @@
 import type { FastifyInstance } from 'fastify';
 import fp from 'fastify-plugin';
 import type { Redis } from 'ioredis';
-import { routedPath } from './auth.js';
+import { isApiPath, routedPath } from './auth.js';
 import { HttpProblem } from './problem.js';
 
 /**
@@ -12,7 +12,7 @@ import { HttpProblem } from './problem.js';
 export const rateLimitPlugin = fp(async (app: FastifyInstance, opts: { redis: Redis; perMinute: number }) => {
   if (opts.perMinute <= 0) return;
   app.addHook('onRequest', async (req, reply) => {
-    if (!routedPath(req).startsWith('/v1/')) return;
+    if (!isApiPath(routedPath(req))) return;
     const minute = Math.floor(Date.now() / 60_000);
     const key = `tfjs-adapt:rate:${req.tenant}:${minute}`;
     let count: number;

@@ -39,7 +39,7 @@ const routes: FastifyPluginAsyncTypebox = async (app) => {
         'With an `Idempotency-Key` header, repeating the request returns the same job.',
       body: JobSpec,
       headers: IdempotencyHeaders,
-      response: { 202: Job, 400: Problem, 409: Problem, 503: Problem },
+      response: { 202: Job, 400: Problem, 409: Problem, 429: Problem, 503: Problem },
     },
     handler: async (req, reply) => {
       const spec = req.body;
