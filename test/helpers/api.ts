@@ -9,20 +9,20 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { buildApp, type App } from '../../src/app.js';
+import type { AppDeps } from '../../src/deps.js';
 import { Artifacts } from '../../src/artifacts/artifacts.js';
-import { loadConfig, type Config } from '../../src/config.js';
+import { loadConfig } from '../../src/config.js';
 import { LiveEvents } from '../../src/queue/live-events.js';
 import { createRedis, startRedisServer, type RedisServer } from '../../src/queue/redis-server.js';
 import { TrainingQueue } from '../../src/queue/training-queue.js';
-import { openStore, type Store } from '../../src/store/store.js';
+import { openStore } from '../../src/store/store.js';
 import { WebhookQueue } from '../../src/webhooks/webhook-queue.js';
 
 export interface Api {
   app: App;
   url: string;
-  store: Store;
-  queue: TrainingQueue;
-  config: Config;
+  /** the parts the routes use: store, queue, live events, artifacts, config */
+  deps: AppDeps;
   dataDir: string;
   redis: RedisServer;
   request(method: string, path: string, body?: unknown, headers?: Record<string, string>): Promise<{ status: number; headers: Headers; body: any }>;
@@ -39,14 +39,13 @@ export async function startApi(env: Record<string, string> = {}): Promise<Api> {
   const live = await LiveEvents.connect(client, sub);
   const queue = new TrainingQueue(client, { attempts: config.jobAttempts, backoffMs: config.jobBackoffMs });
   const webhooks = new WebhookQueue(client);
-  const app = await buildApp({ config, store, queue, live, redis: client, artifacts: new Artifacts(config.artifactsDir), webhooks });
+  const deps: AppDeps = { config, store, queue, live, redis: client, artifacts: new Artifacts(config.artifactsDir), webhooks };
+  const app = await buildApp(deps);
   const url = await app.listen({ port: 0, host: '127.0.0.1' });
   return {
     app,
     url,
-    store,
-    queue,
-    config,
+    deps,
     dataDir,
     redis,
     async request(method, path, body, headers = {}) {

@@ -59,7 +59,7 @@ const routes: FastifyPluginAsyncTypebox = async (app) => {
       if ((await store.jobs.activeCount(req.tenant)) >= maxActiveJobsPerTenant) {
         throw new HttpProblem(429, 'too_many_jobs', 'Too many unfinished jobs', `tenant ${req.tenant} already has ${maxActiveJobsPerTenant} queued or running jobs; wait for some to finish`);
       }
-      const resolved = await resolveTask(store, artifacts, id, spec, app.deps.config.webhookAllowedHosts, req.tenant);
+      const resolved = await resolveTask(store, artifacts, { jobId: id, spec, tenant: req.tenant, webhookAllowedHosts: app.deps.config.webhookAllowedHosts });
       if ('errors' in resolved) {
         const [first] = resolved.errors;
         throw new HttpProblem(400, 'invalid_spec', 'The job spec is not valid', `${first!.pointer} ${first!.detail}`, resolved.errors);
@@ -157,7 +157,7 @@ const routes: FastifyPluginAsyncTypebox = async (app) => {
     handler: async (req, reply) => {
       const job = await store.jobs.get(req.params.id, req.tenant);
       if (!job) throw notFound('Job', req.params.id, '/id');
-      const resolved = await resolveTask(store, artifacts, job.id, job.spec, [], req.tenant);
+      const resolved = await resolveTask(store, artifacts, { jobId: job.id, spec: job.spec, tenant: req.tenant, webhookAllowedHosts: app.deps.config.webhookAllowedHosts });
       if ('errors' in resolved) {
         const [first] = resolved.errors;
         throw new HttpProblem(409, 'not_resumable', 'Job cannot run any more', `${first!.pointer} ${first!.detail}`, resolved.errors);

@@ -7,7 +7,7 @@ import * as tf from '@tensorflow/tfjs';
 import type { JobSpec } from '../../../src/schemas/job.js';
 import type { AdaptationMethod } from '../../../src/schemas/methods.js';
 import { selectBackend } from '../../../workers/training/backend.js';
-import { loadModel } from '../../../workers/training/models.js';
+import { loadModel, saveModel } from '../../../workers/training/models.js';
 import { TrainingError, type DatasetFiles, type TrainingMessage } from '../../../src/jobs/task.js';
 import { runTraining } from '../../../workers/training/training-loop.js';
 import { makeTask, mnistDataset, recorder, tempDir, trainSpec } from './fixtures.js';
@@ -99,8 +99,18 @@ test('adabn: batch-norm statistics of the target set in the saved model', async 
   const weightsAt = (dir: string) => readFile(path.join(dir, 'epoch-0001-step-00000020', 'weights.bin'));
   assert.ok((await weightsAt(task.checkpointsDir)).equals(await weightsAt(plain.checkpointsDir)));
 
+  // an architecture without batch norm breaks the spec rule the API checks, in its words
   const without = adaptation({ kind: 'adabn' });
   await assert.rejects(runTraining(makeTask(root, 'adabn-no-bn', without, { train: source, target }), () => {}), (err: unknown) => {
+    return err instanceof TrainingError && err.code === 'invalid_spec' && err.param === '/model/architecture/batchNorm' && /must be true for method adabn/.test(err.message);
+  });
+  // a base model without batch norm passes the spec rules; the method refuses it
+  const plainBase = tf.sequential({ layers: [tf.layers.dense({ inputShape: [784], units: 10 })] });
+  const baseDir = path.join(root, 'adabn-plain-base');
+  await saveModel(plainBase, baseDir);
+  plainBase.dispose();
+  const onBase = makeTask(root, 'adabn-on-base', { ...without, model: { base: 'plain' } }, { train: source, target }, { baseModelDir: baseDir, baseModelId: 'plain' });
+  await assert.rejects(runTraining(onBase, () => {}), (err: unknown) => {
     return err instanceof TrainingError && err.code === 'invalid_spec' && err.param === '/method/kind' && /no BatchNormalization layer/.test(err.message);
   });
   assert.equal(tf.memory().numTensors, baseline);
