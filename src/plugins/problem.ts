@@ -17,6 +17,16 @@ export class HttpProblem extends Error {
   }
 }
 
+/**
+ * The one problem for input refused field by field: `errors` point at each field, and the
+ * detail names the first (with its part, `body /epochs ...`, when `namePart`) and how many more.
+ */
+export function fieldsProblem(p: { status: number; slug: string; title: string; errors: FieldError[]; namePart?: boolean }): HttpProblem {
+  const [first, ...rest] = p.errors;
+  const detail = first ? `${p.namePart && first.in ? `${first.in} ` : ''}${first.pointer} ${first.detail}${rest.length > 0 ? ` (and ${rest.length} more)` : ''}` : p.title;
+  return new HttpProblem(p.status, p.slug, p.title, detail, p.errors);
+}
+
 export const notFound = (what: string, id: string, pointer?: string) =>
   new HttpProblem(404, 'not_found', `${what} not found`, `no ${what.toLowerCase()} has the id ${JSON.stringify(id)}`, pointer ? [{ pointer, in: 'path', detail: 'unknown id' }] : undefined);
 
@@ -84,14 +94,8 @@ export const problemPlugin = fp(async (app: FastifyInstance) => {
     if (err instanceof HttpProblem) return sendProblem(reply, err);
     if (err.validation) {
       const errors = dedupe(fieldErrors(err));
-      const first = errors[0];
-      return sendProblem(reply, {
-        status: 400,
-        slug: 'validation',
-        title: 'The request is not valid',
-        detail: first ? `${first.in} ${first.pointer} ${first.detail}${errors.length > 1 ? ` (and ${errors.length - 1} more)` : ''}` : err.message,
-        errors,
-      });
+      if (errors.length === 0) return sendProblem(reply, { status: 400, slug: 'validation', title: 'The request is not valid', detail: err.message });
+      return sendProblem(reply, fieldsProblem({ status: 400, slug: 'validation', title: 'The request is not valid', errors, namePart: true }));
     }
     const status = err.statusCode ?? 500;
     if (status >= 400 && status < 500) {

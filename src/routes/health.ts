@@ -1,6 +1,10 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { Type } from '@sinclair/typebox';
 import { expectedBackend } from '../backend.js';
+import { withTimeout } from '../timeout.js';
+
+/** how long readiness waits for Redis and the store (its description says 2 s) */
+const READY_TIMEOUT_MS = 2000;
 
 const routes: FastifyPluginAsyncTypebox = async (app) => {
   const { store, redis } = app.deps;
@@ -27,11 +31,10 @@ const routes: FastifyPluginAsyncTypebox = async (app) => {
       },
     },
     handler: async (_req, reply) => {
-      const within = <T>(p: Promise<T>) => Promise.race([p, new Promise((_, fail) => setTimeout(() => fail(new Error('timed out after 2 s')), 2000))]);
       const checks: Record<string, string> = {};
       await Promise.all([
-        within(redis.ping()).then(() => (checks.redis = 'ok'), (e: Error) => (checks.redis = e.message)),
-        within(store.db.query('SELECT 1')).then(() => (checks.store = 'ok'), (e: Error) => (checks.store = e.message)),
+        withTimeout(redis.ping(), { ms: READY_TIMEOUT_MS, what: 'PING' }).then(() => (checks.redis = 'ok'), (e: Error) => (checks.redis = e.message)),
+        withTimeout(store.db.query('SELECT 1'), { ms: READY_TIMEOUT_MS, what: 'SELECT 1' }).then(() => (checks.store = 'ok'), (e: Error) => (checks.store = e.message)),
       ]);
       const ok = Object.values(checks).every((c) => c === 'ok');
       return reply.code(ok ? 200 : 503).send({ status: ok ? 'ready' : 'unavailable', checks });

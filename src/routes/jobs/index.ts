@@ -1,12 +1,13 @@
 import { createHash } from 'node:crypto';
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { Type } from '@sinclair/typebox';
-import { HttpProblem, notFound } from '../../plugins/problem.js';
+import { fieldsProblem, HttpProblem, notFound } from '../../plugins/problem.js';
 import { resolveTask } from '../../jobs/training-task.js';
 import { IdParams, Page, Problem } from '../../schemas/common.js';
 import { Checkpoint } from '../../schemas/event.js';
 import { Job, JobListQuery, JobSpec } from '../../schemas/job.js';
 import { newId } from '../../store/ids.js';
+import { withTimeout } from '../../timeout.js';
 import eventRoutes from './events.js';
 
 const ENQUEUE_TIMEOUT_MS = 5000;
@@ -16,14 +17,6 @@ const IdempotencyHeaders = Type.Object({
     Type.String({ minLength: 1, maxLength: 200, description: 'repeating a POST with the same key returns the first job instead of creating another' }),
   ),
 });
-
-function withTimeout<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
-  let timer: NodeJS.Timeout;
-  return Promise.race([
-    p.finally(() => clearTimeout(timer)),
-    new Promise<T>((_, fail) => (timer = setTimeout(() => fail(new Error(`${what} timed out after ${ms} ms`)), ms))),
-  ]);
-}
 
 const routes: FastifyPluginAsyncTypebox = async (app) => {
   const { store, artifacts, queue, live } = app.deps;
@@ -60,13 +53,10 @@ const routes: FastifyPluginAsyncTypebox = async (app) => {
         throw new HttpProblem(429, 'too_many_jobs', 'Too many unfinished jobs', `tenant ${req.tenant} already has ${maxActiveJobsPerTenant} queued or running jobs; wait for some to finish`);
       }
       const resolved = await resolveTask(store, artifacts, { jobId: id, spec, tenant: req.tenant, webhookAllowedHosts: app.deps.config.webhookAllowedHosts });
-      if ('errors' in resolved) {
-        const [first] = resolved.errors;
-        throw new HttpProblem(400, 'invalid_spec', 'The job spec is not valid', `${first!.pointer} ${first!.detail}`, resolved.errors);
-      }
+      if ('errors' in resolved) throw fieldsProblem({ status: 400, slug: 'invalid_spec', title: 'The job spec is not valid', errors: resolved.errors });
       const created = await store.jobs.create({ id, spec, tenant: req.tenant, ...(key ? { idempotencyKey: key } : {}), requestHash });
       try {
-        await withTimeout(queue.enqueue(resolved.task), ENQUEUE_TIMEOUT_MS, 'queueing the job');
+        await withTimeout(queue.enqueue(resolved.task), { ms: ENQUEUE_TIMEOUT_MS, what: 'queueing the job' });
       } catch (err) {
         req.log.error({ err, jobId: id }, 'could not queue the job');
         await store.jobs.discard(id);
@@ -105,16 +95,16 @@ const routes: FastifyPluginAsyncTypebox = async (app) => {
       const r = await store.jobs.requestCancel(req.params.id, req.tenant);
       if (r.outcome === 'missing') throw notFound('Job', req.params.id, '/id');
       if (r.outcome === 'terminal') {
-        throw new HttpProblem(409, 'already_finished', 'Job already finished', `job ${req.params.id} is ${r.transition!.job.status}`);
+        throw new HttpProblem(409, 'already_finished', 'Job already finished', `job ${req.params.id} is ${r.transition.job.status}`);
       }
-      await live.publish(req.params.id, r.transition!.events);
+      await live.publish(req.params.id, r.transition.events);
       if (r.outcome === 'cancelled') {
-        await app.deps.webhooks.notify(r.transition!.job).catch((err) => req.log.warn({ err }, 'could not queue the webhook'));
+        await app.deps.webhooks.notify(r.transition.job).catch((err) => req.log.warn({ err }, 'could not queue the webhook'));
         await queue.removeWaiting(req.params.id).catch((err) => req.log.warn({ err }, 'could not remove the cancelled job from the queue'));
-        return reply.code(200).send(r.transition!.job);
+        return reply.code(200).send(r.transition.job);
       }
       await live.requestStop(req.params.id, 'cancel');
-      return reply.code(202).send(r.transition!.job);
+      return reply.code(202).send(r.transition.job);
     },
   });
 
@@ -133,16 +123,16 @@ const routes: FastifyPluginAsyncTypebox = async (app) => {
       const r = await store.jobs.requestPause(req.params.id, req.tenant);
       if (r.outcome === 'missing') throw notFound('Job', req.params.id, '/id');
       if (r.outcome === 'refused') {
-        const job = r.transition!.job;
+        const job = r.transition.job;
         throw new HttpProblem(409, 'not_pausable', 'Job cannot be paused', `job ${job.id} is ${job.status}${job.cancelRequested ? ' and being cancelled' : ''}; only queued or running jobs can be paused`);
       }
-      await live.publish(req.params.id, r.transition!.events);
+      await live.publish(req.params.id, r.transition.events);
       if (r.outcome === 'paused') {
         await queue.removeWaiting(req.params.id).catch((err) => req.log.warn({ err }, 'could not take the paused job off the queue'));
-        return reply.code(200).send(r.transition!.job);
+        return reply.code(200).send(r.transition.job);
       }
       await live.requestStop(req.params.id, 'pause');
-      return reply.code(202).send(r.transition!.job);
+      return reply.code(202).send(r.transition.job);
     },
   });
 
@@ -158,23 +148,20 @@ const routes: FastifyPluginAsyncTypebox = async (app) => {
       const job = await store.jobs.get(req.params.id, req.tenant);
       if (!job) throw notFound('Job', req.params.id, '/id');
       const resolved = await resolveTask(store, artifacts, { jobId: job.id, spec: job.spec, tenant: req.tenant, webhookAllowedHosts: app.deps.config.webhookAllowedHosts });
-      if ('errors' in resolved) {
-        const [first] = resolved.errors;
-        throw new HttpProblem(409, 'not_resumable', 'Job cannot run any more', `${first!.pointer} ${first!.detail}`, resolved.errors);
-      }
+      if ('errors' in resolved) throw fieldsProblem({ status: 409, slug: 'not_resumable', title: 'Job cannot run any more', errors: resolved.errors });
       const r = await store.jobs.resume(job.id, req.tenant);
       if (r.outcome === 'missing') throw notFound('Job', job.id, '/id');
-      if (r.outcome === 'refused') throw new HttpProblem(409, 'not_paused', 'Job is not paused', `job ${job.id} is ${r.transition!.job.status}; only paused jobs can be resumed`);
+      if (r.outcome === 'refused') throw new HttpProblem(409, 'not_paused', 'Job is not paused', `job ${job.id} is ${r.transition.job.status}; only paused jobs can be resumed`);
       try {
-        await withTimeout(queue.requeue({ ...resolved.task, attemptBase: r.transition!.job.attempt }), ENQUEUE_TIMEOUT_MS, 'queueing the job');
+        await withTimeout(queue.requeue({ ...resolved.task, attemptBase: r.transition.job.attempt }), { ms: ENQUEUE_TIMEOUT_MS, what: 'queueing the job' });
       } catch (err) {
         // the job stays queued in the store; the worker side's reconciliation queues it when Redis is back
         // (its event is in the store too: streams read it there without the nudge this would publish)
         req.log.error({ err, jobId: job.id }, 'could not queue the resumed job');
         throw new HttpProblem(503, 'queue_unavailable', 'Queue unavailable', 'the job was resumed but the queue (Redis) is not reachable; it will be queued when the worker side reconnects');
       }
-      await live.publish(job.id, r.transition!.events);
-      return reply.code(202).send(r.transition!.job);
+      await live.publish(job.id, r.transition.events);
+      return reply.code(202).send(r.transition.job);
     },
   });
 
