@@ -129,8 +129,14 @@ test('multi_source starts from the mean of its bases and pulls toward each of th
 
 test('with targetLabelled, the target\'s labels join the loss and its cross-entropy is reported', async () => {
   const spec = adaptation({ kind: 'coral' }, { data: { source: 'source', target: 'target', targetTest: 'target-test', targetLabelled: true } });
-  const { epoch } = await adapt('labelled', spec);
-  assert.ok(epoch.targetLoss! > 0 && Number.isFinite(epoch.targetLoss));
+  const labelled = await adapt('labelled', spec);
+  const plain = await adapt('unlabelled', adaptation({ kind: 'coral' }));
+  // cross-entropy of the target batches: positive, and no worse than a model that knows nothing would do many times over
+  assert.ok(labelled.epoch.targetLoss! > 0 && labelled.epoch.targetLoss! < 3 * Math.log(10), `targetLoss ${labelled.epoch.targetLoss}`);
+  assert.equal(plain.epoch.targetLoss, undefined, 'without targetLabelled no target cross-entropy is computed');
+  // the same seed, data and method: only the target's labels in the loss tell the two runs apart
+  const weights = (task: { modelDir: string }) => readFile(path.join(task.modelDir, 'weights.bin'));
+  assert.ok(!(await weights(labelled.task)).equals(await weights(plain.task)), 'the target labels changed what was learnt');
 });
 
 test('a method that needs the target domain without data.target, and an unknown feature layer, fail with pointers', async () => {
