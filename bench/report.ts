@@ -1,6 +1,8 @@
 /** The benchmark's table, for the terminal and for docs/performance.md. */
+import { measured, OTHER_CORES_LIMIT, STEAL_LIMIT, type MachineUse } from './machine.js';
 
-export type Status = 'met' | 'missed' | 'info' | 'skipped' | 'failed';
+/** 'not judged': the row has a target, but the machine was busy while it was measured (bench/machine.ts). */
+export type Status = 'met' | 'missed' | 'not judged' | 'info' | 'skipped' | 'failed';
 
 export interface Row {
   /** what is measured, with its unit */
@@ -15,6 +17,27 @@ export interface Row {
   note: string;
   /** every sample behind the medians, for the details section */
   details: string[];
+}
+
+/**
+ * Adds how the machine was used while `rows` were measured to their details, and withholds the
+ * verdict of each row with a target when it was busy: its figures stay, as measured.
+ */
+export function judge(rows: Row[], use: MachineUse): Row[] {
+  for (const row of rows) {
+    row.details.push(`machine while measured: ${use.summary}${use.busy ? ' (busy)' : ''}`);
+    if (use.busy && (row.status === 'met' || row.status === 'missed')) {
+      row.note = `machine busy (${use.summary}): would be ${row.status} on these figures, which are as measured. ${row.note}`.trim();
+      row.status = 'not judged';
+    }
+  }
+  return rows;
+}
+
+/** Measures rows and judges them by how the machine was used meanwhile. */
+export async function judged(measure: () => Promise<Row[]>): Promise<Row[]> {
+  const { result, use } = await measured(measure);
+  return judge(result, use);
 }
 
 const COLUMNS: Array<[string, (r: Row) => string]> = [
@@ -71,8 +94,7 @@ export function markdownReport(rows: Row[], env: Environment, method: string[]):
     '## Machine',
     '',
     ...env.machine.map((m) => `- ${m}`),
-    `- load average (1 min) at start and end: ${env.load[0].toFixed(2)}, ${env.load[1].toFixed(2)}` +
-      (Math.max(...env.load) > 1.5 ? ' — other processes were running, so absolute figures are low and noisy; the alternating ratios are the figures to trust' : ''),
+    `- load average (1 min) at start and end: ${env.load[0].toFixed(2)}, ${env.load[1].toFixed(2)}; a row measured while other processes kept more than ${OTHER_CORES_LIMIT} of a core busy or the hypervisor stole more than ${STEAL_LIMIT * 100}% is "not judged" (bench/machine.ts; each row's details say what the machine did meanwhile)`,
     '',
     '## Versions',
     '',

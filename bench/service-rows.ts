@@ -22,7 +22,7 @@ import type { DatasetFiles, TrainingMessage, TrainingTask } from '../src/jobs/ta
 import type { BareResult } from './bare-loop.js';
 import type { OursResult } from './ours.js';
 import { nodeScript, runJson } from './processes.js';
-import type { Row } from './report.js';
+import { judged, type Row } from './report.js';
 import { list, median, ms, num, pct } from './stats.js';
 
 export interface ServicePlan {
@@ -189,7 +189,8 @@ export async function serviceRows(plan: ServicePlan, log: Log): Promise<Row[]> {
   // The training children inherit this, like a deployment without tfjs-node.
   process.env.TFJS_BACKEND ||= 'wasm';
   const rows: Row[] = [];
-  const h = await startHarness({ WORKER_CONCURRENCY: '1' });
+  // One thread, like the bare loop it is compared with (bench/bare-loop.ts inherits no TRAINING_THREADS).
+  const h = await startHarness({ WORKER_CONCURRENCY: '1', TRAINING_THREADS: '1' });
   const started = new Map<string, number>();
   const eventsConnection = createRedis(h.redis.url, { maxRetriesPerRequest: null });
   const events = new QueueEvents(QUEUE_NAME, { connection: eventsConnection });
@@ -205,11 +206,13 @@ export async function serviceRows(plan: ServicePlan, log: Log): Promise<Row[]> {
     const small = await register(h, 'bench-small', 'train', SOAK_EXAMPLES);
     const test = await register(h, 'bench-test', 'test', TEST_EXAMPLES);
 
-    rows.push(...(await firstEventRows(h, plan, big, log)));
-    rows.push(await apiLatencyRow(h, plan, big, log));
+    rows.push(...(await judged(() => firstEventRows(h, plan, big, log))));
+    rows.push(...(await judged(async () => [await apiLatencyRow(h, plan, big, log)])));
 
-    bare = await BareLoop.start();
-    rows.push(await overheadRow(h, plan, bare, { big, small, test }, log));
+    const loop = await BareLoop.start();
+    bare = loop;
+    rows.push(...(await judged(async () => [await overheadRow(h, plan, loop, { big, small, test }, log)])));
+    // Memory, not speed: another process's load does not move it, so it is judged whatever the machine did.
     rows.push(await soakRow(h, plan, { small, test }, started, log));
   } finally {
     bare?.stop();
@@ -217,7 +220,7 @@ export async function serviceRows(plan: ServicePlan, log: Log): Promise<Row[]> {
     eventsConnection.disconnect();
     await h.stop();
   }
-  rows.push(await concurrencyRow(plan, log));
+  rows.push(...(await judged(async () => [await concurrencyRow(plan, log)])));
   return rows;
 }
 

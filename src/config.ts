@@ -1,4 +1,5 @@
 import { isAbsolute, join, resolve } from 'node:path';
+import { MAX_TRAINING_THREADS, shareOfCores } from './jobs/training-threads.js';
 import { parseApiKeys, type ApiKey } from './plugins/auth.js';
 
 export interface Config {
@@ -11,6 +12,8 @@ export interface Config {
   /** unset: embedded PGlite in dataDir */
   databaseUrl?: string;
   workerConcurrency: number;
+  /** XNNPACK threads of each training child on wasm; default: the cores shared out among workerConcurrency children */
+  trainingThreads: number;
   /** how many times a job is started before it fails for good (transient errors only) */
   jobAttempts: number;
   bodyLimitBytes: number;
@@ -80,6 +83,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     throw new ConfigError((err as Error).message);
   }
   const host = env.HOST || '127.0.0.1';
+  const workerConcurrency = integer(env, 'WORKER_CONCURRENCY', 1, 1, 64);
   if (apiKeys.length === 0 && !isLoopback(host)) {
     throw new ConfigError(`HOST=${host} is not a loopback address and API_KEYS is unset: refusing to serve an open API beyond this machine; set API_KEYS=tenant:token,... or HOST=127.0.0.1`);
   }
@@ -90,7 +94,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     artifactsDir: isAbsolute(artifacts) ? artifacts : resolve(artifacts),
     redisUrl: env.REDIS_URL || undefined,
     databaseUrl: env.DATABASE_URL || undefined,
-    workerConcurrency: integer(env, 'WORKER_CONCURRENCY', 1, 1, 64),
+    workerConcurrency,
+    trainingThreads: integer(env, 'TRAINING_THREADS', shareOfCores(workerConcurrency), 1, MAX_TRAINING_THREADS),
     jobAttempts: integer(env, 'JOB_ATTEMPTS', 3, 1, 100),
     bodyLimitBytes: integer(env, 'BODY_LIMIT_BYTES', 1024 * 1024, 1024, 1024 ** 3),
     jobBackoffMs: integer(env, 'JOB_BACKOFF_MS', 2000, 0, 3600 * 1000),

@@ -79,6 +79,36 @@ export async function waitFor<T>(what: string, probe: () => Promise<T | undefine
   }
 }
 
+/**
+ * Submits `spec` and pauses it while it trains (once it reports progress in epoch `fromEpoch`).
+ * Whether a job of a given size still runs when the pause lands depends on the machine's speed,
+ * so a job that ends first is submitted again with 4 times the epochs, up to three tries: what a
+ * test asserts is the pause, never where time ran out. Returns the paused job and the spec it ran.
+ */
+export async function submitAndPause<S extends { hyperparameters: { epochs: number } }>(h: Harness, spec: S, fromEpoch = 1): Promise<{ paused: any; spec: S }> {
+  const ended = (j: any) => ['succeeded', 'failed', 'cancelled'].includes(j.status);
+  for (let tries = 0; tries < 3; tries++) {
+    const tried = { ...spec, hyperparameters: { ...spec.hyperparameters, epochs: spec.hyperparameters.epochs * 4 ** tries } };
+    const { id } = (await h.request('POST', '/v1/jobs', tried)).body;
+    const get = async () => (await h.request('GET', `/v1/jobs/${id}`)).body;
+    const seen = await waitFor(`job ${id} to train`, async () => {
+      const j = await get();
+      return ((j.status === 'running' && j.progress?.epoch >= fromEpoch) || ended(j)) && j;
+    });
+    if (ended(seen)) continue;
+    const p = await h.request('POST', `/v1/jobs/${id}/pause`);
+    if (p.status === 409) continue;
+    if (p.status !== 202 || p.body.pauseRequested !== true) throw new Error(`pause answered ${p.status}: ${JSON.stringify(p.body)}`);
+    const end = await waitFor(`job ${id} to pause`, async () => {
+      const j = await get();
+      return (j.status === 'paused' || ended(j)) && j;
+    });
+    if (end.status === 'paused') return { paused: end, spec: tried };
+    if (end.status !== 'succeeded') throw new Error(`job ${id} ended ${end.status} instead of pausing: ${JSON.stringify(end.error)}`);
+  }
+  throw new Error('three jobs, each 4 times longer, finished before their pause took effect');
+}
+
 /** Small MNIST slices: enough to learn something in seconds. */
 export async function registerMnist(h: Pick<Harness, 'request'>, trainLimit = 2000, testLimit = 500): Promise<{ train: string; test: string }> {
   const train = await h.request('POST', '/v1/datasets', { name: 'mnist-train', source: { builtin: 'mnist', split: 'train', limit: trainLimit } });

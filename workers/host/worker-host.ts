@@ -28,6 +28,8 @@ export interface WorkerHostOptions {
   webhooks: WebhookQueue;
   log: Logger;
   concurrency: number;
+  /** XNNPACK threads of each training child (TRAINING_THREADS in its environment) */
+  trainingThreads: number;
   lockDurationMs: number;
 }
 
@@ -45,6 +47,7 @@ export class WorkerHost {
     this.worker = new Worker<TrainingTask, TrainingResult>(QUEUE_NAME, PROCESSOR, {
       connection: opts.connection,
       concurrency: opts.concurrency,
+      workerForkOptions: { env: { ...process.env, TRAINING_THREADS: String(opts.trainingThreads) } },
       // the host's event loop stays free (training is in the child), so a short lock is
       // renewed reliably and a dead host's job is taken over soon after its lock expires
       lockDuration: opts.lockDurationMs,

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
-import { registerMnist, startHarness, trainSpec, waitFor, waitForJob, type Harness } from '../../helpers/harness.js';
+import { registerMnist, startHarness, submitAndPause, trainSpec, waitForJob, type Harness } from '../../helpers/harness.js';
 
 let h: Harness;
 let data: { train: string; test: string };
@@ -15,38 +15,27 @@ const LEARNING = ['loss', 'accuracy', 'testLoss', 'testAccuracy'];
 const learned = (m: Record<string, number>) => Object.fromEntries(LEARNING.map((k) => [k, m[k]]));
 
 test('pause checkpoints a running job, resume continues it, and it ends as its uninterrupted twin', async () => {
-  const spec = trainSpec(data, { hyperparameters: { epochs: 4, batchSize: 32, seed: 11, optimizer: { name: 'sgd', learningRate: 0.01, momentum: 0.9 } } });
-  const twin = await waitForJob(h, (await h.request('POST', '/v1/jobs', spec)).body.id);
-  assert.equal(twin.status, 'succeeded');
+  const asked = trainSpec(data, { hyperparameters: { epochs: 4, batchSize: 32, seed: 11, optimizer: { name: 'sgd', learningRate: 0.01, momentum: 0.9 } } });
+  const { paused, spec } = await submitAndPause(h, asked, 2);
+  const epochs = spec.hyperparameters.epochs;
+  assert.ok(paused.progress.epoch < epochs || paused.progress.step < paused.progress.steps, 'it stopped before the end');
+  assert.equal((await h.request('POST', `/v1/jobs/${paused.id}/pause`)).status, 409, 'a paused job cannot be paused again');
 
-  const job = (await h.request('POST', '/v1/jobs', spec)).body;
-  await waitFor('the job to reach epoch 2', async () => {
-    const j = (await h.request('GET', `/v1/jobs/${job.id}`)).body;
-    return j.progress?.epoch >= 2 && j.status === 'running';
-  });
-  const p = await h.request('POST', `/v1/jobs/${job.id}/pause`);
-  assert.equal(p.status, 202, JSON.stringify(p.body));
-  assert.equal(p.body.pauseRequested, true);
-  const paused = await waitFor('the job to pause', async () => {
-    const j = (await h.request('GET', `/v1/jobs/${job.id}`)).body;
-    return j.status === 'paused' && j;
-  });
-  assert.ok(paused.progress.epoch < 4 || paused.progress.step < paused.progress.steps, 'it stopped before the end');
-  assert.equal((await h.request('POST', `/v1/jobs/${job.id}/pause`)).status, 409, 'a paused job cannot be paused again');
-
-  const r = await h.request('POST', `/v1/jobs/${job.id}/resume`);
+  const r = await h.request('POST', `/v1/jobs/${paused.id}/resume`);
   assert.equal(r.status, 202, JSON.stringify(r.body));
   assert.equal(r.body.status, 'queued');
-  const done = await waitForJob(h, job.id);
+  const done = await waitForJob(h, paused.id);
   assert.equal(done.status, 'succeeded', JSON.stringify(done.error));
   assert.equal(done.attempt, 2);
+  const twin = await waitForJob(h, (await h.request('POST', '/v1/jobs', spec)).body.id);
+  assert.equal(twin.status, 'succeeded');
   assert.deepEqual(learned(done.result.metrics), learned(twin.result.metrics));
 
-  const events = (await h.request('GET', `/v1/jobs/${job.id}/events?limit=1000`)).body.data;
+  const events = (await h.request('GET', `/v1/jobs/${paused.id}/events?limit=1000`)).body.data;
   const statuses = events.filter((e: any) => e.type === 'status').map((e: any) => e.data.status);
   assert.deepEqual(statuses, ['queued', 'running', 'paused', 'queued', 'running', 'succeeded']);
   assert.ok(events.some((e: any) => e.type === 'log' && /resum/i.test(e.data.message)), 'an event says from where it resumed');
-  assert.equal((await h.request('POST', `/v1/jobs/${job.id}/resume`)).status, 409);
+  assert.equal((await h.request('POST', `/v1/jobs/${paused.id}/resume`)).status, 409);
 });
 
 test('a queued job pauses at once and never runs until resumed', async () => {

