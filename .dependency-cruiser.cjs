@@ -15,11 +15,11 @@ const NOT_FOR_THE_CHILD = [
 ];
 
 /**
- * Files of src/artifacts/ (owned by the uploads work, merged separately) that still throw
- * HttpProblem or import FieldError from the HTTP layer; to be removed from this list once they
- * throw domain errors (src/errors.ts) that the problem plugin maps.
+ * A cycle that came with the dataset-format registry (schemas/dataset.ts → ingest/formats.ts →
+ * ingest/job.ts → ... → schemas/dataset.ts), owned by the uploads work; known, to be broken by
+ * moving what schemas/dataset.ts takes from ingest/formats.ts into the schema side, then removed here.
  */
-const KNOWN_HTTP_ERROR_USERS = ['^src/artifacts/upload-receiver\\.ts$', '^src/artifacts/model-upload/manifest\\.ts$', '^src/artifacts/model-upload/store-model\\.ts$'];
+const KNOWN_CYCLE = ['^src/artifacts/ingest/(formats|job|ingest-error|output-limit)\\.ts$', '^src/schemas/dataset\\.ts$'];
 
 /** The one file of src/ that loads tfjs: a child process the API spawns by path (see the rule below). */
 const MODEL_CHECK_CHILD = '^src/artifacts/model-upload/check-child\\.ts$';
@@ -30,7 +30,7 @@ module.exports = {
       name: 'no-circular',
       severity: 'error',
       comment: 'A cycle makes load order matter and hides which module owns what.',
-      from: {},
+      from: { pathNot: KNOWN_CYCLE },
       to: { circular: true },
     },
     {
@@ -92,8 +92,8 @@ module.exports = {
     {
       name: 'http-errors-in-http-layer',
       severity: 'error',
-      comment: 'HTTP statuses and problem+json belong to the HTTP layer; other code throws domain errors (src/errors.ts) that the problem plugin maps.',
-      from: { pathNot: [HTTP_LAYER, ...KNOWN_HTTP_ERROR_USERS] },
+      comment: 'HTTP statuses and problem+json belong to the HTTP layer; other code reports FieldErrors (src/field-error.ts) or errors of its own that the HTTP layer maps.',
+      from: { pathNot: HTTP_LAYER },
       to: { path: '^src/plugins/problem\\.ts$' },
     },
     {

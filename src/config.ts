@@ -27,13 +27,29 @@ export interface Config {
   uploadLimitBytes: number;
   /** dataset conversions running at once, each in its own worker thread */
   ingestConcurrency: number;
+  /** the largest converted dataset (features + labels on disk); a conversion that would exceed it is refused */
+  datasetMaxBytes: number;
+  /** the largest image area (height x width) an image upload may be resized to or decode to */
+  imageMaxPixels: number;
+  /** V8 heap of one conversion thread or model check child, in MiB; crossing it fails that conversion as resource_exhausted */
+  ingestMaxHeapMb: number;
+  /** model uploads checked (loaded with TensorFlow.js in a child) at once; more is a 503 */
+  modelCheckConcurrency: number;
+  /** bytes one tenant may keep in datasets, models and checkpoints; 0: unlimited */
+  tenantStorageQuotaBytes: number;
   logLevel: string;
   /** tenants and their bearer tokens (API_KEYS); empty: the API is open and listens on loopback only */
   apiKeys: ApiKey[];
   /** tenants of API_KEYS allowed into /admin (ADMIN_TENANTS), which shows every tenant's jobs; empty with keys set: nobody */
   adminTenants: string[];
-  /** queued plus running jobs one tenant may have; more is a 429 */
+  /** queued, running and paused jobs one tenant may have; more is a 429 */
   maxActiveJobsPerTenant: number;
+  /** running jobs one tenant may have across all worker hosts; 0: no cap. A job beyond it waits in the queue */
+  maxRunningJobsPerTenant: number;
+  /** a job whose estimated peak memory in the training child is higher is refused (400) */
+  jobMaxMemoryBytes: number;
+  /** a job whose estimated floating-point operations (all epochs) are more is refused (400) */
+  jobMaxFlops: number;
   /** requests per minute per tenant on /v1 routes; 0: unlimited */
   rateLimitPerMinute: number;
   /** `host` or `host:port` entries that webhooks may call although they are loopback or private */
@@ -103,10 +119,23 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     reconcileIntervalMs: integer(env, 'RECONCILE_INTERVAL_MS', 30_000, 100, 24 * 3600 * 1000),
     uploadLimitBytes: integer(env, 'UPLOAD_LIMIT_BYTES', 2 * 1024 ** 3, 1024, 1024 ** 4),
     ingestConcurrency: integer(env, 'INGEST_CONCURRENCY', 2, 1, 64),
+    // as large as the default upload cap: the training child holds a dataset in memory, and the
+    // wasm backend addresses 4 GiB at most, so a larger one could not be trained on anyway
+    datasetMaxBytes: integer(env, 'DATASET_MAX_BYTES', 2 * 1024 ** 3, 1024, 1024 ** 4),
+    imageMaxPixels: integer(env, 'IMAGE_MAX_PIXELS', 1024 * 1024, 1, 4096 * 4096),
+    ingestMaxHeapMb: integer(env, 'INGEST_MAX_HEAP_MB', 512, 64, 65536),
+    modelCheckConcurrency: integer(env, 'MODEL_CHECK_CONCURRENCY', 2, 1, 64),
+    tenantStorageQuotaBytes: integer(env, 'TENANT_STORAGE_QUOTA_BYTES', 20 * 1024 ** 3, 0, 1024 ** 5),
     logLevel: level,
     apiKeys,
     adminTenants: adminTenants(env.ADMIN_TENANTS, apiKeys),
     maxActiveJobsPerTenant: integer(env, 'MAX_ACTIVE_JOBS_PER_TENANT', 100, 1, 1_000_000),
+    // with several tenants, none may hold every worker slot; one tenant alone may use them all
+    maxRunningJobsPerTenant: integer(env, 'MAX_RUNNING_JOBS_PER_TENANT', new Set(apiKeys.map((k) => k.tenant)).size > 1 ? 2 : 0, 0, 1_000_000),
+    // the wasm backend's heap ends at 4 GiB and the child holds datasets besides: half of it
+    jobMaxMemoryBytes: integer(env, 'JOB_MAX_MEMORY_BYTES', 2 * 1024 ** 3, 1024 ** 2, 1024 ** 5),
+    // about a day of one wasm thread at some 10 GFLOP/s
+    jobMaxFlops: integer(env, 'JOB_MAX_FLOPS', 1e15, 1e6, 1e21),
     rateLimitPerMinute: integer(env, 'RATE_LIMIT_PER_MINUTE', apiKeys.length > 0 ? 1200 : 0, 0, 10_000_000),
     webhookAllowedHosts: (env.WEBHOOK_ALLOWED_HOSTS ?? '').split(',').map((h) => h.trim().toLowerCase()).filter(Boolean),
   };

@@ -69,7 +69,18 @@ export async function startService(config: Config, mode: Mode, log: Logger): Pro
       const workerConnection = createRedis(redisUrl, { maxRetriesPerRequest: null });
       logConnectionErrors(workerConnection, log, 'worker');
       stops.push(async () => void workerConnection.disconnect());
-      const host = new WorkerHost({ connection: workerConnection, store, live, queue, webhooks, log: log.child({ part: 'worker' }), concurrency: config.workerConcurrency, trainingThreads: config.trainingThreads, lockDurationMs: config.lockDurationMs });
+      const host = new WorkerHost({
+        connection: workerConnection,
+        store,
+        live,
+        queue,
+        webhooks,
+        log: log.child({ part: 'worker' }),
+        concurrency: config.workerConcurrency,
+        trainingThreads: config.trainingThreads,
+        lockDurationMs: config.lockDurationMs,
+        maxRunningPerTenant: config.maxRunningJobsPerTenant,
+      });
       stops.push(() => host.close());
       const deliverer = new WebhookDeliverer({ connection: workerConnection, store, live, log: log.child({ part: 'webhooks' }), allowedHosts: config.webhookAllowedHosts });
       stops.push(() => deliverer.close());

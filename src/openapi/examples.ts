@@ -53,6 +53,18 @@ const uploading = {
   preprocessing: null,
 };
 
+const estimate = {
+  parameters: 101770,
+  parameterBytes: 407080,
+  optimizerStateBytes: 407080,
+  activationBytes: 2442480,
+  datasetBytes: 57433520,
+  memoryBytes: 60690160,
+  stepsPerEpoch: 938,
+  flopsPerEpoch: 36607033344,
+  flops: 368102973440,
+};
+
 const queued = {
   id: JOB,
   object: 'job',
@@ -64,6 +76,7 @@ const queued = {
   result: null,
   error: null,
   attempt: 0,
+  estimate,
   backend: null,
   cancelRequested: false,
   pauseRequested: false,
@@ -137,6 +150,11 @@ const checkpoint = (epoch: number, loss: number, accuracy: number) => ({
   createdAt: '2026-11-28T10:00:11.470Z',
 });
 
+const TOO_LARGE =
+  "is 8192: the training child's estimated peak memory is 30.1 GiB (weights 24.5 MiB, optimizer state 0 bytes, one step's activations 30.0 GiB for batches of 8192, datasets 9.25 MiB), " +
+  'over the limit of 2.00 GiB (JOB_MAX_MEMORY_BYTES); expected a batchSize of at most 128';
+const TOO_MANY = 'tenant default already has 100 unfinished jobs (queued, running or paused; MAX_ACTIVE_JOBS_PER_TENANT is 100); wait for some to finish, or cancel paused ones';
+
 const problem = (status: number, slug: string, title: string, detail: string, instance: string, errors?: Array<{ pointer: string; detail: string }>) => ({
   type: `urn:tfjs-adapt:problem:${slug}`,
   title,
@@ -189,7 +207,7 @@ export const EXAMPLES: Record<string, OperationExamples> = {
   },
   'GET /v1/datasets/{id}/examples': {
     responses: {
-      200: { data: [{ index: 0, label: 5, class: '5', image: 'data:image/png;base64,iVBORw0KGgoAAAANSUhEUgAAABwAAAAcCAAAAABXZoBI...' }], offset: 0, total: 60000 },
+      200: { data: [{ index: 0, label: 5, class: '5', image: 'data:image/png;base64,iVBORw0KGgoAAAANSUhEUgAAABwAAAAcCAAAAABXZoBI...' }], offset: 0, total: 60000, nextOffset: 1 },
       409: problem(409, 'not_ready', 'Dataset not ready', `dataset ${uploading.id} is validating; examples can be read once it is ready`, `/v1/datasets/${uploading.id}/examples`),
     },
   },
@@ -219,9 +237,11 @@ export const EXAMPLES: Record<string, OperationExamples> = {
   'POST /v1/jobs': {
     request: { 'application/json': spec },
     responses: {
+      200: { object: 'job_estimate', type: 'train', estimate, limits: { maxMemoryBytes: 2147483648, maxFlops: 1e15 } },
       202: queued,
-      400: problem(400, 'validation', 'The request is not valid', 'body /hyperparameters/epochs must be >= 1', '/v1/jobs', [{ pointer: '/hyperparameters/epochs', detail: 'must be >= 1' }]),
+      400: problem(400, 'job_too_large', 'The job would exceed a resource limit', `/hyperparameters/batchSize ${TOO_LARGE}`, '/v1/jobs', [{ pointer: '/hyperparameters/batchSize', detail: TOO_LARGE }]),
       409: problem(409, 'idempotency_conflict', 'Idempotency-Key reused', `key "nightly-42" was used for a different request (job ${JOB})`, '/v1/jobs'),
+      429: problem(429, 'too_many_jobs', 'Too many unfinished jobs', TOO_MANY, '/v1/jobs'),
       503: problem(503, 'queue_unavailable', 'Queue unavailable', 'the job queue (Redis) is not reachable; nothing was created, retry later', '/v1/jobs'),
     },
   },
@@ -245,6 +265,7 @@ export const EXAMPLES: Record<string, OperationExamples> = {
     responses: {
       202: { ...running, status: 'queued', progress: { epoch: 4, epochs: 10, step: 938, steps: 938 } },
       409: problem(409, 'not_paused', 'Job is not paused', `job ${JOB} is running; only paused jobs can be resumed`, `/v1/jobs/${JOB}/resume`),
+      429: problem(429, 'too_many_jobs', 'Too many unfinished jobs', TOO_MANY.replace('; wait', `; job ${JOB} stays paused: wait`), `/v1/jobs/${JOB}/resume`),
     },
   },
   'GET /v1/jobs/{id}/checkpoints': { responses: { 200: { data: [checkpoint(1, 0.873, 0.7303), checkpoint(2, 0.4025, 0.8767)] } } },

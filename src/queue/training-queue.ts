@@ -4,6 +4,19 @@ import type { TrainingTask } from '../jobs/task.js';
 
 export const QUEUE_NAME = 'tfjs-adapt-training';
 
+/** BullMQ's lowest priority; priorities are 1 (first) to this. */
+const LOWEST_PRIORITY = 2 ** 21;
+
+export interface EnqueueOptions {
+  /**
+   * The order among waiting jobs, 1 first, first come first served within one priority: the API
+   * gives a job one more than its tenant's other unfinished jobs, so that a tenant's first job
+   * starts before another tenant's hundredth. Default 1: a job handed back or reconciled has had
+   * its turn already. Every job has one, because BullMQ serves jobs without a priority first.
+   */
+  priority?: number;
+}
+
 export interface QueueOptions {
   attempts: number;
   backoffMs: number;
@@ -27,22 +40,22 @@ export class TrainingQueue {
   }
 
   /** jobId = our job id, so adding the same job twice is a no-op. */
-  async enqueue(task: TrainingTask): Promise<void> {
-    await this.queue.add('train', task, { jobId: task.jobId });
+  async enqueue(task: TrainingTask, { priority = 1 }: EnqueueOptions = {}): Promise<void> {
+    await this.queue.add('train', task, { jobId: task.jobId, priority: Math.min(Math.max(1, Math.floor(priority)), LOWEST_PRIORITY) });
   }
 
   /**
    * Queues a job again (resumed, handed back): its earlier queue entry has ended, and with
    * jobId = our id a new add would be a no-op while that entry exists, so it goes first.
    */
-  async requeue(task: TrainingTask): Promise<void> {
+  async requeue(task: TrainingTask, opts: EnqueueOptions = {}): Promise<void> {
     const prior = await this.queue.getJob(task.jobId);
     if (prior) {
       const state = await prior.getState();
       if (state === 'active') throw new Error(`job ${task.jobId} is still active in the queue; it cannot be queued again yet`);
       await prior.remove();
     }
-    await this.enqueue(task);
+    await this.enqueue(task, opts);
   }
 
   /** Removes a job that is still waiting; a running one is locked and stays (it is cancelled through its worker). */

@@ -1,4 +1,5 @@
 import { Type, type Static } from '@sinclair/typebox';
+import { FILE_FIELDS, FORMAT_NAMES, FORMATS, formatsWithOption, OPTIONS, type OptionName } from '../artifacts/ingest/formats.js';
 
 const DatasetId = Type.String({ minLength: 1, maxLength: 64, pattern: '^[A-Za-z0-9_-]+$' });
 const ClassName = Type.String({ minLength: 1, maxLength: 200 });
@@ -111,22 +112,20 @@ export type CreateDataset = CreateBuiltinDataset | CreateDerivedDataset;
 
 const binary = (description: string) => Type.Unsafe<unknown>({ type: 'string', format: 'binary', description });
 
-/** Documents the multipart upload; the route checks the fields itself (see routes/datasets/upload-form.ts). */
+/** Documents the multipart upload from the format registry; the route checks the fields itself (see routes/datasets/upload-form.ts). */
 export const UploadDatasetForm = Type.Object(
   {
     name: Type.String({ minLength: 1, maxLength: 200 }),
-    format: Type.Union(['csv', 'jsonl', 'idx', 'images'].map((f) => Type.Literal(f))),
-    file: Type.Optional(binary('csv, jsonl: the data; images: a .zip, .tar or .tar.gz with one folder per class')),
-    images: Type.Optional(binary('idx: the images (or features) IDX file, optionally gzipped')),
-    labels: Type.Optional(binary('idx: the labels IDX file, optionally gzipped')),
-    labelColumn: Type.Optional(Type.String({ default: 'label', description: 'csv: the column holding the labels; every other column is a feature' })),
-    classes: Type.Optional(Type.String({ description: 'csv, jsonl: JSON array of class names, fixing their order; a label outside it is an error' })),
-    imageShape: Type.Optional(Type.String({ description: 'csv, jsonl: "[h, w]" or "[h, w, c]" when flat rows are images' })),
-    imageSize: Type.Optional(Type.String({ description: 'images: "[h, w]" every image is resized to; default: the first image\'s size' })),
-    channels: Type.Optional(Type.String({ description: 'images: 1 (greyscale) or 3 (RGB); default: 1 if the first image is greyscale, else 3' })),
-    layout: Type.Optional(Type.String({ description: 'idx, images: `flat` (default; featureShape [h*w*c], like the built-in mnist) or `image` ([h, w, c])' })),
-    scale: Type.Optional(Type.String({ description: 'preprocessing: model input = stored * scale + offset; default 2/255 for pixels (idx ubyte, images), else 1' })),
-    offset: Type.Optional(Type.String({ description: 'preprocessing offset; default -1 for pixels, else 0' })),
+    format: Type.Union(FORMAT_NAMES.map((f) => Type.Literal(f))),
+    ...Object.fromEntries(
+      FILE_FIELDS.map((field) => [
+        field,
+        Type.Optional(binary(FORMAT_NAMES.filter((f) => field in FORMATS[f].files).map((f) => `${f}: ${(FORMATS[f].files as Record<string, string>)[field]}`).join('; '))),
+      ]),
+    ),
+    ...Object.fromEntries(
+      (Object.keys(OPTIONS) as OptionName[]).map((o) => [o, Type.Optional(Type.String({ description: `${formatsWithOption(o).join(', ')}: ${OPTIONS[o].doc}` }))]),
+    ),
   },
   { additionalProperties: false },
 );
@@ -204,11 +203,14 @@ export const Example = Type.Object({
   label: Type.Integer(),
   class: Type.String(),
   features: Type.Optional(Type.Array(Type.Number(), { description: 'stored values, flat, in featureShape order' })),
-  image: Type.Optional(Type.String({ description: 'data:image/png;base64 URL, for image-like datasets' })),
+  image: Type.Optional(Type.String({ description: 'data:image/png;base64 URL of a preview at most 64 pixels a side, for image-like datasets' })),
 });
 
 export const ExamplesPage = Type.Object({
   data: Type.Array(Example),
   offset: Type.Integer(),
   total: Type.Integer({ description: 'numExamples of the dataset' }),
+  nextOffset: Type.Union([Type.Integer(), Type.Null()], {
+    description: 'where the next page starts (a page of large examples may hold fewer than `limit`); null after the last example',
+  }),
 });

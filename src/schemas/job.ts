@@ -243,6 +243,24 @@ export const JobError = Type.Object({
 });
 export type JobError = Static<typeof JobError>;
 
+export const JobEstimate = Type.Object(
+  {
+    parameters: Type.Integer({ description: 'weights of the model' }),
+    parameterBytes: Type.Integer({ description: 'the model\'s weights plus the copies and extra layers the method holds (L2-SP anchors, the bases\' mean, DANN\'s domain classifier)' }),
+    optimizerStateBytes: Type.Integer({ description: 'the optimizer\'s slots for every trained weight (none for sgd, one for momentum, two for adam)' }),
+    activationBytes: Type.Integer({
+      description: 'peak working memory of one step: forward and backward of a batch (target rows and the method\'s extra passes included) with its gradients, the optimizer\'s update, or an evaluation batch, whichever is more',
+    }),
+    datasetBytes: Type.Integer({ description: 'the datasets the training child loads, in their stored element type, and the batches cut from them' }),
+    memoryBytes: Type.Integer({ description: 'the sum: the training child\'s estimated peak memory, held against JOB_MAX_MEMORY_BYTES' }),
+    stepsPerEpoch: Type.Integer(),
+    flopsPerEpoch: Type.Number({ description: 'floating-point operations of one epoch: training steps and validation' }),
+    flops: Type.Number({ description: 'all epochs plus the final evaluations, held against JOB_MAX_FLOPS' }),
+  },
+  { $id: 'JobEstimate', description: 'what the job costs the training child, estimated before it is queued from the spec, the model\'s layers and the datasets\' shapes (within 2x of the measured peak)' },
+);
+export type JobEstimate = Static<typeof JobEstimate>;
+
 export const Job = Type.Object(
   {
     id: Type.String(),
@@ -255,6 +273,7 @@ export const Job = Type.Object(
     result: Type.Union([Type.Object({ modelId: Type.String(), metrics: Metrics }), Type.Null()]),
     error: Type.Union([JobError, Type.Null()]),
     attempt: Type.Integer({ description: 'how many times the job has been started' }),
+    estimate: Type.Union([JobEstimate, Type.Null()], { description: 'the cost estimate the job was admitted with (refreshed on resume); null for jobs created before estimates' }),
     backend: Type.Union([Type.String(), Type.Null()], { description: 'tfjs backend that ran it: tensorflow, wasm or cpu' }),
     cancelRequested: Type.Boolean({ description: 'a cancel was asked for; a running job stops within one batch' }),
     pauseRequested: Type.Boolean({ description: 'a pause was asked for; a running job checkpoints and stops within one batch' }),

@@ -20,13 +20,14 @@ interface CheckpointRow {
 export class CheckpointStore {
   constructor(private readonly db: Db) {}
 
-  async add(q: Queryable, jobId: string, c: { epoch: number; step: number; attempt: number; metrics: object; path: string }): Promise<void> {
+  /** `bytes`, what the checkpoint's files take on disk, counts against the job's tenant's storage quota. */
+  async add(q: Queryable, jobId: string, c: { epoch: number; step: number; attempt: number; metrics: object; path: string; bytes?: number }): Promise<void> {
     // a retried attempt may write the same epoch again: keep the newest files
     await q.query(
-      `INSERT INTO checkpoints (job_id, epoch, step, attempt, metrics, path) VALUES ($1, $2, $3, $4, $5::jsonb, $6)
+      `INSERT INTO checkpoints (job_id, epoch, step, attempt, metrics, path, bytes) VALUES ($1, $2, $3, $4, $5::jsonb, $6, $7)
        ON CONFLICT (job_id, epoch, step) DO UPDATE SET attempt = EXCLUDED.attempt, metrics = EXCLUDED.metrics,
-         path = EXCLUDED.path, created_at = now()`,
-      [jobId, c.epoch, c.step, c.attempt, JSON.stringify(c.metrics), c.path],
+         path = EXCLUDED.path, bytes = EXCLUDED.bytes, created_at = now()`,
+      [jobId, c.epoch, c.step, c.attempt, JSON.stringify(c.metrics), c.path, c.bytes ?? 0],
     );
   }
 

@@ -2,24 +2,43 @@ import type { DatasetError } from '../schemas/dataset.js';
 import type { Db } from './db.js';
 import { pageOf, type PageResult } from './paging.js';
 
-export interface DatasetRecord {
+interface DatasetBase {
   id: string;
   name: string;
-  status: 'validating' | 'ready' | 'failed';
   source: Record<string, unknown>;
-  numExamples: number | null;
-  featureShape: number[] | null;
-  featureDtype: 'uint8' | 'float32' | null;
-  /** [h, w, c] for image-like examples */
-  imageShape: number[] | null;
-  numClasses: number | null;
-  classes: string[] | null;
-  classCounts: number[] | null;
-  preprocessing: { scale: number; offset: number } | null;
-  dir: string | null;
-  error: DatasetError | null;
   createdAt: string;
 }
+
+/** Recorded before its data is converted; nothing about the data is known yet. */
+export interface ValidatingDataset extends DatasetBase {
+  status: 'validating';
+}
+
+export interface FailedDataset extends DatasetBase {
+  status: 'failed';
+  error: DatasetError;
+}
+
+export interface ReadyDataset extends DatasetBase {
+  status: 'ready';
+  numExamples: number;
+  featureShape: number[];
+  featureDtype: 'uint8' | 'float32';
+  /** [h, w, c] for image-like examples */
+  imageShape: number[] | null;
+  numClasses: number;
+  classes: string[];
+  classCounts: number[];
+  preprocessing: { scale: number; offset: number };
+  dir: string;
+  /** what its files take on disk, counted against the tenant's storage quota */
+  bytes: number;
+}
+
+export type DatasetRecord = ValidatingDataset | ReadyDataset | FailedDataset;
+
+/** What a conversion (or a built-in) establishes about a ready dataset. */
+export type ReadyFacts = Omit<ReadyDataset, keyof DatasetBase | 'status'>;
 
 interface DatasetRow {
   id: string;
@@ -28,64 +47,66 @@ interface DatasetRow {
   source: Record<string, unknown>;
   num_examples: number | null;
   feature_shape: number[] | null;
-  feature_dtype: DatasetRecord['featureDtype'];
+  feature_dtype: ReadyDataset['featureDtype'] | null;
   image_shape: number[] | null;
   num_classes: number | null;
   classes: string[] | null;
   class_counts: number[] | null;
-  preprocessing: DatasetRecord['preprocessing'];
+  preprocessing: ReadyDataset['preprocessing'] | null;
   dir: string | null;
-  error: DatasetRecord['error'];
+  error: DatasetError | null;
+  /** bigint: a string from pg */
+  bytes: string | number;
   created_at: Date;
 }
 
-const toRecord = (r: DatasetRow): DatasetRecord => ({
-  id: r.id,
-  name: r.name,
-  status: r.status,
-  source: r.source,
-  numExamples: r.num_examples,
-  featureShape: r.feature_shape,
-  featureDtype: r.feature_dtype,
-  imageShape: r.image_shape ?? null,
-  numClasses: r.num_classes,
-  classes: r.classes,
-  classCounts: r.class_counts,
-  preprocessing: r.preprocessing,
-  dir: r.dir,
-  error: r.error,
-  createdAt: r.created_at.toISOString(),
-});
+/** A column the status promises; a row without it is a broken database, not a user error. */
+function present<T>(v: T | null, row: DatasetRow, column: string): T {
+  if (v === null) throw new Error(`dataset ${row.id} is ${row.status} but its ${column} is null`);
+  return v;
+}
 
-export type ReadyDataset = Omit<DatasetRecord, 'status' | 'imageShape'> & {
-  imageShape?: number[] | null;
-  status: 'ready';
-  numExamples: number;
-  featureShape: number[];
-  featureDtype: 'uint8' | 'float32';
-  numClasses: number;
-  classes: string[];
-  classCounts: number[];
-  preprocessing: { scale: number; offset: number };
-  dir: string;
-};
+function toRecord(r: DatasetRow): DatasetRecord {
+  const base = { id: r.id, name: r.name, source: r.source, createdAt: r.created_at.toISOString() };
+  switch (r.status) {
+    case 'validating':
+      return { ...base, status: 'validating' };
+    case 'failed':
+      return { ...base, status: 'failed', error: present(r.error, r, 'error') };
+    case 'ready':
+      return {
+        ...base,
+        status: 'ready',
+        numExamples: present(r.num_examples, r, 'num_examples'),
+        featureShape: present(r.feature_shape, r, 'feature_shape'),
+        featureDtype: present(r.feature_dtype, r, 'feature_dtype'),
+        imageShape: r.image_shape ?? null,
+        numClasses: present(r.num_classes, r, 'num_classes'),
+        classes: present(r.classes, r, 'classes'),
+        classCounts: present(r.class_counts, r, 'class_counts'),
+        preprocessing: present(r.preprocessing, r, 'preprocessing'),
+        dir: present(r.dir, r, 'dir'),
+        bytes: Number(r.bytes),
+      };
+  }
+}
 
 export class DatasetStore {
   constructor(private readonly db: Db) {}
 
-  async insertReady(d: Omit<ReadyDataset, 'createdAt' | 'error' | 'status'>, tenant = 'default'): Promise<DatasetRecord> {
+  async insertReady(d: Pick<DatasetBase, 'id' | 'name' | 'source'> & ReadyFacts, tenant = 'default'): Promise<DatasetRecord> {
     const [row] = await this.db.query<DatasetRow>(
       `INSERT INTO datasets (id, name, status, source, num_examples, feature_shape, feature_dtype, num_classes,
-         classes, class_counts, preprocessing, dir, image_shape, tenant)
-       VALUES ($1, $2, 'ready', $3::jsonb, $4, $5::jsonb, $6, $7, $8::jsonb, $9::jsonb, $10::jsonb, $11, $12::jsonb, $13) RETURNING *`,
+         classes, class_counts, preprocessing, dir, image_shape, tenant, bytes)
+       VALUES ($1, $2, 'ready', $3::jsonb, $4, $5::jsonb, $6, $7, $8::jsonb, $9::jsonb, $10::jsonb, $11, $12::jsonb, $13, $14) RETURNING *`,
       [d.id, d.name, JSON.stringify(d.source), d.numExamples, JSON.stringify(d.featureShape), d.featureDtype, d.numClasses,
-        JSON.stringify(d.classes), JSON.stringify(d.classCounts), JSON.stringify(d.preprocessing), d.dir, JSON.stringify(d.imageShape ?? null), tenant],
+        JSON.stringify(d.classes), JSON.stringify(d.classCounts), JSON.stringify(d.preprocessing), d.dir, JSON.stringify(d.imageShape), tenant, d.bytes],
     );
     return toRecord(row!);
   }
 
   /** An upload or a derived dataset, recorded before its data is converted. */
-  async insertValidating(d: { id: string; name: string; source: Record<string, unknown> }, tenant = 'default'): Promise<DatasetRecord> {
+  async insertValidating(d: Pick<DatasetBase, 'id' | 'name' | 'source'>, tenant = 'default'): Promise<DatasetRecord> {
     const [row] = await this.db.query<DatasetRow>(
       `INSERT INTO datasets (id, name, status, source, tenant, heartbeat_at) VALUES ($1, $2, 'validating', $3::jsonb, $4, now()) RETURNING *`,
       [d.id, d.name, JSON.stringify(d.source), tenant],
@@ -97,13 +118,13 @@ export class DatasetStore {
    * Completes a validating dataset. Returns null when it is no longer validating (deleted
    * meanwhile), so the caller knows the converted files have no owner.
    */
-  async markReady(id: string, d: Omit<ReadyDataset, 'createdAt' | 'error' | 'status' | 'id' | 'name' | 'source'>): Promise<DatasetRecord | null> {
+  async markReady(id: string, d: ReadyFacts): Promise<DatasetRecord | null> {
     const [row] = await this.db.query<DatasetRow>(
       `UPDATE datasets SET status = 'ready', num_examples = $2, feature_shape = $3::jsonb, feature_dtype = $4, num_classes = $5,
-         classes = $6::jsonb, class_counts = $7::jsonb, preprocessing = $8::jsonb, dir = $9, image_shape = $10::jsonb
+         classes = $6::jsonb, class_counts = $7::jsonb, preprocessing = $8::jsonb, dir = $9, image_shape = $10::jsonb, bytes = $11
        WHERE id = $1 AND status = 'validating' RETURNING *`,
       [id, d.numExamples, JSON.stringify(d.featureShape), d.featureDtype, d.numClasses, JSON.stringify(d.classes),
-        JSON.stringify(d.classCounts), JSON.stringify(d.preprocessing), d.dir, JSON.stringify(d.imageShape ?? null)],
+        JSON.stringify(d.classCounts), JSON.stringify(d.preprocessing), d.dir, JSON.stringify(d.imageShape), d.bytes],
     );
     return row ? toRecord(row) : null;
   }

@@ -1,4 +1,4 @@
-import type { Job, JobError, JobSpec, JobStatus, JobType, Progress } from '../schemas/job.js';
+import type { Job, JobError, JobEstimate, JobSpec, JobStatus, JobType, Progress } from '../schemas/job.js';
 import type { Db, Queryable } from './db.js';
 import type { EventStore, JobEvent } from './events.js';
 import { pageOf, type PageResult } from './paging.js';
@@ -13,6 +13,7 @@ interface JobRow {
   result: Job['result'];
   error: JobError | null;
   attempt: number;
+  estimate: JobEstimate | null;
   backend: string | null;
   stop_requested: 'cancel' | 'pause' | null;
   idempotency_key: string | null;
@@ -36,6 +37,7 @@ export const toJob = (r: JobRow): Job => ({
   result: r.result,
   error: r.error,
   attempt: r.attempt,
+  estimate: r.estimate ?? null,
   backend: r.backend,
   cancelRequested: r.stop_requested === 'cancel',
   pauseRequested: r.stop_requested === 'pause',
@@ -66,11 +68,11 @@ export class JobStore {
     private readonly events: EventStore,
   ) {}
 
-  async create(j: { id: string; spec: JobSpec; tenant?: string; idempotencyKey?: string; requestHash?: string }): Promise<Transition> {
+  async create(j: { id: string; spec: JobSpec; tenant?: string; idempotencyKey?: string; requestHash?: string; estimate?: JobEstimate }): Promise<Transition> {
     return this.db.tx(async (q) => {
       await q.query(
-        `INSERT INTO jobs (id, type, status, spec, idempotency_key, request_hash, tenant) VALUES ($1, $2, 'queued', $3::jsonb, $4, $5, $6)`,
-        [j.id, j.spec.type, JSON.stringify(j.spec), j.idempotencyKey ?? null, j.requestHash ?? null, j.tenant ?? 'default'],
+        `INSERT INTO jobs (id, type, status, spec, idempotency_key, request_hash, tenant, estimate) VALUES ($1, $2, 'queued', $3::jsonb, $4, $5, $6, $7::jsonb)`,
+        [j.id, j.spec.type, JSON.stringify(j.spec), j.idempotencyKey ?? null, j.requestHash ?? null, j.tenant ?? 'default', j.estimate ? JSON.stringify(j.estimate) : null],
       );
       const ev = await this.events.append(q, j.id, 'status', { status: 'queued' });
       return { job: (await this.getIn(q, j.id))!, events: [ev] };
@@ -89,10 +91,23 @@ export class JobStore {
     return row ? toJob(row) : null;
   }
 
-  /** queued and running jobs of a tenant, for its concurrency limit */
+  /**
+   * Unfinished (queued, running and paused) jobs of a tenant: what MAX_ACTIVE_JOBS_PER_TENANT
+   * bounds. Paused jobs count, or pausing, creating and resuming would get around the bound.
+   */
   async activeCount(tenant: string): Promise<number> {
-    const [row] = await this.db.query<{ n: number }>(`SELECT count(*)::int AS n FROM jobs WHERE tenant = $1 AND status IN ('queued', 'running')`, [tenant]);
+    const [row] = await this.db.query<{ n: number }>(`SELECT count(*)::int AS n FROM jobs WHERE tenant = $1 AND ${LIVE}`, [tenant]);
     return row!.n;
+  }
+
+  /** Running jobs of the tenant that owns job `id`, that job aside: what MAX_RUNNING_JOBS_PER_TENANT bounds. */
+  async runningBesides(id: string): Promise<{ tenant: string; running: number } | null> {
+    const [row] = await this.db.query<{ tenant: string; running: number }>(
+      `SELECT j.tenant, (SELECT count(*)::int FROM jobs o WHERE o.tenant = j.tenant AND o.status = 'running' AND o.id <> j.id) AS running
+         FROM jobs j WHERE j.id = $1`,
+      [id],
+    );
+    return row ?? null;
   }
 
   private async getIn(q: Queryable, id: string): Promise<Job | null> {
@@ -270,13 +285,13 @@ export class JobStore {
     });
   }
 
-  /** A paused job goes back to the queue; it continues from its last checkpoint. */
-  resume(id: string, tenant = 'default'): Promise<Outcome<'resumed' | 'refused'>> {
+  /** A paused job goes back to the queue with its new estimate; it continues from its last checkpoint. */
+  resume(id: string, { tenant = 'default', estimate }: { tenant?: string; estimate?: JobEstimate } = {}): Promise<Outcome<'resumed' | 'refused'>> {
     return this.db.tx(async (q) => {
       const [row] = await q.query<JobRow>('SELECT * FROM jobs WHERE id = $1 AND tenant = $2 FOR UPDATE', [id, tenant]);
       if (!row) return { outcome: 'missing' as const };
       if (row.status !== 'paused') return { outcome: 'refused' as const, transition: { job: toJob(row), events: [] } };
-      await q.query(`UPDATE jobs SET status = 'queued', stop_requested = NULL WHERE id = $1`, [id]);
+      await q.query(`UPDATE jobs SET status = 'queued', stop_requested = NULL, estimate = coalesce($2::jsonb, estimate) WHERE id = $1`, [id, estimate ? JSON.stringify(estimate) : null]);
       const ev = await this.events.append(q, id, 'status', { status: 'queued', resumed: true });
       return { outcome: 'resumed' as const, transition: { job: (await this.getIn(q, id))!, events: [ev] } };
     });

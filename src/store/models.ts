@@ -49,14 +49,17 @@ const toRecord = (r: ModelRow): ModelRecord => ({
 export class ModelStore {
   constructor(private readonly db: Db) {}
 
-  /** A trained model belongs to its job's tenant; an uploaded one to the uploader's. */
-  async insert(q: Queryable, m: Omit<ModelRecord, 'createdAt'>, tenant?: string): Promise<void> {
+  /**
+   * A trained model belongs to its job's tenant; an uploaded one to the uploader's. `bytes`, what
+   * its files take on disk, counts against the tenant's storage quota.
+   */
+  async insert(q: Queryable, m: Omit<ModelRecord, 'createdAt'> & { bytes?: number }, tenant?: string): Promise<void> {
     await q.query(
-      `INSERT INTO models (id, name, status, job_id, base_model_id, dataset_ids, metrics, input_shape, classes, preprocessing, dir, tenant)
+      `INSERT INTO models (id, name, status, job_id, base_model_id, dataset_ids, metrics, input_shape, classes, preprocessing, dir, tenant, bytes)
        VALUES ($1, $2, $3, $4, $5, $6::jsonb, $7::jsonb, $8::jsonb, $9::jsonb, $10::jsonb, $11,
-         coalesce($12, (SELECT tenant FROM jobs WHERE id = $4), 'default'))`,
+         coalesce($12, (SELECT tenant FROM jobs WHERE id = $4), 'default'), $13)`,
       [m.id, m.name, m.status, m.jobId, m.baseModelId, JSON.stringify(m.datasetIds), JSON.stringify(m.metrics),
-        JSON.stringify(m.inputShape), JSON.stringify(m.classes), JSON.stringify(m.preprocessing), m.dir, tenant ?? null],
+        JSON.stringify(m.inputShape), JSON.stringify(m.classes), JSON.stringify(m.preprocessing), m.dir, tenant ?? null, m.bytes ?? 0],
     );
   }
 

@@ -15,7 +15,8 @@ import type { Transition } from '../../src/store/jobs.js';
 import type { Store } from '../../src/store/store.js';
 import type { WebhookQueue } from '../../src/webhooks/webhook-queue.js';
 import { failChildInitOnExit } from './sandbox-init.js';
-import type { TrainingMessage, TrainingResult, TrainingTask } from '../../src/jobs/task.js';
+import { TenantGate } from './tenant-gate.js';
+import { DEFER_REASON, type TrainingMessage, type TrainingResult, type TrainingTask } from '../../src/jobs/task.js';
 
 const PROCESSOR = fileURLToPath(new URL('../training/processor.js', import.meta.url));
 
@@ -31,7 +32,12 @@ export interface WorkerHostOptions {
   /** XNNPACK threads of each training child (TRAINING_THREADS in its environment) */
   trainingThreads: number;
   lockDurationMs: number;
+  /** MAX_RUNNING_JOBS_PER_TENANT (0: no cap), see tenant-gate.ts */
+  maxRunningPerTenant: number;
 }
+
+/** How long a job deferred by its tenant's running cap waits before it is offered again. */
+const DEFER_MS = 1000;
 
 /** The job's attempt number across all its queue entries (see TrainingTask.attemptBase). */
 const attemptOf = (job: QueueJob<TrainingTask>) => (job.data.attemptBase ?? 0) + job.attemptsStarted;
@@ -41,9 +47,11 @@ export class WorkerHost {
   /** per job, the tail of its chain of store writes: a job's messages are recorded in the order they came */
   private readonly chains = new Map<string, Promise<void>>();
   private shuttingDown = false;
+  private readonly gate: TenantGate;
 
   constructor(private readonly opts: WorkerHostOptions) {
     failChildInitOnExit();
+    this.gate = new TenantGate({ store: opts.store, log: opts.log, maxRunningPerTenant: opts.maxRunningPerTenant, deferMs: DEFER_MS });
     this.worker = new Worker<TrainingTask, TrainingResult>(QUEUE_NAME, PROCESSOR, {
       connection: opts.connection,
       concurrency: opts.concurrency,
@@ -97,6 +105,10 @@ export class WorkerHost {
   }
 
   private async onActive(job: QueueJob<TrainingTask>): Promise<void> {
+    if (await this.gate.defer(job)) {
+      this.worker.cancelJob(job.id!, DEFER_REASON);
+      return;
+    }
     const t = await this.opts.store.jobs.started(job.id!, attemptOf(job));
     if (!t) {
       // cancelled or paused while it waited, or an older attempt's leftovers: do not let it train

@@ -52,7 +52,7 @@ export function ingestCsv(job: CsvJob): IngestResult {
     // slot position of each column; the label column has none
     const position = new Int32Array(names.length);
     for (let k = 0, p = 0; k < names.length; k++) position[k] = k === labelAt ? -1 : p++;
-    writer = new DatasetWriter(job.outDir, featureSize, 'float32', true);
+    writer = new DatasetWriter({ dir: job.outDir, featureSize, dtype: 'float32', narrow: true, limit: job.limit, field: FIELD });
     const labels = new LabelSet(job.classes);
     let row = 0;
     for (let r = records.next(); r; r = records.next()) {

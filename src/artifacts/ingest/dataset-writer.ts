@@ -7,6 +7,7 @@ import { closeSync, openSync, readSync, renameSync, unlinkSync, writeSync } from
 import { endianness } from 'node:os';
 import { join } from 'node:path';
 import { FEATURES_FILE, LABELS_FILE } from '../dataset-files.js';
+import { checkOutputBytes, datasetBytes, type OutputLimit } from './output-limit.js';
 
 const BUFFER_BYTES = 4 << 20;
 const WIDE_FILE = 'features.f32.tmp';
@@ -17,9 +18,31 @@ export interface WrittenDataset {
   classCounts: number[];
 }
 
+export interface DatasetWriterOptions {
+  dir: string;
+  featureSize: number;
+  /** how examples are handed in */
+  dtype: 'uint8' | 'float32';
+  /**
+   * float32 data whose values all turn out to be integers in 0..255 is stored as uint8
+   * (a quarter of the size for the training child)
+   */
+  narrow?: boolean;
+  /** checked before every example: the files never grow past it */
+  limit: OutputLimit;
+  /** the upload field the examples come from, for the error's location */
+  field?: string;
+}
+
 export class DatasetWriter {
   /** examples committed so far */
   count = 0;
+  readonly featureSize: number;
+  readonly dtype: 'uint8' | 'float32';
+  private readonly dir: string;
+  private readonly narrow: boolean;
+  private readonly limit: OutputLimit;
+  private readonly field: string | undefined;
   private readonly fd: number;
   private readonly labelsFd: number;
   private readonly buffer: Float32Array | Uint8Array;
@@ -29,17 +52,11 @@ export class DatasetWriter {
   /** every value so far is an integer in 0..255, so the data can be stored as uint8 */
   private bytesSuffice = true;
 
-  /**
-   * `dtype` is how examples are handed in. With `narrow`, float32 data whose values all turn out
-   * to be integers in 0..255 is stored as uint8 (a quarter of the size for the training child).
-   */
-  constructor(
-    private readonly dir: string,
-    readonly featureSize: number,
-    readonly dtype: 'uint8' | 'float32',
-    private readonly narrow = false,
-  ) {
+  constructor(o: DatasetWriterOptions) {
     if (endianness() !== 'LE') throw new Error('datasets can only be written on a little-endian host');
+    ({ dir: this.dir, featureSize: this.featureSize, dtype: this.dtype, limit: this.limit, field: this.field } = o);
+    this.narrow = o.narrow ?? false;
+    const { featureSize, dtype, dir } = this;
     const elements = Math.max(featureSize, Math.floor(BUFFER_BYTES / (dtype === 'float32' ? 4 : 1)));
     this.buffer = dtype === 'float32' ? new Float32Array(elements) : new Uint8Array(elements);
     this.fd = openSync(join(dir, this.narrowing ? WIDE_FILE : FEATURES_FILE), 'w');
@@ -50,8 +67,14 @@ export class DatasetWriter {
     return this.narrow && this.dtype === 'float32';
   }
 
-  /** Where to put the next example's values; valid until commit(). */
+  /** Where to put the next example's values; valid until commit(). Refuses an example over the limit. */
   slot(): Float32Array | Uint8Array {
+    // counted as handed in: float32 data narrowed at the end is on disk as float32 until then
+    const bytes = datasetBytes(this.count + 1, this.featureSize, this.buffer.BYTES_PER_ELEMENT);
+    checkOutputBytes(this.limit, bytes, `example ${this.count + 1} (${this.featureSize} values) makes the dataset grow`, {
+      ...(this.field ? { field: this.field } : {}),
+      index: this.count,
+    });
     if (this.used + this.featureSize > this.buffer.length) this.flushFeatures();
     return this.buffer.subarray(this.used, this.used + this.featureSize);
   }

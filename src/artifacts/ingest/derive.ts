@@ -10,6 +10,7 @@ import { FEATURES_FILE, LABELS_FILE } from '../dataset-files.js';
 import { DatasetWriter } from './dataset-writer.js';
 import { hasGeometry, sourceGrid, warp } from './geometry.js';
 import { IngestError } from './ingest-error.js';
+import { checkOutputBytes, datasetBytes } from './output-limit.js';
 import type { DeriveJob, IngestResult, SourceDataset } from './job.js';
 import { gaussian, randomStream, shuffle } from './random.js';
 
@@ -134,7 +135,8 @@ export function derive(job: DeriveJob): IngestResult {
   const example = uint8 ? new Uint8Array(featureSize) : new Float32Array(featureSize);
   const exampleBytes = new Uint8Array(example.buffer);
   const values = new Float32Array(featureSize);
-  const writer = new DatasetWriter(job.outDir, featureSize, source.featureDtype);
+  checkOutputBytes(job.limit, datasetBytes(indices.length, featureSize, bytesPer), `the transform keeps ${indices.length} examples of ${featureSize} ${source.featureDtype} values`);
+  const writer = new DatasetWriter({ dir: job.outDir, featureSize, dtype: source.featureDtype, limit: job.limit });
   const fd = openSync(featuresFile, 'r');
   try {
     for (const i of indices) {

@@ -6,6 +6,7 @@ import { ByteStream } from './byte-stream.js';
 import { DatasetWriter } from './dataset-writer.js';
 import { IngestError } from './ingest-error.js';
 import type { IdxJob, IngestResult } from './job.js';
+import { checkOutputBytes, datasetBytes } from './output-limit.js';
 import { emptyClassProblem, LabelSet } from './label-set.js';
 
 interface IdxType {
@@ -28,14 +29,15 @@ const TYPES: Record<number, IdxType> = {
 const MAX_ITEM_VALUES = 1 << 26;
 const FLOAT32_MAX = 3.4028234663852886e38;
 
-interface Header {
+export interface IdxHeader {
   type: IdxType;
   dims: number[];
+  /** where the values start */
+  bytes: number;
 }
 
-async function readHeader(s: ByteStream, field: string): Promise<Header> {
-  const magic = new Uint8Array(4);
-  const got = await s.read(magic);
+/** The type and rank of the first 4 bytes (`got` of them were there). */
+function magicOf(magic: Uint8Array, got: number, field: string): { type: IdxType; rank: number } {
   const hex = Array.from(magic.subarray(0, got), (b) => b.toString(16).padStart(2, '0')).join(' ');
   const type = TYPES[magic[2]!];
   if (got < 4 || magic[0] !== 0 || magic[1] !== 0 || type === undefined || magic[3] === 0) {
@@ -43,13 +45,27 @@ async function readHeader(s: ByteStream, field: string): Promise<Header> {
       field,
     });
   }
-  const rank = magic[3]!;
+  return { type, rank: magic[3]! };
+}
+
+function dimsOf(dimBytes: Uint8Array, rank: number, field: string): number[] {
+  if (dimBytes.length < 4 * rank) throw new IngestError('truncated', `${field} ends inside its header: rank ${rank} needs ${rank} 4-byte dimensions`, { field });
+  const view = new DataView(dimBytes.buffer, dimBytes.byteOffset, 4 * rank);
+  return Array.from({ length: rank }, (_, i) => view.getUint32(4 * i));
+}
+
+/** The header of an IDX file held in memory (the built-in datasets' files). */
+export function idxHeader(file: Uint8Array, field: string): IdxHeader {
+  const { type, rank } = magicOf(file, Math.min(4, file.length), field);
+  return { type, dims: dimsOf(file.subarray(4, 4 + 4 * rank), rank, field), bytes: 4 + 4 * rank };
+}
+
+async function readHeader(s: ByteStream, field: string): Promise<IdxHeader> {
+  const magic = new Uint8Array(4);
+  const { type, rank } = magicOf(magic, await s.read(magic), field);
   const dimBytes = new Uint8Array(4 * rank);
-  if ((await s.read(dimBytes)) < dimBytes.length) {
-    throw new IngestError('truncated', `${field} ends inside its header: rank ${rank} needs ${rank} 4-byte dimensions`, { field });
-  }
-  const view = new DataView(dimBytes.buffer);
-  return { type, dims: Array.from({ length: rank }, (_, i) => view.getUint32(4 * i)) };
+  const got = await s.read(dimBytes);
+  return { type, dims: dimsOf(dimBytes.subarray(0, got), rank, field), bytes: 4 + 4 * rank };
 }
 
 export async function ingestIdx(job: IdxJob): Promise<IngestResult> {
@@ -82,7 +98,11 @@ export async function ingestIdx(job: IdxJob): Promise<IngestResult> {
     if (count === 0) throw new IngestError('empty', 'images and labels hold no items', { field: 'images' });
 
     const ubyte = ih.type.bytes === 1 && ih.type.name === 'ubyte';
-    writer = new DatasetWriter(job.outDir, itemSize, ubyte ? 'uint8' : 'float32');
+    // the header says how large the dataset will be: refuse before writing a byte
+    checkOutputBytes(job.limit, datasetBytes(count, itemSize, ubyte ? 1 : 4), `images declares ${count} items of [${itemDims.join(', ')}] ${ih.type.name} values`, {
+      field: 'images',
+    });
+    writer = new DatasetWriter({ dir: job.outDir, featureSize: itemSize, dtype: ubyte ? 'uint8' : 'float32', limit: job.limit, field: 'images' });
     const set = new LabelSet();
     const labelBytes = new Uint8Array(lh.type.bytes);
     const labelView = new DataView(labelBytes.buffer);

@@ -88,13 +88,20 @@ export async function ingestImages(job: ImagesJob): Promise<IngestResult> {
           throw corruptImage(entry.name, err);
         }
         if (!meta.height || !meta.width) throw corruptImage(entry.name, new Error('it has no size'));
-        size ??= [meta.height!, meta.width!];
+        if (!size && meta.height * meta.width > job.limit.imageMaxPixels) {
+          throw new IngestError(
+            'image_too_large',
+            `entry ${JSON.stringify(entry.name)} is ${meta.height}x${meta.width} pixels, more than the ${job.limit.imageMaxPixels} an example may have (IMAGE_MAX_PIXELS); give imageSize to resize every image, e.g. [64, 64]`,
+            { field: FIELD, entry: entry.name, expected: job.limit.imageMaxPixels, found: meta.height * meta.width },
+          );
+        }
+        size ??= [meta.height, meta.width];
         channels ??= (meta.channels ?? 3) <= 2 || meta.space === 'b-w' ? 1 : 3;
       }
       const label = labels.index(className);
       if (typeof label !== 'number') throw new IngestError(label.code, `entry ${JSON.stringify(entry.name)}: ${label.message}`, { field: FIELD, entry: entry.name });
       if (!classEntry.has(className)) classEntry.set(className, entry.name);
-      writer ??= new DatasetWriter(job.outDir, size[0] * size[1] * channels, 'uint8');
+      writer ??= new DatasetWriter({ dir: job.outDir, featureSize: size[0] * size[1] * channels, dtype: 'uint8', limit: job.limit, field: FIELD });
       pending.push(decode(bytes, entry.name, label));
       if (pending.length >= IN_FLIGHT) await writeOldest();
     }

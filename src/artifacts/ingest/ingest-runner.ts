@@ -18,11 +18,15 @@ export class IngestRunner {
   private readonly workers = new Set<Worker>();
   private closed = false;
 
-  constructor(private readonly concurrency: number) {}
+  /**
+   * `maxHeapMb` caps each thread's V8 heap (worker_threads resourceLimits): a conversion that
+   * crosses it ends as `resource_exhausted`, and the API process goes on.
+   */
+  constructor(private readonly o: { concurrency: number; maxHeapMb: number }) {}
 
   /** Converts; rejects with IngestError for bad input, with Error for anything else. */
   async run(job: IngestJob): Promise<IngestResult> {
-    if (this.running >= this.concurrency) await new Promise<void>((go) => this.waiting.push(go));
+    if (this.running >= this.o.concurrency) await new Promise<void>((go) => this.waiting.push(go));
     this.running++;
     try {
       if (this.closed) throw new IngestError('interrupted', 'the service stopped before this dataset was converted; upload it again');
@@ -35,7 +39,10 @@ export class IngestRunner {
 
   private inWorker(job: IngestJob): Promise<IngestResult> {
     return new Promise((resolve, reject) => {
-      const worker = new Worker(WORKER_URL, { workerData: job });
+      const worker = new Worker(WORKER_URL, {
+        workerData: job,
+        resourceLimits: { maxOldGenerationSizeMb: this.o.maxHeapMb, maxYoungGenerationSizeMb: Math.min(64, this.o.maxHeapMb / 4), stackSizeMb: 4 },
+      });
       this.workers.add(worker);
       let settled = false;
       worker.once('message', (outcome: import('./job.js').IngestOutcome) => {
@@ -46,7 +53,11 @@ export class IngestRunner {
       });
       worker.once('error', (err) => {
         settled = true;
-        reject(err);
+        if ((err as { code?: string }).code === 'ERR_WORKER_OUT_OF_MEMORY') {
+          reject(new IngestError('resource_exhausted', `converting needed more than the ${this.o.maxHeapMb} MiB of memory a conversion may use (INGEST_MAX_HEAP_MB); the upload is too complex to convert here`));
+        } else {
+          reject(err);
+        }
       });
       worker.once('exit', (code) => {
         this.workers.delete(worker);

@@ -3,6 +3,7 @@
  * the worker_threads boundary by structured clone.
  */
 import type { DatasetError, Transform } from '../../schemas/dataset.js';
+import type { OutputLimit } from './output-limit.js';
 
 export interface Preprocessing {
   scale: number;
@@ -14,6 +15,8 @@ interface Common {
   outDir: string;
   /** overrides the format's default preprocessing */
   preprocessing?: Preprocessing;
+  /** how large the output may grow */
+  limit: OutputLimit;
 }
 
 export interface CsvJob extends Common {
@@ -69,8 +72,8 @@ export interface DeriveJob extends Common {
 
 export type IngestJob = CsvJob | JsonlJob | IdxJob | ImagesJob | DeriveJob;
 
-/** A job before it is given its output directory. */
-export type IngestRequest = IngestJob extends infer J ? (J extends IngestJob ? Omit<J, 'outDir'> : never) : never;
+/** A job before it is given its output directory and its limit. */
+export type IngestRequest = IngestJob extends infer J ? (J extends IngestJob ? Omit<J, 'outDir' | 'limit'> : never) : never;
 
 /** What a ready dataset is, as written by a conversion. */
 export interface IngestResult {

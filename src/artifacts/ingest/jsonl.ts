@@ -3,11 +3,14 @@ import { closeSync, openSync } from 'node:fs';
 import { DatasetWriter } from './dataset-writer.js';
 import { IngestError } from './ingest-error.js';
 import type { IngestResult, JsonlJob } from './job.js';
+import { jsonTooDeep } from '../json-depth.js';
 import { jsonSyntaxError, jsonValueOffset, toPointer } from './json-locate.js';
 import { emptyClassProblem, LabelSet } from './label-set.js';
 import { LineReader } from './line-reader.js';
 
 const FIELD = 'file';
+/** {"x": [[[...]]]} of an image with channels is 4 deep; far deeper is an attack or a mistake */
+export const MAX_JSONL_DEPTH = 32;
 const FLOAT32_MAX = 3.4028234663852886e38;
 
 function describe(v: unknown): string {
@@ -40,6 +43,15 @@ export function ingestJsonl(job: JsonlJob): IngestResult {
           pointer,
         });
       };
+      const deep = jsonTooDeep(text, MAX_JSONL_DEPTH);
+      if (deep) {
+        throw new IngestError('too_deep', `line ${line}, column ${deep.at + 1}: arrays and objects nest deeper than ${MAX_JSONL_DEPTH} levels here; expected {"x": ..., "y": ...} with x at most ${MAX_JSONL_DEPTH - 1} arrays deep`, {
+          field: FIELD,
+          line,
+          column: deep.at + 1,
+          expected: MAX_JSONL_DEPTH,
+        });
+      }
       let item: unknown;
       try {
         item = JSON.parse(text);
@@ -72,7 +84,7 @@ export function ingestJsonl(job: JsonlJob): IngestResult {
             pointer: '/x',
           });
         }
-        writer = new DatasetWriter(job.outDir, size, 'float32', true);
+        writer = new DatasetWriter({ dir: job.outDir, featureSize: size, dtype: 'float32', narrow: true, limit: job.limit, field: FIELD });
       }
       const slot = writer!.slot();
       let k = 0;

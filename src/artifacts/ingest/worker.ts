@@ -11,20 +11,16 @@ import { IngestError } from './ingest-error.js';
 import type { IngestJob, IngestOutcome, IngestResult } from './job.js';
 import { ingestJsonl } from './jsonl.js';
 
-async function run(job: IngestJob): Promise<IngestResult> {
-  switch (job.kind) {
-    case 'csv':
-      return ingestCsv(job);
-    case 'jsonl':
-      return ingestJsonl(job);
-    case 'idx':
-      return ingestIdx(job);
-    case 'images':
-      return ingestImages(job);
-    case 'derive':
-      return derive(job);
-  }
-}
+/** One converter per kind of job (the upload formats of formats.ts, and derive): a kind without one fails the build. */
+const CONVERTERS: { [K in IngestJob['kind']]: (job: Extract<IngestJob, { kind: K }>) => IngestResult | Promise<IngestResult> } = {
+  csv: ingestCsv,
+  jsonl: ingestJsonl,
+  idx: ingestIdx,
+  images: ingestImages,
+  derive,
+};
+
+const run = (job: IngestJob) => (CONVERTERS[job.kind] as (j: IngestJob) => IngestResult | Promise<IngestResult>)(job);
 
 let outcome: IngestOutcome;
 try {

@@ -12,7 +12,7 @@ import * as tf from '@tensorflow/tfjs';
 export type CheckAnswer =
   | { ok: true; inputs: Array<Array<number | null>>; outputs: Array<Array<number | null>> }
   | { ok: false; code: 'not_finite'; weight: string; index: number; value: string }
-  | { ok: false; code: 'invalid_topology' | 'weights_mismatch'; message: string };
+  | { ok: false; code: 'invalid_topology' | 'weights_mismatch' | 'resource_exhausted'; message: string };
 
 interface Spec {
   name: string;

@@ -3,8 +3,12 @@
  * without TensorFlow.js: every problem is reported with a JSON pointer into the upload
  * (`/modelJson/...` inside model.json, `/weights` for the files).
  */
-import type { FieldError } from '../../plugins/problem.js';
+import type { FieldError } from '../../field-error.js';
 import { jsonSyntaxError } from '../ingest/json-locate.js';
+import { jsonTooDeep, lineColumn as at } from '../json-depth.js';
+
+/** Keras topologies nest a few levels per nested model; this leaves room for deep nests of them */
+export const MAX_MODEL_JSON_DEPTH = 100;
 
 export interface WeightSpec {
   name: string;
@@ -41,13 +45,17 @@ const BYTES: Record<string, number> = { float32: 4, int32: 4, bool: 1, uint8: 1,
 
 const problem = (pointer: string, detail: string): FieldError => ({ pointer, in: 'body', detail });
 
-function lineColumn(text: string, at: number): string {
-  const before = text.slice(0, at);
-  const line = before.split('\n').length;
-  return `line ${line}, column ${at - before.lastIndexOf('\n')}`;
+function lineColumn(text: string, offset: number): string {
+  const { line, column } = at(text, offset);
+  return `line ${line}, column ${column}`;
 }
 
-export function parseModelJson(text: string): { json: ModelJson } | { errors: FieldError[] } {
+/** `too_deep`: the text nests deeper than MAX_MODEL_JSON_DEPTH, refused before it is parsed. */
+export function parseModelJson(text: string): { json: ModelJson } | { errors: FieldError[]; code?: 'too_deep' } {
+  const deep = jsonTooDeep(text, MAX_MODEL_JSON_DEPTH);
+  if (deep) {
+    return { code: 'too_deep', errors: [problem('/modelJson', `nests arrays and objects deeper than ${MAX_MODEL_JSON_DEPTH} levels at ${lineColumn(text, deep.at)}; expected a tfjs model.json`)] };
+  }
   let json: unknown;
   try {
     json = JSON.parse(text);

@@ -7,7 +7,7 @@ import { createReadStream, createWriteStream } from 'node:fs';
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { pipeline } from 'node:stream/promises';
-import type { FieldError } from '../../plugins/problem.js';
+import type { FieldError } from '../../field-error.js';
 import { checkModel } from './check-model.js';
 import { storedModelJson, type ModelJson, type WeightPlan } from './manifest.js';
 
@@ -34,15 +34,16 @@ async function concatenate(files: WeightPlan['files'], to: string): Promise<void
 }
 
 /** Writes the model into `dir` and checks it; throws ModelRejected for a bad model. */
-export async function storeModel(dir: string, json: ModelJson, plan: WeightPlan): Promise<StoredModel> {
+export async function storeModel(dir: string, json: ModelJson, plan: WeightPlan, o: { maxHeapMb: number }): Promise<StoredModel> {
   await writeFile(join(dir, 'model.json'), JSON.stringify(storedModelJson(json, plan)));
   await concatenate(plan.files, join(dir, 'weights.bin'));
-  const answer = await checkModel(dir);
+  const answer = await checkModel(dir, o);
   if (!answer.ok) {
     if (answer.code === 'not_finite') {
       const at = plan.specs.find((s) => s.spec.name === answer.weight)?.pointer ?? '/modelJson/weightsManifest';
       throw new ModelRejected([problem(at, `weight ${JSON.stringify(answer.weight)} holds ${answer.value} at element ${answer.index}; expected finite numbers only`)]);
     }
+    if (answer.code === 'resource_exhausted') throw new ModelRejected([problem('/modelJson/modelTopology', answer.message)]);
     if (answer.code === 'weights_mismatch') {
       throw new ModelRejected([problem('/modelJson/weightsManifest', `does not match the layers of modelTopology: ${answer.message}`)]);
     }

@@ -3,54 +3,35 @@ import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { Type } from '@sinclair/typebox';
 import type { FastifyReply, FastifyRequest, FastifySchemaCompiler, FastifySchemaValidationError } from 'fastify';
 import { loadMnist } from '../../artifacts/builtin-datasets.js';
-import { readExamples } from '../../artifacts/dataset-examples.js';
+import { PAGE_MAX_BYTES, PREVIEW_MAX_SIDE, readExamples } from '../../artifacts/dataset-examples.js';
 import { classCounts, writeDatasetFiles } from '../../artifacts/dataset-files.js';
 import { imageShapeOf } from '../../artifacts/image-shape.js';
-import { IngestError } from '../../artifacts/ingest/ingest-error.js';
-import type { IngestJob, IngestRequest, IngestResult } from '../../artifacts/ingest/job.js';
-import { IngestRunner } from '../../artifacts/ingest/ingest-runner.js';
-import { receiveUpload } from '../../artifacts/upload-receiver.js';
+import { Conversions } from '../../artifacts/ingest/conversions.js';
+import { FORMAT_NAMES, FORMATS } from '../../artifacts/ingest/formats.js';
+import { datasetBytes } from '../../artifacts/ingest/output-limit.js';
+import { StorageQuota } from '../../artifacts/storage-quota.js';
+import { receiveUpload } from '../upload-receiver.js';
 import { HttpProblem, notFound, type FieldError } from '../../plugins/problem.js';
 import { IdParams, Page, PageQuery, Problem } from '../../schemas/common.js';
-import {
-  CreateBuiltinDataset,
-  CreateDataset,
-  CreateDerivedDataset,
-  Dataset,
-  type DatasetError,
-  ExamplesPage,
-  ExamplesQuery,
-  UploadDatasetForm,
-} from '../../schemas/dataset.js';
+import { CreateBuiltinDataset, CreateDataset, CreateDerivedDataset, Dataset, ExamplesPage, ExamplesQuery, UploadDatasetForm } from '../../schemas/dataset.js';
 import type { DatasetRecord } from '../../store/datasets.js';
 import { newId } from '../../store/ids.js';
-import { ConversionLeases } from './conversion-leases.js';
+import { invalid } from './invalid.js';
+import { requireRoom } from '../quota-problem.js';
 import { parseUploadForm } from './upload-form.js';
 
-const present = (d: DatasetRecord): Dataset => ({
-  id: d.id,
-  object: 'dataset',
-  name: d.name,
-  status: d.status,
-  source: d.source,
-  numExamples: d.numExamples,
-  featureShape: d.featureShape,
-  featureDtype: d.featureDtype,
-  imageShape: d.imageShape,
-  numClasses: d.numClasses,
-  classes: d.classes,
-  classCounts: d.classCounts,
-  preprocessing: d.preprocessing,
-  error: d.error,
-  createdAt: d.createdAt,
-});
+const present = (d: DatasetRecord): Dataset => {
+  const base = { id: d.id, object: 'dataset' as const, name: d.name, status: d.status, source: d.source, createdAt: d.createdAt };
+  const unknown = { numExamples: null, featureShape: null, featureDtype: null, imageShape: null, numClasses: null, classes: null, classCounts: null, preprocessing: null };
+  if (d.status === 'validating') return { ...base, ...unknown, error: null };
+  if (d.status === 'failed') return { ...base, ...unknown, error: d.error };
+  const { numExamples, featureShape, featureDtype, imageShape, numClasses, classes, classCounts, preprocessing } = d;
+  return { ...base, numExamples, featureShape, featureDtype, imageShape, numClasses, classes, classCounts, preprocessing, error: null };
+};
 
 const MNIST_IMAGE = [28, 28, 1];
 const GEOMETRY = ['scale', 'rotate', 'translate'] as const;
 const OPERATIONS = ['split', 'classes', 'subset', ...GEOMETRY, 'invert', 'noise'] as const;
-
-const invalid = (errors: FieldError[]) =>
-  new HttpProblem(400, 'validation', 'The request is not valid', `body ${errors[0]!.pointer} ${errors[0]!.detail}${errors.length > 1 ? ` (and ${errors.length - 1} more)` : ''}`, errors);
 
 type Validator = ((data: unknown) => boolean) & { errors?: FastifySchemaValidationError[] | null };
 
@@ -65,77 +46,28 @@ const routes: FastifyPluginAsyncTypebox = async (app) => {
   // registered here rather than app-wide: only upload routes take multipart bodies
   await app.register(multipart);
 
-  const runner = new IngestRunner(config.ingestConcurrency);
-  const converting = new Set<Promise<void>>();
-  const leases = new ConversionLeases({ store, artifacts, log: app.log });
-  app.addHook('onReady', () => leases.start());
-  app.addHook('onClose', async () => {
-    await runner.close();
-    await Promise.allSettled([...converting]);
-    await leases.stop();
-  });
+  const quota = new StorageQuota({ db: store.db, quotaBytes: config.tenantStorageQuotaBytes, datasetMaxBytes: config.datasetMaxBytes, imageMaxPixels: config.imageMaxPixels });
+  const conversions = new Conversions({ store, artifacts, quota, log: app.log, concurrency: config.ingestConcurrency, maxHeapMb: config.ingestMaxHeapMb });
+  app.addHook('onReady', () => conversions.start());
+  app.addHook('onClose', () => conversions.close());
 
-  /** Converts in the background; the dataset ends `ready` or `failed`, never stuck `validating`. */
-  function convert(id: string, job: IngestRequest, cleanup?: () => Promise<void>): void {
-    // the upload goes before the outcome is recorded: a client that sees ready or failed sees no leftovers
-    const removeUpload = () => cleanup?.().catch((e) => app.log.warn({ err: e, datasetId: id }, 'could not remove the upload'));
-    leases.hold(id);
-    const task = (async () => {
-      const dir = artifacts.datasetDir(id);
-      try {
-        let result: IngestResult | undefined;
-        await artifacts.writeDir(dir, async (tmp) => {
-          result = await runner.run({ ...job, outDir: tmp } as IngestJob);
-        });
-        const r = result!;
-        await removeUpload();
-        const ready = await store.datasets.markReady(id, {
-          numExamples: r.numExamples,
-          featureShape: r.featureShape,
-          featureDtype: r.featureDtype,
-          imageShape: r.imageShape,
-          numClasses: r.classes.length,
-          classes: r.classes,
-          classCounts: r.classCounts,
-          preprocessing: r.preprocessing,
-          dir,
-        });
-        // deleted while it was converting: the files have no owner
-        if (!ready) await artifacts.remove(dir);
-      } catch (err) {
-        await removeUpload();
-        let error: DatasetError;
-        if (err instanceof IngestError) {
-          error = err.toJSON();
-        } else if (job.kind === 'derive' && !(await store.datasets.get(job.source.id).catch(() => null))) {
-          error = { code: 'source_removed', message: `dataset ${job.source.id} was deleted while this dataset was being derived from it` };
-        } else {
-          app.log.error({ err, datasetId: id }, 'dataset conversion failed');
-          error = { code: 'internal', message: 'converting the dataset failed on the server (it has been logged); try again' };
-        }
-        await store.datasets.markFailed(id, error).catch((e) => app.log.error({ err: e, datasetId: id }, 'could not record the failed conversion'));
-      }
-    })();
-    converting.add(task);
-    void task.finally(() => {
-      converting.delete(task);
-      leases.release(id);
-    });
-  }
+  const admit = (tenant: string, neededBytes?: number) => requireRoom(quota, tenant, neededBytes);
 
   async function upload(req: FastifyRequest, reply: FastifyReply) {
+    // a tenant with no room left is refused before the upload is received
+    await admit(req.tenant);
     const id = newId('ds');
     const uploadDir = artifacts.uploadDir(id);
     const received = await receiveUpload(req, uploadDir, config.uploadLimitBytes);
     let form: ReturnType<typeof parseUploadForm>;
     try {
-      form = parseUploadForm(received);
+      form = parseUploadForm(received, { maxPixels: config.imageMaxPixels });
     } catch (err) {
       await artifacts.remove(uploadDir);
       throw err;
     }
     const record = await store.datasets.insertValidating({ id, name: form.name, source: form.source }, req.tenant);
-    convert(id, form.job, () => artifacts.remove(uploadDir));
+    conversions.convert(id, form.job, { tenant: req.tenant, cleanup: () => artifacts.remove(uploadDir) });
     return reply.code(202).header('location', `/v1/datasets/${id}`).send(present(record));
   }
 
@@ -146,7 +78,7 @@ const routes: FastifyPluginAsyncTypebox = async (app) => {
     const source = await store.datasets.get(from, tenant);
     if (!source) throw invalid([{ pointer: '/source/from', in: 'body', detail: `no dataset has the id ${JSON.stringify(from)}` }]);
     if (source.status !== 'ready') throw invalid([{ pointer: '/source/from', in: 'body', detail: `dataset ${from} is ${source.status}, not ready` }]);
-    const classes = source.classes!;
+    const { classes } = source;
     if (!OPERATIONS.some((op) => transform[op] !== undefined)) {
       problem('/source/transform', `names no operation; expected one or more of ${OPERATIONS.join(', ')}`);
     }
@@ -162,29 +94,23 @@ const routes: FastifyPluginAsyncTypebox = async (app) => {
       );
     }
     if (errors.length > 0) throw invalid(errors);
+    await admit(tenant);
     const id = newId('ds');
     const record = await store.datasets.insertValidating({ id, name: body.name, source: { from, transform } }, tenant);
-    convert(id, {
-      kind: 'derive',
-      transform,
-      source: {
-        id: source.id,
-        dir: source.dir!,
-        numExamples: source.numExamples!,
-        featureShape: source.featureShape!,
-        featureDtype: source.featureDtype!,
-        classes,
-        imageShape: image,
-        recordedImageShape: source.imageShape,
-        preprocessing: source.preprocessing!,
-      },
-    });
+    const { dir, numExamples, featureShape, featureDtype, imageShape, preprocessing } = source;
+    conversions.convert(
+      id,
+      { kind: 'derive', transform, source: { id: source.id, dir, numExamples, featureShape, featureDtype, classes, imageShape: image, recordedImageShape: imageShape, preprocessing } },
+      { tenant },
+    );
     return reply.code(202).header('location', `/v1/datasets/${id}`).send(present(record));
   }
 
   async function builtin(body: CreateBuiltinDataset, tenant: string, reply: FastifyReply) {
     const { name, source } = body;
     const data = await loadMnist(source.split, source.limit);
+    const bytes = datasetBytes(data.labels.length, data.features.length / data.labels.length, 1);
+    await admit(tenant, bytes);
     const id = newId('ds');
     const dir = artifacts.datasetDir(id);
     await artifacts.writeDir(dir, (tmp) => writeDatasetFiles(tmp, data.features, data.labels));
@@ -201,6 +127,7 @@ const routes: FastifyPluginAsyncTypebox = async (app) => {
       classCounts: classCounts(data.labels, data.classes.length),
       preprocessing: data.preprocessing,
       dir,
+      bytes,
     }, tenant);
     return reply.code(201).header('location', `/v1/datasets/${id}`).send(present(record));
   }
@@ -232,20 +159,23 @@ const routes: FastifyPluginAsyncTypebox = async (app) => {
       description:
         'Three ways in, all converted once into the compact form the training child reads:\n\n' +
         '- **built-in** (JSON `{"name", "source": {"builtin": "mnist", "split": "train"|"test"}}`): ready at once, **201**.\n' +
-        '- **upload** (`multipart/form-data`, e.g. `curl -F name=x -F format=csv -F file=@data.csv`): formats `csv`, `jsonl`, `idx` ' +
-        '(fields `images` and `labels`, optionally gzipped) and `images` (a .zip/.tar/.tar.gz with one folder per class). ' +
-        'The upload streams to disk; **202** with status `validating`, then the dataset becomes `ready` or `failed` with an `error` ' +
-        '{code, message, location} naming the line and column, archive entry or IDX count at fault. Beyond UPLOAD_LIMIT_BYTES: **413**.\n' +
+        '- **upload** (`multipart/form-data`, e.g. `curl -F name=x -F format=csv -F file=@data.csv`): formats ' +
+        FORMAT_NAMES.map((f) => `\`${f}\` (${FORMATS[f].doc}; files ${Object.keys(FORMATS[f].files).map((k) => `\`${k}\``).join(', ')})`).join(', ') +
+        '. The upload streams to disk; **202** with status `validating`, then the dataset becomes `ready` or `failed` with an `error` ' +
+        '{code, message, location} naming the line and column, archive entry or IDX count at fault. Beyond UPLOAD_LIMIT_BYTES: **413**. ' +
+        'A dataset larger than DATASET_MAX_BYTES once converted fails as `dataset_too_large` (computed from headers before writing where they tell, ' +
+        'and checked while writing); one the tenant\'s storage quota cannot hold fails as `storage_quota_exceeded`.\n' +
         '- **derived** (JSON `{"name", "source": {"from": "<datasetId>", "transform": {...}}}`): split, classes, subset, scale, rotate, ' +
         'translate, invert, noise, applied in that order, deterministic under `transform.seed`; **202**, then `ready` or `failed`.\n\n' +
-        'Poll `GET /v1/datasets/{id}` until the status is no longer `validating`.',
+        'Poll `GET /v1/datasets/{id}` until the status is no longer `validating`. A tenant whose storage (datasets, models and checkpoints) ' +
+        'has reached TENANT_STORAGE_QUOTA_BYTES is refused with **409** `storage_quota_exceeded`, saying the use and the quota.',
       body: {
         content: {
           'application/json': { schema: CreateDataset },
           'multipart/form-data': { schema: UploadDatasetForm },
         },
       } as unknown as typeof CreateDataset,
-      response: { 201: Dataset, 202: Dataset, 400: Problem, 413: Problem, 415: Problem },
+      response: { 201: Dataset, 202: Dataset, 400: Problem, 409: Problem, 413: Problem, 415: Problem },
     },
     validatorCompiler,
     handler: async (req, reply) => {
@@ -286,24 +216,27 @@ const routes: FastifyPluginAsyncTypebox = async (app) => {
       tags,
       summary: 'Look at examples of a dataset',
       description:
-        'Examples `offset` to `offset + limit - 1` in stored order: index, label, class name, the stored values (`features=false` leaves them out) ' +
-        'and, for image-like datasets (see `imageShape`), a PNG as a data URL. Float images are stretched to the full grey range per picture.',
+        'Examples from `offset` in stored order, at most `limit`: index, label, class name, the stored values (`features=false` leaves them out) ' +
+        `and, for image-like datasets (see \`imageShape\`), a PNG preview as a data URL, at most ${PREVIEW_MAX_SIDE} pixels a side (larger images are sampled down). ` +
+        'Float images are stretched to the full grey range per picture. ' +
+        `A page holds at most about ${PAGE_MAX_BYTES >> 20} MiB of JSON: with large examples it holds fewer than \`limit\`; continue from \`nextOffset\`. ` +
+        'When even one example\'s values do not fit, 400 pointing at `features` (ask with `features=false`).',
       params: IdParams,
       querystring: ExamplesQuery,
-      response: { 200: ExamplesPage, 404: Problem, 409: Problem },
+      response: { 200: ExamplesPage, 400: Problem, 404: Problem, 409: Problem },
     },
     handler: async (req) => {
       const d = await store.datasets.get(req.params.id, req.tenant);
       if (!d) throw notFound('Dataset', req.params.id, '/id');
       if (d.status !== 'ready') throw new HttpProblem(409, 'not_ready', 'Dataset not ready', `dataset ${d.id} is ${d.status}; examples can be read once it is ready`);
       const { offset, limit, features } = req.query;
-      const data = await readExamples(
-        { dir: d.dir!, numExamples: d.numExamples!, featureShape: d.featureShape!, featureDtype: d.featureDtype!, imageShape: d.imageShape, classes: d.classes! },
-        offset,
-        limit,
-        features,
-      );
-      return { data, offset, total: d.numExamples! };
+      const page = await readExamples(d, offset, limit, features);
+      if (!page.ok) {
+        throw new HttpProblem(400, 'validation', 'The request is not valid', `query /features: one example of dataset ${d.id} has ${page.values} values, about ${page.exampleBytes} bytes of JSON, more than a page holds (${page.pageBytes}); ask with features=false for its preview`, [
+          { pointer: '/features', in: 'query', detail: `must be false for this dataset: one example's ${page.values} values do not fit a page of ${page.pageBytes} bytes` },
+        ]);
+      }
+      return { data: page.data, offset, total: d.numExamples, nextOffset: page.nextOffset };
     },
   });
 
@@ -323,7 +256,7 @@ const routes: FastifyPluginAsyncTypebox = async (app) => {
         throw new HttpProblem(409, 'in_use', 'Dataset in use', `dataset ${d.id} is used by unfinished jobs: ${users.join(', ')}; cancel them or wait`);
       }
       await store.datasets.delete(d.id);
-      if (d.dir) await artifacts.remove(d.dir);
+      if (d.status === 'ready') await artifacts.remove(d.dir);
       return reply.code(204).send(null);
     },
   });

@@ -2,10 +2,11 @@ import { createHash } from 'node:crypto';
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { Type } from '@sinclair/typebox';
 import { fieldsProblem, HttpProblem, notFound } from '../../plugins/problem.js';
+import { admitTask } from '../../jobs/admission.js';
 import { resolveTask } from '../../jobs/training-task.js';
 import { IdParams, Page, Problem } from '../../schemas/common.js';
 import { Checkpoint } from '../../schemas/event.js';
-import { Job, JobListQuery, JobSpec } from '../../schemas/job.js';
+import { Job, JobEstimate, JobListQuery, JobSpec } from '../../schemas/job.js';
 import { newId } from '../../store/ids.js';
 import { withTimeout } from '../../timeout.js';
 import eventRoutes from './events.js';
@@ -18,24 +19,92 @@ const IdempotencyHeaders = Type.Object({
   ),
 });
 
+const CreateQuery = Type.Object(
+  {
+    dryRun: Type.Boolean({
+      default: false,
+      description: 'validate and estimate only: answers 200 with the estimate (or the 400 a create would get), creates and queues nothing, counts toward no quota',
+    }),
+  },
+  { additionalProperties: false },
+);
+
+const DryRun = Type.Object(
+  {
+    object: Type.Literal('job_estimate'),
+    type: Type.String(),
+    estimate: JobEstimate,
+    limits: Type.Object({ maxMemoryBytes: Type.Integer(), maxFlops: Type.Number() }, { description: 'the limits the estimate was held against' }),
+  },
+  { $id: 'JobDryRun' },
+);
+
 const routes: FastifyPluginAsyncTypebox = async (app) => {
   const { store, artifacts, queue, live } = app.deps;
   const tags = ['jobs'];
+  const costLimits = () => ({ maxMemoryBytes: app.deps.config.jobMaxMemoryBytes, maxFlops: app.deps.config.jobMaxFlops });
+
+  /**
+   * The tenant's unfinished jobs besides `except`, refused with 429 at MAX_ACTIVE_JOBS_PER_TENANT:
+   * paused jobs count, so pausing, creating and resuming cannot get around it.
+   */
+  const activeJobs = async (tenant: string, except?: string) => {
+    const max = app.deps.config.maxActiveJobsPerTenant;
+    const others = (await store.jobs.activeCount(tenant)) - (except === undefined ? 0 : 1);
+    if (others >= max) {
+      throw new HttpProblem(
+        429,
+        'too_many_jobs',
+        'Too many unfinished jobs',
+        `tenant ${tenant} already has ${others} unfinished jobs (queued, running or paused; MAX_ACTIVE_JOBS_PER_TENANT is ${max}); ${except ? `job ${except} stays paused: ` : ''}wait for some to finish, or cancel paused ones`,
+      );
+    }
+    return others;
+  };
+
+  /**
+   * Checks the spec against its datasets and models and its estimated cost against the limits.
+   * `resume` re-checks a stored job, whose spec the caller cannot change in this request: its
+   * problems are conflicts with the job's state (409), where a create's are a bad body (400).
+   */
+  const admit = async (id: string, spec: JobSpec, { mode, tenant }: { mode: 'body' | 'resume'; tenant: string }) => {
+    const resolved = await resolveTask(store, artifacts, { jobId: id, spec, tenant, webhookAllowedHosts: app.deps.config.webhookAllowedHosts });
+    if ('errors' in resolved) {
+      if (mode === 'resume') throw fieldsProblem({ status: 409, slug: 'not_resumable', title: 'Job cannot run any more', errors: resolved.errors });
+      throw fieldsProblem({ status: 400, slug: 'invalid_spec', title: 'The job spec is not valid', errors: resolved.errors });
+    }
+    const admitted = await admitTask(resolved.task, costLimits());
+    if ('errors' in admitted) {
+      throw fieldsProblem({ status: mode === 'resume' ? 409 : 400, slug: 'job_too_large', title: 'The job would exceed a resource limit', errors: admitted.errors });
+    }
+    return { task: resolved.task, estimate: admitted.estimate };
+  };
 
   app.post('/', {
     schema: {
       tags,
       summary: 'Create a training job',
       description:
-        'Validates the spec, records the job and queues it. Answers 202 with the job (status `queued`). ' +
+        'Validates the spec, estimates its cost, records the job and queues it. Answers 202 with the job (status `queued`) and its `estimate`. ' +
         'Datasets and base models are checked here: an unknown id or a mismatch is a 400 naming the field. ' +
+        'A job whose estimated peak memory (JOB_MAX_MEMORY_BYTES) or work (JOB_MAX_FLOPS) is over the limit is a 400 `job_too_large` pointing at the field to change ' +
+        '(e.g. /hyperparameters/batchSize with the largest batch that fits), with the estimate and the limit. ' +
+        'A tenant with MAX_ACTIVE_JOBS_PER_TENANT unfinished jobs (queued, running or paused) gets 429 `too_many_jobs`. ' +
+        '`?dryRun=true` validates and estimates without creating anything (200). ' +
         'With an `Idempotency-Key` header, repeating the request returns the same job.',
       body: JobSpec,
+      querystring: CreateQuery,
       headers: IdempotencyHeaders,
-      response: { 202: Job, 400: Problem, 409: Problem, 429: Problem, 503: Problem },
+      response: { 200: DryRun, 202: Job, 400: Problem, 409: Problem, 429: Problem, 503: Problem },
     },
     handler: async (req, reply) => {
       const spec = req.body;
+      const { dryRun } = req.query;
+      const limits = costLimits();
+      if (dryRun) {
+        const { estimate } = await admit(newId('job'), spec, { mode: 'body', tenant: req.tenant });
+        return reply.code(200).send({ object: 'job_estimate' as const, type: spec.type, estimate, limits });
+      }
       const key = req.headers['idempotency-key'];
       const requestHash = createHash('sha256').update(JSON.stringify(spec)).digest('hex');
       if (key) {
@@ -48,15 +117,11 @@ const routes: FastifyPluginAsyncTypebox = async (app) => {
         }
       }
       const id = newId('job');
-      const { maxActiveJobsPerTenant } = app.deps.config;
-      if ((await store.jobs.activeCount(req.tenant)) >= maxActiveJobsPerTenant) {
-        throw new HttpProblem(429, 'too_many_jobs', 'Too many unfinished jobs', `tenant ${req.tenant} already has ${maxActiveJobsPerTenant} queued or running jobs; wait for some to finish`);
-      }
-      const resolved = await resolveTask(store, artifacts, { jobId: id, spec, tenant: req.tenant, webhookAllowedHosts: app.deps.config.webhookAllowedHosts });
-      if ('errors' in resolved) throw fieldsProblem({ status: 400, slug: 'invalid_spec', title: 'The job spec is not valid', errors: resolved.errors });
-      const created = await store.jobs.create({ id, spec, tenant: req.tenant, ...(key ? { idempotencyKey: key } : {}), requestHash });
+      const active = await activeJobs(req.tenant);
+      const { task, estimate } = await admit(id, spec, { mode: 'body', tenant: req.tenant });
+      const created = await store.jobs.create({ id, spec, tenant: req.tenant, ...(key ? { idempotencyKey: key } : {}), requestHash, estimate });
       try {
-        await withTimeout(queue.enqueue(resolved.task), { ms: ENQUEUE_TIMEOUT_MS, what: 'queueing the job' });
+        await withTimeout(queue.enqueue(task, { priority: active + 1 }), { ms: ENQUEUE_TIMEOUT_MS, what: 'queueing the job' });
       } catch (err) {
         req.log.error({ err, jobId: id }, 'could not queue the job');
         await store.jobs.discard(id);
@@ -140,20 +205,24 @@ const routes: FastifyPluginAsyncTypebox = async (app) => {
     schema: {
       tags,
       summary: 'Resume a paused job',
-      description: 'Queues a paused job again (202, status `queued`); it continues from its last checkpoint. A job that is not paused gives 409.',
+      description:
+        'Queues a paused job again (202, status `queued`); it continues from its last checkpoint. A job that is not paused gives 409. ' +
+        'The job is admitted again: its datasets and models must still be there (409 `not_resumable`), its estimate within today\'s limits (409 `job_too_large`), ' +
+        'and its tenant within MAX_ACTIVE_JOBS_PER_TENANT (429 `too_many_jobs`).',
       params: IdParams,
-      response: { 202: Job, 404: Problem, 409: Problem, 503: Problem },
+      response: { 202: Job, 404: Problem, 409: Problem, 429: Problem, 503: Problem },
     },
     handler: async (req, reply) => {
       const job = await store.jobs.get(req.params.id, req.tenant);
       if (!job) throw notFound('Job', req.params.id, '/id');
-      const resolved = await resolveTask(store, artifacts, { jobId: job.id, spec: job.spec, tenant: req.tenant, webhookAllowedHosts: app.deps.config.webhookAllowedHosts });
-      if ('errors' in resolved) throw fieldsProblem({ status: 409, slug: 'not_resumable', title: 'Job cannot run any more', errors: resolved.errors });
-      const r = await store.jobs.resume(job.id, req.tenant);
+      if (job.status !== 'paused') throw new HttpProblem(409, 'not_paused', 'Job is not paused', `job ${job.id} is ${job.status}; only paused jobs can be resumed`);
+      const active = await activeJobs(req.tenant, job.id);
+      const { task, estimate } = await admit(job.id, job.spec, { mode: 'resume', tenant: req.tenant });
+      const r = await store.jobs.resume(job.id, { tenant: req.tenant, estimate });
       if (r.outcome === 'missing') throw notFound('Job', job.id, '/id');
       if (r.outcome === 'refused') throw new HttpProblem(409, 'not_paused', 'Job is not paused', `job ${job.id} is ${r.transition.job.status}; only paused jobs can be resumed`);
       try {
-        await withTimeout(queue.requeue({ ...resolved.task, attemptBase: r.transition.job.attempt }), { ms: ENQUEUE_TIMEOUT_MS, what: 'queueing the job' });
+        await withTimeout(queue.requeue({ ...task, attemptBase: r.transition.job.attempt }, { priority: active + 1 }), { ms: ENQUEUE_TIMEOUT_MS, what: 'queueing the job' });
       } catch (err) {
         // the job stays queued in the store; the worker side's reconciliation queues it when Redis is back
         // (its event is in the store too: streams read it there without the nudge this would publish)

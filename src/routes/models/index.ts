@@ -4,12 +4,15 @@ import { join } from 'node:path';
 import multipart from '@fastify/multipart';
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { Type } from '@sinclair/typebox';
-import { receiveUpload } from '../../artifacts/upload-receiver.js';
+import { ModelCheckSlots } from '../../artifacts/model-upload/check-model.js';
+import { StorageQuota } from '../../artifacts/storage-quota.js';
+import { receiveUpload } from '../upload-receiver.js';
 import { HttpProblem, notFound } from '../../plugins/problem.js';
 import { IdParams, Page, PageQuery, Problem } from '../../schemas/common.js';
 import { Model, UploadModelForm } from '../../schemas/model.js';
 import type { ModelRecord } from '../../store/models.js';
 import { newId } from '../../store/ids.js';
+import { requireRoom } from '../quota-problem.js';
 import { acceptModelUpload } from './upload.js';
 
 const present = (m: ModelRecord): Model => ({
@@ -33,6 +36,8 @@ const routes: FastifyPluginAsyncTypebox = async (app) => {
   const tags = ['models'];
   // registered here rather than app-wide: only upload routes take multipart bodies
   await app.register(multipart);
+  const checks = new ModelCheckSlots(config.modelCheckConcurrency);
+  const quota = new StorageQuota({ db: store.db, quotaBytes: config.tenantStorageQuotaBytes, datasetMaxBytes: config.datasetMaxBytes, imageMaxPixels: config.imageMaxPixels });
 
   async function readyModel(id: string, tenant: string): Promise<ModelRecord> {
     const m = await store.models.get(id, tenant);
@@ -52,9 +57,11 @@ const routes: FastifyPluginAsyncTypebox = async (app) => {
         'topology built by TensorFlow.js in a child process, one input and one output of shape [?, classes]. **201** with the `ready` model, ' +
         'stored as model.json + one weights.bin; else **400** whose `errors` point into the upload (`/modelJson/weightsManifest/0/weights/3`, `/weights`). ' +
         '`classes` and `preprocessing` come from `userDefinedMetadata.tfjsAdapt` when present (a model downloaded from this service has them); ' +
-        'otherwise classes are "0".."n-1" and preprocessing is null (fine-tuning then feeds the dataset\'s own preprocessing).',
+        'otherwise classes are "0".."n-1" and preprocessing is null (fine-tuning then feeds the dataset\'s own preprocessing). ' +
+        'model.json may nest at most 100 levels (**400** `too_deep`). At most MODEL_CHECK_CONCURRENCY uploads are checked at once; ' +
+        'beyond, **503** `model_checks_busy` with Retry-After, before the body is read. A tenant whose storage quota cannot hold the model: **409** `storage_quota_exceeded`.',
       body: { content: { 'multipart/form-data': { schema: UploadModelForm } } } as unknown as typeof UploadModelForm,
-      response: { 201: Model, 400: Problem, 413: Problem, 415: Problem },
+      response: { 201: Model, 400: Problem, 409: Problem, 413: Problem, 415: Problem, 503: Problem },
     },
     // the multipart body is read and checked by the handler, field by field
     validatorCompiler: (route) => (route.httpPart === 'body' ? () => true : app.validatorCompiler!(route)),
@@ -62,11 +69,18 @@ const routes: FastifyPluginAsyncTypebox = async (app) => {
       if (!req.isMultipart()) {
         throw new HttpProblem(415, 'unsupported_media_type', 'Expected multipart/form-data', 'upload a model as multipart/form-data: curl -F modelJson=@model.json -F weights=@weights.bin');
       }
+      const release = checks.take();
+      if (!release) {
+        reply.header('retry-after', '5');
+        throw new HttpProblem(503, 'model_checks_busy', 'Model checks busy', `${checks.size} model uploads are being checked already (MODEL_CHECK_CONCURRENCY); try again in a few seconds`);
+      }
+      const admit = (bytes: number) => requireRoom(quota, req.tenant, bytes);
       const id = newId('mdl');
       const uploadDir = artifacts.uploadDir(id);
-      const received = await receiveUpload(req, uploadDir, config.uploadLimitBytes);
       try {
-        const accepted = await acceptModelUpload(received, artifacts.modelDir(id), artifacts);
+        await admit(1);
+        const received = await receiveUpload(req, uploadDir, config.uploadLimitBytes);
+        const accepted = await acceptModelUpload(received, artifacts.modelDir(id), { artifacts, maxHeapMb: config.ingestMaxHeapMb, admit });
         const record: Omit<ModelRecord, 'createdAt'> = {
           id,
           name: accepted.name,
@@ -80,10 +94,11 @@ const routes: FastifyPluginAsyncTypebox = async (app) => {
           preprocessing: accepted.preprocessing,
           dir: artifacts.modelDir(id),
         };
-        await store.models.insert(store.db, record, req.tenant);
+        await store.models.insert(store.db, { ...record, bytes: accepted.bytes }, req.tenant);
         const m = (await store.models.get(id))!;
         return reply.code(201).header('location', `/v1/models/${id}`).send(present(m));
       } finally {
+        release();
         await artifacts.remove(uploadDir);
       }
     },

@@ -4,10 +4,11 @@
  * with TensorFlow.js). Every refusal is a 400 whose errors point into the upload.
  */
 import { readFile, stat } from 'node:fs/promises';
+import { join } from 'node:path';
 import type { Artifacts } from '../../artifacts/artifacts.js';
 import { parseModelJson, planWeights, type ModelJson } from '../../artifacts/model-upload/manifest.js';
 import { ModelRejected, storeModel } from '../../artifacts/model-upload/store-model.js';
-import type { ReceivedUpload } from '../../artifacts/upload-receiver.js';
+import type { ReceivedUpload } from '../upload-receiver.js';
 import { fieldsProblem, type FieldError } from '../../plugins/problem.js';
 
 const MAX_MODEL_JSON_BYTES = 64 << 20;
@@ -17,6 +18,16 @@ export interface AcceptedModel {
   inputShape: number[] | null;
   classes: string[];
   preprocessing: { scale: number; offset: number } | null;
+  /** what the stored model takes on disk */
+  bytes: number;
+}
+
+export interface ModelUploadDeps {
+  artifacts: Artifacts;
+  /** INGEST_MAX_HEAP_MB, for the check child */
+  maxHeapMb: number;
+  /** throws when the tenant's storage quota cannot hold `bytes` more */
+  admit: (bytes: number) => Promise<void>;
 }
 
 const rejected = (errors: FieldError[], slug = 'invalid_model', title = 'The model is not valid') => fieldsProblem({ status: 400, slug, title, errors });
@@ -42,7 +53,7 @@ function metadata(json: ModelJson, errors: FieldError[]): { classes?: unknown; p
   return out;
 }
 
-export async function acceptModelUpload(upload: ReceivedUpload, dir: string, artifacts: Artifacts): Promise<AcceptedModel> {
+export async function acceptModelUpload(upload: ReceivedUpload, dir: string, deps: ModelUploadDeps): Promise<AcceptedModel> {
   const errors: FieldError[] = [];
   const problem = (pointer: string, detail: string) => errors.push({ pointer, in: 'body', detail });
   for (const field of upload.fields.keys()) {
@@ -63,7 +74,7 @@ export async function acceptModelUpload(upload: ReceivedUpload, dir: string, art
 
   const text = jsonFiles[0] ? await readFile(jsonFiles[0].path, 'utf8') : jsonTexts[0]!;
   const parsed = parseModelJson(text);
-  if ('errors' in parsed) throw rejected(parsed.errors);
+  if ('errors' in parsed) throw parsed.code === 'too_deep' ? rejected(parsed.errors, 'too_deep', 'model.json nests too deep') : rejected(parsed.errors);
   const weights = await Promise.all(
     upload.files.filter((f) => f.field === 'weights').map(async (f) => ({ filename: f.filename, path: f.path, bytes: (await stat(f.path)).size })),
   );
@@ -71,11 +82,13 @@ export async function acceptModelUpload(upload: ReceivedUpload, dir: string, art
   if ('errors' in planned) throw rejected(planned.errors);
   const meta = metadata(parsed.json, errors);
   if (errors.length > 0) throw rejected(errors);
+  // the stored model is its weights and (about) this model.json
+  await deps.admit(planned.plan.totalBytes + text.length);
 
   let stored: Awaited<ReturnType<typeof storeModel>> | undefined;
   try {
-    await artifacts.writeDir(dir, async (tmp) => {
-      stored = await storeModel(tmp, parsed.json, planned.plan);
+    await deps.artifacts.writeDir(dir, async (tmp) => {
+      stored = await storeModel(tmp, parsed.json, planned.plan, { maxHeapMb: deps.maxHeapMb });
       const declared = meta.classes as string[] | undefined;
       if (declared && declared.length !== stored.numClasses) {
         throw new ModelRejected([
@@ -87,7 +100,9 @@ export async function acceptModelUpload(upload: ReceivedUpload, dir: string, art
     if (err instanceof ModelRejected) throw rejected(err.errors);
     throw err;
   }
-  const { inputShape, numClasses } = stored!;
+  if (!stored) throw new Error('storing the model answered nothing');
+  const { inputShape, numClasses } = stored;
   const classes = (meta.classes as string[] | undefined) ?? Array.from({ length: numClasses }, (_, i) => String(i));
-  return { name: names[0]?.trim() || 'uploaded model', inputShape, classes, preprocessing: meta.preprocessing ?? null };
+  const sizes = await Promise.all(['model.json', 'weights.bin'].map(async (f) => (await stat(join(dir, f))).size));
+  return { name: names[0]?.trim() || 'uploaded model', inputShape, classes, preprocessing: meta.preprocessing ?? null, bytes: sizes.reduce((a, b) => a + b, 0) };
 }

@@ -13,11 +13,11 @@ export interface UploadFile {
 }
 
 /** POSTs multipart/form-data the way `curl -F` does. */
-export async function postForm(h: Harness, path: string, fields: Record<string, string>, files: UploadFile[]): Promise<Reply> {
+export async function postForm(h: Harness, path: string, fields: Record<string, string>, files: UploadFile[], opts: { headers?: Record<string, string> } = {}): Promise<Reply> {
   const form = new FormData();
   for (const [k, v] of Object.entries(fields)) form.append(k, v);
   for (const f of files) form.append(f.field, new Blob([f.content as BlobPart]), f.filename ?? `${f.field}.bin`);
-  const res = await fetch(h.url + path, { method: 'POST', body: form });
+  const res = await fetch(h.url + path, { method: 'POST', body: form, headers: opts.headers ?? {} });
   const text = await res.text();
   let body: unknown = text;
   try {

@@ -6,7 +6,7 @@ import { test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { pino } from 'pino';
 import { Artifacts } from '../../../src/artifacts/artifacts.js';
-import { ConversionLeases } from '../../../src/routes/datasets/conversion-leases.js';
+import { ConversionLeases } from '../../../src/artifacts/ingest/conversion-leases.js';
 import { openStore } from '../../../src/store/store.js';
 import { startHarness } from '../../helpers/harness.js';
 

@@ -231,7 +231,7 @@ describe('the upload request', () => {
     assert.equal((await h.request('GET', '/v1/datasets/ds_none/examples')).status, 404);
     const ok = await csv('a,label\n1,x\n2,y\n');
     const past = await h.request('GET', `/v1/datasets/${ok.id}/examples?offset=5`);
-    assert.deepEqual(past.body, { data: [], offset: 5, total: 2 });
+    assert.deepEqual(past.body, { data: [], offset: 5, total: 2, nextOffset: null });
     assert.equal((await h.request('GET', `/v1/datasets/${ok.id}/examples?limit=1000`)).status, 400);
   });
 });

@@ -1,7 +1,7 @@
 import { readdir, stat } from 'node:fs/promises';
 import { join } from 'node:path';
-import type { FastifyBaseLogger } from 'fastify';
-import type { Artifacts } from '../../artifacts/artifacts.js';
+import type { Logger } from 'pino';
+import type { Artifacts } from '../artifacts.js';
 import type { Store } from '../../store/store.js';
 
 export interface LeaseTiming {
@@ -28,7 +28,7 @@ export class ConversionLeases {
   private sweeping: Promise<void> | undefined;
 
   constructor(
-    private readonly deps: { store: Store; artifacts: Artifacts; log: FastifyBaseLogger },
+    private readonly deps: { store: Store; artifacts: Artifacts; log: Pick<Logger, 'warn'> },
     private readonly timing: LeaseTiming = LEASE_TIMING,
   ) {}
 

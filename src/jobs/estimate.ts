@@ -1,0 +1,418 @@
+/**
+ * What a job will cost the training child, from its spec, its model's layers and its datasets'
+ * shapes, before anything runs: the bytes it holds at its peak and the floating-point operations
+ * it performs. Pure (no tfjs, no I/O), so the API admits jobs by the same figures the docs state.
+ *
+ * The model follows how the child trains (workers/training/): every tensor of a step is created
+ * inside one tf.tidy, so the forward's intermediates, the backward's and the gradients all live
+ * until the step ends; the optimizer's update runs after them. Per layer, the factors below count
+ * the tensors of its input or output size that its forward and its gradient (network.ts) create.
+ * They were checked against the peak of tf.memory().numBytes measured in a training child
+ * (test/src/jobs/estimate-measured.test.ts).
+ */
+import type { Architecture, JobEstimate, JobSpec } from '../schemas/job.js';
+import { METHOD_DEFAULTS } from '../schemas/methods.js';
+import { cnnInputShape } from './input-shape.js';
+
+export type { JobEstimate };
+
+const FLOAT = 4;
+/** The batch the child evaluates in (workers/training/evaluate.ts EVAL_BATCH_SIZE). */
+export const EVAL_ROWS = 500;
+
+/** A dataset as the estimate needs it: the fields of a ready dataset record. */
+export interface DatasetShape {
+  numExamples: number;
+  featureShape: number[];
+  featureDtype: 'uint8' | 'float32';
+  numClasses: number;
+}
+
+/** A stored model as the estimate needs it: its parsed model.json. */
+export interface ModelDescription {
+  modelTopology: unknown;
+  weightsManifest?: unknown;
+}
+
+export interface EstimateInput {
+  spec: JobSpec;
+  /** the spec's datasets by role, as in TrainingData (`train` is data.source of a domain_adaptation job) */
+  data: Partial<Record<'train' | 'validation' | 'test' | 'target' | 'targetTest' | 'sourceTest', DatasetShape>>;
+  /** model.base's model.json; for multi_source, that of model.bases[0] */
+  base?: ModelDescription;
+  /** multi_source: how many bases the child loads */
+  bases?: number;
+}
+
+type Kind = 'dense' | 'conv' | 'pool' | 'batchNorm' | 'activation' | 'reshape' | 'other';
+
+/** One layer as the estimate sees it; sizes are values per example. */
+interface Layer {
+  name: string;
+  kind: Kind;
+  input: number;
+  output: number;
+  trainable: number;
+  /** non-trainable weights (batch-norm statistics) */
+  statistics: number;
+  /** multiply-adds per example in the forward */
+  macs: number;
+  /** conv: a linear convolution followed by a separate activation, not relu fused in */
+  separateActivation?: boolean;
+  /** conv: values per example of the patches its kernel gradient cuts, when it goes through patches (network.ts conv2dKernelGrad) */
+  patches?: number;
+  /** pool: max (its gradient is the costly one) or average */
+  max?: boolean;
+}
+
+const product = (shape: readonly number[]) => shape.reduce((a, b) => a * b, 1);
+
+/**
+ * Values a layer's forward and backward keep per example, as multiples of its output and input
+ * sizes: dense: matMul, bias add and activation out, their gradients, dx and a transposed x;
+ * conv: the fused convolution and relu, the relu mask, dx, x and dy transposed for the kernel
+ * gradient; batch norm (network.ts batchNorm): moments, centring, scaling, shift, and as many back;
+ * max pooling: the window scores and masks of its gradient, input-sized.
+ */
+function layerValues(l: Layer): number {
+  switch (l.kind) {
+    case 'dense':
+      return 5 * l.output + 2 * l.input;
+    case 'conv':
+      return 6 * l.output + 2 * l.input + (l.separateActivation ? 3 * l.output : 0) + (l.patches ? l.patches + 2 * l.output : 0);
+    case 'batchNorm':
+      return 12 * l.output;
+    case 'activation':
+    case 'other':
+      return 3 * l.output;
+    case 'pool':
+      return 2 * l.output + (l.max ? 8 : 2) * l.input;
+    case 'reshape':
+      return 0;
+  }
+}
+
+/** Values per example an inference-mode forward (evaluation) keeps: each layer's output and its temporaries. */
+function inferenceValues(l: Layer): number {
+  return l.kind === 'reshape' ? 0 : l.kind === 'dense' || l.kind === 'batchNorm' ? 3 * l.output : 2 * l.output;
+}
+
+// ---------------------------------------------------------------------------------------------
+// The layers of a job's model
+
+/** The layers buildModel() (workers/training/models.ts) makes of an architecture. */
+export function architectureLayers(a: Architecture, featureShape: number[], numClasses: number): Layer[] {
+  const layers: Layer[] = [];
+  let size = product(featureShape);
+  if (a.kind === 'cnn') {
+    const image = cnnInputShape(featureShape);
+    if (image === undefined) return [];
+    let [h, w, c] = image;
+    const k = a.kernelSize ?? 3;
+    const pooling = a.pooling ?? 'max';
+    const relu = (a.activation ?? 'relu') === 'relu';
+    for (const [i, f] of (a.filters ?? [16, 32]).entries()) {
+      const out = h * w * f;
+      const patch = k * k * c;
+      layers.push({
+        name: `conv_${i + 1}`,
+        kind: 'conv',
+        input: h * w * c,
+        output: out,
+        trainable: patch * f + f,
+        statistics: 0,
+        macs: out * patch,
+        separateActivation: a.batchNorm === true || !relu,
+        ...(patch < f ? { patches: h * w * patch } : {}),
+      });
+      if (a.batchNorm) {
+        layers.push({ name: `conv_${i + 1}_bn`, kind: 'batchNorm', input: out, output: out, trainable: 2 * f, statistics: 2 * f, macs: 4 * out });
+        layers.push({ name: `conv_${i + 1}_act`, kind: 'activation', input: out, output: out, trainable: 0, statistics: 0, macs: out });
+      }
+      c = f;
+      if (pooling !== 'none') {
+        const [ph, pw] = [Math.floor(h / 2), Math.floor(w / 2)];
+        layers.push({ name: `pool_${i + 1}`, kind: 'pool', input: h * w * c, output: ph * pw * c, trainable: 0, statistics: 0, macs: h * w * c, max: pooling === 'max' });
+        [h, w] = [ph, pw];
+      }
+    }
+    size = h * w * c;
+  }
+  for (const [i, units] of [...a.hidden, numClasses].entries()) {
+    const last = i === a.hidden.length;
+    layers.push({ name: last ? 'logits' : `dense_${i + 1}`, kind: 'dense', input: size, output: units, trainable: size * units + units, statistics: 0, macs: size * units });
+    if (!last && a.batchNorm) {
+      layers.push({ name: `dense_${i + 1}_bn`, kind: 'batchNorm', input: units, output: units, trainable: 2 * units, statistics: 2 * units, macs: 4 * units });
+      layers.push({ name: `dense_${i + 1}_act`, kind: 'activation', input: units, output: units, trainable: 0, statistics: 0, macs: units });
+    }
+    size = units;
+  }
+  return layers;
+}
+
+type LayerJson = { class_name?: unknown; config?: Record<string, unknown> };
+
+/** The layer list of a tfjs or Keras topology (`model_config` wraps Keras exports), or [] when it has none. */
+function topologyLayers(topology: unknown): LayerJson[] {
+  if (topology === null || typeof topology !== 'object') return [];
+  const t = topology as Record<string, unknown>;
+  const model = (t.model_config ?? t) as { config?: unknown };
+  const config = model?.config as { layers?: unknown } | unknown[] | undefined;
+  const layers = Array.isArray(config) ? config : (config as { layers?: unknown } | undefined)?.layers;
+  return Array.isArray(layers) ? layers.filter((l): l is LayerJson => l !== null && typeof l === 'object') : [];
+}
+
+const pair = (v: unknown, fallback: number): [number, number] => {
+  if (Array.isArray(v)) return [Number(v[0] ?? fallback) || fallback, Number(v[1] ?? v[0] ?? fallback) || fallback];
+  const n = Number(v ?? fallback) || fallback;
+  return [n, n];
+};
+
+/**
+ * The layers of a stored model, in the order of its topology, with shapes inferred from the
+ * dataset's `featureShape` (the model is checked to take it). Layers of a class not listed here
+ * are counted as elementwise; branching models are walked in list order. `newHead` gives the last
+ * Dense layer that many units, as a new head does.
+ */
+export function topologyLayersOf(model: ModelDescription, featureShape: number[], newHead?: number): Layer[] {
+  const list = topologyLayers(model.modelTopology);
+  const lastDense = list.map((l) => l.class_name).lastIndexOf('Dense');
+  let shape = [...featureShape];
+  const layers: Layer[] = [];
+  for (const [i, l] of list.entries()) {
+    const config = l.config ?? {};
+    const name = String(config.name ?? `layer_${i}`);
+    const input = product(shape);
+    const last = shape[shape.length - 1] ?? 1;
+    const bias = config.use_bias !== false;
+    const add = (kind: Kind, out: number[], trainable: number, macs: number, extra: Partial<Layer> = {}) => {
+      shape = out;
+      layers.push({ name, kind, input, output: product(out), trainable, statistics: 0, macs, ...extra });
+    };
+    switch (l.class_name) {
+      case 'InputLayer':
+        break;
+      case 'Dense': {
+        const units = i === lastDense && newHead !== undefined ? newHead : Number(config.units) || 1;
+        add('dense', [...shape.slice(0, -1), units], last * units + (bias ? units : 0), input * units);
+        break;
+      }
+      case 'Conv2D': {
+        const [h, w] = [shape[0] ?? 1, shape[1] ?? 1];
+        const filters = Number(config.filters) || 1;
+        const [kh, kw] = pair(config.kernel_size, 1);
+        const [sh, sw] = pair(config.strides, 1);
+        const same = config.padding === 'same';
+        const oh = same ? Math.ceil(h / sh) : Math.max(0, Math.floor((h - kh) / sh) + 1);
+        const ow = same ? Math.ceil(w / sw) : Math.max(0, Math.floor((w - kw) / sw) + 1);
+        const patch = kh * kw * last;
+        const trainable = patch * filters + (bias ? filters : 0);
+        add('conv', [oh, ow, filters], trainable, oh * ow * filters * patch, {
+          separateActivation: config.activation !== 'relu',
+          ...(patch < filters ? { patches: oh * ow * patch } : {}),
+        });
+        break;
+      }
+      case 'MaxPooling2D':
+      case 'AveragePooling2D': {
+        const [h, w, c] = [shape[0] ?? 1, shape[1] ?? 1, shape[2] ?? 1];
+        const [ph, pw] = pair(config.pool_size, 2);
+        const [sh, sw] = pair(config.strides ?? config.pool_size, 2);
+        const same = config.padding === 'same';
+        const oh = same ? Math.ceil(h / sh) : Math.max(0, Math.floor((h - ph) / sh) + 1);
+        const ow = same ? Math.ceil(w / sw) : Math.max(0, Math.floor((w - pw) / sw) + 1);
+        add('pool', [oh, ow, c], 0, input, { max: l.class_name === 'MaxPooling2D' });
+        break;
+      }
+      case 'GlobalAveragePooling2D':
+      case 'GlobalMaxPooling2D':
+        add('pool', [last], 0, input);
+        break;
+      case 'Flatten':
+        add('reshape', [input], 0, 0);
+        break;
+      case 'Reshape': {
+        const target = Array.isArray(config.target_shape) ? config.target_shape.map((d) => Number(d) || 1) : [input];
+        add('reshape', target, 0, 0);
+        break;
+      }
+      case 'BatchNormalization':
+        add('batchNorm', shape, 2 * last, 4 * input, { statistics: 2 * last });
+        break;
+      default:
+        add('other', shape, 0, input);
+    }
+  }
+  return layers;
+}
+
+/** Weights listed in a model.json's manifest: a floor for models whose layers are not all known here. */
+function manifestWeights(model: ModelDescription): number {
+  if (!Array.isArray(model.weightsManifest)) return 0;
+  let n = 0;
+  for (const group of model.weightsManifest as { weights?: unknown }[]) {
+    for (const w of Array.isArray(group?.weights) ? (group.weights as { shape?: unknown }[]) : []) {
+      if (Array.isArray(w?.shape)) n += product(w.shape.map((d) => Number(d) || 0));
+    }
+  }
+  return n;
+}
+
+// ---------------------------------------------------------------------------------------------
+// The estimate
+
+/**
+ * Optimizer slots per trained weight, and the weight-sized temporaries of its update: tfjs's
+ * optimizers update every variable inside one tidy, so each op's result for each variable
+ * (Adam: two moments, their bias corrections, the step) lives until the update ends.
+ */
+function optimizerCost(spec: JobSpec): { slots: number; update: number } {
+  const o = spec.hyperparameters?.optimizer;
+  if (o === undefined) return { slots: 0, update: 0 };
+  switch (o.name) {
+    case 'sgd':
+      return o.momentum !== undefined && o.momentum > 0 ? { slots: 1, update: 5 } : { slots: 0, update: 2 };
+    case 'momentum':
+      return { slots: 1, update: 5 + (o.nesterov ? 3 : 0) };
+    case 'adam':
+      return { slots: 2, update: 14 };
+    case 'rmsprop':
+      return { slots: 1 + ((o.momentum ?? 0) > 0 ? 1 : 0) + (o.centered ? 1 : 0), update: 10 + (o.centered ? 4 : 0) };
+  }
+}
+
+function datasetBytes(d: DatasetShape): number {
+  return d.numExamples * (product(d.featureShape) * (d.featureDtype === 'float32' ? 4 : 1) + 4);
+}
+
+/** Bytes of the host-side batch buffers (data.ts Batcher): examples, labels, one-hot rows, the order. */
+function batcherBytes(d: DatasetShape, rows: number): number {
+  const r = Math.min(rows, d.numExamples);
+  return r * (product(d.featureShape) + 1 + d.numClasses) * FLOAT + d.numExamples * 4;
+}
+
+export function estimateJob(input: EstimateInput): JobEstimate {
+  const { spec, data } = input;
+  const hp = spec.hyperparameters;
+  const train = data.train ?? data.test;
+  if (train === undefined) throw new Error('estimateJob needs the job\'s labelled set (data.train, data.source or data.test)');
+  const numClasses = train.numClasses;
+  const newHead = spec.strategy?.newHead ? numClasses : undefined;
+  const layers = spec.model.architecture
+    ? architectureLayers(spec.model.architecture, train.featureShape, numClasses)
+    : input.base
+      ? topologyLayersOf(input.base, train.featureShape, newHead)
+      : [];
+  const layerWeights = layers.reduce((n, l) => n + l.trainable + l.statistics, 0);
+  const parameters = Math.max(layerWeights, input.base && !newHead ? manifestWeights(input.base) : 0);
+  const evalRows = Math.min(EVAL_ROWS, Math.max(...Object.values(data).map((d) => d.numExamples)));
+  const evalValues = layers.reduce((n, l) => n + inferenceValues(l), product(train.featureShape));
+  const evalBytes = evalRows * evalValues * FLOAT;
+  const macs = layers.reduce((n, l) => n + l.macs, 0);
+  const allData = Object.values(data).reduce((n, d) => n + datasetBytes(d), 0);
+
+  if (spec.type === 'evaluate' || hp === undefined) {
+    const test = data.test ?? train;
+    const held = allData + batcherBytes(test, EVAL_ROWS);
+    const flops = 2 * macs * test.numExamples;
+    return summary({ parameters, parameterBytes: parameters * FLOAT, optimizerStateBytes: 0, activationBytes: evalBytes, datasetBytes: held, stepsPerEpoch: 0, flopsPerEpoch: flops, flops });
+  }
+
+  const B = hp.batchSize;
+  const kind = spec.method?.kind;
+  const target = data.target;
+  const usesTarget = (kind === 'dann' || kind === 'coral' || kind === 'mmd' || kind === 'pseudo_label' || spec.data.targetLabelled === true) && target !== undefined;
+  const targetRows = usesTarget ? Math.min(B, target.numExamples) : 0;
+  const rows = Math.min(B, train.numExamples) + targetRows;
+
+  // Trained weights: every trainable one, or the last layers with weights under a freeze strategy.
+  const withWeights = layers.filter((l) => l.trainable > 0);
+  const frozenCount = spec.strategy?.kind === 'freeze' ? Math.max(0, withWeights.length - (spec.strategy.trainableLayers ?? METHOD_DEFAULTS.trainableLayers)) : 0;
+  const trainableAll = Math.max(
+    layers.reduce((n, l) => n + l.trainable, 0),
+    parameters - layers.reduce((n, l) => n + l.statistics, 0),
+  );
+  let trained = trainableAll - withWeights.slice(0, frozenCount).reduce((n, l) => n + l.trainable, 0);
+
+  // The method's own weights, copies and extra per-step values.
+  const named = spec.method?.featureLayer === undefined ? undefined : layers.find((l) => l.name === spec.method?.featureLayer);
+  const featureSize = named?.output ?? featureSizeOf(layers, train.featureShape);
+  let held = parameters;
+  let stepValues = 0;
+  let stepFlops = 0;
+  if (kind === 'dann') {
+    const h = spec.method?.hiddenUnits ?? METHOD_DEFAULTS.hiddenUnits;
+    const head = featureSize * h + 2 * h + 1;
+    held += head;
+    trained += head;
+    stepValues += rows * (4 * featureSize + 7 * h + 6);
+    stepFlops += 6 * rows * (featureSize * h + h);
+  } else if (kind === 'mmd') {
+    const k = spec.method?.kernels ?? METHOD_DEFAULTS.kernels;
+    // per kernel: the scaled distances, their negation and exponential, and as many on the way back
+    stepValues += rows * 4 * featureSize + rows * rows * (10 + 9 * k);
+    stepFlops += 6 * rows * rows * featureSize + 3 * rows * rows * (6 + 3 * k);
+  } else if (kind === 'coral') {
+    stepValues += 8 * rows * featureSize + 8 * featureSize * featureSize;
+    stepFlops += 6 * rows * featureSize * featureSize;
+  } else if (kind === 'pseudo_label') {
+    stepValues += 10 * targetRows * numClasses;
+  }
+  if (spec.strategy?.kind === 'l2sp' || kind === 'multi_source') {
+    held += trained;
+    stepValues += 4 * trained;
+  }
+  const bases = kind === 'multi_source' ? (input.bases ?? spec.model.bases?.length ?? 1) : 1;
+
+  const { slots, update } = optimizerCost(spec);
+  const inputValues = product(train.featureShape) * (usesTarget ? 2 * rows : rows);
+  const forwardBackward = rows * layers.reduce((n, l) => n + layerValues(l), 0) + inputValues + stepValues;
+  // Gradients and the kernels transposed for dx live alongside the backward's values.
+  const stepPeak = (forwardBackward + 2 * trained) * FLOAT;
+  const updatePeak = (trained + update * trained) * FLOAT;
+  const activationBytes = Math.max(stepPeak, updatePeak, evalBytes);
+  // multi_source loads every base and a copy of its weights before averaging them into one.
+  const loadBytes = bases > 1 ? 2 * bases * parameters * FLOAT : 0;
+
+  const steps = Math.ceil(train.numExamples / B);
+  const trainFlops = 6 * macs * steps * rows + steps * stepFlops;
+  const validationFlops = data.validation ? 2 * macs * data.validation.numExamples : 0;
+  const flopsPerEpoch = trainFlops + validationFlops;
+  const finalSets = [data.test, data.targetTest, data.sourceTest ?? (spec.type === 'domain_adaptation' ? train : undefined), kind === 'adabn' ? target : undefined];
+  const finalFlops = finalSets.reduce((n, d) => n + (d ? 2 * macs * d.numExamples : 0), 0);
+  const batchBytes = batcherBytes(train, B) + (usesTarget ? batcherBytes(target, B) : 0) + batcherBytes(train, EVAL_ROWS);
+  const estimate = summary({
+    parameters,
+    parameterBytes: Math.max(held * FLOAT, loadBytes),
+    optimizerStateBytes: slots * trained * FLOAT,
+    activationBytes,
+    datasetBytes: allData + batchBytes,
+    stepsPerEpoch: steps,
+    flopsPerEpoch,
+    flops: hp.epochs * flopsPerEpoch + finalFlops,
+  });
+  return estimate;
+}
+
+/** Values per example of the layer feeding the head (the last layer with weights): what DANN, CORAL and MMD align by default. */
+function featureSizeOf(layers: Layer[], featureShape: number[]): number {
+  let head = layers.length - 1;
+  while (head > 0 && layers[head]!.trainable === 0) head--;
+  return head > 0 ? layers[head - 1]!.output : product(featureShape);
+}
+
+function summary(e: Omit<JobEstimate, 'memoryBytes'>): JobEstimate {
+  const round = (n: number) => Math.ceil(n);
+  const memoryBytes = e.parameterBytes + e.optimizerStateBytes + e.activationBytes + e.datasetBytes;
+  return {
+    parameters: round(e.parameters),
+    parameterBytes: round(e.parameterBytes),
+    optimizerStateBytes: round(e.optimizerStateBytes),
+    activationBytes: round(e.activationBytes),
+    datasetBytes: round(e.datasetBytes),
+    memoryBytes: round(memoryBytes),
+    stepsPerEpoch: e.stepsPerEpoch,
+    flopsPerEpoch: round(e.flopsPerEpoch),
+    flops: round(e.flops),
+  };
+}

@@ -1,0 +1,53 @@
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { estimateJob, type DatasetShape } from '../../../src/jobs/estimate.js';
+import type { JobSpec } from '../../../src/schemas/job.js';
+
+/** What the estimate must get right whatever its calibration: which parts grow with what. */
+const mnist: DatasetShape = { numExamples: 1000, featureShape: [784], featureDtype: 'uint8', numClasses: 10 };
+const spec = (over: Partial<JobSpec> = {}, hp: Partial<NonNullable<JobSpec['hyperparameters']>> = {}): JobSpec => ({
+  type: 'train',
+  model: { architecture: { kind: 'mlp', hidden: [64] } },
+  data: { train: 'ds' },
+  hyperparameters: { epochs: 2, batchSize: 50, optimizer: { name: 'sgd', learningRate: 0.01 }, ...hp },
+  ...over,
+});
+const estimate = (s: JobSpec, data: Record<string, DatasetShape> = { train: mnist }) => estimateJob({ spec: s, data });
+
+test('weights and optimizer state follow the layers and the optimizer', () => {
+  const sgd = estimate(spec());
+  assert.equal(sgd.parameters, 784 * 64 + 64 + 64 * 10 + 10);
+  assert.equal(sgd.parameterBytes, 4 * sgd.parameters);
+  assert.equal(sgd.optimizerStateBytes, 0);
+  assert.equal(estimate(spec({}, { optimizer: { name: 'momentum', learningRate: 0.01 } })).optimizerStateBytes, 4 * sgd.parameters);
+  assert.equal(estimate(spec({}, { optimizer: { name: 'adam', learningRate: 0.01 } })).optimizerStateBytes, 8 * sgd.parameters);
+  const frozen = estimate({ ...spec({}, { optimizer: { name: 'adam', learningRate: 0.01 } }), type: 'finetune', strategy: { kind: 'freeze' } });
+  assert.equal(frozen.optimizerStateBytes, 8 * (64 * 10 + 10), 'a frozen layer has no optimizer state');
+});
+
+test('datasets count in their stored element type, and FLOPs grow with epochs', () => {
+  const uint8 = estimate(spec());
+  const float = estimate(spec(), { train: { ...mnist, featureDtype: 'float32' } });
+  assert.equal(float.datasetBytes - uint8.datasetBytes, 3 * 1000 * 784);
+  const ten = estimate(spec({}, { epochs: 10 }));
+  assert.equal(ten.flopsPerEpoch, uint8.flopsPerEpoch);
+  assert.equal(ten.flops - uint8.flops, 8 * uint8.flopsPerEpoch);
+  assert.equal(uint8.stepsPerEpoch, 20);
+});
+
+test("the methods' extra passes: target rows, the domain classifier, MMD's square of the batch", () => {
+  const da = (method: JobSpec['method'], batchSize = 50) =>
+    estimate({ ...spec({}, { batchSize }), type: 'domain_adaptation', method, data: { source: 'ds', target: 'dt' } }, { train: mnist, target: mnist });
+  const plain = estimate(spec({}, { batchSize: 400 }));
+  const coral = da({ kind: 'coral' }, 400);
+  assert.ok(coral.activationBytes > 1.5 * plain.activationBytes, 'target batches go through the model too');
+  assert.ok(coral.flopsPerEpoch > 1.9 * plain.flopsPerEpoch);
+  const dann = da({ kind: 'dann', hiddenUnits: 100 });
+  assert.equal(dann.parameterBytes - plain.parameterBytes, 4 * (64 * 100 + 2 * 100 + 1), 'the domain classifier on the 64 features');
+  const [small, large] = [da({ kind: 'mmd' }, 100), da({ kind: 'mmd' }, 400)];
+  assert.ok(large.activationBytes > 10 * small.activationBytes, 'kernel matrices of (2 batch)^2');
+});
+
+test('a batch never has more rows than its dataset', () => {
+  assert.deepEqual(estimate(spec({}, { batchSize: 1000 })).activationBytes, estimate(spec({}, { batchSize: 8192 })).activationBytes);
+});

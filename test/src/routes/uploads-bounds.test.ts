@@ -1,0 +1,224 @@
+/**
+ * Hostile uploads: small files that declare or expand into huge datasets, deep JSON, big
+ * images, the examples page of large images, and more model uploads at once than may be
+ * checked. Each is refused with its own code before the disk holds more than
+ * DATASET_MAX_BYTES, and nothing answers 5xx but the 503 of a busy model check.
+ */
+import assert from 'node:assert/strict';
+import { existsSync, readdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { after, before, describe, test } from 'node:test';
+import { gzipSync } from 'node:zlib';
+import sharp from 'sharp';
+import { PAGE_MAX_BYTES, PREVIEW_MAX_SIDE } from '../../../src/artifacts/dataset-examples.js';
+import { startHarness, waitFor, type Harness } from '../../helpers/harness.js';
+import { idx, no5xx, png, postForm, tarball, uploadDataset } from '../artifacts/fixtures.js';
+
+const MAX_BYTES = 16 << 20;
+let h: Harness;
+
+before(async () => {
+  h = await startHarness({ DATASET_MAX_BYTES: String(MAX_BYTES), IMAGE_MAX_PIXELS: String(256 * 256), MODEL_CHECK_CONCURRENCY: '1' });
+});
+after(() => h?.stop());
+
+/** Nothing of dataset `id` is on disk: neither its directory nor a half-written temp one, nor its raw upload. */
+function assertNothingOnDisk(id: string) {
+  const root = join(h.dataDir, 'artifacts');
+  for (const kind of ['datasets', 'uploads']) {
+    const dir = join(root, kind);
+    const left = existsSync(dir) ? readdirSync(dir).filter((n) => n.startsWith(id)) : [];
+    assert.deepEqual(left, [], `${kind}/ still holds ${left.join(', ')}`);
+  }
+}
+
+function assertFailed(d: any, code: string) {
+  assert.equal(d.status, 'failed', JSON.stringify(d));
+  assert.equal(d.error.code, code, JSON.stringify(d.error));
+}
+
+describe('conversions are bounded by DATASET_MAX_BYTES', () => {
+  test('an IDX gzip whose header declares 100,000 images of 100x100 is refused from its header, nothing written', async () => {
+    // the issue's attack: about a megabyte of gzip that would convert to 955 MB
+    const header = idx(0x08, [100_000, 100, 100], new Uint8Array(0));
+    const images = gzipSync(Buffer.concat([header, Buffer.alloc(50 << 20)]));
+    const labels = gzipSync(Buffer.concat([idx(0x08, [100_000], new Uint8Array(0)), Buffer.alloc(100_000)]));
+    assert.ok(images.length < 1 << 20);
+    const d = await uploadDataset(h, { name: 'bomb', format: 'idx' }, [
+      { field: 'images', content: images },
+      { field: 'labels', content: labels },
+    ]);
+    assertFailed(d, 'dataset_too_large');
+    assert.equal(d.error.location.field, 'images');
+    assert.equal(d.error.location.expected, MAX_BYTES);
+    assert.equal(d.error.location.found, 100_000 * (100 * 100 + 4));
+    assert.match(d.error.message, /declares 100000 items of \[100, 100\] ubyte.*DATASET_MAX_BYTES/);
+    assertNothingOnDisk(d.id);
+  });
+
+  test('a tar.gz of 1x1 PNGs is refused an imageSize over IMAGE_MAX_PIXELS, and stops at the byte limit when upscaled within it', async () => {
+    const dot = await png(new Uint8Array([255]), 1, 1);
+    const entries: Array<[string, Uint8Array]> = [];
+    for (let i = 0; i < 200; i++) entries.push([`${i % 2 ? 'a' : 'b'}/${i}.png`, dot]);
+    const archive = await tarball(entries, true);
+    assert.ok(archive.length < 4096, `${archive.length} bytes`);
+
+    const big = no5xx(await postForm(h, '/v1/datasets', { name: 'x', format: 'images', imageSize: '[2048, 2048]' }, [{ field: 'file', content: archive, filename: 'a.tar.gz' }]));
+    assert.equal(big.status, 400);
+    assert.equal(big.body.errors[0].pointer, '/imageSize');
+    assert.match(big.body.errors[0].detail, /IMAGE_MAX_PIXELS/);
+
+    // 200 x 256 x 256 x 3 bytes would be 39 MB: it stops before passing 16 MiB
+    const d = await uploadDataset(h, { name: 'x', format: 'images', imageSize: '[256, 256]', channels: '3' }, [{ field: 'file', content: archive, filename: 'a.tar.gz' }]);
+    assertFailed(d, 'dataset_too_large');
+    const exampleBytes = 256 * 256 * 3 + 4;
+    assert.equal(d.error.location.index, Math.floor(MAX_BYTES / exampleBytes), 'refused at the first example over the limit');
+    assertNothingOnDisk(d.id);
+  });
+
+  test('an image larger than IMAGE_MAX_PIXELS without imageSize is image_too_large, naming the entry', async () => {
+    const wide = await png(new Uint8Array(300 * 300), 300, 300);
+    const d = await uploadDataset(h, { name: 'x', format: 'images' }, [{ field: 'file', content: await tarball([['a/1.png', wide], ['b/1.png', wide]]), filename: 'a.tar' }]);
+    assertFailed(d, 'image_too_large');
+    assert.equal(d.error.location.entry, 'a/1.png');
+    assert.match(d.error.message, /give imageSize/);
+  });
+
+  test('CSV rows are counted as they arrive: a file that grows past the limit stops there', async () => {
+    // 1000 features of float32 per row: 4004 bytes each; 16 MiB holds 4190 rows
+    const header = `${Array.from({ length: 1000 }, (_, i) => `f${i}`).join(',')},label\n`;
+    const row = `${'0.5,'.repeat(1000)}a\n`;
+    const d = await uploadDataset(h, { name: 'x', format: 'csv' }, [{ field: 'file', content: header + row.repeat(5000), filename: 'a.csv' }]);
+    assertFailed(d, 'dataset_too_large');
+    assert.equal(d.error.location.index, Math.floor(MAX_BYTES / 4004));
+    assertNothingOnDisk(d.id);
+  });
+});
+
+describe('deep JSON', () => {
+  test('a JSONL line nested 20,000 deep is too_deep at its line and column, at once', async () => {
+    const deep = `{"x": ${'['.repeat(20_000)}1${']'.repeat(20_000)}, "y": 0}`;
+    const d = await uploadDataset(h, { name: 'x', format: 'jsonl' }, [{ field: 'file', content: `{"x": [1], "y": 1}\n${deep}\n${deep}\n` }]);
+    assertFailed(d, 'too_deep');
+    assert.equal(d.error.location.line, 2);
+    assert.equal(d.error.location.column, 7 + 31, 'the bracket one level past the cap of 32 (the object is the first)');
+  });
+
+  test('100,000 unclosed brackets are too_deep, not internal', async () => {
+    const d = await uploadDataset(h, { name: 'x', format: 'jsonl' }, [{ field: 'file', content: '['.repeat(100_000) }]);
+    assertFailed(d, 'too_deep');
+    assert.equal(d.error.location.line, 1);
+  });
+
+  test('a modelJson of brackets is a 400 too_deep pointing at /modelJson', async () => {
+    const cases: Array<[string, number]> = [
+      ['['.repeat(100_000), 101],
+      [`{"modelTopology": ${'['.repeat(5000)}${']'.repeat(5000)}}`, 18 + 100],
+    ];
+    for (const [text, column] of cases) {
+      const res = no5xx(await postForm(h, '/v1/models', { modelJson: text }, [{ field: 'weights', content: new Uint8Array(4), filename: 'w.bin' }]));
+      assert.equal(res.status, 400, JSON.stringify(res.body));
+      assert.equal(res.body.type, 'urn:tfjs-adapt:problem:too_deep');
+      assert.equal(res.body.errors[0].pointer, '/modelJson');
+      assert.match(res.body.errors[0].detail, new RegExp(`deeper than 100 levels at line 1, column ${column};`));
+    }
+  });
+});
+
+describe('examples of large images', () => {
+  let big: any;
+  before(async () => {
+    // 12 colour images of 200x200: 120 KB each
+    const n = 12;
+    const pixels = Uint8Array.from({ length: n * 200 * 200 * 3 }, (_, i) => i % 251);
+    big = await uploadDataset(h, { name: 'big', format: 'idx', layout: 'image' }, [
+      { field: 'images', content: idx(0x08, [n, 200, 200, 3], pixels) },
+      { field: 'labels', content: idx(0x08, [n], Uint8Array.from({ length: n }, (_, i) => i % 2)) },
+    ]);
+    assert.equal(big.status, 'ready', JSON.stringify(big.error));
+  });
+
+  test('images come as previews at most PREVIEW_MAX_SIDE a side, sampled from the stored pixels', async () => {
+    const res = await h.request('GET', `/v1/datasets/${big.id}/examples?limit=10&features=false`);
+    assert.equal(res.status, 200);
+    assert.equal(res.body.data.length, 10);
+    assert.equal(res.body.nextOffset, 10);
+    for (const ex of res.body.data) {
+      const meta = await sharp(Buffer.from(ex.image.split(',')[1], 'base64')).metadata();
+      assert.equal(meta.width, PREVIEW_MAX_SIDE);
+      assert.equal(meta.height, PREVIEW_MAX_SIDE);
+      assert.equal(meta.channels, 3);
+    }
+  });
+
+  test('with features a page holds only what fits its byte bound, and says where to go on', async () => {
+    const res = await h.request('GET', `/v1/datasets/${big.id}/examples?limit=100`);
+    assert.equal(res.status, 200);
+    const text = JSON.stringify(res.body);
+    assert.ok(text.length <= PAGE_MAX_BYTES, `${text.length} bytes`);
+    // 120,000 uint8 values of at most 4 characters each: 4 examples fit 2 MiB
+    assert.equal(res.body.data.length, 4);
+    assert.equal(res.body.nextOffset, 4);
+    assert.equal(res.body.data[3].features.length, 200 * 200 * 3);
+    const last = await h.request('GET', `/v1/datasets/${big.id}/examples?offset=8&limit=100`);
+    assert.deepEqual(last.body.data.map((e: any) => e.index), [8, 9, 10, 11]);
+    assert.equal(last.body.nextOffset, null);
+  });
+
+  test('when one example\'s values do not fit a page, 400 pointing at features', async () => {
+    const huge = await uploadDataset(h, { name: 'huge', format: 'idx', layout: 'image' }, [
+      { field: 'images', content: gzipSync(idx(0x08, [2, 1000, 1000], new Uint8Array(2 * 1000 * 1000))) },
+      { field: 'labels', content: idx(0x08, [2], new Uint8Array([0, 1])) },
+    ]);
+    assert.equal(huge.status, 'ready', JSON.stringify(huge.error));
+    const res = await h.request('GET', `/v1/datasets/${huge.id}/examples?limit=1`);
+    assert.equal(res.status, 400);
+    assert.equal(res.body.errors[0].pointer, '/features');
+    const previews = await h.request('GET', `/v1/datasets/${huge.id}/examples?limit=2&features=false`);
+    assert.equal(previews.status, 200);
+    assert.equal(previews.body.data.length, 2);
+  });
+});
+
+describe('model checks', () => {
+  test('beyond MODEL_CHECK_CONCURRENCY uploads in flight, a model upload is a 503 with Retry-After before its body is read; the slot comes back', async () => {
+    // an upload whose body never ends holds the one slot until it is aborted
+    const boundary = 'hold';
+    const held = new AbortController();
+    let push: ReadableStreamDefaultController<Uint8Array> | undefined;
+    const body = new ReadableStream<Uint8Array>({
+      start(c) {
+        push = c;
+        c.enqueue(new TextEncoder().encode(`--${boundary}\r\ncontent-disposition: form-data; name="weights"; filename="w.bin"\r\n\r\n`));
+      },
+    });
+    const holding = fetch(`${h.url}/v1/models`, {
+      method: 'POST',
+      body,
+      headers: { 'content-type': `multipart/form-data; boundary=${boundary}` },
+      signal: held.signal,
+      duplex: 'half',
+    } as RequestInit).catch(() => undefined);
+    const small = () => postForm(h, '/v1/models', { modelJson: '[' }, [{ field: 'weights', content: new Uint8Array(4), filename: 'w.bin' }]);
+    const busy = await waitFor('a 503 while the slot is held', async () => {
+      const res = no5xxBut503(await small());
+      return res.status === 503 ? res : undefined;
+    });
+    assert.equal(busy.body.type, 'urn:tfjs-adapt:problem:model_checks_busy');
+    assert.equal(busy.headers.get('retry-after'), '5');
+    assert.match(busy.body.detail, /MODEL_CHECK_CONCURRENCY/);
+    held.abort();
+    push?.error(new Error('aborted'));
+    await holding;
+    const after = await waitFor('the slot to come back', async () => {
+      const res = await small();
+      return res.status === 503 ? undefined : res;
+    });
+    assert.equal(after.status, 400, 'an ordinary answer again');
+  });
+});
+
+function no5xxBut503(res: Awaited<ReturnType<typeof postForm>>) {
+  if (res.status >= 500 && res.status !== 503) throw new Error(`server error ${res.status}: ${JSON.stringify(res.body)}`);
+  return res;
+}

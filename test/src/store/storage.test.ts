@@ -1,0 +1,40 @@
+import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { test } from 'node:test';
+import type { JobSpec } from '../../../src/schemas/job.js';
+import { storageUsed } from '../../../src/store/storage.js';
+import { openStore } from '../../../src/store/store.js';
+
+const spec: JobSpec = {
+  type: 'train',
+  model: { architecture: { kind: 'mlp', hidden: [8] } },
+  data: { train: 'ds_x' },
+  hyperparameters: { epochs: 1, batchSize: 8, optimizer: { name: 'sgd', learningRate: 0.1 } },
+};
+
+const ready = { numExamples: 1, featureShape: [1], featureDtype: 'uint8' as const, imageShape: null, numClasses: 1, classes: ['a'], classCounts: [1], preprocessing: { scale: 1, offset: 0 } };
+
+test('a tenant uses the bytes of its ready datasets, its models and its jobs\' checkpoints, and nothing of another tenant', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'tfjs-adapt-storage-'));
+  const store = await openStore({ dataDir: dir });
+  try {
+    await store.datasets.insertReady({ id: 'ds_a', name: 'a', source: {}, ...ready, dir: '/x', bytes: 1000 }, 'ta');
+    await store.datasets.insertValidating({ id: 'ds_v', name: 'v', source: {} }, 'ta');
+    await store.datasets.markReady('ds_v', { ...ready, dir: '/v', bytes: 200 });
+    await store.datasets.insertReady({ id: 'ds_b', name: 'b', source: {}, ...ready, dir: '/y', bytes: 5000 }, 'tb');
+    await store.jobs.create({ id: 'job_a', spec, tenant: 'ta' });
+    await store.checkpoints.add(store.db, 'job_a', { epoch: 1, step: 1, attempt: 1, metrics: {}, path: '/c', bytes: 30 });
+    const model = { name: 'm', status: 'ready' as const, jobId: null, baseModelId: null, datasetIds: {}, metrics: null, inputShape: null, classes: null, preprocessing: null, dir: '/m' };
+    await store.models.insert(store.db, { id: 'mdl_a', ...model, bytes: 4 }, 'ta');
+    assert.equal(await storageUsed(store.db, 'ta'), 1000 + 200 + 30 + 4);
+    assert.equal(await storageUsed(store.db, 'tb'), 5000);
+    await store.datasets.delete('ds_a');
+    assert.equal(await storageUsed(store.db, 'ta'), 200 + 30 + 4);
+    assert.equal(await storageUsed(store.db, 'nobody'), 0);
+  } finally {
+    await store.close();
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
