@@ -91,7 +91,7 @@ export async function startService(config: Config, mode: Mode, log: Logger): Pro
       const deliverer = new WebhookDeliverer({ connection: workerConnection, store, live, log: log.child({ part: 'webhooks' }), allowedHosts: config.webhookAllowedHosts });
       stops.push(() => deliverer.close());
       const reconcileNow = () =>
-        reconcile({ store, queue, artifacts, live, log, host, settleAfterMs: config.lockDurationMs }).catch((err) => log.warn({ err: (err as Error).message }, 'reconciliation failed; will try again'));
+        reconcile({ store, queue, artifacts, live, log, host, settleAfterMs: config.lockDurationMs, webhookAllowedHosts: config.webhookAllowedHosts }).catch((err) => log.warn({ err: (err as Error).message }, 'reconciliation failed; will try again'));
       await reconcileNow();
       // also later: jobs accepted while Redis was away, or lost with it, are queued once it is back
       const timer = setInterval(reconcileNow, config.reconcileIntervalMs);

@@ -5,7 +5,7 @@
  */
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import type { FieldError } from '../plugins/problem.js';
+import type { FieldError } from '../field-error.js';
 import { estimateJob, type EstimateInput, type JobEstimate, type ModelDescription } from './estimate.js';
 import type { TrainingTask } from './task.js';
 

@@ -2,8 +2,10 @@
  * The rules of a job spec that its JSON schema does not express: what each job type needs
  * and refuses, which parameters go with which kind of architecture, optimizer, schedule,
  * strategy or method, and settings that could never train. Pure: no store, no I/O; the
- * checks that need datasets and models are in training-task.ts.
+ * checks that need datasets, models or DNS are in training-task.ts. The one home of these rules:
+ * the API (on create and resume), reconciliation and the training child all ask specProblems.
  */
+import type { FieldError } from '../field-error.js';
 import { ARCHITECTURE_PARAMS, LR_SCHEDULE_PARAMS, OPTIMIZER_PARAMS, type JobSpec } from '../schemas/job.js';
 import { METHOD_DEFAULTS, METHOD_PARAMS, STRATEGY_PARAMS } from '../schemas/methods.js';
 
@@ -32,7 +34,14 @@ function onlyParams(object: object, pointer: string, allowed: readonly string[],
   }
 }
 
-export function checkSpec(spec: JobSpec, problem: Problem): void {
+/** Every rule the spec breaks, each as a pointer into the spec (a request body) and what was expected; none when it may run. */
+export function specProblems(spec: JobSpec): FieldError[] {
+  const problems: FieldError[] = [];
+  checkSpec(spec, (pointer, detail) => problems.push({ pointer, in: 'body', detail }));
+  return problems;
+}
+
+function checkSpec(spec: JobSpec, problem: Problem): void {
   const { type, model, method, strategy, hyperparameters: hp } = spec;
   const multiSource = method?.kind === 'multi_source';
 

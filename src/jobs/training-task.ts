@@ -1,11 +1,11 @@
 import type { Artifacts } from '../artifacts/artifacts.js';
-import type { FieldError } from '../plugins/problem.js';
+import type { FieldError } from '../field-error.js';
 import type { JobSpec } from '../schemas/job.js';
 import type { ReadyDataset } from '../store/datasets.js';
 import type { ModelRecord } from '../store/models.js';
 import type { Store } from '../store/store.js';
 import { webhookUrlProblem } from '../webhooks/address-policy.js';
-import { checkSpec } from './spec-rules.js';
+import { specProblems } from './spec-rules.js';
 import { cnnInputShape } from './input-shape.js';
 import type { DatasetFiles, TrainingData, TrainingTask } from './task.js';
 
@@ -27,16 +27,25 @@ function files(d: ReadyDataset): DatasetFiles {
   };
 }
 
-/**
- * Checks what the schema cannot (the rules of spec-rules.ts, and that referenced datasets
- * and models exist, are ready and fit together) and resolves the spec into the files the training child reads.
- * Returns the problems, each pointing at the field to blame, when it cannot.
- */
-export async function resolveTask(store: Store, artifacts: Artifacts, jobId: string, spec: JobSpec, webhookAllowedHosts: readonly string[] = [], tenant?: string): Promise<{ task: TrainingTask } | { errors: FieldError[] }> {
-  const errors: FieldError[] = [];
-  const problem = (pointer: string, detail: string) => errors.push({ pointer, in: 'body', detail });
+export interface ResolveOptions {
+  jobId: string;
+  spec: JobSpec;
+  /** whose datasets and models the spec may name; undefined for any tenant's (reconciliation acts for every tenant) */
+  tenant: string | undefined;
+  /** WEBHOOK_ALLOWED_HOSTS: hosts a webhook may reach though they are loopback or private */
+  webhookAllowedHosts: readonly string[];
+}
 
-  checkSpec(spec, problem);
+/**
+ * Checks what the schema cannot (the rules of spec-rules.ts, the webhook address, and that
+ * referenced datasets and models exist, are ready and fit together) and resolves the spec into
+ * the files the training child reads. Returns the problems, each pointing at the field to blame,
+ * when it cannot. Creating, resuming and reconciling a job all resolve it here, with the same options.
+ */
+export async function resolveTask(store: Store, artifacts: Artifacts, opts: ResolveOptions): Promise<{ task: TrainingTask } | { errors: FieldError[] }> {
+  const { jobId, spec, tenant, webhookAllowedHosts } = opts;
+  const errors: FieldError[] = specProblems(spec);
+  const problem = (pointer: string, detail: string) => errors.push({ pointer, in: 'body', detail });
 
   if (spec.webhook) {
     const refused = await webhookUrlProblem(spec.webhook.url, webhookAllowedHosts);

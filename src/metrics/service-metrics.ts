@@ -1,6 +1,7 @@
 import { collectDefaultMetrics, Counter, Gauge, Registry, type Metric } from 'prom-client';
 import type { AppDeps } from '../deps.js';
 import { JOB_STATUSES } from '../schemas/job.js';
+import { withTimeout } from '../timeout.js';
 import { OptionalGauge } from './optional-gauge.js';
 import { StoreHistogram } from './store-histogram.js';
 
@@ -18,14 +19,6 @@ export interface ServiceMetrics {
   scrape(): Promise<string>;
   /** counts an error answer of the API; `code` is the problem type's slug */
   httpError(status: number, code: string): void;
-}
-
-function within<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
-  let timer: NodeJS.Timeout;
-  return Promise.race([
-    p.finally(() => clearTimeout(timer)),
-    new Promise<T>((_, fail) => (timer = setTimeout(() => fail(new Error(`${what} took longer than ${ms} ms`)), ms))),
-  ]);
 }
 
 /**
@@ -56,7 +49,7 @@ export function serviceMetrics(deps: Pick<AppDeps, 'store' | 'queue'>, onQueueEr
   let read: { counts: Promise<Record<string, number> | null> } | null = null;
   const queueCounts = () => {
     if (!read) {
-      const counts = within(queue.queue.getJobCounts(...QUEUE_STATES), QUEUE_TIMEOUT_MS, 'reading the queue counts').catch((err: Error) => {
+      const counts = withTimeout(queue.queue.getJobCounts(...QUEUE_STATES), { ms: QUEUE_TIMEOUT_MS, what: 'reading the queue counts' }).catch((err: Error) => {
         // a scrape must still answer when Redis is away: that is when the other figures matter
         onQueueError(err);
         return null;

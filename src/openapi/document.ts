@@ -1,4 +1,7 @@
+import { isApiPath } from '../plugins/auth.js';
+import { Problem } from '../schemas/common.js';
 import { EXAMPLES, ID_EXAMPLES } from './examples.js';
+import { OPERATION_IDS } from './operation-ids.js';
 
 const STATUS_TEXT: Record<string, string> = {
   200: 'OK',
@@ -16,7 +19,62 @@ const STATUS_TEXT: Record<string, string> = {
   503: 'A service this one depends on (Redis, the store) is unavailable',
 };
 
-type Doc = { paths?: Record<string, Record<string, any>>; components?: { schemas?: Record<string, any> } };
+type Doc = { paths?: Record<string, Record<string, any>>; components?: { schemas?: Record<string, any>; securitySchemes?: Record<string, any> }; servers?: unknown[] };
+
+const BEARER = 'bearerAuth';
+const SECURITY_SCHEME = {
+  type: 'http',
+  scheme: 'bearer',
+  description:
+    'An API key: the token of a `tenant:token` pair of API_KEYS, as `Authorization: Bearer <token>`; it names the tenant whose objects a request ' +
+    'sees. Required on every /v1 route when API_KEYS is set; without keys the service is open and listens on loopback only.',
+};
+const SERVERS = [{ url: '/', description: 'this service: paths are relative to the address this document was fetched from' }];
+
+/** A problem+json answer, for the statuses every route of a kind can give (the Problem schema without TypeBox's symbols). */
+const problemResponse = (code: string) => ({ description: STATUS_TEXT[code], content: { 'application/problem+json': { schema: JSON.parse(JSON.stringify(Problem)) } } });
+
+/** Whether fastify checks some input of the operation against a schema (and so can answer 400). */
+function validatesInput(op: any): boolean {
+  if (op.requestBody) return true;
+  return (op.parameters ?? []).some((p: any) => p.in !== 'path' || ['pattern', 'maxLength', 'minLength', 'enum', 'minimum', 'maximum', 'format'].some((k) => p.schema?.[k] !== undefined));
+}
+
+/**
+ * The answers that the plugins, not the route, give: a 400 when input fails its schema, a 413
+ * and 415 for a body too large or of another content type, and on the API paths the 401 of
+ * auth.ts and the 429 of rate-limit.ts. Declared where missing, with the security they imply.
+ */
+function addPluginAnswers(path: string, op: any): void {
+  const add = (code: string) => (op.responses[code] ??= problemResponse(code));
+  if (validatesInput(op)) add('400');
+  if (op.requestBody) {
+    add('413');
+    add('415');
+  }
+  if (isApiPath(path)) {
+    op.security = [{ [BEARER]: [] }];
+    add('401');
+    add('429');
+  } else {
+    op.security = [];
+  }
+  op.responses = Object.fromEntries(Object.entries(op.responses).sort(([a], [b]) => a.localeCompare(b)));
+}
+
+/** fastify documents a prefix's "/" route as "/v1/jobs/"; the route answers at "/v1/jobs" too, the path clients use. */
+function withoutTrailingSlashes(doc: Doc): void {
+  if (!doc.paths) return;
+  doc.paths = Object.fromEntries(
+    Object.entries(doc.paths).reduce<Array<[string, Record<string, any>]>>((out, [path, item]) => {
+      const bare = path.length > 1 ? path.replace(/\/+$/, '') : path;
+      const same = out.find(([p]) => p === bare);
+      if (same) Object.assign(same[1], item);
+      else out.push([bare, item]);
+      return out;
+    }, []),
+  );
+}
 
 /**
  * Whether a response schema is problem details (inline or a $ref: fastify-swagger does either),
@@ -33,7 +91,9 @@ function isProblem(doc: Doc, schema: any): boolean {
 export const operationKey = (method: string, path: string) => `${method.toUpperCase()} ${path.length > 1 ? path.replace(/\/+$/, '') : path}`;
 
 /**
- * Finishes the generated document: examples for every operation that has some (examples.ts),
+ * Finishes the generated document: paths without trailing slashes, a server, the bearer scheme,
+ * an operationId for each operation (operation-ids.ts), the answers plugins give (above),
+ * examples for every operation that has some (examples.ts),
  * a description for each response instead of fastify-swagger's "Default Response", error
  * bodies under their real content type application/problem+json (binary ones under
  * application/octet-stream), and examples for path ids.
@@ -41,10 +101,16 @@ export const operationKey = (method: string, path: string) => `${method.toUpperC
  */
 export function completeDocument<T extends object>(document: T): T {
   const doc = document as Doc;
+  withoutTrailingSlashes(doc);
+  doc.servers = SERVERS;
+  doc.components = { ...doc.components, securitySchemes: { ...doc.components?.securitySchemes, [BEARER]: SECURITY_SCHEME } };
   for (const [path, item] of Object.entries(doc.paths ?? {})) {
     for (const [method, op] of Object.entries(item)) {
       if (typeof op !== 'object' || !op || !('responses' in op)) continue;
-      const examples = EXAMPLES[operationKey(method, path)];
+      const key = operationKey(method, path);
+      const examples = EXAMPLES[key];
+      if (OPERATION_IDS[key]) op.operationId ??= OPERATION_IDS[key];
+      addPluginAnswers(path, op);
       for (const param of op.parameters ?? []) {
         const resource = /^\/v1\/([a-z]+)\//.exec(path)?.[1];
         if (param.in === 'path' && param.name === 'id' && resource && ID_EXAMPLES[resource]) param.example ??= ID_EXAMPLES[resource];

@@ -207,13 +207,13 @@ export const EXAMPLES: Record<string, OperationExamples> = {
   },
   'GET /v1/datasets/{id}/examples': {
     responses: {
-      200: { data: [{ index: 0, label: 5, class: '5', image: 'data:image/png;base64,iVBORw0KGgoAAAANSUhEUgAAABwAAAAcCAAAAABXZoBI...' }], offset: 0, total: 60000 },
+      200: { data: [{ index: 0, label: 5, class: '5', image: 'data:image/png;base64,iVBORw0KGgoAAAANSUhEUgAAABwAAAAcCAAAAABXZoBI...' }], offset: 0, total: 60000, nextOffset: 1 },
       409: problem(409, 'not_ready', 'Dataset not ready', `dataset ${uploading.id} is validating; examples can be read once it is ready`, `/v1/datasets/${uploading.id}/examples`),
     },
   },
 
   'POST /v1/models': {
-    request: { 'multipart/form-data': { name: 'pretrained-mlp', modelJson: '(model.json)', weights: '(weights.bin)' } },
+    request: { 'multipart/form-data': { name: 'pretrained-mlp', modelJson: '(model.json)', weights: ['(weights.bin)'] } },
     responses: { 201: { ...model, id: 'mdl_01a2219b00aa4e1c2d3f5a7b', name: 'pretrained-mlp', jobId: null, datasetIds: {}, metrics: null } },
   },
   'GET /v1/models': { responses: { 200: page(model) } },

@@ -57,8 +57,11 @@ function basicCredentials(header: string): { user: string; password: string } | 
  */
 export function guardedPath(req: FastifyRequest): boolean {
   const path = routedPath(req);
-  return path === '/v1' || path.startsWith('/v1/') || path.startsWith('/admin') || path === '/metrics';
+  return isApiPath(path) || path.startsWith('/admin') || path === '/metrics';
 }
+
+/** The tenant-scoped API: what the OpenAPI document marks as taking bearer tokens, and what rate limits count per tenant. */
+export const isApiPath = (path: string) => path === '/v1' || path.startsWith('/v1/');
 
 /** The tenant whose credentials a request carries, or undefined when it carries none that are valid. */
 export type Identify = (req: FastifyRequest) => string | undefined;

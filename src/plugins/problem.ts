@@ -1,12 +1,8 @@
 import type { FastifyError, FastifyInstance, FastifyReply } from 'fastify';
 import fp from 'fastify-plugin';
+import type { FieldError } from '../field-error.js';
 
-export interface FieldError {
-  /** JSON pointer into the part named by `in` */
-  pointer: string;
-  in?: 'body' | 'query' | 'path' | 'header';
-  detail: string;
-}
+export type { FieldError };
 
 /** An error a route throws to answer with application/problem+json. */
 export class HttpProblem extends Error {
@@ -19,6 +15,16 @@ export class HttpProblem extends Error {
   ) {
     super(detail ?? title);
   }
+}
+
+/**
+ * The one problem for input refused field by field: `errors` point at each field, and the
+ * detail names the first (with its part, `body /epochs ...`, when `namePart`) and how many more.
+ */
+export function fieldsProblem(p: { status: number; slug: string; title: string; errors: FieldError[]; namePart?: boolean }): HttpProblem {
+  const [first, ...rest] = p.errors;
+  const detail = first ? `${p.namePart && first.in ? `${first.in} ` : ''}${first.pointer} ${first.detail}${rest.length > 0 ? ` (and ${rest.length} more)` : ''}` : p.title;
+  return new HttpProblem(p.status, p.slug, p.title, detail, p.errors);
 }
 
 export const notFound = (what: string, id: string, pointer?: string) =>
@@ -88,14 +94,8 @@ export const problemPlugin = fp(async (app: FastifyInstance) => {
     if (err instanceof HttpProblem) return sendProblem(reply, err);
     if (err.validation) {
       const errors = dedupe(fieldErrors(err));
-      const first = errors[0];
-      return sendProblem(reply, {
-        status: 400,
-        slug: 'validation',
-        title: 'The request is not valid',
-        detail: first ? `${first.in} ${first.pointer} ${first.detail}${errors.length > 1 ? ` (and ${errors.length - 1} more)` : ''}` : err.message,
-        errors,
-      });
+      if (errors.length === 0) return sendProblem(reply, { status: 400, slug: 'validation', title: 'The request is not valid', detail: err.message });
+      return sendProblem(reply, fieldsProblem({ status: 400, slug: 'validation', title: 'The request is not valid', errors, namePart: true }));
     }
     const status = err.statusCode ?? 500;
     if (status >= 400 && status < 500) {

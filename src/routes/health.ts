@@ -1,6 +1,10 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { Type } from '@sinclair/typebox';
 import { expectedBackend } from '../backend.js';
+import { withTimeout } from '../timeout.js';
+
+/** how long readiness waits for Redis and the store (its description says 2 s) */
+const READY_TIMEOUT_MS = 2000;
 
 const Check = Type.Union([Type.Literal('ok'), Type.Literal('down')]);
 
@@ -32,18 +36,14 @@ const routes: FastifyPluginAsyncTypebox = async (app) => {
       response: { 200: Readiness, 503: Readiness },
     },
     handler: async (req, reply) => {
-      const probe = async (component: 'redis' | 'store', p: Promise<unknown>): Promise<'ok' | 'down'> => {
-        let timer: NodeJS.Timeout | undefined;
-        try {
-          await Promise.race([p, new Promise((_, fail) => (timer = setTimeout(() => fail(new Error('timed out after 2 s')), 2000)))]);
-          return 'ok';
-        } catch (err) {
-          req.log.warn({ err, component }, 'readiness check failed');
-          return 'down';
-        } finally {
-          clearTimeout(timer);
-        }
-      };
+      const probe = (component: 'redis' | 'store', p: Promise<unknown>): Promise<'ok' | 'down'> =>
+        withTimeout(p, { ms: READY_TIMEOUT_MS, what: component === 'redis' ? 'PING' : 'SELECT 1' }).then(
+          () => 'ok' as const,
+          (err: unknown) => {
+            req.log.warn({ err, component }, 'readiness check failed');
+            return 'down' as const;
+          },
+        );
       const [redisCheck, storeCheck] = await Promise.all([probe('redis', redis.ping()), probe('store', store.db.query('SELECT 1'))]);
       const ok = redisCheck === 'ok' && storeCheck === 'ok';
       return reply.code(ok ? 200 : 503).send({ status: ok ? 'ready' : 'unavailable', checks: { redis: redisCheck, store: storeCheck } });

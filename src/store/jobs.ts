@@ -52,6 +52,9 @@ export interface Transition {
   events: JobEvent[];
 }
 
+/** What a requested state change did: the job as it now is, with the events it added, unless there is no such job. */
+export type Outcome<O extends string> = { outcome: 'missing' } | { outcome: O; transition: Transition };
+
 const LIVE = `status NOT IN ('succeeded', 'failed', 'cancelled')`;
 
 /**
@@ -265,7 +268,7 @@ export class JobStore {
    * The API's half of pausing: a queued job is paused at once (the caller takes it off
    * the queue); a running one is flagged and its worker told.
    */
-  requestPause(id: string, tenant = 'default'): Promise<{ outcome: 'paused' | 'requested' | 'refused' | 'missing'; transition?: Transition }> {
+  requestPause(id: string, tenant = 'default'): Promise<Outcome<'paused' | 'requested' | 'refused'>> {
     return this.db.tx(async (q) => {
       const [row] = await q.query<JobRow>('SELECT * FROM jobs WHERE id = $1 AND tenant = $2 FOR UPDATE', [id, tenant]);
       if (!row) return { outcome: 'missing' as const };
@@ -283,7 +286,7 @@ export class JobStore {
   }
 
   /** A paused job goes back to the queue with its new estimate; it continues from its last checkpoint. */
-  resume(id: string, { tenant = 'default', estimate }: { tenant?: string; estimate?: JobEstimate } = {}): Promise<{ outcome: 'resumed' | 'refused' | 'missing'; transition?: Transition }> {
+  resume(id: string, { tenant = 'default', estimate }: { tenant?: string; estimate?: JobEstimate } = {}): Promise<Outcome<'resumed' | 'refused'>> {
     return this.db.tx(async (q) => {
       const [row] = await q.query<JobRow>('SELECT * FROM jobs WHERE id = $1 AND tenant = $2 FOR UPDATE', [id, tenant]);
       if (!row) return { outcome: 'missing' as const };
@@ -298,7 +301,7 @@ export class JobStore {
    * The API's half of cancelling: a queued job is cancelled at once; a running one is
    * flagged and its worker told, and the worker records `cancelled` when it has stopped.
    */
-  requestCancel(id: string, tenant = 'default'): Promise<{ outcome: 'cancelled' | 'requested' | 'terminal' | 'missing'; transition?: Transition }> {
+  requestCancel(id: string, tenant = 'default'): Promise<Outcome<'cancelled' | 'requested' | 'terminal'>> {
     return this.db.tx(async (q) => {
       const [row] = await q.query<JobRow>('SELECT * FROM jobs WHERE id = $1 AND tenant = $2 FOR UPDATE', [id, tenant]);
       if (!row) return { outcome: 'missing' as const };

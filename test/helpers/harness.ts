@@ -110,7 +110,7 @@ export async function submitAndPause<S extends { hyperparameters: { epochs: numb
 }
 
 /** Small MNIST slices: enough to learn something in seconds. */
-export async function registerMnist(h: Harness, trainLimit = 2000, testLimit = 500): Promise<{ train: string; test: string }> {
+export async function registerMnist(h: Pick<Harness, 'request'>, trainLimit = 2000, testLimit = 500): Promise<{ train: string; test: string }> {
   const train = await h.request('POST', '/v1/datasets', { name: 'mnist-train', source: { builtin: 'mnist', split: 'train', limit: trainLimit } });
   const test = await h.request('POST', '/v1/datasets', { name: 'mnist-test', source: { builtin: 'mnist', split: 'test', limit: testLimit } });
   if (train.status !== 201 || test.status !== 201) throw new Error(`dataset registration failed: ${JSON.stringify([train.body, test.body])}`);

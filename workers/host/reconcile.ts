@@ -18,6 +18,8 @@ export interface ReconcileDeps {
    * finished it records it within moments, unless it died in between
    */
   settleAfterMs: number;
+  /** WEBHOOK_ALLOWED_HOSTS, as the API checked the job's webhook against when it accepted it */
+  webhookAllowedHosts: readonly string[];
 }
 
 /**
@@ -42,7 +44,7 @@ export async function reconcile(deps: ReconcileDeps): Promise<number> {
 }
 
 async function reconcileJob(deps: ReconcileDeps, id: string): Promise<boolean> {
-  const { store, queue, artifacts, live, log, host, settleAfterMs } = deps;
+  const { store, queue, artifacts, live, log, host, settleAfterMs, webhookAllowedHosts } = deps;
   // the host that finished an entry records it within moments; later than that, it never will
   const finishedLongAgo = (entry: { finishedOn?: number }) => entry.finishedOn !== undefined && Date.now() - entry.finishedOn > settleAfterMs;
   let entry = await queue.queue.getJob(id);
@@ -53,7 +55,7 @@ async function reconcileJob(deps: ReconcileDeps, id: string): Promise<boolean> {
   if (entry && !finishedLongAgo(entry)) return false;
   const job = await store.jobs.get(id);
   if (!job || (job.status !== 'queued' && job.status !== 'running')) return false;
-  const resolved = await resolveTask(store, artifacts, id, job.spec);
+  const resolved = await resolveTask(store, artifacts, { jobId: id, spec: job.spec, tenant: undefined, webhookAllowedHosts });
   if ('errors' in resolved) {
     const [first] = resolved.errors;
     await live.publish(id, (await store.jobs.failed(id, null, { code: 'unresolvable', message: `cannot run any more: ${first!.pointer} ${first!.detail}`, param: first!.pointer }))?.events ?? []);

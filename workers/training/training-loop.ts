@@ -24,6 +24,7 @@ import {
   setLearningRate,
   type NamedTensor,
 } from './optimizers.js';
+import { specProblems } from '../../src/jobs/spec-rules.js';
 import { TrainingError, type DatasetFiles, type Position, type TestReport, type TrainingMessage, type TrainingResult, type TrainingTask } from '../../src/jobs/task.js';
 import { signalSums, TARGET_LOSS, trainStep, type EpochSums, type StepSetup } from './train-step.js';
 
@@ -45,13 +46,14 @@ export async function runTraining(task: TrainingTask, report: Report, signal?: A
   const started = performance.now();
   const backend = await selectBackend();
   await report({ type: 'started', backend, numTensors: tf.memory().numTensors });
+  // the API's rules, with its words: a task made by hand (or by an older API) meets them here
+  const [broken] = specProblems(task.spec);
+  if (broken) throw new TrainingError('invalid_spec', `${broken.pointer} ${broken.detail}`, { param: broken.pointer });
   if (task.spec.type === 'evaluate') return runEvaluation(task, backend, report, signal);
+  // the rules above guarantee what the checks below narrow; they guard the task contract only
   const hp = task.spec.hyperparameters;
-  if (hp === undefined) throw new TrainingError('invalid_spec', `a ${task.spec.type} job needs hyperparameters`, { param: '/hyperparameters' });
+  if (hp === undefined) throw new TrainingError('invalid_spec', 'the task has no hyperparameters', { param: '/hyperparameters' });
   const sets = await loadSets(task);
-  if (hp.earlyStopping && !sets.validation) {
-    throw new TrainingError('invalid_spec', 'early stopping needs data.validation to watch', { param: '/hyperparameters/earlyStopping' });
-  }
   const seed = hp.seed ?? DEFAULT_SEED;
   const { model, logs, newLayers, bases } = await prepareModel(task, sets.train.files, seed);
   let method: Method | undefined;
@@ -64,9 +66,7 @@ export async function runTraining(task: TrainingTask, report: Report, signal?: A
     disposeBases(bases);
     // Only then do target batches join the steps: adabn's target is for its finish alone.
     const trainsOnTarget = method.usesTarget || task.spec.data.targetLabelled === true;
-    if (trainsOnTarget && !sets.target) {
-      throw new TrainingError('invalid_spec', `method ${method.name} trains on examples of the target domain, and the job has no data.target`, { param: '/data/target' });
-    }
+    if (trainsOnTarget && !sets.target) throw new TrainingError('invalid_spec', 'the task has no target dataset', { param: '/data/target' });
     checkBackendCanTrain(model, method, backend);
     optimizer = createOptimizer(hp.optimizer);
     sums = { loss: 0, correct: 0, signals: signalSums([...method.signals, ...(task.spec.data.targetLabelled ? [TARGET_LOSS] : [])]) };
@@ -500,7 +500,7 @@ async function finish(run: Run): Promise<TrainingResult> {
 async function runEvaluation(task: TrainingTask, backend: string, report: Report, signal: AbortSignal | undefined): Promise<TrainingResult> {
   const { baseModelDir, baseModelId } = task;
   const files = task.data.test;
-  if (files === undefined) throw new TrainingError('invalid_spec', 'an evaluate job needs data.test', { param: '/data/test' });
+  if (files === undefined) throw new TrainingError('invalid_spec', 'the task has no test dataset', { param: '/data/test' });
   if (baseModelDir === undefined || baseModelId === undefined) {
     throw new TrainingError('invalid_spec', 'an evaluate job needs a base model, but the task has none', { param: '/model/base' });
   }
@@ -532,7 +532,7 @@ async function prepareModel(task: TrainingTask, train: DatasetFiles, seed: numbe
   let bases: tf.NamedTensorMap[] | undefined;
   if (spec.type === 'train' || spec.model.architecture !== undefined) {
     if (spec.model.architecture === undefined) {
-      throw new TrainingError('invalid_spec', 'a train job needs model.architecture', { param: '/model/architecture' });
+      throw new TrainingError('invalid_spec', 'the task has no model.architecture', { param: '/model/architecture' });
     }
     loaded = { model: buildModel(spec.model.architecture, train.featureShape, train.numClasses, seed), notes: [], newLayers: [] };
   } else if (spec.method?.kind === 'multi_source') {
@@ -572,7 +572,7 @@ async function prepareModel(task: TrainingTask, train: DatasetFiles, seed: numbe
  */
 async function loadBases(task: TrainingTask, train: DatasetFiles): Promise<{ loaded: LoadedModel; bases: tf.NamedTensorMap[] }> {
   const dirs = task.baseModelDirs ?? [];
-  if (dirs.length === 0) throw new TrainingError('invalid_spec', 'method multi_source needs model.bases, and the task has none', { param: '/model/bases' });
+  if (dirs.length === 0) throw new TrainingError('invalid_spec', 'the task has no base models (baseModelDirs)', { param: '/model/bases' });
   const models: LoadedModel[] = [];
   try {
     for (const [i, dir] of dirs.entries()) {
@@ -621,7 +621,7 @@ function preprocessingWarnings(model: tf.LayersModel, data: DatasetFiles): strin
 async function loadSets(task: TrainingTask): Promise<Sets> {
   const { data, spec } = task;
   const trainParam = spec.type === 'domain_adaptation' ? '/data/source' : '/data/train';
-  if (data.train === undefined) throw new TrainingError('invalid_spec', `a ${spec.type} job needs ${trainParam.slice(1).replace('/', '.')}`, { param: trainParam });
+  if (data.train === undefined) throw new TrainingError('invalid_spec', 'the task has no training dataset', { param: trainParam });
   const sets: Sets = { train: await loadDataset(data.train, trainParam) };
   for (const role of ['validation', 'test', 'targetTest', 'sourceTest', 'target'] as const) {
     const files = data[role];

@@ -3,7 +3,7 @@
  * without TensorFlow.js: every problem is reported with a JSON pointer into the upload
  * (`/modelJson/...` inside model.json, `/weights` for the files).
  */
-import type { FieldError } from '../../plugins/problem.js';
+import type { FieldError } from '../../field-error.js';
 import { jsonSyntaxError } from '../ingest/json-locate.js';
 import { jsonTooDeep, lineColumn as at } from '../json-depth.js';
 

@@ -7,7 +7,7 @@ import { createReadStream, createWriteStream } from 'node:fs';
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { pipeline } from 'node:stream/promises';
-import type { FieldError } from '../../plugins/problem.js';
+import type { FieldError } from '../../field-error.js';
 import { checkModel } from './check-model.js';
 import { storedModelJson, type ModelJson, type WeightPlan } from './manifest.js';
 

@@ -1,7 +1,8 @@
 import { createHash } from 'node:crypto';
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { Type } from '@sinclair/typebox';
-import { HttpProblem, notFound, type FieldError } from '../../plugins/problem.js';
+import { fieldsProblem, HttpProblem, notFound } from '../../plugins/problem.js';
+import type { FieldError } from '../../field-error.js';
 import { admitTask } from '../../jobs/admission.js';
 import { checkRuntimeLimit } from '../../jobs/spec-rules.js';
 import { resolveTask } from '../../jobs/training-task.js';
@@ -9,6 +10,7 @@ import { IdParams, Page, Problem } from '../../schemas/common.js';
 import { Checkpoint } from '../../schemas/event.js';
 import { Job, JobEstimate, JobListQuery, JobSpec } from '../../schemas/job.js';
 import { newId } from '../../store/ids.js';
+import { withTimeout } from '../../timeout.js';
 import eventRoutes from './events.js';
 
 const ENQUEUE_TIMEOUT_MS = 5000;
@@ -38,14 +40,6 @@ const DryRun = Type.Object(
   },
   { $id: 'JobDryRun' },
 );
-
-function withTimeout<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
-  let timer: NodeJS.Timeout;
-  return Promise.race([
-    p.finally(() => clearTimeout(timer)),
-    new Promise<T>((_, fail) => (timer = setTimeout(() => fail(new Error(`${what} timed out after ${ms} ms`)), ms))),
-  ]);
-}
 
 const routes: FastifyPluginAsyncTypebox = async (app) => {
   const { store, artifacts, queue, live } = app.deps;
@@ -80,18 +74,16 @@ const routes: FastifyPluginAsyncTypebox = async (app) => {
     if (mode === 'body') {
       const tooLong: FieldError[] = [];
       checkRuntimeLimit(spec, app.deps.config.jobMaxRuntimeSeconds, (pointer, detail) => tooLong.push({ pointer, in: 'body', detail }));
-      if (tooLong.length > 0) throw new HttpProblem(400, 'invalid_spec', 'The job spec is not valid', `${tooLong[0]!.pointer} ${tooLong[0]!.detail}`, tooLong);
+      if (tooLong.length > 0) throw fieldsProblem({ status: 400, slug: 'invalid_spec', title: 'The job spec is not valid', errors: tooLong });
     }
-    const resolved = await resolveTask(store, artifacts, id, spec, mode === 'body' ? app.deps.config.webhookAllowedHosts : [], tenant);
+    const resolved = await resolveTask(store, artifacts, { jobId: id, spec, tenant, webhookAllowedHosts: app.deps.config.webhookAllowedHosts });
     if ('errors' in resolved) {
-      const [first] = resolved.errors;
-      if (mode === 'resume') throw new HttpProblem(409, 'not_resumable', 'Job cannot run any more', `${first!.pointer} ${first!.detail}`, resolved.errors);
-      throw new HttpProblem(400, 'invalid_spec', 'The job spec is not valid', `${first!.pointer} ${first!.detail}`, resolved.errors);
+      if (mode === 'resume') throw fieldsProblem({ status: 409, slug: 'not_resumable', title: 'Job cannot run any more', errors: resolved.errors });
+      throw fieldsProblem({ status: 400, slug: 'invalid_spec', title: 'The job spec is not valid', errors: resolved.errors });
     }
     const admitted = await admitTask(resolved.task, costLimits());
     if ('errors' in admitted) {
-      const [first] = admitted.errors;
-      throw new HttpProblem(mode === 'resume' ? 409 : 400, 'job_too_large', 'The job would exceed a resource limit', `${first!.pointer} ${first!.detail}`, admitted.errors);
+      throw fieldsProblem({ status: mode === 'resume' ? 409 : 400, slug: 'job_too_large', title: 'The job would exceed a resource limit', errors: admitted.errors });
     }
     return { task: resolved.task, estimate: admitted.estimate };
   };
@@ -99,7 +91,7 @@ const routes: FastifyPluginAsyncTypebox = async (app) => {
   /** Cancel and pause reach the queue and the worker through Redis: it is asked first, so a 503 leaves the job as it was. */
   const requireRedis = async () => {
     try {
-      await withTimeout(app.deps.redis.ping(), ENQUEUE_TIMEOUT_MS, 'asking Redis');
+      await withTimeout(app.deps.redis.ping(), { ms: ENQUEUE_TIMEOUT_MS, what: 'asking Redis' });
     } catch {
       throw new HttpProblem(503, 'queue_unavailable', 'Queue unavailable', 'the queue (Redis) is not reachable; nothing was changed, retry later');
     }
@@ -146,7 +138,7 @@ const routes: FastifyPluginAsyncTypebox = async (app) => {
       const { task, estimate } = await admit(id, spec, { mode: 'body', tenant: req.tenant });
       const created = await store.jobs.create({ id, spec, tenant: req.tenant, ...(key ? { idempotencyKey: key } : {}), requestHash, estimate });
       try {
-        await withTimeout(queue.enqueue(task, { priority: active + 1 }), ENQUEUE_TIMEOUT_MS, 'queueing the job');
+        await withTimeout(queue.enqueue(task, { priority: active + 1 }), { ms: ENQUEUE_TIMEOUT_MS, what: 'queueing the job' });
       } catch (err) {
         req.log.error({ err, jobId: id }, 'could not queue the job');
         await store.jobs.discard(id);
@@ -187,16 +179,16 @@ const routes: FastifyPluginAsyncTypebox = async (app) => {
       const r = await store.jobs.requestCancel(req.params.id, req.tenant);
       if (r.outcome === 'missing') throw notFound('Job', req.params.id, '/id');
       if (r.outcome === 'terminal') {
-        throw new HttpProblem(409, 'already_finished', 'Job already finished', `job ${req.params.id} is ${r.transition!.job.status}`);
+        throw new HttpProblem(409, 'already_finished', 'Job already finished', `job ${req.params.id} is ${r.transition.job.status}`);
       }
-      await live.publish(req.params.id, r.transition!.events);
+      await live.publish(req.params.id, r.transition.events);
       if (r.outcome === 'cancelled') {
-        await app.deps.webhooks.notify(r.transition!.job).catch((err) => req.log.warn({ err }, 'could not queue the webhook'));
+        await app.deps.webhooks.notify(r.transition.job).catch((err) => req.log.warn({ err }, 'could not queue the webhook'));
         await queue.removeWaiting(req.params.id).catch((err) => req.log.warn({ err }, 'could not remove the cancelled job from the queue'));
-        return reply.code(200).send(r.transition!.job);
+        return reply.code(200).send(r.transition.job);
       }
       await live.requestStop(req.params.id, 'cancel');
-      return reply.code(202).send(r.transition!.job);
+      return reply.code(202).send(r.transition.job);
     },
   });
 
@@ -217,16 +209,16 @@ const routes: FastifyPluginAsyncTypebox = async (app) => {
       const r = await store.jobs.requestPause(req.params.id, req.tenant);
       if (r.outcome === 'missing') throw notFound('Job', req.params.id, '/id');
       if (r.outcome === 'refused') {
-        const job = r.transition!.job;
+        const job = r.transition.job;
         throw new HttpProblem(409, 'not_pausable', 'Job cannot be paused', `job ${job.id} is ${job.status}${job.cancelRequested ? ' and being cancelled' : ''}; only queued or running jobs can be paused`);
       }
-      await live.publish(req.params.id, r.transition!.events);
+      await live.publish(req.params.id, r.transition.events);
       if (r.outcome === 'paused') {
         await queue.removeWaiting(req.params.id).catch((err) => req.log.warn({ err }, 'could not take the paused job off the queue'));
-        return reply.code(200).send(r.transition!.job);
+        return reply.code(200).send(r.transition.job);
       }
       await live.requestStop(req.params.id, 'pause');
-      return reply.code(202).send(r.transition!.job);
+      return reply.code(202).send(r.transition.job);
     },
   });
 
@@ -249,17 +241,17 @@ const routes: FastifyPluginAsyncTypebox = async (app) => {
       const { task, estimate } = await admit(job.id, job.spec, { mode: 'resume', tenant: req.tenant });
       const r = await store.jobs.resume(job.id, { tenant: req.tenant, estimate });
       if (r.outcome === 'missing') throw notFound('Job', job.id, '/id');
-      if (r.outcome === 'refused') throw new HttpProblem(409, 'not_paused', 'Job is not paused', `job ${job.id} is ${r.transition!.job.status}; only paused jobs can be resumed`);
+      if (r.outcome === 'refused') throw new HttpProblem(409, 'not_paused', 'Job is not paused', `job ${job.id} is ${r.transition.job.status}; only paused jobs can be resumed`);
       try {
-        await withTimeout(queue.requeue({ ...task, attemptBase: r.transition!.job.attempt }, { priority: active + 1 }), ENQUEUE_TIMEOUT_MS, 'queueing the job');
+        await withTimeout(queue.requeue({ ...task, attemptBase: r.transition.job.attempt }, { priority: active + 1 }), { ms: ENQUEUE_TIMEOUT_MS, what: 'queueing the job' });
       } catch (err) {
         // the job stays queued in the store; the worker side's reconciliation queues it when Redis is back
         // (its event is in the store too: streams read it there without the nudge this would publish)
         req.log.error({ err, jobId: job.id }, 'could not queue the resumed job');
         throw new HttpProblem(503, 'queue_unavailable', 'Queue unavailable', 'the job was resumed but the queue (Redis) is not reachable; it will be queued when the worker side reconnects');
       }
-      await live.publish(job.id, r.transition!.events);
-      return reply.code(202).send(r.transition!.job);
+      await live.publish(job.id, r.transition.events);
+      return reply.code(202).send(r.transition.job);
     },
   });
 

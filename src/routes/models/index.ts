@@ -146,9 +146,9 @@ const routes: FastifyPluginAsyncTypebox = async (app) => {
     schema: {
       tags,
       summary: 'Download the model topology and weight manifest',
-      description: 'Standard tfjs LayersModel JSON: `tf.loadLayersModel(<this url>)` fetches weights.bin beside it. `userDefinedMetadata.tfjsAdapt` holds inputShape, classes and preprocessing (input = raw * scale + offset); outputs are logits.',
+      description: 'Standard tfjs LayersModel JSON: `tf.loadLayersModel(<this url>)` fetches weights.bin beside it. `userDefinedMetadata.tfjsAdapt` holds inputShape, classes and preprocessing (input = raw * scale + offset); outputs are logits. 409 while the model is not `ready`.',
       params: IdParams,
-      response: { 200: Type.Unknown(), 404: Problem },
+      response: { 200: Type.Unknown(), 404: Problem, 409: Problem },
     },
     handler: async (req, reply) => {
       const m = await readyModel(req.params.id, req.tenant);
@@ -163,7 +163,7 @@ const routes: FastifyPluginAsyncTypebox = async (app) => {
       summary: 'Download the model weights',
       description: 'The binary weights file named by model.json\'s `weightsManifest` (little-endian float32, in manifest order); `tf.loadLayersModel` fetches it itself. 409 while the model is not `ready`.',
       params: IdParams,
-      response: { 200: Type.Unsafe<unknown>({ type: 'string', format: 'binary' }), 404: Problem },
+      response: { 200: Type.Unsafe<unknown>({ type: 'string', format: 'binary' }), 404: Problem, 409: Problem },
     },
     handler: async (req, reply) => {
       const m = await readyModel(req.params.id, req.tenant);

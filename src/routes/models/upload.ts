@@ -9,7 +9,7 @@ import type { Artifacts } from '../../artifacts/artifacts.js';
 import { parseModelJson, planWeights, type ModelJson } from '../../artifacts/model-upload/manifest.js';
 import { ModelRejected, storeModel } from '../../artifacts/model-upload/store-model.js';
 import type { ReceivedUpload } from '../upload-receiver.js';
-import { HttpProblem, type FieldError } from '../../plugins/problem.js';
+import { fieldsProblem, type FieldError } from '../../plugins/problem.js';
 
 const MAX_MODEL_JSON_BYTES = 64 << 20;
 
@@ -30,8 +30,7 @@ export interface ModelUploadDeps {
   admit: (bytes: number) => Promise<void>;
 }
 
-const rejected = (errors: FieldError[], slug = 'invalid_model', title = 'The model is not valid') =>
-  new HttpProblem(400, slug, title, `${errors[0]!.pointer} ${errors[0]!.detail}${errors.length > 1 ? ` (and ${errors.length - 1} more)` : ''}`, errors);
+const rejected = (errors: FieldError[], slug = 'invalid_model', title = 'The model is not valid') => fieldsProblem({ status: 400, slug, title, errors });
 
 /** What userDefinedMetadata.tfjsAdapt says about classes and preprocessing, checked. */
 function metadata(json: ModelJson, errors: FieldError[]): { classes?: unknown; preprocessing?: { scale: number; offset: number } } {

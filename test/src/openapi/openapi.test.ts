@@ -7,14 +7,15 @@ import { pathToFileURL } from 'node:url';
 import openapiTS, { astToString } from 'openapi-typescript';
 import ts from 'typescript';
 import { PROJECT_ROOT } from '../../../src/paths.js';
-import { startHarness, type Harness } from '../../helpers/harness.js';
+import { startApi, type Api } from '../../helpers/api.js';
+import { OPERATION_IDS } from '../../../src/openapi/operation-ids.js';
 
-let h: Harness;
+let h: Api;
 let doc: any;
 let dir: string;
 
 before(async () => {
-  h = await startHarness();
+  h = await startApi();
   doc = (await h.request('GET', '/openapi.json')).body;
   dir = mkdtempSync(join(tmpdir(), 'tfjs-adapt-openapi-'));
 });
@@ -54,6 +55,30 @@ test('every operation is tagged with a declared tag, summarised, described, and 
     }
   }
   assert.deepEqual(missing, [], 'add what is missing to the route schema (summary, description, tags) or to src/openapi/examples.ts');
+});
+
+test('every operation has its own operationId, declares its security, and no path ends in a slash', () => {
+  assert.ok(doc.servers?.length >= 1, 'servers');
+  assert.deepEqual(doc.components.securitySchemes.bearerAuth, { ...doc.components.securitySchemes.bearerAuth, type: 'http', scheme: 'bearer' });
+  const wrong: string[] = [];
+  const ids = new Map<string, string>();
+  for (const { where, path, op } of operations()) {
+    if (path.length > 1 && path.endsWith('/')) wrong.push(`${where}: trailing slash`);
+    if (!op.operationId) wrong.push(`${where}: no operationId (add it to src/openapi/operation-ids.ts)`);
+    else if (ids.has(op.operationId)) wrong.push(`${where}: operationId ${op.operationId} is also ${ids.get(op.operationId)}'s`);
+    ids.set(op.operationId, where);
+    const secured = path.startsWith('/v1/');
+    if (JSON.stringify(op.security) !== JSON.stringify(secured ? [{ bearerAuth: [] }] : [])) wrong.push(`${where}: security ${JSON.stringify(op.security)}`);
+    if (secured && !(op.responses[401] && op.responses[429])) wrong.push(`${where}: the 401 of API keys and the 429 of the rate limit are not declared`);
+  }
+  assert.deepEqual(wrong, []);
+  assert.deepEqual([...ids.keys()].sort(), Object.values(OPERATION_IDS).sort(), 'operation-ids.ts names operations that do not exist');
+});
+
+test('the slashless list paths the document names answer, as the slashed ones still do', async () => {
+  for (const path of ['/v1/jobs', '/v1/jobs/', '/v1/models', '/v1/models/', '/v1/datasets', '/v1/datasets/']) {
+    assert.equal((await h.request('GET', path)).status, 200, path);
+  }
 });
 
 test('error answers are documented as application/problem+json', () => {
@@ -111,12 +136,12 @@ const PROGRAM = `
 import type { components, paths } from './api.js';
 import { call, type Answer, type Body } from './client.js';
 
-type JobSpec = Body<'/v1/jobs/', 'post'>;
+type JobSpec = Body<'/v1/jobs', 'post'>;
 type Job = Answer<'/v1/jobs/{id}', 'get', 200>;
 
 export async function run(base: string): Promise<{ store: string; datasetClasses: number; jobStatus: Job['status']; pointer: string; listed: number }> {
   const health = await call(base, 'get', '/health', 200);
-  const ds = await call(base, 'post', '/v1/datasets/', 201, {}, { name: 'typed-mnist', source: { builtin: 'mnist', split: 'train', limit: 100 } });
+  const ds = await call(base, 'post', '/v1/datasets', 201, {}, { name: 'typed-mnist', source: { builtin: 'mnist', split: 'train', limit: 100 } });
   const read = await call(base, 'get', '/v1/datasets/{id}', 200, { id: ds.id });
   const spec: JobSpec = {
     type: 'train',
@@ -124,14 +149,14 @@ export async function run(base: string): Promise<{ store: string; datasetClasses
     data: { train: read.id },
     hyperparameters: { epochs: 1, batchSize: 32, seed: 1, optimizer: { name: 'sgd', learningRate: 0.01, momentum: 0.9 } },
   };
-  const job = await call(base, 'post', '/v1/jobs/', 202, {}, spec);
+  const job = await call(base, 'post', '/v1/jobs', 202, {}, spec);
   const status: 'queued' | 'running' | 'paused' | 'succeeded' | 'failed' | 'cancelled' = job.status;
   const again: Job = await call(base, 'get', '/v1/jobs/{id}', 200, { id: job.id });
   const modelId: string | undefined = again.result?.modelId;
   void modelId;
-  const list = await call(base, 'get', '/v1/jobs/', 200);
+  const list = await call(base, 'get', '/v1/jobs', 200);
   const res = await fetch(base + '/v1/jobs', { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ ...spec, hyperparameters: { ...spec.hyperparameters, epochs: 0 } }) });
-  const problem = (await res.json()) as components['schemas'] extends never ? never : NonNullable<paths['/v1/jobs/']['post']['responses'][400]['content']['application/problem+json']>;
+  const problem = (await res.json()) as components['schemas'] extends never ? never : NonNullable<paths['/v1/jobs']['post']['responses'][400]['content']['application/problem+json']>;
   return { store: health.store, datasetClasses: read.numClasses ?? 0, jobStatus: status, pointer: problem.errors?.[0]?.pointer ?? '', listed: list.data.length };
 }
 `;
@@ -146,7 +171,7 @@ test('a typed client generated from /openapi.json with openapi-typescript type-c
     'wrong.ts': `
 import type { paths } from './api.js';
 import { call, type Body } from './client.js';
-type JobSpec = Body<'/v1/jobs/', 'post'>;
+type JobSpec = Body<'/v1/jobs', 'post'>;
 export const badEpochs: JobSpec = { type: 'train', model: {}, data: { train: 'ds_x' }, hyperparameters: { epochs: '10', batchSize: 64, optimizer: { name: 'sgd', learningRate: 0.1 } } };
 export const badOptimizer: JobSpec = { type: 'train', model: {}, data: { train: 'ds_x' }, hyperparameters: { epochs: 1, batchSize: 64, optimizer: { name: 'no-such-optimizer', learningRate: 0.1 } } };
 export const noSuchRoute = (base: string) => call(base, 'get', '/v1/nothing-here', 200);

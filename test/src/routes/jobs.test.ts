@@ -103,7 +103,8 @@ describe('job lifecycle', () => {
     assert.equal(correct / 500, finished.result.metrics.testAccuracy);
   });
 
-  test('jobs are listed newest first and filtered', async () => {
+  // order and paging: jobs-list.test.ts
+  test('a finished job is found by its status and type, and not by others', async () => {
     const all = await h.request('GET', '/v1/jobs?status=succeeded&type=train');
     assert.ok(all.body.data.some((j: any) => j.id === job.id));
     assert.ok(all.body.data.every((j: any) => j.status === 'succeeded'));

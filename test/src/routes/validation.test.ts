@@ -1,12 +1,13 @@
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
-import { registerMnist, startHarness, trainSpec, type Harness } from '../../helpers/harness.js';
+import { startApi, type Api } from '../../helpers/api.js';
+import { registerMnist, trainSpec } from '../../helpers/harness.js';
 
-let h: Harness;
+let h: Api;
 let data: { train: string; test: string };
 
 before(async () => {
-  h = await startHarness();
+  h = await startApi();
   data = await registerMnist(h, 100, 100);
 });
 after(() => h?.stop());

@@ -5,7 +5,7 @@ import { Worker } from 'bullmq';
 import { pino } from 'pino';
 import { Artifacts } from '../../../src/artifacts/artifacts.js';
 import { createRedis, startRedisServer, type RedisServer } from '../../../src/queue/redis-server.js';
-import { resolveTask } from '../../../src/jobs/training-task.js';
+import { resolveTask, type ResolveOptions } from '../../../src/jobs/training-task.js';
 import { QUEUE_NAME, TrainingQueue } from '../../../src/queue/training-queue.js';
 import { newId } from '../../../src/store/ids.js';
 import { openStore } from '../../../src/store/store.js';
@@ -31,8 +31,8 @@ test('a job that BullMQ finished while its host died before recording it is reco
   // BullMQ has it completed (a plain BullMQ worker on the real attempt runner records nothing)
   const store = await openStore({ dataDir: first.dataDir });
   const id = newId('job');
-  const spec = trainSpec(data) as Parameters<typeof resolveTask>[3];
-  const resolved = await resolveTask(store, new Artifacts(first.config.artifactsDir), id, spec);
+  const spec = trainSpec(data) as ResolveOptions['spec'];
+  const resolved = await resolveTask(store, new Artifacts(first.config.artifactsDir), { jobId: id, spec, tenant: undefined, webhookAllowedHosts: [] });
   assert.ok('task' in resolved);
   await store.jobs.create({ id, spec });
   assert.ok(await store.jobs.started(id, 1));

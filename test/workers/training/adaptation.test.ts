@@ -7,7 +7,7 @@ import * as tf from '@tensorflow/tfjs';
 import type { JobSpec } from '../../../src/schemas/job.js';
 import type { AdaptationMethod } from '../../../src/schemas/methods.js';
 import { selectBackend } from '../../../workers/training/backend.js';
-import { loadModel } from '../../../workers/training/models.js';
+import { loadModel, saveModel } from '../../../workers/training/models.js';
 import { TrainingError, type DatasetFiles, type TrainingMessage } from '../../../src/jobs/task.js';
 import { runTraining } from '../../../workers/training/training-loop.js';
 import { makeTask, mnistDataset, recorder, tempDir, trainSpec } from './fixtures.js';
@@ -99,8 +99,18 @@ test('adabn: batch-norm statistics of the target set in the saved model', async 
   const weightsAt = (dir: string) => readFile(path.join(dir, 'epoch-0001-step-00000020', 'weights.bin'));
   assert.ok((await weightsAt(task.checkpointsDir)).equals(await weightsAt(plain.checkpointsDir)));
 
+  // an architecture without batch norm breaks the spec rule the API checks, in its words
   const without = adaptation({ kind: 'adabn' });
   await assert.rejects(runTraining(makeTask(root, 'adabn-no-bn', without, { train: source, target }), () => {}), (err: unknown) => {
+    return err instanceof TrainingError && err.code === 'invalid_spec' && err.param === '/model/architecture/batchNorm' && /must be true for method adabn/.test(err.message);
+  });
+  // a base model without batch norm passes the spec rules; the method refuses it
+  const plainBase = tf.sequential({ layers: [tf.layers.dense({ inputShape: [784], units: 10 })] });
+  const baseDir = path.join(root, 'adabn-plain-base');
+  await saveModel(plainBase, baseDir);
+  plainBase.dispose();
+  const onBase = makeTask(root, 'adabn-on-base', { ...without, model: { base: 'plain' } }, { train: source, target }, { baseModelDir: baseDir, baseModelId: 'plain' });
+  await assert.rejects(runTraining(onBase, () => {}), (err: unknown) => {
     return err instanceof TrainingError && err.code === 'invalid_spec' && err.param === '/method/kind' && /no BatchNormalization layer/.test(err.message);
   });
   assert.equal(tf.memory().numTensors, baseline);
@@ -119,8 +129,14 @@ test('multi_source starts from the mean of its bases and pulls toward each of th
 
 test('with targetLabelled, the target\'s labels join the loss and its cross-entropy is reported', async () => {
   const spec = adaptation({ kind: 'coral' }, { data: { source: 'source', target: 'target', targetTest: 'target-test', targetLabelled: true } });
-  const { epoch } = await adapt('labelled', spec);
-  assert.ok(epoch.targetLoss! > 0 && Number.isFinite(epoch.targetLoss));
+  const labelled = await adapt('labelled', spec);
+  const plain = await adapt('unlabelled', adaptation({ kind: 'coral' }));
+  // cross-entropy of the target batches: positive, and no worse than a model that knows nothing would do many times over
+  assert.ok(labelled.epoch.targetLoss! > 0 && labelled.epoch.targetLoss! < 3 * Math.log(10), `targetLoss ${labelled.epoch.targetLoss}`);
+  assert.equal(plain.epoch.targetLoss, undefined, 'without targetLabelled no target cross-entropy is computed');
+  // the same seed, data and method: only the target's labels in the loss tell the two runs apart
+  const weights = (task: { modelDir: string }) => readFile(path.join(task.modelDir, 'weights.bin'));
+  assert.ok(!(await weights(labelled.task)).equals(await weights(plain.task)), 'the target labels changed what was learnt');
 });
 
 test('a method that needs the target domain without data.target, and an unknown feature layer, fail with pointers', async () => {

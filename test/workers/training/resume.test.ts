@@ -127,7 +127,8 @@ test('a crash loses only the steps since the last checkpoint: DANN with momentum
 });
 
 test('handed back at the end of an epoch, a job with early stopping and rmsprop ends like its twin', async () => {
-  const spec = trainSpec({ epochs: 3, batchSize: 64, seed: 2, optimizer: { name: 'rmsprop', learningRate: 0.002 }, earlyStopping: { patience: 1 } });
+  const hp = trainSpec({ epochs: 3, batchSize: 64, seed: 2, optimizer: { name: 'rmsprop', learningRate: 0.002 }, earlyStopping: { patience: 1 } });
+  const spec = { ...hp, data: { train: 'train', validation: 'validation', test: 'test' } };
   await twins('handback', spec, { train, validation, test: test1k }, 'shutdown', (m) => m.type === 'checkpoint' && m.epoch === 1);
 });
 

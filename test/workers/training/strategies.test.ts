@@ -92,7 +92,7 @@ test('l2sp with a huge alpha keeps the weights at w0, where full fine-tuning mov
 test('early stopping stops after `patience` epochs without improvement and keeps the best epoch\'s weights', async () => {
   const { messages, report } = recorder();
   // No later epoch can beat the first by a minDelta this large.
-  const spec = trainSpec({ epochs: 5, batchSize: 64, earlyStopping: { patience: 2, monitor: 'valAccuracy', minDelta: 1 } });
+  const spec = { ...trainSpec({ epochs: 5, batchSize: 64, earlyStopping: { patience: 2, monitor: 'valAccuracy', minDelta: 1 } }), data: { train: 'train', validation: 'validation', test: 'test' } };
   const task = makeTask(root, 'early', spec, { train, validation, test: test1k });
   const result = await runTraining(task, report);
   assert.ok(result.outcome === 'succeeded');
