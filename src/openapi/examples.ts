@@ -176,7 +176,7 @@ export const EXAMPLES: Record<string, OperationExamples> = {
   'GET /ready': {
     responses: {
       200: { status: 'ready', checks: { store: 'ok', redis: 'ok' } },
-      503: { status: 'unavailable', checks: { store: 'ok', redis: 'connect ECONNREFUSED 127.0.0.1:6379' } },
+      503: { status: 'unavailable', checks: { store: 'ok', redis: 'down' } },
     },
   },
   'GET /metrics': {
