@@ -55,7 +55,8 @@ const stuckSpec = () =>
     model: { architecture: { kind: 'mlp', hidden: [4096, 4096, 4096, 4096], activation: 'relu' } },
     hyperparameters: { epochs: 1, batchSize: 4096, seed: 1, optimizer: { name: 'sgd', learningRate: 0.01 } },
   });
-const longSpec = () => trainSpec({ train: dataA.test }, { hyperparameters: { epochs: 1000, batchSize: 64, seed: 1, optimizer: { name: 'sgd', learningRate: 0.01 } } });
+const longSpec = () =>
+  trainSpec({ train: dataA.test }, { hyperparameters: { epochs: 1000, batchSize: 64, seed: 1, optimizer: { name: 'sgd', learningRate: 0.01 } } });
 
 async function waitForEnd(as: Harness, id: string, timeoutMs = 120_000): Promise<any> {
   return waitFor(
@@ -131,12 +132,27 @@ async function upload(fields: Record<string, string>, files: Array<{ field: stri
     return existsSync(dir) ? readdirSync(dir).filter((n) => n.startsWith(d.id)) : [];
   });
   assert.deepEqual(left, [], `a refused dataset leaves nothing on disk: ${left.join(', ')}`);
-  return { status: d.status, code: d.error?.code ?? '', names: [d.error?.location?.field, d.error?.location?.line && `line ${d.error.location.line}`].filter(Boolean) };
+  return {
+    status: d.status,
+    code: d.error?.code ?? '',
+    names: [d.error?.location?.field, d.error?.location?.line && `line ${d.error.location.line}`].filter(Boolean),
+  };
 }
 
-const job = (spec: unknown, query = '') => async () => fromReply(seen('job', await tenantA.request('POST', `/v1/jobs${query}`, spec)));
-const huge = () => trainSpec(dataA, { model: { architecture: { kind: 'mlp', hidden: [4096, 4096, 4096, 4096, 4096, 4096, 4096, 4096] } }, hyperparameters: { epochs: 1000, batchSize: 8192, optimizer: { name: 'adam', learningRate: 0.001 } } });
-const tinyBatches = (epochs: number) => trainSpec(dataA, { model: { architecture: { kind: 'mlp', hidden: [4096, 4096] } }, hyperparameters: { epochs, batchSize: 1, optimizer: { name: 'sgd', learningRate: 0.01 } } });
+const job =
+  (spec: unknown, query = '') =>
+  async () =>
+    fromReply(seen('job', await tenantA.request('POST', `/v1/jobs${query}`, spec)));
+const huge = () =>
+  trainSpec(dataA, {
+    model: { architecture: { kind: 'mlp', hidden: [4096, 4096, 4096, 4096, 4096, 4096, 4096, 4096] } },
+    hyperparameters: { epochs: 1000, batchSize: 8192, optimizer: { name: 'adam', learningRate: 0.001 } },
+  });
+const tinyBatches = (epochs: number) =>
+  trainSpec(dataA, {
+    model: { architecture: { kind: 'mlp', hidden: [4096, 4096] } },
+    hyperparameters: { epochs, batchSize: 1, optimizer: { name: 'sgd', learningRate: 0.01 } },
+  });
 // about a megabyte of gzip whose header declares 100,000 images of 100x100: 955 MB once converted
 const idxBomb = () => [
   { field: 'images', content: gzipSync(Buffer.concat([idx(0x08, [100_000, 100, 100], []), Buffer.alloc(50 << 20)])) },
@@ -151,33 +167,86 @@ const attacks = (): Array<{ name: string; run: () => Promise<Outcome>; expect: O
     run: job(trainSpec(dataA, { model: { architecture: { kind: 'mlp', hidden: [8192, 8192, 8192, 8192] } } })),
     expect: { status: 400, code: 'validation', names: ['/model/architecture/hidden/0'] },
   },
-  { name: 'the largest MLP the schema allows, at batch 8192 for 1000 epochs', run: job(huge()), expect: { status: 400, code: 'job_too_large', names: ['/model/architecture/hidden'] } },
-  { name: 'the same as a dry run (refused alike, nothing created)', run: job(huge(), '?dryRun=true'), expect: { status: 400, code: 'job_too_large', names: ['/model/architecture/hidden'] } },
+  {
+    name: 'the largest MLP the schema allows, at batch 8192 for 1000 epochs',
+    run: job(huge()),
+    expect: { status: 400, code: 'job_too_large', names: ['/model/architecture/hidden'] },
+  },
+  {
+    name: 'the same as a dry run (refused alike, nothing created)',
+    run: job(huge(), '?dryRun=true'),
+    expect: { status: 400, code: 'job_too_large', names: ['/model/architecture/hidden'] },
+  },
   {
     name: 'CNN of 512 filters at batch 8192',
-    run: job(trainSpec(dataA, { model: { architecture: { kind: 'cnn', filters: [512], pooling: 'none', hidden: [16] } }, hyperparameters: { epochs: 1, batchSize: 8192, optimizer: { name: 'sgd', learningRate: 0.01 } } })),
+    run: job(
+      trainSpec(dataA, {
+        model: { architecture: { kind: 'cnn', filters: [512], pooling: 'none', hidden: [16] } },
+        hyperparameters: { epochs: 1, batchSize: 8192, optimizer: { name: 'sgd', learningRate: 0.01 } },
+      }),
+    ),
     expect: { status: 400, code: 'job_too_large', names: ['/hyperparameters/batchSize'] },
   },
-  { name: 'a dry run of an admissible job (estimates, creates nothing)', run: job(trainSpec(dataA), '?dryRun=true'), expect: { status: 200, code: '', names: [] } },
+  {
+    name: 'a dry run of an admissible job (estimates, creates nothing)',
+    run: job(trainSpec(dataA), '?dryRun=true'),
+    expect: { status: 200, code: '', names: [] },
+  },
   { name: '100,000 epochs', run: job(tinyBatches(100_000)), expect: { status: 400, code: 'validation', names: ['/hyperparameters/epochs'] } },
   { name: '1000 epochs of batches of 1', run: job(tinyBatches(1000)), expect: { status: 400, code: 'job_too_large', names: ['/hyperparameters/epochs'] } },
-  { name: 'maxRuntimeSeconds over the maximum', run: job({ ...trainSpec(dataA), limits: { maxRuntimeSeconds: 7 * 24 * 3600 + 1 } }), expect: { status: 400, code: 'invalid_spec', names: ['/limits/maxRuntimeSeconds'] } },
-  { name: 'webhook to an IPv4-compatible loopback', run: job({ ...trainSpec(dataA), webhook: { url: 'http://[::127.0.0.1]/' } }), expect: { status: 400, code: 'invalid_spec', names: ['/webhook/url'] } },
-  { name: 'webhook to a NAT64 loopback', run: job({ ...trainSpec(dataA), webhook: { url: 'http://[64:ff9b::7f00:1]/' } }), expect: { status: 400, code: 'invalid_spec', names: ['/webhook/url'] } },
-  { name: 'IDX gzip declaring 100,000 images of 100x100', run: () => upload({ name: 'bomb', format: 'idx' }, idxBomb()), expect: { status: 'failed', code: 'dataset_too_large', names: ['images'] } },
+  {
+    name: 'maxRuntimeSeconds over the maximum',
+    run: job({ ...trainSpec(dataA), limits: { maxRuntimeSeconds: 7 * 24 * 3600 + 1 } }),
+    expect: { status: 400, code: 'invalid_spec', names: ['/limits/maxRuntimeSeconds'] },
+  },
+  {
+    name: 'webhook to an IPv4-compatible loopback',
+    run: job({ ...trainSpec(dataA), webhook: { url: 'http://[::127.0.0.1]/' } }),
+    expect: { status: 400, code: 'invalid_spec', names: ['/webhook/url'] },
+  },
+  {
+    name: 'webhook to a NAT64 loopback',
+    run: job({ ...trainSpec(dataA), webhook: { url: 'http://[64:ff9b::7f00:1]/' } }),
+    expect: { status: 400, code: 'invalid_spec', names: ['/webhook/url'] },
+  },
+  {
+    name: 'IDX gzip declaring 100,000 images of 100x100',
+    run: () => upload({ name: 'bomb', format: 'idx' }, idxBomb()),
+    expect: { status: 'failed', code: 'dataset_too_large', names: ['images'] },
+  },
   {
     name: 'imageSize of 4096x4096',
     run: () => upload({ name: 'big', format: 'images', imageSize: '[4096, 4096]' }, [{ field: 'file', content: new Uint8Array(1024), filename: 'a.tar' }]),
     expect: { status: 400, code: 'validation', names: ['/imageSize'] },
   },
-  { name: 'JSONL nested 20,000 deep', run: () => upload({ name: 'deep', format: 'jsonl' }, [{ field: 'file', content: `{"x": [1], "y": 1}\n${deep}\n` }]), expect: { status: 'failed', code: 'too_deep', names: ['line 2'] } },
+  {
+    name: 'JSONL nested 20,000 deep',
+    run: () => upload({ name: 'deep', format: 'jsonl' }, [{ field: 'file', content: `{"x": [1], "y": 1}\n${deep}\n` }]),
+    expect: { status: 'failed', code: 'too_deep', names: ['line 2'] },
+  },
   {
     name: 'modelJson of 100,000 brackets',
-    run: async () => fromReply(seen('model', await postForm(h, '/v1/models', { modelJson: '['.repeat(100_000) }, [{ field: 'weights', content: new Uint8Array(4), filename: 'w.bin' }], { headers: as(TOKEN.A) }))),
+    run: async () =>
+      fromReply(
+        seen(
+          'model',
+          await postForm(h, '/v1/models', { modelJson: '['.repeat(100_000) }, [{ field: 'weights', content: new Uint8Array(4), filename: 'w.bin' }], {
+            headers: as(TOKEN.A),
+          }),
+        ),
+      ),
     expect: { status: 400, code: 'too_deep', names: ['/modelJson'] },
   },
-  { name: "GET of the neighbour's job", run: async () => fromReply(seen('get', await tenantA.request('GET', `/v1/jobs/${neighbour}`))), expect: { status: 404, code: 'not_found', names: [] } },
-  { name: "cancel of the neighbour's job", run: async () => fromReply(seen('cancel', await tenantA.request('POST', `/v1/jobs/${neighbour}/cancel`))), expect: { status: 404, code: 'not_found', names: [] } },
+  {
+    name: "GET of the neighbour's job",
+    run: async () => fromReply(seen('get', await tenantA.request('GET', `/v1/jobs/${neighbour}`))),
+    expect: { status: 404, code: 'not_found', names: [] },
+  },
+  {
+    name: "cancel of the neighbour's job",
+    run: async () => fromReply(seen('cancel', await tenantA.request('POST', `/v1/jobs/${neighbour}/cancel`))),
+    expect: { status: 404, code: 'not_found', names: [] },
+  },
 ];
 
 test('every attack of the table is refused, naming its field or code', async (t) => {
@@ -185,7 +254,11 @@ test('every attack of the table is refused, naming its field or code', async (t)
     const t0 = performance.now();
     const outcome = await attack.run();
     t.diagnostic(`${attack.name}: ${JSON.stringify(outcome)} in ${Math.round(performance.now() - t0)} ms`);
-    assert.deepEqual({ ...outcome, names: outcome.names.filter((n) => attack.expect.names.includes(n)) }, attack.expect, `${attack.name}: ${JSON.stringify(outcome)}`);
+    assert.deepEqual(
+      { ...outcome, names: outcome.names.filter((n) => attack.expect.names.includes(n)) },
+      attack.expect,
+      `${attack.name}: ${JSON.stringify(outcome)}`,
+    );
   }
   assert.equal((await tenantA.request('GET', '/v1/jobs')).body.data.length, 0, 'no refused job (nor the dry run) was created');
   t.diagnostic(`the neighbour's job was ${(await tenantB.request('GET', `/v1/jobs/${neighbour}`)).body.status} when the table ended`);
@@ -212,7 +285,8 @@ test('pause, create, resume cannot get around MAX_ACTIVE_JOBS_PER_TENANT; an SSE
     assert.deepEqual(fromReply(seen('stream', (await open(TOKEN.A, ids[0]!)).reply)), { status: 429, code: 'too_many_streams', names: [] });
     const mine = await open(TOKEN.B, neighbour);
     assert.equal(mine.reply.status, 200, "the neighbour's stream opens");
-    const reader = mine.res.body!.getReader();
+    assert.ok(mine.res.body);
+    const reader = mine.res.body.getReader();
     assert.match(new TextDecoder().decode((await reader.read()).value), /^(event|id|data|:)/m, "and carries the neighbour's events");
   } finally {
     for (const s of streams) s.abort();
@@ -221,7 +295,7 @@ test('pause, create, resume cannot get around MAX_ACTIVE_JOBS_PER_TENANT; an SSE
   for (const id of ids) assert.equal((await waitForEnd(tenantA, id)).status, 'cancelled');
 });
 
-test('a flood without credentials is rate limited per IP while the neighbour\'s requests pass', async () => {
+test("a flood without credentials is rate limited per IP while the neighbour's requests pass", async () => {
   const statuses: number[] = [];
   for (let i = 0; i < ANONYMOUS_PER_MINUTE + 5; i++) statuses.push(seen('anonymous', await h.request('GET', '/v1/jobs')).status);
   assert.deepEqual(new Set(statuses), new Set([401, 429]));
@@ -250,11 +324,18 @@ test("the neighbour's job ends as its clean twin, nothing answered 5xx, /health 
   assert.deepEqual(learned(done.result.metrics), learned(twin.result.metrics));
   for (const k of ['loss', 'accuracy', 'testLoss', 'testAccuracy']) assert.equal(typeof done.result.metrics[k], 'number', k);
 
-  assert.deepEqual(replies.filter((r) => r.status >= 500), []);
+  assert.deepEqual(
+    replies.filter((r) => r.status >= 500),
+    [],
+  );
 
   clearInterval(sampler);
   assert.ok(probes.length > 10, `${probes.length} probes`);
-  assert.deepEqual(probes.filter((p) => p.status !== 200), [], 'every /health probe answered 200');
+  assert.deepEqual(
+    probes.filter((p) => p.status !== 200),
+    [],
+    'every /health probe answered 200',
+  );
   const ms = probes.map((p) => p.ms).sort((a, b) => a - b);
   const p99 = ms[Math.min(ms.length - 1, Math.floor(ms.length * 0.99))]!;
   t.diagnostic(`/health: ${probes.length} probes, p99 ${p99.toFixed(1)} ms, max ${ms.at(-1)!.toFixed(1)} ms`);
