@@ -118,6 +118,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   // the schema's own bound on limits.maxRuntimeSeconds is 30 days
   const jobMaxRuntimeSeconds = integer(env, 'JOB_MAX_RUNTIME_SECONDS', 7 * 24 * 3600, 1, 30 * 24 * 3600);
   const jobDefaultMaxRuntimeSeconds = integer(env, 'JOB_DEFAULT_MAX_RUNTIME_SECONDS', Math.min(24 * 3600, jobMaxRuntimeSeconds), 1, 30 * 24 * 3600);
+  const trainingChildMaxMemoryBytes = integer(env, 'TRAINING_CHILD_MAX_MEMORY_BYTES', 4 * 1024 ** 3, 128 * 1024 ** 2, 1024 ** 4);
   if (jobDefaultMaxRuntimeSeconds > jobMaxRuntimeSeconds) {
     throw new ConfigError(`JOB_DEFAULT_MAX_RUNTIME_SECONDS=${jobDefaultMaxRuntimeSeconds} is above JOB_MAX_RUNTIME_SECONDS=${jobMaxRuntimeSeconds}: expected a default within the maximum`);
   }
@@ -150,15 +151,16 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     maxActiveJobsPerTenant: integer(env, 'MAX_ACTIVE_JOBS_PER_TENANT', 100, 1, 1_000_000),
     // with several tenants, none may hold every worker slot; one tenant alone may use them all
     maxRunningJobsPerTenant: integer(env, 'MAX_RUNNING_JOBS_PER_TENANT', new Set(apiKeys.map((k) => k.tenant)).size > 1 ? 2 : 0, 0, 1_000_000),
-    // the wasm backend's heap ends at 4 GiB and the child holds datasets besides: half of it
-    jobMaxMemoryBytes: integer(env, 'JOB_MAX_MEMORY_BYTES', 2 * 1024 ** 3, 1024 ** 2, 1024 ** 5),
+    // half the training child's cap: the estimate counts tensors (0.86-1.02 of their measured peak),
+    // the child also holds V8's heap, wasm code and buffers that come and go within a step
+    jobMaxMemoryBytes: integer(env, 'JOB_MAX_MEMORY_BYTES', Math.floor(trainingChildMaxMemoryBytes / 2), 1024 ** 2, 1024 ** 5),
     // about a day of one wasm thread at some 10 GFLOP/s
     jobMaxFlops: integer(env, 'JOB_MAX_FLOPS', 1e15, 1e6, 1e21),
     rateLimitPerMinute: integer(env, 'RATE_LIMIT_PER_MINUTE', apiKeys.length > 0 ? 1200 : 0, 0, 10_000_000),
     rateLimitAnonymousPerMinute: integer(env, 'RATE_LIMIT_ANONYMOUS_PER_MINUTE', 60, 0, 10_000_000),
     maxSseStreamsPerTenant: integer(env, 'MAX_SSE_STREAMS_PER_TENANT', 20, 1, 100_000),
     webhookAllowedHosts: (env.WEBHOOK_ALLOWED_HOSTS ?? '').split(',').map((h) => h.trim().toLowerCase()).filter(Boolean),
-    trainingChildMaxMemoryBytes: integer(env, 'TRAINING_CHILD_MAX_MEMORY_BYTES', 4 * 1024 ** 3, 128 * 1024 ** 2, 1024 ** 4),
+    trainingChildMaxMemoryBytes,
     stopGraceMs: integer(env, 'STOP_GRACE_MS', 5000, 100, 60_000),
     jobDefaultMaxRuntimeSeconds,
     jobMaxRuntimeSeconds,
