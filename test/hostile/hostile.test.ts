@@ -12,7 +12,7 @@ import { after, before, test } from 'node:test';
 import { gzipSync } from 'node:zlib';
 import { directoryBytes } from '../../src/artifacts/disk-usage.js';
 import { registerMnist, startHarness, trainSpec, waitFor, type Harness } from '../helpers/harness.js';
-import { idx, postForm, settled, type Reply } from '../src/artifacts/fixtures.js';
+import { idx, png, postForm, settled, tarball, type Reply } from '../src/artifacts/fixtures.js';
 
 const TOKEN = { A: 'attacker-token-0123456789', B: 'neighbour-token-0123456789' };
 const as = (token: string) => ({ authorization: `Bearer ${token}` });
@@ -157,6 +157,14 @@ const idxBomb = () => [
   { field: 'images', content: gzipSync(Buffer.concat([idx(0x08, [100_000, 100, 100], []), Buffer.alloc(50 << 20)])) },
   { field: 'labels', content: gzipSync(Buffer.concat([idx(0x08, [100_000], []), Buffer.alloc(100_000)])) },
 ];
+/** a few KB of gzip: 200 PNGs of one pixel in two classes */
+const dots = async () => {
+  const dot = await png(new Uint8Array([255]), 1, 1);
+  return tarball(
+    Array.from({ length: 200 }, (_, i): [string, Uint8Array] => [`${i % 2 ? 'a' : 'b'}/${i}.png`, dot]),
+    true,
+  );
+};
 const deep = `{"x": ${'['.repeat(20_000)}1${']'.repeat(20_000)}, "y": 0}`;
 
 /** built when the test runs: the specs name datasets registered in before() */
@@ -187,6 +195,11 @@ const attacks = (): Array<{ name: string; run: () => Promise<Outcome>; expect: O
     expect: { status: 400, code: 'job_too_large', names: ['/hyperparameters/batchSize'] },
   },
   {
+    name: 'a kernel of 64x64',
+    run: job(trainSpec(dataA, { model: { architecture: { kind: 'cnn', filters: [512], kernelSize: 64 } } })),
+    expect: { status: 400, code: 'validation', names: ['/model/architecture/kernelSize'] },
+  },
+  {
     name: 'a dry run of an admissible job (estimates, creates nothing)',
     run: job(trainSpec(dataA), '?dryRun=true'),
     expect: { status: 200, code: '', names: [] },
@@ -212,6 +225,12 @@ const attacks = (): Array<{ name: string; run: () => Promise<Outcome>; expect: O
     name: 'IDX gzip declaring 100,000 images of 100x100',
     run: () => upload({ name: 'bomb', format: 'idx' }, idxBomb()),
     expect: { status: 'failed', code: 'dataset_too_large', names: ['images'] },
+  },
+  {
+    name: 'tar.gz of 200 1x1 PNGs upscaled to 256x256 (39 MB once converted)',
+    run: async () =>
+      upload({ name: 'upscaled', format: 'images', imageSize: '[256, 256]', channels: '3' }, [{ field: 'file', content: await dots(), filename: 'a.tar.gz' }]),
+    expect: { status: 'failed', code: 'dataset_too_large', names: [] },
   },
   {
     name: 'imageSize of 4096x4096',
