@@ -256,6 +256,16 @@ const attacks = (): Array<{ name: string; run: () => Promise<Outcome>; expect: O
     expect: { status: 400, code: 'too_deep', names: ['/modelJson'] },
   },
   {
+    name: 'examples of a million at once',
+    run: async () => fromReply(seen('examples', await tenantA.request('GET', `/v1/datasets/${dataA.train}/examples?limit=1000000`))),
+    expect: { status: 400, code: 'validation', names: ['/limit'] },
+  },
+  {
+    name: "examples of the neighbour's dataset",
+    run: async () => fromReply(seen('examples', await tenantA.request('GET', `/v1/datasets/${dataB.train}/examples`))),
+    expect: { status: 404, code: 'not_found', names: [] },
+  },
+  {
     name: "GET of the neighbour's job",
     run: async () => fromReply(seen('get', await tenantA.request('GET', `/v1/jobs/${neighbour}`))),
     expect: { status: 404, code: 'not_found', names: [] },
