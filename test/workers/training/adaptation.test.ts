@@ -61,6 +61,8 @@ const SIGNALS: [AdaptationMethod, string[]][] = [
   [{ kind: 'coral', weight: 10 }, ['coral']],
   [{ kind: 'mmd', kernels: 3 }, ['mmd']],
   [{ kind: 'pseudo_label', threshold: 0.8 }, ['pseudoLabelLoss', 'pseudoLabelRate']],
+  [{ kind: 'cdan', hiddenUnits: 16 }, ['domainAccuracy', 'domainLoss', 'grlLambda']],
+  [{ kind: 'mcc' }, ['classConfusion']],
 ];
 
 for (const [method, signals] of SIGNALS) {
@@ -73,7 +75,7 @@ for (const [method, signals] of SIGNALS) {
     assert.ok(result.metrics.sourceAccuracy! > 0.3 && result.metrics.targetAccuracy! > 0.3, JSON.stringify(result.metrics));
     assert.ok(result.metrics.sourceLoss! > 0 && result.metrics.targetLoss! > 0);
     assert.equal(result.report!.confusionMatrix.flat().reduce((a, b) => a + b, 0), 300, 'the report is the target test set\'s');
-    if (method.kind === 'dann') {
+    if (method.kind === 'dann' || method.kind === 'cdan') {
       assert.ok(epoch.grlLambda! > 0 && epoch.grlLambda! < 1, 'the reversal ramps up over training');
       assert.ok(epoch.domainAccuracy! > 0 && epoch.domainAccuracy! <= 1);
     }
