@@ -34,7 +34,7 @@ const args = parseArgs({
     epochs: { type: 'string', default: '3' },
   },
 }).values;
-const seeds = args.seeds!.split(',').map(Number);
+const seeds = args.seeds.split(',').map(Number);
 const degrees = Number(args.degrees);
 const epochs = Number(args.epochs);
 const METHODS: Record<string, AdaptationMethod> = {
@@ -44,7 +44,7 @@ const METHODS: Record<string, AdaptationMethod> = {
   cdan: { kind: 'cdan' },
   mcc: { kind: 'mcc' },
 };
-const methods = args.methods!.split(',').map((m) => {
+const methods = args.methods.split(',').map((m) => {
   const method = METHODS[m];
   if (method === undefined) throw new Error(`--methods names '${m}'; expected some of ${Object.keys(METHODS).join(', ')}`);
   return { label: m, method };
@@ -73,7 +73,7 @@ async function run(name: string, spec: JobSpec, sets: TrainingData, extra: Parti
   const started = performance.now();
   const result = await runTraining(task, (m: TrainingMessage) => void (m.type === 'metrics' && epochMetrics.push(m.metrics)));
   if (result.outcome !== 'succeeded') throw new Error(`${name} ended ${result.outcome}`);
-  log(`${name}: targetAccuracy ${result.metrics.targetAccuracy?.toFixed(4)} (${((performance.now() - started) / 1000).toFixed(0)} s, load ${os.loadavg()[0]!.toFixed(1)})`);
+  log(`${name}: targetAccuracy ${result.metrics.targetAccuracy?.toFixed(4)} (${((performance.now() - started) / 1000).toFixed(0)} s, load ${os.loadavg()[0].toFixed(1)})`);
   return { task, result, epochMetrics };
 }
 
@@ -121,7 +121,7 @@ for (const seed of seeds) {
       const epoch = i + 1;
       const dir = path.join(task.checkpointsDir, `epoch-${String(epoch).padStart(4, '0')}-step-${String(epoch * Math.ceil(3000 / 64)).padStart(8, '0')}`);
       const { targetAccuracy } = await measure(dir, seed);
-      record(seed, label, epoch, { ...m, targetAccuracy: targetAccuracy! });
+      record(seed, label, epoch, { ...m, targetAccuracy: targetAccuracy });
     }
   }
 }

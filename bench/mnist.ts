@@ -15,7 +15,7 @@ export const MNIST_DIR = path.join(path.dirname(createRequire(import.meta.url).r
 export async function mnistTrain(dir: string, examples: number): Promise<DatasetFiles> {
   const images = await readIdx(path.join(MNIST_DIR, 'train-images-idx3-ubyte'));
   const labels = await readIdx(path.join(MNIST_DIR, 'train-labels-idx1-ubyte'));
-  const available = labels.shape[0]!;
+  const available = labels.shape[0];
   if (examples < 1 || examples > available) throw new Error(`asked for ${examples} MNIST training examples; there are ${available}`);
   await writeDatasetFiles(dir, (images.data as Uint8Array).subarray(0, examples * 784), Int32Array.from(labels.data.subarray(0, examples)));
   return {
@@ -63,10 +63,10 @@ export async function mnistDataset(
     const image = mnist.images[split].subarray(example * 784, (example + 1) * 784);
     if (grid === undefined) return features.set(image, i * 784);
     warp(image, out, 28, 28, 1, grid);
-    for (let k = 0; k < 784; k++) features[i * 784 + k] = Math.min(255, Math.max(0, Math.round(out[k]!)));
+    for (let k = 0; k < 784; k++) features[i * 784 + k] = Math.min(255, Math.max(0, Math.round(out[k])));
   });
   const dir = path.join(root, id);
-  await writeDatasetFiles(dir, features, Int32Array.from(indices, (i) => classes.indexOf(mnist.labels[split][i]!)));
+  await writeDatasetFiles(dir, features, Int32Array.from(indices, (i) => classes.indexOf(mnist.labels[split][i])));
   return {
     id,
     dir,

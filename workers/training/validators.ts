@@ -57,14 +57,14 @@ export function devRisk(weights: ArrayLike<number>, losses: ArrayLike<number>): 
   let mw = 0;
   let mwl = 0;
   for (let i = 0; i < n; i++) {
-    mw += weights[i]! / n;
-    mwl += (weights[i]! * losses[i]!) / n;
+    mw += weights[i] / n;
+    mwl += (weights[i] * losses[i]) / n;
   }
   let cov = 0;
   let variance = 0;
   for (let i = 0; i < n; i++) {
-    const dw = weights[i]! - mw;
-    cov += ((weights[i]! * losses[i]! - mwl) * dw) / (n - 1);
+    const dw = weights[i] - mw;
+    cov += ((weights[i] * losses[i] - mwl) * dw) / (n - 1);
     variance += (dw * dw) / (n - 1);
   }
   // Equal weights (a classifier that cannot tell the domains apart): no variate to correct with.
@@ -124,7 +124,7 @@ export function domainWeights(source: tf.Tensor2D, target: tf.Tensor2D, validati
           });
         }
         optimizer.dispose();
-        const accuracy = tf.mean(tf.cast(tf.equal(tf.cast(tf.greater(logit(xHeld), 0), 'float32'), yHeld), 'float32')).dataSync()[0]!;
+        const accuracy = tf.mean(tf.cast(tf.equal(tf.cast(tf.greater(logit(xHeld), 0), 'float32'), yHeld), 'float32')).dataSync()[0];
         if (best === undefined || accuracy > best.accuracy) best = { accuracy, logit };
       }
       const chosen = best!;
@@ -188,7 +188,7 @@ export class EpochValidators {
     private readonly opts: { sampleSize: number; seed: number },
   ) {
     // A view that shares the model's layers and weights: nothing of its own to dispose.
-    this.both = tf.model({ inputs: model.inputs, outputs: [(feature.layer?.output as tf.SymbolicTensor | undefined) ?? model.inputs[0]!, model.outputs[0]!] });
+    this.both = tf.model({ inputs: model.inputs, outputs: [(feature.layer?.output as tf.SymbolicTensor | undefined) ?? model.inputs[0], model.outputs[0]] });
     const { sampleSize, seed } = opts;
     this.sets = {
       target: sample(sets.target, sampleSize, seed + 1),
@@ -229,10 +229,10 @@ export class EpochValidators {
       const batch = batcher.fill(step);
       const [f, l] = tf.tidy(() => {
         const [f, l] = this.both.apply(tf.tensor(batch.x, batch.shape, 'float32'), { training: false }) as tf.Tensor[];
-        return [tf.reshape(f!, [batch.size, -1]), l!];
+        return [tf.reshape(f, [batch.size, -1]), l];
       });
-      features.push(f!);
-      logits.push(l!);
+      features.push(f);
+      logits.push(l);
       // Lets the process handle IPC (cancel requests, heartbeats) between batches.
       await new Promise(setImmediate);
     }
@@ -246,7 +246,7 @@ export class EpochValidators {
 }
 
 async function read(x: tf.Scalar): Promise<number> {
-  const value = (await x.data())[0]!;
+  const value = (await x.data())[0];
   x.dispose();
   return value;
 }

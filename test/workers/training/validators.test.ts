@@ -28,15 +28,15 @@ test('entropy, im and snd equal pytorch-adapt\'s on the same predictions', () =>
   const start = tf.memory().numTensors;
   tf.tidy(() => {
     const p = tf.softmax(tf.tensor2d(LOGITS)) as tf.Tensor2D;
-    assert.ok(Math.abs(meanEntropy(p).dataSync()[0]! - REFERENCE.entropy) < 1e-5);
-    assert.ok(Math.abs(informationMaximisation(p).dataSync()[0]! - REFERENCE.im) < 1e-5);
-    assert.ok(Math.abs(softNeighbourhoodDensity(p).dataSync()[0]! - REFERENCE.snd) < 1e-4);
+    assert.ok(Math.abs(meanEntropy(p).dataSync()[0] - REFERENCE.entropy) < 1e-5);
+    assert.ok(Math.abs(informationMaximisation(p).dataSync()[0] - REFERENCE.im) < 1e-5);
+    assert.ok(Math.abs(softNeighbourhoodDensity(p).dataSync()[0] - REFERENCE.snd) < 1e-4);
     // The extremes: one-hot predictions have no entropy, uniform ones log C.
-    assert.ok(Math.abs(meanEntropy(tf.tensor2d([[1, 0, 0], [0, 1, 0]])).dataSync()[0]!) < 1e-6);
-    assert.ok(Math.abs(meanEntropy(tf.fill([3, 4], 0.25) as tf.Tensor2D).dataSync()[0]! - Math.log(4)) < 1e-5);
+    assert.ok(Math.abs(meanEntropy(tf.tensor2d([[1, 0, 0], [0, 1, 0]])).dataSync()[0]) < 1e-6);
+    assert.ok(Math.abs(meanEntropy(tf.fill([3, 4], 0.25) as tf.Tensor2D).dataSync()[0] - Math.log(4)) < 1e-5);
     // Confident and diverse beats confident and collapsed onto one class.
-    const diverse = informationMaximisation(tf.tensor2d([[0.98, 0.01, 0.01], [0.01, 0.98, 0.01], [0.01, 0.01, 0.98]])).dataSync()[0]!;
-    const collapsed = informationMaximisation(tf.tensor2d([[0.98, 0.01, 0.01], [0.98, 0.01, 0.01], [0.98, 0.01, 0.01]])).dataSync()[0]!;
+    const diverse = informationMaximisation(tf.tensor2d([[0.98, 0.01, 0.01], [0.01, 0.98, 0.01], [0.01, 0.01, 0.98]])).dataSync()[0];
+    const collapsed = informationMaximisation(tf.tensor2d([[0.98, 0.01, 0.01], [0.98, 0.01, 0.01], [0.98, 0.01, 0.01]])).dataSync()[0];
     assert.ok(diverse > collapsed + 0.5, `${diverse} vs ${collapsed}`);
   });
   assert.equal(tf.memory().numTensors, start);
@@ -75,7 +75,7 @@ test('a sample is fixed by its seed, at most the size asked, the whole set when 
   assert.deepEqual(sample(data, 10, 3).features, a.features);
   assert.notDeepEqual(sample(data, 10, 4).features, a.features);
   // Each sampled row is one of the set's, label with it.
-  for (let i = 0; i < 10; i++) assert.equal(a.labels[i], a.features[2 * i]! % 2);
+  for (let i = 0; i < 10; i++) assert.equal(a.labels[i], a.features[2 * i] % 2);
   assert.equal(sample(data, 100, 3), data);
 });
 

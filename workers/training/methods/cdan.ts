@@ -25,7 +25,7 @@ export const cdan: MethodFactory = ({ model, spec, feature, seed }) => {
   const gamma = spec.method?.gamma ?? METHOD_DEFAULTS.gamma;
   const hidden = spec.method?.hiddenUnits ?? METHOD_DEFAULTS.hiddenUnits;
   const entropyConditioning = spec.method?.entropyConditioning ?? METHOD_DEFAULTS.entropyConditioning;
-  const classes = model.outputs[0]!.shape[1] as number;
+  const classes = model.outputs[0].shape[1] as number;
   const conditioning = conditioningMap(feature.size, classes, seed);
   const prefix = `cdan_${++instances}`;
   // PyTorch's nn.Linear initialisation, seeded like the model's layers.
