@@ -1,10 +1,10 @@
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { pino } from 'pino';
 import { loadConfig, type Config } from '../../src/config.js';
 import { freePort, startRedisServer, type RedisServer } from '../../src/queue/redis-server.js';
 import { startService, type Service } from '../../src/server.js';
+import { freshDataDir } from './data-dir.js';
 
 export interface Harness {
   url: string;
@@ -18,12 +18,12 @@ export interface Harness {
 
 /**
  * The whole service as a user meets it: a real redis-server on a free port, PGlite in a
- * fresh temp dir, API and worker host in this process (training in its child processes),
+ * fresh temp dir (data-dir.ts), API and worker host in this process (training in its child processes),
  * listening on a free loopback port. `reuse` starts it again on an earlier harness's data
  * and Redis, as a restart would.
  */
 export async function startHarness(env: Record<string, string> = {}, reuse?: { dataDir: string; redis: RedisServer }): Promise<Harness> {
-  const dataDir = reuse?.dataDir ?? mkdtempSync(join(tmpdir(), 'tfjs-adapt-test-'));
+  const dataDir = reuse?.dataDir ?? (await freshDataDir('tfjs-adapt-test-'));
   const redis = reuse?.redis ?? (await startRedisServer(join(dataDir, 'redis'), { port: await freePort() }));
   const config = loadConfig({ DATA_DIR: dataDir, PORT: '0', REDIS_URL: redis.url, LOG_LEVEL: 'warn', ...env });
   const log = pino({ level: process.env.TEST_LOG_LEVEL ?? 'silent' });
