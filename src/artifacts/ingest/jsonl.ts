@@ -18,7 +18,7 @@ function describe(v: unknown): string {
   if (Array.isArray(v)) return `an array of ${v.length}`;
   if (typeof v === 'string') return `the string ${JSON.stringify(v.length > 30 ? `${v.slice(0, 30)}...` : v)}`;
   if (typeof v === 'object') return 'an object';
-  return `${typeof v} ${String(v)}`;
+  return `${typeof v} ${String(v as number | boolean | bigint | symbol | undefined)}`;
 }
 
 export function ingestJsonl(job: JsonlJob): IngestResult {
