@@ -7,7 +7,7 @@
 import { stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Logger } from 'pino';
-import type { DatasetError } from '../../schemas/dataset.js';
+import type { DatasetError } from '../../schemas/dataset-error.js';
 import type { Store } from '../../store/store.js';
 import type { Artifacts } from '../artifacts.js';
 import { FEATURES_FILE, LABELS_FILE } from '../dataset-files.js';
