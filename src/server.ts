@@ -94,7 +94,7 @@ export async function startService(config: Config, mode: Mode, log: Logger): Pro
         reconcile({ store, queue, artifacts, live, log, host, settleAfterMs: config.lockDurationMs, webhookAllowedHosts: config.webhookAllowedHosts }).catch((err) => log.warn({ err: (err as Error).message }, 'reconciliation failed; will try again'));
       await reconcileNow();
       // also later: jobs accepted while Redis was away, or lost with it, are queued once it is back
-      const timer = setInterval(reconcileNow, config.reconcileIntervalMs);
+      const timer = setInterval(() => void reconcileNow(), config.reconcileIntervalMs);
       stops.push(async () => clearInterval(timer));
       log.info({ concurrency: config.workerConcurrency }, 'worker host started');
     }

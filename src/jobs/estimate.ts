@@ -181,7 +181,7 @@ export function topologyLayersOf(model: ModelDescription, featureShape: number[]
   const layers: Layer[] = [];
   for (const [i, l] of list.entries()) {
     const config = l.config ?? {};
-    const name = String(config.name ?? `layer_${i}`);
+    const name = typeof config.name === 'string' ? config.name : `layer_${i}`;
     const input = product(shape);
     const last = shape[shape.length - 1] ?? 1;
     const bias = config.use_bias !== false;

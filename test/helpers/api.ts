@@ -1,12 +1,11 @@
 /**
  * The API alone, for tests of HTTP behaviour that need no worker: buildApp on a real
- * redis-server and PGlite in a fresh temp dir, no worker host and no training child, so jobs it
+ * redis-server and PGlite in a fresh temp dir (data-dir.ts), no worker host and no training child, so jobs it
  * accepts stay queued. `request` answers through fastify's inject and has the harness's shape,
  * so a test moves between the two by changing its start call; `url` (loopback) is for clients
  * that need a socket.
  */
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { buildApp, type App } from '../../src/app.js';
 import type { AppDeps } from '../../src/deps.js';
@@ -17,6 +16,7 @@ import { createRedis, startRedisServer, type RedisServer } from '../../src/queue
 import { TrainingQueue } from '../../src/queue/training-queue.js';
 import { openStore } from '../../src/store/store.js';
 import { WebhookQueue } from '../../src/webhooks/webhook-queue.js';
+import { freshDataDir } from './data-dir.js';
 
 export interface Api {
   app: App;
@@ -29,8 +29,9 @@ export interface Api {
   stop(): Promise<void>;
 }
 
-export async function startApi(env: Record<string, string> = {}): Promise<Api> {
-  const dataDir = mkdtempSync(join(tmpdir(), 'tfjs-adapt-api-'));
+/** `dataDir` starts it on data a test prepared (as a restart would find it); it is removed on stop like a fresh one. */
+export async function startApi(env: Record<string, string> = {}, opts: { dataDir?: string } = {}): Promise<Api> {
+  const dataDir = opts.dataDir ?? (await freshDataDir('tfjs-adapt-api-'));
   const redis = await startRedisServer(join(dataDir, 'redis'));
   const config = loadConfig({ DATA_DIR: dataDir, PORT: '0', REDIS_URL: redis.url, LOG_LEVEL: 'silent', ...env });
   const store = await openStore({ dataDir });

@@ -63,10 +63,10 @@ export class WorkerHost {
       // a stall is a crashed host: the job resumes from its checkpoint, so allow several
       maxStalledCount: 10,
     });
-    this.worker.on('active', (job) => this.enqueue(job, () => this.onActive(job)));
-    this.worker.on('progress', (job, data) => this.enqueue(job, () => this.onMessage(job, data as TrainingMessage)));
-    this.worker.on('completed', (job, result) => this.enqueue(job, () => this.onCompleted(job, result)));
-    this.worker.on('failed', (job, err) => job && this.enqueue(job, () => this.onFailed(job, err)));
+    this.worker.on('active', (job) => void this.enqueue(job, () => this.onActive(job)));
+    this.worker.on('progress', (job, data) => void this.enqueue(job, () => this.onMessage(job, data as TrainingMessage)));
+    this.worker.on('completed', (job, result) => void this.enqueue(job, () => this.onCompleted(job, result)));
+    this.worker.on('failed', (job, err) => void (job && this.enqueue(job, () => this.onFailed(job, err))));
     logConnectionErrors(this.worker, opts.log, 'worker');
     opts.live.onStop((jobId, reason) => {
       if (this.worker.cancelJob(jobId, reason)) opts.log.info({ jobId, reason }, 'stopping running job');
@@ -95,7 +95,7 @@ export class WorkerHost {
     if (state !== 'completed' && state !== 'failed') return;
     this.opts.log.warn({ jobId: job.id, state, attempt: attemptOf(job) }, 'the queue finished this job but the store never heard; recording it now');
     // a stop that was neither a pause nor a cancel was a host shutting down: hand the job back for it
-    if (state === 'completed') await this.enqueue(job, () => this.onCompleted(job, job.returnvalue, true));
+    if (state === 'completed') await this.enqueue(job, () => this.onCompleted(job, job.returnvalue as AttemptResult, true));
     else await this.enqueue(job, () => this.onFailed(job, new Error(job.failedReason)));
   }
 

@@ -150,7 +150,7 @@ function layerStep(layer: tf.layers.Layer, training: boolean, inputGrad: boolean
     const strides = pair(config.strides ?? config.poolSize);
     if (size[0] === strides[0] && size[1] === strides[1]) return (h) => pool2d(h as tf.Tensor4D, size, pool);
   }
-  const activation = ACTIVATIONS[String(config.activation)];
+  const activation = typeof config.activation === 'string' ? ACTIVATIONS[config.activation] : undefined;
   const [kernel, bias] = layer.weights.map((w) => w.read() as tf.Variable);
   if (activation === undefined || kernel === undefined) return own;
   const className = layer.getClassName();

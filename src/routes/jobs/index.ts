@@ -88,9 +88,13 @@ const routes: FastifyPluginAsyncTypebox = async (app) => {
     return { task: resolved.task, estimate: admitted.estimate };
   };
 
-  /** Cancel and pause reach the queue and the worker through Redis: it is asked first, so a 503 leaves the job as it was. */
+  /**
+   * Cancel and pause reach the queue and the worker through Redis: it is asked first, so a 503 leaves the job as it was.
+   * A client that knows it is disconnected answers at once (a PING would wait in its offline queue for the timeout).
+   */
   const requireRedis = async () => {
     try {
+      if (app.deps.redis.status !== 'ready') throw new Error(`Redis connection is ${app.deps.redis.status}`);
       await withTimeout(app.deps.redis.ping(), { ms: ENQUEUE_TIMEOUT_MS, what: 'asking Redis' });
     } catch {
       throw new HttpProblem(503, 'queue_unavailable', 'Queue unavailable', 'the queue (Redis) is not reachable; nothing was changed, retry later');
