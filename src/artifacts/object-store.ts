@@ -36,6 +36,20 @@ export interface ObjectStoreOptions {
 /** A directory that has no complete copy in the store. */
 export class NotInObjectStore extends Error {}
 
+/** The store did not answer, or answered with a server error: worth retrying later (the API answers 503). */
+export class ObjectStoreUnavailable extends Error {}
+
+/** Network failures (no HTTP status) and 5xx answers are the store being away; anything else is passed on as it is. */
+async function reaching<T>(what: string, call: () => Promise<T>): Promise<T> {
+  try {
+    return await call();
+  } catch (err) {
+    const status = (err as { $metadata?: { httpStatusCode?: number } }).$metadata?.httpStatusCode;
+    if (status === undefined || status >= 500) throw new ObjectStoreUnavailable(`the object store did not ${what}: ${(err as Error).message}`, { cause: err });
+    throw err;
+  }
+}
+
 export class ObjectStore {
   private readonly s3: S3Client;
 
@@ -69,16 +83,19 @@ export class ObjectStore {
       const name = relative(localDir, path).split(sep).join('/');
       if (name === MANIFEST) continue;
       files.push({ name, bytes: (await stat(path)).size });
-      await new Upload({ client: this.s3, params: { Bucket: this.o.bucket, Key: `${this.key(rel)}/${name}`, Body: createReadStream(path) } }).done();
+      const Key = `${this.key(rel)}/${name}`;
+      await reaching(`take ${Key}`, () => new Upload({ client: this.s3, params: { Bucket: this.o.bucket, Key, Body: createReadStream(path) } }).done());
     }
     const manifest: Manifest = { files };
-    await this.s3.send(new PutObjectCommand({ Bucket: this.o.bucket, Key: `${this.key(rel)}/${MANIFEST}`, Body: JSON.stringify(manifest), ContentType: 'application/json' }));
+    const Key = `${this.key(rel)}/${MANIFEST}`;
+    await reaching(`take ${Key}`, () => this.s3.send(new PutObjectCommand({ Bucket: this.o.bucket, Key, Body: JSON.stringify(manifest), ContentType: 'application/json' })));
     return files.reduce((n, f) => n + f.bytes, 0);
   }
 
   private async manifest(rel: string): Promise<Manifest> {
     try {
-      const res = await this.s3.send(new GetObjectCommand({ Bucket: this.o.bucket, Key: `${this.key(rel)}/${MANIFEST}` }));
+      const Key = `${this.key(rel)}/${MANIFEST}`;
+      const res = await reaching(`give ${Key}`, () => this.s3.send(new GetObjectCommand({ Bucket: this.o.bucket, Key })));
       return JSON.parse(await res.Body!.transformToString()) as Manifest;
     } catch (err) {
       if ((err as Error).name === 'NoSuchKey') throw new NotInObjectStore(`${this.describe(rel)} has no manifest: it was never uploaded completely, or it was deleted`);
@@ -101,7 +118,8 @@ export class ObjectStore {
 
   /** One file of the directory `rel`, as a stream, for serving it. */
   async openFile(rel: string, name: string): Promise<{ body: Readable; bytes: number }> {
-    const res = await this.s3.send(new GetObjectCommand({ Bucket: this.o.bucket, Key: `${this.key(rel)}/${name}` }));
+    const Key = `${this.key(rel)}/${name}`;
+    const res = await reaching(`give ${Key}`, () => this.s3.send(new GetObjectCommand({ Bucket: this.o.bucket, Key })));
     return { body: res.Body as Readable, bytes: res.ContentLength ?? 0 };
   }
 
@@ -125,7 +143,8 @@ export class ObjectStore {
     // DeleteObjects takes at most 1000 keys
     for (const group of [manifests, rest]) {
       for (let i = 0; i < group.length; i += 1000) {
-        const res = await this.s3.send(new DeleteObjectsCommand({ Bucket: this.o.bucket, Delete: { Objects: group.slice(i, i + 1000).map((Key) => ({ Key })), Quiet: true } }));
+        const Objects = group.slice(i, i + 1000).map((Key) => ({ Key }));
+        const res = await reaching(`delete under ${this.describe(rel)}`, () => this.s3.send(new DeleteObjectsCommand({ Bucket: this.o.bucket, Delete: { Objects, Quiet: true } })));
         if (res.Errors?.length) throw new Error(`could not delete ${res.Errors.length} objects under ${this.describe(rel)}: ${res.Errors[0]!.Code} ${res.Errors[0]!.Message}`);
       }
     }
@@ -134,7 +153,8 @@ export class ObjectStore {
   private async *keys(prefix: string): AsyncGenerator<string> {
     let token: string | undefined;
     do {
-      const page = await this.s3.send(new ListObjectsV2Command({ Bucket: this.o.bucket, Prefix: prefix, ...(token ? { ContinuationToken: token } : {}) }));
+      const after = token;
+      const page = await reaching(`list ${prefix}`, () => this.s3.send(new ListObjectsV2Command({ Bucket: this.o.bucket, Prefix: prefix, ...(after ? { ContinuationToken: after } : {}) })));
       for (const o of page.Contents ?? []) if (o.Key) yield o.Key;
       token = page.IsTruncated ? page.NextContinuationToken : undefined;
     } while (token);

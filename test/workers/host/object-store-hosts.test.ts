@@ -157,7 +157,7 @@ test('an API and two worker hosts sharing only the object store: an outage mid-j
   const events = (await http('GET', `/v1/jobs/${interrupted.id}/events?limit=1000`)).body.data;
   assert.ok(events.some((e: any) => e.data.retry && e.data.error?.code === 'artifacts_unavailable'), 'the outage failed an attempt, which was retried');
   const last = recorded.at(-1);
-  const resumed = events.filter((e: any) => e.type === 'log' && /^resuming from checkpoint/.test(e.data.message)).map((e: any) => e.data.message as string);
+  const resumed: string[] = events.filter((e: any) => e.type === 'log' && /^resuming from checkpoint/.test(e.data.message)).map((e: any) => e.data.message as string);
   assert.ok(resumed.some((m) => Number(/epoch (\d+) of/.exec(m)?.[1]) >= last.epoch), `resumed from the store's checkpoints (at least epoch ${last.epoch}), not from scratch: ${JSON.stringify(resumed)}`);
 
   const twin = await finish((await http('POST', '/v1/jobs', interrupted.spec)).body.id);
