@@ -8,6 +8,7 @@ import assert from 'node:assert/strict';
 import { existsSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
+import { ConfigError, loadConfig } from '../../../src/config.js';
 import { registerMnist, startHarness, trainSpec, waitForJob, type Harness } from '../../helpers/harness.js';
 import { startS3, type S3Server } from '../../helpers/s3.js';
 import { postForm, uploadDataset } from './fixtures.js';
@@ -83,4 +84,35 @@ test('datasets, checkpoints and models live in the object store; a host without 
   assert.ok(!existsSync(local('models', copy)));
   assert.equal((await h.request('DELETE', `/v1/datasets/${csv.id}`)).status, 204);
   assert.deepEqual(await s3.keys(`datasets/${csv.id}/`), []);
+});
+
+test('with the object store away the API answers 503 problem+json, and serves again once it is back', async () => {
+  const data = await registerMnist(h, 200, 100);
+  await s3.stop();
+  try {
+    const res = await h.request('GET', `/v1/datasets/${data.train}/examples?limit=1`);
+    forgetLocalCopies();
+    const away = await h.request('GET', `/v1/datasets/${data.test}/examples?limit=1`);
+    assert.equal(away.status, 503, JSON.stringify(away.body));
+    assert.match(away.headers.get('content-type') ?? '', /^application\/problem\+json/);
+    assert.equal(away.body.type, 'urn:tfjs-adapt:problem:artifacts_unavailable', JSON.stringify(away.body));
+    assert.equal(res.status, 200, 'a copy this process has needs no store');
+  } finally {
+    await s3.start();
+  }
+  assert.equal((await h.request('GET', `/v1/datasets/${data.test}/examples?limit=1`)).status, 200);
+});
+
+test('ARTIFACTS_URL, S3_ENDPOINT and S3_FORCE_PATH_STYLE are checked at start, with what was expected', () => {
+  const env = { DATA_DIR: h.dataDir };
+  assert.equal(loadConfig(env).objectStore, null, 'unset: the local directory is the truth');
+  assert.deepEqual(loadConfig({ ...env, ARTIFACTS_URL: 's3://my-bucket/a/b/' }).objectStore, { bucket: 'my-bucket', prefix: 'a/b', forcePathStyle: false, region: 'us-east-1' });
+  for (const [name, value, expected] of [
+    ['ARTIFACTS_URL', '/data/artifacts', /expected s3:\/\/bucket/],
+    ['ARTIFACTS_URL', 's3://B', /expected s3:\/\/bucket/],
+    ['S3_ENDPOINT', 'minio:9000', /expected an http/],
+    ['S3_FORCE_PATH_STYLE', 'yes', /expected true or false/],
+  ] as const) {
+    assert.throws(() => loadConfig({ ...env, ARTIFACTS_URL: 's3://ok-bucket', [name]: value }), (err: Error) => err instanceof ConfigError && expected.test(err.message) && err.message.includes(name));
+  }
 });
