@@ -101,7 +101,7 @@ function objectStore(env: NodeJS.ProcessEnv): ObjectStoreOptions | null {
   }
   const pathStyle = env.S3_FORCE_PATH_STYLE || 'false';
   if (pathStyle !== 'true' && pathStyle !== 'false') throw new ConfigError(`S3_FORCE_PATH_STYLE=${JSON.stringify(pathStyle)} is not valid: expected true or false`);
-  return { bucket: m[1]!, prefix, ...(endpoint ? { endpoint } : {}), forcePathStyle: pathStyle === 'true', region: env.AWS_REGION || 'us-east-1' };
+  return { bucket: m[1], prefix, ...(endpoint ? { endpoint } : {}), forcePathStyle: pathStyle === 'true', region: env.AWS_REGION || 'us-east-1' };
 }
 
 /** ADMIN_TENANTS: comma-separated tenant names, each one of API_KEYS, so a typo cannot lock admins out unnoticed. */

@@ -130,7 +130,7 @@ export class Artifacts {
    */
   async checkout(dir: string): Promise<Lease> {
     const key = this.key(dir);
-    if (!this.remote || key === undefined) return { release: async () => undefined };
+    if (!this.remote || key === undefined) return { release: () => Promise.resolve() };
     await this.scan();
     const { cache } = this.remote;
     await this.once(dir, async () => {
@@ -148,7 +148,7 @@ export class Artifacts {
    */
   async checkoutCheckpoints(checkpointsDir: string): Promise<Lease> {
     const key = this.key(checkpointsDir);
-    if (!this.remote || key === undefined) return { release: async () => undefined };
+    if (!this.remote || key === undefined) return { release: () => Promise.resolve() };
     await this.scan();
     const remote = new Set((await this.remote.store.listComplete(key)).filter((n) => SAFE_NAME.test(n)));
     await mkdir(checkpointsDir, { recursive: true });

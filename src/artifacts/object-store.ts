@@ -129,7 +129,7 @@ export class ObjectStore {
     const under = `${this.key(rel)}/`;
     for await (const key of this.keys(under)) {
       const rest = key.slice(under.length).split('/');
-      if (rest.length === 2 && rest[1] === MANIFEST) names.push(rest[0]!);
+      if (rest.length === 2 && rest[1] === MANIFEST) names.push(rest[0]);
     }
     return names;
   }
@@ -145,7 +145,8 @@ export class ObjectStore {
       for (let i = 0; i < group.length; i += 1000) {
         const Objects = group.slice(i, i + 1000).map((Key) => ({ Key }));
         const res = await reaching(`delete under ${this.describe(rel)}`, () => this.s3.send(new DeleteObjectsCommand({ Bucket: this.o.bucket, Delete: { Objects, Quiet: true } })));
-        if (res.Errors?.length) throw new Error(`could not delete ${res.Errors.length} objects under ${this.describe(rel)}: ${res.Errors[0]!.Code} ${res.Errors[0]!.Message}`);
+        const [first] = res.Errors ?? [];
+        if (first) throw new Error(`could not delete ${res.Errors?.length} objects under ${this.describe(rel)}: ${first.Code} ${first.Message}`);
       }
     }
   }

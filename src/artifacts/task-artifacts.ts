@@ -17,9 +17,12 @@ export interface CheckedOutTask {
 }
 
 export async function checkoutTask(artifacts: Artifacts, task: TrainingTask): Promise<CheckedOutTask> {
-  if (!artifacts.isRemote) return { task, release: async () => undefined };
-  const here = (d: DatasetFiles): DatasetFiles => ({ ...d, dir: artifacts.datasetDir(d.id) });
-  const data: TrainingData = Object.fromEntries(Object.entries(task.data).map(([role, d]) => [role, here(d)]));
+  if (!artifacts.isRemote) return { task, release: () => Promise.resolve() };
+  const data: TrainingData = {};
+  for (const role of Object.keys(task.data) as (keyof TrainingData)[]) {
+    const d = task.data[role];
+    if (d) data[role] = { ...d, dir: artifacts.datasetDir(d.id) };
+  }
   const local: TrainingTask = {
     ...task,
     data,
@@ -33,7 +36,8 @@ export async function checkoutTask(artifacts: Artifacts, task: TrainingTask): Pr
     await Promise.all(leases.splice(0).map((l) => l.release()));
   };
   try {
-    const dirs = new Set([...Object.values(data).map((d) => d.dir), ...[local.baseModelDir ?? []].flat(), ...(local.baseModelDirs ?? [])]);
+    const datasets = Object.values(data).filter((d): d is DatasetFiles => d !== undefined);
+    const dirs = new Set([...datasets.map((d) => d.dir), ...[local.baseModelDir ?? []].flat(), ...(local.baseModelDirs ?? [])]);
     for (const dir of dirs) leases.push(await artifacts.checkout(dir));
     leases.push(await artifacts.checkoutCheckpoints(local.checkpointsDir));
   } catch (err) {
