@@ -9,7 +9,7 @@ import { rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { buildApp, type App } from '../../src/app.js';
 import type { AppDeps } from '../../src/deps.js';
-import { Artifacts } from '../../src/artifacts/artifacts.js';
+import { openArtifacts } from '../../src/artifacts/artifacts.js';
 import { loadConfig } from '../../src/config.js';
 import { LiveEvents } from '../../src/queue/live-events.js';
 import { createRedis, startRedisServer, type RedisServer } from '../../src/queue/redis-server.js';
@@ -40,7 +40,7 @@ export async function startApi(env: Record<string, string> = {}, opts: { dataDir
   const live = await LiveEvents.connect(client, sub);
   const queue = new TrainingQueue(client, { attempts: config.jobAttempts, backoffMs: config.jobBackoffMs });
   const webhooks = new WebhookQueue(client);
-  const deps: AppDeps = { config, store, queue, live, redis: client, artifacts: new Artifacts(config.artifactsDir), webhooks };
+  const deps: AppDeps = { config, store, queue, live, redis: client, artifacts: openArtifacts(config), webhooks };
   const app = await buildApp(deps);
   const url = await app.listen({ port: 0, host: '127.0.0.1' });
   return {
@@ -73,6 +73,7 @@ export async function startApi(env: Record<string, string> = {}, opts: { dataDir
       client.disconnect();
       sub.disconnect();
       await store.close();
+      deps.artifacts.close();
       await redis.stop();
       rmSync(dataDir, { recursive: true, force: true });
     },

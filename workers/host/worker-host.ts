@@ -6,6 +6,7 @@
 import { Worker, type Job as QueueJob } from 'bullmq';
 import type { Redis } from 'ioredis';
 import type { Logger } from 'pino';
+import type { Artifacts } from '../../src/artifacts/artifacts.js';
 import { directoryBytes } from '../../src/artifacts/disk-usage.js';
 import type { LiveEvents } from '../../src/queue/live-events.js';
 import { logConnectionErrors } from '../../src/queue/redis-server.js';
@@ -25,6 +26,8 @@ export interface WorkerHostOptions {
   /** to give a job back to the queue when this host shuts down mid-job */
   queue: TrainingQueue;
   webhooks: WebhookQueue;
+  /** this host's artifacts: where tasks' files are fetched to and trained models written */
+  artifacts: Artifacts;
   log: Logger;
   concurrency: number;
   /** XNNPACK threads of each training child (TRAINING_THREADS in its environment) */
@@ -52,7 +55,7 @@ export class WorkerHost {
 
   constructor(private readonly opts: WorkerHostOptions) {
     this.gate = new TenantGate({ store: opts.store, log: opts.log, maxRunningPerTenant: opts.maxRunningPerTenant, deferMs: DEFER_MS });
-    this.runner = new AttemptRunner({ limits: opts.limits, maxIdle: opts.concurrency, threads: opts.trainingThreads, log: opts.log });
+    this.runner = new AttemptRunner({ limits: opts.limits, maxIdle: opts.concurrency, threads: opts.trainingThreads, artifacts: opts.artifacts, log: opts.log });
     this.worker = new Worker<TrainingTask, AttemptResult>(QUEUE_NAME, this.runner.process, {
       connection: opts.connection,
       concurrency: opts.concurrency,
@@ -154,7 +157,9 @@ export class WorkerHost {
     // the trained model is described by its labelled training set (data.source of a domain_adaptation
     // job); an evaluate job has none and trains no model: its result names the model it evaluated
     const { train } = task.data;
-    const bytes = train === undefined ? 0 : await directoryBytes(task.modelDir);
+    // this host's copy of the model (the task's path is the resolving process's, maybe another machine's)
+    const modelDir = this.opts.artifacts.modelDir(task.modelId);
+    const bytes = train === undefined ? 0 : await directoryBytes(modelDir);
     const record = (q: Queryable) =>
       train === undefined
         ? Promise.resolve()
@@ -169,7 +174,7 @@ export class WorkerHost {
             inputShape: train.featureShape,
             classes: train.classes,
             preprocessing: train.preprocessing,
-            dir: task.modelDir,
+            dir: modelDir,
             bytes,
           });
     const t = await jobs.succeeded(task.jobId, attempt, { modelId: result.modelId, metrics }, record);

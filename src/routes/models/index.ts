@@ -1,6 +1,3 @@
-import { createReadStream } from 'node:fs';
-import { readFile, stat } from 'node:fs/promises';
-import { join } from 'node:path';
 import multipart from '@fastify/multipart';
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { Type } from '@sinclair/typebox';
@@ -137,7 +134,7 @@ const routes: FastifyPluginAsyncTypebox = async (app) => {
         throw new HttpProblem(409, 'in_use', 'Model in use', `model ${m.id} is the base of unfinished jobs: ${users.join(', ')}; cancel them or wait`);
       }
       await store.models.delete(m.id);
-      await artifacts.remove(m.dir);
+      await artifacts.remove(artifacts.modelDir(m.id));
       return reply.code(204).send(null);
     },
   });
@@ -152,8 +149,8 @@ const routes: FastifyPluginAsyncTypebox = async (app) => {
     },
     handler: async (req, reply) => {
       const m = await readyModel(req.params.id, req.tenant);
-      const text = await readFile(join(m.dir, 'model.json'), 'utf8');
-      return reply.type('application/json').send(text);
+      const { body, bytes } = await artifacts.openFile(artifacts.modelDir(m.id), 'model.json');
+      return reply.type('application/json').header('content-length', bytes).send(body);
     },
   });
 
@@ -167,9 +164,9 @@ const routes: FastifyPluginAsyncTypebox = async (app) => {
     },
     handler: async (req, reply) => {
       const m = await readyModel(req.params.id, req.tenant);
-      const file = join(m.dir, 'weights.bin');
-      const { size } = await stat(file);
-      return reply.type('application/octet-stream').header('content-length', size).send(createReadStream(file));
+      // streamed through the API (with an object store, from it): the bucket stays private and the tenant check stays here
+      const { body, bytes } = await artifacts.openFile(artifacts.modelDir(m.id), 'weights.bin');
+      return reply.type('application/octet-stream').header('content-length', bytes).send(body);
     },
   });
 };
