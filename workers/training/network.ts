@@ -9,6 +9,7 @@
  */
 import * as tf from '@tensorflow/tfjs';
 import { TrainingError } from '../../src/jobs/task.js';
+import { spreadGradient } from './gradients/transposed.js';
 
 export interface ForwardResult {
   logits: tf.Tensor2D;
@@ -337,32 +338,16 @@ export function conv2d(
 
 /**
  * The input gradient of conv2d(x, W, strides, padding) for x of `inputShape`, as a forward
- * convolution: dy spread out by the strides (s - 1 zeros after each value), padded by
- * k - 1 - (the forward's padding before) in front, convolved with W flipped in space and with
- * its channels swapped. tfjs-backend-wasm's own Conv2DBackpropInput kernel is a plain loop that
- * takes about 10x longer than this convolution, which XNNPACK runs.
+ * convolution (see spreadGradient()) with W flipped in space and its channels swapped.
+ * tfjs-backend-wasm's own Conv2DBackpropInput kernel is a plain loop that takes about 10x longer
+ * than this convolution, which XNNPACK runs.
  */
 export function conv2dInputGrad(dy: tf.Tensor4D, kernel: tf.Tensor4D, inputShape: number[], strides: [number, number], padding: 'same' | 'valid'): tf.Tensor4D {
   const [kh, kw] = kernel.shape;
-  const [batch, outH, outW, outChannels] = dy.shape;
-  const [sh, sw] = strides;
   const [, inH, inW] = inputShape as [number, number, number, number];
-  const spread = sh === 1 && sw === 1 ? dy : spreadRows(dy, batch, outH, outW, outChannels, sh, sw);
-  // The spread rows end in s - 1 zeros, which the padding after (negative when the forward left
-  // input rows unread, or for a kernel smaller than the stride) takes back.
-  const [top, left] = [kh - 1 - padBefore(inH, kh, sh, padding), kw - 1 - padBefore(inW, kw, sw, padding)];
-  const bottom = inH + kh - 1 - top - outH * sh;
-  const right = inW + kw - 1 - left - outW * sw;
-  const cut = bottom < 0 || right < 0 ? tf.slice(spread, [0, 0, 0, 0], [batch, outH * sh + Math.min(bottom, 0), outW * sw + Math.min(right, 0), outChannels]) : spread;
+  const { spread, pads } = spreadGradient(dy, { kh, kw, inH, inW, strides, padTop: padBefore(inH, kh, strides[0], padding), padLeft: padBefore(inW, kw, strides[1], padding) });
   const flipped = tf.transpose(tf.reverse(kernel, [0, 1]), [0, 1, 3, 2]) as tf.Tensor4D;
-  return tf.conv2d(cut, flipped, 1, [[0, 0], [top, Math.max(bottom, 0)], [left, Math.max(right, 0)], [0, 0]]);
-}
-
-/** dy with s - 1 zero rows (columns) after each row (column): the positions the strides skipped. */
-function spreadRows(dy: tf.Tensor4D, batch: number, outH: number, outW: number, channels: number, sh: number, sw: number): tf.Tensor4D {
-  const split = tf.reshape(dy, [batch, outH, 1, outW, 1, channels]);
-  const padded = tf.pad(split, [[0, 0], [0, 0], [0, sh - 1], [0, 0], [0, sw - 1], [0, 0]]);
-  return tf.reshape(padded, [batch, outH * sh, outW * sw, channels]);
+  return tf.conv2d(spread, flipped, 1, pads);
 }
 
 function padBefore(size: number, kernel: number, stride: number, padding: 'same' | 'valid'): number {
