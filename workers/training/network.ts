@@ -105,6 +105,7 @@ export function trainingForward(model: tf.LayersModel, trainable: readonly tf.Va
   const trained = new Set(trainable.map((v) => v.name));
   const trains = (layer: tf.layers.Layer) => layer.trainableWeights.some((w) => trained.has(w.name));
   if (!(model instanceof tf.Sequential)) {
+    inferenceWhenFrozen(model, trains);
     const both = tf.model({ inputs: model.inputs, outputs: [feature.layer?.output as tf.SymbolicTensor ?? model.inputs[0]!, model.outputs[0]!] });
     const apply = (x: tf.Tensor) => {
       const [features, logits] = both.apply(x, { training: true }) as tf.Tensor[];
@@ -130,6 +131,23 @@ export function trainingForward(model: tf.LayersModel, trainable: readonly tf.Va
     return { logits: h as tf.Tensor2D, features: flat(features) };
   };
   return Object.assign(apply, { takesColumns: (rows: number) => steps[0]?.takesColumns?.(rows) ?? false });
+}
+
+/**
+ * Makes every layer of a functional `model` (nested models included) that has weights and none of
+ * them trained run in inference mode, whatever the call asks: tfjs passes one `training` flag to
+ * every layer of a model it applies, and a frozen batch-norm layer in training mode would
+ * normalise by the batch's statistics and overwrite its moving averages. The model is the job's
+ * own, loaded for it, so its layers' `call` can be wrapped in place.
+ */
+function inferenceWhenFrozen(model: tf.LayersModel, trains: (layer: tf.layers.Layer) => boolean): void {
+  for (const layer of model.layers) {
+    if (layer instanceof tf.LayersModel) inferenceWhenFrozen(layer, trains);
+    else if (layer.weights.length > 0 && !trains(layer)) {
+      const call = layer.call.bind(layer);
+      layer.call = (inputs, kwargs) => call(inputs, { ...kwargs, training: false });
+    }
+  }
 }
 
 function flat(x: tf.Tensor): tf.Tensor2D {
