@@ -9,6 +9,7 @@
  */
 import * as tf from '@tensorflow/tfjs';
 import { TrainingError } from '../../src/jobs/task.js';
+import { functionalForward } from './functional-forward.js';
 import { spreadGradient } from './gradients/transposed.js';
 
 export interface ForwardResult {
@@ -98,14 +99,17 @@ export function featureLayerOf(model: tf.LayersModel, name: string | undefined, 
  * The forward pass of `model` when `trainable` are the variables being trained. A layer with
  * weights none of which is trained runs in inference mode (so a frozen batch-norm layer keeps
  * its statistics, as in Keras); every other layer in training mode. A Sequential model runs
- * layer by layer (with the fast gradients on wasm when `fastGradients`); any other model through
- * a model that outputs both the feature layer and the logits, in training mode throughout.
+ * layer by layer (with the fast gradients on wasm when `fastGradients`); any other model over its
+ * graph with its frozen part outside the step's memory (functional-forward.ts), or, when its
+ * graph reuses a layer, through a model that outputs both the feature layer and the logits.
  */
 export function trainingForward(model: tf.LayersModel, trainable: readonly tf.Variable[], feature: FeatureLayer, fastGradients: boolean): Forward {
   const trained = new Set(trainable.map((v) => v.name));
   const trains = (layer: tf.layers.Layer) => layer.trainableWeights.some((w) => trained.has(w.name));
   if (!(model instanceof tf.Sequential)) {
     inferenceWhenFrozen(model, trains);
+    const walked = functionalForward(model, trains, feature);
+    if (walked) return walked;
     const both = tf.model({ inputs: model.inputs, outputs: [feature.layer?.output as tf.SymbolicTensor ?? model.inputs[0]!, model.outputs[0]!] });
     const apply = (x: tf.Tensor) => {
       const [features, logits] = both.apply(x, { training: true }) as tf.Tensor[];
