@@ -10,7 +10,7 @@
  * the tensors the tidy released.
  */
 import * as tf from '@tensorflow/tfjs';
-import type { FeatureLayer, Forward } from './network.js';
+import type { FeatureLayer, Forward } from './forward.js';
 
 interface Step {
   layer: tf.layers.Layer;

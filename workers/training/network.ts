@@ -10,40 +10,15 @@
 import * as tf from '@tensorflow/tfjs';
 import { TrainingError } from '../../src/jobs/task.js';
 import { functionalForward } from './functional-forward.js';
+import type { FeatureLayer, Forward } from './forward.js';
+
+export type { FeatureLayer, Forward, ForwardResult } from './forward.js';
 import { spreadGradient } from './gradients/transposed.js';
-
-export interface ForwardResult {
-  logits: tf.Tensor2D;
-  /** the feature layer's output, one flat row per example */
-  features: tf.Tensor2D;
-}
-
-export interface Forward {
-  /**
-   * The logits and features of a batch `x`: [rows, ...featureShape], or with `columns` (only when
-   * takesColumns(rows)) [features, rows], which must then outlive the gradient computation.
-   */
-  (x: tf.Tensor, columns?: boolean): ForwardResult;
-  /**
-   * Whether the forward would rather take a batch of `rows` examples as columns: its first layer
-   * multiplies by the batch transposed (see dense()), and the caller can lay the batch out that
-   * way for less than a transpose on the device costs.
-   */
-  takesColumns(rows: number): boolean;
-}
 
 /** One layer's forward; `columns` only for a step with takesColumns, given its input as columns. */
 interface LayerStep {
   (h: tf.Tensor, columns: boolean): tf.Tensor;
   takesColumns?: (rows: number) => boolean;
-}
-
-/** The layer whose output the methods align; `layer` undefined means the model's input. */
-export interface FeatureLayer {
-  layer: tf.layers.Layer | undefined;
-  name: string;
-  /** values per example */
-  size: number;
 }
 
 const ACTIVATIONS: Record<string, (x: tf.Tensor) => tf.Tensor> = {
