@@ -114,7 +114,11 @@ describe('model upload', () => {
     assertRejected(await upload({ ...clone(), format: 'graph-model' }), '/modelJson/format', /LayersModel/);
     const unknownLayer = clone();
     unknownLayer.modelTopology.config.layers[0].class_name = 'Sparkle';
-    assertRejected(await upload(unknownLayer), '/modelJson/modelTopology', /Sparkle/);
+    // an unknown class is refused before TensorFlow.js sees it, at the layer
+    assertRejected(await upload(unknownLayer), '/modelJson/modelTopology/config/layers/0', /layer 'dense_1' \(Sparkle\) cannot be trained/);
+    const noInput = clone();
+    noInput.modelTopology.config.layers[0].config.units = 'many';
+    assertRejected(await upload(noInput), '/modelJson/modelTopology', /does not build/);
     const renamed = clone();
     renamed.weightsManifest[0].weights[0].name = 'nobody/kernel';
     assertRejected(await upload(renamed), '/modelJson/weightsManifest', /nobody\/kernel|not set/);
