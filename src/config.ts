@@ -63,6 +63,8 @@ export interface Config {
   maxSseStreamsPerTenant: number;
   /** `host` or `host:port` entries that webhooks may call although they are loopback or private */
   webhookAllowedHosts: string[];
+  /** `host` or `host:port` entries a model import (`source.url`) may fetch from although they are loopback or private */
+  modelImportAllowedHosts: string[];
   /** resident memory one training child may use; past it the child is killed and the job fails resource_exhausted */
   trainingChildMaxMemoryBytes: number;
   /** how long a training child asked to stop (cancel, pause, shutdown, runtime limit) may take before it is killed */
@@ -183,10 +185,16 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     rateLimitPerMinute: integer(env, 'RATE_LIMIT_PER_MINUTE', apiKeys.length > 0 ? 1200 : 0, 0, 10_000_000),
     rateLimitAnonymousPerMinute: integer(env, 'RATE_LIMIT_ANONYMOUS_PER_MINUTE', 60, 0, 10_000_000),
     maxSseStreamsPerTenant: integer(env, 'MAX_SSE_STREAMS_PER_TENANT', 20, 1, 100_000),
-    webhookAllowedHosts: (env.WEBHOOK_ALLOWED_HOSTS ?? '').split(',').map((h) => h.trim().toLowerCase()).filter(Boolean),
+    webhookAllowedHosts: hostList(env.WEBHOOK_ALLOWED_HOSTS),
+    modelImportAllowedHosts: hostList(env.MODEL_IMPORT_ALLOWED_HOSTS),
     trainingChildMaxMemoryBytes,
     stopGraceMs: integer(env, 'STOP_GRACE_MS', 5000, 100, 60_000),
     jobDefaultMaxRuntimeSeconds,
     jobMaxRuntimeSeconds,
   };
+}
+
+/** A comma-separated list of `host` or `host:port` entries, lower-cased. */
+function hostList(raw: string | undefined): string[] {
+  return (raw ?? '').split(',').map((h) => h.trim().toLowerCase()).filter(Boolean);
 }
