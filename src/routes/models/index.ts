@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import multipart from '@fastify/multipart';
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { Type } from '@sinclair/typebox';
+import { removeModelFeatures } from '../../artifacts/feature-cache.js';
 import { ModelCheckSlots } from '../../artifacts/model-upload/check-model.js';
 import { StorageQuota } from '../../artifacts/storage-quota.js';
 import { receiveUpload } from '../upload-receiver.js';
@@ -138,6 +139,8 @@ const routes: FastifyPluginAsyncTypebox = async (app) => {
       }
       await store.models.delete(m.id);
       await artifacts.remove(m.dir);
+      // its feature caches' rows went with it (ON DELETE CASCADE)
+      await removeModelFeatures(artifacts.featuresRoot(), m.id);
       return reply.code(204).send(null);
     },
   });
