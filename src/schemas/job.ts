@@ -211,6 +211,13 @@ export const JobSpec = Type.Object(
         },
       },
       {
+        type: 'finetune',
+        model: { base: 'mdl_...' },
+        strategy: { kind: 'freeze', newHead: true, featureLayer: 'global_average_pooling2d_1', head: { hidden: [128], dropout: 0.2 } },
+        data: { train: 'ds_...', validation: 'ds_...', test: 'ds_...' },
+        hyperparameters: { epochs: 20, batchSize: 32, optimizer: { name: 'adam', learningRate: 0.001 } },
+      },
+      {
         type: 'domain_adaptation',
         model: { base: 'mdl_...' },
         method: { kind: 'dann', weight: 1 },

@@ -27,7 +27,7 @@ import {
   setLearningRate,
   type NamedTensor,
 } from './optimizers.js';
-import { specProblems } from '../../src/jobs/spec-rules.js';
+import { checkLayerNames, specProblems } from '../../src/jobs/spec-rules.js';
 import { TrainingError, type DatasetFiles, type Position, type TestReport, type TrainingMessage, type TrainingResult, type TrainingTask } from '../../src/jobs/task.js';
 import { signalSums, TARGET_LOSS, trainStep, type EpochSums, type StepSetup } from './train-step.js';
 
@@ -566,6 +566,13 @@ async function prepareModel(task: TrainingTask, train: DatasetFiles, seed: numbe
       throw new TrainingError('invalid_spec', `a ${spec.type} job needs a base model, but the task has no baseModelDir`, { param: '/model/base' });
     }
     loaded = await loadModel(task.baseModelDir);
+    // the API checked the names against the stored model.json; a task made by hand meets the same rule here
+    let unknown: { pointer: string; detail: string } | undefined;
+    checkLayerNames(spec, task.baseModelId ?? loaded.model.name, loaded.model.layers.map((l) => l.name), (pointer, detail) => void (unknown ??= { pointer, detail }));
+    if (unknown !== undefined) {
+      loaded.model.dispose();
+      throw new TrainingError('invalid_spec', `${unknown.pointer} ${unknown.detail}`, { param: unknown.pointer });
+    }
     const strategy = spec.strategy;
     if (strategy?.newHead) {
       const { model, newLayers, note } = await attachNewHead(loaded.model, {

@@ -292,7 +292,7 @@ test('a softmax base model is trained on its logits', async () => {
   const { messages, report } = recorder();
   const result = await runTraining(makeTask(root, 'from-softmax', spec, { train, test: test10k }, { baseModelDir: dir }), report);
   assert.ok(result.outcome === 'succeeded' && result.metrics.testAccuracy! > 0.7);
-  assert.match(shape(messages), /^SL(P+MC)$/);
+  assert.match(shape(messages), /^SLF(P+MC)$/);
   assertNoLeak();
 });
 
