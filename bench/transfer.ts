@@ -70,8 +70,10 @@ async function run(name: string, spec: JobSpec, data: TrainingData, extra: Parti
   const seconds = (performance.now() - started) / 1000;
   if (result.outcome !== 'succeeded') throw new Error(`${name} ended ${result.outcome}`);
   const cache = result.featureCache ? `, feature cache ${result.featureCache.status} in ${result.featureCache.seconds.toFixed(2)} s` : '';
-  log(`${name}: testAccuracy ${result.metrics.testAccuracy!.toFixed(4)} in ${seconds.toFixed(1)} s${cache}`);
-  return { accuracy: result.metrics.testAccuracy!, seconds, modelDir: task.modelDir, ...(result.featureCache ? { featureCache: result.featureCache } : {}) };
+  // the pretraining job has no test set
+  const accuracy = result.metrics.testAccuracy ?? Number.NaN;
+  log(`${name}: testAccuracy ${accuracy.toFixed(4)} in ${seconds.toFixed(1)} s${cache}`);
+  return { accuracy, seconds, modelDir: task.modelDir, ...(result.featureCache ? { featureCache: result.featureCache } : {}) };
 }
 
 const ARCHITECTURE = { kind: 'cnn' as const, hidden: [128], filters: [16, 32], batchNorm: true };

@@ -80,7 +80,8 @@ export async function runTraining(task: TrainingTask, report: Report, signal?: A
       baseModelId: task.baseModelId,
       backend,
     });
-    if (task.spec.type === 'finetune') await report({ type: 'featureCache', report: cache.report, ...(cache.report.status === 'built' ? { path: cache.cached!.dir } : {}) });
+    const built = cache.report.status === 'built' ? cache.cached?.dir : undefined;
+    if (task.spec.type === 'finetune') await report({ type: 'featureCache', report: cache.report, ...(built !== undefined ? { path: built } : {}) });
     optimizer = createOptimizer(hp.optimizer);
     sums = { loss: 0, correct: 0, signals: signalSums([...method.signals, ...(task.spec.data.targetLabelled ? [TARGET_LOSS] : [])]) };
     // Same number of examples either way, so the same batches in the same order (seed, epoch).
