@@ -18,7 +18,7 @@
  * on a tenth of the data, to try the script.
  */
 import { execFile } from 'node:child_process';
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
@@ -28,6 +28,7 @@ import type { AdaptationMethod, Strategy } from '../src/schemas/methods.js';
 import type { DatasetFiles, TrainingData, TrainingTask } from '../src/jobs/task.js';
 import { runTraining } from '../workers/training/training-loop.js';
 import { MNIST_DIR, mnistDataset, readMnist } from './mnist.js';
+import { TRANSFER_END, TRANSFER_START } from './transfer-markers.js';
 import { findTorchPython } from './processes.js';
 
 process.env.TFJS_BACKEND ||= 'wasm';
@@ -301,7 +302,10 @@ from scratch is a train job of the same CNN.
 | --- | --- | --- |
 ${few.map((r) => `| ${r.label}${FEW_STRATEGIES.find((s) => s.label === r.label) ? ` (${JSON.stringify(FEW_STRATEGIES.find((s) => s.label === r.label)!.strategy).replace(/"/g, '')})` : ''} | ${pct(r.accuracy)} | ${r.label === 'from scratch' ? '' : delta(r.accuracy, scratch.accuracy)} |`).join('\n')}
 `;
-  await writeFile(args.out!, markdown);
+  // bench:transfer's section (bench/transfer.ts) is its own: kept as it stands
+  const existing = await readFile(args.out!, 'utf8').catch(() => '');
+  const transfer = existing.slice(existing.indexOf(TRANSFER_START), existing.indexOf(TRANSFER_END) + TRANSFER_END.length);
+  await writeFile(args.out!, existing.includes(TRANSFER_START) && existing.includes(TRANSFER_END) ? `${markdown.trimEnd()}\n\n${transfer}\n` : markdown);
   log(`wrote ${args.out}`);
   for (const c of checks) log(`${c.ok ? 'ok' : 'FAIL'}: ${c.text}`);
   if (checks.some((c) => !c.ok)) process.exitCode = 1;

@@ -80,6 +80,11 @@ export class Artifacts {
     return this.dir('uploads', id);
   }
 
+  /** the root of the feature caches (feature-cache.ts lays out what is under it) */
+  featuresRoot(): string {
+    return join(this.root, 'features');
+  }
+
   checkpointsDir(jobId: string): string {
     return join(this.dir('jobs', jobId), 'checkpoints');
   }

@@ -72,6 +72,12 @@ function checkSpec(spec: JobSpec, problem: Problem): void {
   // How it is trained.
   if (strategy && type !== 'finetune') problem('/strategy', 'applies to finetune jobs only');
   if (strategy) onlyParams(strategy, '/strategy', STRATEGY_PARAMS[strategy.kind], `strategy ${strategy.kind}`, problem);
+  for (const key of ['featureLayer', 'head'] as const) {
+    if (strategy?.[key] !== undefined && strategy.newHead !== true) problem(`/strategy/${key}`, 'needs newHead: true (it shapes the new head)');
+  }
+  if (strategy?.trainFrom !== undefined && strategy.trainableLayers !== undefined) {
+    problem('/strategy/trainFrom', 'cannot go with trainableLayers; name the first trained layer or count the trained layers, not both');
+  }
   if (type === 'domain_adaptation' && !method) problem('/method', `is required for a domain_adaptation job: one of ${Object.keys(METHOD_PARAMS).join(', ')}`);
   if (method && type !== 'domain_adaptation') problem('/method', 'applies to domain_adaptation jobs only');
   if (method) onlyParams(method, '/method', METHOD_PARAMS[method.kind], `method ${method.kind}`, problem);
@@ -125,6 +131,38 @@ function checkMonitor(spec: JobSpec, asked: MonitorName | undefined, problem: Pr
     problem(pointer, `watches ${monitor}, which is computed on the target's unlabelled data: it needs a domain_adaptation job with data.target`);
   }
   if (needs.includes('validation') && spec.data.validation === undefined) problem(pointer, `watches ${monitor}, which needs data.validation to watch`);
+}
+
+/** How many layer names a message about an unknown one lists. */
+const NAMES_SHOWN = 8;
+
+/**
+ * The layer names a spec gives (strategy.featureLayer, strategy.trainFrom, method.featureLayer)
+ * against the layers of the model it starts from, `layers` in the model's order. The API checks
+ * them from the model's stored model.json, the training child from the loaded model.
+ */
+export function checkLayerNames(spec: JobSpec, modelId: string, layers: readonly string[], problem: Problem): void {
+  const index = (pointer: string, name: string | undefined): number | undefined => {
+    if (name === undefined) return undefined;
+    const at = layers.indexOf(name);
+    if (at >= 0) return at;
+    // the layers near the output are the ones people cut at or train from
+    const shown = layers.slice(-NAMES_SHOWN);
+    problem(
+      pointer,
+      `is '${name}', but model ${modelId} has no layer of that name; expected one of its ${layers.length} layers, e.g. ${shown.map((n) => `'${n}'`).join(', ')}` +
+        (layers.length > shown.length ? ' (the last ones)' : ''),
+    );
+    return undefined;
+  };
+  const { strategy, method } = spec;
+  const cut = index('/strategy/featureLayer', strategy?.featureLayer);
+  const from = index('/strategy/trainFrom', strategy?.trainFrom);
+  if (cut !== undefined && from !== undefined && from > cut) {
+    problem('/strategy/trainFrom', `is '${strategy!.trainFrom}', which comes after featureLayer '${strategy!.featureLayer}' and is removed with the old head; expected a layer up to it`);
+  }
+  if (!(method?.kind === 'dann' || method?.kind === 'coral' || method?.kind === 'mmd')) return;
+  index('/method/featureLayer', method.featureLayer);
 }
 
 /** limits.maxRuntimeSeconds within the operator's maximum (JOB_MAX_RUNTIME_SECONDS); the worker host holds every attempt to it too. */

@@ -4,6 +4,7 @@
  * never touches the database: it reads files, trains, writes files, and reports.
  */
 import type { JobSpec, Progress } from '../schemas/job.js';
+import type { FeatureCacheReport } from './feature-cache.js';
 
 /**
  * The spec as a task carries it: without `webhook`, whose URL and secret the webhook deliverer
@@ -52,6 +53,11 @@ export interface TrainingTask {
    * from the newest.
    */
   checkpointsDir: string;
+  /**
+   * the root of the feature caches (src/artifacts/feature-cache.ts); the child reads and
+   * writes cached outputs of frozen layers there, and says so with a `featureCache` message
+   */
+  featuresRoot?: string;
 }
 
 /**
@@ -102,7 +108,9 @@ export type TrainingMessage =
   | { type: 'metrics'; epoch: number; metrics: Record<string, number> }
   /** `epoch` and `step` as in Position */
   | { type: 'checkpoint'; epoch: number; step: number; path: string; metrics: Record<string, number> }
-  | { type: 'log'; level: 'info' | 'warn'; message: string };
+  | { type: 'log'; level: 'info' | 'warn'; message: string }
+  /** finetune jobs, before the first step; `path` is the cache directory when it was built (its bytes count for the tenant) */
+  | { type: 'featureCache'; report: FeatureCacheReport; path?: string };
 
 /**
  * `succeeded`: `report` is that of the test set (data.test; data.targetTest of a
@@ -112,7 +120,7 @@ export type TrainingMessage =
  * a checkpoint of that position was written first, so the job can resume from there.
  */
 export type TrainingResult =
-  | { outcome: 'succeeded'; modelId: string; metrics: Record<string, number>; report?: TestReport; backend: string }
+  | { outcome: 'succeeded'; modelId: string; metrics: Record<string, number>; report?: TestReport; featureCache?: FeatureCacheReport; backend: string }
   | { outcome: 'cancelled'; metrics: Record<string, number>; stoppedAt: Position };
 
 /**

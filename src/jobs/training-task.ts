@@ -5,9 +5,24 @@ import type { ReadyDataset } from '../store/datasets.js';
 import type { ModelRecord } from '../store/models.js';
 import type { Store } from '../store/store.js';
 import { webhookUrlProblem } from '../webhooks/address-policy.js';
-import { specProblems } from './spec-rules.js';
+import { readFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { checkLayerNames, specProblems } from './spec-rules.js';
+import { layerNames } from './layer-names.js';
 import { cnnInputShape } from './input-shape.js';
 import type { DatasetFiles, TrainingData, TrainingTask } from './task.js';
+
+/** Whether the spec names layers of its base model, which are then checked against the stored model. */
+const namesLayers = (spec: JobSpec) => spec.strategy?.featureLayer !== undefined || spec.strategy?.trainFrom !== undefined || spec.method?.featureLayer !== undefined;
+
+/** The layer names in a stored model's model.json; undefined when unreadable (the training child then reports what is wrong). */
+async function storedLayerNames(dir: string): Promise<string[] | undefined> {
+  try {
+    return layerNames(JSON.parse(await readFile(join(dir, 'model.json'), 'utf8')));
+  } catch {
+    return undefined;
+  }
+}
 
 /** A job trains exactly one model, so the model's id follows from the job's. */
 export const modelIdFor = (jobId: string) => `mdl_${jobId.slice('job_'.length)}`;
@@ -102,6 +117,10 @@ export async function resolveTask(store: Store, artifacts: Artifacts, opts: Reso
   };
   const base = spec.model.base === undefined ? undefined : await readyModel(spec.model.base, '/model/base');
   if (base) checkClasses(base, '/model/base');
+  if (base && namesLayers(spec)) {
+    const names = await storedLayerNames(base.dir);
+    if (names) checkLayerNames(spec, base.id, names, problem);
+  }
   const bases: ModelRecord[] = [];
   for (const [i, id] of (spec.model.bases ?? []).entries()) {
     const m = await readyModel(id, `/model/bases/${i}`);
@@ -127,6 +146,7 @@ export async function resolveTask(store: Store, artifacts: Artifacts, opts: Reso
       modelDir: artifacts.modelDir(modelId),
       modelId,
       checkpointsDir: artifacts.checkpointsDir(jobId),
+      featuresRoot: artifacts.featuresRoot(),
     },
   };
 }

@@ -229,6 +229,13 @@ export const JobSpec = Type.Object(
         },
       },
       {
+        type: 'finetune',
+        model: { base: 'mdl_...' },
+        strategy: { kind: 'freeze', newHead: true, featureLayer: 'global_average_pooling2d_1', head: { hidden: [128], dropout: 0.2 } },
+        data: { train: 'ds_...', validation: 'ds_...', test: 'ds_...' },
+        hyperparameters: { epochs: 20, batchSize: 32, optimizer: { name: 'adam', learningRate: 0.001 } },
+      },
+      {
         type: 'domain_adaptation',
         model: { base: 'mdl_...' },
         method: { kind: 'dann', weight: 1 },
@@ -279,6 +286,20 @@ export const JobEstimate = Type.Object(
 );
 export type JobEstimate = Static<typeof JobEstimate>;
 
+export const FeatureCacheReport = Type.Object(
+  {
+    status: Type.Union([Type.Literal('built'), Type.Literal('reused'), Type.Literal('unused')], {
+      description: '`built`: the frozen part\'s outputs were computed and kept; `reused`: an earlier job\'s were read; `unused`: every epoch ran the whole network (see `reason`)',
+    }),
+    reason: Type.Optional(Type.String({ description: 'unused: why the frozen part\'s outputs could not be cached' })),
+    layer: Type.Optional(Type.String({ description: 'built, reused: the layer whose outputs were cached (the last frozen one)' })),
+    seconds: Type.Number({ description: 'time spent building or reading the cache' }),
+    bytes: Type.Optional(Type.Integer({ description: 'built, reused: what the cached features take on disk (counted in the tenant\'s storage quota)' })),
+  },
+  { $id: 'FeatureCacheReport', description: 'finetune jobs: whether the frozen part\'s outputs were computed once and the trained layers trained on them' },
+);
+export type FeatureCacheReport = Static<typeof FeatureCacheReport>;
+
 export const Job = Type.Object(
   {
     id: Type.String(),
@@ -288,7 +309,7 @@ export const Job = Type.Object(
     spec: JobSpec,
     progress: Type.Union([Progress, Type.Null()]),
     metrics: Type.Union([Metrics, Type.Null()], { description: 'latest per-epoch metrics' }),
-    result: Type.Union([Type.Object({ modelId: Type.String(), metrics: Metrics }), Type.Null()]),
+    result: Type.Union([Type.Object({ modelId: Type.String(), metrics: Metrics, featureCache: Type.Optional(FeatureCacheReport) }), Type.Null()]),
     error: Type.Union([JobError, Type.Null()]),
     attempt: Type.Integer({ description: 'how many times the job has been started' }),
     estimate: Type.Union([JobEstimate, Type.Null()], { description: 'the cost estimate the job was admitted with (refreshed on resume); null for jobs created before estimates' }),

@@ -10,10 +10,24 @@ import { Type, type Static } from '@sinclair/typebox';
 
 /** Parameters each strategy takes besides `kind`; `newHead` goes with every strategy. */
 export const STRATEGY_PARAMS = {
-  full: ['newHead'],
-  freeze: ['newHead', 'trainableLayers'],
-  l2sp: ['newHead', 'alpha', 'beta'],
+  full: ['newHead', 'featureLayer', 'head'],
+  freeze: ['newHead', 'featureLayer', 'head', 'trainableLayers', 'trainFrom'],
+  l2sp: ['newHead', 'featureLayer', 'head', 'alpha', 'beta'],
 } as const;
+
+/** The small network a new head may have between the feature layer and the logits. */
+export const HeadSpec = Type.Object(
+  {
+    hidden: Type.Optional(
+      Type.Array(Type.Integer({ minimum: 1, maximum: 4096 }), { maxItems: 4, description: 'units of each hidden dense layer (ReLU) between the features and the logits; default none' }),
+    ),
+    dropout: Type.Optional(
+      Type.Number({ minimum: 0, exclusiveMaximum: 1, description: 'dropout rate in front of every dense layer of the head (training only); default 0, none' }),
+    ),
+  },
+  { additionalProperties: false, description: 'newHead only: the new head\'s layers, named head_dense_1, ..., head_dropout_1, ..., then the logits' },
+);
+export type HeadSpec = Static<typeof HeadSpec>;
 export type StrategyKind = keyof typeof STRATEGY_PARAMS;
 
 export const Strategy = Type.Object(
@@ -22,18 +36,40 @@ export const Strategy = Type.Object(
       (Object.keys(STRATEGY_PARAMS) as StrategyKind[]).map((k) => Type.Literal(k)),
       {
         description:
-          '`full`: train every weight. `freeze`: train only the last `trainableLayers` layers that have weights (default 1: the head); ' +
-          'frozen layers also run in inference mode, so their batch-norm statistics stay as they are. ' +
+          '`full`: train every weight. `freeze`: train only the layers from `trainFrom` on, or the last `trainableLayers` layers that have weights ' +
+          '(default: the head, new or not); frozen layers also run in inference mode, so their batch-norm statistics are neither used from the batch nor updated. ' +
+          'When the frozen part gives the same outputs every epoch (no augmentation, no dropout before it), its outputs are computed once per base, dataset and cut, ' +
+          'kept as a feature cache, and epochs only run the trained layers (the job\'s `result.featureCache` says whether it was built, reused or unused, and why). ' +
           '`l2sp`: train every weight with the L2-SP penalty of Li et al. 2018 (the seed\'s fine-tuning objective)',
       },
     ),
     newHead: Type.Optional(
       Type.Boolean({
         description:
-          'replace the output layer by a new, randomly initialised one with one output per class of `data.train`; required when the class count differs from the base model\'s',
+          'replace the output layer (or, with `featureLayer`, every layer after that one) by a new, randomly initialised head with one output per class of `data.train`; ' +
+          'required when the class count differs from the base model\'s',
       }),
     ),
-    trainableLayers: Type.Optional(Type.Integer({ minimum: 1, maximum: 1000, description: 'freeze only: how many of the last layers with weights are trained; default 1' })),
+    featureLayer: Type.Optional(
+      Type.String({
+        minLength: 1,
+        maxLength: 200,
+        description:
+          'newHead only: name of the base model\'s layer whose output feeds the new head; every layer after it is removed (its output is flattened when it is not flat). ' +
+          'Default: the layer feeding the output layer. An unknown name is a 400 listing the model\'s layers',
+      }),
+    ),
+    head: Type.Optional(HeadSpec),
+    trainableLayers: Type.Optional(
+      Type.Integer({ minimum: 1, maximum: 1000, description: 'freeze only: how many of the last layers with weights are trained; default the new head\'s layers, else 1' }),
+    ),
+    trainFrom: Type.Optional(
+      Type.String({
+        minLength: 1,
+        maxLength: 200,
+        description: 'freeze only: name of the first layer to train; every layer before it (in the model\'s layer order) is frozen. Not with trainableLayers',
+      }),
+    ),
     alpha: Type.Optional(
       Type.Number({
         minimum: 0,

@@ -197,7 +197,7 @@ export class JobStore {
     });
   }
 
-  succeeded(id: string, attempt: number, result: { modelId: string; metrics: Record<string, unknown> }, record: (q: Queryable) => Promise<void>): Promise<Transition | null> {
+  succeeded(id: string, attempt: number, result: NonNullable<Job['result']>, record: (q: Queryable) => Promise<void>): Promise<Transition | null> {
     return this.change(id, attempt, async (q) => {
       await record(q);
       await q.query(`UPDATE jobs SET status = 'succeeded', result = $2::jsonb, finished_at = now() WHERE id = $1`, [id, JSON.stringify(result)]);

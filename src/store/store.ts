@@ -3,6 +3,7 @@ import { CheckpointStore } from './checkpoints.js';
 import { DatasetStore } from './datasets.js';
 import { openPglite, openPostgres, type Db } from './db.js';
 import { EventStore } from './events.js';
+import { FeatureCacheStore } from './feature-caches.js';
 import { JobStore } from './jobs.js';
 import { migrate } from './migrate.js';
 import { ModelStore } from './models.js';
@@ -14,6 +15,7 @@ export interface Store {
   checkpoints: CheckpointStore;
   datasets: DatasetStore;
   models: ModelStore;
+  featureCaches: FeatureCacheStore;
   close(): Promise<void>;
 }
 
@@ -29,6 +31,7 @@ export async function openStore(opts: { databaseUrl?: string; dataDir: string })
     checkpoints: new CheckpointStore(db),
     datasets: new DatasetStore(db),
     models: new ModelStore(db),
+    featureCaches: new FeatureCacheStore(),
     close: () => db.close(),
   };
 }

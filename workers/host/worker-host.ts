@@ -15,6 +15,7 @@ import type { Queryable } from '../../src/store/db.js';
 import type { Transition } from '../../src/store/jobs.js';
 import type { Store } from '../../src/store/store.js';
 import type { WebhookQueue } from '../../src/webhooks/webhook-queue.js';
+import { describeFeatureCache } from '../../src/jobs/feature-cache.js';
 import { DEFER_REASON, type TrainingMessage, type TrainingTask } from '../../src/jobs/task.js';
 import { AttemptRunner, type AttemptLimits, type AttemptResult } from './attempt-runner.js';
 import { TenantGate } from './tenant-gate.js';
@@ -144,6 +145,19 @@ export class WorkerHost {
       }
       case 'log':
         return this.publish(await jobs.event(id, attempt, 'log', { level: m.level, message: m.message }));
+      case 'featureCache': {
+        const { report } = m;
+        const baseModelId = job.data.baseModelId;
+        const datasetId = job.data.data.train?.id;
+        const path = m.path;
+        // a built cache's bytes count against the tenant's storage quota until its base or dataset goes
+        const bytes = path === undefined ? 0 : await directoryBytes(path);
+        const record = (q: Queryable) =>
+          path === undefined || baseModelId === undefined || datasetId === undefined
+            ? Promise.resolve()
+            : this.opts.store.featureCaches.add(q, { path, jobId: id, baseModelId, datasetId, bytes });
+        return this.publish(await jobs.event(id, attempt, 'log', { level: 'info', message: describeFeatureCache(report), featureCache: report }, record));
+      }
     }
   }
 
@@ -177,7 +191,7 @@ export class WorkerHost {
             dir: modelDir,
             bytes,
           });
-    const t = await jobs.succeeded(task.jobId, attempt, { modelId: result.modelId, metrics }, record);
+    const t = await jobs.succeeded(task.jobId, attempt, { modelId: result.modelId, metrics, ...(result.featureCache ? { featureCache: result.featureCache } : {}) }, record);
     this.opts.log.info({ jobId: task.jobId, metrics: result.metrics }, t ? 'job succeeded' : 'stale attempt finished; result ignored');
     await this.publish(t);
   }

@@ -1,5 +1,5 @@
 /**
- * Models: build an MLP or a CNN, load a base model (optionally with a new head), check it fits
+ * Models: build an MLP or a CNN, load a base model (a new head is new-head.ts's), check it fits
  * the data, and save it atomically in the standard LayersModel format.
  */
 import { mkdir, open, readFile, rename, rm } from 'node:fs/promises';
@@ -146,15 +146,13 @@ function addBatchNorm(model: tf.Sequential, after: string, activation: DenseActi
 export interface LoadOptions {
   /** the spec field that named the model, blamed for its problems; default /model/base */
   param?: string;
-  /** replace the output layer by a fresh Dense layer with `units` outputs, initialised from `seed` */
-  newHead?: { units: number; seed: number };
 }
 
 export interface LoadedModel {
   model: tf.LayersModel;
   /** what was changed on the way in, for the job's log */
   notes: string[];
-  /** names of layers that are not the base model's (a new head) */
+  /** names of layers that are not the base model's (a new head, new-head.ts) */
   newLayers: string[];
 }
 
@@ -188,12 +186,6 @@ export async function loadModel(dir: string, opts: LoadOptions = {}): Promise<Lo
     output.config.activation = 'linear';
     notes.push(`the base model's softmax output was replaced by logits (training applies the softmax in the loss)`);
   }
-  const newLayers: string[] = [];
-  if (opts.newHead) {
-    const head = replaceHead(json, topology, opts.newHead.units, opts.newHead.seed);
-    newLayers.push(head.name);
-    notes.push(`the base model's output layer '${head.replaced}' (${head.oldUnits} classes) was replaced by a new layer '${head.name}' with ${opts.newHead.units}`);
-  }
   try {
     const artifacts = await tf.io.getModelArtifactsForJSON(json, async (manifest) => {
       const buffers: ArrayBuffer[] = [];
@@ -211,16 +203,8 @@ export async function loadModel(dir: string, opts: LoadOptions = {}): Promise<Lo
       }
       return [tf.io.getWeightSpecs(manifest), tf.io.CompositeArrayBuffer.join(buffers)];
     });
-    // Not strict with a new head: the old head's weights are left unused on purpose. Every
-    // other weight must still come from the file, which is checked here instead.
-    const model = await tf.loadLayersModel(tf.io.fromMemory(artifacts), { strict: newLayers.length === 0 });
-    const stored = new Set(tf.io.getWeightSpecs(json.weightsManifest).map((w) => w.name));
-    const missing = model.weights.filter((w) => !stored.has(w.originalName) && !newLayers.some((l) => w.originalName.startsWith(`${l}/`)));
-    if (missing.length > 0) {
-      model.dispose();
-      throw invalid(`its weights manifest lacks ${missing.map((w) => w.originalName).join(', ')}`);
-    }
-    return { model, notes, newLayers };
+    const model = await tf.loadLayersModel(tf.io.fromMemory(artifacts), { strict: true });
+    return { model, notes, newLayers: [] };
   } catch (err) {
     // tfjs's own messages (a malformed manifest, weights that do not match the layers) are
     // kept, but blamed on the base model rather than left as an unexplained retryable error.
@@ -231,7 +215,7 @@ export async function loadModel(dir: string, opts: LoadOptions = {}): Promise<Lo
 type LayerJson = { class_name?: string; name?: string; config?: Record<string, unknown>; inbound_nodes?: unknown };
 
 /** The layers of a topology and the one producing its output, in either topology layout. */
-function layerList(topology: Record<string, unknown>): { layers: LayerJson[]; output: LayerJson | undefined; outputLayers?: unknown[][] } | undefined {
+function layerList(topology: Record<string, unknown>): { layers: LayerJson[]; output: LayerJson | undefined } | undefined {
   // Keras exports wrap the model in `model_config`; tfjs writes it at the top level.
   const model = (topology.model_config ?? topology) as { class_name?: string; config?: unknown };
   const config = model.config as { layers?: LayerJson[]; output_layers?: unknown[][] } | LayerJson[] | undefined;
@@ -241,34 +225,10 @@ function layerList(topology: Record<string, unknown>): { layers: LayerJson[]; ou
   const outputs = config?.output_layers;
   if (outputs?.length !== 1) return { layers, output: undefined };
   const name = outputs[0]?.[0];
-  return { layers, output: layers.find((l) => layerName(l) === name), outputLayers: outputs };
+  return { layers, output: layers.find((l) => layerName(l) === name) };
 }
 
 const layerName = (l: LayerJson) => l.name ?? (l.config?.name as string | undefined);
-
-/**
- * Turns the output layer of `json` into a new Dense layer of `units` outputs with a name the
- * base model does not use (so its old weights find no home) and PyTorch's initialisation.
- */
-function replaceHead(json: tf.io.ModelJSON, topology: ReturnType<typeof layerList>, units: number, seed: number): { name: string; replaced: string; oldUnits: number } {
-  const refuse = (message: string) => new TrainingError('incompatible_model', `strategy.newHead: ${message}`, { param: '/strategy/newHead' });
-  const output = topology?.output;
-  const replaced = output && layerName(output);
-  if (output?.config === undefined || replaced === undefined) throw refuse('the base model\'s output layer could not be found in its topology');
-  if (output.class_name !== 'Dense') throw refuse(`a new head replaces a Dense output layer; the base model's output layer '${replaced}' is a ${output.class_name}`);
-  const kernel = tf.io.getWeightSpecs(json.weightsManifest).find((w) => w.name === `${replaced}/kernel`);
-  if (kernel?.shape.length !== 2) throw refuse(`the weights manifest has no 2-D kernel '${replaced}/kernel' for the output layer`);
-  const taken = new Set(topology!.layers.map(layerName));
-  let name = 'logits';
-  for (let i = 2; taken.has(name); i++) name = `logits_${i}`;
-  const limit = 1 / Math.sqrt(kernel.shape[0]!);
-  const uniform = (s: number) => ({ class_name: 'RandomUniform', config: { minval: -limit, maxval: limit, seed: s } });
-  Object.assign(output.config, { name, units, kernel_initializer: uniform(seed), bias_initializer: uniform(seed + 1) });
-  if (output.name !== undefined) output.name = name;
-  const outputRef = topology!.outputLayers?.[0];
-  if (outputRef) outputRef[0] = name;
-  return { name, replaced, oldUnits: kernel.shape[1]! };
-}
 
 /**
  * Throws `incompatible_model` unless the model takes one input of the dataset's feature shape

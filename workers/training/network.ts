@@ -10,7 +10,7 @@
 import * as tf from '@tensorflow/tfjs';
 import { TrainingError } from '../../src/jobs/task.js';
 import { functionalForward } from './functional-forward.js';
-import type { FeatureLayer, Forward } from './forward.js';
+import type { FeatureLayer, Forward, ForwardResult } from './forward.js';
 
 export type { FeatureLayer, Forward, ForwardResult } from './forward.js';
 import { spreadGradient } from './gradients/transposed.js';
@@ -70,18 +70,31 @@ export function featureLayerOf(model: tf.LayersModel, name: string | undefined, 
   return { layer, name: layer?.name ?? model.inputs[0]!.name, size: product(shape) };
 }
 
+export interface ForwardOptions {
+  /**
+   * Start after this layer: the forward then takes its outputs (a feature cache) instead of
+   * the model's input. Every trained layer must come after it; `features` are its output when
+   * the feature layer is at or before it.
+   */
+  cut?: tf.layers.Layer;
+}
+
 /**
  * The forward pass of `model` when `trainable` are the variables being trained. A layer with
  * weights none of which is trained runs in inference mode (so a frozen batch-norm layer keeps
  * its statistics, as in Keras); every other layer in training mode. A Sequential model runs
- * layer by layer (with the fast gradients on wasm when `fastGradients`); any other model over its
- * graph with its frozen part outside the step's memory (functional-forward.ts), or, when its
- * graph reuses a layer, through a model that outputs both the feature layer and the logits.
+ * layer by layer (with the fast gradients on wasm when `fastGradients`), from `opts.cut` on when
+ * the feature cache feeds that layer's outputs. Any other model: from a cut, node by node through
+ * its graph (graphForward); otherwise over its graph with its frozen part outside the step's
+ * memory (functional-forward.ts), or, when its graph reuses a layer, through a model that outputs
+ * both the feature layer and the logits.
  */
-export function trainingForward(model: tf.LayersModel, trainable: readonly tf.Variable[], feature: FeatureLayer, fastGradients: boolean): Forward {
+export function trainingForward(model: tf.LayersModel, trainable: readonly tf.Variable[], feature: FeatureLayer, fastGradients: boolean, opts: ForwardOptions = {}): Forward {
   const trained = new Set(trainable.map((v) => v.name));
   const trains = (layer: tf.layers.Layer) => layer.trainableWeights.some((w) => trained.has(w.name));
+  const training = (layer: tf.layers.Layer) => layer.weights.length === 0 || trains(layer);
   if (!(model instanceof tf.Sequential)) {
+    if (opts.cut !== undefined) return Object.assign(graphForward(model, training, feature, opts.cut), { takesColumns: () => false });
     inferenceWhenFrozen(model, trains);
     const walked = functionalForward(model, trains, feature);
     if (walked) return walked;
@@ -92,10 +105,11 @@ export function trainingForward(model: tf.LayersModel, trainable: readonly tf.Va
     };
     return Object.assign(apply, { takesColumns: () => false });
   }
-  const layers = model.layers.filter((l) => l.getClassName() !== 'InputLayer');
+  const all = model.layers.filter((l) => l.getClassName() !== 'InputLayer');
+  const layers = opts.cut === undefined ? all : all.slice(all.indexOf(opts.cut) + 1);
   let trainedBefore = false;
   const steps = layers.map((layer) => {
-    const step = layerStep(layer, layer.weights.length === 0 || trains(layer), trainedBefore, fastGradients);
+    const step = layerStep(layer, training(layer), trainedBefore, fastGradients);
     trainedBefore ||= trains(layer);
     return step;
   });
@@ -127,6 +141,33 @@ function inferenceWhenFrozen(model: tf.LayersModel, trains: (layer: tf.layers.La
       layer.call = (inputs, kwargs) => call(inputs, { ...kwargs, training: false });
     }
   }
+}
+
+/**
+ * A functional model's forward, node by node in the model's (topological) layer order, each
+ * layer in its own mode: tfjs's own execution gives every layer the same `training` flag, which
+ * would let a frozen batch-norm layer normalise by the batch and move its statistics. From `cut`
+ * on when given: the nodes that need anything before it are then not run.
+ */
+function graphForward(model: tf.LayersModel, training: (layer: tf.layers.Layer) => boolean, feature: FeatureLayer, cut: tf.layers.Layer | undefined) {
+  const start = (cut?.output as tf.SymbolicTensor | undefined) ?? model.inputs[0]!;
+  const featureTensor = (feature.layer?.output as tf.SymbolicTensor | undefined) ?? model.inputs[0]!;
+  return (x: tf.Tensor): ForwardResult => {
+    const values = new Map<number, tf.Tensor>([[start.id, x]]);
+    for (const layer of model.layers) {
+      if (layer === cut || layer.getClassName() === 'InputLayer') continue;
+      for (const node of layer.inboundNodes) {
+        const inputs = node.inputTensors.map((t) => values.get(t.id));
+        if (inputs.length === 0 || !inputs.every((t): t is tf.Tensor => t !== undefined)) continue;
+        const out = layer.apply(inputs.length === 1 ? inputs[0]! : inputs, { training: training(layer) }) as tf.Tensor | tf.Tensor[];
+        const outs = Array.isArray(out) ? out : [out];
+        node.outputTensors.forEach((t, i) => values.set(t.id, outs[i]!));
+      }
+    }
+    const logits = values.get(model.outputs[0]!.id);
+    if (logits === undefined) throw new Error(`model ${model.name}'s output cannot be computed from ${cut ? `layer '${cut.name}'` : 'its input'} alone`);
+    return { logits: logits as tf.Tensor2D, features: flat(values.get(featureTensor.id) ?? x) };
+  };
 }
 
 function flat(x: tf.Tensor): tf.Tensor2D {

@@ -11,9 +11,12 @@ import { selectBackend } from './backend.js';
 import { checkpointName, latestCheckpoint, readModelWeights, readTensors, writeCheckpoint, type EarlyStoppingState } from './checkpoints.js';
 import { Batcher, loadDataset, type Batch, type Dataset } from './data.js';
 import { evaluate } from './evaluate.js';
+import { featureCache } from './feature-cache.js';
+import type { FeatureCacheReport } from '../../src/jobs/feature-cache.js';
 import type { Method } from './methods/method.js';
 import { createMethod, methodKind } from './methods/registry.js';
 import { buildModel, checkCompatible, loadModel, saveModel, type LoadedModel, type ModelMetadata } from './models.js';
+import { attachNewHead } from './new-head.js';
 import { featureLayerOf, trainingForward, type FeatureLayer } from './network.js';
 import {
   createOptimizer,
@@ -24,7 +27,7 @@ import {
   setLearningRate,
   type NamedTensor,
 } from './optimizers.js';
-import { specProblems } from '../../src/jobs/spec-rules.js';
+import { checkLayerNames, specProblems } from '../../src/jobs/spec-rules.js';
 import { TrainingError, type DatasetFiles, type Position, type TestReport, type TrainingMessage, type TrainingResult, type TrainingTask } from '../../src/jobs/task.js';
 import { signalSums, TARGET_LOSS, trainStep, type EpochSums, type StepSetup } from './train-step.js';
 import { improves, MONITORS, VALIDATOR_SAMPLE_DEFAULT } from '../../src/jobs/validators.js';
@@ -70,12 +73,24 @@ export async function runTraining(task: TrainingTask, report: Report, signal?: A
     const trainsOnTarget = method.usesTarget || task.spec.data.targetLabelled === true;
     if (trainsOnTarget && !sets.target) throw new TrainingError('invalid_spec', 'the task has no target dataset', { param: '/data/target' });
     checkBackendCanTrain(model, method, backend);
+    const cache = await featureCache({
+      spec: task.spec,
+      model,
+      variables: method.variables,
+      train: sets.train,
+      root: task.featuresRoot,
+      baseModelId: task.baseModelId,
+      backend,
+    });
+    const built = cache.report.status === 'built' ? cache.cached?.dir : undefined;
+    if (task.spec.type === 'finetune') await report({ type: 'featureCache', report: cache.report, ...(built !== undefined ? { path: built } : {}) });
     optimizer = createOptimizer(hp.optimizer);
     sums = { loss: 0, correct: 0, signals: signalSums([...method.signals, ...(task.spec.data.targetLabelled ? [TARGET_LOSS] : [])]) };
-    const batcher = new Batcher(sets.train, hp.batchSize, seed);
+    // Same number of examples either way, so the same batches in the same order (seed, epoch).
+    const batcher = new Batcher(cache.cached?.dataset ?? sets.train, hp.batchSize, seed);
     // Explicit transposes only pay off on wasm, the only backend that lacks the conv kernel
     // gradient too: tfjs-node's and the cpu backend's own gradients are the faster there.
-    const forward = trainingForward(model, method.variables, feature, backend === 'wasm');
+    const forward = trainingForward(model, method.variables, feature, backend === 'wasm', cache.cached ? { cut: cache.cached.cut } : {});
     const run: Run = {
       task,
       hp,
@@ -104,6 +119,7 @@ export async function runTraining(task: TrainingTask, report: Report, signal?: A
       metrics: {},
       stableNames: stableNames(model, method),
       validators: epochValidators(task, model, feature, sets, seed),
+      ...(task.spec.type === 'finetune' ? { featureCache: cache.report } : {}),
     };
     await resume(run);
     return await loop(run);
@@ -156,6 +172,8 @@ interface Run extends StepSetup {
   stableNames: Map<string, string>;
   /** domain_adaptation with data.target: the label-free validators, reported with each epoch's metrics */
   validators: EpochValidators | undefined;
+  /** finetune jobs: whether the trained layers train on cached features */
+  featureCache?: FeatureCacheReport;
 }
 
 /** The label-free validators of a domain-adaptation job that has a target (src/jobs/validators.ts). */
@@ -505,7 +523,14 @@ async function finish(run: Run): Promise<TrainingResult> {
     testReport = test.report;
   }
   await saveModel(model, task.modelDir);
-  return { outcome: 'succeeded', modelId: task.modelId, metrics, ...(testReport ? { report: testReport } : {}), backend: run.backend };
+  return {
+    outcome: 'succeeded',
+    modelId: task.modelId,
+    metrics,
+    ...(testReport ? { report: testReport } : {}),
+    ...(run.featureCache ? { featureCache: run.featureCache } : {}),
+    backend: run.backend,
+  };
 }
 
 /** An evaluate job: the base model on data.test, nothing trained or saved. A stop request is honoured once the pass ends (a few seconds). */
@@ -553,7 +578,27 @@ async function prepareModel(task: TrainingTask, train: DatasetFiles, seed: numbe
     if (task.baseModelDir === undefined) {
       throw new TrainingError('invalid_spec', `a ${spec.type} job needs a base model, but the task has no baseModelDir`, { param: '/model/base' });
     }
-    loaded = await loadModel(task.baseModelDir, spec.strategy?.newHead ? { newHead: { units: train.numClasses, seed } } : {});
+    loaded = await loadModel(task.baseModelDir);
+    // the API checked the names against the stored model.json; a task made by hand meets the same rule here
+    let unknown: { pointer: string; detail: string } | undefined;
+    checkLayerNames(spec, task.baseModelId ?? loaded.model.name, loaded.model.layers.map((l) => l.name), (pointer, detail) => void (unknown ??= { pointer, detail }));
+    if (unknown !== undefined) {
+      loaded.model.dispose();
+      throw new TrainingError('invalid_spec', `${unknown.pointer} ${unknown.detail}`, { param: unknown.pointer });
+    }
+    const strategy = spec.strategy;
+    if (strategy?.newHead) {
+      const { model, newLayers, note } = await attachNewHead(loaded.model, {
+        units: train.numClasses,
+        seed,
+        ...(strategy.featureLayer !== undefined ? { featureLayer: strategy.featureLayer } : {}),
+        ...(strategy.head !== undefined ? { head: strategy.head } : {}),
+      }).catch((err: unknown) => {
+        loaded.model.dispose();
+        throw err;
+      });
+      loaded = { model, newLayers, notes: [...loaded.notes, note] };
+    }
     try {
       checkCompatible(loaded.model, train);
     } catch (err) {

@@ -2,6 +2,7 @@ import multipart from '@fastify/multipart';
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { Type } from '@sinclair/typebox';
 import type { FastifyReply, FastifyRequest, FastifySchemaCompiler, FastifySchemaValidationError } from 'fastify';
+import { removeDatasetFeatures } from '../../artifacts/feature-cache.js';
 import { loadMnist } from '../../artifacts/builtin-datasets.js';
 import { PAGE_MAX_BYTES, PREVIEW_MAX_SIDE, readExamples } from '../../artifacts/dataset-examples.js';
 import { classCounts, writeDatasetFiles } from '../../artifacts/dataset-files.js';
@@ -262,6 +263,8 @@ const routes: FastifyPluginAsyncTypebox = async (app) => {
       }
       await store.datasets.delete(d.id);
       if (d.status === 'ready') await artifacts.remove(artifacts.datasetDir(d.id));
+      // its feature caches' rows went with it (ON DELETE CASCADE)
+      await removeDatasetFeatures(artifacts.featuresRoot(), d.id);
       return reply.code(204).send(null);
     },
   });

@@ -2,6 +2,7 @@ import multipart from '@fastify/multipart';
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { Type } from '@sinclair/typebox';
+import { removeModelFeatures } from '../../artifacts/feature-cache.js';
 import { ModelCheckSlots } from '../../artifacts/model-upload/check-model.js';
 import { StorageQuota } from '../../artifacts/storage-quota.js';
 import { receiveUpload } from '../upload-receiver.js';
@@ -208,6 +209,8 @@ const routes: FastifyPluginAsyncTypebox = async (app) => {
       }
       await store.models.delete(m.id);
       await artifacts.remove(artifacts.modelDir(m.id));
+      // its feature caches' rows went with it (ON DELETE CASCADE)
+      await removeModelFeatures(artifacts.featuresRoot(), m.id);
       return reply.code(204).send(null);
     },
   });

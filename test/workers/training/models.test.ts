@@ -6,6 +6,7 @@ import * as tf from '@tensorflow/tfjs';
 import { selectBackend } from '../../../workers/training/backend.js';
 import { oneHot } from '../../../workers/training/evaluate.js';
 import { buildCnn, buildMlp, checkCompatible, loadModel, saveModel } from '../../../workers/training/models.js';
+import { attachNewHead } from '../../../workers/training/new-head.js';
 import { conv2d, conv2dKernelGrad, dense, featureLayerOf, pool2d, trainingForward } from '../../../workers/training/network.js';
 import { TrainingError, type DatasetFiles } from '../../../src/jobs/task.js';
 import { tempDir } from './fixtures.js';
@@ -375,17 +376,18 @@ test('a cnn with batch norm: stable names, [784] read as 28x28x1, and on wasm th
   fast.stats.forEach((s, i) => assert.ok(s.every((v, j) => Math.abs(v - stock.stats[i]![j]!) < 1e-5), 'batch-norm statistics moved alike'));
 });
 
-test('loadModel with a new head: a fresh Dense output for the new classes, every other weight the base\'s', async () => {
+test('attachNewHead: a fresh Dense output for the new classes, every other weight the base\'s', async () => {
   const root = await tempDir();
   const base = buildMlp(linear, [20], 5, 1);
   const dir = path.join(root, 'base');
   await saveModel(base, dir);
-  const { model, notes, newLayers } = await loadModel(dir, { newHead: { units: 3, seed: 9 } });
+  const { model, note, newLayers } = await attachNewHead((await loadModel(dir)).model, { units: 3, seed: 9 });
   try {
     assert.deepEqual(newLayers, ['logits_2']);
+    assert.ok(model instanceof tf.Sequential, 'a Sequential base stays Sequential');
     assert.deepEqual(model.layers.map((l) => l.name), ['dense_1', 'dense_2', 'logits_2']);
     assert.deepEqual(model.outputs[0]!.shape, [null, 3]);
-    assert.match(notes.join(), /output layer 'logits' \(5 classes\) was replaced by a new layer 'logits_2' with 3/);
+    assert.match(note, /new head on layer 'dense_2' \(8 features\): the base model's layers 'logits' were replaced by 'logits_2' with 3 classes/);
     for (const name of ['dense_1', 'dense_2']) {
       assert.deepEqual(model.getLayer(name).getWeights().map((w) => w.dataSync()), base.getLayer(name).getWeights().map((w) => w.dataSync()));
     }
@@ -395,10 +397,17 @@ test('loadModel with a new head: a fresh Dense output for the new classes, every
     model.dispose();
     base.dispose();
   }
-  const conv = tf.sequential({ layers: [tf.layers.reshape({ inputShape: [16], targetShape: [4, 4, 1] }), tf.layers.conv2d({ filters: 2, kernelSize: 4 })] });
+  const conv = tf.sequential({ layers: [tf.layers.reshape({ inputShape: [16], targetShape: [4, 4, 1], name: 'shape' }), tf.layers.conv2d({ filters: 2, kernelSize: 2, name: 'conv' })] });
   await saveModel(conv, path.join(root, 'conv'));
   conv.dispose();
-  await assert.rejects(loadModel(path.join(root, 'conv'), { newHead: { units: 3, seed: 1 } }), (e: unknown) => {
-    return e instanceof TrainingError && e.code === 'incompatible_model' && e.param === '/strategy/newHead' && /output layer '.*' is a Conv2D/.test(e.message);
+  const onConv = await attachNewHead((await loadModel(path.join(root, 'conv'))).model, { units: 3, seed: 1, featureLayer: 'conv', head: { hidden: [4] } });
+  try {
+    assert.deepEqual(onConv.model.layers.map((l) => l.name), ['shape', 'conv', 'head_flatten', 'head_dense_1', 'logits']);
+    assert.deepEqual(onConv.model.outputs[0]!.shape, [null, 3]);
+  } finally {
+    onConv.model.dispose();
+  }
+  await assert.rejects(attachNewHead((await loadModel(path.join(root, 'conv'))).model, { units: 3, seed: 1, featureLayer: 'nope' }), (e: unknown) => {
+    return e instanceof TrainingError && e.code === 'invalid_spec' && e.param === '/strategy/featureLayer' && /no layer named 'nope'; its layers are .*conv/.test(e.message);
   });
 });

@@ -61,7 +61,7 @@ test('freeze with a new head: a 5-class head on a 10-class base, every frozen we
   const result = await runTraining(task, report);
   assert.equal(tf.memory().numTensors, baseline);
   assert.ok(result.outcome === 'succeeded');
-  assert.ok(messages.some((m) => m.type === 'log' && /'logits' \(10 classes\) was replaced by a new layer 'logits_2' with 5/.test(m.message)));
+  assert.ok(messages.some((m) => m.type === 'log' && /new head on layer 'dense_1_act' \(32 features\): the base model's layers 'logits' were replaced by 'logits_2' with 5 classes/.test(m.message)));
   const before = await weightsOf(baseDir);
   const after = await weightsOf(task.modelDir);
   assert.deepEqual([...after.keys()].sort(), ['dense_1/bias', 'dense_1/kernel', 'dense_1_bn/beta', 'dense_1_bn/gamma', 'dense_1_bn/moving_mean', 'dense_1_bn/moving_variance', 'logits_2/bias', 'logits_2/kernel']);

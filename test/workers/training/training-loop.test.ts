@@ -49,9 +49,9 @@ async function rejectsWith(promise: Promise<unknown>, code: string, param: strin
   return caught;
 }
 
-/** A message sequence as letters: S started, P progress, M metrics, C checkpoint, L log. */
+/** A message sequence as letters: S started, P progress, M metrics, C checkpoint, L log, F feature cache. */
 function shape(messages: TrainingMessage[]): string {
-  return messages.map((m) => ({ started: 'S', progress: 'P', metrics: 'M', checkpoint: 'C', log: 'L' })[m.type]).join('');
+  return messages.map((m) => ({ started: 'S', progress: 'P', metrics: 'M', checkpoint: 'C', log: 'L', featureCache: 'F' })[m.type]).join('');
 }
 
 let trained: { dir: string; result: TrainingResult; messages: TrainingMessage[] } | undefined;
@@ -292,7 +292,7 @@ test('a softmax base model is trained on its logits', async () => {
   const { messages, report } = recorder();
   const result = await runTraining(makeTask(root, 'from-softmax', spec, { train, test: test10k }, { baseModelDir: dir }), report);
   assert.ok(result.outcome === 'succeeded' && result.metrics.testAccuracy! > 0.7);
-  assert.match(shape(messages), /^SL(P+MC)$/);
+  assert.match(shape(messages), /^SLF(P+MC)$/);
   assertNoLeak();
 });
 
