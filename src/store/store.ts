@@ -2,10 +2,11 @@ import { join } from 'node:path';
 import { CheckpointStore } from './checkpoints.js';
 import { DatasetStore } from './datasets.js';
 import { openPglite, openPostgres, type Db } from './db.js';
-import { EventStore } from './events.js';
+import { EventStore, SWEEP_LOG, type SweepEventType } from './events.js';
 import { JobStore } from './jobs.js';
 import { migrate } from './migrate.js';
 import { ModelStore } from './models.js';
+import { SweepStore } from './sweeps.js';
 
 export interface Store {
   db: Db;
@@ -14,6 +15,7 @@ export interface Store {
   checkpoints: CheckpointStore;
   datasets: DatasetStore;
   models: ModelStore;
+  sweeps: SweepStore;
   close(): Promise<void>;
 }
 
@@ -22,13 +24,15 @@ export async function openStore(opts: { databaseUrl?: string; dataDir: string })
   const db = opts.databaseUrl ? await openPostgres(opts.databaseUrl) : await openPglite(join(opts.dataDir, 'pglite'));
   await migrate(db);
   const events = new EventStore(db);
+  const jobs = new JobStore(db, events);
   return {
     db,
     events,
-    jobs: new JobStore(db, events),
+    jobs,
     checkpoints: new CheckpointStore(db),
     datasets: new DatasetStore(db),
     models: new ModelStore(db),
+    sweeps: new SweepStore(db, jobs, new EventStore<SweepEventType>(db, SWEEP_LOG)),
     close: () => db.close(),
   };
 }

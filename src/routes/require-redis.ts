@@ -1,0 +1,14 @@
+import type { Redis } from 'ioredis';
+import { HttpProblem } from '../plugins/problem.js';
+import { withTimeout } from '../timeout.js';
+
+const PING_TIMEOUT_MS = 5000;
+
+/** Cancel and pause reach the queue and the worker through Redis: it is asked first, so a 503 leaves everything as it was. */
+export async function requireRedis(redis: Redis): Promise<void> {
+  try {
+    await withTimeout(redis.ping(), { ms: PING_TIMEOUT_MS, what: 'asking Redis' });
+  } catch {
+    throw new HttpProblem(503, 'queue_unavailable', 'Queue unavailable', 'the queue (Redis) is not reachable; nothing was changed, retry later');
+  }
+}
