@@ -1,6 +1,6 @@
 /**
  * The search space of a sweep: which parameter values each trial gets. Pure and deterministic:
- * a grid is enumerated in order (the first parameter varies slowest), and a random search draws
+ * a grid is enumerated in order (the parameter whose pointer sorts first varies slowest), and a random search draws
  * from one seeded stream, so the same spec and seed always give the same trials (a replay).
  */
 import { mulberry32 } from '../artifacts/ingest/random.js';
@@ -49,9 +49,16 @@ export function gridSize(parameters: SweepSpec['parameters']): number {
   return Object.values(parameters).reduce((n, p) => n * gridValues(p).length, 1);
 }
 
+/**
+ * The parameters in pointer order: the order a grid and a random draw take them in. Not the
+ * request's key order, which the stored spec (jsonb) does not keep: a sweep read back and posted
+ * again must replay.
+ */
+export const orderedParameters = (parameters: SweepSpec['parameters']) => Object.entries(parameters).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
+
 /** The trials' parameters, `count` of them (a grid is enumerated whole: count is its size). */
 export function trialParameters(spec: Pick<SweepSpec, 'parameters' | 'algorithm'>, { seed, count }: { seed: number; count: number }): TrialParameters[] {
-  const entries = Object.entries(spec.parameters);
+  const entries = orderedParameters(spec.parameters);
   if (spec.algorithm === 'grid') {
     let trials: TrialParameters[] = [{}];
     for (const [pointer, p] of entries) trials = trials.flatMap((t) => gridValues(p).map((v) => ({ ...t, [pointer]: v })));

@@ -10,7 +10,7 @@ const value = (v: unknown) => (typeof v === 'number' ? num(v) : JSON.stringify(v
 
 /** The trials table, then the best trial and why. */
 function describe(s: any): string {
-  const pointers = Object.keys(s.spec.parameters);
+  const pointers = Object.keys(s.spec.parameters).sort();
   const rows = s.trials.map((t: any) => [
     String(t.index),
     t.jobId ?? '-',
