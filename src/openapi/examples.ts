@@ -78,6 +78,7 @@ const queued = {
   attempt: 0,
   estimate,
   backend: null,
+  sweepId: null,
   cancelRequested: false,
   pauseRequested: false,
   createdAt: '2026-11-28T10:00:01.127Z',
