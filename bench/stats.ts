@@ -32,3 +32,31 @@ export function pct(fraction: number): string {
 export function list(values: number[], format: (v: number) => string = (v) => num(v)): string {
   return values.map(format).join(', ');
 }
+
+/** Ranks from 1, ties sharing their mean rank. */
+function ranks(values: number[]): number[] {
+  const order = values.map((v, i) => [v, i] as const).sort((a, b) => a[0] - b[0]);
+  const out = new Array<number>(values.length);
+  for (let i = 0; i < order.length; ) {
+    let j = i;
+    while (j + 1 < order.length && order[j + 1]![0] === order[i]![0]) j++;
+    for (let k = i; k <= j; k++) out[order[k]![1]] = (i + j) / 2 + 1;
+    i = j + 1;
+  }
+  return out;
+}
+
+/** Spearman's rank correlation: Pearson's on the ranks (ties averaged); NaN with fewer than 2 pairs or no spread. */
+export function spearman(a: number[], b: number[]): number {
+  if (a.length !== b.length || a.length < 2) return NaN;
+  const [ra, rb] = [ranks(a), ranks(b)];
+  const mean = (xs: number[]) => xs.reduce((s, x) => s + x, 0) / xs.length;
+  const [ma, mb] = [mean(ra), mean(rb)];
+  let [cov, va, vb] = [0, 0, 0];
+  for (let i = 0; i < ra.length; i++) {
+    cov += (ra[i]! - ma) * (rb[i]! - mb);
+    va += (ra[i]! - ma) ** 2;
+    vb += (rb[i]! - mb) ** 2;
+  }
+  return va === 0 || vb === 0 ? NaN : cov / Math.sqrt(va * vb);
+}

@@ -16,6 +16,7 @@ import healthRoutes from './routes/health.js';
 import jobRoutes from './routes/jobs/index.js';
 import metricsRoutes from './routes/metrics.js';
 import modelRoutes from './routes/models/index.js';
+import sweepRoutes from './routes/sweeps/index.js';
 
 function ajv(opts: AjvOptions) {
   const a = new Ajv({ allErrors: true, useDefaults: true, strict: false, removeAdditional: false, ...opts });
@@ -61,6 +62,7 @@ export async function buildApp(deps: AppDeps, opts: { logger?: FastifyBaseLogger
   await app.register(datasetRoutes, { prefix: '/v1/datasets' });
   await app.register(modelRoutes, { prefix: '/v1/models' });
   await app.register(jobRoutes, { prefix: '/v1/jobs' });
+  await app.register(sweepRoutes, { prefix: '/v1/sweeps' });
   await app.register(dashboardPlugin);
   await app.register(queueBoardPlugin);
   return app;

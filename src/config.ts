@@ -55,6 +55,8 @@ export interface Config {
   jobMaxMemoryBytes: number;
   /** a job whose estimated floating-point operations (all epochs) are more is refused (400) */
   jobMaxFlops: number;
+  /** a sweep whose trials' estimated floating-point operations add up to more is refused (400) */
+  sweepMaxFlops: number;
   /** requests per minute per tenant on guarded routes (/v1, /admin, /metrics); 0: unlimited */
   rateLimitPerMinute: number;
   /** requests per minute per client IP on guarded routes without valid credentials (401s included); 0: unlimited */
@@ -182,6 +184,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     jobMaxMemoryBytes: integer(env, 'JOB_MAX_MEMORY_BYTES', Math.floor(trainingChildMaxMemoryBytes / 2), 1024 ** 2, 1024 ** 5),
     // about a day of one wasm thread at some 10 GFLOP/s
     jobMaxFlops: integer(env, 'JOB_MAX_FLOPS', 1e15, 1e6, 1e21),
+    // ten jobs at the job limit: a sweep is a batch of jobs, bounded as a whole
+    sweepMaxFlops: integer(env, 'SWEEP_MAX_FLOPS', 1e16, 1e6, 1e22),
     rateLimitPerMinute: integer(env, 'RATE_LIMIT_PER_MINUTE', apiKeys.length > 0 ? 1200 : 0, 0, 10_000_000),
     rateLimitAnonymousPerMinute: integer(env, 'RATE_LIMIT_ANONYMOUS_PER_MINUTE', 60, 0, 10_000_000),
     maxSseStreamsPerTenant: integer(env, 'MAX_SSE_STREAMS_PER_TENANT', 20, 1, 100_000),

@@ -14,6 +14,7 @@ import { LiveEvents } from './queue/live-events.js';
 import { createRedis, logConnectionErrors, RedisServerMissing, startRedisServer, type RedisServer } from './queue/redis-server.js';
 import { TrainingQueue } from './queue/training-queue.js';
 import { openStore } from './store/store.js';
+import { SweepLauncher } from './sweeps/launcher.js';
 import { reconcile } from '../workers/host/reconcile.js';
 import { WebhookDeliverer } from '../workers/host/webhook-deliverer.js';
 import { WorkerHost } from '../workers/host/worker-host.js';
@@ -70,6 +71,16 @@ export async function startService(config: Config, mode: Mode, log: Logger): Pro
       const workerConnection = createRedis(redisUrl, { maxRetriesPerRequest: null });
       logConnectionErrors(workerConnection, log, 'worker');
       stops.push(async () => void workerConnection.disconnect());
+      const sweeps = new SweepLauncher({
+        store,
+        live,
+        queue,
+        webhooks,
+        artifacts,
+        log: log.child({ part: 'sweeps' }),
+        maxActiveJobs: config.maxActiveJobsPerTenant,
+        webhookAllowedHosts: config.webhookAllowedHosts,
+      });
       const host = new WorkerHost({
         connection: workerConnection,
         store,
@@ -88,12 +99,13 @@ export async function startService(config: Config, mode: Mode, log: Logger): Pro
           maxRuntimeSeconds: config.jobMaxRuntimeSeconds,
         },
         maxRunningPerTenant: config.maxRunningJobsPerTenant,
+        sweeps,
       });
       stops.push(() => host.close());
       const deliverer = new WebhookDeliverer({ connection: workerConnection, store, live, log: log.child({ part: 'webhooks' }), allowedHosts: config.webhookAllowedHosts });
       stops.push(() => deliverer.close());
       const reconcileNow = () =>
-        reconcile({ store, queue, artifacts, live, log, host, settleAfterMs: config.lockDurationMs, webhookAllowedHosts: config.webhookAllowedHosts }).catch((err) => log.warn({ err: (err as Error).message }, 'reconciliation failed; will try again'));
+        reconcile({ store, queue, artifacts, live, log, host, sweeps, settleAfterMs: config.lockDurationMs, webhookAllowedHosts: config.webhookAllowedHosts }).catch((err) => log.warn({ err: (err as Error).message }, 'reconciliation failed; will try again'));
       await reconcileNow();
       // also later: jobs accepted while Redis was away, or lost with it, are queued once it is back
       const timer = setInterval(() => void reconcileNow(), config.reconcileIntervalMs);

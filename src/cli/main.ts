@@ -14,6 +14,7 @@ import { datasetsList, datasetsUpload } from './commands/datasets.js';
 import { jobsCancel, jobsFollow, jobsGet, jobsList } from './commands/jobs.js';
 import { modelsDownload } from './commands/models.js';
 import { submit } from './commands/submit.js';
+import { sweepCancel, sweepCreate, sweepGet, sweepList } from './commands/sweeps.js';
 import type { Command, Context } from './context.js';
 import { UsageError } from './usage-error.js';
 
@@ -62,6 +63,10 @@ const COMMANDS: Record<string, CommandSpec> = {
     options: ['name', 'format', 'field', 'wait'],
   },
   'datasets list': { run: datasetsList, usage: 'datasets list [--limit <n>] [--json]', options: ['limit', 'json'] },
+  'sweep create': { run: sweepCreate, usage: 'sweep create <sweep.json|-> [--wait] [--json]', options: ['wait', 'json'] },
+  'sweep get': { run: sweepGet, usage: 'sweep get <sweep id> [--wait] [--json]', options: ['wait', 'json'] },
+  'sweep list': { run: sweepList, usage: 'sweep list [--status <status>] [--limit <n>] [--json]', options: ['status', 'limit', 'json'] },
+  'sweep cancel': { run: sweepCancel, usage: 'sweep cancel <sweep id>', options: [] },
   'models download': { run: modelsDownload, usage: 'models download <model id> <dir>', options: [] },
 };
 

@@ -7,10 +7,14 @@ import { datasetsView } from './views/datasets.js';
 import { jobView } from './views/job.js';
 import { jobsView } from './views/jobs.js';
 import { newJobView } from './views/new-job.js';
+import { sweepView } from './views/sweep.js';
+import { sweepsView } from './views/sweeps.js';
 
 const ROUTES = [
   [/^#\/jobs\/([A-Za-z0-9_-]+)$/, jobView, 'jobs'],
   [/^#\/jobs$/, jobsView, 'jobs'],
+  [/^#\/sweeps\/([A-Za-z0-9_-]+)$/, sweepView, 'sweeps'],
+  [/^#\/sweeps$/, sweepsView, 'sweeps'],
   [/^#\/datasets\/([A-Za-z0-9_-]+)$/, datasetView, 'datasets'],
   [/^#\/datasets$/, datasetsView, 'datasets'],
   [/^#\/new$/, newJobView, 'new'],

@@ -78,6 +78,7 @@ const queued = {
   attempt: 0,
   estimate,
   backend: null,
+  sweepId: null,
   cancelRequested: false,
   pauseRequested: false,
   createdAt: '2026-11-28T10:00:01.127Z',
@@ -134,6 +135,49 @@ const model = {
 };
 
 const page = <T>(...data: T[]) => ({ data, hasMore: false, nextCursor: null });
+
+const sweepSpec = {
+  template: spec,
+  parameters: { '/hyperparameters/optimizer/learningRate': { values: [0.001, 0.01] } },
+  objective: { metric: 'testAccuracy', goal: 'maximize' },
+  algorithm: 'grid',
+  maxParallel: 1,
+};
+const sweepTrial = (index: number, learningRate: number, status: string) => ({
+  index,
+  jobId: index === 0 || status !== 'pending' ? JOB : null,
+  parameters: { '/hyperparameters/optimizer/learningRate': learningRate },
+  status,
+  objective: status === 'succeeded' ? { metric: 'testAccuracy', value: 0.91 + index / 100, epoch: 10 } : null,
+  latest: null,
+  stopped: null,
+});
+const sweepRunning = {
+  id: 'swp_0192a1b2c3d4e5f6a7b8c9d0',
+  object: 'sweep',
+  status: 'running',
+  spec: { ...sweepSpec, seed: 1234, maxTrials: 2 },
+  goal: 'maximize',
+  trials: [sweepTrial(0, 0.001, 'queued'), sweepTrial(1, 0.01, 'pending')],
+  best: null,
+  estimate: { trials: 2, flops: 2.4e12, maxTrialMemoryBytes: 27000000 },
+  createdAt: '2026-11-28T10:00:01.127Z',
+  finishedAt: null,
+};
+const sweepDone = {
+  ...sweepRunning,
+  status: 'succeeded',
+  trials: [sweepTrial(0, 0.001, 'succeeded'), sweepTrial(1, 0.01, 'succeeded')],
+  best: {
+    index: 1,
+    jobId: JOB,
+    parameters: { '/hyperparameters/optimizer/learningRate': 0.01 },
+    objective: { metric: 'testAccuracy', value: 0.92, epoch: 10 },
+    reason: 'trial 1 has the highest testAccuracy (0.92 at epoch 10) of the 2 trials that reported it; the next best, trial 0, has 0.91',
+  },
+  finishedAt: '2026-11-28T10:20:01.000Z',
+};
+
 
 const events = [
   { seq: 1, type: 'status', createdAt: '2026-11-28T10:00:01.127Z', data: { status: 'queued' } },
@@ -289,7 +333,24 @@ export const EXAMPLES: Record<string, OperationExamples> = {
   },
   'GET /v1/jobs/{id}/checkpoints': { responses: { 200: { data: [checkpoint(1, 0.873, 0.7303), checkpoint(2, 0.4025, 0.8767)] } } },
   'GET /v1/jobs/{id}/events': { responses: { 200: { data: events, hasMore: true, nextCursor: '10' } } },
+
+  'POST /v1/sweeps': { request: { 'application/json': sweepSpec }, responses: { 202: sweepRunning } },
+  'GET /v1/sweeps': { responses: { 200: page(sweepDone) } },
+  'GET /v1/sweeps/{id}': { responses: { 200: sweepDone } },
+  'POST /v1/sweeps/{id}/cancel': { responses: { 200: { ...sweepRunning, status: 'cancelled', trials: sweepRunning.trials.map((t) => (t.status === 'queued' ? { ...t, status: 'cancelled' } : t)), finishedAt: '2026-11-28T10:00:09.000Z' } } },
+  'GET /v1/sweeps/{id}/events': {
+    responses: {
+      200: {
+        data: [
+          { seq: 1, type: 'status', createdAt: '2026-11-28T10:00:01.127Z', data: { status: 'running', trials: 2 } },
+          { seq: 2, type: 'trial', createdAt: '2026-11-28T10:00:01.130Z', data: { index: 0, jobId: JOB, status: 'queued', parameters: { '/hyperparameters/optimizer/learningRate': 0.001 } } },
+        ],
+        hasMore: false,
+        nextCursor: null,
+      },
+    },
+  },
 };
 
 /** Example values of path parameters, by the path's first segment after /v1. */
-export const ID_EXAMPLES: Record<string, string> = { jobs: JOB, datasets: DS_TRAIN, models: MODEL };
+export const ID_EXAMPLES: Record<string, string> = { jobs: JOB, datasets: DS_TRAIN, models: MODEL, sweeps: 'swp_0192a1b2c3d4e5f6a7b8c9d0' };

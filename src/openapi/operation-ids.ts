@@ -29,4 +29,10 @@ export const OPERATION_IDS: Record<string, string> = {
   'POST /v1/jobs/{id}/resume': 'resumeJob',
   'GET /v1/jobs/{id}/checkpoints': 'listJobCheckpoints',
   'GET /v1/jobs/{id}/events': 'listJobEvents',
+
+  'POST /v1/sweeps': 'createSweep',
+  'GET /v1/sweeps': 'listSweeps',
+  'GET /v1/sweeps/{id}': 'getSweep',
+  'POST /v1/sweeps/{id}/cancel': 'cancelSweep',
+  'GET /v1/sweeps/{id}/events': 'listSweepEvents',
 };

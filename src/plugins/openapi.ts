@@ -18,6 +18,7 @@ export const openapiPlugin = fp(async (app: FastifyInstance) => {
       },
       tags: [
         { name: 'jobs', description: 'training jobs, their events and checkpoints' },
+        { name: 'sweeps', description: 'searches over job specs: trials (each a job), the best trial and why, events' },
         { name: 'datasets', description: 'training and evaluation data' },
         { name: 'models', description: 'trained and uploaded models, downloadable for tf.loadLayersModel' },
         { name: 'service', description: 'health, readiness, metrics' },

@@ -9,13 +9,14 @@
  * set off route by route, which every other request waits behind), and validating it again cost
  * time on every reply. The spec was checked against the same schema when the job was created,
  * and the schema allows no additional properties, so writing it verbatim emits the same fields.
- * The OpenAPI document still describes it in full: only the serializer's copy is changed.
+ * A sweep's spec (its template a JobSpec, its parameters a union) is kept the same way. The
+ * OpenAPI document still describes it in full: only the serializer's copy is changed.
  */
 import build from 'fast-json-stringify';
 import type { FastifySerializerCompiler } from 'fastify';
 
 /** `$id`s of schemas whose values are written verbatim (see above) */
-const VERBATIM = new Set(['JobSpec']);
+const VERBATIM = new Set(['JobSpec', 'SweepSpec']);
 
 /** A copy of `schema` with every subschema whose `$id` is in VERBATIM replaced by `{}` (any JSON). */
 function withVerbatimSubtrees(schema: unknown): unknown {

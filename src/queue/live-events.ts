@@ -4,7 +4,9 @@ import type { JobEvent } from '../store/events.js';
 const EVENTS_CHANNEL = 'tfjs-adapt:events';
 const STOP_CHANNEL = 'tfjs-adapt:stop';
 
-type Listener = (ev: JobEvent) => void;
+/** A job's event, or a sweep's (sweep ids never collide with job ids). */
+type LiveEvent = JobEvent<string>;
+type Listener = (ev: LiveEvent) => void;
 
 /** Why a running job is asked to stop; the training child checkpoints unless it is 'cancel'. */
 export type StopReason = 'cancel' | 'pause' | 'shutdown';
@@ -24,7 +26,7 @@ export class LiveEvents {
   ) {
     sub.on('message', (channel: string, message: string) => {
       try {
-        const msg = JSON.parse(message) as { jobId: string; event?: JobEvent; reason?: StopReason };
+        const msg = JSON.parse(message) as { jobId: string; event?: LiveEvent; reason?: StopReason };
         if (channel === EVENTS_CHANNEL && msg.event) this.listeners.get(msg.jobId)?.forEach((l) => l(msg.event!));
         if (channel === STOP_CHANNEL && (msg.reason === 'cancel' || msg.reason === 'pause')) this.stopHandlers.forEach((h) => h(msg.jobId, msg.reason!));
       } catch {
@@ -39,7 +41,7 @@ export class LiveEvents {
     return live;
   }
 
-  async publish(jobId: string, events: JobEvent[]): Promise<void> {
+  async publish(jobId: string, events: readonly LiveEvent[]): Promise<void> {
     for (const event of events) await this.pub.publish(EVENTS_CHANNEL, JSON.stringify({ jobId, event }));
   }
 

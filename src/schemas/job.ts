@@ -314,6 +314,7 @@ export const Job = Type.Object(
     attempt: Type.Integer({ description: 'how many times the job has been started' }),
     estimate: Type.Union([JobEstimate, Type.Null()], { description: 'the cost estimate the job was admitted with (refreshed on resume); null for jobs created before estimates' }),
     backend: Type.Union([Type.String(), Type.Null()], { description: 'tfjs backend that ran it: tensorflow, wasm or cpu' }),
+    sweepId: Type.Union([Type.String(), Type.Null()], { description: 'the sweep this job is a trial of (GET /v1/sweeps/{id}); null for a job created on its own' }),
     cancelRequested: Type.Boolean({ description: 'a cancel was asked for; a running job stops within one batch' }),
     pauseRequested: Type.Boolean({ description: 'a pause was asked for; a running job checkpoints and stops within one batch' }),
     createdAt: Type.String({ format: 'date-time' }),
@@ -330,6 +331,7 @@ export const JobListQuery = Type.Object(
     after: Type.Optional(Type.String({ maxLength: 64, pattern: '^[A-Za-z0-9_-]+$' })),
     status: Type.Optional(JobStatus),
     type: Type.Optional(JobType),
+    sweepId: Type.Optional(Type.String({ maxLength: 64, pattern: '^[A-Za-z0-9_-]+$', description: 'only the trials of this sweep' })),
   },
   { additionalProperties: false },
 );

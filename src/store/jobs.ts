@@ -19,6 +19,7 @@ interface JobRow {
   idempotency_key: string | null;
   request_hash: string | null;
   tenant: string;
+  sweep_id: string | null;
   created_at: Date;
   started_at: Date | null;
   finished_at: Date | null;
@@ -39,6 +40,7 @@ export const toJob = (r: JobRow): Job => ({
   attempt: r.attempt,
   estimate: r.estimate ?? null,
   backend: r.backend,
+  sweepId: r.sweep_id ?? null,
   cancelRequested: r.stop_requested === 'cancel',
   pauseRequested: r.stop_requested === 'pause',
   createdAt: r.created_at.toISOString(),
@@ -55,6 +57,17 @@ export interface Transition {
 /** What a requested state change did: the job as it now is, with the events it added, unless there is no such job. */
 export type Outcome<O extends string> = { outcome: 'missing' } | { outcome: O; transition: Transition };
 
+export interface NewJob {
+  id: string;
+  spec: JobSpec;
+  tenant?: string;
+  idempotencyKey?: string;
+  requestHash?: string;
+  estimate?: JobEstimate;
+  /** the sweep whose trial it is */
+  sweepId?: string;
+}
+
 const LIVE = `status NOT IN ('succeeded', 'failed', 'cancelled')`;
 
 /**
@@ -68,15 +81,18 @@ export class JobStore {
     private readonly events: EventStore,
   ) {}
 
-  async create(j: { id: string; spec: JobSpec; tenant?: string; idempotencyKey?: string; requestHash?: string; estimate?: JobEstimate }): Promise<Transition> {
-    return this.db.tx(async (q) => {
-      await q.query(
-        `INSERT INTO jobs (id, type, status, spec, idempotency_key, request_hash, tenant, estimate) VALUES ($1, $2, 'queued', $3::jsonb, $4, $5, $6, $7::jsonb)`,
-        [j.id, j.spec.type, JSON.stringify(j.spec), j.idempotencyKey ?? null, j.requestHash ?? null, j.tenant ?? 'default', j.estimate ? JSON.stringify(j.estimate) : null],
-      );
-      const ev = await this.events.append(q, j.id, 'status', { status: 'queued' });
-      return { job: (await this.getIn(q, j.id))!, events: [ev] };
-    });
+  async create(j: NewJob): Promise<Transition> {
+    return this.db.tx((q) => this.createIn(q, j));
+  }
+
+  /** Inside the caller's transaction: a sweep launches its trials under its own row's lock. */
+  async createIn(q: Queryable, j: NewJob): Promise<Transition> {
+    await q.query(
+      `INSERT INTO jobs (id, type, status, spec, idempotency_key, request_hash, tenant, estimate, sweep_id) VALUES ($1, $2, 'queued', $3::jsonb, $4, $5, $6, $7::jsonb, $8)`,
+      [j.id, j.spec.type, JSON.stringify(j.spec), j.idempotencyKey ?? null, j.requestHash ?? null, j.tenant ?? 'default', j.estimate ? JSON.stringify(j.estimate) : null, j.sweepId ?? null],
+    );
+    const ev = await this.events.append(q, j.id, 'status', { status: 'queued' });
+    return { job: (await this.getIn(q, j.id))!, events: [ev] };
   }
 
   /** Undoes a create whose job never reached the queue, so a retry of the request starts clean. */
@@ -120,11 +136,11 @@ export class JobStore {
     return row ? { job: toJob(row), requestHash: row.request_hash } : null;
   }
 
-  async list(f: { limit: number; after?: string; status?: string; type?: string; tenant?: string }): Promise<PageResult<Job>> {
+  async list(f: { limit: number; after?: string; status?: string; type?: string; sweepId?: string; tenant?: string }): Promise<PageResult<Job>> {
     const rows = await this.db.query<JobRow>(
       `SELECT * FROM jobs WHERE ($1::text IS NULL OR id < $1) AND ($2::text IS NULL OR status = $2)
-         AND ($3::text IS NULL OR type = $3) AND tenant = $5 ORDER BY id DESC LIMIT $4`,
-      [f.after ?? null, f.status ?? null, f.type ?? null, f.limit + 1, f.tenant ?? 'default'],
+         AND ($3::text IS NULL OR type = $3) AND ($6::text IS NULL OR sweep_id = $6) AND tenant = $5 ORDER BY id DESC LIMIT $4`,
+      [f.after ?? null, f.status ?? null, f.type ?? null, f.limit + 1, f.tenant ?? 'default', f.sweepId ?? null],
     );
     return pageOf(rows.map(toJob), f.limit);
   }

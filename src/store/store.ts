@@ -2,11 +2,12 @@ import { join } from 'node:path';
 import { CheckpointStore } from './checkpoints.js';
 import { DatasetStore } from './datasets.js';
 import { openPglite, openPostgres, type Db } from './db.js';
-import { EventStore } from './events.js';
+import { EventStore, SWEEP_LOG, type SweepEventType } from './events.js';
 import { FeatureCacheStore } from './feature-caches.js';
 import { JobStore } from './jobs.js';
 import { migrate } from './migrate.js';
 import { ModelStore } from './models.js';
+import { SweepStore } from './sweeps.js';
 
 export interface Store {
   db: Db;
@@ -16,6 +17,7 @@ export interface Store {
   datasets: DatasetStore;
   models: ModelStore;
   featureCaches: FeatureCacheStore;
+  sweeps: SweepStore;
   close(): Promise<void>;
 }
 
@@ -24,14 +26,16 @@ export async function openStore(opts: { databaseUrl?: string; dataDir: string })
   const db = opts.databaseUrl ? await openPostgres(opts.databaseUrl) : await openPglite(join(opts.dataDir, 'pglite'));
   await migrate(db);
   const events = new EventStore(db);
+  const jobs = new JobStore(db, events);
   return {
     db,
     events,
-    jobs: new JobStore(db, events),
+    jobs,
     checkpoints: new CheckpointStore(db),
     datasets: new DatasetStore(db),
     models: new ModelStore(db),
     featureCaches: new FeatureCacheStore(),
+    sweeps: new SweepStore(db, jobs, new EventStore<SweepEventType>(db, SWEEP_LOG)),
     close: () => db.close(),
   };
 }

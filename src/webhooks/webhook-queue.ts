@@ -1,13 +1,12 @@
 import { Queue } from 'bullmq';
 import type { Redis } from 'ioredis';
 import type { Job } from '../schemas/job.js';
+import type { Sweep } from '../schemas/sweep.js';
 
 export const WEBHOOK_QUEUE_NAME = 'tfjs-adapt-webhooks';
 
-export interface WebhookDelivery {
-  jobId: string;
-  status: Job['status'];
-}
+/** A job's delivery names its job (entries queued before sweeps carry no `kind`); a sweep's names its sweep. */
+export type WebhookDelivery = { kind?: 'job'; jobId: string; status: Job['status'] } | { kind: 'sweep'; sweepId: string; status: Sweep['status'] };
 
 /**
  * Deliveries of "job ended" callbacks, queued in Redis so they are retried with backoff
@@ -33,6 +32,12 @@ export class WebhookQueue {
   async notify(job: Job): Promise<void> {
     if (!job.spec.webhook || !['succeeded', 'failed', 'cancelled'].includes(job.status)) return;
     await this.queue.add('deliver', { jobId: job.id, status: job.status }, { jobId: `${job.id}-${job.status}` });
+  }
+
+  /** Queues the callback for a sweep that has just ended, when its spec asks for one; once per sweep and status. */
+  async notifySweep(sweep: Sweep): Promise<void> {
+    if (!sweep.spec.webhook || sweep.status === 'running') return;
+    await this.queue.add('deliver', { kind: 'sweep', sweepId: sweep.id, status: sweep.status }, { jobId: `${sweep.id}-${sweep.status}` });
   }
 
   close(): Promise<void> {

@@ -4,6 +4,7 @@ import { resolveTask } from '../../src/jobs/training-task.js';
 import type { TrainingQueue } from '../../src/queue/training-queue.js';
 import type { LiveEvents } from '../../src/queue/live-events.js';
 import type { Store } from '../../src/store/store.js';
+import type { SweepLauncher } from '../../src/sweeps/launcher.js';
 import type { WorkerHost } from './worker-host.js';
 
 export interface ReconcileDeps {
@@ -20,6 +21,8 @@ export interface ReconcileDeps {
   settleAfterMs: number;
   /** WEBHOOK_ALLOWED_HOSTS, as the API checked the job's webhook against when it accepted it */
   webhookAllowedHosts: readonly string[];
+  /** advances every running sweep: trials that ended while no host could launch the next (see src/sweeps/launcher.ts) */
+  sweeps: Pick<SweepLauncher, 'advanceAll'>;
 }
 
 /**
@@ -27,7 +30,8 @@ export interface ReconcileDeps {
  * (waiting, delayed or active). BullMQ may have lost it (Redis lost its data, or the job was
  * never queued), or have finished it without the store hearing (its host died in between:
  * that end is recorded now), or hold only a finished entry from before (a job resumed while
- * Redis was away). Any such job is queued again.
+ * Redis was away). Any such job is queued again. Then every running sweep is advanced, so one
+ * whose trial ended while its host died launches its next trials (and ends) all the same.
  */
 export async function reconcile(deps: ReconcileDeps): Promise<number> {
   const { store, log } = deps;
@@ -40,6 +44,7 @@ export async function reconcile(deps: ReconcileDeps): Promise<number> {
       log.warn({ jobId: id, err: (err as Error).message }, 'could not reconcile this job; will try again');
     }
   }
+  await deps.sweeps.advanceAll();
   return requeued;
 }
 

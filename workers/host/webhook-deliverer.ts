@@ -13,7 +13,8 @@ const DELIVERY_TIMEOUT_MS = 10_000;
 export const signature = (secret: string, body: string) => `sha256=${createHmac('sha256', secret).update(body).digest('hex')}`;
 
 /**
- * POSTs `{ type, jobId, status }` to a job's webhook URL when it ends, signed with its
+ * POSTs `{ type, jobId, status }` to a job's webhook URL when it ends (a sweep's: `{ type,
+ * sweepId, status, best }`), signed with its
  * secret (X-Tfjs-Adapt-Signature: sha256=<hex HMAC-SHA256 of the raw body>). URL and secret
  * are read from the store here, never carried through Redis. The URL is vetted again at each
  * attempt (the name may resolve elsewhere now than when the job was created) and the request
@@ -28,18 +29,34 @@ export class WebhookDeliverer {
     logConnectionErrors(this.worker, opts.log, 'webhooks');
   }
 
-  private async deliver(delivery: QueueJob<WebhookDelivery>): Promise<void> {
+  /** The hook, the body and the event log of what the delivery is about: a job, or a sweep. */
+  private async subject(d: WebhookDelivery): Promise<{ hook: { url: string; secret?: string }; body: string; record: (data: Record<string, unknown>) => Promise<void> } | null> {
     const { store, live } = this.opts;
-    const { jobId, status } = delivery.data;
-    const job = await store.jobs.get(jobId);
+    if (d.kind === 'sweep') {
+      const sweep = await store.sweeps.get(d.sweepId);
+      const hook = sweep?.spec.webhook;
+      if (!sweep || !hook) return null;
+      const record = async (data: Record<string, unknown>) => {
+        const ev = await store.db.tx((q) => store.sweeps.events.append(q, d.sweepId, 'log', data));
+        await live.publish(d.sweepId, [ev]);
+      };
+      return { hook, record, body: JSON.stringify({ type: `sweep.${d.status}`, sweepId: d.sweepId, status: d.status, best: sweep.best }) };
+    }
+    const job = await store.jobs.get(d.jobId);
     const hook = job?.spec.webhook;
-    if (!job || !hook) return;
-    const attempt = delivery.attemptsMade + 1;
+    if (!job || !hook) return null;
     const record = async (data: Record<string, unknown>) => {
-      const ev = await store.db.tx((q) => store.events.append(q, jobId, 'log', data));
-      await live.publish(jobId, [ev]);
+      const ev = await store.db.tx((q) => store.events.append(q, d.jobId, 'log', data));
+      await live.publish(d.jobId, [ev]);
     };
-    const body = JSON.stringify({ type: `job.${status}`, jobId, status });
+    return { hook, record, body: JSON.stringify({ type: `job.${d.status}`, jobId: d.jobId, status: d.status }) };
+  }
+
+  private async deliver(delivery: QueueJob<WebhookDelivery>): Promise<void> {
+    const subject = await this.subject(delivery.data);
+    if (!subject) return;
+    const { hook, body, record } = subject;
+    const attempt = delivery.attemptsMade + 1;
     const headers: Record<string, string> = { 'content-type': 'application/json', 'user-agent': 'tfjs-adapt-webhook/1' };
     if (hook.secret) headers['x-tfjs-adapt-signature'] = signature(hook.secret, body);
     const sent = await sendWebhook(hook.url, { allowedHosts: this.opts.allowedHosts, body, headers, timeoutMs: DELIVERY_TIMEOUT_MS }).catch(

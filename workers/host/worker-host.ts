@@ -19,6 +19,8 @@ import { describeFeatureCache } from '../../src/jobs/feature-cache.js';
 import { DEFER_REASON, type TrainingMessage, type TrainingTask } from '../../src/jobs/task.js';
 import { AttemptRunner, type AttemptLimits, type AttemptResult } from './attempt-runner.js';
 import { TenantGate } from './tenant-gate.js';
+import type { SweepLauncher } from '../../src/sweeps/launcher.js';
+import { TERMINAL_STATUSES } from '../../src/schemas/job.js';
 
 export interface WorkerHostOptions {
   connection: Redis;
@@ -38,6 +40,8 @@ export interface WorkerHostOptions {
   limits: AttemptLimits;
   /** MAX_RUNNING_JOBS_PER_TENANT (0: no cap), see tenant-gate.ts */
   maxRunningPerTenant: number;
+  /** launches a sweep's next trials when one ends, and stops trials by the sweep's early-termination rule */
+  sweeps: Pick<SweepLauncher, 'advance' | 'judge'>;
 }
 
 /** How long a job deferred by its tenant's running cap waits before it is offered again. */
@@ -106,6 +110,11 @@ export class WorkerHost {
   private async publish(t: Transition | null): Promise<void> {
     if (t && t.events.length > 0) await this.opts.live.publish(t.job.id, t.events);
     if (t) await this.opts.webhooks.notify(t.job);
+    // a trial that ended makes room for its sweep's next (should this host die first, reconciliation does it)
+    const sweepId = t?.job.sweepId;
+    if (sweepId && TERMINAL_STATUSES.includes(t.job.status)) {
+      await this.opts.sweeps.advance(sweepId).catch((err) => this.opts.log.warn({ err, sweepId }, 'could not advance the sweep; reconciliation will'));
+    }
   }
 
   private async onActive(job: QueueJob<TrainingTask>): Promise<void> {
@@ -132,8 +141,12 @@ export class WorkerHost {
         return this.publish(await jobs.backend(id, attempt, m.backend));
       case 'progress':
         return this.publish(await jobs.progress(id, attempt, m.progress, m.metrics.loss));
-      case 'metrics':
-        return this.publish(await jobs.epochMetrics(id, attempt, m.epoch, m.metrics));
+      case 'metrics': {
+        const t = await jobs.epochMetrics(id, attempt, m.epoch, m.metrics);
+        await this.publish(t);
+        if (t?.job.sweepId) await this.opts.sweeps.judge(t.job).catch((err) => this.opts.log.warn({ err, jobId: id }, 'could not apply the sweep\'s early termination'));
+        return;
+      }
       case 'checkpoint': {
         // what it takes on disk counts against the tenant's storage quota
         const bytes = await directoryBytes(m.path);

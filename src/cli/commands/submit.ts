@@ -4,17 +4,17 @@ import { followJob, progressStyle } from '../follow.js';
 import { metricList, perClass } from '../format.js';
 import { UsageError } from '../usage-error.js';
 
-async function readSpec(file: string): Promise<unknown> {
+export async function readSpec(file: string): Promise<unknown> {
   let text: string;
   try {
     text = file === '-' ? await readStdin() : await readFile(file, 'utf8');
   } catch (err) {
-    throw new UsageError(`cannot read the job spec ${file}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
+    throw new UsageError(`cannot read the spec ${file}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
   }
   try {
     return JSON.parse(text);
   } catch (err) {
-    throw new UsageError(`the job spec ${file === '-' ? 'on stdin' : file} is not JSON: ${(err as Error).message}`);
+    throw new UsageError(`the spec ${file === '-' ? 'on stdin' : file} is not JSON: ${(err as Error).message}`);
   }
 }
 

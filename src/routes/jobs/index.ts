@@ -4,6 +4,8 @@ import { Type } from '@sinclair/typebox';
 import { fieldsProblem, HttpProblem, notFound } from '../../plugins/problem.js';
 import type { FieldError } from '../../field-error.js';
 import { admitTask } from '../../jobs/admission.js';
+import { cancelJob } from '../../queue/cancel-job.js';
+import { requireRedis } from '../require-redis.js';
 import { checkRuntimeLimit } from '../../jobs/spec-rules.js';
 import { resolveTask } from '../../jobs/training-task.js';
 import { IdParams, Page, Problem } from '../../schemas/common.js';
@@ -91,18 +93,7 @@ const routes: FastifyPluginAsyncTypebox = async (app) => {
     return { task: resolved.task, estimate: admitted.estimate };
   };
 
-  /**
-   * Cancel and pause reach the queue and the worker through Redis: it is asked first, so a 503 leaves the job as it was.
-   * A client that knows it is disconnected answers at once (a PING would wait in its offline queue for the timeout).
-   */
-  const requireRedis = async () => {
-    try {
-      if (app.deps.redis.status !== 'ready') throw new Error(`Redis connection is ${app.deps.redis.status}`);
-      await withTimeout(app.deps.redis.ping(), { ms: ENQUEUE_TIMEOUT_MS, what: 'asking Redis' });
-    } catch {
-      throw new HttpProblem(503, 'queue_unavailable', 'Queue unavailable', 'the queue (Redis) is not reachable; nothing was changed, retry later');
-    }
-  };
+  const requireQueue = () => requireRedis(app.deps.redis);
 
   app.post('/', {
     schema: {
@@ -182,20 +173,13 @@ const routes: FastifyPluginAsyncTypebox = async (app) => {
       response: { 200: Job, 202: Job, 404: Problem, 409: Problem, 503: Problem },
     },
     handler: async (req, reply) => {
-      await requireRedis();
-      const r = await store.jobs.requestCancel(req.params.id, req.tenant);
+      await requireQueue();
+      const r = await cancelJob({ ...app.deps, log: req.log }, req.params.id, req.tenant);
       if (r.outcome === 'missing') throw notFound('Job', req.params.id, '/id');
       if (r.outcome === 'terminal') {
         throw new HttpProblem(409, 'already_finished', 'Job already finished', `job ${req.params.id} is ${r.transition.job.status}`);
       }
-      await live.publish(req.params.id, r.transition.events);
-      if (r.outcome === 'cancelled') {
-        await app.deps.webhooks.notify(r.transition.job).catch((err) => req.log.warn({ err }, 'could not queue the webhook'));
-        await queue.removeWaiting(req.params.id).catch((err) => req.log.warn({ err }, 'could not remove the cancelled job from the queue'));
-        return reply.code(200).send(r.transition.job);
-      }
-      await live.requestStop(req.params.id, 'cancel');
-      return reply.code(202).send(r.transition.job);
+      return reply.code(r.outcome === 'cancelled' ? 200 : 202).send(r.transition.job);
     },
   });
 
@@ -212,7 +196,7 @@ const routes: FastifyPluginAsyncTypebox = async (app) => {
       response: { 200: Job, 202: Job, 404: Problem, 409: Problem, 503: Problem },
     },
     handler: async (req, reply) => {
-      await requireRedis();
+      await requireQueue();
       const r = await store.jobs.requestPause(req.params.id, req.tenant);
       if (r.outcome === 'missing') throw notFound('Job', req.params.id, '/id');
       if (r.outcome === 'refused') {

@@ -64,7 +64,7 @@ const quickSpec = (over: Record<string, unknown> = {}) =>
 test('wrong command lines exit 2 and say what was wrong and what was expected', async () => {
   const unknown = await cli(['frobnicate']);
   assert.equal(unknown.code, 2);
-  assert.match(unknown.stderr, /unknown command "frobnicate"; expected one of submit, jobs, datasets, models/);
+  assert.match(unknown.stderr, /unknown command "frobnicate"; expected one of submit, jobs, datasets, sweep, models/);
 
   const sub = await cli(['jobs', 'delete', 'job_x']);
   assert.equal(sub.code, 2);
@@ -81,7 +81,7 @@ test('wrong command lines exit 2 and say what was wrong and what was expected', 
 
   const notJson = await cli(['submit', specFile('bad.json', 'x').replace('bad.json', 'missing.json')]);
   assert.equal(notJson.code, 2);
-  assert.match(notJson.stderr, /cannot read the job spec .*missing\.json: ENOENT/);
+  assert.match(notJson.stderr, /cannot read the spec .*missing\.json: ENOENT/);
 
   const help = await cli(['--help']);
   assert.equal(help.code, 0);
@@ -172,6 +172,31 @@ test('jobs cancel stops a running job; following it then exits 1', async () => {
   assert.equal(follow.code, 1);
   assert.match(follow.stdout, /^cancelled/);
   assert.equal((await waitForJob(h, id)).status, 'cancelled');
+});
+
+test('sweep create --wait prints the id, then the trials table and the best trial; list, get and cancel', async () => {
+  const file = specFile('sweep.json', {
+    template: trainSpec(data, { hyperparameters: { epochs: 1, batchSize: 64, seed: 1, optimizer: { name: 'adam', learningRate: 0.003 } } }),
+    parameters: { '/hyperparameters/optimizer/learningRate': { values: [0.001, 0.003] } },
+    objective: { metric: 'testAccuracy' },
+    algorithm: 'grid',
+    maxParallel: 2,
+  });
+  const created = await cli(['sweep', 'create', file, '--wait']);
+  assert.equal(created.code, 0, created.stderr);
+  const [id, summary, head] = created.stdout.split('\n');
+  assert.match(id!, /^swp_[0-9a-f]{24}$/);
+  assert.match(summary!, /succeeded {2}grid, 2 trials, maximize testAccuracy/);
+  assert.match(head!, /#\s+JOB\s+STATUS\s+\/hyperparameters\/optimizer\/learningRate\s+TESTACCURACY/);
+  assert.match(created.stdout, /best: trial [01] \(job_[0-9a-f]+\): trial [01] has the highest testAccuracy/);
+  const list = await cli(['sweep', 'list']);
+  assert.equal(list.code, 0, list.stderr);
+  assert.match(list.stdout, new RegExp(`${id}\\s+succeeded\\s+2/2\\s+testAccuracy`));
+  const json = JSON.parse((await cli(['sweep', 'get', id!, '--json'])).stdout);
+  assert.equal(json.best.jobId, json.trials[json.best.index].jobId);
+  const again = await cli(['sweep', 'cancel', id!]);
+  assert.equal(again.code, 1);
+  assert.match(again.stderr, /409.*already finished|Sweep already finished/);
 });
 
 test('datasets list shows the registered datasets', async () => {

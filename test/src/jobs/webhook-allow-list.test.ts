@@ -54,6 +54,8 @@ test('a queued job with an allow-listed loopback webhook that Redis lost is queu
     host: { settle: async () => assert.fail('nothing to settle') },
     settleAfterMs: 60_000,
     webhookAllowedHosts: config.webhookAllowedHosts,
+    // no sweeps here
+    sweeps: { advanceAll: async () => undefined },
   });
   assert.equal(requeued, 1);
   assert.equal((await api.request('GET', `/v1/jobs/${job.body.id}`)).body.status, 'queued', 'not failed unresolvable');

@@ -1,0 +1,66 @@
+/**
+ * Reading the trials: each one's objective, the best of them and why, and the median stopping
+ * rule (Golovin et al., "Google Vizier", KDD 2017, section 3.2.2): a trial is stopped at epoch e
+ * when its best value up to e is worse than the median, over the other trials that reached e,
+ * of their running averages up to e. Pure: the store hands in what the jobs reported.
+ */
+import type { SweepGoal } from '../schemas/sweep.js';
+
+export interface ObjectiveValue {
+  metric: string;
+  value: number;
+  epoch: number | null;
+}
+
+const better = (goal: SweepGoal, a: number, b: number) => (goal === 'maximize' ? a > b : a < b);
+
+/** The objective of a finished trial: its result metrics, which describe the model it keeps. */
+export function trialObjective(metric: string, result: { metrics: Record<string, unknown> } | null, lastEpoch: number | null): ObjectiveValue | null {
+  const value = result?.metrics[metric];
+  if (typeof value !== 'number' || !Number.isFinite(value)) return null;
+  const best = result!.metrics.bestEpoch;
+  return { metric, value, epoch: typeof best === 'number' ? best : lastEpoch };
+}
+
+export interface Ranked {
+  index: number;
+  objective: ObjectiveValue | null;
+}
+
+/** The best trial (ties go to the earlier one) and a sentence saying why, or null when none has a value. */
+export function bestTrial<T extends Ranked>(trials: readonly T[], goal: SweepGoal): { trial: T & { objective: ObjectiveValue }; reason: string } | null {
+  const scored = trials.filter((t): t is T & { objective: ObjectiveValue } => t.objective !== null);
+  if (scored.length === 0) return null;
+  const top = scored.reduce((a, b) => (better(goal, b.objective.value, a.objective.value) ? b : a));
+  const o = top.objective;
+  const runnerUp = scored.filter((t) => t !== top).reduce<(T & { objective: ObjectiveValue }) | null>((a, b) => (a === null || better(goal, b.objective.value, a.objective.value) ? b : a), null);
+  const at = o.epoch === null ? '' : ` at epoch ${o.epoch}`;
+  const against = runnerUp ? `; the next best, trial ${runnerUp.index}, has ${runnerUp.objective.value}` : '';
+  return {
+    trial: top,
+    reason: `trial ${top.index} has the ${goal === 'maximize' ? 'highest' : 'lowest'} ${o.metric} (${o.value}${at}) of the ${scored.length} trials that reported it${against}`,
+  };
+}
+
+export interface MedianRule {
+  goal: SweepGoal;
+  minTrials: number;
+  graceEpochs: number;
+}
+
+/**
+ * Whether the trial whose objective by epoch is `values` (values[0] is epoch 1) should stop now,
+ * at its latest epoch, against the others' curves; null to go on, else why.
+ */
+export function medianStop(values: readonly number[], others: readonly (readonly number[])[], rule: MedianRule): string | null {
+  const epoch = values.length;
+  if (epoch === 0 || epoch <= rule.graceEpochs) return null;
+  const reached = others.filter((o) => o.length >= epoch);
+  if (reached.length < rule.minTrials) return null;
+  const averages = reached.map((o) => o.slice(0, epoch).reduce((a, b) => a + b, 0) / epoch).sort((a, b) => a - b);
+  const mid = averages.length / 2;
+  const median = averages.length % 2 === 1 ? averages[Math.floor(mid)]! : (averages[mid - 1]! + averages[mid]!) / 2;
+  const best = values.reduce((a, b) => (better(rule.goal, b, a) ? b : a));
+  if (!better(rule.goal, median, best)) return null;
+  return `its best value by epoch ${epoch}, ${+best.toPrecision(6)}, is ${rule.goal === 'maximize' ? 'below' : 'above'} the median ${+median.toPrecision(6)} of the running averages of ${reached.length} other trials at that epoch (median stopping rule)`;
+}
