@@ -5,8 +5,10 @@ import type { ReadyDataset } from '../store/datasets.js';
 import type { ModelRecord } from '../store/models.js';
 import type { Store } from '../store/store.js';
 import { webhookUrlProblem } from '../webhooks/address-policy.js';
+import { imageShapeOf } from '../artifacts/image-shape.js';
 import { specProblems } from './spec-rules.js';
-import { cnnInputShape } from './input-shape.js';
+import { cnnInputShape, feedShape } from './input-shape.js';
+import { channelProblem, describePreprocessing, type Preprocessing } from './preprocessing.js';
 import type { DatasetFiles, TrainingData, TrainingTask } from './task.js';
 
 /** A job trains exactly one model, so the model's id follows from the job's. */
@@ -14,17 +16,30 @@ export const modelIdFor = (jobId: string) => `mdl_${jobId.slice('job_'.length)}`
 
 const sameShape = (a: number[], b: number[]) => a.length === b.length && a.every((v, i) => v === b[i]);
 
-function files(d: ReadyDataset): DatasetFiles {
+/**
+ * A ready dataset as the child reads it, fed in `shape` (its own, or a base model's that its
+ * images fit) and by `preprocessing` (its own, or the base model's convention).
+ */
+function files(d: ReadyDataset, shape: number[], preprocessing: Preprocessing): DatasetFiles {
+  const image = imageShapeOf(d, true);
   return {
     id: d.id,
-    dir: d.dir!,
-    numExamples: d.numExamples!,
-    featureShape: d.featureShape!,
-    featureDtype: d.featureDtype!,
-    numClasses: d.numClasses!,
-    classes: d.classes!,
-    preprocessing: d.preprocessing!,
+    dir: d.dir,
+    numExamples: d.numExamples,
+    featureShape: shape,
+    ...(image ? { imageShape: image } : {}),
+    featureDtype: d.featureDtype,
+    numClasses: d.numClasses,
+    classes: d.classes,
+    preprocessing,
   };
+}
+
+/** Two datasets whose examples are the same kind of values: one featureShape, or one image shape whatever the layouts. */
+function sameExamples(a: ReadyDataset, b: ReadyDataset): boolean {
+  if (sameShape(a.featureShape, b.featureShape)) return true;
+  const [x, y] = [imageShapeOf(a), imageShapeOf(b)];
+  return x !== null && y !== null && sameShape(x, y);
 }
 
 export interface ResolveOptions {
@@ -68,7 +83,7 @@ export async function resolveTask(store: Store, artifacts: Artifacts, opts: Reso
   for (const role of ['validation', 'test', 'targetTest', 'sourceTest', 'target'] as const) {
     const d = data[role];
     if (!train || !d) continue;
-    if (!sameShape(d.featureShape!, train.featureShape!)) {
+    if (!sameExamples(d, train)) {
       problem(`/data/${role}`, `examples have shape [${d.featureShape}], the ${trainRole} dataset's have [${train.featureShape}]`);
     } else if ((role !== 'target' || spec.data.targetLabelled) && d.numClasses !== train.numClasses) {
       problem(`/data/${role}`, `has ${d.numClasses} classes, the ${trainRole} dataset has ${train.numClasses}`);
@@ -85,9 +100,18 @@ export async function resolveTask(store: Store, artifacts: Artifacts, opts: Reso
     const m = await store.models.get(id, tenant);
     if (!m) problem(pointer, `no model has the id ${JSON.stringify(id)}`);
     else if (m.status !== 'ready') problem(pointer, `model ${m.id} is ${m.status}, not ready`);
-    else if (fits && m.inputShape && !sameShape(m.inputShape, fits.featureShape!)) {
-      problem(pointer, `takes inputs of shape [${m.inputShape}], the ${fitsRole} dataset's examples have [${fits.featureShape}]`);
-    } else return m;
+    else {
+      // every set a base is fed must fit it, each blamed on its own role
+      let fitsAll = true;
+      for (const [role, d] of Object.entries(data)) {
+        const fed = feedShape(d, m.inputShape);
+        if ('problem' in fed) {
+          problem(role === fitsRole ? pointer : `/data/${role}`, `model ${m.id} ${fed.problem}`);
+          fitsAll = false;
+        }
+      }
+      if (fitsAll) return m;
+    }
     return undefined;
   };
   const checkClasses = (m: ModelRecord, pointer: string) => {
@@ -107,13 +131,25 @@ export async function resolveTask(store: Store, artifacts: Artifacts, opts: Reso
     if (m) checkClasses(m, `/model/bases/${i}`);
     if (m) bases.push(m);
   }
+  // A base that declares its input convention is fed every dataset by it.
+  const fed = base ?? bases[0];
+  const convention = fed?.preprocessing ?? undefined;
+  if (convention && fits) {
+    const channels = fed!.inputShape?.length === 3 ? fed!.inputShape[2]! : 1;
+    const wrong = channelProblem(convention, channels);
+    if (wrong) problem(base ? '/model/base' : '/model/bases/0', `declares preprocessing ${describePreprocessing(convention)}, which ${wrong}`);
+  }
   if (errors.length > 0) return { errors };
 
+  const feed = (d: ReadyDataset) => {
+    const shape = fed ? feedShape(d, fed.inputShape) : undefined;
+    return files(d, shape && 'shape' in shape ? shape.shape : d.featureShape, convention ?? d.preprocessing);
+  };
   const taskData: TrainingData = {};
-  if (train) taskData.train = files(train);
+  if (train) taskData.train = feed(train);
   for (const role of ['validation', 'test', 'target', 'targetTest', 'sourceTest'] as const) {
     const d = data[role];
-    if (d) taskData[role] = files(d);
+    if (d) taskData[role] = feed(d);
   }
   const modelId = modelIdFor(jobId);
   return {

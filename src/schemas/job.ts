@@ -1,4 +1,5 @@
 import { Type, type Static } from '@sinclair/typebox';
+import { Augment } from './augment.js';
 import { Metrics } from './common.js';
 import { AdaptationMethod, Strategy } from './methods.js';
 
@@ -103,6 +104,7 @@ export const Hyperparameters = Type.Object(
     optimizer: Optimizer,
     lrSchedule: Type.Optional(LrSchedule),
     earlyStopping: Type.Optional(EarlyStopping),
+    augment: Type.Optional(Augment),
   },
   { additionalProperties: false, description: 'required by every job type but evaluate' },
 );

@@ -1,4 +1,5 @@
 import { Type, type Static } from '@sinclair/typebox';
+import { Preprocessing } from '../jobs/preprocessing.js';
 import { Metrics } from './common.js';
 
 export const Model = Type.Object(
@@ -13,8 +14,10 @@ export const Model = Type.Object(
     metrics: Type.Union([Metrics, Type.Null()]),
     inputShape: Type.Union([Type.Array(Type.Integer()), Type.Null()], { description: 'shape of one input, batch dimension left out; null when it has free dimensions' }),
     classes: Type.Union([Type.Array(Type.String()), Type.Null()]),
-    preprocessing: Type.Union([Type.Object({ scale: Type.Number(), offset: Type.Number() }), Type.Null()], {
-      description: 'input = raw * scale + offset, as the model was trained; null when an uploaded model does not say (training then uses the dataset\'s own)',
+    preprocessing: Type.Union([Preprocessing, Type.Null()], {
+      description:
+        'the input convention the model was trained with ({scale, offset}, {range} or {mean, std}; see Preprocessing); every dataset a job feeds it is fed by it. ' +
+        "null when an uploaded model does not say (training then uses each dataset's own)",
     }),
     files: Type.Object({ modelJson: Type.String(), weights: Type.String() }, { description: 'download URLs (tf.loadLayersModel reads modelJson)' }),
     createdAt: Type.String({ format: 'date-time' }),

@@ -10,6 +10,7 @@ import { parseModelJson, planWeights, type ModelJson } from '../../artifacts/mod
 import { ModelRejected, storeModel } from '../../artifacts/model-upload/store-model.js';
 import type { ReceivedUpload } from '../upload-receiver.js';
 import { fieldsProblem, type FieldError } from '../../plugins/problem.js';
+import { preprocessingProblem, type Preprocessing } from '../../jobs/preprocessing.js';
 
 const MAX_MODEL_JSON_BYTES = 64 << 20;
 
@@ -17,7 +18,7 @@ export interface AcceptedModel {
   name: string;
   inputShape: number[] | null;
   classes: string[];
-  preprocessing: { scale: number; offset: number } | null;
+  preprocessing: Preprocessing | null;
   /** what the stored model takes on disk */
   bytes: number;
 }
@@ -33,22 +34,19 @@ export interface ModelUploadDeps {
 const rejected = (errors: FieldError[], slug = 'invalid_model', title = 'The model is not valid') => fieldsProblem({ status: 400, slug, title, errors });
 
 /** What userDefinedMetadata.tfjsAdapt says about classes and preprocessing, checked. */
-function metadata(json: ModelJson, errors: FieldError[]): { classes?: unknown; preprocessing?: { scale: number; offset: number } } {
+function metadata(json: ModelJson, errors: FieldError[]): { classes?: unknown; preprocessing?: Preprocessing } {
   const meta = (json.userDefinedMetadata as { tfjsAdapt?: { classes?: unknown; preprocessing?: unknown } } | undefined)?.tfjsAdapt;
   if (!meta) return {};
   const at = '/modelJson/userDefinedMetadata/tfjsAdapt';
-  const out: { classes?: unknown; preprocessing?: { scale: number; offset: number } } = {};
+  const out: { classes?: unknown; preprocessing?: Preprocessing } = {};
   if (meta.classes !== undefined) {
     if (!Array.isArray(meta.classes) || !meta.classes.every((c) => typeof c === 'string')) errors.push({ pointer: `${at}/classes`, in: 'body', detail: 'must be an array of class names' });
     else out.classes = meta.classes;
   }
   if (meta.preprocessing !== undefined) {
-    const p = meta.preprocessing as { scale?: unknown; offset?: unknown } | null;
-    if (!p || !Number.isFinite(p.scale) || !Number.isFinite(p.offset) || p.scale === 0) {
-      errors.push({ pointer: `${at}/preprocessing`, in: 'body', detail: 'must be {scale, offset}, finite numbers, scale not 0' });
-    } else {
-      out.preprocessing = { scale: p.scale as number, offset: p.offset as number };
-    }
+    const wrong = preprocessingProblem(meta.preprocessing);
+    if (wrong) errors.push({ pointer: `${at}/preprocessing`, in: 'body', detail: wrong });
+    else out.preprocessing = meta.preprocessing as Preprocessing;
   }
   return out;
 }

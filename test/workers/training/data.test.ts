@@ -118,7 +118,7 @@ test('loadDataset names the file, the field and the expectation when a dataset i
 test('a batcher visits every example once per epoch, in an order fixed by (seed, epoch) alone', async () => {
   const root = await tempDir();
   const data = await indexDataset(root, 100);
-  const batcher = new Batcher(data, 16, 42);
+  const batcher = new Batcher(data, 16, { seed: 42 });
   assert.equal(batcher.steps, 7);
   const orders = new Map<number, number[]>();
   for (const epoch of [1, 2, 3]) {
@@ -130,10 +130,10 @@ test('a batcher visits every example once per epoch, in an order fixed by (seed,
   assert.notDeepEqual(orders.get(1), orders.get(2));
   assert.notDeepEqual(orders.get(1), Array.from({ length: 100 }, (_, i) => i));
 
-  const resumed = new Batcher(data, 16, 42);
+  const resumed = new Batcher(data, 16, { seed: 42 });
   resumed.shuffle(3);
   assert.deepEqual(batchIndices(resumed), orders.get(3), 'epoch 3 replays without epochs 1 and 2');
-  const otherSeed = new Batcher(data, 16, 43);
+  const otherSeed = new Batcher(data, 16, { seed: 43 });
   otherSeed.shuffle(3);
   assert.notDeepEqual(batchIndices(otherSeed), orders.get(3));
 
