@@ -19,8 +19,10 @@ const Affine = Type.Object(
 
 const Range = Type.Object(
   {
-    range: Type.Union([Type.Tuple([Type.Literal(0), Type.Literal(1)]), Type.Tuple([Type.Literal(-1), Type.Literal(1)])], {
-      description: 'pixels 0-255 mapped linearly onto [0, 1] or [-1, 1] (MobileNet, EfficientNet-lite, Teachable Machine)',
+    range: Type.Array(Type.Number(), {
+      minItems: 2,
+      maxItems: 2,
+      description: '[low, high]: pixels 0-255 mapped linearly onto it, e.g. [0, 1] or [-1, 1] (MobileNet, EfficientNet-lite, Teachable Machine)',
     }),
   },
   { additionalProperties: false },
@@ -54,11 +56,12 @@ export interface ChannelAffine {
  * Beyond the schema: finite numbers, a non-zero scale, positive std, and mean and std of one length.
  */
 export function preprocessingProblem(value: unknown): string | undefined {
-  const expected = 'expected {scale, offset}, {range: [0, 1] or [-1, 1]} or {mean: [...], std: [...]} per channel';
+  const expected = 'expected {scale, offset}, {range: [low, high]} such as [0, 1] or [-1, 1], or {mean: [...], std: [...]} per channel';
   if (!Value.Check(Preprocessing, value)) return `is ${JSON.stringify(value)?.slice(0, 200)}; ${expected}`;
   const numbers = Object.values(value).flat();
   if (!numbers.every(Number.isFinite)) return `holds a number that is not finite; ${expected}`;
   if ('scale' in value && value.scale === 0) return 'has scale 0, which maps every value to the offset; expected a scale other than 0';
+  if ('range' in value && !(value.range[0]! < value.range[1]!)) return `has range [${value.range.join(', ')}]; expected [low, high] with low below high`;
   if ('mean' in value) {
     if (value.mean.length !== value.std.length) return `has ${value.mean.length} means and ${value.std.length} standard deviations; expected one of each per channel`;
     if (value.std.some((s) => s <= 0)) return `has std [${value.std.join(', ')}]; expected every std above 0`;
@@ -79,7 +82,7 @@ export function channelAffine(p: Preprocessing, channels: number): ChannelAffine
       scale[c] = p.scale;
       offset[c] = p.offset;
     } else if ('range' in p) {
-      const [low, high] = p.range;
+      const [low = 0, high = 1] = p.range;
       scale[c] = (high - low) / 255;
       offset[c] = low;
     } else {

@@ -26,7 +26,9 @@ test('each input convention maps pixels as its networks expect', () => {
 test('a declared convention is checked beyond its schema', () => {
   assert.equal(preprocessingProblem({ range: [0, 1] }), undefined);
   assert.equal(preprocessingProblem({ mean: [0.5, 0.5, 0.5], std: [0.2, 0.2, 0.2] }), undefined);
-  assert.match(preprocessingProblem({ range: [0, 255] })!, /expected \{scale, offset\}, \{range: \[0, 1\] or \[-1, 1\]\}/);
+  assert.equal(preprocessingProblem({ range: [0, 255] }), undefined, 'any [low, high]');
+  assert.match(preprocessingProblem({ range: [1, -1] })!, /expected \[low, high\] with low below high/);
+  assert.match(preprocessingProblem({ range: [0] })!, /expected \{scale, offset\}, \{range: \[low, high\]\}/);
   assert.match(preprocessingProblem({ scale: 0, offset: 1 })!, /scale 0/);
   assert.match(preprocessingProblem({ mean: [0.5, 0.5], std: [0.2] })!, /2 means and 1 standard deviations/);
   assert.match(preprocessingProblem({ mean: [0.5], std: [0] })!, /every std above 0/);

@@ -202,7 +202,7 @@ test('a dataset past RESIDENT_FEATURE_BYTES stays on disk: loading it and fillin
   const size = 224 * 224 * 3;
   await writeDatasetFiles(dir, new Uint8Array(0), Int32Array.from({ length: n }, (_, i) => i % 2));
   await truncate(path.join(dir, 'features.bin'), n * size);
-  const files = { ...descriptor(dir, n, [224, 224, 3], 'uint8', 2), imageShape: [224, 224, 3], preprocessing: { range: [-1, 1] as [-1, 1] } };
+  const files = { ...descriptor(dir, n, [224, 224, 3], 'uint8', 2), imageShape: [224, 224, 3], preprocessing: { range: [-1, 1] } };
   assert.ok(n * size > RESIDENT_FEATURE_BYTES);
   const before = process.memoryUsage().arrayBuffers;
   const data = await loadDataset(files, '/data/train');
