@@ -9,12 +9,15 @@ import type { JobSpec } from '../schemas/job.js';
 /** The changes augment can make; `apply` only says where. */
 const CHANGES = ['flip', 'rotate', 'translate', 'scale', 'brightness', 'contrast', 'noise'] as const satisfies readonly (keyof Augment)[];
 /** The changes that move pixels, which need examples that are images. */
-export const GEOMETRIC_CHANGES = ['flip', 'rotate', 'translate', 'scale'] as const satisfies readonly (keyof Augment)[];
+const GEOMETRIC_CHANGES = ['flip', 'rotate', 'translate', 'scale'] as const satisfies readonly (keyof Augment)[];
+
+const asks = (augment: Augment, changes: readonly (keyof Augment)[]) => changes.some((k) => augment[k] !== undefined && augment[k] !== 0);
 
 /** Whether `augment` changes anything (a zero bound changes nothing). */
-export function changesAnything(augment: Augment): boolean {
-  return CHANGES.some((k) => augment[k] !== undefined && augment[k] !== 0);
-}
+export const changesAnything = (augment: Augment) => asks(augment, CHANGES);
+
+/** Whether `augment` flips, rotates, translates or scales: changes that need image examples. */
+export const movesPixels = (augment: Augment) => asks(augment, GEOMETRIC_CHANGES);
 
 /** The job's batches that are augmented: its labelled training batches (`source`) and/or its target batches. */
 export function augmentedRoles(spec: Pick<JobSpec, 'type' | 'hyperparameters'>): ('source' | 'target')[] {

@@ -6,6 +6,7 @@ import type { ModelRecord } from '../store/models.js';
 import type { Store } from '../store/store.js';
 import { webhookUrlProblem } from '../webhooks/address-policy.js';
 import { imageShapeOf } from '../artifacts/image-shape.js';
+import { augmentedRoles, movesPixels } from './augmentation.js';
 import { specProblems } from './spec-rules.js';
 import { cnnInputShape, feedShape } from './input-shape.js';
 import { channelProblem, describePreprocessing, type Preprocessing } from './preprocessing.js';
@@ -87,6 +88,16 @@ export async function resolveTask(store: Store, artifacts: Artifacts, opts: Reso
       problem(`/data/${role}`, `examples have shape [${d.featureShape}], the ${trainRole} dataset's have [${train.featureShape}]`);
     } else if ((role !== 'target' || spec.data.targetLabelled) && d.numClasses !== train.numClasses) {
       problem(`/data/${role}`, `has ${d.numClasses} classes, the ${trainRole} dataset has ${train.numClasses}`);
+    }
+  }
+  // Flips, rotations, crops and zooms move pixels: the augmented sets must be images.
+  const augment = spec.hyperparameters?.augment;
+  if (augment && movesPixels(augment)) {
+    for (const role of augmentedRoles(spec)) {
+      const d = role === 'source' ? train : data.target;
+      if (d && !imageShapeOf(d, true)) {
+        problem('/hyperparameters/augment', `flips, rotates, translates or scales images, but dataset ${d.id} (${role === 'source' ? trainRole : 'target'}) has examples of shape [${d.featureShape}] that are not images; expected only brightness, contrast or noise for it, or a dataset with an imageShape`);
+      }
     }
   }
   if (spec.model.architecture?.kind === 'cnn' && train && !cnnInputShape(train.featureShape!)) {

@@ -8,7 +8,7 @@
  * round trip through tensors, and seeded exactly as the batches are.
  */
 import { mulberry32 } from '../../src/artifacts/ingest/random.js';
-import { GEOMETRIC_CHANGES } from '../../src/jobs/augmentation.js';
+import { movesPixels } from '../../src/jobs/augmentation.js';
 import { TrainingError } from '../../src/jobs/task.js';
 import type { Augment } from '../../src/schemas/augment.js';
 
@@ -34,7 +34,7 @@ export class Augmenter {
     private readonly spec: Augment,
     o: AugmenterOptions,
   ) {
-    this.geometric = GEOMETRIC_CHANGES.some((k) => spec[k] !== undefined && spec[k] !== 0);
+    this.geometric = movesPixels(spec);
     const image = o.image;
     if (image?.length === 3) this.image = [image[0]!, image[1]!, image[2]!];
     else if (this.geometric) {

@@ -6,7 +6,7 @@
  * becomes float32 (augmented, then preprocessed) when it is used.
  */
 import { closeSync, openSync, readSync } from 'node:fs';
-import { open } from 'node:fs/promises';
+import { open, type FileHandle } from 'node:fs/promises';
 import { endianness } from 'node:os';
 import path from 'node:path';
 import { mulberry32 } from '../../src/artifacts/ingest/random.js';
@@ -94,33 +94,27 @@ function channelsOf(files: DatasetFiles): number {
   return image?.length === 3 ? image[2]! : 1;
 }
 
-async function checkSize(file: string, expected: number, formula: string, corrupt: (message: string) => TrainingError): Promise<void> {
+
+/** Opens a dataset file after checking that it exists and has the size its descriptor implies. */
+async function openChecked(file: string, expected: number, formula: string, corrupt: (message: string) => TrainingError): Promise<FileHandle> {
   const handle = await open(file, 'r').catch((err: NodeJS.ErrnoException) => {
     if (err.code === 'ENOENT') throw corrupt(`${file} does not exist`);
     throw err;
   });
-  try {
-    const { size } = await handle.stat();
-    if (size !== expected) throw corrupt(`${file} has ${size} bytes; expected ${formula} = ${expected}`);
-  } finally {
-    await handle.close();
-  }
+  const { size } = await handle.stat();
+  if (size === expected) return handle;
+  await handle.close();
+  throw corrupt(`${file} has ${size} bytes; expected ${formula} = ${expected}`);
+}
+
+async function checkSize(file: string, expected: number, formula: string, corrupt: (message: string) => TrainingError): Promise<void> {
+  await (await openChecked(file, expected, formula, corrupt)).close();
 }
 
 /** Reads a whole file into a fresh (hence aligned) buffer after checking its size. */
-async function readExactly(
-  file: string,
-  expected: number,
-  formula: string,
-  corrupt: (message: string) => TrainingError,
-): Promise<ArrayBuffer> {
-  const handle = await open(file, 'r').catch((err: NodeJS.ErrnoException) => {
-    if (err.code === 'ENOENT') throw corrupt(`${file} does not exist`);
-    throw err;
-  });
+async function readExactly(file: string, expected: number, formula: string, corrupt: (message: string) => TrainingError): Promise<ArrayBuffer> {
+  const handle = await openChecked(file, expected, formula, corrupt);
   try {
-    const { size } = await handle.stat();
-    if (size !== expected) throw corrupt(`${file} has ${size} bytes; expected ${formula} = ${expected}`);
     const buffer = new ArrayBuffer(expected);
     const view = new Uint8Array(buffer);
     // read() may return fewer bytes than asked (reads are capped at 2 GiB).
