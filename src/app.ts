@@ -10,6 +10,7 @@ import { rateLimitPlugin } from './plugins/rate-limit.js';
 import { openapiPlugin } from './plugins/openapi.js';
 import { problemPlugin, sendProblem } from './plugins/problem.js';
 import { queueBoardPlugin } from './plugins/queue-board.js';
+import { serializerCompiler } from './plugins/serializer.js';
 import datasetRoutes from './routes/datasets/index.js';
 import healthRoutes from './routes/health.js';
 import jobRoutes from './routes/jobs/index.js';
@@ -38,6 +39,7 @@ export async function buildApp(deps: AppDeps, opts: { logger?: FastifyBaseLogger
   const strict = ajv({ coerceTypes: false });
   const lenient = ajv({ coerceTypes: true });
   app.setValidatorCompiler(({ schema, httpPart }) => (httpPart === 'body' ? strict : lenient).compile(schema));
+  app.setSerializerCompiler(serializerCompiler);
 
   // the API speaks JSON (and multipart for uploads): anything else is a 415, not a string body
   app.removeContentTypeParser('text/plain');
