@@ -12,13 +12,12 @@
  */
 import type { Architecture, JobEstimate, JobSpec } from '../schemas/job.js';
 import { METHOD_DEFAULTS } from '../schemas/methods.js';
+import { evalBatchRows, heldBytes } from './dataset-memory.js';
 import { cnnInputShape } from './input-shape.js';
 
 export type { JobEstimate };
 
 const FLOAT = 4;
-/** The batch the child evaluates in (workers/training/evaluate.ts EVAL_BATCH_SIZE). */
-export const EVAL_ROWS = 500;
 
 /** A dataset as the estimate needs it: the fields of a ready dataset record. */
 export interface DatasetShape {
@@ -324,14 +323,14 @@ function optimizerCost(spec: JobSpec): { slots: number; update: number } {
   }
 }
 
-function datasetBytes(d: DatasetShape): number {
-  return d.numExamples * (product(d.featureShape) * (d.featureDtype === 'float32' ? 4 : 1) + 4);
-}
-
-/** Bytes of the host-side batch buffers (data.ts Batcher): examples, labels, one-hot rows, the order. */
+/**
+ * Bytes of the host-side batch buffers (data.ts Batcher): float32 examples, labels, one-hot rows,
+ * the order, and one example as read and augmented (stored bytes and float32).
+ */
 function batcherBytes(d: DatasetShape, rows: number): number {
   const r = Math.min(rows, d.numExamples);
-  return r * (product(d.featureShape) + 1 + d.numClasses) * FLOAT + d.numExamples * 4;
+  const size = product(d.featureShape);
+  return r * (size + 1 + d.numClasses) * FLOAT + d.numExamples * 4 + size * (FLOAT + 1);
 }
 
 export function estimateJob(input: EstimateInput): JobEstimate {
@@ -348,15 +347,16 @@ export function estimateJob(input: EstimateInput): JobEstimate {
       : [];
   const layerWeights = layers.reduce((n, l) => n + l.trainable + l.statistics, 0);
   const parameters = Math.max(layerWeights, input.base && !newHead ? manifestWeights(input.base) : 0);
-  const evalRows = Math.min(EVAL_ROWS, Math.max(...Object.values(data).map((d) => d.numExamples)));
+  const evalRows = Math.max(...Object.values(data).map(evalBatchRows));
   const evalValues = layers.reduce((n, l) => n + inferenceValues(l), product(train.featureShape));
   const evalBytes = evalRows * evalValues * FLOAT;
   const macs = layers.reduce((n, l) => n + l.macs, 0);
-  const allData = Object.values(data).reduce((n, d) => n + datasetBytes(d), 0);
+  // uint8 pixels are held as bytes, and large sets not at all (read per batch): dataset-memory.ts
+  const allData = Object.values(data).reduce((n, d) => n + heldBytes(d), 0);
 
   if (spec.type === 'evaluate' || hp === undefined) {
     const test = data.test ?? train;
-    const held = allData + batcherBytes(test, EVAL_ROWS);
+    const held = allData + batcherBytes(test, evalBatchRows(test));
     const flops = 2 * macs * test.numExamples;
     return summary({ parameters, parameterBytes: parameters * FLOAT, optimizerStateBytes: 0, activationBytes: evalBytes, datasetBytes: held, stepsPerEpoch: 0, flopsPerEpoch: flops, flops });
   }
@@ -423,7 +423,7 @@ export function estimateJob(input: EstimateInput): JobEstimate {
   const flopsPerEpoch = trainFlops + validationFlops;
   const finalSets = [data.test, data.targetTest, data.sourceTest ?? (spec.type === 'domain_adaptation' ? train : undefined), kind === 'adabn' ? target : undefined];
   const finalFlops = finalSets.reduce((n, d) => n + (d ? 2 * macs * d.numExamples : 0), 0);
-  const batchBytes = batcherBytes(train, B) + (usesTarget ? batcherBytes(target, B) : 0) + batcherBytes(train, EVAL_ROWS);
+  const batchBytes = batcherBytes(train, B) + (usesTarget ? batcherBytes(target, B) : 0) + batcherBytes(train, evalRows);
   const estimate = summary({
     parameters,
     parameterBytes: Math.max(held * FLOAT, loadBytes),

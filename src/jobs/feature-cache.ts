@@ -4,17 +4,10 @@
  * a single cut, no dropout before it). Pure: shared by the child and the docs' promises.
  */
 import type { FeatureCacheReport, JobSpec } from '../schemas/job.js';
+import { augmentsInput } from './augmentation.js';
 
 export type { FeatureCacheReport };
 
-
-/**
- * Whether a spec changes its inputs from one step to the next (augmentation). The one place the
- * feature cache asks; to be replaced by the images work's predicate once `hyperparameters.augment` lands.
- */
-export function specAugments(spec: JobSpec): boolean {
-  return (spec.hyperparameters as { augment?: unknown } | undefined)?.augment !== undefined;
-}
 
 /**
  * Why a job's spec rules out the feature cache; undefined when the model may still allow it.
@@ -27,7 +20,7 @@ export function featureCacheRefusal(spec: JobSpec): string | undefined {
   if (spec.type !== 'finetune') return `a ${spec.type} job trains every layer; only a finetune job with strategy freeze has a frozen part to cache`;
   const kind = spec.strategy?.kind ?? 'full';
   if (kind !== 'freeze') return `strategy ${kind} trains every layer; only strategy freeze has a frozen part to cache`;
-  if (specAugments(spec)) return 'hyperparameters.augment changes the inputs at every step, so the frozen part\'s outputs are never the same twice';
+  if (augmentsInput(spec)) return 'hyperparameters.augment changes the inputs at every step, so the frozen part\'s outputs are never the same twice';
   return undefined;
 }
 

@@ -6,6 +6,8 @@
  * the API (on create and resume), reconciliation and the training child all ask specProblems.
  */
 import type { FieldError } from '../field-error.js';
+import type { Augment } from '../schemas/augment.js';
+import { changesAnything } from './augmentation.js';
 import { ARCHITECTURE_PARAMS, LR_SCHEDULE_PARAMS, OPTIMIZER_PARAMS, type JobSpec } from '../schemas/job.js';
 import { METHOD_DEFAULTS, METHOD_PARAMS, STRATEGY_PARAMS } from '../schemas/methods.js';
 import { MONITORS, type MonitorName } from './validators.js';
@@ -119,6 +121,7 @@ function checkSpec(spec: JobSpec, problem: Problem): void {
   if (hp.validatorSample !== undefined && (type !== 'domain_adaptation' || spec.data.target === undefined)) {
     problem('/hyperparameters/validatorSample', 'applies to domain_adaptation jobs with data.target only (the label-free validators read the target)');
   }
+  if (hp.augment) checkAugment(spec, hp.augment, problem);
   checkPenaltyStability(spec, problem);
 }
 
@@ -163,6 +166,19 @@ export function checkLayerNames(spec: JobSpec, modelId: string, layers: readonly
   }
   if (!(method?.kind === 'dann' || method?.kind === 'coral' || method?.kind === 'mmd')) return;
   index('/method/featureLayer', method.featureLayer);
+}
+
+/** What augment may ask: some change, and target batches only where a job has them. */
+function checkAugment(spec: JobSpec, augment: Augment, problem: Problem): void {
+  if (!changesAnything(augment)) problem('/hyperparameters/augment', 'changes nothing; expected at least one of flip, rotate, translate, scale, brightness, contrast or noise above 0');
+  if (augment.apply === undefined) return;
+  if (spec.type !== 'domain_adaptation') {
+    problem('/hyperparameters/augment/apply', `applies to domain_adaptation jobs only (a ${spec.type} job augments data.train)`);
+  } else if (augment.apply.includes('target')) {
+    const kind = spec.method?.kind;
+    const trainsOnTarget = spec.data.targetLabelled === true || kind === 'dann' || kind === 'coral' || kind === 'mmd' || kind === 'pseudo_label';
+    if (!trainsOnTarget) problem('/hyperparameters/augment/apply', `names target, but method ${kind} trains on no target batches (dann, coral, mmd and pseudo_label do, and any method with data.targetLabelled)`);
+  }
 }
 
 /** limits.maxRuntimeSeconds within the operator's maximum (JOB_MAX_RUNTIME_SECONDS); the worker host holds every attempt to it too. */

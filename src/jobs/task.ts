@@ -5,6 +5,7 @@
  */
 import type { JobSpec, Progress } from '../schemas/job.js';
 import type { FeatureCacheReport } from './feature-cache.js';
+import type { Preprocessing } from './preprocessing.js';
 
 /**
  * The spec as a task carries it: without `webhook`, whose URL and secret the webhook deliverer
@@ -17,14 +18,19 @@ export interface DatasetFiles {
   id: string;
   dir: string;
   numExamples: number;
-  /** shape of one example, e.g. [784] or [28, 28, 1] */
+  /**
+   * shape of one example as the model is fed it, e.g. [784] or [28, 28, 1]: the stored shape, or
+   * a base model's when the stored images are its (input-shape.ts feedShape)
+   */
   featureShape: number[];
+  /** [h, w, c] when the examples are images (what augmentation reads them as) */
+  imageShape?: number[];
   /** element type of features.bin; labels.bin is always little-endian int32 */
   featureDtype: 'uint8' | 'float32';
   numClasses: number;
   classes: string[];
-  /** model input = stored value * scale + offset */
-  preprocessing: { scale: number; offset: number };
+  /** how stored values become model inputs: the dataset's own, or the base model's convention */
+  preprocessing: Preprocessing;
 }
 
 export interface TrainingTask {

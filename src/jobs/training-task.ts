@@ -7,9 +7,12 @@ import type { Store } from '../store/store.js';
 import { webhookUrlProblem } from '../webhooks/address-policy.js';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import { imageShapeOf } from '../artifacts/image-shape.js';
+import { augmentedRoles, movesPixels } from './augmentation.js';
 import { checkLayerNames, specProblems } from './spec-rules.js';
 import { layerNames } from './layer-names.js';
-import { cnnInputShape } from './input-shape.js';
+import { cnnInputShape, feedShape } from './input-shape.js';
+import { channelProblem, describePreprocessing, type Preprocessing } from './preprocessing.js';
 import type { DatasetFiles, TrainingData, TrainingTask } from './task.js';
 
 /** Whether the spec names layers of its base model, which are then checked against the stored model. */
@@ -29,18 +32,31 @@ export const modelIdFor = (jobId: string) => `mdl_${jobId.slice('job_'.length)}`
 
 const sameShape = (a: number[], b: number[]) => a.length === b.length && a.every((v, i) => v === b[i]);
 
-function files(d: ReadyDataset, artifacts: Artifacts): DatasetFiles {
+/**
+ * A ready dataset as the child reads it, fed in `shape` (its own, or a base model's that its
+ * images fit) and by `preprocessing` (its own, or the base model's convention), from `dir`: the
+ * path from the id on this host, not the recorded one (that is the path on the host that wrote it).
+ */
+function files(d: ReadyDataset, feed: { dir: string; shape: number[]; preprocessing: Preprocessing }): DatasetFiles {
+  const image = imageShapeOf(d, true);
   return {
     id: d.id,
-    // from the id, not the recorded path: that is the path on the host that wrote it
-    dir: artifacts.datasetDir(d.id),
-    numExamples: d.numExamples!,
-    featureShape: d.featureShape!,
-    featureDtype: d.featureDtype!,
-    numClasses: d.numClasses!,
-    classes: d.classes!,
-    preprocessing: d.preprocessing!,
+    dir: feed.dir,
+    numExamples: d.numExamples,
+    featureShape: feed.shape,
+    ...(image ? { imageShape: image } : {}),
+    featureDtype: d.featureDtype,
+    numClasses: d.numClasses,
+    classes: d.classes,
+    preprocessing: feed.preprocessing,
   };
+}
+
+/** Two datasets whose examples are the same kind of values: one featureShape, or one image shape whatever the layouts. */
+function sameExamples(a: ReadyDataset, b: ReadyDataset): boolean {
+  if (sameShape(a.featureShape, b.featureShape)) return true;
+  const [x, y] = [imageShapeOf(a), imageShapeOf(b)];
+  return x !== null && y !== null && sameShape(x, y);
 }
 
 export interface ResolveOptions {
@@ -84,10 +100,20 @@ export async function resolveTask(store: Store, artifacts: Artifacts, opts: Reso
   for (const role of ['validation', 'test', 'targetTest', 'sourceTest', 'target'] as const) {
     const d = data[role];
     if (!train || !d) continue;
-    if (!sameShape(d.featureShape!, train.featureShape!)) {
+    if (!sameExamples(d, train)) {
       problem(`/data/${role}`, `examples have shape [${d.featureShape}], the ${trainRole} dataset's have [${train.featureShape}]`);
     } else if ((role !== 'target' || spec.data.targetLabelled) && d.numClasses !== train.numClasses) {
       problem(`/data/${role}`, `has ${d.numClasses} classes, the ${trainRole} dataset has ${train.numClasses}`);
+    }
+  }
+  // Flips, rotations, crops and zooms move pixels: the augmented sets must be images.
+  const augment = spec.hyperparameters?.augment;
+  if (augment && movesPixels(augment)) {
+    for (const role of augmentedRoles(spec)) {
+      const d = role === 'source' ? train : data.target;
+      if (d && !imageShapeOf(d, true)) {
+        problem('/hyperparameters/augment', `flips, rotates, translates or scales images, but dataset ${d.id} (${role === 'source' ? trainRole : 'target'}) has examples of shape [${d.featureShape}] that are not images; expected only brightness, contrast or noise for it, or a dataset with an imageShape`);
+      }
     }
   }
   if (spec.model.architecture?.kind === 'cnn' && train && !cnnInputShape(train.featureShape!)) {
@@ -101,9 +127,18 @@ export async function resolveTask(store: Store, artifacts: Artifacts, opts: Reso
     const m = await store.models.get(id, tenant);
     if (!m) problem(pointer, `no model has the id ${JSON.stringify(id)}`);
     else if (m.status !== 'ready') problem(pointer, `model ${m.id} is ${m.status}, not ready`);
-    else if (fits && m.inputShape && !sameShape(m.inputShape, fits.featureShape!)) {
-      problem(pointer, `takes inputs of shape [${m.inputShape}], the ${fitsRole} dataset's examples have [${fits.featureShape}]`);
-    } else return m;
+    else {
+      // every set a base is fed must fit it, each blamed on its own role
+      let fitsAll = true;
+      for (const [role, d] of Object.entries(data)) {
+        const fed = feedShape(d, m.inputShape);
+        if ('problem' in fed) {
+          problem(role === fitsRole ? pointer : `/data/${role}`, `model ${m.id} ${fed.problem}`);
+          fitsAll = false;
+        }
+      }
+      if (fitsAll) return m;
+    }
     return undefined;
   };
   const checkClasses = (m: ModelRecord, pointer: string) => {
@@ -127,13 +162,25 @@ export async function resolveTask(store: Store, artifacts: Artifacts, opts: Reso
     if (m) checkClasses(m, `/model/bases/${i}`);
     if (m) bases.push(m);
   }
+  // A base that declares its input convention is fed every dataset by it.
+  const fed = base ?? bases[0];
+  const convention = fed?.preprocessing ?? undefined;
+  if (convention && fits) {
+    const channels = fed!.inputShape?.length === 3 ? fed!.inputShape[2]! : 1;
+    const wrong = channelProblem(convention, channels);
+    if (wrong) problem(base ? '/model/base' : '/model/bases/0', `declares preprocessing ${describePreprocessing(convention)}, which ${wrong}`);
+  }
   if (errors.length > 0) return { errors };
 
+  const feed = (d: ReadyDataset) => {
+    const shape = fed ? feedShape(d, fed.inputShape) : undefined;
+    return files(d, { dir: artifacts.datasetDir(d.id), shape: shape && 'shape' in shape ? shape.shape : d.featureShape, preprocessing: convention ?? d.preprocessing });
+  };
   const taskData: TrainingData = {};
-  if (train) taskData.train = files(train, artifacts);
+  if (train) taskData.train = feed(train);
   for (const role of ['validation', 'test', 'target', 'targetTest', 'sourceTest'] as const) {
     const d = data[role];
-    if (d) taskData[role] = files(d, artifacts);
+    if (d) taskData[role] = feed(d);
   }
   const modelId = modelIdFor(jobId);
   return {

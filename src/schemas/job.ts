@@ -1,4 +1,5 @@
 import { Type, type Static } from '@sinclair/typebox';
+import { Augment } from './augment.js';
 import { Metrics } from './common.js';
 import { AdaptationMethod, Strategy } from './methods.js';
 import { MONITOR_NAMES, MONITORS, VALIDATOR_SAMPLE_DEFAULT, VALIDATOR_SAMPLE_MAX } from '../jobs/validators.js';
@@ -121,6 +122,7 @@ export const Hyperparameters = Type.Object(
         description: `domain_adaptation with data.target: how many target examples (and data.validation examples, for dev) the label-free validators entropy, im, snd and dev read at each epoch's end, a fixed seeded sample. Default ${VALIDATOR_SAMPLE_DEFAULT}`,
       }),
     ),
+    augment: Type.Optional(Augment),
   },
   { additionalProperties: false, description: 'required by every job type but evaluate' },
 );

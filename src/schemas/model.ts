@@ -1,4 +1,5 @@
 import { Type, type Static } from '@sinclair/typebox';
+import { Preprocessing } from '../jobs/preprocessing.js';
 import { Metrics } from './common.js';
 
 export const Model = Type.Object(
@@ -13,8 +14,10 @@ export const Model = Type.Object(
     metrics: Type.Union([Metrics, Type.Null()]),
     inputShape: Type.Union([Type.Array(Type.Integer()), Type.Null()], { description: 'shape of one input, batch dimension left out; null when it has free dimensions' }),
     classes: Type.Union([Type.Array(Type.String()), Type.Null()]),
-    preprocessing: Type.Union([Type.Object({ scale: Type.Number(), offset: Type.Number() }), Type.Null()], {
-      description: 'input = raw * scale + offset, as the model was trained; null when an uploaded model does not say (training then uses the dataset\'s own)',
+    preprocessing: Type.Union([Preprocessing, Type.Null()], {
+      description:
+        'the input convention the model was trained with ({scale, offset}, {range} or {mean, std}; see Preprocessing); every dataset a job feeds it is fed by it. ' +
+        "null when an uploaded model does not say (training then uses each dataset's own)",
     }),
     source: Type.Union([Type.Object({ url: Type.String() }), Type.Null()], { description: 'where an imported model was fetched from; null for uploads and trained models' }),
     error: Type.Union(
@@ -34,11 +37,6 @@ export const Model = Type.Object(
   { $id: 'Model' },
 );
 export type Model = Static<typeof Model>;
-
-const Preprocessing = Type.Object(
-  { scale: Type.Number(), offset: Type.Number() },
-  { additionalProperties: false, description: "the base's input convention: input = raw * scale + offset; wins over userDefinedMetadata.tfjsAdapt.preprocessing" },
-);
 
 /** Import a model from a URL: model.json there, its weights files beside it (as the manifest names them). */
 export const ImportModel = Type.Object(

@@ -1,3 +1,4 @@
+import type { Preprocessing } from '../jobs/preprocessing.js';
 import type { Db, Queryable } from './db.js';
 import { pageOf, type PageResult } from './paging.js';
 
@@ -11,7 +12,7 @@ export interface ModelRecord {
   metrics: Record<string, unknown> | null;
   inputShape: number[] | null;
   classes: string[] | null;
-  preprocessing: { scale: number; offset: number } | null;
+  preprocessing: Preprocessing | null;
   /** an imported model's origin, `{url}`; null for uploads and trained models */
   source: { url: string } | null;
   /** why a `failed` import failed: a pointer into what was fetched when one thing is to blame */

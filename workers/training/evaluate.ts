@@ -1,5 +1,6 @@
 import * as tf from '@tensorflow/tfjs';
 import { Batcher, loadDataset, type Dataset } from './data.js';
+import { evalBatchRows } from '../../src/jobs/dataset-memory.js';
 import type { DatasetFiles, TestReport } from '../../src/jobs/task.js';
 
 export interface Evaluation {
@@ -10,9 +11,6 @@ export interface Evaluation {
   /** with `report`: the per-class breakdown */
   report?: TestReport;
 }
-
-/** Large enough to amortise per-op overhead, small enough to keep activations modest. */
-export const EVAL_BATCH_SIZE = 500;
 
 export interface EvaluateOptions {
   /** the spec field the data came from, blamed if its files are broken; default /data/test */
@@ -29,7 +27,7 @@ export interface EvaluateOptions {
 export async function evaluate(model: tf.LayersModel, data: Dataset | DatasetFiles, opts: EvaluateOptions = {}): Promise<Evaluation> {
   const dataset = 'features' in data ? data : await loadDataset(data, opts.param ?? '/data/test');
   const numClasses = dataset.files.numClasses;
-  const batcher = new Batcher(dataset, Math.min(EVAL_BATCH_SIZE, dataset.labels.length));
+  const batcher = new Batcher(dataset, evalBatchRows(dataset.files));
   const sums = deviceSums();
   // Counts are exact in float32 up to 2^24 examples per cell.
   const confusion = opts.report ? tf.tidy(() => tf.variable(tf.zeros([numClasses, numClasses]), false)) : undefined;

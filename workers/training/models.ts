@@ -7,6 +7,7 @@ import path from 'node:path';
 import * as tf from '@tensorflow/tfjs';
 import type { Architecture } from '../../src/schemas/job.js';
 import { cnnInputShape } from '../../src/jobs/input-shape.js';
+import type { Preprocessing } from '../../src/jobs/preprocessing.js';
 import { TrainingError, type DatasetFiles } from '../../src/jobs/task.js';
 import { thawLayers } from './keras-layers.js';
 
@@ -20,7 +21,7 @@ const BASE_PARAM = '/model/base';
 export interface ModelMetadata {
   inputShape: number[];
   classes: string[];
-  preprocessing: { scale: number; offset: number };
+  preprocessing: Preprocessing;
   output: 'logits';
   jobId: string;
   baseModelId?: string;

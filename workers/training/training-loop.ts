@@ -9,6 +9,7 @@ import * as tf from '@tensorflow/tfjs';
 import type { Hyperparameters } from '../../src/schemas/job.js';
 import { selectBackend } from './backend.js';
 import { checkpointName, latestCheckpoint, readModelWeights, readTensors, writeCheckpoint, type EarlyStoppingState } from './checkpoints.js';
+import { Augmenter } from './augment.js';
 import { Batcher, loadDataset, type Batch, type Dataset } from './data.js';
 import { evaluate } from './evaluate.js';
 import { featureCache } from './feature-cache.js';
@@ -27,6 +28,8 @@ import {
   setLearningRate,
   type NamedTensor,
 } from './optimizers.js';
+import { augmentedRoles } from '../../src/jobs/augmentation.js';
+import { describePreprocessing, samePreprocessing } from '../../src/jobs/preprocessing.js';
 import { checkLayerNames, specProblems } from '../../src/jobs/spec-rules.js';
 import { TrainingError, type DatasetFiles, type Position, type TestReport, type TrainingMessage, type TrainingResult, type TrainingTask } from '../../src/jobs/task.js';
 import { signalSums, TARGET_LOSS, trainStep, type EpochSums, type StepSetup } from './train-step.js';
@@ -86,8 +89,13 @@ export async function runTraining(task: TrainingTask, report: Report, signal?: A
     if (task.spec.type === 'finetune') await report({ type: 'featureCache', report: cache.report, ...(built !== undefined ? { path: built } : {}) });
     optimizer = createOptimizer(hp.optimizer);
     sums = { loss: 0, correct: 0, signals: signalSums([...method.signals, ...(task.spec.data.targetLabelled ? [TARGET_LOSS] : [])]) };
-    // Same number of examples either way, so the same batches in the same order (seed, epoch).
-    const batcher = new Batcher(cache.cached?.dataset ?? sets.train, hp.batchSize, seed);
+    const augmented = augmentedRoles(task.spec);
+    const augmenter = (role: 'source' | 'target', data: Dataset) =>
+      hp.augment && augmented.includes(role)
+        ? { augment: new Augmenter(hp.augment, { image: data.files.imageShape, pixels: data.files.featureDtype === 'uint8', param: '/hyperparameters/augment' }) }
+        : {};
+    // Same number of examples either way, so the same batches in the same order (seed, epoch); a job that augments never uses the cache.
+    const batcher = new Batcher(cache.cached?.dataset ?? sets.train, hp.batchSize, { seed, ...augmenter('source', sets.train) });
     // Explicit transposes only pay off on wasm, the only backend that lacks the conv kernel
     // gradient too: tfjs-node's and the cpu backend's own gradients are the faster there.
     const forward = trainingForward(model, method.variables, feature, backend === 'wasm', cache.cached ? { cut: cache.cached.cut } : {});
@@ -110,7 +118,7 @@ export async function runTraining(task: TrainingTask, report: Report, signal?: A
       columns: forward.takesColumns(hp.batchSize * (trainsOnTarget ? 2 : 1)),
       seed,
       batcher,
-      targetBatcher: trainsOnTarget ? new Batcher(sets.target!, hp.batchSize, seed + TARGET_SEED_OFFSET) : undefined,
+      targetBatcher: trainsOnTarget ? new Batcher(sets.target!, hp.batchSize, { seed: seed + TARGET_SEED_OFFSET, ...augmenter('target', sets.target!) }) : undefined,
       targetCycle: 0,
       steps: batcher.steps,
       step: 0,
@@ -667,11 +675,8 @@ function disposeBases(bases: tf.NamedTensorMap[] | undefined): void {
 function preprocessingWarnings(model: tf.LayersModel, data: DatasetFiles): string[] {
   const base = (model.getUserDefinedMetadata() as { tfjsAdapt?: Partial<ModelMetadata> } | undefined)?.tfjsAdapt?.preprocessing;
   const now = data.preprocessing;
-  if (base === undefined || (base.scale === now.scale && base.offset === now.offset)) return [];
-  return [
-    `the base model was trained on inputs scaled by ${base.scale} and offset by ${base.offset}, ` +
-      `but dataset ${data.id} uses scale ${now.scale} and offset ${now.offset}`,
-  ];
+  if (base === undefined || samePreprocessing(base, now)) return [];
+  return [`the base model was trained on inputs by ${describePreprocessing(base)}, but dataset ${data.id} is fed by ${describePreprocessing(now)}`];
 }
 
 /** The labelled training set and every other set the job names, loaded and checked against it. */

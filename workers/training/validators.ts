@@ -8,8 +8,9 @@
 import * as tf from '@tensorflow/tfjs';
 import { mulberry32, shuffle } from '../../src/artifacts/ingest/random.js';
 import type { ValidatorName } from '../../src/jobs/validators.js';
-import { Batcher, type Dataset } from './data.js';
-import { EVAL_BATCH_SIZE, oneHot } from './evaluate.js';
+import { Batcher, subset, type Dataset } from './data.js';
+import { oneHot } from './evaluate.js';
+import { evalBatchRows } from '../../src/jobs/dataset-memory.js';
 import type { FeatureLayer } from './network.js';
 
 /** SND's softmax temperature over cosine similarities (Saito et al. 2021; pytorch-adapt's default). */
@@ -137,17 +138,6 @@ export function domainWeights(source: tf.Tensor2D, target: tf.Tensor2D, validati
   }
 }
 
-/** Rows `rows` of `data` as a dataset of their own, in that order. */
-export function subset(data: Dataset, rows: readonly number[]): Dataset {
-  const size = data.featureSize;
-  const features = data.features instanceof Float32Array ? new Float32Array(rows.length * size) : new Uint8Array(rows.length * size);
-  const labels = new Int32Array(rows.length);
-  rows.forEach((row, i) => {
-    features.set(data.features.subarray(row * size, (row + 1) * size), i * size);
-    labels[i] = data.labels[row]!;
-  });
-  return { files: { ...data.files, numExamples: rows.length }, features, labels, featureSize: size };
-}
 
 /** A fixed seeded sample of at most `size` rows of `data` (all of them when it is smaller). */
 export function sample(data: Dataset, size: number, seed: number): Dataset {
@@ -222,7 +212,7 @@ export class EpochValidators {
 
   /** The sample's logits, probabilities and flat features in inference mode, batch by batch. */
   private async pass(data: Dataset): Promise<Outputs> {
-    const batcher = new Batcher(data, Math.min(EVAL_BATCH_SIZE, data.labels.length));
+    const batcher = new Batcher(data, evalBatchRows(data.files));
     const logits: tf.Tensor[] = [];
     const features: tf.Tensor[] = [];
     for (let step = 0; step < batcher.steps; step++) {

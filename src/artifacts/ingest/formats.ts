@@ -87,8 +87,12 @@ export const OPTIONS = {
       return [h, w] as [number, number];
     },
   } satisfies Option<[number, number]>,
+  resize: {
+    doc: 'how an image of another aspect ratio meets imageSize: `stretch` (default), `cover` (scaled to fill, the overflow cropped about the centre) or `contain` (scaled to fit, padded with black)',
+    parse: (text) => (text === 'stretch' || text === 'cover' || text === 'contain' ? text : { problem: 'must be "stretch", "cover" or "contain"' }),
+  } satisfies Option<'stretch' | 'cover' | 'contain'>,
   channels: {
-    doc: '`1` (greyscale) or `3` (RGB); default: 1 if the first image is greyscale, else 3',
+    doc: '`1` (greyscale) or `3` (RGB; greyscale images become 3 equal channels, as a 3-channel base model wants); default: 1 if the first image is greyscale, else 3',
     parse: (text) => (text.trim() === '1' || text.trim() === '3' ? (Number(text.trim()) as 1 | 3) : { problem: 'must be 1 (greyscale) or 3 (RGB)' }),
   } satisfies Option<1 | 3>,
   layout: {
@@ -173,13 +177,14 @@ export const FORMATS = {
   images: {
     doc: 'an archive (.zip, .tar or .tar.gz) with one folder per class holding PNG or JPEG files',
     files: { file: 'a .zip, .tar or .tar.gz with one folder per class' },
-    options: ['imageSize', 'channels', 'layout', 'scale', 'offset'],
-    example: "curl -F name=digits -F format=images -F file=@digits.zip -F imageSize='[28,28]' -F channels=1 $API/v1/datasets",
+    options: ['imageSize', 'resize', 'channels', 'layout', 'scale', 'offset'],
+    example: "curl -F name=photos -F format=images -F file=@photos.zip -F imageSize='[224,224]' -F resize=cover -F channels=3 $API/v1/datasets",
     build: (files, o, p) => {
       const layout = o.layout ?? 'flat';
+      const resize = o.resize ?? 'stretch';
       return {
-        job: { kind: 'images', file: files.file!, layout, ...withPreprocessing(p), ...some({ imageSize: o.imageSize, channels: o.channels }) },
-        shown: { ...some({ imageSize: o.imageSize, channels: o.channels }), layout },
+        job: { kind: 'images', file: files.file!, layout, resize, ...withPreprocessing(p), ...some({ imageSize: o.imageSize, channels: o.channels }) },
+        shown: { ...some({ imageSize: o.imageSize, channels: o.channels }), resize, layout },
       };
     },
   } satisfies Format<Job<ImagesJob>>,

@@ -16,6 +16,8 @@ const MAX_ENTRY_BYTES = 32 << 20;
 const MAX_PIXELS = 40_000_000;
 /** decodes in flight at once: sharp runs them on libuv's pool, so a few overlap well */
 const IN_FLIGHT = 4;
+/** sharp's fit for each resize mode; cover crops and contain pads about the centre, padding black */
+const FIT = { stretch: 'fill', cover: 'cover', contain: 'contain' } as const;
 
 const corruptImage = (name: string, err: unknown) =>
   new IngestError('corrupt_image', `entry ${JSON.stringify(name)} cannot be decoded as an image (${(err as Error).message.split('\n')[0]}); expected a valid PNG or JPEG`, {
@@ -40,7 +42,9 @@ export async function ingestImages(job: ImagesJob): Promise<IngestResult> {
 
   const decode = async (bytes: Buffer, name: string, label: number): Promise<Decoded> => {
     try {
-      let image = sharp(bytes, { failOn: 'warning', limitInputPixels: MAX_PIXELS }).resize(size![1], size![0], { fit: 'fill' }).flatten({ background: '#000000' });
+      let image = sharp(bytes, { failOn: 'warning', limitInputPixels: MAX_PIXELS })
+        .resize(size![1], size![0], { fit: FIT[job.resize], position: 'centre', background: '#000000' })
+        .flatten({ background: '#000000' });
       image = channels === 1 ? image.greyscale() : image.toColourspace('srgb');
       const { data, info } = await image.raw().toBuffer({ resolveWithObject: true });
       if (info.channels !== channels || data.length !== size![0] * size![1] * channels!) {

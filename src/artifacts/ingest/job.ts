@@ -46,6 +46,8 @@ export interface ImagesJob extends Common {
   kind: 'images';
   file: string;
   imageSize?: [number, number];
+  /** how an image of another aspect ratio meets imageSize: stretched, cropped about its centre, or padded with black */
+  resize: 'stretch' | 'cover' | 'contain';
   channels?: 1 | 3;
   layout: 'flat' | 'image';
 }

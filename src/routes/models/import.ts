@@ -13,13 +13,14 @@ import { FetchRefused, fetchToFile } from '../../artifacts/model-upload/fetch-ur
 import { parseModelJson, type UploadedWeights } from '../../artifacts/model-upload/manifest.js';
 import { HttpProblem } from '../../plugins/problem.js';
 import type { ModelError, ModelStore } from '../../store/models.js';
-import { acceptModel, MAX_MODEL_JSON_BYTES, type ModelPreprocessing, type ModelUploadDeps } from './upload.js';
+import { acceptModel, MAX_MODEL_JSON_BYTES, type ModelUploadDeps } from './upload.js';
+import type { Preprocessing } from '../../jobs/preprocessing.js';
 
 export interface ModelImport {
   id: string;
   url: string;
   name: string;
-  preprocessing?: ModelPreprocessing;
+  preprocessing?: Preprocessing;
 }
 
 export interface ModelImportDeps extends ModelUploadDeps {

@@ -11,6 +11,7 @@ import { parseModelJson, planWeights, storedWeightBytes, type ModelJson, type Up
 import { ModelRejected, storeModel } from '../../artifacts/model-upload/store-model.js';
 import type { ReceivedUpload } from '../upload-receiver.js';
 import { fieldsProblem, type FieldError } from '../../plugins/problem.js';
+import { preprocessingProblem, type Preprocessing } from '../../jobs/preprocessing.js';
 
 export const MAX_MODEL_JSON_BYTES = 64 << 20;
 
@@ -18,7 +19,7 @@ export interface AcceptedModel {
   name: string;
   inputShape: number[] | null;
   classes: string[];
-  preprocessing: ModelPreprocessing | null;
+  preprocessing: Preprocessing | null;
   /** what the stored model takes on disk */
   bytes: number;
 }
@@ -33,24 +34,20 @@ export interface ModelUploadDeps {
 
 export const rejected = (errors: FieldError[], slug = 'invalid_model', title = 'The model is not valid') => fieldsProblem({ status: 400, slug, title, errors });
 
-export type ModelPreprocessing = { scale: number; offset: number };
-
-/** `value` as preprocessing, or a problem at `pointer`. */
-export function checkPreprocessing(value: unknown, pointer: string, errors: FieldError[]): ModelPreprocessing | undefined {
-  const p = value as { scale?: unknown; offset?: unknown } | null;
-  if (!p || typeof p !== 'object' || !Number.isFinite(p.scale) || !Number.isFinite(p.offset) || p.scale === 0) {
-    errors.push({ pointer, in: 'body', detail: 'must be {scale, offset}, finite numbers, scale not 0 (input = raw * scale + offset)' });
-    return undefined;
-  }
-  return { scale: p.scale as number, offset: p.offset as number };
+/** `value` as preprocessing (src/jobs/preprocessing.ts), or a problem at `pointer`. */
+export function checkPreprocessing(value: unknown, pointer: string, errors: FieldError[]): Preprocessing | undefined {
+  const wrong = preprocessingProblem(value);
+  if (wrong === undefined) return value as Preprocessing;
+  errors.push({ pointer, in: 'body', detail: wrong });
+  return undefined;
 }
 
 /** What userDefinedMetadata.tfjsAdapt says about classes and preprocessing, checked. */
-function metadata(json: ModelJson, errors: FieldError[]): { classes?: unknown; preprocessing?: ModelPreprocessing } {
+function metadata(json: ModelJson, errors: FieldError[]): { classes?: unknown; preprocessing?: Preprocessing } {
   const meta = (json.userDefinedMetadata as { tfjsAdapt?: { classes?: unknown; preprocessing?: unknown } } | undefined)?.tfjsAdapt;
   if (!meta) return {};
   const at = '/modelJson/userDefinedMetadata/tfjsAdapt';
-  const out: { classes?: unknown; preprocessing?: ModelPreprocessing } = {};
+  const out: { classes?: unknown; preprocessing?: Preprocessing } = {};
   if (meta.classes !== undefined) {
     if (!Array.isArray(meta.classes) || !meta.classes.every((c) => typeof c === 'string')) errors.push({ pointer: `${at}/classes`, in: 'body', detail: 'must be an array of class names' });
     else out.classes = meta.classes;
@@ -69,7 +66,7 @@ export interface ModelSource {
   weights: UploadedWeights[];
   name: string;
   /** given at upload; wins over userDefinedMetadata.tfjsAdapt.preprocessing */
-  preprocessing?: ModelPreprocessing;
+  preprocessing?: Preprocessing;
 }
 
 export async function acceptModelUpload(upload: ReceivedUpload, dir: string, deps: ModelUploadDeps): Promise<AcceptedModel> {
@@ -85,7 +82,7 @@ export async function acceptModelUpload(upload: ReceivedUpload, dir: string, dep
   const names = upload.fields.get('name') ?? [];
   if (names.length > 1 || (names[0] !== undefined && (names[0].trim() === '' || names[0].length > 200))) problem('/name', 'must be given once, 1 to 200 characters');
   const preprocessingTexts = upload.fields.get('preprocessing') ?? [];
-  let preprocessing: ModelPreprocessing | undefined;
+  let preprocessing: Preprocessing | undefined;
   if (preprocessingTexts.length > 1) problem('/preprocessing', 'is given more than once');
   else if (preprocessingTexts[0] !== undefined) {
     let value: unknown;

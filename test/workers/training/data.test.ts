@@ -2,7 +2,8 @@ import assert from 'node:assert/strict';
 import { readFile, truncate, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { test } from 'node:test';
-import { Batcher, loadDataset, readIdx, writeDatasetFiles, type Dataset } from '../../../workers/training/data.js';
+import { Batcher, FeatureFile, loadDataset, readIdx, writeDatasetFiles, type Dataset } from '../../../workers/training/data.js';
+import { RESIDENT_FEATURE_BYTES } from '../../../src/jobs/dataset-memory.js';
 import { TrainingError, type DatasetFiles } from '../../../src/jobs/task.js';
 import { MNIST_DIR, tempDir } from './fixtures.js';
 
@@ -118,7 +119,7 @@ test('loadDataset names the file, the field and the expectation when a dataset i
 test('a batcher visits every example once per epoch, in an order fixed by (seed, epoch) alone', async () => {
   const root = await tempDir();
   const data = await indexDataset(root, 100);
-  const batcher = new Batcher(data, 16, 42);
+  const batcher = new Batcher(data, 16, { seed: 42 });
   assert.equal(batcher.steps, 7);
   const orders = new Map<number, number[]>();
   for (const epoch of [1, 2, 3]) {
@@ -130,10 +131,10 @@ test('a batcher visits every example once per epoch, in an order fixed by (seed,
   assert.notDeepEqual(orders.get(1), orders.get(2));
   assert.notDeepEqual(orders.get(1), Array.from({ length: 100 }, (_, i) => i));
 
-  const resumed = new Batcher(data, 16, 42);
+  const resumed = new Batcher(data, 16, { seed: 42 });
   resumed.shuffle(3);
   assert.deepEqual(batchIndices(resumed), orders.get(3), 'epoch 3 replays without epochs 1 and 2');
-  const otherSeed = new Batcher(data, 16, 43);
+  const otherSeed = new Batcher(data, 16, { seed: 43 });
   otherSeed.shuffle(3);
   assert.notDeepEqual(batchIndices(otherSeed), orders.get(3));
 
@@ -163,4 +164,56 @@ test('a batcher reuses one buffer, cuts a short last batch, applies the preproce
   assert.equal(last.x.buffer, first.x.buffer, 'the short batch is a view of the same buffer');
   assert.deepEqual(Array.from(batcher.fill(0, true).x), [-1, 1, 3, 5, -1, 1, 3, 5], 'as columns, feature by feature');
   assert.deepEqual(Array.from(batcher.fill(2, true).x), [15, 17, 15, 17]);
+});
+
+test('features read from disk per batch give the batches of features held in memory, uint8 and float32 alike', async () => {
+  const root = await tempDir();
+  const labels = Int32Array.from({ length: 37 }, (_, i) => i % 3);
+  const bytes = Uint8Array.from({ length: 37 * 12 }, (_, i) => (i * 13) % 256);
+  await writeDatasetFiles(path.join(root, 'u8'), bytes, labels);
+  const floats = Float32Array.from({ length: 37 * 12 }, (_, i) => i / 7 - 3);
+  await writeDatasetFiles(path.join(root, 'f32'), floats, labels);
+  for (const dtype of ['uint8', 'float32'] as const) {
+    const files = { ...descriptor(path.join(root, dtype === 'uint8' ? 'u8' : 'f32'), 37, [2, 2, 3], dtype, 3), imageShape: [2, 2, 3], preprocessing: { mean: [0.5, 0.4, 0.3], std: [0.2, 0.25, 0.5] } };
+    const held = await loadDataset(files, '/data/train', { resident: true });
+    const onDisk = await loadDataset(files, '/data/train', { resident: false });
+    assert.ok(onDisk.features instanceof FeatureFile, 'read per batch');
+    const [a, b] = [new Batcher(held, 8, { seed: 9 }), new Batcher(onDisk, 8, { seed: 9 })];
+    for (const epoch of [1, 2]) {
+      a.shuffle(epoch);
+      b.shuffle(epoch);
+      for (let step = 0; step < a.steps; step++) {
+        for (const columns of [false, true]) assert.deepEqual(Array.from(b.fill(step, columns).x), Array.from(a.fill(step, columns).x), `${dtype} epoch ${epoch} step ${step}`);
+      }
+    }
+  }
+  // per channel, (v / 255 - mean[c]) / std[c]: example 0 of the uint8 set is 0, 13, 26, 39, ...
+  const files = { ...descriptor(path.join(root, 'u8'), 37, [12], 'uint8', 3), imageShape: [2, 2, 3], preprocessing: { mean: [0.5, 0.4, 0.3], std: [0.2, 0.25, 0.5] } };
+  const x = new Batcher(await loadDataset(files, '/data/train'), 1).fill(0).x;
+  const expected = [0, 13, 26, 39].map((v, k) => (v / 255 - [0.5, 0.4, 0.3][k % 3]!) / [0.2, 0.25, 0.5][k % 3]!);
+  expected.forEach((v, k) => assert.ok(Math.abs(x[k]! - v) < 1e-5, `value ${k}: ${x[k]} vs ${v}`));
+});
+
+test('a dataset past RESIDENT_FEATURE_BYTES stays on disk: loading it and filling batches holds a batch, not the set (let alone as float32)', async () => {
+  const root = await tempDir();
+  const dir = path.join(root, 'photos');
+  // 600 examples of 224x224x3 uint8: 90 MB stored, 361 MB as float32; written sparse, so quickly
+  const n = 600;
+  const size = 224 * 224 * 3;
+  await writeDatasetFiles(dir, new Uint8Array(0), Int32Array.from({ length: n }, (_, i) => i % 2));
+  await truncate(path.join(dir, 'features.bin'), n * size);
+  const files = { ...descriptor(dir, n, [224, 224, 3], 'uint8', 2), imageShape: [224, 224, 3], preprocessing: { range: [-1, 1] } };
+  assert.ok(n * size > RESIDENT_FEATURE_BYTES);
+  const before = process.memoryUsage().arrayBuffers;
+  const data = await loadDataset(files, '/data/train');
+  assert.ok(data.features instanceof FeatureFile);
+  const batcher = new Batcher(data, 16, { seed: 1 });
+  batcher.shuffle(1);
+  for (let step = 0; step < batcher.steps; step++) {
+    const batch = batcher.fill(step);
+    assert.equal(batch.x[0], -1, 'zero pixels mapped onto -1');
+  }
+  const grew = process.memoryUsage().arrayBuffers - before;
+  const batchBytes = 16 * size * 4;
+  assert.ok(grew < batchBytes + 8 * 2 ** 20, `array buffers grew by ${grew} bytes; one batch is ${batchBytes}, the set ${n * size} stored and ${n * size * 4} as float32`);
 });

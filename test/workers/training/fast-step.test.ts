@@ -51,7 +51,7 @@ async function lossCurve(recipe: Recipe, fast: boolean): Promise<{ losses: numbe
   const optimizer = createOptimizer({ name: 'sgd', learningRate: recipe.learningRate, momentum: 0.9 });
   const columns = fast && forward.takesColumns(recipe.batchSize);
   const setup: StepSetup = { forward, method, optimizer, sums: { loss: 0, correct: 0, signals: {} }, numClasses: 10, targetLabelled: false, columns };
-  const batcher = new Batcher(mnist, recipe.batchSize, SEED);
+  const batcher = new Batcher(mnist, recipe.batchSize, { seed: SEED });
   batcher.shuffle(1);
   const losses: number[] = [];
   const correct: number[] = [];
@@ -188,8 +188,8 @@ test('domain adaptation (DANN on a labelled target, both batches in one pass): t
     const optimizer = createOptimizer({ name: 'sgd', learningRate: 0.01, momentum: 0.9 });
     const sums: EpochSums = { loss: 0, correct: 0, signals: signalSums([...method.signals, TARGET_LOSS]) };
     const setup: StepSetup = { forward, method, optimizer, sums, numClasses: 10, targetLabelled: true, columns };
-    const source = new Batcher(mnist, 32, SEED);
-    const target = new Batcher(mnist, 32, SEED + 1);
+    const source = new Batcher(mnist, 32, { seed: SEED });
+    const target = new Batcher(mnist, 32, { seed: SEED + 1 });
     source.shuffle(1);
     target.shuffle(1);
     const losses: number[] = [];

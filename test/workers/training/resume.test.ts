@@ -126,6 +126,26 @@ test('a crash loses only the steps since the last checkpoint: DANN with momentum
   assert.ok(again.messages.some((m) => m.type === 'log' && /^resuming from checkpoint epoch-0002-step-00000035: epoch 2 of 2, step 5 of 30/.test(m.message)));
 });
 
+test('with augmentation of source and target batches, a paused DANN job still ends bit for bit like its twin', async () => {
+  const images = (d: DatasetFiles): DatasetFiles => ({ ...d, imageShape: [28, 28, 1] });
+  const spec: JobSpec = {
+    type: 'domain_adaptation',
+    model: { architecture: { kind: 'mlp', hidden: [32], activation: 'relu' } },
+    method: { kind: 'dann', hiddenUnits: 16 },
+    data: { source: 'train', target: 'target', targetTest: 'test' },
+    hyperparameters: {
+      epochs: 2,
+      batchSize: 50,
+      seed: 4,
+      optimizer: { name: 'momentum', learningRate: 0.01 },
+      augment: { flip: 'horizontal', rotate: 10, translate: 0.1, scale: 0.1, brightness: 0.1, contrast: 0.2, noise: 0.02, apply: ['source', 'target'] },
+    },
+    checkpoint: { everySteps: 7 },
+  };
+  const { stopped } = await twins('augmented', spec, { train: images(train), target: images(target), targetTest: test1k }, 'pause', (m) => m.type === 'checkpoint' && m.epoch === 2);
+  assert.ok(stopped.outcome === 'cancelled' && stopped.stoppedAt.epoch === 2);
+});
+
 test('handed back at the end of an epoch, a job with early stopping and rmsprop ends like its twin', async () => {
   const hp = trainSpec({ epochs: 3, batchSize: 64, seed: 2, optimizer: { name: 'rmsprop', learningRate: 0.002 }, earlyStopping: { patience: 1 } });
   const spec = { ...hp, data: { train: 'train', validation: 'validation', test: 'test' } };

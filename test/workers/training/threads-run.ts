@@ -55,7 +55,7 @@ const columns = forward.takesColumns(BATCH_SIZE);
 const setup: StepSetup = { forward, method, optimizer, sums: { loss: 0, correct: 0, signals: {} }, numClasses: 10, targetLabelled: false, columns };
 const values = () => Float32Array.from(net.getWeights().flatMap((w) => Array.from(w.dataSync())));
 const initial = values();
-const batcher = new Batcher(data, BATCH_SIZE, SEED);
+const batcher = new Batcher(data, BATCH_SIZE, { seed: SEED });
 batcher.shuffle(1);
 const losses: number[] = [];
 for (let i = 0; i < steps; i++) {

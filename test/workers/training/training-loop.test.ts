@@ -279,7 +279,7 @@ test('finetune rejects a base model that does not fit the data, and warns about 
   await runTraining(makeTask(root, 'rescaled', spec, { train: rescaled }, { baseModelDir: trained.dir }), report);
   const warning = messages.find((m) => m.type === 'log');
   assert.ok(warning?.type === 'log' && warning.level === 'warn');
-  assert.match(warning.message, /scaled by 0\.00784.* but dataset train uses scale 0\.00392/);
+  assert.match(warning.message, /trained on inputs by scale 0\.00784.* but dataset train is fed by scale 0\.00392/);
   assertNoLeak();
 });
 

@@ -104,7 +104,9 @@ const same = (a: Float32Array, b: Float32Array) => Buffer.from(a.buffer, a.byteO
 /** The saved model's logits on the test set's raw examples, as a user of the model would get them. */
 async function predictions(dir: string): Promise<Float32Array> {
   const { model } = await loadModel(dir);
-  const { scale, offset } = upperTest.preprocessing;
+  const p = upperTest.preprocessing;
+  assert.ok('scale' in p, 'the test set keeps its own {scale, offset}');
+  const { scale, offset } = p;
   const raw = new Uint8Array(await readFile(path.join(upperTest.dir, 'features.bin')));
   const logits = tf.tidy(() => model.predict(tf.add(tf.mul(tf.tensor2d(raw, [upperTest.numExamples, 784], 'float32'), scale), offset)) as tf.Tensor);
   const values = (await logits.data()) as Float32Array;

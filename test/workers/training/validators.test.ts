@@ -75,7 +75,8 @@ test('a sample is fixed by its seed, at most the size asked, the whole set when 
   assert.deepEqual(sample(data, 10, 3).features, a.features);
   assert.notDeepEqual(sample(data, 10, 4).features, a.features);
   // Each sampled row is one of the set's, label with it.
-  for (let i = 0; i < 10; i++) assert.equal(a.labels[i], a.features[2 * i] % 2);
+  const features = a.features as Float32Array;
+  for (let i = 0; i < 10; i++) assert.equal(a.labels[i], features[2 * i]! % 2);
   assert.equal(sample(data, 100, 3), data);
 });
 

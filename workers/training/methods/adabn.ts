@@ -1,6 +1,6 @@
 import * as tf from '@tensorflow/tfjs';
 import { Batcher, type Dataset } from '../data.js';
-import { EVAL_BATCH_SIZE } from '../evaluate.js';
+import { evalBatchRows } from '../../../src/jobs/dataset-memory.js';
 import { TrainingError } from '../../../src/jobs/task.js';
 import { plainMethod, type MethodFactory } from './method.js';
 
@@ -38,7 +38,7 @@ function batchNormLayers(model: tf.LayersModel): tf.layers.Layer[] {
  * Batch moments are merged exactly in double precision (Chan et al.'s pairwise update).
  */
 export async function recomputeBatchNorm(model: tf.LayersModel, layers: tf.layers.Layer[], data: Dataset): Promise<void> {
-  const batcher = new Batcher(data, Math.min(EVAL_BATCH_SIZE, data.labels.length));
+  const batcher = new Batcher(data, evalBatchRows(data.files));
   for (const layer of layers) {
     const upTo = tf.model({ inputs: model.inputs, outputs: layer.input as tf.SymbolicTensor });
     let count = 0;
