@@ -14,6 +14,7 @@ import type { ModelRecord } from '../../store/models.js';
 import { newId } from '../../store/ids.js';
 import { requireRoom } from '../quota-problem.js';
 import { acceptModelUpload } from './upload.js';
+import predictRoutes from './predict.js';
 
 const present = (m: ModelRecord): Model => ({
   id: m.id,
@@ -36,6 +37,7 @@ const routes: FastifyPluginAsyncTypebox = async (app) => {
   const tags = ['models'];
   // registered here rather than app-wide: only upload routes take multipart bodies
   await app.register(multipart);
+  await app.register(predictRoutes);
   const checks = new ModelCheckSlots(config.modelCheckConcurrency);
   const quota = new StorageQuota({ db: store.db, quotaBytes: config.tenantStorageQuotaBytes, datasetMaxBytes: config.datasetMaxBytes, imageMaxPixels: config.imageMaxPixels });
 
