@@ -20,6 +20,7 @@ export const OPERATION_IDS: Record<string, string> = {
   'DELETE /v1/models/{id}': 'deleteModel',
   'GET /v1/models/{id}/model.json': 'downloadModelJson',
   'GET /v1/models/{id}/weights.bin': 'downloadModelWeights',
+  'POST /v1/models/{id}/predict': 'predict',
 
   'POST /v1/jobs': 'createJob',
   'GET /v1/jobs': 'listJobs',
