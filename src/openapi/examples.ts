@@ -296,6 +296,15 @@ export const EXAMPLES: Record<string, OperationExamples> = {
     },
   },
   'GET /v1/jobs/{id}/checkpoints': { responses: { 200: { data: [checkpoint(1, 0.873, 0.7303), checkpoint(2, 0.4025, 0.8767)] } } },
+  'POST /v1/jobs/{id}/checkpoints/{epoch}/model': {
+    responses: {
+      201: { ...model, id: 'mdl_01a2219d5e6f7a8b9c0d1e2f', name: `train ${JOB} epoch 2`, metrics: { ...checkpoint(2, 0.4025, 0.8767).metrics, epoch: 2, step: 1876 } },
+      404: problem(404, 'checkpoint_not_found', 'Checkpoint not found', `job ${JOB} has no checkpoint of epoch 12; it has checkpoints of epochs 1, 2`, `/v1/jobs/${JOB}/checkpoints/12/model`, [
+        { pointer: '/epoch', detail: 'expected one of 1, 2' },
+      ]),
+      409: problem(409, 'checkpoint_gone', 'Checkpoint files gone', `the checkpoint of epoch 2 (step 1876) of job ${JOB} is no longer on disk`, `/v1/jobs/${JOB}/checkpoints/2/model`),
+    },
+  },
   'GET /v1/jobs/{id}/events': { responses: { 200: { data: events, hasMore: true, nextCursor: '10' } } },
 };
 

@@ -29,5 +29,6 @@ export const OPERATION_IDS: Record<string, string> = {
   'POST /v1/jobs/{id}/pause': 'pauseJob',
   'POST /v1/jobs/{id}/resume': 'resumeJob',
   'GET /v1/jobs/{id}/checkpoints': 'listJobCheckpoints',
+  'POST /v1/jobs/{id}/checkpoints/{epoch}/model': 'createModelFromCheckpoint',
   'GET /v1/jobs/{id}/events': 'listJobEvents',
 };

@@ -14,23 +14,9 @@ import type { ModelRecord } from '../../store/models.js';
 import { newId } from '../../store/ids.js';
 import { requireRoom } from '../quota-problem.js';
 import { acceptModelUpload } from './upload.js';
+import { present } from './present.js';
 import predictRoutes from './predict.js';
 
-const present = (m: ModelRecord): Model => ({
-  id: m.id,
-  object: 'model',
-  name: m.name,
-  status: m.status,
-  jobId: m.jobId,
-  baseModelId: m.baseModelId,
-  datasetIds: m.datasetIds,
-  metrics: m.metrics,
-  inputShape: m.inputShape,
-  classes: m.classes,
-  preprocessing: m.preprocessing,
-  files: { modelJson: `/v1/models/${m.id}/model.json`, weights: `/v1/models/${m.id}/weights.bin` },
-  createdAt: m.createdAt,
-});
 
 const routes: FastifyPluginAsyncTypebox = async (app) => {
   const { store, artifacts, config } = app.deps;
