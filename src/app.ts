@@ -45,7 +45,7 @@ export async function buildApp(deps: AppDeps, opts: { logger?: FastifyBaseLogger
   app.decorate('deps', deps);
   const predictions = new PredictPool(deps.config.predict);
   app.decorate('predictions', predictions);
-  app.addHook('onClose', () => predictions.close());
+  app.addHook('onClose', async () => predictions.close());
   await app.register(problemPlugin);
   // the rate limit counts requests before the guard refuses any, so both share one identification
   const identify = identifier(deps.config.apiKeys);

@@ -14,6 +14,6 @@ export interface ModelPreprocessing {
 export function applyPreprocessing(values: Float32Array, preprocessing: ModelPreprocessing | null): Float32Array {
   if (preprocessing === null) return values;
   const { scale, offset } = preprocessing;
-  for (let i = 0; i < values.length; i++) values[i] = values[i]! * scale + offset;
+  for (let i = 0; i < values.length; i++) values[i] = values[i] * scale + offset;
   return values;
 }

@@ -173,7 +173,7 @@ export class PredictPool {
 
   async close(): Promise<void> {
     this.closed = true;
-    await Promise.all(this.slots.map((w) => w?.kill()));
+    await Promise.all(this.slots.map((w) => w?.kill() ?? Promise.resolve()));
   }
 
   private start(slot: number): ChildWorker {

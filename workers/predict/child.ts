@@ -33,8 +33,8 @@ async function model(ref: PredictRequest['model'], inputShape: number[]): Promis
   } catch (err) {
     throw new InvalidModel((err as Error).message);
   }
-  const input = loaded.inputs[0]!.shape.slice(1);
-  const output = loaded.outputs[0]!.shape;
+  const input = loaded.inputs[0].shape.slice(1);
+  const output = loaded.outputs[0].shape;
   if (loaded.inputs.length !== 1 || loaded.outputs.length !== 1 || output.length !== 2) {
     loaded.dispose();
     throw new InvalidModel(`model ${ref.id} has ${loaded.inputs.length} inputs and ${loaded.outputs.length} outputs of shape [${output.join(', ')}]; expected one input and one [?, classes] output`);

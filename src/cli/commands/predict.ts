@@ -25,9 +25,9 @@ async function examplesOf(path: string): Promise<unknown[]> {
   } catch (err) {
     throw new UsageError(`cannot read ${path} as JSON: ${(err as Error).message}`);
   }
-  const examples = Array.isArray(parsed) ? parsed : (parsed as { examples?: unknown } | null)?.examples;
+  const examples: unknown = Array.isArray(parsed) ? parsed : (parsed as { examples?: unknown } | null)?.examples;
   if (!Array.isArray(examples)) throw new UsageError(`${path} holds no examples: expected a JSON array of examples, or {"examples": [...]}`);
-  return examples;
+  return examples as unknown[];
 }
 
 /**

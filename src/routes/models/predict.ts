@@ -51,7 +51,7 @@ const routes: FastifyPluginAsyncTypebox = async (app) => {
     }
     if (pixels.length === 0) throw invalid('/image', 'is missing; expected one or more image files, e.g. curl -F image=@cat.jpg');
     const decoded = await Promise.all(pixels);
-    const size = decoded[0]!.length;
+    const size = decoded[0].length;
     const values = new Float32Array(decoded.length * size);
     decoded.forEach((p, i) => values.set(p, i * size));
     return { values, count: decoded.length, ...(topK !== undefined ? { topK } : {}) };
@@ -119,8 +119,8 @@ function ranked(p: Prediction, count: number, classes: string[] | null, topK = p
   const name = (c: number) => classes?.[c] ?? String(c);
   return Array.from({ length: count }, (_, i) => {
     const row = p.probabilities.subarray(i * p.numClasses, (i + 1) * p.numClasses);
-    const order = Array.from(row.keys()).sort((a, b) => row[b]! - row[a]! || a - b);
-    return { classes: order.slice(0, topK).map((c) => ({ class: name(c), probability: row[c]! })) };
+    const order = Array.from(row.keys()).sort((a, b) => row[b] - row[a] || a - b);
+    return { classes: order.slice(0, topK).map((c) => ({ class: name(c), probability: row[c] })) };
   });
 }
 
