@@ -23,13 +23,11 @@ import os from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import { parseArgs } from 'node:util';
-import { sourceGrid, warp } from '../src/artifacts/ingest/geometry.js';
 import type { Architecture, Hyperparameters, JobSpec } from '../src/schemas/job.js';
 import type { AdaptationMethod, Strategy } from '../src/schemas/methods.js';
-import { readIdx, writeDatasetFiles } from '../workers/training/data.js';
 import type { DatasetFiles, TrainingData, TrainingTask } from '../src/jobs/task.js';
 import { runTraining } from '../workers/training/training-loop.js';
-import { MNIST_DIR } from './mnist.js';
+import { MNIST_DIR, mnistDataset, readMnist } from './mnist.js';
 import { findTorchPython } from './processes.js';
 
 process.env.TFJS_BACKEND ||= 'wasm';
@@ -45,34 +43,12 @@ const log = (line: string) => console.log(`[${new Date().toISOString().slice(11,
 
 // ---------------------------------------------------------------- data
 
-const images = { train: (await readIdx(path.join(MNIST_DIR, 'train-images-idx3-ubyte'))).data as Uint8Array, test: (await readIdx(path.join(MNIST_DIR, 't10k-images-idx3-ubyte'))).data as Uint8Array };
-const labels = { train: (await readIdx(path.join(MNIST_DIR, 'train-labels-idx1-ubyte'))).data as Uint8Array, test: (await readIdx(path.join(MNIST_DIR, 't10k-labels-idx1-ubyte'))).data as Uint8Array };
+const mnist = await readMnist();
+const labels = mnist.labels;
 
-/** Examples `indices` of a split, rotated by `degrees` (bilinear, zero fill, as the service's transform), relabelled by `classes`. */
-async function dataset(id: string, split: 'train' | 'test', indices: number[], opts: { degrees?: number; classes?: number[] } = {}): Promise<DatasetFiles> {
-  const classes = opts.classes ?? [0, 1, 2, 3, 4, 5, 6, 7, 8, 9];
-  const features = new Uint8Array(indices.length * 784);
-  const grid = opts.degrees ? sourceGrid({ rotate: opts.degrees }, 28, 28) : undefined;
-  const out = new Float32Array(784);
-  indices.forEach((example, i) => {
-    const image = images[split].subarray(example * 784, (example + 1) * 784);
-    if (grid === undefined) return features.set(image, i * 784);
-    warp(image, out, 28, 28, 1, grid);
-    for (let k = 0; k < 784; k++) features[i * 784 + k] = Math.min(255, Math.max(0, Math.round(out[k]!)));
-  });
-  const dir = path.join(work, 'data', id);
-  await writeDatasetFiles(dir, features, Int32Array.from(indices, (i) => classes.indexOf(labels[split][i]!)));
-  return {
-    id,
-    dir,
-    numExamples: indices.length,
-    featureShape: [784],
-    featureDtype: 'uint8',
-    numClasses: classes.length,
-    classes: classes.map(String),
-    preprocessing: { scale: 2 / 255, offset: -1 },
-  };
-}
+/** Examples `indices` of a split, rotated by `degrees`, relabelled by `classes` (bench/mnist.ts). */
+const dataset = (id: string, split: 'train' | 'test', indices: number[], opts: { degrees?: number; classes?: number[] } = {}) =>
+  mnistDataset(mnist, path.join(work, 'data'), id, split, indices, opts);
 
 const range = (from: number, count: number) => Array.from({ length: count }, (_, i) => from + i);
 const scale = (n: number) => (quick ? Math.round(n / 10) : n);

@@ -1,5 +1,5 @@
 /**
- * `npm run bench [-- --quick] [-- --only mlp,cnn,service]`: training throughput against PyTorch
+ * `npm run bench [-- --quick] [-- --only mlp,cnn,service,hostile]`: training throughput against PyTorch
  * and the service's own costs, printed as a table and written to docs/performance.md (not with
  * --only, which prints its rows and samples only). A full run takes about 10 minutes on an idle
  * 2-core machine and longer when other work runs; --quick about 2.5 minutes.
@@ -14,10 +14,11 @@ import { shareOfCores } from '../src/jobs/training-threads.js';
 import { findTorchPython } from './processes.js';
 import { LABELS } from './recipes.js';
 import { judged, markdownReport, textTable, type Environment, type Row } from './report.js';
+import { hostileRows, type HostilePlan } from './hostile-rows.js';
 import { serviceRows, type ServicePlan } from './service-rows.js';
 import { peerVersions, stockFitRow, throughputRows, type PeerConfig, type ThroughputPlan } from './training-rows.js';
 
-const GROUPS = ['mlp', 'cnn', 'service'] as const;
+const GROUPS = ['mlp', 'cnn', 'service', 'hostile'] as const;
 const DOC = fileURLToPath(new URL('../../docs/performance.md', import.meta.url));
 
 const { values } = parseArgs({ options: { quick: { type: 'boolean', default: false }, only: { type: 'string' } } });
@@ -74,6 +75,8 @@ const service: ServicePlan = quick
   ? { examples: 10_000, overheadEpochs: 2, overheadRounds: 2, latencyRuns: 3, apiSeconds: 5, concurrencyExamples: 10_000, concurrencyEpochs: 2, concurrencyRounds: 2, soakJobs: 20, predictRequests: 200 }
   : { examples: 30_000, overheadEpochs: 2, overheadRounds: 5, latencyRuns: 5, apiSeconds: 10, concurrencyExamples: 20_000, concurrencyEpochs: 2, concurrencyRounds: 3, soakJobs: 50, predictRequests: 1000 };
 
+const hostile: HostilePlan = { seconds: quick ? 20 : 60, probeIntervalMs: 100 };
+
 const began = performance.now();
 const loadAtStart = os.loadavg()[0]!;
 const log = (s: string) => console.log(`[${((performance.now() - began) / 1000).toFixed(0).padStart(4)} s] ${s}`);
@@ -111,6 +114,7 @@ if (peers.python !== undefined && peerVersions.size > 0 && ![...peerVersions].so
   for (const r of rows) if (r.peer.startsWith('PyTorch')) r.note += ' The peer runs on reference BLAS, not OpenBLAS: install libopenblas0-pthread for a fair peer.';
 }
 if (only.includes('service')) rows.push(...(await serviceRows(service, log)));
+if (only.includes('hostile')) rows.push(...(await hostileRows(hostile, log)));
 
 const cpus = os.cpus();
 const env: Environment = {
@@ -145,6 +149,7 @@ const method = [
   '**Concurrency**: a second service with WORKER_CONCURRENCY=2; per round, one job alone and two jobs at once (alternating order), throughput = samples trained / wall time from the POSTs to the last terminal event. The same round runs two bare training processes (bench/ours.js, no service) against one: the machine\'s own ceiling for two single-threaded trainings on its cores.',
   `**Predictions**: the seed MLP (one epoch through the API) answers one MNIST example per POST /v1/models/:id/predict, ${service.predictRequests} requests one after another after 20 warm-up ones, on the idle service whose prediction child is warm (bench/predict-row.ts); latency as the client sees it over loopback.`,
   `**Soak**: ${service.soakJobs} short jobs one after another on the service with WORKER_CONCURRENCY=1 (one reused child); the child's VmRSS after each job, and the \`numTensors\` the child reports in its \`started\` message, read from BullMQ's progress events.`,
+  `**/health under attack**: the service embedded (\`node dist/src/server.js all\`) in a process of its own with two tenants; the neighbour trains a seed-MLP job while, for ${hostile.seconds} s, the attacker (this process) loops over the API-side attacks of the hostile suite (an IDX gzip bomb, a tar.gz of 1-pixel PNGs upscaled, JSONL nested 20,000 deep, a modelJson of 100,000 brackets, a job refused by cost, a dry run, examples pages, an SSE flood, an anonymous flood), and a third process (bench/health-probe.ts) GETs /health every ${hostile.probeIntervalMs} ms, one probe at a time. The peer is the same probe over ${hostile.seconds} s with the neighbour training and nobody attacking.`,
 ];
 
 console.log('\n' + textTable(rows) + '\n');

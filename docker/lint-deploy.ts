@@ -81,7 +81,8 @@ function fromAjv(errors: ErrorObject[] | null | undefined, at: Omit<Problem, 'po
 function documents(file: string, text: string): { docs: unknown[]; problems: Problem[] } {
   const docs: unknown[] = [];
   const problems: Problem[] = [];
-  parseAllDocuments(text).forEach((d, i) => {
+  // merge keys (<<: *anchor) as docker compose reads them
+  parseAllDocuments(text, { merge: true }).forEach((d, i) => {
     for (const e of d.errors) problems.push({ file, doc: i + 1, pointer: '/', message: `YAML: ${e.message.split('\n')[0]}` });
     if (d.errors.length === 0 && d.contents !== null) docs.push(d.toJS());
   });

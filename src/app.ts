@@ -10,6 +10,7 @@ import { rateLimitPlugin } from './plugins/rate-limit.js';
 import { openapiPlugin } from './plugins/openapi.js';
 import { problemPlugin, sendProblem } from './plugins/problem.js';
 import { queueBoardPlugin } from './plugins/queue-board.js';
+import { serializerCompiler } from './plugins/serializer.js';
 import { PredictPool } from './predict/pool.js';
 import datasetRoutes from './routes/datasets/index.js';
 import healthRoutes from './routes/health.js';
@@ -29,8 +30,9 @@ export async function buildApp(deps: AppDeps, opts: { logger?: FastifyBaseLogger
     bodyLimit: deps.config.bodyLimitBytes,
     trustProxy: false,
     // errors the router raises before any route runs (bad URL encoding, overlong ids) are problems too
-    frameworkErrors: (err, _req, reply) =>
-      sendProblem(reply, { status: err.statusCode ?? 400, slug: (err.code ?? 'bad_request').toLowerCase(), title: 'The request URL is not valid', detail: err.message }),
+    frameworkErrors: (err, _req, reply) => {
+      void sendProblem(reply, { status: err.statusCode ?? 400, slug: (err.code ?? 'bad_request').toLowerCase(), title: 'The request URL is not valid', detail: err.message });
+    },
   } as FastifyServerOptions).withTypeProvider<TypeBoxTypeProvider>();
 
   // Bodies are checked strictly: a wrong type is an error, never coerced, and an unknown
@@ -39,6 +41,7 @@ export async function buildApp(deps: AppDeps, opts: { logger?: FastifyBaseLogger
   const strict = ajv({ coerceTypes: false });
   const lenient = ajv({ coerceTypes: true });
   app.setValidatorCompiler(({ schema, httpPart }) => (httpPart === 'body' ? strict : lenient).compile(schema));
+  app.setSerializerCompiler(serializerCompiler);
 
   // the API speaks JSON (and multipart for uploads): anything else is a 415, not a string body
   app.removeContentTypeParser('text/plain');

@@ -1,4 +1,5 @@
 import { isAbsolute, join, resolve } from 'node:path';
+import type { ObjectStoreOptions } from './artifacts/object-store.js';
 import { MAX_TRAINING_THREADS, shareOfCores } from './jobs/training-threads.js';
 import { parseApiKeys, type ApiKey } from './plugins/auth.js';
 
@@ -7,6 +8,10 @@ export interface Config {
   host: string;
   dataDir: string;
   artifactsDir: string;
+  /** ARTIFACTS_URL=s3://bucket/prefix (with S3_ENDPOINT, S3_FORCE_PATH_STYLE, AWS_REGION): the object store that holds artifacts; null: artifactsDir does */
+  objectStore: ObjectStoreOptions | null;
+  /** with an object store, the bytes of local copies (datasets, models, checkpoints) one process keeps in artifactsDir */
+  artifactsCacheMaxBytes: number;
   /** unset: the embedded default starts its own redis-server in dataDir */
   redisUrl?: string;
   /** unset: embedded PGlite in dataDir */
@@ -58,6 +63,8 @@ export interface Config {
   maxSseStreamsPerTenant: number;
   /** `host` or `host:port` entries that webhooks may call although they are loopback or private */
   webhookAllowedHosts: string[];
+  /** `host` or `host:port` entries a model import (`source.url`) may fetch from although they are loopback or private */
+  modelImportAllowedHosts: string[];
   /** resident memory one training child may use; past it the child is killed and the job fails resource_exhausted */
   trainingChildMaxMemoryBytes: number;
   /** how long a training child asked to stop (cancel, pause, shutdown, runtime limit) may take before it is killed */
@@ -105,6 +112,23 @@ function integer(env: NodeJS.ProcessEnv, name: string, fallback: number, min: nu
   return n;
 }
 
+/** ARTIFACTS_URL and the settings of its S3 client; null when it is unset. */
+function objectStore(env: NodeJS.ProcessEnv): ObjectStoreOptions | null {
+  const raw = env.ARTIFACTS_URL;
+  if (raw === undefined || raw === '') return null;
+  // bucket names: 3-63 lower-case letters, digits, dots and hyphens (S3's rules)
+  const m = /^s3:\/\/([a-z0-9][a-z0-9.-]{1,61}[a-z0-9])(?:\/(.*))?$/.exec(raw);
+  if (!m) throw new ConfigError(`ARTIFACTS_URL=${JSON.stringify(raw)} is not valid: expected s3://bucket or s3://bucket/prefix (a bucket name of 3-63 lower-case letters, digits, dots and hyphens)`);
+  const prefix = (m[2] ?? '').replace(/^\/+|\/+$/g, '');
+  const endpoint = env.S3_ENDPOINT || undefined;
+  if (endpoint !== undefined && !/^https?:\/\/[^/]+/.test(endpoint)) {
+    throw new ConfigError(`S3_ENDPOINT=${JSON.stringify(endpoint)} is not valid: expected an http:// or https:// URL such as http://minio:9000`);
+  }
+  const pathStyle = env.S3_FORCE_PATH_STYLE || 'false';
+  if (pathStyle !== 'true' && pathStyle !== 'false') throw new ConfigError(`S3_FORCE_PATH_STYLE=${JSON.stringify(pathStyle)} is not valid: expected true or false`);
+  return { bucket: m[1], prefix, ...(endpoint ? { endpoint } : {}), forcePathStyle: pathStyle === 'true', region: env.AWS_REGION || 'us-east-1' };
+}
+
 /** ADMIN_TENANTS: comma-separated tenant names, each one of API_KEYS, so a typo cannot lock admins out unnoticed. */
 function adminTenants(raw: string | undefined, keys: ApiKey[]): string[] {
   const names = (raw ?? '').split(',').map((t) => t.trim()).filter(Boolean);
@@ -150,6 +174,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     host,
     dataDir,
     artifactsDir: isAbsolute(artifacts) ? artifacts : resolve(artifacts),
+    objectStore: objectStore(env),
+    artifactsCacheMaxBytes: integer(env, 'ARTIFACTS_CACHE_MAX_BYTES', 10 * 1024 ** 3, 0, 1024 ** 5),
     redisUrl: env.REDIS_URL || undefined,
     databaseUrl: env.DATABASE_URL || undefined,
     workerConcurrency,
@@ -182,7 +208,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     rateLimitPerMinute: integer(env, 'RATE_LIMIT_PER_MINUTE', apiKeys.length > 0 ? 1200 : 0, 0, 10_000_000),
     rateLimitAnonymousPerMinute: integer(env, 'RATE_LIMIT_ANONYMOUS_PER_MINUTE', 60, 0, 10_000_000),
     maxSseStreamsPerTenant: integer(env, 'MAX_SSE_STREAMS_PER_TENANT', 20, 1, 100_000),
-    webhookAllowedHosts: (env.WEBHOOK_ALLOWED_HOSTS ?? '').split(',').map((h) => h.trim().toLowerCase()).filter(Boolean),
+    webhookAllowedHosts: hostList(env.WEBHOOK_ALLOWED_HOSTS),
+    modelImportAllowedHosts: hostList(env.MODEL_IMPORT_ALLOWED_HOSTS),
     trainingChildMaxMemoryBytes,
     stopGraceMs: integer(env, 'STOP_GRACE_MS', 5000, 100, 60_000),
     jobDefaultMaxRuntimeSeconds,
@@ -199,4 +226,9 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       timeoutMs: integer(env, 'PREDICT_TIMEOUT_MS', 30_000, 100, 3600 * 1000),
     },
   };
+}
+
+/** A comma-separated list of `host` or `host:port` entries, lower-cased. */
+function hostList(raw: string | undefined): string[] {
+  return (raw ?? '').split(',').map((h) => h.trim().toLowerCase()).filter(Boolean);
 }

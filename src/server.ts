@@ -7,7 +7,7 @@
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { pino, type Logger } from 'pino';
-import { Artifacts } from './artifacts/artifacts.js';
+import { openArtifacts } from './artifacts/artifacts.js';
 import { buildApp } from './app.js';
 import { ConfigError, loadConfig, type Config } from './config.js';
 import { LiveEvents } from './queue/live-events.js';
@@ -50,7 +50,8 @@ export async function startService(config: Config, mode: Mode, log: Logger): Pro
     }
     const store = await openStore({ dataDir: config.dataDir, ...(config.databaseUrl ? { databaseUrl: config.databaseUrl } : {}) });
     stops.push(() => store.close());
-    const artifacts = new Artifacts(config.artifactsDir);
+    const artifacts = openArtifacts(config);
+    stops.push(async () => artifacts.close());
     // producers fail fast when Redis is away (the API answers 503); BullMQ's blocking worker needs retries unbounded
     const redis = createRedis(redisUrl, { maxRetriesPerRequest: 2 });
     const sub = createRedis(redisUrl, { maxRetriesPerRequest: null });
@@ -75,6 +76,7 @@ export async function startService(config: Config, mode: Mode, log: Logger): Pro
         live,
         queue,
         webhooks,
+        artifacts,
         log: log.child({ part: 'worker' }),
         concurrency: config.workerConcurrency,
         trainingThreads: config.trainingThreads,
@@ -94,7 +96,7 @@ export async function startService(config: Config, mode: Mode, log: Logger): Pro
         reconcile({ store, queue, artifacts, live, log, host, settleAfterMs: config.lockDurationMs, webhookAllowedHosts: config.webhookAllowedHosts }).catch((err) => log.warn({ err: (err as Error).message }, 'reconciliation failed; will try again'));
       await reconcileNow();
       // also later: jobs accepted while Redis was away, or lost with it, are queued once it is back
-      const timer = setInterval(reconcileNow, config.reconcileIntervalMs);
+      const timer = setInterval(() => void reconcileNow(), config.reconcileIntervalMs);
       stops.push(async () => clearInterval(timer));
       log.info({ concurrency: config.workerConcurrency }, 'worker host started');
     }

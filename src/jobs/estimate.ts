@@ -168,20 +168,45 @@ const pair = (v: unknown, fallback: number): [number, number] => {
   return [n, n];
 };
 
+/** Output shape of a convolution or pooling over `shape` ([h, w, ...]) with a `k` window. */
+function windowed(shape: number[], k: [number, number], strides: [number, number], padding: unknown): [number, number] {
+  const [h, w] = [shape[0] ?? 1, shape[1] ?? 1];
+  const same = padding === 'same';
+  return [same ? Math.ceil(h / strides[0]) : Math.max(0, Math.floor((h - k[0]) / strides[0]) + 1), same ? Math.ceil(w / strides[1]) : Math.max(0, Math.floor((w - k[1]) / strides[1]) + 1)];
+}
+
+/** The layer names a layer of a functional topology takes its inputs from (its first call). */
+function inboundNames(l: LayerJson): string[] {
+  const nodes = (l as { inbound_nodes?: unknown }).inbound_nodes;
+  const first = Array.isArray(nodes) ? nodes[0] : undefined;
+  return Array.isArray(first) ? first.map((ref) => (Array.isArray(ref) ? String(ref[0]) : String((ref as { args?: unknown })?.args ?? ''))) : [];
+}
+
+/** ZeroPadding2D's `padding` as rows and columns added. */
+function padded(padding: unknown): [number, number] {
+  if (Array.isArray(padding) && Array.isArray(padding[0])) return [Number(padding[0][0] ?? 0) + Number(padding[0][1] ?? 0), Number(padding[1]?.[0] ?? 0) + Number(padding[1]?.[1] ?? 0)];
+  const [a, b] = pair(padding, 1);
+  return [2 * a, 2 * b];
+}
+
 /**
  * The layers of a stored model, in the order of its topology, with shapes inferred from the
- * dataset's `featureShape` (the model is checked to take it). Layers of a class not listed here
- * are counted as elementwise; branching models are walked in list order. `newHead` gives the last
- * Dense layer that many units, as a new head does.
+ * dataset's `featureShape` (the model is checked to take it): a layer of a functional model
+ * takes the shape of the layer its first input comes from (its `inbound_nodes`), of a
+ * Sequential one the shape of the layer before. Layers of a class not listed here are counted as
+ * elementwise. `newHead` gives the last Dense layer that many units, as a new head does.
  */
 export function topologyLayersOf(model: ModelDescription, featureShape: number[], newHead?: number): Layer[] {
   const list = topologyLayers(model.modelTopology);
   const lastDense = list.map((l) => l.class_name).lastIndexOf('Dense');
+  const shapes = new Map<string, number[]>();
   let shape = [...featureShape];
   const layers: Layer[] = [];
   for (const [i, l] of list.entries()) {
     const config = l.config ?? {};
-    const name = String(config.name ?? `layer_${i}`);
+    const name = typeof config.name === 'string' ? config.name : `layer_${i}`;
+    const inShapes = inboundNames(l).map((n) => shapes.get(n)).filter((s): s is number[] => s !== undefined);
+    if (inShapes[0]) shape = inShapes[0];
     const input = product(shape);
     const last = shape[shape.length - 1] ?? 1;
     const bias = config.use_bias !== false;
@@ -191,6 +216,7 @@ export function topologyLayersOf(model: ModelDescription, featureShape: number[]
     };
     switch (l.class_name) {
       case 'InputLayer':
+        shape = [...featureShape];
         break;
       case 'Dense': {
         const units = i === lastDense && newHead !== undefined ? newHead : Number(config.units) || 1;
@@ -198,14 +224,10 @@ export function topologyLayersOf(model: ModelDescription, featureShape: number[]
         break;
       }
       case 'Conv2D': {
-        const [h, w] = [shape[0] ?? 1, shape[1] ?? 1];
         const filters = Number(config.filters) || 1;
-        const [kh, kw] = pair(config.kernel_size, 1);
-        const [sh, sw] = pair(config.strides, 1);
-        const same = config.padding === 'same';
-        const oh = same ? Math.ceil(h / sh) : Math.max(0, Math.floor((h - kh) / sh) + 1);
-        const ow = same ? Math.ceil(w / sw) : Math.max(0, Math.floor((w - kw) / sw) + 1);
-        const patch = kh * kw * last;
+        const k = pair(config.kernel_size, 1);
+        const [oh, ow] = windowed(shape, k, pair(config.strides, 1), config.padding);
+        const patch = k[0] * k[1] * last;
         const trainable = patch * filters + (bias ? filters : 0);
         add('conv', [oh, ow, filters], trainable, oh * ow * filters * patch, {
           separateActivation: config.activation !== 'relu',
@@ -213,20 +235,40 @@ export function topologyLayersOf(model: ModelDescription, featureShape: number[]
         });
         break;
       }
+      case 'DepthwiseConv2D':
+      case 'SeparableConv2D': {
+        const m = Number(config.depth_multiplier) || 1;
+        const k = pair(config.kernel_size, 1);
+        const [oh, ow] = windowed(shape, k, pair(config.strides, 1), config.padding);
+        const depthwise = k[0] * k[1] * last * m;
+        const filters = l.class_name === 'SeparableConv2D' ? Number(config.filters) || 1 : 0;
+        const channels = filters || last * m;
+        const trainable = depthwise + filters * last * m + (bias ? channels : 0);
+        add('conv', [oh, ow, channels], trainable, oh * ow * (last * m * k[0] * k[1] + filters * last * m), { separateActivation: true });
+        break;
+      }
+      case 'ZeroPadding2D': {
+        const [ph, pw] = padded(config.padding);
+        add('other', [(shape[0] ?? 1) + ph, (shape[1] ?? 1) + pw, last], 0, 0);
+        break;
+      }
       case 'MaxPooling2D':
       case 'AveragePooling2D': {
-        const [h, w, c] = [shape[0] ?? 1, shape[1] ?? 1, shape[2] ?? 1];
-        const [ph, pw] = pair(config.pool_size, 2);
-        const [sh, sw] = pair(config.strides ?? config.pool_size, 2);
-        const same = config.padding === 'same';
-        const oh = same ? Math.ceil(h / sh) : Math.max(0, Math.floor((h - ph) / sh) + 1);
-        const ow = same ? Math.ceil(w / sw) : Math.max(0, Math.floor((w - pw) / sw) + 1);
-        add('pool', [oh, ow, c], 0, input, { max: l.class_name === 'MaxPooling2D' });
+        const [oh, ow] = windowed(shape, pair(config.pool_size, 2), pair(config.strides ?? config.pool_size, 2), config.padding);
+        add('pool', [oh, ow, shape[2] ?? 1], 0, input, { max: l.class_name === 'MaxPooling2D' });
         break;
       }
       case 'GlobalAveragePooling2D':
       case 'GlobalMaxPooling2D':
         add('pool', [last], 0, input);
+        break;
+      case 'Concatenate':
+        add('other', [...shape.slice(0, -1), inShapes.reduce((sum, s) => sum + (s[s.length - 1] ?? 0), 0) || last], 0, 0);
+        break;
+      case 'ReLU':
+      case 'Activation':
+      case 'Dropout':
+        add('activation', shape, 0, input);
         break;
       case 'Flatten':
         add('reshape', [input], 0, 0);
@@ -242,6 +284,7 @@ export function topologyLayersOf(model: ModelDescription, featureShape: number[]
       default:
         add('other', shape, 0, input);
     }
+    shapes.set(name, shape);
   }
   return layers;
 }

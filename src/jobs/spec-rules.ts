@@ -8,6 +8,7 @@
 import type { FieldError } from '../field-error.js';
 import { ARCHITECTURE_PARAMS, LR_SCHEDULE_PARAMS, OPTIMIZER_PARAMS, type JobSpec } from '../schemas/job.js';
 import { METHOD_DEFAULTS, METHOD_PARAMS, STRATEGY_PARAMS } from '../schemas/methods.js';
+import { MONITORS, type MonitorName } from './validators.js';
 
 type Problem = (pointer: string, detail: string) => void;
 type DataRole = keyof JobSpec['data'];
@@ -108,8 +109,22 @@ function checkSpec(spec: JobSpec, problem: Problem): void {
       problem('/hyperparameters/lrSchedule/minLearningRate', `is ${s.minLearningRate}, above the starting learningRate ${opt.learningRate}`);
     }
   }
-  if (hp.earlyStopping && spec.data.validation === undefined) problem('/hyperparameters/earlyStopping', 'needs data.validation to watch');
+  if (hp.earlyStopping) checkMonitor(spec, hp.earlyStopping.monitor, problem);
+  if (hp.validatorSample !== undefined && (type !== 'domain_adaptation' || spec.data.target === undefined)) {
+    problem('/hyperparameters/validatorSample', 'applies to domain_adaptation jobs with data.target only (the label-free validators read the target)');
+  }
   checkPenaltyStability(spec, problem);
+}
+
+/** What the watched metric reads must be in the job, or it is never computed. */
+function checkMonitor(spec: JobSpec, asked: MonitorName | undefined, problem: Problem): void {
+  const monitor = asked ?? 'valLoss';
+  const { needs } = MONITORS[monitor];
+  const pointer = asked === undefined ? '/hyperparameters/earlyStopping' : '/hyperparameters/earlyStopping/monitor';
+  if (needs.includes('target') && (spec.type !== 'domain_adaptation' || spec.data.target === undefined)) {
+    problem(pointer, `watches ${monitor}, which is computed on the target's unlabelled data: it needs a domain_adaptation job with data.target`);
+  }
+  if (needs.includes('validation') && spec.data.validation === undefined) problem(pointer, `watches ${monitor}, which needs data.validation to watch`);
 }
 
 /** limits.maxRuntimeSeconds within the operator's maximum (JOB_MAX_RUNTIME_SECONDS); the worker host holds every attempt to it too. */

@@ -14,10 +14,11 @@ export const modelIdFor = (jobId: string) => `mdl_${jobId.slice('job_'.length)}`
 
 const sameShape = (a: number[], b: number[]) => a.length === b.length && a.every((v, i) => v === b[i]);
 
-function files(d: ReadyDataset): DatasetFiles {
+function files(d: ReadyDataset, artifacts: Artifacts): DatasetFiles {
   return {
     id: d.id,
-    dir: d.dir!,
+    // from the id, not the recorded path: that is the path on the host that wrote it
+    dir: artifacts.datasetDir(d.id),
     numExamples: d.numExamples!,
     featureShape: d.featureShape!,
     featureDtype: d.featureDtype!,
@@ -110,10 +111,10 @@ export async function resolveTask(store: Store, artifacts: Artifacts, opts: Reso
   if (errors.length > 0) return { errors };
 
   const taskData: TrainingData = {};
-  if (train) taskData.train = files(train);
+  if (train) taskData.train = files(train, artifacts);
   for (const role of ['validation', 'test', 'target', 'targetTest', 'sourceTest'] as const) {
     const d = data[role];
-    if (d) taskData[role] = files(d);
+    if (d) taskData[role] = files(d, artifacts);
   }
   const modelId = modelIdFor(jobId);
   return {
@@ -121,8 +122,8 @@ export async function resolveTask(store: Store, artifacts: Artifacts, opts: Reso
       jobId,
       spec,
       data: taskData,
-      ...(base ? { baseModelDir: base.dir, baseModelId: base.id } : {}),
-      ...(bases.length > 0 ? { baseModelDirs: bases.map((m) => m.dir), baseModelIds: bases.map((m) => m.id) } : {}),
+      ...(base ? { baseModelDir: artifacts.modelDir(base.id), baseModelId: base.id } : {}),
+      ...(bases.length > 0 ? { baseModelDirs: bases.map((m) => artifacts.modelDir(m.id)), baseModelIds: bases.map((m) => m.id) } : {}),
       modelDir: artifacts.modelDir(modelId),
       modelId,
       checkpointsDir: artifacts.checkpointsDir(jobId),

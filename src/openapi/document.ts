@@ -19,7 +19,20 @@ const STATUS_TEXT: Record<string, string> = {
   503: 'A service this one depends on (Redis, the store) is unavailable',
 };
 
-type Doc = { paths?: Record<string, Record<string, any>>; components?: { schemas?: Record<string, any>; securitySchemes?: Record<string, any> }; servers?: unknown[] };
+/** The parts of an OpenAPI 3 document this file reads or writes. */
+type Schema = { $ref?: string; type?: string; format?: string; required?: unknown; properties?: Record<string, unknown> };
+type Media = { schema?: Schema; example?: unknown };
+type Response = { description?: string; content?: Record<string, Media> };
+type Parameter = { in: string; name: string; schema?: Record<string, unknown>; example?: unknown };
+type Operation = {
+  operationId?: string;
+  parameters?: Parameter[];
+  requestBody?: { content?: Record<string, Media> };
+  responses: Record<string, Response>;
+  security?: Array<Record<string, string[]>>;
+};
+type PathItem = Record<string, unknown>;
+type Doc = { paths?: Record<string, PathItem>; components?: { schemas?: Record<string, Schema>; securitySchemes?: Record<string, unknown> }; servers?: unknown[] };
 
 const BEARER = 'bearerAuth';
 const SECURITY_SCHEME = {
@@ -32,12 +45,12 @@ const SECURITY_SCHEME = {
 const SERVERS = [{ url: '/', description: 'this service: paths are relative to the address this document was fetched from' }];
 
 /** A problem+json answer, for the statuses every route of a kind can give (the Problem schema without TypeBox's symbols). */
-const problemResponse = (code: string) => ({ description: STATUS_TEXT[code], content: { 'application/problem+json': { schema: JSON.parse(JSON.stringify(Problem)) } } });
+const problemResponse = (code: string): Response => ({ description: STATUS_TEXT[code], content: { 'application/problem+json': { schema: JSON.parse(JSON.stringify(Problem)) as Schema } } });
 
 /** Whether fastify checks some input of the operation against a schema (and so can answer 400). */
-function validatesInput(op: any): boolean {
+function validatesInput(op: Operation): boolean {
   if (op.requestBody) return true;
-  return (op.parameters ?? []).some((p: any) => p.in !== 'path' || ['pattern', 'maxLength', 'minLength', 'enum', 'minimum', 'maximum', 'format'].some((k) => p.schema?.[k] !== undefined));
+  return (op.parameters ?? []).some((p) => p.in !== 'path' || ['pattern', 'maxLength', 'minLength', 'enum', 'minimum', 'maximum', 'format'].some((k) => p.schema?.[k] !== undefined));
 }
 
 /**
@@ -45,7 +58,7 @@ function validatesInput(op: any): boolean {
  * and 415 for a body too large or of another content type, and on the API paths the 401 of
  * auth.ts and the 429 of rate-limit.ts. Declared where missing, with the security they imply.
  */
-function addPluginAnswers(path: string, op: any): void {
+function addPluginAnswers(path: string, op: Operation): void {
   const add = (code: string) => (op.responses[code] ??= problemResponse(code));
   if (validatesInput(op)) add('400');
   if (op.requestBody) {
@@ -66,7 +79,7 @@ function addPluginAnswers(path: string, op: any): void {
 function withoutTrailingSlashes(doc: Doc): void {
   if (!doc.paths) return;
   doc.paths = Object.fromEntries(
-    Object.entries(doc.paths).reduce<Array<[string, Record<string, any>]>>((out, [path, item]) => {
+    Object.entries(doc.paths).reduce<Array<[string, PathItem]>>((out, [path, item]) => {
       const bare = path.length > 1 ? path.replace(/\/+$/, '') : path;
       const same = out.find(([p]) => p === bare);
       if (same) Object.assign(same[1], item);
@@ -80,11 +93,11 @@ function withoutTrailingSlashes(doc: Doc): void {
  * Whether a response schema is problem details (inline or a $ref: fastify-swagger does either),
  * recognised by shape: the readiness 503, say, is JSON but no problem.
  */
-function isProblem(doc: Doc, schema: any): boolean {
+function isProblem(doc: Doc, schema: Schema | undefined): boolean {
   const ref = typeof schema?.$ref === 'string' ? /^#\/components\/schemas\/(.+)$/.exec(schema.$ref)?.[1] : undefined;
   const target = ref ? doc.components?.schemas?.[ref] : schema;
   const required: unknown[] = Array.isArray(target?.required) ? target.required : [];
-  return ['type', 'title', 'status'].every((k) => required.includes(k) && target.properties?.[k]);
+  return ['type', 'title', 'status'].every((k) => required.includes(k) && target?.properties?.[k] !== undefined);
 }
 
 /** "/v1/jobs/" and "/v1/jobs" are one key: fastify documents a prefix's "/" route with the slash. */
@@ -105,8 +118,9 @@ export function completeDocument<T extends object>(document: T): T {
   doc.servers = SERVERS;
   doc.components = { ...doc.components, securitySchemes: { ...doc.components?.securitySchemes, [BEARER]: SECURITY_SCHEME } };
   for (const [path, item] of Object.entries(doc.paths ?? {})) {
-    for (const [method, op] of Object.entries(item)) {
-      if (typeof op !== 'object' || !op || !('responses' in op)) continue;
+    for (const [method, value] of Object.entries(item)) {
+      if (typeof value !== 'object' || !value || !('responses' in value)) continue;
+      const op = value as Operation;
       const key = operationKey(method, path);
       const examples = EXAMPLES[key];
       if (OPERATION_IDS[key]) op.operationId ??= OPERATION_IDS[key];
@@ -115,13 +129,13 @@ export function completeDocument<T extends object>(document: T): T {
         const resource = /^\/v1\/([a-z]+)\//.exec(path)?.[1];
         if (param.in === 'path' && param.name === 'id' && resource && ID_EXAMPLES[resource]) param.example ??= ID_EXAMPLES[resource];
       }
-      for (const [type, media] of Object.entries<any>(op.requestBody?.content ?? {})) {
+      for (const [type, media] of Object.entries(op.requestBody?.content ?? {})) {
         const example = examples?.request?.[type];
         if (example !== undefined) media.example ??= example;
       }
-      for (const [code, response] of Object.entries<any>(op.responses ?? {})) {
+      for (const [code, response] of Object.entries(op.responses)) {
         if (response.description === 'Default Response' && STATUS_TEXT[code]) response.description = STATUS_TEXT[code];
-        const content = response.content as Record<string, any> | undefined;
+        const content = response.content;
         if (!content) continue;
         // a route declares a binary answer as a string schema; the body is bytes, not JSON
         const json = content['application/json'];

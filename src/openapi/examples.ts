@@ -127,6 +127,8 @@ const model = {
   inputShape: [784],
   classes: CLASSES,
   preprocessing: { scale: 0.00784313725490196, offset: -1 },
+  source: null,
+  error: null,
   files: { modelJson: `/v1/models/${MODEL}/model.json`, weights: `/v1/models/${MODEL}/weights.bin` },
   createdAt: '2026-11-28T10:01:43.620Z',
 };
@@ -213,8 +215,25 @@ export const EXAMPLES: Record<string, OperationExamples> = {
   },
 
   'POST /v1/models': {
-    request: { 'multipart/form-data': { name: 'pretrained-mlp', modelJson: '(model.json)', weights: ['(weights.bin)'] } },
-    responses: { 201: { ...model, id: 'mdl_01a2219b00aa4e1c2d3f5a7b', name: 'pretrained-mlp', jobId: null, datasetIds: {}, metrics: null } },
+    request: {
+      'multipart/form-data': { name: 'pretrained-mlp', modelJson: '(model.json)', weights: ['(weights.bin)'] },
+      'application/json': { name: 'mobilenet', source: { url: 'https://models.example/mobilenet_v2/model.json' }, preprocessing: { scale: 0.00784313725490196, offset: -1 } },
+    },
+    responses: {
+      201: { ...model, id: 'mdl_01a2219b00aa4e1c2d3f5a7b', name: 'pretrained-mlp', jobId: null, datasetIds: {}, metrics: null },
+      202: {
+        ...model,
+        id: 'mdl_01a2219b00aa4e1c2d3f5a7c',
+        name: 'mobilenet',
+        status: 'validating',
+        jobId: null,
+        datasetIds: {},
+        metrics: null,
+        inputShape: null,
+        classes: null,
+        source: { url: 'https://models.example/mobilenet_v2/model.json' },
+      },
+    },
   },
   'GET /v1/models': { responses: { 200: page(model) } },
   'GET /v1/models/{id}': { responses: { 200: model } },

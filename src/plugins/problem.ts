@@ -1,6 +1,7 @@
 import type { FastifyError, FastifyInstance, FastifyReply } from 'fastify';
 import fp from 'fastify-plugin';
 import type { FieldError } from '../field-error.js';
+import { ObjectStoreUnavailable } from '../artifacts/object-store.js';
 
 export type { FieldError };
 
@@ -92,6 +93,10 @@ function dedupe(errors: FieldError[]): FieldError[] {
 export const problemPlugin = fp(async (app: FastifyInstance) => {
   app.setErrorHandler((err: FastifyError, req, reply) => {
     if (err instanceof HttpProblem) return sendProblem(reply, err);
+    if (err instanceof ObjectStoreUnavailable) {
+      req.log.warn({ err }, 'object store unavailable');
+      return sendProblem(reply, { status: 503, slug: 'artifacts_unavailable', title: 'Object store unavailable', detail: 'the object store holding datasets and models (ARTIFACTS_URL) is not reachable; retry later' });
+    }
     if (err.validation) {
       const errors = dedupe(fieldErrors(err));
       if (errors.length === 0) return sendProblem(reply, { status: 400, slug: 'validation', title: 'The request is not valid', detail: err.message });

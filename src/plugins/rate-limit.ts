@@ -14,7 +14,9 @@ const TENANT = 'tenant:';
  * included, so guessing tokens or flooding the auth check is bounded too). It runs before the
  * auth guard, which is why it identifies the caller itself (memoised: the guard asks again for
  * free). When Redis cannot answer, requests pass (skipOnError): the store-backed routes still
- * work then, and refusing them would turn a queue outage into a full one.
+ * work then, and refusing them would turn a queue outage into a full one. While the client knows
+ * it is disconnected the count is not even tried: ioredis would hold the command in its offline
+ * queue until its reconnect attempts ran out (seconds each), and every request would wait that long.
  */
 export const rateLimitPlugin = fp(async (app: FastifyInstance, opts: { redis: Redis; identify: Identify; perTenantPerMinute: number; perAnonymousIpPerMinute: number }) => {
   const limitOf = (key: string) => (key.startsWith(TENANT) ? opts.perTenantPerMinute : opts.perAnonymousIpPerMinute);
@@ -39,7 +41,9 @@ export const rateLimitPlugin = fp(async (app: FastifyInstance, opts: { redis: Re
     },
   });
   const limit = app.rateLimit();
+  // the first requests are counted too: wait once for the connection (failing, they pass uncounted as in an outage)
+  await opts.redis.ping().catch(() => undefined);
   app.addHook('onRequest', async (req, reply) => {
-    if (guardedPath(req)) await limit.call(app, req, reply);
+    if (guardedPath(req) && opts.redis.status === 'ready') await limit.call(app, req, reply);
   });
 });

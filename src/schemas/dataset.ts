@@ -1,8 +1,9 @@
 import { Type, type Static } from '@sinclair/typebox';
+import { DatasetError } from './dataset-error.js';
+import { Transform } from './dataset-transform.js';
 import { FILE_FIELDS, FORMAT_NAMES, FORMATS, formatsWithOption, OPTIONS, type OptionName } from '../artifacts/ingest/formats.js';
 
 const DatasetId = Type.String({ minLength: 1, maxLength: 64, pattern: '^[A-Za-z0-9_-]+$' });
-const ClassName = Type.String({ minLength: 1, maxLength: 200 });
 
 export const BuiltinSource = Type.Object(
   {
@@ -13,64 +14,6 @@ export const BuiltinSource = Type.Object(
   { additionalProperties: false },
 );
 export type BuiltinSource = Static<typeof BuiltinSource>;
-
-export const Transform = Type.Object(
-  {
-    seed: Type.Optional(Type.Integer({ minimum: 0, maximum: 2 ** 31 - 1, default: 0, description: 'seeds split, subset and noise; the same seed gives the same dataset' })),
-    split: Type.Optional(
-      Type.Object(
-        {
-          part: Type.Union([Type.Literal('train'), Type.Literal('validation')]),
-          fraction: Type.Number({ exclusiveMinimum: 0, exclusiveMaximum: 1, description: 'share of each class that goes to `validation`' }),
-        },
-        {
-          additionalProperties: false,
-          description: 'applied first: a seeded split stratified by class; the two parts of one (seed, fraction) are disjoint and together are the source',
-        },
-      ),
-    ),
-    classes: Type.Optional(
-      Type.Object(
-        {
-          keep: Type.Array(ClassName, { minItems: 1, uniqueItems: true, description: 'class names of the source to keep' }),
-          remap: Type.Optional(Type.Boolean({ default: true, description: 'true: the kept classes become 0..k-1 in the order of `keep`; false: labels and `classes` stay those of the source' })),
-        },
-        { additionalProperties: false },
-      ),
-    ),
-    subset: Type.Optional(
-      Type.Object(
-        {
-          perClass: Type.Optional(Type.Integer({ minimum: 1, description: 'keep at most this many examples of each class' })),
-          fraction: Type.Optional(Type.Number({ exclusiveMinimum: 0, maximum: 1, description: 'keep this share of each class (at least one example of a non-empty class)' })),
-        },
-        { additionalProperties: false, minProperties: 1, maxProperties: 1, description: 'seeded, per class: exactly one of perClass or fraction' },
-      ),
-    ),
-    scale: Type.Optional(Type.Number({ exclusiveMinimum: 0, maximum: 10, description: 'zoom about the image centre; 2 doubles the size' })),
-    rotate: Type.Optional(Type.Number({ minimum: -360, maximum: 360, description: 'degrees, counter-clockwise as the image is viewed' })),
-    translate: Type.Optional(
-      Type.Object(
-        { x: Type.Number({ minimum: -4096, maximum: 4096 }), y: Type.Number({ minimum: -4096, maximum: 4096 }) },
-        { additionalProperties: false, description: 'pixels; positive x moves right, positive y down' },
-      ),
-    ),
-    invert: Type.Optional(Type.Boolean({ description: 'uint8: 255 - v; float32: (min + max) - v over the source' })),
-    noise: Type.Optional(
-      Type.Object(
-        { sigma: Type.Number({ minimum: 0, maximum: 100, description: 'standard deviation in model-input units (after preprocessing)' }) },
-        { additionalProperties: false, description: 'additive Gaussian noise' },
-      ),
-    ),
-  },
-  {
-    additionalProperties: false,
-    description:
-      'At least one operation. Applied in this order: split, classes, subset, then per example scale+rotate+translate (one bilinear resampling about the centre, zero fill), invert, noise. ' +
-      'Image operations need image-like examples (see `imageShape`).',
-  },
-);
-export type Transform = Static<typeof Transform>;
 
 export const DerivedSource = Type.Object(
   {
@@ -129,34 +72,6 @@ export const UploadDatasetForm = Type.Object(
   },
   { additionalProperties: false },
 );
-
-export const DatasetErrorLocation = Type.Object(
-  {
-    field: Type.Optional(Type.String({ description: 'the upload field holding the bad data: file, images or labels' })),
-    line: Type.Optional(Type.Integer({ description: 'CSV, JSONL: line in the file, from 1 (the CSV header is line 1)' })),
-    row: Type.Optional(Type.Integer({ description: 'CSV: data row, from 1 (header excluded)' })),
-    column: Type.Optional(Type.Integer({ description: 'CSV: column number from 1; JSONL: character column from 1' })),
-    columnName: Type.Optional(Type.String({ description: 'CSV: the header of that column' })),
-    pointer: Type.Optional(Type.String({ description: 'JSONL: JSON pointer inside the line, e.g. /x/3' })),
-    entry: Type.Optional(Type.String({ description: 'archive entry name' })),
-    index: Type.Optional(Type.Integer({ description: 'IDX: item index, from 0' })),
-    class: Type.Optional(Type.String({ description: 'the class concerned' })),
-    expected: Type.Optional(Type.Integer()),
-    found: Type.Optional(Type.Integer()),
-  },
-  { additionalProperties: false },
-);
-export type DatasetErrorLocation = Static<typeof DatasetErrorLocation>;
-
-export const DatasetError = Type.Object(
-  {
-    code: Type.String({ description: 'e.g. ragged, not_numeric, not_finite, invalid_json, count_mismatch, corrupt_image, class_without_examples, empty' }),
-    message: Type.String({ description: 'what was wrong, where, and what was expected' }),
-    location: Type.Optional(DatasetErrorLocation),
-  },
-  { description: 'why a dataset failed' },
-);
-export type DatasetError = Static<typeof DatasetError>;
 
 const Preprocessing = Type.Object({ scale: Type.Number(), offset: Type.Number() });
 

@@ -1,6 +1,7 @@
 import { Type, type Static } from '@sinclair/typebox';
 import { Metrics } from './common.js';
 import { AdaptationMethod, Strategy } from './methods.js';
+import { MONITOR_NAMES, MONITORS, VALIDATOR_SAMPLE_DEFAULT, VALIDATOR_SAMPLE_MAX } from '../jobs/validators.js';
 
 export const Activation = Type.Union(
   ['linear', 'relu', 'tanh', 'sigmoid', 'elu', 'selu'].map((a) => Type.Literal(a)),
@@ -85,12 +86,22 @@ export type LrSchedule = Static<typeof LrSchedule>;
 export const EarlyStopping = Type.Object(
   {
     patience: Type.Integer({ minimum: 1, maximum: 1000, description: 'epochs without improvement of `monitor` after which training stops' }),
-    monitor: Type.Optional(Type.Union([Type.Literal('valLoss'), Type.Literal('valAccuracy')], { description: 'default valLoss' })),
+    monitor: Type.Optional(
+      Type.Union(
+        MONITOR_NAMES.map((m) => Type.Literal(m)),
+        {
+          description:
+            'the epoch metric watched, default valLoss. ' +
+            MONITOR_NAMES.map((m) => `\`${m}\` (${MONITORS[m].goal}s): ${MONITORS[m].summary}`).join('. ') +
+            '. entropy, im, snd and dev need a domain_adaptation job with data.target (label-free: computed on its unlabelled data); valLoss, valAccuracy and dev need data.validation',
+        },
+      ),
+    ),
     minDelta: Type.Optional(Type.Number({ minimum: 0, maximum: 1e6, description: 'smallest change that counts as an improvement; default 0' })),
   },
   {
     additionalProperties: false,
-    description: 'needs data.validation. Whether or not it stops early, the model keeps the weights of its best validation epoch',
+    description: 'Whether or not it stops early, the model keeps the weights of its best epoch by `monitor`',
   },
 );
 export type EarlyStopping = Static<typeof EarlyStopping>;
@@ -103,6 +114,13 @@ export const Hyperparameters = Type.Object(
     optimizer: Optimizer,
     lrSchedule: Type.Optional(LrSchedule),
     earlyStopping: Type.Optional(EarlyStopping),
+    validatorSample: Type.Optional(
+      Type.Integer({
+        minimum: 16,
+        maximum: VALIDATOR_SAMPLE_MAX,
+        description: `domain_adaptation with data.target: how many target examples (and data.validation examples, for dev) the label-free validators entropy, im, snd and dev read at each epoch's end, a fixed seeded sample. Default ${VALIDATOR_SAMPLE_DEFAULT}`,
+      }),
+    ),
   },
   { additionalProperties: false, description: 'required by every job type but evaluate' },
 );

@@ -56,6 +56,8 @@ export const METHOD_PARAMS = {
   mmd: ['weight', 'featureLayer', 'kernels', 'kernelMultiplier'],
   adabn: [],
   pseudo_label: ['weight', 'threshold'],
+  cdan: ['weight', 'featureLayer', 'gamma', 'hiddenUnits', 'entropyConditioning'],
+  mcc: ['weight', 'temperature'],
 } as const;
 export type MethodKind = keyof typeof METHOD_PARAMS;
 
@@ -70,30 +72,38 @@ export const AdaptationMethod = Type.Object(
           '`coral`: Deep CORAL (Sun & Saenko 2016): the distance between source and target feature covariances. ' +
           '`mmd`: multi-kernel Gaussian MMD between source and target features (DAN, Long et al. 2015). ' +
           '`adabn`: batch-norm statistics recomputed on the target domain after training (Li et al. 2016). ' +
-          '`pseudo_label`: self-training on target examples predicted with confidence >= `threshold`',
+          '`pseudo_label`: self-training on target examples predicted with confidence >= `threshold`. ' +
+          '`cdan`: conditional adversarial adaptation (CDAN+E, Long et al. 2018): DANN\'s domain classifier on the multilinear map of features and predictions, examples weighted by 1 + e^-entropy. ' +
+          '`mcc`: Minimum Class Confusion (Jin et al. 2020): the off-diagonal mass of the target predictions\' class-correlation matrix',
       },
     ),
     lambda: Type.Optional(
       Type.Number({ exclusiveMinimum: 0, maximum: 1e9, description: 'multi_source only: the seed\'s lambda, the weight of the data term against the pull toward the bases. Default 100' }),
     ),
-    weight: Type.Optional(Type.Number({ minimum: 0, maximum: 1e6, description: 'dann, coral, mmd, pseudo_label: weight of the method\'s loss term next to the task loss. Default 1' })),
+    weight: Type.Optional(Type.Number({ minimum: 0, maximum: 1e6, description: 'dann, coral, mmd, pseudo_label, cdan, mcc: weight of the method\'s loss term next to the task loss. Default 1' })),
     featureLayer: Type.Optional(
       Type.String({
         minLength: 1,
         maxLength: 200,
-        description: 'dann, coral, mmd: name of the layer whose output is aligned across domains. Default: the layer before the head',
+        description: 'dann, coral, mmd, cdan: name of the layer whose output is aligned across domains. Default: the layer before the head',
       }),
     ),
     gamma: Type.Optional(
-      Type.Number({ exclusiveMinimum: 0, maximum: 1000, description: 'dann only: steepness of the reversal schedule lambda_p = 2 / (1 + exp(-gamma p)) - 1, p the share of training done. Default 10' }),
+      Type.Number({ exclusiveMinimum: 0, maximum: 1000, description: 'dann, cdan: steepness of the reversal schedule lambda_p = 2 / (1 + exp(-gamma p)) - 1, p the share of training done. Default 10' }),
     ),
-    hiddenUnits: Type.Optional(Type.Integer({ minimum: 1, maximum: 4096, description: 'dann only: units of the domain classifier\'s hidden layer. Default 100' })),
+    hiddenUnits: Type.Optional(Type.Integer({ minimum: 1, maximum: 4096, description: 'dann, cdan: units of the domain classifier\'s hidden layer. Default 100' })),
     kernels: Type.Optional(Type.Integer({ minimum: 1, maximum: 16, description: 'mmd only: number of Gaussian kernels. Default 5' })),
     kernelMultiplier: Type.Optional(
       Type.Number({ exclusiveMinimum: 1, maximum: 100, description: 'mmd only: ratio between successive kernel bandwidths, centred on the mean pairwise squared distance. Default 2' }),
     ),
     threshold: Type.Optional(
       Type.Number({ exclusiveMinimum: 0, maximum: 1, description: 'pseudo_label only: the softmax confidence a target prediction needs to be used as a label. Default 0.9' }),
+    ),
+    entropyConditioning: Type.Optional(
+      Type.Boolean({ description: 'cdan only: weight each example\'s domain loss by 1 + e^-H of its prediction (CDAN+E); false gives plain CDAN. Default true' }),
+    ),
+    temperature: Type.Optional(
+      Type.Number({ exclusiveMinimum: 0, maximum: 100, description: 'mcc only: the softmax temperature of the target predictions. Default 2.5, the authors\' choice for domain adaptation' }),
     ),
   },
   { additionalProperties: false, description: 'domain_adaptation only: how the model is adapted to the target domain' },
@@ -112,4 +122,6 @@ export const METHOD_DEFAULTS = {
   kernels: 5,
   kernelMultiplier: 2,
   threshold: 0.9,
+  entropyConditioning: true,
+  temperature: 2.5,
 } as const;

@@ -1,4 +1,4 @@
-import type { DatasetError } from '../schemas/dataset.js';
+import type { DatasetError } from '../schemas/dataset-error.js';
 import type { Db } from './db.js';
 import { pageOf, type PageResult } from './paging.js';
 

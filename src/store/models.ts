@@ -12,8 +12,18 @@ export interface ModelRecord {
   inputShape: number[] | null;
   classes: string[] | null;
   preprocessing: { scale: number; offset: number } | null;
+  /** an imported model's origin, `{url}`; null for uploads and trained models */
+  source: { url: string } | null;
+  /** why a `failed` import failed: a pointer into what was fetched when one thing is to blame */
+  error: ModelError | null;
   dir: string;
   createdAt: string;
+}
+
+export interface ModelError {
+  code: string;
+  message: string;
+  pointer?: string;
 }
 
 interface ModelRow {
@@ -27,6 +37,8 @@ interface ModelRow {
   input_shape: number[] | null;
   classes: string[] | null;
   preprocessing: ModelRecord['preprocessing'];
+  source: ModelRecord['source'];
+  error: ModelRecord['error'];
   dir: string;
   created_at: Date;
 }
@@ -42,6 +54,8 @@ const toRecord = (r: ModelRow): ModelRecord => ({
   inputShape: r.input_shape,
   classes: r.classes,
   preprocessing: r.preprocessing,
+  source: r.source,
+  error: r.error,
   dir: r.dir,
   createdAt: r.created_at.toISOString(),
 });
@@ -53,14 +67,26 @@ export class ModelStore {
    * A trained model belongs to its job's tenant; an uploaded one to the uploader's. `bytes`, what
    * its files take on disk, counts against the tenant's storage quota.
    */
-  async insert(q: Queryable, m: Omit<ModelRecord, 'createdAt'> & { bytes?: number }, tenant?: string): Promise<void> {
+  async insert(q: Queryable, m: Omit<ModelRecord, 'createdAt' | 'source' | 'error'> & { bytes?: number; source?: ModelRecord['source'] }, tenant?: string): Promise<void> {
     await q.query(
-      `INSERT INTO models (id, name, status, job_id, base_model_id, dataset_ids, metrics, input_shape, classes, preprocessing, dir, tenant, bytes)
+      `INSERT INTO models (id, name, status, job_id, base_model_id, dataset_ids, metrics, input_shape, classes, preprocessing, dir, tenant, bytes, source)
        VALUES ($1, $2, $3, $4, $5, $6::jsonb, $7::jsonb, $8::jsonb, $9::jsonb, $10::jsonb, $11,
-         coalesce($12, (SELECT tenant FROM jobs WHERE id = $4), 'default'), $13)`,
+         coalesce($12, (SELECT tenant FROM jobs WHERE id = $4), 'default'), $13, $14::jsonb)`,
       [m.id, m.name, m.status, m.jobId, m.baseModelId, JSON.stringify(m.datasetIds), JSON.stringify(m.metrics),
-        JSON.stringify(m.inputShape), JSON.stringify(m.classes), JSON.stringify(m.preprocessing), m.dir, tenant ?? null, m.bytes ?? 0],
+        JSON.stringify(m.inputShape), JSON.stringify(m.classes), JSON.stringify(m.preprocessing), m.dir, tenant ?? null, m.bytes ?? 0, JSON.stringify(m.source ?? null)],
     );
+  }
+
+  /** A `validating` import became ready: what the check found, and what it takes on disk. */
+  async markReady(id: string, m: Pick<ModelRecord, 'inputShape' | 'classes' | 'preprocessing'> & { bytes: number }): Promise<void> {
+    await this.db.query(
+      `UPDATE models SET status = 'ready', input_shape = $2::jsonb, classes = $3::jsonb, preprocessing = $4::jsonb, bytes = $5 WHERE id = $1 AND status = 'validating'`,
+      [id, JSON.stringify(m.inputShape), JSON.stringify(m.classes), JSON.stringify(m.preprocessing), m.bytes],
+    );
+  }
+
+  async markFailed(id: string, error: ModelError): Promise<void> {
+    await this.db.query(`UPDATE models SET status = 'failed', error = $2::jsonb WHERE id = $1 AND status = 'validating'`, [id, JSON.stringify(error)]);
   }
 
   /** With `tenant`, another tenant's model is as good as missing. */

@@ -36,12 +36,17 @@ export interface VettedTarget {
 }
 
 /**
- * Whether `raw` may be used as a webhook URL, and at which addresses. Its host is resolved once
+ * Whether `raw` may be used as a webhook URL (or any URL the service fetches: a model import's),
+ * and at which addresses; `allowListName` names the setting `allowedHosts` came from. Its host is resolved once
  * here; the caller connects to these addresses only (see webhook-request.ts), so a name that
  * resolves elsewhere a second later (DNS rebinding) cannot redirect the call. `allowedHosts`
  * holds `host` or `host:port` entries (WEBHOOK_ALLOWED_HOSTS) that may resolve anywhere.
  */
-export async function vetWebhookUrl(raw: string, opts: { allowedHosts: readonly string[]; resolve?: Resolve }): Promise<{ target: VettedTarget } | { problem: string }> {
+export async function vetWebhookUrl(
+  raw: string,
+  opts: { allowedHosts: readonly string[]; resolve?: Resolve; allowListName?: string },
+): Promise<{ target: VettedTarget } | { problem: string }> {
+  const allowList = opts.allowListName ?? 'WEBHOOK_ALLOWED_HOSTS';
   let url: URL;
   try {
     url = new URL(raw);
@@ -49,7 +54,7 @@ export async function vetWebhookUrl(raw: string, opts: { allowedHosts: readonly 
     return { problem: 'is not a valid absolute URL' };
   }
   if (url.protocol !== 'http:' && url.protocol !== 'https:') return { problem: `must use http or https, not ${url.protocol.replace(':', '')}` };
-  if (url.username || url.password) return { problem: 'must not carry credentials; use the webhook secret to authenticate deliveries' };
+  if (url.username || url.password) return { problem: `must not carry credentials${allowList === 'WEBHOOK_ALLOWED_HOSTS' ? '; use the webhook secret to authenticate deliveries' : ''}` };
   const host = url.hostname.replace(/^\[|\]$/g, '').toLowerCase();
   const port = url.port || (url.protocol === 'https:' ? '443' : '80');
   let addresses: ResolvedAddress[];
@@ -65,7 +70,7 @@ export async function vetWebhookUrl(raw: string, opts: { allowedHosts: readonly 
   if (opts.allowedHosts.includes(host) || opts.allowedHosts.includes(`${host}:${port}`)) return { target };
   const bad = addresses.find((a) => !isGlobalUnicast(a.address));
   if (bad) {
-    return { problem: `resolves to ${bad.address}, which is not a global unicast address (loopback, private, link-local, reserved or a translated form of one); list "${host}:${port}" in WEBHOOK_ALLOWED_HOSTS to allow it` };
+    return { problem: `resolves to ${bad.address}, which is not a global unicast address (loopback, private, link-local, reserved or a translated form of one); list "${host}:${port}" in ${allowList} to allow it` };
   }
   return { target };
 }

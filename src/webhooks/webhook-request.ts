@@ -11,7 +11,7 @@ import type { LookupFunction } from 'node:net';
 import { vetWebhookUrl, type Resolve, type ResolvedAddress, type VettedTarget } from './address-policy.js';
 
 /** A lookup that answers every name with the vetted addresses, in both of the forms net.connect asks for. */
-function pinnedLookup(target: VettedTarget): LookupFunction {
+export function pinnedLookup(target: VettedTarget): LookupFunction {
   return (_hostname, options, callback) => {
     const [first] = target.addresses;
     if ((options as { all?: boolean }).all) (callback as (err: null, addresses: ResolvedAddress[]) => void)(null, target.addresses);

@@ -1,22 +1,22 @@
 /**
  * The API alone, for tests of HTTP behaviour that need no worker: buildApp on a real
- * redis-server and PGlite in a fresh temp dir, no worker host and no training child, so jobs it
+ * redis-server and PGlite in a fresh temp dir (data-dir.ts), no worker host and no training child, so jobs it
  * accepts stay queued. `request` answers through fastify's inject and has the harness's shape,
  * so a test moves between the two by changing its start call; `url` (loopback) is for clients
  * that need a socket.
  */
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { buildApp, type App } from '../../src/app.js';
 import type { AppDeps } from '../../src/deps.js';
-import { Artifacts } from '../../src/artifacts/artifacts.js';
+import { openArtifacts } from '../../src/artifacts/artifacts.js';
 import { loadConfig } from '../../src/config.js';
 import { LiveEvents } from '../../src/queue/live-events.js';
 import { createRedis, startRedisServer, type RedisServer } from '../../src/queue/redis-server.js';
 import { TrainingQueue } from '../../src/queue/training-queue.js';
 import { openStore } from '../../src/store/store.js';
 import { WebhookQueue } from '../../src/webhooks/webhook-queue.js';
+import { freshDataDir } from './data-dir.js';
 
 export interface Api {
   app: App;
@@ -29,8 +29,9 @@ export interface Api {
   stop(): Promise<void>;
 }
 
-export async function startApi(env: Record<string, string> = {}): Promise<Api> {
-  const dataDir = mkdtempSync(join(tmpdir(), 'tfjs-adapt-api-'));
+/** `dataDir` starts it on data a test prepared (as a restart would find it); it is removed on stop like a fresh one. */
+export async function startApi(env: Record<string, string> = {}, opts: { dataDir?: string } = {}): Promise<Api> {
+  const dataDir = opts.dataDir ?? (await freshDataDir('tfjs-adapt-api-'));
   const redis = await startRedisServer(join(dataDir, 'redis'));
   const config = loadConfig({ DATA_DIR: dataDir, PORT: '0', REDIS_URL: redis.url, LOG_LEVEL: 'silent', ...env });
   const store = await openStore({ dataDir });
@@ -39,7 +40,7 @@ export async function startApi(env: Record<string, string> = {}): Promise<Api> {
   const live = await LiveEvents.connect(client, sub);
   const queue = new TrainingQueue(client, { attempts: config.jobAttempts, backoffMs: config.jobBackoffMs });
   const webhooks = new WebhookQueue(client);
-  const deps: AppDeps = { config, store, queue, live, redis: client, artifacts: new Artifacts(config.artifactsDir), webhooks };
+  const deps: AppDeps = { config, store, queue, live, redis: client, artifacts: openArtifacts(config), webhooks };
   const app = await buildApp(deps);
   const url = await app.listen({ port: 0, host: '127.0.0.1' });
   return {
@@ -72,6 +73,7 @@ export async function startApi(env: Record<string, string> = {}): Promise<Api> {
       client.disconnect();
       sub.disconnect();
       await store.close();
+      deps.artifacts.close();
       await redis.stop();
       rmSync(dataDir, { recursive: true, force: true });
     },

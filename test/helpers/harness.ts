@@ -1,10 +1,10 @@
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { pino } from 'pino';
 import { loadConfig, type Config } from '../../src/config.js';
 import { freePort, startRedisServer, type RedisServer } from '../../src/queue/redis-server.js';
 import { startService, type Service } from '../../src/server.js';
+import { freshDataDir } from './data-dir.js';
 
 export interface Harness {
   url: string;
@@ -18,12 +18,12 @@ export interface Harness {
 
 /**
  * The whole service as a user meets it: a real redis-server on a free port, PGlite in a
- * fresh temp dir, API and worker host in this process (training in its child processes),
+ * fresh temp dir (data-dir.ts), API and worker host in this process (training in its child processes),
  * listening on a free loopback port. `reuse` starts it again on an earlier harness's data
  * and Redis, as a restart would.
  */
 export async function startHarness(env: Record<string, string> = {}, reuse?: { dataDir: string; redis: RedisServer }): Promise<Harness> {
-  const dataDir = reuse?.dataDir ?? mkdtempSync(join(tmpdir(), 'tfjs-adapt-test-'));
+  const dataDir = reuse?.dataDir ?? (await freshDataDir('tfjs-adapt-test-'));
   const redis = reuse?.redis ?? (await startRedisServer(join(dataDir, 'redis'), { port: await freePort() }));
   const config = loadConfig({ DATA_DIR: dataDir, PORT: '0', REDIS_URL: redis.url, LOG_LEVEL: 'warn', ...env });
   const log = pino({ level: process.env.TEST_LOG_LEVEL ?? 'silent' });
@@ -91,10 +91,11 @@ export async function submitAndPause<S extends { hyperparameters: { epochs: numb
     const tried = { ...spec, hyperparameters: { ...spec.hyperparameters, epochs: spec.hyperparameters.epochs * 4 ** tries } };
     const { id } = (await h.request('POST', '/v1/jobs', tried)).body;
     const get = async () => (await h.request('GET', `/v1/jobs/${id}`)).body;
+    // 300 s: bounds for a hang, not for how fast the machine trains or stops
     const seen = await waitFor(`job ${id} to train`, async () => {
       const j = await get();
       return ((j.status === 'running' && j.progress?.epoch >= fromEpoch) || ended(j)) && j;
-    });
+    }, 300_000);
     if (ended(seen)) continue;
     const p = await h.request('POST', `/v1/jobs/${id}/pause`);
     if (p.status === 409) continue;
@@ -102,7 +103,7 @@ export async function submitAndPause<S extends { hyperparameters: { epochs: numb
     const end = await waitFor(`job ${id} to pause`, async () => {
       const j = await get();
       return (j.status === 'paused' || ended(j)) && j;
-    });
+    }, 300_000);
     if (end.status === 'paused') return { paused: end, spec: tried };
     if (end.status !== 'succeeded') throw new Error(`job ${id} ended ${end.status} instead of pausing: ${JSON.stringify(end.error)}`);
   }

@@ -42,7 +42,7 @@ export async function startPostgres(): Promise<PostgresServer> {
   }
   const data = join(dir, 'data');
   const init = spawnSync(...run(pgBin('initdb')!, ['-D', data, '-U', 'postgres', '--auth=trust', '-E', 'UTF8', '--no-sync']));
-  if (init.status !== 0) throw new Error(`initdb failed: ${init.stderr}`);
+  if (init.status !== 0) throw new Error(`initdb failed: ${init.stderr.toString()}`);
   const port = await freePort();
   const child: ChildProcess = spawn(...run(pgBin('postgres')!, ['-D', data, '-p', String(port), '-k', dir, '-h', '127.0.0.1', '-F']), { stdio: 'ignore', detached: true });
   const url = `postgres://postgres@127.0.0.1:${port}/postgres`;
@@ -55,7 +55,7 @@ export async function startPostgres(): Promise<PostgresServer> {
       break;
     } catch (err) {
       await client.end().catch(() => undefined);
-      if (Date.now() > deadline || child.exitCode !== null) throw new Error(`postgres did not start: ${(err as Error).message}`);
+      if (Date.now() > deadline || child.exitCode !== null) throw new Error(`postgres did not start: ${(err as Error).message}`, { cause: err });
       await new Promise((r) => setTimeout(r, 100));
     }
   }

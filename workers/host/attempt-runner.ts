@@ -18,6 +18,8 @@
  */
 import { DelayedError, type Job as QueueJob } from 'bullmq';
 import type { Logger } from 'pino';
+import type { Artifacts } from '../../src/artifacts/artifacts.js';
+import { checkoutTask, unavailable } from '../../src/artifacts/task-artifacts.js';
 import type { ChildError, ChildStopReason, ChildToHost } from '../../src/jobs/child-protocol.js';
 import { DEFER_REASON, TrainingError, type Position, type TrainingMessage, type TrainingResult, type TrainingTask } from '../../src/jobs/task.js';
 import { TrainingChild } from './training-child.js';
@@ -42,6 +44,8 @@ export interface AttemptRunnerOptions {
   maxIdle: number;
   /** XNNPACK threads of each training child (TRAINING_THREADS in its environment) */
   threads: number;
+  /** where the task's files are fetched from and its checkpoints and model published to (task-artifacts.ts) */
+  artifacts: Artifacts;
   log: Logger;
 }
 
@@ -71,11 +75,28 @@ export class AttemptRunner {
   readonly process = (job: QueueJob<TrainingTask>, _token: string | undefined, signal: AbortSignal | undefined): Promise<AttemptResult> => this.run(job, signal);
 
   private async run(job: QueueJob<TrainingTask>, signal: AbortSignal | undefined): Promise<AttemptResult> {
+    const { artifacts } = this.opts;
+    const checkout = await checkoutTask(artifacts, job.data);
+    try {
+      const result = await this.runChild(job, checkout.task, signal);
+      // the model counts as trained once the store holds it (the host records it after this)
+      if (result.outcome === 'succeeded' && checkout.task.data.train) {
+        await artifacts.publish(checkout.task.modelDir).catch((err: unknown) => {
+          throw unavailable('upload the trained model', err);
+        });
+      }
+      return result;
+    } finally {
+      await checkout.release();
+    }
+  }
+
+  private async runChild(job: QueueJob<TrainingTask>, task: TrainingTask, signal: AbortSignal | undefined): Promise<AttemptResult> {
     const child = this.takeIdle() ?? new TrainingChild({ maxMemoryBytes: this.opts.limits.maxMemoryBytes, threads: this.opts.threads });
     this.busy.add(child);
     let ending: Ending | undefined;
     try {
-      ending = await new Attempt(child, job, signal, this.opts).run();
+      ending = await new Attempt(child, job, task, signal, this.opts).run();
     } finally {
       this.busy.delete(child);
       const rss = child.rssBytes();
@@ -105,7 +126,6 @@ export class AttemptRunner {
 
 /** One attempt in one child, from `run` to its ending. */
 class Attempt {
-  private readonly task: TrainingTask;
   private stopReason: ChildStopReason | undefined;
   /** the newest checkpoint this attempt wrote, where a killed pause resumes from */
   private lastCheckpoint: Position | null = null;
@@ -120,11 +140,11 @@ class Attempt {
   constructor(
     private readonly child: TrainingChild,
     private readonly job: QueueJob<TrainingTask>,
+    /** the job's task with this host's paths (task-artifacts.ts) */
+    private readonly task: TrainingTask,
     private readonly signal: AbortSignal | undefined,
     private readonly opts: AttemptRunnerOptions,
-  ) {
-    this.task = job.data;
-  }
+  ) {}
 
   async run(): Promise<Ending> {
     const { limits } = this.opts;
@@ -185,13 +205,21 @@ class Attempt {
   }
 
   private report(m: TrainingMessage): void {
-    // a message that cannot be recorded (Redis away) fails the attempt, as BullMQ's sandbox did
+    // a message that cannot be recorded (Redis away) fails the attempt, as BullMQ's sandbox did;
+    // so does a checkpoint that cannot be published: one is recorded only once every host can read it
     this.reported = this.reported
+      .then(() => (m.type === 'checkpoint' ? this.publish(m.path) : undefined))
       .then(() => this.job.updateProgress(m))
       .catch((err: Error) => {
         this.done = true;
         this.finish({ error: err });
       });
+  }
+
+  private async publish(checkpoint: string): Promise<void> {
+    await this.opts.artifacts.publish(checkpoint).catch((err: unknown) => {
+      throw unavailable('upload a checkpoint', err);
+    });
   }
 
   private onExit(code: number | null, signal: NodeJS.Signals | null): void {

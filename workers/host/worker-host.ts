@@ -6,6 +6,7 @@
 import { Worker, type Job as QueueJob } from 'bullmq';
 import type { Redis } from 'ioredis';
 import type { Logger } from 'pino';
+import type { Artifacts } from '../../src/artifacts/artifacts.js';
 import { directoryBytes } from '../../src/artifacts/disk-usage.js';
 import type { LiveEvents } from '../../src/queue/live-events.js';
 import { logConnectionErrors } from '../../src/queue/redis-server.js';
@@ -25,6 +26,8 @@ export interface WorkerHostOptions {
   /** to give a job back to the queue when this host shuts down mid-job */
   queue: TrainingQueue;
   webhooks: WebhookQueue;
+  /** this host's artifacts: where tasks' files are fetched to and trained models written */
+  artifacts: Artifacts;
   log: Logger;
   concurrency: number;
   /** XNNPACK threads of each training child (TRAINING_THREADS in its environment) */
@@ -52,7 +55,7 @@ export class WorkerHost {
 
   constructor(private readonly opts: WorkerHostOptions) {
     this.gate = new TenantGate({ store: opts.store, log: opts.log, maxRunningPerTenant: opts.maxRunningPerTenant, deferMs: DEFER_MS });
-    this.runner = new AttemptRunner({ limits: opts.limits, maxIdle: opts.concurrency, threads: opts.trainingThreads, log: opts.log });
+    this.runner = new AttemptRunner({ limits: opts.limits, maxIdle: opts.concurrency, threads: opts.trainingThreads, artifacts: opts.artifacts, log: opts.log });
     this.worker = new Worker<TrainingTask, AttemptResult>(QUEUE_NAME, this.runner.process, {
       connection: opts.connection,
       concurrency: opts.concurrency,
@@ -63,10 +66,10 @@ export class WorkerHost {
       // a stall is a crashed host: the job resumes from its checkpoint, so allow several
       maxStalledCount: 10,
     });
-    this.worker.on('active', (job) => this.enqueue(job, () => this.onActive(job)));
-    this.worker.on('progress', (job, data) => this.enqueue(job, () => this.onMessage(job, data as TrainingMessage)));
-    this.worker.on('completed', (job, result) => this.enqueue(job, () => this.onCompleted(job, result)));
-    this.worker.on('failed', (job, err) => job && this.enqueue(job, () => this.onFailed(job, err)));
+    this.worker.on('active', (job) => void this.enqueue(job, () => this.onActive(job)));
+    this.worker.on('progress', (job, data) => void this.enqueue(job, () => this.onMessage(job, data as TrainingMessage)));
+    this.worker.on('completed', (job, result) => void this.enqueue(job, () => this.onCompleted(job, result)));
+    this.worker.on('failed', (job, err) => void (job && this.enqueue(job, () => this.onFailed(job, err))));
     logConnectionErrors(this.worker, opts.log, 'worker');
     opts.live.onStop((jobId, reason) => {
       if (this.worker.cancelJob(jobId, reason)) opts.log.info({ jobId, reason }, 'stopping running job');
@@ -95,7 +98,7 @@ export class WorkerHost {
     if (state !== 'completed' && state !== 'failed') return;
     this.opts.log.warn({ jobId: job.id, state, attempt: attemptOf(job) }, 'the queue finished this job but the store never heard; recording it now');
     // a stop that was neither a pause nor a cancel was a host shutting down: hand the job back for it
-    if (state === 'completed') await this.enqueue(job, () => this.onCompleted(job, job.returnvalue, true));
+    if (state === 'completed') await this.enqueue(job, () => this.onCompleted(job, job.returnvalue as AttemptResult, true));
     else await this.enqueue(job, () => this.onFailed(job, new Error(job.failedReason)));
   }
 
@@ -154,7 +157,9 @@ export class WorkerHost {
     // the trained model is described by its labelled training set (data.source of a domain_adaptation
     // job); an evaluate job has none and trains no model: its result names the model it evaluated
     const { train } = task.data;
-    const bytes = train === undefined ? 0 : await directoryBytes(task.modelDir);
+    // this host's copy of the model (the task's path is the resolving process's, maybe another machine's)
+    const modelDir = this.opts.artifacts.modelDir(task.modelId);
+    const bytes = train === undefined ? 0 : await directoryBytes(modelDir);
     const record = (q: Queryable) =>
       train === undefined
         ? Promise.resolve()
@@ -169,7 +174,7 @@ export class WorkerHost {
             inputShape: train.featureShape,
             classes: train.classes,
             preprocessing: train.preprocessing,
-            dir: task.modelDir,
+            dir: modelDir,
             bytes,
           });
     const t = await jobs.succeeded(task.jobId, attempt, { modelId: result.modelId, metrics }, record);

@@ -8,6 +8,7 @@ import { createRequire } from 'node:module';
 import path from 'node:path';
 import * as tf from '@tensorflow/tfjs';
 import { MAX_TRAINING_THREADS } from '../../src/jobs/training-threads.js';
+import { registerWasmGradientKernels } from './gradients/wasm-kernels.js';
 import { initThreadedWasm } from './wasm-threads.js';
 
 export const BACKENDS = ['tensorflow', 'wasm', 'cpu'] as const;
@@ -58,8 +59,10 @@ async function activate(name: BackendName, threads: number): Promise<string | un
       if (!(await tf.setBackend(name))) throw new Error(`tf.setBackend('${name}') returned false`);
       await tf.ready();
     };
-    if (name === 'wasm') await initWasm(threads, init);
-    else await init();
+    if (name === 'wasm') {
+      await initWasm(threads, init);
+      registerWasmGradientKernels();
+    } else await init();
     // The cpu backend prints an "install the node backend" banner on first use (the probe below);
     // prod mode only mutes tfjs's console warnings (NaN checks stay off either way), so it is safe.
     if (name === 'cpu') tf.enableProdMode();

@@ -8,6 +8,7 @@ import * as tf from '@tensorflow/tfjs';
 import type { Architecture } from '../../src/schemas/job.js';
 import { cnnInputShape } from '../../src/jobs/input-shape.js';
 import { TrainingError, type DatasetFiles } from '../../src/jobs/task.js';
+import { thawLayers } from './keras-layers.js';
 
 type DenseActivation = NonNullable<Parameters<typeof tf.layers.dense>[0]['activation']>;
 
@@ -179,6 +180,8 @@ export async function loadModel(dir: string, opts: LoadOptions = {}): Promise<Lo
     throw invalid(`${MODEL_FILE} has no "weightsManifest"; expected the list of weight files of the pretrained model`);
   }
   const notes: string[] = [];
+  const thawed = thawLayers(json.modelTopology as Record<string, unknown>);
+  if (thawed > 0) notes.push(`${thawed} layers saved as not trainable were made trainable: the strategy decides what trains`);
   const topology = layerList(json.modelTopology as Record<string, unknown>);
   const output = topology?.output;
   if (output?.config?.activation === 'softmax') {

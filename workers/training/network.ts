@@ -9,39 +9,16 @@
  */
 import * as tf from '@tensorflow/tfjs';
 import { TrainingError } from '../../src/jobs/task.js';
+import { functionalForward } from './functional-forward.js';
+import type { FeatureLayer, Forward } from './forward.js';
 
-export interface ForwardResult {
-  logits: tf.Tensor2D;
-  /** the feature layer's output, one flat row per example */
-  features: tf.Tensor2D;
-}
-
-export interface Forward {
-  /**
-   * The logits and features of a batch `x`: [rows, ...featureShape], or with `columns` (only when
-   * takesColumns(rows)) [features, rows], which must then outlive the gradient computation.
-   */
-  (x: tf.Tensor, columns?: boolean): ForwardResult;
-  /**
-   * Whether the forward would rather take a batch of `rows` examples as columns: its first layer
-   * multiplies by the batch transposed (see dense()), and the caller can lay the batch out that
-   * way for less than a transpose on the device costs.
-   */
-  takesColumns(rows: number): boolean;
-}
+export type { FeatureLayer, Forward, ForwardResult } from './forward.js';
+import { spreadGradient } from './gradients/transposed.js';
 
 /** One layer's forward; `columns` only for a step with takesColumns, given its input as columns. */
 interface LayerStep {
   (h: tf.Tensor, columns: boolean): tf.Tensor;
   takesColumns?: (rows: number) => boolean;
-}
-
-/** The layer whose output the methods align; `layer` undefined means the model's input. */
-export interface FeatureLayer {
-  layer: tf.layers.Layer | undefined;
-  name: string;
-  /** values per example */
-  size: number;
 }
 
 const ACTIVATIONS: Record<string, (x: tf.Tensor) => tf.Tensor> = {
@@ -97,13 +74,17 @@ export function featureLayerOf(model: tf.LayersModel, name: string | undefined, 
  * The forward pass of `model` when `trainable` are the variables being trained. A layer with
  * weights none of which is trained runs in inference mode (so a frozen batch-norm layer keeps
  * its statistics, as in Keras); every other layer in training mode. A Sequential model runs
- * layer by layer (with the fast gradients on wasm when `fastGradients`); any other model through
- * a model that outputs both the feature layer and the logits, in training mode throughout.
+ * layer by layer (with the fast gradients on wasm when `fastGradients`); any other model over its
+ * graph with its frozen part outside the step's memory (functional-forward.ts), or, when its
+ * graph reuses a layer, through a model that outputs both the feature layer and the logits.
  */
 export function trainingForward(model: tf.LayersModel, trainable: readonly tf.Variable[], feature: FeatureLayer, fastGradients: boolean): Forward {
   const trained = new Set(trainable.map((v) => v.name));
   const trains = (layer: tf.layers.Layer) => layer.trainableWeights.some((w) => trained.has(w.name));
   if (!(model instanceof tf.Sequential)) {
+    inferenceWhenFrozen(model, trains);
+    const walked = functionalForward(model, trains, feature);
+    if (walked) return walked;
     const both = tf.model({ inputs: model.inputs, outputs: [feature.layer?.output as tf.SymbolicTensor ?? model.inputs[0]!, model.outputs[0]!] });
     const apply = (x: tf.Tensor) => {
       const [features, logits] = both.apply(x, { training: true }) as tf.Tensor[];
@@ -131,6 +112,23 @@ export function trainingForward(model: tf.LayersModel, trainable: readonly tf.Va
   return Object.assign(apply, { takesColumns: (rows: number) => steps[0]?.takesColumns?.(rows) ?? false });
 }
 
+/**
+ * Makes every layer of a functional `model` (nested models included) that has weights and none of
+ * them trained run in inference mode, whatever the call asks: tfjs passes one `training` flag to
+ * every layer of a model it applies, and a frozen batch-norm layer in training mode would
+ * normalise by the batch's statistics and overwrite its moving averages. The model is the job's
+ * own, loaded for it, so its layers' `call` can be wrapped in place.
+ */
+function inferenceWhenFrozen(model: tf.LayersModel, trains: (layer: tf.layers.Layer) => boolean): void {
+  for (const layer of model.layers) {
+    if (layer instanceof tf.LayersModel) inferenceWhenFrozen(layer, trains);
+    else if (layer.weights.length > 0 && !trains(layer)) {
+      const call = layer.call.bind(layer);
+      layer.call = (inputs, kwargs) => call(inputs, { ...kwargs, training: false });
+    }
+  }
+}
+
 function flat(x: tf.Tensor): tf.Tensor2D {
   return (x.rank === 2 ? x : tf.reshape(x, [x.shape[0]!, -1])) as tf.Tensor2D;
 }
@@ -150,7 +148,7 @@ function layerStep(layer: tf.layers.Layer, training: boolean, inputGrad: boolean
     const strides = pair(config.strides ?? config.poolSize);
     if (size[0] === strides[0] && size[1] === strides[1]) return (h) => pool2d(h as tf.Tensor4D, size, pool);
   }
-  const activation = ACTIVATIONS[String(config.activation)];
+  const activation = typeof config.activation === 'string' ? ACTIVATIONS[config.activation] : undefined;
   const [kernel, bias] = layer.weights.map((w) => w.read() as tf.Variable);
   if (activation === undefined || kernel === undefined) return own;
   const className = layer.getClassName();
@@ -337,32 +335,16 @@ export function conv2d(
 
 /**
  * The input gradient of conv2d(x, W, strides, padding) for x of `inputShape`, as a forward
- * convolution: dy spread out by the strides (s - 1 zeros after each value), padded by
- * k - 1 - (the forward's padding before) in front, convolved with W flipped in space and with
- * its channels swapped. tfjs-backend-wasm's own Conv2DBackpropInput kernel is a plain loop that
- * takes about 10x longer than this convolution, which XNNPACK runs.
+ * convolution (see spreadGradient()) with W flipped in space and its channels swapped.
+ * tfjs-backend-wasm's own Conv2DBackpropInput kernel is a plain loop that takes about 10x longer
+ * than this convolution, which XNNPACK runs.
  */
 export function conv2dInputGrad(dy: tf.Tensor4D, kernel: tf.Tensor4D, inputShape: number[], strides: [number, number], padding: 'same' | 'valid'): tf.Tensor4D {
   const [kh, kw] = kernel.shape;
-  const [batch, outH, outW, outChannels] = dy.shape;
-  const [sh, sw] = strides;
   const [, inH, inW] = inputShape as [number, number, number, number];
-  const spread = sh === 1 && sw === 1 ? dy : spreadRows(dy, batch, outH, outW, outChannels, sh, sw);
-  // The spread rows end in s - 1 zeros, which the padding after (negative when the forward left
-  // input rows unread, or for a kernel smaller than the stride) takes back.
-  const [top, left] = [kh - 1 - padBefore(inH, kh, sh, padding), kw - 1 - padBefore(inW, kw, sw, padding)];
-  const bottom = inH + kh - 1 - top - outH * sh;
-  const right = inW + kw - 1 - left - outW * sw;
-  const cut = bottom < 0 || right < 0 ? tf.slice(spread, [0, 0, 0, 0], [batch, outH * sh + Math.min(bottom, 0), outW * sw + Math.min(right, 0), outChannels]) : spread;
+  const { spread, pads } = spreadGradient(dy, { kh, kw, inH, inW, strides, padTop: padBefore(inH, kh, strides[0], padding), padLeft: padBefore(inW, kw, strides[1], padding) });
   const flipped = tf.transpose(tf.reverse(kernel, [0, 1]), [0, 1, 3, 2]) as tf.Tensor4D;
-  return tf.conv2d(cut, flipped, 1, [[0, 0], [top, Math.max(bottom, 0)], [left, Math.max(right, 0)], [0, 0]]);
-}
-
-/** dy with s - 1 zero rows (columns) after each row (column): the positions the strides skipped. */
-function spreadRows(dy: tf.Tensor4D, batch: number, outH: number, outW: number, channels: number, sh: number, sw: number): tf.Tensor4D {
-  const split = tf.reshape(dy, [batch, outH, 1, outW, 1, channels]);
-  const padded = tf.pad(split, [[0, 0], [0, 0], [0, sh - 1], [0, 0], [0, sw - 1], [0, 0]]);
-  return tf.reshape(padded, [batch, outH * sh, outW * sw, channels]);
+  return tf.conv2d(spread, flipped, 1, pads);
 }
 
 function padBefore(size: number, kernel: number, stride: number, padding: 'same' | 'valid'): number {

@@ -14,7 +14,7 @@ import { evaluate } from './evaluate.js';
 import type { Method } from './methods/method.js';
 import { createMethod, methodKind } from './methods/registry.js';
 import { buildModel, checkCompatible, loadModel, saveModel, type LoadedModel, type ModelMetadata } from './models.js';
-import { featureLayerOf, trainingForward } from './network.js';
+import { featureLayerOf, trainingForward, type FeatureLayer } from './network.js';
 import {
   createOptimizer,
   disposeOptimizer,
@@ -27,6 +27,8 @@ import {
 import { specProblems } from '../../src/jobs/spec-rules.js';
 import { TrainingError, type DatasetFiles, type Position, type TestReport, type TrainingMessage, type TrainingResult, type TrainingTask } from '../../src/jobs/task.js';
 import { signalSums, TARGET_LOSS, trainStep, type EpochSums, type StepSetup } from './train-step.js';
+import { improves, MONITORS, VALIDATOR_SAMPLE_DEFAULT } from '../../src/jobs/validators.js';
+import { EpochValidators } from './validators.js';
 
 /** Progress events become job events and SSE messages; a few per second is plenty. */
 const PROGRESS_INTERVAL_MS = 250;
@@ -101,6 +103,7 @@ export async function runTraining(task: TrainingTask, report: Report, signal?: A
       checkpointed: 0,
       metrics: {},
       stableNames: stableNames(model, method),
+      validators: epochValidators(task, model, feature, sets, seed),
     };
     await resume(run);
     return await loop(run);
@@ -151,6 +154,15 @@ interface Run extends StepSetup {
   early?: EarlyStoppingState;
   /** variable name in this process -> name in checkpoints */
   stableNames: Map<string, string>;
+  /** domain_adaptation with data.target: the label-free validators, reported with each epoch's metrics */
+  validators: EpochValidators | undefined;
+}
+
+/** The label-free validators of a domain-adaptation job that has a target (src/jobs/validators.ts). */
+function epochValidators(task: TrainingTask, model: tf.LayersModel, feature: FeatureLayer, sets: Sets, seed: number): EpochValidators | undefined {
+  if (task.spec.type !== 'domain_adaptation' || sets.target === undefined) return undefined;
+  const sampleSize = task.spec.hyperparameters?.validatorSample ?? VALIDATOR_SAMPLE_DEFAULT;
+  return new EpochValidators(model, feature, { target: sets.target, source: sets.train, ...(sets.validation ? { validation: sets.validation } : {}) }, { sampleSize, seed });
 }
 
 async function loop(run: Run): Promise<TrainingResult> {
@@ -203,6 +215,7 @@ async function loop(run: Run): Promise<TrainingResult> {
       metrics.valLoss = val.loss;
       metrics.valAccuracy = val.accuracy;
     }
+    if (run.validators) Object.assign(metrics, await run.validators.compute());
     watchEarlyStopping(run, epoch, metrics);
     run.metrics = metrics;
     await report({ type: 'metrics', epoch, metrics });
@@ -295,9 +308,8 @@ function watchEarlyStopping(run: Run, epoch: number, metrics: Record<string, num
   if (rule === undefined) return;
   const monitor = rule.monitor ?? 'valLoss';
   const value = metrics[monitor]!;
-  const delta = rule.minDelta ?? 0;
   const early = run.early;
-  const improved = early === undefined || (monitor === 'valLoss' ? value < early.best - delta : value > early.best + delta);
+  const improved = early === undefined || improves(MONITORS[monitor].goal, value, early.best, rule.minDelta ?? 0);
   run.early = improved ? { bestEpoch: epoch, best: value, wait: 0, bestMetrics: metrics } : { ...early, wait: early.wait + 1 };
 }
 

@@ -7,7 +7,7 @@
 import { stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Logger } from 'pino';
-import type { DatasetError } from '../../schemas/dataset.js';
+import type { DatasetError } from '../../schemas/dataset-error.js';
 import type { Store } from '../../store/store.js';
 import type { Artifacts } from '../artifacts.js';
 import { FEATURES_FILE, LABELS_FILE } from '../dataset-files.js';
@@ -15,7 +15,7 @@ import type { StorageQuota } from '../storage-quota.js';
 import { ConversionLeases } from './conversion-leases.js';
 import { IngestError } from './ingest-error.js';
 import { IngestRunner } from './ingest-runner.js';
-import type { IngestJob, IngestRequest, IngestResult } from './job.js';
+import type { IngestRequest, IngestResult } from './job.js';
 import { checkOutputBytes } from './output-limit.js';
 
 export interface ConversionsDeps {
@@ -71,7 +71,7 @@ export class Conversions {
         let result: IngestResult | undefined;
         let bytes = 0;
         await artifacts.writeDir(dir, async (tmp) => {
-          result = await this.runner.run({ ...request, outDir: tmp, limit } as IngestJob);
+          result = await this.runner.run({ ...request, outDir: tmp, limit });
           bytes = await datasetDirBytes(tmp);
           // other conversions of this tenant may have landed meanwhile
           checkOutputBytes(await quota.outputLimit(o.tenant), bytes, 'the converted dataset');

@@ -5,7 +5,7 @@
  */
 import { closeSync, openSync, readSync } from 'node:fs';
 import { join } from 'node:path';
-import type { Transform } from '../../schemas/dataset.js';
+import type { Transform } from '../../schemas/dataset-transform.js';
 import { FEATURES_FILE, LABELS_FILE } from '../dataset-files.js';
 import { DatasetWriter } from './dataset-writer.js';
 import { hasGeometry, sourceGrid, warp } from './geometry.js';

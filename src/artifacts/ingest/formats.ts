@@ -56,12 +56,13 @@ export const OPTIONS = {
       } catch {
         parsed = undefined;
       }
-      const names = Array.isArray(parsed) ? parsed.map((c) => (typeof c === 'number' ? String(c) : c)) : undefined;
-      if (!names || names.length < 2 || !names.every((c) => typeof c === 'string' && c.trim() !== '' && c.length <= 200)) {
+      const items: unknown[] | undefined = Array.isArray(parsed) ? parsed : undefined;
+      const names = items?.map((c) => (typeof c === 'number' ? String(c) : c));
+      if (!names || names.length < 2 || !names.every((c): c is string => typeof c === 'string' && c.trim() !== '' && c.length <= 200)) {
         return { problem: 'must be a JSON array of two or more class names, e.g. ["cat", "dog"]' };
       }
       if (new Set(names).size !== names.length) return { problem: 'must not name a class twice' };
-      return (names as string[]).map((c) => c.trim());
+      return names.map((c) => c.trim());
     },
   } satisfies Option<string[]>,
   imageShape: {

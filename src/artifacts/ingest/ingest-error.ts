@@ -1,4 +1,4 @@
-import type { DatasetError, DatasetErrorLocation } from '../../schemas/dataset.js';
+import type { DatasetError, DatasetErrorLocation } from '../../schemas/dataset-error.js';
 
 /**
  * Bad input found while converting a dataset: it fails the dataset with this code, message and

@@ -2,7 +2,8 @@
  * What the API hands a conversion worker, and what it gets back. Plain data only: it crosses
  * the worker_threads boundary by structured clone.
  */
-import type { DatasetError, Transform } from '../../schemas/dataset.js';
+import type { DatasetError } from '../../schemas/dataset-error.js';
+import type { Transform } from '../../schemas/dataset-transform.js';
 import type { OutputLimit } from './output-limit.js';
 
 export interface Preprocessing {

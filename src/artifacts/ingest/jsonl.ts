@@ -18,7 +18,8 @@ function describe(v: unknown): string {
   if (Array.isArray(v)) return `an array of ${v.length}`;
   if (typeof v === 'string') return `the string ${JSON.stringify(v.length > 30 ? `${v.slice(0, 30)}...` : v)}`;
   if (typeof v === 'object') return 'an object';
-  return `${typeof v} ${String(v)}`;
+  // what is left of JSON: a number or a boolean, which JSON writes as JavaScript does
+  return `${typeof v} ${JSON.stringify(v)}`;
 }
 
 export function ingestJsonl(job: JsonlJob): IngestResult {

@@ -4,7 +4,7 @@
  * header before writing anything; DatasetWriter checks again before every example it writes,
  * so no upload, however small, makes the disk hold more than this.
  */
-import type { DatasetErrorLocation } from '../../schemas/dataset.js';
+import type { DatasetErrorLocation } from '../../schemas/dataset-error.js';
 import { IngestError } from './ingest-error.js';
 
 export interface OutputLimit {

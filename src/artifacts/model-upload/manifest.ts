@@ -94,6 +94,11 @@ export function parseModelJson(text: string): { json: ModelJson } | { errors: Fi
         if (typeof dtype !== 'string' || BYTES[dtype] === undefined || (!spec.quantization && !['float32', 'int32', 'bool'].includes(dtype))) {
           errors.push(problem(`${wat}/${spec.quantization ? 'quantization/dtype' : 'dtype'}`, `is ${JSON.stringify(dtype)}; expected ${spec.quantization ? 'uint8, uint16 or float16' : 'float32, int32 or bool'}`));
         }
+        const q = spec.quantization;
+        if (q && (q.dtype === 'uint8' || q.dtype === 'uint16') && !(Number.isFinite(q.scale) && Number.isFinite(q.min))) {
+          errors.push(problem(`${wat}/quantization`, `is ${q.dtype} without finite "scale" and "min"; expected {dtype, scale, min} as tfjs-converter writes them`));
+        }
+        if (q && spec.dtype !== 'float32' && spec.dtype !== 'int32') errors.push(problem(`${wat}/dtype`, `is ${JSON.stringify(spec.dtype)} with quantization; expected float32 or int32`));
         return undefined;
       });
       return undefined;
@@ -164,7 +169,13 @@ export function planWeights(json: ModelJson, uploaded: UploadedWeights[]): { pla
   return errors.length > 0 ? { errors } : { plan: { files, specs, totalBytes } };
 }
 
-/** model.json as stored: one weights group in one file, weights.bin. */
+/**
+ * model.json as uploaded but with one weights group in one file, weights.bin (which the check
+ * child then rewrites dequantized); userDefinedMetadata and every other field kept as they are.
+ */
 export function storedModelJson(json: ModelJson, plan: WeightPlan): ModelJson {
   return { ...json, weightsManifest: [{ paths: ['weights.bin'], weights: plan.specs.map((s) => s.spec) }] };
 }
+
+/** What the weights take once stored dequantized (float32 for quantized floats). */
+export const storedWeightBytes = (plan: WeightPlan) => plan.specs.reduce((sum, s) => sum + s.spec.shape.reduce((a, b) => a * b, 1) * (s.spec.quantization ? 4 : BYTES[s.spec.dtype]!), 0);

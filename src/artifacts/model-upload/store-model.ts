@@ -1,7 +1,8 @@
 /**
  * Turns an accepted upload into a stored model: model.json with its manifest rewritten to one
  * weights.bin, the shards concatenated in manifest order (streamed, never held in memory), then
- * loaded by TensorFlow.js in a child process. Problems come back as pointers into the upload.
+ * dequantized and loaded by TensorFlow.js in a child process. Problems come back as pointers into
+ * the upload.
  */
 import { createReadStream, createWriteStream } from 'node:fs';
 import { writeFile } from 'node:fs/promises';

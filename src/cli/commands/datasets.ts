@@ -73,7 +73,7 @@ export const datasetsUpload: Command = async (ctx) => {
     ctx.stderr.write(`ready: ${ds.numExamples} examples, ${ds.numClasses} classes, featureShape [${(ds.featureShape ?? []).join(', ')}]\n`);
     return 0;
   }
-  const loc = ds.error?.location ? ` (${Object.entries(ds.error.location).map(([k, v]) => `${k} ${v}`).join(', ')})` : '';
+  const loc = ds.error?.location ? ` (${Object.entries(ds.error.location).map(([k, v]) => `${k} ${String(v)}`).join(', ')})` : '';
   ctx.stderr.write(`failed: ${ds.error?.code ?? 'error'}: ${ds.error?.message ?? 'no message'}${loc}\n`);
   return 1;
 };

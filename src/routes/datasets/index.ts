@@ -97,11 +97,14 @@ const routes: FastifyPluginAsyncTypebox = async (app) => {
     await admit(tenant);
     const id = newId('ds');
     const record = await store.datasets.insertValidating({ id, name: body.name, source: { from, transform } }, tenant);
-    const { dir, numExamples, featureShape, featureDtype, imageShape, preprocessing } = source;
+    const { numExamples, featureShape, featureDtype, imageShape, preprocessing } = source;
+    // this process's copy of the source (fetched from the object store when it has none), kept until the conversion ends
+    const dir = artifacts.datasetDir(source.id);
+    const lease = await artifacts.checkout(dir);
     conversions.convert(
       id,
       { kind: 'derive', transform, source: { id: source.id, dir, numExamples, featureShape, featureDtype, classes, imageShape: image, recordedImageShape: imageShape, preprocessing } },
-      { tenant },
+      { tenant, cleanup: lease.release },
     );
     return reply.code(202).header('location', `/v1/datasets/${id}`).send(present(record));
   }
@@ -230,7 +233,9 @@ const routes: FastifyPluginAsyncTypebox = async (app) => {
       if (!d) throw notFound('Dataset', req.params.id, '/id');
       if (d.status !== 'ready') throw new HttpProblem(409, 'not_ready', 'Dataset not ready', `dataset ${d.id} is ${d.status}; examples can be read once it is ready`);
       const { offset, limit, features } = req.query;
-      const page = await readExamples(d, offset, limit, features);
+      const dir = artifacts.datasetDir(d.id);
+      const lease = await artifacts.checkout(dir);
+      const page = await readExamples({ ...d, dir }, offset, limit, features).finally(lease.release);
       if (!page.ok) {
         throw new HttpProblem(400, 'validation', 'The request is not valid', `query /features: one example of dataset ${d.id} has ${page.values} values, about ${page.exampleBytes} bytes of JSON, more than a page holds (${page.pageBytes}); ask with features=false for its preview`, [
           { pointer: '/features', in: 'query', detail: `must be false for this dataset: one example's ${page.values} values do not fit a page of ${page.pageBytes} bytes` },
@@ -256,7 +261,7 @@ const routes: FastifyPluginAsyncTypebox = async (app) => {
         throw new HttpProblem(409, 'in_use', 'Dataset in use', `dataset ${d.id} is used by unfinished jobs: ${users.join(', ')}; cancel them or wait`);
       }
       await store.datasets.delete(d.id);
-      if (d.status === 'ready') await artifacts.remove(d.dir);
+      if (d.status === 'ready') await artifacts.remove(artifacts.datasetDir(d.id));
       return reply.code(204).send(null);
     },
   });

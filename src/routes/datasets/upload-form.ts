@@ -4,7 +4,7 @@
  * Which files and options a format takes, and how each option is read, is the format registry's
  * (artifacts/ingest/formats.ts); this only walks the form against it.
  */
-import { FILE_FIELDS, FORMAT_NAMES, FORMATS, formatsWithOption, OPTIONS, type FormatName, type FormLimits, type OptionName, type Options } from '../../artifacts/ingest/formats.js';
+import { FILE_FIELDS, FORMAT_NAMES, FORMATS, formatsWithOption, OPTIONS, type FormLimits, type OptionName, type Options } from '../../artifacts/ingest/formats.js';
 import type { IngestRequest, Preprocessing } from '../../artifacts/ingest/job.js';
 import type { ReceivedUpload } from '../upload-receiver.js';
 import { invalid } from './invalid.js';
@@ -71,7 +71,7 @@ export function parseUploadForm(upload: ReceivedUpload, limits: FormLimits): Dat
   const o = options as Options;
   // a missing one of the pair is then 1, or 0
   const preprocessing: Preprocessing | undefined = o.scale !== undefined || o.offset !== undefined ? { scale: o.scale ?? 1, offset: o.offset ?? 0 } : undefined;
-  const built = (FORMATS[format] as (typeof FORMATS)[FormatName]).build(files, o, preprocessing) as { job: UploadJob; shown: Record<string, unknown> };
+  const built = FORMATS[format].build(files, o, preprocessing) as { job: UploadJob; shown: Record<string, unknown> };
   return {
     name: name.trim(),
     job: built.job,

@@ -82,16 +82,23 @@ const routes: FastifyPluginAsyncTypebox = async (app) => {
       if (mode === 'resume') throw fieldsProblem({ status: 409, slug: 'not_resumable', title: 'Job cannot run any more', errors: resolved.errors });
       throw fieldsProblem({ status: 400, slug: 'invalid_spec', title: 'The job spec is not valid', errors: resolved.errors });
     }
-    const admitted = await admitTask(resolved.task, costLimits());
+    // the estimate reads the base's model.json: this process's copy, fetched from the object store when it has none
+    const baseDir = resolved.task.baseModelDir ?? resolved.task.baseModelDirs?.[0];
+    const lease = baseDir === undefined ? undefined : await artifacts.checkout(baseDir);
+    const admitted = await admitTask(resolved.task, costLimits()).finally(() => lease?.release());
     if ('errors' in admitted) {
       throw fieldsProblem({ status: mode === 'resume' ? 409 : 400, slug: 'job_too_large', title: 'The job would exceed a resource limit', errors: admitted.errors });
     }
     return { task: resolved.task, estimate: admitted.estimate };
   };
 
-  /** Cancel and pause reach the queue and the worker through Redis: it is asked first, so a 503 leaves the job as it was. */
+  /**
+   * Cancel and pause reach the queue and the worker through Redis: it is asked first, so a 503 leaves the job as it was.
+   * A client that knows it is disconnected answers at once (a PING would wait in its offline queue for the timeout).
+   */
   const requireRedis = async () => {
     try {
+      if (app.deps.redis.status !== 'ready') throw new Error(`Redis connection is ${app.deps.redis.status}`);
       await withTimeout(app.deps.redis.ping(), { ms: ENQUEUE_TIMEOUT_MS, what: 'asking Redis' });
     } catch {
       throw new HttpProblem(503, 'queue_unavailable', 'Queue unavailable', 'the queue (Redis) is not reachable; nothing was changed, retry later');

@@ -1,22 +1,23 @@
-import { createReadStream } from 'node:fs';
-import { readFile, stat } from 'node:fs/promises';
-import { join } from 'node:path';
 import multipart from '@fastify/multipart';
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
+import type { FastifyReply, FastifyRequest } from 'fastify';
 import { Type } from '@sinclair/typebox';
 import { ModelCheckSlots } from '../../artifacts/model-upload/check-model.js';
 import { StorageQuota } from '../../artifacts/storage-quota.js';
 import { receiveUpload } from '../upload-receiver.js';
-import { HttpProblem, notFound } from '../../plugins/problem.js';
+import { fieldsProblem, HttpProblem, notFound } from '../../plugins/problem.js';
 import { IdParams, Page, PageQuery, Problem } from '../../schemas/common.js';
-import { Model, UploadModelForm } from '../../schemas/model.js';
+import { ImportModel, Model, UploadModelForm } from '../../schemas/model.js';
 import type { ModelRecord } from '../../store/models.js';
 import { newId } from '../../store/ids.js';
 import { requireRoom } from '../quota-problem.js';
+import { runModelImport } from './import.js';
 import { acceptModelUpload } from './upload.js';
 import { present } from './present.js';
 import predictRoutes from './predict.js';
 
+/** How long one file of a model import may take to arrive. */
+const IMPORT_FETCH_TIMEOUT_MS = 120_000;
 
 const routes: FastifyPluginAsyncTypebox = async (app) => {
   const { store, artifacts, config } = app.deps;
@@ -34,61 +35,127 @@ const routes: FastifyPluginAsyncTypebox = async (app) => {
     return m;
   }
 
+  /** One model's upload or import, holding a check slot; a busy service answers 503 before reading the body. */
+  function takeSlot(reply: FastifyReply): () => void {
+    const release = checks.take();
+    if (release) return release;
+    reply.header('retry-after', '5');
+    throw new HttpProblem(503, 'model_checks_busy', 'Model checks busy', `${checks.size} model uploads are being checked already (MODEL_CHECK_CONCURRENCY); try again in a few seconds`);
+  }
+
+  async function upload(req: FastifyRequest, reply: FastifyReply) {
+    const release = takeSlot(reply);
+    const admit = (bytes: number) => requireRoom(quota, req.tenant, bytes);
+    const id = newId('mdl');
+    const uploadDir = artifacts.uploadDir(id);
+    try {
+      await admit(1);
+      const received = await receiveUpload(req, uploadDir, config.uploadLimitBytes);
+      const accepted = await acceptModelUpload(received, artifacts.modelDir(id), { artifacts, maxHeapMb: config.ingestMaxHeapMb, admit });
+      const record = {
+        id,
+        name: accepted.name,
+        status: 'ready' as const,
+        jobId: null,
+        baseModelId: null,
+        datasetIds: {},
+        metrics: null,
+        inputShape: accepted.inputShape,
+        classes: accepted.classes,
+        preprocessing: accepted.preprocessing,
+        dir: artifacts.modelDir(id),
+      };
+      await store.models.insert(store.db, { ...record, bytes: accepted.bytes }, req.tenant);
+      const m = (await store.models.get(id))!;
+      return reply.code(201).header('location', `/v1/models/${id}`).send(present(m));
+    } finally {
+      release();
+      await artifacts.remove(uploadDir);
+    }
+  }
+
+  async function importFromUrl(body: ImportModel, req: FastifyRequest, reply: FastifyReply) {
+    let url: URL | undefined;
+    try {
+      url = new URL(body.source.url);
+    } catch {
+      url = undefined;
+    }
+    if (!url || (url.protocol !== 'http:' && url.protocol !== 'https:')) {
+      throw fieldsProblem({ status: 400, slug: 'validation', title: 'The request is not valid', errors: [{ pointer: '/source/url', in: 'body', detail: 'must be an absolute http or https URL of a model.json' }] });
+    }
+    const release = takeSlot(reply);
+    const id = newId('mdl');
+    const dir = artifacts.modelDir(id);
+    try {
+      await requireRoom(quota, req.tenant, 1);
+      const name = body.name?.trim() || 'imported model';
+      await store.models.insert(
+        store.db,
+        { id, name, status: 'validating', jobId: null, baseModelId: null, datasetIds: {}, metrics: null, inputShape: null, classes: null, preprocessing: body.preprocessing ?? null, dir, source: { url: url.href } },
+        req.tenant,
+      );
+    } catch (err) {
+      release();
+      throw err;
+    }
+    const tenant = req.tenant;
+    // after the 202: the client polls GET /v1/models/{id}
+    void runModelImport({ id, url: url.href, name: body.name?.trim() || 'imported model', ...(body.preprocessing ? { preprocessing: body.preprocessing } : {}) }, dir, {
+      artifacts,
+      models: store.models,
+      maxHeapMb: config.ingestMaxHeapMb,
+      admit: (bytes) => requireRoom(quota, tenant, bytes),
+      allowedHosts: config.modelImportAllowedHosts,
+      maxBytes: config.uploadLimitBytes,
+      timeoutMs: IMPORT_FETCH_TIMEOUT_MS,
+    }).finally(release);
+    const m = (await store.models.get(id))!;
+    return reply.code(202).header('location', `/v1/models/${id}`).send(present(m));
+  }
+
   app.post('/', {
     schema: {
       tags,
-      summary: 'Upload a tfjs LayersModel to fine-tune from',
+      summary: 'Upload a tfjs LayersModel to fine-tune from, or import one from a URL',
       description:
-        '`multipart/form-data` with `modelJson` (model.json) and `weights` (each weights file of its manifest, repeated for shards, matched by ' +
-        'file name), e.g. `curl -F modelJson=@model.json -F weights=@group1-shard1of2.bin -F weights=@group1-shard2of2.bin`. ' +
-        'Checked while the request waits: the manifest against the files (every weight present, sizes exact), no NaN or infinity, and the ' +
-        'topology built by TensorFlow.js in a child process, one input and one output of shape [?, classes]. **201** with the `ready` model, ' +
-        'stored as model.json + one weights.bin; else **400** whose `errors` point into the upload (`/modelJson/weightsManifest/0/weights/3`, `/weights`). ' +
+        'Two ways in:\n\n' +
+        '- **upload** (`multipart/form-data` with `modelJson` (model.json) and `weights` (each weights file of its manifest, repeated for shards, matched by ' +
+        'file name), e.g. `curl -F modelJson=@model.json -F weights=@group1-shard1of2.bin -F weights=@group1-shard2of2.bin`, optionally `name` and ' +
+        '`preprocessing` (JSON `{"scale", "offset"}`)): checked while the request waits, **201** with the `ready` model; else **400** whose `errors` point into ' +
+        'the upload (`/modelJson/weightsManifest/0/weights/3`, `/weights`, `/modelJson/modelTopology/model_config/config/layers/17`).\n' +
+        '- **import** (JSON `{"name", "source": {"url"}, "preprocessing"}`): **202** with the model `validating`; the service fetches model.json and then ' +
+        'each weights file its manifest names, relative to it, from global unicast addresses only (the host is resolved once and only those addresses are ' +
+        'connected to; hosts listed in MODEL_IMPORT_ALLOWED_HOSTS may be anywhere), following at most 3 redirects, within UPLOAD_LIMIT_BYTES in all. ' +
+        'Poll `GET /v1/models/{id}`: it becomes `ready`, or `failed` with an `error` {code, message, pointer} (`/source/url`, ' +
+        '`/modelJson/weightsManifest/0/paths/1`, or a pointer into model.json).\n\n' +
+        'Either way the same checks: the manifest against the files (every weight present, sizes exact), no NaN or infinity, every layer one that can be ' +
+        'trained (Conv2D, DepthwiseConv2D, SeparableConv2D, BatchNormalization, ReLU, ZeroPadding2D, Add, Concatenate, Global/Average/MaxPooling2D, Dropout, ' +
+        'Flatten, Reshape, Activation, Dense, and nested models of them; convolutions undilated, channels_last), refused as `untrainable_layers` naming ' +
+        'each layer\'s class, name and place, and the topology built by TensorFlow.js in a child process, one input and one output of shape [?, classes]. ' +
+        'Weights quantized to uint8, uint16 or float16 are stored dequantized as float32 (what training reads and a download gives). ' +
+        'The model is stored as model.json (its userDefinedMetadata kept) + one weights.bin. ' +
         '`classes` and `preprocessing` come from `userDefinedMetadata.tfjsAdapt` when present (a model downloaded from this service has them); ' +
-        'otherwise classes are "0".."n-1" and preprocessing is null (fine-tuning then feeds the dataset\'s own preprocessing). ' +
-        'model.json may nest at most 100 levels (**400** `too_deep`). At most MODEL_CHECK_CONCURRENCY uploads are checked at once; ' +
-        'beyond, **503** `model_checks_busy` with Retry-After, before the body is read. A tenant whose storage quota cannot hold the model: **409** `storage_quota_exceeded`.',
-      body: { content: { 'multipart/form-data': { schema: UploadModelForm } } } as unknown as typeof UploadModelForm,
-      response: { 201: Model, 400: Problem, 409: Problem, 413: Problem, 415: Problem, 503: Problem },
+        'a `preprocessing` given with the upload or import wins; otherwise classes are "0".."n-1" and preprocessing is null (fine-tuning then feeds the ' +
+        'dataset\'s own preprocessing). model.json may nest at most 100 levels (**400** `too_deep`). At most MODEL_CHECK_CONCURRENCY uploads and imports ' +
+        'are checked at once; beyond, **503** `model_checks_busy` with Retry-After, before the body is read. A tenant whose storage quota cannot hold the ' +
+        'model: **409** `storage_quota_exceeded` (an import then fails with that code).',
+      body: {
+        content: {
+          'application/json': { schema: ImportModel },
+          'multipart/form-data': { schema: UploadModelForm },
+        },
+      } as unknown as typeof ImportModel,
+      response: { 201: Model, 202: Model, 400: Problem, 409: Problem, 413: Problem, 415: Problem, 503: Problem },
     },
-    // the multipart body is read and checked by the handler, field by field
-    validatorCompiler: (route) => (route.httpPart === 'body' ? () => true : app.validatorCompiler!(route)),
+    // a multipart body is read and checked by the handler, field by field; JSON by its schema
+    validatorCompiler: (route) => (route.httpPart === 'body' && (route as { contentType?: string }).contentType === 'multipart/form-data' ? () => true : app.validatorCompiler!(route)),
     handler: async (req, reply) => {
-      if (!req.isMultipart()) {
-        throw new HttpProblem(415, 'unsupported_media_type', 'Expected multipart/form-data', 'upload a model as multipart/form-data: curl -F modelJson=@model.json -F weights=@weights.bin');
+      if (req.isMultipart()) return upload(req, reply);
+      if (req.body === undefined || req.body === null) {
+        throw new HttpProblem(415, 'unsupported_media_type', 'Expected multipart/form-data or JSON', 'upload a model as multipart/form-data (curl -F modelJson=@model.json -F weights=@weights.bin) or import one with JSON {"source": {"url": "https://.../model.json"}}');
       }
-      const release = checks.take();
-      if (!release) {
-        reply.header('retry-after', '5');
-        throw new HttpProblem(503, 'model_checks_busy', 'Model checks busy', `${checks.size} model uploads are being checked already (MODEL_CHECK_CONCURRENCY); try again in a few seconds`);
-      }
-      const admit = (bytes: number) => requireRoom(quota, req.tenant, bytes);
-      const id = newId('mdl');
-      const uploadDir = artifacts.uploadDir(id);
-      try {
-        await admit(1);
-        const received = await receiveUpload(req, uploadDir, config.uploadLimitBytes);
-        const accepted = await acceptModelUpload(received, artifacts.modelDir(id), { artifacts, maxHeapMb: config.ingestMaxHeapMb, admit });
-        const record: Omit<ModelRecord, 'createdAt'> = {
-          id,
-          name: accepted.name,
-          status: 'ready',
-          jobId: null,
-          baseModelId: null,
-          datasetIds: {},
-          metrics: null,
-          inputShape: accepted.inputShape,
-          classes: accepted.classes,
-          preprocessing: accepted.preprocessing,
-          dir: artifacts.modelDir(id),
-        };
-        await store.models.insert(store.db, { ...record, bytes: accepted.bytes }, req.tenant);
-        const m = (await store.models.get(id))!;
-        return reply.code(201).header('location', `/v1/models/${id}`).send(present(m));
-      } finally {
-        release();
-        await artifacts.remove(uploadDir);
-      }
+      return importFromUrl(req.body as ImportModel, req, reply);
     },
   });
 
@@ -125,7 +192,7 @@ const routes: FastifyPluginAsyncTypebox = async (app) => {
         throw new HttpProblem(409, 'in_use', 'Model in use', `model ${m.id} is the base of unfinished jobs: ${users.join(', ')}; cancel them or wait`);
       }
       await store.models.delete(m.id);
-      await artifacts.remove(m.dir);
+      await artifacts.remove(artifacts.modelDir(m.id));
       return reply.code(204).send(null);
     },
   });
@@ -140,8 +207,8 @@ const routes: FastifyPluginAsyncTypebox = async (app) => {
     },
     handler: async (req, reply) => {
       const m = await readyModel(req.params.id, req.tenant);
-      const text = await readFile(join(m.dir, 'model.json'), 'utf8');
-      return reply.type('application/json').send(text);
+      const { body, bytes } = await artifacts.openFile(artifacts.modelDir(m.id), 'model.json');
+      return reply.type('application/json').header('content-length', bytes).send(body);
     },
   });
 
@@ -155,9 +222,9 @@ const routes: FastifyPluginAsyncTypebox = async (app) => {
     },
     handler: async (req, reply) => {
       const m = await readyModel(req.params.id, req.tenant);
-      const file = join(m.dir, 'weights.bin');
-      const { size } = await stat(file);
-      return reply.type('application/octet-stream').header('content-length', size).send(createReadStream(file));
+      // streamed through the API (with an object store, from it): the bucket stays private and the tenant check stays here
+      const { body, bytes } = await artifacts.openFile(artifacts.modelDir(m.id), 'weights.bin');
+      return reply.type('application/octet-stream').header('content-length', bytes).send(body);
     },
   });
 };

@@ -14,6 +14,8 @@ export const present = (m: ModelRecord): Model => ({
   inputShape: m.inputShape,
   classes: m.classes,
   preprocessing: m.preprocessing,
+  source: m.source,
+  error: m.error,
   files: { modelJson: `/v1/models/${m.id}/model.json`, weights: `/v1/models/${m.id}/weights.bin` },
   createdAt: m.createdAt,
 });

@@ -6,18 +6,19 @@
 import { readFile, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Artifacts } from '../../artifacts/artifacts.js';
-import { parseModelJson, planWeights, type ModelJson } from '../../artifacts/model-upload/manifest.js';
+import { untrainableLayers } from '../../artifacts/model-upload/layer-support.js';
+import { parseModelJson, planWeights, storedWeightBytes, type ModelJson, type UploadedWeights } from '../../artifacts/model-upload/manifest.js';
 import { ModelRejected, storeModel } from '../../artifacts/model-upload/store-model.js';
 import type { ReceivedUpload } from '../upload-receiver.js';
 import { fieldsProblem, type FieldError } from '../../plugins/problem.js';
 
-const MAX_MODEL_JSON_BYTES = 64 << 20;
+export const MAX_MODEL_JSON_BYTES = 64 << 20;
 
 export interface AcceptedModel {
   name: string;
   inputShape: number[] | null;
   classes: string[];
-  preprocessing: { scale: number; offset: number } | null;
+  preprocessing: ModelPreprocessing | null;
   /** what the stored model takes on disk */
   bytes: number;
 }
@@ -30,27 +31,45 @@ export interface ModelUploadDeps {
   admit: (bytes: number) => Promise<void>;
 }
 
-const rejected = (errors: FieldError[], slug = 'invalid_model', title = 'The model is not valid') => fieldsProblem({ status: 400, slug, title, errors });
+export const rejected = (errors: FieldError[], slug = 'invalid_model', title = 'The model is not valid') => fieldsProblem({ status: 400, slug, title, errors });
+
+export type ModelPreprocessing = { scale: number; offset: number };
+
+/** `value` as preprocessing, or a problem at `pointer`. */
+export function checkPreprocessing(value: unknown, pointer: string, errors: FieldError[]): ModelPreprocessing | undefined {
+  const p = value as { scale?: unknown; offset?: unknown } | null;
+  if (!p || typeof p !== 'object' || !Number.isFinite(p.scale) || !Number.isFinite(p.offset) || p.scale === 0) {
+    errors.push({ pointer, in: 'body', detail: 'must be {scale, offset}, finite numbers, scale not 0 (input = raw * scale + offset)' });
+    return undefined;
+  }
+  return { scale: p.scale as number, offset: p.offset as number };
+}
 
 /** What userDefinedMetadata.tfjsAdapt says about classes and preprocessing, checked. */
-function metadata(json: ModelJson, errors: FieldError[]): { classes?: unknown; preprocessing?: { scale: number; offset: number } } {
+function metadata(json: ModelJson, errors: FieldError[]): { classes?: unknown; preprocessing?: ModelPreprocessing } {
   const meta = (json.userDefinedMetadata as { tfjsAdapt?: { classes?: unknown; preprocessing?: unknown } } | undefined)?.tfjsAdapt;
   if (!meta) return {};
   const at = '/modelJson/userDefinedMetadata/tfjsAdapt';
-  const out: { classes?: unknown; preprocessing?: { scale: number; offset: number } } = {};
+  const out: { classes?: unknown; preprocessing?: ModelPreprocessing } = {};
   if (meta.classes !== undefined) {
     if (!Array.isArray(meta.classes) || !meta.classes.every((c) => typeof c === 'string')) errors.push({ pointer: `${at}/classes`, in: 'body', detail: 'must be an array of class names' });
     else out.classes = meta.classes;
   }
   if (meta.preprocessing !== undefined) {
-    const p = meta.preprocessing as { scale?: unknown; offset?: unknown } | null;
-    if (!p || !Number.isFinite(p.scale) || !Number.isFinite(p.offset) || p.scale === 0) {
-      errors.push({ pointer: `${at}/preprocessing`, in: 'body', detail: 'must be {scale, offset}, finite numbers, scale not 0' });
-    } else {
-      out.preprocessing = { scale: p.scale as number, offset: p.offset as number };
-    }
+    const p = checkPreprocessing(meta.preprocessing, `${at}/preprocessing`, errors);
+    if (p) out.preprocessing = p;
   }
   return out;
+}
+
+/** A model's files, from a multipart upload or fetched from a URL. */
+export interface ModelSource {
+  /** model.json's text */
+  text: string;
+  weights: UploadedWeights[];
+  name: string;
+  /** given at upload; wins over userDefinedMetadata.tfjsAdapt.preprocessing */
+  preprocessing?: ModelPreprocessing;
 }
 
 export async function acceptModelUpload(upload: ReceivedUpload, dir: string, deps: ModelUploadDeps): Promise<AcceptedModel> {
@@ -58,13 +77,25 @@ export async function acceptModelUpload(upload: ReceivedUpload, dir: string, dep
   const problem = (pointer: string, detail: string) => errors.push({ pointer, in: 'body', detail });
   for (const field of upload.fields.keys()) {
     if (field === 'weights') problem('/weights', 'must be file uploads (curl -F weights=@file.bin), not text');
-    else if (field !== 'name' && field !== 'modelJson') problem(`/${field}`, 'is not a known field (expected modelJson, weights and optionally name)');
+    else if (!['name', 'modelJson', 'preprocessing'].includes(field)) problem(`/${field}`, 'is not a known field (expected modelJson, weights and optionally name and preprocessing)');
   }
   for (const f of upload.files) {
     if (f.field !== 'modelJson' && f.field !== 'weights') problem(`/${f.field}`, 'is not a known file field (expected modelJson and weights)');
   }
   const names = upload.fields.get('name') ?? [];
   if (names.length > 1 || (names[0] !== undefined && (names[0].trim() === '' || names[0].length > 200))) problem('/name', 'must be given once, 1 to 200 characters');
+  const preprocessingTexts = upload.fields.get('preprocessing') ?? [];
+  let preprocessing: ModelPreprocessing | undefined;
+  if (preprocessingTexts.length > 1) problem('/preprocessing', 'is given more than once');
+  else if (preprocessingTexts[0] !== undefined) {
+    let value: unknown;
+    try {
+      value = JSON.parse(preprocessingTexts[0]);
+    } catch {
+      value = undefined;
+    }
+    preprocessing = checkPreprocessing(value, '/preprocessing', errors);
+  }
   const jsonFiles = upload.files.filter((f) => f.field === 'modelJson');
   const jsonTexts = upload.fields.get('modelJson') ?? [];
   if (jsonFiles.length + jsonTexts.length === 0) problem('/modelJson', 'is required: the model.json file (curl -F modelJson=@model.json)');
@@ -73,17 +104,28 @@ export async function acceptModelUpload(upload: ReceivedUpload, dir: string, dep
   if (errors.length > 0) throw rejected(errors, 'validation', 'The request is not valid');
 
   const text = jsonFiles[0] ? await readFile(jsonFiles[0].path, 'utf8') : jsonTexts[0]!;
-  const parsed = parseModelJson(text);
-  if ('errors' in parsed) throw parsed.code === 'too_deep' ? rejected(parsed.errors, 'too_deep', 'model.json nests too deep') : rejected(parsed.errors);
   const weights = await Promise.all(
     upload.files.filter((f) => f.field === 'weights').map(async (f) => ({ filename: f.filename, path: f.path, bytes: (await stat(f.path)).size })),
   );
-  const planned = planWeights(parsed.json, weights);
+  return acceptModel({ text, weights, name: names[0]?.trim() || 'uploaded model', ...(preprocessing ? { preprocessing } : {}) }, dir, deps);
+}
+
+/**
+ * Checks a model's files (model.json, its layers, the manifest against the weights, the metadata)
+ * and stores it in `dir`, dequantized; throws a 400 problem whose errors point into the upload.
+ */
+export async function acceptModel(source: ModelSource, dir: string, deps: ModelUploadDeps): Promise<AcceptedModel> {
+  const parsed = parseModelJson(source.text);
+  if ('errors' in parsed) throw parsed.code === 'too_deep' ? rejected(parsed.errors, 'too_deep', 'model.json nests too deep') : rejected(parsed.errors);
+  const untrainable = untrainableLayers(parsed.json.modelTopology, '/modelJson/modelTopology');
+  if (untrainable.length > 0) throw rejected(untrainable, 'untrainable_layers', 'The model has layers that cannot be trained');
+  const planned = planWeights(parsed.json, source.weights);
   if ('errors' in planned) throw rejected(planned.errors);
+  const errors: FieldError[] = [];
   const meta = metadata(parsed.json, errors);
   if (errors.length > 0) throw rejected(errors);
-  // the stored model is its weights and (about) this model.json
-  await deps.admit(planned.plan.totalBytes + text.length);
+  // the stored model is its weights, dequantized, and (about) this model.json
+  await deps.admit(storedWeightBytes(planned.plan) + source.text.length);
 
   let stored: Awaited<ReturnType<typeof storeModel>> | undefined;
   try {
@@ -104,5 +146,5 @@ export async function acceptModelUpload(upload: ReceivedUpload, dir: string, dep
   const { inputShape, numClasses } = stored;
   const classes = (meta.classes as string[] | undefined) ?? Array.from({ length: numClasses }, (_, i) => String(i));
   const sizes = await Promise.all(['model.json', 'weights.bin'].map(async (f) => (await stat(join(dir, f))).size));
-  return { name: names[0]?.trim() || 'uploaded model', inputShape, classes, preprocessing: meta.preprocessing ?? null, bytes: sizes.reduce((a, b) => a + b, 0) };
+  return { name: source.name, inputShape, classes, preprocessing: source.preprocessing ?? meta.preprocessing ?? null, bytes: sizes.reduce((a, b) => a + b, 0) };
 }

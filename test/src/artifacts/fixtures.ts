@@ -13,7 +13,7 @@ export interface UploadFile {
 }
 
 /** POSTs multipart/form-data the way `curl -F` does. */
-export async function postForm(h: Harness, path: string, fields: Record<string, string>, files: UploadFile[], opts: { headers?: Record<string, string> } = {}): Promise<Reply> {
+export async function postForm(h: Pick<Harness, 'url'>, path: string, fields: Record<string, string>, files: UploadFile[], opts: { headers?: Record<string, string> } = {}): Promise<Reply> {
   const form = new FormData();
   for (const [k, v] of Object.entries(fields)) form.append(k, v);
   for (const f of files) form.append(f.field, new Blob([f.content as BlobPart]), f.filename ?? `${f.field}.bin`);
@@ -29,7 +29,7 @@ export async function postForm(h: Harness, path: string, fields: Record<string, 
 }
 
 /** Waits until a dataset is no longer validating; returns it. */
-export async function settled(h: Harness, id: string, timeoutMs = 30_000): Promise<any> {
+export async function settled(h: Pick<Harness, 'request'>, id: string, timeoutMs = 30_000): Promise<any> {
   return waitFor(
     `dataset ${id} to finish validating`,
     async () => {
@@ -41,7 +41,7 @@ export async function settled(h: Harness, id: string, timeoutMs = 30_000): Promi
 }
 
 /** Uploads, asserts the 202, waits: the dataset as it ends. */
-export async function uploadDataset(h: Harness, fields: Record<string, string>, files: UploadFile[]): Promise<any> {
+export async function uploadDataset(h: Pick<Harness, 'url' | 'request'>, fields: Record<string, string>, files: UploadFile[]): Promise<any> {
   const res = await postForm(h, '/v1/datasets', fields, files);
   if (res.status !== 202) throw new Error(`expected 202, got ${res.status}: ${JSON.stringify(res.body)}`);
   if (res.body.status !== 'validating') throw new Error(`expected validating, got ${JSON.stringify(res.body)}`);

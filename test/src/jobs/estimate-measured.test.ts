@@ -5,7 +5,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { writeDatasetFiles } from '../../../src/artifacts/dataset-files.js';
-import { estimateJob, type DatasetShape } from '../../../src/jobs/estimate.js';
+import { estimateJob } from '../../../src/jobs/estimate.js';
 import type { DatasetFiles, TrainingTask } from '../../../src/jobs/task.js';
 import type { JobSpec } from '../../../src/schemas/job.js';
 import type { Measured } from './measure-child.js';
@@ -63,7 +63,7 @@ const MiB = (n: number) => `${(n / 2 ** 20).toFixed(2)} MiB`;
 
 /** Runs `t`, compares, and returns the figures for the report. */
 async function within2x(name: string, t: TrainingTask, base?: { modelTopology: unknown; weightsManifest?: unknown }) {
-  const estimate = estimateJob({ spec: t.spec, data: t.data as Record<string, DatasetShape>, ...(base ? { base } : {}) });
+  const estimate = estimateJob({ spec: t.spec, data: t.data, ...(base ? { base } : {}) });
   const measured = await measure(t);
   assert.equal(measured.outcome, 'succeeded');
   assert.equal(measured.backend, 'wasm');

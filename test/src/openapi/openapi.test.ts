@@ -190,7 +190,7 @@ test('the typed program runs against the service and gets what its types promise
   const client = ts.transpileModule(CLIENT, { compilerOptions: { module: ts.ModuleKind.ES2022, target: ts.ScriptTarget.ES2022 } });
   writeFileSync(join(dir, 'client.mjs'), client.outputText);
   writeFileSync(join(dir, 'program.mjs'), out.outputText);
-  const { run } = (await import(pathToFileURL(join(dir, 'program.mjs')).href)) as { run(base: string): Promise<Record<string, unknown>> };
+  const { run } = (await import(pathToFileURL(join(dir, 'program.mjs')).href)) as { run: (base: string) => Promise<Record<string, unknown>> };
   const result = await run(h.url);
   assert.deepEqual({ ...result, listed: (result.listed as number) >= 1 }, { store: 'pglite', datasetClasses: 10, jobStatus: 'queued', pointer: '/hyperparameters/epochs', listed: true });
 });

@@ -30,13 +30,13 @@ test('a job the queue lost is queued again by reconciliation and runs', async ()
   await q.close();
   conn.disconnect();
   await h.request('POST', `/v1/jobs/${busy.id}/cancel`);
-  const done = await waitForJob(h, lost.id, 60_000);
+  const done = await waitForJob(h, lost.id, 300_000);
   assert.equal(done.status, 'succeeded');
 });
 
 test('with Redis down, creating a job answers 503 quickly and creates nothing, cancel and pause answer 503 and change nothing, /ready names the component; when Redis returns, work continues by itself', async () => {
   // unfinished when Redis stops (queued or running; it cannot start while Redis is away), and it ends by itself
-  const unfinished = (await h.request('POST', '/v1/jobs', trainSpec(data, { hyperparameters: { epochs: 20, batchSize: 64, seed: 1, optimizer: { name: 'adam', learningRate: 0.001 } } }))).body;
+  const unfinished = (await h.request('POST', '/v1/jobs', trainSpec(data, { hyperparameters: { epochs: 8, batchSize: 64, seed: 1, optimizer: { name: 'adam', learningRate: 0.001 } } }))).body;
   const before = (await h.request('GET', '/v1/jobs?limit=200')).body.data.length;
   const port = Number(new URL(h.redis.url).port);
   await h.redis.stop();
@@ -62,8 +62,9 @@ test('with Redis down, creating a job answers 503 quickly and creates nothing, c
   const again = await startRedisServer(join(h.dataDir, 'redis'), { port });
   stopRestarted = () => again.stop();
   await waitFor('readiness after Redis returns', async () => (await h.request('GET', '/ready')).status === 200, 30_000);
-  assert.equal((await waitForJob(h, unfinished.id, 60_000)).status, 'succeeded');
+  // bounds for a hang only: how long the jobs train is the machine's business
+  assert.equal((await waitForJob(h, unfinished.id, 300_000)).status, 'succeeded');
   const job = await h.request('POST', '/v1/jobs', trainSpec(data));
   assert.equal(job.status, 202);
-  assert.equal((await waitForJob(h, job.body.id, 60_000)).status, 'succeeded');
+  assert.equal((await waitForJob(h, job.body.id, 300_000)).status, 'succeeded');
 });

@@ -1,6 +1,5 @@
 import assert from 'node:assert/strict';
-import { existsSync, mkdirSync, mkdtempSync, rmSync, utimesSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { existsSync, mkdirSync, rmSync, utimesSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -8,7 +7,9 @@ import { pino } from 'pino';
 import { Artifacts } from '../../../src/artifacts/artifacts.js';
 import { ConversionLeases } from '../../../src/artifacts/ingest/conversion-leases.js';
 import { openStore } from '../../../src/store/store.js';
-import { startHarness } from '../../helpers/harness.js';
+import { loadConfig } from '../../../src/config.js';
+import { startApi } from '../../helpers/api.js';
+import { freshDataDir } from '../../helpers/data-dir.js';
 
 /** A file in a new directory, both last changed ageMs ago. */
 const touch = (path: string, ageMs = 0) => {
@@ -20,12 +21,10 @@ const touch = (path: string, ageMs = 0) => {
 };
 
 test('after a crash mid-conversion, the next start fails the dataset as interrupted and removes its leftovers, and nothing live', async () => {
-  const first = await startHarness();
-  const { dataDir, redis, config } = first;
-  await first.service.stop();
+  const dataDir = await freshDataDir('tfjs-adapt-leases-');
   // what a process killed mid-conversion leaves: the row, the raw upload, a half-built directory
   const store = await openStore({ dataDir });
-  const artifacts = new Artifacts(config.artifactsDir);
+  const artifacts = new Artifacts(loadConfig({ DATA_DIR: dataDir }).artifactsDir);
   const crashed = await store.datasets.insertValidating({ id: 'ds_crashed', name: 'crashed', source: { format: 'csv' } });
   await store.db.query(`UPDATE datasets SET heartbeat_at = now() - interval '5 minutes' WHERE id = $1`, [crashed.id]);
   touch(join(artifacts.uploadDir(crashed.id), 'data.csv'));
@@ -38,7 +37,7 @@ test('after a crash mid-conversion, the next start fails the dataset as interrup
   touch(join(artifacts.uploadDir('mdl_arriving'), 'weights.bin'));
   await store.close();
 
-  const second = await startHarness({}, { dataDir, redis });
+  const second = await startApi({}, { dataDir });
   try {
     const failed = (await second.request('GET', `/v1/datasets/${crashed.id}`)).body;
     assert.equal(failed.status, 'failed');
@@ -57,7 +56,7 @@ test('after a crash mid-conversion, the next start fails the dataset as interrup
 });
 
 test('a conversion this process holds is renewed past the stale time; released and not finished, it is swept', async () => {
-  const dir = mkdtempSync(join(tmpdir(), 'tfjs-adapt-leases-'));
+  const dir = await freshDataDir('tfjs-adapt-leases-');
   const store = await openStore({ dataDir: dir });
   const artifacts = new Artifacts(join(dir, 'artifacts'));
   const leases = new ConversionLeases({ store, artifacts, log: pino({ level: 'silent' }) }, { intervalMs: 100, staleAfterMs: 700, orphanAfterMs: 3_600_000 });

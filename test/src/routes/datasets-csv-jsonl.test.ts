@@ -2,14 +2,15 @@ import assert from 'node:assert/strict';
 import { readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { startHarness, waitFor, type Harness } from '../../helpers/harness.js';
+import { startApi, type Api } from '../../helpers/api.js';
+import { waitFor } from '../../helpers/harness.js';
 import { no5xx, postForm, settled, uploadDataset } from '../artifacts/fixtures.js';
 
-let h: Harness;
+let h: Api;
 const UPLOAD_LIMIT = 64 * 1024;
 
 before(async () => {
-  h = await startHarness({ UPLOAD_LIMIT_BYTES: String(UPLOAD_LIMIT) });
+  h = await startApi({ UPLOAD_LIMIT_BYTES: String(UPLOAD_LIMIT) });
 });
 after(() => h?.stop());
 

@@ -5,13 +5,13 @@ import { dirname, join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { gzipSync } from 'node:zlib';
 import sharp from 'sharp';
-import { startHarness, type Harness } from '../../helpers/harness.js';
+import { startApi, type Api } from '../../helpers/api.js';
 import { idx, jpeg, png, tarball, uploadDataset, zip } from '../artifacts/fixtures.js';
 
-let h: Harness;
+let h: Api;
 
 before(async () => {
-  h = await startHarness();
+  h = await startApi();
 });
 after(() => h?.stop());
 

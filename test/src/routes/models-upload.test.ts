@@ -114,7 +114,11 @@ describe('model upload', () => {
     assertRejected(await upload({ ...clone(), format: 'graph-model' }), '/modelJson/format', /LayersModel/);
     const unknownLayer = clone();
     unknownLayer.modelTopology.config.layers[0].class_name = 'Sparkle';
-    assertRejected(await upload(unknownLayer), '/modelJson/modelTopology', /Sparkle/);
+    // an unknown class is refused before TensorFlow.js sees it, at the layer
+    assertRejected(await upload(unknownLayer), '/modelJson/modelTopology/config/layers/0', /layer 'dense_1' \(Sparkle\) cannot be trained/);
+    const noInput = clone();
+    noInput.modelTopology.config.layers[0].config.units = 'many';
+    assertRejected(await upload(noInput), '/modelJson/modelTopology', /does not build/);
     const renamed = clone();
     renamed.weightsManifest[0].weights[0].name = 'nobody/kernel';
     assertRejected(await upload(renamed), '/modelJson/weightsManifest', /nobody\/kernel|not set/);
@@ -126,9 +130,13 @@ describe('model upload', () => {
   test('the form itself: missing modelJson, unknown fields, not multipart', async () => {
     assertRejected(await postForm(h, '/v1/models', {}, [{ field: 'weights', content: weights, filename: 'weights.bin' }]), '/modelJson');
     assertRejected(await upload(modelJson, undefined, { colour: 'red' }), '/colour');
+    // JSON is an import from a URL, which this is not
     const json = await h.request('POST', '/v1/models', { modelJson });
-    assert.equal(json.status, 415);
-    assert.equal(json.body.status, 415);
+    assert.equal(json.status, 400);
+    assert.ok(json.body.errors.some((e: any) => e.pointer === '/source' || e.pointer === '/modelJson'), JSON.stringify(json.body));
+    const text = await h.request('POST', '/v1/models', 'model.json', { 'content-type': 'text/plain' });
+    assert.equal(text.status, 415);
+    assert.equal(text.body.status, 415);
     assert.deepEqual(readdirSync(join(h.dataDir, 'artifacts', 'uploads')), []);
     assert.ok(!readdirSync(join(h.dataDir, 'artifacts', 'models')).some((f) => f.includes('.tmp-')), 'no half-written model');
   });

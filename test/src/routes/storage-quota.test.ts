@@ -7,7 +7,8 @@ import assert from 'node:assert/strict';
 import { existsSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
-import { startHarness, waitFor, type Harness } from '../../helpers/harness.js';
+import { startApi, type Api } from '../../helpers/api.js';
+import { waitFor } from '../../helpers/harness.js';
 import { no5xx, postForm } from '../artifacts/fixtures.js';
 
 /** one MNIST example as stored: 784 bytes and an int32 label */
@@ -16,10 +17,10 @@ const QUOTA = 250 * MNIST_EXAMPLE;
 const A = { authorization: `Bearer ${'a'.repeat(20)}` };
 const B = { authorization: `Bearer ${'b'.repeat(20)}` };
 const C = { authorization: `Bearer ${'c'.repeat(20)}` };
-let h: Harness;
+let h: Api;
 
 before(async () => {
-  h = await startHarness({ TENANT_STORAGE_QUOTA_BYTES: String(QUOTA), API_KEYS: `ta:${'a'.repeat(20)},tb:${'b'.repeat(20)},tc:${'c'.repeat(20)}` });
+  h = await startApi({ TENANT_STORAGE_QUOTA_BYTES: String(QUOTA), API_KEYS: `ta:${'a'.repeat(20)},tb:${'b'.repeat(20)},tc:${'c'.repeat(20)}` });
 });
 after(() => h?.stop());
 

@@ -11,14 +11,15 @@ import { after, before, describe, test } from 'node:test';
 import { gzipSync } from 'node:zlib';
 import sharp from 'sharp';
 import { PAGE_MAX_BYTES, PREVIEW_MAX_SIDE } from '../../../src/artifacts/dataset-examples.js';
-import { startHarness, waitFor, type Harness } from '../../helpers/harness.js';
+import { startApi, type Api } from '../../helpers/api.js';
+import { waitFor } from '../../helpers/harness.js';
 import { idx, no5xx, png, postForm, tarball, uploadDataset } from '../artifacts/fixtures.js';
 
 const MAX_BYTES = 16 << 20;
-let h: Harness;
+let h: Api;
 
 before(async () => {
-  h = await startHarness({ DATASET_MAX_BYTES: String(MAX_BYTES), IMAGE_MAX_PIXELS: String(256 * 256), MODEL_CHECK_CONCURRENCY: '1' });
+  h = await startApi({ DATASET_MAX_BYTES: String(MAX_BYTES), IMAGE_MAX_PIXELS: String(256 * 256), MODEL_CHECK_CONCURRENCY: '1' });
 });
 after(() => h?.stop());
 

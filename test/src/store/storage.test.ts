@@ -1,11 +1,10 @@
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { rmSync } from 'node:fs';
 import { test } from 'node:test';
 import type { JobSpec } from '../../../src/schemas/job.js';
 import { storageUsed } from '../../../src/store/storage.js';
 import { openStore } from '../../../src/store/store.js';
+import { freshDataDir } from '../../helpers/data-dir.js';
 
 const spec: JobSpec = {
   type: 'train',
@@ -17,7 +16,7 @@ const spec: JobSpec = {
 const ready = { numExamples: 1, featureShape: [1], featureDtype: 'uint8' as const, imageShape: null, numClasses: 1, classes: ['a'], classCounts: [1], preprocessing: { scale: 1, offset: 0 } };
 
 test('a tenant uses the bytes of its ready datasets, its models and its jobs\' checkpoints, and nothing of another tenant', async () => {
-  const dir = mkdtempSync(join(tmpdir(), 'tfjs-adapt-storage-'));
+  const dir = await freshDataDir('tfjs-adapt-storage-');
   const store = await openStore({ dataDir: dir });
   try {
     await store.datasets.insertReady({ id: 'ds_a', name: 'a', source: {}, ...ready, dir: '/x', bytes: 1000 }, 'ta');

@@ -32,7 +32,8 @@ test('a job that BullMQ finished while its host died before recording it is reco
   const store = await openStore({ dataDir: first.dataDir });
   const id = newId('job');
   const spec = trainSpec(data) as ResolveOptions['spec'];
-  const resolved = await resolveTask(store, new Artifacts(first.config.artifactsDir), { jobId: id, spec, tenant: undefined, webhookAllowedHosts: [] });
+  const artifacts = new Artifacts(first.config.artifactsDir);
+  const resolved = await resolveTask(store, artifacts, { jobId: id, spec, tenant: undefined, webhookAllowedHosts: [] });
   assert.ok('task' in resolved);
   await store.jobs.create({ id, spec });
   assert.ok(await store.jobs.started(id, 1));
@@ -45,6 +46,7 @@ test('a job that BullMQ finished while its host died before recording it is reco
     limits: { maxMemoryBytes: config.trainingChildMaxMemoryBytes, stopGraceMs: config.stopGraceMs, defaultMaxRuntimeSeconds: config.jobDefaultMaxRuntimeSeconds, maxRuntimeSeconds: config.jobMaxRuntimeSeconds },
     maxIdle: 1,
     threads: config.trainingThreads,
+    artifacts,
     log: pino({ level: 'silent' }),
   });
   const worker = new Worker(QUEUE_NAME, runner.process, { connection });

@@ -61,6 +61,8 @@ const SIGNALS: [AdaptationMethod, string[]][] = [
   [{ kind: 'coral', weight: 10 }, ['coral']],
   [{ kind: 'mmd', kernels: 3 }, ['mmd']],
   [{ kind: 'pseudo_label', threshold: 0.8 }, ['pseudoLabelLoss', 'pseudoLabelRate']],
+  [{ kind: 'cdan', hiddenUnits: 16 }, ['domainAccuracy', 'domainLoss', 'grlLambda']],
+  [{ kind: 'mcc' }, ['classConfusion']],
 ];
 
 for (const [method, signals] of SIGNALS) {
@@ -73,7 +75,7 @@ for (const [method, signals] of SIGNALS) {
     assert.ok(result.metrics.sourceAccuracy! > 0.3 && result.metrics.targetAccuracy! > 0.3, JSON.stringify(result.metrics));
     assert.ok(result.metrics.sourceLoss! > 0 && result.metrics.targetLoss! > 0);
     assert.equal(result.report!.confusionMatrix.flat().reduce((a, b) => a + b, 0), 300, 'the report is the target test set\'s');
-    if (method.kind === 'dann') {
+    if (method.kind === 'dann' || method.kind === 'cdan') {
       assert.ok(epoch.grlLambda! > 0 && epoch.grlLambda! < 1, 'the reversal ramps up over training');
       assert.ok(epoch.domainAccuracy! > 0 && epoch.domainAccuracy! <= 1);
     }
@@ -147,4 +149,30 @@ test('a method that needs the target domain without data.target, and an unknown 
     return err instanceof TrainingError && err.param === '/method/featureLayer' && /has no layer named 'dense_9'; its layers are dense_1, logits/.test(err.message);
   });
   assert.equal(tf.memory().numTensors, baseline);
+});
+
+test('each epoch reports the label-free validators; early stopping keeps the best epoch by one, in its direction', async () => {
+  const validation = await mnistDataset(root, 'validation', 'train', 20000, 200);
+  for (const monitor of ['entropy', 'im'] as const) {
+    const spec = adaptation(
+      { kind: 'coral' },
+      {
+        data: { source: 'source', target: 'target', targetTest: 'target-test', validation: 'validation' },
+        hyperparameters: { epochs: 3, batchSize: 40, seed: 1, optimizer: { name: 'adam', learningRate: 0.005 }, earlyStopping: { patience: 3, monitor }, validatorSample: 100 },
+      },
+    );
+    const { messages, report } = recorder();
+    const result = await runTraining(makeTask(root, `validators-${monitor}`, spec, { train: source, target, targetTest, validation }), report);
+    assert.ok(result.outcome === 'succeeded');
+    assert.equal(tf.memory().numTensors, baseline, 'the validators freed every tensor');
+    const epochs = messages.filter((m): m is Extract<TrainingMessage, { type: 'metrics' }> => m.type === 'metrics').map((m) => m.metrics);
+    assert.equal(epochs.length, 3);
+    for (const m of epochs) {
+      for (const name of ['entropy', 'im', 'snd', 'dev', 'valAccuracy']) assert.ok(Number.isFinite(m[name]), `${name} = ${m[name]}`);
+      assert.ok(m.entropy! >= 0 && m.entropy! <= Math.log(10) + 1e-6 && m.im! <= Math.log(10) + 1e-6 && m.snd! >= 0 && m.dev! > 0);
+    }
+    const values = epochs.map((m) => m[monitor]!);
+    const best = monitor === 'entropy' ? Math.min(...values) : Math.max(...values);
+    assert.equal(result.metrics.bestEpoch, values.indexOf(best) + 1, `${monitor} by epoch: ${values.join(', ')}`);
+  }
 });

@@ -6,9 +6,11 @@ import type { JobSpec } from '../../../src/schemas/job.js';
 import { selectBackend } from '../../../workers/training/backend.js';
 import type { Dataset } from '../../../workers/training/data.js';
 import { recomputeBatchNorm } from '../../../workers/training/methods/adabn.js';
+import { CDAN_RANDOM_DIM, conditioningMap, entropyWeights, multilinear, weightedDomainLoss } from '../../../workers/training/methods/cdan.js';
 import { coralLoss, covariance } from '../../../workers/training/methods/coral.js';
 import { ganinLambda, gradientReversal } from '../../../workers/training/methods/dann.js';
 import { l2sp } from '../../../workers/training/methods/l2sp.js';
+import { mccLoss } from '../../../workers/training/methods/mcc.js';
 import type { Method, MethodContext, StepContext } from '../../../workers/training/methods/method.js';
 import { mmdLoss } from '../../../workers/training/methods/mmd.js';
 import { multiSource } from '../../../workers/training/methods/multi-source.js';
@@ -180,4 +182,84 @@ test('AdaBN sets each batch-norm layer to the statistics of its input over the t
   close(stat('moving_mean'), mean, 1e-5, 'moving mean');
   close(stat('moving_variance'), variance, 1e-4, 'moving variance');
   model.dispose();
+});
+
+/*
+ * CDAN and MCC against PyTorch running the authors' formulas (thuml's CDAN and
+ * Versatile-Domain-Adaptation code, as pytorch-adapt ports them), on:
+ *   logits z = [[2, 0.5, -1], [0.1, 0.2, 0.3], [-1, 3, 0], [1.5, 1.4, -0.5]] (rows 0-1 source, 2-3 target)
+ *   features f = [[0.5, -1], [1, 2], [0, 0.3], [-0.7, 0.1]], a linear domain classifier k = [0.3, -0.2, 0.5, 0.1, -0.4, 0.25], bias 0.1
+ */
+const Z = [[2, 0.5, -1], [0.1, 0.2, 0.3], [-1, 3, 0], [1.5, 1.4, -0.5]];
+const F = [[0.5, -1], [1, 2], [0, 0.3], [-0.7, 0.1]];
+
+test('MCC: the class confusion and its gradient equal the authors\' code at temperature 2.5', () => {
+  tf.tidy(() => {
+    const z = tf.tensor2d(Z);
+    close(mccLoss(z, 2.5).dataSync(), [0.6210523247718811], 1e-5, 'MCC');
+    const grad = tf.grad((logits: tf.Tensor) => mccLoss(logits as tf.Tensor2D, 2.5))(z);
+    const expected = [-0.01325592678, 0.00884864386, 0.00440728385, 0.00421554316, 0.00653512403, -0.01075066812, 0.00851450395, -0.01352332067, 0.00500881672, -0.0039224769, 0.00190339261, 0.00201908452];
+    close(grad.dataSync(), expected, 1e-4, 'dMCC/dz');
+    // One-hot, distinct predictions have no confusion at all.
+    assert.ok(Math.abs(mccLoss(tf.tensor2d([[30, 0, 0], [0, 30, 0], [0, 0, 30]]), 1).dataSync()[0]!) < 1e-6);
+  });
+});
+
+test('MCC lowers the class confusion of a linear model on a toy target it has no labels for', () => {
+  const start = tf.memory().numTensors;
+  // Two target clusters a linear model first scores alike: confusion high.
+  const x = tf.tensor2d([[1, 0.2], [0.9, 0.1], [1.1, 0.3], [0.2, 1], [0.1, 0.9], [0.3, 1.1]]);
+  const w = tf.tidy(() => tf.variable(tf.tensor2d([[0.1, 0.12], [0.1, 0.08]])));
+  const confusion = () => mccLoss(tf.matMul(x, w), 2.5);
+  const before = tf.tidy(() => confusion().dataSync()[0]!);
+  // Plain gradient descent, by hand: the term alone moves the weights.
+  for (let i = 0; i < 200; i++) tf.tidy(() => w.assign(tf.sub(w, tf.mul(tf.grad((v: tf.Tensor) => mccLoss(tf.matMul(x, v), 2.5))(w), 5))));
+  const after = tf.tidy(() => confusion().dataSync()[0]!);
+  assert.ok(after < before / 2, `confusion ${before} -> ${after}`);
+  tf.dispose([x, w]);
+  assert.equal(tf.memory().numTensors, start);
+});
+
+test('CDAN: the multilinear map, the entropy weights, the weighted domain loss and its feature gradient equal the authors\' code', () => {
+  tf.tidy(() => {
+    const g = tf.softmax(tf.tensor2d(Z)) as tf.Tensor2D;
+    const f = tf.tensor2d(F);
+    const h = multilinear(f, g);
+    assert.deepEqual(h.shape, [4, 6]);
+    close(h.dataSync(), [0.3927985, -0.7855970, 0.0876452, -0.1752904, 0.0195563, -0.0391126, 0.3006096, 0.6012192, 0.3322250, 0.6644500, 0.3671654, 0.7343308, 0, 0.0051443, 0, 0.2808719, 0, 0.0139838, -0.3431082, 0.0490155, -0.3104572, 0.0443510, -0.0464347, 0.0066335], 1e-5, 'f ⊗ g');
+    const weights = entropyWeights(g, 2);
+    close(weights.dataSync(), [0.5352858, 0.4647142, 0.5551075, 0.4448926], 1e-5, '1 + e^-H, per domain');
+    const domains = tf.tensor2d([[0], [0], [1], [1]]);
+    const kernel = tf.tensor2d([[0.3], [-0.2], [0.5], [0.1], [-0.4], [0.25]]);
+    const loss = (features: tf.Tensor) => weightedDomainLoss(domains, tf.add(tf.matMul(multilinear(features as tf.Tensor2D, g), kernel), 0.1) as tf.Tensor2D, weights);
+    close(loss(f).dataSync(), [0.7910991907], 1e-5, 'CDAN+E domain loss');
+    close(tf.grad(loss)(f).dataSync(), [0.0489769, -0.0206637, 0.0148492, 0.0088056, -0.0589781, -0.0132128, -0.0407909, 0.0044211], 1e-4, 'its gradient in f');
+    // Without weights it is the plain mean binary cross-entropy.
+    const logits = tf.tensor2d([[0.2], [-1], [0.5], [2]]);
+    close(weightedDomainLoss(domains, logits, undefined).dataSync(), tf.losses.sigmoidCrossEntropy(domains, logits).dataSync(), 1e-7, 'unweighted');
+  });
+});
+
+test('CDAN switches to the randomized multilinear map when f ⊗ g is large, seeded and scaled by 1/sqrt(d)', () => {
+  const start = tf.memory().numTensors;
+  const small = conditioningMap(2, 3, 1);
+  assert.equal(small.size, 6);
+  const large = conditioningMap(1000, 10, 1);
+  assert.equal(large.size, CDAN_RANDOM_DIM);
+  tf.tidy(() => {
+    const f = tf.tensor2d(values(2 * 1000, 3), [2, 1000]);
+    const g = tf.softmax(tf.tensor2d(values(20, 4), [2, 10])) as tf.Tensor2D;
+    const h = large.apply(f, g);
+    assert.deepEqual(h.shape, [2, CDAN_RANDOM_DIM]);
+    const again = conditioningMap(1000, 10, 1);
+    close(again.apply(f, g).dataSync(), h.dataSync(), 1e-6, 'same seed, same map');
+    again.dispose();
+    // E[(R_f f)_k (R_g g)_k] = f·0 ... the map's inner products estimate <f, f'><g, g'> (CDAN's Theorem): check the scale.
+    const exact = tf.sum(tf.square(multilinear(f, g))).dataSync()[0]!;
+    const estimate = tf.sum(tf.square(h)).dataSync()[0]!;
+    assert.ok(estimate > exact / 3 && estimate < exact * 3, `||h||² ${estimate} vs ||f ⊗ g||² ${exact}`);
+  });
+  small.dispose();
+  large.dispose();
+  assert.equal(tf.memory().numTensors, start);
 });

@@ -5,11 +5,13 @@
 import type { JobSpec } from '../../../src/schemas/job.js';
 import type { MethodKind, StrategyKind } from '../../../src/schemas/methods.js';
 import { adabn } from './adabn.js';
+import { cdan } from './cdan.js';
 import { coral } from './coral.js';
 import { dann } from './dann.js';
 import { freeze } from './freeze.js';
 import { full } from './full.js';
 import { l2sp } from './l2sp.js';
+import { mcc } from './mcc.js';
 import type { Method, MethodContext, MethodFactory } from './method.js';
 import { mmd } from './mmd.js';
 import { multiSource } from './multi-source.js';
@@ -26,6 +28,8 @@ const METHODS = {
   mmd,
   adabn,
   pseudo_label: pseudoLabel,
+  cdan,
+  mcc,
 } satisfies Record<StrategyKind | MethodKind, MethodFactory>;
 
 /** The kind of method a spec trains with: its strategy or adaptation method, else `full`. */

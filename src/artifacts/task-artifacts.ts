@@ -1,0 +1,53 @@
+/**
+ * A training task's files on the host that runs it. The task names directories as the process
+ * that resolved it saw them; with an object store (ARTIFACTS_URL) that process may be another
+ * machine, so the worker host rebuilds every path from the task's ids under its own root and
+ * fetches what it lacks (datasets, bases, the job's checkpoints) before the child starts; the
+ * child's checkpoints and model are published by the host (artifacts.publish) as they appear.
+ * Without an object store every process shares one directory and the task is used as it is.
+ */
+import { TrainingError, type DatasetFiles, type TrainingData, type TrainingTask } from '../jobs/task.js';
+import type { Artifacts, Lease } from './artifacts.js';
+
+export interface CheckedOutTask {
+  /** the task with this host's paths */
+  task: TrainingTask;
+  /** lets this host's cache evict the task's copies again */
+  release(): Promise<void>;
+}
+
+export async function checkoutTask(artifacts: Artifacts, task: TrainingTask): Promise<CheckedOutTask> {
+  if (!artifacts.isRemote) return { task, release: () => Promise.resolve() };
+  const data: TrainingData = {};
+  for (const role of Object.keys(task.data) as (keyof TrainingData)[]) {
+    const d = task.data[role];
+    if (d) data[role] = { ...d, dir: artifacts.datasetDir(d.id) };
+  }
+  const local: TrainingTask = {
+    ...task,
+    data,
+    ...(task.baseModelId !== undefined ? { baseModelDir: artifacts.modelDir(task.baseModelId) } : {}),
+    ...(task.baseModelIds !== undefined ? { baseModelDirs: task.baseModelIds.map((id) => artifacts.modelDir(id)) } : {}),
+    modelDir: artifacts.modelDir(task.modelId),
+    checkpointsDir: artifacts.checkpointsDir(task.jobId),
+  };
+  const leases: Lease[] = [];
+  const release = async () => {
+    await Promise.all(leases.splice(0).map((l) => l.release()));
+  };
+  try {
+    const datasets = Object.values(data).filter((d): d is DatasetFiles => d !== undefined);
+    const dirs = new Set([...datasets.map((d) => d.dir), ...[local.baseModelDir ?? []].flat(), ...(local.baseModelDirs ?? [])]);
+    for (const dir of dirs) leases.push(await artifacts.checkout(dir));
+    leases.push(await artifacts.checkoutCheckpoints(local.checkpointsDir));
+  } catch (err) {
+    await release();
+    throw unavailable('fetch the job\'s datasets, base models and checkpoints', err);
+  }
+  return { task: local, release };
+}
+
+/** An object store that cannot be reached fails the attempt, never the job: it is retried, from the last checkpoint the store holds. */
+export function unavailable(what: string, err: unknown): TrainingError {
+  return new TrainingError('artifacts_unavailable', `could not ${what} (the object store of ARTIFACTS_URL): ${(err as Error).message}; the attempt is retried from the last checkpoint the store holds`, { retryable: true });
+}

@@ -1,0 +1,53 @@
+/**
+ * The epoch metrics a domain-adaptation run can be judged by without target labels (issue 14),
+ * and which way each is better. Pure and import-free: the spec schema (earlyStopping.monitor),
+ * the spec rules, the training child and sweeps (objectives by metric name) all read this table.
+ * Definitions and sources: docs/methods.md, "Validators"; the maths: workers/training/validators.ts.
+ */
+
+export type Goal = 'minimize' | 'maximize';
+
+/** What a validator reads: the target's unlabelled data, the source validation set, or both. */
+export type ValidatorNeeds = 'target' | 'validation' | 'target+validation';
+
+export interface ValidatorInfo {
+  goal: Goal;
+  needs: ValidatorNeeds;
+  /** one line for the OpenAPI description and the docs */
+  summary: string;
+}
+
+export const VALIDATORS = {
+  entropy: { goal: 'minimize', needs: 'target', summary: 'mean entropy of the target predictions' },
+  im: { goal: 'maximize', needs: 'target', summary: 'information maximisation: entropy of the mean target prediction minus the mean entropy' },
+  snd: { goal: 'maximize', needs: 'target', summary: 'soft neighbourhood density of the target predictions (Saito et al. 2021)' },
+  dev: {
+    goal: 'minimize',
+    needs: 'target+validation',
+    summary: 'deep embedded validation: source validation loss importance-weighted toward the target by a domain classifier (You et al. 2019)',
+  },
+  valAccuracy: { goal: 'maximize', needs: 'validation', summary: 'accuracy on data.validation (source)' },
+} as const satisfies Record<string, ValidatorInfo>;
+export type ValidatorName = keyof typeof VALIDATORS;
+export const VALIDATOR_NAMES = Object.keys(VALIDATORS) as ValidatorName[];
+
+/** What earlyStopping may watch: the validators and the source validation loss. */
+export const MONITORS = {
+  valLoss: { goal: 'minimize', needs: 'validation', summary: 'mean cross-entropy on data.validation (source)' },
+  ...VALIDATORS,
+} as const satisfies Record<string, ValidatorInfo>;
+export type MonitorName = keyof typeof MONITORS;
+export const MONITOR_NAMES = Object.keys(MONITORS) as MonitorName[];
+
+/** Whether `value` beats `best` by more than `minDelta` in the direction of `goal`. */
+export function improves(goal: Goal, value: number, best: number, minDelta: number): boolean {
+  return goal === 'minimize' ? value < best - minDelta : value > best + minDelta;
+}
+
+/**
+ * Target examples (and source validation examples for dev) the validators read at each epoch's
+ * end: a fixed seeded sample, the same every epoch so that epochs compare. Bounds their cost
+ * (SND's similarity matrix is sample²) whatever the target's size.
+ */
+export const VALIDATOR_SAMPLE_DEFAULT = 1000;
+export const VALIDATOR_SAMPLE_MAX = 4000;

@@ -1,0 +1,52 @@
+/**
+ * A new temp data directory whose PGlite database already exists and is migrated: a copy of a
+ * template made once per machine, schema and PGlite version. Creating a PGlite database runs
+ * initdb in WebAssembly, about 8 s of CPU (more than most test files spend on their own checks);
+ * opening a copy costs about half a second. The template is exactly what openStore leaves in a
+ * new data dir, so a test meets the same fresh store, and the path from an empty directory runs
+ * whenever the template is made (and in the store tests, which open their own).
+ * Made in a temp dir and renamed into place, so test files starting together never copy half of one.
+ */
+import { createHash } from 'node:crypto';
+import { cpSync, existsSync, mkdtempSync, readdirSync, readFileSync, renameSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { MIGRATIONS_DIR, PROJECT_ROOT } from '../../src/paths.js';
+import { openStore } from '../../src/store/store.js';
+
+/** where openStore keeps PGlite inside a data dir */
+const PGLITE = 'pglite';
+
+function templateDir(): string {
+  const hash = createHash('sha256');
+  // its package.json is not among the package's exports
+  hash.update(readFileSync(join(PROJECT_ROOT, 'node_modules', '@electric-sql', 'pglite', 'package.json')));
+  for (const name of readdirSync(MIGRATIONS_DIR).sort()) hash.update(name).update(readFileSync(join(MIGRATIONS_DIR, name)));
+  return join(tmpdir(), `tfjs-adapt-pglite-template-${hash.digest('hex').slice(0, 16)}`);
+}
+
+async function template(): Promise<string> {
+  const dir = templateDir();
+  if (existsSync(dir)) return dir;
+  const build = mkdtempSync(join(tmpdir(), 'tfjs-adapt-pglite-build-'));
+  try {
+    const store = await openStore({ dataDir: build });
+    await store.close();
+    try {
+      renameSync(join(build, PGLITE), dir);
+    } catch (err) {
+      // another test file made it first
+      if (!existsSync(dir)) throw err;
+    }
+  } finally {
+    rmSync(build, { recursive: true, force: true });
+  }
+  return dir;
+}
+
+export async function freshDataDir(prefix: string): Promise<string> {
+  const from = await template();
+  const dir = mkdtempSync(join(tmpdir(), prefix));
+  cpSync(from, join(dir, PGLITE), { recursive: true });
+  return dir;
+}

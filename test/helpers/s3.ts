@@ -1,0 +1,69 @@
+/**
+ * A real S3 server for tests: s3rver (S3's REST API over a directory) on a free loopback port,
+ * with one bucket. `stop` and `start` take it away and bring it back on the same port and
+ * data, as an object-store outage would. `env` is what a process needs to use it
+ * (ARTIFACTS_URL and the AWS SDK's credentials, which s3rver checks: S3RVER/S3RVER).
+ */
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { ListObjectsV2Command, S3Client } from '@aws-sdk/client-s3';
+import S3rver from 's3rver';
+import { freePort } from '../../src/queue/redis-server.js';
+
+export const BUCKET = 'tfjs-adapt';
+const PREFIX = 'artifacts';
+
+export interface S3Server {
+  env: Record<string, string>;
+  /** keys under the prefix (without it), e.g. datasets/ds_x/features.bin */
+  keys(under?: string): Promise<string[]>;
+  stop(): Promise<void>;
+  start(): Promise<void>;
+  /** stops it and removes its data */
+  destroy(): Promise<void>;
+}
+
+export async function startS3(): Promise<S3Server> {
+  const dir = mkdtempSync(join(tmpdir(), 'tfjs-adapt-s3-'));
+  const port = await freePort();
+  let server: S3rver | undefined;
+  const start = async () => {
+    server = new S3rver({ port, address: '127.0.0.1', directory: dir, silent: true, configureBuckets: [{ name: BUCKET, configs: [] }] });
+    await server.run();
+  };
+  const stop = async () => {
+    await server?.close();
+    server = undefined;
+  };
+  await start();
+  const env = {
+    ARTIFACTS_URL: `s3://${BUCKET}/${PREFIX}`,
+    S3_ENDPOINT: `http://127.0.0.1:${port}`,
+    S3_FORCE_PATH_STYLE: 'true',
+    AWS_ACCESS_KEY_ID: 'S3RVER',
+    AWS_SECRET_ACCESS_KEY: 'S3RVER',
+    AWS_REGION: 'us-east-1',
+  };
+  const client = new S3Client({ region: env.AWS_REGION, endpoint: env.S3_ENDPOINT, forcePathStyle: true, credentials: { accessKeyId: 'S3RVER', secretAccessKey: 'S3RVER' } });
+  return {
+    env,
+    async keys(under = '') {
+      const keys: string[] = [];
+      let token: string | undefined;
+      do {
+        const page = await client.send(new ListObjectsV2Command({ Bucket: BUCKET, Prefix: `${PREFIX}/${under}`, ...(token ? { ContinuationToken: token } : {}) }));
+        keys.push(...(page.Contents ?? []).map((o) => o.Key!.slice(PREFIX.length + 1)));
+        token = page.IsTruncated ? page.NextContinuationToken : undefined;
+      } while (token);
+      return keys.sort();
+    },
+    stop,
+    start,
+    async destroy() {
+      await stop();
+      client.destroy();
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
+}

@@ -1,0 +1,90 @@
+/**
+ * The label-free validators: each formula against values computed with pytorch-adapt's own code
+ * (PyTorch and NumPy, constants below), and the domain classifier of dev on a shift it must see.
+ */
+import assert from 'node:assert/strict';
+import { before, test } from 'node:test';
+import * as tf from '@tensorflow/tfjs';
+import { improves, MONITORS, VALIDATORS } from '../../../src/jobs/validators.js';
+import { selectBackend } from '../../../workers/training/backend.js';
+import { devRisk, domainWeights, informationMaximisation, meanEntropy, sample, softNeighbourhoodDensity } from '../../../workers/training/validators.js';
+import type { Dataset } from '../../../workers/training/data.js';
+
+before(async () => {
+  assert.equal(await selectBackend(), 'wasm');
+});
+
+/*
+ * The reference values, from pytorch-adapt 0.0.83's EntropyValidator, DiversityValidator (IM is
+ * their sum), SNDValidator (layer "preds", T 0.05) and get_dev_risk (normalization None), on:
+ *   logits = [[2, 0.5, -1], [0.1, 0.2, 0.3], [-1, 3, 0], [1.5, 1.4, -0.5]]
+ *   w = [0.5, 1.5, 2, 0.2, 0.8], error = [0.3, 1.2, 0.7, 2, 0.1]
+ * (pytorch-adapt reports the negated entropy and dev as "higher is better" scores).
+ */
+const LOGITS = [[2, 0.5, -1], [0.1, 0.2, 0.3], [-1, 3, 0], [1.5, 1.4, -0.5]];
+const REFERENCE = { entropy: 0.7203102707862854, im: 0.26577794551849365, snd: 0.3701176047325134, dev: 0.766 };
+
+test('entropy, im and snd equal pytorch-adapt\'s on the same predictions', () => {
+  const start = tf.memory().numTensors;
+  tf.tidy(() => {
+    const p = tf.softmax(tf.tensor2d(LOGITS)) as tf.Tensor2D;
+    assert.ok(Math.abs(meanEntropy(p).dataSync()[0] - REFERENCE.entropy) < 1e-5);
+    assert.ok(Math.abs(informationMaximisation(p).dataSync()[0] - REFERENCE.im) < 1e-5);
+    assert.ok(Math.abs(softNeighbourhoodDensity(p).dataSync()[0] - REFERENCE.snd) < 1e-4);
+    // The extremes: one-hot predictions have no entropy, uniform ones log C.
+    assert.ok(Math.abs(meanEntropy(tf.tensor2d([[1, 0, 0], [0, 1, 0]])).dataSync()[0]) < 1e-6);
+    assert.ok(Math.abs(meanEntropy(tf.fill([3, 4], 0.25) as tf.Tensor2D).dataSync()[0] - Math.log(4)) < 1e-5);
+    // Confident and diverse beats confident and collapsed onto one class.
+    const diverse = informationMaximisation(tf.tensor2d([[0.98, 0.01, 0.01], [0.01, 0.98, 0.01], [0.01, 0.01, 0.98]])).dataSync()[0];
+    const collapsed = informationMaximisation(tf.tensor2d([[0.98, 0.01, 0.01], [0.98, 0.01, 0.01], [0.98, 0.01, 0.01]])).dataSync()[0];
+    assert.ok(diverse > collapsed + 0.5, `${diverse} vs ${collapsed}`);
+  });
+  assert.equal(tf.memory().numTensors, start);
+});
+
+test('dev equals pytorch-adapt\'s get_dev_risk, and is the mean loss when the weights are all equal', () => {
+  const risk = devRisk([0.5, 1.5, 2, 0.2, 0.8], [0.3, 1.2, 0.7, 2, 0.1]);
+  assert.ok(Math.abs(risk - REFERENCE.dev) < 1e-12, `${risk}`);
+  assert.ok(Math.abs(devRisk([1, 1, 1], [0.5, 1, 3]) - 1.5) < 1e-12);
+});
+
+test('the domain classifier weights validation rows like the target up and rows like the source down', () => {
+  const start = tf.memory().numTensors;
+  const rows = (n: number, centre: number, seed: number) => tf.tidy(() => tf.add(tf.randomNormal([n, 6], 0, 1, 'float32', seed), centre) as tf.Tensor2D);
+  const [source, target, validation] = [rows(200, 0, 1), rows(200, 2, 2), tf.tidy(() => tf.concat([rows(20, 0, 3), rows(20, 2, 4)]) as tf.Tensor2D)];
+  const { weights, domainAccuracy } = domainWeights(source, target, validation, 7);
+  tf.dispose([source, target, validation]);
+  assert.equal(tf.memory().numTensors, start, 'every tensor and variable of the classifier is freed');
+  assert.ok(domainAccuracy > 0.9, `held-out domain accuracy ${domainAccuracy}`);
+  const mean = (a: ArrayLike<number>) => Array.from(a).reduce((s, x) => s + x, 0) / a.length;
+  const sourceLike = mean(weights.subarray(0, 20));
+  const targetLike = mean(weights.subarray(20));
+  assert.ok(sourceLike < 0.5 && targetLike > 2, `weights ${sourceLike} (source-like) vs ${targetLike} (target-like)`);
+});
+
+test('a sample is fixed by its seed, at most the size asked, the whole set when smaller', () => {
+  const n = 50;
+  const data: Dataset = {
+    files: { id: 'd', dir: '', numExamples: n, featureShape: [2], featureDtype: 'uint8', numClasses: 2, classes: ['a', 'b'], preprocessing: { scale: 1, offset: 0 } },
+    features: Uint8Array.from({ length: 2 * n }, (_, i) => Math.floor(i / 2)),
+    labels: Int32Array.from({ length: n }, (_, i) => i % 2),
+    featureSize: 2,
+  };
+  const a = sample(data, 10, 3);
+  assert.equal(a.labels.length, 10);
+  assert.deepEqual(sample(data, 10, 3).features, a.features);
+  assert.notDeepEqual(sample(data, 10, 4).features, a.features);
+  // Each sampled row is one of the set's, label with it.
+  for (let i = 0; i < 10; i++) assert.equal(a.labels[i], a.features[2 * i] % 2);
+  assert.equal(sample(data, 100, 3), data);
+});
+
+test('every validator is an earlyStopping monitor, with the goal that says which way is better', () => {
+  for (const name of Object.keys(VALIDATORS)) assert.ok(name in MONITORS);
+  assert.equal(MONITORS.valLoss.goal, 'minimize');
+  assert.equal(VALIDATORS.entropy.goal, 'minimize');
+  assert.equal(VALIDATORS.dev.goal, 'minimize');
+  for (const name of ['im', 'snd', 'valAccuracy'] as const) assert.equal(VALIDATORS[name].goal, 'maximize');
+  assert.ok(improves('minimize', 0.5, 0.7, 0.1) && !improves('minimize', 0.65, 0.7, 0.1));
+  assert.ok(improves('maximize', 0.9, 0.7, 0.1) && !improves('maximize', 0.75, 0.7, 0.1));
+});

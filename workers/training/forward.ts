@@ -1,0 +1,33 @@
+/**
+ * What a training-mode forward pass is, whichever way it runs (network.ts's layer steps, or
+ * functional-forward.ts over a functional model's graph).
+ */
+import type * as tf from '@tensorflow/tfjs';
+
+export interface ForwardResult {
+  logits: tf.Tensor2D;
+  /** the feature layer's output, one flat row per example */
+  features: tf.Tensor2D;
+}
+
+export interface Forward {
+  /**
+   * The logits and features of a batch `x`: [rows, ...featureShape], or with `columns` (only when
+   * takesColumns(rows)) [features, rows], which must then outlive the gradient computation.
+   */
+  (x: tf.Tensor, columns?: boolean): ForwardResult;
+  /**
+   * Whether the forward would rather take a batch of `rows` examples as columns: its first layer
+   * multiplies by the batch transposed (see dense()), and the caller can lay the batch out that
+   * way for less than a transpose on the device costs.
+   */
+  takesColumns(rows: number): boolean;
+}
+
+/** The layer whose output the methods align; `layer` undefined means the model's input. */
+export interface FeatureLayer {
+  layer: tf.layers.Layer | undefined;
+  name: string;
+  /** values per example */
+  size: number;
+}

@@ -1,0 +1,252 @@
+/**
+ * The label-free validators of src/jobs/validators.ts, computed at each epoch's end of a
+ * domain-adaptation job on a fixed seeded sample of the target (and of the source sets, for dev),
+ * in inference mode. Definitions follow pytorch-adapt's validators (docs/methods.md cites each);
+ * the scores are reported as the quantities themselves (entropy and dev lower is better), not
+ * negated as pytorch-adapt's "higher is better" scores are.
+ */
+import * as tf from '@tensorflow/tfjs';
+import { mulberry32, shuffle } from '../../src/artifacts/ingest/random.js';
+import type { ValidatorName } from '../../src/jobs/validators.js';
+import { Batcher, type Dataset } from './data.js';
+import { EVAL_BATCH_SIZE, oneHot } from './evaluate.js';
+import type { FeatureLayer } from './network.js';
+
+/** SND's softmax temperature over cosine similarities (Saito et al. 2021; pytorch-adapt's default). */
+export const SND_TEMPERATURE = 0.05;
+/** Below float32's smallest normal: 0 log 0 counts as 0 without producing -Infinity * 0. */
+const TINY = 1e-30;
+
+/** Per-row entropy -sum_c p_c log p_c of probabilities p, [n]. */
+export function rowEntropy(p: tf.Tensor2D): tf.Tensor1D {
+  return tf.neg(tf.sum(tf.mul(p, tf.log(tf.maximum(p, TINY))), 1)) as tf.Tensor1D;
+}
+
+/** Mean entropy of the predictions: low when the model is confident on the target. */
+export function meanEntropy(p: tf.Tensor2D): tf.Scalar {
+  return tf.mean(rowEntropy(p));
+}
+
+/** Information maximisation: H(mean_i p_i) - mean_i H(p_i); high when predictions are confident and diverse. */
+export function informationMaximisation(p: tf.Tensor2D): tf.Scalar {
+  return tf.sub(tf.squeeze(rowEntropy(tf.mean(p, 0, true) as tf.Tensor2D)), meanEntropy(p));
+}
+
+/**
+ * Soft neighbourhood density: the cosine similarities between the L2-normalised predictions,
+ * each row without its diagonal and softmax-normalised at `temperature`, and the mean entropy of
+ * those rows. High when each prediction has many close neighbours (dense clusters).
+ */
+export function softNeighbourhoodDensity(p: tf.Tensor2D, temperature = SND_TEMPERATURE): tf.Scalar {
+  const n = p.shape[0];
+  const unit = tf.div(p, tf.maximum(tf.norm(p, 'euclidean', 1, true), 1e-12));
+  const similarity = tf.matMul(unit, tf.transpose(unit));
+  // The diagonal (each point with itself) pushed far below any similarity: its softmax weight is 0,
+  // which leaves the other entries as pytorch-adapt's mask_out_self leaves them.
+  const masked = tf.sub(similarity, tf.mul(tf.eye(n), 1e4));
+  return meanEntropy(tf.softmax(tf.div(masked, temperature)) as tf.Tensor2D);
+}
+
+/**
+ * DEV's risk (You et al. 2019, eq. 6; pytorch-adapt's get_dev_risk): the importance-weighted
+ * mean loss with its control variate, mean(w l) + eta mean(w) - eta, eta = -cov(w l, w) / var(w)
+ * (unbiased moments). In double precision: it is a handful of sums over a few thousand numbers.
+ */
+export function devRisk(weights: ArrayLike<number>, losses: ArrayLike<number>): number {
+  const n = weights.length;
+  let mw = 0;
+  let mwl = 0;
+  for (let i = 0; i < n; i++) {
+    mw += weights[i] / n;
+    mwl += (weights[i] * losses[i]) / n;
+  }
+  let cov = 0;
+  let variance = 0;
+  for (let i = 0; i < n; i++) {
+    const dw = weights[i] - mw;
+    cov += ((weights[i] * losses[i] - mwl) * dw) / (n - 1);
+    variance += (dw * dw) / (n - 1);
+  }
+  // Equal weights (a classifier that cannot tell the domains apart): no variate to correct with.
+  const eta = variance > 0 ? -cov / variance : 0;
+  return mwl + eta * mw - eta;
+}
+
+/** L2 penalties the domain classifier is tried with; the one with the best held-out accuracy is kept (as pytorch-adapt picks its weight decay). */
+const DOMAIN_DECAYS = [1e-1, 1e-2, 1e-3];
+const DOMAIN_HIDDEN = 32;
+const DOMAIN_STEPS = 100;
+const DOMAIN_LEARNING_RATE = 0.01;
+
+/**
+ * DEV's importance weights p_t(x) / p_s(x) for the rows of `validation`: a domain classifier (one
+ * hidden layer) trained full-batch on standardised `source` (label 1) against `target` (label 0)
+ * features, 80% to train and 20% to choose its L2 penalty, then w = P(target|x) / P(source|x) · Ns / Nt.
+ * pytorch-adapt trains a wider classifier with early stopping over nine decays; this bounded
+ * version keeps the cost of each epoch's validation small.
+ */
+export function domainWeights(source: tf.Tensor2D, target: tf.Tensor2D, validation: tf.Tensor2D, seed: number): { weights: Float32Array; domainAccuracy: number } {
+  const ns = source.shape[0];
+  const nt = target.shape[0];
+  const d = source.shape[1];
+  // Variables outlive tidy: every one made is listed here and disposed at the end.
+  const made: tf.Variable[] = [];
+  try {
+    return tf.tidy(() => {
+      const all = tf.concat([source, target]);
+      const { mean, variance } = tf.moments(all, 0, true);
+      const scale = tf.sqrt(tf.add(variance, 1e-6));
+      const standard = (x: tf.Tensor) => tf.div(tf.sub(x, mean), scale);
+      const order = shuffle(Array.from({ length: ns + nt }, (_, i) => i), mulberry32(seed));
+      const cut = Math.max(1, Math.floor(0.8 * order.length));
+      const held = order.length > cut ? order.slice(cut) : order;
+      const x = standard(all);
+      const labels = tf.concat([tf.ones([ns, 1]), tf.zeros([nt, 1])]);
+      const rows = (r: number[]) => tf.tensor1d(r, 'int32');
+      const [xTrain, yTrain, xHeld, yHeld] = [tf.gather(x, rows(order.slice(0, cut))), tf.gather(labels, rows(order.slice(0, cut))), tf.gather(x, rows(held)), tf.gather(labels, rows(held))];
+      const variable = (initial: tf.Tensor) => {
+        const v = tf.variable(initial);
+        made.push(v);
+        return v;
+      };
+      let best: { accuracy: number; logit: (x: tf.Tensor) => tf.Tensor } | undefined;
+      for (const [i, decay] of DOMAIN_DECAYS.entries()) {
+        const uniform = (shape: number[], fanIn: number, s: number) => variable(tf.randomUniform(shape, -1 / Math.sqrt(fanIn), 1 / Math.sqrt(fanIn), 'float32', s));
+        const w1 = uniform([d, DOMAIN_HIDDEN], d, seed + 10 * i + 1);
+        const b1 = variable(tf.zeros([DOMAIN_HIDDEN]));
+        const w2 = uniform([DOMAIN_HIDDEN, 1], DOMAIN_HIDDEN, seed + 10 * i + 2);
+        const b2 = variable(tf.zeros([1]));
+        const logit = (input: tf.Tensor) => tf.add(tf.matMul(tf.relu(tf.add(tf.matMul(input, w1), b1)), w2), b2);
+        const optimizer = tf.train.adam(DOMAIN_LEARNING_RATE);
+        for (let step = 0; step < DOMAIN_STEPS; step++) {
+          tf.tidy(() => {
+            optimizer.minimize(() => tf.add(tf.losses.sigmoidCrossEntropy(yTrain, logit(xTrain)), tf.mul(decay / 2, tf.add(tf.sum(tf.square(w1)), tf.sum(tf.square(w2))))) as tf.Scalar);
+          });
+        }
+        optimizer.dispose();
+        const accuracy = tf.mean(tf.cast(tf.equal(tf.cast(tf.greater(logit(xHeld), 0), 'float32'), yHeld), 'float32')).dataSync()[0];
+        if (best === undefined || accuracy > best.accuracy) best = { accuracy, logit };
+      }
+      const chosen = best!;
+      // P(target|x) / P(source|x) = exp(-logit), bounded so that no weight overflows.
+      const ratio = tf.exp(tf.clipByValue(tf.neg(chosen.logit(standard(validation))), -30, 30));
+      return { weights: tf.mul(ratio, ns / nt).dataSync() as Float32Array, domainAccuracy: chosen.accuracy };
+    });
+  } finally {
+    tf.dispose(made);
+  }
+}
+
+/** Rows `rows` of `data` as a dataset of their own, in that order. */
+export function subset(data: Dataset, rows: readonly number[]): Dataset {
+  const size = data.featureSize;
+  const features = data.features instanceof Float32Array ? new Float32Array(rows.length * size) : new Uint8Array(rows.length * size);
+  const labels = new Int32Array(rows.length);
+  rows.forEach((row, i) => {
+    features.set(data.features.subarray(row * size, (row + 1) * size), i * size);
+    labels[i] = data.labels[row]!;
+  });
+  return { files: { ...data.files, numExamples: rows.length }, features, labels, featureSize: size };
+}
+
+/** A fixed seeded sample of at most `size` rows of `data` (all of them when it is smaller). */
+export function sample(data: Dataset, size: number, seed: number): Dataset {
+  const n = data.labels.length;
+  if (n <= size) return data;
+  const rows = shuffle(Array.from({ length: n }, (_, i) => i), mulberry32(seed)).slice(0, size);
+  return subset(data, rows);
+}
+
+export interface ValidatorSets {
+  /** the target's unlabelled examples (their labels, if any, are never read) */
+  target: Dataset;
+  /** the labelled source set the model trains on: dev's source side of the domain classifier */
+  source: Dataset;
+  /** data.validation, for dev */
+  validation?: Dataset;
+}
+
+/** What one inference pass over a sample gives. */
+interface Outputs {
+  probabilities: tf.Tensor2D;
+  logits: tf.Tensor2D;
+  features: tf.Tensor2D;
+}
+
+/**
+ * Computes the label-free validators for a model at each epoch's end, on samples drawn once.
+ * `valAccuracy` is the training loop's (over the whole of data.validation), not computed here.
+ */
+export class EpochValidators {
+  private readonly both: tf.LayersModel;
+  private readonly sets: ValidatorSets;
+
+  constructor(
+    model: tf.LayersModel,
+    feature: FeatureLayer,
+    sets: ValidatorSets,
+    private readonly opts: { sampleSize: number; seed: number },
+  ) {
+    // A view that shares the model's layers and weights: nothing of its own to dispose.
+    this.both = tf.model({ inputs: model.inputs, outputs: [(feature.layer?.output as tf.SymbolicTensor | undefined) ?? model.inputs[0], model.outputs[0]] });
+    const { sampleSize, seed } = opts;
+    this.sets = {
+      target: sample(sets.target, sampleSize, seed + 1),
+      source: sample(sets.source, sampleSize, seed + 2),
+      ...(sets.validation ? { validation: sample(sets.validation, sampleSize, seed + 3) } : {}),
+    };
+  }
+
+  async compute(): Promise<Partial<Record<ValidatorName, number>> & { devDomainAccuracy?: number }> {
+    const outputs: Outputs[] = [];
+    try {
+      const target = await this.pass(this.sets.target);
+      outputs.push(target);
+      const [entropy, im, snd] = tf.tidy(() => [meanEntropy(target.probabilities), informationMaximisation(target.probabilities), softNeighbourhoodDensity(target.probabilities)]);
+      const scores = { entropy: await read(entropy), im: await read(im), snd: await read(snd) };
+      const validation = this.sets.validation;
+      if (validation === undefined) return scores;
+      const source = await this.pass(this.sets.source);
+      outputs.push(source);
+      const val = await this.pass(validation);
+      outputs.push(val);
+      const { weights, domainAccuracy } = domainWeights(source.features, target.features, val.features, this.opts.seed + 4);
+      const losses = tf.tidy(() =>
+        tf.losses.softmaxCrossEntropy(oneHot(tf.tensor1d(validation.labels, 'int32'), val.logits.shape[1]), val.logits, undefined, undefined, tf.Reduction.NONE).dataSync(),
+      );
+      return { ...scores, dev: devRisk(weights, losses), devDomainAccuracy: domainAccuracy };
+    } finally {
+      tf.dispose(outputs.flatMap((o) => [o.probabilities, o.logits, o.features]));
+    }
+  }
+
+  /** The sample's logits, probabilities and flat features in inference mode, batch by batch. */
+  private async pass(data: Dataset): Promise<Outputs> {
+    const batcher = new Batcher(data, Math.min(EVAL_BATCH_SIZE, data.labels.length));
+    const logits: tf.Tensor[] = [];
+    const features: tf.Tensor[] = [];
+    for (let step = 0; step < batcher.steps; step++) {
+      const batch = batcher.fill(step);
+      const [f, l] = tf.tidy(() => {
+        const [f, l] = this.both.apply(tf.tensor(batch.x, batch.shape, 'float32'), { training: false }) as tf.Tensor[];
+        return [tf.reshape(f, [batch.size, -1]), l];
+      });
+      features.push(f);
+      logits.push(l);
+      // Lets the process handle IPC (cancel requests, heartbeats) between batches.
+      await new Promise(setImmediate);
+    }
+    const joined = tf.tidy(() => {
+      const l = tf.concat(logits) as tf.Tensor2D;
+      return { logits: l, probabilities: tf.softmax(l) as tf.Tensor2D, features: tf.concat(features) as tf.Tensor2D };
+    });
+    tf.dispose([...logits, ...features]);
+    return joined;
+  }
+}
+
+async function read(x: tf.Scalar): Promise<number> {
+  const value = (await x.data())[0];
+  x.dispose();
+  return value;
+}
