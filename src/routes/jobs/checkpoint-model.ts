@@ -82,7 +82,7 @@ const routes: FastifyPluginAsyncTypebox = async (app) => {
       await artifacts.writeDir(dir, async (tmp) => {
         for (const f of FILES) await copyFile(join(checkpoint.path, f), join(tmp, f));
       });
-      const record: Omit<ModelRecord, 'createdAt'> = {
+      const record: Omit<ModelRecord, 'createdAt' | 'source' | 'error'> = {
         id: modelId,
         name: `${job.spec.metadata?.name ?? `${job.type} ${job.id}`} epoch ${checkpoint.epoch}`,
         status: 'ready',
