@@ -34,6 +34,13 @@ module.exports = {
       to: { path: NOT_FOR_THE_CHILD, reachable: true },
     },
     {
+      name: 'predict-child-not-api',
+      severity: 'error',
+      comment: 'The prediction child (workers/predict) reads model files and answers over IPC: no store, Redis, fastify or API, directly or through what it imports.',
+      from: { path: '^workers/predict/' },
+      to: { path: [...NOT_FOR_THE_CHILD, 'node_modules/bullmq/'], reachable: true },
+    },
+    {
       name: 'child-not-bullmq-queue',
       severity: 'error',
       comment: "The training child may name BullMQ's sandbox types (SandboxedJob) but loads nothing of BullMQ: queues and workers are the host's.",
@@ -73,7 +80,7 @@ module.exports = {
       severity: 'error',
       comment: "The worker host names the training child's entry by file path only; it never loads tfjs.",
       from: { path: '^workers/host/' },
-      to: { path: ['^workers/training/', 'node_modules/@tensorflow/'] },
+      to: { path: ['^workers/(training|predict)/', 'node_modules/@tensorflow/'] },
     },
     {
       name: 'host-not-http',

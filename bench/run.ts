@@ -72,8 +72,8 @@ const cnnFit: ThroughputPlan = { ...cnn, examples: 1_024, rounds: 1 };
 // The cpu backend's Conv2DBackpropFilter takes tens of seconds per batch: one timed batch says enough.
 const cnnCpuFit: ThroughputPlan = { ...cnn, examples: 64, epochs: 1, rounds: 1 };
 const service: ServicePlan = quick
-  ? { examples: 10_000, overheadEpochs: 2, overheadRounds: 2, latencyRuns: 3, apiSeconds: 5, concurrencyExamples: 10_000, concurrencyEpochs: 2, concurrencyRounds: 2, soakJobs: 20 }
-  : { examples: 30_000, overheadEpochs: 2, overheadRounds: 5, latencyRuns: 5, apiSeconds: 10, concurrencyExamples: 20_000, concurrencyEpochs: 2, concurrencyRounds: 3, soakJobs: 50 };
+  ? { examples: 10_000, overheadEpochs: 2, overheadRounds: 2, latencyRuns: 3, apiSeconds: 5, concurrencyExamples: 10_000, concurrencyEpochs: 2, concurrencyRounds: 2, soakJobs: 20, predictRequests: 200 }
+  : { examples: 30_000, overheadEpochs: 2, overheadRounds: 5, latencyRuns: 5, apiSeconds: 10, concurrencyExamples: 20_000, concurrencyEpochs: 2, concurrencyRounds: 3, soakJobs: 50, predictRequests: 1000 };
 
 const hostile: HostilePlan = { seconds: quick ? 20 : 60, probeIntervalMs: 100 };
 
@@ -147,6 +147,7 @@ const method = [
   '**First progress event**: an idle worker (warm child back in the pool, 0.5 s after the previous job ended); a seed-MLP job is POSTed and cancelled when its first progress event arrives over SSE. The first job after start is reported separately (cold child).',
   '**API latency**: autocannon in its own process against GET /v1/jobs/:id of the running job, at a fixed rate and also unbounded; the same at the fixed rate with nothing training, for comparison.',
   '**Concurrency**: a second service with WORKER_CONCURRENCY=2; per round, one job alone and two jobs at once (alternating order), throughput = samples trained / wall time from the POSTs to the last terminal event. The same round runs two bare training processes (bench/ours.js, no service) against one: the machine\'s own ceiling for two single-threaded trainings on its cores.',
+  `**Predictions**: the seed MLP (one epoch through the API) answers one MNIST example per POST /v1/models/:id/predict, ${service.predictRequests} requests one after another after 20 warm-up ones, on the idle service whose prediction child is warm (bench/predict-row.ts); latency as the client sees it over loopback.`,
   `**Soak**: ${service.soakJobs} short jobs one after another on the service with WORKER_CONCURRENCY=1 (one reused child); the child's VmRSS after each job, and the \`numTensors\` the child reports in its \`started\` message, read from BullMQ's progress events.`,
   `**/health under attack**: the service embedded (\`node dist/src/server.js all\`) in a process of its own with two tenants; the neighbour trains a seed-MLP job while, for ${hostile.seconds} s, the attacker (this process) loops over the API-side attacks of the hostile suite (an IDX gzip bomb, a tar.gz of 1-pixel PNGs upscaled, JSONL nested 20,000 deep, a modelJson of 100,000 brackets, a job refused by cost, a dry run, examples pages, an SSE flood, an anonymous flood), and a third process (bench/health-probe.ts) GETs /health every ${hostile.probeIntervalMs} ms, one probe at a time. The peer is the same probe over ${hostile.seconds} s with the neighbour training and nobody attacking.`,
 ];

@@ -21,6 +21,7 @@ import { readSse } from '../test/helpers/sse.js';
 import type { DatasetFiles, TrainingMessage, TrainingTask } from '../src/jobs/task.js';
 import type { BareResult } from './bare-loop.js';
 import type { OursResult } from './ours.js';
+import { predictRow } from './predict-row.js';
 import { nodeScript, runJson } from './processes.js';
 import { judged, type Row } from './report.js';
 import { list, median, ms, num, pct } from './stats.js';
@@ -36,6 +37,8 @@ export interface ServicePlan {
   concurrencyEpochs: number;
   concurrencyRounds: number;
   soakJobs: number;
+  /** sequential one-example predictions timed on a warm prediction child */
+  predictRequests: number;
 }
 
 type Log = (s: string) => void;
@@ -208,6 +211,7 @@ export async function serviceRows(plan: ServicePlan, log: Log): Promise<Row[]> {
 
     rows.push(...(await judged(() => firstEventRows(h, plan, big, log))));
     rows.push(...(await judged(async () => [await apiLatencyRow(h, plan, big, log)])));
+    rows.push(...(await judged(async () => [await predictRow(h, small, plan.predictRequests, log)])));
 
     const loop = await BareLoop.start();
     bare = loop;

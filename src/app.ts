@@ -11,6 +11,7 @@ import { openapiPlugin } from './plugins/openapi.js';
 import { problemPlugin, sendProblem } from './plugins/problem.js';
 import { queueBoardPlugin } from './plugins/queue-board.js';
 import { serializerCompiler } from './plugins/serializer.js';
+import { PredictPool } from './predict/pool.js';
 import datasetRoutes from './routes/datasets/index.js';
 import healthRoutes from './routes/health.js';
 import jobRoutes from './routes/jobs/index.js';
@@ -46,6 +47,9 @@ export async function buildApp(deps: AppDeps, opts: { logger?: FastifyBaseLogger
   // the API speaks JSON (and multipart for uploads): anything else is a 415, not a string body
   app.removeContentTypeParser('text/plain');
   app.decorate('deps', deps);
+  const predictions = new PredictPool(deps.config.predict);
+  app.decorate('predictions', predictions);
+  app.addHook('onClose', async () => predictions.close());
   await app.register(problemPlugin);
   // the rate limit counts requests before the guard refuses any, so both share one identification
   const identify = identifier(deps.config.apiKeys);

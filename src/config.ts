@@ -75,6 +75,29 @@ export interface Config {
   jobDefaultMaxRuntimeSeconds: number;
   /** the highest limits.maxRuntimeSeconds a spec may ask for; no attempt runs longer */
   jobMaxRuntimeSeconds: number;
+  /** POST /v1/models/{id}/predict: its pool of children and its bounds */
+  predict: PredictConfig;
+}
+
+export interface PredictConfig {
+  /** warm prediction children (each loads TensorFlow.js once and keeps models) */
+  children: number;
+  /** V8 heap of one prediction child, in MiB */
+  maxHeapMb: number;
+  /** models one child keeps loaded, least recently used dropped first */
+  cacheModels: number;
+  /** weight bytes one child keeps loaded */
+  cacheBytes: number;
+  /** examples (JSON) or images (multipart) in one request */
+  maxExamples: number;
+  /** the largest request body (JSON or multipart); more is a 413 */
+  maxBodyBytes: number;
+  /** predictions one tenant may have in flight at once; more is a 429 */
+  tenantConcurrency: number;
+  /** predictions in flight in the whole pool; more is a 503 */
+  queueMax: number;
+  /** how long one prediction may take in its child; past it the child is replaced and the answer is a 503 */
+  timeoutMs: number;
 }
 
 export class ConfigError extends Error {}
@@ -195,6 +218,17 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     stopGraceMs: integer(env, 'STOP_GRACE_MS', 5000, 100, 60_000),
     jobDefaultMaxRuntimeSeconds,
     jobMaxRuntimeSeconds,
+    predict: {
+      children: integer(env, 'PREDICT_CHILDREN', 1, 1, 64),
+      maxHeapMb: integer(env, 'PREDICT_MAX_HEAP_MB', 1024, 64, 65536),
+      cacheModels: integer(env, 'PREDICT_CACHE_MODELS', 8, 1, 10_000),
+      cacheBytes: integer(env, 'PREDICT_CACHE_BYTES', 512 * 1024 ** 2, 1024, 1024 ** 4),
+      maxExamples: integer(env, 'PREDICT_MAX_EXAMPLES', 256, 1, 100_000),
+      maxBodyBytes: integer(env, 'PREDICT_MAX_BODY_BYTES', 16 * 1024 ** 2, 1024, 1024 ** 3),
+      tenantConcurrency: integer(env, 'PREDICT_TENANT_CONCURRENCY', 4, 1, 10_000),
+      queueMax: integer(env, 'PREDICT_QUEUE_MAX', 64, 1, 100_000),
+      timeoutMs: integer(env, 'PREDICT_TIMEOUT_MS', 30_000, 100, 3600 * 1000),
+    },
   };
 }
 

@@ -1,6 +1,7 @@
 import type { Redis } from 'ioredis';
 import type { Artifacts } from './artifacts/artifacts.js';
 import type { Config } from './config.js';
+import type { PredictPool } from './predict/pool.js';
 import type { LiveEvents } from './queue/live-events.js';
 import type { TrainingQueue } from './queue/training-queue.js';
 import type { Store } from './store/store.js';
@@ -21,5 +22,7 @@ export interface AppDeps {
 declare module 'fastify' {
   interface FastifyInstance {
     deps: AppDeps;
+    /** the warm prediction children (src/predict/pool.ts), one pool per app, closed with it */
+    predictions: PredictPool;
   }
 }

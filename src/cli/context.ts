@@ -18,6 +18,8 @@ export interface Context {
     wait?: boolean;
     progress?: string;
     'idempotency-key'?: string;
+    image?: string[];
+    'top-k'?: string;
   };
   stdout: NodeJS.WritableStream & { isTTY?: boolean };
   stderr: NodeJS.WritableStream & { isTTY?: boolean };

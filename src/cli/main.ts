@@ -13,6 +13,7 @@ import { ApiClient, ApiError, ConnectionError } from './api-client.js';
 import { datasetsList, datasetsUpload } from './commands/datasets.js';
 import { jobsCancel, jobsFollow, jobsGet, jobsList } from './commands/jobs.js';
 import { modelsDownload } from './commands/models.js';
+import { predict } from './commands/predict.js';
 import { submit } from './commands/submit.js';
 import { sweepCancel, sweepCreate, sweepGet, sweepList } from './commands/sweeps.js';
 import type { Command, Context } from './context.js';
@@ -34,6 +35,8 @@ const OPTIONS = {
   format: { type: 'string' },
   field: { type: 'string', multiple: true },
   wait: { type: 'boolean' },
+  image: { type: 'string', multiple: true },
+  'top-k': { type: 'string' },
   help: { type: 'boolean', short: 'h' },
   version: { type: 'boolean' },
 } as const satisfies ParseArgsConfig['options'];
@@ -68,7 +71,15 @@ const COMMANDS: Record<string, CommandSpec> = {
   'sweep list': { run: sweepList, usage: 'sweep list [--status <status>] [--limit <n>] [--json]', options: ['status', 'limit', 'json'] },
   'sweep cancel': { run: sweepCancel, usage: 'sweep cancel <sweep id>', options: [] },
   'models download': { run: modelsDownload, usage: 'models download <model id> <dir>', options: [] },
+  predict: {
+    run: predict,
+    usage: 'predict <model id> (--image <file> [--image <file> ...] | --json <examples.json>) [--top-k <k>]',
+    options: ['image', 'json', 'top-k'],
+  },
 };
+
+/** Commands of one word; the others are "<group> <subcommand>". */
+const SINGLE_WORD = ['submit', 'predict'];
 
 const GLOBAL: OptionName[] = ['url', 'token', 'help', 'version'];
 
@@ -112,7 +123,7 @@ export async function run(argv: string[], io: Io): Promise<number> {
     return 0;
   }
   const [word, sub] = positionals;
-  const key = word === 'submit' ? 'submit' : `${word} ${sub}`;
+  const key = SINGLE_WORD.includes(word ?? '') ? word! : `${word} ${sub}`;
   const spec = COMMANDS[key];
   if (values.help || !word) {
     (values.help ? io.stdout : io.stderr).write(`${spec ? `usage: tfjs-adapt ${spec.usage}` : helpText()}\n`);
@@ -145,7 +156,7 @@ export async function run(argv: string[], io: Io): Promise<number> {
   const token = values.token ?? io.env.TFJS_ADAPT_TOKEN;
   const ctx: Context = {
     client: new ApiClient({ url, ...(token ? { token } : {}) }),
-    args: positionals.slice(key === 'submit' ? 1 : 2),
+    args: positionals.slice(SINGLE_WORD.includes(key) ? 1 : 2),
     options: values,
     stdout: io.stdout,
     stderr: io.stderr,

@@ -55,6 +55,12 @@ export async function api(method, path, body) {
   return parseJson(await res.text());
 }
 
+/** A multipart request (uploads, images to predict); the browser sets the form's boundary. */
+export async function apiForm(method, path, form) {
+  const res = await send(method, path, { headers: { accept: 'application/json' }, body: form });
+  return parseJson(await res.text());
+}
+
 /**
  * Saves a file of the API as `filename`. A plain link cannot send the bearer token, so this
  * fetches the file with it and hands it to the browser as a blob.

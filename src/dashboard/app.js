@@ -6,6 +6,7 @@ import { datasetView } from './views/dataset.js';
 import { datasetsView } from './views/datasets.js';
 import { jobView } from './views/job.js';
 import { jobsView } from './views/jobs.js';
+import { modelView } from './views/model.js';
 import { newJobView } from './views/new-job.js';
 import { sweepView } from './views/sweep.js';
 import { sweepsView } from './views/sweeps.js';
@@ -17,6 +18,7 @@ const ROUTES = [
   [/^#\/sweeps$/, sweepsView, 'sweeps'],
   [/^#\/datasets\/([A-Za-z0-9_-]+)$/, datasetView, 'datasets'],
   [/^#\/datasets$/, datasetsView, 'datasets'],
+  [/^#\/models\/([A-Za-z0-9_-]+)$/, modelView, 'jobs'],
   [/^#\/new$/, newJobView, 'new'],
 ];
 

@@ -114,3 +114,17 @@ export function describePreprocessing(p: Preprocessing): string {
   if ('range' in p) return `pixels mapped onto [${p.range.join(', ')}]`;
   return `mean [${p.mean.join(', ')}] and std [${p.std.join(', ')}] over pixel / 255`;
 }
+
+/**
+ * Rewrites `values` (examples of `channels` channels, channels last) in place into model inputs,
+ * as the training batches are made (workers/training/data.ts); null leaves them as they are.
+ */
+export function applyPreprocessing(values: Float32Array, preprocessing: Preprocessing | null, channels: number): Float32Array {
+  if (preprocessing === null) return values;
+  const { scale, offset } = channelAffine(preprocessing, channels);
+  for (let i = 0; i < values.length; i++) {
+    const c = i % channels;
+    values[i] = values[i]! * scale[c]! + offset[c]!;
+  }
+  return values;
+}

@@ -296,6 +296,33 @@ export const EXAMPLES: Record<string, OperationExamples> = {
     },
   },
   'GET /v1/models/{id}/weights.bin': { responses: { 200: '(binary: the float32 weights, little-endian, in weightsManifest order)', 409: problem(409, 'not_ready', 'Model not ready', `model ${MODEL} is validating`, `/v1/models/${MODEL}/weights.bin`) } },
+  'POST /v1/models/{id}/predict': {
+    request: {
+      'application/json': { examples: [new Array(784).fill(0)], topK: 3 },
+      'multipart/form-data': { image: ['(seven.png)'], topK: '3' },
+    },
+    responses: {
+      200: {
+        predictions: [
+          {
+            classes: [
+              { class: '7', probability: 0.9412 },
+              { class: '9', probability: 0.0311 },
+              { class: '2', probability: 0.0105 },
+            ],
+          },
+        ],
+      },
+      400: problem(400, 'validation', "Examples do not fit the model's input shape [784]", '/examples/3 has 783 entries; expected 784 numbers', `/v1/models/${MODEL}/predict`, [
+        { pointer: '/examples/3', detail: 'has 783 entries; expected 784 numbers' },
+      ]),
+      404: problem(404, 'not_found', 'Model not found', 'no model has the id "mdl_nope"', '/v1/models/mdl_nope/predict', [{ pointer: '/id', detail: 'unknown id' }]),
+      409: problem(409, 'not_ready', 'Model not ready', `model ${MODEL} is validating`, `/v1/models/${MODEL}/predict`),
+      413: problem(413, 'body_too_large', 'Request too large', 'a prediction request may carry at most 16777216 bytes (PREDICT_MAX_BODY_BYTES); send fewer examples per request', `/v1/models/${MODEL}/predict`),
+      429: problem(429, 'too_many_predictions', 'Too many predictions in flight', 'tenant default has 4 predictions in flight, the most one tenant may have (PREDICT_TENANT_CONCURRENCY)', `/v1/models/${MODEL}/predict`),
+      503: problem(503, 'prediction_failed', 'Prediction failed', 'the prediction child exited (SIGKILL) while answering; it is being replaced, try again', `/v1/models/${MODEL}/predict`),
+    },
+  },
 
   'POST /v1/jobs': {
     request: { 'application/json': spec },
@@ -332,6 +359,15 @@ export const EXAMPLES: Record<string, OperationExamples> = {
     },
   },
   'GET /v1/jobs/{id}/checkpoints': { responses: { 200: { data: [checkpoint(1, 0.873, 0.7303), checkpoint(2, 0.4025, 0.8767)] } } },
+  'POST /v1/jobs/{id}/checkpoints/{epoch}/model': {
+    responses: {
+      201: { ...model, id: 'mdl_01a2219d5e6f7a8b9c0d1e2f', name: `train ${JOB} epoch 2`, metrics: { ...checkpoint(2, 0.4025, 0.8767).metrics, epoch: 2, step: 1876 } },
+      404: problem(404, 'checkpoint_not_found', 'Checkpoint not found', `job ${JOB} has no checkpoint of epoch 12; it has checkpoints of epochs 1, 2`, `/v1/jobs/${JOB}/checkpoints/12/model`, [
+        { pointer: '/epoch', detail: 'expected one of 1, 2' },
+      ]),
+      409: problem(409, 'checkpoint_gone', 'Checkpoint files gone', `the checkpoint of epoch 2 (step 1876) of job ${JOB} is no longer on disk`, `/v1/jobs/${JOB}/checkpoints/2/model`),
+    },
+  },
   'GET /v1/jobs/{id}/events': { responses: { 200: { data: events, hasMore: true, nextCursor: '10' } } },
 
   'POST /v1/sweeps': { request: { 'application/json': sweepSpec }, responses: { 202: sweepRunning } },

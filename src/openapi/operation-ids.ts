@@ -20,6 +20,7 @@ export const OPERATION_IDS: Record<string, string> = {
   'DELETE /v1/models/{id}': 'deleteModel',
   'GET /v1/models/{id}/model.json': 'downloadModelJson',
   'GET /v1/models/{id}/weights.bin': 'downloadModelWeights',
+  'POST /v1/models/{id}/predict': 'predict',
 
   'POST /v1/jobs': 'createJob',
   'GET /v1/jobs': 'listJobs',
@@ -28,6 +29,7 @@ export const OPERATION_IDS: Record<string, string> = {
   'POST /v1/jobs/{id}/pause': 'pauseJob',
   'POST /v1/jobs/{id}/resume': 'resumeJob',
   'GET /v1/jobs/{id}/checkpoints': 'listJobCheckpoints',
+  'POST /v1/jobs/{id}/checkpoints/{epoch}/model': 'createModelFromCheckpoint',
   'GET /v1/jobs/{id}/events': 'listJobEvents',
 
   'POST /v1/sweeps': 'createSweep',

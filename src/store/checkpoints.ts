@@ -38,4 +38,13 @@ export class CheckpointStore {
     );
     return rows.map((r) => ({ epoch: r.epoch, step: r.step, attempt: r.attempt, metrics: r.metrics, createdAt: r.created_at.toISOString() }));
   }
+
+  /** The last checkpoint of `epoch` (its end, when a pause also wrote one within it), with where its files are. */
+  async ofEpoch(jobId: string, epoch: number): Promise<(Checkpoint & { path: string }) | null> {
+    const [r] = await this.db.query<CheckpointRow>(
+      'SELECT epoch, step, attempt, metrics, path, created_at FROM checkpoints WHERE job_id = $1 AND epoch = $2 ORDER BY step DESC LIMIT 1',
+      [jobId, epoch],
+    );
+    return r ? { epoch: r.epoch, step: r.step, attempt: r.attempt, metrics: r.metrics, path: r.path, createdAt: r.created_at.toISOString() } : null;
+  }
 }

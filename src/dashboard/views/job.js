@@ -117,7 +117,7 @@ export function jobView(main, id) {
       replace(result,
         h('h2', {}, 'Result'),
         metricCards(m),
-        h('p', {}, 'Model ', h('span', { class: 'mono' }, job.result.modelId), ': ',
+        h('p', {}, 'Model ', h('a', { class: 'mono', href: `#/models/${job.result.modelId}`, id: 'model-link' }, job.result.modelId), ': ',
           modelFile(job.result.modelId, 'model.json', 'model-download'), ' · ',
           modelFile(job.result.modelId, 'weights.bin', 'weights-download'),
           h('span', { class: 'muted' }, ` — load with tf.loadLayersModel('${location.origin}/v1/models/${job.result.modelId}/model.json')`)));

@@ -13,6 +13,7 @@ import { Checkpoint } from '../../schemas/event.js';
 import { Job, JobEstimate, JobListQuery, JobSpec } from '../../schemas/job.js';
 import { newId } from '../../store/ids.js';
 import { withTimeout } from '../../timeout.js';
+import checkpointModelRoutes from './checkpoint-model.js';
 import eventRoutes from './events.js';
 
 const ENQUEUE_TIMEOUT_MS = 5000;
@@ -261,6 +262,7 @@ const routes: FastifyPluginAsyncTypebox = async (app) => {
   });
 
   await app.register(eventRoutes);
+  await app.register(checkpointModelRoutes);
 };
 
 export default routes;

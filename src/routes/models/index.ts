@@ -14,33 +14,18 @@ import { newId } from '../../store/ids.js';
 import { requireRoom } from '../quota-problem.js';
 import { runModelImport } from './import.js';
 import { acceptModelUpload } from './upload.js';
+import { present } from './present.js';
+import predictRoutes from './predict.js';
 
 /** How long one file of a model import may take to arrive. */
 const IMPORT_FETCH_TIMEOUT_MS = 120_000;
-
-const present = (m: ModelRecord): Model => ({
-  id: m.id,
-  object: 'model',
-  name: m.name,
-  status: m.status,
-  jobId: m.jobId,
-  baseModelId: m.baseModelId,
-  datasetIds: m.datasetIds,
-  metrics: m.metrics,
-  inputShape: m.inputShape,
-  classes: m.classes,
-  preprocessing: m.preprocessing,
-  source: m.source,
-  error: m.error,
-  files: { modelJson: `/v1/models/${m.id}/model.json`, weights: `/v1/models/${m.id}/weights.bin` },
-  createdAt: m.createdAt,
-});
 
 const routes: FastifyPluginAsyncTypebox = async (app) => {
   const { store, artifacts, config } = app.deps;
   const tags = ['models'];
   // registered here rather than app-wide: only upload routes take multipart bodies
   await app.register(multipart);
+  await app.register(predictRoutes);
   const checks = new ModelCheckSlots(config.modelCheckConcurrency);
   const quota = new StorageQuota({ db: store.db, quotaBytes: config.tenantStorageQuotaBytes, datasetMaxBytes: config.datasetMaxBytes, imageMaxPixels: config.imageMaxPixels });
 

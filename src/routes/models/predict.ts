@@ -1,0 +1,149 @@
+/**
+ * POST /v1/models/{id}/predict: examples (JSON) or images (multipart) in, class probabilities
+ * out, computed by the app's pool of prediction children (src/predict/pool.ts), never here.
+ */
+import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
+import type { FastifyRequest } from 'fastify';
+import { fieldsProblem, HttpProblem, notFound } from '../../plugins/problem.js';
+import { packExamples } from '../../predict/examples.js';
+import { ImageDecodeError, imageInput, imagePixels } from '../../predict/images.js';
+import { PredictModelError, PredictUnavailable, type Prediction } from '../../predict/pool.js';
+import { IdParams, Problem } from '../../schemas/common.js';
+import { PredictBody, PredictForm, Predictions } from '../../schemas/predict.js';
+import type { ModelRecord } from '../../store/models.js';
+
+const FORM_FIELD_BYTES = 1024;
+
+const routes: FastifyPluginAsyncTypebox = async (app) => {
+  const { store, config } = app.deps;
+  const limits = config.predict;
+
+  const invalid = (pointer: string, detail: string) => fieldsProblem({ status: 400, slug: 'validation', title: 'The request is not valid', errors: [{ pointer, in: 'body', detail }] });
+
+  /** Raw pixels of every `image` part, and `topK` if given; bounded by count and bytes as they arrive. */
+  async function readImages(req: FastifyRequest, m: ModelRecord & { inputShape: number[] }): Promise<{ values: Float32Array; count: number; topK?: number }> {
+    const input = imageInput(m.inputShape);
+    if ('refused' in input) throw new HttpProblem(400, 'not_an_image_model', 'The model does not take images', input.refused, [{ pointer: '/image', in: 'body', detail: input.refused }]);
+    const declared = Number(req.headers['content-length']);
+    if (Number.isFinite(declared) && declared > limits.maxBodyBytes) throw tooLarge(limits.maxBodyBytes);
+    const pixels: Array<Promise<Float32Array>> = [];
+    let topK: number | undefined;
+    let total = 0;
+    const parts = req.parts({ limits: { fileSize: limits.maxBodyBytes, fieldSize: FORM_FIELD_BYTES, fields: 4, files: limits.maxExamples + 1, parts: limits.maxExamples + 5 } });
+    for await (const part of parts) {
+      if (part.type === 'field') {
+        if (part.fieldname !== 'topK') throw invalid(`/${part.fieldname}`, 'is not a known field; expected image files and optionally topK');
+        topK = Number(part.value);
+        if (!Number.isInteger(topK) || topK < 1) throw invalid('/topK', `is ${JSON.stringify(part.value)}; expected an integer >= 1`);
+        continue;
+      }
+      if (part.fieldname !== 'image') throw invalid(`/${part.fieldname}`, 'is not a known field; send images as `image` parts');
+      const index = pixels.length;
+      if (index >= limits.maxExamples) throw tooManyExamples('/image', limits.maxExamples);
+      const bytes = await part.toBuffer();
+      total += bytes.length;
+      if (total > limits.maxBodyBytes) throw tooLarge(limits.maxBodyBytes);
+      pixels.push(
+        imagePixels(bytes, input, config.imageMaxPixels).catch((err: unknown) => {
+          throw err instanceof ImageDecodeError ? invalid(`/image/${index}`, `(${part.filename || 'unnamed'}) ${err.message}`) : err;
+        }),
+      );
+    }
+    if (pixels.length === 0) throw invalid('/image', 'is missing; expected one or more image files, e.g. curl -F image=@cat.jpg');
+    const decoded = await Promise.all(pixels);
+    const size = decoded[0].length;
+    const values = new Float32Array(decoded.length * size);
+    decoded.forEach((p, i) => values.set(p, i * size));
+    return { values, count: decoded.length, ...(topK !== undefined ? { topK } : {}) };
+  }
+
+  app.post('/:id/predict', {
+    bodyLimit: limits.maxBodyBytes,
+    schema: {
+      tags: ['models'],
+      summary: 'Predict the classes of examples or images',
+      description:
+        'JSON `{"examples": [...], "topK": k}`, each example in the layout of the datasets the model was trained on with raw values as stored (pixels 0-255), ' +
+        'nested as `inputShape` or flat; or `multipart/form-data` with one or more `image` files (`curl -F image=@cat.jpg -F image=@dog.png`), each decoded, ' +
+        "stretched to the model's height and width, greyscale or RGB as its channels say. The model's preprocessing (`input = raw * scale + offset`) is applied here, " +
+        'as in training. **200** with one prediction per example in order, its classes by falling probability (softmax of the logits), class names from the model. ' +
+        'Computed by a pool of warm child processes that keep recently used models loaded. Bounds: at most PREDICT_MAX_EXAMPLES examples (**400** `too_many_examples`) ' +
+        'and PREDICT_MAX_BODY_BYTES bytes (**413**) per request; an example of the wrong shape is a **400** naming it (`/examples/3`) and the shape expected; ' +
+        'PREDICT_TENANT_CONCURRENCY predictions in flight per tenant (**429** `too_many_predictions`) and PREDICT_QUEUE_MAX in all (**503** `predictions_busy`), ' +
+        'each with Retry-After; a child that crashes or takes longer than PREDICT_TIMEOUT_MS is replaced and the request answered **503** (`prediction_failed`, ' +
+        '`prediction_timeout`): retry. Another tenant\'s model is a **404**; a model that is not `ready` a **409**.',
+      params: IdParams,
+      body: { content: { 'application/json': { schema: PredictBody }, 'multipart/form-data': { schema: PredictForm } } } as unknown as typeof PredictBody,
+      response: { 200: Predictions, 400: Problem, 404: Problem, 409: Problem, 413: Problem, 415: Problem, 429: Problem, 503: Problem },
+    },
+    // the multipart form is read and checked by the handler, part by part
+    validatorCompiler: (route) => (route.httpPart === 'body' && route.contentType === 'multipart/form-data' ? () => true : app.validatorCompiler!(route)),
+    handler: async (req, reply) => {
+      const m = await store.models.get(req.params.id, req.tenant);
+      if (!m) throw notFound('Model', req.params.id, '/id');
+      if (m.status !== 'ready') throw new HttpProblem(409, 'not_ready', 'Model not ready', `model ${m.id} is ${m.status}`);
+      const inputShape = m.inputShape;
+      if (inputShape === null) {
+        throw new HttpProblem(409, 'no_input_shape', 'The model has no fixed input shape', `model ${m.id} takes inputs with free dimensions; predictions need a model whose input shape is fixed`);
+      }
+      let input: { values: Float32Array; count: number; topK?: number };
+      if (req.isMultipart()) input = await readImages(req, { ...m, inputShape });
+      else {
+        const body = req.body;
+        if (body.examples.length > limits.maxExamples) throw tooManyExamples('/examples', limits.maxExamples);
+        const packed = packExamples(body.examples, inputShape);
+        if ('errors' in packed) {
+          throw fieldsProblem({ status: 400, slug: 'validation', title: `Examples do not fit the model's input shape [${inputShape.join(', ')}]`, errors: packed.errors });
+        }
+        input = { values: packed.values, count: body.examples.length, ...(body.topK !== undefined ? { topK: body.topK } : {}) };
+      }
+      let prediction: Prediction;
+      try {
+        prediction = await app.predictions.predict(req.tenant, {
+          model: { id: m.id, dir: m.dir },
+          inputShape,
+          preprocessing: m.preprocessing,
+          examples: input.values,
+          count: input.count,
+        });
+      } catch (err) {
+        throw asProblem(err, reply);
+      }
+      return { predictions: ranked(prediction, input.count, m.classes, input.topK) };
+    },
+  });
+};
+
+/** Each example's classes by falling probability, the first `topK`. */
+function ranked(p: Prediction, count: number, classes: string[] | null, topK = p.numClasses) {
+  const name = (c: number) => classes?.[c] ?? String(c);
+  return Array.from({ length: count }, (_, i) => {
+    const row = p.probabilities.subarray(i * p.numClasses, (i + 1) * p.numClasses);
+    const order = Array.from(row.keys()).sort((a, b) => row[b] - row[a] || a - b);
+    return { classes: order.slice(0, topK).map((c) => ({ class: name(c), probability: row[c] })) };
+  });
+}
+
+const tooLarge = (limit: number) =>
+  new HttpProblem(413, 'body_too_large', 'Request too large', `a prediction request may carry at most ${limit} bytes (PREDICT_MAX_BODY_BYTES); send fewer examples per request`);
+
+const tooManyExamples = (pointer: string, limit: number) =>
+  fieldsProblem({ status: 400, slug: 'too_many_examples', title: 'Too many examples', errors: [{ pointer, in: 'body', detail: `holds more than ${limit} examples, the most one request may (PREDICT_MAX_EXAMPLES); send them in several requests` }] });
+
+function asProblem(err: unknown, reply: { header(name: string, value: string): unknown }): unknown {
+  if (err instanceof PredictModelError) return new HttpProblem(409, 'invalid_model', 'The model cannot be run', err.message);
+  if (!(err instanceof PredictUnavailable)) return err;
+  reply.header('retry-after', '1');
+  switch (err.reason) {
+    case 'tenant_busy':
+      return new HttpProblem(429, 'too_many_predictions', 'Too many predictions in flight', err.message);
+    case 'pool_busy':
+      return new HttpProblem(503, 'predictions_busy', 'Predictions busy', err.message);
+    case 'timeout':
+      return new HttpProblem(503, 'prediction_timeout', 'Prediction timed out', err.message);
+    case 'child_crashed':
+      return new HttpProblem(503, 'prediction_failed', 'Prediction failed', err.message);
+  }
+}
+
+export default routes;
