@@ -36,7 +36,8 @@ module.exports = {
     {
       name: 'predict-child-not-api',
       severity: 'error',
-      comment: 'The prediction child (workers/predict) reads model files and answers over IPC: no store, Redis, fastify or API, directly or through what it imports.',
+      comment:
+        'The prediction child (workers/predict) reads model files and answers over IPC: no store, Redis, fastify or API, directly or through what it imports.',
       from: { path: '^workers/predict/' },
       to: { path: [...NOT_FOR_THE_CHILD, 'node_modules/bullmq/'], reachable: true },
     },
@@ -92,7 +93,8 @@ module.exports = {
     {
       name: 'http-errors-in-http-layer',
       severity: 'error',
-      comment: 'HTTP statuses and problem+json belong to the HTTP layer; other code reports FieldErrors (src/field-error.ts) or errors of its own that the HTTP layer maps.',
+      comment:
+        'HTTP statuses and problem+json belong to the HTTP layer; other code reports FieldErrors (src/field-error.ts) or errors of its own that the HTTP layer maps.',
       from: { pathNot: HTTP_LAYER },
       to: { path: '^src/plugins/problem\\.ts$' },
     },

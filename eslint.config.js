@@ -13,9 +13,7 @@ const unnecessaryAssertion = tseslint.plugin.rules['no-unnecessary-type-assertio
 const withoutInferredTypeArguments = {
   ...unnecessaryAssertion,
   create: (context) =>
-    unnecessaryAssertion.create(
-      Object.create(context, { report: { value: (d) => d.messageId === 'contextuallyInferredTypeArguments' || context.report(d) } }),
-    ),
+    unnecessaryAssertion.create(Object.create(context, { report: { value: (d) => d.messageId === 'contextuallyInferredTypeArguments' || context.report(d) } })),
 };
 
 export default tseslint.config(
@@ -33,10 +31,17 @@ export default tseslint.config(
       // node:test's test(), describe() and their hooks return promises the runner itself awaits
       '@typescript-eslint/no-floating-promises': [
         'error',
-        { allowForKnownSafeCalls: [{ from: 'package', package: 'node:test', name: ['test', 'describe', 'it', 'suite', 'before', 'after', 'beforeEach', 'afterEach'] }] },
+        {
+          allowForKnownSafeCalls: [
+            { from: 'package', package: 'node:test', name: ['test', 'describe', 'it', 'suite', 'before', 'after', 'beforeEach', 'afterEach'] },
+          ],
+        },
       ],
       // shapes are written `[${shape}]` on purpose: an array of numbers joins as 28,28,1
-      '@typescript-eslint/restrict-template-expressions': ['error', { allowAny: true, allowBoolean: true, allowNullish: true, allowNumber: true, allowRegExp: true, allowArray: true }],
+      '@typescript-eslint/restrict-template-expressions': [
+        'error',
+        { allowAny: true, allowBoolean: true, allowNullish: true, allowNumber: true, allowRegExp: true, allowArray: true },
+      ],
       // `_`-prefixed names are kept on purpose: parameters a signature requires, properties a rest pattern leaves out
       '@typescript-eslint/no-unused-vars': ['error', { argsIgnorePattern: '^_', varsIgnorePattern: '^_', ignoreRestSiblings: true }],
     },

@@ -51,7 +51,12 @@ const methods = args.methods.split(',').map((m) => {
 });
 const work = await mkdtemp(path.join(os.tmpdir(), 'tfjs-adapt-bad-draw-'));
 const log = (line: string) => console.log(`[${new Date().toISOString().slice(11, 19)}] ${line}`);
-log(`load ${os.loadavg().map((l) => l.toFixed(1)).join(' ')} on ${os.cpus().length} cores`);
+log(
+  `load ${os
+    .loadavg()
+    .map((l) => l.toFixed(1))
+    .join(' ')} on ${os.cpus().length} cores`,
+);
 
 const mnist = await readMnist();
 const range = (from: number, count: number) => Array.from({ length: count }, (_, i) => from + i);
@@ -68,12 +73,22 @@ const VALIDATOR_SAMPLE = 500;
 let runs = 0;
 async function run(name: string, spec: JobSpec, sets: TrainingData, extra: Partial<TrainingTask> = {}) {
   const dir = path.join(work, 'runs', `${++runs}-${name}`);
-  const task: TrainingTask = { jobId: name, spec, data: sets, modelDir: path.join(dir, 'model'), modelId: name, checkpointsDir: path.join(dir, 'checkpoints'), ...extra };
+  const task: TrainingTask = {
+    jobId: name,
+    spec,
+    data: sets,
+    modelDir: path.join(dir, 'model'),
+    modelId: name,
+    checkpointsDir: path.join(dir, 'checkpoints'),
+    ...extra,
+  };
   const epochMetrics: Record<string, number>[] = [];
   const started = performance.now();
   const result = await runTraining(task, (m: TrainingMessage) => void (m.type === 'metrics' && epochMetrics.push(m.metrics)));
   if (result.outcome !== 'succeeded') throw new Error(`${name} ended ${result.outcome}`);
-  log(`${name}: targetAccuracy ${result.metrics.targetAccuracy?.toFixed(4)} (${((performance.now() - started) / 1000).toFixed(0)} s, load ${os.loadavg()[0].toFixed(1)})`);
+  log(
+    `${name}: targetAccuracy ${result.metrics.targetAccuracy?.toFixed(4)} (${((performance.now() - started) / 1000).toFixed(0)} s, load ${os.loadavg()[0].toFixed(1)})`,
+  );
   return { task, result, epochMetrics };
 }
 
@@ -104,7 +119,11 @@ function record(seed: number, label: string, epoch: number, m: Record<string, nu
 }
 for (const seed of seeds) {
   const hp: Hyperparameters = { epochs: 2, batchSize: 64, seed, optimizer: { name: 'adam', learningRate: 0.001 } };
-  const base = await run(`base-s${seed}`, { type: 'train', model: { architecture: ARCHITECTURE }, data: { train: 'source' }, hyperparameters: hp }, { train: data.source });
+  const base = await run(
+    `base-s${seed}`,
+    { type: 'train', model: { architecture: ARCHITECTURE }, data: { train: 'source' }, hyperparameters: hp },
+    { train: data.source },
+  );
   const baseScores = await measure(base.task.modelDir, seed);
   record(seed, 'source only', 0, baseScores);
   for (const { label, method } of methods) {
@@ -129,6 +148,12 @@ for (const seed of seeds) {
 const cell = (x: number | undefined) => (x === undefined ? '' : x.toFixed(4));
 console.log(`\n| seed | method | epoch | target acc | ${VALIDATOR_NAMES.map((v) => `${v} (${VALIDATORS[v].goal === 'minimize' ? '↓' : '↑'})`).join(' | ')} |`);
 console.log(`|---|---|---|---|${VALIDATOR_NAMES.map(() => '---').join('|')}|`);
-for (const r of rows) console.log(`| ${r.seed} | ${r.label} | ${r.epoch} | ${cell(r.m.targetAccuracy)} | ${VALIDATOR_NAMES.map((v) => cell(r.m[v])).join(' | ')} |`);
-log(`load ${os.loadavg().map((l) => l.toFixed(1)).join(' ')}`);
+for (const r of rows)
+  console.log(`| ${r.seed} | ${r.label} | ${r.epoch} | ${cell(r.m.targetAccuracy)} | ${VALIDATOR_NAMES.map((v) => cell(r.m[v])).join(' | ')} |`);
+log(
+  `load ${os
+    .loadavg()
+    .map((l) => l.toFixed(1))
+    .join(' ')}`,
+);
 await rm(work, { recursive: true, force: true });

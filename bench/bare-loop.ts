@@ -24,6 +24,11 @@ for await (const line of createInterface({ input: process.stdin })) {
   const task = JSON.parse(line) as TrainingTask;
   const started = performance.now();
   const result = await runTraining(task, () => {});
-  const answer: BareResult = { seconds: (performance.now() - started) / 1000, outcome: result.outcome, backend, samplesPerSecond: result.metrics.samplesPerSecond };
+  const answer: BareResult = {
+    seconds: (performance.now() - started) / 1000,
+    outcome: result.outcome,
+    backend,
+    samplesPerSecond: result.metrics.samplesPerSecond,
+  };
   process.stdout.write(JSON.stringify(answer) + '\n');
 }

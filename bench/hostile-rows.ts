@@ -53,33 +53,48 @@ function client(url: string, token: string): Client {
 async function startService(dataDir: string): Promise<{ url: string; child: ChildProcess }> {
   const port = await freePort();
   const server = new URL('../src/server.js', import.meta.url);
-  const child = spawn(process.execPath, [...(process.env.BENCH_PROFILE_DIR ? ['--cpu-prof', `--cpu-prof-dir=${process.env.BENCH_PROFILE_DIR}`] : []), server.pathname, 'all'], {
-    env: {
-      ...process.env,
-      DATA_DIR: dataDir,
-      PORT: String(port),
-      LOG_LEVEL: 'warn',
-      API_KEYS: `attacker:${TOKEN.attacker},neighbour:${TOKEN.neighbour}`,
-      WORKER_CONCURRENCY: '2',
-      MAX_RUNNING_JOBS_PER_TENANT: '1',
-      RATE_LIMIT_PER_MINUTE: '100000',
-      DATASET_MAX_BYTES: String(16 << 20),
-      TRAINING_THREADS: '1',
+  const child = spawn(
+    process.execPath,
+    [...(process.env.BENCH_PROFILE_DIR ? ['--cpu-prof', `--cpu-prof-dir=${process.env.BENCH_PROFILE_DIR}`] : []), server.pathname, 'all'],
+    {
+      env: {
+        ...process.env,
+        DATA_DIR: dataDir,
+        PORT: String(port),
+        LOG_LEVEL: 'warn',
+        API_KEYS: `attacker:${TOKEN.attacker},neighbour:${TOKEN.neighbour}`,
+        WORKER_CONCURRENCY: '2',
+        MAX_RUNNING_JOBS_PER_TENANT: '1',
+        RATE_LIMIT_PER_MINUTE: '100000',
+        DATASET_MAX_BYTES: String(16 << 20),
+        TRAINING_THREADS: '1',
+      },
+      stdio: ['ignore', 'ignore', 'inherit'],
     },
-    stdio: ['ignore', 'ignore', 'inherit'],
-  });
+  );
   const url = `http://127.0.0.1:${port}`;
-  await waitFor('the service to answer /health', () => fetch(`${url}/health`).then((r) => r.ok).catch(() => false), 120_000);
+  await waitFor(
+    'the service to answer /health',
+    () =>
+      fetch(`${url}/health`)
+        .then((r) => r.ok)
+        .catch(() => false),
+    120_000,
+  );
   return { url, child };
 }
 
 /** The probe process, and a function that stops it and returns what it saw. */
 function startProbe(url: string, intervalMs: number): () => Promise<ProbeResult> {
-  const child = spawn(process.execPath, [new URL('./health-probe.js', import.meta.url).pathname, url, String(intervalMs)], { stdio: ['ignore', 'pipe', 'inherit'] });
+  const child = spawn(process.execPath, [new URL('./health-probe.js', import.meta.url).pathname, url, String(intervalMs)], {
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
   let out = '';
-  child.stdout.on('data', (d: Buffer) => (out += d));
+  child.stdout.on('data', (d: Buffer) => (out += d.toString()));
   const ended = new Promise<ProbeResult>((resolve, reject) =>
-    child.on('close', (code) => (code === 0 ? resolve(JSON.parse(out.trim().split('\n').pop()!) as ProbeResult) : reject(new Error(`the probe exited ${code}`)))),
+    child.on('close', (code) =>
+      code === 0 ? resolve(JSON.parse(out.trim().split('\n').pop()!) as ProbeResult) : reject(new Error(`the probe exited ${code}`)),
+    ),
   );
   return () => {
     child.kill('SIGTERM');
@@ -96,11 +111,33 @@ async function attackOnce(a: Client, data: { train: string; test: string }, payl
     requests++;
     return p;
   };
-  await count(postForm(h, '/v1/datasets', { name: 'bomb', format: 'idx' }, [{ field: 'images', content: payloads.bomb[0]! }, { field: 'labels', content: payloads.bomb[1]! }], auth));
-  await count(postForm(h, '/v1/datasets', { name: 'upscaled', format: 'images', imageSize: '[256, 256]', channels: '3' }, [{ field: 'file', content: payloads.dots, filename: 'a.tar.gz' }], auth));
+  await count(
+    postForm(
+      h,
+      '/v1/datasets',
+      { name: 'bomb', format: 'idx' },
+      [
+        { field: 'images', content: payloads.bomb[0] },
+        { field: 'labels', content: payloads.bomb[1] },
+      ],
+      auth,
+    ),
+  );
+  await count(
+    postForm(
+      h,
+      '/v1/datasets',
+      { name: 'upscaled', format: 'images', imageSize: '[256, 256]', channels: '3' },
+      [{ field: 'file', content: payloads.dots, filename: 'a.tar.gz' }],
+      auth,
+    ),
+  );
   await count(postForm(h, '/v1/datasets', { name: 'deep', format: 'jsonl' }, [{ field: 'file', content: `{"x": [1], "y": 1}\n${payloads.deep}\n` }], auth));
   await count(postForm(h, '/v1/models', { modelJson: '['.repeat(100_000) }, [{ field: 'weights', content: new Uint8Array(4), filename: 'w.bin' }], auth));
-  const huge = trainSpec(data, { model: { architecture: { kind: 'mlp', hidden: [4096, 4096, 4096, 4096, 4096, 4096, 4096, 4096] } }, hyperparameters: { epochs: 1000, batchSize: 8192, optimizer: { name: 'adam', learningRate: 0.001 } } });
+  const huge = trainSpec(data, {
+    model: { architecture: { kind: 'mlp', hidden: [4096, 4096, 4096, 4096, 4096, 4096, 4096, 4096] } },
+    hyperparameters: { epochs: 1000, batchSize: 8192, optimizer: { name: 'adam', learningRate: 0.001 } },
+  });
   await count(a.request('POST', '/v1/jobs', huge));
   await count(a.request('POST', '/v1/jobs?dryRun=true', trainSpec(data)));
   for (let i = 0; i < 5; i++) await count(a.request('GET', `/v1/datasets/${data.train}/examples?limit=100&offset=${i * 100}`));
@@ -118,7 +155,11 @@ async function measure(plan: HostilePlan, log: (s: string) => void): Promise<Row
     const neighbour = client(url, TOKEN.neighbour);
     const dataA = await registerMnist(attacker, 4000, 200);
     const dataB = await registerMnist(neighbour, 20_000, 200);
-    const job = await neighbour.request('POST', '/v1/jobs', trainSpec(dataB, { hyperparameters: { epochs: 1000, batchSize: 64, seed: 1, optimizer: { name: 'sgd', learningRate: 0.01 } } }));
+    const job = await neighbour.request(
+      'POST',
+      '/v1/jobs',
+      trainSpec(dataB, { hyperparameters: { epochs: 1000, batchSize: 64, seed: 1, optimizer: { name: 'sgd', learningRate: 0.01 } } }),
+    );
     if (job.status !== 202) throw new Error(`the neighbour's job was refused: ${JSON.stringify(job.body)}`);
     await waitFor('the neighbour to train', async () => (await neighbour.request('GET', `/v1/jobs/${job.body.id}`)).body.status === 'running', 120_000);
 
@@ -133,7 +174,10 @@ async function measure(plan: HostilePlan, log: (s: string) => void): Promise<Row
         gzipSync(Buffer.concat([idx(0x08, [100_000, 100, 100], []), Buffer.alloc(50 << 20)])),
         gzipSync(Buffer.concat([idx(0x08, [100_000], []), Buffer.alloc(100_000)])),
       ],
-      dots: await tarball(Array.from({ length: 200 }, (_, i): [string, Uint8Array] => [`${i % 2 ? 'a' : 'b'}/${i}.png`, dot]), true),
+      dots: await tarball(
+        Array.from({ length: 200 }, (_, i): [string, Uint8Array] => [`${i % 2 ? 'a' : 'b'}/${i}.png`, dot]),
+        true,
+      ),
       deep: `{"x": ${'['.repeat(20_000)}1${']'.repeat(20_000)}, "y": 0}`,
     };
     log(`hostile: probing /health for ${plan.seconds} s while the attacker attacks`);

@@ -24,7 +24,7 @@ import { freePort } from '../src/queue/redis-server.js';
 
 const LIMIT_MB = 100;
 const args = parseArgs({ options: { format: { type: 'string', default: 'both' }, mb: { type: 'string', default: '500' } } }).values;
-const formats = args.format === 'both' ? ['csv', 'idx'] : [args.format!];
+const formats = args.format === 'both' ? ['csv', 'idx'] : [args.format];
 const targetBytes = Number(args.mb) * 1024 * 1024;
 if (!formats.every((f) => f === 'csv' || f === 'idx')) throw new Error(`--format is ${args.format}; expected csv, idx or both`);
 if (!(targetBytes > 0)) throw new Error(`--mb is ${args.mb}; expected a positive number`);
@@ -97,7 +97,9 @@ function postFiles(url: string, fields: Record<string, string>, files: Array<{ f
   const parts: Array<string | { path: string }> = [];
   for (const [k, v] of Object.entries(fields)) parts.push(`--${boundary}\r\nContent-Disposition: form-data; name="${k}"\r\n\r\n${v}\r\n`);
   for (const f of files) {
-    parts.push(`--${boundary}\r\nContent-Disposition: form-data; name="${f.field}"; filename="${path.basename(f.path)}"\r\nContent-Type: application/octet-stream\r\n\r\n`);
+    parts.push(
+      `--${boundary}\r\nContent-Disposition: form-data; name="${f.field}"; filename="${path.basename(f.path)}"\r\nContent-Type: application/octet-stream\r\n\r\n`,
+    );
     parts.push({ path: f.path });
     parts.push('\r\n');
   }
@@ -128,7 +130,13 @@ async function startService(): Promise<{ child: ChildProcess; url: string }> {
   });
   const url = `http://127.0.0.1:${port}`;
   for (let i = 0; i < 300; i++) {
-    if (await fetch(`${url}/health`).then((r) => r.ok, () => false)) return { child, url };
+    if (
+      await fetch(`${url}/health`).then(
+        (r) => r.ok,
+        () => false,
+      )
+    )
+      return { child, url };
     await new Promise((r) => setTimeout(r, 100));
   }
   child.kill();
@@ -164,7 +172,7 @@ async function run(format: string, url: string, pid: number): Promise<Result> {
           { field: 'labels', path: path.join(work, 'labels-idx1-ubyte') },
         ];
   process.stdout.write(`${format}: generating ${mb(targetBytes)} ... `);
-  const examples = format === 'csv' ? await generateCsv(files[0]!.path) : await generateIdx(files[0]!.path, files[1]!.path);
+  const examples = format === 'csv' ? await generateCsv(files[0].path) : await generateIdx(files[0].path, files[1].path);
   const uploadBytes = files.reduce((n, f) => n + statSync(f.path).size, 0);
   console.log(`${mb(uploadBytes)}, ${examples} examples`);
 

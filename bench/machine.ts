@@ -74,11 +74,11 @@ function ourTicks(): number {
 }
 
 export function sampleMachine(): MachineSample {
-  const cpu = readFileSync('/proc/stat', 'utf8').split('\n')[0]!.trim().split(/\s+/).slice(1, 9).map(Number);
+  const cpu = readFileSync('/proc/stat', 'utf8').split('\n')[0].trim().split(/\s+/).slice(1, 9).map(Number);
   const [user, nice, system, idle, iowait, irq, softirq, steal] = cpu as [number, number, number, number, number, number, number, number];
   return {
     at: performance.now(),
-    load1: os.loadavg()[0]!,
+    load1: os.loadavg()[0],
     busy: user + nice + system + irq + softirq,
     steal,
     total: user + nice + system + idle + iowait + irq + softirq + steal,

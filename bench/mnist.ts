@@ -66,7 +66,11 @@ export async function mnistDataset(
     for (let k = 0; k < 784; k++) features[i * 784 + k] = Math.min(255, Math.max(0, Math.round(out[k])));
   });
   const dir = path.join(root, id);
-  await writeDatasetFiles(dir, features, Int32Array.from(indices, (i) => classes.indexOf(mnist.labels[split][i])));
+  await writeDatasetFiles(
+    dir,
+    features,
+    Int32Array.from(indices, (i) => classes.indexOf(mnist.labels[split][i])),
+  );
   return {
     id,
     dir,

@@ -50,8 +50,8 @@ async function loop(model: BenchModel, train: DatasetFiles, epochs: number, work
   const epochMetrics: Record<string, number>[] = [];
   const result = await runTraining(task, (m: TrainingMessage) => void (m.type === 'metrics' && epochMetrics.push(m.metrics)));
   if (result.outcome !== 'succeeded') throw new Error(`the training loop ended ${result.outcome}`);
-  const last = epochMetrics[epochMetrics.length - 1]!;
-  return { samplesPerSecond: last.samplesPerSecond!, epochSeconds: last.epochSeconds!, loss: last.loss!, backend: result.backend };
+  const last = epochMetrics[epochMetrics.length - 1];
+  return { samplesPerSecond: last.samplesPerSecond, epochSeconds: last.epochSeconds, loss: last.loss, backend: result.backend };
 }
 
 async function fit(model: BenchModel, train: DatasetFiles, epochs: number): Promise<OursResult> {
@@ -87,7 +87,7 @@ const { values } = parseArgs({
     fit: { type: 'boolean', default: false },
   },
 });
-const model = values.model as string;
+const model = values.model;
 if (model !== 'mlp' && model !== 'cnn') throw new Error(`--model is '${model}'; expected mlp or cnn`);
 process.env.TFJS_BACKEND ||= 'wasm';
 const work = await mkdtemp(path.join(os.tmpdir(), 'tfjs-adapt-bench-'));

@@ -42,7 +42,9 @@ export async function predictRow(h: Harness, train: string, requests: number, lo
   for (let i = 0; i < requests; i++) times.push(await once());
   const p50 = quantile(times, 0.5);
   const p99 = quantile(times, 0.99);
-  log(`predict one example, warm child: p50 ${num(p50, 1)} ms, p99 ${num(p99, 1)} ms over ${requests} requests (first request, child cold: ${num(cold, 0)} ms)`);
+  log(
+    `predict one example, warm child: p50 ${num(p50, 1)} ms, p99 ${num(p99, 1)} ms over ${requests} requests (first request, child cold: ${num(cold, 0)} ms)`,
+  );
   return {
     name: 'POST /v1/models/:id/predict, seed MLP, one example, p50 / p99, idle warm child',
     ours: `${num(p50, 1)} / ${num(p99, 1)} ms`,
@@ -62,7 +64,8 @@ if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) 
   const requests = Number(process.argv[2] ?? 50);
   const h = await startHarness({ WORKER_CONCURRENCY: '1', TRAINING_THREADS: '1' });
   try {
-    const train = (await h.request('POST', '/v1/datasets', { name: 'bench-predict', source: { builtin: 'mnist', split: 'train', limit: 2000 } })).body.id as string;
+    const train = (await h.request('POST', '/v1/datasets', { name: 'bench-predict', source: { builtin: 'mnist', split: 'train', limit: 2000 } })).body
+      .id as string;
     const row = await predictRow(h, train, requests, console.log);
     console.log(JSON.stringify({ name: row.name, ours: row.ours, status: row.status }, null, 2));
   } finally {

@@ -37,7 +37,10 @@ export class ChildFailed extends Error {
 
 /** The `Error: ...` line of a Node stack trace or the last line of a Python one. */
 function firstError(stderr: string): string | undefined {
-  const lines = stderr.split('\n').map((l) => l.trim()).filter(Boolean);
+  const lines = stderr
+    .split('\n')
+    .map((l) => l.trim())
+    .filter(Boolean);
   return lines.find((l) => /^(\w*Error|Traceback)/.test(l) && !l.startsWith('Traceback')) ?? lines.pop();
 }
 

@@ -35,9 +35,9 @@ process.env.TFJS_BACKEND ||= 'wasm';
 const args = parseArgs({
   options: { seeds: { type: 'string', default: '1,2,3' }, quick: { type: 'boolean', default: false }, out: { type: 'string', default: 'docs/benchmarks.md' } },
 }).values;
-const seeds = args.seeds!.split(',').map(Number);
+const seeds = args.seeds.split(',').map(Number);
 if (!seeds.every((s) => Number.isInteger(s) && s >= 0)) throw new Error(`--seeds is '${args.seeds}'; expected non-negative integers separated by commas`);
-const quick = args.quick!;
+const quick = args.quick;
 const command = `npm run bench:quality${process.argv.length > 2 ? ` -- ${process.argv.slice(2).join(' ')}` : ''}`;
 const work = await mkdtemp(path.join(os.tmpdir(), 'tfjs-adapt-quality-'));
 const log = (line: string) => console.log(`[${new Date().toISOString().slice(11, 19)}] ${line}`);
@@ -59,13 +59,26 @@ const scale = (n: number) => (quick ? Math.round(n / 10) : n);
 let runs = 0;
 
 /** Runs one job in this process; returns its final metrics. */
-async function run(name: string, spec: JobSpec, data: TrainingData, extra: Partial<TrainingTask> = {}): Promise<{ metrics: Record<string, number>; modelDir: string }> {
+async function run(
+  name: string,
+  spec: JobSpec,
+  data: TrainingData,
+  extra: Partial<TrainingTask> = {},
+): Promise<{ metrics: Record<string, number>; modelDir: string }> {
   const dir = path.join(work, 'runs', `${++runs}-${name}`);
-  const task: TrainingTask = { jobId: name, spec, data, modelDir: path.join(dir, 'model'), modelId: name, checkpointsDir: path.join(dir, 'checkpoints'), ...extra };
+  const task: TrainingTask = {
+    jobId: name,
+    spec,
+    data,
+    modelDir: path.join(dir, 'model'),
+    modelId: name,
+    checkpointsDir: path.join(dir, 'checkpoints'),
+    ...extra,
+  };
   const started = performance.now();
   const result = await runTraining(task, () => {});
   if (result.outcome !== 'succeeded') throw new Error(`${name} ended ${result.outcome}`);
-  const shown = ['testAccuracy', 'targetAccuracy', 'sourceAccuracy'].filter((k) => k in result.metrics).map((k) => `${k} ${result.metrics[k]!.toFixed(4)}`);
+  const shown = ['testAccuracy', 'targetAccuracy', 'sourceAccuracy'].filter((k) => k in result.metrics).map((k) => `${k} ${result.metrics[k].toFixed(4)}`);
   log(`${name}: ${shown.join(', ')} (${((performance.now() - started) / 1000).toFixed(0)} s on ${result.backend})`);
   return { metrics: result.metrics, modelDir: task.modelDir };
 }
@@ -73,7 +86,7 @@ async function run(name: string, spec: JobSpec, data: TrainingData, extra: Parti
 /** The accuracy of a saved model on a test set, as an evaluate job. */
 async function accuracyOf(name: string, modelDir: string, test: DatasetFiles): Promise<number> {
   const spec: JobSpec = { type: 'evaluate', model: { base: name }, data: { test: test.id } };
-  return (await run(`${name}-on-${test.id}`, spec, { test }, { baseModelDir: modelDir, baseModelId: name })).metrics.testAccuracy!;
+  return (await run(`${name}-on-${test.id}`, spec, { test }, { baseModelDir: modelDir, baseModelId: name })).metrics.testAccuracy;
 }
 
 interface Figure {
@@ -99,27 +112,49 @@ async function seedExample(): Promise<{ tfjs: Figure; pytorch: Figure | undefine
   const values: number[] = [];
   for (const seed of seeds) {
     const hp: Hyperparameters = { epochs: 1, batchSize: 64, seed, optimizer: { name: 'sgd', learningRate: 0.001, momentum: 0.9 } };
-    const pre = await run(`seed${seed}-pretrain`, { type: 'train', model: { architecture: { kind: 'mlp', hidden: [128], activation: 'linear' } }, data: { train: train.id }, hyperparameters: hp }, { train });
-    const spec: JobSpec = { type: 'finetune', model: { base: 'pre' }, strategy: { kind: 'full' }, data: { train: train.id, test: test.id }, hyperparameters: { ...hp, epochs: 10 } };
-    values.push((await run(`seed${seed}-finetune`, spec, { train, test }, { baseModelDir: pre.modelDir, baseModelId: 'pre' })).metrics.testAccuracy!);
+    const pre = await run(
+      `seed${seed}-pretrain`,
+      { type: 'train', model: { architecture: { kind: 'mlp', hidden: [128], activation: 'linear' } }, data: { train: train.id }, hyperparameters: hp },
+      { train },
+    );
+    const spec: JobSpec = {
+      type: 'finetune',
+      model: { base: 'pre' },
+      strategy: { kind: 'full' },
+      data: { train: train.id, test: test.id },
+      hyperparameters: { ...hp, epochs: 10 },
+    };
+    values.push((await run(`seed${seed}-finetune`, spec, { train, test }, { baseModelDir: pre.modelDir, baseModelId: 'pre' })).metrics.testAccuracy);
   }
   const tfjs = figure(values);
   if (quick) return { tfjs, pytorch: undefined, note: 'PyTorch is not run with --quick (it always trains on all of MNIST).' };
   const { python, tried } = findTorchPython();
   if (python === undefined) {
-    return { tfjs, pytorch: undefined, note: `PyTorch was not run: no python with torch (tried ${tried.join(', ')}); install \`python3-torch libopenblas0-pthread\` or set BENCH_PYTHON to compare.` };
+    return {
+      tfjs,
+      pytorch: undefined,
+      note: `PyTorch was not run: no python with torch (tried ${tried.join(', ')}); install \`python3-torch libopenblas0-pthread\` or set BENCH_PYTHON to compare.`,
+    };
   }
   const torch: number[] = [];
   try {
     for (const seed of seeds) {
-      const { stdout } = await promisify(execFile)(python, [path.join(import.meta.dirname, '..', '..', 'bench', 'peers', 'seed_quality.py'), '--mnist-dir', MNIST_DIR, '--seed', String(seed)], {
-        maxBuffer: 1 << 20,
-      });
+      const { stdout } = await promisify(execFile)(
+        python,
+        [path.join(import.meta.dirname, '..', '..', 'bench', 'peers', 'seed_quality.py'), '--mnist-dir', MNIST_DIR, '--seed', String(seed)],
+        {
+          maxBuffer: 1 << 20,
+        },
+      );
       torch.push((JSON.parse(stdout.trim().split('\n').at(-1)!) as { testAccuracy: number }).testAccuracy);
       log(`pytorch seed ${seed}: testAccuracy ${torch.at(-1)!.toFixed(4)}`);
     }
   } catch (err) {
-    const why = String((err as { stderr?: string }).stderr ?? '').trim().split('\n').at(-1) || (err as Error).message.split('\n')[0];
+    const why =
+      String((err as { stderr?: string }).stderr ?? '')
+        .trim()
+        .split('\n')
+        .at(-1) || (err as Error).message.split('\n')[0];
     return { tfjs, pytorch: undefined, note: `PyTorch was not run: \`${python} bench/peers/seed_quality.py\` failed (${why}).` };
   }
   return { tfjs, pytorch: figure(torch), note: '' };
@@ -164,9 +199,13 @@ async function rotated(): Promise<AdaptationRow[]> {
     // SGD with momentum, as Ganin et al. train DANN
     const hp: Hyperparameters = { epochs: 4, batchSize: 64, seed, optimizer: { name: 'momentum', learningRate: 0.01 } };
     const train = (name: string, data: DatasetFiles) =>
-      run(`${name}-s${seed}`, { type: 'train', model: { architecture: DA_ARCHITECTURE }, data: { train: data.id, test: sourceTest.id }, hyperparameters: hp }, { train: data, test: sourceTest });
+      run(
+        `${name}-s${seed}`,
+        { type: 'train', model: { architecture: DA_ARCHITECTURE }, data: { train: data.id, test: sourceTest.id }, hyperparameters: hp },
+        { train: data, test: sourceTest },
+      );
     const sourceOnly = await train('source-only', source);
-    record('source only', await accuracyOf(`source-only-s${seed}`, sourceOnly.modelDir, targetTest), sourceOnly.metrics.testAccuracy!);
+    record('source only', await accuracyOf(`source-only-s${seed}`, sourceOnly.modelDir, targetTest), sourceOnly.metrics.testAccuracy);
     const fifteen = await train('source-15', between);
     for (const { label, method } of DA_METHODS) {
       const multi = method.kind === 'multi_source';
@@ -179,7 +218,7 @@ async function rotated(): Promise<AdaptationRow[]> {
       };
       const extra = multi ? { baseModelDirs: [sourceOnly.modelDir, fifteen.modelDir], baseModelIds: ['source-only', 'source-15'] } : {};
       const { metrics } = await run(`${label}-s${seed}`, spec, { train: source, ...(multi ? {} : { target }), targetTest, sourceTest }, extra);
-      record(label, metrics.targetAccuracy!, metrics.sourceAccuracy!);
+      record(label, metrics.targetAccuracy, metrics.sourceAccuracy);
     }
   }
   return [...results].map(([label, r]) => ({ label, target: figure(r.target), source: figure(r.source) }));
@@ -199,26 +238,63 @@ const FEW_STRATEGIES: { label: string; strategy: Strategy }[] = [
 async function fewLabels(): Promise<{ label: string; accuracy: Figure }[]> {
   const lower = [0, 1, 2, 3, 4];
   const upper = [5, 6, 7, 8, 9];
-  const pretrainSet = await dataset('digits-0-4', 'train', range(0, scale(60000)).filter((i) => lower.includes(labels.train[i]!)), { classes: lower });
+  const pretrainSet = await dataset(
+    'digits-0-4',
+    'train',
+    range(0, scale(60000)).filter((i) => lower.includes(labels.train[i])),
+    { classes: lower },
+  );
   // the first 10 training examples of each of 5-9
-  const few = upper.flatMap((d) => range(0, 60000).filter((i) => labels.train[i] === d).slice(0, 10));
-  const fewTrain = await dataset('few-5-9', 'train', few.sort((a, b) => a - b), { classes: upper });
-  const fewTest = await dataset('test-5-9', 'test', range(0, scale(10000)).filter((i) => upper.includes(labels.test[i]!)), { classes: upper });
+  const few = upper.flatMap((d) =>
+    range(0, 60000)
+      .filter((i) => labels.train[i] === d)
+      .slice(0, 10),
+  );
+  const fewTrain = await dataset(
+    'few-5-9',
+    'train',
+    few.sort((a, b) => a - b),
+    { classes: upper },
+  );
+  const fewTest = await dataset(
+    'test-5-9',
+    'test',
+    range(0, scale(10000)).filter((i) => upper.includes(labels.test[i])),
+    { classes: upper },
+  );
   const results = new Map<string, number[]>();
   const record = (label: string, value: number) => results.set(label, [...(results.get(label) ?? []), value]);
   for (const seed of seeds) {
     const pre = await run(
       `pretrain-0-4-s${seed}`,
-      { type: 'train', model: { architecture: FEW_ARCHITECTURE }, data: { train: pretrainSet.id }, hyperparameters: { epochs: 1, batchSize: 64, seed, optimizer: { name: 'adam', learningRate: 0.001 } } },
+      {
+        type: 'train',
+        model: { architecture: FEW_ARCHITECTURE },
+        data: { train: pretrainSet.id },
+        hyperparameters: { epochs: 1, batchSize: 64, seed, optimizer: { name: 'adam', learningRate: 0.001 } },
+      },
       { train: pretrainSet },
     );
     // 50 examples: batches of 10, 40 epochs, 200 steps
     const hp: Hyperparameters = { epochs: 40, batchSize: 10, seed, optimizer: { name: 'adam', learningRate: 0.001 } };
     const data = { train: fewTrain.id, test: fewTest.id };
-    record('from scratch', (await run(`scratch-s${seed}`, { type: 'train', model: { architecture: FEW_ARCHITECTURE }, data, hyperparameters: hp }, { train: fewTrain, test: fewTest })).metrics.testAccuracy!);
+    record(
+      'from scratch',
+      (
+        await run(
+          `scratch-s${seed}`,
+          { type: 'train', model: { architecture: FEW_ARCHITECTURE }, data, hyperparameters: hp },
+          { train: fewTrain, test: fewTest },
+        )
+      ).metrics.testAccuracy,
+    );
     for (const { label, strategy } of FEW_STRATEGIES) {
       const spec: JobSpec = { type: 'finetune', model: { base: 'pretrained' }, strategy, data, hyperparameters: hp };
-      record(label, (await run(`${label}-s${seed}`, spec, { train: fewTrain, test: fewTest }, { baseModelDir: pre.modelDir, baseModelId: 'pretrained' })).metrics.testAccuracy!);
+      record(
+        label,
+        (await run(`${label}-s${seed}`, spec, { train: fewTrain, test: fewTest }, { baseModelDir: pre.modelDir, baseModelId: 'pretrained' })).metrics
+          .testAccuracy,
+      );
     }
   }
   return [...results].map(([label, values]) => ({ label, accuracy: figure(values) }));
@@ -239,7 +315,10 @@ try {
   const fewBeats = (label: string) => few.find((r) => r.label === label)!.accuracy.mean > scratch.accuracy.mean;
   const fewDelta = (label: string) => delta(few.find((r) => r.label === label)!.accuracy, scratch.accuracy);
   const checks = [
-    ...['dann', 'coral', 'mmd'].map((m) => ({ ok: beats(m), text: `${m} beats source-only on the rotated target (${delta(adaptation.find((r) => r.label === m)!.target, baseline.target)} points)` })),
+    ...['dann', 'coral', 'mmd'].map((m) => ({
+      ok: beats(m),
+      text: `${m} beats source-only on the rotated target (${delta(adaptation.find((r) => r.label === m)!.target, baseline.target)} points)`,
+    })),
     {
       ok: fewBeats('l2sp') || fewBeats('freeze (head)') || fewBeats('freeze (last 2)'),
       text: `l2sp or freeze beats from-scratch with 10 labels per class (l2sp ${fewDelta('l2sp')}, freeze (head) ${fewDelta('freeze (head)')}, freeze (last 2) ${fewDelta('freeze (last 2)')} points)`,
@@ -303,9 +382,9 @@ from scratch is a train job of the same CNN.
 ${few.map((r) => `| ${r.label}${FEW_STRATEGIES.find((s) => s.label === r.label) ? ` (${JSON.stringify(FEW_STRATEGIES.find((s) => s.label === r.label)!.strategy).replace(/"/g, '')})` : ''} | ${pct(r.accuracy)} | ${r.label === 'from scratch' ? '' : delta(r.accuracy, scratch.accuracy)} |`).join('\n')}
 `;
   // bench:transfer's section (bench/transfer.ts) is its own: kept as it stands
-  const existing = await readFile(args.out!, 'utf8').catch(() => '');
+  const existing = await readFile(args.out, 'utf8').catch(() => '');
   const transfer = existing.slice(existing.indexOf(TRANSFER_START), existing.indexOf(TRANSFER_END) + TRANSFER_END.length);
-  await writeFile(args.out!, existing.includes(TRANSFER_START) && existing.includes(TRANSFER_END) ? `${markdown.trimEnd()}\n\n${transfer}\n` : markdown);
+  await writeFile(args.out, existing.includes(TRANSFER_START) && existing.includes(TRANSFER_END) ? `${markdown.trimEnd()}\n\n${transfer}\n` : markdown);
   log(`wrote ${args.out}`);
   for (const c of checks) log(`${c.ok ? 'ok' : 'FAIL'}: ${c.text}`);
   if (checks.some((c) => !c.ok)) process.exitCode = 1;

@@ -22,7 +22,7 @@ const GROUPS = ['mlp', 'cnn', 'service', 'hostile'] as const;
 const DOC = fileURLToPath(new URL('../../docs/performance.md', import.meta.url));
 
 const { values } = parseArgs({ options: { quick: { type: 'boolean', default: false }, only: { type: 'string' } } });
-const quick = values.quick!;
+const quick = values.quick;
 const only = values.only?.split(',') ?? [...GROUPS];
 for (const g of only) if (!(GROUPS as readonly string[]).includes(g)) throw new Error(`--only names '${g}'; expected some of ${GROUPS.join(', ')}`);
 
@@ -39,9 +39,9 @@ const mlp: ThroughputPlan = {
   target: 0.5,
   peerThreads,
   why:
-    'A profile of our step (Node inspector, this tree) puts about 37% of it in XNNPACK\'s matrix products (one thread) and 10% in repacking their right-hand operands, which XNNPACK redoes ' +
+    "A profile of our step (Node inspector, this tree) puts about 37% of it in XNNPACK's matrix products (one thread) and 10% in repacking their right-hand operands, which XNNPACK redoes " +
     'whenever their values change, as weights and batches do at every step (about 10 ns an element, as long as the product itself for a batch of 64); 13% in the momentum update ' +
-    '(4 kernels per variable), 7% in filling the batch on the host, and most of the rest in tfjs\'s per-kernel JavaScript overhead over some 31 kernels per step.',
+    "(4 kernels per variable), 7% in filling the batch on the host, and most of the rest in tfjs's per-kernel JavaScript overhead over some 31 kernels per step.",
 };
 // A lone job in the service trains with every core (TRAINING_THREADS = cores / WORKER_CONCURRENCY).
 const cores = shareOfCores(1);
@@ -64,21 +64,43 @@ const cnn: ThroughputPlan = {
   threads: 1,
   peerThreads,
   why:
-    'No target: the issue asks for the ratio. A profile of our step (Node inspector, this tree) puts about 58% of it in XNNPACK convolutions: the kernel gradients (33%; conv_1\'s as a ' +
-    'product with its input\'s patches), the forward passes (16%) and conv_2\'s input gradient (10%, a convolution with the flipped kernel); 20% in the max-pooling gradients ' +
-    '(elementwise ops on the windows, which send each window\'s gradient to its first maximum); and most of the rest in relu masks, copies of saved activations and tfjs\'s per-kernel overhead.',
+    "No target: the issue asks for the ratio. A profile of our step (Node inspector, this tree) puts about 58% of it in XNNPACK convolutions: the kernel gradients (33%; conv_1's as a " +
+    "product with its input's patches), the forward passes (16%) and conv_2's input gradient (10%, a convolution with the flipped kernel); 20% in the max-pooling gradients " +
+    "(elementwise ops on the windows, which send each window's gradient to its first maximum); and most of the rest in relu masks, copies of saved activations and tfjs's per-kernel overhead.",
 };
 const cnnFit: ThroughputPlan = { ...cnn, examples: 1_024, rounds: 1 };
 // The cpu backend's Conv2DBackpropFilter takes tens of seconds per batch: one timed batch says enough.
 const cnnCpuFit: ThroughputPlan = { ...cnn, examples: 64, epochs: 1, rounds: 1 };
 const service: ServicePlan = quick
-  ? { examples: 10_000, overheadEpochs: 2, overheadRounds: 2, latencyRuns: 3, apiSeconds: 5, concurrencyExamples: 10_000, concurrencyEpochs: 2, concurrencyRounds: 2, soakJobs: 20, predictRequests: 200 }
-  : { examples: 30_000, overheadEpochs: 2, overheadRounds: 5, latencyRuns: 5, apiSeconds: 10, concurrencyExamples: 20_000, concurrencyEpochs: 2, concurrencyRounds: 3, soakJobs: 50, predictRequests: 1000 };
+  ? {
+      examples: 10_000,
+      overheadEpochs: 2,
+      overheadRounds: 2,
+      latencyRuns: 3,
+      apiSeconds: 5,
+      concurrencyExamples: 10_000,
+      concurrencyEpochs: 2,
+      concurrencyRounds: 2,
+      soakJobs: 20,
+      predictRequests: 200,
+    }
+  : {
+      examples: 30_000,
+      overheadEpochs: 2,
+      overheadRounds: 5,
+      latencyRuns: 5,
+      apiSeconds: 10,
+      concurrencyExamples: 20_000,
+      concurrencyEpochs: 2,
+      concurrencyRounds: 3,
+      soakJobs: 50,
+      predictRequests: 1000,
+    };
 
 const hostile: HostilePlan = { seconds: quick ? 20 : 60, probeIntervalMs: 100 };
 
 const began = performance.now();
-const loadAtStart = os.loadavg()[0]!;
+const loadAtStart = os.loadavg()[0];
 const log = (s: string) => console.log(`[${((performance.now() - began) / 1000).toFixed(0).padStart(4)} s] ${s}`);
 
 const found = findTorchPython();
@@ -111,7 +133,8 @@ if (only.includes('cnn')) {
   if (!quick) rows.push(await stockFitRow(cnnCpuFit, ours, log, { TFJS_BACKEND: 'cpu' }, 'cpu'));
 }
 if (peers.python !== undefined && peerVersions.size > 0 && ![...peerVersions].some((v) => v.includes('openblas'))) {
-  for (const r of rows) if (r.peer.startsWith('PyTorch')) r.note += ' The peer runs on reference BLAS, not OpenBLAS: install libopenblas0-pthread for a fair peer.';
+  for (const r of rows)
+    if (r.peer.startsWith('PyTorch')) r.note += ' The peer runs on reference BLAS, not OpenBLAS: install libopenblas0-pthread for a fair peer.';
 }
 if (only.includes('service')) rows.push(...(await serviceRows(service, log)));
 if (only.includes('hostile')) rows.push(...(await hostileRows(hostile, log)));
@@ -134,7 +157,7 @@ const env: Environment = {
     ...(peers.python === undefined ? [`PyTorch: not run (${peers.skipped})`] : []),
     ...(peers.python ? [`peer interpreter: ${peers.python}`] : []),
   ],
-  load: [loadAtStart, os.loadavg()[0]!],
+  load: [loadAtStart, os.loadavg()[0]],
 };
 const method = [
   `**Judging**: a target is met or missed only when the machine was free while its row was measured. bench/machine.ts reads /proc/stat (every core's busy and stolen time) and /proc/<pid>/stat (the CPU time of this benchmark and every process it started, the service and its training children included) before and after each row; when other processes kept more than ${OTHER_CORES_LIMIT} of a core busy on average, or the hypervisor stole more than ${STEAL_LIMIT * 100}% of the time, the row is "not judged: machine busy" with its figures as measured. The 1-minute load average before and after is in each row's details, but is not the rule: it also counts this benchmark's own runs of the last minute.`,
@@ -146,7 +169,7 @@ const method = [
   `**Overhead**: the same seed-MLP job (${service.examples} examples, ${service.overheadEpochs} epochs, test set ${1000}) through the API, from just before the POST to the terminal SSE event, against \`runTraining\` on the same task and dataset files in a warm Node process (bench/bare-loop.ts), alternating which goes first; both sides warmed by one small job.`,
   '**First progress event**: an idle worker (warm child back in the pool, 0.5 s after the previous job ended); a seed-MLP job is POSTed and cancelled when its first progress event arrives over SSE. The first job after start is reported separately (cold child).',
   '**API latency**: autocannon in its own process against GET /v1/jobs/:id of the running job, at a fixed rate and also unbounded; the same at the fixed rate with nothing training, for comparison.',
-  '**Concurrency**: a second service with WORKER_CONCURRENCY=2; per round, one job alone and two jobs at once (alternating order), throughput = samples trained / wall time from the POSTs to the last terminal event. The same round runs two bare training processes (bench/ours.js, no service) against one: the machine\'s own ceiling for two single-threaded trainings on its cores.',
+  "**Concurrency**: a second service with WORKER_CONCURRENCY=2; per round, one job alone and two jobs at once (alternating order), throughput = samples trained / wall time from the POSTs to the last terminal event. The same round runs two bare training processes (bench/ours.js, no service) against one: the machine's own ceiling for two single-threaded trainings on its cores.",
   `**Predictions**: the seed MLP (one epoch through the API) answers one MNIST example per POST /v1/models/:id/predict, ${service.predictRequests} requests one after another after 20 warm-up ones, on the idle service whose prediction child is warm (bench/predict-row.ts); latency as the client sees it over loopback.`,
   `**Soak**: ${service.soakJobs} short jobs one after another on the service with WORKER_CONCURRENCY=1 (one reused child); the child's VmRSS after each job, and the \`numTensors\` the child reports in its \`started\` message, read from BullMQ's progress events.`,
   `**/health under attack**: the service embedded (\`node dist/src/server.js all\`) in a process of its own with two tenants; the neighbour trains a seed-MLP job while, for ${hostile.seconds} s, the attacker (this process) loops over the API-side attacks of the hostile suite (an IDX gzip bomb, a tar.gz of 1-pixel PNGs upscaled, JSONL nested 20,000 deep, a modelJson of 100,000 brackets, a job refused by cost, a dry run, examples pages, an SSE flood, an anonymous flood), and a third process (bench/health-probe.ts) GETs /health every ${hostile.probeIntervalMs} ms, one probe at a time. The peer is the same probe over ${hostile.seconds} s with the neighbour training and nobody attacking.`,

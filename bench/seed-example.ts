@@ -26,7 +26,7 @@ const PYTORCH_TEST_ACCURACY = 0.9166;
 const TOLERANCE = 0.005;
 
 process.env.TFJS_BACKEND ||= 'wasm';
-const seedsArg = parseArgs({ options: { seeds: { type: 'string', default: '1,2,3' } } }).values.seeds!;
+const seedsArg = parseArgs({ options: { seeds: { type: 'string', default: '1,2,3' } } }).values.seeds;
 const seeds = seedsArg.split(',').map(Number);
 if (!seeds.every((s) => Number.isInteger(s) && s >= 0)) throw new Error(`--seeds is '${seedsArg}'; expected non-negative integers separated by commas`);
 
@@ -41,8 +41,8 @@ async function mnistSplit(split: 'train' | 't10k', id: string): Promise<DatasetF
   return {
     id,
     dir,
-    numExamples: labels.shape[0]!,
-    featureShape: [images.shape[1]! * images.shape[2]!],
+    numExamples: labels.shape[0],
+    featureShape: [images.shape[1] * images.shape[2]],
     featureDtype: 'uint8',
     numClasses: 10,
     classes: Array.from({ length: 10 }, (_, i) => String(i)),
@@ -57,8 +57,8 @@ function print(job: string) {
     if (m.type === 'metrics') {
       const x = m.metrics;
       console.log(
-        `${job} epoch ${m.epoch}: loss ${x.loss!.toFixed(4)} accuracy ${x.accuracy!.toFixed(4)} ` +
-          `${Math.round(x.samplesPerSecond!)} samples/s (${x.epochSeconds!.toFixed(1)} s)`,
+        `${job} epoch ${m.epoch}: loss ${x.loss.toFixed(4)} accuracy ${x.accuracy.toFixed(4)} ` +
+          `${Math.round(x.samplesPerSecond)} samples/s (${x.epochSeconds.toFixed(1)} s)`,
       );
     }
   };
@@ -89,7 +89,7 @@ async function seedExample(seed: number, data: { train: DatasetFiles; test: Data
   };
   const pre = await runTraining(pretrain, print(`seed ${seed} pretrain`));
   if (pre.outcome !== 'succeeded') throw new Error(`pretraining ended ${pre.outcome}`);
-  console.log(`seed ${seed} pretrain: testAccuracy ${pre.metrics.testAccuracy!.toFixed(4)} on ${pre.backend}`);
+  console.log(`seed ${seed} pretrain: testAccuracy ${pre.metrics.testAccuracy.toFixed(4)} on ${pre.backend}`);
 
   const finetune: TrainingTask = {
     jobId: `seed${seed}-finetune`,
@@ -110,9 +110,9 @@ async function seedExample(seed: number, data: { train: DatasetFiles; test: Data
   const fine = await runTraining(finetune, print(`seed ${seed} finetune`));
   if (fine.outcome !== 'succeeded') throw new Error(`fine-tuning ended ${fine.outcome}`);
   const seconds = (performance.now() - started) / 1000;
-  const accuracy = fine.metrics.testAccuracy!;
+  const accuracy = fine.metrics.testAccuracy;
   console.log(
-    `seed ${seed}: testAccuracy ${accuracy.toFixed(4)}; last epoch ${Math.round(fine.metrics.samplesPerSecond!)} samples/s; ` +
+    `seed ${seed}: testAccuracy ${accuracy.toFixed(4)}; last epoch ${Math.round(fine.metrics.samplesPerSecond)} samples/s; ` +
       `11 epochs with evaluations in ${seconds.toFixed(1)} s (${Math.round((11 * train.numExamples) / seconds)} samples/s overall)`,
   );
   return accuracy;

@@ -64,7 +64,13 @@ interface Followed {
   end: number;
   /** wall-clock ms of the POST, to place the job's stored timestamps */
   postedAt: number;
-  job: { startedAt: string | null; finishedAt: string | null; createdAt: string; backend: string | null; result: { modelId: string; metrics: Record<string, number> } | null };
+  job: {
+    startedAt: string | null;
+    finishedAt: string | null;
+    createdAt: string;
+    backend: string | null;
+    result: { modelId: string; metrics: Record<string, number> } | null;
+  };
 }
 
 /**
@@ -114,7 +120,16 @@ async function datasetFiles(h: Harness, id: string): Promise<DatasetFiles> {
   const d = (await h.request('GET', `/v1/datasets/${id}`)).body;
   const dir = path.join(h.config.artifactsDir, 'datasets', id);
   if (!(await readdir(dir)).includes('features.bin')) throw new Error(`dataset ${id} has no features.bin in ${dir}`);
-  return { id, dir, numExamples: d.numExamples, featureShape: d.featureShape, featureDtype: d.featureDtype, numClasses: d.numClasses, classes: d.classes, preprocessing: d.preprocessing };
+  return {
+    id,
+    dir,
+    numExamples: d.numExamples,
+    featureShape: d.featureShape,
+    featureDtype: d.featureDtype,
+    numClasses: d.numClasses,
+    classes: d.classes,
+    preprocessing: d.preprocessing,
+  };
 }
 
 /** The persistent bare-loop child (bench/bare-loop.ts). */
@@ -237,7 +252,7 @@ async function firstEventRows(h: Harness, plan: ServicePlan, big: string, log: L
     // idle: the previous job has ended and BullMQ has put its child back in the pool
     await sleep(500);
     warm.push(await runJob(h, spec, (id) => cancel(h, id)));
-    log(`first progress, idle worker: ${ms(warm[i]!.firstProgress!)}`);
+    log(`first progress, idle worker: ${ms(warm[i].firstProgress!)}`);
   }
   const firsts = warm.map((f) => f.firstProgress!);
   const pickups = warm.map((f) => (Date.parse(f.job.startedAt!) - f.postedAt) / 1000);
@@ -267,7 +282,10 @@ async function firstEventRows(h: Harness, plan: ServicePlan, big: string, log: L
     target: '-',
     status: 'info',
     note: '',
-    details: ['the worker host forks a training child on the first job; it then loads tfjs and initialises wasm before training', `POST to startedAt: ${ms((Date.parse(cold.job.startedAt!) - cold.postedAt) / 1000)}`],
+    details: [
+      'the worker host forks a training child on the first job; it then loads tfjs and initialises wasm before training',
+      `POST to startedAt: ${ms((Date.parse(cold.job.startedAt!) - cold.postedAt) / 1000)}`,
+    ],
   };
   return [row, coldRow];
 }
@@ -329,7 +347,14 @@ async function overheadRow(h: Harness, plan: ServicePlan, bare: BareLoop, ids: {
   const spec = seedSpec({ train: ids.big, test: ids.test }, plan.overheadEpochs);
   const task = (name: string, d: TrainingTask['data'] = data, s: JobSpec = spec): TrainingTask => {
     const dir = path.join(h.dataDir, 'bench-bare', name);
-    return { jobId: `bare-${name}`, spec: s, data: d, modelDir: path.join(dir, 'model'), modelId: `bare-${name}`, checkpointsDir: path.join(dir, 'checkpoints') };
+    return {
+      jobId: `bare-${name}`,
+      spec: s,
+      data: d,
+      modelDir: path.join(dir, 'model'),
+      modelId: `bare-${name}`,
+      checkpointsDir: path.join(dir, 'checkpoints'),
+    };
   };
   // JIT and wasm memory warm on both sides before anything is timed
   await bare.run(task('warmup', { train: await datasetFiles(h, ids.small), test: data.test }, seedSpec({ train: ids.small, test: ids.test }, 1)));
@@ -358,13 +383,13 @@ async function overheadRow(h: Harness, plan: ServicePlan, bare: BareLoop, ids: {
     ];
     // alternate which goes first, so a drift in the machine's load does not favour one side
     for (const side of round % 2 === 0 ? sides : sides.reverse()) await side();
-    log(`overhead round ${round + 1}: bare ${num(bareSeconds[round]!, 2)} s, through the API ${num(service[round]!.end, 2)} s`);
+    log(`overhead round ${round + 1}: bare ${num(bareSeconds[round], 2)} s, through the API ${num(service[round].end, 2)} s`);
   }
   const serviceSeconds = service.map((f) => f.end);
-  const ratios = serviceSeconds.map((s, i) => s / bareSeconds[i]! - 1);
+  const ratios = serviceSeconds.map((s, i) => s / bareSeconds[i] - 1);
   const overhead = median(ratios);
   const running = service.map((f) => (Date.parse(f.job.finishedAt!) - Date.parse(f.job.startedAt!)) / 1000);
-  const fixedMs = service.map((f, i) => f.end * 1000 - running[i]! * 1000);
+  const fixedMs = service.map((f, i) => f.end * 1000 - running[i] * 1000);
   const stored = service.map((f) => {
     const startedAt = Date.parse(f.job.startedAt!);
     const finishedAt = Date.parse(f.job.finishedAt!);
@@ -383,12 +408,12 @@ async function overheadRow(h: Harness, plan: ServicePlan, bare: BareLoop, ids: {
         : `over by ${num((overhead - 0.05) * 100, 1)} points (rounds from ${pct(Math.min(...ratios))} to ${pct(Math.max(...ratios))}): ` +
           `${num(median(fixedMs), 0)} ms of it is queue pickup plus the finish reaching the client, ` +
           `the rest is the job itself running ${num(median(running) - median(bareSeconds), 2)} s longer in BullMQ's child than the bare loop ` +
-          `(the service process meanwhile busy ${num(median(hostShare) * 100, 0)}% of a core recording its events; load average ${num(os.loadavg()[0]!, 1)})`,
+          `(the service process meanwhile busy ${num(median(hostShare) * 100, 0)}% of a core recording its events; load average ${num(os.loadavg()[0], 1)})`,
     details: [
       `job: seed MLP, ${plan.examples} examples × ${plan.overheadEpochs} epochs, then the test set (${TEST_EXAMPLES})`,
       `through the API (POST to the terminal SSE event): ${list(serviceSeconds, (v) => `${num(v, 2)} s`)}`,
       `bare runTraining in a warm process: ${list(bareSeconds, (v) => `${num(v, 2)} s`)}`,
-      `the loop's own samples/s in its last epoch, through the API: ${list(service.map((f) => f.job.result!.metrics.samplesPerSecond!))}; bare: ${list(bareRates)}`,
+      `the loop's own samples/s in its last epoch, through the API: ${list(service.map((f) => f.job.result!.metrics.samplesPerSecond))}; bare: ${list(bareRates)}`,
       `per-round overhead: ${list(ratios, pct)}`,
       `the service's fixed cost, queue pickup plus the finish reaching the client: ${list(fixedMs, (v) => `${num(v, 0)} ms`)} (median ${pct(median(fixedMs) / 1000 / median(bareSeconds))} of the bare loop's time); the rest of each difference is the training itself running faster or slower in the other process`,
       ...stored.map((s, i) => `service round ${i + 1}, from the job's stored timestamps: ${s}`),
@@ -411,18 +436,20 @@ async function soakRow(h: Harness, plan: ServicePlan, ids: { small: string; test
     base ??= f.job.result!.modelId;
     const children = await trainingChildren();
     if (children.length !== 1) throw new Error(`expected one training child, found ${children.length}`);
-    samples.push({ ...children[0]!, numTensors: started.get(f.id) });
+    samples.push({ ...children[0], numTensors: started.get(f.id) });
   }
-  const first = samples[0]!;
-  const last = samples[samples.length - 1]!;
+  const first = samples[0];
+  const last = samples[samples.length - 1];
   const growth = last.rssKiB / first.rssKiB - 1;
   const sameChild = samples.every((s) => s.pid === first.pid);
   const tensors = samples.map((s) => s.numTensors);
   const flat = tensors.every((n) => n !== undefined && n === tensors[0]);
-  log(`soak: RSS ${num(first.rssKiB / 1024, 1)} MiB after job 1, ${num(last.rssKiB / 1024, 1)} MiB after job ${samples.length}; numTensors at each start: ${[...new Set(tensors)].join(', ')}`);
+  log(
+    `soak: RSS ${num(first.rssKiB / 1024, 1)} MiB after job 1, ${num(last.rssKiB / 1024, 1)} MiB after job ${samples.length}; numTensors at each start: ${[...new Set(tensors)].join(', ')}`,
+  );
   const met = Math.abs(growth) <= 0.1 && sameChild && flat;
   const half = Math.floor(samples.length / 2);
-  const lateGrowth = last.rssKiB / samples[half - 1]!.rssKiB - 1;
+  const lateGrowth = last.rssKiB / samples[half - 1].rssKiB - 1;
   const notes: string[] = [];
   if (Math.abs(growth) > 0.1) {
     notes.push(
@@ -442,7 +469,10 @@ async function soakRow(h: Harness, plan: ServicePlan, ids: { small: string; test
     note: notes.join('; '),
     details: [
       `jobs: seed MLP on ${SOAK_EXAMPLES} examples, 1 epoch, test ${TEST_EXAMPLES}; odd jobs fine-tune the first job's model`,
-      `RSS after each job (MiB): ${list(samples.map((s) => s.rssKiB / 1024), (v) => num(v, 1))}`,
+      `RSS after each job (MiB): ${list(
+        samples.map((s) => s.rssKiB / 1024),
+        (v) => num(v, 1),
+      )}`,
       `from job ${half} to job ${samples.length}: ${pct(lateGrowth)}; max RSS ${num(Math.max(...samples.map((s) => s.rssKiB)) / 1024, 1)} MiB; child pid ${sameChild ? `${first.pid} throughout` : samples.map((s) => s.pid).join(', ')}`,
       `tf.memory().numTensors the child reported as each job started (after the job before it): ${tensors.join(', ')}`,
     ],
@@ -468,7 +498,15 @@ async function concurrencyRow(plan: ServicePlan, log: Log): Promise<Row> {
     const bareLoops = (n: number) =>
       Promise.all(
         Array.from({ length: n }, () =>
-          runJson<OursResult>(process.execPath, [nodeScript('ours'), '--model', 'mlp', '--examples', String(plan.concurrencyExamples), '--epochs', String(plan.concurrencyEpochs)]),
+          runJson<OursResult>(process.execPath, [
+            nodeScript('ours'),
+            '--model',
+            'mlp',
+            '--examples',
+            String(plan.concurrencyExamples),
+            '--epochs',
+            String(plan.concurrencyEpochs),
+          ]),
         ),
       );
     for (let round = 0; round < plan.concurrencyRounds; round++) {
@@ -477,7 +515,7 @@ async function concurrencyRow(plan: ServicePlan, log: Log): Promise<Row> {
           const t = performance.now();
           const job = await runJob(h, spec);
           one.push(samplesPerJob / ((performance.now() - t) / 1000));
-          aloneRates.push(job.job.result!.metrics.samplesPerSecond!);
+          aloneRates.push(job.job.result!.metrics.samplesPerSecond);
         },
         async () => {
           const t = performance.now();
@@ -487,21 +525,21 @@ async function concurrencyRow(plan: ServicePlan, log: Log): Promise<Row> {
           two.push((2 * samplesPerJob) / seconds);
           const used = process.cpuUsage(cpu);
           hostShare.push((used.user + used.system) / 1e6 / seconds);
-          epochRates.push(...jobs.map((j) => j.job.result!.metrics.samplesPerSecond!));
+          epochRates.push(...jobs.map((j) => j.job.result!.metrics.samplesPerSecond));
         },
         async () => {
           const [alone] = await bareLoops(1);
           const pair = await bareLoops(2);
-          bareRatios.push((pair[0]!.samplesPerSecond + pair[1]!.samplesPerSecond) / alone!.samplesPerSecond);
+          bareRatios.push((pair[0].samplesPerSecond + pair[1].samplesPerSecond) / alone.samplesPerSecond);
         },
       ];
       for (const side of round % 2 === 0 ? sides : sides.reverse()) await side();
       log(
-        `concurrency round ${round + 1}: one job ${num(one[round]!)} samples/s, two at once ${num(two[round]!)} samples/s together; ` +
-          `two bare loops ${num(bareRatios[round]!, 2)}x one`,
+        `concurrency round ${round + 1}: one job ${num(one[round])} samples/s, two at once ${num(two[round])} samples/s together; ` +
+          `two bare loops ${num(bareRatios[round], 2)}x one`,
       );
     }
-    const ratios = two.map((t, i) => t / one[i]!);
+    const ratios = two.map((t, i) => t / one[i]);
     const ratio = median(ratios);
     const ceiling = median(bareRatios);
     return {
@@ -516,7 +554,7 @@ async function concurrencyRow(plan: ServicePlan, log: Log): Promise<Row> {
           ? ''
           : `at ${num(ratio, 2)}x, ${num((1.7 - ratio) * 100, 0)} hundredths short: each of two jobs trained at ${num(median(epochRates))} samples/s ` +
             `against ${num(median(aloneRates))} alone, on 2 cores shared by both children, the service process (busy ${num(median(hostShare) * 100, 0)}% of a core) ` +
-            `and whatever else runs (load average ${num(os.loadavg()[0]!, 1)}). Two bare training processes, without the service, ` +
+            `and whatever else runs (load average ${num(os.loadavg()[0], 1)}). Two bare training processes, without the service, ` +
             `reach ${num(ceiling, 2)}x one on this machine: that is its ceiling for this workload, and the service keeps ${num((ratio / ceiling) * 100, 0)}% of it`,
       details: [
         `each job: seed MLP, ${plan.concurrencyExamples} examples × ${plan.concurrencyEpochs} epochs, no evaluation`,
@@ -526,7 +564,7 @@ async function concurrencyRow(plan: ServicePlan, log: Log): Promise<Row> {
         `two bare loops (node dist/bench/ours.js, the same MLP and data, no service) against one, per round: ${list(bareRatios, (v) => num(v, 3))}`,
         `last-epoch samples/s each concurrent job reported: ${list(epochRates)}; each job alone: ${list(aloneRates)}`,
         `CPU of the service process (API, worker host, PGlite; not the children) while two jobs trained: ${list(hostShare, (v) => `${num(v * 100, 0)}%`)} of one core`,
-        `load average (1 min) when the row ended: ${num(os.loadavg()[0]!, 2)}`,
+        `load average (1 min) when the row ended: ${num(os.loadavg()[0], 2)}`,
       ],
     };
   } finally {

@@ -11,7 +11,7 @@ export function quantile(values: number[], q: number): number {
   const at = (sorted.length - 1) * q;
   const lo = Math.floor(at);
   const hi = Math.ceil(at);
-  return sorted[lo]! + (sorted[hi]! - sorted[lo]!) * (at - lo);
+  return sorted[lo] + (sorted[hi] - sorted[lo]) * (at - lo);
 }
 
 /** 12345.6 -> "12,346"; small values keep some digits. */
@@ -37,10 +37,10 @@ export function list(values: number[], format: (v: number) => string = (v) => nu
 function ranks(values: number[]): number[] {
   const order = values.map((v, i) => [v, i] as const).sort((a, b) => a[0] - b[0]);
   const out = new Array<number>(values.length);
-  for (let i = 0; i < order.length; ) {
+  for (let i = 0; i < order.length;) {
     let j = i;
-    while (j + 1 < order.length && order[j + 1]![0] === order[i]![0]) j++;
-    for (let k = i; k <= j; k++) out[order[k]![1]] = (i + j) / 2 + 1;
+    while (j + 1 < order.length && order[j + 1][0] === order[i][0]) j++;
+    for (let k = i; k <= j; k++) out[order[k][1]] = (i + j) / 2 + 1;
     i = j + 1;
   }
   return out;
@@ -54,9 +54,9 @@ export function spearman(a: number[], b: number[]): number {
   const [ma, mb] = [mean(ra), mean(rb)];
   let [cov, va, vb] = [0, 0, 0];
   for (let i = 0; i < ra.length; i++) {
-    cov += (ra[i]! - ma) * (rb[i]! - mb);
-    va += (ra[i]! - ma) ** 2;
-    vb += (rb[i]! - mb) ** 2;
+    cov += (ra[i] - ma) * (rb[i] - mb);
+    va += (ra[i] - ma) ** 2;
+    vb += (rb[i] - mb) ** 2;
   }
   return va === 0 || vb === 0 ? NaN : cov / Math.sqrt(va * vb);
 }

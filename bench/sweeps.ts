@@ -28,12 +28,14 @@ import { num, spearman } from './stats.js';
 const mean = (xs: number[]) => (xs.length === 0 ? NaN : xs.reduce((a, b) => a + b, 0) / xs.length);
 
 const args = parseArgs({ options: { seeds: { type: 'string', default: '1,2' }, quick: { type: 'boolean', default: false } } }).values;
-const seeds = args.seeds!.split(',').map(Number);
+const seeds = args.seeds.split(',').map(Number);
 if (!seeds.every((s) => Number.isInteger(s) && s >= 0)) throw new Error(`--seeds is '${args.seeds}'; expected non-negative integers separated by commas`);
-const quick = args.quick!;
-const size = quick ? { train: 400, test: 200, epochs: 1, methods: ['coral', 'mmd'], weights: [0.3, METHOD_DEFAULTS.weight] } : { train: 10_000, test: 2000, epochs: 5, methods: ['dann', 'coral', 'mmd'], weights: [0.1, 0.3, METHOD_DEFAULTS.weight, 3, 10] };
+const quick = args.quick;
+const size = quick
+  ? { train: 400, test: 200, epochs: 1, methods: ['coral', 'mmd'], weights: [0.3, METHOD_DEFAULTS.weight] }
+  : { train: 10_000, test: 2000, epochs: 5, methods: ['dann', 'coral', 'mmd'], weights: [0.1, 0.3, METHOD_DEFAULTS.weight, 3, 10] };
 /** Metrics that never look at target labels and mean the same for every method (not a method's own loss): what a user without labels can select by. Extended as validators land in OBJECTIVE_METRICS. */
-const LABEL_FREE = Object.keys(OBJECTIVE_METRICS).filter((m) => OBJECTIVE_METRICS[m]!.when === 'epoch' && !['loss', 'accuracy', 'coral', 'mmd'].includes(m));
+const LABEL_FREE = Object.keys(OBJECTIVE_METRICS).filter((m) => OBJECTIVE_METRICS[m].when === 'epoch' && !['loss', 'accuracy', 'coral', 'mmd'].includes(m));
 const log = (line: string) => console.error(`[${new Date().toISOString().slice(11, 19)}] ${line}`);
 
 const dataDir = mkdtempSync(join(tmpdir(), 'tfjs-adapt-bench-sweeps-'));
@@ -43,7 +45,11 @@ const service = await startService(config, 'all', pino({ level: 'warn' }));
 const url = service.url!;
 
 async function call(method: string, path: string, body?: unknown): Promise<any> {
-  const res = await fetch(url + path, { method, headers: body === undefined ? {} : { 'content-type': 'application/json' }, ...(body === undefined ? {} : { body: JSON.stringify(body) }) });
+  const res = await fetch(url + path, {
+    method,
+    headers: body === undefined ? {} : { 'content-type': 'application/json' },
+    ...(body === undefined ? {} : { body: JSON.stringify(body) }),
+  });
   const json = await res.json();
   if (!res.ok) throw new Error(`${method} ${path} answered ${res.status}: ${JSON.stringify(json)}`);
   return json;
@@ -107,7 +113,7 @@ try {
     for (const validator of LABEL_FREE) {
       const scored = done.filter((t: any) => typeof t.job.result.metrics[validator] === 'number');
       if (scored.length === 0) continue;
-      const sign = OBJECTIVE_METRICS[validator]!.goal === 'maximize' ? 1 : -1;
+      const sign = OBJECTIVE_METRICS[validator].goal === 'maximize' ? 1 : -1;
       const value = (t: any) => sign * (t.job.result.metrics[validator] as number);
       const pick = scored.reduce((a: any, b: any) => (value(b) > value(a) ? b : a));
       const row = rows.get(validator) ?? { validator, picked: [], oracle: [], defaults: [], rho: [] };
@@ -119,11 +125,13 @@ try {
     }
   }
   const pct = (xs: number[]) => `${num(mean(xs) * 100, 1)}%`;
-  console.log(`MNIST -> rotated 30°, ${size.train} source examples, ${size.epochs} epochs, ${size.methods.join('/')} x weights ${size.weights.join('/')}, seeds ${seeds.join(', ')}${quick ? ' (--quick)' : ''}\n`);
+  console.log(
+    `MNIST -> rotated 30°, ${size.train} source examples, ${size.epochs} epochs, ${size.methods.join('/')} x weights ${size.weights.join('/')}, seeds ${seeds.join(', ')}${quick ? ' (--quick)' : ''}\n`,
+  );
   console.log('| validator | picked: target accuracy | oracle (target labels) | defaults (weight 1) | picked - oracle | Spearman ρ with target accuracy |');
   console.log('| --- | --- | --- | --- | --- | --- |');
   for (const r of rows.values()) {
-    const gap = mean(r.picked.map((p, i) => p - r.oracle[i]!)) * 100;
+    const gap = mean(r.picked.map((p, i) => p - r.oracle[i])) * 100;
     console.log(`| ${r.validator} | ${pct(r.picked)} | ${pct(r.oracle)} | ${pct(r.defaults)} | ${num(gap, 1)} points | ${num(mean(r.rho), 2)} |`);
   }
   if (rows.size === 0) console.log('| (no trial reported a label-free validator) | | | | | |');

@@ -58,7 +58,17 @@ function ours(plan: ThroughputPlan, extra: string[] = [], env: NodeJS.ProcessEnv
 async function peer(plan: ThroughputPlan, python: string, threads: number): Promise<PeerResult> {
   const result = await runJson<PeerResult>(
     python,
-    [path.join(PEERS_DIR, `${plan.model}.py`), '--mnist-dir', MNIST_DIR, '--examples', String(plan.examples), '--epochs', String(plan.epochs), '--threads', String(threads)],
+    [
+      path.join(PEERS_DIR, `${plan.model}.py`),
+      '--mnist-dir',
+      MNIST_DIR,
+      '--examples',
+      String(plan.examples),
+      '--epochs',
+      String(plan.epochs),
+      '--threads',
+      String(threads),
+    ],
     {},
     PEERS_DIR,
   );
@@ -114,7 +124,7 @@ export async function throughputRows(plan: ThroughputPlan, peers: PeerConfig, lo
     const peerSps = peerRuns.get(threads)!.map((r) => r.samplesPerSecond);
     const primary = threads === plan.peerThreads[0];
     const target = primary ? plan.target : plan.moreTargets?.[threads];
-    const ratios = oursSps.length === peerSps.length ? oursSps.map((o, i) => o / peerSps[i]!) : [];
+    const ratios = oursSps.length === peerSps.length ? oursSps.map((o, i) => o / peerSps[i]) : [];
     const row: Row = {
       name: primary ? name : `${label}, samples/s (PyTorch ${threads} threads)`,
       ours: failure !== undefined ? 'fails' : num(median(oursSps)),
@@ -150,7 +160,13 @@ export async function throughputRows(plan: ThroughputPlan, peers: PeerConfig, lo
 }
 
 /** One run of stock `model.fit`, the starting point the issue measures our loop against. */
-export async function stockFitRow(plan: ThroughputPlan, loop: number | undefined, log: (s: string) => void, env: NodeJS.ProcessEnv = {}, backend = 'wasm'): Promise<Row> {
+export async function stockFitRow(
+  plan: ThroughputPlan,
+  loop: number | undefined,
+  log: (s: string) => void,
+  env: NodeJS.ProcessEnv = {},
+  backend = 'wasm',
+): Promise<Row> {
   const row: Row = { name: `${plan.label}, stock model.fit on ${backend}`, ours: '', peer: '', ratio: '-', target: '-', status: 'info', note: '', details: [] };
   try {
     const r = await ours(plan, ['--fit'], env);

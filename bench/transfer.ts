@@ -26,32 +26,50 @@ import { runTraining } from '../workers/training/training-loop.js';
 import { MNIST_DIR } from './mnist.js';
 import { TRANSFER_END, TRANSFER_START } from './transfer-markers.js';
 
-
 process.env.TFJS_BACKEND ||= 'wasm';
 const args = parseArgs({
   options: { seeds: { type: 'string', default: '1,2' }, quick: { type: 'boolean', default: false }, out: { type: 'string', default: 'docs/benchmarks.md' } },
 }).values;
-const seeds = args.seeds!.split(',').map(Number);
+const seeds = args.seeds.split(',').map(Number);
 if (!seeds.every((s) => Number.isInteger(s) && s >= 0)) throw new Error(`--seeds is '${args.seeds}'; expected non-negative integers separated by commas`);
-const quick = args.quick!;
+const quick = args.quick;
 const command = `npm run bench:transfer${process.argv.length > 2 ? ` -- ${process.argv.slice(2).join(' ')}` : ''}`;
 const work = await mkdtemp(path.join(os.tmpdir(), 'tfjs-adapt-transfer-'));
 const featuresRoot = path.join(work, 'features');
 const log = (line: string) => console.log(`[${new Date().toISOString().slice(11, 19)}] ${line}`);
 const scale = (n: number) => (quick ? Math.round(n / 5) : n);
 
-const images = { train: (await readIdx(path.join(MNIST_DIR, 'train-images-idx3-ubyte'))).data as Uint8Array, test: (await readIdx(path.join(MNIST_DIR, 't10k-images-idx3-ubyte'))).data as Uint8Array };
-const labels = { train: (await readIdx(path.join(MNIST_DIR, 'train-labels-idx1-ubyte'))).data as Uint8Array, test: (await readIdx(path.join(MNIST_DIR, 't10k-labels-idx1-ubyte'))).data as Uint8Array };
+const images = {
+  train: (await readIdx(path.join(MNIST_DIR, 'train-images-idx3-ubyte'))).data as Uint8Array,
+  test: (await readIdx(path.join(MNIST_DIR, 't10k-images-idx3-ubyte'))).data as Uint8Array,
+};
+const labels = {
+  train: (await readIdx(path.join(MNIST_DIR, 'train-labels-idx1-ubyte'))).data as Uint8Array,
+  test: (await readIdx(path.join(MNIST_DIR, 't10k-labels-idx1-ubyte'))).data as Uint8Array,
+};
 
 /** The first `count` examples of `digits` in a split, from example `from` on, relabelled 0..k-1, as [28, 28, 1] images. */
 async function digits(id: string, split: 'train' | 'test', digitList: number[], from: number, count: number): Promise<DatasetFiles> {
   const keep: number[] = [];
-  for (let i = from; keep.length < count && i < labels[split].length; i++) if (digitList.includes(labels[split][i]!)) keep.push(i);
+  for (let i = from; keep.length < count && i < labels[split].length; i++) if (digitList.includes(labels[split][i])) keep.push(i);
   const features = new Uint8Array(keep.length * 784);
   keep.forEach((example, i) => features.set(images[split].subarray(example * 784, (example + 1) * 784), i * 784));
   const dir = path.join(work, 'data', id);
-  await writeDatasetFiles(dir, features, Int32Array.from(keep, (i) => digitList.indexOf(labels[split][i]!)));
-  return { id, dir, numExamples: keep.length, featureShape: [28, 28, 1], featureDtype: 'uint8', numClasses: digitList.length, classes: digitList.map(String), preprocessing: { scale: 1 / 255, offset: 0 } };
+  await writeDatasetFiles(
+    dir,
+    features,
+    Int32Array.from(keep, (i) => digitList.indexOf(labels[split][i])),
+  );
+  return {
+    id,
+    dir,
+    numExamples: keep.length,
+    featureShape: [28, 28, 1],
+    featureDtype: 'uint8',
+    numClasses: digitList.length,
+    classes: digitList.map(String),
+    preprocessing: { scale: 1 / 255, offset: 0 },
+  };
 }
 
 interface Job {
@@ -64,7 +82,15 @@ interface Job {
 let runs = 0;
 async function run(name: string, spec: JobSpec, data: TrainingData, extra: Partial<TrainingTask> = {}): Promise<Job> {
   const dir = path.join(work, 'runs', `${++runs}-${name}`);
-  const task: TrainingTask = { jobId: name, spec, data, modelDir: path.join(dir, 'model'), modelId: name, checkpointsDir: path.join(dir, 'checkpoints'), ...extra };
+  const task: TrainingTask = {
+    jobId: name,
+    spec,
+    data,
+    modelDir: path.join(dir, 'model'),
+    modelId: name,
+    checkpointsDir: path.join(dir, 'checkpoints'),
+    ...extra,
+  };
   const started = performance.now();
   const result = await runTraining(task, () => {});
   const seconds = (performance.now() - started) / 1000;
@@ -77,7 +103,13 @@ async function run(name: string, spec: JobSpec, data: TrainingData, extra: Parti
 }
 
 const ARCHITECTURE = { kind: 'cnn' as const, hidden: [128], filters: [16, 32], batchNorm: true };
-const ROWS = ['from scratch (cnn)', 'new head, features cached (built)', 'new head, features cached (reused)', 'new head, uncached', 'last block fine-tuned (trainFrom conv_2)'] as const;
+const ROWS = [
+  'from scratch (cnn)',
+  'new head, features cached (built)',
+  'new head, features cached (reused)',
+  'new head, uncached',
+  'last block fine-tuned (trainFrom conv_2)',
+] as const;
 type Row = (typeof ROWS)[number];
 
 const pretrainSet = await digits('pretrain', 'train', [0, 1, 2, 3, 4], 0, scale(10000));
@@ -87,23 +119,40 @@ const results = new Map<Row, Job[]>(ROWS.map((r) => [r, []]));
 
 for (const seed of seeds) {
   const hp: Hyperparameters = { epochs: 10, batchSize: 32, seed, optimizer: { name: 'adam', learningRate: 0.001 } };
-  const pre = await run(`pretrain-s${seed}`, { type: 'train', model: { architecture: ARCHITECTURE }, data: { train: 'pretrain' }, hyperparameters: { ...hp, epochs: 2 } }, { train: pretrainSet });
+  const pre = await run(
+    `pretrain-s${seed}`,
+    { type: 'train', model: { architecture: ARCHITECTURE }, data: { train: 'pretrain' }, hyperparameters: { ...hp, epochs: 2 } },
+    { train: pretrainSet },
+  );
   const data: TrainingData = { train: fewShot, test };
   const base = { baseModelDir: pre.modelDir, baseModelId: `base-s${seed}` };
-  const finetune = (strategy: JobSpec['strategy']): JobSpec => ({ type: 'finetune', model: { base: base.baseModelId }, strategy, data: { train: 'few', test: 'test' }, hyperparameters: hp });
-  results.get('from scratch (cnn)')!.push(await run(`scratch-s${seed}`, { type: 'train', model: { architecture: ARCHITECTURE }, data: { train: 'few', test: 'test' }, hyperparameters: hp }, data));
+  const finetune = (strategy: JobSpec['strategy']): JobSpec => ({
+    type: 'finetune',
+    model: { base: base.baseModelId },
+    strategy,
+    data: { train: 'few', test: 'test' },
+    hyperparameters: hp,
+  });
+  results
+    .get('from scratch (cnn)')!
+    .push(
+      await run(`scratch-s${seed}`, { type: 'train', model: { architecture: ARCHITECTURE }, data: { train: 'few', test: 'test' }, hyperparameters: hp }, data),
+    );
   const head = finetune({ kind: 'freeze', newHead: true });
   results.get('new head, features cached (built)')!.push(await run(`head-built-s${seed}`, head, data, { ...base, featuresRoot }));
   results.get('new head, features cached (reused)')!.push(await run(`head-reused-s${seed}`, head, data, { ...base, featuresRoot }));
   results.get('new head, uncached')!.push(await run(`head-uncached-s${seed}`, head, data, base));
-  results.get('last block fine-tuned (trainFrom conv_2)')!.push(await run(`block-s${seed}`, finetune({ kind: 'freeze', newHead: true, trainFrom: 'conv_2' }), data, { ...base, featuresRoot }));
+  results
+    .get('last block fine-tuned (trainFrom conv_2)')!
+    .push(await run(`block-s${seed}`, finetune({ kind: 'freeze', newHead: true, trainFrom: 'conv_2' }), data, { ...base, featuresRoot }));
 }
 
 const mean = (xs: number[]) => xs.reduce((a, b) => a + b, 0) / xs.length;
 const table = ROWS.map((row) => {
   const jobs = results.get(row)!;
   const cache = jobs[0]?.featureCache;
-  const cacheCell = cache === undefined ? 'n/a' : cache.status === 'unused' ? 'unused' : `${cache.status}, ${mean(jobs.map((j) => j.featureCache!.seconds)).toFixed(2)} s`;
+  const cacheCell =
+    cache === undefined ? 'n/a' : cache.status === 'unused' ? 'unused' : `${cache.status}, ${mean(jobs.map((j) => j.featureCache!.seconds)).toFixed(2)} s`;
   return `| ${row} | ${(100 * mean(jobs.map((j) => j.accuracy))).toFixed(2)} | ${mean(jobs.map((j) => j.seconds)).toFixed(1)} | ${cacheCell} |`;
 });
 const uncached = mean(results.get('new head, uncached')!.map((j) => j.seconds));
@@ -114,7 +163,7 @@ const section = [
   TRANSFER_START,
   '## Transfer: a pretrained base, a new head, a feature cache',
   '',
-  `\`${command}\` on ${os.cpus()[0]?.model ?? 'an unknown cpu'} (${os.cpus().length} cores, load ${os.loadavg()[0]!.toFixed(1)}), backend ${process.env.TFJS_BACKEND}, seeds ${seeds.join(', ')}.`,
+  `\`${command}\` on ${os.cpus()[0]?.model ?? 'an unknown cpu'} (${os.cpus().length} cores, load ${os.loadavg()[0].toFixed(1)}), backend ${process.env.TFJS_BACKEND}, seeds ${seeds.join(', ')}.`,
   `Base: the service's CNN pretrained on MNIST digits 0-4; task: digits 5-9 from ${fewShot.numExamples} labelled examples, 10 epochs of Adam 0.001, tested on ${test.numExamples} examples.`,
   '',
   '| job | test accuracy % | wall time per job (s) | feature cache |',
@@ -125,9 +174,10 @@ const section = [
   TRANSFER_END,
 ].join('\n');
 console.log(`\n${section}`);
-const existing = await readFile(args.out!, 'utf8').catch(() => '');
+const existing = await readFile(args.out, 'utf8').catch(() => '');
 const start = existing.indexOf(TRANSFER_START);
 const end = existing.indexOf(TRANSFER_END);
-const next = start >= 0 && end > start ? existing.slice(0, start) + section + existing.slice(end + TRANSFER_END.length) : `${existing.trimEnd()}\n\n${section}\n`;
-await writeFile(args.out!, next);
+const next =
+  start >= 0 && end > start ? existing.slice(0, start) + section + existing.slice(end + TRANSFER_END.length) : `${existing.trimEnd()}\n\n${section}\n`;
+await writeFile(args.out, next);
 await rm(work, { recursive: true, force: true });

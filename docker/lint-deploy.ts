@@ -67,7 +67,12 @@ function fromAjv(errors: ErrorObject[] | null | undefined, at: Omit<Problem, 'po
   const seen = new Set<string>();
   const out: Problem[] = [];
   for (const e of errors ?? []) {
-    const detail = e.keyword === 'additionalProperties' ? ` '${String(e.params.additionalProperty)}'` : e.keyword === 'enum' ? `: ${JSON.stringify(e.params.allowedValues)}` : '';
+    const detail =
+      e.keyword === 'additionalProperties'
+        ? ` '${String(e.params.additionalProperty)}'`
+        : e.keyword === 'enum'
+          ? `: ${JSON.stringify(e.params.allowedValues)}`
+          : '';
     const message = `${e.message ?? e.keyword}${detail}`;
     const key = `${e.instancePath} ${message}`;
     if (seen.has(key)) continue;
@@ -146,7 +151,15 @@ function unknownFields(docs: TypedDoc[], root: string): Problem[] {
   });
   // a file beside package.json, so its imports resolve from this repository's node_modules
   const name = join(root, '__lint-deploy__.mts');
-  const options: ts.CompilerOptions = { module: ts.ModuleKind.NodeNext, moduleResolution: ts.ModuleResolutionKind.NodeNext, target: ts.ScriptTarget.ES2022, strict: true, noEmit: true, skipLibCheck: true, types: [] };
+  const options: ts.CompilerOptions = {
+    module: ts.ModuleKind.NodeNext,
+    moduleResolution: ts.ModuleResolutionKind.NodeNext,
+    target: ts.ScriptTarget.ES2022,
+    strict: true,
+    noEmit: true,
+    skipLibCheck: true,
+    types: [],
+  };
   const host = ts.createCompilerHost(options);
   const read = host.getSourceFile.bind(host);
   host.getSourceFile = (f, lang, ...rest) => (f === name ? ts.createSourceFile(f, out.text, lang) : read(f, lang, ...rest));
@@ -193,7 +206,11 @@ function checkKinds(file: string, text: string, typed: TypedDoc[]): Problem[] {
     const entry = MODELS.find(({ model: m }) => m.apiVersion === apiVersion && m.kind === kind);
     if (!entry) {
       const known = MODELS.map(({ model: m }) => `${m.apiVersion} ${m.kind}`).join(', ');
-      problems.push({ ...at, pointer: '/kind', message: `no schema for ${JSON.stringify(apiVersion)} ${JSON.stringify(kind)}: expected one of ${known} (docker/lint-deploy.ts lists them)` });
+      problems.push({
+        ...at,
+        pointer: '/kind',
+        message: `no schema for ${JSON.stringify(apiVersion)} ${JSON.stringify(kind)}: expected one of ${known} (docker/lint-deploy.ts lists them)`,
+      });
       return;
     }
     typed.push({ file, doc: i + 1, value: doc, types: entry.types });
@@ -212,7 +229,10 @@ function checkKinds(file: string, text: string, typed: TypedDoc[]): Problem[] {
 export async function lintDeploy(root: string): Promise<{ checked: string[]; problems: Problem[] }> {
   const composeFile = join(root, 'docker-compose.yml');
   const k8sDir = join(root, 'docker', 'k8s');
-  const manifests = (await readdir(k8sDir)).filter((f) => /\.ya?ml$/.test(f)).sort().map((f) => join(k8sDir, f));
+  const manifests = (await readdir(k8sDir))
+    .filter((f) => /\.ya?ml$/.test(f))
+    .sort()
+    .map((f) => join(k8sDir, f));
   const name = (f: string) => relative(root, f);
   const problems = await checkCompose(name(composeFile), await readFile(composeFile, 'utf8'));
   const files = await Promise.all(manifests.map(async (f) => ({ file: name(f), text: await readFile(f, 'utf8') })));

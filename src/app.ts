@@ -32,7 +32,12 @@ export async function buildApp(deps: AppDeps, opts: { logger?: FastifyBaseLogger
     trustProxy: false,
     // errors the router raises before any route runs (bad URL encoding, overlong ids) are problems too
     frameworkErrors: (err, _req, reply) => {
-      void sendProblem(reply, { status: err.statusCode ?? 400, slug: (err.code ?? 'bad_request').toLowerCase(), title: 'The request URL is not valid', detail: err.message });
+      void sendProblem(reply, {
+        status: err.statusCode ?? 400,
+        slug: (err.code ?? 'bad_request').toLowerCase(),
+        title: 'The request URL is not valid',
+        detail: err.message,
+      });
     },
   } as FastifyServerOptions).withTypeProvider<TypeBoxTypeProvider>();
 

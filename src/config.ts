@@ -120,28 +120,39 @@ function objectStore(env: NodeJS.ProcessEnv): ObjectStoreOptions | null {
   if (raw === undefined || raw === '') return null;
   // bucket names: 3-63 lower-case letters, digits, dots and hyphens (S3's rules)
   const m = /^s3:\/\/([a-z0-9][a-z0-9.-]{1,61}[a-z0-9])(?:\/(.*))?$/.exec(raw);
-  if (!m) throw new ConfigError(`ARTIFACTS_URL=${JSON.stringify(raw)} is not valid: expected s3://bucket or s3://bucket/prefix (a bucket name of 3-63 lower-case letters, digits, dots and hyphens)`);
+  if (!m)
+    throw new ConfigError(
+      `ARTIFACTS_URL=${JSON.stringify(raw)} is not valid: expected s3://bucket or s3://bucket/prefix (a bucket name of 3-63 lower-case letters, digits, dots and hyphens)`,
+    );
   const prefix = (m[2] ?? '').replace(/^\/+|\/+$/g, '');
   const endpoint = env.S3_ENDPOINT || undefined;
   if (endpoint !== undefined && !/^https?:\/\/[^/]+/.test(endpoint)) {
     throw new ConfigError(`S3_ENDPOINT=${JSON.stringify(endpoint)} is not valid: expected an http:// or https:// URL such as http://minio:9000`);
   }
   const pathStyle = env.S3_FORCE_PATH_STYLE || 'false';
-  if (pathStyle !== 'true' && pathStyle !== 'false') throw new ConfigError(`S3_FORCE_PATH_STYLE=${JSON.stringify(pathStyle)} is not valid: expected true or false`);
+  if (pathStyle !== 'true' && pathStyle !== 'false')
+    throw new ConfigError(`S3_FORCE_PATH_STYLE=${JSON.stringify(pathStyle)} is not valid: expected true or false`);
   return { bucket: m[1], prefix, ...(endpoint ? { endpoint } : {}), forcePathStyle: pathStyle === 'true', region: env.AWS_REGION || 'us-east-1' };
 }
 
 /** ADMIN_TENANTS: comma-separated tenant names, each one of API_KEYS, so a typo cannot lock admins out unnoticed. */
 function adminTenants(raw: string | undefined, keys: ApiKey[]): string[] {
-  const names = (raw ?? '').split(',').map((t) => t.trim()).filter(Boolean);
+  const names = (raw ?? '')
+    .split(',')
+    .map((t) => t.trim())
+    .filter(Boolean);
   if (names.length === 0) return [];
   if (keys.length === 0) {
-    throw new ConfigError(`ADMIN_TENANTS=${JSON.stringify(raw)} is set but API_KEYS is not: without keys the service is open (loopback only) and /admin needs no login; set API_KEYS=tenant:token,... or unset ADMIN_TENANTS`);
+    throw new ConfigError(
+      `ADMIN_TENANTS=${JSON.stringify(raw)} is set but API_KEYS is not: without keys the service is open (loopback only) and /admin needs no login; set API_KEYS=tenant:token,... or unset ADMIN_TENANTS`,
+    );
   }
   const known = new Set(keys.map((k) => k.tenant));
   const unknown = names.filter((n) => !known.has(n));
   if (unknown.length > 0) {
-    throw new ConfigError(`ADMIN_TENANTS names ${unknown.map((n) => JSON.stringify(n)).join(', ')}, not a tenant of API_KEYS: expected some of ${[...known].map((n) => JSON.stringify(n)).join(', ')}`);
+    throw new ConfigError(
+      `ADMIN_TENANTS names ${unknown.map((n) => JSON.stringify(n)).join(', ')}, not a tenant of API_KEYS: expected some of ${[...known].map((n) => JSON.stringify(n)).join(', ')}`,
+    );
   }
   return [...new Set(names)];
 }
@@ -162,14 +173,18 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   const host = env.HOST || '127.0.0.1';
   const workerConcurrency = integer(env, 'WORKER_CONCURRENCY', 1, 1, 64);
   if (apiKeys.length === 0 && !isLoopback(host)) {
-    throw new ConfigError(`HOST=${host} is not a loopback address and API_KEYS is unset: refusing to serve an open API beyond this machine; set API_KEYS=tenant:token,... or HOST=127.0.0.1`);
+    throw new ConfigError(
+      `HOST=${host} is not a loopback address and API_KEYS is unset: refusing to serve an open API beyond this machine; set API_KEYS=tenant:token,... or HOST=127.0.0.1`,
+    );
   }
   // the schema's own bound on limits.maxRuntimeSeconds is 30 days
   const jobMaxRuntimeSeconds = integer(env, 'JOB_MAX_RUNTIME_SECONDS', 7 * 24 * 3600, 1, 30 * 24 * 3600);
   const jobDefaultMaxRuntimeSeconds = integer(env, 'JOB_DEFAULT_MAX_RUNTIME_SECONDS', Math.min(24 * 3600, jobMaxRuntimeSeconds), 1, 30 * 24 * 3600);
   const trainingChildMaxMemoryBytes = integer(env, 'TRAINING_CHILD_MAX_MEMORY_BYTES', 4 * 1024 ** 3, 128 * 1024 ** 2, 1024 ** 4);
   if (jobDefaultMaxRuntimeSeconds > jobMaxRuntimeSeconds) {
-    throw new ConfigError(`JOB_DEFAULT_MAX_RUNTIME_SECONDS=${jobDefaultMaxRuntimeSeconds} is above JOB_MAX_RUNTIME_SECONDS=${jobMaxRuntimeSeconds}: expected a default within the maximum`);
+    throw new ConfigError(
+      `JOB_DEFAULT_MAX_RUNTIME_SECONDS=${jobDefaultMaxRuntimeSeconds} is above JOB_MAX_RUNTIME_SECONDS=${jobMaxRuntimeSeconds}: expected a default within the maximum`,
+    );
   }
   return {
     port: integer(env, 'PORT', 8080, 0, 65535),
@@ -234,5 +249,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
 
 /** A comma-separated list of `host` or `host:port` entries, lower-cased. */
 function hostList(raw: string | undefined): string[] {
-  return (raw ?? '').split(',').map((h) => h.trim().toLowerCase()).filter(Boolean);
+  return (raw ?? '')
+    .split(',')
+    .map((h) => h.trim().toLowerCase())
+    .filter(Boolean);
 }

@@ -29,7 +29,9 @@ export interface Service {
 
 export async function startService(config: Config, mode: Mode, log: Logger): Promise<Service> {
   if (mode !== 'all' && (!config.redisUrl || !config.databaseUrl)) {
-    throw new ConfigError(`"${mode}" mode runs beside other processes and needs shared services: set REDIS_URL and DATABASE_URL (PGlite and the private redis-server serve one process only)`);
+    throw new ConfigError(
+      `"${mode}" mode runs beside other processes and needs shared services: set REDIS_URL and DATABASE_URL (PGlite and the private redis-server serve one process only)`,
+    );
   }
   const stops: Array<() => Promise<unknown>> = [];
   // each part gets a bounded time: with Redis or Postgres gone, a close could wait forever
@@ -58,7 +60,10 @@ export async function startService(config: Config, mode: Mode, log: Logger): Pro
     const sub = createRedis(redisUrl, { maxRetriesPerRequest: null });
     logConnectionErrors(redis, log, 'api');
     logConnectionErrors(sub, log, 'subscriber');
-    stops.push(async () => void redis.disconnect(), async () => void sub.disconnect());
+    stops.push(
+      async () => void redis.disconnect(),
+      async () => void sub.disconnect(),
+    );
     const live = await LiveEvents.connect(redis, sub);
     const queue = new TrainingQueue(redis, { attempts: config.jobAttempts, backoffMs: config.jobBackoffMs });
     logConnectionErrors(queue.queue, log, 'queue');
@@ -102,10 +107,26 @@ export async function startService(config: Config, mode: Mode, log: Logger): Pro
         sweeps,
       });
       stops.push(() => host.close());
-      const deliverer = new WebhookDeliverer({ connection: workerConnection, store, live, log: log.child({ part: 'webhooks' }), allowedHosts: config.webhookAllowedHosts });
+      const deliverer = new WebhookDeliverer({
+        connection: workerConnection,
+        store,
+        live,
+        log: log.child({ part: 'webhooks' }),
+        allowedHosts: config.webhookAllowedHosts,
+      });
       stops.push(() => deliverer.close());
       const reconcileNow = () =>
-        reconcile({ store, queue, artifacts, live, log, host, sweeps, settleAfterMs: config.lockDurationMs, webhookAllowedHosts: config.webhookAllowedHosts }).catch((err) => log.warn({ err: (err as Error).message }, 'reconciliation failed; will try again'));
+        reconcile({
+          store,
+          queue,
+          artifacts,
+          live,
+          log,
+          host,
+          sweeps,
+          settleAfterMs: config.lockDurationMs,
+          webhookAllowedHosts: config.webhookAllowedHosts,
+        }).catch((err) => log.warn({ err: (err as Error).message }, 'reconciliation failed; will try again'));
       await reconcileNow();
       // also later: jobs accepted while Redis was away, or lost with it, are queued once it is back
       const timer = setInterval(() => void reconcileNow(), config.reconcileIntervalMs);
@@ -143,7 +164,10 @@ async function main() {
     if (signalled) return;
     signalled = true;
     log.info({ signal }, 'shutting down');
-    service?.stop().then(() => process.exit(0), () => process.exit(1));
+    service?.stop().then(
+      () => process.exit(0),
+      () => process.exit(1),
+    );
   };
   process.on('SIGTERM', () => shutdown('SIGTERM'));
   process.on('SIGINT', () => shutdown('SIGINT'));

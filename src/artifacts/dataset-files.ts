@@ -20,6 +20,6 @@ export async function writeDatasetFiles(dir: string, features: Uint8Array | Floa
 
 export function classCounts(labels: Int32Array, numClasses: number): number[] {
   const counts = new Array<number>(numClasses).fill(0);
-  for (const y of labels) counts[y]!++;
+  for (const y of labels) counts[y]++;
   return counts;
 }

@@ -15,13 +15,13 @@ export interface Shaped {
  */
 export function imageShapeOf(d: Shaped, square = false): [number, number, number] | null {
   const recorded = d.imageShape;
-  if (recorded && recorded.length === 3) return [recorded[0]!, recorded[1]!, recorded[2]!];
+  if (recorded && recorded.length === 3) return [recorded[0], recorded[1], recorded[2]];
   const f = d.featureShape;
   if (!f) return null;
-  if (f.length === 2) return [f[0]!, f[1]!, 1];
-  if (f.length === 3 && (f[2] === 1 || f[2] === 3)) return [f[0]!, f[1]!, f[2]!];
+  if (f.length === 2) return [f[0], f[1], 1];
+  if (f.length === 3 && (f[2] === 1 || f[2] === 3)) return [f[0], f[1], f[2]];
   if (square && f.length === 1) {
-    const side = Math.round(Math.sqrt(f[0]!));
+    const side = Math.round(Math.sqrt(f[0]));
     if (side >= 2 && side * side === f[0]) return [side, side, 1];
   }
   return null;

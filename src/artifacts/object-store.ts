@@ -88,7 +88,9 @@ export class ObjectStore {
     }
     const manifest: Manifest = { files };
     const Key = `${this.key(rel)}/${MANIFEST}`;
-    await reaching(`take ${Key}`, () => this.s3.send(new PutObjectCommand({ Bucket: this.o.bucket, Key, Body: JSON.stringify(manifest), ContentType: 'application/json' })));
+    await reaching(`take ${Key}`, () =>
+      this.s3.send(new PutObjectCommand({ Bucket: this.o.bucket, Key, Body: JSON.stringify(manifest), ContentType: 'application/json' })),
+    );
     return files.reduce((n, f) => n + f.bytes, 0);
   }
 
@@ -98,7 +100,8 @@ export class ObjectStore {
       const res = await reaching(`give ${Key}`, () => this.s3.send(new GetObjectCommand({ Bucket: this.o.bucket, Key })));
       return JSON.parse(await res.Body!.transformToString()) as Manifest;
     } catch (err) {
-      if ((err as Error).name === 'NoSuchKey') throw new NotInObjectStore(`${this.describe(rel)} has no manifest: it was never uploaded completely, or it was deleted`);
+      if ((err as Error).name === 'NoSuchKey')
+        throw new NotInObjectStore(`${this.describe(rel)} has no manifest: it was never uploaded completely, or it was deleted`);
       throw err;
     }
   }
@@ -144,7 +147,9 @@ export class ObjectStore {
     for (const group of [manifests, rest]) {
       for (let i = 0; i < group.length; i += 1000) {
         const Objects = group.slice(i, i + 1000).map((Key) => ({ Key }));
-        const res = await reaching(`delete under ${this.describe(rel)}`, () => this.s3.send(new DeleteObjectsCommand({ Bucket: this.o.bucket, Delete: { Objects, Quiet: true } })));
+        const res = await reaching(`delete under ${this.describe(rel)}`, () =>
+          this.s3.send(new DeleteObjectsCommand({ Bucket: this.o.bucket, Delete: { Objects, Quiet: true } })),
+        );
         const [first] = res.Errors ?? [];
         if (first) throw new Error(`could not delete ${res.Errors?.length} objects under ${this.describe(rel)}: ${first.Code} ${first.Message}`);
       }
@@ -155,7 +160,9 @@ export class ObjectStore {
     let token: string | undefined;
     do {
       const after = token;
-      const page = await reaching(`list ${prefix}`, () => this.s3.send(new ListObjectsV2Command({ Bucket: this.o.bucket, Prefix: prefix, ...(after ? { ContinuationToken: after } : {}) })));
+      const page = await reaching(`list ${prefix}`, () =>
+        this.s3.send(new ListObjectsV2Command({ Bucket: this.o.bucket, Prefix: prefix, ...(after ? { ContinuationToken: after } : {}) })),
+      );
       for (const o of page.Contents ?? []) if (o.Key) yield o.Key;
       token = page.IsTruncated ? page.NextContinuationToken : undefined;
     } while (token);

@@ -42,12 +42,16 @@ export async function checkoutTask(artifacts: Artifacts, task: TrainingTask): Pr
     leases.push(await artifacts.checkoutCheckpoints(local.checkpointsDir));
   } catch (err) {
     await release();
-    throw unavailable('fetch the job\'s datasets, base models and checkpoints', err);
+    throw unavailable("fetch the job's datasets, base models and checkpoints", err);
   }
   return { task: local, release };
 }
 
 /** An object store that cannot be reached fails the attempt, never the job: it is retried, from the last checkpoint the store holds. */
 export function unavailable(what: string, err: unknown): TrainingError {
-  return new TrainingError('artifacts_unavailable', `could not ${what} (the object store of ARTIFACTS_URL): ${(err as Error).message}; the attempt is retried from the last checkpoint the store holds`, { retryable: true });
+  return new TrainingError(
+    'artifacts_unavailable',
+    `could not ${what} (the object store of ARTIFACTS_URL): ${(err as Error).message}; the attempt is retried from the last checkpoint the store holds`,
+    { retryable: true },
+  );
 }

@@ -74,7 +74,7 @@ export class ApiClient {
     } catch {
       // not JSON: an error below quotes the text
     }
-    if (!res.ok) throw new ApiError(method, path, res.status, parsed && typeof parsed === 'object' ? (parsed as ProblemBody) : null, text);
+    if (!res.ok) throw new ApiError(method, path, res.status, parsed && typeof parsed === 'object' ? parsed : null, text);
     if (parsed === null && text) throw new ApiError(method, path, res.status, null, `expected JSON, got: ${text}`);
     return parsed as T;
   }

@@ -83,9 +83,17 @@ function barRenderer(stream: NodeJS.WritableStream, forceOutput: boolean): Rende
 }
 
 /** Follows a job until it ends and returns the terminal status event. Progress goes to `stream` (stderr). */
-export async function followJob(client: ApiClient, jobId: string, opts: { style: ProgressStyle; stream: NodeJS.WritableStream & { isTTY?: boolean } }): Promise<StreamEvent> {
+export async function followJob(
+  client: ApiClient,
+  jobId: string,
+  opts: { style: ProgressStyle; stream: NodeJS.WritableStream & { isTTY?: boolean } },
+): Promise<StreamEvent> {
   const renderer =
-    opts.style === 'none' ? { event() {}, stop() {} } : opts.style === 'bars' ? barRenderer(opts.stream, true) : lineRenderer((l) => opts.stream.write(`${l}\n`));
+    opts.style === 'none'
+      ? { event() {}, stop() {} }
+      : opts.style === 'bars'
+        ? barRenderer(opts.stream, true)
+        : lineRenderer((l) => opts.stream.write(`${l}\n`));
   let last: StreamEvent | undefined;
   try {
     for await (const ev of jobEvents(client, jobId)) {

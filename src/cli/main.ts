@@ -123,20 +123,23 @@ export async function run(argv: string[], io: Io): Promise<number> {
     return 0;
   }
   const [word, sub] = positionals;
-  const key = SINGLE_WORD.includes(word ?? '') ? word! : `${word} ${sub}`;
+  const key = SINGLE_WORD.includes(word ?? '') ? word : `${word} ${sub}`;
   const spec = COMMANDS[key];
   if (values.help || !word) {
     (values.help ? io.stdout : io.stderr).write(`${spec ? `usage: tfjs-adapt ${spec.usage}` : helpText()}\n`);
     return values.help ? 0 : 2;
   }
   if (!spec) {
-    const groups = [...new Set(Object.keys(COMMANDS).map((k) => k.split(' ')[0]!))];
-    const subs = Object.keys(COMMANDS).filter((k) => k.startsWith(`${word} `)).map((k) => k.split(' ')[1]);
-    const what = subs.length > 0
-      ? sub === undefined
-        ? `"${word}" needs a subcommand: one of ${subs.join(', ')}`
-        : `unknown subcommand ${JSON.stringify(sub)} of "${word}"; expected one of ${subs.join(', ')}`
-      : `unknown command ${JSON.stringify(word)}; expected one of ${groups.join(', ')}`;
+    const groups = [...new Set(Object.keys(COMMANDS).map((k) => k.split(' ')[0]))];
+    const subs = Object.keys(COMMANDS)
+      .filter((k) => k.startsWith(`${word} `))
+      .map((k) => k.split(' ')[1]);
+    const what =
+      subs.length > 0
+        ? sub === undefined
+          ? `"${word}" needs a subcommand: one of ${subs.join(', ')}`
+          : `unknown subcommand ${JSON.stringify(sub)} of "${word}"; expected one of ${subs.join(', ')}`
+        : `unknown command ${JSON.stringify(word)}; expected one of ${groups.join(', ')}`;
     io.stderr.write(`tfjs-adapt: ${what}\n\n${helpText()}\n`);
     return 2;
   }

@@ -42,7 +42,13 @@ async function send(method, path, init = {}) {
   const parsed = parseJson(text);
   const problem = parsed && typeof parsed === 'object' ? parsed : null;
   if (res.status === 401) {
-    throw new ApiError(method, path, 401, { ...problem, detail: `${problem?.detail ?? 'authentication required'}: type an API key into the token field at the top right` }, text);
+    throw new ApiError(
+      method,
+      path,
+      401,
+      { ...problem, detail: `${problem?.detail ?? 'authentication required'}: type an API key into the token field at the top right` },
+      text,
+    );
   }
   throw new ApiError(method, path, res.status, problem, text);
 }

@@ -16,7 +16,14 @@ function baseOptions(title, series, width) {
   };
 }
 
-const line = (label, stroke, opts = {}) => ({ label, stroke, width: 2, spanGaps: true, value: (_u, v) => (v === null || v === undefined ? '–' : v.toPrecision(4)), ...opts });
+const line = (label, stroke, opts = {}) => ({
+  label,
+  stroke,
+  width: 2,
+  spanGaps: true,
+  value: (_u, v) => (v === null || v === undefined ? '–' : v.toPrecision(4)),
+  ...opts,
+});
 
 /**
  * Loss: x is the fractional epoch (epoch - 1 + step / steps); each progress event adds a
@@ -38,12 +45,24 @@ export class TrainingCharts {
     }
     const width = this.width();
     this.loss = new window.uPlot(
-      baseOptions('Loss', [line('batch loss', COLORS.batch, { width: 1 }), line('train loss', COLORS.train, { points: { show: true } }), line('val loss', COLORS.val, { points: { show: true } })], width),
+      baseOptions(
+        'Loss',
+        [
+          line('batch loss', COLORS.batch, { width: 1 }),
+          line('train loss', COLORS.train, { points: { show: true } }),
+          line('val loss', COLORS.val, { points: { show: true } }),
+        ],
+        width,
+      ),
       this.lossData,
       this.lossEl,
     );
     this.acc = new window.uPlot(
-      baseOptions('Accuracy', [line('train accuracy', COLORS.train, { points: { show: true } }), line('val accuracy', COLORS.val, { points: { show: true } })], width),
+      baseOptions(
+        'Accuracy',
+        [line('train accuracy', COLORS.train, { points: { show: true } }), line('val accuracy', COLORS.val, { points: { show: true } })],
+        width,
+      ),
       this.accData,
       this.accEl,
     );

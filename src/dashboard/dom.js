@@ -56,9 +56,12 @@ export const statusBadge = (status) => h('span', { class: `badge s-${status}`, '
 /** 0..1 bar with a caption, e.g. epoch 2/10 · step 30/94 */
 export function progressBar(fraction, caption) {
   const pct = Math.max(0, Math.min(1, fraction || 0)) * 100;
-  return h('div', { class: 'progress', title: caption, role: 'progressbar', 'aria-valuenow': Math.round(pct), 'aria-valuemin': 0, 'aria-valuemax': 100 },
+  return h(
+    'div',
+    { class: 'progress', title: caption, role: 'progressbar', 'aria-valuenow': Math.round(pct), 'aria-valuemin': 0, 'aria-valuemax': 100 },
     h('div', { class: 'fill', style: { width: `${pct}%` } }),
-    h('span', { class: 'caption' }, caption));
+    h('span', { class: 'caption' }, caption),
+  );
 }
 
 /** How far a job is, 0..1, from its progress ({epoch, epochs, step, steps}). */

@@ -10,7 +10,7 @@ const TERMINAL = new Set(['succeeded', 'failed', 'cancelled']);
  */
 export async function followEvents(jobId, onEvent, signal) {
   let last = 0;
-  for (let failures = 0; !signal.aborted; ) {
+  for (let failures = 0; !signal.aborted;) {
     try {
       const res = await fetch(`/v1/jobs/${encodeURIComponent(jobId)}/events`, {
         headers: authHeaders({ accept: 'text/event-stream', ...(last ? { 'last-event-id': String(last) } : {}) }),
@@ -27,7 +27,11 @@ export async function followEvents(jobId, onEvent, signal) {
         while ((sep = buf.indexOf('\n\n')) >= 0) {
           const block = buf.slice(0, sep);
           buf = buf.slice(sep + 2);
-          const data = block.split('\n').filter((l) => l.startsWith('data:')).map((l) => l.slice(5).replace(/^ /, '')).join('\n');
+          const data = block
+            .split('\n')
+            .filter((l) => l.startsWith('data:'))
+            .map((l) => l.slice(5).replace(/^ /, ''))
+            .join('\n');
           if (!data) continue;
           const ev = JSON.parse(data);
           if (ev.seq <= last) continue;

@@ -72,7 +72,7 @@ function largestDataPointer(input: EstimateInput): string {
     return d ? d.numExamples * d.featureShape.reduce((a, b) => a * b, 1) * (d.featureDtype === 'float32' ? 4 : 1) : 0;
   };
   const roles = Object.keys(input.data) as (keyof EstimateInput['data'])[];
-  const role = roles.reduce((best, r) => (bytes(r) > bytes(best) ? r : best), roles[0]!);
+  const role = roles.reduce((best, r) => (bytes(r) > bytes(best) ? r : best), roles[0]);
   return `/data/${role === 'train' && input.spec.type === 'domain_adaptation' ? 'source' : role}`;
 }
 

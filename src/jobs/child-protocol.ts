@@ -25,7 +25,4 @@ export interface ChildError {
 }
 
 export type ChildToHost =
-  | { type: 'ready' }
-  | { type: 'message'; message: TrainingMessage }
-  | { type: 'result'; result: TrainingResult }
-  | { type: 'error'; error: ChildError };
+  { type: 'ready' } | { type: 'message'; message: TrainingMessage } | { type: 'result'; result: TrainingResult } | { type: 'error'; error: ChildError };

@@ -131,7 +131,16 @@ export function architectureLayers(a: Architecture, featureShape: number[], numC
       c = f;
       if (pooling !== 'none') {
         const [ph, pw] = [Math.floor(h / 2), Math.floor(w / 2)];
-        layers.push({ name: `pool_${i + 1}`, kind: 'pool', input: h * w * c, output: ph * pw * c, trainable: 0, statistics: 0, macs: h * w * c, max: pooling === 'max' });
+        layers.push({
+          name: `pool_${i + 1}`,
+          kind: 'pool',
+          input: h * w * c,
+          output: ph * pw * c,
+          trainable: 0,
+          statistics: 0,
+          macs: h * w * c,
+          max: pooling === 'max',
+        });
         [h, w] = [ph, pw];
       }
     }
@@ -139,7 +148,15 @@ export function architectureLayers(a: Architecture, featureShape: number[], numC
   }
   for (const [i, units] of [...a.hidden, numClasses].entries()) {
     const last = i === a.hidden.length;
-    layers.push({ name: last ? 'logits' : `dense_${i + 1}`, kind: 'dense', input: size, output: units, trainable: size * units + units, statistics: 0, macs: size * units });
+    layers.push({
+      name: last ? 'logits' : `dense_${i + 1}`,
+      kind: 'dense',
+      input: size,
+      output: units,
+      trainable: size * units + units,
+      statistics: 0,
+      macs: size * units,
+    });
     if (!last && a.batchNorm) {
       layers.push({ name: `dense_${i + 1}_bn`, kind: 'batchNorm', input: units, output: units, trainable: 2 * units, statistics: 2 * units, macs: 4 * units });
       layers.push({ name: `dense_${i + 1}_act`, kind: 'activation', input: units, output: units, trainable: 0, statistics: 0, macs: units });
@@ -157,7 +174,7 @@ function topologyLayers(topology: unknown): LayerJson[] {
   const t = topology as Record<string, unknown>;
   const model = (t.model_config ?? t) as { config?: unknown };
   const config = model?.config as { layers?: unknown } | unknown[] | undefined;
-  const layers = Array.isArray(config) ? config : (config as { layers?: unknown } | undefined)?.layers;
+  const layers = Array.isArray(config) ? config : config?.layers;
   return Array.isArray(layers) ? layers.filter((l): l is LayerJson => l !== null && typeof l === 'object') : [];
 }
 
@@ -171,19 +188,25 @@ const pair = (v: unknown, fallback: number): [number, number] => {
 function windowed(shape: number[], k: [number, number], strides: [number, number], padding: unknown): [number, number] {
   const [h, w] = [shape[0] ?? 1, shape[1] ?? 1];
   const same = padding === 'same';
-  return [same ? Math.ceil(h / strides[0]) : Math.max(0, Math.floor((h - k[0]) / strides[0]) + 1), same ? Math.ceil(w / strides[1]) : Math.max(0, Math.floor((w - k[1]) / strides[1]) + 1)];
+  return [
+    same ? Math.ceil(h / strides[0]) : Math.max(0, Math.floor((h - k[0]) / strides[0]) + 1),
+    same ? Math.ceil(w / strides[1]) : Math.max(0, Math.floor((w - k[1]) / strides[1]) + 1),
+  ];
 }
 
 /** The layer names a layer of a functional topology takes its inputs from (its first call). */
 function inboundNames(l: LayerJson): string[] {
   const nodes = (l as { inbound_nodes?: unknown }).inbound_nodes;
-  const first = Array.isArray(nodes) ? nodes[0] : undefined;
-  return Array.isArray(first) ? first.map((ref) => (Array.isArray(ref) ? String(ref[0]) : String((ref as { args?: unknown })?.args ?? ''))) : [];
+  const first: unknown = Array.isArray(nodes) ? nodes[0] : undefined;
+  return Array.isArray(first) ? first.map((ref: unknown) => (Array.isArray(ref) ? String(ref[0]) : '')) : [];
 }
 
 /** ZeroPadding2D's `padding` as rows and columns added. */
 function padded(padding: unknown): [number, number] {
-  if (Array.isArray(padding) && Array.isArray(padding[0])) return [Number(padding[0][0] ?? 0) + Number(padding[0][1] ?? 0), Number(padding[1]?.[0] ?? 0) + Number(padding[1]?.[1] ?? 0)];
+  if (Array.isArray(padding) && Array.isArray(padding[0])) {
+    const [rows, cols] = padding as [unknown[], unknown[] | undefined];
+    return [Number(rows[0] ?? 0) + Number(rows[1] ?? 0), Number(cols?.[0] ?? 0) + Number(cols?.[1] ?? 0)];
+  }
   const [a, b] = pair(padding, 1);
   return [2 * a, 2 * b];
 }
@@ -204,7 +227,9 @@ export function topologyLayersOf(model: ModelDescription, featureShape: number[]
   for (const [i, l] of list.entries()) {
     const config = l.config ?? {};
     const name = typeof config.name === 'string' ? config.name : `layer_${i}`;
-    const inShapes = inboundNames(l).map((n) => shapes.get(n)).filter((s): s is number[] => s !== undefined);
+    const inShapes = inboundNames(l)
+      .map((n) => shapes.get(n))
+      .filter((s): s is number[] => s !== undefined);
     if (inShapes[0]) shape = inShapes[0];
     const input = product(shape);
     const last = shape[shape.length - 1] ?? 1;
@@ -337,7 +362,7 @@ export function estimateJob(input: EstimateInput): JobEstimate {
   const { spec, data } = input;
   const hp = spec.hyperparameters;
   const train = data.train ?? data.test;
-  if (train === undefined) throw new Error('estimateJob needs the job\'s labelled set (data.train, data.source or data.test)');
+  if (train === undefined) throw new Error("estimateJob needs the job's labelled set (data.train, data.source or data.test)");
   const numClasses = train.numClasses;
   const newHead = spec.strategy?.newHead ? numClasses : undefined;
   const layers = spec.model.architecture
@@ -358,19 +383,30 @@ export function estimateJob(input: EstimateInput): JobEstimate {
     const test = data.test ?? train;
     const held = allData + batcherBytes(test, evalBatchRows(test));
     const flops = 2 * macs * test.numExamples;
-    return summary({ parameters, parameterBytes: parameters * FLOAT, optimizerStateBytes: 0, activationBytes: evalBytes, datasetBytes: held, stepsPerEpoch: 0, flopsPerEpoch: flops, flops });
+    return summary({
+      parameters,
+      parameterBytes: parameters * FLOAT,
+      optimizerStateBytes: 0,
+      activationBytes: evalBytes,
+      datasetBytes: held,
+      stepsPerEpoch: 0,
+      flopsPerEpoch: flops,
+      flops,
+    });
   }
 
   const B = hp.batchSize;
   const kind = spec.method?.kind;
   const target = data.target;
-  const usesTarget = (kind === 'dann' || kind === 'coral' || kind === 'mmd' || kind === 'pseudo_label' || spec.data.targetLabelled === true) && target !== undefined;
+  const usesTarget =
+    (kind === 'dann' || kind === 'coral' || kind === 'mmd' || kind === 'pseudo_label' || spec.data.targetLabelled === true) && target !== undefined;
   const targetRows = usesTarget ? Math.min(B, target.numExamples) : 0;
   const rows = Math.min(B, train.numExamples) + targetRows;
 
   // Trained weights: every trainable one, or the last layers with weights under a freeze strategy.
   const withWeights = layers.filter((l) => l.trainable > 0);
-  const frozenCount = spec.strategy?.kind === 'freeze' ? Math.max(0, withWeights.length - (spec.strategy.trainableLayers ?? METHOD_DEFAULTS.trainableLayers)) : 0;
+  const frozenCount =
+    spec.strategy?.kind === 'freeze' ? Math.max(0, withWeights.length - (spec.strategy.trainableLayers ?? METHOD_DEFAULTS.trainableLayers)) : 0;
   const trainableAll = Math.max(
     layers.reduce((n, l) => n + l.trainable, 0),
     parameters - layers.reduce((n, l) => n + l.statistics, 0),
@@ -421,7 +457,12 @@ export function estimateJob(input: EstimateInput): JobEstimate {
   const trainFlops = 6 * macs * steps * rows + steps * stepFlops;
   const validationFlops = data.validation ? 2 * macs * data.validation.numExamples : 0;
   const flopsPerEpoch = trainFlops + validationFlops;
-  const finalSets = [data.test, data.targetTest, data.sourceTest ?? (spec.type === 'domain_adaptation' ? train : undefined), kind === 'adabn' ? target : undefined];
+  const finalSets = [
+    data.test,
+    data.targetTest,
+    data.sourceTest ?? (spec.type === 'domain_adaptation' ? train : undefined),
+    kind === 'adabn' ? target : undefined,
+  ];
   const finalFlops = finalSets.reduce((n, d) => n + (d ? 2 * macs * d.numExamples : 0), 0);
   const batchBytes = batcherBytes(train, B) + (usesTarget ? batcherBytes(target, B) : 0) + batcherBytes(train, evalRows);
   const estimate = summary({
@@ -440,8 +481,8 @@ export function estimateJob(input: EstimateInput): JobEstimate {
 /** Values per example of the layer feeding the head (the last layer with weights): what DANN, CORAL and MMD align by default. */
 function featureSizeOf(layers: Layer[], featureShape: number[]): number {
   let head = layers.length - 1;
-  while (head > 0 && layers[head]!.trainable === 0) head--;
-  return head > 0 ? layers[head - 1]!.output : product(featureShape);
+  while (head > 0 && layers[head].trainable === 0) head--;
+  return head > 0 ? layers[head - 1].output : product(featureShape);
 }
 
 function summary(e: Omit<JobEstimate, 'memoryBytes'>): JobEstimate {

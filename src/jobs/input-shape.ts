@@ -11,10 +11,10 @@ import { imageShapeOf } from '../artifacts/image-shape.js';
  */
 export function cnnInputShape(featureShape: readonly number[]): [number, number, number] | undefined {
   const [a, b, c] = featureShape;
-  if (featureShape.length === 3) return [a!, b!, c!];
-  if (featureShape.length === 2) return [a!, b!, 1];
+  if (featureShape.length === 3) return [a, b, c];
+  if (featureShape.length === 2) return [a, b, 1];
   if (featureShape.length !== 1) return undefined;
-  const side = Math.round(Math.sqrt(a!));
+  const side = Math.round(Math.sqrt(a));
   return side >= 2 && side * side === a ? [side, side, 1] : undefined;
 }
 
@@ -40,7 +40,12 @@ export function feedShape(d: Examples, modelInput: readonly number[] | null): { 
   const image = imageShapeOf(d, true);
   const size = d.featureShape.reduce((a, b) => a * b, 1);
   const wanted = modelInput.reduce((a, b) => a * b, 1);
-  if (image && (same(modelInput, image) || (modelInput.length === 1 && wanted === size) || (modelInput.length === 2 && image[2] === 1 && same(modelInput, image.slice(0, 2))))) {
+  if (
+    image &&
+    (same(modelInput, image) ||
+      (modelInput.length === 1 && wanted === size) ||
+      (modelInput.length === 2 && image[2] === 1 && same(modelInput, image.slice(0, 2))))
+  ) {
     return { shape: [...modelInput] };
   }
   const what = `takes inputs of shape ${shown(modelInput)}; dataset ${d.id} has examples of shape ${shown(d.featureShape)}${image && !same(image, d.featureShape) ? ` (images ${shown(image)})` : ''}`;
@@ -52,6 +57,9 @@ export function feedShape(d: Examples, modelInput: readonly number[] | null): { 
     if (image[2] !== c) ways.push(`channels ${c}${c === 3 ? ' (greyscale images become 3 equal channels)' : ''}`);
     return { problem: `${what}; expected ${shown(wantedImage)} images: upload the images again with ${ways.join(' and ')}` };
   }
-  if (wantedImage) return { problem: `${what}; expected ${wanted} values per example as ${shown(wantedImage)} images: upload them as images, or give imageShape ${shown(wantedImage)} to a CSV or JSONL upload` };
+  if (wantedImage)
+    return {
+      problem: `${what}; expected ${wanted} values per example as ${shown(wantedImage)} images: upload them as images, or give imageShape ${shown(wantedImage)} to a CSV or JSONL upload`,
+    };
   return { problem: `${what}; expected ${wanted} values per example` };
 }

@@ -11,7 +11,7 @@ export function layerNames(modelJson: unknown): string[] | undefined {
   if (topology === null || typeof topology !== 'object') return undefined;
   const model = (topology.model_config ?? topology) as { config?: unknown };
   const config = model.config as { layers?: unknown } | unknown[] | undefined;
-  const layers = Array.isArray(config) ? config : (config as { layers?: unknown } | undefined)?.layers;
+  const layers = Array.isArray(config) ? config : config?.layers;
   if (!Array.isArray(layers)) return undefined;
   const names = (layers as LayerJson[]).map((l) => l?.name ?? l?.config?.name);
   return names.every((n): n is string => typeof n === 'string') ? names : undefined;

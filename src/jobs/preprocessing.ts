@@ -61,9 +61,10 @@ export function preprocessingProblem(value: unknown): string | undefined {
   const numbers = Object.values(value).flat();
   if (!numbers.every(Number.isFinite)) return `holds a number that is not finite; ${expected}`;
   if ('scale' in value && value.scale === 0) return 'has scale 0, which maps every value to the offset; expected a scale other than 0';
-  if ('range' in value && !(value.range[0]! < value.range[1]!)) return `has range [${value.range.join(', ')}]; expected [low, high] with low below high`;
+  if ('range' in value && !(value.range[0] < value.range[1])) return `has range [${value.range.join(', ')}]; expected [low, high] with low below high`;
   if ('mean' in value) {
-    if (value.mean.length !== value.std.length) return `has ${value.mean.length} means and ${value.std.length} standard deviations; expected one of each per channel`;
+    if (value.mean.length !== value.std.length)
+      return `has ${value.mean.length} means and ${value.std.length} standard deviations; expected one of each per channel`;
     if (value.std.some((s) => s <= 0)) return `has std [${value.std.join(', ')}]; expected every std above 0`;
   }
   return undefined;
@@ -86,8 +87,8 @@ export function channelAffine(p: Preprocessing, channels: number): ChannelAffine
       scale[c] = (high - low) / 255;
       offset[c] = low;
     } else {
-      const mean = p.mean.length === 1 ? p.mean[0]! : p.mean[c]!;
-      const std = p.std.length === 1 ? p.std[0]! : p.std[c]!;
+      const mean = p.mean.length === 1 ? p.mean[0] : p.mean[c];
+      const std = p.std.length === 1 ? p.std[0] : p.std[c];
       scale[c] = 1 / (255 * std);
       offset[c] = -mean / std;
     }
@@ -105,7 +106,7 @@ export function channelProblem(p: Preprocessing, channels: number): string | und
 export function samePreprocessing(a: Preprocessing, b: Preprocessing, channels = 3): boolean {
   const [x, y] = [channelAffine(a, channels), channelAffine(b, channels)];
   const close = (u: number, v: number) => Math.abs(u - v) <= 1e-6 * Math.max(1, Math.abs(u), Math.abs(v));
-  return x.scale.every((s, c) => close(s, y.scale[c]!) && close(x.offset[c]!, y.offset[c]!));
+  return x.scale.every((s, c) => close(s, y.scale[c]) && close(x.offset[c], y.offset[c]));
 }
 
 /** A convention in words, for logs and errors. */
@@ -124,7 +125,7 @@ export function applyPreprocessing(values: Float32Array, preprocessing: Preproce
   const { scale, offset } = channelAffine(preprocessing, channels);
   for (let i = 0; i < values.length; i++) {
     const c = i % channels;
-    values[i] = values[i]! * scale[c]! + offset[c]!;
+    values[i] = values[i] * scale[c] + offset[c];
   }
   return values;
 }

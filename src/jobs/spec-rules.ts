@@ -56,7 +56,11 @@ function checkSpec(spec: JobSpec, problem: Problem): void {
     if (model.bases) problem('/model/bases', basesOnly);
   } else if (type === 'finetune' || type === 'evaluate') {
     if (!model.base) problem('/model/base', `is required for ${type === 'finetune' ? 'a finetune' : 'an evaluate'} job`);
-    if (model.architecture) problem('/model/architecture', `is not allowed for ${type === 'finetune' ? 'a finetune job (the base model fixes it)' : 'an evaluate job (the base model is evaluated as it is)'}`);
+    if (model.architecture)
+      problem(
+        '/model/architecture',
+        `is not allowed for ${type === 'finetune' ? 'a finetune job (the base model fixes it)' : 'an evaluate job (the base model is evaluated as it is)'}`,
+      );
     if (model.bases) problem('/model/bases', basesOnly);
   } else if (multiSource) {
     if (!model.bases) problem('/model/bases', 'is required for method multi_source: two or more models of one architecture');
@@ -64,7 +68,8 @@ function checkSpec(spec: JobSpec, problem: Problem): void {
     if (model.architecture) problem('/model/architecture', 'is not allowed with method multi_source (model.bases fix it)');
   } else {
     if (model.bases) problem('/model/bases', basesOnly);
-    if (!model.base === !model.architecture) problem('/model', 'needs exactly one of base (a model to adapt) or architecture (a model trained from scratch on data.source)');
+    if (!model.base === !model.architecture)
+      problem('/model', 'needs exactly one of base (a model to adapt) or architecture (a model trained from scratch on data.source)');
   }
   if (model.architecture) {
     const a = model.architecture;
@@ -94,7 +99,11 @@ function checkSpec(spec: JobSpec, problem: Problem): void {
     if (value !== undefined && !roles.allowed.includes(role)) problem(`/data/${role}`, `is not used by a ${type} job${ROLE_HINTS[role] ?? ''}`);
   }
   for (const role of required) {
-    if (spec.data[role] === undefined) problem(`/data/${role}`, `is required for ${type === 'evaluate' ? 'an evaluate job' : `a ${type} job`}${role === 'target' ? ` with method ${method?.kind}` : ''}`);
+    if (spec.data[role] === undefined)
+      problem(
+        `/data/${role}`,
+        `is required for ${type === 'evaluate' ? 'an evaluate job' : `a ${type} job`}${role === 'target' ? ` with method ${method?.kind}` : ''}`,
+      );
   }
   if (spec.data.targetLabelled && spec.data.target === undefined) problem('/data/targetLabelled', 'needs data.target');
 
@@ -162,7 +171,10 @@ export function checkLayerNames(spec: JobSpec, modelId: string, layers: readonly
   const cut = index('/strategy/featureLayer', strategy?.featureLayer);
   const from = index('/strategy/trainFrom', strategy?.trainFrom);
   if (cut !== undefined && from !== undefined && from > cut) {
-    problem('/strategy/trainFrom', `is '${strategy!.trainFrom}', which comes after featureLayer '${strategy!.featureLayer}' and is removed with the old head; expected a layer up to it`);
+    problem(
+      '/strategy/trainFrom',
+      `is '${strategy!.trainFrom}', which comes after featureLayer '${strategy!.featureLayer}' and is removed with the old head; expected a layer up to it`,
+    );
   }
   if (!(method?.kind === 'dann' || method?.kind === 'coral' || method?.kind === 'mmd')) return;
   index('/method/featureLayer', method.featureLayer);
@@ -170,14 +182,19 @@ export function checkLayerNames(spec: JobSpec, modelId: string, layers: readonly
 
 /** What augment may ask: some change, and target batches only where a job has them. */
 function checkAugment(spec: JobSpec, augment: Augment, problem: Problem): void {
-  if (!changesAnything(augment)) problem('/hyperparameters/augment', 'changes nothing; expected at least one of flip, rotate, translate, scale, brightness, contrast or noise above 0');
+  if (!changesAnything(augment))
+    problem('/hyperparameters/augment', 'changes nothing; expected at least one of flip, rotate, translate, scale, brightness, contrast or noise above 0');
   if (augment.apply === undefined) return;
   if (spec.type !== 'domain_adaptation') {
     problem('/hyperparameters/augment/apply', `applies to domain_adaptation jobs only (a ${spec.type} job augments data.train)`);
   } else if (augment.apply.includes('target')) {
     const kind = spec.method?.kind;
     const trainsOnTarget = spec.data.targetLabelled === true || kind === 'dann' || kind === 'coral' || kind === 'mmd' || kind === 'pseudo_label';
-    if (!trainsOnTarget) problem('/hyperparameters/augment/apply', `names target, but method ${kind} trains on no target batches (dann, coral, mmd and pseudo_label do, and any method with data.targetLabelled)`);
+    if (!trainsOnTarget)
+      problem(
+        '/hyperparameters/augment/apply',
+        `names target, but method ${kind} trains on no target batches (dann, coral, mmd and pseudo_label do, and any method with data.targetLabelled)`,
+      );
   }
 }
 
@@ -185,7 +202,10 @@ function checkAugment(spec: JobSpec, augment: Augment, problem: Problem): void {
 export function checkRuntimeLimit(spec: JobSpec, maxRuntimeSeconds: number, problem: Problem): void {
   const asked = spec.limits?.maxRuntimeSeconds;
   if (asked !== undefined && asked > maxRuntimeSeconds) {
-    problem('/limits/maxRuntimeSeconds', `is ${asked}; expected at most ${maxRuntimeSeconds} (JOB_MAX_RUNTIME_SECONDS, the longest this service runs an attempt)`);
+    problem(
+      '/limits/maxRuntimeSeconds',
+      `is ${asked}; expected at most ${maxRuntimeSeconds} (JOB_MAX_RUNTIME_SECONDS, the longest this service runs an attempt)`,
+    );
   }
 }
 
@@ -210,7 +230,10 @@ function checkPenaltyStability(spec: JobSpec, problem: Problem): void {
     if (strategy.newHead) weights.push({ name: 'beta', value: strategy.beta ?? METHOD_DEFAULTS.beta });
     for (const { name, value } of weights) {
       if (lr * value < bound) continue;
-      problem(`/strategy/${name}`, `is ${value}: ${setting}, ${name} must stay below ${round(bound / lr)} (learningRate × ${name} < ${round(bound)}), ${consequence}`);
+      problem(
+        `/strategy/${name}`,
+        `is ${value}: ${setting}, ${name} must stay below ${round(bound / lr)} (learningRate × ${name} < ${round(bound)}), ${consequence}`,
+      );
     }
   }
   if (method?.kind === 'multi_source' && spec.model.bases) {

@@ -16,7 +16,8 @@ import { channelProblem, describePreprocessing, type Preprocessing } from './pre
 import type { DatasetFiles, TrainingData, TrainingTask } from './task.js';
 
 /** Whether the spec names layers of its base model, which are then checked against the stored model. */
-const namesLayers = (spec: JobSpec) => spec.strategy?.featureLayer !== undefined || spec.strategy?.trainFrom !== undefined || spec.method?.featureLayer !== undefined;
+const namesLayers = (spec: JobSpec) =>
+  spec.strategy?.featureLayer !== undefined || spec.strategy?.trainFrom !== undefined || spec.method?.featureLayer !== undefined;
 
 /** The layer names in a stored model's model.json; undefined when unreadable (the training child then reports what is wrong). */
 async function storedLayerNames(dir: string): Promise<string[] | undefined> {
@@ -112,12 +113,18 @@ export async function resolveTask(store: Store, artifacts: Artifacts, opts: Reso
     for (const role of augmentedRoles(spec)) {
       const d = role === 'source' ? train : data.target;
       if (d && !imageShapeOf(d, true)) {
-        problem('/hyperparameters/augment', `flips, rotates, translates or scales images, but dataset ${d.id} (${role === 'source' ? trainRole : 'target'}) has examples of shape [${d.featureShape}] that are not images; expected only brightness, contrast or noise for it, or a dataset with an imageShape`);
+        problem(
+          '/hyperparameters/augment',
+          `flips, rotates, translates or scales images, but dataset ${d.id} (${role === 'source' ? trainRole : 'target'}) has examples of shape [${d.featureShape}] that are not images; expected only brightness, contrast or noise for it, or a dataset with an imageShape`,
+        );
       }
     }
   }
-  if (spec.model.architecture?.kind === 'cnn' && train && !cnnInputShape(train.featureShape!)) {
-    problem('/model/architecture/kind', `cnn needs image-like examples (featureShape [h, w, c], [h, w] or a square [n]); dataset ${train.id} has [${train.featureShape}]`);
+  if (spec.model.architecture?.kind === 'cnn' && train && !cnnInputShape(train.featureShape)) {
+    problem(
+      '/model/architecture/kind',
+      `cnn needs image-like examples (featureShape [h, w, c], [h, w] or a square [n]); dataset ${train.id} has [${train.featureShape}]`,
+    );
   }
 
   // Models must take the examples and predict their classes (a finetune may ask for a new head).
@@ -145,7 +152,10 @@ export async function resolveTask(store: Store, artifacts: Artifacts, opts: Reso
     if (!fits || !m.classes || m.classes.length === fits.numClasses) return;
     if (spec.type === 'finetune' && spec.strategy?.newHead) return;
     if (spec.type === 'finetune') {
-      problem('/strategy/newHead', `must be true: base model ${m.id} predicts ${m.classes.length} classes, dataset ${fits.id} has ${fits.numClasses}; a new head replaces its output layer`);
+      problem(
+        '/strategy/newHead',
+        `must be true: base model ${m.id} predicts ${m.classes.length} classes, dataset ${fits.id} has ${fits.numClasses}; a new head replaces its output layer`,
+      );
     } else {
       problem(pointer, `predicts ${m.classes.length} classes, the ${fitsRole} dataset ${fits.id} has ${fits.numClasses}`);
     }
@@ -166,7 +176,7 @@ export async function resolveTask(store: Store, artifacts: Artifacts, opts: Reso
   const fed = base ?? bases[0];
   const convention = fed?.preprocessing ?? undefined;
   if (convention && fits) {
-    const channels = fed!.inputShape?.length === 3 ? fed!.inputShape[2]! : 1;
+    const channels = fed.inputShape?.length === 3 ? fed.inputShape[2] : 1;
     const wrong = channelProblem(convention, channels);
     if (wrong) problem(base ? '/model/base' : '/model/bases/0', `declares preprocessing ${describePreprocessing(convention)}, which ${wrong}`);
   }
@@ -174,7 +184,11 @@ export async function resolveTask(store: Store, artifacts: Artifacts, opts: Reso
 
   const feed = (d: ReadyDataset) => {
     const shape = fed ? feedShape(d, fed.inputShape) : undefined;
-    return files(d, { dir: artifacts.datasetDir(d.id), shape: shape && 'shape' in shape ? shape.shape : d.featureShape, preprocessing: convention ?? d.preprocessing });
+    return files(d, {
+      dir: artifacts.datasetDir(d.id),
+      shape: shape && 'shape' in shape ? shape.shape : d.featureShape,
+      preprocessing: convention ?? d.preprocessing,
+    });
   };
   const taskData: TrainingData = {};
   if (train) taskData.train = feed(train);

@@ -67,14 +67,18 @@ export function serviceMetrics(deps: Pick<AppDeps, 'store' | 'queue'>, onQueueEr
       this.set((await queueCounts()) ? 1 : 0);
     },
   });
-  const depth = new OptionalGauge('tfjs_adapt_queue_depth', 'Jobs in the queue waiting for a worker (waiting, prioritized, delayed); absent when the queue did not answer.', async () => {
-    const counts = await queueCounts();
-    return counts ? [...WAITING_STATES].reduce((n, state) => n + (counts[state] ?? 0), 0) : null;
-  });
+  const depth = new OptionalGauge(
+    'tfjs_adapt_queue_depth',
+    'Jobs in the queue waiting for a worker (waiting, prioritized, delayed); absent when the queue did not answer.',
+    async () => {
+      const counts = await queueCounts();
+      return counts ? [...WAITING_STATES].reduce((n, state) => n + (counts[state] ?? 0), 0) : null;
+    },
+  );
   registry.registerMetric(depth as unknown as Metric);
   new Gauge({
     name: 'tfjs_adapt_queue_jobs',
-    help: 'BullMQ jobs of the training queue by state (completed and failed are bounded by the queue\'s retention). Absent when the queue did not answer.',
+    help: "BullMQ jobs of the training queue by state (completed and failed are bounded by the queue's retention). Absent when the queue did not answer.",
     labelNames: ['state'],
     registers: [registry],
     async collect() {
@@ -86,7 +90,7 @@ export function serviceMetrics(deps: Pick<AppDeps, 'store' | 'queue'>, onQueueEr
 
   new Gauge({
     name: 'tfjs_adapt_training_samples_per_second',
-    help: 'Training throughput of the running jobs (each job\'s latest epoch), summed by tfjs backend.',
+    help: "Training throughput of the running jobs (each job's latest epoch), summed by tfjs backend.",
     labelNames: ['backend'],
     registers: [registry],
     async collect() {
@@ -101,7 +105,7 @@ export function serviceMetrics(deps: Pick<AppDeps, 'store' | 'queue'>, onQueueEr
 
   new Gauge({
     name: 'tfjs_adapt_job_errors',
-    help: 'Failed jobs by error code (the job\'s error.code).',
+    help: "Failed jobs by error code (the job's error.code).",
     labelNames: ['code'],
     registers: [registry],
     async collect() {
@@ -115,7 +119,7 @@ export function serviceMetrics(deps: Pick<AppDeps, 'store' | 'queue'>, onQueueEr
 
   const duration = new StoreHistogram(store.db, {
     name: 'tfjs_adapt_job_duration_seconds',
-    help: 'Time from a job\'s first start to its end, by type and final status.',
+    help: "Time from a job's first start to its end, by type and final status.",
     buckets: DURATION_BUCKETS,
     labelNames: ['type', 'status'],
     observations: `SELECT type, status, extract(epoch FROM finished_at - started_at)::float8 AS v

@@ -33,7 +33,7 @@ export class StoreHistogram {
     private readonly db: Db,
     private readonly opts: StoreHistogramOptions,
   ) {
-    if (opts.buckets.some((b, i) => !Number.isFinite(b) || (i > 0 && b <= opts.buckets[i - 1]!))) {
+    if (opts.buckets.some((b, i) => !Number.isFinite(b) || (i > 0 && b <= opts.buckets[i - 1]))) {
       throw new Error(`histogram ${opts.name}: buckets must be finite and ascending, got ${JSON.stringify(opts.buckets)}`);
     }
     this.name = opts.name;

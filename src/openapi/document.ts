@@ -32,7 +32,11 @@ type Operation = {
   security?: Array<Record<string, string[]>>;
 };
 type PathItem = Record<string, unknown>;
-type Doc = { paths?: Record<string, PathItem>; components?: { schemas?: Record<string, Schema>; securitySchemes?: Record<string, unknown> }; servers?: unknown[] };
+type Doc = {
+  paths?: Record<string, PathItem>;
+  components?: { schemas?: Record<string, Schema>; securitySchemes?: Record<string, unknown> };
+  servers?: unknown[];
+};
 
 const BEARER = 'bearerAuth';
 const SECURITY_SCHEME = {
@@ -45,12 +49,17 @@ const SECURITY_SCHEME = {
 const SERVERS = [{ url: '/', description: 'this service: paths are relative to the address this document was fetched from' }];
 
 /** A problem+json answer, for the statuses every route of a kind can give (the Problem schema without TypeBox's symbols). */
-const problemResponse = (code: string): Response => ({ description: STATUS_TEXT[code], content: { 'application/problem+json': { schema: JSON.parse(JSON.stringify(Problem)) as Schema } } });
+const problemResponse = (code: string): Response => ({
+  description: STATUS_TEXT[code],
+  content: { 'application/problem+json': { schema: JSON.parse(JSON.stringify(Problem)) as Schema } },
+});
 
 /** Whether fastify checks some input of the operation against a schema (and so can answer 400). */
 function validatesInput(op: Operation): boolean {
   if (op.requestBody) return true;
-  return (op.parameters ?? []).some((p) => p.in !== 'path' || ['pattern', 'maxLength', 'minLength', 'enum', 'minimum', 'maximum', 'format'].some((k) => p.schema?.[k] !== undefined));
+  return (op.parameters ?? []).some(
+    (p) => p.in !== 'path' || ['pattern', 'maxLength', 'minLength', 'enum', 'minimum', 'maximum', 'format'].some((k) => p.schema?.[k] !== undefined),
+  );
 }
 
 /**

@@ -178,13 +178,17 @@ const sweepDone = {
   finishedAt: '2026-11-28T10:20:01.000Z',
 };
 
-
 const events = [
   { seq: 1, type: 'status', createdAt: '2026-11-28T10:00:01.127Z', data: { status: 'queued' } },
   { seq: 2, type: 'status', createdAt: '2026-11-28T10:00:01.148Z', data: { status: 'running', attempt: 1 } },
   { seq: 3, type: 'log', createdAt: '2026-11-28T10:00:02.200Z', data: { level: 'info', backend: 'tensorflow', message: 'training on the tensorflow backend' } },
   { seq: 4, type: 'progress', createdAt: '2026-11-28T10:00:02.385Z', data: { epoch: 1, epochs: 10, step: 200, steps: 938, loss: 0.9312 } },
-  { seq: 9, type: 'metrics', createdAt: '2026-11-28T10:00:11.430Z', data: { epoch: 1, loss: 0.873, accuracy: 0.7303, samplesPerSecond: 6250.2, epochSeconds: 9.6 } },
+  {
+    seq: 9,
+    type: 'metrics',
+    createdAt: '2026-11-28T10:00:11.430Z',
+    data: { epoch: 1, loss: 0.873, accuracy: 0.7303, samplesPerSecond: 6250.2, epochSeconds: 9.6 },
+  },
   { seq: 10, type: 'checkpoint', createdAt: '2026-11-28T10:00:11.470Z', data: { epoch: 1, step: 938, metrics: { loss: 0.873, accuracy: 0.7303 } } },
 ];
 
@@ -199,7 +203,8 @@ const checkpoint = (epoch: number, loss: number, accuracy: number) => ({
 const TOO_LARGE =
   "is 8192: the training child's estimated peak memory is 30.1 GiB (weights 24.5 MiB, optimizer state 0 bytes, one step's activations 30.0 GiB for batches of 8192, datasets 9.25 MiB), " +
   'over the limit of 2.00 GiB (JOB_MAX_MEMORY_BYTES); expected a batchSize of at most 128';
-const TOO_MANY = 'tenant default already has 100 unfinished jobs (queued, running or paused; MAX_ACTIVE_JOBS_PER_TENANT is 100); wait for some to finish, or cancel paused ones';
+const TOO_MANY =
+  'tenant default already has 100 unfinished jobs (queued, running or paused; MAX_ACTIVE_JOBS_PER_TENANT is 100); wait for some to finish, or cancel paused ones';
 
 const problem = (status: number, slug: string, title: string, detail: string, instance: string, errors?: Array<{ pointer: string; detail: string }>) => ({
   type: `urn:tfjs-adapt:problem:${slug}`,
@@ -241,27 +246,59 @@ export const EXAMPLES: Record<string, OperationExamples> = {
     responses: {
       201: dataset,
       202: uploading,
-      400: problem(400, 'validation', 'The request is not valid', 'body /source/split must be one of "train", "test"', '/v1/datasets', [{ pointer: '/source/split', detail: 'must be one of "train", "test"' }]),
-      413: problem(413, 'upload_too_large', 'Upload too large', 'the upload is larger than 1073741824 bytes, the limit of this service (UPLOAD_LIMIT_BYTES); nothing was stored', '/v1/datasets'),
+      400: problem(400, 'validation', 'The request is not valid', 'body /source/split must be one of "train", "test"', '/v1/datasets', [
+        { pointer: '/source/split', detail: 'must be one of "train", "test"' },
+      ]),
+      413: problem(
+        413,
+        'upload_too_large',
+        'Upload too large',
+        'the upload is larger than 1073741824 bytes, the limit of this service (UPLOAD_LIMIT_BYTES); nothing was stored',
+        '/v1/datasets',
+      ),
       415: problem(415, 'fst_err_ctp_invalid_media_type', 'Unsupported Media Type: text/plain', 'Unsupported Media Type: text/plain', '/v1/datasets'),
     },
   },
   'GET /v1/datasets': { responses: { 200: page(dataset) } },
-  'GET /v1/datasets/{id}': { responses: { 200: dataset, 404: problem(404, 'not_found', 'Dataset not found', 'no dataset has the id "ds_nope"', '/v1/datasets/ds_nope', [{ pointer: '/id', detail: 'unknown id' }]) } },
+  'GET /v1/datasets/{id}': {
+    responses: {
+      200: dataset,
+      404: problem(404, 'not_found', 'Dataset not found', 'no dataset has the id "ds_nope"', '/v1/datasets/ds_nope', [
+        { pointer: '/id', detail: 'unknown id' },
+      ]),
+    },
+  },
   'DELETE /v1/datasets/{id}': {
-    responses: { 409: problem(409, 'in_use', 'Dataset in use', `dataset ${DS_TRAIN} is used by unfinished jobs: ${JOB}; cancel them or wait`, `/v1/datasets/${DS_TRAIN}`) },
+    responses: {
+      409: problem(409, 'in_use', 'Dataset in use', `dataset ${DS_TRAIN} is used by unfinished jobs: ${JOB}; cancel them or wait`, `/v1/datasets/${DS_TRAIN}`),
+    },
   },
   'GET /v1/datasets/{id}/examples': {
     responses: {
-      200: { data: [{ index: 0, label: 5, class: '5', image: 'data:image/png;base64,iVBORw0KGgoAAAANSUhEUgAAABwAAAAcCAAAAABXZoBI...' }], offset: 0, total: 60000, nextOffset: 1 },
-      409: problem(409, 'not_ready', 'Dataset not ready', `dataset ${uploading.id} is validating; examples can be read once it is ready`, `/v1/datasets/${uploading.id}/examples`),
+      200: {
+        data: [{ index: 0, label: 5, class: '5', image: 'data:image/png;base64,iVBORw0KGgoAAAANSUhEUgAAABwAAAAcCAAAAABXZoBI...' }],
+        offset: 0,
+        total: 60000,
+        nextOffset: 1,
+      },
+      409: problem(
+        409,
+        'not_ready',
+        'Dataset not ready',
+        `dataset ${uploading.id} is validating; examples can be read once it is ready`,
+        `/v1/datasets/${uploading.id}/examples`,
+      ),
     },
   },
 
   'POST /v1/models': {
     request: {
       'multipart/form-data': { name: 'pretrained-mlp', modelJson: '(model.json)', weights: ['(weights.bin)'] },
-      'application/json': { name: 'mobilenet', source: { url: 'https://models.example/mobilenet_v2/model.json' }, preprocessing: { scale: 0.00784313725490196, offset: -1 } },
+      'application/json': {
+        name: 'mobilenet',
+        source: { url: 'https://models.example/mobilenet_v2/model.json' },
+        preprocessing: { scale: 0.00784313725490196, offset: -1 },
+      },
     },
     responses: {
       201: { ...model, id: 'mdl_01a2219b00aa4e1c2d3f5a7b', name: 'pretrained-mlp', jobId: null, datasetIds: {}, metrics: null },
@@ -282,7 +319,9 @@ export const EXAMPLES: Record<string, OperationExamples> = {
   'GET /v1/models': { responses: { 200: page(model) } },
   'GET /v1/models/{id}': { responses: { 200: model } },
   'DELETE /v1/models/{id}': {
-    responses: { 409: problem(409, 'in_use', 'Model in use', `model ${MODEL} is the base of unfinished jobs: job_01a2219c7d1e2f3a4b5c6d7e`, `/v1/models/${MODEL}`) },
+    responses: {
+      409: problem(409, 'in_use', 'Model in use', `model ${MODEL} is the base of unfinished jobs: job_01a2219c7d1e2f3a4b5c6d7e`, `/v1/models/${MODEL}`),
+    },
   },
   'GET /v1/models/{id}/model.json': {
     responses: {
@@ -290,12 +329,25 @@ export const EXAMPLES: Record<string, OperationExamples> = {
         format: 'layers-model',
         generatedBy: 'TensorFlow.js tfjs-layers v4.22.0',
         modelTopology: { class_name: 'Sequential', config: { name: 'sequential_1', layers: ['…'] } },
-        weightsManifest: [{ paths: ['weights.bin'], weights: [{ name: 'dense_Dense1/kernel', shape: [784, 128], dtype: 'float32' }, { name: 'dense_Dense1/bias', shape: [128], dtype: 'float32' }] }],
+        weightsManifest: [
+          {
+            paths: ['weights.bin'],
+            weights: [
+              { name: 'dense_Dense1/kernel', shape: [784, 128], dtype: 'float32' },
+              { name: 'dense_Dense1/bias', shape: [128], dtype: 'float32' },
+            ],
+          },
+        ],
         userDefinedMetadata: { tfjsAdapt: { inputShape: [784], classes: CLASSES, preprocessing: { scale: 0.00784313725490196, offset: -1 } } },
       },
     },
   },
-  'GET /v1/models/{id}/weights.bin': { responses: { 200: '(binary: the float32 weights, little-endian, in weightsManifest order)', 409: problem(409, 'not_ready', 'Model not ready', `model ${MODEL} is validating`, `/v1/models/${MODEL}/weights.bin`) } },
+  'GET /v1/models/{id}/weights.bin': {
+    responses: {
+      200: '(binary: the float32 weights, little-endian, in weightsManifest order)',
+      409: problem(409, 'not_ready', 'Model not ready', `model ${MODEL} is validating`, `/v1/models/${MODEL}/weights.bin`),
+    },
+  },
   'POST /v1/models/{id}/predict': {
     request: {
       'application/json': { examples: [new Array(784).fill(0)], topK: 3 },
@@ -313,14 +365,39 @@ export const EXAMPLES: Record<string, OperationExamples> = {
           },
         ],
       },
-      400: problem(400, 'validation', "Examples do not fit the model's input shape [784]", '/examples/3 has 783 entries; expected 784 numbers', `/v1/models/${MODEL}/predict`, [
-        { pointer: '/examples/3', detail: 'has 783 entries; expected 784 numbers' },
+      400: problem(
+        400,
+        'validation',
+        "Examples do not fit the model's input shape [784]",
+        '/examples/3 has 783 entries; expected 784 numbers',
+        `/v1/models/${MODEL}/predict`,
+        [{ pointer: '/examples/3', detail: 'has 783 entries; expected 784 numbers' }],
+      ),
+      404: problem(404, 'not_found', 'Model not found', 'no model has the id "mdl_nope"', '/v1/models/mdl_nope/predict', [
+        { pointer: '/id', detail: 'unknown id' },
       ]),
-      404: problem(404, 'not_found', 'Model not found', 'no model has the id "mdl_nope"', '/v1/models/mdl_nope/predict', [{ pointer: '/id', detail: 'unknown id' }]),
       409: problem(409, 'not_ready', 'Model not ready', `model ${MODEL} is validating`, `/v1/models/${MODEL}/predict`),
-      413: problem(413, 'body_too_large', 'Request too large', 'a prediction request may carry at most 16777216 bytes (PREDICT_MAX_BODY_BYTES); send fewer examples per request', `/v1/models/${MODEL}/predict`),
-      429: problem(429, 'too_many_predictions', 'Too many predictions in flight', 'tenant default has 4 predictions in flight, the most one tenant may have (PREDICT_TENANT_CONCURRENCY)', `/v1/models/${MODEL}/predict`),
-      503: problem(503, 'prediction_failed', 'Prediction failed', 'the prediction child exited (SIGKILL) while answering; it is being replaced, try again', `/v1/models/${MODEL}/predict`),
+      413: problem(
+        413,
+        'body_too_large',
+        'Request too large',
+        'a prediction request may carry at most 16777216 bytes (PREDICT_MAX_BODY_BYTES); send fewer examples per request',
+        `/v1/models/${MODEL}/predict`,
+      ),
+      429: problem(
+        429,
+        'too_many_predictions',
+        'Too many predictions in flight',
+        'tenant default has 4 predictions in flight, the most one tenant may have (PREDICT_TENANT_CONCURRENCY)',
+        `/v1/models/${MODEL}/predict`,
+      ),
+      503: problem(
+        503,
+        'prediction_failed',
+        'Prediction failed',
+        'the prediction child exited (SIGKILL) while answering; it is being replaced, try again',
+        `/v1/models/${MODEL}/predict`,
+      ),
     },
   },
 
@@ -329,14 +406,21 @@ export const EXAMPLES: Record<string, OperationExamples> = {
     responses: {
       200: { object: 'job_estimate', type: 'train', estimate, limits: { maxMemoryBytes: 2147483648, maxFlops: 1e15 } },
       202: queued,
-      400: problem(400, 'job_too_large', 'The job would exceed a resource limit', `/hyperparameters/batchSize ${TOO_LARGE}`, '/v1/jobs', [{ pointer: '/hyperparameters/batchSize', detail: TOO_LARGE }]),
+      400: problem(400, 'job_too_large', 'The job would exceed a resource limit', `/hyperparameters/batchSize ${TOO_LARGE}`, '/v1/jobs', [
+        { pointer: '/hyperparameters/batchSize', detail: TOO_LARGE },
+      ]),
       409: problem(409, 'idempotency_conflict', 'Idempotency-Key reused', `key "nightly-42" was used for a different request (job ${JOB})`, '/v1/jobs'),
       429: problem(429, 'too_many_jobs', 'Too many unfinished jobs', TOO_MANY, '/v1/jobs'),
       503: problem(503, 'queue_unavailable', 'Queue unavailable', 'the job queue (Redis) is not reachable; nothing was created, retry later', '/v1/jobs'),
     },
   },
   'GET /v1/jobs': { responses: { 200: page(running) } },
-  'GET /v1/jobs/{id}': { responses: { 200: succeeded, 404: problem(404, 'not_found', 'Job not found', 'no job has the id "job_nope"', '/v1/jobs/job_nope', [{ pointer: '/id', detail: 'unknown id' }]) } },
+  'GET /v1/jobs/{id}': {
+    responses: {
+      200: succeeded,
+      404: problem(404, 'not_found', 'Job not found', 'no job has the id "job_nope"', '/v1/jobs/job_nope', [{ pointer: '/id', detail: 'unknown id' }]),
+    },
+  },
   'POST /v1/jobs/{id}/cancel': {
     responses: {
       200: { ...queued, status: 'cancelled', cancelRequested: true, finishedAt: '2026-11-28T10:00:03.000Z' },
@@ -361,11 +445,27 @@ export const EXAMPLES: Record<string, OperationExamples> = {
   'GET /v1/jobs/{id}/checkpoints': { responses: { 200: { data: [checkpoint(1, 0.873, 0.7303), checkpoint(2, 0.4025, 0.8767)] } } },
   'POST /v1/jobs/{id}/checkpoints/{epoch}/model': {
     responses: {
-      201: { ...model, id: 'mdl_01a2219d5e6f7a8b9c0d1e2f', name: `train ${JOB} epoch 2`, metrics: { ...checkpoint(2, 0.4025, 0.8767).metrics, epoch: 2, step: 1876 } },
-      404: problem(404, 'checkpoint_not_found', 'Checkpoint not found', `job ${JOB} has no checkpoint of epoch 12; it has checkpoints of epochs 1, 2`, `/v1/jobs/${JOB}/checkpoints/12/model`, [
-        { pointer: '/epoch', detail: 'expected one of 1, 2' },
-      ]),
-      409: problem(409, 'checkpoint_gone', 'Checkpoint files gone', `the checkpoint of epoch 2 (step 1876) of job ${JOB} is no longer on disk`, `/v1/jobs/${JOB}/checkpoints/2/model`),
+      201: {
+        ...model,
+        id: 'mdl_01a2219d5e6f7a8b9c0d1e2f',
+        name: `train ${JOB} epoch 2`,
+        metrics: { ...checkpoint(2, 0.4025, 0.8767).metrics, epoch: 2, step: 1876 },
+      },
+      404: problem(
+        404,
+        'checkpoint_not_found',
+        'Checkpoint not found',
+        `job ${JOB} has no checkpoint of epoch 12; it has checkpoints of epochs 1, 2`,
+        `/v1/jobs/${JOB}/checkpoints/12/model`,
+        [{ pointer: '/epoch', detail: 'expected one of 1, 2' }],
+      ),
+      409: problem(
+        409,
+        'checkpoint_gone',
+        'Checkpoint files gone',
+        `the checkpoint of epoch 2 (step 1876) of job ${JOB} is no longer on disk`,
+        `/v1/jobs/${JOB}/checkpoints/2/model`,
+      ),
     },
   },
   'GET /v1/jobs/{id}/events': { responses: { 200: { data: events, hasMore: true, nextCursor: '10' } } },
@@ -373,13 +473,27 @@ export const EXAMPLES: Record<string, OperationExamples> = {
   'POST /v1/sweeps': { request: { 'application/json': sweepSpec }, responses: { 202: sweepRunning } },
   'GET /v1/sweeps': { responses: { 200: page(sweepDone) } },
   'GET /v1/sweeps/{id}': { responses: { 200: sweepDone } },
-  'POST /v1/sweeps/{id}/cancel': { responses: { 200: { ...sweepRunning, status: 'cancelled', trials: sweepRunning.trials.map((t) => (t.status === 'queued' ? { ...t, status: 'cancelled' } : t)), finishedAt: '2026-11-28T10:00:09.000Z' } } },
+  'POST /v1/sweeps/{id}/cancel': {
+    responses: {
+      200: {
+        ...sweepRunning,
+        status: 'cancelled',
+        trials: sweepRunning.trials.map((t) => (t.status === 'queued' ? { ...t, status: 'cancelled' } : t)),
+        finishedAt: '2026-11-28T10:00:09.000Z',
+      },
+    },
+  },
   'GET /v1/sweeps/{id}/events': {
     responses: {
       200: {
         data: [
           { seq: 1, type: 'status', createdAt: '2026-11-28T10:00:01.127Z', data: { status: 'running', trials: 2 } },
-          { seq: 2, type: 'trial', createdAt: '2026-11-28T10:00:01.130Z', data: { index: 0, jobId: JOB, status: 'queued', parameters: { '/hyperparameters/optimizer/learningRate': 0.001 } } },
+          {
+            seq: 2,
+            type: 'trial',
+            createdAt: '2026-11-28T10:00:01.130Z',
+            data: { index: 0, jobId: JOB, status: 'queued', parameters: { '/hyperparameters/optimizer/learningRate': 0.001 } },
+          },
         ],
         hasMore: false,
         nextCursor: null,

@@ -25,7 +25,9 @@ export function parseApiKeys(raw: string | undefined): ApiKey[] {
     const tenant = pair.slice(0, at).trim();
     const token = pair.slice(at + 1).trim();
     if (at <= 0 || !/^[A-Za-z0-9_-]{1,64}$/.test(tenant) || token.length < 16) {
-      throw new Error(`API_KEYS entry ${i + 1} is not valid: expected tenant:token with a tenant of letters, digits, _ or - and a token of at least 16 characters`);
+      throw new Error(
+        `API_KEYS entry ${i + 1} is not valid: expected tenant:token with a tenant of letters, digits, _ or - and a token of at least 16 characters`,
+      );
     }
     return { tenant, token };
   });
@@ -117,11 +119,23 @@ export const authPlugin = fp(async (app: FastifyInstance, opts: { open: boolean;
     if (tenant === undefined) {
       const header = req.headers.authorization;
       reply.header('www-authenticate', admin ? ADMIN_CHALLENGE : 'Bearer');
-      const expected = admin ? 'send HTTP Basic credentials (user: your tenant, password: its API key) or Authorization: Bearer <token>' : 'send Authorization: Bearer <token>';
-      throw new HttpProblem(401, 'unauthorized', 'Authentication required', header ? `the credentials in the Authorization header are not valid; ${expected}` : expected);
+      const expected = admin
+        ? 'send HTTP Basic credentials (user: your tenant, password: its API key) or Authorization: Bearer <token>'
+        : 'send Authorization: Bearer <token>';
+      throw new HttpProblem(
+        401,
+        'unauthorized',
+        'Authentication required',
+        header ? `the credentials in the Authorization header are not valid; ${expected}` : expected,
+      );
     }
     if (admin && !admins.has(tenant)) {
-      throw new HttpProblem(403, 'forbidden', 'Not an admin tenant', `tenant ${JSON.stringify(tenant)} is not in ADMIN_TENANTS: /admin shows every tenant's jobs, so only the tenants listed there may open it`);
+      throw new HttpProblem(
+        403,
+        'forbidden',
+        'Not an admin tenant',
+        `tenant ${JSON.stringify(tenant)} is not in ADMIN_TENANTS: /admin shows every tenant's jobs, so only the tenants listed there may open it`,
+      );
     }
     req.tenant = tenant;
   });

@@ -24,12 +24,20 @@ export class HttpProblem extends Error {
  */
 export function fieldsProblem(p: { status: number; slug: string; title: string; errors: FieldError[]; namePart?: boolean }): HttpProblem {
   const [first, ...rest] = p.errors;
-  const detail = first ? `${p.namePart && first.in ? `${first.in} ` : ''}${first.pointer} ${first.detail}${rest.length > 0 ? ` (and ${rest.length} more)` : ''}` : p.title;
+  const detail = first
+    ? `${p.namePart && first.in ? `${first.in} ` : ''}${first.pointer} ${first.detail}${rest.length > 0 ? ` (and ${rest.length} more)` : ''}`
+    : p.title;
   return new HttpProblem(p.status, p.slug, p.title, detail, p.errors);
 }
 
 export const notFound = (what: string, id: string, pointer?: string) =>
-  new HttpProblem(404, 'not_found', `${what} not found`, `no ${what.toLowerCase()} has the id ${JSON.stringify(id)}`, pointer ? [{ pointer, in: 'path', detail: 'unknown id' }] : undefined);
+  new HttpProblem(
+    404,
+    'not_found',
+    `${what} not found`,
+    `no ${what.toLowerCase()} has the id ${JSON.stringify(id)}`,
+    pointer ? [{ pointer, in: 'path', detail: 'unknown id' }] : undefined,
+  );
 
 export interface ProblemFields {
   status: number;
@@ -61,7 +69,7 @@ const PART: Record<string, FieldError['in']> = { body: 'body', querystring: 'que
 function fieldErrors(err: FastifyError): FieldError[] {
   const where = PART[err.validationContext ?? 'body'] ?? 'body';
   return (err.validation ?? []).map((v) => {
-    const params = v.params as Record<string, unknown>;
+    const params = v.params;
     let pointer = v.instancePath;
     let detail = v.message ?? 'is invalid';
     if (v.keyword === 'required') {
@@ -95,7 +103,12 @@ export const problemPlugin = fp(async (app: FastifyInstance) => {
     if (err instanceof HttpProblem) return sendProblem(reply, err);
     if (err instanceof ObjectStoreUnavailable) {
       req.log.warn({ err }, 'object store unavailable');
-      return sendProblem(reply, { status: 503, slug: 'artifacts_unavailable', title: 'Object store unavailable', detail: 'the object store holding datasets and models (ARTIFACTS_URL) is not reachable; retry later' });
+      return sendProblem(reply, {
+        status: 503,
+        slug: 'artifacts_unavailable',
+        title: 'Object store unavailable',
+        detail: 'the object store holding datasets and models (ARTIFACTS_URL) is not reachable; retry later',
+      });
     }
     if (err.validation) {
       const errors = dedupe(fieldErrors(err));

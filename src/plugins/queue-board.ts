@@ -35,7 +35,7 @@ function asProblem(status: number, body: BoardError, instance: string) {
   const where: FieldError['in'] = name === 'INVALID_REQUEST_BODY' ? 'body' : 'query';
   const errors = typeof field === 'string' ? [{ pointer: `/${field.split('.').join('/')}`, in: where, detail: 'is not valid' }] : undefined;
   const detail = errors
-    ? `${where} ${errors[0]!.pointer} is not valid`
+    ? `${where} ${errors[0].pointer} is not valid`
     : (DETAILS[name] ?? (Object.keys(rest).length > 0 ? `${title}: ${JSON.stringify(rest)}` : title));
   return { ...problemBody({ status, slug: name.toLowerCase(), title, detail, ...(errors ? { errors } : {}) }, instance), error: body.error };
 }
@@ -58,9 +58,17 @@ function withoutWebhook(task: TrainingTask & { spec?: { webhook?: unknown } }): 
  * while the store says it failed. Auth for /admin is in auth.ts; its routes are hidden from OpenAPI.
  */
 export async function queueBoardPlugin(app: FastifyInstance) {
-  const training = new BullMQAdapter(app.deps.queue.queue, { readOnlyMode: true, displayName: 'training', description: 'training jobs waiting for, or held by, a worker host' });
+  const training = new BullMQAdapter(app.deps.queue.queue, {
+    readOnlyMode: true,
+    displayName: 'training',
+    description: 'training jobs waiting for, or held by, a worker host',
+  });
   training.setFormatter('data', withoutWebhook);
-  const webhooks = new BullMQAdapter(app.deps.webhooks.queue, { readOnlyMode: true, displayName: 'webhooks', description: 'deliveries of job-ended callbacks, retried with backoff' });
+  const webhooks = new BullMQAdapter(app.deps.webhooks.queue, {
+    readOnlyMode: true,
+    displayName: 'webhooks',
+    description: 'deliveries of job-ended callbacks, retried with backoff',
+  });
   const board = new FastifyAdapter();
   createBullBoard({
     queues: [training, webhooks],

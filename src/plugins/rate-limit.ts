@@ -18,32 +18,39 @@ const TENANT = 'tenant:';
  * it is disconnected the count is not even tried: ioredis would hold the command in its offline
  * queue until its reconnect attempts ran out (seconds each), and every request would wait that long.
  */
-export const rateLimitPlugin = fp(async (app: FastifyInstance, opts: { redis: Redis; identify: Identify; perTenantPerMinute: number; perAnonymousIpPerMinute: number }) => {
-  const limitOf = (key: string) => (key.startsWith(TENANT) ? opts.perTenantPerMinute : opts.perAnonymousIpPerMinute);
-  await app.register(fastifyRateLimit, {
-    global: false,
-    redis: opts.redis,
-    nameSpace: 'tfjs-adapt:rate:',
-    skipOnError: true,
-    timeWindow: WINDOW_MS,
-    enableDraftSpec: true,
-    keyGenerator: (req) => {
-      const tenant = opts.identify(req);
-      return tenant === undefined ? `ip:${req.ip}` : `${TENANT}${tenant}`;
-    },
-    max: (_req, key) => limitOf(key),
-    // 0 means unlimited
-    allowList: (_req, key) => limitOf(key) === 0,
-    errorResponseBuilder: (req, ctx) => {
-      const tenant = opts.identify(req);
-      const who = tenant === undefined ? `requests without valid credentials from ${req.ip} made` : `tenant ${tenant} made`;
-      return new HttpProblem(429, 'rate_limited', 'Too many requests', `${who} more than ${ctx.max} requests in a minute; retry after ${Math.ceil(ctx.ttl / 1000)} s`);
-    },
-  });
-  const limit = app.rateLimit();
-  // the first requests are counted too: wait once for the connection (failing, they pass uncounted as in an outage)
-  await opts.redis.ping().catch(() => undefined);
-  app.addHook('onRequest', async (req, reply) => {
-    if (guardedPath(req) && opts.redis.status === 'ready') await limit.call(app, req, reply);
-  });
-});
+export const rateLimitPlugin = fp(
+  async (app: FastifyInstance, opts: { redis: Redis; identify: Identify; perTenantPerMinute: number; perAnonymousIpPerMinute: number }) => {
+    const limitOf = (key: string) => (key.startsWith(TENANT) ? opts.perTenantPerMinute : opts.perAnonymousIpPerMinute);
+    await app.register(fastifyRateLimit, {
+      global: false,
+      redis: opts.redis,
+      nameSpace: 'tfjs-adapt:rate:',
+      skipOnError: true,
+      timeWindow: WINDOW_MS,
+      enableDraftSpec: true,
+      keyGenerator: (req) => {
+        const tenant = opts.identify(req);
+        return tenant === undefined ? `ip:${req.ip}` : `${TENANT}${tenant}`;
+      },
+      max: (_req, key) => limitOf(key),
+      // 0 means unlimited
+      allowList: (_req, key) => limitOf(key) === 0,
+      errorResponseBuilder: (req, ctx) => {
+        const tenant = opts.identify(req);
+        const who = tenant === undefined ? `requests without valid credentials from ${req.ip} made` : `tenant ${tenant} made`;
+        return new HttpProblem(
+          429,
+          'rate_limited',
+          'Too many requests',
+          `${who} more than ${ctx.max} requests in a minute; retry after ${Math.ceil(ctx.ttl / 1000)} s`,
+        );
+      },
+    });
+    const limit = app.rateLimit();
+    // the first requests are counted too: wait once for the connection (failing, they pass uncounted as in an outage)
+    await opts.redis.ping().catch(() => undefined);
+    app.addHook('onRequest', async (req, reply) => {
+      if (guardedPath(req) && opts.redis.status === 'ready') await limit.call(app, req, reply);
+    });
+  },
+);

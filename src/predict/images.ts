@@ -10,9 +10,11 @@ import { cnnInputShape } from '../jobs/input-shape.js';
 /** The image size a model with this input shape takes, or why it takes no images. */
 export function imageInput(inputShape: readonly number[]): { height: number; width: number; channels: 1 | 3 } | { refused: string } {
   const image = cnnInputShape(inputShape);
-  if (image === undefined) return { refused: `the model takes examples of shape [${inputShape.join(', ')}], which are not images; send them as JSON {"examples": [...]}` };
+  if (image === undefined)
+    return { refused: `the model takes examples of shape [${inputShape.join(', ')}], which are not images; send them as JSON {"examples": [...]}` };
   const [height, width, channels] = image;
-  if (channels !== 1 && channels !== 3) return { refused: `the model takes images of ${channels} channels; an uploaded image decodes to 1 (greyscale) or 3 (RGB)` };
+  if (channels !== 1 && channels !== 3)
+    return { refused: `the model takes images of ${channels} channels; an uploaded image decodes to 1 (greyscale) or 3 (RGB)` };
   return { height, width, channels };
 }
 
@@ -21,7 +23,9 @@ export class ImageDecodeError extends Error {}
 /** Raw pixels of `bytes` at the model's size; `maxPixels` bounds what a small file may declare. */
 export async function imagePixels(bytes: Buffer, input: { height: number; width: number; channels: 1 | 3 }, maxPixels: number): Promise<Float32Array> {
   try {
-    let image = sharp(bytes, { failOn: 'warning', limitInputPixels: maxPixels }).resize(input.width, input.height, { fit: 'fill' }).flatten({ background: '#000000' });
+    let image = sharp(bytes, { failOn: 'warning', limitInputPixels: maxPixels })
+      .resize(input.width, input.height, { fit: 'fill' })
+      .flatten({ background: '#000000' });
     image = input.channels === 1 ? image.greyscale() : image.toColourspace('srgb');
     const { data, info } = await image.raw().toBuffer({ resolveWithObject: true });
     if (info.channels !== input.channels) throw new Error(`decoded to ${info.channels} channels`);

@@ -65,7 +65,12 @@ class ChildWorker {
       PREDICT_CACHE_BYTES: String(o.cacheBytes),
       ...(process.env.TFJS_BACKEND ? { TFJS_BACKEND: process.env.TFJS_BACKEND } : {}),
     };
-    this.process = fork(CHILD, [], { serialization: 'advanced', execArgv: [`--max-old-space-size=${o.maxHeapMb}`], stdio: ['ignore', 'ignore', 'inherit', 'ipc'], env });
+    this.process = fork(CHILD, [], {
+      serialization: 'advanced',
+      execArgv: [`--max-old-space-size=${o.maxHeapMb}`],
+      stdio: ['ignore', 'ignore', 'inherit', 'ipc'],
+      env,
+    });
     let markReady = () => {};
     this.ready = new Promise((resolve) => (markReady = resolve));
     this.process.on('message', (m: PredictAnswer | ChildReady) => {
@@ -76,7 +81,9 @@ class ChildWorker {
       }
       this.settle(m.id, m.ok ? { probabilities: m.probabilities, numClasses: m.numClasses } : new PredictModelError(m.message));
     });
-    this.process.once('exit', (code, signal) => this.end(`the prediction child exited (${signal ?? `code ${code}`}) while answering; it is being replaced, try again`));
+    this.process.once('exit', (code, signal) =>
+      this.end(`the prediction child exited (${signal ?? `code ${code}`}) while answering; it is being replaced, try again`),
+    );
     // an IPC error on a dying child surfaces as 'exit' too
     this.process.on('error', () => undefined);
   }
@@ -146,7 +153,10 @@ export class PredictPool {
   async predict(tenant: string, req: Omit<PredictRequest, 'id'>): Promise<Prediction> {
     const held = this.perTenant.get(tenant) ?? 0;
     if (held >= this.o.tenantConcurrency) {
-      throw new PredictUnavailable('tenant_busy', `tenant ${tenant} has ${held} predictions in flight, the most one tenant may have (PREDICT_TENANT_CONCURRENCY)`);
+      throw new PredictUnavailable(
+        'tenant_busy',
+        `tenant ${tenant} has ${held} predictions in flight, the most one tenant may have (PREDICT_TENANT_CONCURRENCY)`,
+      );
     }
     if (this.inFlight >= this.o.queueMax) {
       throw new PredictUnavailable('pool_busy', `${this.inFlight} predictions are in flight, the most the service takes at once (PREDICT_QUEUE_MAX)`);

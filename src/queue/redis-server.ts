@@ -43,9 +43,26 @@ export async function startRedisServer(dir: string, opts: { port?: number } = {}
   const useSocket = opts.port === undefined && Buffer.byteLength(socket) < 100;
   const port = useSocket ? 0 : (opts.port ?? (await freePort()));
   const args = [
-    '--dir', dir, '--port', String(port), '--bind', '127.0.0.1',
-    '--appendonly', 'yes', '--appendfsync', 'everysec', '--maxmemory-policy', 'noeviction',
-    '--save', '', '--daemonize', 'no', '--protected-mode', 'yes', '--logfile', join(dir, 'redis.log'),
+    '--dir',
+    dir,
+    '--port',
+    String(port),
+    '--bind',
+    '127.0.0.1',
+    '--appendonly',
+    'yes',
+    '--appendfsync',
+    'everysec',
+    '--maxmemory-policy',
+    'noeviction',
+    '--save',
+    '',
+    '--daemonize',
+    'no',
+    '--protected-mode',
+    'yes',
+    '--logfile',
+    join(dir, 'redis.log'),
     ...(useSocket ? ['--unixsocket', socket, '--unixsocketperm', '700'] : []),
   ];
   const url = useSocket ? `redis+socket://${socket}` : `redis://127.0.0.1:${port}`;
@@ -121,7 +138,11 @@ export function createRedis(url: string, opts: import('ioredis').RedisOptions = 
  * 10 s: while Redis is away ioredis retries many times a second, and unhandled they
  * would be printed raw to stderr.
  */
-export function logConnectionErrors(emitter: { on(event: 'error', fn: (err: Error) => void): unknown }, log: { warn(obj: object, msg: string): void }, name: string): void {
+export function logConnectionErrors(
+  emitter: { on(event: 'error', fn: (err: Error) => void): unknown },
+  log: { warn(obj: object, msg: string): void },
+  name: string,
+): void {
   const lastLogged = new Map<string, number>();
   emitter.on('error', (err: Error) => {
     const now = Date.now();

@@ -40,7 +40,7 @@ export function eventLogRoutes(source: EventLogSource): FastifyPluginAsyncTypebo
     const { live } = app.deps;
     const { maxSseStreamsPerTenant } = app.deps.config;
     let openStreams = openStreamsByApp.get(app.deps);
-    if (!openStreams) openStreamsByApp.set(app.deps, (openStreams = new Map()));
+    if (!openStreams) openStreamsByApp.set(app.deps, (openStreams = new Map<string, number>()));
     const streams = openStreams;
 
     app.get('/:id/events', {
@@ -51,7 +51,7 @@ export function eventLogRoutes(source: EventLogSource): FastifyPluginAsyncTypebo
           'With `Accept: text/event-stream` the answer is an SSE stream: each event is sent once, in order, with `id:` = its seq ' +
           'and `event:` = its type; `Last-Event-ID` (or `?after=`) resumes after that seq; the stream ends after the terminal ' +
           'status event. Otherwise a JSON page of events with seq > `after`. One tenant may hold MAX_SSE_STREAMS_PER_TENANT ' +
-          'streams open at once (per API process, jobs\' and sweeps\' together); one more is a 429.',
+          "streams open at once (per API process, jobs' and sweeps' together); one more is a 429.",
         params: IdParams,
         querystring: EventsQuery,
         headers: Type.Object({ 'last-event-id': Type.Optional(Type.String({ pattern: '^[0-9]{1,9}$' })) }),
@@ -71,12 +71,17 @@ export function eventLogRoutes(source: EventLogSource): FastifyPluginAsyncTypebo
           const events = await source.list(id, after, req.query.limit + 1);
           const hasMore = events.length > req.query.limit;
           const data = hasMore ? events.slice(0, req.query.limit) : events;
-          return { data, hasMore, nextCursor: hasMore ? String(data[data.length - 1]!.seq) : null };
+          return { data, hasMore, nextCursor: hasMore ? String(data[data.length - 1].seq) : null };
         }
 
         const open = streams.get(req.tenant) ?? 0;
         if (open >= maxSseStreamsPerTenant) {
-          throw new HttpProblem(429, 'too_many_streams', 'Too many event streams', `tenant ${req.tenant} already has ${open} event streams open (MAX_SSE_STREAMS_PER_TENANT); close one, or read events as JSON pages without Accept: text/event-stream`);
+          throw new HttpProblem(
+            429,
+            'too_many_streams',
+            'Too many event streams',
+            `tenant ${req.tenant} already has ${open} event streams open (MAX_SSE_STREAMS_PER_TENANT); close one, or read events as JSON pages without Accept: text/event-stream`,
+          );
         }
         reply.hijack();
         const res = reply.raw;

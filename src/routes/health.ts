@@ -16,8 +16,16 @@ const routes: FastifyPluginAsyncTypebox = async (app) => {
     schema: {
       tags,
       summary: 'Liveness, and the tfjs backend training runs on',
-      description: 'The API never loads TensorFlow.js; `backend` is what training children pick by the same rule (TFJS_BACKEND, else tensorflow when @tensorflow/tfjs-node is installed, else wasm, else cpu). Each job reports the backend that actually ran it.',
-      response: { 200: Type.Object({ status: Type.Literal('ok'), backend: Type.String(), backendOverride: Type.Union([Type.String(), Type.Null()]), store: Type.String() }) },
+      description:
+        'The API never loads TensorFlow.js; `backend` is what training children pick by the same rule (TFJS_BACKEND, else tensorflow when @tensorflow/tfjs-node is installed, else wasm, else cpu). Each job reports the backend that actually ran it.',
+      response: {
+        200: Type.Object({
+          status: Type.Literal('ok'),
+          backend: Type.String(),
+          backendOverride: Type.Union([Type.String(), Type.Null()]),
+          store: Type.String(),
+        }),
+      },
     },
     handler: async () => ({ status: 'ok' as const, backend: expectedBackend(), backendOverride: process.env.TFJS_BACKEND || null, store: store.db.kind }),
   });

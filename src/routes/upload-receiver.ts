@@ -28,7 +28,12 @@ const FIELD_BYTES = 1 << 20;
 const FORM_OVERHEAD = 1 << 20;
 
 export const tooLarge = (limit: number) =>
-  new HttpProblem(413, 'upload_too_large', 'Upload too large', `the upload is larger than ${limit} bytes, the limit of this service (UPLOAD_LIMIT_BYTES); nothing was stored`);
+  new HttpProblem(
+    413,
+    'upload_too_large',
+    'Upload too large',
+    `the upload is larger than ${limit} bytes, the limit of this service (UPLOAD_LIMIT_BYTES); nothing was stored`,
+  );
 
 export async function receiveUpload(req: FastifyRequest, dir: string, limitBytes: number): Promise<ReceivedUpload> {
   const declared = Number(req.headers['content-length']);
@@ -42,9 +47,13 @@ export async function receiveUpload(req: FastifyRequest, dir: string, limitBytes
     for await (const part of parts) {
       if (part.type === 'field') {
         if (part.valueTruncated) {
-          throw new HttpProblem(400, 'validation', 'The request is not valid', `form field ${part.fieldname} is longer than ${FIELD_BYTES} bytes; send large content as a file`, [
-            { pointer: `/${part.fieldname}`, in: 'body', detail: `is longer than ${FIELD_BYTES} bytes` },
-          ]);
+          throw new HttpProblem(
+            400,
+            'validation',
+            'The request is not valid',
+            `form field ${part.fieldname} is longer than ${FIELD_BYTES} bytes; send large content as a file`,
+            [{ pointer: `/${part.fieldname}`, in: 'body', detail: `is longer than ${FIELD_BYTES} bytes` }],
+          );
         }
         const list = fields.get(part.fieldname) ?? [];
         list.push(String(part.value));
@@ -70,7 +79,12 @@ export async function receiveUpload(req: FastifyRequest, dir: string, limitBytes
     const { statusCode, code } = err as { statusCode?: number; code?: string };
     if (code === 'FST_REQ_FILE_TOO_LARGE') throw tooLarge(limitBytes);
     if (statusCode === 413) {
-      throw new HttpProblem(413, 'too_many_parts', 'Too many form parts', `the form has more parts than allowed (at most 64 fields and 256 files): ${(err as Error).message}`);
+      throw new HttpProblem(
+        413,
+        'too_many_parts',
+        'Too many form parts',
+        `the form has more parts than allowed (at most 64 fields and 256 files): ${(err as Error).message}`,
+      );
     }
     throw new HttpProblem(400, 'invalid_multipart', 'Invalid multipart body', `the multipart/form-data body could not be read: ${(err as Error).message}`);
   }

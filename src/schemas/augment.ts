@@ -10,7 +10,9 @@ const Bound = (maximum: number, description: string) => Type.Optional(Type.Numbe
 export const Augment = Type.Object(
   {
     flip: Type.Optional(
-      Type.Union([Type.Literal('horizontal'), Type.Literal('vertical'), Type.Literal('both')], { description: 'mirror each image with probability 1/2 (each axis, for both)' }),
+      Type.Union([Type.Literal('horizontal'), Type.Literal('vertical'), Type.Literal('both')], {
+        description: 'mirror each image with probability 1/2 (each axis, for both)',
+      }),
     ),
     rotate: Bound(180, 'degrees: rotate each image by a uniform angle in [-rotate, rotate] about its centre'),
     translate: Bound(0.5, 'fraction of the image size: shift each image by up to this much, each axis (a random crop, the border filled with 0)'),

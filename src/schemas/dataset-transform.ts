@@ -8,7 +8,9 @@ const ClassName = Type.String({ minLength: 1, maxLength: 200 });
 
 export const Transform = Type.Object(
   {
-    seed: Type.Optional(Type.Integer({ minimum: 0, maximum: 2 ** 31 - 1, default: 0, description: 'seeds split, subset and noise; the same seed gives the same dataset' })),
+    seed: Type.Optional(
+      Type.Integer({ minimum: 0, maximum: 2 ** 31 - 1, default: 0, description: 'seeds split, subset and noise; the same seed gives the same dataset' }),
+    ),
     split: Type.Optional(
       Type.Object(
         {
@@ -25,7 +27,12 @@ export const Transform = Type.Object(
       Type.Object(
         {
           keep: Type.Array(ClassName, { minItems: 1, uniqueItems: true, description: 'class names of the source to keep' }),
-          remap: Type.Optional(Type.Boolean({ default: true, description: 'true: the kept classes become 0..k-1 in the order of `keep`; false: labels and `classes` stay those of the source' })),
+          remap: Type.Optional(
+            Type.Boolean({
+              default: true,
+              description: 'true: the kept classes become 0..k-1 in the order of `keep`; false: labels and `classes` stay those of the source',
+            }),
+          ),
         },
         { additionalProperties: false },
       ),
@@ -34,7 +41,9 @@ export const Transform = Type.Object(
       Type.Object(
         {
           perClass: Type.Optional(Type.Integer({ minimum: 1, description: 'keep at most this many examples of each class' })),
-          fraction: Type.Optional(Type.Number({ exclusiveMinimum: 0, maximum: 1, description: 'keep this share of each class (at least one example of a non-empty class)' })),
+          fraction: Type.Optional(
+            Type.Number({ exclusiveMinimum: 0, maximum: 1, description: 'keep this share of each class (at least one example of a non-empty class)' }),
+          ),
         },
         { additionalProperties: false, minProperties: 1, maxProperties: 1, description: 'seeded, per class: exactly one of perClass or fraction' },
       ),

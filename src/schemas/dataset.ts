@@ -63,11 +63,20 @@ export const UploadDatasetForm = Type.Object(
     ...Object.fromEntries(
       FILE_FIELDS.map((field) => [
         field,
-        Type.Optional(binary(FORMAT_NAMES.filter((f) => field in FORMATS[f].files).map((f) => `${f}: ${(FORMATS[f].files as Record<string, string>)[field]}`).join('; '))),
+        Type.Optional(
+          binary(
+            FORMAT_NAMES.filter((f) => field in FORMATS[f].files)
+              .map((f) => `${f}: ${(FORMATS[f].files as Record<string, string>)[field]}`)
+              .join('; '),
+          ),
+        ),
       ]),
     ),
     ...Object.fromEntries(
-      (Object.keys(OPTIONS) as OptionName[]).map((o) => [o, Type.Optional(Type.String({ description: `${formatsWithOption(o).join(', ')}: ${OPTIONS[o].doc}` }))]),
+      (Object.keys(OPTIONS) as OptionName[]).map((o) => [
+        o,
+        Type.Optional(Type.String({ description: `${formatsWithOption(o).join(', ')}: ${OPTIONS[o].doc}` })),
+      ]),
     ),
   },
   { additionalProperties: false },

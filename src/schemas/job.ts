@@ -28,11 +28,21 @@ export const Architecture = Type.Object(
       description: 'units of each hidden dense layer (for a cnn: the dense layers between the conv blocks and the logits)',
     }),
     activation: Type.Optional(Activation),
-    batchNorm: Type.Optional(Type.Boolean({ description: 'batch normalisation after each hidden dense layer or convolution, before its activation; default false' })),
-    filters: Type.Optional(Type.Array(Type.Integer({ minimum: 1, maximum: 512 }), { minItems: 1, maxItems: 6, description: 'cnn only: filters of each conv block; default [16, 32]' })),
+    batchNorm: Type.Optional(
+      Type.Boolean({ description: 'batch normalisation after each hidden dense layer or convolution, before its activation; default false' }),
+    ),
+    filters: Type.Optional(
+      Type.Array(Type.Integer({ minimum: 1, maximum: 512 }), {
+        minItems: 1,
+        maxItems: 6,
+        description: 'cnn only: filters of each conv block; default [16, 32]',
+      }),
+    ),
     kernelSize: Type.Optional(Type.Integer({ minimum: 1, maximum: 11, description: 'cnn only: height and width of the convolution kernels; default 3' })),
     pooling: Type.Optional(
-      Type.Union([Type.Literal('max'), Type.Literal('average'), Type.Literal('none')], { description: 'cnn only: 2x2 pooling after each conv block; default max' }),
+      Type.Union([Type.Literal('max'), Type.Literal('average'), Type.Literal('none')], {
+        description: 'cnn only: 2x2 pooling after each conv block; default max',
+      }),
     ),
   },
   { additionalProperties: false, description: 'a model built from scratch; layers are named conv_1, bn_1, pool_1, ..., flatten, dense_1, ..., logits' },
@@ -50,14 +60,16 @@ export const OPTIMIZER_PARAMS = {
 export const Optimizer = Type.Object(
   {
     name: Type.Union([Type.Literal('sgd'), Type.Literal('momentum'), Type.Literal('adam'), Type.Literal('rmsprop')], {
-      description: '`sgd` (with an optional `momentum`, as PyTorch\'s SGD), `momentum` (SGD with momentum, default 0.9, optionally Nesterov), `adam`, `rmsprop`',
+      description: "`sgd` (with an optional `momentum`, as PyTorch's SGD), `momentum` (SGD with momentum, default 0.9, optionally Nesterov), `adam`, `rmsprop`",
     }),
     learningRate: Type.Number({ exclusiveMinimum: 0, maximum: 10, description: 'the starting rate when `lrSchedule` is set' }),
-    momentum: Type.Optional(Type.Number({ minimum: 0, maximum: 0.9999, description: 'sgd (default 0: plain SGD), momentum (default 0.9), rmsprop (default 0)' })),
+    momentum: Type.Optional(
+      Type.Number({ minimum: 0, maximum: 0.9999, description: 'sgd (default 0: plain SGD), momentum (default 0.9), rmsprop (default 0)' }),
+    ),
     nesterov: Type.Optional(Type.Boolean({ description: 'momentum only; default false' })),
     beta1: Type.Optional(Type.Number({ minimum: 0, exclusiveMaximum: 1, description: 'adam only; default 0.9' })),
     beta2: Type.Optional(Type.Number({ minimum: 0, exclusiveMaximum: 1, description: 'adam only; default 0.999' })),
-    epsilon: Type.Optional(Type.Number({ exclusiveMinimum: 0, maximum: 1, description: 'adam, rmsprop; default the backend\'s epsilon (1e-7)' })),
+    epsilon: Type.Optional(Type.Number({ exclusiveMinimum: 0, maximum: 1, description: "adam, rmsprop; default the backend's epsilon (1e-7)" })),
     decay: Type.Optional(Type.Number({ minimum: 0, exclusiveMaximum: 1, description: 'rmsprop only: decay of the mean square; default 0.9' })),
     centered: Type.Optional(Type.Boolean({ description: 'rmsprop only; default false' })),
   },
@@ -143,7 +155,9 @@ export const JobSpec = Type.Object(
     model: Type.Object(
       {
         architecture: Type.Optional(Architecture),
-        base: Type.Optional(Type.String({ minLength: 1, maxLength: 64, description: 'id of the model to start from (finetune, domain_adaptation) or to evaluate' })),
+        base: Type.Optional(
+          Type.String({ minLength: 1, maxLength: 64, description: 'id of the model to start from (finetune, domain_adaptation) or to evaluate' }),
+        ),
         bases: Type.Optional(
           Type.Array(Type.String({ minLength: 1, maxLength: 64 }), {
             minItems: 2,
@@ -161,7 +175,9 @@ export const JobSpec = Type.Object(
       {
         train: DatasetRef('train, finetune (required): labelled training set'),
         validation: DatasetRef('labelled validation set: per-epoch valLoss and valAccuracy, early stopping'),
-        test: DatasetRef('train, finetune, evaluate (required for evaluate): test set; its report (accuracy, loss, per-class accuracy, confusion matrix) ends the job'),
+        test: DatasetRef(
+          'train, finetune, evaluate (required for evaluate): test set; its report (accuracy, loss, per-class accuracy, confusion matrix) ends the job',
+        ),
         source: DatasetRef('domain_adaptation (required): labelled source-domain training set'),
         target: DatasetRef('domain_adaptation (required but for multi_source): target-domain examples, used without their labels unless targetLabelled'),
         targetTest: DatasetRef('domain_adaptation: labelled target-domain test set, for targetAccuracy and the report'),
@@ -175,7 +191,11 @@ export const JobSpec = Type.Object(
       Type.Object(
         {
           everySteps: Type.Optional(
-            Type.Integer({ minimum: 1, maximum: 10_000_000, description: 'also checkpoint every this many steps within epochs (there is always one at the end of each epoch)' }),
+            Type.Integer({
+              minimum: 1,
+              maximum: 10_000_000,
+              description: 'also checkpoint every this many steps within epochs (there is always one at the end of each epoch)',
+            }),
           ),
         },
         { additionalProperties: false },
@@ -199,8 +219,14 @@ export const JobSpec = Type.Object(
     webhook: Type.Optional(
       Type.Object(
         {
-          url: Type.String({ minLength: 1, maxLength: 2048, description: 'http(s) URL called with POST when the job ends; loopback and private addresses only when listed in WEBHOOK_ALLOWED_HOSTS' }),
-          secret: Type.Optional(Type.String({ minLength: 8, maxLength: 256, description: 'signs each delivery: X-Tfjs-Adapt-Signature: sha256=<hex HMAC-SHA256 of the raw body>' })),
+          url: Type.String({
+            minLength: 1,
+            maxLength: 2048,
+            description: 'http(s) URL called with POST when the job ends; loopback and private addresses only when listed in WEBHOOK_ALLOWED_HOSTS',
+          }),
+          secret: Type.Optional(
+            Type.String({ minLength: 8, maxLength: 256, description: 'signs each delivery: X-Tfjs-Adapt-Signature: sha256=<hex HMAC-SHA256 of the raw body>' }),
+          ),
         },
         { additionalProperties: false },
       ),
@@ -273,32 +299,40 @@ export type JobError = Static<typeof JobError>;
 export const JobEstimate = Type.Object(
   {
     parameters: Type.Integer({ description: 'weights of the model' }),
-    parameterBytes: Type.Integer({ description: 'the model\'s weights plus the copies and extra layers the method holds (L2-SP anchors, the bases\' mean, DANN\'s domain classifier)' }),
-    optimizerStateBytes: Type.Integer({ description: 'the optimizer\'s slots for every trained weight (none for sgd, one for momentum, two for adam)' }),
+    parameterBytes: Type.Integer({
+      description: "the model's weights plus the copies and extra layers the method holds (L2-SP anchors, the bases' mean, DANN's domain classifier)",
+    }),
+    optimizerStateBytes: Type.Integer({ description: "the optimizer's slots for every trained weight (none for sgd, one for momentum, two for adam)" }),
     activationBytes: Type.Integer({
-      description: 'peak working memory of one step: forward and backward of a batch (target rows and the method\'s extra passes included) with its gradients, the optimizer\'s update, or an evaluation batch, whichever is more',
+      description:
+        "peak working memory of one step: forward and backward of a batch (target rows and the method's extra passes included) with its gradients, the optimizer's update, or an evaluation batch, whichever is more",
     }),
     datasetBytes: Type.Integer({ description: 'the datasets the training child loads, in their stored element type, and the batches cut from them' }),
-    memoryBytes: Type.Integer({ description: 'the sum: the training child\'s estimated peak memory, held against JOB_MAX_MEMORY_BYTES' }),
+    memoryBytes: Type.Integer({ description: "the sum: the training child's estimated peak memory, held against JOB_MAX_MEMORY_BYTES" }),
     stepsPerEpoch: Type.Integer(),
     flopsPerEpoch: Type.Number({ description: 'floating-point operations of one epoch: training steps and validation' }),
     flops: Type.Number({ description: 'all epochs plus the final evaluations, held against JOB_MAX_FLOPS' }),
   },
-  { $id: 'JobEstimate', description: 'what the job costs the training child, estimated before it is queued from the spec, the model\'s layers and the datasets\' shapes (within 2x of the measured peak)' },
+  {
+    $id: 'JobEstimate',
+    description:
+      "what the job costs the training child, estimated before it is queued from the spec, the model's layers and the datasets' shapes (within 2x of the measured peak)",
+  },
 );
 export type JobEstimate = Static<typeof JobEstimate>;
 
 export const FeatureCacheReport = Type.Object(
   {
     status: Type.Union([Type.Literal('built'), Type.Literal('reused'), Type.Literal('unused')], {
-      description: '`built`: the frozen part\'s outputs were computed and kept; `reused`: an earlier job\'s were read; `unused`: every epoch ran the whole network (see `reason`)',
+      description:
+        "`built`: the frozen part's outputs were computed and kept; `reused`: an earlier job's were read; `unused`: every epoch ran the whole network (see `reason`)",
     }),
-    reason: Type.Optional(Type.String({ description: 'unused: why the frozen part\'s outputs could not be cached' })),
+    reason: Type.Optional(Type.String({ description: "unused: why the frozen part's outputs could not be cached" })),
     layer: Type.Optional(Type.String({ description: 'built, reused: the layer whose outputs were cached (the last frozen one)' })),
     seconds: Type.Number({ description: 'time spent building or reading the cache' }),
-    bytes: Type.Optional(Type.Integer({ description: 'built, reused: what the cached features take on disk (counted in the tenant\'s storage quota)' })),
+    bytes: Type.Optional(Type.Integer({ description: "built, reused: what the cached features take on disk (counted in the tenant's storage quota)" })),
   },
-  { $id: 'FeatureCacheReport', description: 'finetune jobs: whether the frozen part\'s outputs were computed once and the trained layers trained on them' },
+  { $id: 'FeatureCacheReport', description: "finetune jobs: whether the frozen part's outputs were computed once and the trained layers trained on them" },
 );
 export type FeatureCacheReport = Static<typeof FeatureCacheReport>;
 
@@ -314,9 +348,13 @@ export const Job = Type.Object(
     result: Type.Union([Type.Object({ modelId: Type.String(), metrics: Metrics, featureCache: Type.Optional(FeatureCacheReport) }), Type.Null()]),
     error: Type.Union([JobError, Type.Null()]),
     attempt: Type.Integer({ description: 'how many times the job has been started' }),
-    estimate: Type.Union([JobEstimate, Type.Null()], { description: 'the cost estimate the job was admitted with (refreshed on resume); null for jobs created before estimates' }),
+    estimate: Type.Union([JobEstimate, Type.Null()], {
+      description: 'the cost estimate the job was admitted with (refreshed on resume); null for jobs created before estimates',
+    }),
     backend: Type.Union([Type.String(), Type.Null()], { description: 'tfjs backend that ran it: tensorflow, wasm or cpu' }),
-    sweepId: Type.Union([Type.String(), Type.Null()], { description: 'the sweep this job is a trial of (GET /v1/sweeps/{id}); null for a job created on its own' }),
+    sweepId: Type.Union([Type.String(), Type.Null()], {
+      description: 'the sweep this job is a trial of (GET /v1/sweeps/{id}); null for a job created on its own',
+    }),
     cancelRequested: Type.Boolean({ description: 'a cancel was asked for; a running job stops within one batch' }),
     pauseRequested: Type.Boolean({ description: 'a pause was asked for; a running job checkpoints and stops within one batch' }),
     createdAt: Type.String({ format: 'date-time' }),

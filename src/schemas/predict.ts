@@ -1,14 +1,17 @@
 import { Type, type Static } from '@sinclair/typebox';
 
-const TopK = Type.Integer({ minimum: 1, description: 'how many classes each prediction lists, most probable first; default: every class (more than the model has: every class)' });
+const TopK = Type.Integer({
+  minimum: 1,
+  description: 'how many classes each prediction lists, most probable first; default: every class (more than the model has: every class)',
+});
 
 export const PredictBody = Type.Object(
   {
     examples: Type.Array(Type.Unknown(), {
       minItems: 1,
       description:
-        'the examples, each in the layout of the datasets the model was trained on, raw values as stored (e.g. pixels 0-255): nested as the model\'s `inputShape` ' +
-        '(`[28, 28, 1]`: 28 arrays of 28 arrays of one number) or flat (784 numbers). The model\'s preprocessing is applied by the service. At most PREDICT_MAX_EXAMPLES.',
+        "the examples, each in the layout of the datasets the model was trained on, raw values as stored (e.g. pixels 0-255): nested as the model's `inputShape` " +
+        "(`[28, 28, 1]`: 28 arrays of 28 arrays of one number) or flat (784 numbers). The model's preprocessing is applied by the service. At most PREDICT_MAX_EXAMPLES.",
     }),
     topK: Type.Optional(TopK),
   },
@@ -20,7 +23,8 @@ export type PredictBody = Static<typeof PredictBody>;
 export const PredictForm = Type.Object(
   {
     image: Type.Array(Type.Unsafe<unknown>({ type: 'string', format: 'binary' }), {
-      description: 'one or more images (PNG, JPEG, WebP, GIF), repeated for several; each is resized to the model\'s input (stretched) and made greyscale or RGB as it takes',
+      description:
+        "one or more images (PNG, JPEG, WebP, GIF), repeated for several; each is resized to the model's input (stretched) and made greyscale or RGB as it takes",
     }),
     topK: Type.Optional(Type.String({ pattern: '^[1-9][0-9]*$', description: 'as in the JSON body, as text' })),
   },
@@ -34,9 +38,12 @@ export const ClassProbability = Type.Object({
 
 export const Predictions = Type.Object(
   {
-    predictions: Type.Array(Type.Object({ classes: Type.Array(ClassProbability, { description: 'by falling probability; the probabilities of every class sum to 1' }) }), {
-      description: 'one entry per example (or image), in the order sent',
-    }),
+    predictions: Type.Array(
+      Type.Object({ classes: Type.Array(ClassProbability, { description: 'by falling probability; the probabilities of every class sum to 1' }) }),
+      {
+        description: 'one entry per example (or image), in the order sent',
+      },
+    ),
   },
   { $id: 'Predictions' },
 );

@@ -10,9 +10,15 @@ export const ParameterRange = Type.Object(
   {
     min: Type.Number(),
     max: Type.Number(),
-    scale: Type.Optional(Type.Union([Type.Literal('linear'), Type.Literal('log')], { description: 'how values are spread between min and max; `log` needs min > 0. Default linear' })),
+    scale: Type.Optional(
+      Type.Union([Type.Literal('linear'), Type.Literal('log')], {
+        description: 'how values are spread between min and max; `log` needs min > 0. Default linear',
+      }),
+    ),
     type: Type.Optional(Type.Union([Type.Literal('float'), Type.Literal('int')], { description: '`int` rounds each value to an integer; default float' })),
-    gridPoints: Type.Optional(Type.Integer({ minimum: 2, maximum: 50, description: 'grid only: how many evenly spread values (on the scale) from min to max; default 3' })),
+    gridPoints: Type.Optional(
+      Type.Integer({ minimum: 2, maximum: 50, description: 'grid only: how many evenly spread values (on the scale) from min to max; default 3' }),
+    ),
   },
   { additionalProperties: false, description: 'a number from min to max (both included)' },
 );
@@ -20,7 +26,11 @@ export type ParameterRange = Static<typeof ParameterRange>;
 
 export const ParameterChoice = Type.Object(
   {
-    values: Type.Array(Type.Unknown(), { minItems: 1, maxItems: MAX_TRIALS, description: 'the values to try, any JSON: numbers, strings, or whole objects such as {"kind": "coral"}' }),
+    values: Type.Array(Type.Unknown(), {
+      minItems: 1,
+      maxItems: MAX_TRIALS,
+      description: 'the values to try, any JSON: numbers, strings, or whole objects such as {"kind": "coral"}',
+    }),
   },
   { additionalProperties: false, description: 'one of a list of values' },
 );
@@ -38,9 +48,13 @@ export const SweepObjective = Type.Object(
       minLength: 1,
       maxLength: 64,
       description:
-        'what ranks the trials: an epoch metric of the job (e.g. `valAccuracy`, `valLoss`, `loss`, or a method\'s signal such as `coral`) or a final one (`testAccuracy`, `targetAccuracy`, ...), whichever the template\'s job reports; a trial\'s value is the one its finished model has',
+        "what ranks the trials: an epoch metric of the job (e.g. `valAccuracy`, `valLoss`, `loss`, or a method's signal such as `coral`) or a final one (`testAccuracy`, `targetAccuracy`, ...), whichever the template's job reports; a trial's value is the one its finished model has",
     }),
-    goal: Type.Optional(Type.Union([Type.Literal('maximize'), Type.Literal('minimize')], { description: 'default: the metric\'s natural direction (maximize an accuracy, minimize a loss)' })),
+    goal: Type.Optional(
+      Type.Union([Type.Literal('maximize'), Type.Literal('minimize')], {
+        description: "default: the metric's natural direction (maximize an accuracy, minimize a loss)",
+      }),
+    ),
   },
   { additionalProperties: false },
 );
@@ -50,9 +64,15 @@ export const EarlyTermination = Type.Object(
   {
     kind: Type.Literal('median', {
       description:
-        '`median`: the median stopping rule (Golovin et al., Google Vizier, 2017): a trial whose best objective by epoch e is worse than the median of the other trials\' running averages at epoch e is stopped',
+        "`median`: the median stopping rule (Golovin et al., Google Vizier, 2017): a trial whose best objective by epoch e is worse than the median of the other trials' running averages at epoch e is stopped",
     }),
-    minTrials: Type.Optional(Type.Integer({ minimum: 1, maximum: MAX_TRIALS, description: 'how many other trials must have reported epoch e before a trial is judged there; default 3' })),
+    minTrials: Type.Optional(
+      Type.Integer({
+        minimum: 1,
+        maximum: MAX_TRIALS,
+        description: 'how many other trials must have reported epoch e before a trial is judged there; default 3',
+      }),
+    ),
     graceEpochs: Type.Optional(Type.Integer({ minimum: 0, maximum: 1000, description: 'epochs a trial runs before it can be stopped; default 1' })),
   },
   { additionalProperties: false, description: 'needs an objective that is an epoch metric. A stopped trial ends `cancelled` and the sweep notes why' },
@@ -66,20 +86,37 @@ export const SweepSpec = Type.Object(
       minProperties: 1,
       maxProperties: 16,
       description:
-        'what to vary, keyed by a JSON pointer into `template` (e.g. `/method/weight`, `/hyperparameters/optimizer/learningRate`, `/method`); its parent must be in the template. Every trial\'s spec must pass the same checks as a job create',
+        "what to vary, keyed by a JSON pointer into `template` (e.g. `/method/weight`, `/hyperparameters/optimizer/learningRate`, `/method`); its parent must be in the template. Every trial's spec must pass the same checks as a job create",
     }),
     objective: SweepObjective,
     algorithm: Type.Union([Type.Literal('grid'), Type.Literal('random')], {
-      description: '`grid`: every combination of the parameters\' values (choices, or ranges at gridPoints), in order. `random`: maxTrials draws, seeded by `seed`',
+      description:
+        "`grid`: every combination of the parameters' values (choices, or ranges at gridPoints), in order. `random`: maxTrials draws, seeded by `seed`",
     }),
-    maxTrials: Type.Optional(Type.Integer({ minimum: 1, maximum: MAX_TRIALS, description: 'random: required. grid: default the grid\'s size, and a smaller value than that is refused (a cut grid is biased)' })),
+    maxTrials: Type.Optional(
+      Type.Integer({
+        minimum: 1,
+        maximum: MAX_TRIALS,
+        description: "random: required. grid: default the grid's size, and a smaller value than that is refused (a cut grid is biased)",
+      }),
+    ),
     maxParallel: Type.Integer({ minimum: 1, maximum: MAX_PARALLEL, default: 2, description: 'trials running (or queued) at once' }),
-    seed: Type.Optional(Type.Integer({ minimum: 0, maximum: 2 ** 31 - 1, description: 'seeds the random search: the same seed draws the same trials. Default: drawn, and shown on the sweep' })),
+    seed: Type.Optional(
+      Type.Integer({
+        minimum: 0,
+        maximum: 2 ** 31 - 1,
+        description: 'seeds the random search: the same seed draws the same trials. Default: drawn, and shown on the sweep',
+      }),
+    ),
     earlyTermination: Type.Optional(EarlyTermination),
     webhook: Type.Optional(
       Type.Object(
         {
-          url: Type.String({ minLength: 1, maxLength: 2048, description: 'called with POST when the sweep ends, as a job\'s webhook (same address rules and signature)' }),
+          url: Type.String({
+            minLength: 1,
+            maxLength: 2048,
+            description: "called with POST when the sweep ends, as a job's webhook (same address rules and signature)",
+          }),
           secret: Type.Optional(Type.String({ minLength: 8, maxLength: 256 })),
         },
         { additionalProperties: false },
@@ -99,7 +136,10 @@ export const SweepSpec = Type.Object(
           data: { source: 'ds_...', target: 'ds_...', validation: 'ds_...' },
           hyperparameters: { epochs: 5, batchSize: 64, optimizer: { name: 'adam', learningRate: 0.001 } },
         },
-        parameters: { '/method': { values: [{ kind: 'dann' }, { kind: 'coral' }, { kind: 'mmd' }] }, '/method/weight': { min: 0.01, max: 10, scale: 'log', gridPoints: 3 } },
+        parameters: {
+          '/method': { values: [{ kind: 'dann' }, { kind: 'coral' }, { kind: 'mmd' }] },
+          '/method/weight': { min: 0.01, max: 10, scale: 'log', gridPoints: 3 },
+        },
         objective: { metric: 'valAccuracy', goal: 'maximize' },
         algorithm: 'grid',
         maxParallel: 2,
@@ -117,22 +157,28 @@ export const SweepStatus = Type.Unsafe<SweepStatus>({
   description: '`running` until every trial has ended; then `succeeded` when one trial at least has an objective value, else `failed`; `cancelled` on request',
 });
 
-export const TrialStatus = Type.Union([Type.Literal('pending'), JobStatus], { description: '`pending`: not launched yet; then its job\'s status' });
+export const TrialStatus = Type.Union([Type.Literal('pending'), JobStatus], { description: "`pending`: not launched yet; then its job's status" });
 
 export const ObjectiveValue = Type.Object({
   metric: Type.String(),
   value: Type.Number(),
-  epoch: Type.Union([Type.Integer(), Type.Null()], { description: 'the epoch whose weights the trial\'s model keeps (its last, or its best with earlyStopping)' }),
+  epoch: Type.Union([Type.Integer(), Type.Null()], {
+    description: "the epoch whose weights the trial's model keeps (its last, or its best with earlyStopping)",
+  }),
 });
 
 export const Trial = Type.Object({
   index: Type.Integer({ description: 'from 0, in the order trials are launched' }),
-  jobId: Type.Union([Type.String(), Type.Null()], { description: 'the trial\'s job, once launched' }),
+  jobId: Type.Union([Type.String(), Type.Null()], { description: "the trial's job, once launched" }),
   parameters: Type.Record(Type.String(), Type.Unknown(), { description: 'the value of each parameter, by pointer' }),
   status: TrialStatus,
-  objective: Type.Union([ObjectiveValue, Type.Null()], { description: 'the objective of the trial\'s finished model; null until it has succeeded' }),
-  latest: Type.Union([Type.Object({ epoch: Type.Integer(), value: Type.Number() }), Type.Null()], { description: 'the objective at the latest epoch reported (epoch metrics only)' }),
-  stopped: Type.Union([Type.Object({ epoch: Type.Integer(), reason: Type.String() }), Type.Null()], { description: 'stopped early by the sweep\'s earlyTermination rule' }),
+  objective: Type.Union([ObjectiveValue, Type.Null()], { description: "the objective of the trial's finished model; null until it has succeeded" }),
+  latest: Type.Union([Type.Object({ epoch: Type.Integer(), value: Type.Number() }), Type.Null()], {
+    description: 'the objective at the latest epoch reported (epoch metrics only)',
+  }),
+  stopped: Type.Union([Type.Object({ epoch: Type.Integer(), reason: Type.String() }), Type.Null()], {
+    description: "stopped early by the sweep's earlyTermination rule",
+  }),
 });
 export type Trial = Static<typeof Trial>;
 
@@ -160,10 +206,10 @@ export const Sweep = Type.Object(
     estimate: Type.Object(
       {
         trials: Type.Integer(),
-        flops: Type.Number({ description: 'the sum of every trial\'s estimated work, held against SWEEP_MAX_FLOPS' }),
+        flops: Type.Number({ description: "the sum of every trial's estimated work, held against SWEEP_MAX_FLOPS" }),
         maxTrialMemoryBytes: Type.Integer({ description: 'the largest estimated peak memory of one trial' }),
       },
-      { description: 'what the whole sweep costs, from each trial\'s job estimate' },
+      { description: "what the whole sweep costs, from each trial's job estimate" },
     ),
     createdAt: Type.String({ format: 'date-time' }),
     finishedAt: Type.Union([Type.String({ format: 'date-time' }), Type.Null()]),
@@ -185,7 +231,10 @@ export type SweepListQuery = Static<typeof SweepListQuery>;
 export const SweepEvent = Type.Object(
   {
     seq: Type.Integer({ description: 'per-sweep sequence number from 1, gap-free; the SSE id' }),
-    type: Type.Union(['status', 'trial', 'log'].map((t) => Type.Literal(t)), { description: '`status`: the sweep\'s; `trial`: a trial launched, ended or stopped; `log`: webhook deliveries and notes' }),
+    type: Type.Union(
+      ['status', 'trial', 'log'].map((t) => Type.Literal(t)),
+      { description: "`status`: the sweep's; `trial`: a trial launched, ended or stopped; `log`: webhook deliveries and notes" },
+    ),
     createdAt: Type.String({ format: 'date-time' }),
     data: Type.Record(Type.String(), Type.Unknown()),
   },

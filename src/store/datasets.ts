@@ -99,10 +99,24 @@ export class DatasetStore {
       `INSERT INTO datasets (id, name, status, source, num_examples, feature_shape, feature_dtype, num_classes,
          classes, class_counts, preprocessing, dir, image_shape, tenant, bytes)
        VALUES ($1, $2, 'ready', $3::jsonb, $4, $5::jsonb, $6, $7, $8::jsonb, $9::jsonb, $10::jsonb, $11, $12::jsonb, $13, $14) RETURNING *`,
-      [d.id, d.name, JSON.stringify(d.source), d.numExamples, JSON.stringify(d.featureShape), d.featureDtype, d.numClasses,
-        JSON.stringify(d.classes), JSON.stringify(d.classCounts), JSON.stringify(d.preprocessing), d.dir, JSON.stringify(d.imageShape), tenant, d.bytes],
+      [
+        d.id,
+        d.name,
+        JSON.stringify(d.source),
+        d.numExamples,
+        JSON.stringify(d.featureShape),
+        d.featureDtype,
+        d.numClasses,
+        JSON.stringify(d.classes),
+        JSON.stringify(d.classCounts),
+        JSON.stringify(d.preprocessing),
+        d.dir,
+        JSON.stringify(d.imageShape),
+        tenant,
+        d.bytes,
+      ],
     );
-    return toRecord(row!);
+    return toRecord(row);
   }
 
   /** An upload or a derived dataset, recorded before its data is converted. */
@@ -111,7 +125,7 @@ export class DatasetStore {
       `INSERT INTO datasets (id, name, status, source, tenant, heartbeat_at) VALUES ($1, $2, 'validating', $3::jsonb, $4, now()) RETURNING *`,
       [d.id, d.name, JSON.stringify(d.source), tenant],
     );
-    return toRecord(row!);
+    return toRecord(row);
   }
 
   /**
@@ -123,8 +137,19 @@ export class DatasetStore {
       `UPDATE datasets SET status = 'ready', num_examples = $2, feature_shape = $3::jsonb, feature_dtype = $4, num_classes = $5,
          classes = $6::jsonb, class_counts = $7::jsonb, preprocessing = $8::jsonb, dir = $9, image_shape = $10::jsonb, bytes = $11
        WHERE id = $1 AND status = 'validating' RETURNING *`,
-      [id, d.numExamples, JSON.stringify(d.featureShape), d.featureDtype, d.numClasses, JSON.stringify(d.classes),
-        JSON.stringify(d.classCounts), JSON.stringify(d.preprocessing), d.dir, JSON.stringify(d.imageShape), d.bytes],
+      [
+        id,
+        d.numExamples,
+        JSON.stringify(d.featureShape),
+        d.featureDtype,
+        d.numClasses,
+        JSON.stringify(d.classes),
+        JSON.stringify(d.classCounts),
+        JSON.stringify(d.preprocessing),
+        d.dir,
+        JSON.stringify(d.imageShape),
+        d.bytes,
+      ],
     );
     return row ? toRecord(row) : null;
   }
@@ -160,10 +185,11 @@ export class DatasetStore {
   }
 
   async list(limit: number, after?: string, tenant = 'default'): Promise<PageResult<DatasetRecord>> {
-    const rows = await this.db.query<DatasetRow>(
-      'SELECT * FROM datasets WHERE ($1::text IS NULL OR id < $1) AND tenant = $3 ORDER BY id DESC LIMIT $2',
-      [after ?? null, limit + 1, tenant],
-    );
+    const rows = await this.db.query<DatasetRow>('SELECT * FROM datasets WHERE ($1::text IS NULL OR id < $1) AND tenant = $3 ORDER BY id DESC LIMIT $2', [
+      after ?? null,
+      limit + 1,
+      tenant,
+    ]);
     return pageOf(rows.map(toRecord), limit);
   }
 

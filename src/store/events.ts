@@ -39,20 +39,24 @@ export class EventStore<T extends string = EventType> {
   /** Appends one event; the seq comes from the owner's row, whose lock orders concurrent writers. */
   async append(q: Queryable, ownerId: string, type: T, data: Record<string, unknown>): Promise<JobEvent<T>> {
     const { owners, events, key } = this.tables;
-    const [row] = await q.query<{ event_seq: number }>(`UPDATE ${owners} SET event_seq = event_seq + 1, updated_at = now() WHERE id = $1 RETURNING event_seq`, [ownerId]);
-    if (!row) throw new Error(`cannot append a ${type} event: ${owners} has no ${ownerId}`);
-    const [ev] = await q.query<EventRow<T>>(`INSERT INTO ${events} (${key}, seq, type, data) VALUES ($1, $2, $3, $4::jsonb) RETURNING seq, type, created_at, data`, [
+    const [row] = await q.query<{ event_seq: number }>(`UPDATE ${owners} SET event_seq = event_seq + 1, updated_at = now() WHERE id = $1 RETURNING event_seq`, [
       ownerId,
-      row.event_seq,
-      type,
-      JSON.stringify(data),
     ]);
-    return toEvent(ev!);
+    if (!row) throw new Error(`cannot append a ${type} event: ${owners} has no ${ownerId}`);
+    const [ev] = await q.query<EventRow<T>>(
+      `INSERT INTO ${events} (${key}, seq, type, data) VALUES ($1, $2, $3, $4::jsonb) RETURNING seq, type, created_at, data`,
+      [ownerId, row.event_seq, type, JSON.stringify(data)],
+    );
+    return toEvent(ev);
   }
 
   async list(ownerId: string, afterSeq: number, limit: number): Promise<JobEvent<T>[]> {
     const { events, key } = this.tables;
-    const rows = await this.db.query<EventRow<T>>(`SELECT seq, type, created_at, data FROM ${events} WHERE ${key} = $1 AND seq > $2 ORDER BY seq LIMIT $3`, [ownerId, afterSeq, limit]);
+    const rows = await this.db.query<EventRow<T>>(`SELECT seq, type, created_at, data FROM ${events} WHERE ${key} = $1 AND seq > $2 ORDER BY seq LIMIT $3`, [
+      ownerId,
+      afterSeq,
+      limit,
+    ]);
     return rows.map(toEvent);
   }
 }

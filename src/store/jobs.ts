@@ -89,7 +89,16 @@ export class JobStore {
   async createIn(q: Queryable, j: NewJob): Promise<Transition> {
     await q.query(
       `INSERT INTO jobs (id, type, status, spec, idempotency_key, request_hash, tenant, estimate, sweep_id) VALUES ($1, $2, 'queued', $3::jsonb, $4, $5, $6, $7::jsonb, $8)`,
-      [j.id, j.spec.type, JSON.stringify(j.spec), j.idempotencyKey ?? null, j.requestHash ?? null, j.tenant ?? 'default', j.estimate ? JSON.stringify(j.estimate) : null, j.sweepId ?? null],
+      [
+        j.id,
+        j.spec.type,
+        JSON.stringify(j.spec),
+        j.idempotencyKey ?? null,
+        j.requestHash ?? null,
+        j.tenant ?? 'default',
+        j.estimate ? JSON.stringify(j.estimate) : null,
+        j.sweepId ?? null,
+      ],
     );
     const ev = await this.events.append(q, j.id, 'status', { status: 'queued' });
     return { job: (await this.getIn(q, j.id))!, events: [ev] };
@@ -113,7 +122,7 @@ export class JobStore {
    */
   async activeCount(tenant: string): Promise<number> {
     const [row] = await this.db.query<{ n: number }>(`SELECT count(*)::int AS n FROM jobs WHERE tenant = $1 AND ${LIVE}`, [tenant]);
-    return row!.n;
+    return row.n;
   }
 
   /** Running jobs of the tenant that owns job `id`, that job aside: what MAX_RUNNING_JOBS_PER_TENANT bounds. */
@@ -175,10 +184,7 @@ export class JobStore {
     return this.db.tx(async (q) => {
       const [row] = await q.query<JobRow>(`SELECT * FROM jobs WHERE id = $1 AND status IN ('queued', 'running') FOR UPDATE`, [id]);
       if (!row || row.attempt >= attempt || row.stop_requested) return null;
-      await q.query(
-        `UPDATE jobs SET status = 'running', attempt = $2, started_at = coalesce(started_at, now()), error = NULL WHERE id = $1`,
-        [id, attempt],
-      );
+      await q.query(`UPDATE jobs SET status = 'running', attempt = $2, started_at = coalesce(started_at, now()), error = NULL WHERE id = $1`, [id, attempt]);
       const ev = await this.events.append(q, id, 'status', { status: 'running', attempt });
       return { job: (await this.getIn(q, id))!, events: [ev] };
     });
@@ -206,7 +212,13 @@ export class JobStore {
   }
 
   /** `record` writes rows that belong to the same change (checkpoint row, model row) in its transaction. */
-  event(id: string, attempt: number, type: JobEvent['type'], data: Record<string, unknown>, record?: (q: Queryable) => Promise<void>): Promise<Transition | null> {
+  event(
+    id: string,
+    attempt: number,
+    type: JobEvent['type'],
+    data: Record<string, unknown>,
+    record?: (q: Queryable) => Promise<void>,
+  ): Promise<Transition | null> {
     return this.change(id, attempt, async (q) => {
       if (record) await record(q);
       return [await this.events.append(q, id, type, data)];
@@ -307,7 +319,10 @@ export class JobStore {
       const [row] = await q.query<JobRow>('SELECT * FROM jobs WHERE id = $1 AND tenant = $2 FOR UPDATE', [id, tenant]);
       if (!row) return { outcome: 'missing' as const };
       if (row.status !== 'paused') return { outcome: 'refused' as const, transition: { job: toJob(row), events: [] } };
-      await q.query(`UPDATE jobs SET status = 'queued', stop_requested = NULL, estimate = coalesce($2::jsonb, estimate) WHERE id = $1`, [id, estimate ? JSON.stringify(estimate) : null]);
+      await q.query(`UPDATE jobs SET status = 'queued', stop_requested = NULL, estimate = coalesce($2::jsonb, estimate) WHERE id = $1`, [
+        id,
+        estimate ? JSON.stringify(estimate) : null,
+      ]);
       const ev = await this.events.append(q, id, 'status', { status: 'queued', resumed: true });
       return { outcome: 'resumed' as const, transition: { job: (await this.getIn(q, id))!, events: [ev] } };
     });

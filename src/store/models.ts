@@ -68,13 +68,31 @@ export class ModelStore {
    * A trained model belongs to its job's tenant; an uploaded one to the uploader's. `bytes`, what
    * its files take on disk, counts against the tenant's storage quota.
    */
-  async insert(q: Queryable, m: Omit<ModelRecord, 'createdAt' | 'source' | 'error'> & { bytes?: number; source?: ModelRecord['source'] }, tenant?: string): Promise<void> {
+  async insert(
+    q: Queryable,
+    m: Omit<ModelRecord, 'createdAt' | 'source' | 'error'> & { bytes?: number; source?: ModelRecord['source'] },
+    tenant?: string,
+  ): Promise<void> {
     await q.query(
       `INSERT INTO models (id, name, status, job_id, base_model_id, dataset_ids, metrics, input_shape, classes, preprocessing, dir, tenant, bytes, source)
        VALUES ($1, $2, $3, $4, $5, $6::jsonb, $7::jsonb, $8::jsonb, $9::jsonb, $10::jsonb, $11,
          coalesce($12, (SELECT tenant FROM jobs WHERE id = $4), 'default'), $13, $14::jsonb)`,
-      [m.id, m.name, m.status, m.jobId, m.baseModelId, JSON.stringify(m.datasetIds), JSON.stringify(m.metrics),
-        JSON.stringify(m.inputShape), JSON.stringify(m.classes), JSON.stringify(m.preprocessing), m.dir, tenant ?? null, m.bytes ?? 0, JSON.stringify(m.source ?? null)],
+      [
+        m.id,
+        m.name,
+        m.status,
+        m.jobId,
+        m.baseModelId,
+        JSON.stringify(m.datasetIds),
+        JSON.stringify(m.metrics),
+        JSON.stringify(m.inputShape),
+        JSON.stringify(m.classes),
+        JSON.stringify(m.preprocessing),
+        m.dir,
+        tenant ?? null,
+        m.bytes ?? 0,
+        JSON.stringify(m.source ?? null),
+      ],
     );
   }
 
@@ -97,10 +115,11 @@ export class ModelStore {
   }
 
   async list(limit: number, after?: string, tenant = 'default'): Promise<PageResult<ModelRecord>> {
-    const rows = await this.db.query<ModelRow>(
-      'SELECT * FROM models WHERE ($1::text IS NULL OR id < $1) AND tenant = $3 ORDER BY id DESC LIMIT $2',
-      [after ?? null, limit + 1, tenant],
-    );
+    const rows = await this.db.query<ModelRow>('SELECT * FROM models WHERE ($1::text IS NULL OR id < $1) AND tenant = $3 ORDER BY id DESC LIMIT $2', [
+      after ?? null,
+      limit + 1,
+      tenant,
+    ]);
     return pageOf(rows.map(toRecord), limit);
   }
 

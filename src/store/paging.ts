@@ -8,5 +8,5 @@ export interface PageResult<T> {
 export function pageOf<T extends { id: string }>(rows: T[], limit: number): PageResult<T> {
   const hasMore = rows.length > limit;
   const data = hasMore ? rows.slice(0, limit) : rows;
-  return { data, hasMore, nextCursor: hasMore ? data[data.length - 1]!.id : null };
+  return { data, hasMore, nextCursor: hasMore ? data[data.length - 1].id : null };
 }

@@ -12,5 +12,5 @@ export async function storageUsed(q: Queryable, tenant: string): Promise<number>
           + (SELECT coalesce(sum(bytes), 0) FROM feature_caches WHERE tenant = $1) AS used`,
     [tenant],
   );
-  return Number(row!.used);
+  return Number(row.used);
 }

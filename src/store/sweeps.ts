@@ -85,7 +85,13 @@ function toSweep(r: SweepRow, rows: TrialRow[]): Sweep {
     spec: r.spec,
     goal,
     trials,
-    best: best && { index: best.trial.index, jobId: best.trial.jobId!, parameters: best.trial.parameters, objective: best.trial.objective, reason: best.reason },
+    best: best && {
+      index: best.trial.index,
+      jobId: best.trial.jobId!,
+      parameters: best.trial.parameters,
+      objective: best.trial.objective,
+      reason: best.reason,
+    },
     estimate: r.estimate,
     createdAt: r.created_at.toISOString(),
     finishedAt: r.finished_at ? r.finished_at.toISOString() : null,
@@ -101,7 +107,12 @@ export class SweepStore {
 
   async create(s: NewSweep): Promise<SweepEvent[]> {
     return this.db.tx(async (q) => {
-      await q.query(`INSERT INTO sweeps (id, tenant, status, spec, estimate) VALUES ($1, $2, 'running', $3::jsonb, $4::jsonb)`, [s.id, s.tenant, JSON.stringify(s.spec), JSON.stringify(s.estimate)]);
+      await q.query(`INSERT INTO sweeps (id, tenant, status, spec, estimate) VALUES ($1, $2, 'running', $3::jsonb, $4::jsonb)`, [
+        s.id,
+        s.tenant,
+        JSON.stringify(s.spec),
+        JSON.stringify(s.estimate),
+      ]);
       for (const [idx, t] of s.trials.entries()) {
         await q.query(`INSERT INTO sweep_trials (sweep_id, idx, parameters, spec, estimate) VALUES ($1, $2, $3::jsonb, $4::jsonb, $5::jsonb)`, [
           s.id,
@@ -158,12 +169,17 @@ export class SweepStore {
       for (const t of rows.filter((r) => isTerminal(r.job_status) && !r.announced)) {
         await q.query('UPDATE sweep_trials SET announced = true WHERE sweep_id = $1 AND idx = $2', [id, t.idx]);
         const trial = toTrial(row.spec, t);
-        events.push(await this.events.append(q, id, 'trial', { index: t.idx, jobId: t.job_id, status: t.job_status, objective: trial.objective, stopped: t.stopped }));
+        events.push(
+          await this.events.append(q, id, 'trial', { index: t.idx, jobId: t.job_id, status: t.job_status, objective: trial.objective, stopped: t.stopped }),
+        );
       }
       const running = rows.filter((r) => r.job_id !== null && !isTerminal(r.job_status)).length;
       const pending = rows.filter((r) => r.job_id === null);
-      const [active] = await q.query<{ n: number }>(`SELECT count(*)::int AS n FROM jobs WHERE tenant = $1 AND status NOT IN ('succeeded', 'failed', 'cancelled')`, [row.tenant]);
-      const room = Math.max(0, Math.min(row.spec.maxParallel - running, maxActiveJobs - active!.n));
+      const [active] = await q.query<{ n: number }>(
+        `SELECT count(*)::int AS n FROM jobs WHERE tenant = $1 AND status NOT IN ('succeeded', 'failed', 'cancelled')`,
+        [row.tenant],
+      );
+      const room = Math.max(0, Math.min(row.spec.maxParallel - running, maxActiveJobs - active.n));
       const launched: Transition[] = [];
       for (const t of pending.slice(0, room)) {
         const jobId = newId('job');
@@ -181,7 +197,10 @@ export class SweepStore {
   }
 
   /** Cancels a running sweep: no more trials launch; the caller cancels the ones still live (their ids). */
-  cancel(id: string, tenant: string): Promise<{ outcome: 'missing' } | { outcome: 'terminal'; sweep: Sweep } | { outcome: 'cancelled'; sweep: Sweep; live: string[]; events: SweepEvent[] }> {
+  cancel(
+    id: string,
+    tenant: string,
+  ): Promise<{ outcome: 'missing' } | { outcome: 'terminal'; sweep: Sweep } | { outcome: 'cancelled'; sweep: Sweep; live: string[]; events: SweepEvent[] }> {
     return this.db.tx(async (q) => {
       const [row] = await q.query<SweepRow>('SELECT * FROM sweeps WHERE id = $1 AND tenant = $2 FOR UPDATE', [id, tenant]);
       if (!row) return { outcome: 'missing' as const };

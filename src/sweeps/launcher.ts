@@ -47,10 +47,19 @@ export class SweepLauncher {
       for (const t of a.launched) {
         const jobId = t.job.id;
         await live.publish(jobId, t.events);
-        const resolved = await resolveTask(store, artifacts, { jobId, spec: t.job.spec, tenant: a.tenant, webhookAllowedHosts: this.parts.webhookAllowedHosts });
+        const resolved = await resolveTask(store, artifacts, {
+          jobId,
+          spec: t.job.spec,
+          tenant: a.tenant,
+          webhookAllowedHosts: this.parts.webhookAllowedHosts,
+        });
         if ('errors' in resolved) {
           const [first] = resolved.errors;
-          const failed = await store.jobs.failed(jobId, null, { code: 'unresolvable', message: `cannot run: ${first!.pointer} ${first!.detail}`, param: first!.pointer });
+          const failed = await store.jobs.failed(jobId, null, {
+            code: 'unresolvable',
+            message: `cannot run: ${first.pointer} ${first.detail}`,
+            param: first.pointer,
+          });
           await live.publish(jobId, failed?.events ?? []);
           freed = true;
           continue;
@@ -95,7 +104,11 @@ export class SweepLauncher {
     const curves = await store.sweeps.curves(sweep.id, sweep.spec.objective.metric);
     const mine = curves.get(job.id) ?? [];
     const others = [...curves].filter(([jobId]) => jobId !== job.id).map(([, c]) => c);
-    const reason = medianStop(mine, others, { goal: goalOf(sweep.spec.objective), minTrials: rule.minTrials ?? DEFAULT_MIN_TRIALS, graceEpochs: rule.graceEpochs ?? DEFAULT_GRACE_EPOCHS });
+    const reason = medianStop(mine, others, {
+      goal: goalOf(sweep.spec.objective),
+      minTrials: rule.minTrials ?? DEFAULT_MIN_TRIALS,
+      graceEpochs: rule.graceEpochs ?? DEFAULT_GRACE_EPOCHS,
+    });
     if (!reason) return;
     const ev = await store.sweeps.stopTrial(sweep.id, job.id, { epoch: mine.length, reason });
     if (!ev) return;

@@ -47,14 +47,22 @@ export const goalOf = (objective: SweepSpec['objective']): SweepGoal => objectiv
 export function objectiveProblems(spec: Pick<SweepSpec, 'objective' | 'earlyTermination'>, trialSpecs: readonly JobSpec[]): FieldError[] {
   const { metric } = spec.objective;
   const info = OBJECTIVE_METRICS[metric];
-  if (!info) return [{ pointer: '/objective/metric', in: 'body', detail: `is ${JSON.stringify(metric)}; expected one of ${Object.keys(OBJECTIVE_METRICS).join(', ')}` }];
+  if (!info)
+    return [{ pointer: '/objective/metric', in: 'body', detail: `is ${JSON.stringify(metric)}; expected one of ${Object.keys(OBJECTIVE_METRICS).join(', ')}` }];
   const errors: FieldError[] = [];
   const why = trialSpecs.map((s) => info.missing(s)).find((m) => m !== null);
   if (why) errors.push({ pointer: '/objective/metric', in: 'body', detail: `is ${metric}, which ${why}` });
   if (spec.earlyTermination && info.when !== 'epoch') {
-    errors.push({ pointer: '/earlyTermination', in: 'body', detail: `needs an objective reported every epoch; ${metric} is reported when the job ends (epoch metrics: ${epochMetrics().join(', ')})` });
+    errors.push({
+      pointer: '/earlyTermination',
+      in: 'body',
+      detail: `needs an objective reported every epoch; ${metric} is reported when the job ends (epoch metrics: ${epochMetrics().join(', ')})`,
+    });
   }
   return errors;
 }
 
-const epochMetrics = () => Object.entries(OBJECTIVE_METRICS).filter(([, i]) => i.when === 'epoch').map(([m]) => m);
+const epochMetrics = () =>
+  Object.entries(OBJECTIVE_METRICS)
+    .filter(([, i]) => i.when === 'epoch')
+    .map(([m]) => m);

@@ -27,8 +27,9 @@ export function setAt(doc: unknown, tokens: readonly string[], value: unknown): 
   if (tokens.length === 0) return { ok: false, detail: 'names the whole spec; expected a pointer to one of its fields' };
   const [head, ...rest] = tokens as [string, ...string[]];
   if (Array.isArray(doc)) {
-    if (!/^(0|[1-9][0-9]*)$/.test(head) || Number(head) >= doc.length) return { ok: false, detail: `has no item ${JSON.stringify(head)} in an array of ${doc.length}` };
-    const copy = [...doc];
+    if (!/^(0|[1-9][0-9]*)$/.test(head) || Number(head) >= doc.length)
+      return { ok: false, detail: `has no item ${JSON.stringify(head)} in an array of ${doc.length}` };
+    const copy: unknown[] = [...(doc as unknown[])];
     const index = Number(head);
     if (rest.length === 0) copy[index] = value;
     else {
@@ -40,7 +41,8 @@ export function setAt(doc: unknown, tokens: readonly string[], value: unknown): 
   }
   if (!isObject(doc)) return { ok: false, detail: `goes through ${JSON.stringify(head)} of a value that is not an object` };
   if (rest.length === 0) return { ok: true, doc: { ...doc, [head]: value } };
-  if (!(head in doc)) return { ok: false, detail: `goes through ${JSON.stringify(head)}, which the template does not have; expected a pointer whose parent is in the template` };
+  if (!(head in doc))
+    return { ok: false, detail: `goes through ${JSON.stringify(head)}, which the template does not have; expected a pointer whose parent is in the template` };
   const inner = setAt(doc[head], rest, value);
   return inner.ok ? { ok: true, doc: { ...doc, [head]: inner.doc } } : inner;
 }

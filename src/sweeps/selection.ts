@@ -33,7 +33,9 @@ export function bestTrial<T extends Ranked>(trials: readonly T[], goal: SweepGoa
   if (scored.length === 0) return null;
   const top = scored.reduce((a, b) => (better(goal, b.objective.value, a.objective.value) ? b : a));
   const o = top.objective;
-  const runnerUp = scored.filter((t) => t !== top).reduce<(T & { objective: ObjectiveValue }) | null>((a, b) => (a === null || better(goal, b.objective.value, a.objective.value) ? b : a), null);
+  const runnerUp = scored
+    .filter((t) => t !== top)
+    .reduce<(T & { objective: ObjectiveValue }) | null>((a, b) => (a === null || better(goal, b.objective.value, a.objective.value) ? b : a), null);
   const at = o.epoch === null ? '' : ` at epoch ${o.epoch}`;
   const against = runnerUp ? `; the next best, trial ${runnerUp.index}, has ${runnerUp.objective.value}` : '';
   return {
@@ -59,7 +61,7 @@ export function medianStop(values: readonly number[], others: readonly (readonly
   if (reached.length < rule.minTrials) return null;
   const averages = reached.map((o) => o.slice(0, epoch).reduce((a, b) => a + b, 0) / epoch).sort((a, b) => a - b);
   const mid = averages.length / 2;
-  const median = averages.length % 2 === 1 ? averages[Math.floor(mid)]! : (averages[mid - 1]! + averages[mid]!) / 2;
+  const median = averages.length % 2 === 1 ? averages[Math.floor(mid)] : (averages[mid - 1] + averages[mid]) / 2;
   const best = values.reduce((a, b) => (better(rule.goal, b, a) ? b : a));
   if (!better(rule.goal, median, best)) return null;
   return `its best value by epoch ${epoch}, ${+best.toPrecision(6)}, is ${rule.goal === 'maximize' ? 'below' : 'above'} the median ${+median.toPrecision(6)} of the running averages of ${reached.length} other trials at that epoch (median stopping rule)`;

@@ -25,8 +25,14 @@ function sweepPointer(pointer: string, parameters: readonly string[]): string {
 
 /** A trial's problem (a pointer into its job spec) as a problem of the sweep request, saying which trial and values. */
 export function trialProblem(index: number, parameters: TrialParameters, problem: { pointer: string; detail: string }): FieldError {
-  const values = Object.entries(parameters).map(([k, v]) => `${k} = ${JSON.stringify(v)}`).join(', ');
-  return { pointer: sweepPointer(problem.pointer, Object.keys(parameters)), in: 'body', detail: `makes trial ${index} (${values}) invalid: ${problem.pointer} ${problem.detail}` };
+  const values = Object.entries(parameters)
+    .map(([k, v]) => `${k} = ${JSON.stringify(v)}`)
+    .join(', ');
+  return {
+    pointer: sweepPointer(problem.pointer, Object.keys(parameters)),
+    in: 'body',
+    detail: `makes trial ${index} (${values}) invalid: ${problem.pointer} ${problem.detail}`,
+  };
 }
 
 /** One complaint per place: a bad value usually breaks many trials the same way. */
@@ -48,19 +54,34 @@ export function planTrials(spec: SweepSpec, seed: number): { trials: PlannedTria
   const targets: { pointer: string; tokens: string[] }[] = [];
   for (const pointer of pointers) {
     const tokens = parsePointer(pointer);
-    if (tokens === null || tokens.length === 0) errors.push({ pointer: parameterPointer(pointer), in: 'body', detail: 'is not a JSON pointer to a field of the template (RFC 6901, e.g. /method/weight)' });
+    if (tokens === null || tokens.length === 0)
+      errors.push({
+        pointer: parameterPointer(pointer),
+        in: 'body',
+        detail: 'is not a JSON pointer to a field of the template (RFC 6901, e.g. /method/weight)',
+      });
     else targets.push({ pointer, tokens });
   }
   if (errors.length > 0) return { errors };
 
   const size = gridSize(spec.parameters);
   const { maxTrials } = spec;
-  if (spec.algorithm === 'random' && maxTrials === undefined) return { errors: [{ pointer: '/maxTrials', in: 'body', detail: 'is required for a random search' }] };
+  if (spec.algorithm === 'random' && maxTrials === undefined)
+    return { errors: [{ pointer: '/maxTrials', in: 'body', detail: 'is required for a random search' }] };
   if (spec.algorithm === 'grid' && maxTrials !== undefined && maxTrials < size) {
-    return { errors: [{ pointer: '/maxTrials', in: 'body', detail: `is ${maxTrials}, but the grid has ${size} points; expected at least ${size}, or fewer values, or algorithm random` }] };
+    return {
+      errors: [
+        {
+          pointer: '/maxTrials',
+          in: 'body',
+          detail: `is ${maxTrials}, but the grid has ${size} points; expected at least ${size}, or fewer values, or algorithm random`,
+        },
+      ],
+    };
   }
   const count = spec.algorithm === 'random' && maxTrials !== undefined ? maxTrials : size;
-  if (count > MAX_TRIALS) return { errors: [{ pointer: '/parameters', in: 'body', detail: `make a grid of ${size} points; expected at most ${MAX_TRIALS} trials` }] };
+  if (count > MAX_TRIALS)
+    return { errors: [{ pointer: '/parameters', in: 'body', detail: `make a grid of ${size} points; expected at most ${MAX_TRIALS} trials` }] };
 
   const trials: PlannedTrial[] = [];
   trialParameters(spec, { seed, count }).forEach((parameters, index) => {

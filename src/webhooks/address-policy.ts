@@ -54,7 +54,8 @@ export async function vetWebhookUrl(
     return { problem: 'is not a valid absolute URL' };
   }
   if (url.protocol !== 'http:' && url.protocol !== 'https:') return { problem: `must use http or https, not ${url.protocol.replace(':', '')}` };
-  if (url.username || url.password) return { problem: `must not carry credentials${allowList === 'WEBHOOK_ALLOWED_HOSTS' ? '; use the webhook secret to authenticate deliveries' : ''}` };
+  if (url.username || url.password)
+    return { problem: `must not carry credentials${allowList === 'WEBHOOK_ALLOWED_HOSTS' ? '; use the webhook secret to authenticate deliveries' : ''}` };
   const host = url.hostname.replace(/^\[|\]$/g, '').toLowerCase();
   const port = url.port || (url.protocol === 'https:' ? '443' : '80');
   let addresses: ResolvedAddress[];
@@ -70,7 +71,9 @@ export async function vetWebhookUrl(
   if (opts.allowedHosts.includes(host) || opts.allowedHosts.includes(`${host}:${port}`)) return { target };
   const bad = addresses.find((a) => !isGlobalUnicast(a.address));
   if (bad) {
-    return { problem: `resolves to ${bad.address}, which is not a global unicast address (loopback, private, link-local, reserved or a translated form of one); list "${host}:${port}" in ${allowList} to allow it` };
+    return {
+      problem: `resolves to ${bad.address}, which is not a global unicast address (loopback, private, link-local, reserved or a translated form of one); list "${host}:${port}" in ${allowList} to allow it`,
+    };
   }
   return { target };
 }

@@ -48,7 +48,12 @@ type Action = 'kill child' | 'kill worker host' | 'kill api' | 'restart redis';
 /** One round of chaos: the schedule plays round after round, each in a seeded order, so every kind happens in each seven actions of a round. */
 const ROUND: Action[] = ['kill child', 'kill child', 'kill child', 'kill worker host', 'kill worker host', 'kill api', 'restart redis'];
 function* schedule(): Generator<Action> {
-  for (;;) for (const i of shuffle(ROUND.map((_, k) => k), random)) yield ROUND[i]!;
+  for (;;)
+    for (const i of shuffle(
+      ROUND.map((_, k) => k),
+      random,
+    ))
+      yield ROUND[i];
 }
 
 let pg: PostgresServer;
@@ -125,7 +130,10 @@ async function follow(jobId: string): Promise<number[]> {
   let over = false;
   while (!finished.signal.aborted) {
     try {
-      const { messages } = await readSse(`${base()}/v1/jobs/${jobId}/events`, { ...(ids.length ? { lastEventId: ids[ids.length - 1]! } : {}), timeoutMs: 600_000 });
+      const { messages } = await readSse(`${base()}/v1/jobs/${jobId}/events`, {
+        ...(ids.length ? { lastEventId: ids[ids.length - 1] } : {}),
+        timeoutMs: 600_000,
+      });
       ids.push(...messages.map((m) => m.id));
       over ||= messages.some((m) => m.event === 'status' && isTerminal(m.data.data.status));
       if (over) return ids;
@@ -145,10 +153,14 @@ async function diagnose(jobs: any[]): Promise<string> {
   const connection = createRedis(`redis://127.0.0.1:${redisPort}`, { maxRetriesPerRequest: 1 });
   const queue = new Queue(QUEUE_NAME, { connection });
   try {
-    const lines = [`worker host ${worker?.pid} ${worker?.exitCode === null && worker.signalCode === null ? 'running' : 'gone'}, children ${worker?.pid ? childProcesses(worker.pid).join(' ') : '-'}`];
+    const lines = [
+      `worker host ${worker?.pid} ${worker?.exitCode === null && worker.signalCode === null ? 'running' : 'gone'}, children ${worker?.pid ? childProcesses(worker.pid).join(' ') : '-'}`,
+    ];
     for (const j of jobs.filter((j) => !isTerminal(j.status))) {
       const entry = await queue.getJob(j.id);
-      const bull = entry ? `${await entry.getState()} attemptsStarted ${entry.attemptsStarted} attemptsMade ${entry.attemptsMade} finishedOn ${entry.finishedOn}` : 'no entry';
+      const bull = entry
+        ? `${await entry.getState()} attemptsStarted ${entry.attemptsStarted} attemptsMade ${entry.attemptsMade} finishedOn ${entry.finishedOn}`
+        : 'no entry';
       lines.push(`${j.id}: ${j.status} attempt ${j.attempt} progress ${JSON.stringify(j.progress)}; BullMQ: ${bull}`);
     }
     return lines.join('\n');
@@ -240,7 +252,7 @@ test(`chaos: ${JOBS} jobs under SIGKILLs and restarts end exactly once and match
       const kids = worker?.pid ? childProcesses(worker.pid) : [];
       if (kids.length === 0) continue;
       try {
-        process.kill(kids[Math.floor(random() * kids.length)]!, 'SIGKILL');
+        process.kill(kids[Math.floor(random() * kids.length)], 'SIGKILL');
       } catch (err) {
         // it ended by itself since we looked
         if ((err as NodeJS.ErrnoException).code === 'ESRCH') continue;
@@ -268,16 +280,30 @@ test(`chaos: ${JOBS} jobs under SIGKILLs and restarts end exactly once and match
     const job = (await http('GET', `/v1/jobs/${id}`)).body;
     assert.equal(job.status, 'succeeded', `${id}: ${JSON.stringify(job.error)}`);
     const events = (await http('GET', `/v1/jobs/${id}/events?limit=1000`)).body.data;
-    assert.deepEqual(events.map((e: any) => e.seq), events.map((_: any, k: number) => k + 1), `${id}: the log is gap-free`);
+    assert.deepEqual(
+      events.map((e: any) => e.seq),
+      events.map((_: any, k: number) => k + 1),
+      `${id}: the log is gap-free`,
+    );
     const terminal = events.filter((e: any) => e.type === 'status' && isTerminal(e.data.status));
     assert.equal(terminal.length, 1, `${id} ended exactly once`);
     assert.equal(events.at(-1), terminal[0], `${id}: nothing happened after it ended`);
     const starts = events.filter((e: any) => e.type === 'status' && e.data.status === 'running').map((e: any) => e.data.attempt);
-    assert.ok(starts.every((a: number, k: number) => k === 0 || a > starts[k - 1]), `${id}: each attempt started once, in rising order: ${starts.join(', ')}`);
+    assert.ok(
+      starts.every((a: number, k: number) => k === 0 || a > starts[k - 1]),
+      `${id}: each attempt started once, in rising order: ${starts.join(', ')}`,
+    );
     assert.equal(job.attempt, starts.at(-1), `${id}: the job is on its last started attempt`);
-    assert.deepEqual(seen[i], events.map((e: any) => e.seq), `${id}: the SSE client saw every event once, in order`);
+    assert.deepEqual(
+      seen[i],
+      events.map((e: any) => e.seq),
+      `${id}: the SSE client saw every event once, in order`,
+    );
     const checkpoints = events.filter((e: any) => e.type === 'checkpoint').map((e: any) => e.data.step);
-    assert.ok(checkpoints.every((s: number, k: number) => k === 0 || s > checkpoints[k - 1]), `${id}: checkpoints only move forward: steps ${checkpoints.join(', ')}`);
+    assert.ok(
+      checkpoints.every((s: number, k: number) => k === 0 || s > checkpoints[k - 1]),
+      `${id}: checkpoints only move forward: steps ${checkpoints.join(', ')}`,
+    );
     assert.equal((await http('GET', `/v1/models/${job.result.modelId}`)).status, 200);
     attempts += starts.length;
     if (events.some((e: any) => e.type === 'log' && String(e.data.message).startsWith('resuming from checkpoint'))) resumed++;
@@ -306,7 +332,9 @@ test(`chaos: ${JOBS} jobs under SIGKILLs and restarts end exactly once and match
     const job = (await http('GET', `/v1/jobs/${ids[i]}`)).body;
     assert.deepEqual(pick(job.result.metrics), pick(twin.result.metrics), `${ids[i]} (attempt ${job.attempt}) matches its twin`);
   }
-  console.log(`chaos: twins agree; ${((Date.now() - twinsStarted) / 1000).toFixed(0)} s for the twins, ${((Date.now() - started) / 1000).toFixed(0)} s in all (seed ${SEED})`);
+  console.log(
+    `chaos: twins agree; ${((Date.now() - twinsStarted) / 1000).toFixed(0)} s for the twins, ${((Date.now() - started) / 1000).toFixed(0)} s in all (seed ${SEED})`,
+  );
   assert.deepEqual(serverErrors, [], 'no request was answered with a server error');
   passed = true;
 });

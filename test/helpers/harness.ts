@@ -92,18 +92,26 @@ export async function submitAndPause<S extends { hyperparameters: { epochs: numb
     const { id } = (await h.request('POST', '/v1/jobs', tried)).body;
     const get = async () => (await h.request('GET', `/v1/jobs/${id}`)).body;
     // 300 s: bounds for a hang, not for how fast the machine trains or stops
-    const seen = await waitFor(`job ${id} to train`, async () => {
-      const j = await get();
-      return ((j.status === 'running' && j.progress?.epoch >= fromEpoch) || ended(j)) && j;
-    }, 300_000);
+    const seen = await waitFor(
+      `job ${id} to train`,
+      async () => {
+        const j = await get();
+        return ((j.status === 'running' && j.progress?.epoch >= fromEpoch) || ended(j)) && j;
+      },
+      300_000,
+    );
     if (ended(seen)) continue;
     const p = await h.request('POST', `/v1/jobs/${id}/pause`);
     if (p.status === 409) continue;
     if (p.status !== 202 || p.body.pauseRequested !== true) throw new Error(`pause answered ${p.status}: ${JSON.stringify(p.body)}`);
-    const end = await waitFor(`job ${id} to pause`, async () => {
-      const j = await get();
-      return (j.status === 'paused' || ended(j)) && j;
-    }, 300_000);
+    const end = await waitFor(
+      `job ${id} to pause`,
+      async () => {
+        const j = await get();
+        return (j.status === 'paused' || ended(j)) && j;
+      },
+      300_000,
+    );
     if (end.status === 'paused') return { paused: end, spec: tried };
     if (end.status !== 'succeeded') throw new Error(`job ${id} ended ${end.status} instead of pausing: ${JSON.stringify(end.error)}`);
   }

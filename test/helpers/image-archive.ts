@@ -33,7 +33,7 @@ export async function mnistArchive(o: MnistArchiveOptions): Promise<Buffer> {
   const taken = new Map(o.digits.map((d) => [d, 0]));
   const pack = tar.pack();
   for (let i = 0; i < labels.length - 8 && [...taken.values()].some((n) => n < o.perClass); i++) {
-    const digit = labels[8 + i]!;
+    const digit = labels[8 + i];
     const count = taken.get(digit);
     if (count === undefined || count >= o.perClass) continue;
     taken.set(digit, count + 1);

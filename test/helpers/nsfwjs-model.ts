@@ -25,7 +25,10 @@ export function nsfwMobileNetV2(shards = 4): MaterialisedModel {
   const json = structuredClone(require(join(MODELS, 'model.min.js'))) as MaterialisedModel['modelJson'];
   const weights = Buffer.from(require(join(MODELS, 'group1-shard1of1.min.js')) as string, 'base64');
   const size = Math.ceil(weights.length / shards);
-  const files = Array.from({ length: shards }, (_, i) => ({ filename: `group1-shard${i + 1}of${shards}.bin`, content: weights.subarray(i * size, (i + 1) * size) }));
+  const files = Array.from({ length: shards }, (_, i) => ({
+    filename: `group1-shard${i + 1}of${shards}.bin`,
+    content: weights.subarray(i * size, (i + 1) * size),
+  }));
   json.weightsManifest = [{ paths: files.map((f) => f.filename), weights: json.weightsManifest.flatMap((g) => g.weights) }];
   return { modelJson: json, shards: files };
 }

@@ -44,7 +44,10 @@ export async function startPostgres(): Promise<PostgresServer> {
   const init = spawnSync(...run(pgBin('initdb')!, ['-D', data, '-U', 'postgres', '--auth=trust', '-E', 'UTF8', '--no-sync']));
   if (init.status !== 0) throw new Error(`initdb failed: ${init.stderr.toString()}`);
   const port = await freePort();
-  const child: ChildProcess = spawn(...run(pgBin('postgres')!, ['-D', data, '-p', String(port), '-k', dir, '-h', '127.0.0.1', '-F']), { stdio: 'ignore', detached: true });
+  const child: ChildProcess = spawn(...run(pgBin('postgres')!, ['-D', data, '-p', String(port), '-k', dir, '-h', '127.0.0.1', '-F']), {
+    stdio: 'ignore',
+    detached: true,
+  });
   const url = `postgres://postgres@127.0.0.1:${port}/postgres`;
   const deadline = Date.now() + 20_000;
   for (;;) {

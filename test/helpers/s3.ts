@@ -45,14 +45,21 @@ export async function startS3(): Promise<S3Server> {
     AWS_SECRET_ACCESS_KEY: 'S3RVER',
     AWS_REGION: 'us-east-1',
   };
-  const client = new S3Client({ region: env.AWS_REGION, endpoint: env.S3_ENDPOINT, forcePathStyle: true, credentials: { accessKeyId: 'S3RVER', secretAccessKey: 'S3RVER' } });
+  const client = new S3Client({
+    region: env.AWS_REGION,
+    endpoint: env.S3_ENDPOINT,
+    forcePathStyle: true,
+    credentials: { accessKeyId: 'S3RVER', secretAccessKey: 'S3RVER' },
+  });
   return {
     env,
     async keys(under = '') {
       const keys: string[] = [];
       let token: string | undefined;
       do {
-        const page = await client.send(new ListObjectsV2Command({ Bucket: BUCKET, Prefix: `${PREFIX}/${under}`, ...(token ? { ContinuationToken: token } : {}) }));
+        const page = await client.send(
+          new ListObjectsV2Command({ Bucket: BUCKET, Prefix: `${PREFIX}/${under}`, ...(token ? { ContinuationToken: token } : {}) }),
+        );
         keys.push(...(page.Contents ?? []).map((o) => o.Key!.slice(PREFIX.length + 1)));
         token = page.IsTruncated ? page.NextContinuationToken : undefined;
       } while (token);

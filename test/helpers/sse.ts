@@ -5,7 +5,10 @@ export interface SseMessage {
   data: any;
 }
 
-export async function readSse(url: string, opts: { lastEventId?: number; stopAfter?: (m: SseMessage, all: SseMessage[]) => boolean; timeoutMs?: number } = {}): Promise<{ messages: SseMessage[]; ended: boolean }> {
+export async function readSse(
+  url: string,
+  opts: { lastEventId?: number; stopAfter?: (m: SseMessage, all: SseMessage[]) => boolean; timeoutMs?: number } = {},
+): Promise<{ messages: SseMessage[]; ended: boolean }> {
   const ac = new AbortController();
   const timer = setTimeout(() => ac.abort(), opts.timeoutMs ?? 120_000);
   const messages: SseMessage[] = [];

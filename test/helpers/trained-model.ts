@@ -30,8 +30,14 @@ export async function storeTrainedModel(deps: AppDeps, tenant = 'default'): Prom
   await tf.setBackend('cpu');
   const xs: number[][] = [];
   const ys: number[] = [];
-  for (let seed = 0; seed < 30; seed++) for (let c = 0; c < 3; c++) (xs.push(pattern(c, seed).map((v) => v * PREPROCESSING.scale)), ys.push(c));
-  const model = tf.sequential({ layers: [tf.layers.dense({ inputShape: [SIDE * SIDE], units: 16, activation: 'relu' }), tf.layers.dense({ units: 3, name: 'logits' })] });
+  for (let seed = 0; seed < 30; seed++)
+    for (let c = 0; c < 3; c++) {
+      xs.push(pattern(c, seed).map((v) => v * PREPROCESSING.scale));
+      ys.push(c);
+    }
+  const model = tf.sequential({
+    layers: [tf.layers.dense({ inputShape: [SIDE * SIDE], units: 16, activation: 'relu' }), tf.layers.dense({ units: 3, name: 'logits' })],
+  });
   model.compile({ optimizer: tf.train.adam(0.05), loss: (y: tf.Tensor, logits: tf.Tensor) => tf.losses.softmaxCrossEntropy(y, logits) });
   const x = tf.tensor2d(xs);
   const y = tf.oneHot(tf.tensor1d(ys, 'int32'), 3).toFloat();
@@ -44,7 +50,19 @@ export async function storeTrainedModel(deps: AppDeps, tenant = 'default'): Prom
   model.dispose();
   await deps.store.models.insert(
     deps.store.db,
-    { id, name: 'patterns', status: 'ready', jobId: null, baseModelId: null, datasetIds: {}, metrics: null, inputShape: [SIDE * SIDE], classes: CLASSES, preprocessing: PREPROCESSING, dir },
+    {
+      id,
+      name: 'patterns',
+      status: 'ready',
+      jobId: null,
+      baseModelId: null,
+      datasetIds: {},
+      metrics: null,
+      inputShape: [SIDE * SIDE],
+      classes: CLASSES,
+      preprocessing: PREPROCESSING,
+      dir,
+    },
     tenant,
   );
   return id;

@@ -123,7 +123,7 @@ const fromReply = (res: Reply): Outcome => ({
 
 /** An upload accepted (202) and converted in the background: its outcome is how the dataset ends. */
 async function upload(fields: Record<string, string>, files: Array<{ field: string; content: Uint8Array | string; filename?: string }>): Promise<Outcome> {
-  const res = seen(fields.name!, await postForm(h, '/v1/datasets', fields, files, { headers: as(TOKEN.A) }));
+  const res = seen(fields.name, await postForm(h, '/v1/datasets', fields, files, { headers: as(TOKEN.A) }));
   if (res.status !== 202) return fromReply(res);
   const d = await settled(tenantA, res.body.id);
   const left = ['datasets', 'uploads'].flatMap((kind) => {
@@ -309,8 +309,8 @@ test('pause, create, resume cannot get around MAX_ACTIVE_JOBS_PER_TENANT; an SSE
     return { res, reply: { status: res.status, headers: res.headers, body: res.status === 200 ? null : await res.json() } };
   };
   try {
-    for (let i = 0; i < MAX_STREAMS; i++) assert.equal(seen('stream', (await open(TOKEN.A, ids[0]!)).reply).status, 200);
-    assert.deepEqual(fromReply(seen('stream', (await open(TOKEN.A, ids[0]!)).reply)), { status: 429, code: 'too_many_streams', names: [] });
+    for (let i = 0; i < MAX_STREAMS; i++) assert.equal(seen('stream', (await open(TOKEN.A, ids[0])).reply).status, 200);
+    assert.deepEqual(fromReply(seen('stream', (await open(TOKEN.A, ids[0])).reply)), { status: 429, code: 'too_many_streams', names: [] });
     const mine = await open(TOKEN.B, neighbour);
     assert.equal(mine.reply.status, 200, "the neighbour's stream opens");
     assert.ok(mine.res.body);
@@ -365,7 +365,7 @@ test("the neighbour's job ends as its clean twin, nothing answered 5xx, /health 
     'every /health probe answered 200',
   );
   const ms = probes.map((p) => p.ms).sort((a, b) => a - b);
-  const p99 = ms[Math.min(ms.length - 1, Math.floor(ms.length * 0.99))]!;
+  const p99 = ms[Math.min(ms.length - 1, Math.floor(ms.length * 0.99))];
   // how fast is the benchmark's to say (bench/hostile-rows.ts, on a free machine and in separate processes): here the test builds its payloads on the service's own thread
   t.diagnostic(`/health: ${probes.length} probes, p99 ${p99.toFixed(1)} ms, max ${ms.at(-1)!.toFixed(1)} ms`);
 

@@ -72,7 +72,8 @@ export class AttemptRunner {
   constructor(private readonly opts: AttemptRunnerOptions) {}
 
   /** The BullMQ processor. It declares three parameters: BullMQ passes the abort signal only to such processors. */
-  readonly process = (job: QueueJob<TrainingTask>, _token: string | undefined, signal: AbortSignal | undefined): Promise<AttemptResult> => this.run(job, signal);
+  readonly process = (job: QueueJob<TrainingTask>, _token: string | undefined, signal: AbortSignal | undefined): Promise<AttemptResult> =>
+    this.run(job, signal);
 
   private async run(job: QueueJob<TrainingTask>, signal: AbortSignal | undefined): Promise<AttemptResult> {
     const { artifacts } = this.opts;
@@ -101,7 +102,13 @@ export class AttemptRunner {
       this.busy.delete(child);
       const rss = child.rssBytes();
       const reusable =
-        ending !== undefined && 'result' in ending && ending.reusable && !this.closed && rss !== undefined && rss < this.opts.limits.maxMemoryBytes / 2 && this.idle.length < this.opts.maxIdle;
+        ending !== undefined &&
+        'result' in ending &&
+        ending.reusable &&
+        !this.closed &&
+        rss !== undefined &&
+        rss < this.opts.limits.maxMemoryBytes / 2 &&
+        this.idle.length < this.opts.maxIdle;
       if (reusable) this.idle.push(child);
       else await child.kill();
     }
@@ -158,7 +165,10 @@ class Attempt {
       else timer = setTimeout(lap, Math.min(left, 2 ** 31 - 1));
     };
     lap();
-    this.cleanups.push(() => clearInterval(sampler), () => clearTimeout(timer));
+    this.cleanups.push(
+      () => clearInterval(sampler),
+      () => clearTimeout(timer),
+    );
     const onAbort = () => this.stop(this.signal!.reason as ChildStopReason);
     this.signal?.addEventListener('abort', onAbort, { once: true });
     this.cleanups.push(() => this.signal?.removeEventListener('abort', onAbort));
@@ -223,7 +233,8 @@ class Attempt {
   }
 
   private onExit(code: number | null, signal: NodeJS.Signals | null): void {
-    if (this.child.heapExhausted()) return this.end({ error: memoryError(this.task, this.opts.limits.maxMemoryBytes, 'its JavaScript heap reached its limit') });
+    if (this.child.heapExhausted())
+      return this.end({ error: memoryError(this.task, this.opts.limits.maxMemoryBytes, 'its JavaScript heap reached its limit') });
     this.end({ error: new TrainingError('worker_crashed', `the training process died (exit code ${code}, signal ${signal})`, { retryable: true }) });
   }
 
@@ -242,7 +253,9 @@ class Attempt {
     if (!this.started) {
       // nothing ran: the job stands where it stood, and a child that has loaded is as good as new
       return this.end(
-        reason === 'max_runtime' ? { error: this.maxRuntimeError() } : { result: { outcome: 'cancelled', metrics: {}, stoppedAt: this.lastCheckpoint }, reusable: this.child.isReady },
+        reason === 'max_runtime'
+          ? { error: this.maxRuntimeError() }
+          : { result: { outcome: 'cancelled', metrics: {}, stoppedAt: this.lastCheckpoint }, reusable: this.child.isReady },
       );
     }
     this.child.send({ type: 'stop', reason });
@@ -252,9 +265,15 @@ class Attempt {
 
   private killStuck(reason: ChildStopReason): void {
     const { stopGraceMs } = this.opts.limits;
-    const at = this.lastCheckpoint ? `its last checkpoint (epoch ${this.lastCheckpoint.epoch}, step ${this.lastCheckpoint.step})` : 'its last checkpoint, if any';
+    const at = this.lastCheckpoint
+      ? `its last checkpoint (epoch ${this.lastCheckpoint.epoch}, step ${this.lastCheckpoint.step})`
+      : 'its last checkpoint, if any';
     this.opts.log.warn({ jobId: this.job.id, reason, stopGraceMs }, 'training child did not stop within the grace; killing it');
-    this.report({ type: 'log', level: 'warn', message: `the training process did not stop within ${stopGraceMs} ms of the ${reason.replace('_', ' ')} request and was killed; the job keeps ${at}` });
+    this.report({
+      type: 'log',
+      level: 'warn',
+      message: `the training process did not stop within ${stopGraceMs} ms of the ${reason.replace('_', ' ')} request and was killed; the job keeps ${at}`,
+    });
     void this.child.kill();
     if (reason === 'max_runtime') this.end({ error: this.maxRuntimeError() });
     else this.end({ result: { outcome: 'cancelled', metrics: {}, stoppedAt: this.lastCheckpoint }, reusable: false });
@@ -262,7 +281,9 @@ class Attempt {
 
   private maxRuntimeError(): TrainingError {
     const { seconds, fromDefault } = runtimeLimit(this.task, this.opts.limits);
-    const at = this.lastCheckpoint ? `its last checkpoint (epoch ${this.lastCheckpoint.epoch}, step ${this.lastCheckpoint.step}) is kept` : 'its checkpoints are kept';
+    const at = this.lastCheckpoint
+      ? `its last checkpoint (epoch ${this.lastCheckpoint.epoch}, step ${this.lastCheckpoint.step}) is kept`
+      : 'its checkpoints are kept';
     return new TrainingError(
       'max_runtime',
       `the attempt ran longer than limits.maxRuntimeSeconds (${seconds} s${fromDefault ? ', the default JOB_DEFAULT_MAX_RUNTIME_SECONDS' : ''}) and was stopped; ${at}. ` +
@@ -279,7 +300,8 @@ class Attempt {
  */
 export function childFailure(e: ChildError, task: TrainingTask, maxMemoryBytes: number): Error {
   const trap = e.name === 'RuntimeError' || /^Aborted\(/.test(e.message);
-  if (trap && /OOM|Cannot enlarge memory|out of memory/i.test(e.message)) return memoryError(task, maxMemoryBytes, `its wasm memory could not grow (${e.message})`);
+  if (trap && /OOM|Cannot enlarge memory|out of memory/i.test(e.message))
+    return memoryError(task, maxMemoryBytes, `its wasm memory could not grow (${e.message})`);
   if (trap) {
     return new TrainingError(
       'wasm_trap',

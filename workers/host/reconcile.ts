@@ -63,7 +63,11 @@ async function reconcileJob(deps: ReconcileDeps, id: string): Promise<boolean> {
   const resolved = await resolveTask(store, artifacts, { jobId: id, spec: job.spec, tenant: undefined, webhookAllowedHosts });
   if ('errors' in resolved) {
     const [first] = resolved.errors;
-    await live.publish(id, (await store.jobs.failed(id, null, { code: 'unresolvable', message: `cannot run any more: ${first!.pointer} ${first!.detail}`, param: first!.pointer }))?.events ?? []);
+    await live.publish(
+      id,
+      (await store.jobs.failed(id, null, { code: 'unresolvable', message: `cannot run any more: ${first.pointer} ${first.detail}`, param: first.pointer }))
+        ?.events ?? [],
+    );
     return false;
   }
   await queue.requeue({ ...resolved.task, attemptBase: job.attempt });

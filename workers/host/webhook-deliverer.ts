@@ -30,7 +30,9 @@ export class WebhookDeliverer {
   }
 
   /** The hook, the body and the event log of what the delivery is about: a job, or a sweep. */
-  private async subject(d: WebhookDelivery): Promise<{ hook: { url: string; secret?: string }; body: string; record: (data: Record<string, unknown>) => Promise<void> } | null> {
+  private async subject(
+    d: WebhookDelivery,
+  ): Promise<{ hook: { url: string; secret?: string }; body: string; record: (data: Record<string, unknown>) => Promise<void> } | null> {
     const { store, live } = this.opts;
     if (d.kind === 'sweep') {
       const sweep = await store.sweeps.get(d.sweepId);
@@ -59,9 +61,9 @@ export class WebhookDeliverer {
     const attempt = delivery.attemptsMade + 1;
     const headers: Record<string, string> = { 'content-type': 'application/json', 'user-agent': 'tfjs-adapt-webhook/1' };
     if (hook.secret) headers['x-tfjs-adapt-signature'] = signature(hook.secret, body);
-    const sent = await sendWebhook(hook.url, { allowedHosts: this.opts.allowedHosts, body, headers, timeoutMs: DELIVERY_TIMEOUT_MS }).catch(
-      (err: Error) => ({ failed: err.message }),
-    );
+    const sent = await sendWebhook(hook.url, { allowedHosts: this.opts.allowedHosts, body, headers, timeoutMs: DELIVERY_TIMEOUT_MS }).catch((err: Error) => ({
+      failed: err.message,
+    }));
     if ('refused' in sent) {
       await record({ level: 'warn', message: `webhook not delivered: the URL ${sent.refused}`, webhook: { attempt, delivered: false } });
       return;

@@ -60,7 +60,13 @@ export class WorkerHost {
 
   constructor(private readonly opts: WorkerHostOptions) {
     this.gate = new TenantGate({ store: opts.store, log: opts.log, maxRunningPerTenant: opts.maxRunningPerTenant, deferMs: DEFER_MS });
-    this.runner = new AttemptRunner({ limits: opts.limits, maxIdle: opts.concurrency, threads: opts.trainingThreads, artifacts: opts.artifacts, log: opts.log });
+    this.runner = new AttemptRunner({
+      limits: opts.limits,
+      maxIdle: opts.concurrency,
+      threads: opts.trainingThreads,
+      artifacts: opts.artifacts,
+      log: opts.log,
+    });
     this.worker = new Worker<TrainingTask, AttemptResult>(QUEUE_NAME, this.runner.process, {
       connection: opts.connection,
       concurrency: opts.concurrency,
@@ -83,9 +89,7 @@ export class WorkerHost {
 
   private enqueue(job: QueueJob<TrainingTask>, fn: () => Promise<void>): Promise<void> {
     const id = job.id!;
-    const next = (this.chains.get(id) ?? Promise.resolve())
-      .then(fn)
-      .catch((err) => this.opts.log.error({ err, jobId: id }, 'could not record a job update'));
+    const next = (this.chains.get(id) ?? Promise.resolve()).then(fn).catch((err) => this.opts.log.error({ err, jobId: id }, 'could not record a job update'));
     this.chains.set(id, next);
     void next.then(() => {
       if (this.chains.get(id) === next) this.chains.delete(id);
@@ -144,7 +148,8 @@ export class WorkerHost {
       case 'metrics': {
         const t = await jobs.epochMetrics(id, attempt, m.epoch, m.metrics);
         await this.publish(t);
-        if (t?.job.sweepId) await this.opts.sweeps.judge(t.job).catch((err) => this.opts.log.warn({ err, jobId: id }, 'could not apply the sweep\'s early termination'));
+        if (t?.job.sweepId)
+          await this.opts.sweeps.judge(t.job).catch((err) => this.opts.log.warn({ err, jobId: id }, "could not apply the sweep's early termination"));
         return;
       }
       case 'checkpoint': {
@@ -204,7 +209,12 @@ export class WorkerHost {
             dir: modelDir,
             bytes,
           });
-    const t = await jobs.succeeded(task.jobId, attempt, { modelId: result.modelId, metrics, ...(result.featureCache ? { featureCache: result.featureCache } : {}) }, record);
+    const t = await jobs.succeeded(
+      task.jobId,
+      attempt,
+      { modelId: result.modelId, metrics, ...(result.featureCache ? { featureCache: result.featureCache } : {}) },
+      record,
+    );
     this.opts.log.info({ jobId: task.jobId, metrics: result.metrics }, t ? 'job succeeded' : 'stale attempt finished; result ignored');
     await this.publish(t);
   }

@@ -37,7 +37,9 @@ async function model(ref: PredictRequest['model'], inputShape: number[]): Promis
   const output = loaded.outputs[0].shape;
   if (loaded.inputs.length !== 1 || loaded.outputs.length !== 1 || output.length !== 2) {
     loaded.dispose();
-    throw new InvalidModel(`model ${ref.id} has ${loaded.inputs.length} inputs and ${loaded.outputs.length} outputs of shape [${output.join(', ')}]; expected one input and one [?, classes] output`);
+    throw new InvalidModel(
+      `model ${ref.id} has ${loaded.inputs.length} inputs and ${loaded.outputs.length} outputs of shape [${output.join(', ')}]; expected one input and one [?, classes] output`,
+    );
   }
   if (input.length !== inputShape.length || input.some((d, i) => d !== null && d !== inputShape[i])) {
     loaded.dispose();
@@ -56,7 +58,7 @@ async function answer(req: PredictRequest): Promise<PredictAnswer> {
     if (err instanceof InvalidModel) return { id: req.id, ok: false, code: 'invalid_model', message: err.message };
     throw err;
   }
-  const x = applyPreprocessing(req.examples, req.preprocessing, req.inputShape.length === 3 ? req.inputShape[2]! : 1);
+  const x = applyPreprocessing(req.examples, req.preprocessing, req.inputShape.length === 3 ? req.inputShape[2] : 1);
   const probabilities = tf.tidy(() => {
     const logits = m.predict(tf.tensor(x, [req.count, ...req.inputShape], 'float32')) as tf.Tensor2D;
     return tf.softmax(logits).dataSync() as Float32Array;

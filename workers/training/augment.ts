@@ -36,11 +36,15 @@ export class Augmenter {
   ) {
     this.geometric = movesPixels(spec);
     const image = o.image;
-    if (image?.length === 3) this.image = [image[0]!, image[1]!, image[2]!];
+    if (image?.length === 3) this.image = [image[0], image[1], image[2]];
     else if (this.geometric) {
-      throw new TrainingError('invalid_spec', `hyperparameters.augment flips, rotates, translates or scales images, but the examples are not images (they have no imageShape); expected only brightness, contrast or noise for them`, {
-        param: o.param,
-      });
+      throw new TrainingError(
+        'invalid_spec',
+        `hyperparameters.augment flips, rotates, translates or scales images, but the examples are not images (they have no imageShape); expected only brightness, contrast or noise for them`,
+        {
+          param: o.param,
+        },
+      );
     }
     this.pixels = o.pixels;
     this.unit = o.pixels ? 255 : 1;
@@ -68,14 +72,14 @@ export class Augmenter {
     if (this.geometric && this.image) this.resample(v, this.image, { flipX, flipY, angle, zoom, shiftX, shiftY });
     let mean = 0;
     if (contrast !== 1) {
-      for (let k = 0; k < v.length; k++) mean += v[k]!;
+      for (let k = 0; k < v.length; k++) mean += v[k];
       mean /= v.length;
     }
     const sigma = (s.noise ?? 0) * this.unit;
     const low = this.pixels ? 0 : -Infinity;
     const high = this.pixels ? 255 : Infinity;
     for (let k = 0; k < v.length; k++) {
-      let value = mean + (v[k]! - mean) * contrast + brightness;
+      let value = mean + (v[k] - mean) * contrast + brightness;
       if (sigma > 0) value += sigma * this.gaussian();
       v[k] = value < low ? low : value > high ? high : value;
     }
@@ -92,7 +96,11 @@ export class Augmenter {
    * F R^T (p' - t) / zoom, with F the flips and R the rotation (counter-clockwise as viewed, as in
    * src/artifacts/ingest/geometry.ts). Pixels from outside the source are 0.
    */
-  private resample(v: Float32Array, [h, w, c]: [number, number, number], g: { flipX: boolean; flipY: boolean; angle: number; zoom: number; shiftX: number; shiftY: number }): void {
+  private resample(
+    v: Float32Array,
+    [h, w, c]: [number, number, number],
+    g: { flipX: boolean; flipY: boolean; angle: number; zoom: number; shiftX: number; shiftY: number },
+  ): void {
     const out = this.warped;
     const rad = (g.angle * Math.PI) / 180;
     const [cos, sin] = [Math.cos(rad), Math.sin(rad)];
@@ -102,7 +110,7 @@ export class Augmenter {
     const ty = g.shiftY * h;
     const fx = g.flipX ? -1 : 1;
     const fy = g.flipY ? -1 : 1;
-    const at = (x: number, y: number, ch: number) => (x >= 0 && x < w && y >= 0 && y < h ? v[(y * w + x) * c + ch]! : 0);
+    const at = (x: number, y: number, ch: number) => (x >= 0 && x < w && y >= 0 && y < h ? v[(y * w + x) * c + ch] : 0);
     for (let y = 0; y < h; y++) {
       for (let x = 0; x < w; x++) {
         const u = x - cx - tx;

@@ -71,7 +71,11 @@ export interface CheckpointContent {
 export async function writeCheckpoint(dir: string, model: tf.LayersModel, content: CheckpointContent): Promise<void> {
   const optimizer = await tf.io.encodeWeights(content.optimizer.tensors);
   const files: Record<string, string | Uint8Array> = { [OPTIMIZER_FILE]: new Uint8Array(optimizer.data) };
-  const state: CheckpointState = { format: FORMAT, ...content.state, optimizer: { name: content.optimizer.name, file: OPTIMIZER_FILE, weights: optimizer.specs } };
+  const state: CheckpointState = {
+    format: FORMAT,
+    ...content.state,
+    optimizer: { name: content.optimizer.name, file: OPTIMIZER_FILE, weights: optimizer.specs },
+  };
   if (content.method.tensors.length > 0) {
     const method = await tf.io.encodeWeights(content.method.tensors);
     files[METHOD_FILE] = new Uint8Array(method.data);
@@ -85,7 +89,10 @@ export async function writeCheckpoint(dir: string, model: tf.LayersModel, conten
  * The newest checkpoint in `checkpointsDir` that can be read, or undefined when there is none.
  * One that cannot be read is reported through `warn` and passed over for the one before it.
  */
-export async function latestCheckpoint(checkpointsDir: string, warn: (message: string) => Promise<void>): Promise<{ dir: string; state: CheckpointState } | undefined> {
+export async function latestCheckpoint(
+  checkpointsDir: string,
+  warn: (message: string) => Promise<void>,
+): Promise<{ dir: string; state: CheckpointState } | undefined> {
   let names: string[];
   try {
     names = await readdir(checkpointsDir);
@@ -114,7 +121,7 @@ export async function latestCheckpoint(checkpointsDir: string, warn: (message: s
 export async function readTensors(dir: string, file: TensorFile): Promise<NamedTensor[]> {
   const bytes = await readFile(path.join(dir, file.file));
   const map = tf.io.decodeWeights(bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.byteLength), file.weights);
-  return file.weights.map((w) => ({ name: w.name, tensor: map[w.name]! }));
+  return file.weights.map((w) => ({ name: w.name, tensor: map[w.name] }));
 }
 
 /** The model weights of a checkpoint (or of any saved model) by name; the caller disposes them. */

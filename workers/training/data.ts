@@ -63,7 +63,8 @@ export async function loadDataset(files: DatasetFiles, param: string, opts: Load
   const featureSize = featureShape.reduce((a, b) => a * b, 1);
   const bytesPerFeature = files.featureDtype === 'float32' ? 4 : 1;
   const wrongPreprocessing = channelProblem(files.preprocessing, channelsOf(files));
-  if (wrongPreprocessing) throw new TrainingError('incompatible_dataset', `dataset ${files.id} is fed with preprocessing that ${wrongPreprocessing}`, { param });
+  if (wrongPreprocessing)
+    throw new TrainingError('incompatible_dataset', `dataset ${files.id} is fed with preprocessing that ${wrongPreprocessing}`, { param });
 
   const featuresFile = path.join(files.dir, FEATURES_FILE);
   const featureBytes = numExamples * featureSize * bytesPerFeature;
@@ -80,7 +81,7 @@ export async function loadDataset(files: DatasetFiles, param: string, opts: Load
 
   const labels = new Int32Array(labelBytes);
   for (let i = 0; i < labels.length; i++) {
-    const label = labels[i]!;
+    const label = labels[i];
     if (label < 0 || label >= numClasses) {
       throw corrupt(`${LABELS_FILE} in ${files.dir}: example ${i} has label ${label}; expected an integer in [0, ${numClasses})`);
     }
@@ -91,9 +92,8 @@ export async function loadDataset(files: DatasetFiles, param: string, opts: Load
 /** Channels of one example, last in its shape: those of its image, else 1 (values that are not images). */
 function channelsOf(files: DatasetFiles): number {
   const image = files.imageShape;
-  return image?.length === 3 ? image[2]! : 1;
+  return image?.length === 3 ? image[2] : 1;
 }
-
 
 /** Opens a dataset file after checking that it exists and has the size its descriptor implies. */
 async function openChecked(file: string, expected: number, formula: string, corrupt: (message: string) => TrainingError): Promise<FileHandle> {
@@ -118,7 +118,7 @@ async function readExactly(file: string, expected: number, formula: string, corr
     const buffer = new ArrayBuffer(expected);
     const view = new Uint8Array(buffer);
     // read() may return fewer bytes than asked (reads are capped at 2 GiB).
-    for (let done = 0; done < expected; ) {
+    for (let done = 0; done < expected;) {
       const { bytesRead } = await handle.read(view, done, expected - done, done);
       if (bytesRead === 0) throw corrupt(`${file} ended after ${done} bytes; expected ${expected}`);
       done += bytesRead;
@@ -128,7 +128,6 @@ async function readExactly(file: string, expected: number, formula: string, corr
     await handle.close();
   }
 }
-
 
 export type IdxData = Uint8Array | Int8Array | Int16Array | Int32Array | Float32Array | Float64Array;
 
@@ -147,7 +146,7 @@ export async function readIdx(file: string): Promise<{ shape: number[]; data: Id
   let bytes: Uint8Array;
   try {
     bytes = new Uint8Array((await handle.stat()).size);
-    for (let done = 0; done < bytes.length; ) {
+    for (let done = 0; done < bytes.length;) {
       const { bytesRead } = await handle.read(bytes, done, bytes.length - done, done);
       if (bytesRead === 0) break;
       done += bytesRead;
@@ -175,7 +174,6 @@ export async function readIdx(file: string): Promise<{ shape: number[]; data: Id
   for (let i = 0; i < count; i++) data[i] = type.get(view, headerBytes + i * type.bytes);
   return { shape, data };
 }
-
 
 /** One batch; `x`, `y` and `oneHot` are views of the batcher's buffers, overwritten by the next fill. */
 export interface Batch {
@@ -232,14 +230,21 @@ export class Batcher {
     this.full = { size: batchSize, x, y, oneHot, shape: [batchSize, ...shape] };
     // Preallocated too, so even the short last batch allocates nothing.
     const tailSize = n - (this.steps - 1) * batchSize;
-    this.tail = { size: tailSize, x: x.subarray(0, tailSize * data.featureSize), y: y.subarray(0, tailSize), oneHot: oneHot.subarray(0, tailSize * classes), shape: [tailSize, ...shape] };
+    this.tail = {
+      size: tailSize,
+      x: x.subarray(0, tailSize * data.featureSize),
+      y: y.subarray(0, tailSize),
+      oneHot: oneHot.subarray(0, tailSize * classes),
+      shape: [tailSize, ...shape],
+    };
     const image = data.files.imageShape;
-    this.affine = channelAffine(data.files.preprocessing, image?.length === 3 ? image[2]! : 1);
+    this.affine = channelAffine(data.files.preprocessing, image?.length === 3 ? image[2] : 1);
     this.example = new Float32Array(data.featureSize);
     const features = data.features;
     if (!(features instanceof FeatureFile)) this.source = { kind: 'memory', values: features };
     // float32 examples are read straight into `example`'s bytes, uint8 ones into their own
-    else if (features.dtype === 'float32') this.source = { kind: 'file', file: features.file, bytes: new Uint8Array(this.example.buffer), values: this.example };
+    else if (features.dtype === 'float32')
+      this.source = { kind: 'file', file: features.file, bytes: new Uint8Array(this.example.buffer), values: this.example };
     else {
       const bytes = new Uint8Array(data.featureSize);
       this.source = { kind: 'file', file: features.file, bytes, values: bytes };
@@ -258,7 +263,7 @@ export class Batcher {
     const random = mulberry32(Math.imul(this.seed ^ 0x9e3779b9, 0x85ebca6b) ^ Math.imul(epoch, 0xc2b2ae35));
     for (let i = order.length - 1; i > 0; i--) {
       const j = Math.floor(random() * (i + 1));
-      const t = order[i]!;
+      const t = order[i];
       order[i] = order[j]!;
       order[j] = t;
     }
@@ -282,9 +287,9 @@ export class Batcher {
       this.augment?.begin(this.seed ?? 0, this.epoch, step);
       oneHot.fill(0);
       for (let r = 0; r < batch.size; r++) {
-        const example = this.order[start + r]!;
+        const example = this.order[start + r];
         y[r] = labels[example]!;
-        oneHot[r * classes + y[r]!] = 1;
+        oneHot[r * classes + y[r]] = 1;
         let values = reader.read(example);
         if (this.augment) {
           if (values !== this.example) this.example.set(values);
@@ -292,10 +297,10 @@ export class Batcher {
           this.augment.apply(values);
         }
         if (columns) {
-          for (let k = 0; k < featureSize; k++) x[k * batch.size + r] = values[k]! * scale[k % channels]! + offset[k % channels]!;
+          for (let k = 0; k < featureSize; k++) x[k * batch.size + r] = values[k] * scale[k % channels] + offset[k % channels];
         } else {
           const to = r * featureSize;
-          for (let k = 0; k < featureSize; k++) x[to + k] = values[k]! * scale[k % channels]! + offset[k % channels]!;
+          for (let k = 0; k < featureSize; k++) x[to + k] = values[k] * scale[k % channels] + offset[k % channels];
         }
       }
     } finally {
@@ -313,7 +318,7 @@ export class Batcher {
     const { bytes, values } = source;
     return {
       read: (i) => {
-        for (let done = 0; done < bytes.length; ) {
+        for (let done = 0; done < bytes.length;) {
           const n = readSync(fd, bytes, done, bytes.length - done, i * bytes.length + done);
           if (n === 0) throw new TrainingError('dataset_corrupt', `dataset ${this.data.files.id}: ${source.file} ended inside example ${i}`);
           done += n;
@@ -338,7 +343,7 @@ export function subset(data: Dataset, rows: readonly number[]): Dataset {
       labels[i] = data.labels[row]!;
       if (!(features instanceof FeatureFile)) return out.set(features.subarray(row * size, (row + 1) * size), i * size);
       const bytes = new Uint8Array(out.buffer, i * size * out.BYTES_PER_ELEMENT, size * out.BYTES_PER_ELEMENT);
-      for (let done = 0; done < bytes.length; ) {
+      for (let done = 0; done < bytes.length;) {
         const n = readSync(fd!, bytes, done, bytes.length - done, row * bytes.length + done);
         if (n === 0) throw new TrainingError('dataset_corrupt', `dataset ${data.files.id}: ${features.file} ended inside example ${row}`);
         done += n;

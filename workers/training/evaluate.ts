@@ -49,7 +49,7 @@ export async function evaluate(model: tf.LayersModel, data: Dataset | DatasetFil
     }
     const [loss, correct] = await Promise.all([sums.loss.data(), sums.correct.data()]);
     const n = dataset.labels.length;
-    const result: Evaluation = { loss: loss[0]! / n, accuracy: correct[0]! / n };
+    const result: Evaluation = { loss: loss[0] / n, accuracy: correct[0] / n };
     if (confusion) result.report = testReport((await confusion.array()) as number[][], dataset.files.classes);
     return result;
   } finally {
@@ -63,7 +63,7 @@ export async function evaluate(model: tf.LayersModel, data: Dataset | DatasetFil
 export function testReport(confusionMatrix: number[][], classes: string[]): TestReport {
   const perClassAccuracy = confusionMatrix.map((row, c) => {
     const total = row.reduce((a, b) => a + b, 0);
-    return total === 0 ? null : row[c]! / total;
+    return total === 0 ? null : row[c] / total;
   });
   return { classes, perClassAccuracy, confusionMatrix };
 }

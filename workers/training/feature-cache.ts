@@ -57,7 +57,9 @@ export async function featureCache(opts: FeatureCacheOptions): Promise<FeatureCa
   const size = shape.reduce((a, b) => a * b, 1);
   const bytes = train.labels.length * size * 4;
   if (bytes > FEATURE_CACHE_MAX_BYTES) {
-    return unused(`the outputs of layer '${plan.name}' would take ${bytes} bytes for this dataset, more than the ${FEATURE_CACHE_MAX_BYTES} a cache may; freeze up to a later, smaller layer`);
+    return unused(
+      `the outputs of layer '${plan.name}' would take ${bytes} bytes for this dataset, more than the ${FEATURE_CACHE_MAX_BYTES} a cache may; freeze up to a later, smaller layer`,
+    );
   }
   const files = train.files;
   // The frozen part's weights are the base's; what else its outputs depend on is its layers'
@@ -99,7 +101,8 @@ export function cutOf(model: tf.LayersModel, variables: readonly tf.Variable[]):
   if (cut.getClassName() === 'InputLayer') return `the first trained layer '${first.name}' takes the model's input: nothing before it is frozen`;
   if (cut.inboundNodes.length > 1) return `layer '${cut.name}' is used more than once, so its output is ambiguous`;
   const random = ancestors(cut).find((l) => RANDOM_LAYER.test(l.getClassName()));
-  if (random !== undefined) return `layer '${random.name}' (${random.getClassName()}) before the frozen part's end '${cut.name}' draws new random numbers at every step`;
+  if (random !== undefined)
+    return `layer '${random.name}' (${random.getClassName()}) before the frozen part's end '${cut.name}' draws new random numbers at every step`;
   if (!reachable(model, cut)) return `the trained layers also need outputs of frozen layers other than '${cut.name}' (a skip connection around the cut)`;
   return cut;
 }
@@ -132,13 +135,13 @@ function reachable(model: tf.LayersModel, cut: tf.layers.Layer): boolean {
       if (node.inputTensors.length > 0 && node.inputTensors.every((t) => known.has(t.id))) node.outputTensors.forEach((t) => known.add(t.id));
     }
   }
-  return known.has(model.outputs[0]!.id);
+  return known.has(model.outputs[0].id);
 }
 
 /** The outputs of `cut` for every example of `data`, in stored order, in inference mode. */
 async function computeFeatures(model: tf.LayersModel, cut: tf.layers.Layer, data: Dataset, size: number): Promise<Float32Array> {
   // Shares the model's layers: disposing it would dispose their weights, so it is left to the collector.
-  const frozen = tf.model({ inputs: model.inputs, outputs: cut.output as tf.SymbolicTensor });
+  const frozen = tf.model({ inputs: model.inputs, outputs: cut.output });
   const batcher = new Batcher(data, evalBatchRows(data.files));
   const out = new Float32Array(data.labels.length * size);
   for (let step = 0; step < batcher.steps; step++) {

@@ -26,7 +26,7 @@ export function functionalForward(model: tf.LayersModel, trains: (layer: tf.laye
   const layers = model.layers.filter((l) => l.getClassName() !== 'InputLayer');
   if (model.inputs.length !== 1 || model.outputs.length !== 1 || layers.some((l) => l.inboundNodes.length !== 1)) return undefined;
   const steps: Step[] = layers.map((layer) => {
-    const node = layer.inboundNodes[0]!;
+    const node = layer.inboundNodes[0];
     return { layer, inputs: node.inputTensors.map((t) => t.id), outputs: node.outputTensors.map((t) => t.id) };
   });
   const live = new Set<number>();
@@ -38,16 +38,16 @@ export function functionalForward(model: tf.LayersModel, trains: (layer: tf.laye
       liveSteps.push(step);
     } else frozenSteps.push(step);
   }
-  const inputId = model.inputs[0]!.id;
+  const inputId = model.inputs[0].id;
   const featureId = (feature.layer?.output as tf.SymbolicTensor | undefined)?.id ?? inputId;
-  const outputId = model.outputs[0]!.id;
+  const outputId = model.outputs[0].id;
   // what the live region (and the result) reads of the frozen one
   const boundary = [...new Set([...liveSteps.flatMap((s) => s.inputs), featureId, outputId])].filter((id) => !live.has(id) && id !== inputId);
   const run = (list: Step[], values: Map<number, tf.Tensor>, training: boolean) => {
     for (const { layer, inputs, outputs } of list) {
       const args = inputs.map((id) => values.get(id)!);
-      const out = layer.apply(args.length === 1 ? args[0]! : args, { training });
-      (Array.isArray(out) ? out : [out]).forEach((t, i) => values.set(outputs[i]!, t as tf.Tensor));
+      const out = layer.apply(args.length === 1 ? args[0] : args, { training });
+      (Array.isArray(out) ? out : [out]).forEach((t, i) => values.set(outputs[i], t as tf.Tensor));
     }
   };
   const apply = (x: tf.Tensor) => {
@@ -56,10 +56,13 @@ export function functionalForward(model: tf.LayersModel, trains: (layer: tf.laye
       run(frozenSteps, values, false);
       return boundary.map((id) => values.get(id)!);
     });
-    const values = new Map<number, tf.Tensor>([[inputId, x], ...boundary.map((id, i) => [id, frozen[i]!] as const)]);
+    const values = new Map<number, tf.Tensor>([[inputId, x], ...boundary.map((id, i) => [id, frozen[i]] as const)]);
     run(liveSteps, values, true);
     const features = values.get(featureId)!;
-    return { logits: values.get(outputId)! as tf.Tensor2D, features: (features.rank === 2 ? features : tf.reshape(features, [features.shape[0]!, -1])) as tf.Tensor2D };
+    return {
+      logits: values.get(outputId)! as tf.Tensor2D,
+      features: (features.rank === 2 ? features : tf.reshape(features, [features.shape[0], -1])) as tf.Tensor2D,
+    };
   };
   return Object.assign(apply, { takesColumns: () => false });
 }

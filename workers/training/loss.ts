@@ -31,17 +31,17 @@ export function softmaxCrossEntropy(logits: tf.Tensor2D, labels: Int32Array): Ta
       let max = -Infinity;
       let best = 0;
       for (let c = 0; c < classes; c++) {
-        if (values[row + c]! > max) {
+        if (values[row + c] > max) {
           max = values[row + c]!;
           best = c;
         }
       }
       let total = 0;
-      for (let c = 0; c < classes; c++) total += exps[c] = Math.exp(values[row + c]! - max);
-      const label = labels[r]!;
-      result.sum += max + Math.log(total) - values[row + label]!;
+      for (let c = 0; c < classes; c++) total += exps[c] = Math.exp(values[row + c] - max);
+      const label = labels[r];
+      result.sum += max + Math.log(total) - values[row + label];
       if (best === label) result.correct++;
-      for (let c = 0; c < classes; c++) grad[row + c] = (exps[c]! / total - (c === label ? 1 : 0)) / rows;
+      for (let c = 0; c < classes; c++) grad[row + c] = (exps[c] / total - (c === label ? 1 : 0)) / rows;
     }
     return { value: tf.scalar(result.sum / rows), gradFunc: (dy: tf.Tensor) => tf.mul(dy, tf.tensor2d(grad, [rows, classes])) };
   })(logits) as tf.Scalar;

@@ -61,7 +61,14 @@ export function buildMlp(architecture: Architecture, inputShape: number[], numCl
   const model = tf.sequential({ name: 'mlp' });
   const flat = inputShape.length === 1;
   if (!flat) model.add(tf.layers.flatten({ inputShape, name: 'flatten' }));
-  addDenseLayers(model, architecture, inputShape.reduce((a, b) => a * b, 1), numClasses, seed, flat ? inputShape : undefined);
+  addDenseLayers(
+    model,
+    architecture,
+    inputShape.reduce((a, b) => a * b, 1),
+    numClasses,
+    seed,
+    flat ? inputShape : undefined,
+  );
   return model;
 }
 
@@ -73,9 +80,13 @@ export function buildMlp(architecture: Architecture, inputShape: number[], numCl
 export function buildCnn(architecture: Architecture, featureShape: number[], numClasses: number, seed: number): tf.Sequential {
   const image = cnnInputShape(featureShape);
   if (image === undefined) {
-    throw new TrainingError('invalid_spec', `a cnn needs image-like examples: featureShape [h, w, c], [h, w] or a square [n]; got [${featureShape.join(', ')}]`, {
-      param: '/model/architecture/kind',
-    });
+    throw new TrainingError(
+      'invalid_spec',
+      `a cnn needs image-like examples: featureShape [h, w, c], [h, w] or a square [n]; got [${featureShape.join(', ')}]`,
+      {
+        param: '/model/architecture/kind',
+      },
+    );
   }
   const model = tf.sequential({ name: 'cnn' });
   const reshaped = featureShape.length !== 3;
@@ -102,9 +113,13 @@ export function buildCnn(architecture: Architecture, featureShape: number[], num
     channels = n;
     if (pooling === 'none') return;
     if (height < 2 || width < 2) {
-      throw new TrainingError('invalid_spec', `conv block ${i + 1} gets ${height}x${width} images, too small for its 2x2 pooling; use fewer filters entries or pooling "none"`, {
-        param: '/model/architecture/filters',
-      });
+      throw new TrainingError(
+        'invalid_spec',
+        `conv block ${i + 1} gets ${height}x${width} images, too small for its 2x2 pooling; use fewer filters entries or pooling "none"`,
+        {
+          param: '/model/architecture/filters',
+        },
+      );
     }
     const pool = { poolSize: 2, name: `pool_${i + 1}` };
     model.add(pooling === 'max' ? tf.layers.maxPooling2d(pool) : tf.layers.averagePooling2d(pool));
@@ -179,9 +194,9 @@ export async function loadModel(dir: string, opts: LoadOptions = {}): Promise<Lo
     throw invalid(`${MODEL_FILE} has no "weightsManifest"; expected the list of weight files of the pretrained model`);
   }
   const notes: string[] = [];
-  const thawed = thawLayers(json.modelTopology as Record<string, unknown>);
+  const thawed = thawLayers(json.modelTopology);
   if (thawed > 0) notes.push(`${thawed} layers saved as not trainable were made trainable: the strategy decides what trains`);
-  const topology = layerList(json.modelTopology as Record<string, unknown>);
+  const topology = layerList(json.modelTopology);
   const output = topology?.output;
   if (output?.config?.activation === 'softmax') {
     output.config.activation = 'linear';
@@ -241,12 +256,12 @@ export function checkCompatible(model: tf.LayersModel, data: DatasetFiles, param
   if (model.inputs.length !== 1 || model.outputs.length !== 1) {
     throw problem(`it has ${model.inputs.length} inputs and ${model.outputs.length} outputs; expected one of each`);
   }
-  const input = model.inputs[0]!.shape.slice(1);
+  const input = model.inputs[0].shape.slice(1);
   const fits = input.length === data.featureShape.length && input.every((d, i) => d === null || d === data.featureShape[i]);
   if (!fits) {
     throw problem(`it takes inputs of shape [${input.map((d) => d ?? '?').join(', ')}]; expected the dataset's featureShape [${data.featureShape.join(', ')}]`);
   }
-  const output = model.outputs[0]!.shape;
+  const output = model.outputs[0].shape;
   if (output.length !== 2 || output[1] !== data.numClasses) {
     throw problem(`its output has shape [${output.map((d) => d ?? '?').join(', ')}]; expected [?, ${data.numClasses}] (one logit per class)`);
   }

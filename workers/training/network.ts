@@ -39,7 +39,7 @@ const product = (shape: readonly (number | null)[]) => shape.reduce<number>((a, 
 
 /** The last layer with weights at or before the one that produces the model's output. */
 export function headLayer(model: tf.LayersModel): tf.layers.Layer {
-  let layer = model.outputs[0]!.sourceLayer;
+  let layer = model.outputs[0].sourceLayer;
   while (layer.weights.length === 0) {
     const from = layer.inboundNodes[0]?.inboundLayers;
     if (from?.length !== 1) break;
@@ -57,17 +57,23 @@ export function featureLayerOf(model: tf.LayersModel, name: string | undefined, 
   if (name !== undefined) {
     layer = model.layers.find((l) => l.name === name);
     if (layer === undefined) {
-      throw new TrainingError('invalid_spec', `model ${model.name} has no layer named '${name}'; its layers are ${model.layers.map((l) => l.name).join(', ')}`, { param });
+      throw new TrainingError(
+        'invalid_spec',
+        `model ${model.name} has no layer named '${name}'; its layers are ${model.layers.map((l) => l.name).join(', ')}`,
+        { param },
+      );
     }
     if (layer.inboundNodes.length > 1) {
-      throw new TrainingError('invalid_spec', `layer '${name}' is used more than once in model ${model.name}, so its output is ambiguous; name another layer`, { param });
+      throw new TrainingError('invalid_spec', `layer '${name}' is used more than once in model ${model.name}, so its output is ambiguous; name another layer`, {
+        param,
+      });
     }
   } else {
     const before = headLayer(model).inboundNodes[0]?.inboundLayers[0];
     layer = before === undefined || before.getClassName() === 'InputLayer' ? undefined : before;
   }
-  const shape = layer === undefined ? model.inputs[0]!.shape.slice(1) : (layer.outputShape as (number | null)[]).slice(1);
-  return { layer, name: layer?.name ?? model.inputs[0]!.name, size: product(shape) };
+  const shape = layer === undefined ? model.inputs[0].shape.slice(1) : (layer.outputShape as (number | null)[]).slice(1);
+  return { layer, name: layer?.name ?? model.inputs[0].name, size: product(shape) };
 }
 
 export interface ForwardOptions {
@@ -89,7 +95,13 @@ export interface ForwardOptions {
  * memory (functional-forward.ts), or, when its graph reuses a layer, through a model that outputs
  * both the feature layer and the logits.
  */
-export function trainingForward(model: tf.LayersModel, trainable: readonly tf.Variable[], feature: FeatureLayer, fastGradients: boolean, opts: ForwardOptions = {}): Forward {
+export function trainingForward(
+  model: tf.LayersModel,
+  trainable: readonly tf.Variable[],
+  feature: FeatureLayer,
+  fastGradients: boolean,
+  opts: ForwardOptions = {},
+): Forward {
   const trained = new Set(trainable.map((v) => v.name));
   const trains = (layer: tf.layers.Layer) => layer.trainableWeights.some((w) => trained.has(w.name));
   const training = (layer: tf.layers.Layer) => layer.weights.length === 0 || trains(layer);
@@ -98,10 +110,10 @@ export function trainingForward(model: tf.LayersModel, trainable: readonly tf.Va
     inferenceWhenFrozen(model, trains);
     const walked = functionalForward(model, trains, feature);
     if (walked) return walked;
-    const both = tf.model({ inputs: model.inputs, outputs: [feature.layer?.output as tf.SymbolicTensor ?? model.inputs[0]!, model.outputs[0]!] });
+    const both = tf.model({ inputs: model.inputs, outputs: [(feature.layer?.output as tf.SymbolicTensor) ?? model.inputs[0], model.outputs[0]] });
     const apply = (x: tf.Tensor) => {
       const [features, logits] = both.apply(x, { training: true }) as tf.Tensor[];
-      return { logits: logits as tf.Tensor2D, features: flat(features!) };
+      return { logits: logits as tf.Tensor2D, features: flat(features) };
     };
     return Object.assign(apply, { takesColumns: () => false });
   }
@@ -150,8 +162,8 @@ function inferenceWhenFrozen(model: tf.LayersModel, trains: (layer: tf.layers.La
  * on when given: the nodes that need anything before it are then not run.
  */
 function graphForward(model: tf.LayersModel, training: (layer: tf.layers.Layer) => boolean, feature: FeatureLayer, cut: tf.layers.Layer | undefined) {
-  const start = (cut?.output as tf.SymbolicTensor | undefined) ?? model.inputs[0]!;
-  const featureTensor = (feature.layer?.output as tf.SymbolicTensor | undefined) ?? model.inputs[0]!;
+  const start = (cut?.output as tf.SymbolicTensor | undefined) ?? model.inputs[0];
+  const featureTensor = (feature.layer?.output as tf.SymbolicTensor | undefined) ?? model.inputs[0];
   return (x: tf.Tensor): ForwardResult => {
     const values = new Map<number, tf.Tensor>([[start.id, x]]);
     for (const layer of model.layers) {
@@ -159,19 +171,19 @@ function graphForward(model: tf.LayersModel, training: (layer: tf.layers.Layer) 
       for (const node of layer.inboundNodes) {
         const inputs = node.inputTensors.map((t) => values.get(t.id));
         if (inputs.length === 0 || !inputs.every((t): t is tf.Tensor => t !== undefined)) continue;
-        const out = layer.apply(inputs.length === 1 ? inputs[0]! : inputs, { training: training(layer) }) as tf.Tensor | tf.Tensor[];
+        const out = layer.apply(inputs.length === 1 ? inputs[0] : inputs, { training: training(layer) }) as tf.Tensor | tf.Tensor[];
         const outs = Array.isArray(out) ? out : [out];
-        node.outputTensors.forEach((t, i) => values.set(t.id, outs[i]!));
+        node.outputTensors.forEach((t, i) => values.set(t.id, outs[i]));
       }
     }
-    const logits = values.get(model.outputs[0]!.id);
+    const logits = values.get(model.outputs[0].id);
     if (logits === undefined) throw new Error(`model ${model.name}'s output cannot be computed from ${cut ? `layer '${cut.name}'` : 'its input'} alone`);
     return { logits: logits as tf.Tensor2D, features: flat(values.get(featureTensor.id) ?? x) };
   };
 }
 
 function flat(x: tf.Tensor): tf.Tensor2D {
-  return (x.rank === 2 ? x : tf.reshape(x, [x.shape[0]!, -1])) as tf.Tensor2D;
+  return (x.rank === 2 ? x : tf.reshape(x, [x.shape[0], -1])) as tf.Tensor2D;
 }
 
 /** One layer's forward: through dense(), conv2d() or pool2d() below when `fast` and the layer allows, else its own call. */
@@ -205,7 +217,10 @@ function layerStep(layer: tf.layers.Layer, training: boolean, inputGrad: boolean
   const dilation = pair(config.dilationRate);
   if (className === 'Conv2D' && config.dataFormat === 'channelsLast' && dilation[0] === 1 && dilation[1] === 1 && (padding === 'same' || padding === 'valid')) {
     const relu = config.activation === 'relu';
-    return (h) => (relu ? conv2d(h as tf.Tensor4D, kernel, bias, strides, padding, inputGrad, true) : activation(conv2d(h as tf.Tensor4D, kernel, bias, strides, padding, inputGrad)));
+    return (h) =>
+      relu
+        ? conv2d(h as tf.Tensor4D, kernel, bias, strides, padding, inputGrad, true)
+        : activation(conv2d(h as tf.Tensor4D, kernel, bias, strides, padding, inputGrad));
   }
   return own;
 }
@@ -221,10 +236,21 @@ function pair(value: unknown): [number, number] {
  * ops: their gradients reduce with a sum, where the gradient of tfjs's batchNorm op tiles its
  * statistics to the full input shape, which on wasm costs more than the rest of a CNN's step.
  */
-function batchNorm(x: tf.Tensor, gamma: tf.LayerVariable, beta: tf.LayerVariable, movingMean: tf.LayerVariable, movingVariance: tf.LayerVariable, momentum: number, epsilon: number): tf.Tensor {
+function batchNorm(
+  x: tf.Tensor,
+  gamma: tf.LayerVariable,
+  beta: tf.LayerVariable,
+  movingMean: tf.LayerVariable,
+  movingVariance: tf.LayerVariable,
+  momentum: number,
+  epsilon: number,
+): tf.Tensor {
   const axes = x.shape.slice(0, -1).map((_, i) => i);
   const { mean, variance } = tf.moments(x, axes);
-  for (const [moving, value] of [[movingMean, mean], [movingVariance, variance]] as const) {
+  for (const [moving, value] of [
+    [movingMean, mean],
+    [movingVariance, variance],
+  ] as const) {
     tf.tidy(() => void moving.write(tf.sub(moving.read(), tf.mul(tf.sub(moving.read(), value), 1 - momentum))));
   }
   return tf.add(tf.mul(tf.mul(tf.sub(x, mean), tf.rsqrt(tf.add(variance, epsilon))), gamma.read()), beta.read());
@@ -243,7 +269,7 @@ export function pool2d(x: tf.Tensor4D, size: [number, number], kind: 'max' | 'av
     const y = kind === 'max' ? tf.maxPool(input as tf.Tensor4D, size, size, 'valid') : tf.avgPool(input as tf.Tensor4D, size, size, 'valid');
     if (kind === 'max') (save as tf.GradSaveFunc)([input as tf.Tensor, y]);
     return { value: y, gradFunc: (dy: tf.Tensor4D, saved: tf.Tensor[]) => poolGrad(dy, x.shape, size, saved as [tf.Tensor4D, tf.Tensor4D] | []) };
-  })(x) as tf.Tensor4D;
+  })(x);
 }
 
 /** pool2d()'s input gradient; `saved` holds the input and output of max pooling, nothing for average pooling. */
@@ -254,10 +280,17 @@ function poolGrad(dy: tf.Tensor4D, inputShape: [number, number, number, number],
   // The rows and columns the windows cover; [b, oh, ph, ow, pw, c] lays them out window by window.
   const covered: [number, number, number, number] = [batch, outH * ph, outW * pw, channels];
   const perWindow = (t: tf.Tensor) => tf.reshape(t, [batch, outH, 1, outW, 1, channels]);
-  const byPosition = (value: (i: number) => number) => tf.tensor(Float32Array.from({ length: ph * pw }, (_, i) => value(i)), [1, 1, ph, 1, pw, 1]);
+  const byPosition = (value: (i: number) => number) =>
+    tf.tensor(
+      Float32Array.from({ length: ph * pw }, (_, i) => value(i)),
+      [1, 1, ph, 1, pw, 1],
+    );
   let dx: tf.Tensor;
   if (saved.length === 0) {
-    dx = tf.mul(perWindow(dy), byPosition(() => 1 / (ph * pw)));
+    dx = tf.mul(
+      perWindow(dy),
+      byPosition(() => 1 / (ph * pw)),
+    );
   } else {
     const [x, y] = saved;
     const windows = tf.reshape(covered[1] === height && covered[2] === width ? x : tf.slice(x, [0, 0, 0, 0], covered), [batch, outH, ph, outW, pw, channels]);
@@ -265,13 +298,23 @@ function poolGrad(dy: tf.Tensor4D, inputShape: [number, number, number, number],
     // step(max - v) is 0 exactly where v is its window's maximum, else 1. A maximum scores its
     // position counted from the window's end, so that the first scores highest; any other value
     // scores n + 1 less, below 1.
-    const score = tf.sub(byPosition((i) => n - i), tf.mul(tf.step(tf.sub(perWindow(y), windows)), n + 1));
+    const score = tf.sub(
+      byPosition((i) => n - i),
+      tf.mul(tf.step(tf.sub(perWindow(y), windows)), n + 1),
+    );
     const best = tf.maxPool(tf.reshape(score, covered) as tf.Tensor4D, size, size, 'valid');
     // Scores are whole numbers and the best is at least 1: relu(score - best + 1) is 1 at the first maximum, else 0.
     dx = tf.mul(tf.relu(tf.sub(score, perWindow(tf.sub(best, 1)))), perWindow(dy));
   }
   const grad = tf.reshape(dx, covered) as tf.Tensor4D;
-  return covered[1] === height && covered[2] === width ? grad : tf.pad(grad, [[0, 0], [0, height - covered[1]], [0, width - covered[2]], [0, 0]]);
+  return covered[1] === height && covered[2] === width
+    ? grad
+    : tf.pad(grad, [
+        [0, 0],
+        [0, height - covered[1]],
+        [0, width - covered[2]],
+        [0, 0],
+      ]);
 }
 
 /**
@@ -307,16 +350,17 @@ export function dense(x: tf.Tensor2D, kernel: tf.Tensor2D | tf.Variable, bias: t
     tf.sum(dy, 0),
   ];
   if (inputGrad) {
-    const dx = (dy: tf.Tensor2D) => (multipliesTransposed(w.shape, rows, inputs) ? tf.transpose(tf.matMul(w, tf.transpose(dy))) : tf.matMul(dy, tf.transpose(w)));
+    const dx = (dy: tf.Tensor2D) =>
+      multipliesTransposed(w.shape, rows, inputs) ? tf.transpose(tf.matMul(w, tf.transpose(dy))) : tf.matMul(dy, tf.transpose(w));
     return tf.customGrad((_x, _w, _b, save) => ({
       value: forward(save as tf.GradSaveFunc),
       gradFunc: (dy: tf.Tensor2D, [saved]) => [dx(dy), ...paramGrads(dy, saved as tf.Tensor2D)],
-    }))(x, w, b) as tf.Tensor2D;
+    }))(x, w, b);
   }
   return tf.customGrad((_w, _b, save) => ({
     value: forward(save as tf.GradSaveFunc),
     gradFunc: (dy: tf.Tensor2D, [saved]) => paramGrads(dy, saved as tf.Tensor2D | undefined),
-  }))(w, b) as tf.Tensor2D;
+  }))(w, b);
 }
 
 /**
@@ -324,8 +368,8 @@ export function dense(x: tf.Tensor2D, kernel: tf.Tensor2D | tf.Variable, bias: t
  * of the kernel (see dense()): for a large kernel whose `side` (by default its units) outnumbers
  * the batch's rows.
  */
-function multipliesTransposed(kernelShape: number[], rows: number, side = kernelShape[1]!): boolean {
-  return kernelShape[0]! * kernelShape[1]! >= LARGE_KERNEL && side > rows;
+function multipliesTransposed(kernelShape: number[], rows: number, side = kernelShape[1]): boolean {
+  return kernelShape[0] * kernelShape[1] >= LARGE_KERNEL && side > rows;
 }
 
 /**
@@ -358,10 +402,10 @@ export function conv2d(
     return y;
   };
   const grads = (dy: tf.Tensor4D, [sx, sy]: tf.Tensor[]): tf.Tensor[] => {
-    const g = relu ? (tf.mul(dy, tf.step(sy!)) as tf.Tensor4D) : dy;
+    const g = relu ? (tf.mul(dy, tf.step(sy)) as tf.Tensor4D) : dy;
     const [, outH, outW] = g.shape;
     return [
-      ...(inputGrad ? [conv2dInputGrad(g, w, sx!.shape, strides, padding)] : []),
+      ...(inputGrad ? [conv2dInputGrad(g, w, sx.shape, strides, padding)] : []),
       conv2dKernelGrad(sx as tf.Tensor4D, g, w.shape, strides, padding),
       ...(b === undefined ? [] : [tf.mul(tf.sum(tf.avgPool(g, [outH, outW], [outH, outW], 'valid'), [0, 1, 2]), outH * outW)]),
     ];
@@ -371,7 +415,7 @@ export function conv2d(
     value: convolve(args[args.length - 1] as tf.GradSaveFunc),
     gradFunc: (dy: tf.Tensor4D, saved: tf.Tensor[]) => grads(dy, saved),
   }));
-  return op(...inputs) as tf.Tensor4D;
+  return op(...inputs);
 }
 
 /**
@@ -383,7 +427,15 @@ export function conv2d(
 export function conv2dInputGrad(dy: tf.Tensor4D, kernel: tf.Tensor4D, inputShape: number[], strides: [number, number], padding: 'same' | 'valid'): tf.Tensor4D {
   const [kh, kw] = kernel.shape;
   const [, inH, inW] = inputShape as [number, number, number, number];
-  const { spread, pads } = spreadGradient(dy, { kh, kw, inH, inW, strides, padTop: padBefore(inH, kh, strides[0], padding), padLeft: padBefore(inW, kw, strides[1], padding) });
+  const { spread, pads } = spreadGradient(dy, {
+    kh,
+    kw,
+    inH,
+    inW,
+    strides,
+    padTop: padBefore(inH, kh, strides[0], padding),
+    padLeft: padBefore(inW, kw, strides[1], padding),
+  });
   const flipped = tf.transpose(tf.reverse(kernel, [0, 1]), [0, 1, 3, 2]) as tf.Tensor4D;
   return tf.conv2d(spread, flipped, 1, pads);
 }
@@ -418,7 +470,7 @@ export function conv2dKernelGrad(x: tf.Tensor4D, dy: tf.Tensor4D, kernelShape: n
   const columns = padding === 'same' ? samePadding(x.shape[2], kw, strides[1]) : none;
   const swapped = tf.transpose(x, [3, 1, 2, 0]);
   const filter = tf.transpose(dy, [1, 2, 0, 3]);
-  const full = tf.conv2d(swapped as tf.Tensor4D, filter as tf.Tensor4D, 1, [none, rows, columns, none], 'NHWC', strides);
+  const full = tf.conv2d(swapped, filter, 1, [none, rows, columns, none], 'NHWC', strides);
   return tf.transpose(tf.slice(full, [0, 0, 0, 0], [inChannels, kh, kw, outChannels]), [1, 2, 0, 3]);
 }
 

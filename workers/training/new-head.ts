@@ -36,7 +36,7 @@ export async function attachNewHead(base: tf.LayersModel, spec: NewHead): Promis
   if (sequential) {
     kept = cutName === undefined ? [] : layers.slice(0, layers.findIndex((l) => l.config.name === cutName) + 1);
   } else {
-    const needed = ancestors(layers, cutName ?? base.inputs[0]!.sourceLayer.name);
+    const needed = ancestors(layers, cutName ?? base.inputs[0].sourceLayer.name);
     kept = layers.filter((l) => needed.has(l.name!));
   }
   const removed = base.layers.filter((l) => l.getClassName() !== 'InputLayer' && !kept.some((k) => k.config.name === l.name)).map((l) => l.name);
@@ -47,12 +47,12 @@ export async function attachNewHead(base: tf.LayersModel, spec: NewHead): Promis
     taken.add(unique);
     return unique;
   };
-  const rank = (cutName === undefined ? base.inputs[0]!.shape : (feature.layer!.outputShape as (number | null)[])).length;
+  const rank = (cutName === undefined ? base.inputs[0].shape : (feature.layer!.outputShape as (number | null)[])).length;
   const head = headLayers(spec, feature.size, rank > 2, fresh);
   // Sequential: the head follows the last kept layer; a first head layer needs the input shape.
-  if (sequential && kept.length === 0) head[0]!.config.batch_input_shape = [null, ...base.inputs[0]!.shape.slice(1)];
+  if (sequential && kept.length === 0) head[0].config.batch_input_shape = [null, ...base.inputs[0].shape.slice(1)];
   if (!sequential) {
-    let previous = cutName ?? base.inputs[0]!.sourceLayer.name;
+    let previous = cutName ?? base.inputs[0].sourceLayer.name;
     for (const layer of head) {
       layer.name = layer.config.name as string;
       layer.inbound_nodes = [[[previous, 0, 0, {}]]];
@@ -75,7 +75,7 @@ export async function attachNewHead(base: tf.LayersModel, spec: NewHead): Promis
   if (metadata !== undefined) model.setUserDefinedMetadata(metadata);
   base.dispose();
   const newLayers = head.map((l) => l.config.name as string);
-  const from = cutName === undefined ? 'the model\'s input' : `layer '${cutName}'`;
+  const from = cutName === undefined ? "the model's input" : `layer '${cutName}'`;
   const note =
     `new head on ${from} (${feature.size} features): ${removed.length > 0 ? `the base model's layers ${removed.map((n) => `'${n}'`).join(', ')} were replaced by` : 'added'} ` +
     `${newLayers.map((n) => `'${n}'`).join(', ')} with ${spec.units} classes`;
@@ -128,4 +128,3 @@ function headLayers(spec: NewHead, features: number, flatten: boolean, fresh: (n
   });
   return layers;
 }
-

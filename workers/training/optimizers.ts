@@ -45,7 +45,9 @@ export function learningRateSchedule(hp: Hyperparameters, stepsPerEpoch: number)
   if (schedule.kind === 'step') {
     const { stepSize } = schedule;
     if (stepSize === undefined) {
-      throw new TrainingError('invalid_spec', 'a step schedule needs stepSize: the epochs between two decays', { param: '/hyperparameters/lrSchedule/stepSize' });
+      throw new TrainingError('invalid_spec', 'a step schedule needs stepSize: the epochs between two decays', {
+        param: '/hyperparameters/lrSchedule/stepSize',
+      });
     }
     const gamma = schedule.gamma ?? 0.1;
     return (step) => lr * gamma ** Math.floor(Math.floor(step / stepsPerEpoch) / stepSize);
@@ -84,7 +86,7 @@ export async function restoreOptimizerState(optimizer: tf.Optimizer, state: Name
   const powers = state.filter((w) => w.name.startsWith(ADAM_PREFIX));
   await optimizer.setWeights(state.filter((w) => !w.name.startsWith(ADAM_PREFIX)));
   const adam = optimizer as unknown as Record<string, tf.Variable>;
-  for (const { name, tensor } of powers) adam[name.slice(ADAM_PREFIX.length)]!.assign(tensor);
+  for (const { name, tensor } of powers) adam[name.slice(ADAM_PREFIX.length)].assign(tensor);
 }
 
 /**

@@ -62,12 +62,12 @@ export function trainStep(setup: StepSetup, batch: Batch, target: Batch | undefi
       sums.correct += task.correct;
       let loss: tf.Scalar = task.loss;
       const targetPass = xt && {
-        logits: rows(out.logits, batch.size, target!.size),
-        features: rows(out.features, batch.size, target!.size),
+        logits: rows(out.logits, batch.size, target.size),
+        features: rows(out.features, batch.size, target.size),
       };
       const signals: Record<string, tf.Scalar> = {};
       if (targetPass && setup.targetLabelled) {
-        signals[TARGET_LOSS] = tf.losses.softmaxCrossEntropy(tf.tensor2d(target!.oneHot, [target!.size, numClasses]), targetPass.logits) as tf.Scalar;
+        signals[TARGET_LOSS] = tf.losses.softmaxCrossEntropy(tf.tensor2d(target.oneHot, [target.size, numClasses]), targetPass.logits) as tf.Scalar;
         loss = tf.add(loss, signals[TARGET_LOSS]);
       }
       const terms = method.terms?.({ source: { labels, logits, features }, ...(targetPass ? { target: targetPass } : {}), progress });
@@ -75,7 +75,7 @@ export function trainStep(setup: StepSetup, batch: Batch, target: Batch | undefi
         Object.assign(signals, terms.signals);
         loss = tf.add(loss, terms.loss);
       }
-      for (const [name, value] of Object.entries(signals)) sums.signals[name]!.assign(tf.add(sums.signals[name]!, value));
+      for (const [name, value] of Object.entries(signals)) sums.signals[name].assign(tf.add(sums.signals[name], value));
       return loss;
     }, method.variables);
     setup.optimizer.applyGradients(grads);

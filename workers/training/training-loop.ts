@@ -31,7 +31,15 @@ import {
 import { augmentedRoles } from '../../src/jobs/augmentation.js';
 import { describePreprocessing, samePreprocessing } from '../../src/jobs/preprocessing.js';
 import { checkLayerNames, specProblems } from '../../src/jobs/spec-rules.js';
-import { TrainingError, type DatasetFiles, type Position, type TestReport, type TrainingMessage, type TrainingResult, type TrainingTask } from '../../src/jobs/task.js';
+import {
+  TrainingError,
+  type DatasetFiles,
+  type Position,
+  type TestReport,
+  type TrainingMessage,
+  type TrainingResult,
+  type TrainingTask,
+} from '../../src/jobs/task.js';
 import { signalSums, TARGET_LOSS, trainStep, type EpochSums, type StepSetup } from './train-step.js';
 import { improves, MONITORS, VALIDATOR_SAMPLE_DEFAULT } from '../../src/jobs/validators.js';
 import { EpochValidators } from './validators.js';
@@ -92,7 +100,13 @@ export async function runTraining(task: TrainingTask, report: Report, signal?: A
     const augmented = augmentedRoles(task.spec);
     const augmenter = (role: 'source' | 'target', data: Dataset) =>
       hp.augment && augmented.includes(role)
-        ? { augment: new Augmenter(hp.augment, { image: data.files.imageShape, pixels: data.files.featureDtype === 'uint8', param: '/hyperparameters/augment' }) }
+        ? {
+            augment: new Augmenter(hp.augment, {
+              image: data.files.imageShape,
+              pixels: data.files.featureDtype === 'uint8',
+              param: '/hyperparameters/augment',
+            }),
+          }
         : {};
     // Same number of examples either way, so the same batches in the same order (seed, epoch); a job that augments never uses the cache.
     const batcher = new Batcher(cache.cached?.dataset ?? sets.train, hp.batchSize, { seed, ...augmenter('source', sets.train) });
@@ -118,7 +132,9 @@ export async function runTraining(task: TrainingTask, report: Report, signal?: A
       columns: forward.takesColumns(hp.batchSize * (trainsOnTarget ? 2 : 1)),
       seed,
       batcher,
-      targetBatcher: trainsOnTarget ? new Batcher(sets.target!, hp.batchSize, { seed: seed + TARGET_SEED_OFFSET, ...augmenter('target', sets.target!) }) : undefined,
+      targetBatcher: trainsOnTarget
+        ? new Batcher(sets.target!, hp.batchSize, { seed: seed + TARGET_SEED_OFFSET, ...augmenter('target', sets.target!) })
+        : undefined,
       targetCycle: 0,
       steps: batcher.steps,
       step: 0,
@@ -188,7 +204,12 @@ interface Run extends StepSetup {
 function epochValidators(task: TrainingTask, model: tf.LayersModel, feature: FeatureLayer, sets: Sets, seed: number): EpochValidators | undefined {
   if (task.spec.type !== 'domain_adaptation' || sets.target === undefined) return undefined;
   const sampleSize = task.spec.hyperparameters?.validatorSample ?? VALIDATOR_SAMPLE_DEFAULT;
-  return new EpochValidators(model, feature, { target: sets.target, source: sets.train, ...(sets.validation ? { validation: sets.validation } : {}) }, { sampleSize, seed });
+  return new EpochValidators(
+    model,
+    feature,
+    { target: sets.target, source: sets.train, ...(sets.validation ? { validation: sets.validation } : {}) },
+    { sampleSize, seed },
+  );
 }
 
 async function loop(run: Run): Promise<TrainingResult> {
@@ -316,7 +337,7 @@ async function runningMetrics(run: Run): Promise<Record<string, number>> {
   if (run.seen === 0) return {};
   const steps = run.step - (Math.ceil(run.step / run.steps) - 1) * run.steps;
   const metrics: Record<string, number> = { loss: meanLoss(run), accuracy: run.sums.correct / run.seen };
-  for (const [name, sum] of Object.entries(run.sums.signals)) metrics[name] = (await sum.data())[0]! / steps;
+  for (const [name, sum] of Object.entries(run.sums.signals)) metrics[name] = (await sum.data())[0] / steps;
   return metrics;
 }
 
@@ -333,7 +354,7 @@ function watchEarlyStopping(run: Run, epoch: number, metrics: Record<string, num
   const rule = run.hp.earlyStopping;
   if (rule === undefined) return;
   const monitor = rule.monitor ?? 'valLoss';
-  const value = metrics[monitor]!;
+  const value = metrics[monitor];
   const early = run.early;
   const improved = early === undefined || improves(MONITORS[monitor].goal, value, early.best, rule.minDelta ?? 0);
   run.early = improved ? { bestEpoch: epoch, best: value, wait: 0, bestMetrics: metrics } : { ...early, wait: early.wait + 1 };
@@ -405,7 +426,10 @@ async function resume(run: Run): Promise<void> {
   const { dir, state } = found;
   const name = path.basename(dir);
   const incompatible = (why: string) =>
-    new TrainingError('checkpoint_incompatible', `checkpoint ${name} cannot continue this job: ${why}; delete the job's checkpoints to train it from the start`);
+    new TrainingError(
+      'checkpoint_incompatible',
+      `checkpoint ${name} cannot continue this job: ${why}; delete the job's checkpoints to train it from the start`,
+    );
   const expected = { jobId: task.jobId, stepsPerEpoch: run.steps, epochs: run.hp.epochs, batchSize: run.hp.batchSize, seed: run.seed } as const;
   for (const [key, value] of Object.entries(expected)) {
     const saved = state[key as keyof typeof expected];
@@ -430,10 +454,15 @@ async function resume(run: Run): Promise<void> {
   const own = state.method ? await readTensors(dir, state.method) : [];
   try {
     const expectedState = Object.keys(run.method.state).sort().join(', ');
-    if (own.map((t) => t.name).sort().join(', ') !== expectedState) {
+    if (
+      own
+        .map((t) => t.name)
+        .sort()
+        .join(', ') !== expectedState
+    ) {
       throw incompatible(`it holds method variables [${own.map((t) => t.name).join(', ')}], method ${run.method.name} has [${expectedState}]`);
     }
-    for (const { name: key, tensor } of own) run.method.state[key]!.assign(tensor);
+    for (const { name: key, tensor } of own) run.method.state[key].assign(tensor);
   } finally {
     tf.dispose(own.map((t) => t.tensor));
   }
@@ -499,7 +528,11 @@ async function finish(run: Run): Promise<TrainingResult> {
     const epochsRun = Math.ceil(run.step / run.steps);
     const monitor = run.hp.earlyStopping!.monitor ?? 'valLoss';
     if (stoppedEarly(run)) {
-      await report({ type: 'log', level: 'info', message: `early stopping after epoch ${epochsRun}: ${monitor} has not improved on epoch ${early.bestEpoch}'s ${early.best} for ${early.wait} epochs` });
+      await report({
+        type: 'log',
+        level: 'info',
+        message: `early stopping after epoch ${epochsRun}: ${monitor} has not improved on epoch ${early.bestEpoch}'s ${early.best} for ${early.wait} epochs`,
+      });
     }
     if (early.bestEpoch !== epochsRun) {
       const weights = await readModelWeights(path.join(task.checkpointsDir, checkpointName({ epoch: early.bestEpoch, step: early.bestEpoch * run.steps })));
@@ -556,7 +589,13 @@ async function runEvaluation(task: TrainingTask, backend: string, report: Report
     for (const message of [...notes, ...preprocessingWarnings(model, files)]) await report({ type: 'log', level: 'info', message });
     const result = await evaluate(model, test, { report: true });
     if (signal?.aborted) return { outcome: 'cancelled', metrics: {}, stoppedAt: { epoch: 0, step: 0 } };
-    return { outcome: 'succeeded', modelId: baseModelId, metrics: { testAccuracy: result.accuracy, testLoss: result.loss, testExamples: files.numExamples }, report: result.report!, backend };
+    return {
+      outcome: 'succeeded',
+      modelId: baseModelId,
+      metrics: { testAccuracy: result.accuracy, testLoss: result.loss, testExamples: files.numExamples },
+      report: result.report!,
+      backend,
+    };
   } finally {
     model.dispose();
   }
@@ -589,7 +628,12 @@ async function prepareModel(task: TrainingTask, train: DatasetFiles, seed: numbe
     loaded = await loadModel(task.baseModelDir);
     // the API checked the names against the stored model.json; a task made by hand meets the same rule here
     let unknown: { pointer: string; detail: string } | undefined;
-    checkLayerNames(spec, task.baseModelId ?? loaded.model.name, loaded.model.layers.map((l) => l.name), (pointer, detail) => void (unknown ??= { pointer, detail }));
+    checkLayerNames(
+      spec,
+      task.baseModelId ?? loaded.model.name,
+      loaded.model.layers.map((l) => l.name),
+      (pointer, detail) => void (unknown ??= { pointer, detail }),
+    );
     if (unknown !== undefined) {
       loaded.model.dispose();
       throw new TrainingError('invalid_spec', `${unknown.pointer} ${unknown.detail}`, { param: unknown.pointer });
@@ -642,10 +686,10 @@ async function loadBases(task: TrainingTask, train: DatasetFiles): Promise<{ loa
   try {
     for (const [i, dir] of dirs.entries()) {
       models.push(await loadModel(dir, { param: `/model/bases/${i}` }));
-      checkCompatible(models[i]!.model, train, `/model/bases/${i}`);
+      checkCompatible(models[i].model, train, `/model/bases/${i}`);
     }
     const describe = (m: tf.LayersModel) => m.weights.map((w) => `${w.originalName} [${w.shape.join(', ')}]`).join(', ');
-    const first = models[0]!.model;
+    const first = models[0].model;
     for (const [i, { model }] of models.entries()) {
       if (describe(model) !== describe(first)) {
         throw new TrainingError(
@@ -656,7 +700,7 @@ async function loadBases(task: TrainingTask, train: DatasetFiles): Promise<{ loa
       }
     }
     const bases = models.map(({ model }) => Object.fromEntries(model.weights.map((w) => [w.originalName, tf.clone(w.read())])));
-    tf.tidy(() => first.weights.forEach((w) => w.write(tf.div(tf.addN(bases.map((b) => b[w.originalName]!)), bases.length))));
+    tf.tidy(() => first.weights.forEach((w) => w.write(tf.div(tf.addN(bases.map((b) => b[w.originalName])), bases.length))));
     models.slice(1).forEach(({ model }) => model.dispose());
     const notes = [...new Set(models.flatMap((m) => m.notes))];
     notes.push(`starting from the mean of the ${dirs.length} base models`);

@@ -86,7 +86,12 @@ const DOMAIN_LEARNING_RATE = 0.01;
  * pytorch-adapt trains a wider classifier with early stopping over nine decays; this bounded
  * version keeps the cost of each epoch's validation small.
  */
-export function domainWeights(source: tf.Tensor2D, target: tf.Tensor2D, validation: tf.Tensor2D, seed: number): { weights: Float32Array; domainAccuracy: number } {
+export function domainWeights(
+  source: tf.Tensor2D,
+  target: tf.Tensor2D,
+  validation: tf.Tensor2D,
+  seed: number,
+): { weights: Float32Array; domainAccuracy: number } {
   const ns = source.shape[0];
   const nt = target.shape[0];
   const d = source.shape[1];
@@ -98,13 +103,21 @@ export function domainWeights(source: tf.Tensor2D, target: tf.Tensor2D, validati
       const { mean, variance } = tf.moments(all, 0, true);
       const scale = tf.sqrt(tf.add(variance, 1e-6));
       const standard = (x: tf.Tensor) => tf.div(tf.sub(x, mean), scale);
-      const order = shuffle(Array.from({ length: ns + nt }, (_, i) => i), mulberry32(seed));
+      const order = shuffle(
+        Array.from({ length: ns + nt }, (_, i) => i),
+        mulberry32(seed),
+      );
       const cut = Math.max(1, Math.floor(0.8 * order.length));
       const held = order.length > cut ? order.slice(cut) : order;
       const x = standard(all);
       const labels = tf.concat([tf.ones([ns, 1]), tf.zeros([nt, 1])]);
       const rows = (r: number[]) => tf.tensor1d(r, 'int32');
-      const [xTrain, yTrain, xHeld, yHeld] = [tf.gather(x, rows(order.slice(0, cut))), tf.gather(labels, rows(order.slice(0, cut))), tf.gather(x, rows(held)), tf.gather(labels, rows(held))];
+      const [xTrain, yTrain, xHeld, yHeld] = [
+        tf.gather(x, rows(order.slice(0, cut))),
+        tf.gather(labels, rows(order.slice(0, cut))),
+        tf.gather(x, rows(held)),
+        tf.gather(labels, rows(held)),
+      ];
       const variable = (initial: tf.Tensor) => {
         const v = tf.variable(initial);
         made.push(v);
@@ -112,7 +125,8 @@ export function domainWeights(source: tf.Tensor2D, target: tf.Tensor2D, validati
       };
       let best: { accuracy: number; logit: (x: tf.Tensor) => tf.Tensor } | undefined;
       for (const [i, decay] of DOMAIN_DECAYS.entries()) {
-        const uniform = (shape: number[], fanIn: number, s: number) => variable(tf.randomUniform(shape, -1 / Math.sqrt(fanIn), 1 / Math.sqrt(fanIn), 'float32', s));
+        const uniform = (shape: number[], fanIn: number, s: number) =>
+          variable(tf.randomUniform(shape, -1 / Math.sqrt(fanIn), 1 / Math.sqrt(fanIn), 'float32', s));
         const w1 = uniform([d, DOMAIN_HIDDEN], d, seed + 10 * i + 1);
         const b1 = variable(tf.zeros([DOMAIN_HIDDEN]));
         const w2 = uniform([DOMAIN_HIDDEN, 1], DOMAIN_HIDDEN, seed + 10 * i + 2);
@@ -121,7 +135,13 @@ export function domainWeights(source: tf.Tensor2D, target: tf.Tensor2D, validati
         const optimizer = tf.train.adam(DOMAIN_LEARNING_RATE);
         for (let step = 0; step < DOMAIN_STEPS; step++) {
           tf.tidy(() => {
-            optimizer.minimize(() => tf.add(tf.losses.sigmoidCrossEntropy(yTrain, logit(xTrain)), tf.mul(decay / 2, tf.add(tf.sum(tf.square(w1)), tf.sum(tf.square(w2))))) as tf.Scalar);
+            optimizer.minimize(
+              () =>
+                tf.add(
+                  tf.losses.sigmoidCrossEntropy(yTrain, logit(xTrain)),
+                  tf.mul(decay / 2, tf.add(tf.sum(tf.square(w1)), tf.sum(tf.square(w2)))),
+                ) as tf.Scalar,
+            );
           });
         }
         optimizer.dispose();
@@ -138,12 +158,14 @@ export function domainWeights(source: tf.Tensor2D, target: tf.Tensor2D, validati
   }
 }
 
-
 /** A fixed seeded sample of at most `size` rows of `data` (all of them when it is smaller). */
 export function sample(data: Dataset, size: number, seed: number): Dataset {
   const n = data.labels.length;
   if (n <= size) return data;
-  const rows = shuffle(Array.from({ length: n }, (_, i) => i), mulberry32(seed)).slice(0, size);
+  const rows = shuffle(
+    Array.from({ length: n }, (_, i) => i),
+    mulberry32(seed),
+  ).slice(0, size);
   return subset(data, rows);
 }
 
@@ -192,7 +214,11 @@ export class EpochValidators {
     try {
       const target = await this.pass(this.sets.target);
       outputs.push(target);
-      const [entropy, im, snd] = tf.tidy(() => [meanEntropy(target.probabilities), informationMaximisation(target.probabilities), softNeighbourhoodDensity(target.probabilities)]);
+      const [entropy, im, snd] = tf.tidy(() => [
+        meanEntropy(target.probabilities),
+        informationMaximisation(target.probabilities),
+        softNeighbourhoodDensity(target.probabilities),
+      ]);
       const scores = { entropy: await read(entropy), im: await read(im), snd: await read(snd) };
       const validation = this.sets.validation;
       if (validation === undefined) return scores;
@@ -202,7 +228,9 @@ export class EpochValidators {
       outputs.push(val);
       const { weights, domainAccuracy } = domainWeights(source.features, target.features, val.features, this.opts.seed + 4);
       const losses = tf.tidy(() =>
-        tf.losses.softmaxCrossEntropy(oneHot(tf.tensor1d(validation.labels, 'int32'), val.logits.shape[1]), val.logits, undefined, undefined, tf.Reduction.NONE).dataSync(),
+        tf.losses
+          .softmaxCrossEntropy(oneHot(tf.tensor1d(validation.labels, 'int32'), val.logits.shape[1]), val.logits, undefined, undefined, tf.Reduction.NONE)
+          .dataSync(),
       );
       return { ...scores, dev: devRisk(weights, losses), devDomainAccuracy: domainAccuracy };
     } finally {

@@ -67,7 +67,9 @@ export async function initThreadedWasm(threads: number, init: () => Promise<void
       }
       const size = resolveObjectURL(url)?.size;
       if (size !== blobSize) {
-        throw new Error(`tfjs-backend-wasm started a pthread from a ${size ?? 'revoked'}-byte blob, not its ${blobSize}-byte pthread script: ${PATCH} does not fit this tfjs version`);
+        throw new Error(
+          `tfjs-backend-wasm started a pthread from a ${size ?? 'revoked'}-byte blob, not its ${blobSize}-byte pthread script: ${PATCH} does not fit this tfjs version`,
+        );
       }
       super(script, { ...options, eval: true });
       this.pthread = true;
@@ -94,6 +96,7 @@ export async function initThreadedWasm(threads: number, init: () => Promise<void
   const made = getThreadsCount();
   if (made !== threads) throw new Error(`tfjs-backend-wasm made a pool of ${made} threads; asked for ${threads}: ${PATCH} does not fit this tfjs version`);
   const pthreads = (tf.backend() as unknown as { wasm: { PThread?: Pthreads } }).wasm.PThread;
-  if (!Array.isArray(pthreads?.unusedWorkers)) throw new Error(`tfjs-backend-wasm's module has no PThread.unusedWorkers: ${PATCH} does not fit this tfjs version`);
+  if (!Array.isArray(pthreads?.unusedWorkers))
+    throw new Error(`tfjs-backend-wasm's module has no PThread.unusedWorkers: ${PATCH} does not fit this tfjs version`);
   for (const worker of pthreads.unusedWorkers.splice(0)) void worker.terminate();
 }

@@ -64,9 +64,13 @@ const normalise = (name: string) => name.replace(/\\/g, '/').replace(/^(\.\/|\/)
 export async function* archiveEntries(file: string, maxEntryBytes: number): AsyncGenerator<ArchiveEntry> {
   const kind = sniff(file);
   if (kind === undefined) {
-    throw new IngestError('unsupported_archive', 'file is not a .zip, .tar or .tar.gz archive (judged by its first bytes); expected one of those, holding one folder per class', {
-      field: FIELD,
-    });
+    throw new IngestError(
+      'unsupported_archive',
+      'file is not a .zip, .tar or .tar.gz archive (judged by its first bytes); expected one of those, holding one folder per class',
+      {
+        field: FIELD,
+      },
+    );
   }
   if (kind === 'zip') yield* zipEntries(file, maxEntryBytes);
   else yield* tarEntries(file, kind === 'tar.gz', maxEntryBytes);
@@ -99,13 +103,20 @@ async function* zipEntries(file: string, maxEntryBytes: number): AsyncGenerator<
         kind: directory ? 'directory' : 'file',
         read: async () => {
           if (entry.isEncrypted()) {
-            throw new IngestError('unsupported_archive', `entry ${JSON.stringify(name)} is encrypted; expected an archive without a password`, { field: FIELD, entry: name });
-          }
-          if (entry.uncompressedSize > maxEntryBytes) {
-            throw new IngestError('entry_too_large', `entry ${JSON.stringify(name)} is ${entry.uncompressedSize} bytes; images are expected to be under ${maxEntryBytes}`, {
+            throw new IngestError('unsupported_archive', `entry ${JSON.stringify(name)} is encrypted; expected an archive without a password`, {
               field: FIELD,
               entry: name,
             });
+          }
+          if (entry.uncompressedSize > maxEntryBytes) {
+            throw new IngestError(
+              'entry_too_large',
+              `entry ${JSON.stringify(name)} is ${entry.uncompressedSize} bytes; images are expected to be under ${maxEntryBytes}`,
+              {
+                field: FIELD,
+                entry: name,
+              },
+            );
           }
           try {
             return await collect(await zip.openReadStreamPromise(entry), name, maxEntryBytes);
@@ -129,9 +140,9 @@ async function* tarEntries(file: string, gzipped: boolean, maxEntryBytes: number
   if (gzipped) {
     const gunzip = createGunzip();
     gunzip.on('error', (err) => extract.destroy(err));
-    raw.pipe(gunzip).pipe(extract as unknown as NodeJS.WritableStream);
+    raw.pipe(gunzip).pipe(extract);
   } else {
-    raw.pipe(extract as unknown as NodeJS.WritableStream);
+    raw.pipe(extract);
   }
   let current: string | undefined;
   const iterator = extract[Symbol.asyncIterator]();

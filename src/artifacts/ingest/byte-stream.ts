@@ -48,9 +48,13 @@ export class ByteStream {
       next = await this.chunks.next();
     } catch (err) {
       if (this.gzipped) {
-        throw new IngestError('corrupt_gzip', `${this.field} is gzip-compressed but cannot be decompressed after ${this.offset} bytes (${(err as Error).message})`, {
-          field: this.field,
-        });
+        throw new IngestError(
+          'corrupt_gzip',
+          `${this.field} is gzip-compressed but cannot be decompressed after ${this.offset} bytes (${(err as Error).message})`,
+          {
+            field: this.field,
+          },
+        );
       }
       throw err;
     }

@@ -88,7 +88,7 @@ export class ConversionLeases {
       for (const name of names) {
         const partial = kind === 'uploads' || name.includes('.tmp-');
         if (!partial) continue;
-        const id = name.split('.tmp-')[0]!;
+        const id = name.split('.tmp-')[0];
         if (this.held.has(id)) continue;
         if (!abandoned.has(id)) {
           if ((await store.datasets.get(id).catch(() => null))?.status === 'validating') continue;

@@ -30,7 +30,7 @@ export interface ConversionsDeps {
 /** Bytes of a dataset directory's compact files. */
 export async function datasetDirBytes(dir: string): Promise<number> {
   const sizes = await Promise.all([FEATURES_FILE, LABELS_FILE].map(async (f) => (await stat(join(dir, f))).size));
-  return sizes[0]! + sizes[1]!;
+  return sizes[0] + sizes[1];
 }
 
 export class Conversions {

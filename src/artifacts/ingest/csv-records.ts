@@ -140,11 +140,15 @@ export class CsvRecords {
         r.ends[f] = 0;
         i = j;
         if (i < end && b[i] !== COMMA && b[i] !== LF && b[i] !== CR) {
-          throw new IngestError('bad_quote', `line ${this.line + newlines}, column ${f + 1}: text follows a closing quote; expected a comma or the end of the line`, {
-            field: this.field,
-            line: this.line + newlines,
-            column: f + 1,
-          });
+          throw new IngestError(
+            'bad_quote',
+            `line ${this.line + newlines}, column ${f + 1}: text follows a closing quote; expected a comma or the end of the line`,
+            {
+              field: this.field,
+              line: this.line + newlines,
+              column: f + 1,
+            },
+          );
         }
       } else {
         let j = i;
@@ -186,7 +190,7 @@ export class CsvRecords {
   blank(): boolean {
     const r = this.record;
     if (r.count !== 1 || r.texts[0] !== undefined) return false;
-    for (let i = r.starts[0]!; i < r.ends[0]!; i++) {
+    for (let i = r.starts[0]; i < r.ends[0]; i++) {
       const c = r.bytes[i];
       if (c !== 32 && c !== 9) return false;
     }

@@ -16,36 +16,54 @@ export function ingestCsv(job: CsvJob): IngestResult {
     const records = new CsvRecords(fd, FIELD);
     let header = records.next();
     while (header && records.blank()) header = records.next();
-    if (!header) throw new IngestError('empty', 'the file is empty; expected a header row naming the columns, then one row per example', { field: FIELD, line: 1 });
+    if (!header)
+      throw new IngestError('empty', 'the file is empty; expected a header row naming the columns, then one row per example', { field: FIELD, line: 1 });
     const headerLine = header.line;
     const names = Array.from({ length: header.count }, (_, k) => records.text(k).trim());
     const seen = new Map<string, number>();
     names.forEach((name, k) => {
       const where = { field: FIELD, line: headerLine, column: k + 1 };
-      if (name === '') throw new IngestError('bad_header', `line ${headerLine}, column ${k + 1}: the header has an empty column name; every column needs a name`, where);
+      if (name === '')
+        throw new IngestError('bad_header', `line ${headerLine}, column ${k + 1}: the header has an empty column name; every column needs a name`, where);
       const earlier = seen.get(name);
       if (earlier !== undefined) {
-        throw new IngestError('bad_header', `line ${headerLine}, column ${k + 1}: column name ${JSON.stringify(name)} repeats column ${earlier + 1}; names must be unique`, {
-          ...where,
-          columnName: name,
-        });
+        throw new IngestError(
+          'bad_header',
+          `line ${headerLine}, column ${k + 1}: column name ${JSON.stringify(name)} repeats column ${earlier + 1}; names must be unique`,
+          {
+            ...where,
+            columnName: name,
+          },
+        );
       }
       seen.set(name, k);
     });
     const labelAt = seen.get(job.labelColumn);
     if (labelAt === undefined) {
-      const shown = names.slice(0, 20).map((n) => JSON.stringify(n)).join(', ') + (names.length > 20 ? ', ...' : '');
-      throw new IngestError('label_column_missing', `line ${headerLine}: no column is named ${JSON.stringify(job.labelColumn)} (the labelColumn); the header has ${shown}`, {
-        field: FIELD,
-        line: headerLine,
-      });
+      const shown =
+        names
+          .slice(0, 20)
+          .map((n) => JSON.stringify(n))
+          .join(', ') + (names.length > 20 ? ', ...' : '');
+      throw new IngestError(
+        'label_column_missing',
+        `line ${headerLine}: no column is named ${JSON.stringify(job.labelColumn)} (the labelColumn); the header has ${shown}`,
+        {
+          field: FIELD,
+          line: headerLine,
+        },
+      );
     }
     const featureSize = names.length - 1;
     if (featureSize === 0) {
-      throw new IngestError('no_features', `line ${headerLine}: the only column is the label column ${JSON.stringify(job.labelColumn)}; expected feature columns beside it`, {
-        field: FIELD,
-        line: headerLine,
-      });
+      throw new IngestError(
+        'no_features',
+        `line ${headerLine}: the only column is the label column ${JSON.stringify(job.labelColumn)}; expected feature columns beside it`,
+        {
+          field: FIELD,
+          line: headerLine,
+        },
+      );
     }
     checkImageShape(job.imageShape, featureSize, headerLine);
 
@@ -58,20 +76,24 @@ export function ingestCsv(job: CsvJob): IngestResult {
     for (let r = records.next(); r; r = records.next()) {
       if (records.blank()) continue;
       row++;
-      const at = (k: number) => ({ field: FIELD, line: r.line, row, column: k + 1, columnName: names[k]! });
+      const at = (k: number) => ({ field: FIELD, line: r.line, row, column: k + 1, columnName: names[k] });
       if (r.count !== names.length) {
         const k = Math.min(r.count, names.length);
         const detail =
           r.count < names.length
             ? `has ${r.count} values but the header has ${names.length} columns (missing a value for column ${k + 1}, ${JSON.stringify(names[k])})`
             : `has ${r.count} values but the header has ${names.length} columns (column ${k + 1} is one too many)`;
-        throw new IngestError('ragged', `line ${r.line} (row ${row}) ${detail}`, r.count < names.length ? at(k) : { field: FIELD, line: r.line, row, column: k + 1 });
+        throw new IngestError(
+          'ragged',
+          `line ${r.line} (row ${row}) ${detail}`,
+          r.count < names.length ? at(k) : { field: FIELD, line: r.line, row, column: k + 1 },
+        );
       }
       const slot = writer.slot();
       for (let k = 0; k < r.count; k++) {
-        const p = position[k]!;
+        const p = position[k];
         if (p < 0) continue;
-        let v = r.texts[k] === undefined ? parseSimpleNumber(r.bytes, r.starts[k]!, r.ends[k]!) : NaN;
+        let v = r.texts[k] === undefined ? parseSimpleNumber(r.bytes, r.starts[k], r.ends[k]) : NaN;
         if (Number.isNaN(v)) {
           const parsed = parseNumberText(records.text(k));
           if (typeof parsed !== 'number') {
@@ -83,14 +105,21 @@ export function ingestCsv(job: CsvJob): IngestResult {
       }
       const label = records.text(labelAt).trim();
       if (label === '') {
-        throw new IngestError('missing_value', `line ${r.line} (row ${row}), column ${labelAt + 1} (${JSON.stringify(job.labelColumn)}): the label is empty; every row needs one`, at(labelAt));
+        throw new IngestError(
+          'missing_value',
+          `line ${r.line} (row ${row}), column ${labelAt + 1} (${JSON.stringify(job.labelColumn)}): the label is empty; every row needs one`,
+          at(labelAt),
+        );
       }
       const index = labels.index(label);
       if (typeof index !== 'number') throw new IngestError(index.code, `line ${r.line} (row ${row}), column ${labelAt + 1}: ${index.message}`, at(labelAt));
       writer.commit(index);
     }
     if (writer.count === 0) {
-      throw new IngestError('empty', `the file has a header but no data rows; expected one row per example after line ${headerLine}`, { field: FIELD, line: headerLine + 1 });
+      throw new IngestError('empty', `the file has a header but no data rows; expected one row per example after line ${headerLine}`, {
+        field: FIELD,
+        line: headerLine + 1,
+      });
     }
     const { classes, mapping } = labels.finish();
     const written = writer.finish(mapping, classes.length);

@@ -83,7 +83,7 @@ export class DatasetWriter {
     if (this.narrowing && this.bytesSuffice) {
       const b = this.buffer;
       for (let i = this.used, end = this.used + this.featureSize; i < end; i++) {
-        const v = b[i]!;
+        const v = b[i];
         if (!(v >= 0 && v <= 255 && Math.floor(v) === v)) {
           this.bytesSuffice = false;
           break;
@@ -136,7 +136,7 @@ export class DatasetWriter {
 }
 
 function writeAll(fd: number, bytes: Uint8Array): void {
-  for (let done = 0; done < bytes.length; ) done += writeSync(fd, bytes, done, bytes.length - done);
+  for (let done = 0; done < bytes.length;) done += writeSync(fd, bytes, done, bytes.length - done);
 }
 
 function closeQuietly(fd: number): void {
@@ -189,12 +189,12 @@ function relabel(file: string, mapping: Int32Array | null, numClasses: number): 
     for (const got of chunks(fd, bytes)) {
       const labels = new Int32Array(got.buffer, 0, got.length / 4);
       for (let i = 0; i < labels.length; i++) {
-        const y = mapping ? mapping[labels[i]!]! : labels[i]!;
+        const y = mapping ? mapping[labels[i]] : labels[i];
         labels[i] = y;
-        counts[y]!++;
+        counts[y]++;
       }
       if (mapping) {
-        for (let done = 0; done < got.length; ) done += writeSync(fd, got, done, got.length - done, position + done);
+        for (let done = 0; done < got.length;) done += writeSync(fd, got, done, got.length - done, position + done);
       }
       position += got.length;
     }

@@ -18,7 +18,7 @@ function readAll(file: string, bytes: number): Uint8Array {
   const out = new Uint8Array(bytes);
   const fd = openSync(file, 'r');
   try {
-    for (let done = 0; done < bytes; ) {
+    for (let done = 0; done < bytes;) {
       const n = readSync(fd, out, done, bytes - done, done);
       if (n === 0) throw new Error(`${file} ends after ${done} bytes; expected ${bytes}`);
       done += n;
@@ -32,7 +32,7 @@ function readAll(file: string, bytes: number): Uint8Array {
 /** Indices per class, ascending. */
 function byClass(labels: Int32Array, keep: Uint8Array, numClasses: number, label: (i: number) => number): number[][] {
   const groups = Array.from({ length: numClasses }, () => [] as number[]);
-  for (let i = 0; i < labels.length; i++) if (keep[i]) groups[label(i)]!.push(i);
+  for (let i = 0; i < labels.length; i++) if (keep[i]) groups[label(i)].push(i);
   return groups;
 }
 
@@ -48,7 +48,7 @@ export function select(labels: Int32Array, classes: string[], t: Transform): { i
     // stratified and drawn from the whole source, so both parts of one seed split the same way
     const random = randomStream(seed, 'split');
     const validation = new Uint8Array(n);
-    for (const group of byClass(labels, keep, classes.length, (i) => labels[i]!)) {
+    for (const group of byClass(labels, keep, classes.length, (i) => labels[i])) {
       const share = Math.round(group.length * t.split.fraction);
       for (const i of shuffle(group, random).slice(0, share)) validation[i] = 1;
     }
@@ -64,7 +64,7 @@ export function select(labels: Int32Array, classes: string[], t: Transform): { i
       target[old] = remap ? k : old;
     });
     for (let i = 0; i < n; i++) {
-      const to = target[labels[i]!]!;
+      const to = target[labels[i]];
       if (to < 0) keep[i] = 0;
       else newLabels[i] = to;
     }
@@ -74,7 +74,7 @@ export function select(labels: Int32Array, classes: string[], t: Transform): { i
   if (t.subset) {
     const random = randomStream(seed, 'subset');
     const chosen = new Uint8Array(n);
-    for (const group of byClass(newLabels, keep, outClasses.length, (i) => newLabels[i]!)) {
+    for (const group of byClass(newLabels, keep, outClasses.length, (i) => newLabels[i])) {
       if (group.length === 0) continue;
       const count = t.subset.perClass !== undefined ? Math.min(t.subset.perClass, group.length) : Math.max(1, Math.round(group.length * t.subset.fraction!));
       for (const i of shuffle(group, random).slice(0, count)) chosen[i] = 1;
@@ -100,7 +100,7 @@ function valueRange(file: string, source: SourceDataset, featureSize: number): [
       const count = Math.min(per, source.numExamples - at);
       const got = readSync(fd, bytes, 0, count * featureSize * 4, at * featureSize * 4);
       for (let i = 0; i < got / 4; i++) {
-        const v = chunk[i]!;
+        const v = chunk[i];
         if (v < lo) lo = v;
         if (v > hi) hi = v;
       }
@@ -124,7 +124,7 @@ export function derive(job: DeriveJob): IngestResult {
   const geometric = hasGeometry(t);
   const image = source.imageShape;
   if (geometric && !image) throw new Error(`dataset ${source.id} has no image shape; the route should have refused the transform`);
-  const grid = geometric ? sourceGrid(t, image![0]!, image![1]!) : undefined;
+  const grid = geometric ? sourceGrid(t, image![0], image![1]) : undefined;
   const featuresFile = join(source.dir, FEATURES_FILE);
   const uint8 = source.featureDtype === 'uint8';
   const [lo, hi] = t.invert ? (uint8 ? [0, 255] : valueRange(featuresFile, source, featureSize)) : [0, 0];
@@ -135,27 +135,31 @@ export function derive(job: DeriveJob): IngestResult {
   const example = uint8 ? new Uint8Array(featureSize) : new Float32Array(featureSize);
   const exampleBytes = new Uint8Array(example.buffer);
   const values = new Float32Array(featureSize);
-  checkOutputBytes(job.limit, datasetBytes(indices.length, featureSize, bytesPer), `the transform keeps ${indices.length} examples of ${featureSize} ${source.featureDtype} values`);
+  checkOutputBytes(
+    job.limit,
+    datasetBytes(indices.length, featureSize, bytesPer),
+    `the transform keeps ${indices.length} examples of ${featureSize} ${source.featureDtype} values`,
+  );
   const writer = new DatasetWriter({ dir: job.outDir, featureSize, dtype: source.featureDtype, limit: job.limit });
   const fd = openSync(featuresFile, 'r');
   try {
     for (const i of indices) {
       const got = readSync(fd, exampleBytes, 0, exampleBytes.length, i * featureSize * bytesPer);
       if (got !== exampleBytes.length) throw new Error(`${featuresFile} ends inside example ${i}`);
-      if (grid) warp(example, values, image![0]!, image![1]!, image![2]!, grid);
+      if (grid) warp(example, values, image![0], image![1], image![2], grid);
       else values.set(example);
-      if (t.invert) for (let k = 0; k < featureSize; k++) values[k] = lo + hi - values[k]!;
-      if (noise) for (let k = 0; k < featureSize; k++) values[k] = values[k]! + rawSigma * noise();
+      if (t.invert) for (let k = 0; k < featureSize; k++) values[k] = lo + hi - values[k];
+      if (noise) for (let k = 0; k < featureSize; k++) values[k] = values[k] + rawSigma * noise();
       const slot = writer.slot();
       if (uint8) {
         for (let k = 0; k < featureSize; k++) {
-          const v = Math.round(values[k]!);
+          const v = Math.round(values[k]);
           slot[k] = v < 0 ? 0 : v > 255 ? 255 : v;
         }
       } else {
         slot.set(values);
       }
-      writer.commit(newLabels[i]!);
+      writer.commit(newLabels[i]);
     }
     const written = writer.finish(null, classes.length);
     return {

@@ -76,13 +76,15 @@ export const OPTIONS = {
     },
   } satisfies Option<number[]>,
   imageSize: {
-    doc: '`[h, w]` every image is resized to (default: the first image\'s size); h x w at most IMAGE_MAX_PIXELS',
+    doc: "`[h, w]` every image is resized to (default: the first image's size); h x w at most IMAGE_MAX_PIXELS",
     parse: (text, limits) => {
       const dims = integers(text);
       if (!dims || dims.length !== 2 || dims.some((d) => d > 4096)) return { problem: 'must be [height, width], each 1 to 4096, e.g. [28, 28]' };
       const [h, w] = dims as [number, number];
       if (h * w > limits.maxPixels) {
-        return { problem: `is ${h}x${w} = ${h * w} pixels per image, more than the ${limits.maxPixels} allowed (IMAGE_MAX_PIXELS); expected a smaller size, e.g. [64, 64]` };
+        return {
+          problem: `is ${h}x${w} = ${h * w} pixels per image, more than the ${limits.maxPixels} allowed (IMAGE_MAX_PIXELS); expected a smaller size, e.g. [64, 64]`,
+        };
       }
       return [h, w] as [number, number];
     },
@@ -149,7 +151,7 @@ export const FORMATS = {
     build: (files, o, p) => {
       const labelColumn = o.labelColumn ?? 'label';
       return {
-        job: { kind: 'csv', file: files.file!, labelColumn, ...withPreprocessing(p), ...some({ classes: o.classes, imageShape: o.imageShape }) },
+        job: { kind: 'csv', file: files.file, labelColumn, ...withPreprocessing(p), ...some({ classes: o.classes, imageShape: o.imageShape }) },
         shown: some({ classes: o.classes, imageShape: o.imageShape, labelColumn }),
       };
     },
@@ -160,7 +162,7 @@ export const FORMATS = {
     options: ['classes', 'imageShape', 'scale', 'offset'],
     example: 'curl -F name=points -F format=jsonl -F file=@points.jsonl $API/v1/datasets',
     build: (files, o, p) => ({
-      job: { kind: 'jsonl', file: files.file!, ...withPreprocessing(p), ...some({ classes: o.classes, imageShape: o.imageShape }) },
+      job: { kind: 'jsonl', file: files.file, ...withPreprocessing(p), ...some({ classes: o.classes, imageShape: o.imageShape }) },
       shown: some({ classes: o.classes, imageShape: o.imageShape }),
     }),
   } satisfies Format<Job<JsonlJob>>,
@@ -171,7 +173,7 @@ export const FORMATS = {
     example: 'curl -F name=mnist -F format=idx -F images=@train-images-idx3-ubyte.gz -F labels=@train-labels-idx1-ubyte.gz $API/v1/datasets',
     build: (files, o, p) => {
       const layout = o.layout ?? 'flat';
-      return { job: { kind: 'idx', images: files.images!, labels: files.labels!, layout, ...withPreprocessing(p) }, shown: { layout } };
+      return { job: { kind: 'idx', images: files.images, labels: files.labels, layout, ...withPreprocessing(p) }, shown: { layout } };
     },
   } satisfies Format<Job<IdxJob>>,
   images: {
@@ -183,7 +185,7 @@ export const FORMATS = {
       const layout = o.layout ?? 'flat';
       const resize = o.resize ?? 'stretch';
       return {
-        job: { kind: 'images', file: files.file!, layout, resize, ...withPreprocessing(p), ...some({ imageSize: o.imageSize, channels: o.channels }) },
+        job: { kind: 'images', file: files.file, layout, resize, ...withPreprocessing(p), ...some({ imageSize: o.imageSize, channels: o.channels }) },
         shown: { ...some({ imageSize: o.imageSize, channels: o.channels }), resize, layout },
       };
     },
@@ -201,7 +203,9 @@ export const FILE_FIELDS = [...new Set(FORMAT_NAMES.flatMap((f) => Object.keys(F
 export function formatTable(): string {
   const rows = FORMAT_NAMES.map((name) => {
     const f = FORMATS[name];
-    const files = Object.keys(f.files).map((k) => `\`${k}\``).join(', ');
+    const files = Object.keys(f.files)
+      .map((k) => `\`${k}\``)
+      .join(', ');
     return `| \`${name}\` | ${f.doc} | ${files} | ${f.options.map((o) => `\`${o}\``).join(', ')} |`;
   });
   const options = (Object.keys(OPTIONS) as OptionName[]).map((name) => `| \`${name}\` | ${formatsWithOption(name).join(', ')} | ${OPTIONS[name].doc} |`);

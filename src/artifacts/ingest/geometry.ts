@@ -14,13 +14,22 @@ export interface Geometry {
 }
 
 export const hasGeometry = (g: Geometry) =>
-  (g.scale !== undefined && g.scale !== 1) || (g.rotate !== undefined && g.rotate % 360 !== 0) || (g.translate !== undefined && (g.translate.x !== 0 || g.translate.y !== 0));
+  (g.scale !== undefined && g.scale !== 1) ||
+  (g.rotate !== undefined && g.rotate % 360 !== 0) ||
+  (g.translate !== undefined && (g.translate.x !== 0 || g.translate.y !== 0));
 
 /** cos and sin of `degrees`, exact at multiples of 90 so that quarter turns move pixels exactly. */
 function turn(degrees: number): [number, number] {
   if (Number.isInteger(degrees / 90)) {
     const q = (((degrees / 90) % 4) + 4) % 4;
-    return ([[1, 0], [0, 1], [-1, 0], [0, -1]] as const)[q]! as [number, number];
+    return (
+      [
+        [1, 0],
+        [0, 1],
+        [-1, 0],
+        [0, -1],
+      ] as const
+    )[q] as [number, number];
   }
   const rad = (degrees * Math.PI) / 180;
   return [Math.cos(rad), Math.sin(rad)];
@@ -52,10 +61,10 @@ export function sourceGrid(g: Geometry, h: number, w: number): { xs: Float64Arra
 /** Resamples one [h, w, c] image (channels last) into `out` along a source grid. */
 export function warp(src: ArrayLike<number>, out: Float32Array, h: number, w: number, c: number, grid: { xs: Float64Array; ys: Float64Array }): void {
   const { xs, ys } = grid;
-  const at = (x: number, y: number, ch: number) => (x >= 0 && x < w && y >= 0 && y < h ? src[(y * w + x) * c + ch]! : 0);
+  const at = (x: number, y: number, ch: number) => (x >= 0 && x < w && y >= 0 && y < h ? src[(y * w + x) * c + ch] : 0);
   for (let k = 0; k < h * w; k++) {
-    const sx = xs[k]!;
-    const sy = ys[k]!;
+    const sx = xs[k];
+    const sy = ys[k];
     const x0 = Math.floor(sx);
     const y0 = Math.floor(sy);
     const fx = sx - x0;

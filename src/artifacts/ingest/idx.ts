@@ -39,17 +39,22 @@ export interface IdxHeader {
 /** The type and rank of the first 4 bytes (`got` of them were there). */
 function magicOf(magic: Uint8Array, got: number, field: string): { type: IdxType; rank: number } {
   const hex = Array.from(magic.subarray(0, got), (b) => b.toString(16).padStart(2, '0')).join(' ');
-  const type = TYPES[magic[2]!];
+  const type = TYPES[magic[2]];
   if (got < 4 || magic[0] !== 0 || magic[1] !== 0 || type === undefined || magic[3] === 0) {
-    throw new IngestError('not_idx', `${field} is not an IDX file: it must start with 00 00, a type code (08, 09, 0b, 0c, 0d or 0e) and a rank; it starts with ${hex || 'nothing'}`, {
-      field,
-    });
+    throw new IngestError(
+      'not_idx',
+      `${field} is not an IDX file: it must start with 00 00, a type code (08, 09, 0b, 0c, 0d or 0e) and a rank; it starts with ${hex || 'nothing'}`,
+      {
+        field,
+      },
+    );
   }
-  return { type, rank: magic[3]! };
+  return { type, rank: magic[3] };
 }
 
 function dimsOf(dimBytes: Uint8Array, rank: number, field: string): number[] {
-  if (dimBytes.length < 4 * rank) throw new IngestError('truncated', `${field} ends inside its header: rank ${rank} needs ${rank} 4-byte dimensions`, { field });
+  if (dimBytes.length < 4 * rank)
+    throw new IngestError('truncated', `${field} ends inside its header: rank ${rank} needs ${rank} 4-byte dimensions`, { field });
   const view = new DataView(dimBytes.buffer, dimBytes.byteOffset, 4 * rank);
   return Array.from({ length: rank }, (_, i) => view.getUint32(4 * i));
 }
@@ -78,30 +83,38 @@ export async function ingestIdx(job: IdxJob): Promise<IngestResult> {
     if (lh.dims.length !== 1) {
       throw new IngestError('not_labels', `labels has shape [${lh.dims.join(', ')}]; expected rank 1, one label per item`, { field: 'labels' });
     }
-    if (!lh.type.integer) throw new IngestError('not_labels', `labels holds ${lh.type.name} values; expected integers (type 08, 09, 0b or 0c)`, { field: 'labels' });
+    if (!lh.type.integer)
+      throw new IngestError('not_labels', `labels holds ${lh.type.name} values; expected integers (type 08, 09, 0b or 0c)`, { field: 'labels' });
     if (ih.dims.length < 2) {
       throw new IngestError('not_idx', `images has shape [${ih.dims.join(', ')}]; expected [count, ...item shape], rank 2 or more`, { field: 'images' });
     }
-    const count = ih.dims[0]!;
+    const count = ih.dims[0];
     const itemDims = ih.dims.slice(1);
     const itemSize = itemDims.reduce((a, b) => a * b, 1);
     if (itemSize === 0 || itemSize > MAX_ITEM_VALUES) {
-      throw new IngestError('not_idx', `images declares items of shape [${itemDims.join(', ')}] (${itemSize} values); expected 1 to ${MAX_ITEM_VALUES}`, { field: 'images' });
+      throw new IngestError('not_idx', `images declares items of shape [${itemDims.join(', ')}] (${itemSize} values); expected 1 to ${MAX_ITEM_VALUES}`, {
+        field: 'images',
+      });
     }
     if (lh.dims[0] !== count) {
       throw new IngestError('count_mismatch', `images holds ${count} items but labels holds ${lh.dims[0]} labels; they must pair up one to one`, {
         field: 'labels',
         expected: count,
-        found: lh.dims[0]!,
+        found: lh.dims[0],
       });
     }
     if (count === 0) throw new IngestError('empty', 'images and labels hold no items', { field: 'images' });
 
     const ubyte = ih.type.bytes === 1 && ih.type.name === 'ubyte';
     // the header says how large the dataset will be: refuse before writing a byte
-    checkOutputBytes(job.limit, datasetBytes(count, itemSize, ubyte ? 1 : 4), `images declares ${count} items of [${itemDims.join(', ')}] ${ih.type.name} values`, {
-      field: 'images',
-    });
+    checkOutputBytes(
+      job.limit,
+      datasetBytes(count, itemSize, ubyte ? 1 : 4),
+      `images declares ${count} items of [${itemDims.join(', ')}] ${ih.type.name} values`,
+      {
+        field: 'images',
+      },
+    );
     writer = new DatasetWriter({ dir: job.outDir, featureSize: itemSize, dtype: ubyte ? 'uint8' : 'float32', limit: job.limit, field: 'images' });
     const set = new LabelSet();
     const labelBytes = new Uint8Array(lh.type.bytes);
@@ -129,14 +142,20 @@ export async function ingestIdx(job: IdxJob): Promise<IngestResult> {
         for (let k = 0; k < itemSize; k++) {
           const v = ih.type.get(rawView!, k * ih.type.bytes);
           if (!(Math.abs(v) <= FLOAT32_MAX)) {
-            throw new IngestError('not_finite', `images item ${i}, value ${k} is ${v}; expected a finite number within float32 range`, { field: 'images', index: i });
+            throw new IngestError('not_finite', `images item ${i}, value ${k} is ${v}; expected a finite number within float32 range`, {
+              field: 'images',
+              index: i,
+            });
           }
           slot[k] = v;
         }
       }
       writer.commit(index);
     }
-    for (const [field, s] of [['images', images], ['labels', labels]] as const) {
+    for (const [field, s] of [
+      ['images', images],
+      ['labels', labels],
+    ] as const) {
       const extra = await s.remaining();
       if (extra > 0) {
         throw new IngestError('trailing_data', `${field} has ${extra} bytes after the ${count} items its header declares; expected the file to end there`, {
@@ -150,7 +169,8 @@ export async function ingestIdx(job: IdxJob): Promise<IngestResult> {
     writer = undefined;
     const empty = emptyClassProblem(classes, written.classCounts, false);
     if (empty) throw new IngestError('class_without_examples', empty.message, { field: 'labels', class: empty.class });
-    const imageShape = itemDims.length === 2 ? [itemDims[0]!, itemDims[1]!, 1] : itemDims.length === 3 && (itemDims[2] === 1 || itemDims[2] === 3) ? itemDims : null;
+    const imageShape =
+      itemDims.length === 2 ? [itemDims[0], itemDims[1], 1] : itemDims.length === 3 && (itemDims[2] === 1 || itemDims[2] === 3) ? itemDims : null;
     return {
       numExamples: written.numExamples,
       featureShape: job.layout === 'image' && imageShape ? imageShape : [itemSize],

@@ -20,10 +20,14 @@ const IN_FLIGHT = 4;
 const FIT = { stretch: 'fill', cover: 'cover', contain: 'contain' } as const;
 
 const corruptImage = (name: string, err: unknown) =>
-  new IngestError('corrupt_image', `entry ${JSON.stringify(name)} cannot be decoded as an image (${(err as Error).message.split('\n')[0]}); expected a valid PNG or JPEG`, {
-    field: FIELD,
-    entry: name,
-  });
+  new IngestError(
+    'corrupt_image',
+    `entry ${JSON.stringify(name)} cannot be decoded as an image (${(err as Error).message.split('\n')[0]}); expected a valid PNG or JPEG`,
+    {
+      field: FIELD,
+      entry: name,
+    },
+  );
 
 type Decoded = { ok: true; pixels: Buffer; label: number } | { ok: false; error: IngestError };
 
@@ -47,7 +51,7 @@ export async function ingestImages(job: ImagesJob): Promise<IngestResult> {
         .flatten({ background: '#000000' });
       image = channels === 1 ? image.greyscale() : image.toColourspace('srgb');
       const { data, info } = await image.raw().toBuffer({ resolveWithObject: true });
-      if (info.channels !== channels || data.length !== size![0] * size![1] * channels!) {
+      if (info.channels !== channels || data.length !== size![0] * size![1] * channels) {
         throw new Error(`decoded to ${info.width}x${info.height} with ${info.channels} channels`);
       }
       return { ok: true, pixels: data, label };
@@ -82,7 +86,7 @@ export async function ingestImages(job: ImagesJob): Promise<IngestResult> {
       else if (parts.length !== layout.depth || prefix !== layout.prefix) {
         throw misplaced(`is not at the same level as ${JSON.stringify(layout.example)}: class folders must all sit side by side`);
       }
-      const className = parts[parts.length - 2]!;
+      const className = parts[parts.length - 2];
       const bytes = await entry.read();
       if (!size || !channels) {
         let meta: Metadata;
@@ -103,7 +107,8 @@ export async function ingestImages(job: ImagesJob): Promise<IngestResult> {
         channels ??= (meta.channels ?? 3) <= 2 || meta.space === 'b-w' ? 1 : 3;
       }
       const label = labels.index(className);
-      if (typeof label !== 'number') throw new IngestError(label.code, `entry ${JSON.stringify(entry.name)}: ${label.message}`, { field: FIELD, entry: entry.name });
+      if (typeof label !== 'number')
+        throw new IngestError(label.code, `entry ${JSON.stringify(entry.name)}: ${label.message}`, { field: FIELD, entry: entry.name });
       if (!classEntry.has(className)) classEntry.set(className, entry.name);
       writer ??= new DatasetWriter({ dir: job.outDir, featureSize: size[0] * size[1] * channels, dtype: 'uint8', limit: job.limit, field: FIELD });
       pending.push(decode(bytes, entry.name, label));
@@ -116,13 +121,17 @@ export async function ingestImages(job: ImagesJob): Promise<IngestResult> {
     const classDepth = layout.depth - 1;
     for (const dir of directories) {
       const parts = dir.split('/');
-      if (parts.length === classDepth && parts.slice(0, -1).join('/') === layout.prefix && !classEntry.has(parts[classDepth - 1]!)) {
-        const name = parts[classDepth - 1]!;
-        throw new IngestError('class_without_examples', `class folder ${JSON.stringify(`${dir}/`)} holds no PNG or JPEG files; every class needs at least one example`, {
-          field: FIELD,
-          entry: `${dir}/`,
-          class: name,
-        });
+      if (parts.length === classDepth && parts.slice(0, -1).join('/') === layout.prefix && !classEntry.has(parts[classDepth - 1])) {
+        const name = parts[classDepth - 1];
+        throw new IngestError(
+          'class_without_examples',
+          `class folder ${JSON.stringify(`${dir}/`)} holds no PNG or JPEG files; every class needs at least one example`,
+          {
+            field: FIELD,
+            entry: `${dir}/`,
+            class: name,
+          },
+        );
       }
     }
     const { classes, mapping } = labels.finish();

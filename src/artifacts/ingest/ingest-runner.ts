@@ -54,7 +54,12 @@ export class IngestRunner {
       worker.once('error', (err) => {
         settled = true;
         if ((err as { code?: string }).code === 'ERR_WORKER_OUT_OF_MEMORY') {
-          reject(new IngestError('resource_exhausted', `converting needed more than the ${this.o.maxHeapMb} MiB of memory a conversion may use (INGEST_MAX_HEAP_MB); the upload is too complex to convert here`));
+          reject(
+            new IngestError(
+              'resource_exhausted',
+              `converting needed more than the ${this.o.maxHeapMb} MiB of memory a conversion may use (INGEST_MAX_HEAP_MB); the upload is too complex to convert here`,
+            ),
+          );
         } else {
           reject(err);
         }

@@ -39,7 +39,7 @@ class Scanner {
   }
 
   private ws(): void {
-    while (this.i < this.s.length && ' \t\n\r'.includes(this.s[this.i]!)) this.i++;
+    while (this.i < this.s.length && ' \t\n\r'.includes(this.s[this.i])) this.i++;
   }
 
   private value(path: string[]): void {

@@ -46,12 +46,16 @@ export function ingestJsonl(job: JsonlJob): IngestResult {
       };
       const deep = jsonTooDeep(text, MAX_JSONL_DEPTH);
       if (deep) {
-        throw new IngestError('too_deep', `line ${line}, column ${deep.at + 1}: arrays and objects nest deeper than ${MAX_JSONL_DEPTH} levels here; expected {"x": ..., "y": ...} with x at most ${MAX_JSONL_DEPTH - 1} arrays deep`, {
-          field: FIELD,
-          line,
-          column: deep.at + 1,
-          expected: MAX_JSONL_DEPTH,
-        });
+        throw new IngestError(
+          'too_deep',
+          `line ${line}, column ${deep.at + 1}: arrays and objects nest deeper than ${MAX_JSONL_DEPTH} levels here; expected {"x": ..., "y": ...} with x at most ${MAX_JSONL_DEPTH - 1} arrays deep`,
+          {
+            field: FIELD,
+            line,
+            column: deep.at + 1,
+            expected: MAX_JSONL_DEPTH,
+          },
+        );
       }
       let item: unknown;
       try {
@@ -59,13 +63,18 @@ export function ingestJsonl(job: JsonlJob): IngestResult {
       } catch (err) {
         const where = jsonSyntaxError(text);
         const column = where ? where.at + 1 : undefined;
-        throw new IngestError('invalid_json', `line ${line}${column ? `, column ${column}` : ''}: not valid JSON: ${where?.message ?? (err as Error).message}`, {
-          field: FIELD,
-          line,
-          ...(column ? { column } : {}),
-        });
+        throw new IngestError(
+          'invalid_json',
+          `line ${line}${column ? `, column ${column}` : ''}: not valid JSON: ${where?.message ?? (err as Error).message}`,
+          {
+            field: FIELD,
+            line,
+            ...(column ? { column } : {}),
+          },
+        );
       }
-      if (item === null || typeof item !== 'object' || Array.isArray(item)) fail('invalid_example', [], `is ${describe(item)}; expected an object {"x": [...], "y": label}`);
+      if (item === null || typeof item !== 'object' || Array.isArray(item))
+        fail('invalid_example', [], `is ${describe(item)}; expected an object {"x": [...], "y": label}`);
       const { x, y } = item as { x?: unknown; y?: unknown };
       if (x === undefined) fail('invalid_example', ['x'], 'is missing; expected the features, a number or a (nested) array of numbers');
       if (y === undefined) fail('invalid_example', ['y'], 'is missing; expected the label, a non-negative integer or a string');
@@ -79,11 +88,15 @@ export function ingestJsonl(job: JsonlJob): IngestResult {
         shapeLine = line;
         const size = shape.reduce((a, b) => a * b, 1);
         if (job.imageShape && job.imageShape.reduce((a, b) => a * b, 1) !== size) {
-          throw new IngestError('image_shape_mismatch', `line ${line}: imageShape [${job.imageShape.join(', ')}] does not hold the ${size} values of x (shape [${shape.join(', ')}])`, {
-            field: FIELD,
-            line,
-            pointer: '/x',
-          });
+          throw new IngestError(
+            'image_shape_mismatch',
+            `line ${line}: imageShape [${job.imageShape.join(', ')}] does not hold the ${size} values of x (shape [${shape.join(', ')}])`,
+            {
+              field: FIELD,
+              line,
+              pointer: '/x',
+            },
+          );
         }
         writer = new DatasetWriter({ dir: job.outDir, featureSize: size, dtype: 'float32', narrow: true, limit: job.limit, field: FIELD });
       }
@@ -149,7 +162,7 @@ export function ingestJsonl(job: JsonlJob): IngestResult {
 
 /** Nested x of [h, w] or [h, w, 1 | 3] is an image. */
 function imageShapeOf(shape: number[]): number[] | null {
-  if (shape.length === 2) return [shape[0]!, shape[1]!, 1];
+  if (shape.length === 2) return [shape[0], shape[1], 1];
   if (shape.length === 3 && (shape[2] === 1 || shape[2] === 3)) return shape;
   return null;
 }

@@ -80,7 +80,7 @@ export class LabelSet {
 export function emptyClassProblem(classes: string[], counts: number[], declared: boolean): { class: string; message: string } | undefined {
   const i = counts.findIndex((c) => c === 0);
   if (i < 0) return undefined;
-  const name = classes[i]!;
+  const name = classes[i];
   const message = declared
     ? `class ${JSON.stringify(name)} is declared in \`classes\` but no example has it; every class needs at least one example`
     : `class ${JSON.stringify(name)} has no examples: integer labels make classes 0..${classes.length - 1}, so every integer in between needs at least one example (renumber the labels, or declare \`classes\`)`;

@@ -43,7 +43,8 @@ export class LineReader {
     let end = stop;
     if (end > this.start && this.buf[end - 1] === 13) end--;
     // a UTF-8 byte order mark is not part of the first line
-    const start = this.line === 1 && this.buf[this.start] === 0xef && this.buf[this.start + 1] === 0xbb && this.buf[this.start + 2] === 0xbf ? this.start + 3 : this.start;
+    const start =
+      this.line === 1 && this.buf[this.start] === 0xef && this.buf[this.start + 1] === 0xbb && this.buf[this.start + 2] === 0xbf ? this.start + 3 : this.start;
     return this.buf.toString('utf8', start, end);
   }
 

@@ -38,7 +38,7 @@ export function parseSimpleNumber(bytes: Uint8Array, start: number, end: number)
   let fraction = 0;
   let seenDot = false;
   for (; i < end; i++) {
-    const d = bytes[i]! - ZERO;
+    const d = bytes[i] - ZERO;
     if (d >= 0 && d <= 9) {
       mantissa = mantissa * 10 + d;
       digits++;
@@ -50,6 +50,6 @@ export function parseSimpleNumber(bytes: Uint8Array, start: number, end: number)
     }
   }
   if (digits === 0 || digits > 15) return NaN;
-  const v = fraction === 0 ? mantissa : mantissa / POW10[fraction]!;
+  const v = fraction === 0 ? mantissa : mantissa / POW10[fraction];
   return negative ? -v : v;
 }

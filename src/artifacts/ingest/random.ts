@@ -25,7 +25,7 @@ export function randomStream(seed: number, purpose: keyof typeof PURPOSES): () =
 export function shuffle(items: number[], random: () => number): number[] {
   for (let i = items.length - 1; i > 0; i--) {
     const j = Math.floor(random() * (i + 1));
-    const t = items[i]!;
+    const t = items[i];
     items[i] = items[j]!;
     items[j] = t;
   }

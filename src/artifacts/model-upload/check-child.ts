@@ -37,7 +37,7 @@ function firstNonFinite(specs: WeightSpec[], data: Uint8Array): CheckAnswer | un
 
 async function check(dir: string): Promise<CheckAnswer> {
   const json = JSON.parse(readFileSync(join(dir, 'model.json'), 'utf8')) as ModelJson;
-  const { specs, data } = dequantize(json.weightsManifest[0]!.weights, readFileSync(join(dir, 'weights.bin')));
+  const { specs, data } = dequantize(json.weightsManifest[0].weights, readFileSync(join(dir, 'weights.bin')));
   const bad = firstNonFinite(specs, data);
   if (bad) return bad;
   await tf.setBackend('cpu');
@@ -61,7 +61,7 @@ async function check(dir: string): Promise<CheckAnswer> {
   return { ok: true, inputs: model.inputs.map((t) => t.shape), outputs: model.outputs.map((t) => t.shape) };
 }
 
-check(process.argv[2]!).then(
+check(process.argv[2]).then(
   (answer) => process.send!(answer, () => process.exit(0)),
   (err: Error) => process.send!({ ok: false, code: 'invalid_topology', message: err.message } satisfies CheckAnswer, () => process.exit(0)),
 );

@@ -12,7 +12,11 @@ const TIMEOUT_MS = 120_000;
 /** `maxHeapMb` caps the child's V8 heap; crossing it ends the check as `resource_exhausted`. */
 export function checkModel(dir: string, o: { maxHeapMb: number }): Promise<CheckAnswer> {
   return new Promise((resolve, reject) => {
-    const child = fork(CHILD, [dir], { execArgv: [`--max-old-space-size=${o.maxHeapMb}`], stdio: ['ignore', 'ignore', 'pipe', 'ipc'], env: { ...process.env, TF_CPP_MIN_LOG_LEVEL: '2' } });
+    const child = fork(CHILD, [dir], {
+      execArgv: [`--max-old-space-size=${o.maxHeapMb}`],
+      stdio: ['ignore', 'ignore', 'pipe', 'ipc'],
+      env: { ...process.env, TF_CPP_MIN_LOG_LEVEL: '2' },
+    });
     let stderr = '';
     let answer: CheckAnswer | undefined;
     child.stderr!.on('data', (d: Buffer) => (stderr = (stderr + d.toString()).slice(-4000)));
@@ -26,7 +30,11 @@ export function checkModel(dir: string, o: { maxHeapMb: number }): Promise<Check
       clearTimeout(timer);
       if (answer) resolve(answer);
       else if (/heap out of memory|Allocation failed/i.test(stderr)) {
-        resolve({ ok: false, code: 'resource_exhausted', message: `loading the model needed more than the ${o.maxHeapMb} MiB a model check may use (INGEST_MAX_HEAP_MB)` });
+        resolve({
+          ok: false,
+          code: 'resource_exhausted',
+          message: `loading the model needed more than the ${o.maxHeapMb} MiB a model check may use (INGEST_MAX_HEAP_MB)`,
+        });
       } else reject(new Error(`the model check exited (${signal ?? `code ${code}`}) without an answer: ${stderr.trim()}`));
     });
   });

@@ -20,7 +20,7 @@ export function float16ToNumber(h: number): number {
 }
 
 /** The byte count a spec's values take once stored: float32 for dequantized floats. */
-export const storedSpecBytes = (spec: WeightSpec) => spec.shape.reduce((a, b) => a * b, 1) * BYTES[spec.dtype]!;
+export const storedSpecBytes = (spec: WeightSpec) => spec.shape.reduce((a, b) => a * b, 1) * BYTES[spec.dtype];
 
 /** `specs` and their `data` with every quantized weight turned into its dtype (float32 or int32), the rest copied as they are. */
 export function dequantize(specs: WeightSpec[], data: Uint8Array): { specs: WeightSpec[]; data: Uint8Array } {
@@ -33,7 +33,7 @@ export function dequantize(specs: WeightSpec[], data: Uint8Array): { specs: Weig
     const n = spec.shape.reduce((a, b) => a * b, 1);
     const q = spec.quantization;
     if (!q) {
-      const bytes = n * BYTES[spec.dtype]!;
+      const bytes = n * BYTES[spec.dtype];
       out.set(data.subarray(from, from + bytes), to);
       from += bytes;
       to += bytes;
@@ -42,12 +42,17 @@ export function dequantize(specs: WeightSpec[], data: Uint8Array): { specs: Weig
     const scale = Number(q.scale ?? 1);
     const min = Number(q.min ?? 0);
     const read =
-      q.dtype === 'uint8' ? (i: number) => view.getUint8(from + i) * scale + min
-      : q.dtype === 'uint16' ? (i: number) => view.getUint16(from + 2 * i, true) * scale + min
-      : (i: number) => float16ToNumber(view.getUint16(from + 2 * i, true));
-    const write = spec.dtype === 'int32' ? (i: number, v: number) => outView.setInt32(to + 4 * i, Math.round(v), true) : (i: number, v: number) => outView.setFloat32(to + 4 * i, v, true);
+      q.dtype === 'uint8'
+        ? (i: number) => view.getUint8(from + i) * scale + min
+        : q.dtype === 'uint16'
+          ? (i: number) => view.getUint16(from + 2 * i, true) * scale + min
+          : (i: number) => float16ToNumber(view.getUint16(from + 2 * i, true));
+    const write =
+      spec.dtype === 'int32'
+        ? (i: number, v: number) => outView.setInt32(to + 4 * i, Math.round(v), true)
+        : (i: number, v: number) => outView.setFloat32(to + 4 * i, v, true);
     for (let i = 0; i < n; i++) write(i, read(i));
-    from += n * BYTES[q.dtype]!;
+    from += n * BYTES[q.dtype];
     to += n * 4;
     const { quantization: _, ...rest } = spec;
     return rest;

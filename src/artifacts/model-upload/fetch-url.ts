@@ -28,7 +28,11 @@ export interface FetchOptions {
 
 function get(target: VettedTarget, timeoutMs: number): Promise<IncomingMessage> {
   return new Promise((resolve, reject) => {
-    const req = (target.url.protocol === 'https:' ? httpsRequest : httpRequest)(target.url, { method: 'GET', lookup: pinnedLookup(target), signal: AbortSignal.timeout(timeoutMs), agent: false }, resolve);
+    const req = (target.url.protocol === 'https:' ? httpsRequest : httpRequest)(
+      target.url,
+      { method: 'GET', lookup: pinnedLookup(target), signal: AbortSignal.timeout(timeoutMs), agent: false },
+      resolve,
+    );
     req.on('error', reject);
     req.end();
   });
@@ -38,7 +42,11 @@ function get(target: VettedTarget, timeoutMs: number): Promise<IncomingMessage> 
 export async function fetchToFile(rawUrl: string, to: string, o: FetchOptions): Promise<{ url: URL; bytes: number }> {
   let current = rawUrl;
   for (let hop = 0; ; hop++) {
-    const vetted = await vetWebhookUrl(current, { allowedHosts: o.allowedHosts, allowListName: 'MODEL_IMPORT_ALLOWED_HOSTS', ...(o.resolve ? { resolve: o.resolve } : {}) });
+    const vetted = await vetWebhookUrl(current, {
+      allowedHosts: o.allowedHosts,
+      allowListName: 'MODEL_IMPORT_ALLOWED_HOSTS',
+      ...(o.resolve ? { resolve: o.resolve } : {}),
+    });
     if ('problem' in vetted) throw new FetchRefused(`${current} ${vetted.problem}`);
     let res: IncomingMessage;
     try {

@@ -54,7 +54,15 @@ function lineColumn(text: string, offset: number): string {
 export function parseModelJson(text: string): { json: ModelJson } | { errors: FieldError[]; code?: 'too_deep' } {
   const deep = jsonTooDeep(text, MAX_MODEL_JSON_DEPTH);
   if (deep) {
-    return { code: 'too_deep', errors: [problem('/modelJson', `nests arrays and objects deeper than ${MAX_MODEL_JSON_DEPTH} levels at ${lineColumn(text, deep.at)}; expected a tfjs model.json`)] };
+    return {
+      code: 'too_deep',
+      errors: [
+        problem(
+          '/modelJson',
+          `nests arrays and objects deeper than ${MAX_MODEL_JSON_DEPTH} levels at ${lineColumn(text, deep.at)}; expected a tfjs model.json`,
+        ),
+      ],
+    };
   }
   let json: unknown;
   try {
@@ -68,7 +76,12 @@ export function parseModelJson(text: string): { json: ModelJson } | { errors: Fi
   const m = json as Record<string, unknown>;
   const errors: FieldError[] = [];
   if (m.format === 'graph-model') {
-    errors.push(problem('/modelJson/format', 'is "graph-model"; only LayersModels can be fine-tuned (save with model.save() or convert with --output_format=tfjs_layers_model)'));
+    errors.push(
+      problem(
+        '/modelJson/format',
+        'is "graph-model"; only LayersModels can be fine-tuned (save with model.save() or convert with --output_format=tfjs_layers_model)',
+      ),
+    );
   }
   if (m.modelTopology === null || typeof m.modelTopology !== 'object' || Array.isArray(m.modelTopology)) {
     errors.push(problem('/modelJson/modelTopology', 'is required: the Keras-style description of the layers'));
@@ -89,16 +102,25 @@ export function parseModelJson(text: string): { json: ModelJson } | { errors: Fi
         const spec = w as Partial<WeightSpec> | null;
         if (!spec || typeof spec !== 'object') return errors.push(problem(wat, 'must be an object {name, shape, dtype}'));
         if (typeof spec.name !== 'string' || spec.name === '') errors.push(problem(`${wat}/name`, 'must be a non-empty string'));
-        if (!Array.isArray(spec.shape) || !spec.shape.every((d) => Number.isInteger(d) && d >= 0)) errors.push(problem(`${wat}/shape`, 'must be an array of non-negative integers'));
+        if (!Array.isArray(spec.shape) || !spec.shape.every((d) => Number.isInteger(d) && d >= 0))
+          errors.push(problem(`${wat}/shape`, 'must be an array of non-negative integers'));
         const dtype = spec.quantization ? spec.quantization.dtype : spec.dtype;
         if (typeof dtype !== 'string' || BYTES[dtype] === undefined || (!spec.quantization && !['float32', 'int32', 'bool'].includes(dtype))) {
-          errors.push(problem(`${wat}/${spec.quantization ? 'quantization/dtype' : 'dtype'}`, `is ${JSON.stringify(dtype)}; expected ${spec.quantization ? 'uint8, uint16 or float16' : 'float32, int32 or bool'}`));
+          errors.push(
+            problem(
+              `${wat}/${spec.quantization ? 'quantization/dtype' : 'dtype'}`,
+              `is ${JSON.stringify(dtype)}; expected ${spec.quantization ? 'uint8, uint16 or float16' : 'float32, int32 or bool'}`,
+            ),
+          );
         }
         const q = spec.quantization;
         if (q && (q.dtype === 'uint8' || q.dtype === 'uint16') && !(Number.isFinite(q.scale) && Number.isFinite(q.min))) {
-          errors.push(problem(`${wat}/quantization`, `is ${q.dtype} without finite "scale" and "min"; expected {dtype, scale, min} as tfjs-converter writes them`));
+          errors.push(
+            problem(`${wat}/quantization`, `is ${q.dtype} without finite "scale" and "min"; expected {dtype, scale, min} as tfjs-converter writes them`),
+          );
         }
-        if (q && spec.dtype !== 'float32' && spec.dtype !== 'int32') errors.push(problem(`${wat}/dtype`, `is ${JSON.stringify(spec.dtype)} with quantization; expected float32 or int32`));
+        if (q && spec.dtype !== 'float32' && spec.dtype !== 'int32')
+          errors.push(problem(`${wat}/dtype`, `is ${JSON.stringify(spec.dtype)} with quantization; expected float32 or int32`));
         return undefined;
       });
       return undefined;
@@ -107,7 +129,7 @@ export function parseModelJson(text: string): { json: ModelJson } | { errors: Fi
   return errors.length > 0 ? { errors } : { json: m as ModelJson };
 }
 
-export const specBytes = (spec: WeightSpec) => spec.shape.reduce((a, b) => a * b, 1) * BYTES[spec.quantization ? spec.quantization.dtype : spec.dtype]!;
+export const specBytes = (spec: WeightSpec) => spec.shape.reduce((a, b) => a * b, 1) * BYTES[spec.quantization ? spec.quantization.dtype : spec.dtype];
 
 const basename = (p: string) => p.split(/[\\/]/).pop()!;
 
@@ -120,7 +142,8 @@ export function planWeights(json: ModelJson, uploaded: UploadedWeights[]): { pla
   const paths = json.weightsManifest.flatMap((g, gi) => g.paths.map((p, pi) => ({ path: p, pointer: `/modelJson/weightsManifest/${gi}/paths/${pi}` })));
   const byName = new Map<string, UploadedWeights>();
   for (const f of uploaded) {
-    if (byName.has(f.filename)) errors.push(problem('/weights', `two uploaded files are named ${JSON.stringify(f.filename)}; each weights file is matched to the manifest by its name`));
+    if (byName.has(f.filename))
+      errors.push(problem('/weights', `two uploaded files are named ${JSON.stringify(f.filename)}; each weights file is matched to the manifest by its name`));
     byName.set(f.filename, f);
   }
   const single = paths.length === 1 && uploaded.length === 1;
@@ -137,7 +160,8 @@ export function planWeights(json: ModelJson, uploaded: UploadedWeights[]): { pla
     used.add(file);
   }
   for (const f of uploaded) {
-    if (!used.has(f)) errors.push(problem('/weights', `file ${JSON.stringify(f.filename)} is not named in the weights manifest; expected only the files it lists`));
+    if (!used.has(f))
+      errors.push(problem('/weights', `file ${JSON.stringify(f.filename)} is not named in the weights manifest; expected only the files it lists`));
   }
   if (errors.length > 0) return { errors };
 
@@ -145,7 +169,7 @@ export function planWeights(json: ModelJson, uploaded: UploadedWeights[]): { pla
   let fileIndex = 0;
   let totalBytes = 0;
   json.weightsManifest.forEach((group, g) => {
-    const have = group.paths.reduce((sum) => sum + files[fileIndex++]!.bytes, 0);
+    const have = group.paths.reduce((sum) => sum + files[fileIndex++].bytes, 0);
     let need = 0;
     group.weights.forEach((spec, k) => {
       const pointer = `/modelJson/weightsManifest/${g}/weights/${k}`;
@@ -162,7 +186,12 @@ export function planWeights(json: ModelJson, uploaded: UploadedWeights[]): { pla
       specs.push({ spec, pointer });
     });
     if (have > need) {
-      errors.push(problem(`/modelJson/weightsManifest/${g}`, `the files of this group hold ${have} bytes, ${have - need} more than its ${group.weights.length} weights need (${need}); the manifest and the files do not match`));
+      errors.push(
+        problem(
+          `/modelJson/weightsManifest/${g}`,
+          `the files of this group hold ${have} bytes, ${have - need} more than its ${group.weights.length} weights need (${need}); the manifest and the files do not match`,
+        ),
+      );
     }
     totalBytes += need;
   });
@@ -178,4 +207,5 @@ export function storedModelJson(json: ModelJson, plan: WeightPlan): ModelJson {
 }
 
 /** What the weights take once stored dequantized (float32 for quantized floats). */
-export const storedWeightBytes = (plan: WeightPlan) => plan.specs.reduce((sum, s) => sum + s.spec.shape.reduce((a, b) => a * b, 1) * (s.spec.quantization ? 4 : BYTES[s.spec.dtype]!), 0);
+export const storedWeightBytes = (plan: WeightPlan) =>
+  plan.specs.reduce((sum, s) => sum + s.spec.shape.reduce((a, b) => a * b, 1) * (s.spec.quantization ? 4 : BYTES[s.spec.dtype]), 0);

@@ -42,7 +42,9 @@ export async function storeModel(dir: string, json: ModelJson, plan: WeightPlan,
   if (!answer.ok) {
     if (answer.code === 'not_finite') {
       const at = plan.specs.find((s) => s.spec.name === answer.weight)?.pointer ?? '/modelJson/weightsManifest';
-      throw new ModelRejected([problem(at, `weight ${JSON.stringify(answer.weight)} holds ${answer.value} at element ${answer.index}; expected finite numbers only`)]);
+      throw new ModelRejected([
+        problem(at, `weight ${JSON.stringify(answer.weight)} holds ${answer.value} at element ${answer.index}; expected finite numbers only`),
+      ]);
     }
     if (answer.code === 'resource_exhausted') throw new ModelRejected([problem('/modelJson/modelTopology', answer.message)]);
     if (answer.code === 'weights_mismatch') {
@@ -61,6 +63,6 @@ export async function storeModel(dir: string, json: ModelJson, plan: WeightPlan,
       ),
     ]);
   }
-  const input = inputs[0]!.slice(1);
-  return { inputShape: input.every((d) => typeof d === 'number') ? (input as number[]) : null, numClasses: output[1] };
+  const input = inputs[0].slice(1);
+  return { inputShape: input.every((d) => typeof d === 'number') ? input : null, numClasses: output[1] };
 }

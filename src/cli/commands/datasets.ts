@@ -11,7 +11,7 @@ const FORMATS = ['csv', 'jsonl', 'idx', 'images'];
 /** The upload format from the file names, when they say it unambiguously. */
 function inferFormat(files: string[]): string | undefined {
   if (files.length === 2) return 'idx';
-  const f = files[0]!.toLowerCase();
+  const f = files[0].toLowerCase();
   if (f.endsWith('.csv')) return 'csv';
   if (f.endsWith('.jsonl') || f.endsWith('.ndjson')) return 'jsonl';
   if (/\.(zip|tar|tar\.gz|tgz)$/.test(f)) return 'images';
@@ -65,7 +65,11 @@ export const datasetsUpload: Command = async (ctx) => {
   for (const [i, path] of files.entries()) form.append(fileFields[i] ?? `file${i}`, await fileBlob(path), basename(path));
 
   // fetch sets the multipart boundary itself
-  const created = await ctx.client.parse<any>('POST', '/v1/datasets', await ctx.client.fetch('/v1/datasets', { method: 'POST', body: form, headers: { accept: 'application/json' } }));
+  const created = await ctx.client.parse<any>(
+    'POST',
+    '/v1/datasets',
+    await ctx.client.fetch('/v1/datasets', { method: 'POST', body: form, headers: { accept: 'application/json' } }),
+  );
   ctx.stdout.write(`${created.id}\n`);
   if (!ctx.options.wait) return 0;
   const ds = await waitReady(ctx, created.id);
@@ -73,7 +77,11 @@ export const datasetsUpload: Command = async (ctx) => {
     ctx.stderr.write(`ready: ${ds.numExamples} examples, ${ds.numClasses} classes, featureShape [${(ds.featureShape ?? []).join(', ')}]\n`);
     return 0;
   }
-  const loc = ds.error?.location ? ` (${Object.entries(ds.error.location).map(([k, v]) => `${k} ${String(v)}`).join(', ')})` : '';
+  const loc = ds.error?.location
+    ? ` (${Object.entries(ds.error.location)
+        .map(([k, v]) => `${k} ${String(v)}`)
+        .join(', ')})`
+    : '';
   ctx.stderr.write(`failed: ${ds.error?.code ?? 'error'}: ${ds.error?.message ?? 'no message'}${loc}\n`);
   return 1;
 };

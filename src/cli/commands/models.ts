@@ -21,7 +21,8 @@ export const modelsDownload: Command = async (ctx) => {
   const model = await ctx.client.parse<{ weightsManifest?: Array<{ paths: string[] }> }>('GET', modelPath, res);
   const paths = (model.weightsManifest ?? []).flatMap((g) => g.paths);
   for (const p of paths) {
-    if (!SAFE_FILE.test(p) || p === '.' || p === '..') throw new Error(`model ${id}: model.json names the weights file ${JSON.stringify(p)}; expected a plain file name beside model.json`);
+    if (!SAFE_FILE.test(p) || p === '.' || p === '..')
+      throw new Error(`model ${id}: model.json names the weights file ${JSON.stringify(p)}; expected a plain file name beside model.json`);
   }
   await mkdir(dir, { recursive: true });
   // weights first: a directory with model.json in it is then always complete

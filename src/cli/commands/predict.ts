@@ -59,9 +59,13 @@ export const predict: Command = async (ctx) => {
       form.append('image', blob, basename(file));
     }
     names = images.map((f) => basename(f));
-    answer = await ctx.client.parse<Predictions>('POST', path, await ctx.client.fetch(path, { method: 'POST', body: form, headers: { accept: 'application/json' } }));
+    answer = await ctx.client.parse<Predictions>(
+      'POST',
+      path,
+      await ctx.client.fetch(path, { method: 'POST', body: form, headers: { accept: 'application/json' } }),
+    );
   }
-  const rows = answer.predictions.flatMap((p, i) => p.classes.map((c, rank) => [rank === 0 ? names[i] ?? String(i) : '', c.class, c.probability.toFixed(4)]));
+  const rows = answer.predictions.flatMap((p, i) => p.classes.map((c, rank) => [rank === 0 ? (names[i] ?? String(i)) : '', c.class, c.probability.toFixed(4)]));
   ctx.stdout.write(`${table(['EXAMPLE', 'CLASS', 'PROBABILITY'], rows)}\n`);
   return 0;
 };

@@ -15,8 +15,12 @@ const words = (key) => key.replace(/([a-z])([A-Z])/g, '$1 $2').toLowerCase();
 
 function metricCards(metrics, skip = []) {
   const keys = Object.keys(metrics || {}).filter((k) => !skip.includes(k) && typeof metrics[k] === 'number');
-  keys.sort((a, b) => ((FIRST_METRICS.indexOf(a) + 1 || 99) - (FIRST_METRICS.indexOf(b) + 1 || 99)) || a.localeCompare(b));
-  return h('dl', { class: 'cards' }, keys.map((k) => h('div', { 'data-metric': k, title: k }, h('dt', {}, words(k)), h('dd', {}, fmtNum(metrics[k])))));
+  keys.sort((a, b) => (FIRST_METRICS.indexOf(a) + 1 || 99) - (FIRST_METRICS.indexOf(b) + 1 || 99) || a.localeCompare(b));
+  return h(
+    'dl',
+    { class: 'cards' },
+    keys.map((k) => h('div', { 'data-metric': k, title: k }, h('dt', {}, words(k)), h('dd', {}, fmtNum(metrics[k])))),
+  );
 }
 
 function summary(ev) {
@@ -33,7 +37,10 @@ function summary(ev) {
     case 'progress':
       return `epoch ${d.epoch}/${d.epochs} · step ${d.step}/${d.steps} · loss ${fmtNum(d.loss)}`;
     case 'metrics':
-      return `epoch ${d.epoch} · ${Object.entries(d).filter(([k]) => k !== 'epoch').map(([k, v]) => `${k} ${fmtNum(v)}`).join(' · ')}`;
+      return `epoch ${d.epoch} · ${Object.entries(d)
+        .filter(([k]) => k !== 'epoch')
+        .map(([k, v]) => `${k} ${fmtNum(v)}`)
+        .join(' · ')}`;
     case 'checkpoint':
       return `epoch ${d.epoch}${d.step !== undefined ? ` · step ${d.step}` : ''}`;
     case 'log':
@@ -56,29 +63,70 @@ export function jobView(main, id) {
   const checkpointsBody = h('tbody');
   const showProgress = h('input', { type: 'checkbox', onchange: () => log.classList.toggle('show-progress', showProgress.checked) });
   const logBody = h('tbody');
-  const log = h('table', { class: 'list log', id: 'events' }, h('thead', {}, h('tr', {}, ['#', 'time', 'type', 'event'].map((c) => h('th', {}, c)))), logBody);
+  const log = h(
+    'table',
+    { class: 'list log', id: 'events' },
+    h(
+      'thead',
+      {},
+      h(
+        'tr',
+        {},
+        ['#', 'time', 'type', 'event'].map((c) => h('th', {}, c)),
+      ),
+    ),
+    logBody,
+  );
   const spec = h('pre', { class: 'spec' });
   // a plain link, unless there is a token to send: the browser streams such a download to disk
   const modelFile = (modelId, file, elementId) =>
-    h('a', {
-      id: elementId,
-      href: `/v1/models/${modelId}/${file}`,
-      download: file,
-      onclick: (e) => {
-        if (!getToken()) return;
-        e.preventDefault();
-        download(`/v1/models/${modelId}/${file}`, file).catch((err) => replace(problem, h('div', { class: 'notice error' }, `Could not download ${file}: ${err.message}`)));
+    h(
+      'a',
+      {
+        id: elementId,
+        href: `/v1/models/${modelId}/${file}`,
+        download: file,
+        onclick: (e) => {
+          if (!getToken()) return;
+          e.preventDefault();
+          download(`/v1/models/${modelId}/${file}`, file).catch((err) =>
+            replace(problem, h('div', { class: 'notice error' }, `Could not download ${file}: ${err.message}`)),
+          );
+        },
       },
-    }, file);
+      file,
+    );
 
-  replace(main,
-    head, facts, progress, problem, result,
-    h('h2', {}, 'Training'), latest, chartBox, matrix,
+  replace(
+    main,
+    head,
+    facts,
+    progress,
+    problem,
+    result,
+    h('h2', {}, 'Training'),
+    latest,
+    chartBox,
+    matrix,
     h('h2', {}, 'Checkpoints'),
-    h('table', { class: 'list', id: 'checkpoints' }, h('thead', {}, h('tr', {}, ['Epoch', 'Step', 'Attempt', 'Metrics', 'Saved'].map((c) => h('th', {}, c)))), checkpointsBody),
+    h(
+      'table',
+      { class: 'list', id: 'checkpoints' },
+      h(
+        'thead',
+        {},
+        h(
+          'tr',
+          {},
+          ['Epoch', 'Step', 'Attempt', 'Metrics', 'Saved'].map((c) => h('th', {}, c)),
+        ),
+      ),
+      checkpointsBody,
+    ),
     h('div', { class: 'title-row' }, h('h2', {}, 'Events'), h('label', {}, showProgress, ' show progress events')),
     log,
-    h('details', {}, h('summary', {}, 'Spec'), spec));
+    h('details', {}, h('summary', {}, 'Spec'), spec),
+  );
 
   const charts = new TrainingCharts(chartBox);
   let job = null;
@@ -87,15 +135,28 @@ export function jobView(main, id) {
   let stepsPerEpoch = 0;
 
   function renderJob() {
-    replace(head,
+    replace(
+      head,
       h('h1', {}, 'Job ', h('span', { class: 'mono' }, job.id)),
-      h('div', { class: 'filters' }, statusBadge(job.status),
-        (job.status === 'queued' || job.status === 'running') && !job.cancelRequested &&
+      h(
+        'div',
+        { class: 'filters' },
+        statusBadge(job.status),
+        (job.status === 'queued' || job.status === 'running') &&
+          !job.cancelRequested &&
           h('button', { id: 'pause', disabled: job.pauseRequested, onclick: () => act('pause') }, job.pauseRequested ? 'Pausing…' : 'Pause'),
         job.status === 'paused' && h('button', { id: 'resume', onclick: () => act('resume') }, 'Resume'),
-        !TERMINAL.has(job.status) && h('button', { id: 'cancel', class: 'danger', disabled: job.cancelRequested, onclick: () => act('cancel') }, job.cancelRequested ? 'Stopping…' : 'Cancel')));
+        !TERMINAL.has(job.status) &&
+          h(
+            'button',
+            { id: 'cancel', class: 'danger', disabled: job.cancelRequested, onclick: () => act('cancel') },
+            job.cancelRequested ? 'Stopping…' : 'Cancel',
+          ),
+      ),
+    );
     const meta = Object.entries(job.spec.metadata || {});
-    replace(facts,
+    replace(
+      facts,
       ...[
         ['type', job.type],
         ['backend', job.backend ?? '–'],
@@ -106,21 +167,40 @@ export function jobView(main, id) {
         ['duration', job.startedAt ? fmtDuration(job.startedAt, job.finishedAt) : '–'],
         ['train data', h('a', { href: `#/datasets/${job.spec.data.train}` }, job.spec.data.train)],
         ...meta.map(([k, v]) => [k, v]),
-      ].map(([k, v]) => h('div', {}, h('dt', {}, k), h('dd', {}, v))));
+      ].map(([k, v]) => h('div', {}, h('dt', {}, k), h('dd', {}, v))),
+    );
     renderProgress();
-    replace(problem, job.error && job.status !== 'succeeded'
-      ? h('div', { class: `notice ${job.status === 'failed' ? 'error' : 'warn'}` },
-        h('strong', {}, job.error.code), ': ', job.error.message, job.error.param ? h('span', { class: 'mono' }, ` (at ${job.error.param})`) : null)
-      : null);
+    replace(
+      problem,
+      job.error && job.status !== 'succeeded'
+        ? h(
+            'div',
+            { class: `notice ${job.status === 'failed' ? 'error' : 'warn'}` },
+            h('strong', {}, job.error.code),
+            ': ',
+            job.error.message,
+            job.error.param ? h('span', { class: 'mono' }, ` (at ${job.error.param})`) : null,
+          )
+        : null,
+    );
     if (job.result) {
       const m = job.result.metrics || {};
-      replace(result,
+      replace(
+        result,
         h('h2', {}, 'Result'),
         metricCards(m),
-        h('p', {}, 'Model ', h('a', { class: 'mono', href: `#/models/${job.result.modelId}`, id: 'model-link' }, job.result.modelId), ': ',
-          modelFile(job.result.modelId, 'model.json', 'model-download'), ' · ',
+        h(
+          'p',
+          {},
+          'Model ',
+          h('a', { class: 'mono', href: `#/models/${job.result.modelId}`, id: 'model-link' }, job.result.modelId),
+          ': ',
+          modelFile(job.result.modelId, 'model.json', 'model-download'),
+          ' · ',
           modelFile(job.result.modelId, 'weights.bin', 'weights-download'),
-          h('span', { class: 'muted' }, ` — load with tf.loadLayersModel('${location.origin}/v1/models/${job.result.modelId}/model.json')`)));
+          h('span', { class: 'muted' }, ` — load with tf.loadLayersModel('${location.origin}/v1/models/${job.result.modelId}/model.json')`),
+        ),
+      );
       replace(matrix, confusionMatrix(m.confusionMatrix, m.classes));
     } else {
       replace(result);
@@ -142,12 +222,28 @@ export function jobView(main, id) {
 
   async function refreshCheckpoints() {
     const { data } = await api('GET', `/v1/jobs/${encodeURIComponent(id)}/checkpoints`);
-    replace(checkpointsBody, data.length === 0
-      ? h('tr', {}, h('td', { colspan: 5, class: 'muted' }, 'None yet.'))
-      : data.map((c) => h('tr', {},
-        h('td', {}, c.epoch), h('td', {}, c.step), h('td', {}, c.attempt),
-        h('td', {}, Object.entries(c.metrics).map(([k, v]) => `${k} ${fmtNum(v)}`).join(' · ')),
-        h('td', {}, fmtTime(c.createdAt)))));
+    replace(
+      checkpointsBody,
+      data.length === 0
+        ? h('tr', {}, h('td', { colspan: 5, class: 'muted' }, 'None yet.'))
+        : data.map((c) =>
+            h(
+              'tr',
+              {},
+              h('td', {}, c.epoch),
+              h('td', {}, c.step),
+              h('td', {}, c.attempt),
+              h(
+                'td',
+                {},
+                Object.entries(c.metrics)
+                  .map(([k, v]) => `${k} ${fmtNum(v)}`)
+                  .join(' · '),
+              ),
+              h('td', {}, fmtTime(c.createdAt)),
+            ),
+          ),
+    );
   }
 
   /** cancel, pause or resume; the stream then brings the status events that follow */
@@ -171,8 +267,16 @@ export function jobView(main, id) {
       attempt = d.attempt;
     }
     charts.add(ev);
-    logBody.append(h('tr', { class: `ev-${ev.type}`, 'data-seq': ev.seq },
-      h('td', {}, ev.seq), h('td', {}, fmtTime(ev.createdAt)), h('td', {}, h('span', { class: `tag t-${ev.type}` }, ev.type)), h('td', {}, summary(ev))));
+    logBody.append(
+      h(
+        'tr',
+        { class: `ev-${ev.type}`, 'data-seq': ev.seq },
+        h('td', {}, ev.seq),
+        h('td', {}, fmtTime(ev.createdAt)),
+        h('td', {}, h('span', { class: `tag t-${ev.type}` }, ev.type)),
+        h('td', {}, summary(ev)),
+      ),
+    );
     while (logBody.childElementCount > MAX_LOG_ROWS) logBody.firstElementChild.remove();
     if (!job) return;
     if (ev.type === 'progress') {

@@ -7,28 +7,62 @@ const STATUSES = ['', 'queued', 'running', 'paused', 'succeeded', 'failed', 'can
 const TYPES = ['', 'train', 'finetune', 'domain_adaptation', 'evaluate'];
 
 function row(job) {
-  return h('tr', { 'data-job-id': job.id },
+  return h(
+    'tr',
+    { 'data-job-id': job.id },
     h('td', {}, h('a', { href: `#/jobs/${job.id}`, class: 'mono' }, job.id)),
     h('td', {}, statusBadge(job.status)),
     h('td', {}, job.type),
     h('td', { class: 'wide' }, progressBar(jobFraction(job), progressCaption(job))),
     h('td', {}, job.backend ?? '–'),
-    h('td', { title: job.createdAt }, fmtTime(job.createdAt)));
+    h('td', { title: job.createdAt }, fmtTime(job.createdAt)),
+  );
 }
 
 export function jobsView(main) {
   const filters = { status: '', type: '' };
   const select = (name, values) =>
-    h('label', {}, `${name} `, h('select', { onchange: (e) => { filters[name] = e.target.value; refresh(); } },
-      values.map((v) => h('option', { value: v }, v || 'any'))));
+    h(
+      'label',
+      {},
+      `${name} `,
+      h(
+        'select',
+        {
+          onchange: (e) => {
+            filters[name] = e.target.value;
+            refresh();
+          },
+        },
+        values.map((v) => h('option', { value: v }, v || 'any')),
+      ),
+    );
   const body = h('tbody');
   const note = h('p', { class: 'muted' });
-  replace(main,
-    h('div', { class: 'title-row' }, h('h1', {}, 'Jobs'), h('div', { class: 'filters' }, select('status', STATUSES), select('type', TYPES), h('a', { class: 'button', href: '#/new' }, 'New job'))),
-    h('table', { class: 'list', id: 'jobs' },
-      h('thead', {}, h('tr', {}, ['Job', 'Status', 'Type', 'Progress', 'Backend', 'Created'].map((c) => h('th', {}, c)))),
-      body),
-    note);
+  replace(
+    main,
+    h(
+      'div',
+      { class: 'title-row' },
+      h('h1', {}, 'Jobs'),
+      h('div', { class: 'filters' }, select('status', STATUSES), select('type', TYPES), h('a', { class: 'button', href: '#/new' }, 'New job')),
+    ),
+    h(
+      'table',
+      { class: 'list', id: 'jobs' },
+      h(
+        'thead',
+        {},
+        h(
+          'tr',
+          {},
+          ['Job', 'Status', 'Type', 'Progress', 'Backend', 'Created'].map((c) => h('th', {}, c)),
+        ),
+      ),
+      body,
+    ),
+    note,
+  );
 
   let timer;
   let stopped = false;
@@ -40,7 +74,12 @@ export function jobsView(main) {
     try {
       const page = await api('GET', `/v1/jobs?${q}`);
       if (stopped) return;
-      replace(body, page.data.length ? page.data.map(row) : h('tr', {}, h('td', { colspan: 6, class: 'muted' }, 'No jobs yet. ', h('a', { href: '#/new' }, 'Create one'), ' or POST /v1/jobs.')));
+      replace(
+        body,
+        page.data.length
+          ? page.data.map(row)
+          : h('tr', {}, h('td', { colspan: 6, class: 'muted' }, 'No jobs yet. ', h('a', { href: '#/new' }, 'Create one'), ' or POST /v1/jobs.')),
+      );
       replace(note, page.hasMore ? 'Showing the newest 100 jobs.' : '');
       note.classList.remove('error');
     } catch (err) {

@@ -4,13 +4,33 @@ import { api, apiForm } from '../api.js';
 import { fmtNum, fmtTime, h, replace, statusBadge } from '../dom.js';
 
 function predictionTable(file, prediction) {
-  return h('figure', { class: 'prediction', 'data-file': file.name },
+  return h(
+    'figure',
+    { class: 'prediction', 'data-file': file.name },
     h('img', { src: URL.createObjectURL(file), alt: file.name }),
-    h('figcaption', {}, h('div', { class: 'mono' }, file.name),
-      h('table', { class: 'counts' }, h('tbody', {}, prediction.classes.map((c) => h('tr', { 'data-class': c.class },
-        h('th', {}, c.class),
-        h('td', { class: 'bar-cell' }, h('div', { class: 'bar', style: { width: `${100 * c.probability}%` } })),
-        h('td', { class: 'num' }, `${(100 * c.probability).toFixed(1)}%`)))))));
+    h(
+      'figcaption',
+      {},
+      h('div', { class: 'mono' }, file.name),
+      h(
+        'table',
+        { class: 'counts' },
+        h(
+          'tbody',
+          {},
+          prediction.classes.map((c) =>
+            h(
+              'tr',
+              { 'data-class': c.class },
+              h('th', {}, c.class),
+              h('td', { class: 'bar-cell' }, h('div', { class: 'bar', style: { width: `${100 * c.probability}%` } })),
+              h('td', { class: 'num' }, `${(100 * c.probability).toFixed(1)}%`),
+            ),
+          ),
+        ),
+      ),
+    ),
+  );
 }
 
 export function modelView(main, id) {
@@ -29,40 +49,71 @@ export function modelView(main, id) {
     for (const f of images) form.append('image', f, f.name);
     try {
       const answer = await apiForm('POST', `/v1/models/${encodeURIComponent(id)}/predict`, form);
-      replace(results, answer.predictions.map((p, i) => predictionTable(images[i], p)));
+      replace(
+        results,
+        answer.predictions.map((p, i) => predictionTable(images[i], p)),
+      );
     } catch (err) {
       replace(problem, h('p', { class: 'notice error' }, `Could not predict: ${err.message}`));
     }
   }
 
   const input = h('input', { type: 'file', accept: 'image/*', multiple: true, id: 'predict-input', onchange: () => predict(input.files) });
-  const zone = h('div', {
-    class: 'drop-zone', id: 'drop-zone',
-    ondragover: (e) => { e.preventDefault(); zone.classList.add('over'); },
-    ondragleave: () => zone.classList.remove('over'),
-    ondrop: (e) => { e.preventDefault(); zone.classList.remove('over'); predict(e.dataTransfer.files); },
-  }, 'Drop images here to see what the model makes of them, or ', input);
+  const zone = h(
+    'div',
+    {
+      class: 'drop-zone',
+      id: 'drop-zone',
+      ondragover: (e) => {
+        e.preventDefault();
+        zone.classList.add('over');
+      },
+      ondragleave: () => zone.classList.remove('over'),
+      ondrop: (e) => {
+        e.preventDefault();
+        zone.classList.remove('over');
+        predict(e.dataTransfer.files);
+      },
+    },
+    'Drop images here to see what the model makes of them, or ',
+    input,
+  );
 
   (async () => {
     let m;
     try {
       m = await api('GET', `/v1/models/${encodeURIComponent(id)}`);
     } catch (err) {
-      replace(main, h('h1', {}, 'Model'), h('p', { class: 'notice error' }, err.status === 404 ? `No model has the id ${id}.` : `Could not load the model: ${err.message}`));
+      replace(
+        main,
+        h('h1', {}, 'Model'),
+        h('p', { class: 'notice error' }, err.status === 404 ? `No model has the id ${id}.` : `Could not load the model: ${err.message}`),
+      );
       return;
     }
-    replace(main,
+    replace(
+      main,
       h('div', { class: 'title-row' }, h('h1', {}, m.name), statusBadge(m.status)),
-      h('dl', { class: 'facts' },
-        h('dt', {}, 'id'), h('dd', { class: 'mono' }, m.id),
-        h('dt', {}, 'input shape'), h('dd', {}, m.inputShape ? `[${m.inputShape.join(', ')}]` : '–'),
-        h('dt', {}, 'classes'), h('dd', {}, m.classes ? m.classes.join(', ') : '–'),
-        h('dt', {}, 'trained by'), h('dd', {}, m.jobId ? h('a', { href: `#/jobs/${m.jobId}` }, m.jobId) : 'uploaded'),
-        h('dt', {}, 'test accuracy'), h('dd', {}, fmtNum(m.metrics?.testAccuracy)),
-        h('dt', {}, 'created'), h('dd', {}, fmtTime(m.createdAt))),
+      h(
+        'dl',
+        { class: 'facts' },
+        h('dt', {}, 'id'),
+        h('dd', { class: 'mono' }, m.id),
+        h('dt', {}, 'input shape'),
+        h('dd', {}, m.inputShape ? `[${m.inputShape.join(', ')}]` : '–'),
+        h('dt', {}, 'classes'),
+        h('dd', {}, m.classes ? m.classes.join(', ') : '–'),
+        h('dt', {}, 'trained by'),
+        h('dd', {}, m.jobId ? h('a', { href: `#/jobs/${m.jobId}` }, m.jobId) : 'uploaded'),
+        h('dt', {}, 'test accuracy'),
+        h('dd', {}, fmtNum(m.metrics?.testAccuracy)),
+        h('dt', {}, 'created'),
+        h('dd', {}, fmtTime(m.createdAt)),
+      ),
       h('h2', {}, 'Predict'),
       m.status === 'ready' ? zone : h('p', { class: 'muted' }, `The model is ${m.status}.`),
       problem,
-      results);
+      results,
+    );
   })();
 }

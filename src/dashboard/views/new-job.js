@@ -30,13 +30,22 @@ export function newJobView(main) {
   /** Redraws the line numbers and the marks layer: transparent copies of each line, the error after it. */
   function paint() {
     const lines = editor.value.split('\n');
-    replace(gutter, lines.map((_, i) => h('div', { class: errorsByLine.has(i + 1) ? 'bad' : '' }, i + 1)));
-    replace(marks, lines.map((text, i) => {
-      const errs = errorsByLine.get(i + 1);
-      return h('div', { class: `line${errs ? ' bad' : ''}`, 'data-line': i + 1 },
-        h('span', { class: 'ghost' }, text || ' '),
-        errs && h('span', { class: 'msg' }, `  ◀ ${errs.map((e) => e.label).join('; ')}`));
-    }));
+    replace(
+      gutter,
+      lines.map((_, i) => h('div', { class: errorsByLine.has(i + 1) ? 'bad' : '' }, i + 1)),
+    );
+    replace(
+      marks,
+      lines.map((text, i) => {
+        const errs = errorsByLine.get(i + 1);
+        return h(
+          'div',
+          { class: `line${errs ? ' bad' : ''}`, 'data-line': i + 1 },
+          h('span', { class: 'ghost' }, text || ' '),
+          errs && h('span', { class: 'msg' }, `  ◀ ${errs.map((e) => e.label).join('; ')}`),
+        );
+      }),
+    );
     syncScroll();
   }
 
@@ -61,9 +70,25 @@ export function newJobView(main) {
       const where = e.line ? { line: e.line, exact: true } : lineOfPointer(editor.value, e.pointer);
       const label = where.exact || !e.pointer ? e.detail : `${e.pointer.split('/').pop()} ${e.detail}`;
       errorsByLine.set(where.line, [...(errorsByLine.get(where.line) ?? []), { label }]);
-      return h('li', { 'data-pointer': e.pointer ?? '', 'data-line': where.line },
-        h('a', { href: '#/new', onclick: (ev) => { ev.preventDefault(); selectLine(where.line); } }, `line ${where.line}`), ' ',
-        e.pointer ? h('code', {}, e.pointer) : null, ' ', e.detail);
+      return h(
+        'li',
+        { 'data-pointer': e.pointer ?? '', 'data-line': where.line },
+        h(
+          'a',
+          {
+            href: '#/new',
+            onclick: (ev) => {
+              ev.preventDefault();
+              selectLine(where.line);
+            },
+          },
+          `line ${where.line}`,
+        ),
+        ' ',
+        e.pointer ? h('code', {}, e.pointer) : null,
+        ' ',
+        e.detail,
+      );
     });
     replace(headline, title);
     headline.className = title ? 'notice error' : '';
@@ -111,13 +136,25 @@ export function newJobView(main) {
   });
 
   const reset = h('button', { type: 'button', onclick: () => fill(true) }, 'Reset to the template');
-  replace(main,
+  replace(
+    main,
     h('h1', {}, 'New job'),
-    h('p', { class: 'muted' }, 'The job spec as POST /v1/jobs takes it (see ', h('a', { href: '/docs#/jobs' }, 'the API docs'), '). Errors are shown beside the field they concern.'),
-    h('form', { id: 'new-job', onsubmit: onSubmit },
+    h(
+      'p',
+      { class: 'muted' },
+      'The job spec as POST /v1/jobs takes it (see ',
+      h('a', { href: '/docs#/jobs' }, 'the API docs'),
+      '). Errors are shown beside the field they concern.',
+    ),
+    h(
+      'form',
+      { id: 'new-job', onsubmit: onSubmit },
       h('div', { class: 'editor' }, gutter, h('div', { class: 'layers' }, marks, editor)),
-      headline, errorList,
-      h('div', { class: 'actions' }, submit, reset)));
+      headline,
+      errorList,
+      h('div', { class: 'actions' }, submit, reset),
+    ),
+  );
 
   let stopped = false;
   async function fill(force) {

@@ -31,7 +31,10 @@ function parameterPlot(sweep, pointer) {
       width: 520,
       height: 240,
       scales: { x: { time: false, ...(log ? { distr: 3 } : {}), ...(numeric ? {} : { range: [-0.5, labels.length - 0.5] }) } },
-      axes: [{ label: pointer, ...(numeric ? {} : { values: (_u, ticks) => ticks.map((t) => (Number.isInteger(t) ? labels[t] ?? '' : '')) }) }, { label: sweep.spec.objective.metric }],
+      axes: [
+        { label: pointer, ...(numeric ? {} : { values: (_u, ticks) => ticks.map((t) => (Number.isInteger(t) ? (labels[t] ?? '') : '')) }) },
+        { label: sweep.spec.objective.metric },
+      ],
       legend: { show: false },
       series: [{}, { stroke: '#1f5fbf', paths: () => null, points: { show: true, size: 8, fill: '#1f5fbf' } }],
     },
@@ -43,12 +46,21 @@ function parameterPlot(sweep, pointer) {
 
 function trialRow(sweep, t) {
   const best = sweep.best?.index === t.index;
-  return h('tr', { 'data-trial': t.index, class: best ? 'best' : '' },
+  return h(
+    'tr',
+    { 'data-trial': t.index, class: best ? 'best' : '' },
     h('td', {}, String(t.index), best ? ' ★' : ''),
     h('td', {}, t.jobId ? h('a', { href: `#/jobs/${t.jobId}`, class: 'mono' }, t.jobId) : '–'),
     h('td', {}, statusBadge(t.status), t.stopped ? h('span', { class: 'muted', title: t.stopped.reason }, ` stopped at epoch ${t.stopped.epoch}`) : ''),
-    ...Object.keys(sweep.spec.parameters).sort().map((p) => h('td', { class: 'mono' }, show(t.parameters[p]))),
-    h('td', { 'data-objective': '' }, t.objective ? fmtNum(t.objective.value) : t.latest ? h('span', { class: 'muted' }, `${fmtNum(t.latest.value)} (epoch ${t.latest.epoch})`) : '–'));
+    ...Object.keys(sweep.spec.parameters)
+      .sort()
+      .map((p) => h('td', { class: 'mono' }, show(t.parameters[p]))),
+    h(
+      'td',
+      { 'data-objective': '' },
+      t.objective ? fmtNum(t.objective.value) : t.latest ? h('span', { class: 'muted' }, `${fmtNum(t.latest.value)} (epoch ${t.latest.epoch})`) : '–',
+    ),
+  );
 }
 
 export function sweepView(main, id) {
@@ -64,16 +76,56 @@ export function sweepView(main, id) {
     }
     if (stopped) return;
     const pointers = Object.keys(sweep.spec.parameters).sort();
-    replace(main,
-      h('div', { class: 'title-row' },
+    replace(
+      main,
+      h(
+        'div',
+        { class: 'title-row' },
         h('h1', {}, 'Sweep ', h('span', { class: 'mono' }, sweep.id), ' ', statusBadge(sweep.status)),
-        sweep.status === 'running' ? h('button', { id: 'cancel-sweep', onclick: async () => { await api('POST', `/v1/sweeps/${sweep.id}/cancel`).catch(() => undefined); refresh(); } }, 'Cancel') : ''),
-      h('p', {}, `${sweep.spec.algorithm} search, ${sweep.trials.length} trials, ${sweep.spec.maxParallel} at once, seed ${sweep.spec.seed}; ${sweep.goal} ${sweep.spec.objective.metric}`),
+        sweep.status === 'running'
+          ? h(
+              'button',
+              {
+                id: 'cancel-sweep',
+                onclick: async () => {
+                  await api('POST', `/v1/sweeps/${sweep.id}/cancel`).catch(() => undefined);
+                  refresh();
+                },
+              },
+              'Cancel',
+            )
+          : '',
+      ),
+      h(
+        'p',
+        {},
+        `${sweep.spec.algorithm} search, ${sweep.trials.length} trials, ${sweep.spec.maxParallel} at once, seed ${sweep.spec.seed}; ${sweep.goal} ${sweep.spec.objective.metric}`,
+      ),
       h('p', { id: 'best' }, sweep.best ? `Best: ${sweep.best.reason}.` : 'No trial has finished with an objective yet.'),
-      h('table', { class: 'list', id: 'trials' },
-        h('thead', {}, h('tr', {}, ['#', 'Job', 'Status', ...pointers, sweep.spec.objective.metric].map((c) => h('th', {}, c)))),
-        h('tbody', {}, sweep.trials.map((t) => trialRow(sweep, t)))),
-      h('div', { class: 'charts', id: 'parameter-plots' }, pointers.map((p) => parameterPlot(sweep, p))));
+      h(
+        'table',
+        { class: 'list', id: 'trials' },
+        h(
+          'thead',
+          {},
+          h(
+            'tr',
+            {},
+            ['#', 'Job', 'Status', ...pointers, sweep.spec.objective.metric].map((c) => h('th', {}, c)),
+          ),
+        ),
+        h(
+          'tbody',
+          {},
+          sweep.trials.map((t) => trialRow(sweep, t)),
+        ),
+      ),
+      h(
+        'div',
+        { class: 'charts', id: 'parameter-plots' },
+        pointers.map((p) => parameterPlot(sweep, p)),
+      ),
+    );
     if (sweep.status === 'running') timer = setTimeout(refresh, document.hidden ? REFRESH_MS * 5 : REFRESH_MS);
   }
   refresh();

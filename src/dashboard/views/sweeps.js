@@ -6,31 +6,52 @@ const REFRESH_MS = 2000;
 
 function row(s) {
   const done = s.trials.filter((t) => ['succeeded', 'failed', 'cancelled'].includes(t.status)).length;
-  return h('tr', { 'data-sweep-id': s.id },
+  return h(
+    'tr',
+    { 'data-sweep-id': s.id },
     h('td', {}, h('a', { href: `#/sweeps/${s.id}`, class: 'mono' }, s.id)),
     h('td', {}, statusBadge(s.status)),
     h('td', {}, `${done}/${s.trials.length}`),
     h('td', {}, `${s.goal} ${s.spec.objective.metric}`),
     h('td', {}, s.best ? fmtNum(s.best.objective.value) : '–'),
-    h('td', { title: s.createdAt }, fmtTime(s.createdAt)));
+    h('td', { title: s.createdAt }, fmtTime(s.createdAt)),
+  );
 }
 
 export function sweepsView(main) {
   const body = h('tbody');
   const note = h('p', { class: 'muted' });
-  replace(main,
+  replace(
+    main,
     h('div', { class: 'title-row' }, h('h1', {}, 'Sweeps')),
-    h('table', { class: 'list', id: 'sweeps' },
-      h('thead', {}, h('tr', {}, ['Sweep', 'Status', 'Trials ended', 'Objective', 'Best', 'Created'].map((c) => h('th', {}, c)))),
-      body),
-    note);
+    h(
+      'table',
+      { class: 'list', id: 'sweeps' },
+      h(
+        'thead',
+        {},
+        h(
+          'tr',
+          {},
+          ['Sweep', 'Status', 'Trials ended', 'Objective', 'Best', 'Created'].map((c) => h('th', {}, c)),
+        ),
+      ),
+      body,
+    ),
+    note,
+  );
   let timer;
   let stopped = false;
   async function refresh() {
     try {
       const page = await api('GET', '/v1/sweeps?limit=50');
       if (stopped) return;
-      replace(body, page.data.length ? page.data.map(row) : h('tr', {}, h('td', { colspan: 6, class: 'muted' }, 'No sweeps yet: POST /v1/sweeps, or tfjs-adapt sweep create.')));
+      replace(
+        body,
+        page.data.length
+          ? page.data.map(row)
+          : h('tr', {}, h('td', { colspan: 6, class: 'muted' }, 'No sweeps yet: POST /v1/sweeps, or tfjs-adapt sweep create.')),
+      );
       replace(note, page.hasMore ? 'Showing the newest 50 sweeps.' : '');
       note.classList.remove('error');
     } catch (err) {

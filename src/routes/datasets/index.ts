@@ -23,7 +23,16 @@ import { parseUploadForm } from './upload-form.js';
 
 const present = (d: DatasetRecord): Dataset => {
   const base = { id: d.id, object: 'dataset' as const, name: d.name, status: d.status, source: d.source, createdAt: d.createdAt };
-  const unknown = { numExamples: null, featureShape: null, featureDtype: null, imageShape: null, numClasses: null, classes: null, classCounts: null, preprocessing: null };
+  const unknown = {
+    numExamples: null,
+    featureShape: null,
+    featureDtype: null,
+    imageShape: null,
+    numClasses: null,
+    classes: null,
+    classCounts: null,
+    preprocessing: null,
+  };
   if (d.status === 'validating') return { ...base, ...unknown, error: null };
   if (d.status === 'failed') return { ...base, ...unknown, error: d.error };
   const { numExamples, featureShape, featureDtype, imageShape, numClasses, classes, classCounts, preprocessing } = d;
@@ -47,7 +56,12 @@ const routes: FastifyPluginAsyncTypebox = async (app) => {
   // registered here rather than app-wide: only upload routes take multipart bodies
   await app.register(multipart);
 
-  const quota = new StorageQuota({ db: store.db, quotaBytes: config.tenantStorageQuotaBytes, datasetMaxBytes: config.datasetMaxBytes, imageMaxPixels: config.imageMaxPixels });
+  const quota = new StorageQuota({
+    db: store.db,
+    quotaBytes: config.tenantStorageQuotaBytes,
+    datasetMaxBytes: config.datasetMaxBytes,
+    imageMaxPixels: config.imageMaxPixels,
+  });
   const conversions = new Conversions({ store, artifacts, quota, log: app.log, concurrency: config.ingestConcurrency, maxHeapMb: config.ingestMaxHeapMb });
   app.addHook('onReady', () => conversions.start());
   app.addHook('onClose', () => conversions.close());
@@ -84,7 +98,11 @@ const routes: FastifyPluginAsyncTypebox = async (app) => {
       problem('/source/transform', `names no operation; expected one or more of ${OPERATIONS.join(', ')}`);
     }
     transform.classes?.keep.forEach((name, i) => {
-      if (!classes.includes(name)) problem(`/source/transform/classes/keep/${i}`, `${JSON.stringify(name)} is not a class of dataset ${from} (${classes.map((c) => JSON.stringify(c)).join(', ')})`);
+      if (!classes.includes(name))
+        problem(
+          `/source/transform/classes/keep/${i}`,
+          `${JSON.stringify(name)} is not a class of dataset ${from} (${classes.map((c) => JSON.stringify(c)).join(', ')})`,
+        );
     });
     const image = imageShapeOf(source, true);
     const geometric = GEOMETRY.filter((op) => transform[op] !== undefined);
@@ -104,8 +122,12 @@ const routes: FastifyPluginAsyncTypebox = async (app) => {
     const lease = await artifacts.checkout(dir);
     conversions.convert(
       id,
-      { kind: 'derive', transform, source: { id: source.id, dir, numExamples, featureShape, featureDtype, classes, imageShape: image, recordedImageShape: imageShape, preprocessing } },
-      { tenant, cleanup: lease.release },
+      {
+        kind: 'derive',
+        transform,
+        source: { id: source.id, dir, numExamples, featureShape, featureDtype, classes, imageShape: image, recordedImageShape: imageShape, preprocessing },
+      },
+      { tenant, cleanup: () => lease.release() },
     );
     return reply.code(202).header('location', `/v1/datasets/${id}`).send(present(record));
   }
@@ -118,21 +140,24 @@ const routes: FastifyPluginAsyncTypebox = async (app) => {
     const id = newId('ds');
     const dir = artifacts.datasetDir(id);
     await artifacts.writeDir(dir, (tmp) => writeDatasetFiles(tmp, data.features, data.labels));
-    const record = await store.datasets.insertReady({
-      id,
-      name,
-      source,
-      numExamples: data.labels.length,
-      featureShape: data.featureShape,
-      featureDtype: 'uint8',
-      imageShape: MNIST_IMAGE,
-      numClasses: data.classes.length,
-      classes: data.classes,
-      classCounts: classCounts(data.labels, data.classes.length),
-      preprocessing: data.preprocessing,
-      dir,
-      bytes,
-    }, tenant);
+    const record = await store.datasets.insertReady(
+      {
+        id,
+        name,
+        source,
+        numExamples: data.labels.length,
+        featureShape: data.featureShape,
+        featureDtype: 'uint8',
+        imageShape: MNIST_IMAGE,
+        numClasses: data.classes.length,
+        classes: data.classes,
+        classCounts: classCounts(data.labels, data.classes.length),
+        preprocessing: data.preprocessing,
+        dir,
+        bytes,
+      },
+      tenant,
+    );
     return reply.code(201).header('location', `/v1/datasets/${id}`).send(present(record));
   }
 
@@ -164,11 +189,16 @@ const routes: FastifyPluginAsyncTypebox = async (app) => {
         'Three ways in, all converted once into the compact form the training child reads:\n\n' +
         '- **built-in** (JSON `{"name", "source": {"builtin": "mnist", "split": "train"|"test"}}`): ready at once, **201**.\n' +
         '- **upload** (`multipart/form-data`, e.g. `curl -F name=x -F format=csv -F file=@data.csv`): formats ' +
-        FORMAT_NAMES.map((f) => `\`${f}\` (${FORMATS[f].doc}; files ${Object.keys(FORMATS[f].files).map((k) => `\`${k}\``).join(', ')})`).join(', ') +
+        FORMAT_NAMES.map(
+          (f) =>
+            `\`${f}\` (${FORMATS[f].doc}; files ${Object.keys(FORMATS[f].files)
+              .map((k) => `\`${k}\``)
+              .join(', ')})`,
+        ).join(', ') +
         '. The upload streams to disk; **202** with status `validating`, then the dataset becomes `ready` or `failed` with an `error` ' +
         '{code, message, location} naming the line and column, archive entry or IDX count at fault. Beyond UPLOAD_LIMIT_BYTES: **413**. ' +
         'A dataset larger than DATASET_MAX_BYTES once converted fails as `dataset_too_large` (computed from headers before writing where they tell, ' +
-        'and checked while writing); one the tenant\'s storage quota cannot hold fails as `storage_quota_exceeded`.\n' +
+        "and checked while writing); one the tenant's storage quota cannot hold fails as `storage_quota_exceeded`.\n" +
         '- **derived** (JSON `{"name", "source": {"from": "<datasetId>", "transform": {...}}}`): split, classes, subset, scale, rotate, ' +
         'translate, invert, noise, applied in that order, deterministic under `transform.seed`; **202**, then `ready` or `failed`.\n\n' +
         'Poll `GET /v1/datasets/{id}` until the status is no longer `validating`. A tenant whose storage (datasets, models and checkpoints) ' +
@@ -193,7 +223,13 @@ const routes: FastifyPluginAsyncTypebox = async (app) => {
   });
 
   app.get('/', {
-    schema: { tags, summary: 'List datasets, newest first', description: 'Cursor paging: pass `nextCursor` as `after` for the next page while `hasMore` is true.', querystring: PageQuery, response: { 200: Page(Dataset) } },
+    schema: {
+      tags,
+      summary: 'List datasets, newest first',
+      description: 'Cursor paging: pass `nextCursor` as `after` for the next page while `hasMore` is true.',
+      querystring: PageQuery,
+      response: { 200: Page(Dataset) },
+    },
     handler: async (req) => {
       const page = await store.datasets.list(req.query.limit, req.query.after, req.tenant);
       return { ...page, data: page.data.map(present) };
@@ -224,7 +260,7 @@ const routes: FastifyPluginAsyncTypebox = async (app) => {
         `and, for image-like datasets (see \`imageShape\`), a PNG preview as a data URL, at most ${PREVIEW_MAX_SIDE} pixels a side (larger images are sampled down). ` +
         'Float images are stretched to the full grey range per picture. ' +
         `A page holds at most about ${PAGE_MAX_BYTES >> 20} MiB of JSON: with large examples it holds fewer than \`limit\`; continue from \`nextOffset\`. ` +
-        'When even one example\'s values do not fit, 400 pointing at `features` (ask with `features=false`).',
+        "When even one example's values do not fit, 400 pointing at `features` (ask with `features=false`).",
       params: IdParams,
       querystring: ExamplesQuery,
       response: { 200: ExamplesPage, 400: Problem, 404: Problem, 409: Problem },
@@ -232,15 +268,26 @@ const routes: FastifyPluginAsyncTypebox = async (app) => {
     handler: async (req) => {
       const d = await store.datasets.get(req.params.id, req.tenant);
       if (!d) throw notFound('Dataset', req.params.id, '/id');
-      if (d.status !== 'ready') throw new HttpProblem(409, 'not_ready', 'Dataset not ready', `dataset ${d.id} is ${d.status}; examples can be read once it is ready`);
+      if (d.status !== 'ready')
+        throw new HttpProblem(409, 'not_ready', 'Dataset not ready', `dataset ${d.id} is ${d.status}; examples can be read once it is ready`);
       const { offset, limit, features } = req.query;
       const dir = artifacts.datasetDir(d.id);
       const lease = await artifacts.checkout(dir);
-      const page = await readExamples({ ...d, dir }, offset, limit, features).finally(lease.release);
+      const page = await readExamples({ ...d, dir }, offset, limit, features).finally(() => lease.release());
       if (!page.ok) {
-        throw new HttpProblem(400, 'validation', 'The request is not valid', `query /features: one example of dataset ${d.id} has ${page.values} values, about ${page.exampleBytes} bytes of JSON, more than a page holds (${page.pageBytes}); ask with features=false for its preview`, [
-          { pointer: '/features', in: 'query', detail: `must be false for this dataset: one example's ${page.values} values do not fit a page of ${page.pageBytes} bytes` },
-        ]);
+        throw new HttpProblem(
+          400,
+          'validation',
+          'The request is not valid',
+          `query /features: one example of dataset ${d.id} has ${page.values} values, about ${page.exampleBytes} bytes of JSON, more than a page holds (${page.pageBytes}); ask with features=false for its preview`,
+          [
+            {
+              pointer: '/features',
+              in: 'query',
+              detail: `must be false for this dataset: one example's ${page.values} values do not fit a page of ${page.pageBytes} bytes`,
+            },
+          ],
+        );
       }
       return { data: page.data, offset, total: d.numExamples, nextOffset: page.nextOffset };
     },

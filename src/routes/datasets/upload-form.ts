@@ -4,7 +4,16 @@
  * Which files and options a format takes, and how each option is read, is the format registry's
  * (artifacts/ingest/formats.ts); this only walks the form against it.
  */
-import { FILE_FIELDS, FORMAT_NAMES, FORMATS, formatsWithOption, OPTIONS, type FormLimits, type OptionName, type Options } from '../../artifacts/ingest/formats.js';
+import {
+  FILE_FIELDS,
+  FORMAT_NAMES,
+  FORMATS,
+  formatsWithOption,
+  OPTIONS,
+  type FormLimits,
+  type OptionName,
+  type Options,
+} from '../../artifacts/ingest/formats.js';
 import type { IngestRequest, Preprocessing } from '../../artifacts/ingest/job.js';
 import type { ReceivedUpload } from '../upload-receiver.js';
 import { invalid } from './invalid.js';
@@ -44,7 +53,8 @@ export function parseUploadForm(upload: ReceivedUpload, limits: FormLimits): Dat
     if (field === 'name' || field === 'format') continue;
     if (FILE_FIELDS.includes(field)) problem(field, `must be a file upload (curl -F ${field}=@path), not a text field`);
     else if (!isOption(field)) problem(field, 'is not a known field');
-    else if (spec && !(spec.options as readonly string[]).includes(field)) problem(field, `does not apply to format ${format} (it applies to ${formatsWithOption(field).join(', ')})`);
+    else if (spec && !(spec.options as readonly string[]).includes(field))
+      problem(field, `does not apply to format ${format} (it applies to ${formatsWithOption(field).join(', ')})`);
     else {
       const text = one(field)!;
       const parsed = OPTIONS[field].parse(text, limits);
@@ -61,7 +71,8 @@ export function parseUploadForm(upload: ReceivedUpload, limits: FormLimits): Dat
   }
   if (spec) {
     for (const field of Object.keys(spec.files)) {
-      if (files[field] === undefined && !upload.fields.has(field)) problem(field, `is required for format ${format}: the file to upload (curl -F ${field}=@path)`);
+      if (files[field] === undefined && !upload.fields.has(field))
+        problem(field, `is required for format ${format}: the file to upload (curl -F ${field}=@path)`);
     }
   }
 

@@ -21,7 +21,12 @@ const FILES = ['model.json', 'weights.bin'];
 
 const Params = Type.Object({
   id: Type.String({ minLength: 1, maxLength: 64, pattern: '^[A-Za-z0-9_-]+$' }),
-  epoch: Type.Integer({ minimum: 0, maximum: 1_000_000, examples: [2], description: 'the epoch of the checkpoint, as GET /v1/jobs/{id}/checkpoints lists it; its last checkpoint when there are several' }),
+  epoch: Type.Integer({
+    minimum: 0,
+    maximum: 1_000_000,
+    examples: [2],
+    description: 'the epoch of the checkpoint, as GET /v1/jobs/{id}/checkpoints lists it; its last checkpoint when there are several',
+  }),
 });
 
 interface Metadata {
@@ -34,15 +39,23 @@ interface Metadata {
 function metadataOf(json: unknown): Metadata | undefined {
   const m = (json as { userDefinedMetadata?: { tfjsAdapt?: Partial<Metadata> } } | null)?.userDefinedMetadata?.tfjsAdapt;
   const fits =
-    Array.isArray(m?.inputShape) && m.inputShape.every(Number.isInteger) &&
-    Array.isArray(m.classes) && m.classes.every((c) => typeof c === 'string') &&
-    typeof m.preprocessing?.scale === 'number' && typeof m.preprocessing.offset === 'number';
+    Array.isArray(m?.inputShape) &&
+    m.inputShape.every(Number.isInteger) &&
+    Array.isArray(m.classes) &&
+    m.classes.every((c) => typeof c === 'string') &&
+    typeof m.preprocessing?.scale === 'number' &&
+    typeof m.preprocessing.offset === 'number';
   return fits ? (m as Metadata) : undefined;
 }
 
 const routes: FastifyPluginAsyncTypebox = async (app) => {
   const { store, artifacts, config } = app.deps;
-  const quota = new StorageQuota({ db: store.db, quotaBytes: config.tenantStorageQuotaBytes, datasetMaxBytes: config.datasetMaxBytes, imageMaxPixels: config.imageMaxPixels });
+  const quota = new StorageQuota({
+    db: store.db,
+    quotaBytes: config.tenantStorageQuotaBytes,
+    datasetMaxBytes: config.datasetMaxBytes,
+    imageMaxPixels: config.imageMaxPixels,
+  });
 
   app.post('/:id/checkpoints/:epoch/model', {
     schema: {
@@ -51,7 +64,7 @@ const routes: FastifyPluginAsyncTypebox = async (app) => {
       description:
         'Copies the checkpoint of `epoch` (its last, when a pause also wrote one within it) into a new model: **201** with the model, `ready`, ' +
         "its lineage the job's (jobId, base, datasets) and its metrics the checkpoint's. It can be downloaded, fine-tuned from and asked for predictions like any model, " +
-        'and stays when the job is deleted. **404** for another tenant\'s or an unknown job, or an epoch without a checkpoint (`/epoch`, with the epochs that have one); ' +
+        "and stays when the job is deleted. **404** for another tenant's or an unknown job, or an epoch without a checkpoint (`/epoch`, with the epochs that have one); " +
         "**409** `checkpoint_gone` when its files are no longer on disk, `storage_quota_exceeded` when the tenant's quota has no room for the copy.",
       params: Params,
       response: { 201: Model, 400: Problem, 404: Problem, 409: Problem },
@@ -64,9 +77,12 @@ const routes: FastifyPluginAsyncTypebox = async (app) => {
       if (!checkpoint) {
         const epochs = [...new Set((await store.checkpoints.list(job.id)).map((c) => c.epoch))];
         const detail = `job ${job.id} has no checkpoint of epoch ${epoch}; ${epochs.length > 0 ? `it has checkpoints of epochs ${epochs.join(', ')}` : 'it has no checkpoints yet'}`;
-        throw new HttpProblem(404, 'checkpoint_not_found', 'Checkpoint not found', detail, [{ pointer: '/epoch', in: 'path', detail: epochs.length > 0 ? `expected one of ${epochs.join(', ')}` : 'the job has no checkpoints' }]);
+        throw new HttpProblem(404, 'checkpoint_not_found', 'Checkpoint not found', detail, [
+          { pointer: '/epoch', in: 'path', detail: epochs.length > 0 ? `expected one of ${epochs.join(', ')}` : 'the job has no checkpoints' },
+        ]);
       }
-      const gone = (why: string) => new HttpProblem(409, 'checkpoint_gone', 'Checkpoint files gone', `the checkpoint of epoch ${epoch} (step ${checkpoint.step}) of job ${job.id} ${why}`);
+      const gone = (why: string) =>
+        new HttpProblem(409, 'checkpoint_gone', 'Checkpoint files gone', `the checkpoint of epoch ${epoch} (step ${checkpoint.step}) of job ${job.id} ${why}`);
       let bytes = 0;
       let metadata: Metadata | undefined;
       try {

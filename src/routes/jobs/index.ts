@@ -28,7 +28,8 @@ const CreateQuery = Type.Object(
   {
     dryRun: Type.Boolean({
       default: false,
-      description: 'validate and estimate only: answers 200 with the estimate (or the 400 a create would get), creates and queues nothing, counts toward no quota',
+      description:
+        'validate and estimate only: answers 200 with the estimate (or the 400 a create would get), creates and queues nothing, counts toward no quota',
     }),
   },
   { additionalProperties: false },
@@ -89,7 +90,12 @@ const routes: FastifyPluginAsyncTypebox = async (app) => {
     const lease = baseDir === undefined ? undefined : await artifacts.checkout(baseDir);
     const admitted = await admitTask(resolved.task, costLimits()).finally(() => lease?.release());
     if ('errors' in admitted) {
-      throw fieldsProblem({ status: mode === 'resume' ? 409 : 400, slug: 'job_too_large', title: 'The job would exceed a resource limit', errors: admitted.errors });
+      throw fieldsProblem({
+        status: mode === 'resume' ? 409 : 400,
+        slug: 'job_too_large',
+        title: 'The job would exceed a resource limit',
+        errors: admitted.errors,
+      });
     }
     return { task: resolved.task, estimate: admitted.estimate };
   };
@@ -127,7 +133,12 @@ const routes: FastifyPluginAsyncTypebox = async (app) => {
         const prior = await store.jobs.byIdempotencyKey(key, req.tenant);
         if (prior) {
           if (prior.requestHash !== requestHash) {
-            throw new HttpProblem(409, 'idempotency_conflict', 'Idempotency-Key reused', `key ${JSON.stringify(key)} was used for a different request (job ${prior.job.id})`);
+            throw new HttpProblem(
+              409,
+              'idempotency_conflict',
+              'Idempotency-Key reused',
+              `key ${JSON.stringify(key)} was used for a different request (job ${prior.job.id})`,
+            );
           }
           return reply.code(202).header('idempotent-replayed', 'true').header('location', `/v1/jobs/${prior.job.id}`).send(prior.job);
         }
@@ -149,12 +160,25 @@ const routes: FastifyPluginAsyncTypebox = async (app) => {
   });
 
   app.get('/', {
-    schema: { tags, summary: 'List jobs, newest first', description: 'Filter by `status` and `type`. Cursor paging: pass `nextCursor` as `after` while `hasMore` is true.', querystring: JobListQuery, response: { 200: Page(Job) } },
+    schema: {
+      tags,
+      summary: 'List jobs, newest first',
+      description: 'Filter by `status` and `type`. Cursor paging: pass `nextCursor` as `after` while `hasMore` is true.',
+      querystring: JobListQuery,
+      response: { 200: Page(Job) },
+    },
     handler: (req) => store.jobs.list({ ...req.query, tenant: req.tenant }),
   });
 
   app.get('/:id', {
-    schema: { tags, summary: 'Read a job', description: 'Status, progress (epoch and step), the latest epoch\'s metrics, and once finished the `result` (model id and final metrics such as testAccuracy) or the `error` (code, message, and `param`, a JSON pointer into the spec, when a field is to blame).', params: IdParams, response: { 200: Job, 404: Problem } },
+    schema: {
+      tags,
+      summary: 'Read a job',
+      description:
+        "Status, progress (epoch and step), the latest epoch's metrics, and once finished the `result` (model id and final metrics such as testAccuracy) or the `error` (code, message, and `param`, a JSON pointer into the spec, when a field is to blame).",
+      params: IdParams,
+      response: { 200: Job, 404: Problem },
+    },
     handler: async (req) => {
       const job = await store.jobs.get(req.params.id, req.tenant);
       if (!job) throw notFound('Job', req.params.id, '/id');
@@ -202,7 +226,12 @@ const routes: FastifyPluginAsyncTypebox = async (app) => {
       if (r.outcome === 'missing') throw notFound('Job', req.params.id, '/id');
       if (r.outcome === 'refused') {
         const job = r.transition.job;
-        throw new HttpProblem(409, 'not_pausable', 'Job cannot be paused', `job ${job.id} is ${job.status}${job.cancelRequested ? ' and being cancelled' : ''}; only queued or running jobs can be paused`);
+        throw new HttpProblem(
+          409,
+          'not_pausable',
+          'Job cannot be paused',
+          `job ${job.id} is ${job.status}${job.cancelRequested ? ' and being cancelled' : ''}; only queued or running jobs can be paused`,
+        );
       }
       await live.publish(req.params.id, r.transition.events);
       if (r.outcome === 'paused') {
@@ -220,7 +249,7 @@ const routes: FastifyPluginAsyncTypebox = async (app) => {
       summary: 'Resume a paused job',
       description:
         'Queues a paused job again (202, status `queued`); it continues from its last checkpoint. A job that is not paused gives 409. ' +
-        'The job is admitted again: its datasets and models must still be there (409 `not_resumable`), its estimate within today\'s limits (409 `job_too_large`), ' +
+        "The job is admitted again: its datasets and models must still be there (409 `not_resumable`), its estimate within today's limits (409 `job_too_large`), " +
         'and its tenant within MAX_ACTIVE_JOBS_PER_TENANT (429 `too_many_jobs`).',
       params: IdParams,
       response: { 202: Job, 404: Problem, 409: Problem, 429: Problem, 503: Problem },
@@ -228,19 +257,29 @@ const routes: FastifyPluginAsyncTypebox = async (app) => {
     handler: async (req, reply) => {
       const job = await store.jobs.get(req.params.id, req.tenant);
       if (!job) throw notFound('Job', req.params.id, '/id');
-      if (job.status !== 'paused') throw new HttpProblem(409, 'not_paused', 'Job is not paused', `job ${job.id} is ${job.status}; only paused jobs can be resumed`);
+      if (job.status !== 'paused')
+        throw new HttpProblem(409, 'not_paused', 'Job is not paused', `job ${job.id} is ${job.status}; only paused jobs can be resumed`);
       const active = await activeJobs(req.tenant, job.id);
       const { task, estimate } = await admit(job.id, job.spec, { mode: 'resume', tenant: req.tenant });
       const r = await store.jobs.resume(job.id, { tenant: req.tenant, estimate });
       if (r.outcome === 'missing') throw notFound('Job', job.id, '/id');
-      if (r.outcome === 'refused') throw new HttpProblem(409, 'not_paused', 'Job is not paused', `job ${job.id} is ${r.transition.job.status}; only paused jobs can be resumed`);
+      if (r.outcome === 'refused')
+        throw new HttpProblem(409, 'not_paused', 'Job is not paused', `job ${job.id} is ${r.transition.job.status}; only paused jobs can be resumed`);
       try {
-        await withTimeout(queue.requeue({ ...task, attemptBase: r.transition.job.attempt }, { priority: active + 1 }), { ms: ENQUEUE_TIMEOUT_MS, what: 'queueing the job' });
+        await withTimeout(queue.requeue({ ...task, attemptBase: r.transition.job.attempt }, { priority: active + 1 }), {
+          ms: ENQUEUE_TIMEOUT_MS,
+          what: 'queueing the job',
+        });
       } catch (err) {
         // the job stays queued in the store; the worker side's reconciliation queues it when Redis is back
         // (its event is in the store too: streams read it there without the nudge this would publish)
         req.log.error({ err, jobId: job.id }, 'could not queue the resumed job');
-        throw new HttpProblem(503, 'queue_unavailable', 'Queue unavailable', 'the job was resumed but the queue (Redis) is not reachable; it will be queued when the worker side reconnects');
+        throw new HttpProblem(
+          503,
+          'queue_unavailable',
+          'Queue unavailable',
+          'the job was resumed but the queue (Redis) is not reachable; it will be queued when the worker side reconnects',
+        );
       }
       await live.publish(job.id, r.transition.events);
       return reply.code(202).send(r.transition.job);
@@ -251,7 +290,8 @@ const routes: FastifyPluginAsyncTypebox = async (app) => {
     schema: {
       tags,
       summary: 'List the checkpoints of a job',
-      description: 'One per saved point (each epoch end), oldest first, with the metrics at that point. A cancelled or paused job keeps its last one; a retried or resumed attempt continues from it.',
+      description:
+        'One per saved point (each epoch end), oldest first, with the metrics at that point. A cancelled or paused job keeps its last one; a retried or resumed attempt continues from it.',
       params: IdParams,
       response: { 200: Type.Object({ data: Type.Array(Checkpoint) }), 404: Problem },
     },

@@ -69,7 +69,12 @@ export async function runModelImport(job: ModelImport, dir: string, deps: ModelI
     }
     pointer = '/modelJson';
     const accepted = await acceptModel({ text, weights, name: job.name, ...(job.preprocessing ? { preprocessing: job.preprocessing } : {}) }, dir, deps);
-    await deps.models.markReady(job.id, { inputShape: accepted.inputShape, classes: accepted.classes, preprocessing: accepted.preprocessing, bytes: accepted.bytes });
+    await deps.models.markReady(job.id, {
+      inputShape: accepted.inputShape,
+      classes: accepted.classes,
+      preprocessing: accepted.preprocessing,
+      bytes: accepted.bytes,
+    });
   } catch (err) {
     await deps.models.markFailed(job.id, failure(err, pointer)).catch(() => undefined);
   } finally {

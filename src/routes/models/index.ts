@@ -27,7 +27,12 @@ const routes: FastifyPluginAsyncTypebox = async (app) => {
   await app.register(multipart);
   await app.register(predictRoutes);
   const checks = new ModelCheckSlots(config.modelCheckConcurrency);
-  const quota = new StorageQuota({ db: store.db, quotaBytes: config.tenantStorageQuotaBytes, datasetMaxBytes: config.datasetMaxBytes, imageMaxPixels: config.imageMaxPixels });
+  const quota = new StorageQuota({
+    db: store.db,
+    quotaBytes: config.tenantStorageQuotaBytes,
+    datasetMaxBytes: config.datasetMaxBytes,
+    imageMaxPixels: config.imageMaxPixels,
+  });
 
   async function readyModel(id: string, tenant: string): Promise<ModelRecord> {
     const m = await store.models.get(id, tenant);
@@ -41,7 +46,12 @@ const routes: FastifyPluginAsyncTypebox = async (app) => {
     const release = checks.take();
     if (release) return release;
     reply.header('retry-after', '5');
-    throw new HttpProblem(503, 'model_checks_busy', 'Model checks busy', `${checks.size} model uploads are being checked already (MODEL_CHECK_CONCURRENCY); try again in a few seconds`);
+    throw new HttpProblem(
+      503,
+      'model_checks_busy',
+      'Model checks busy',
+      `${checks.size} model uploads are being checked already (MODEL_CHECK_CONCURRENCY); try again in a few seconds`,
+    );
   }
 
   async function upload(req: FastifyRequest, reply: FastifyReply) {
@@ -83,7 +93,12 @@ const routes: FastifyPluginAsyncTypebox = async (app) => {
       url = undefined;
     }
     if (!url || (url.protocol !== 'http:' && url.protocol !== 'https:')) {
-      throw fieldsProblem({ status: 400, slug: 'validation', title: 'The request is not valid', errors: [{ pointer: '/source/url', in: 'body', detail: 'must be an absolute http or https URL of a model.json' }] });
+      throw fieldsProblem({
+        status: 400,
+        slug: 'validation',
+        title: 'The request is not valid',
+        errors: [{ pointer: '/source/url', in: 'body', detail: 'must be an absolute http or https URL of a model.json' }],
+      });
     }
     const release = takeSlot(reply);
     const id = newId('mdl');
@@ -93,7 +108,20 @@ const routes: FastifyPluginAsyncTypebox = async (app) => {
       const name = body.name?.trim() || 'imported model';
       await store.models.insert(
         store.db,
-        { id, name, status: 'validating', jobId: null, baseModelId: null, datasetIds: {}, metrics: null, inputShape: null, classes: null, preprocessing: body.preprocessing ?? null, dir, source: { url: url.href } },
+        {
+          id,
+          name,
+          status: 'validating',
+          jobId: null,
+          baseModelId: null,
+          datasetIds: {},
+          metrics: null,
+          inputShape: null,
+          classes: null,
+          preprocessing: body.preprocessing ?? null,
+          dir,
+          source: { url: url.href },
+        },
         req.tenant,
       );
     } catch (err) {
@@ -102,15 +130,19 @@ const routes: FastifyPluginAsyncTypebox = async (app) => {
     }
     const tenant = req.tenant;
     // after the 202: the client polls GET /v1/models/{id}
-    void runModelImport({ id, url: url.href, name: body.name?.trim() || 'imported model', ...(body.preprocessing ? { preprocessing: body.preprocessing } : {}) }, dir, {
-      artifacts,
-      models: store.models,
-      maxHeapMb: config.ingestMaxHeapMb,
-      admit: (bytes) => requireRoom(quota, tenant, bytes),
-      allowedHosts: config.modelImportAllowedHosts,
-      maxBytes: config.uploadLimitBytes,
-      timeoutMs: IMPORT_FETCH_TIMEOUT_MS,
-    }).finally(release);
+    void runModelImport(
+      { id, url: url.href, name: body.name?.trim() || 'imported model', ...(body.preprocessing ? { preprocessing: body.preprocessing } : {}) },
+      dir,
+      {
+        artifacts,
+        models: store.models,
+        maxHeapMb: config.ingestMaxHeapMb,
+        admit: (bytes) => requireRoom(quota, tenant, bytes),
+        allowedHosts: config.modelImportAllowedHosts,
+        maxBytes: config.uploadLimitBytes,
+        timeoutMs: IMPORT_FETCH_TIMEOUT_MS,
+      },
+    ).finally(release);
     const m = (await store.models.get(id))!;
     return reply.code(202).header('location', `/v1/models/${id}`).send(present(m));
   }
@@ -133,12 +165,12 @@ const routes: FastifyPluginAsyncTypebox = async (app) => {
         'Either way the same checks: the manifest against the files (every weight present, sizes exact), no NaN or infinity, every layer one that can be ' +
         'trained (Conv2D, DepthwiseConv2D, SeparableConv2D, BatchNormalization, ReLU, ZeroPadding2D, Add, Concatenate, Global/Average/MaxPooling2D, Dropout, ' +
         'Flatten, Reshape, Activation, Dense, and nested models of them; convolutions undilated, channels_last), refused as `untrainable_layers` naming ' +
-        'each layer\'s class, name and place, and the topology built by TensorFlow.js in a child process, one input and one output of shape [?, classes]. ' +
+        "each layer's class, name and place, and the topology built by TensorFlow.js in a child process, one input and one output of shape [?, classes]. " +
         'Weights quantized to uint8, uint16 or float16 are stored dequantized as float32 (what training reads and a download gives). ' +
         'The model is stored as model.json (its userDefinedMetadata kept) + one weights.bin. ' +
         '`classes` and `preprocessing` come from `userDefinedMetadata.tfjsAdapt` when present (a model downloaded from this service has them); ' +
         'a `preprocessing` given with the upload or import wins; otherwise classes are "0".."n-1" and preprocessing is null (fine-tuning then feeds the ' +
-        'dataset\'s own preprocessing). model.json may nest at most 100 levels (**400** `too_deep`). At most MODEL_CHECK_CONCURRENCY uploads and imports ' +
+        "dataset's own preprocessing). model.json may nest at most 100 levels (**400** `too_deep`). At most MODEL_CHECK_CONCURRENCY uploads and imports " +
         'are checked at once; beyond, **503** `model_checks_busy` with Retry-After, before the body is read. A tenant whose storage quota cannot hold the ' +
         'model: **409** `storage_quota_exceeded` (an import then fails with that code).',
       body: {
@@ -150,18 +182,30 @@ const routes: FastifyPluginAsyncTypebox = async (app) => {
       response: { 201: Model, 202: Model, 400: Problem, 409: Problem, 413: Problem, 415: Problem, 503: Problem },
     },
     // a multipart body is read and checked by the handler, field by field; JSON by its schema
-    validatorCompiler: (route) => (route.httpPart === 'body' && (route as { contentType?: string }).contentType === 'multipart/form-data' ? () => true : app.validatorCompiler!(route)),
+    validatorCompiler: (route) =>
+      route.httpPart === 'body' && (route as { contentType?: string }).contentType === 'multipart/form-data' ? () => true : app.validatorCompiler!(route),
     handler: async (req, reply) => {
       if (req.isMultipart()) return upload(req, reply);
       if (req.body === undefined || req.body === null) {
-        throw new HttpProblem(415, 'unsupported_media_type', 'Expected multipart/form-data or JSON', 'upload a model as multipart/form-data (curl -F modelJson=@model.json -F weights=@weights.bin) or import one with JSON {"source": {"url": "https://.../model.json"}}');
+        throw new HttpProblem(
+          415,
+          'unsupported_media_type',
+          'Expected multipart/form-data or JSON',
+          'upload a model as multipart/form-data (curl -F modelJson=@model.json -F weights=@weights.bin) or import one with JSON {"source": {"url": "https://.../model.json"}}',
+        );
       }
-      return importFromUrl(req.body as ImportModel, req, reply);
+      return importFromUrl(req.body, req, reply);
     },
   });
 
   app.get('/', {
-    schema: { tags, summary: 'List models, newest first', description: 'Trained (with `jobId`) and uploaded models. Cursor paging: pass `nextCursor` as `after` while `hasMore` is true.', querystring: PageQuery, response: { 200: Page(Model) } },
+    schema: {
+      tags,
+      summary: 'List models, newest first',
+      description: 'Trained (with `jobId`) and uploaded models. Cursor paging: pass `nextCursor` as `after` while `hasMore` is true.',
+      querystring: PageQuery,
+      response: { 200: Page(Model) },
+    },
     handler: async (req) => {
       const page = await store.models.list(req.query.limit, req.query.after, req.tenant);
       return { ...page, data: page.data.map(present) };
@@ -169,7 +213,14 @@ const routes: FastifyPluginAsyncTypebox = async (app) => {
   });
 
   app.get('/:id', {
-    schema: { tags, summary: 'Read a model and its lineage', description: 'Lineage: the job that trained it (`jobId`), the model it was fine-tuned from (`baseModelId`), its datasets by role, and the final metrics; `files` are the download URLs.', params: IdParams, response: { 200: Model, 404: Problem } },
+    schema: {
+      tags,
+      summary: 'Read a model and its lineage',
+      description:
+        'Lineage: the job that trained it (`jobId`), the model it was fine-tuned from (`baseModelId`), its datasets by role, and the final metrics; `files` are the download URLs.',
+      params: IdParams,
+      response: { 200: Model, 404: Problem },
+    },
     handler: async (req) => {
       const m = await store.models.get(req.params.id, req.tenant);
       if (!m) throw notFound('Model', req.params.id, '/id');
@@ -204,7 +255,8 @@ const routes: FastifyPluginAsyncTypebox = async (app) => {
     schema: {
       tags,
       summary: 'Download the model topology and weight manifest',
-      description: 'Standard tfjs LayersModel JSON: `tf.loadLayersModel(<this url>)` fetches weights.bin beside it. `userDefinedMetadata.tfjsAdapt` holds inputShape, classes and preprocessing (input = raw * scale + offset); outputs are logits. 409 while the model is not `ready`.',
+      description:
+        'Standard tfjs LayersModel JSON: `tf.loadLayersModel(<this url>)` fetches weights.bin beside it. `userDefinedMetadata.tfjsAdapt` holds inputShape, classes and preprocessing (input = raw * scale + offset); outputs are logits. 409 while the model is not `ready`.',
       params: IdParams,
       response: { 200: Type.Unknown(), 404: Problem, 409: Problem },
     },
@@ -219,7 +271,8 @@ const routes: FastifyPluginAsyncTypebox = async (app) => {
     schema: {
       tags,
       summary: 'Download the model weights',
-      description: 'The binary weights file named by model.json\'s `weightsManifest` (little-endian float32, in manifest order); `tf.loadLayersModel` fetches it itself. 409 while the model is not `ready`.',
+      description:
+        "The binary weights file named by model.json's `weightsManifest` (little-endian float32, in manifest order); `tf.loadLayersModel` fetches it itself. 409 while the model is not `ready`.",
       params: IdParams,
       response: { 200: Type.Unsafe<unknown>({ type: 'string', format: 'binary' }), 404: Problem, 409: Problem },
     },

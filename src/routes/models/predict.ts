@@ -18,18 +18,24 @@ const routes: FastifyPluginAsyncTypebox = async (app) => {
   const { store, config } = app.deps;
   const limits = config.predict;
 
-  const invalid = (pointer: string, detail: string) => fieldsProblem({ status: 400, slug: 'validation', title: 'The request is not valid', errors: [{ pointer, in: 'body', detail }] });
+  const invalid = (pointer: string, detail: string) =>
+    fieldsProblem({ status: 400, slug: 'validation', title: 'The request is not valid', errors: [{ pointer, in: 'body', detail }] });
 
   /** Raw pixels of every `image` part, and `topK` if given; bounded by count and bytes as they arrive. */
   async function readImages(req: FastifyRequest, m: ModelRecord & { inputShape: number[] }): Promise<{ values: Float32Array; count: number; topK?: number }> {
     const input = imageInput(m.inputShape);
-    if ('refused' in input) throw new HttpProblem(400, 'not_an_image_model', 'The model does not take images', input.refused, [{ pointer: '/image', in: 'body', detail: input.refused }]);
+    if ('refused' in input)
+      throw new HttpProblem(400, 'not_an_image_model', 'The model does not take images', input.refused, [
+        { pointer: '/image', in: 'body', detail: input.refused },
+      ]);
     const declared = Number(req.headers['content-length']);
     if (Number.isFinite(declared) && declared > limits.maxBodyBytes) throw tooLarge(limits.maxBodyBytes);
     const pixels: Array<Promise<Float32Array>> = [];
     let topK: number | undefined;
     let total = 0;
-    const parts = req.parts({ limits: { fileSize: limits.maxBodyBytes, fieldSize: FORM_FIELD_BYTES, fields: 4, files: limits.maxExamples + 1, parts: limits.maxExamples + 5 } });
+    const parts = req.parts({
+      limits: { fileSize: limits.maxBodyBytes, fieldSize: FORM_FIELD_BYTES, fields: 4, files: limits.maxExamples + 1, parts: limits.maxExamples + 5 },
+    });
     for await (const part of parts) {
       if (part.type === 'field') {
         if (part.fieldname !== 'topK') throw invalid(`/${part.fieldname}`, 'is not a known field; expected image files and optionally topK');
@@ -71,7 +77,7 @@ const routes: FastifyPluginAsyncTypebox = async (app) => {
         'and PREDICT_MAX_BODY_BYTES bytes (**413**) per request; an example of the wrong shape is a **400** naming it (`/examples/3`) and the shape expected; ' +
         'PREDICT_TENANT_CONCURRENCY predictions in flight per tenant (**429** `too_many_predictions`) and PREDICT_QUEUE_MAX in all (**503** `predictions_busy`), ' +
         'each with Retry-After; a child that crashes or takes longer than PREDICT_TIMEOUT_MS is replaced and the request answered **503** (`prediction_failed`, ' +
-        '`prediction_timeout`): retry. Another tenant\'s model is a **404**; a model that is not `ready` a **409**.',
+        "`prediction_timeout`): retry. Another tenant's model is a **404**; a model that is not `ready` a **409**.",
       params: IdParams,
       body: { content: { 'application/json': { schema: PredictBody }, 'multipart/form-data': { schema: PredictForm } } } as unknown as typeof PredictBody,
       response: { 200: Predictions, 400: Problem, 404: Problem, 409: Problem, 413: Problem, 415: Problem, 429: Problem, 503: Problem },
@@ -84,7 +90,12 @@ const routes: FastifyPluginAsyncTypebox = async (app) => {
       if (m.status !== 'ready') throw new HttpProblem(409, 'not_ready', 'Model not ready', `model ${m.id} is ${m.status}`);
       const inputShape = m.inputShape;
       if (inputShape === null) {
-        throw new HttpProblem(409, 'no_input_shape', 'The model has no fixed input shape', `model ${m.id} takes inputs with free dimensions; predictions need a model whose input shape is fixed`);
+        throw new HttpProblem(
+          409,
+          'no_input_shape',
+          'The model has no fixed input shape',
+          `model ${m.id} takes inputs with free dimensions; predictions need a model whose input shape is fixed`,
+        );
       }
       let input: { values: Float32Array; count: number; topK?: number };
       if (req.isMultipart()) input = await readImages(req, { ...m, inputShape });
@@ -93,7 +104,12 @@ const routes: FastifyPluginAsyncTypebox = async (app) => {
         if (body.examples.length > limits.maxExamples) throw tooManyExamples('/examples', limits.maxExamples);
         const packed = packExamples(body.examples, inputShape);
         if ('errors' in packed) {
-          throw fieldsProblem({ status: 400, slug: 'validation', title: `Examples do not fit the model's input shape [${inputShape.join(', ')}]`, errors: packed.errors });
+          throw fieldsProblem({
+            status: 400,
+            slug: 'validation',
+            title: `Examples do not fit the model's input shape [${inputShape.join(', ')}]`,
+            errors: packed.errors,
+          });
         }
         input = { values: packed.values, count: body.examples.length, ...(body.topK !== undefined ? { topK: body.topK } : {}) };
       }
@@ -125,10 +141,22 @@ function ranked(p: Prediction, count: number, classes: string[] | null, topK = p
 }
 
 const tooLarge = (limit: number) =>
-  new HttpProblem(413, 'body_too_large', 'Request too large', `a prediction request may carry at most ${limit} bytes (PREDICT_MAX_BODY_BYTES); send fewer examples per request`);
+  new HttpProblem(
+    413,
+    'body_too_large',
+    'Request too large',
+    `a prediction request may carry at most ${limit} bytes (PREDICT_MAX_BODY_BYTES); send fewer examples per request`,
+  );
 
 const tooManyExamples = (pointer: string, limit: number) =>
-  fieldsProblem({ status: 400, slug: 'too_many_examples', title: 'Too many examples', errors: [{ pointer, in: 'body', detail: `holds more than ${limit} examples, the most one request may (PREDICT_MAX_EXAMPLES); send them in several requests` }] });
+  fieldsProblem({
+    status: 400,
+    slug: 'too_many_examples',
+    title: 'Too many examples',
+    errors: [
+      { pointer, in: 'body', detail: `holds more than ${limit} examples, the most one request may (PREDICT_MAX_EXAMPLES); send them in several requests` },
+    ],
+  });
 
 function asProblem(err: unknown, reply: { header(name: string, value: string): unknown }): unknown {
   if (err instanceof PredictModelError) return new HttpProblem(409, 'invalid_model', 'The model cannot be run', err.message);

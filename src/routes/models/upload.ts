@@ -49,7 +49,8 @@ function metadata(json: ModelJson, errors: FieldError[]): { classes?: unknown; p
   const at = '/modelJson/userDefinedMetadata/tfjsAdapt';
   const out: { classes?: unknown; preprocessing?: Preprocessing } = {};
   if (meta.classes !== undefined) {
-    if (!Array.isArray(meta.classes) || !meta.classes.every((c) => typeof c === 'string')) errors.push({ pointer: `${at}/classes`, in: 'body', detail: 'must be an array of class names' });
+    if (!Array.isArray(meta.classes) || !meta.classes.every((c) => typeof c === 'string'))
+      errors.push({ pointer: `${at}/classes`, in: 'body', detail: 'must be an array of class names' });
     else out.classes = meta.classes;
   }
   if (meta.preprocessing !== undefined) {
@@ -74,13 +75,15 @@ export async function acceptModelUpload(upload: ReceivedUpload, dir: string, dep
   const problem = (pointer: string, detail: string) => errors.push({ pointer, in: 'body', detail });
   for (const field of upload.fields.keys()) {
     if (field === 'weights') problem('/weights', 'must be file uploads (curl -F weights=@file.bin), not text');
-    else if (!['name', 'modelJson', 'preprocessing'].includes(field)) problem(`/${field}`, 'is not a known field (expected modelJson, weights and optionally name and preprocessing)');
+    else if (!['name', 'modelJson', 'preprocessing'].includes(field))
+      problem(`/${field}`, 'is not a known field (expected modelJson, weights and optionally name and preprocessing)');
   }
   for (const f of upload.files) {
     if (f.field !== 'modelJson' && f.field !== 'weights') problem(`/${f.field}`, 'is not a known file field (expected modelJson and weights)');
   }
   const names = upload.fields.get('name') ?? [];
-  if (names.length > 1 || (names[0] !== undefined && (names[0].trim() === '' || names[0].length > 200))) problem('/name', 'must be given once, 1 to 200 characters');
+  if (names.length > 1 || (names[0] !== undefined && (names[0].trim() === '' || names[0].length > 200)))
+    problem('/name', 'must be given once, 1 to 200 characters');
   const preprocessingTexts = upload.fields.get('preprocessing') ?? [];
   let preprocessing: Preprocessing | undefined;
   if (preprocessingTexts.length > 1) problem('/preprocessing', 'is given more than once');
@@ -97,10 +100,11 @@ export async function acceptModelUpload(upload: ReceivedUpload, dir: string, dep
   const jsonTexts = upload.fields.get('modelJson') ?? [];
   if (jsonFiles.length + jsonTexts.length === 0) problem('/modelJson', 'is required: the model.json file (curl -F modelJson=@model.json)');
   else if (jsonFiles.length + jsonTexts.length > 1) problem('/modelJson', 'is given more than once; expected one model.json');
-  else if (jsonFiles[0] && jsonFiles[0].bytes > MAX_MODEL_JSON_BYTES) problem('/modelJson', `is ${jsonFiles[0].bytes} bytes; expected at most ${MAX_MODEL_JSON_BYTES}`);
+  else if (jsonFiles[0] && jsonFiles[0].bytes > MAX_MODEL_JSON_BYTES)
+    problem('/modelJson', `is ${jsonFiles[0].bytes} bytes; expected at most ${MAX_MODEL_JSON_BYTES}`);
   if (errors.length > 0) throw rejected(errors, 'validation', 'The request is not valid');
 
-  const text = jsonFiles[0] ? await readFile(jsonFiles[0].path, 'utf8') : jsonTexts[0]!;
+  const text = jsonFiles[0] ? await readFile(jsonFiles[0].path, 'utf8') : jsonTexts[0];
   const weights = await Promise.all(
     upload.files.filter((f) => f.field === 'weights').map(async (f) => ({ filename: f.filename, path: f.path, bytes: (await stat(f.path)).size })),
   );
@@ -131,7 +135,11 @@ export async function acceptModel(source: ModelSource, dir: string, deps: ModelU
       const declared = meta.classes as string[] | undefined;
       if (declared && declared.length !== stored.numClasses) {
         throw new ModelRejected([
-          { pointer: '/modelJson/userDefinedMetadata/tfjsAdapt/classes', in: 'body', detail: `names ${declared.length} classes but the model outputs ${stored.numClasses} scores` },
+          {
+            pointer: '/modelJson/userDefinedMetadata/tfjsAdapt/classes',
+            in: 'body',
+            detail: `names ${declared.length} classes but the model outputs ${stored.numClasses} scores`,
+          },
         ]);
       }
     });

@@ -52,7 +52,7 @@ const routes: FastifyPluginAsyncTypebox = async (app) => {
       description:
         'Searches job specs: each trial is `template` with the `parameters` (keyed by JSON pointers into it) set to its values, and runs as an ordinary job ' +
         '(its `sweepId` names the sweep). Every trial is built, checked and estimated now, as a job create would be: a value that makes a bad spec is a 400 ' +
-        'naming the parameter (e.g. `/parameters/~1method~1weight`) and the trial; the sum of the trials\' estimated work must stay within SWEEP_MAX_FLOPS. ' +
+        "naming the parameter (e.g. `/parameters/~1method~1weight`) and the trial; the sum of the trials' estimated work must stay within SWEEP_MAX_FLOPS. " +
         'Answers 202 with the sweep, whose first `maxParallel` trials are queued; the next ones start as trials end. ' +
         'Trials count toward MAX_ACTIVE_JOBS_PER_TENANT: while the tenant is at it, the sweep waits.',
       body: SweepSpec,
@@ -64,14 +64,22 @@ const routes: FastifyPluginAsyncTypebox = async (app) => {
       const planned = planTrials(body, seed);
       if ('errors' in planned) throw invalid(planned.errors);
       const { trials } = planned;
-      const errors = objectiveProblems(body, trials.map((t) => t.spec));
+      const errors = objectiveProblems(
+        body,
+        trials.map((t) => t.spec),
+      );
       checkRuntimeLimit(body.template, config.jobMaxRuntimeSeconds, (pointer, detail) => errors.push({ pointer: `/template${pointer}`, in: 'body', detail }));
       if (body.maxParallel > config.maxActiveJobsPerTenant) {
-        errors.push({ pointer: '/maxParallel', in: 'body', detail: `is ${body.maxParallel}; expected at most ${config.maxActiveJobsPerTenant} (MAX_ACTIVE_JOBS_PER_TENANT)` });
+        errors.push({
+          pointer: '/maxParallel',
+          in: 'body',
+          detail: `is ${body.maxParallel}; expected at most ${config.maxActiveJobsPerTenant} (MAX_ACTIVE_JOBS_PER_TENANT)`,
+        });
       }
       if (errors.length > 0) throw invalid(errors);
       const admitted = await admitTrials(trials, req.tenant);
-      if ('errors' in admitted) throw fieldsProblem({ status: 400, slug: 'invalid_sweep', title: 'A trial of the sweep is not valid', errors: admitted.errors });
+      if ('errors' in admitted)
+        throw fieldsProblem({ status: 400, slug: 'invalid_sweep', title: 'A trial of the sweep is not valid', errors: admitted.errors });
       const flops = admitted.estimates.reduce((sum, e) => sum + e.flops, 0);
       const maxTrialMemoryBytes = Math.max(...admitted.estimates.map((e) => e.memoryBytes));
       if (flops > config.sweepMaxFlops) {
@@ -96,7 +104,7 @@ const routes: FastifyPluginAsyncTypebox = async (app) => {
         tenant: req.tenant,
         spec,
         estimate: { trials: trials.length, flops, maxTrialMemoryBytes },
-        trials: trials.map((t, i) => ({ ...t, estimate: admitted.estimates[i]! })),
+        trials: trials.map((t, i) => ({ ...t, estimate: admitted.estimates[i] })),
       });
       await app.deps.live.publish(id, events);
       await launcher.advance(id);
@@ -107,7 +115,13 @@ const routes: FastifyPluginAsyncTypebox = async (app) => {
   });
 
   app.get('/', {
-    schema: { tags, summary: 'List sweeps, newest first', description: 'Filter by `status`. Cursor paging: pass `nextCursor` as `after` while `hasMore` is true.', querystring: SweepListQuery, response: { 200: Page(Sweep) } },
+    schema: {
+      tags,
+      summary: 'List sweeps, newest first',
+      description: 'Filter by `status`. Cursor paging: pass `nextCursor` as `after` while `hasMore` is true.',
+      querystring: SweepListQuery,
+      response: { 200: Page(Sweep) },
+    },
     handler: (req) => store.sweeps.list({ ...req.query, tenant: req.tenant }),
   });
 
@@ -116,7 +130,7 @@ const routes: FastifyPluginAsyncTypebox = async (app) => {
       tags,
       summary: 'Read a sweep',
       description:
-        'Its status, every trial (`jobId` once launched, `parameters`, `status`, the `objective` of its finished model, the `latest` epoch\'s value, and `stopped` when early termination ended it) ' +
+        "Its status, every trial (`jobId` once launched, `parameters`, `status`, the `objective` of its finished model, the `latest` epoch's value, and `stopped` when early termination ended it) " +
         'and the `best` trial so far with the `reason` (the metric, its value and epoch, the goal, and the runner-up).',
       params: IdParams,
       response: { 200: Sweep, 404: Problem },

@@ -14,7 +14,7 @@ after(() => rmSync(dir, { recursive: true, force: true }));
 /** A deterministic CSV of several megabytes, so records straddle the reader's 1 MB chunks. */
 function sample(): string {
   let seed = 1;
-  const random = () => ((seed = (seed * 1103515245 + 12345) % 2 ** 31) / 2 ** 31);
+  const random = () => (seed = (seed * 1103515245 + 12345) % 2 ** 31) / 2 ** 31;
   const cell = () => {
     const r = random();
     if (r < 0.05) return `"quoted, with a comma"`;
@@ -52,7 +52,7 @@ test('CsvRecords splits like csv-parse, across chunk boundaries, with quotes, ne
     let line = 1;
     for (let i = 0; i < got.length; i++) {
       assert.equal(lines[i], line, `record ${i}`);
-      line += 1 + got[i]!.join(',').split('\n').length - 1;
+      line += 1 + got[i].join(',').split('\n').length - 1;
     }
   } finally {
     closeSync(fd);

@@ -13,7 +13,13 @@ export interface UploadFile {
 }
 
 /** POSTs multipart/form-data the way `curl -F` does. */
-export async function postForm(h: Pick<Harness, 'url'>, path: string, fields: Record<string, string>, files: UploadFile[], opts: { headers?: Record<string, string> } = {}): Promise<Reply> {
+export async function postForm(
+  h: Pick<Harness, 'url'>,
+  path: string,
+  fields: Record<string, string>,
+  files: UploadFile[],
+  opts: { headers?: Record<string, string> } = {},
+): Promise<Reply> {
   const form = new FormData();
   for (const [k, v] of Object.entries(fields)) form.append(k, v);
   for (const f of files) form.append(f.field, new Blob([f.content as BlobPart]), f.filename ?? `${f.field}.bin`);
@@ -58,7 +64,7 @@ export function idx(type: 0x08 | 0x0d, dims: number[], values: ArrayLike<number>
   const at = 4 + 4 * dims.length;
   for (let i = 0; i < values.length; i++) {
     if (type === 0x08) buf[at + i] = values[i]!;
-    else buf.writeFloatBE(values[i]!, at + i * 4);
+    else buf.writeFloatBE(values[i], at + i * 4);
   }
   return opts.gzip ? gzipSync(buf) : buf;
 }
@@ -71,7 +77,9 @@ export async function png(pixels: Uint8Array, h: number, w: number, channels: 1 
 }
 
 export async function jpeg(pixels: Uint8Array, h: number, w: number, channels: 1 | 3 = 3): Promise<Buffer> {
-  return sharp(Buffer.from(pixels), { raw: { width: w, height: h, channels } }).jpeg({ quality: 95 }).toBuffer();
+  return sharp(Buffer.from(pixels), { raw: { width: w, height: h, channels } })
+    .jpeg({ quality: 95 })
+    .toBuffer();
 }
 
 /** A zip with stored (uncompressed) entries; a name ending in / is a folder. */

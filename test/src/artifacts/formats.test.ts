@@ -12,8 +12,12 @@ test('docs/datasets.md shows the format registry as it is', () => {
 
 test('the OpenAPI form documents every format, file and option of the registry', () => {
   const props = UploadDatasetForm.properties as Record<string, { anyOf?: Array<{ const: string }> }>;
-  assert.deepEqual(props.format!.anyOf!.map((f) => f.const), FORMAT_NAMES);
+  assert.deepEqual(
+    props.format.anyOf!.map((f) => f.const),
+    FORMAT_NAMES,
+  );
   for (const name of FORMAT_NAMES) {
-    for (const field of [...Object.keys(FORMATS[name].files), ...FORMATS[name].options]) assert.ok(field in props, `${name}: ${field} is not in UploadDatasetForm`);
+    for (const field of [...Object.keys(FORMATS[name].files), ...FORMATS[name].options])
+      assert.ok(field in props, `${name}: ${field} is not in UploadDatasetForm`);
   }
 });

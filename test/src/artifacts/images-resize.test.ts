@@ -15,10 +15,23 @@ let runs = 0;
 async function convert(options: Pick<ImagesJob, 'resize' | 'imageSize' | 'channels'>): Promise<{ pixels: number[]; imageShape: number[] | null }> {
   const image = await png(Uint8Array.from([40, 80, 160, 240, 40, 80, 160, 240]), 2, 4);
   const file = join(root, `${++runs}.tar`);
-  writeFileSync(file, await tarball([['a/1.png', image], ['b/1.png', image]]));
+  writeFileSync(
+    file,
+    await tarball([
+      ['a/1.png', image],
+      ['b/1.png', image],
+    ]),
+  );
   const outDir = join(root, `out-${runs}`);
   mkdirSync(outDir);
-  const result = await ingestImages({ kind: 'images', file, outDir, layout: 'flat', limit: { datasetMaxBytes: 1 << 20, quota: null, imageMaxPixels: 1 << 20 }, ...options });
+  const result = await ingestImages({
+    kind: 'images',
+    file,
+    outDir,
+    layout: 'flat',
+    limit: { datasetMaxBytes: 1 << 20, quota: null, imageMaxPixels: 1 << 20 },
+    ...options,
+  });
   const features = readFileSync(join(outDir, 'features.bin'));
   return { pixels: Array.from(features.subarray(0, features.length / 2)), imageShape: result.imageShape };
 }
@@ -38,7 +51,7 @@ test('stretch (the default) squeezes the whole image into the size, ignoring its
   const { pixels } = await convert({ resize: 'stretch', imageSize: [2, 2], channels: 1 });
   // each output column averages two source columns: all four contribute, left dark, right light
   assert.equal(pixels.length, 4);
-  assert.ok(pixels[0]! > 40 && pixels[0]! < 120 && pixels[1]! > 120 && pixels[1]! < 240, `stretched row ${pixels.slice(0, 2)}`);
+  assert.ok(pixels[0] > 40 && pixels[0] < 120 && pixels[1] > 120 && pixels[1] < 240, `stretched row ${pixels.slice(0, 2)}`);
   assert.deepEqual(pixels.slice(0, 2), pixels.slice(2));
 });
 

@@ -33,7 +33,11 @@ const forgetLocalCopies = () => ['datasets', 'models', 'jobs'].forEach((k) => rm
 
 test('datasets, checkpoints and models live in the object store; a host without copies fetches them; deletes remove them', { timeout: 300_000 }, async () => {
   const data = await registerMnist(h, 1000, 200);
-  assert.deepEqual(await s3.keys(`datasets/${data.train}/`), [`datasets/${data.train}/.manifest.json`, `datasets/${data.train}/features.bin`, `datasets/${data.train}/labels.bin`]);
+  assert.deepEqual(await s3.keys(`datasets/${data.train}/`), [
+    `datasets/${data.train}/.manifest.json`,
+    `datasets/${data.train}/features.bin`,
+    `datasets/${data.train}/labels.bin`,
+  ]);
 
   const csv = await uploadDataset(h, { name: 'c', format: 'csv' }, [{ field: 'file', content: 'a,b,label\n1,2,x\n3,4,y\n5,6,x\n', filename: 'data.csv' }]);
   assert.equal(csv.status, 'ready', JSON.stringify(csv.error));
@@ -74,7 +78,13 @@ test('datasets, checkpoints and models live in the object store; a host without 
   assert.deepEqual(await s3.keys(`models/${copy}/`), [`models/${copy}/.manifest.json`, `models/${copy}/model.json`, `models/${copy}/weights.bin`]);
 
   forgetLocalCopies();
-  const finetune = { type: 'finetune', model: { base: copy }, strategy: { kind: 'full' }, data, hyperparameters: { epochs: 1, batchSize: 64, seed: 3, optimizer: { name: 'sgd', learningRate: 0.01 } } };
+  const finetune = {
+    type: 'finetune',
+    model: { base: copy },
+    strategy: { kind: 'full' },
+    data,
+    hyperparameters: { epochs: 1, batchSize: 64, seed: 3, optimizer: { name: 'sgd', learningRate: 0.01 } },
+  };
   const tuned = await waitForJob(h, (await h.request('POST', '/v1/jobs', finetune)).body.id);
   assert.equal(tuned.status, 'succeeded', JSON.stringify(tuned.error));
   assert.ok(existsSync(local('models', copy)), 'the worker fetched the base it fine-tuned');
@@ -106,13 +116,21 @@ test('with the object store away the API answers 503 problem+json, and serves ag
 test('ARTIFACTS_URL, S3_ENDPOINT and S3_FORCE_PATH_STYLE are checked at start, with what was expected', () => {
   const env = { DATA_DIR: h.dataDir };
   assert.equal(loadConfig(env).objectStore, null, 'unset: the local directory is the truth');
-  assert.deepEqual(loadConfig({ ...env, ARTIFACTS_URL: 's3://my-bucket/a/b/' }).objectStore, { bucket: 'my-bucket', prefix: 'a/b', forcePathStyle: false, region: 'us-east-1' });
+  assert.deepEqual(loadConfig({ ...env, ARTIFACTS_URL: 's3://my-bucket/a/b/' }).objectStore, {
+    bucket: 'my-bucket',
+    prefix: 'a/b',
+    forcePathStyle: false,
+    region: 'us-east-1',
+  });
   for (const [name, value, expected] of [
     ['ARTIFACTS_URL', '/data/artifacts', /expected s3:\/\/bucket/],
     ['ARTIFACTS_URL', 's3://B', /expected s3:\/\/bucket/],
     ['S3_ENDPOINT', 'minio:9000', /expected an http/],
     ['S3_FORCE_PATH_STYLE', 'yes', /expected true or false/],
   ] as const) {
-    assert.throws(() => loadConfig({ ...env, ARTIFACTS_URL: 's3://ok-bucket', [name]: value }), (err: Error) => err instanceof ConfigError && expected.test(err.message) && err.message.includes(name));
+    assert.throws(
+      () => loadConfig({ ...env, ARTIFACTS_URL: 's3://ok-bucket', [name]: value }),
+      (err: Error) => err instanceof ConfigError && expected.test(err.message) && err.message.includes(name),
+    );
   }
 });

@@ -42,12 +42,20 @@ test('DatasetWriter refuses the example that would pass the limit, and the files
 test('DatasetWriter refuses what the quota has no room for, saying the room left', () => {
   const dir = mkdtempSync(join(tmpdir(), 'writer-'));
   try {
-    const w = new DatasetWriter({ dir, featureSize: 4, dtype: 'uint8', limit: { datasetMaxBytes: 1 << 20, quota: { quotaBytes: 1000, usedBytes: 980 }, imageMaxPixels: 1 } });
+    const w = new DatasetWriter({
+      dir,
+      featureSize: 4,
+      dtype: 'uint8',
+      limit: { datasetMaxBytes: 1 << 20, quota: { quotaBytes: 1000, usedBytes: 980 }, imageMaxPixels: 1 },
+    });
     w.slot();
     w.commit(0);
     w.slot();
     w.commit(0);
-    assert.throws(() => w.slot(), (err: IngestError) => err.code === 'storage_quota_exceeded' && err.location?.expected === 20 && /20 of 1000 bytes left/.test(err.message));
+    assert.throws(
+      () => w.slot(),
+      (err: IngestError) => err.code === 'storage_quota_exceeded' && err.location?.expected === 20 && /20 of 1000 bytes left/.test(err.message),
+    );
     w.abort();
   } finally {
     rmSync(dir, { recursive: true, force: true });

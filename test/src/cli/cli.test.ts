@@ -95,7 +95,10 @@ test('an unreachable service exits 1 and names the URL it tried', async () => {
 });
 
 test('submit of an invalid spec exits 1 and lists each offending field by JSON pointer', async () => {
-  const file = specFile('invalid.json', quickSpec({ hyperparameters: { epochs: 0, batchSize: 64, optimizer: { name: 'sgd', learningRate: 0.1, momentun: 0.9 } } }));
+  const file = specFile(
+    'invalid.json',
+    quickSpec({ hyperparameters: { epochs: 0, batchSize: 64, optimizer: { name: 'sgd', learningRate: 0.1, momentun: 0.9 } } }),
+  );
   const r = await cli(['submit', file]);
   assert.equal(r.code, 1);
   assert.equal(r.stdout, '', 'no job id: nothing was created');
@@ -108,19 +111,22 @@ test('submit --follow prints the job id, draws a bar per epoch fed by SSE, print
   const r = await cli(['submit', specFile('ok.json', quickSpec()), '--follow', '--progress', 'bars']);
   assert.equal(r.code, 0, r.stdout + r.stderr);
   const [id, summary, metrics] = r.stdout.trim().split('\n');
-  assert.match(id!, /^job_[A-Za-z0-9_-]+$/, 'the first line is the job id');
+  assert.match(id, /^job_[A-Za-z0-9_-]+$/, 'the first line is the job id');
   const job = (await h.request('GET', `/v1/jobs/${id}`)).body;
   assert.equal(job.status, 'succeeded');
   assert.equal(summary, `succeeded  model ${job.result.modelId}`);
-  assert.match(metrics!, /testAccuracy 0\.\d+/);
+  assert.match(metrics, /testAccuracy 0\.\d+/);
   assert.match(r.stderr, /epoch 1\/2 \[[█░]+\] 100% \| step (\d+)\/\1 \| loss [\d.]+ {2}accuracy [\d.]+/);
   assert.match(r.stderr, /epoch 2\/2 \[[█░]+\] 100% \| step (\d+)\/\1/);
 
   // following a finished job replays its log; lines are what logs and pipes get
-  const replay = await cli(['jobs', 'follow', id!]);
+  const replay = await cli(['jobs', 'follow', id]);
   assert.equal(replay.code, 0);
   assert.deepEqual(
-    replay.stderr.split('\n').filter((l) => l.startsWith('epoch') || l.startsWith('status')).map((l) => l.split('  ')[0]),
+    replay.stderr
+      .split('\n')
+      .filter((l) => l.startsWith('epoch') || l.startsWith('status'))
+      .map((l) => l.split('  ')[0]),
     ['status queued', 'status running (attempt 1)', 'epoch 1', 'epoch 2', 'status succeeded'],
   );
 
@@ -129,10 +135,10 @@ test('submit --follow prints the job id, draws a bar per epoch fed by SSE, print
   assert.match(list.stdout, /^ID\s+STATUS\s+TYPE\s+PROGRESS\s+BACKEND\s+CREATED/);
   assert.match(list.stdout, new RegExp(`${id}\\s+succeeded\\s+train\\s+epoch 2/2 step \\d+/\\d+\\s+${job.backend}`));
 
-  const got = await cli(['jobs', 'get', id!]);
+  const got = await cli(['jobs', 'get', id]);
   assert.deepEqual(JSON.parse(got.stdout), job);
 
-  const cancel = await cli(['jobs', 'cancel', id!]);
+  const cancel = await cli(['jobs', 'cancel', id]);
   assert.equal(cancel.code, 1);
   assert.match(cancel.stderr, new RegExp(`answered 409 Job already finished: job ${id} is succeeded`));
 
@@ -185,16 +191,16 @@ test('sweep create --wait prints the id, then the trials table and the best tria
   const created = await cli(['sweep', 'create', file, '--wait']);
   assert.equal(created.code, 0, created.stderr);
   const [id, summary, head] = created.stdout.split('\n');
-  assert.match(id!, /^swp_[0-9a-f]{24}$/);
-  assert.match(summary!, /succeeded {2}grid, 2 trials, maximize testAccuracy/);
-  assert.match(head!, /#\s+JOB\s+STATUS\s+\/hyperparameters\/optimizer\/learningRate\s+TESTACCURACY/);
+  assert.match(id, /^swp_[0-9a-f]{24}$/);
+  assert.match(summary, /succeeded {2}grid, 2 trials, maximize testAccuracy/);
+  assert.match(head, /#\s+JOB\s+STATUS\s+\/hyperparameters\/optimizer\/learningRate\s+TESTACCURACY/);
   assert.match(created.stdout, /best: trial [01] \(job_[0-9a-f]+\): trial [01] has the highest testAccuracy/);
   const list = await cli(['sweep', 'list']);
   assert.equal(list.code, 0, list.stderr);
   assert.match(list.stdout, new RegExp(`${id}\\s+succeeded\\s+2/2\\s+testAccuracy`));
-  const json = JSON.parse((await cli(['sweep', 'get', id!, '--json'])).stdout);
+  const json = JSON.parse((await cli(['sweep', 'get', id, '--json'])).stdout);
   assert.equal(json.best.jobId, json.trials[json.best.index].jobId);
-  const again = await cli(['sweep', 'cancel', id!]);
+  const again = await cli(['sweep', 'cancel', id]);
   assert.equal(again.code, 1);
   assert.match(again.stderr, /409.*already finished|Sweep already finished/);
 });
@@ -249,7 +255,10 @@ test('--url and --token (or TFJS_ADAPT_URL and TFJS_ADAPT_TOKEN) pick the servic
   try {
     assert.equal((await cli(['jobs', 'list'], { TFJS_ADAPT_URL: url, TFJS_ADAPT_TOKEN: 'from-env' })).code, 0);
     assert.equal((await cli(['jobs', 'list', '--url', url, '--token', 'from-flag'], { TFJS_ADAPT_TOKEN: 'from-env' })).code, 0);
-    assert.deepEqual(seen.map((hd) => hd.authorization), ['Bearer from-env', 'Bearer from-flag']);
+    assert.deepEqual(
+      seen.map((hd) => hd.authorization),
+      ['Bearer from-env', 'Bearer from-flag'],
+    );
   } finally {
     server.close();
   }

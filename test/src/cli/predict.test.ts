@@ -39,12 +39,14 @@ async function cli(args: string[]): Promise<{ code: number; stdout: string; stde
 
 test('tfjs-adapt predict: images and JSON examples, most probable class first, --top-k', async () => {
   const png = join(tmp, 'bottom.png');
-  await sharp(Buffer.from(pattern(2, 5)), { raw: { width: SIDE, height: SIDE, channels: 1 } }).png().toFile(png);
+  await sharp(Buffer.from(pattern(2, 5)), { raw: { width: SIDE, height: SIDE, channels: 1 } })
+    .png()
+    .toFile(png);
   const byImage = await cli(['predict', model, '--image', png, '--top-k', '2']);
   assert.equal(byImage.code, 0, byImage.stderr);
   const lines = byImage.stdout.trim().split('\n');
-  assert.match(lines[0]!, /^EXAMPLE\s+CLASS\s+PROBABILITY$/);
-  assert.match(lines[1]!, /^bottom\.png\s+bottom\s+[01]\.\d{4}$/);
+  assert.match(lines[0], /^EXAMPLE\s+CLASS\s+PROBABILITY$/);
+  assert.match(lines[1], /^bottom\.png\s+bottom\s+[01]\.\d{4}$/);
   assert.equal(lines.length, 3);
 
   const examples = join(tmp, 'examples.json');
@@ -52,8 +54,15 @@ test('tfjs-adapt predict: images and JSON examples, most probable class first, -
   const byJson = await cli(['predict', model, '--json', examples, '--top-k', '1']);
   assert.equal(byJson.code, 0, byJson.stderr);
   assert.deepEqual(
-    byJson.stdout.trim().split('\n').slice(1).map((l) => l.split(/\s+/).slice(0, 2)),
-    [['examples.json[0]', 'top-left'], ['examples.json[1]', 'top-right']],
+    byJson.stdout
+      .trim()
+      .split('\n')
+      .slice(1)
+      .map((l) => l.split(/\s+/).slice(0, 2)),
+    [
+      ['examples.json[0]', 'top-left'],
+      ['examples.json[1]', 'top-right'],
+    ],
   );
 });
 

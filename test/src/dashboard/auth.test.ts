@@ -20,7 +20,12 @@ let adminJob: any;
 async function jobOf(token: string) {
   const as = { authorization: `Bearer ${token}` };
   const train = await h.request('POST', '/v1/datasets', { name: 'train', source: { builtin: 'mnist', split: 'train', limit: 300 } }, as);
-  const created = await h.request('POST', '/v1/jobs', trainSpec({ train: train.body.id }, { hyperparameters: { epochs: 2, batchSize: 32, seed: 5, optimizer: { name: 'adam', learningRate: 0.003 } } }), as);
+  const created = await h.request(
+    'POST',
+    '/v1/jobs',
+    trainSpec({ train: train.body.id }, { hyperparameters: { epochs: 2, batchSize: 32, seed: 5, optimizer: { name: 'adam', learningRate: 0.003 } } }),
+    as,
+  );
   assert.equal(created.status, 202, JSON.stringify(created.body));
   return created.body;
 }
@@ -38,7 +43,7 @@ after(async () => {
   await h?.stop();
 });
 
-test('with auth on, the dashboard asks for a token, then shows that tenant\'s jobs live and downloads its model with the token', { skip }, async () => {
+test("with auth on, the dashboard asks for a token, then shows that tenant's jobs live and downloads its model with the token", { skip }, async () => {
   await page.goto(`${h.url}/`);
   await page.locator('#jobs + p.error').waitFor();
   assert.match(await page.locator('#jobs + p.error').innerText(), /type an API key into the token field/);
@@ -47,7 +52,7 @@ test('with auth on, the dashboard asks for a token, then shows that tenant\'s jo
   await page.locator('#token').press('Tab');
   const row = page.locator(`tr[data-job-id="${teamJob.id}"]`);
   await row.waitFor();
-  assert.equal(await page.locator(`tr[data-job-id="${adminJob.id}"]`).count(), 0, 'another tenant\'s job is not listed');
+  assert.equal(await page.locator(`tr[data-job-id="${adminJob.id}"]`).count(), 0, "another tenant's job is not listed");
 
   // the job page follows the event stream with the token to the end
   await row.locator('a').click();
@@ -57,11 +62,11 @@ test('with auth on, the dashboard asks for a token, then shows that tenant\'s jo
   // a plain link would go without the token and fetch a 401 instead of the model
   const [saved] = await Promise.all([page.waitForEvent('download'), page.locator('#model-download').click()]);
   assert.equal(saved.suggestedFilename(), 'model.json');
-  const model = JSON.parse(readFileSync((await saved.path())!, 'utf8'));
+  const model = JSON.parse(readFileSync(await saved.path(), 'utf8'));
   assert.ok(model.modelTopology && model.weightsManifest, `a tfjs model.json: ${JSON.stringify(model).slice(0, 200)}`);
 });
 
-test('the queue board makes the browser ask for credentials, and shows an admin tenant the training queue with every tenant\'s jobs', { skip }, async () => {
+test("the queue board makes the browser ask for credentials, and shows an admin tenant the training queue with every tenant's jobs", { skip }, async () => {
   const board = await browser.context.newPage();
   board.on('pageerror', (err) => pageErrors.push(err.message));
   const challenges: Response[] = [];

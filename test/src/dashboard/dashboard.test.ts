@@ -25,7 +25,13 @@ after(async () => {
 });
 
 test('the dashboard shows a job created through the API, and its loss chart grows while the job trains', { skip }, async () => {
-  const job = (await h.request('POST', '/v1/jobs', trainSpec(data, { hyperparameters: { epochs: 5, batchSize: 32, seed: 3, optimizer: { name: 'adam', learningRate: 0.002 } } }))).body;
+  const job = (
+    await h.request(
+      'POST',
+      '/v1/jobs',
+      trainSpec(data, { hyperparameters: { epochs: 5, batchSize: 32, seed: 3, optimizer: { name: 'adam', learningRate: 0.002 } } }),
+    )
+  ).body;
   await page.goto(`${h.url}/`);
   const row = page.locator(`tr[data-job-id="${job.id}"]`);
   await row.waitFor();
@@ -37,7 +43,10 @@ test('the dashboard shows a job created through the API, and its loss chart grow
   const samples: Array<{ status: string | null; points: number }> = [];
   const deadline = Date.now() + 90_000;
   for (;;) {
-    const status = await page.locator('.title-row .badge').getAttribute('data-status').catch(() => null);
+    const status = await page
+      .locator('.title-row .badge')
+      .getAttribute('data-status')
+      .catch(() => null);
     const points = Number((await page.locator('[data-chart=loss]').getAttribute('data-points')) ?? 0);
     samples.push({ status, points });
     if (status === 'succeeded' || status === 'failed') break;
@@ -50,8 +59,8 @@ test('the dashboard shows a job created through the API, and its loss chart grow
   const running = samples.filter((s) => s.status === 'running' && s.points > 0);
   assert.ok(running.length >= 2, `the chart had points while the job ran: ${JSON.stringify(samples)}`);
   const final = samples.at(-1)!.points;
-  assert.ok(running[0]!.points < final, `the chart grew after the first running sample: ${running[0]!.points} -> ${final}`);
-  for (let i = 1; i < samples.length; i++) assert.ok(samples[i]!.points >= samples[i - 1]!.points, 'points only ever get added');
+  assert.ok(running[0].points < final, `the chart grew after the first running sample: ${running[0].points} -> ${final}`);
+  for (let i = 1; i < samples.length; i++) assert.ok(samples[i].points >= samples[i - 1].points, 'points only ever get added');
 
   // after the end: one accuracy point per epoch, the result, the download link, checkpoints and the full log
   await page.locator('#model-download').waitFor();
@@ -62,7 +71,10 @@ test('the dashboard shows a job created through the API, and its loss chart grow
   const checkpoints = (await h.request('GET', `/v1/jobs/${job.id}/checkpoints`)).body.data;
   await page.waitForFunction((n) => document.querySelectorAll('#checkpoints tbody tr').length === n, checkpoints.length);
   const events = (await h.request('GET', `/v1/jobs/${job.id}/events?limit=1000`)).body.data;
-  assert.deepEqual(await page.locator('#events tbody tr').evaluateAll((rows) => rows.map((r) => Number(r.getAttribute('data-seq')))), events.map((e: any) => e.seq));
+  assert.deepEqual(
+    await page.locator('#events tbody tr').evaluateAll((rows) => rows.map((r) => Number(r.getAttribute('data-seq')))),
+    events.map((e: any) => e.seq),
+  );
 
   if (process.env.DASHBOARD_SCREENSHOT) await page.screenshot({ path: process.env.DASHBOARD_SCREENSHOT, fullPage: true });
 
@@ -72,7 +84,7 @@ test('the dashboard shows a job created through the API, and its loss chart grow
   assert.match(await page.locator(`tr[data-job-id="${job.id}"]`).innerText(), new RegExp(`${done.backend}`));
 });
 
-test('the new-job form shows the API\'s validation errors beside the offending fields, and creates a job from a valid spec', { skip }, async () => {
+test("the new-job form shows the API's validation errors beside the offending fields, and creates a job from a valid spec", { skip }, async () => {
   await page.goto(`${h.url}/#/new`);
   const bad = trainSpec(data, { hyperparameters: { epochs: 0, batchSize: 64, optimizer: { name: 'sgd', learningRate: 0.1, momentun: 0.9 } } });
   const text = JSON.stringify(bad, null, 2);
@@ -95,7 +107,9 @@ test('the new-job form shows the API\'s validation errors beside the offending f
   }
   assert.equal(await page.locator('.editor .marks .line.bad').count(), 2, 'no other line is marked');
 
-  await page.locator('#spec').fill(JSON.stringify(trainSpec(data, { hyperparameters: { epochs: 1, batchSize: 64, optimizer: { name: 'adam', learningRate: 0.003 } } }), null, 2));
+  await page
+    .locator('#spec')
+    .fill(JSON.stringify(trainSpec(data, { hyperparameters: { epochs: 1, batchSize: 64, optimizer: { name: 'adam', learningRate: 0.003 } } }), null, 2));
   assert.equal(await page.locator('.editor .marks .line.bad').count(), 0, 'editing clears the stale marks');
   await page.locator('#new-job button[type=submit]').click();
   await page.waitForURL(/#\/jobs\/job_/);
@@ -109,8 +123,13 @@ test('the dataset page shows the class counts and example images', { skip }, asy
   await page.goto(`${h.url}/#/datasets`);
   await page.locator(`tr[data-dataset-id="${ds.id}"] a`).click();
   await page.locator('#class-counts').waitFor();
-  const counts = await page.locator('#class-counts tr').evaluateAll((rows) => rows.map((r) => [r.getAttribute('data-class'), Number(r.querySelector('.num')!.textContent!.replace(/\D/g, ''))]));
-  assert.deepEqual(counts, ds.classes.map((c: string, i: number) => [c, ds.classCounts[i]]));
+  const counts = await page
+    .locator('#class-counts tr')
+    .evaluateAll((rows) => rows.map((r) => [r.getAttribute('data-class'), Number(r.querySelector('.num')!.textContent.replace(/\D/g, ''))]));
+  assert.deepEqual(
+    counts,
+    ds.classes.map((c: string, i: number) => [c, ds.classCounts[i]]),
+  );
   await page.locator('#examples img').first().waitFor();
   const first = page.locator('#examples figure').first();
   assert.match((await first.locator('img').getAttribute('src'))!, /^data:image\/png;base64,/);
@@ -118,9 +137,13 @@ test('the dataset page shows the class counts and example images', { skip }, asy
   assert.ok(await first.locator('img').evaluate((img: HTMLImageElement) => img.complete && img.naturalWidth === 28), 'the image decodes');
 });
 
-test('the Queues link opens the queue board, open like the rest while auth is off, and it lists the training queue\'s jobs', { skip }, async () => {
+test("the Queues link opens the queue board, open like the rest while auth is off, and it lists the training queue's jobs", { skip }, async () => {
   // a job of its own, so the test stands alone; BullMQ keeps it listed once it has finished too
-  const created = await h.request('POST', '/v1/jobs', trainSpec(data, { hyperparameters: { epochs: 1, batchSize: 64, seed: 2, optimizer: { name: 'adam', learningRate: 0.003 } } }));
+  const created = await h.request(
+    'POST',
+    '/v1/jobs',
+    trainSpec(data, { hyperparameters: { epochs: 1, batchSize: 64, seed: 2, optimizer: { name: 'adam', learningRate: 0.003 } } }),
+  );
   assert.equal(created.status, 202, JSON.stringify(created.body));
   await page.goto(`${h.url}/`);
   await page.getByRole('link', { name: 'Queues', exact: true }).click();

@@ -25,7 +25,11 @@ after(async () => {
   await api?.stop();
 });
 
-const png = (c: number) => sharp(Buffer.from(pattern(c, 2)), { raw: { width: SIDE, height: SIDE, channels: 1 } }).resize(64, 64, { kernel: 'nearest' }).png().toBuffer();
+const png = (c: number) =>
+  sharp(Buffer.from(pattern(c, 2)), { raw: { width: SIDE, height: SIDE, channels: 1 } })
+    .resize(64, 64, { kernel: 'nearest' })
+    .png()
+    .toBuffer();
 
 test("images given on a model's page are predicted, most probable class first", { skip }, async () => {
   await page.goto(`${api.url}/#/models/${model}`);

@@ -32,7 +32,10 @@ test('the sweep page shows the trials table, the best trial and why, and a plot 
   const data = await registerMnist(api, 200, 50);
   const created = await api.request('POST', '/v1/sweeps', {
     template: trainSpec(data),
-    parameters: { '/hyperparameters/optimizer/learningRate': { min: 0.001, max: 0.1, scale: 'log', gridPoints: 3 }, '/model/architecture/activation': { values: ['relu', 'tanh'] } },
+    parameters: {
+      '/hyperparameters/optimizer/learningRate': { min: 0.001, max: 0.1, scale: 'log', gridPoints: 3 },
+      '/model/architecture/activation': { values: ['relu', 'tanh'] },
+    },
     objective: { metric: 'testAccuracy' },
     algorithm: 'grid',
     maxParallel: 6,

@@ -33,7 +33,16 @@ async function dataset(id: string, count: number, shape: number[], seed: number)
   const labels = Int32Array.from({ length: count }, () => next() % 10);
   const dir = path.join(root, id);
   await writeDatasetFiles(dir, features, labels);
-  return { id, dir, numExamples: count, featureShape: shape, featureDtype: 'uint8', numClasses: 10, classes: [...'0123456789'], preprocessing: { scale: 1 / 255, offset: 0 } };
+  return {
+    id,
+    dir,
+    numExamples: count,
+    featureShape: shape,
+    featureDtype: 'uint8',
+    numClasses: 10,
+    classes: [...'0123456789'],
+    preprocessing: { scale: 1 / 255, offset: 0 },
+  };
 }
 
 function task(id: string, spec: JobSpec, data: TrainingTask['data'], base?: string): TrainingTask {
@@ -50,7 +59,11 @@ function task(id: string, spec: JobSpec, data: TrainingTask['data'], base?: stri
 
 function measure(t: TrainingTask): Promise<Measured> {
   return new Promise((resolve, reject) => {
-    const child = fork(CHILD, [JSON.stringify(t)], { execArgv: [], stdio: ['ignore', 'ignore', 'inherit', 'ipc'], env: { ...process.env, TFJS_BACKEND: 'wasm' } });
+    const child = fork(CHILD, [JSON.stringify(t)], {
+      execArgv: [],
+      stdio: ['ignore', 'ignore', 'inherit', 'ipc'],
+      env: { ...process.env, TFJS_BACKEND: 'wasm' },
+    });
     let answer: Measured | undefined;
     child.once('message', (m) => (answer = m as Measured));
     child.once('error', reject);
@@ -58,7 +71,12 @@ function measure(t: TrainingTask): Promise<Measured> {
   });
 }
 
-const hp = (batchSize: number, optimizer: JobSpec['hyperparameters'] extends infer H ? H extends { optimizer: infer O } ? O : never : never) => ({ epochs: 1, batchSize, seed: 3, optimizer });
+const hp = (batchSize: number, optimizer: JobSpec['hyperparameters'] extends infer H ? (H extends { optimizer: infer O } ? O : never) : never) => ({
+  epochs: 1,
+  batchSize,
+  seed: 3,
+  optimizer,
+});
 const MiB = (n: number) => `${(n / 2 ** 20).toFixed(2)} MiB`;
 
 /** Runs `t`, compares, and returns the figures for the report. */
@@ -69,10 +87,15 @@ async function within2x(name: string, t: TrainingTask, base?: { modelTopology: u
   assert.equal(measured.backend, 'wasm');
   const claimed = estimate.parameterBytes + estimate.optimizerStateBytes + estimate.activationBytes;
   const ratio = claimed / measured.peakTensorBytes;
-  console.log(`${name}: estimated ${MiB(claimed)} in tensors, measured peak ${MiB(measured.peakTensorBytes)} (ratio ${ratio.toFixed(2)}), wasm heap grew ${MiB(measured.wasmHeapGrowth)}`);
+  console.log(
+    `${name}: estimated ${MiB(claimed)} in tensors, measured peak ${MiB(measured.peakTensorBytes)} (ratio ${ratio.toFixed(2)}), wasm heap grew ${MiB(measured.wasmHeapGrowth)}`,
+  );
   assert.ok(ratio >= 0.5 && ratio <= 2, `${name}: estimate ${claimed} bytes vs measured peak ${measured.peakTensorBytes} bytes: ratio ${ratio}`);
   // The wasm heap is where those tensors live: it must have room for the measured peak, and the estimate must not be far below it either.
-  assert.ok(claimed * 2 >= measured.wasmHeapGrowth - 16 * 2 ** 20, `${name}: the wasm heap grew by ${measured.wasmHeapGrowth} bytes, more than twice the estimate ${claimed} (and its 16 MiB growth step)`);
+  assert.ok(
+    claimed * 2 >= measured.wasmHeapGrowth - 16 * 2 ** 20,
+    `${name}: the wasm heap grew by ${measured.wasmHeapGrowth} bytes, more than twice the estimate ${claimed} (and its 16 MiB growth step)`,
+  );
   return { estimate, measured };
 }
 
@@ -89,13 +112,27 @@ describe('the cost estimate against a training child', () => {
   });
 
   test('MLP with adam', async () => {
-    const t = task('mlp', { type: 'train', model: { architecture: { kind: 'mlp', hidden: [512, 256] } }, data: { train: 'flat' }, hyperparameters: hp(256, { name: 'adam', learningRate: 0.001 }) }, { train: flat });
+    const t = task(
+      'mlp',
+      {
+        type: 'train',
+        model: { architecture: { kind: 'mlp', hidden: [512, 256] } },
+        data: { train: 'flat' },
+        hyperparameters: hp(256, { name: 'adam', learningRate: 0.001 }),
+      },
+      { train: flat },
+    );
     await within2x('mlp', t);
     mlpDir = t.modelDir;
   });
 
   test('CNN with momentum', async () => {
-    const spec: JobSpec = { type: 'train', model: { architecture: { kind: 'cnn', hidden: [64], filters: [16, 32] } }, data: { train: 'images' }, hyperparameters: hp(64, { name: 'momentum', learningRate: 0.01 }) };
+    const spec: JobSpec = {
+      type: 'train',
+      model: { architecture: { kind: 'cnn', hidden: [64], filters: [16, 32] } },
+      data: { train: 'images' },
+      hyperparameters: hp(64, { name: 'momentum', learningRate: 0.01 }),
+    };
     await within2x('cnn', task('cnn', spec, { train: images }));
   });
 

@@ -42,7 +42,7 @@ async function measure(task: TrainingTask): Promise<Measured> {
   return { backend, peakTensorBytes: peak - before, wasmHeapGrowth: wasmHeap() - heapBefore, outcome: result.outcome };
 }
 
-measure(JSON.parse(process.argv[2]!) as TrainingTask).then(
+measure(JSON.parse(process.argv[2]) as TrainingTask).then(
   (m) => process.send!(m, () => process.exit(0)),
   (err: Error) => {
     console.error(err);

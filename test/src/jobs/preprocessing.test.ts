@@ -8,9 +8,9 @@ import type { JobSpec } from '../../../src/schemas/job.js';
 
 const apply = (p: Parameters<typeof channelAffine>[0], channels: number, pixel: number) => {
   const { scale, offset } = channelAffine(p, channels);
-  return Array.from(scale, (s, c) => pixel * s + offset[c]!);
+  return Array.from(scale, (s, c) => pixel * s + offset[c]);
 };
-const close = (a: number[], b: number[]) => a.every((v, i) => Math.abs(v - b[i]!) < 1e-6);
+const close = (a: number[], b: number[]) => a.every((v, i) => Math.abs(v - b[i]) < 1e-6);
 
 test('each input convention maps pixels as its networks expect', () => {
   assert.ok(close(apply({ range: [0, 1] }, 3, 0), [0, 0, 0]) && close(apply({ range: [0, 1] }, 3, 255), [1, 1, 1]));
@@ -36,7 +36,7 @@ test('a declared convention is checked beyond its schema', () => {
   assert.match(channelProblem({ mean: [0.5, 0.5, 0.5], std: [1, 1, 1] }, 1)!, /3 per-channel means, but the examples have 1 channel/);
 });
 
-test('a dataset whose images are the base model\'s is fed in its shape, whatever its layout', () => {
+test("a dataset whose images are the base model's is fed in its shape, whatever its layout", () => {
   const photos = { id: 'ds_photos', featureShape: [150528], imageShape: [224, 224, 3] };
   assert.deepEqual(feedShape(photos, [224, 224, 3]), { shape: [224, 224, 3] });
   assert.deepEqual(feedShape({ ...photos, featureShape: [224, 224, 3] }, [150528]), { shape: [150528] });
@@ -63,20 +63,37 @@ test('augment: something to change, target batches only where the method has the
     model: { architecture: { kind: 'mlp', hidden: [8] } },
     method: { kind: 'coral' },
     data: { source: 'a', target: 'b' },
-    hyperparameters: { epochs: 1, batchSize: 8, optimizer: { name: 'adam', learningRate: 0.001 }, augment: { flip: 'horizontal', apply: ['source', 'target'] } },
+    hyperparameters: {
+      epochs: 1,
+      batchSize: 8,
+      optimizer: { name: 'adam', learningRate: 0.001 },
+      augment: { flip: 'horizontal', apply: ['source', 'target'] },
+    },
   };
   assert.deepEqual(specProblems(base), []);
   assert.ok(augmentsInput(base));
   const with_ = (augment: object, method: JobSpec['method'] = base.method, type: JobSpec['type'] = base.type) =>
-    specProblems({ ...base, type, method, hyperparameters: { ...base.hyperparameters!, augment } } as JobSpec).map((p) => `${p.pointer} ${p.detail}`);
-  assert.deepEqual(with_({ apply: ['source'] }), ['/hyperparameters/augment changes nothing; expected at least one of flip, rotate, translate, scale, brightness, contrast or noise above 0']);
-  assert.match(with_({ noise: 0.1, apply: ['target'] }, { kind: 'adabn' }).join(), /\/hyperparameters\/augment\/apply names target, but method adabn trains on no target batches/);
-  const finetune = { type: 'finetune' as const, model: { base: 'm' }, data: { train: 'a' }, hyperparameters: { epochs: 1, batchSize: 8, optimizer: { name: 'adam' as const, learningRate: 0.001 } } };
+    specProblems({ ...base, type, method, hyperparameters: { ...base.hyperparameters!, augment } }).map((p) => `${p.pointer} ${p.detail}`);
+  assert.deepEqual(with_({ apply: ['source'] }), [
+    '/hyperparameters/augment changes nothing; expected at least one of flip, rotate, translate, scale, brightness, contrast or noise above 0',
+  ]);
+  assert.match(
+    with_({ noise: 0.1, apply: ['target'] }, { kind: 'adabn' }).join(),
+    /\/hyperparameters\/augment\/apply names target, but method adabn trains on no target batches/,
+  );
+  const finetune = {
+    type: 'finetune' as const,
+    model: { base: 'm' },
+    data: { train: 'a' },
+    hyperparameters: { epochs: 1, batchSize: 8, optimizer: { name: 'adam' as const, learningRate: 0.001 } },
+  };
   assert.ok(!augmentsInput(finetune));
   assert.ok(!augmentsInput({ ...finetune, hyperparameters: { ...finetune.hyperparameters, augment: { rotate: 0 } } }), 'a zero bound changes nothing');
   assert.ok(augmentsInput({ ...finetune, hyperparameters: { ...finetune.hyperparameters, augment: { rotate: 5 } } }));
   assert.match(
-    specProblems({ ...finetune, hyperparameters: { ...finetune.hyperparameters, augment: { rotate: 5, apply: ['source'] } } }).map((p) => `${p.pointer} ${p.detail}`).join(),
+    specProblems({ ...finetune, hyperparameters: { ...finetune.hyperparameters, augment: { rotate: 5, apply: ['source'] } } })
+      .map((p) => `${p.pointer} ${p.detail}`)
+      .join(),
     /\/hyperparameters\/augment\/apply applies to domain_adaptation jobs only/,
   );
 });

@@ -37,7 +37,8 @@ test('every operation is tagged with a declared tag, summarised, described, and 
   const declared = new Set(doc.tags.map((t: any) => t.name));
   const missing: string[] = [];
   for (const { where, op } of operations()) {
-    if (!op.tags?.length || !op.tags.every((t: string) => declared.has(t))) missing.push(`${where}: tags ${JSON.stringify(op.tags)} (declared: ${[...declared].join(', ')})`);
+    if (!op.tags?.length || !op.tags.every((t: string) => declared.has(t)))
+      missing.push(`${where}: tags ${JSON.stringify(op.tags)} (declared: ${[...declared].join(', ')})`);
     if (!op.summary) missing.push(`${where}: no summary`);
     if (!op.description || op.description.length < 20) missing.push(`${where}: no description`);
     for (const [type, media] of Object.entries<any>(op.requestBody?.content ?? {})) {
@@ -45,7 +46,8 @@ test('every operation is tagged with a declared tag, summarised, described, and 
     }
     const success = Object.entries<any>(op.responses).filter(([code, r]) => /^2/.test(code) && r.content);
     for (const [code, r] of success) {
-      if (Object.values<any>(r.content).every((m) => m.example === undefined && m.examples === undefined)) missing.push(`${where}: no example of the ${code} answer`);
+      if (Object.values<any>(r.content).every((m) => m.example === undefined && m.examples === undefined))
+        missing.push(`${where}: no example of the ${code} answer`);
     }
     for (const [code, r] of Object.entries<any>(op.responses)) {
       if (r.description === 'Default Response') missing.push(`${where}: ${code} has no description`);
@@ -109,7 +111,10 @@ function typecheck(files: Record<string, string>): string[] {
   );
   return ts
     .getPreEmitDiagnostics(program)
-    .map((d) => `${d.file ? `${d.file.fileName.slice(dir.length + 1)}:${d.file.getLineAndCharacterOfPosition(d.start ?? 0).line + 1}: ` : ''}${ts.flattenDiagnosticMessageText(d.messageText, ' ')}`);
+    .map(
+      (d) =>
+        `${d.file ? `${d.file.fileName.slice(dir.length + 1)}:${d.file.getLineAndCharacterOfPosition(d.start ?? 0).line + 1}: ` : ''}${ts.flattenDiagnosticMessageText(d.messageText, ' ')}`,
+    );
 }
 
 /** A small typed client over the generated `paths`: the path and method pick the body and answer types. */
@@ -186,11 +191,16 @@ export async function badStatus(base: string) { const j = await call(base, 'get'
 });
 
 test('the typed program runs against the service and gets what its types promise', async () => {
-  const out = ts.transpileModule(PROGRAM.replace("from './client.js'", "from './client.mjs'"), { compilerOptions: { module: ts.ModuleKind.ES2022, target: ts.ScriptTarget.ES2022 } });
+  const out = ts.transpileModule(PROGRAM.replace("from './client.js'", "from './client.mjs'"), {
+    compilerOptions: { module: ts.ModuleKind.ES2022, target: ts.ScriptTarget.ES2022 },
+  });
   const client = ts.transpileModule(CLIENT, { compilerOptions: { module: ts.ModuleKind.ES2022, target: ts.ScriptTarget.ES2022 } });
   writeFileSync(join(dir, 'client.mjs'), client.outputText);
   writeFileSync(join(dir, 'program.mjs'), out.outputText);
   const { run } = (await import(pathToFileURL(join(dir, 'program.mjs')).href)) as { run: (base: string) => Promise<Record<string, unknown>> };
   const result = await run(h.url);
-  assert.deepEqual({ ...result, listed: (result.listed as number) >= 1 }, { store: 'pglite', datasetClasses: 10, jobStatus: 'queued', pointer: '/hyperparameters/epochs', listed: true });
+  assert.deepEqual(
+    { ...result, listed: (result.listed as number) >= 1 },
+    { store: 'pglite', datasetClasses: 10, jobStatus: 'queued', pointer: '/hyperparameters/epochs', listed: true },
+  );
 });

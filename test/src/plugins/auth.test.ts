@@ -12,7 +12,13 @@ let data: { train: string; test: string };
 let job: any;
 
 before(async () => {
-  h = await startHarness({ API_KEYS: `alpha:${A},beta:${B},gamma:${C}`, MAX_ACTIVE_JOBS_PER_TENANT: '1', RATE_LIMIT_PER_MINUTE: '100000', RATE_LIMIT_ANONYMOUS_PER_MINUTE: '100000', MAX_SSE_STREAMS_PER_TENANT: '2' });
+  h = await startHarness({
+    API_KEYS: `alpha:${A},beta:${B},gamma:${C}`,
+    MAX_ACTIVE_JOBS_PER_TENANT: '1',
+    RATE_LIMIT_PER_MINUTE: '100000',
+    RATE_LIMIT_ANONYMOUS_PER_MINUTE: '100000',
+    MAX_SSE_STREAMS_PER_TENANT: '2',
+  });
   const train = await h.request('POST', '/v1/datasets', { name: 'a-train', source: { builtin: 'mnist', split: 'train', limit: 300 } }, as(A));
   const testSet = await h.request('POST', '/v1/datasets', { name: 'a-test', source: { builtin: 'mnist', split: 'test', limit: 100 } }, as(A));
   data = { train: train.body.id, test: testSet.body.id };
@@ -29,26 +35,31 @@ async function waitForJobAs(id: string, token: string) {
 }
 
 test('every /v1 route wants a valid bearer token: 401 problem+json without one', async () => {
-  for (const [method, path] of [['GET', '/v1/jobs'], ['POST', '/v1/jobs'], ['GET', `/v1/datasets/${data.train}`], ['GET', `/v1/models/${job.result.modelId}/model.json`]]) {
-    const none = await h.request(method!, path!);
+  for (const [method, path] of [
+    ['GET', '/v1/jobs'],
+    ['POST', '/v1/jobs'],
+    ['GET', `/v1/datasets/${data.train}`],
+    ['GET', `/v1/models/${job.result.modelId}/model.json`],
+  ]) {
+    const none = await h.request(method, path);
     assert.equal(none.status, 401, `${method} ${path}`);
     assert.match(none.headers.get('content-type') ?? '', /problem\+json/);
     assert.equal(none.headers.get('www-authenticate'), 'Bearer');
-    assert.equal((await h.request(method!, path!, undefined, as('not-a-valid-token-at-all'))).status, 401);
+    assert.equal((await h.request(method, path, undefined, as('not-a-valid-token-at-all'))).status, 401);
   }
   assert.equal((await h.request('GET', '/health')).status, 200, 'health stays open for probes');
 });
 
-test('a token is only valid whole: a prefix, an extension or another tenant\'s name with it are all 401', async () => {
+test("a token is only valid whole: a prefix, an extension or another tenant's name with it are all 401", async () => {
   for (const header of [`Bearer ${A.slice(0, -1)}`, `Bearer ${A}x`, `Bearer ${A.slice(0, 16)}`, `Bearer ${'x'.repeat(4096)}`, `Bearer ${A},${B}`]) {
     assert.equal((await h.request('GET', '/v1/jobs', undefined, { authorization: header })).status, 401, header.slice(0, 40));
   }
   const basic = (user: string, token: string) => ({ authorization: `Basic ${Buffer.from(`${user}:${token}`).toString('base64')}` });
-  assert.equal((await h.request('GET', '/admin/queues', undefined, basic('beta', A))).status, 401, 'Basic with another tenant\'s name');
+  assert.equal((await h.request('GET', '/admin/queues', undefined, basic('beta', A))).status, 401, "Basic with another tenant's name");
   assert.equal((await h.request('GET', '/v1/jobs', undefined, basic('alpha', A))).status, 401, 'Basic is for /admin only');
 });
 
-test('/metrics needs a token when API_KEYS is set; any tenant\'s bearer token scrapes it (Prometheus bearer_token)', async () => {
+test("/metrics needs a token when API_KEYS is set; any tenant's bearer token scrapes it (Prometheus bearer_token)", async () => {
   const none = await h.request('GET', '/metrics');
   assert.equal(none.status, 401);
   assert.match(none.headers.get('content-type') ?? '', /problem\+json/);
@@ -80,11 +91,15 @@ test('a tenant holds at most MAX_SSE_STREAMS_PER_TENANT event streams at once: o
     assert.match(third.body.type, /too_many_streams$/);
     assert.match(third.body.detail, /MAX_SSE_STREAMS_PER_TENANT/);
     assert.equal((await open(A, job.id)).status, 200, 'the other tenant still opens streams');
-    streams[0]!.abort();
-    await waitFor('a stream slot freed by a closed stream', async () => {
-      const again = await open(C, created.body.id);
-      return again.status === 200;
-    }, 10_000);
+    streams[0].abort();
+    await waitFor(
+      'a stream slot freed by a closed stream',
+      async () => {
+        const again = await open(C, created.body.id);
+        return again.status === 200;
+      },
+      10_000,
+    );
   } finally {
     for (const s of streams) s.abort();
     await h.request('POST', `/v1/jobs/${created.body.id}/cancel`, undefined, as(C));
@@ -105,14 +120,20 @@ test('another tenant gets 404 for every object type and sees none of them in lis
   assert.equal(job.status, 'succeeded', JSON.stringify(job.error));
   const model = job.result.modelId;
   const paths = [
-    `/v1/jobs/${job.id}`, `/v1/jobs/${job.id}/events`, `/v1/jobs/${job.id}/checkpoints`,
-    `/v1/datasets/${data.train}`, `/v1/models/${model}`, `/v1/models/${model}/model.json`, `/v1/models/${model}/weights.bin`,
+    `/v1/jobs/${job.id}`,
+    `/v1/jobs/${job.id}/events`,
+    `/v1/jobs/${job.id}/checkpoints`,
+    `/v1/datasets/${data.train}`,
+    `/v1/models/${model}`,
+    `/v1/models/${model}/model.json`,
+    `/v1/models/${model}/weights.bin`,
   ];
   for (const path of paths) {
     assert.equal((await h.request('GET', path, undefined, as(A))).status, 200, `owner reads ${path}`);
     assert.equal((await h.request('GET', path, undefined, as(B))).status, 404, `other tenant reads ${path}`);
   }
-  for (const action of ['cancel', 'pause', 'resume']) assert.equal((await h.request('POST', `/v1/jobs/${job.id}/${action}`, undefined, as(B))).status, 404, action);
+  for (const action of ['cancel', 'pause', 'resume'])
+    assert.equal((await h.request('POST', `/v1/jobs/${job.id}/${action}`, undefined, as(B))).status, 404, action);
   assert.equal((await h.request('DELETE', `/v1/datasets/${data.train}`, undefined, as(B))).status, 404);
   for (const list of ['/v1/jobs', '/v1/datasets', '/v1/models']) {
     assert.equal((await h.request('GET', list, undefined, as(B))).body.data.length, 0, list);
@@ -159,7 +180,10 @@ test('rate limits answer 429 problem+json with Retry-After: per tenant, and per 
       statuses.push(r.status);
       if (r.status === 429) retryAfter = r.headers.get('retry-after');
     }
-    assert.ok(statuses.slice(0, 5).every((s) => s === 200), JSON.stringify(statuses));
+    assert.ok(
+      statuses.slice(0, 5).every((s) => s === 200),
+      JSON.stringify(statuses),
+    );
     assert.equal(statuses[6], 429);
     assert.ok(Number(retryAfter) > 0 && Number(retryAfter) <= 60);
   } finally {

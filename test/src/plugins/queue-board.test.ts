@@ -22,10 +22,13 @@ before(async () => {
   const as = bearer(OTHER);
   const train = await h.request('POST', '/v1/datasets', { name: 't', source: { builtin: 'mnist', split: 'train', limit: 200 } }, as);
   // BullMQ keeps finished entries too (trimmed by count and age), so a short job stays listed
-  const spec = trainSpec({ train: train.body.id }, {
-    hyperparameters: { epochs: 1, batchSize: 64, seed: 1, optimizer: { name: 'adam', learningRate: 0.001 } },
-    webhook: { url: 'http://127.0.0.1:9/hook', secret: 'do-not-show-this' },
-  });
+  const spec = trainSpec(
+    { train: train.body.id },
+    {
+      hyperparameters: { epochs: 1, batchSize: 64, seed: 1, optimizer: { name: 'adam', learningRate: 0.001 } },
+      webhook: { url: 'http://127.0.0.1:9/hook', secret: 'do-not-show-this' },
+    },
+  );
   const created = await h.request('POST', '/v1/jobs', spec, as);
   assert.equal(created.status, 202, JSON.stringify(created.body));
   job = created.body;
@@ -139,11 +142,14 @@ test('the board is read-only: actions answer 405 problem+json and change nothing
   const paused = await h.request('PUT', `${API}/pause`, undefined, headers);
   assert.equal(paused.status, 200, 'pausing every queue skips read-only ones');
   const listed = await h.request('GET', API, undefined, headers);
-  assert.ok(listed.body.queues.every((q: any) => !q.isPaused), 'no queue was paused');
+  assert.ok(
+    listed.body.queues.every((q: any) => !q.isPaused),
+    'no queue was paused',
+  );
   assert.equal((await h.request('GET', `/v1/jobs/${job.id}`, undefined, bearer(OTHER))).body.id, job.id);
 });
 
-test('bad input to the board\'s API is a 4xx problem+json naming the field', async () => {
+test("bad input to the board's API is a 4xx problem+json naming the field", async () => {
   const headers = basic('ops', ADMIN);
   const page = await h.request('GET', `${API}?page=0`, undefined, headers);
   assert.equal(page.status, 400);
@@ -165,15 +171,24 @@ test('bad input to the board\'s API is a 4xx problem+json naming the field', asy
 test('the board is not part of the OpenAPI document', async () => {
   const doc = await h.request('GET', '/openapi.json');
   assert.equal(doc.status, 200);
-  assert.deepEqual(Object.keys(doc.body.paths).filter((p) => p.startsWith('/admin')), []);
+  assert.deepEqual(
+    Object.keys(doc.body.paths).filter((p) => p.startsWith('/admin')),
+    [],
+  );
 });
 
 test('ADMIN_TENANTS must name tenants of API_KEYS', () => {
   const keys = `ops:${ADMIN},team:${OTHER}`;
   assert.deepEqual(loadConfig({ API_KEYS: keys, ADMIN_TENANTS: ' ops , ' }).adminTenants, ['ops']);
   assert.deepEqual(loadConfig({ API_KEYS: keys }).adminTenants, []);
-  assert.throws(() => loadConfig({ API_KEYS: keys, ADMIN_TENANTS: 'ops,opps' }), (err: Error) => err instanceof ConfigError && /ADMIN_TENANTS names "opps", not a tenant of API_KEYS: expected some of "ops", "team"/.test(err.message));
-  assert.throws(() => loadConfig({ ADMIN_TENANTS: 'ops' }), (err: Error) => err instanceof ConfigError && /API_KEYS is not/.test(err.message));
+  assert.throws(
+    () => loadConfig({ API_KEYS: keys, ADMIN_TENANTS: 'ops,opps' }),
+    (err: Error) => err instanceof ConfigError && /ADMIN_TENANTS names "opps", not a tenant of API_KEYS: expected some of "ops", "team"/.test(err.message),
+  );
+  assert.throws(
+    () => loadConfig({ ADMIN_TENANTS: 'ops' }),
+    (err: Error) => err instanceof ConfigError && /API_KEYS is not/.test(err.message),
+  );
 });
 
 test('with Redis away the board answers 503 problem+json, and recovers when it is back', async () => {
@@ -189,7 +204,16 @@ test('with Redis away the board answers 503 problem+json, and recovers when it i
   await waitFor('the board after Redis returns', async () => (await h.request('GET', API, undefined, basic('ops', ADMIN))).status === 200, 30_000);
   // a job run end to end shows the worker side reconnected too: stopping BullMQ workers while
   // they still reconnect leaves their lock timer running, and this test process would not exit
-  const rerun = await h.request('POST', '/v1/jobs', trainSpec({ train: job.spec.data.train }, { hyperparameters: { epochs: 1, batchSize: 64, seed: 1, optimizer: { name: 'adam', learningRate: 0.001 } } }), bearer(OTHER));
+  const rerun = await h.request(
+    'POST',
+    '/v1/jobs',
+    trainSpec({ train: job.spec.data.train }, { hyperparameters: { epochs: 1, batchSize: 64, seed: 1, optimizer: { name: 'adam', learningRate: 0.001 } } }),
+    bearer(OTHER),
+  );
   assert.equal(rerun.status, 202, JSON.stringify(rerun.body));
-  await waitFor('the job after Redis returns', async () => (await h.request('GET', `/v1/jobs/${rerun.body.id}`, undefined, bearer(OTHER))).body.status === 'succeeded', 60_000);
+  await waitFor(
+    'the job after Redis returns',
+    async () => (await h.request('GET', `/v1/jobs/${rerun.body.id}`, undefined, bearer(OTHER))).body.status === 'succeeded',
+    60_000,
+  );
 });

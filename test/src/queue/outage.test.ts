@@ -19,7 +19,13 @@ after(async () => {
 });
 
 test('a job the queue lost is queued again by reconciliation and runs', async () => {
-  const busy = (await h.request('POST', '/v1/jobs', trainSpec(data, { hyperparameters: { epochs: 200, batchSize: 64, seed: 1, optimizer: { name: 'adam', learningRate: 0.001 } } }))).body;
+  const busy = (
+    await h.request(
+      'POST',
+      '/v1/jobs',
+      trainSpec(data, { hyperparameters: { epochs: 200, batchSize: 64, seed: 1, optimizer: { name: 'adam', learningRate: 0.001 } } }),
+    )
+  ).body;
   const lost = (await h.request('POST', '/v1/jobs', trainSpec(data))).body;
   await waitFor('the busy job to run', async () => (await h.request('GET', `/v1/jobs/${busy.id}`)).body.status === 'running');
   const { TrainingQueue } = await import('../../../src/queue/training-queue.js');
@@ -36,7 +42,13 @@ test('a job the queue lost is queued again by reconciliation and runs', async ()
 
 test('with Redis down, creating a job answers 503 quickly and creates nothing, cancel and pause answer 503 and change nothing, /ready names the component; when Redis returns, work continues by itself', async () => {
   // unfinished when Redis stops (queued or running; it cannot start while Redis is away), and it ends by itself
-  const unfinished = (await h.request('POST', '/v1/jobs', trainSpec(data, { hyperparameters: { epochs: 8, batchSize: 64, seed: 1, optimizer: { name: 'adam', learningRate: 0.001 } } }))).body;
+  const unfinished = (
+    await h.request(
+      'POST',
+      '/v1/jobs',
+      trainSpec(data, { hyperparameters: { epochs: 8, batchSize: 64, seed: 1, optimizer: { name: 'adam', learningRate: 0.001 } } }),
+    )
+  ).body;
   const before = (await h.request('GET', '/v1/jobs?limit=200')).body.data.length;
   const port = Number(new URL(h.redis.url).port);
   await h.redis.stop();
@@ -56,7 +68,10 @@ test('with Redis down, creating a job answers 503 quickly and creates nothing, c
     assert.match(refused.headers.get('content-type') ?? '', /problem\+json/);
     const now = (await h.request('GET', `/v1/jobs/${unfinished.id}`)).body;
     // the job may run on while Redis is away; what must not happen is what was refused
-    assert.ok(!['cancelled', 'paused'].includes(now.status) && !now.cancelRequested && !now.pauseRequested, `${action} changed nothing: ${JSON.stringify(now)}`);
+    assert.ok(
+      !['cancelled', 'paused'].includes(now.status) && !now.cancelRequested && !now.pauseRequested,
+      `${action} changed nothing: ${JSON.stringify(now)}`,
+    );
   }
 
   const again = await startRedisServer(join(h.dataDir, 'redis'), { port });

@@ -39,7 +39,7 @@ test('a checkpoint becomes a model that is stored, listed and answers prediction
   const [copy, final] = await Promise.all(
     [m.id, job.result.modelId].map(async (id) => new Uint8Array(await (await fetch(`${h.url}/v1/models/${id}/weights.bin`, { headers: as(A) })).arrayBuffer())),
   );
-  assert.equal(copy!.length, final!.length);
+  assert.equal(copy.length, final.length);
   assert.notDeepEqual(copy, final);
 
   const listed = (await h.request('GET', '/v1/models', undefined, as(A))).body.data.map((x: any) => x.id);

@@ -14,8 +14,10 @@ before(async () => {
 });
 after(() => h?.stop());
 
-const csv = (text: string, fields: Record<string, string> = {}) => uploadDataset(h, { name: 'c', format: 'csv', ...fields }, [{ field: 'file', content: text, filename: 'data.csv' }]);
-const jsonl = (text: string, fields: Record<string, string> = {}) => uploadDataset(h, { name: 'j', format: 'jsonl', ...fields }, [{ field: 'file', content: text, filename: 'data.jsonl' }]);
+const csv = (text: string, fields: Record<string, string> = {}) =>
+  uploadDataset(h, { name: 'c', format: 'csv', ...fields }, [{ field: 'file', content: text, filename: 'data.csv' }]);
+const jsonl = (text: string, fields: Record<string, string> = {}) =>
+  uploadDataset(h, { name: 'j', format: 'jsonl', ...fields }, [{ field: 'file', content: text, filename: 'data.jsonl' }]);
 
 /** A failed dataset whose error has `code` and a location including `where`. */
 function assertFailed(d: any, code: string, where: Record<string, unknown>) {
@@ -121,9 +123,27 @@ describe('csv', () => {
 describe('jsonl', () => {
   test('nested x and string labels: featureShape as given, an image, examples with pictures', async () => {
     const lines = [
-      { x: [[0, 1], [2, 3]], y: 'b' },
-      { x: [[4, 5], [6, 7]], y: 'a' },
-      { x: [[0.5, 1], [2, 3]], y: 'b' },
+      {
+        x: [
+          [0, 1],
+          [2, 3],
+        ],
+        y: 'b',
+      },
+      {
+        x: [
+          [4, 5],
+          [6, 7],
+        ],
+        y: 'a',
+      },
+      {
+        x: [
+          [0.5, 1],
+          [2, 3],
+        ],
+        y: 'b',
+      },
     ];
     const d = await jsonl(lines.map((l) => JSON.stringify(l)).join('\n') + '\n\n');
     assert.equal(d.status, 'ready', JSON.stringify(d.error));
@@ -133,7 +153,10 @@ describe('jsonl', () => {
     assert.deepEqual(d.classes, ['a', 'b']);
     assert.deepEqual(d.classCounts, [1, 2]);
     const ex = await h.request('GET', `/v1/datasets/${d.id}/examples?offset=1&limit=10`);
-    assert.deepEqual(ex.body.data.map((e: any) => e.index), [1, 2]);
+    assert.deepEqual(
+      ex.body.data.map((e: any) => e.index),
+      [1, 2],
+    );
     assert.deepEqual(ex.body.data[0].features, [4, 5, 6, 7]);
     assert.equal(ex.body.data[0].class, 'a');
     assert.match(ex.body.data[0].image, /^data:image\/png;base64,/);

@@ -52,7 +52,9 @@ describe('idx', () => {
     const theirs = await h.request('GET', `/v1/datasets/${builtin.id}/examples?offset=250&limit=5`);
     assert.deepEqual(mine.body, theirs.body);
     assert.match(mine.body.data[0].image, /^data:image\/png;base64,/);
-    const picture = await sharp(Buffer.from(mine.body.data[0].image.split(',')[1], 'base64')).raw().toBuffer({ resolveWithObject: true });
+    const picture = await sharp(Buffer.from(mine.body.data[0].image.split(',')[1], 'base64'))
+      .raw()
+      .toBuffer({ resolveWithObject: true });
     assert.deepEqual([picture.info.width, picture.info.height], [28, 28]);
   });
 
@@ -117,7 +119,14 @@ describe('images', () => {
     assert.equal(d.featureDtype, 'uint8');
     assert.deepEqual(d.preprocessing, { scale: 2 / 255, offset: -1 });
     const ex = await h.request('GET', `/v1/datasets/${d.id}/examples`);
-    assert.deepEqual(ex.body.data.map((e: any) => [e.class, e.features[0]]), [['seven', 70], ['three', 30], ['three', 31]]);
+    assert.deepEqual(
+      ex.body.data.map((e: any) => [e.class, e.features[0]]),
+      [
+        ['seven', 70],
+        ['three', 30],
+        ['three', 31],
+      ],
+    );
   });
 
   test('a tar.gz of JPEG and PNG, resized to imageSize in RGB, layout=image', async () => {
@@ -143,25 +152,77 @@ describe('images', () => {
 
   test('a corrupt image is named by its entry', async () => {
     const good = await png(square(4, 1), 4, 4);
-    const d = await upload(zip([['a/1.png', good], ['b/2.png', good.subarray(0, 40)], ['b/3.png', good]]));
+    const d = await upload(
+      zip([
+        ['a/1.png', good],
+        ['b/2.png', good.subarray(0, 40)],
+        ['b/3.png', good],
+      ]),
+    );
     assertFailed(d, 'corrupt_image', { entry: 'b/2.png', field: 'file' });
-    assertFailed(await upload(zip([['a/1.png', good], ['b/2.jpg', Buffer.from('not a jpeg at all')]])), 'corrupt_image', { entry: 'b/2.jpg' });
+    assertFailed(
+      await upload(
+        zip([
+          ['a/1.png', good],
+          ['b/2.jpg', Buffer.from('not a jpeg at all')],
+        ]),
+      ),
+      'corrupt_image',
+      { entry: 'b/2.jpg' },
+    );
   });
 
   test('images outside class folders, or at different depths, are misplaced', async () => {
     const good = await png(square(4, 1), 4, 4);
-    assertFailed(await upload(zip([['a/1.png', good], ['2.png', good]])), 'misplaced_entry', { entry: '2.png' });
-    assertFailed(await upload(zip([['a/1.png', good], ['b/c/2.png', good]])), 'misplaced_entry', { entry: 'b/c/2.png' });
+    assertFailed(
+      await upload(
+        zip([
+          ['a/1.png', good],
+          ['2.png', good],
+        ]),
+      ),
+      'misplaced_entry',
+      { entry: '2.png' },
+    );
+    assertFailed(
+      await upload(
+        zip([
+          ['a/1.png', good],
+          ['b/c/2.png', good],
+        ]),
+      ),
+      'misplaced_entry',
+      { entry: 'b/c/2.png' },
+    );
   });
 
   test('not an archive, a damaged archive, an empty class folder, no images at all', async () => {
     const good = await png(square(4, 1), 4, 4);
     assertFailed(await upload(Buffer.from('just some text')), 'unsupported_archive', { field: 'file' });
-    const whole = zip([['a/1.png', good], ['b/2.png', good]]);
+    const whole = zip([
+      ['a/1.png', good],
+      ['b/2.png', good],
+    ]);
     assertFailed(await upload(whole.subarray(0, whole.length - 30)), 'corrupt_archive', { field: 'file' });
-    const tgz = await tarball([['a/1.png', good], ['b/2.png', good]], true);
+    const tgz = await tarball(
+      [
+        ['a/1.png', good],
+        ['b/2.png', good],
+      ],
+      true,
+    );
     assertFailed(await upload(tgz.subarray(0, tgz.length - 20), {}, 'x.tar.gz'), 'corrupt_archive', { field: 'file' });
-    assertFailed(await upload(zip([['a/', new Uint8Array()], ['a/1.png', good], ['b/', new Uint8Array()]])), 'class_without_examples', { entry: 'b/', class: 'b' });
+    assertFailed(
+      await upload(
+        zip([
+          ['a/', new Uint8Array()],
+          ['a/1.png', good],
+          ['b/', new Uint8Array()],
+        ]),
+      ),
+      'class_without_examples',
+      { entry: 'b/', class: 'b' },
+    );
     assertFailed(await upload(zip([['a/readme.txt', Buffer.from('hi')]])), 'empty', { field: 'file' });
   });
 });

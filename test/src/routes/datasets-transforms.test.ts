@@ -50,10 +50,10 @@ describe('image operations', () => {
     assert.deepEqual(d.source, { from: mnist.id, transform: { rotate: 90, seed: 0 } });
     const rotated = await examples(d.id);
     for (const i of [0, 1, 17, N - 1]) {
-      const by = (r: number, c: number) => source[i]!.features[c * 28 + (27 - r)];
+      const by = (r: number, c: number) => source[i].features[c * 28 + (27 - r)];
       const expected = Array.from({ length: 784 }, (_, k) => by(Math.floor(k / 28), k % 28));
-      assert.deepEqual(rotated[i]!.features, expected, `example ${i}`);
-      assert.equal(rotated[i]!.label, source[i]!.label);
+      assert.deepEqual(rotated[i].features, expected, `example ${i}`);
+      assert.equal(rotated[i].label, source[i].label);
     }
   });
 
@@ -62,8 +62,8 @@ describe('image operations', () => {
     const rotated = await examples(d.id);
     const ink = (f: number[]) => f.reduce((a, b) => a + b, 0);
     for (const i of [0, 5, 9]) {
-      assert.notDeepEqual(rotated[i]!.features, source[i]!.features);
-      const ratio = ink(rotated[i]!.features) / ink(source[i]!.features);
+      assert.notDeepEqual(rotated[i].features, source[i].features);
+      const ratio = ink(rotated[i].features) / ink(source[i].features);
       assert.ok(ratio > 0.85 && ratio < 1.15, `ink ratio ${ratio}`);
     }
   });
@@ -73,12 +73,15 @@ describe('image operations', () => {
     const i = 4;
     for (let r = 0; r < 28; r++) {
       for (let c = 0; c < 28; c++) {
-        const from = r + 2 < 28 && c - 3 >= 0 ? source[i]!.features[(r + 2) * 28 + (c - 3)] : 0;
-        assert.equal(moved[i]!.features[r * 28 + c], from, `pixel ${r},${c}`);
+        const from = r + 2 < 28 && c - 3 >= 0 ? source[i].features[(r + 2) * 28 + (c - 3)] : 0;
+        assert.equal(moved[i].features[r * 28 + c], from, `pixel ${r},${c}`);
       }
     }
     const inverted = await examples((await derive({ invert: true })).id);
-    assert.deepEqual(inverted[i]!.features, source[i]!.features.map((v) => 255 - v));
+    assert.deepEqual(
+      inverted[i].features,
+      source[i].features.map((v) => 255 - v),
+    );
   });
 
   test('noise is deterministic under the seed, and a different seed differs', async () => {
@@ -86,9 +89,9 @@ describe('image operations', () => {
     const b = await examples((await derive({ noise: { sigma: 0.2 }, seed: 5 })).id);
     const c = await examples((await derive({ noise: { sigma: 0.2 }, seed: 6 })).id);
     assert.deepEqual(a.slice(0, 50), b.slice(0, 50));
-    assert.notDeepEqual(a[0]!.features, c[0]!.features);
+    assert.notDeepEqual(a[0].features, c[0].features);
     // sigma 0.2 in model-input units is 0.2 / (2/255) = 25.5 grey levels
-    const diffs = a[0]!.features.map((v, k) => v - source[0]!.features[k]!).filter((_, k) => source[0]!.features[k]! > 40 && source[0]!.features[k]! < 215);
+    const diffs = a[0].features.map((v, k) => v - source[0].features[k]).filter((_, k) => source[0].features[k] > 40 && source[0].features[k] < 215);
     const sd = Math.sqrt(diffs.reduce((s, d) => s + d * d, 0) / diffs.length);
     assert.ok(sd > 15 && sd < 36, `noise sd ${sd} on mid-grey pixels`);
   });
@@ -97,7 +100,7 @@ describe('image operations', () => {
     const zoomed = await examples((await derive({ scale: 1.5 })).id);
     const ink = (f: number[]) => f.filter((v) => v > 128).length;
     let grew = 0;
-    for (let i = 0; i < 20; i++) if (ink(zoomed[i]!.features) > ink(source[i]!.features)) grew++;
+    for (let i = 0; i < 20; i++) if (ink(zoomed[i].features) > ink(source[i].features)) grew++;
     assert.ok(grew >= 18, `ink grew in ${grew} of 20`);
   });
 });
@@ -113,16 +116,25 @@ describe('selections', () => {
     assert.deepEqual(ea, eb);
     assert.notDeepEqual(ea.map(key), ec.map(key));
     const all = new Set(source.map(key));
-    assert.ok(ea.every((e) => all.has(key(e))), 'a subset holds source examples only');
+    assert.ok(
+      ea.every((e) => all.has(key(e))),
+      'a subset holds source examples only',
+    );
     const f = await derive({ subset: { fraction: 0.1 }, seed: 3 });
-    assert.deepEqual(f.classCounts, mnist.classCounts.map((n: number) => Math.max(1, Math.round(n * 0.1))));
+    assert.deepEqual(
+      f.classCounts,
+      mnist.classCounts.map((n: number) => Math.max(1, Math.round(n * 0.1))),
+    );
   });
 
   test('the two parts of a split are disjoint and together are the source, stratified by class', async () => {
     const train = await derive({ split: { part: 'train', fraction: 0.25 }, seed: 9 });
     const validation = await derive({ split: { part: 'validation', fraction: 0.25 }, seed: 9 });
     assert.equal(train.numExamples + validation.numExamples, N);
-    assert.deepEqual(validation.classCounts, mnist.classCounts.map((n: number) => Math.round(n * 0.25)));
+    assert.deepEqual(
+      validation.classCounts,
+      mnist.classCounts.map((n: number) => Math.round(n * 0.25)),
+    );
     const parts = [...(await examples(train.id)), ...(await examples(validation.id))].map(key).sort();
     assert.deepEqual(parts, source.map(key).sort());
     const again = await derive({ split: { part: 'validation', fraction: 0.25 }, seed: 9 });
@@ -148,10 +160,26 @@ describe('selections', () => {
   });
 
   test('all at once, in the documented order, and the result trains', async () => {
-    const d = await derive({ split: { part: 'train', fraction: 0.2 }, classes: { keep: ['0', '1', '2'] }, subset: { perClass: 30 }, rotate: 30, noise: { sigma: 0.05 }, seed: 1 });
+    const d = await derive({
+      split: { part: 'train', fraction: 0.2 },
+      classes: { keep: ['0', '1', '2'] },
+      subset: { perClass: 30 },
+      rotate: 30,
+      noise: { sigma: 0.05 },
+      seed: 1,
+    });
     assert.deepEqual(d.classes, ['0', '1', '2']);
     assert.deepEqual(d.classCounts, [30, 30, 30]);
-    const job = await waitForJob(h, (await h.request('POST', '/v1/jobs', trainSpec({ train: d.id, test: d.id }, { hyperparameters: { epochs: 3, batchSize: 16, seed: 1, optimizer: { name: 'adam', learningRate: 0.003 } } }))).body.id);
+    const job = await waitForJob(
+      h,
+      (
+        await h.request(
+          'POST',
+          '/v1/jobs',
+          trainSpec({ train: d.id, test: d.id }, { hyperparameters: { epochs: 3, batchSize: 16, seed: 1, optimizer: { name: 'adam', learningRate: 0.003 } } }),
+        )
+      ).body.id,
+    );
     assert.equal(job.status, 'succeeded', JSON.stringify(job.error));
     assert.ok(job.result.metrics.testAccuracy > 0.5, `accuracy ${job.result.metrics.testAccuracy}`);
   });
@@ -186,10 +214,22 @@ describe('refused transforms', () => {
     // invert and noise need no image; small integers are stored as uint8, so invert is 255 - v
     assert.equal(flat.featureDtype, 'uint8');
     const inverted = await derive({ invert: true }, flat.id);
-    assert.deepEqual((await examples(inverted.id)).map((e) => e.features), [[254, 253, 252], [251, 250, 249]]);
+    assert.deepEqual(
+      (await examples(inverted.id)).map((e) => e.features),
+      [
+        [254, 253, 252],
+        [251, 250, 249],
+      ],
+    );
     // float data inverts within its own range: (min + max) - v
     const floats = await uploadDataset(h, { name: 'floats', format: 'csv' }, [{ field: 'file', content: 'a,b,label\n0.5,1,x\n2,-1,y\n' }]);
     const flipped = await derive({ invert: true }, floats.id);
-    assert.deepEqual((await examples(flipped.id)).map((e) => e.features), [[0.5, 0], [-1, 2]]);
+    assert.deepEqual(
+      (await examples(flipped.id)).map((e) => e.features),
+      [
+        [0.5, 0],
+        [-1, 2],
+      ],
+    );
   });
 });

@@ -57,7 +57,13 @@ test('greyscale digits uploaded with resize cover at 224x224x3 train a 3-channel
     model: { base: base.id },
     strategy: { kind: 'full' },
     data: { train: d.id, test: d.id },
-    hyperparameters: { epochs: 2, batchSize: 5, seed: 3, optimizer: { name: 'adam', learningRate: 0.003 }, augment: { flip: 'horizontal', translate: 0.05, brightness: 0.1 } },
+    hyperparameters: {
+      epochs: 2,
+      batchSize: 5,
+      seed: 3,
+      optimizer: { name: 'adam', learningRate: 0.003 },
+      augment: { flip: 'horizontal', translate: 0.05, brightness: 0.1 },
+    },
   });
   assert.equal(created.status, 202, JSON.stringify(created.body));
   // the estimate counts the images as the bytes they are stored in
@@ -84,6 +90,11 @@ test('a dataset that does not fit the base is a 400 naming both shapes and the w
     assert.match(res.headers.get('content-type') ?? '', /^application\/problem\+json/);
     return res.body.errors.find((e: any) => e.pointer === '/model/base')?.detail ?? JSON.stringify(res.body);
   };
-  assert.match(await refusal(grey.id), new RegExp(`takes inputs of shape \\[224, 224, 3\\]; dataset ${grey.id} has examples of shape \\[50176\\] \\(images \\[224, 224, 1\\]\\).*upload the images again with channels 3`));
+  assert.match(
+    await refusal(grey.id),
+    new RegExp(
+      `takes inputs of shape \\[224, 224, 3\\]; dataset ${grey.id} has examples of shape \\[50176\\] \\(images \\[224, 224, 1\\]\\).*upload the images again with channels 3`,
+    ),
+  );
   assert.match(await refusal(small.id), new RegExp(`dataset ${small.id} has examples of shape \\[32, 32, 3\\].*imageSize \\[224, 224\\] \\(with resize`));
 });

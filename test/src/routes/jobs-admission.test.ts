@@ -80,11 +80,17 @@ describe('admission by cost', () => {
     const res = await h.request('POST', '/v1/jobs', spec);
     assertTooLarge(res, '/model/architecture/hidden', /too large for any batch size: .*JOB_MAX_MEMORY_BYTES/);
     // with this service's JOB_MAX_FLOPS of 1e12, not even one epoch of it fits: the model is to blame for that too
-    assert.ok(res.body.errors.some((e: any) => e.pointer === '/model/architecture/hidden' && /even one epoch .*JOB_MAX_FLOPS/.test(e.detail)), JSON.stringify(res.body.errors));
+    assert.ok(
+      res.body.errors.some((e: any) => e.pointer === '/model/architecture/hidden' && /even one epoch .*JOB_MAX_FLOPS/.test(e.detail)),
+      JSON.stringify(res.body.errors),
+    );
   });
 
   test('too much work points at epochs with how many fit', async () => {
-    const spec = trainSpec(data, { model: { architecture: { kind: 'mlp', hidden: [256] } }, hyperparameters: { epochs: 1000, batchSize: 64, optimizer: { name: 'sgd', learningRate: 0.01 } } });
+    const spec = trainSpec(data, {
+      model: { architecture: { kind: 'mlp', hidden: [256] } },
+      hyperparameters: { epochs: 1000, batchSize: 64, optimizer: { name: 'sgd', learningRate: 0.01 } },
+    });
     const detail = assertTooLarge(await h.request('POST', '/v1/jobs', spec), '/hyperparameters/epochs', /over the limit of 1\.00e\+12 FLOPs \(JOB_MAX_FLOPS\)/);
     const epochs = Number(/at most (\d+) epochs/.exec(detail)?.[1]);
     assert.ok(epochs >= 1 && epochs < 1000, detail);

@@ -11,7 +11,10 @@ const B = 'beta-token-0123456789';
 const KEYS = { API_KEYS: `alpha:${A},beta:${B}`, RATE_LIMIT_PER_MINUTE: '100000' };
 
 type As = (method: string, path: string, body?: unknown) => Promise<{ status: number; body: any }>;
-const as = (h: Harness, token: string): As => (method, path, body) => h.request(method, path, body, { authorization: `Bearer ${token}` });
+const as =
+  (h: Harness, token: string): As =>
+  (method, path, body) =>
+    h.request(method, path, body, { authorization: `Bearer ${token}` });
 
 async function mnist(request: As, limit: number): Promise<{ train: string }> {
   const res = await request('POST', '/v1/datasets', { name: 'mnist', source: { builtin: 'mnist', split: 'train', limit } });
@@ -19,23 +22,29 @@ async function mnist(request: As, limit: number): Promise<{ train: string }> {
   return { train: res.body.id };
 }
 
-const short = (data: { train: string }) => trainSpec(data, { hyperparameters: { epochs: 1, batchSize: 64, seed: 1, optimizer: { name: 'sgd', learningRate: 0.01 } } });
+const short = (data: { train: string }) =>
+  trainSpec(data, { hyperparameters: { epochs: 1, batchSize: 64, seed: 1, optimizer: { name: 'sgd', learningRate: 0.01 } } });
 // never ends by itself on any machine: each test cancels it
-const endless = (data: { train: string }) => trainSpec(data, { hyperparameters: { epochs: 1000, batchSize: 16, seed: 1, optimizer: { name: 'sgd', learningRate: 0.01 } } });
+const endless = (data: { train: string }) =>
+  trainSpec(data, { hyperparameters: { epochs: 1000, batchSize: 16, seed: 1, optimizer: { name: 'sgd', learningRate: 0.01 } } });
 
 async function status(request: As, id: string): Promise<any> {
   return (await request('GET', `/v1/jobs/${id}`)).body;
 }
 
 async function finished(request: As, id: string): Promise<any> {
-  return waitFor(`job ${id} to finish`, async () => {
-    const job = await status(request, id);
-    return ['succeeded', 'failed', 'cancelled'].includes(job.status) && job;
-  }, 120_000);
+  return waitFor(
+    `job ${id} to finish`,
+    async () => {
+      const job = await status(request, id);
+      return ['succeeded', 'failed', 'cancelled'].includes(job.status) && job;
+    },
+    120_000,
+  );
 }
 
 describe('fair share', () => {
-  test('with one worker slot, a tenant\'s one queued job starts before another tenant\'s earlier queued ones', async () => {
+  test("with one worker slot, a tenant's one queued job starts before another tenant's earlier queued ones", async () => {
     const h = await startHarness({ ...KEYS, WORKER_CONCURRENCY: '1' });
     try {
       const [a, b] = [as(h, A), as(h, B)];
@@ -67,15 +76,15 @@ describe('fair share', () => {
       const [a, b] = [as(h, A), as(h, B)];
       const [dataA, dataB] = [await mnist(a, 500), await mnist(b, 500)];
       const running = (await a('POST', '/v1/jobs', endless(dataA))).body;
-      await waitFor('alpha\'s first job to run', async () => (await status(a, running.id)).status === 'running');
+      await waitFor("alpha's first job to run", async () => (await status(a, running.id)).status === 'running');
       const waiting = (await a('POST', '/v1/jobs', short(dataA))).body;
       const jobB = (await b('POST', '/v1/jobs', short(dataB))).body;
 
       const doneB = await finished(b, jobB.id);
       assert.equal(doneB.status, 'succeeded', JSON.stringify(doneB.error));
-      assert.equal((await status(a, running.id)).status, 'running', 'alpha\'s first job still runs');
+      assert.equal((await status(a, running.id)).status, 'running', "alpha's first job still runs");
       const held = await status(a, waiting.id);
-      assert.equal(held.status, 'queued', 'alpha\'s second job waits for its tenant\'s running job, though a slot is free');
+      assert.equal(held.status, 'queued', "alpha's second job waits for its tenant's running job, though a slot is free");
       assert.equal(held.startedAt, null);
 
       assert.equal((await a('POST', `/v1/jobs/${running.id}/cancel`)).status, 202);
@@ -85,7 +94,10 @@ describe('fair share', () => {
       const cancelled = await finished(a, running.id);
       assert.ok(Date.parse(doneA.startedAt) >= Date.parse(cancelled.finishedAt), 'it started once its tenant had a running job less');
       const events = (await a('GET', `/v1/jobs/${waiting.id}/events?limit=1000`)).body.data;
-      assert.deepEqual(events.filter((e: any) => e.type === 'status').map((e: any) => e.data.status), ['queued', 'running', 'succeeded']);
+      assert.deepEqual(
+        events.filter((e: any) => e.type === 'status').map((e: any) => e.data.status),
+        ['queued', 'running', 'succeeded'],
+      );
     } finally {
       await h.stop();
     }

@@ -68,12 +68,15 @@ function errorAt(res: { status: number; body: any }, pointer: string): string {
   return hit.detail;
 }
 
-test('an unknown featureLayer or trainFrom is a 400 naming the field and the model\'s layers', async () => {
+test("an unknown featureLayer or trainFrom is a 400 naming the field and the model's layers", async () => {
   const cut = errorAt(await h.request('POST', '/v1/jobs', spec({ kind: 'freeze', newHead: true, featureLayer: 'hiden_b' })), '/strategy/featureLayer');
   assert.match(cut, /'hiden_b', but model mdl_layers has no layer of that name; expected one of its 3 layers, e.g. 'hidden_a', 'hidden_b', 'out'/);
   const from = errorAt(await h.request('POST', '/v1/jobs', spec({ kind: 'freeze', trainFrom: 'nope' })), '/strategy/trainFrom');
   assert.match(from, /'nope'.*'hidden_a', 'hidden_b', 'out'/);
-  const removed = errorAt(await h.request('POST', '/v1/jobs', spec({ kind: 'freeze', newHead: true, featureLayer: 'hidden_a', trainFrom: 'hidden_b' })), '/strategy/trainFrom');
+  const removed = errorAt(
+    await h.request('POST', '/v1/jobs', spec({ kind: 'freeze', newHead: true, featureLayer: 'hidden_a', trainFrom: 'hidden_b' })),
+    '/strategy/trainFrom',
+  );
   assert.match(removed, /comes after featureLayer 'hidden_a'/);
 });
 
@@ -86,7 +89,11 @@ test('spec rules: featureLayer and head need newHead, trainFrom excludes trainab
 });
 
 test('known layer names queue the job', async () => {
-  const res = await h.request('POST', '/v1/jobs', spec({ kind: 'freeze', newHead: true, featureLayer: 'hidden_b', head: { hidden: [8], dropout: 0.2 }, trainFrom: 'hidden_b' }));
+  const res = await h.request(
+    'POST',
+    '/v1/jobs',
+    spec({ kind: 'freeze', newHead: true, featureLayer: 'hidden_b', head: { hidden: [8], dropout: 0.2 }, trainFrom: 'hidden_b' }),
+  );
   assert.equal(res.status, 202, JSON.stringify(res.body));
   assert.equal(res.body.status, 'queued');
   assert.equal((await h.request('POST', `/v1/jobs/${res.body.id}/cancel`)).status, 200);

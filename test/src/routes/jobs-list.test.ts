@@ -35,11 +35,17 @@ test('a page ends where the next begins, in the same order', async () => {
   assert.equal(first.hasMore, true);
   const second = (await api.request('GET', `/v1/jobs?limit=2&after=${first.nextCursor}`)).body;
   assert.equal(second.hasMore, false);
-  assert.deepEqual([...first.data, ...second.data].map((j: any) => j.id), [...created].reverse());
+  assert.deepEqual(
+    [...first.data, ...second.data].map((j: any) => j.id),
+    [...created].reverse(),
+  );
 });
 
 test('filters by status and type keep only what matches', async () => {
-  assert.deepEqual((await api.request('GET', '/v1/jobs?status=queued&type=train')).body.data.map((j: any) => j.id), [...created].reverse());
+  assert.deepEqual(
+    (await api.request('GET', '/v1/jobs?status=queued&type=train')).body.data.map((j: any) => j.id),
+    [...created].reverse(),
+  );
   assert.deepEqual((await api.request('GET', '/v1/jobs?status=succeeded')).body.data, []);
   assert.deepEqual((await api.request('GET', '/v1/jobs?type=finetune')).body.data, []);
 });

@@ -34,7 +34,10 @@ test('pause checkpoints a running job, resume continues it, and it ends as its u
   const events = (await h.request('GET', `/v1/jobs/${paused.id}/events?limit=1000`)).body.data;
   const statuses = events.filter((e: any) => e.type === 'status').map((e: any) => e.data.status);
   assert.deepEqual(statuses, ['queued', 'running', 'paused', 'queued', 'running', 'succeeded']);
-  assert.ok(events.some((e: any) => e.type === 'log' && /resum/i.test(e.data.message)), 'an event says from where it resumed');
+  assert.ok(
+    events.some((e: any) => e.type === 'log' && /resum/i.test(e.data.message)),
+    'an event says from where it resumed',
+  );
   assert.equal((await h.request('POST', `/v1/jobs/${paused.id}/resume`)).status, 409);
 });
 

@@ -49,11 +49,17 @@ describe('job lifecycle', () => {
   test('the event log is gap-free and ordered, from queued to succeeded', async () => {
     const { body } = await h.request('GET', `/v1/jobs/${job.id}/events?limit=1000`);
     const events = body.data;
-    assert.deepEqual(events.map((e: any) => e.seq), events.map((_: any, i: number) => i + 1));
+    assert.deepEqual(
+      events.map((e: any) => e.seq),
+      events.map((_: any, i: number) => i + 1),
+    );
     const statuses = events.filter((e: any) => e.type === 'status').map((e: any) => e.data.status);
     assert.deepEqual(statuses, ['queued', 'running', 'succeeded']);
     const metrics = events.filter((e: any) => e.type === 'metrics');
-    assert.deepEqual(metrics.map((e: any) => e.data.epoch), [1, 2]);
+    assert.deepEqual(
+      metrics.map((e: any) => e.data.epoch),
+      [1, 2],
+    );
     assert.ok(metrics[1].data.loss < metrics[0].data.loss + 0.05, 'loss should not grow');
     assert.equal(events.filter((e: any) => e.type === 'checkpoint').length, 2);
     assert.ok(events.some((e: any) => e.type === 'progress'));
@@ -61,12 +67,18 @@ describe('job lifecycle', () => {
     const first = await h.request('GET', `/v1/jobs/${job.id}/events?limit=2`);
     assert.equal(first.body.hasMore, true);
     const second = await h.request('GET', `/v1/jobs/${job.id}/events?limit=2&after=${first.body.nextCursor}`);
-    assert.deepEqual(second.body.data.map((e: any) => e.seq), [3, 4]);
+    assert.deepEqual(
+      second.body.data.map((e: any) => e.seq),
+      [3, 4],
+    );
   });
 
   test('one checkpoint per epoch', async () => {
     const { body } = await h.request('GET', `/v1/jobs/${job.id}/checkpoints`);
-    assert.deepEqual(body.data.map((c: any) => c.epoch), [1, 2]);
+    assert.deepEqual(
+      body.data.map((c: any) => c.epoch),
+      [1, 2],
+    );
     assert.equal(typeof body.data[0].metrics.loss, 'number');
   });
 
@@ -95,9 +107,12 @@ describe('job lifecycle', () => {
     const test = await loadMnist('test', 500);
     const { scale, offset } = meta.preprocessing;
     const correct = tf.tidy(() => {
-      const x = tf.tensor2d(Float32Array.from(test.features, (v) => v * scale + offset), [500, 784]);
+      const x = tf.tensor2d(
+        Float32Array.from(test.features, (v) => v * scale + offset),
+        [500, 784],
+      );
       const predicted = (model.predict(x) as import('@tensorflow/tfjs').Tensor).argMax(-1);
-      return predicted.equal(tf.tensor1d(test.labels, 'int32')).sum().dataSync()[0]!;
+      return predicted.equal(tf.tensor1d(test.labels, 'int32')).sum().dataSync()[0];
     });
     model.dispose();
     assert.equal(correct / 500, finished.result.metrics.testAccuracy);
@@ -114,7 +129,16 @@ describe('job lifecycle', () => {
 });
 
 test('pretrain, then fine-tune from the trained model', async () => {
-  const pre = await waitForJob(h, (await h.request('POST', '/v1/jobs', trainSpec(data, { hyperparameters: { epochs: 1, batchSize: 64, seed: 1, optimizer: { name: 'sgd', learningRate: 0.01, momentum: 0.9 } } }))).body.id);
+  const pre = await waitForJob(
+    h,
+    (
+      await h.request(
+        'POST',
+        '/v1/jobs',
+        trainSpec(data, { hyperparameters: { epochs: 1, batchSize: 64, seed: 1, optimizer: { name: 'sgd', learningRate: 0.01, momentum: 0.9 } } }),
+      )
+    ).body.id,
+  );
   assert.equal(pre.status, 'succeeded');
   const spec = {
     type: 'finetune',
@@ -127,7 +151,10 @@ test('pretrain, then fine-tune from the trained model', async () => {
   assert.equal(res.status, 202, JSON.stringify(res.body));
   const ft = await waitForJob(h, res.body.id);
   assert.equal(ft.status, 'succeeded', JSON.stringify(ft.error));
-  assert.ok(ft.result.metrics.testAccuracy >= pre.result.metrics.testAccuracy - 0.02, `fine-tuned ${ft.result.metrics.testAccuracy} vs pretrained ${pre.result.metrics.testAccuracy}`);
+  assert.ok(
+    ft.result.metrics.testAccuracy >= pre.result.metrics.testAccuracy - 0.02,
+    `fine-tuned ${ft.result.metrics.testAccuracy} vs pretrained ${pre.result.metrics.testAccuracy}`,
+  );
   const model = (await h.request('GET', `/v1/models/${ft.result.modelId}`)).body;
   assert.equal(model.baseModelId, pre.result.modelId);
   assert.equal(model.jobId, ft.id);

@@ -33,13 +33,13 @@ async function scrape(): Promise<{ text: string; samples: Sample[]; types: Map<s
   for (const line of text.split('\n')) {
     if (line === '') continue;
     const type = /^# TYPE (\S+) (\S+)$/.exec(line);
-    if (type) types.set(type[1]!, type[2]!);
+    if (type) types.set(type[1], type[2]);
     if (line.startsWith('#')) continue;
     const m = /^([a-zA-Z_:][a-zA-Z0-9_:]*)(?:\{(.*)\})? (\S+)$/.exec(line);
     assert.ok(m, `not a Prometheus sample line: ${JSON.stringify(line)}`);
     const labels: Record<string, string> = {};
-    for (const [, k, v] of (m[2] ?? '').matchAll(/([a-zA-Z_][a-zA-Z0-9_]*)="((?:[^"\\]|\\.)*)"/g)) labels[k!] = v!;
-    samples.push({ name: m[1]!, labels, value: Number(m[3]) });
+    for (const [, k, v] of (m[2] ?? '').matchAll(/([a-zA-Z_][a-zA-Z0-9_]*)="((?:[^"\\]|\\.)*)"/g)) labels[k] = v!;
+    samples.push({ name: m[1], labels, value: Number(m[3]) });
   }
   return { text, samples, types };
 }
@@ -88,8 +88,8 @@ test('while a job trains: running 1 and its samples/s; when it ends: succeeded 1
   assert.equal(value(during, 'tfjs_adapt_jobs', { status: 'running' }), 1);
   const sps = during.filter((s) => s.name === 'tfjs_adapt_training_samples_per_second');
   assert.equal(sps.length, 1, 'one backend series');
-  assert.ok(sps[0]!.value > 0, 'samples/s of the running job');
-  assert.equal(sps[0]!.labels.backend, state.backend);
+  assert.ok(sps[0].value > 0, 'samples/s of the running job');
+  assert.equal(sps[0].labels.backend, state.backend);
 
   const done = await waitForJob(h, job.id);
   assert.equal(done.status, 'succeeded', JSON.stringify(done.error));
@@ -115,10 +115,14 @@ test('a job that fails is counted under its error code', async () => {
   const done = await waitForJob(h, job.id);
   assert.equal(done.status, 'failed');
   const code = done.error.code as string;
-  const { samples } = await waitFor('the failure in a scrape', async () => {
-    const s = await scrape();
-    return value(s.samples, 'tfjs_adapt_job_errors', { code }) === 1 ? s : undefined;
-  }, 5000);
+  const { samples } = await waitFor(
+    'the failure in a scrape',
+    async () => {
+      const s = await scrape();
+      return value(s.samples, 'tfjs_adapt_job_errors', { code }) === 1 ? s : undefined;
+    },
+    5000,
+  );
   assert.equal(value(samples, 'tfjs_adapt_jobs', { status: 'failed' }), 1);
   assert.equal(value(samples, 'tfjs_adapt_job_duration_seconds_count', { type: 'train', status: 'failed' }), 1);
 });

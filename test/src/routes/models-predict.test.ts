@@ -21,7 +21,7 @@ async function postImages(images: Uint8Array[], fields: Record<string, string> =
   for (const [k, v] of Object.entries(fields)) form.append(k, v);
   images.forEach((bytes, i) => form.append('image', new Blob([bytes as BlobPart]), `image-${i}.png`));
   const res = await fetch(`${api.url}/v1/models/${model}/predict`, { method: 'POST', body: form });
-  return { status: res.status, body: (await res.json()) as any };
+  return { status: res.status, body: await res.json() };
 }
 
 /** A PNG of `c`'s pattern, 4x larger than the model's input, RGB: the route must shrink and grey it. */
@@ -43,7 +43,10 @@ test('JSON examples: one prediction per example in order, classes by falling pro
   for (const p of res.body.predictions) {
     assert.deepEqual([...p.classes.map((c: any) => c.class)].sort(), [...CLASSES].sort());
     const probabilities = p.classes.map((c: any) => c.probability);
-    assert.deepEqual(probabilities, [...probabilities].sort((a, b) => b - a));
+    assert.deepEqual(
+      probabilities,
+      [...probabilities].sort((a, b) => b - a),
+    );
     assert.ok(Math.abs(probabilities.reduce((a: number, b: number) => a + b, 0) - 1) < 1e-5);
   }
 });
@@ -119,10 +122,10 @@ test("another tenant's model is not found, and a missing one neither", async () 
 test('a child that crashes mid-request answers 503 and is replaced; one past its time too', async () => {
   assert.equal((await predict({ examples: [pattern(0)] })).status, 200);
   const [before] = api.app.predictions.stats();
-  const pid = before!.pid!;
+  const pid = before.pid!;
   process.kill(pid, 'SIGSTOP');
   const pending = predict({ examples: [pattern(0)] });
-  await waitFor('the request to reach the stopped child', async () => (api.app.predictions.stats()[0]!.inFlight === 1 ? true : undefined));
+  await waitFor('the request to reach the stopped child', async () => (api.app.predictions.stats()[0].inFlight === 1 ? true : undefined));
   process.kill(pid, 'SIGKILL');
   const crashed = await pending;
   assert.equal(crashed.status, 503);
@@ -132,7 +135,7 @@ test('a child that crashes mid-request answers 503 and is replaced; one past its
   const again = await predict({ examples: [pattern(1)] });
   assert.equal(again.status, 200, JSON.stringify(again.body));
   assert.equal(again.body.predictions[0].classes[0].class, 'top-right');
-  const replacement = api.app.predictions.stats()[0]!.pid!;
+  const replacement = api.app.predictions.stats()[0].pid!;
   assert.notEqual(replacement, pid);
 
   // a child that never answers is given up after PREDICT_TIMEOUT_MS and replaced

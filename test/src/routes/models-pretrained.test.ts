@@ -5,7 +5,7 @@
  * of its layers cannot be trained, and fine-tuned with a frozen base on the wasm backend.
  */
 import assert from 'node:assert/strict';
-import { createServer, type Server } from 'node:http';
+import { createServer, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { mkdtemp, readFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -20,25 +20,26 @@ let server: Server;
 let base: string;
 const mobilenet: MaterialisedModel = nsfwMobileNetV2(4);
 /** weights of the model once dequantized: every one of its 266 weights is uint8 */
-const FLOAT32_BYTES = 4 * mobilenet.modelJson.weightsManifest[0]!.weights.reduce((sum: number, w: any) => sum + w.shape.reduce((a: number, b: number) => a * b, 1), 0);
+const FLOAT32_BYTES =
+  4 * mobilenet.modelJson.weightsManifest[0].weights.reduce((sum: number, w: any) => sum + w.shape.reduce((a: number, b: number) => a * b, 1), 0);
 
 before(async () => {
   const dir = await mkdtemp(join(tmpdir(), 'tfjs-adapt-mobilenet-'));
   await writeModelFiles(mobilenet, join(dir, 'm'));
   // /m/ serves the files; /moved/model.json redirects there; /broken/ lacks its third shard
-  server = createServer(async (req, res) => {
-    const path = req.url ?? '/';
+  server = createServer((req, res) => void serve(req.url ?? '/', res));
+  const serve = async (path: string, res: ServerResponse) => {
     if (path === '/moved/model.json') return void res.writeHead(302, { location: '/m/model.json' }).end();
     if (path === '/loop/model.json') return void res.writeHead(302, { location: '/loop/model.json' }).end();
     const file = path.replace(/^\/(m|broken)\//, '');
-    if (path.startsWith('/broken/') && file === mobilenet.shards[2]!.filename) return void res.writeHead(404).end();
+    if (path.startsWith('/broken/') && file === mobilenet.shards[2].filename) return void res.writeHead(404).end();
     try {
       const body = await readFile(join(dir, 'm', file));
       res.writeHead(200, { 'content-length': body.length }).end(body);
     } catch {
       res.writeHead(404).end();
     }
-  });
+  };
   await new Promise<void>((done) => server.listen(0, '127.0.0.1', done));
   base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
   // the training children inherit it: the fine-tune below must run on wasm
@@ -61,10 +62,14 @@ async function imported(url: string): Promise<any> {
   const res = await h.request('POST', '/v1/models', { name: 'from url', source: { url } });
   assert.equal(res.status, 202, JSON.stringify(res.body));
   assert.equal(res.body.status, 'validating');
-  return waitFor('the import to settle', async () => {
-    const m = (await h.request('GET', `/v1/models/${res.body.id}`)).body;
-    return m.status === 'validating' ? undefined : m;
-  }, 120_000);
+  return waitFor(
+    'the import to settle',
+    async () => {
+      const m = (await h.request('GET', `/v1/models/${res.body.id}`)).body;
+      return m.status === 'validating' ? undefined : m;
+    },
+    120_000,
+  );
 }
 
 describe('the nsfwjs MobileNetV2', () => {
@@ -84,8 +89,8 @@ describe('the nsfwjs MobileNetV2', () => {
     const weights = Buffer.from(await (await fetch(h.url + m.files.weights)).arrayBuffer());
     assert.equal(weights.length, FLOAT32_BYTES);
     // Conv1/kernel[0] = q * scale + min, as tfjs dequantizes it
-    const first = mobilenet.modelJson.weightsManifest[0]!.weights[0];
-    const q = mobilenet.shards[0]!.content[0]!;
+    const first = mobilenet.modelJson.weightsManifest[0].weights[0];
+    const q = mobilenet.shards[0].content[0];
     assert.ok(Math.abs(weights.readFloatLE(0) - (q * first.quantization.scale + first.quantization.min)) < 1e-6);
   });
 
@@ -133,10 +138,18 @@ describe('the nsfwjs MobileNetV2', () => {
   test('fine-tunes with a frozen base on wasm: 224x224x3 photos, a new head, a few steps, succeeded', async () => {
     const m = (await upload(mobilenet.modelJson)).body;
     assert.equal(m.status, 'ready', JSON.stringify(m));
-    const photo = async (seed: number) => png(Uint8Array.from({ length: 224 * 224 * 3 }, (_, i) => (i * seed + (i >> 7)) % 251), 224, 224, 3);
+    const photo = async (seed: number) =>
+      png(
+        Uint8Array.from({ length: 224 * 224 * 3 }, (_, i) => (i * seed + (i >> 7)) % 251),
+        224,
+        224,
+        3,
+      );
     const entries: Array<[string, Uint8Array]> = [];
     for (let i = 0; i < 6; i++) entries.push([`${i % 2 ? 'cats' : 'dogs'}/${i}.png`, await photo(i + 3)]);
-    const d = await uploadDataset(h, { name: 'pets', format: 'images', channels: '3', layout: 'image' }, [{ field: 'file', content: zip(entries), filename: 'pets.zip' }]);
+    const d = await uploadDataset(h, { name: 'pets', format: 'images', channels: '3', layout: 'image' }, [
+      { field: 'file', content: zip(entries), filename: 'pets.zip' },
+    ]);
     assert.equal(d.status, 'ready', JSON.stringify(d.error));
     assert.deepEqual(d.featureShape, [224, 224, 3]);
     const spec = {

@@ -14,7 +14,16 @@ let weights: Buffer;
 before(async () => {
   h = await startHarness();
   data = await registerMnist(h, 300, 100);
-  const job = await waitForJob(h, (await h.request('POST', '/v1/jobs', trainSpec(data, { hyperparameters: { epochs: 1, batchSize: 64, seed: 1, optimizer: { name: 'adam', learningRate: 0.003 } } }))).body.id);
+  const job = await waitForJob(
+    h,
+    (
+      await h.request(
+        'POST',
+        '/v1/jobs',
+        trainSpec(data, { hyperparameters: { epochs: 1, batchSize: 64, seed: 1, optimizer: { name: 'adam', learningRate: 0.003 } } }),
+      )
+    ).body.id,
+  );
   assert.equal(job.status, 'succeeded', JSON.stringify(job.error));
   modelJson = (await h.request('GET', `/v1/models/${job.result.modelId}/model.json`)).body;
   weights = Buffer.from(await (await fetch(`${h.url}/v1/models/${job.result.modelId}/weights.bin`)).arrayBuffer());
@@ -23,7 +32,10 @@ after(() => h?.stop());
 
 const clone = () => JSON.parse(JSON.stringify(modelJson));
 const upload = (json: unknown, files: UploadFile[] = [{ field: 'weights', content: weights, filename: 'weights.bin' }], fields: Record<string, string> = {}) =>
-  postForm(h, '/v1/models', fields, [{ field: 'modelJson', content: typeof json === 'string' ? json : JSON.stringify(json), filename: 'model.json' }, ...files]);
+  postForm(h, '/v1/models', fields, [
+    { field: 'modelJson', content: typeof json === 'string' ? json : JSON.stringify(json), filename: 'model.json' },
+    ...files,
+  ]);
 
 /** A 400 problem whose errors include `pointer`, with a detail matching `detail`. */
 function assertRejected(res: Reply, pointer: string, detail?: RegExp) {
@@ -79,15 +91,32 @@ describe('model upload', () => {
     assertRejected(await upload(json), `/modelJson/weightsManifest/0/weights/${k}`, /extra\/kernel.*missing or too short/);
     const sharded = clone();
     sharded.weightsManifest[0].paths = ['a.bin', 'b.bin'];
-    assertRejected(await upload(sharded, [{ field: 'weights', content: weights.subarray(0, 8), filename: 'a.bin' }]), '/modelJson/weightsManifest/0/paths/1', /"b.bin"/);
+    assertRejected(
+      await upload(sharded, [{ field: 'weights', content: weights.subarray(0, 8), filename: 'a.bin' }]),
+      '/modelJson/weightsManifest/0/paths/1',
+      /"b.bin"/,
+    );
     assertRejected(await upload(modelJson, []), '/modelJson/weightsManifest/0/paths/0');
-    assertRejected(await upload(modelJson, [{ field: 'weights', content: weights, filename: 'weights.bin' }, { field: 'weights', content: weights, filename: 'other.bin' }]), '/weights');
+    assertRejected(
+      await upload(modelJson, [
+        { field: 'weights', content: weights, filename: 'weights.bin' },
+        { field: 'weights', content: weights, filename: 'other.bin' },
+      ]),
+      '/weights',
+    );
   });
 
   test('weights of the wrong size are refused: too short at the weight that does not fit, too long for the group', async () => {
     const specs = modelJson.weightsManifest[0].weights;
-    assertRejected(await upload(modelJson, [{ field: 'weights', content: weights.subarray(0, weights.length - 4), filename: 'weights.bin' }]), `/modelJson/weightsManifest/0/weights/${specs.length - 1}`);
-    assertRejected(await upload(modelJson, [{ field: 'weights', content: Buffer.concat([weights, Buffer.alloc(8)]), filename: 'weights.bin' }]), '/modelJson/weightsManifest/0', /8 more/);
+    assertRejected(
+      await upload(modelJson, [{ field: 'weights', content: weights.subarray(0, weights.length - 4), filename: 'weights.bin' }]),
+      `/modelJson/weightsManifest/0/weights/${specs.length - 1}`,
+    );
+    assertRejected(
+      await upload(modelJson, [{ field: 'weights', content: Buffer.concat([weights, Buffer.alloc(8)]), filename: 'weights.bin' }]),
+      '/modelJson/weightsManifest/0',
+      /8 more/,
+    );
     // a wrong shape shows as a size mismatch: too big runs past the files, too small leaves bytes over
     const wider = clone();
     wider.weightsManifest[0].weights[0].shape = [784, 33];
@@ -100,11 +129,19 @@ describe('model upload', () => {
   test('NaN or infinity in the weights is refused, naming the weight and element', async () => {
     const bad = Buffer.from(weights);
     bad.writeFloatLE(NaN, 4 * 17);
-    assertRejected(await upload(modelJson, [{ field: 'weights', content: bad, filename: 'weights.bin' }]), '/modelJson/weightsManifest/0/weights/0', /NaN at element 17/);
+    assertRejected(
+      await upload(modelJson, [{ field: 'weights', content: bad, filename: 'weights.bin' }]),
+      '/modelJson/weightsManifest/0/weights/0',
+      /NaN at element 17/,
+    );
     const inf = Buffer.from(weights);
     inf.writeFloatLE(Infinity, weights.length - 4);
     const last = modelJson.weightsManifest[0].weights.length - 1;
-    assertRejected(await upload(modelJson, [{ field: 'weights', content: inf, filename: 'weights.bin' }]), `/modelJson/weightsManifest/0/weights/${last}`, /Infinity/);
+    assertRejected(
+      await upload(modelJson, [{ field: 'weights', content: inf, filename: 'weights.bin' }]),
+      `/modelJson/weightsManifest/0/weights/${last}`,
+      /Infinity/,
+    );
   });
 
   test('bad JSON, a graph model, a topology that does not build, weights that do not match the layers', async () => {
@@ -133,7 +170,10 @@ describe('model upload', () => {
     // JSON is an import from a URL, which this is not
     const json = await h.request('POST', '/v1/models', { modelJson });
     assert.equal(json.status, 400);
-    assert.ok(json.body.errors.some((e: any) => e.pointer === '/source' || e.pointer === '/modelJson'), JSON.stringify(json.body));
+    assert.ok(
+      json.body.errors.some((e: any) => e.pointer === '/source' || e.pointer === '/modelJson'),
+      JSON.stringify(json.body),
+    );
     const text = await h.request('POST', '/v1/models', 'model.json', { 'content-type': 'text/plain' });
     assert.equal(text.status, 415);
     assert.equal(text.body.status, 415);

@@ -24,7 +24,8 @@ before(async () => {
 });
 after(() => h?.stop());
 
-const mnist = (auth: Record<string, string>, limit: number) => h.request('POST', '/v1/datasets', { name: 'm', source: { builtin: 'mnist', split: 'test', limit } }, auth);
+const mnist = (auth: Record<string, string>, limit: number) =>
+  h.request('POST', '/v1/datasets', { name: 'm', source: { builtin: 'mnist', split: 'test', limit } }, auth);
 const settled = (auth: Record<string, string>, id: string) =>
   waitFor(`dataset ${id} to settle`, async () => {
     const { body } = await h.request('GET', `/v1/datasets/${id}`, undefined, auth);
@@ -49,7 +50,15 @@ test('a tenant is held to its quota by every way in, and deleting makes room; th
 
   // an upload converts within what is left, and fails when it would not fit
   const rows = Array.from({ length: 2000 }, (_, i) => `${'1,'.repeat(10)}${i % 2}`).join('\n');
-  const csv = no5xx(await postForm(h, '/v1/datasets', { name: 'c', format: 'csv' }, [{ field: 'file', content: `${Array.from({ length: 10 }, (_, i) => `f${i}`).join(',')},label\n${rows}\n` }], { headers: A }));
+  const csv = no5xx(
+    await postForm(
+      h,
+      '/v1/datasets',
+      { name: 'c', format: 'csv' },
+      [{ field: 'file', content: `${Array.from({ length: 10 }, (_, i) => `f${i}`).join(',')},label\n${rows}\n` }],
+      { headers: A },
+    ),
+  );
   assert.equal(csv.status, 202);
   const failed = await settled(A, csv.body.id);
   assert.equal(failed.status, 'failed');
@@ -57,7 +66,10 @@ test('a tenant is held to its quota by every way in, and deleting makes room; th
   assert.equal(failed.error.location.expected, QUOTA - used, 'the room that was left');
   assert.match(failed.error.message, /TENANT_STORAGE_QUOTA_BYTES/);
   const datasets = join(h.dataDir, 'artifacts', 'datasets');
-  assert.deepEqual(readdirSync(datasets).filter((n) => n.startsWith(csv.body.id)), []);
+  assert.deepEqual(
+    readdirSync(datasets).filter((n) => n.startsWith(csv.body.id)),
+    [],
+  );
 
   // a derived dataset is sized before it is written
   const derived = await h.request('POST', '/v1/datasets', { name: 'd', source: { from: first.body.id, transform: { invert: true } } }, A);

@@ -43,8 +43,14 @@ describe('creating a sweep', () => {
     assert.equal(s.goal, 'maximize');
     assert.equal(s.spec.maxTrials, 3);
     assert.equal(typeof s.spec.seed, 'number', 'the drawn seed is shown, so the sweep can be replayed');
-    assert.deepEqual(s.trials.map((t: any) => t.parameters['/hyperparameters/optimizer/learningRate']), [0.001, 0.01, 0.1]);
-    assert.deepEqual(s.trials.map((t: any) => t.status), ['queued', 'queued', 'pending']);
+    assert.deepEqual(
+      s.trials.map((t: any) => t.parameters['/hyperparameters/optimizer/learningRate']),
+      [0.001, 0.01, 0.1],
+    );
+    assert.deepEqual(
+      s.trials.map((t: any) => t.status),
+      ['queued', 'queued', 'pending'],
+    );
     assert.equal(s.trials[2].jobId, null);
     assert.equal(s.best, null);
     assert.equal(s.estimate.trials, 3);
@@ -69,11 +75,27 @@ describe('creating a sweep', () => {
       '/parameters/~1hyperparameters~1batchSize',
       /trial 1 .* invalid: \/hyperparameters\/batchSize expected integer to be greater or equal to 1/,
     );
-    assertProblem(await api.request('POST', '/v1/sweeps', sweepSpec({ parameters: { '/data/train': { values: [data.train, 'ds_nope'] } } })), '/parameters/~1data~1train', /trial 1/);
-    assertProblem(await api.request('POST', '/v1/sweeps', sweepSpec({ template: trainSpec({ train: 'ds_nope', test: data.test }) })), '/template/data/train', /trial 0/);
+    assertProblem(
+      await api.request('POST', '/v1/sweeps', sweepSpec({ parameters: { '/data/train': { values: [data.train, 'ds_nope'] } } })),
+      '/parameters/~1data~1train',
+      /trial 1/,
+    );
+    assertProblem(
+      await api.request('POST', '/v1/sweeps', sweepSpec({ template: trainSpec({ train: 'ds_nope', test: data.test }) })),
+      '/template/data/train',
+      /trial 0/,
+    );
     assertProblem(await api.request('POST', '/v1/sweeps', sweepSpec({ objective: { metric: 'snd-ish' } })), '/objective/metric', /expected one of/);
     assertProblem(await api.request('POST', '/v1/sweeps', sweepSpec({ objective: { metric: 'valLoss' } })), '/objective/metric', /needs data.validation/);
-    assertProblem(await api.request('POST', '/v1/sweeps', sweepSpec({ algorithm: 'random', parameters: { '/hyperparameters/optimizer/learningRate': { min: 0.001, max: 0.1 } } })), '/maxTrials', /required for a random search/);
+    assertProblem(
+      await api.request(
+        'POST',
+        '/v1/sweeps',
+        sweepSpec({ algorithm: 'random', parameters: { '/hyperparameters/optimizer/learningRate': { min: 0.001, max: 0.1 } } }),
+      ),
+      '/maxTrials',
+      /required for a random search/,
+    );
     assertProblem(await api.request('POST', '/v1/sweeps', sweepSpec({ earlyTermination: { kind: 'median' } })), '/earlyTermination', /reported every epoch/);
     // the schema's own checks come first, as for a job
     const bad = await api.request('POST', '/v1/sweeps', sweepSpec({ maxParallel: 0 }));
@@ -114,7 +136,10 @@ describe('replay, listing, events, cancel', () => {
         maxTrials: 4,
         seed,
         maxParallel: 1,
-        parameters: { '/hyperparameters/optimizer/learningRate': { min: 0.001, max: 0.1, scale: 'log' }, '/model/architecture/hidden/0': { min: 8, max: 64, type: 'int' } },
+        parameters: {
+          '/hyperparameters/optimizer/learningRate': { min: 0.001, max: 0.1, scale: 'log' },
+          '/model/architecture/hidden/0': { min: 8, max: 64, type: 'int' },
+        },
       });
     const a = (await api.request('POST', '/v1/sweeps', random(7))).body;
     const b = (await api.request('POST', '/v1/sweeps', random(7))).body;
@@ -132,7 +157,10 @@ describe('replay, listing, events, cancel', () => {
     const ids = [];
     for (let i = 0; i < 3; i++) ids.push((await api.request('POST', '/v1/sweeps', sweepSpec({ maxParallel: 1 }))).body.id);
     const first = (await api.request('GET', '/v1/sweeps?limit=2')).body;
-    assert.deepEqual(first.data.map((s: any) => s.id), [ids[2], ids[1]]);
+    assert.deepEqual(
+      first.data.map((s: any) => s.id),
+      [ids[2], ids[1]],
+    );
     assert.equal(first.hasMore, true);
     const next = (await api.request('GET', `/v1/sweeps?limit=2&after=${first.nextCursor}`)).body;
     assert.equal(next.data[0].id, ids[0]);
@@ -148,16 +176,25 @@ describe('replay, listing, events, cancel', () => {
     assert.equal(res.status, 200, JSON.stringify(res.body));
     assert.equal(res.body.status, 'cancelled');
     assert.ok(res.body.finishedAt);
-    assert.deepEqual(res.body.trials.map((t: any) => t.status), ['cancelled', 'cancelled', 'pending']);
+    assert.deepEqual(
+      res.body.trials.map((t: any) => t.status),
+      ['cancelled', 'cancelled', 'pending'],
+    );
     for (const t of res.body.trials.slice(0, 2)) assert.equal(await api.deps.queue.queue.getJob(t.jobId), undefined, 'taken off the queue');
     assert.equal((await api.request('POST', `/v1/sweeps/${s.id}/cancel`)).status, 409);
     const events = (await api.request('GET', `/v1/sweeps/${s.id}/events`)).body.data;
-    assert.deepEqual(events.map((e: any) => e.seq), events.map((_: any, i: number) => i + 1));
-    assert.deepEqual(events.filter((e: any) => e.type === 'status').map((e: any) => e.data.status), ['running', 'cancelled']);
+    assert.deepEqual(
+      events.map((e: any) => e.seq),
+      events.map((_: any, i: number) => i + 1),
+    );
+    assert.deepEqual(
+      events.filter((e: any) => e.type === 'status').map((e: any) => e.data.status),
+      ['running', 'cancelled'],
+    );
     assert.equal(events.filter((e: any) => e.type === 'trial').length, 2, 'two launches');
   });
 
-  test('a trial that ended while no host could launch the next: reconciliation\'s advance does it, and the sweep ends with its best', async () => {
+  test("a trial that ended while no host could launch the next: reconciliation's advance does it, and the sweep ends with its best", async () => {
     const s = (await api.request('POST', '/v1/sweeps', sweepSpec({ maxParallel: 1 }))).body;
     const { store } = api.deps;
     const launcher = new SweepLauncher({ ...api.deps, log: pino({ level: 'silent' }), maxActiveJobs: 20, webhookAllowedHosts: [] });
@@ -168,24 +205,28 @@ describe('replay, listing, events, cancel', () => {
       await store.jobs.succeeded(jobId, 1, { modelId: `mdl_${jobId.slice(4)}`, metrics: { testAccuracy, loss: 1 } }, async () => undefined);
     };
     await finish(s.trials[0].jobId, 0.7);
-    assert.equal((await store.sweeps.get(s.id))!.trials[1]!.status, 'pending', 'nothing launched it yet');
+    assert.equal((await store.sweeps.get(s.id))!.trials[1].status, 'pending', 'nothing launched it yet');
     await launcher.advanceAll();
     await launcher.advanceAll();
     let now = (await store.sweeps.get(s.id))!;
-    assert.deepEqual(now.trials.map((t) => t.status), ['succeeded', 'queued', 'pending'], 'advanced once, however often it is called');
-    await finish(now.trials[1]!.jobId!, 0.9);
+    assert.deepEqual(
+      now.trials.map((t) => t.status),
+      ['succeeded', 'queued', 'pending'],
+      'advanced once, however often it is called',
+    );
+    await finish(now.trials[1].jobId!, 0.9);
     await launcher.advance(s.id);
     now = (await store.sweeps.get(s.id))!;
-    await finish(now.trials[2]!.jobId!, 0.8);
+    await finish(now.trials[2].jobId!, 0.8);
     await launcher.advance(s.id);
     const done = (await api.request('GET', `/v1/sweeps/${s.id}`)).body;
     assert.equal(done.status, 'succeeded');
     assert.equal(done.best.index, 1);
-    assert.equal(done.best.jobId, now.trials[1]!.jobId);
+    assert.equal(done.best.jobId, now.trials[1].jobId);
     assert.deepEqual(done.best.objective, { metric: 'testAccuracy', value: 0.9, epoch: 1 });
     assert.match(done.best.reason, /trial 1 has the highest testAccuracy \(0.9 at epoch 1\) of the 3 trials.*trial 2/);
     const events = (await api.request('GET', `/v1/sweeps/${s.id}/events?limit=100`)).body.data;
     assert.equal(events.at(-1).data.status, 'succeeded');
-    assert.equal(events.filter((e: any) => e.type === 'trial' && e.data.objective).length, 3, 'each trial\'s end announced once');
+    assert.equal(events.filter((e: any) => e.type === 'trial' && e.data.objective).length, 3, "each trial's end announced once");
   });
 });

@@ -64,13 +64,19 @@ describe('conversions are bounded by DATASET_MAX_BYTES', () => {
     const archive = await tarball(entries, true);
     assert.ok(archive.length < 4096, `${archive.length} bytes`);
 
-    const big = no5xx(await postForm(h, '/v1/datasets', { name: 'x', format: 'images', imageSize: '[2048, 2048]' }, [{ field: 'file', content: archive, filename: 'a.tar.gz' }]));
+    const big = no5xx(
+      await postForm(h, '/v1/datasets', { name: 'x', format: 'images', imageSize: '[2048, 2048]' }, [
+        { field: 'file', content: archive, filename: 'a.tar.gz' },
+      ]),
+    );
     assert.equal(big.status, 400);
     assert.equal(big.body.errors[0].pointer, '/imageSize');
     assert.match(big.body.errors[0].detail, /IMAGE_MAX_PIXELS/);
 
     // 200 x 256 x 256 x 3 bytes would be 39 MB: it stops before passing 16 MiB
-    const d = await uploadDataset(h, { name: 'x', format: 'images', imageSize: '[256, 256]', channels: '3' }, [{ field: 'file', content: archive, filename: 'a.tar.gz' }]);
+    const d = await uploadDataset(h, { name: 'x', format: 'images', imageSize: '[256, 256]', channels: '3' }, [
+      { field: 'file', content: archive, filename: 'a.tar.gz' },
+    ]);
     assertFailed(d, 'dataset_too_large');
     const exampleBytes = 256 * 256 * 3 + 4;
     assert.equal(d.error.location.index, Math.floor(MAX_BYTES / exampleBytes), 'refused at the first example over the limit');
@@ -79,7 +85,16 @@ describe('conversions are bounded by DATASET_MAX_BYTES', () => {
 
   test('an image larger than IMAGE_MAX_PIXELS without imageSize is image_too_large, naming the entry', async () => {
     const wide = await png(new Uint8Array(300 * 300), 300, 300);
-    const d = await uploadDataset(h, { name: 'x', format: 'images' }, [{ field: 'file', content: await tarball([['a/1.png', wide], ['b/1.png', wide]]), filename: 'a.tar' }]);
+    const d = await uploadDataset(h, { name: 'x', format: 'images' }, [
+      {
+        field: 'file',
+        content: await tarball([
+          ['a/1.png', wide],
+          ['b/1.png', wide],
+        ]),
+        filename: 'a.tar',
+      },
+    ]);
     assertFailed(d, 'image_too_large');
     assert.equal(d.error.location.entry, 'a/1.png');
     assert.match(d.error.message, /give imageSize/);
@@ -134,7 +149,14 @@ describe('examples of large images', () => {
     const pixels = Uint8Array.from({ length: n * 200 * 200 * 3 }, (_, i) => i % 251);
     big = await uploadDataset(h, { name: 'big', format: 'idx', layout: 'image' }, [
       { field: 'images', content: idx(0x08, [n, 200, 200, 3], pixels) },
-      { field: 'labels', content: idx(0x08, [n], Uint8Array.from({ length: n }, (_, i) => i % 2)) },
+      {
+        field: 'labels',
+        content: idx(
+          0x08,
+          [n],
+          Uint8Array.from({ length: n }, (_, i) => i % 2),
+        ),
+      },
     ]);
     assert.equal(big.status, 'ready', JSON.stringify(big.error));
   });
@@ -162,11 +184,14 @@ describe('examples of large images', () => {
     assert.equal(res.body.nextOffset, 4);
     assert.equal(res.body.data[3].features.length, 200 * 200 * 3);
     const last = await h.request('GET', `/v1/datasets/${big.id}/examples?offset=8&limit=100`);
-    assert.deepEqual(last.body.data.map((e: any) => e.index), [8, 9, 10, 11]);
+    assert.deepEqual(
+      last.body.data.map((e: any) => e.index),
+      [8, 9, 10, 11],
+    );
     assert.equal(last.body.nextOffset, null);
   });
 
-  test('when one example\'s values do not fit a page, 400 pointing at features', async () => {
+  test("when one example's values do not fit a page, 400 pointing at features", async () => {
     const huge = await uploadDataset(h, { name: 'huge', format: 'idx', layout: 'image' }, [
       { field: 'images', content: gzipSync(idx(0x08, [2, 1000, 1000], new Uint8Array(2 * 1000 * 1000))) },
       { field: 'labels', content: idx(0x08, [2], new Uint8Array([0, 1])) },

@@ -92,7 +92,10 @@ test('datasets: builtin registration is validated and readable', async () => {
   assert.equal(d.body.numExamples, 100);
   assert.deepEqual(d.body.featureShape, [784]);
   assert.equal(d.body.numClasses, 10);
-  assert.equal(d.body.classCounts.reduce((a: number, b: number) => a + b, 0), 100);
+  assert.equal(
+    d.body.classCounts.reduce((a: number, b: number) => a + b, 0),
+    100,
+  );
   const list = await h.request('GET', '/v1/datasets?limit=1');
   assert.equal(list.body.data.length, 1);
   assert.equal(list.body.hasMore, true);

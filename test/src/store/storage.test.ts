@@ -13,9 +13,18 @@ const spec: JobSpec = {
   hyperparameters: { epochs: 1, batchSize: 8, optimizer: { name: 'sgd', learningRate: 0.1 } },
 };
 
-const ready = { numExamples: 1, featureShape: [1], featureDtype: 'uint8' as const, imageShape: null, numClasses: 1, classes: ['a'], classCounts: [1], preprocessing: { scale: 1, offset: 0 } };
+const ready = {
+  numExamples: 1,
+  featureShape: [1],
+  featureDtype: 'uint8' as const,
+  imageShape: null,
+  numClasses: 1,
+  classes: ['a'],
+  classCounts: [1],
+  preprocessing: { scale: 1, offset: 0 },
+};
 
-test('a tenant uses the bytes of its ready datasets, its models and its jobs\' checkpoints, and nothing of another tenant', async () => {
+test("a tenant uses the bytes of its ready datasets, its models and its jobs' checkpoints, and nothing of another tenant", async () => {
   const dir = await freshDataDir('tfjs-adapt-storage-');
   const store = await openStore({ dataDir: dir });
   try {
@@ -25,7 +34,18 @@ test('a tenant uses the bytes of its ready datasets, its models and its jobs\' c
     await store.datasets.insertReady({ id: 'ds_b', name: 'b', source: {}, ...ready, dir: '/y', bytes: 5000 }, 'tb');
     await store.jobs.create({ id: 'job_a', spec, tenant: 'ta' });
     await store.checkpoints.add(store.db, 'job_a', { epoch: 1, step: 1, attempt: 1, metrics: {}, path: '/c', bytes: 30 });
-    const model = { name: 'm', status: 'ready' as const, jobId: null, baseModelId: null, datasetIds: {}, metrics: null, inputShape: null, classes: null, preprocessing: null, dir: '/m' };
+    const model = {
+      name: 'm',
+      status: 'ready' as const,
+      jobId: null,
+      baseModelId: null,
+      datasetIds: {},
+      metrics: null,
+      inputShape: null,
+      classes: null,
+      preprocessing: null,
+      dir: '/m',
+    };
     await store.models.insert(store.db, { id: 'mdl_a', ...model, bytes: 4 }, 'ta');
     assert.equal(await storageUsed(store.db, 'ta'), 1000 + 200 + 30 + 4);
     assert.equal(await storageUsed(store.db, 'tb'), 5000);

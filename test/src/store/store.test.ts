@@ -30,9 +30,14 @@ function storeContract(name: string, open: () => Promise<Store>, close: () => Pr
 
     test('migrations are recorded once and re-running them applies nothing', async () => {
       const rows = await store.db.query<{ name: string }>('SELECT name FROM schema_migrations ORDER BY name');
-      const files = readdirSync(MIGRATIONS_DIR).filter((f) => f.endsWith('.sql')).sort();
+      const files = readdirSync(MIGRATIONS_DIR)
+        .filter((f) => f.endsWith('.sql'))
+        .sort();
       assert.ok(files.length >= 3);
-      assert.deepEqual(rows.map((r) => r.name), files);
+      assert.deepEqual(
+        rows.map((r) => r.name),
+        files,
+      );
       const { migrate } = await import('../../../src/store/migrate.js');
       assert.deepEqual(await migrate(store.db), []);
     });
@@ -42,7 +47,10 @@ function storeContract(name: string, open: () => Promise<Store>, close: () => Pr
       await store.jobs.create({ id, spec });
       await Promise.all(Array.from({ length: 40 }, (_, i) => store.db.tx((q) => store.events.append(q, id, 'log', { i }))));
       const events = await store.events.list(id, 0, 1000);
-      assert.deepEqual(events.map((e) => e.seq), Array.from({ length: 41 }, (_, i) => i + 1));
+      assert.deepEqual(
+        events.map((e) => e.seq),
+        Array.from({ length: 41 }, (_, i) => i + 1),
+      );
       assert.equal(new Set(events.slice(1).map((e) => e.data.i)).size, 40);
     });
 
@@ -91,7 +99,11 @@ function storeContract(name: string, open: () => Promise<Store>, close: () => Pr
 }
 
 const dir = mkdtempSync(join(tmpdir(), 'tfjs-adapt-store-'));
-storeContract('PGlite', () => openStore({ dataDir: dir }), async () => rmSync(dir, { recursive: true, force: true }));
+storeContract(
+  'PGlite',
+  () => openStore({ dataDir: dir }),
+  async () => rmSync(dir, { recursive: true, force: true }),
+);
 
 const why = postgresUnavailable();
 if (why && process.env.CI) throw new Error(`the PostgreSQL store test cannot run: ${why}`);
@@ -111,7 +123,10 @@ if (!why) {
     try {
       const opened = await Promise.allSettled(Array.from({ length: 4 }, () => openStore({ databaseUrl: fresh.url, dataDir: dir })));
       for (const o of opened) if (o.status === 'fulfilled') await o.value.close();
-      assert.deepEqual(opened.map((o) => (o.status === 'rejected' ? String(o.reason) : 'ok')), ['ok', 'ok', 'ok', 'ok']);
+      assert.deepEqual(
+        opened.map((o) => (o.status === 'rejected' ? String(o.reason) : 'ok')),
+        ['ok', 'ok', 'ok', 'ok'],
+      );
     } finally {
       await fresh.stop();
     }

@@ -56,11 +56,19 @@ describe('search space', () => {
     const params = { '/a': { values: [1, 2] }, '/b': { values: ['x', 'y', 'z'] } };
     assert.equal(gridSize(params), 6);
     const trials = trialParameters({ parameters: params, algorithm: 'grid' }, { seed: 0, count: 6 });
-    assert.deepEqual(trials.slice(0, 4), [{ '/a': 1, '/b': 'x' }, { '/a': 1, '/b': 'y' }, { '/a': 1, '/b': 'z' }, { '/a': 2, '/b': 'x' }]);
+    assert.deepEqual(trials.slice(0, 4), [
+      { '/a': 1, '/b': 'x' },
+      { '/a': 1, '/b': 'y' },
+      { '/a': 1, '/b': 'z' },
+      { '/a': 2, '/b': 'x' },
+    ]);
   });
 
   test('a seeded random search replays, another seed draws otherwise, values stay in range', () => {
-    const spec = { parameters: { '/w': { min: 0.01, max: 10, scale: 'log' as const }, '/n': { min: 8, max: 64, type: 'int' as const }, '/m': { values: ['coral', 'mmd'] } }, algorithm: 'random' as const };
+    const spec = {
+      parameters: { '/w': { min: 0.01, max: 10, scale: 'log' as const }, '/n': { min: 8, max: 64, type: 'int' as const }, '/m': { values: ['coral', 'mmd'] } },
+      algorithm: 'random' as const,
+    };
     const a = trialParameters(spec, { seed: 42, count: 20 });
     assert.deepEqual(trialParameters(spec, { seed: 42, count: 20 }), a);
     assert.notDeepEqual(trialParameters(spec, { seed: 43, count: 20 }), a);
@@ -73,7 +81,10 @@ describe('search space', () => {
   });
 
   test('bad domains are named at the parameter', () => {
-    const errors = spaceProblems({ parameters: { '/a': { min: 2, max: 1 }, '/b': { min: 0, max: 1, scale: 'log' }, '/c': { min: 0, max: 1, gridPoints: 3 } }, algorithm: 'random' });
+    const errors = spaceProblems({
+      parameters: { '/a': { min: 2, max: 1 }, '/b': { min: 0, max: 1, scale: 'log' }, '/c': { min: 0, max: 1, gridPoints: 3 } },
+      algorithm: 'random',
+    });
     assert.deepEqual(
       errors.map((e) => e.pointer),
       ['/parameters/~1a/min', '/parameters/~1b/min', '/parameters/~1c/gridPoints'],
@@ -85,39 +96,42 @@ describe('planning trials', () => {
   test('each trial is the template with its values applied, defaults filled', () => {
     const r = planTrials(sweep({ parameters: { '/method': { values: [{ kind: 'coral' }, { kind: 'mmd', weight: 2 }] } } }), 1);
     assert.ok('trials' in r, JSON.stringify(r));
-    assert.deepEqual(r.trials.map((t) => t.spec.method), [{ kind: 'coral' }, { kind: 'mmd', weight: 2 }]);
-    assert.deepEqual(r.trials[0]!.spec.model.architecture?.hidden, [16]);
+    assert.deepEqual(
+      r.trials.map((t) => t.spec.method),
+      [{ kind: 'coral' }, { kind: 'mmd', weight: 2 }],
+    );
+    assert.deepEqual(r.trials[0].spec.model.architecture?.hidden, [16]);
   });
 
   test('a value the job schema refuses is a 400 at the parameter, naming the trial', () => {
     const r = planTrials(sweep({ parameters: { '/hyperparameters/batchSize': { values: [32, 0] } } }), 1);
     assert.ok('errors' in r);
-    assert.equal(r.errors[0]!.pointer, '/parameters/~1hyperparameters~1batchSize');
-    assert.match(r.errors[0]!.detail, /trial 1 \(\/hyperparameters\/batchSize = 0\)/);
+    assert.equal(r.errors[0].pointer, '/parameters/~1hyperparameters~1batchSize');
+    assert.match(r.errors[0].detail, /trial 1 \(\/hyperparameters\/batchSize = 0\)/);
   });
 
   test('a value that breaks a spec rule is named at the parameter that set it', () => {
     // the rule names /method/threshold; the value that brought it is the whole /method
     const r = planTrials(sweep({ parameters: { '/method': { values: [{ kind: 'coral' }, { kind: 'coral', threshold: 0.9 }] } } }), 1);
     assert.ok('errors' in r);
-    assert.equal(r.errors[0]!.pointer, '/parameters/~1method');
-    assert.match(r.errors[0]!.detail, /\/method\/threshold does not apply to method coral/);
+    assert.equal(r.errors[0].pointer, '/parameters/~1method');
+    assert.match(r.errors[0].detail, /\/method\/threshold does not apply to method coral/);
   });
 
   test('a pointer through a field the template lacks, or no pointer at all', () => {
     const r = planTrials(sweep({ parameters: { '/strategy/alpha': { values: [1] } } }), 1);
     assert.ok('errors' in r);
-    assert.equal(r.errors[0]!.pointer, '/parameters/~1strategy~1alpha');
+    assert.equal(r.errors[0].pointer, '/parameters/~1strategy~1alpha');
     const r2 = planTrials(sweep({ parameters: { 'method~2': { values: [1] } } }), 1);
     assert.ok('errors' in r2);
-    assert.match(r2.errors[0]!.detail, /not a JSON pointer/);
+    assert.match(r2.errors[0].detail, /not a JSON pointer/);
   });
 
   test('random needs maxTrials; a grid cut short is refused', () => {
     const r = planTrials(sweep({ algorithm: 'random' }), 1);
-    assert.ok('errors' in r && r.errors[0]!.pointer === '/maxTrials');
+    assert.ok('errors' in r && r.errors[0].pointer === '/maxTrials');
     const r2 = planTrials(sweep({ maxTrials: 2 }), 1);
-    assert.ok('errors' in r2 && /grid has 3 points/.test(r2.errors[0]!.detail));
+    assert.ok('errors' in r2 && /grid has 3 points/.test(r2.errors[0].detail));
   });
 });
 
@@ -125,14 +139,17 @@ describe('objective', () => {
   test('a metric the jobs report passes; an unknown one or one they cannot report is named', () => {
     const specs = [template];
     assert.deepEqual(objectiveProblems({ objective: { metric: 'valAccuracy' } }, specs), []);
-    assert.match(objectiveProblems({ objective: { metric: 'nope' } }, specs)[0]!.detail, /expected one of/);
-    assert.match(objectiveProblems({ objective: { metric: 'targetAccuracy' } }, specs)[0]!.detail, /needs data.targetTest/);
-    assert.match(objectiveProblems({ objective: { metric: 'testAccuracy' }, earlyTermination: { kind: 'median' } }, specs).at(-1)!.detail, /reported every epoch/);
+    assert.match(objectiveProblems({ objective: { metric: 'nope' } }, specs)[0].detail, /expected one of/);
+    assert.match(objectiveProblems({ objective: { metric: 'targetAccuracy' } }, specs)[0].detail, /needs data.targetTest/);
+    assert.match(
+      objectiveProblems({ objective: { metric: 'testAccuracy' }, earlyTermination: { kind: 'median' } }, specs).at(-1)!.detail,
+      /reported every epoch/,
+    );
   });
 });
 
 describe('selection', () => {
-  test('a trial\'s objective comes from its result, at its best epoch when it kept one', () => {
+  test("a trial's objective comes from its result, at its best epoch when it kept one", () => {
     assert.deepEqual(trialObjective('valAccuracy', { metrics: { valAccuracy: 0.8 } }, 3), { metric: 'valAccuracy', value: 0.8, epoch: 3 });
     assert.deepEqual(trialObjective('valAccuracy', { metrics: { valAccuracy: 0.8, bestEpoch: 2 } }, 3), { metric: 'valAccuracy', value: 0.8, epoch: 2 });
     assert.equal(trialObjective('valAccuracy', { metrics: { loss: 1 } }, 3), null);
@@ -148,12 +165,12 @@ describe('selection', () => {
     ];
     const best = bestTrial(trials, 'minimize');
     assert.equal(best?.trial.index, 2);
-    assert.match(best!.reason, /trial 2 has the lowest valLoss \(0.3 at epoch 2\) of the 3 trials/);
+    assert.match(best.reason, /trial 2 has the lowest valLoss \(0.3 at epoch 2\) of the 3 trials/);
     assert.equal(bestTrial(trials, 'maximize')?.trial.index, 0);
     assert.equal(bestTrial([{ index: 0, objective: null }], 'maximize'), null);
   });
 
-  test('median stopping: stops a trial below the others\' median, only after grace and with enough others', () => {
+  test("median stopping: stops a trial below the others' median, only after grace and with enough others", () => {
     const rule = { goal: 'maximize' as const, minTrials: 2, graceEpochs: 1 };
     const others = [
       [0.5, 0.7],
@@ -163,6 +180,13 @@ describe('selection', () => {
     assert.match(medianStop([0.1, 0.2], others, rule) ?? '', /median 0.65/);
     assert.equal(medianStop([0.1, 0.9], others, rule), null, 'its best is above the median');
     assert.equal(medianStop([0.1, 0.2], [[0.5, 0.7]], rule), null, 'too few others reached epoch 2');
-    assert.match(medianStop([2, 1.9], others.map((c) => c.map((v) => 1 - v)), { ...rule, goal: 'minimize' }) ?? '', /above the median/);
+    assert.match(
+      medianStop(
+        [2, 1.9],
+        others.map((c) => c.map((v) => 1 - v)),
+        { ...rule, goal: 'minimize' },
+      ) ?? '',
+      /above the median/,
+    );
   });
 });

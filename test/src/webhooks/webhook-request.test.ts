@@ -82,7 +82,13 @@ test('a network error rejects (the deliverer retries), it is not an answer', asy
   const closedPort = (closed.server.address() as AddressInfo).port;
   await new Promise((ok) => closed.server.close(ok));
   await assert.rejects(
-    sendWebhook(`http://hooks.test:${closedPort}/hook`, { allowedHosts: ['hooks.test'], resolve: async () => [{ address: '127.0.0.1', family: 4 }], body: '{}', headers: {}, timeoutMs: 10_000 }),
+    sendWebhook(`http://hooks.test:${closedPort}/hook`, {
+      allowedHosts: ['hooks.test'],
+      resolve: async () => [{ address: '127.0.0.1', family: 4 }],
+      body: '{}',
+      headers: {},
+      timeoutMs: 10_000,
+    }),
     /ECONNREFUSED/,
   );
 });

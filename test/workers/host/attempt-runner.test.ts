@@ -21,14 +21,19 @@ test('a wasm trap the child reports is final, with a code of its own and the fie
 });
 
 test('a wasm memory that cannot grow is resource exhaustion: final, saying the cap and how to get under it', () => {
-  const err = childFailure({ name: 'RuntimeError', message: 'Aborted(Cannot enlarge memory arrays to size 4294967296 bytes (OOM))' }, task, CAP) as Error & { code?: string };
+  const err = childFailure({ name: 'RuntimeError', message: 'Aborted(Cannot enlarge memory arrays to size 4294967296 bytes (OOM))' }, task, CAP) as Error & {
+    code?: string;
+  };
   assert.equal(err.code, 'resource_exhausted');
   assert.equal(err.name, 'UnrecoverableError');
   assert.match(err.message, /memory cap of 2147483648 bytes .*lower hyperparameters\.batchSize \(now 8192\) or use a smaller model/);
 });
 
-test('any other failure keeps the child\'s code and finality', () => {
-  const final = childFailure({ name: 'UnrecoverableError', message: 'bad data', code: 'dataset_corrupt', param: '/data/train' }, task, CAP) as Error & { code?: string; param?: string };
+test("any other failure keeps the child's code and finality", () => {
+  const final = childFailure({ name: 'UnrecoverableError', message: 'bad data', code: 'dataset_corrupt', param: '/data/train' }, task, CAP) as Error & {
+    code?: string;
+    param?: string;
+  };
   assert.deepEqual([final.name, final.code, final.param], ['UnrecoverableError', 'dataset_corrupt', '/data/train']);
   const transient = childFailure({ name: 'Error', message: 'EIO: i/o error, read' }, task, CAP) as Error & { code?: string };
   assert.deepEqual([transient.name, transient.code], ['Error', undefined]);

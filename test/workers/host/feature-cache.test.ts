@@ -28,7 +28,16 @@ async function usedBytes(): Promise<number> {
 }
 
 test('built by the first freeze fine-tune, reused by the next, counted in the quota, removed with its base', async () => {
-  const pre = await waitForJob(h, (await h.request('POST', '/v1/jobs', trainSpec(data, { hyperparameters: { epochs: 1, batchSize: 64, seed: 1, optimizer: { name: 'adam', learningRate: 0.003 } } }))).body.id);
+  const pre = await waitForJob(
+    h,
+    (
+      await h.request(
+        'POST',
+        '/v1/jobs',
+        trainSpec(data, { hyperparameters: { epochs: 1, batchSize: 64, seed: 1, optimizer: { name: 'adam', learningRate: 0.003 } } }),
+      )
+    ).body.id,
+  );
   assert.equal(pre.status, 'succeeded', JSON.stringify(pre.error));
   const base = pre.result.modelId as string;
   const finetune = {
@@ -56,6 +65,6 @@ test('built by the first freeze fine-tune, reused by the next, counted in the qu
   const modelBytes = await directoryBytes(join(h.dataDir, 'artifacts', 'models', base));
   const before = await usedBytes();
   assert.equal((await h.request('DELETE', `/v1/models/${base}`)).status, 204);
-  assert.ok(!existsSync(features), 'the base\'s caches are gone');
+  assert.ok(!existsSync(features), "the base's caches are gone");
   assert.equal(before - (await usedBytes()), modelBytes + cacheBytes, 'the cache was counted in the quota, and is no more');
 });

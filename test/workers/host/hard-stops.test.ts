@@ -44,7 +44,7 @@ async function startStuck(over: Record<string, unknown> = {}): Promise<{ id: str
   });
   const kids = childProcesses(process.pid, CHILD);
   assert.equal(kids.length, 1, `one training child while one job runs: ${kids.join(', ')}`);
-  return { id: job.body.id, pid: kids[0]! };
+  return { id: job.body.id, pid: kids[0] };
 }
 
 function assertGone(pid: number): void {
@@ -90,10 +90,14 @@ test('pause ends a job whose step never ends: paused within the grace, its child
   const { id, pid } = await startStuck();
   const asked = Date.now();
   assert.equal((await h.request('POST', `/v1/jobs/${id}/pause`)).status, 202);
-  const paused = await waitFor('the job to pause', async () => {
-    const { body } = await h.request('GET', `/v1/jobs/${id}`);
-    return body.status === 'paused' && body;
-  }, GRACE_MS + MARGIN_MS);
+  const paused = await waitFor(
+    'the job to pause',
+    async () => {
+      const { body } = await h.request('GET', `/v1/jobs/${id}`);
+      return body.status === 'paused' && body;
+    },
+    GRACE_MS + MARGIN_MS,
+  );
   assert.equal(paused.pauseRequested, false);
   assert.ok(Date.now() - asked < GRACE_MS + MARGIN_MS);
   await assertStopped(t, id, pid);

@@ -18,7 +18,13 @@ const as = (h: Harness, tenant: Tenant): Harness => ({
 /** A service with two tenants for one test, stopped after it: only its training children are this process's then. */
 async function withService(env: Record<string, string>, body: (h: Harness) => Promise<void>): Promise<void> {
   // admission by cost would refuse the memory hog: these tests are about what the host does when a job gets through
-  const h = await startHarness({ API_KEYS: `a:${TOKENS.a},b:${TOKENS.b}`, JOB_BACKOFF_MS: '100', JOB_MAX_MEMORY_BYTES: String(64 * 1024 ** 3), JOB_MAX_FLOPS: '1e21', ...env });
+  const h = await startHarness({
+    API_KEYS: `a:${TOKENS.a},b:${TOKENS.b}`,
+    JOB_BACKOFF_MS: '100',
+    JOB_MAX_MEMORY_BYTES: String(64 * 1024 ** 3),
+    JOB_MAX_FLOPS: '1e21',
+    ...env,
+  });
   try {
     await body(h);
   } finally {
@@ -43,7 +49,9 @@ const eventsOf = async (h: Harness, id: string) => (await h.request('GET', `/v1/
 test('a child that failed an attempt is never reused: the next job runs in another process, and ends as its twin', () =>
   withService({}, async (h) => {
     const [a, b] = [as(h, 'a'), as(h, 'b')];
-    const spec = trainSpec(await registerMnist(b, 1000, 100), { hyperparameters: { epochs: 1, batchSize: 64, seed: 5, optimizer: { name: 'adam', learningRate: 0.003 } } });
+    const spec = trainSpec(await registerMnist(b, 1000, 100), {
+      hyperparameters: { epochs: 1, batchSize: 64, seed: 5, optimizer: { name: 'adam', learningRate: 0.003 } },
+    });
     const twin = await runWatched(b, spec);
     assert.equal(twin.job.status, 'succeeded', JSON.stringify(twin.job.error));
 
@@ -59,14 +67,19 @@ test('a child that failed an attempt is never reused: the next job runs in anoth
     const next = await runWatched(b, spec);
     assert.equal(next.job.status, 'succeeded', JSON.stringify(next.job.error));
     assert.deepEqual(learned(next.job.result.metrics), learned(twin.job.result.metrics));
-    assert.ok([...next.pids].every((pid) => !failed.pids.has(pid)), 'the next job ran in a new process');
+    assert.ok(
+      [...next.pids].every((pid) => !failed.pids.has(pid)),
+      'the next job ran in a new process',
+    );
   }));
 
-test('a child over its memory cap is killed: the job fails resource_exhausted (not retried), the next tenant\'s job ends as its twin', () =>
+test("a child over its memory cap is killed: the job fails resource_exhausted (not retried), the next tenant's job ends as its twin", () =>
   withService({ TRAINING_CHILD_MAX_MEMORY_BYTES: String(900 * 1024 * 1024) }, async (h) => {
     const cap = h.config.trainingChildMaxMemoryBytes;
     const [a, b] = [as(h, 'a'), as(h, 'b')];
-    const spec = trainSpec(await registerMnist(b, 1000, 100), { hyperparameters: { epochs: 1, batchSize: 64, seed: 6, optimizer: { name: 'adam', learningRate: 0.003 } } });
+    const spec = trainSpec(await registerMnist(b, 1000, 100), {
+      hyperparameters: { epochs: 1, batchSize: 64, seed: 6, optimizer: { name: 'adam', learningRate: 0.003 } },
+    });
     const twin = await runWatched(b, spec);
     assert.equal(twin.job.status, 'succeeded', JSON.stringify(twin.job.error));
 
@@ -79,7 +92,10 @@ test('a child over its memory cap is killed: the job fails resource_exhausted (n
     assert.equal(failed.job.status, 'failed');
     assert.equal(failed.job.error.code, 'resource_exhausted');
     assert.equal(failed.job.error.param, '/hyperparameters/batchSize');
-    assert.match(failed.job.error.message, new RegExp(`memory cap of ${cap} bytes .*TRAINING_CHILD_MAX_MEMORY_BYTES.*lower hyperparameters\\.batchSize \\(now 2048\\) or use a smaller model`));
+    assert.match(
+      failed.job.error.message,
+      new RegExp(`memory cap of ${cap} bytes .*TRAINING_CHILD_MAX_MEMORY_BYTES.*lower hyperparameters\\.batchSize \\(now 2048\\) or use a smaller model`),
+    );
     assert.equal(failed.job.attempt, 1);
     assert.ok(!(await eventsOf(a, failed.job.id)).some((e: any) => e.data.retry), 'not retried');
     for (const pid of failed.pids) assert.ok(!existsSync(`/proc/${pid}`), `child ${pid} is gone`);
@@ -87,7 +103,10 @@ test('a child over its memory cap is killed: the job fails resource_exhausted (n
     const next = await runWatched(b, spec);
     assert.equal(next.job.status, 'succeeded', JSON.stringify(next.job.error));
     assert.deepEqual(learned(next.job.result.metrics), learned(twin.job.result.metrics));
-    assert.ok([...next.pids].every((pid) => !failed.pids.has(pid)), 'the next job ran in a new process');
+    assert.ok(
+      [...next.pids].every((pid) => !failed.pids.has(pid)),
+      'the next job ran in a new process',
+    );
   }));
 
 test('a training child killed while it starts fails its attempt, and the job is retried instead of hanging', () =>

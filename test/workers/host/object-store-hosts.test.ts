@@ -63,7 +63,10 @@ async function stopService(p: ChildProcess): Promise<void> {
 }
 
 async function http(method: string, path: string, body?: unknown): Promise<{ status: number; body: any }> {
-  const res = await fetch(`http://127.0.0.1:${apiPort}${path}`, { method, ...(body ? { headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) } : {}) });
+  const res = await fetch(`http://127.0.0.1:${apiPort}${path}`, {
+    method,
+    ...(body ? { headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) } : {}),
+  });
   const text = await res.text();
   return { status: res.status, body: text ? JSON.parse(text) : null };
 }
@@ -93,76 +96,112 @@ after(async () => {
   else console.log(`the processes' logs and data directories are in ${root}`);
 });
 
-test('an API and two worker hosts sharing only the object store: an outage mid-job loses nothing, another host resumes it, it ends as its twin', { skip: why ?? false, timeout: 15 * 60_000 }, async () => {
-  spawnService('api', 'api');
-  const hostA = spawnService('worker', 'host-a');
-  await waitFor('the API to answer', () => http('GET', '/health').then((r) => r.status === 200, () => false), 60_000);
-  const dataset = async (split: string, limit: number) => {
-    const res = await http('POST', '/v1/datasets', { name: split, source: { builtin: 'mnist', split, limit } });
-    assert.equal(res.status, 201, JSON.stringify(res.body));
-    return res.body.id as string;
-  };
-  const data = { train: await dataset('train', 2000), test: await dataset('test', 300) };
-  const specOf = (epochs: number) => ({
-    type: 'train',
-    model: { architecture: { kind: 'mlp', hidden: [32], activation: 'relu' } },
-    data,
-    hyperparameters: { epochs, batchSize: 32, seed: 11, optimizer: { name: 'sgd', learningRate: 0.01, momentum: 0.9 } },
-  });
+test(
+  'an API and two worker hosts sharing only the object store: an outage mid-job loses nothing, another host resumes it, it ends as its twin',
+  { skip: why ?? false, timeout: 15 * 60_000 },
+  async () => {
+    spawnService('api', 'api');
+    const hostA = spawnService('worker', 'host-a');
+    await waitFor(
+      'the API to answer',
+      () =>
+        http('GET', '/health').then(
+          (r) => r.status === 200,
+          () => false,
+        ),
+      60_000,
+    );
+    const dataset = async (split: string, limit: number) => {
+      const res = await http('POST', '/v1/datasets', { name: split, source: { builtin: 'mnist', split, limit } });
+      assert.equal(res.status, 201, JSON.stringify(res.body));
+      return res.body.id as string;
+    };
+    const data = { train: await dataset('train', 2000), test: await dataset('test', 300) };
+    const specOf = (epochs: number) => ({
+      type: 'train',
+      model: { architecture: { kind: 'mlp', hidden: [32], activation: 'relu' } },
+      data,
+      hyperparameters: { epochs, batchSize: 32, seed: 11, optimizer: { name: 'sgd', learningRate: 0.01, momentum: 0.9 } },
+    });
 
-  // the outage must land mid-job: a job that ends first is submitted again, 4 times longer
-  let interrupted: { id: string; spec: ReturnType<typeof specOf> } | undefined;
-  for (let tries = 0; tries < 3 && !interrupted; tries++) {
-    const spec = specOf(4 * 4 ** tries);
-    const { id } = (await http('POST', '/v1/jobs', spec)).body;
-    const first = await waitFor(`job ${id} to checkpoint`, async () => {
-      const j = await job(id);
-      if (ended(j)) return j;
-      return (await http('GET', `/v1/jobs/${id}/checkpoints`)).body.data.length > 0 && j;
-    }, 300_000);
-    if (ended(first)) {
-      assert.equal(first.status, 'succeeded', JSON.stringify(first.error));
-      continue;
+    // the outage must land mid-job: a job that ends first is submitted again, 4 times longer
+    let interrupted: { id: string; spec: ReturnType<typeof specOf> } | undefined;
+    for (let tries = 0; tries < 3 && !interrupted; tries++) {
+      const spec = specOf(4 * 4 ** tries);
+      const { id } = (await http('POST', '/v1/jobs', spec)).body;
+      const first = await waitFor(
+        `job ${id} to checkpoint`,
+        async () => {
+          const j = await job(id);
+          if (ended(j)) return j;
+          return (await http('GET', `/v1/jobs/${id}/checkpoints`)).body.data.length > 0 && j;
+        },
+        300_000,
+      );
+      if (ended(first)) {
+        assert.equal(first.status, 'succeeded', JSON.stringify(first.error));
+        continue;
+      }
+      await s3.stop();
+      const failed = await waitFor(
+        `job ${id}'s attempt to fail`,
+        async () => {
+          const j = await job(id);
+          return (ended(j) || j.error?.code === 'artifacts_unavailable') && j;
+        },
+        300_000,
+      );
+      if (failed.status === 'succeeded') {
+        // the last checkpoint and the model were published just before the store went away
+        await s3.start();
+        continue;
+      }
+      assert.equal(failed.error?.code, 'artifacts_unavailable', JSON.stringify(failed));
+      interrupted = { id, spec };
     }
-    await s3.stop();
-    const failed = await waitFor(`job ${id}'s attempt to fail`, async () => {
-      const j = await job(id);
-      return (ended(j) || j.error?.code === 'artifacts_unavailable') && j;
-    }, 300_000);
-    if (failed.status === 'succeeded') {
-      // the last checkpoint and the model were published just before the store went away
-      await s3.start();
-      continue;
-    }
-    assert.equal(failed.error?.code, 'artifacts_unavailable', JSON.stringify(failed));
-    interrupted = { id, spec };
-  }
-  assert.ok(interrupted, 'three jobs, each 4 times longer, finished before the object store went away');
-  const recorded = (await http('GET', `/v1/jobs/${interrupted.id}/checkpoints`)).body.data;
+    assert.ok(interrupted, 'three jobs, each 4 times longer, finished before the object store went away');
+    const recorded = (await http('GET', `/v1/jobs/${interrupted.id}/checkpoints`)).body.data;
 
-  // host A goes away; host B, with an empty data directory, takes the job once the store is back
-  await stopService(hostA);
-  spawnService('worker', 'host-b');
-  await s3.start();
-  const done = await finish(interrupted.id);
-  assert.equal(done.status, 'succeeded', JSON.stringify(done.error));
-  const checkpoints = (await http('GET', `/v1/jobs/${interrupted.id}/checkpoints`)).body.data;
-  for (const c of recorded) assert.ok(checkpoints.some((k: any) => k.epoch === c.epoch && k.step === c.step), `checkpoint at epoch ${c.epoch} was kept`);
-  const steps: number[] = checkpoints.map((c: any) => c.step);
-  assert.deepEqual(steps, [...new Set(steps)].sort((a, b) => a - b), 'each checkpoint recorded once');
-  assert.ok(files(join(root, 'host-b', 'artifacts', 'datasets')).includes(data.train), 'host B fetched the dataset from the store');
-  assert.ok(files(join(root, 'host-b', 'artifacts', 'models')).includes(done.result.modelId), 'host B trained the model');
-  assert.ok(!files(join(root, 'host-a', 'artifacts', 'models')).includes(done.result.modelId));
-  assert.deepEqual(files(join(root, 'api', 'artifacts', 'models')), [], 'the API serves models from the store');
-  const events = (await http('GET', `/v1/jobs/${interrupted.id}/events?limit=1000`)).body.data;
-  assert.ok(events.some((e: any) => e.data.retry && e.data.error?.code === 'artifacts_unavailable'), 'the outage failed an attempt, which was retried');
-  const last = recorded.at(-1);
-  const resumed: string[] = events.filter((e: any) => e.type === 'log' && /^resuming from checkpoint/.test(e.data.message)).map((e: any) => e.data.message as string);
-  assert.ok(resumed.some((m) => Number(/epoch (\d+) of/.exec(m)?.[1]) >= last.epoch), `resumed from the store's checkpoints (at least epoch ${last.epoch}), not from scratch: ${JSON.stringify(resumed)}`);
+    // host A goes away; host B, with an empty data directory, takes the job once the store is back
+    await stopService(hostA);
+    spawnService('worker', 'host-b');
+    await s3.start();
+    const done = await finish(interrupted.id);
+    assert.equal(done.status, 'succeeded', JSON.stringify(done.error));
+    const checkpoints = (await http('GET', `/v1/jobs/${interrupted.id}/checkpoints`)).body.data;
+    for (const c of recorded)
+      assert.ok(
+        checkpoints.some((k: any) => k.epoch === c.epoch && k.step === c.step),
+        `checkpoint at epoch ${c.epoch} was kept`,
+      );
+    const steps: number[] = checkpoints.map((c: any) => c.step);
+    assert.deepEqual(
+      steps,
+      [...new Set(steps)].sort((a, b) => a - b),
+      'each checkpoint recorded once',
+    );
+    assert.ok(files(join(root, 'host-b', 'artifacts', 'datasets')).includes(data.train), 'host B fetched the dataset from the store');
+    assert.ok(files(join(root, 'host-b', 'artifacts', 'models')).includes(done.result.modelId), 'host B trained the model');
+    assert.ok(!files(join(root, 'host-a', 'artifacts', 'models')).includes(done.result.modelId));
+    assert.deepEqual(files(join(root, 'api', 'artifacts', 'models')), [], 'the API serves models from the store');
+    const events = (await http('GET', `/v1/jobs/${interrupted.id}/events?limit=1000`)).body.data;
+    assert.ok(
+      events.some((e: any) => e.data.retry && e.data.error?.code === 'artifacts_unavailable'),
+      'the outage failed an attempt, which was retried',
+    );
+    const last = recorded.at(-1);
+    const resumed: string[] = events
+      .filter((e: any) => e.type === 'log' && /^resuming from checkpoint/.test(e.data.message))
+      .map((e: any) => e.data.message as string);
+    assert.ok(
+      resumed.some((m) => Number(/epoch (\d+) of/.exec(m)?.[1]) >= last.epoch),
+      `resumed from the store's checkpoints (at least epoch ${last.epoch}), not from scratch: ${JSON.stringify(resumed)}`,
+    );
 
-  const twin = await finish((await http('POST', '/v1/jobs', interrupted.spec)).body.id);
-  assert.equal(twin.status, 'succeeded', JSON.stringify(twin.error));
-  for (const k of ['loss', 'accuracy', 'testLoss', 'testAccuracy']) assert.equal(done.result.metrics[k], twin.result.metrics[k], k);
-  assert.ok((await weights(done.result.modelId)).equals(await weights(twin.result.modelId)), 'the same weights as the uninterrupted twin');
-  passed = true;
-});
+    const twin = await finish((await http('POST', '/v1/jobs', interrupted.spec)).body.id);
+    assert.equal(twin.status, 'succeeded', JSON.stringify(twin.error));
+    for (const k of ['loss', 'accuracy', 'testLoss', 'testAccuracy']) assert.equal(done.result.metrics[k], twin.result.metrics[k], k);
+    assert.ok((await weights(done.result.modelId)).equals(await weights(twin.result.modelId)), 'the same weights as the uninterrupted twin');
+    passed = true;
+  },
+);

@@ -43,7 +43,12 @@ test('a job that BullMQ finished while its host died before recording it is reco
   await queue.enqueue(resolved.task);
   const { config } = first;
   const runner = new AttemptRunner({
-    limits: { maxMemoryBytes: config.trainingChildMaxMemoryBytes, stopGraceMs: config.stopGraceMs, defaultMaxRuntimeSeconds: config.jobDefaultMaxRuntimeSeconds, maxRuntimeSeconds: config.jobMaxRuntimeSeconds },
+    limits: {
+      maxMemoryBytes: config.trainingChildMaxMemoryBytes,
+      stopGraceMs: config.stopGraceMs,
+      defaultMaxRuntimeSeconds: config.jobDefaultMaxRuntimeSeconds,
+      maxRuntimeSeconds: config.jobMaxRuntimeSeconds,
+    },
     maxIdle: 1,
     threads: config.trainingThreads,
     artifacts,
@@ -61,7 +66,10 @@ test('a job that BullMQ finished while its host died before recording it is reco
   assert.equal(done.status, 'succeeded', JSON.stringify(done.error));
   assert.equal(done.attempt, 1, 'the result of the finished attempt was recorded, nothing ran again');
   const events = (await second.request('GET', `/v1/jobs/${id}/events?limit=1000`)).body.data;
-  assert.deepEqual(events.map((e: any) => `${e.type} ${e.data.status ?? ''}`.trim()), ['status queued', 'status running', 'status succeeded']);
+  assert.deepEqual(
+    events.map((e: any) => `${e.type} ${e.data.status ?? ''}`.trim()),
+    ['status queued', 'status running', 'status succeeded'],
+  );
   assert.equal((await second.request('GET', `/v1/models/${done.result.modelId}`)).status, 200);
 });
 
@@ -70,7 +78,11 @@ test('a job resumed while Redis is away is queued by reconciliation once Redis i
   const h = third;
   const data = await registerMnist(h, 1000, 100);
   // many epochs, so that the resumed attempt is still training when the test cancels it
-  const { paused } = await submitAndPause(h, trainSpec(data, { hyperparameters: { epochs: 400, batchSize: 32, seed: 3, optimizer: { name: 'sgd', learningRate: 0.01, momentum: 0.9 } } }), 2);
+  const { paused } = await submitAndPause(
+    h,
+    trainSpec(data, { hyperparameters: { epochs: 400, batchSize: 32, seed: 3, optimizer: { name: 'sgd', learningRate: 0.01, momentum: 0.9 } } }),
+    2,
+  );
   const job = { id: paused.id as string };
 
   const port = Number(new URL(h.redis.url).port);
@@ -87,6 +99,8 @@ test('a job resumed while Redis is away is queued by reconciliation once Redis i
   });
   assert.equal((await h.request('POST', `/v1/jobs/${job.id}/cancel`)).status, 202);
   assert.equal((await waitForJob(h, job.id, 60_000)).status, 'cancelled');
-  const statuses = (await h.request('GET', `/v1/jobs/${job.id}/events?limit=1000`)).body.data.filter((e: any) => e.type === 'status').map((e: any) => e.data.status);
+  const statuses = (await h.request('GET', `/v1/jobs/${job.id}/events?limit=1000`)).body.data
+    .filter((e: any) => e.type === 'status')
+    .map((e: any) => e.data.status);
   assert.deepEqual(statuses, ['queued', 'running', 'paused', 'queued', 'running', 'cancelled']);
 });

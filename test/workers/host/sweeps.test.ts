@@ -58,7 +58,10 @@ describe('a grid sweep with a worker', () => {
     assert.equal(res.status, 202, JSON.stringify(res.body));
     const done = await waitForSweep(h, res.body.id);
     assert.equal(done.status, 'succeeded', JSON.stringify(done));
-    assert.deepEqual(done.trials.map((t: any) => t.status), ['succeeded', 'succeeded', 'succeeded']);
+    assert.deepEqual(
+      done.trials.map((t: any) => t.status),
+      ['succeeded', 'succeeded', 'succeeded'],
+    );
     const values = done.trials.map((t: any) => t.objective.value);
     assert.equal(done.best.objective.value, Math.max(...values));
     assert.equal(done.best.objective.metric, 'testAccuracy');
@@ -71,7 +74,9 @@ describe('a grid sweep with a worker', () => {
     }
     // never more than maxParallel live: the third launched only after one of the first two ended
     const third = (await h.request('GET', `/v1/jobs/${done.trials[2].jobId}`)).body;
-    const firstEnd = Math.min(...(await Promise.all(done.trials.slice(0, 2).map(async (t: any) => Date.parse((await h.request('GET', `/v1/jobs/${t.jobId}`)).body.finishedAt)))));
+    const firstEnd = Math.min(
+      ...(await Promise.all(done.trials.slice(0, 2).map(async (t: any) => Date.parse((await h.request('GET', `/v1/jobs/${t.jobId}`)).body.finishedAt)))),
+    );
     assert.ok(Date.parse(third.createdAt) >= firstEnd, 'trial 2 was created after trial 0 or 1 ended');
     const hook = await waitFor('the sweep webhook', async () => received.map((b) => JSON.parse(b)).find((b) => b.sweepId === done.id));
     assert.deepEqual({ type: hook.type, status: hook.status, best: hook.best.jobId }, { type: 'sweep.succeeded', status: 'succeeded', best: done.best.jobId });
@@ -96,7 +101,10 @@ describe('a grid sweep with a worker', () => {
     });
     assert.equal(settled.status, 'cancelled');
     assert.equal(settled.trials[2].status, 'pending', 'nothing launched after the cancel');
-    assert.ok(settled.trials.slice(0, 2).every((t: any) => t.status === 'cancelled'), JSON.stringify(settled.trials));
+    assert.ok(
+      settled.trials.slice(0, 2).every((t: any) => t.status === 'cancelled'),
+      JSON.stringify(settled.trials),
+    );
   });
 });
 
@@ -120,7 +128,10 @@ describe('a worker-host restart in the middle of a sweep', () => {
       second = await startHarness({}, { dataDir: first.dataDir, redis: first.redis });
       const done = await waitForSweep(second, id);
       assert.equal(done.status, 'succeeded', JSON.stringify(done));
-      assert.deepEqual(done.trials.map((t: any) => t.status), ['succeeded', 'succeeded', 'succeeded']);
+      assert.deepEqual(
+        done.trials.map((t: any) => t.status),
+        ['succeeded', 'succeeded', 'succeeded'],
+      );
       assert.ok(done.best);
     } finally {
       if (second) await second.stop();

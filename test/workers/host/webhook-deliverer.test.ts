@@ -40,7 +40,10 @@ after(async () => {
 test('a finished job calls its webhook with a signed thin payload, retrying until it is taken, and logs each attempt', async () => {
   failFirst = 1;
   const secret = 'a-long-shared-secret';
-  const spec = { ...trainSpec(data, { hyperparameters: { epochs: 1, batchSize: 64, seed: 1, optimizer: { name: 'adam', learningRate: 0.003 } } }), webhook: { url: `http://127.0.0.1:${port}/hook`, secret } };
+  const spec = {
+    ...trainSpec(data, { hyperparameters: { epochs: 1, batchSize: 64, seed: 1, optimizer: { name: 'adam', learningRate: 0.003 } } }),
+    webhook: { url: `http://127.0.0.1:${port}/hook`, secret },
+  };
   const res = await h.request('POST', '/v1/jobs', spec);
   assert.equal(res.status, 202, JSON.stringify(res.body));
   const job = await waitForJob(h, res.body.id);
@@ -53,7 +56,13 @@ test('a finished job calls its webhook with a signed thin payload, retrying unti
     const events = (await h.request('GET', `/v1/jobs/${job.id}/events?limit=1000`)).body.data.filter((e: any) => e.data.webhook);
     return events.length >= 2 && events;
   });
-  assert.deepEqual(attempts.map((e: any) => e.data.webhook), [{ attempt: 1, delivered: false }, { attempt: 2, delivered: true }]);
+  assert.deepEqual(
+    attempts.map((e: any) => e.data.webhook),
+    [
+      { attempt: 1, delivered: false },
+      { attempt: 2, delivered: true },
+    ],
+  );
 
   // the secret signed every delivery, yet Redis never held it: not in a key, not in the AOF
   const aof = readdirSync(join(h.dataDir, 'redis'), { recursive: true, withFileTypes: true })
@@ -65,9 +74,24 @@ test('a finished job calls its webhook with a signed thin payload, retrying unti
 });
 
 test('webhook URLs that reach loopback or private addresses are refused unless allowed, naming the field', async () => {
-  for (const url of ['http://127.0.0.1:9/x', 'http://10.1.2.3/x', 'http://localhost:8080/x', 'http://[::1]/x', 'http://[::127.0.0.1]/x', 'http://[64:ff9b::7f00:1]/x', 'http://[2002:7f00:1::1]/x', 'http://[fec0::1]/x', 'ftp://example.com/x', 'not a url', `http://127.0.0.1:${port + 1}/x`]) {
+  for (const url of [
+    'http://127.0.0.1:9/x',
+    'http://10.1.2.3/x',
+    'http://localhost:8080/x',
+    'http://[::1]/x',
+    'http://[::127.0.0.1]/x',
+    'http://[64:ff9b::7f00:1]/x',
+    'http://[2002:7f00:1::1]/x',
+    'http://[fec0::1]/x',
+    'ftp://example.com/x',
+    'not a url',
+    `http://127.0.0.1:${port + 1}/x`,
+  ]) {
     const res = await h.request('POST', '/v1/jobs', { ...trainSpec(data), webhook: { url } });
     assert.equal(res.status, 400, `${url}: ${JSON.stringify(res.body)}`);
-    assert.ok(res.body.errors.some((e: any) => e.pointer === '/webhook/url'), url);
+    assert.ok(
+      res.body.errors.some((e: any) => e.pointer === '/webhook/url'),
+      url,
+    );
   }
 });

@@ -28,8 +28,13 @@ test('SIGTERM-style shutdown checkpoints a running job and hands it back; the ne
   const checkpoints = (await second.request('GET', `/v1/jobs/${job.id}/checkpoints`)).body.data;
   // a shutdown checkpoints mid-epoch: that epoch then has two checkpoints, so forward is by step
   const steps = checkpoints.map((c: any) => c.step);
-  assert.ok(steps.every((s: number, i: number) => i === 0 || s > steps[i - 1]), `checkpoints only move forward: steps ${steps.join(', ')}`);
-  const statuses = (await second.request('GET', `/v1/jobs/${job.id}/events?limit=1000`)).body.data.filter((e: any) => e.type === 'status').map((e: any) => e.data.status);
+  assert.ok(
+    steps.every((s: number, i: number) => i === 0 || s > steps[i - 1]),
+    `checkpoints only move forward: steps ${steps.join(', ')}`,
+  );
+  const statuses = (await second.request('GET', `/v1/jobs/${job.id}/events?limit=1000`)).body.data
+    .filter((e: any) => e.type === 'status')
+    .map((e: any) => e.data.status);
   assert.deepEqual(statuses, ['queued', 'running', 'queued', 'running', 'succeeded']);
   rmSync(first.dataDir, { recursive: true, force: true });
 });

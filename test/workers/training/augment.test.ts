@@ -5,7 +5,7 @@ import { Augmenter } from '../../../workers/training/augment.js';
 
 /** A 3x4 one-channel image whose pixels are 10, 20, ..., 120, row by row. */
 const image = () => Float32Array.from({ length: 12 }, (_, i) => 10 * (i + 1));
-const mirrored = (v: ArrayLike<number>, h: number, w: number) => Array.from({ length: h * w }, (_, k) => v[Math.floor(k / w) * w + (w - 1 - (k % w))]!);
+const mirrored = (v: ArrayLike<number>, h: number, w: number) => Array.from({ length: h * w }, (_, k) => v[Math.floor(k / w) * w + (w - 1 - (k % w))]);
 
 function augmented(augmenter: Augmenter, seed: number, epoch: number, step: number, examples = 4): number[][] {
   augmenter.begin(seed, epoch, step);
@@ -39,7 +39,11 @@ test('augmentation is fixed by (seed, epoch, step): the same batch replays, anot
   assert.notDeepEqual(augmented(b, 7, 3, 3), first);
   assert.notDeepEqual(augmented(b, 8, 2, 3), first);
   assert.notDeepEqual(first[0], first[1], 'examples of one batch get their own changes');
-  for (const v of first) assert.ok(v.every((x) => x >= 0 && x <= 255), 'pixels stay within 0-255');
+  for (const v of first)
+    assert.ok(
+      v.every((x) => x >= 0 && x <= 255),
+      'pixels stay within 0-255',
+    );
 });
 
 test('brightness shifts every value alike by up to its bound; pixels are clipped, float32 values are not', () => {
@@ -47,7 +51,7 @@ test('brightness shifts every value alike by up to its bound; pixels are clipped
   const floats = new Augmenter({ brightness: 1 }, { image: undefined, pixels: false, param: '/hyperparameters/augment' });
   for (let step = 0; step < 20; step++) {
     for (const v of augmented(floats, 3, 1, step)) {
-      const shift = v[0]! - 10;
+      const shift = v[0] - 10;
       assert.ok(Math.abs(shift) <= 1);
       v.forEach((x, i) => assert.ok(Math.abs(x - 10 * (i + 1) - shift) < 1e-4));
     }

@@ -33,7 +33,7 @@ function batchIndices(batcher: Batcher, featureSize = 3): number[] {
   const seen: number[] = [];
   for (let s = 0; s < batcher.steps; s++) {
     const batch = batcher.fill(s);
-    for (let r = 0; r < batch.size; r++) seen.push(batch.x[r * featureSize]!);
+    for (let r = 0; r < batch.size; r++) seen.push(batch.x[r * featureSize]);
   }
   return seen;
 }
@@ -101,13 +101,21 @@ test('writeDatasetFiles and loadDataset round-trip uint8 and float32 features', 
 test('loadDataset names the file, the field and the expectation when a dataset is corrupt', async () => {
   const root = await tempDir();
   const dir = path.join(root, 'ds');
-  await writeDatasetFiles(dir, new Uint8Array(10 * 4), Int32Array.from({ length: 10 }, (_, i) => i % 3));
+  await writeDatasetFiles(
+    dir,
+    new Uint8Array(10 * 4),
+    Int32Array.from({ length: 10 }, (_, i) => i % 3),
+  );
   const files = descriptor(dir, 10, [4], 'uint8', 3);
   await loadDataset(files, '/data/train');
 
   await rejectsCorrupt(loadDataset({ ...files, numExamples: 11 }, '/data/train'), '/data/train', /features\.bin has 40 bytes; expected .* = 11 × 4 × 1 = 44/);
   await rejectsCorrupt(loadDataset({ ...files, featureDtype: 'float32' }, '/data/test'), '/data/test', /expected .*= 160/);
-  await rejectsCorrupt(loadDataset({ ...files, numClasses: 2 }, '/data/validation'), '/data/validation', /example 2 has label 2; expected an integer in \[0, 2\)/);
+  await rejectsCorrupt(
+    loadDataset({ ...files, numClasses: 2 }, '/data/validation'),
+    '/data/validation',
+    /example 2 has label 2; expected an integer in \[0, 2\)/,
+  );
   await rejectsCorrupt(loadDataset({ ...files, dir: path.join(root, 'missing') }, '/data/train'), '/data/train', /features\.bin does not exist/);
 
   await truncate(path.join(dir, 'labels.bin'), 36);
@@ -125,11 +133,17 @@ test('a batcher visits every example once per epoch, in an order fixed by (seed,
   for (const epoch of [1, 2, 3]) {
     batcher.shuffle(epoch);
     const order = batchIndices(batcher);
-    assert.deepEqual([...order].sort((a, b) => a - b), Array.from({ length: 100 }, (_, i) => i));
+    assert.deepEqual(
+      [...order].sort((a, b) => a - b),
+      Array.from({ length: 100 }, (_, i) => i),
+    );
     orders.set(epoch, order);
   }
   assert.notDeepEqual(orders.get(1), orders.get(2));
-  assert.notDeepEqual(orders.get(1), Array.from({ length: 100 }, (_, i) => i));
+  assert.notDeepEqual(
+    orders.get(1),
+    Array.from({ length: 100 }, (_, i) => i),
+  );
 
   const resumed = new Batcher(data, 16, { seed: 42 });
   resumed.shuffle(3);
@@ -140,7 +154,10 @@ test('a batcher visits every example once per epoch, in an order fixed by (seed,
 
   const stored = new Batcher(data, 16);
   stored.shuffle(5);
-  assert.deepEqual(batchIndices(stored), Array.from({ length: 100 }, (_, i) => i));
+  assert.deepEqual(
+    batchIndices(stored),
+    Array.from({ length: 100 }, (_, i) => i),
+  );
 });
 
 test('a batcher reuses one buffer, cuts a short last batch, applies the preprocessing and lays batches out as rows or columns', async () => {
@@ -174,7 +191,11 @@ test('features read from disk per batch give the batches of features held in mem
   const floats = Float32Array.from({ length: 37 * 12 }, (_, i) => i / 7 - 3);
   await writeDatasetFiles(path.join(root, 'f32'), floats, labels);
   for (const dtype of ['uint8', 'float32'] as const) {
-    const files = { ...descriptor(path.join(root, dtype === 'uint8' ? 'u8' : 'f32'), 37, [2, 2, 3], dtype, 3), imageShape: [2, 2, 3], preprocessing: { mean: [0.5, 0.4, 0.3], std: [0.2, 0.25, 0.5] } };
+    const files = {
+      ...descriptor(path.join(root, dtype === 'uint8' ? 'u8' : 'f32'), 37, [2, 2, 3], dtype, 3),
+      imageShape: [2, 2, 3],
+      preprocessing: { mean: [0.5, 0.4, 0.3], std: [0.2, 0.25, 0.5] },
+    };
     const held = await loadDataset(files, '/data/train', { resident: true });
     const onDisk = await loadDataset(files, '/data/train', { resident: false });
     assert.ok(onDisk.features instanceof FeatureFile, 'read per batch');
@@ -183,15 +204,20 @@ test('features read from disk per batch give the batches of features held in mem
       a.shuffle(epoch);
       b.shuffle(epoch);
       for (let step = 0; step < a.steps; step++) {
-        for (const columns of [false, true]) assert.deepEqual(Array.from(b.fill(step, columns).x), Array.from(a.fill(step, columns).x), `${dtype} epoch ${epoch} step ${step}`);
+        for (const columns of [false, true])
+          assert.deepEqual(Array.from(b.fill(step, columns).x), Array.from(a.fill(step, columns).x), `${dtype} epoch ${epoch} step ${step}`);
       }
     }
   }
   // per channel, (v / 255 - mean[c]) / std[c]: example 0 of the uint8 set is 0, 13, 26, 39, ...
-  const files = { ...descriptor(path.join(root, 'u8'), 37, [12], 'uint8', 3), imageShape: [2, 2, 3], preprocessing: { mean: [0.5, 0.4, 0.3], std: [0.2, 0.25, 0.5] } };
+  const files = {
+    ...descriptor(path.join(root, 'u8'), 37, [12], 'uint8', 3),
+    imageShape: [2, 2, 3],
+    preprocessing: { mean: [0.5, 0.4, 0.3], std: [0.2, 0.25, 0.5] },
+  };
   const x = new Batcher(await loadDataset(files, '/data/train'), 1).fill(0).x;
-  const expected = [0, 13, 26, 39].map((v, k) => (v / 255 - [0.5, 0.4, 0.3][k % 3]!) / [0.2, 0.25, 0.5][k % 3]!);
-  expected.forEach((v, k) => assert.ok(Math.abs(x[k]! - v) < 1e-5, `value ${k}: ${x[k]} vs ${v}`));
+  const expected = [0, 13, 26, 39].map((v, k) => (v / 255 - [0.5, 0.4, 0.3][k % 3]) / [0.2, 0.25, 0.5][k % 3]);
+  expected.forEach((v, k) => assert.ok(Math.abs(x[k] - v) < 1e-5, `value ${k}: ${x[k]} vs ${v}`));
 });
 
 test('a dataset past RESIDENT_FEATURE_BYTES stays on disk: loading it and filling batches holds a batch, not the set (let alone as float32)', async () => {
@@ -200,7 +226,11 @@ test('a dataset past RESIDENT_FEATURE_BYTES stays on disk: loading it and fillin
   // 600 examples of 224x224x3 uint8: 90 MB stored, 361 MB as float32; written sparse, so quickly
   const n = 600;
   const size = 224 * 224 * 3;
-  await writeDatasetFiles(dir, new Uint8Array(0), Int32Array.from({ length: n }, (_, i) => i % 2));
+  await writeDatasetFiles(
+    dir,
+    new Uint8Array(0),
+    Int32Array.from({ length: n }, (_, i) => i % 2),
+  );
   await truncate(path.join(dir, 'features.bin'), n * size);
   const files = { ...descriptor(dir, n, [224, 224, 3], 'uint8', 2), imageShape: [224, 224, 3], preprocessing: { range: [-1, 1] } };
   assert.ok(n * size > RESIDENT_FEATURE_BYTES);
@@ -215,5 +245,8 @@ test('a dataset past RESIDENT_FEATURE_BYTES stays on disk: loading it and fillin
   }
   const grew = process.memoryUsage().arrayBuffers - before;
   const batchBytes = 16 * size * 4;
-  assert.ok(grew < batchBytes + 8 * 2 ** 20, `array buffers grew by ${grew} bytes; one batch is ${batchBytes}, the set ${n * size} stored and ${n * size * 4} as float32`);
+  assert.ok(
+    grew < batchBytes + 8 * 2 ** 20,
+    `array buffers grew by ${grew} bytes; one batch is ${batchBytes}, the set ${n * size} stored and ${n * size * 4} as float32`,
+  );
 });

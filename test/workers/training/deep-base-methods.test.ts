@@ -30,9 +30,21 @@ function deepBase(): tf.LayersModel {
     const bn = tf.layers.batchNormalization({ name: `${name}_bn` }).apply(x) as tf.SymbolicTensor;
     return relu ? (tf.layers.reLU({ maxValue: 6, name: `${name}_relu` }).apply(bn) as tf.SymbolicTensor) : bn;
   };
-  const stem = bnRelu(tf.layers.conv2d({ filters: 6, kernelSize: 3, strides: 2, padding: 'same', useBias: false, kernelInitializer: init(1), name: 'stem' }).apply(input) as tf.SymbolicTensor, 'stem');
-  const dw = bnRelu(tf.layers.depthwiseConv2d({ kernelSize: 3, padding: 'same', useBias: false, depthwiseInitializer: init(2), name: 'dw' }).apply(stem) as tf.SymbolicTensor, 'dw');
-  const project = bnRelu(tf.layers.conv2d({ filters: 6, kernelSize: 1, useBias: false, kernelInitializer: init(3), name: 'project' }).apply(dw) as tf.SymbolicTensor, 'project', false);
+  const stem = bnRelu(
+    tf.layers
+      .conv2d({ filters: 6, kernelSize: 3, strides: 2, padding: 'same', useBias: false, kernelInitializer: init(1), name: 'stem' })
+      .apply(input) as tf.SymbolicTensor,
+    'stem',
+  );
+  const dw = bnRelu(
+    tf.layers.depthwiseConv2d({ kernelSize: 3, padding: 'same', useBias: false, depthwiseInitializer: init(2), name: 'dw' }).apply(stem) as tf.SymbolicTensor,
+    'dw',
+  );
+  const project = bnRelu(
+    tf.layers.conv2d({ filters: 6, kernelSize: 1, useBias: false, kernelInitializer: init(3), name: 'project' }).apply(dw) as tf.SymbolicTensor,
+    'project',
+    false,
+  );
   const sum = tf.layers.add({ name: 'add' }).apply([stem, project]) as tf.SymbolicTensor;
   const pooled = tf.layers.globalAveragePooling2d({ name: 'pool' }).apply(sum) as tf.SymbolicTensor;
   const logits = tf.layers.dense({ units: CLASSES, kernelInitializer: init(4), name: 'logits' }).apply(pooled) as tf.SymbolicTensor;
@@ -55,7 +67,15 @@ async function afterOneStep(backend: string, spec: JobSpec): Promise<Map<string,
   const method = createMethod({ model, spec, feature, newLayers: new Set(['logits']), seed: 5 });
   const forward = trainingForward(model, method.variables, feature, true);
   const optimizer = tf.train.sgd(0.1);
-  const setup = { forward, method, optimizer, sums: { loss: 0, correct: 0, signals: signalSums(method.signals) }, numClasses: CLASSES, targetLabelled: false, columns: false };
+  const setup = {
+    forward,
+    method,
+    optimizer,
+    sums: { loss: 0, correct: 0, signals: signalSums(method.signals) },
+    numClasses: CLASSES,
+    targetLabelled: false,
+    columns: false,
+  };
   trainStep(setup, batch(1, 4), method.usesTarget ? batch(2, 4) : undefined, 0.5);
   assert.ok(Number.isFinite(setup.sums.loss), `${backend}: the loss is ${setup.sums.loss}`);
   const weights = new Map(await Promise.all(model.weights.map(async (w) => [w.originalName, (await w.read().data()) as Float32Array] as const)));
@@ -68,10 +88,10 @@ async function afterOneStep(backend: string, spec: JobSpec): Promise<Map<string,
 }
 
 const SPECS: Record<string, JobSpec> = {
-  l2sp: { type: 'finetune', model: {}, data: {}, strategy: { kind: 'l2sp', alpha: 0.5, beta: 0.1 } } as JobSpec,
-  dann: { type: 'domain_adaptation', model: {}, data: {}, method: { kind: 'dann', weight: 1, hiddenUnits: 8 } } as JobSpec,
-  coral: { type: 'domain_adaptation', model: {}, data: {}, method: { kind: 'coral', weight: 1, featureLayer: 'add' } } as JobSpec,
-  mmd: { type: 'domain_adaptation', model: {}, data: {}, method: { kind: 'mmd', weight: 1, featureLayer: 'pool' } } as JobSpec,
+  l2sp: { type: 'finetune', model: {}, data: {}, strategy: { kind: 'l2sp', alpha: 0.5, beta: 0.1 } },
+  dann: { type: 'domain_adaptation', model: {}, data: {}, method: { kind: 'dann', weight: 1, hiddenUnits: 8 } },
+  coral: { type: 'domain_adaptation', model: {}, data: {}, method: { kind: 'coral', weight: 1, featureLayer: 'add' } },
+  mmd: { type: 'domain_adaptation', model: {}, data: {}, method: { kind: 'mmd', weight: 1, featureLayer: 'pool' } },
 };
 
 for (const [name, spec] of Object.entries(SPECS)) {
@@ -83,10 +103,10 @@ for (const [name, spec] of Object.entries(SPECS)) {
     for (const [weight, expected] of cpu) {
       const actual = wasm.get(weight);
       assert.ok(actual, `wasm has no ${weight}`);
-      const worst = actual.reduce((m, v, i) => Math.max(m, Math.abs(v - expected[i]!)), 0);
+      const worst = actual.reduce((m, v, i) => Math.max(m, Math.abs(v - expected[i])), 0);
       assert.ok(worst <= 1e-4 * Math.max(1, ...expected.map(Math.abs)), `${name}, ${weight}: wasm differs from cpu by up to ${worst}`);
       const start = initial.get(weight);
-      if (start && start.some((v, i) => Math.abs(v - expected[i]!) > 1e-7)) changed++;
+      if (start && start.some((v, i) => Math.abs(v - expected[i]) > 1e-7)) changed++;
     }
     // the stem, depthwise and projection kernels, every batch norm and the logits all moved
     assert.ok(changed >= 10, `${name}: only ${changed} weights changed in the step`);

@@ -77,8 +77,8 @@ async function lossCurve(recipe: Recipe, fast: boolean): Promise<{ losses: numbe
       optimizer.applyGradients(grads);
       return [value, right!];
     });
-    losses.push(value.dataSync()[0]!);
-    correct.push(count.dataSync()[0]!);
+    losses.push(value.dataSync()[0]);
+    correct.push(count.dataSync()[0]);
     tf.dispose([value, count]);
   };
   try {
@@ -102,13 +102,17 @@ async function onBackend<T>(backend: string, fn: () => Promise<T>): Promise<T> {
   }
 }
 
-function assertSameCurve({ losses: fast, correct }: { losses: number[]; correct: number[] }, { losses: stock, correct: stockCorrect }: { losses: number[]; correct: number[] }, tolerance: number): void {
+function assertSameCurve(
+  { losses: fast, correct }: { losses: number[]; correct: number[] },
+  { losses: stock, correct: stockCorrect }: { losses: number[]; correct: number[] },
+  tolerance: number,
+): void {
   assert.equal(fast.length, stock.length);
   // A count can only differ where two logits tie to within the tolerance: not on these batches.
   assert.deepEqual(correct, stockCorrect, 'the same predictions, step by step');
-  const worst = Math.max(...fast.map((v, i) => Math.abs(v - stock[i]!) / Math.abs(stock[i]!)));
+  const worst = Math.max(...fast.map((v, i) => Math.abs(v - stock[i]) / Math.abs(stock[i])));
   assert.ok(worst <= tolerance, `largest relative difference ${worst.toExponential(2)} > ${tolerance}\nfast  ${fast.join(', ')}\nstock ${stock.join(', ')}`);
-  assert.ok(stock[stock.length - 1]! < stock[0]! * 0.9, `the recipe trains at all: loss ${stock[0]} -> ${stock[stock.length - 1]}`);
+  assert.ok(stock[stock.length - 1] < stock[0] * 0.9, `the recipe trains at all: loss ${stock[0]} -> ${stock[stock.length - 1]}`);
 }
 
 test('seed MLP (784-128-10 linear, batch 64, SGD 0.001 momentum 0.9): the fast step follows the stock loss curve on wasm', async () => {
@@ -142,16 +146,26 @@ async function againstCpu(recipe: Recipe, replaced: string[]): Promise<void> {
 
 /** A model of MNIST's 784 values read as 28x28x1, through `layers`, then flattened into 10 logits. */
 function imageModel(layers: (init: (seed: number) => Record<string, tf.serialization.Serializable>) => tf.layers.Layer[]): () => tf.LayersModel {
-  const init = (seed: number) => ({ kernelInitializer: tf.initializers.glorotUniform({ seed }), biasInitializer: tf.initializers.randomUniform({ minval: -0.1, maxval: 0.1, seed: seed + 1 }) });
+  const init = (seed: number) => ({
+    kernelInitializer: tf.initializers.glorotUniform({ seed }),
+    biasInitializer: tf.initializers.randomUniform({ minval: -0.1, maxval: 0.1, seed: seed + 1 }),
+  });
   return () =>
     tf.sequential({
-      layers: [tf.layers.reshape({ inputShape: [784], targetShape: [28, 28, 1] }), ...layers(init), tf.layers.flatten(), tf.layers.dense({ units: 10, ...init(99) })],
+      layers: [
+        tf.layers.reshape({ inputShape: [784], targetShape: [28, 28, 1] }),
+        ...layers(init),
+        tf.layers.flatten(),
+        tf.layers.dense({ units: 10, ...init(99) }),
+      ],
     });
 }
 
 test('CNN with batch norm: the fast step on wasm follows the stock loss curve of the cpu backend (wasm has no stock conv kernel gradient)', async () => {
   // Small, because the cpu backend's Conv2DBackpropFilter takes seconds on MNIST-sized batches.
-  await againstCpu({ architecture: { kind: 'cnn', filters: [4, 8], hidden: [16], batchNorm: true }, steps: 10, batchSize: 8, learningRate: 0.01 }, ['Conv2DBackpropFilter']);
+  await againstCpu({ architecture: { kind: 'cnn', filters: [4, 8], hidden: [16], batchNorm: true }, steps: 10, batchSize: 8, learningRate: 0.01 }, [
+    'Conv2DBackpropFilter',
+  ]);
 });
 
 test('CNN with "valid" and "same" convolutions of stride 2: the fast step on wasm follows the stock loss curve of the cpu backend', async () => {
@@ -198,7 +212,7 @@ test('domain adaptation (DANN on a labelled target, both batches in one pass): t
       trainStep(setup, source.fill(i, columns), target.fill(i, columns), i / 12);
       losses.push(sums.loss - before);
     }
-    const signals = Object.fromEntries(Object.entries(sums.signals).map(([name, v]) => [name, v.dataSync()[0]!]));
+    const signals = Object.fromEntries(Object.entries(sums.signals).map(([name, v]) => [name, v.dataSync()[0]]));
     disposeOptimizer(optimizer);
     method.dispose();
     model.dispose();
@@ -210,6 +224,6 @@ test('domain adaptation (DANN on a labelled target, both batches in one pass): t
   const asRows = await run(false);
   assertSameCurve({ losses: asColumns.losses, correct: [asColumns.correct] }, { losses: asRows.losses, correct: [asRows.correct] }, 1e-5);
   for (const [name, value] of Object.entries(asRows.signals)) {
-    assert.ok(Math.abs(asColumns.signals[name]! - value) <= 1e-5 * Math.max(1, Math.abs(value)), `signal ${name}: ${asColumns.signals[name]} vs ${value}`);
+    assert.ok(Math.abs(asColumns.signals[name] - value) <= 1e-5 * Math.max(1, Math.abs(value)), `signal ${name}: ${asColumns.signals[name]} vs ${value}`);
   }
 });

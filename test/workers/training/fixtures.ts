@@ -62,11 +62,15 @@ export async function mnistDataset(root: string, id: string, split: 'train' | 't
  */
 export async function mnistDigits(root: string, id: string, split: 'train' | 't10k', start: number, count: number, digits: number[]): Promise<DatasetFiles> {
   const { images, labels } = await mnist(split);
-  const keep = Array.from({ length: count }, (_, i) => start + i).filter((i) => digits.includes(labels[i]!));
+  const keep = Array.from({ length: count }, (_, i) => start + i).filter((i) => digits.includes(labels[i]));
   const features = new Uint8Array(keep.length * 784);
   keep.forEach((example, i) => features.set(images.subarray(example * 784, (example + 1) * 784), i * 784));
   const dir = path.join(root, id);
-  await writeDatasetFiles(dir, features, Int32Array.from(keep, (i) => digits.indexOf(labels[i]!)));
+  await writeDatasetFiles(
+    dir,
+    features,
+    Int32Array.from(keep, (i) => digits.indexOf(labels[i])),
+  );
   return {
     id,
     dir,

@@ -28,7 +28,8 @@ before(async () => {
 });
 
 /** Every figure that depends on what was learned (not on timing). */
-const learned = (metrics: Record<string, number>) => Object.fromEntries(Object.entries(metrics).filter(([k]) => k !== 'samplesPerSecond' && k !== 'epochSeconds'));
+const learned = (metrics: Record<string, number>) =>
+  Object.fromEntries(Object.entries(metrics).filter(([k]) => k !== 'samplesPerSecond' && k !== 'epochSeconds'));
 
 const epochMetrics = (messages: TrainingMessage[]) => messages.flatMap((m) => (m.type === 'metrics' ? [{ epoch: m.epoch, metrics: learned(m.metrics) }] : []));
 const checkpointSteps = (messages: TrainingMessage[]) => messages.flatMap((m) => (m.type === 'checkpoint' ? [m.step] : []));
@@ -47,10 +48,14 @@ async function twins(name: string, spec: JobSpec, data: TrainingTask['data'], re
   const task = makeTask(root, name, spec, data);
   const first: TrainingMessage[] = [];
   const controller = new AbortController();
-  const stopped = await runTraining(task, (m) => {
-    first.push(m);
-    if (!controller.signal.aborted && when(m, first)) controller.abort(reason);
-  }, controller.signal);
+  const stopped = await runTraining(
+    task,
+    (m) => {
+      first.push(m);
+      if (!controller.signal.aborted && when(m, first)) controller.abort(reason);
+    },
+    controller.signal,
+  );
   assert.equal(stopped.outcome, 'cancelled');
   assert.equal(tf.memory().numTensors, baseline, 'the stopped run freed every tensor');
   const second = recorder();
@@ -67,7 +72,10 @@ async function twins(name: string, spec: JobSpec, data: TrainingTask['data'], re
   assert.deepEqual(resumedEpochs, epochMetrics(uninterrupted.messages).slice(-resumedEpochs.length));
   // Checkpoints only move forward, across both attempts.
   const steps = [...checkpointSteps(first), ...checkpointSteps(second.messages)];
-  assert.ok(steps.every((s, i) => i === 0 || s > steps[i - 1]!), `checkpoint steps ${steps.join(', ')}`);
+  assert.ok(
+    steps.every((s, i) => i === 0 || s > steps[i - 1]),
+    `checkpoint steps ${steps.join(', ')}`,
+  );
   assert.deepEqual((await readdir(task.checkpointsDir)).length, steps.length);
   return { stopped, first, second: second.messages };
 }
@@ -79,7 +87,13 @@ test('paused mid-epoch and resumed, a job ends exactly like its uninterrupted tw
   };
   const steps = Math.ceil(1500 / 16);
   // Paused at epoch 2's first checkpoint: progress, throttled by time, may not come before an epoch this short ends.
-  const { stopped, second } = await twins('pause', spec, { train, validation, test: test1k }, 'pause', (m) => m.type === 'checkpoint' && m.epoch === 2 && m.step < 2 * steps);
+  const { stopped, second } = await twins(
+    'pause',
+    spec,
+    { train, validation, test: test1k },
+    'pause',
+    (m) => m.type === 'checkpoint' && m.epoch === 2 && m.step < 2 * steps,
+  );
   assert.ok(stopped.outcome === 'cancelled');
   assert.equal(stopped.stoppedAt.epoch, 2);
   const inEpoch = stopped.stoppedAt.step - steps;
@@ -113,7 +127,10 @@ test('a crash loses only the steps since the last checkpoint: DANN with momentum
   await rm(task.modelDir, { recursive: true });
   const state = JSON.parse(await readFile(path.join(task.checkpointsDir, 'epoch-0002-step-00000035', 'state.json'), 'utf8'));
   assert.deepEqual(Object.keys(state.sums.signals).sort(), ['domainAccuracy', 'domainLoss', 'grlLambda']);
-  assert.deepEqual(state.method.weights.map((w: { name: string }) => w.name), ['dann/hidden/kernel', 'dann/hidden/bias', 'dann/domain/kernel', 'dann/domain/bias']);
+  assert.deepEqual(
+    state.method.weights.map((w: { name: string }) => w.name),
+    ['dann/hidden/kernel', 'dann/hidden/bias', 'dann/domain/kernel', 'dann/domain/bias'],
+  );
 
   const again = recorder();
   const resumed = await runTraining(task, again.report);
@@ -142,7 +159,13 @@ test('with augmentation of source and target batches, a paused DANN job still en
     },
     checkpoint: { everySteps: 7 },
   };
-  const { stopped } = await twins('augmented', spec, { train: images(train), target: images(target), targetTest: test1k }, 'pause', (m) => m.type === 'checkpoint' && m.epoch === 2);
+  const { stopped } = await twins(
+    'augmented',
+    spec,
+    { train: images(train), target: images(target), targetTest: test1k },
+    'pause',
+    (m) => m.type === 'checkpoint' && m.epoch === 2,
+  );
   assert.ok(stopped.outcome === 'cancelled' && stopped.stoppedAt.epoch === 2);
 });
 
@@ -179,20 +202,23 @@ test('an unreadable newest checkpoint is passed over with a warning; one from an
   const done: TrainingResult = await runTraining(task, () => {});
   assert.equal(done.outcome, 'succeeded');
   const [older, newest] = (await readdir(task.checkpointsDir)).sort();
-  await writeFile(path.join(task.checkpointsDir, newest!, 'state.json'), '{ "trunc');
+  await writeFile(path.join(task.checkpointsDir, newest, 'state.json'), '{ "trunc');
   const { messages, report } = recorder();
   assert.equal((await runTraining(task, report)).outcome, 'succeeded');
   const logs = messages.flatMap((m) => (m.type === 'log' ? [m] : []));
   assert.equal(logs[0]?.level, 'warn');
-  assert.match(logs[0]!.message, new RegExp(`checkpoint ${newest} could not be read \\(.*\\); trying the one before it`));
-  assert.match(logs[1]!.message, new RegExp(`resuming from checkpoint ${older}: epoch 1 of 2`));
+  assert.match(logs[0].message, new RegExp(`checkpoint ${newest} could not be read \\(.*\\); trying the one before it`));
+  assert.match(logs[1].message, new RegExp(`resuming from checkpoint ${older}: epoch 1 of 2`));
 
   const other = makeTask(root, 'damaged', trainSpec({ epochs: 2, batchSize: 50 }), { train });
-  await assert.rejects(runTraining(other, () => {}), (err: unknown) => {
-    assert.ok(err instanceof TrainingError);
-    assert.equal(err.code, 'checkpoint_incompatible');
-    assert.match(err.message, /it was written with stepsPerEpoch 15, the job has 30/);
-    return true;
-  });
+  await assert.rejects(
+    runTraining(other, () => {}),
+    (err: unknown) => {
+      assert.ok(err instanceof TrainingError);
+      assert.equal(err.code, 'checkpoint_incompatible');
+      assert.match(err.message, /it was written with stepsPerEpoch 15, the job has 30/);
+      return true;
+    },
+  );
   assert.equal(tf.memory().numTensors, baseline);
 });

@@ -57,20 +57,41 @@ async function weightsOf(dir: string): Promise<Map<string, Float32Array>> {
 
 test('freeze with a new head: a 5-class head on a 10-class base, every frozen weight and batch-norm statistic bit-identical', async () => {
   const { messages, report } = recorder();
-  const task = makeTask(root, 'freeze', finetune({ kind: 'freeze', newHead: true }), { train: upper, test: upperTest }, { baseModelDir: baseDir, baseModelId: 'base' });
+  const task = makeTask(
+    root,
+    'freeze',
+    finetune({ kind: 'freeze', newHead: true }),
+    { train: upper, test: upperTest },
+    { baseModelDir: baseDir, baseModelId: 'base' },
+  );
   const result = await runTraining(task, report);
   assert.equal(tf.memory().numTensors, baseline);
   assert.ok(result.outcome === 'succeeded');
-  assert.ok(messages.some((m) => m.type === 'log' && /new head on layer 'dense_1_act' \(32 features\): the base model's layers 'logits' were replaced by 'logits_2' with 5 classes/.test(m.message)));
+  assert.ok(
+    messages.some(
+      (m) =>
+        m.type === 'log' &&
+        /new head on layer 'dense_1_act' \(32 features\): the base model's layers 'logits' were replaced by 'logits_2' with 5 classes/.test(m.message),
+    ),
+  );
   const before = await weightsOf(baseDir);
   const after = await weightsOf(task.modelDir);
-  assert.deepEqual([...after.keys()].sort(), ['dense_1/bias', 'dense_1/kernel', 'dense_1_bn/beta', 'dense_1_bn/gamma', 'dense_1_bn/moving_mean', 'dense_1_bn/moving_variance', 'logits_2/bias', 'logits_2/kernel']);
+  assert.deepEqual([...after.keys()].sort(), [
+    'dense_1/bias',
+    'dense_1/kernel',
+    'dense_1_bn/beta',
+    'dense_1_bn/gamma',
+    'dense_1_bn/moving_mean',
+    'dense_1_bn/moving_variance',
+    'logits_2/bias',
+    'logits_2/kernel',
+  ]);
   for (const [name, value] of after) {
     if (name.startsWith('logits_2/')) continue;
     assert.ok(Buffer.from(value.buffer).equals(Buffer.from(before.get(name)!.buffer)), `${name} is bit-identical`);
   }
   assert.deepEqual(result.report!.classes, ['5', '6', '7', '8', '9']);
-  assert.ok(result.metrics.testAccuracy! > 0.6, `a head on frozen features learns the new digits: ${result.metrics.testAccuracy}`);
+  assert.ok(result.metrics.testAccuracy > 0.6, `a head on frozen features learns the new digits: ${result.metrics.testAccuracy}`);
 });
 
 test('l2sp with a huge alpha keeps the weights at w0, where full fine-tuning moves them', async () => {
@@ -81,7 +102,7 @@ test('l2sp with a huge alpha keeps the weights at w0, where full fine-tuning mov
     const result: TrainingResult = await runTraining(task, () => {});
     assert.equal(result.outcome, 'succeeded');
     const [before, after] = [await weightsOf(baseDir), await weightsOf(task.modelDir)];
-    return Math.max(...[...after].filter(([n]) => !n.includes('moving')).map(([n, w]) => Math.max(...w.map((v, i) => Math.abs(v - before.get(n)![i]!)))));
+    return Math.max(...[...after].filter(([n]) => !n.includes('moving')).map(([n, w]) => Math.max(...w.map((v, i) => Math.abs(v - before.get(n)![i])))));
   };
   const free = await moved('full-sgd', { kind: 'full' });
   const pinned = await moved('l2sp-huge', { kind: 'l2sp', alpha: 1000 });
@@ -89,29 +110,40 @@ test('l2sp with a huge alpha keeps the weights at w0, where full fine-tuning mov
   assert.ok(pinned < 5e-4 && pinned < free / 10, `largest move: ${pinned} with alpha 1000, ${free} without`);
 });
 
-test('early stopping stops after `patience` epochs without improvement and keeps the best epoch\'s weights', async () => {
+test("early stopping stops after `patience` epochs without improvement and keeps the best epoch's weights", async () => {
   const { messages, report } = recorder();
   // No later epoch can beat the first by a minDelta this large.
-  const spec = { ...trainSpec({ epochs: 5, batchSize: 64, earlyStopping: { patience: 2, monitor: 'valAccuracy', minDelta: 1 } }), data: { train: 'train', validation: 'validation', test: 'test' } };
+  const spec = {
+    ...trainSpec({ epochs: 5, batchSize: 64, earlyStopping: { patience: 2, monitor: 'valAccuracy', minDelta: 1 } }),
+    data: { train: 'train', validation: 'validation', test: 'test' },
+  };
   const task = makeTask(root, 'early', spec, { train, validation, test: test1k });
   const result = await runTraining(task, report);
   assert.ok(result.outcome === 'succeeded');
   const epochs = messages.flatMap((m) => (m.type === 'metrics' ? [m] : []));
-  assert.deepEqual(epochs.map((m) => m.epoch), [1, 2, 3]);
+  assert.deepEqual(
+    epochs.map((m) => m.epoch),
+    [1, 2, 3],
+  );
   assert.equal(result.metrics.bestEpoch, 1);
   assert.equal(result.metrics.epochsRun, 3);
-  assert.equal(result.metrics.valAccuracy, epochs[0]!.metrics.valAccuracy);
+  assert.equal(result.metrics.valAccuracy, epochs[0].metrics.valAccuracy);
   const logs = messages.flatMap((m) => (m.type === 'log' ? [m.message] : []));
-  assert.match(logs[0]!, /^early stopping after epoch 3: valAccuracy has not improved on epoch 1's .* for 2 epochs$/);
-  assert.match(logs[1]!, /^the model keeps the weights of epoch 1/);
+  assert.match(logs[0], /^early stopping after epoch 3: valAccuracy has not improved on epoch 1's .* for 2 epochs$/);
+  assert.match(logs[1], /^the model keeps the weights of epoch 1/);
   const { model } = await loadModel(task.modelDir);
-  assert.equal((await evaluate(model, validation, { param: '/data/validation' })).accuracy, epochs[0]!.metrics.valAccuracy);
+  assert.equal((await evaluate(model, validation, { param: '/data/validation' })).accuracy, epochs[0].metrics.valAccuracy);
   model.dispose();
   assert.equal(tf.memory().numTensors, baseline);
 });
 
 test('learning-rate schedules: step decays by epochs, cosine by steps to its minimum', () => {
-  const hp = (lrSchedule: Hyperparameters['lrSchedule']): Hyperparameters => ({ epochs: 4, batchSize: 1, optimizer: { name: 'sgd', learningRate: 0.1 }, ...(lrSchedule ? { lrSchedule } : {}) });
+  const hp = (lrSchedule: Hyperparameters['lrSchedule']): Hyperparameters => ({
+    epochs: 4,
+    batchSize: 1,
+    optimizer: { name: 'sgd', learningRate: 0.1 },
+    ...(lrSchedule ? { lrSchedule } : {}),
+  });
   const step = learningRateSchedule(hp({ kind: 'step', stepSize: 2, gamma: 0.5 }), 10);
   assert.deepEqual([0, 9, 10, 19, 20, 39].map(step), [0.1, 0.1, 0.1, 0.1, 0.05, 0.05]);
   const cosine = learningRateSchedule(hp({ kind: 'cosine', minLearningRate: 0.02 }), 10);
@@ -140,7 +172,7 @@ test('every optimizer takes its learning rate from the schedule', () => {
         optimizer.applyGradients({ [w.name]: tf.scalar(1) });
       });
       disposeOptimizer(optimizer);
-      return 1 - w.dataSync()[0]!;
+      return 1 - w.dataSync()[0];
     };
     const ratio = stepOf(0.01) / stepOf(0.001);
     assert.ok(Math.abs(ratio - 10) < 1e-3, `${JSON.stringify(spec)}: steps in ratio ${ratio}`);
@@ -155,7 +187,7 @@ test('a cnn trains on wasm and an evaluate job reproduces its test report withou
   const task = makeTask(root, 'cnn', spec, { train: upper, test: upperTest });
   const trained = await runTraining(task, () => {});
   assert.ok(trained.outcome === 'succeeded');
-  assert.ok(trained.metrics.testAccuracy! > 0.5, `cnn test accuracy (chance: 0.2) ${trained.metrics.testAccuracy}`);
+  assert.ok(trained.metrics.testAccuracy > 0.5, `cnn test accuracy (chance: 0.2) ${trained.metrics.testAccuracy}`);
 
   const { messages, report } = recorder();
   const evaluation: JobSpec = { type: 'evaluate', model: { base: 'cnn' }, data: { test: 'upper-test' } };
@@ -169,7 +201,10 @@ test('a cnn trains on wasm and an evaluate job reproduces its test report withou
     report: trained.report,
     backend: 'wasm',
   });
-  assert.deepEqual(messages.map((m) => m.type), ['started']);
+  assert.deepEqual(
+    messages.map((m) => m.type),
+    ['started'],
+  );
   await assert.rejects(access(job.modelDir));
   await assert.rejects(access(job.checkpointsDir));
   const json = JSON.parse(await readFile(path.join(task.modelDir, 'model.json'), 'utf8'));
@@ -186,12 +221,15 @@ test('a functional model with a convolution cannot train on wasm, and says so in
   await saveModel(functional, dir);
   functional.dispose();
   const task = makeTask(root, 'functional-ft', finetune(undefined), { train }, { baseModelDir: dir });
-  await assert.rejects(runTraining(task, () => {}), (err: unknown) => {
-    assert.ok(err instanceof TrainingError, String(err));
-    assert.equal(err.code, 'unsupported_model');
-    assert.equal(err.name, 'UnrecoverableError');
-    assert.match(err.message, /needs the Conv2DBackpropFilter kernel, which the wasm backend lacks/);
-    return true;
-  });
+  await assert.rejects(
+    runTraining(task, () => {}),
+    (err: unknown) => {
+      assert.ok(err instanceof TrainingError, String(err));
+      assert.equal(err.code, 'unsupported_model');
+      assert.equal(err.name, 'UnrecoverableError');
+      assert.match(err.message, /needs the Conv2DBackpropFilter kernel, which the wasm backend lacks/);
+      return true;
+    },
+  );
   assert.equal(tf.memory().numTensors, baseline);
 });

@@ -41,7 +41,16 @@ const examples = steps * BATCH_SIZE;
 const images = (await readIdx(path.join(MNIST_DIR, 'train-images-idx3-ubyte'))).data.subarray(0, examples * 784) as Uint8Array;
 const labels = (await readIdx(path.join(MNIST_DIR, 'train-labels-idx1-ubyte'))).data.subarray(0, examples);
 const data: Dataset = {
-  files: { id: 'mnist', dir: MNIST_DIR, numExamples: examples, featureShape: [784], featureDtype: 'uint8', numClasses: 10, classes: [...'0123456789'], preprocessing: { scale: 2 / 255, offset: -1 } },
+  files: {
+    id: 'mnist',
+    dir: MNIST_DIR,
+    numExamples: examples,
+    featureShape: [784],
+    featureDtype: 'uint8',
+    numClasses: 10,
+    classes: [...'0123456789'],
+    preprocessing: { scale: 2 / 255, offset: -1 },
+  },
   features: images,
   labels: Int32Array.from(labels),
   featureSize: 784,

@@ -31,7 +31,7 @@ async function sameOnOneAndTwoThreads(model: BenchModel, steps: number): Promise
   assert.deepEqual(one.workerThreads, [], 'one thread: the build without threads, no worker threads');
   assert.equal(two.threads, 2, 'the pool has the 2 threads asked for (tfjs alone would cap it at half the cores: 1 on a 2-core machine)');
   assert.equal(two.workerThreads.length, 1, 'one pool thread runs in a Node worker thread, the other is the calling thread');
-  assert.ok(two.workerThreads[0]! > 0, 'it is a real worker thread');
+  assert.ok(two.workerThreads[0] > 0, 'it is a real worker thread');
   assert.equal(one.losses.length, steps);
   assert.ok(one.changed > one.total / 2, `the steps change most weights: ${one.changed} of ${one.total}`);
   assert.deepEqual(two.losses, one.losses, 'the same loss at every step');

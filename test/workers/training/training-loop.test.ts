@@ -85,18 +85,21 @@ test('trains an MLP: ordered reports, falling loss, per-epoch checkpoints, a mod
   );
 
   const epochMetrics = messages.flatMap((m) => (m.type === 'metrics' ? [m] : []));
-  assert.deepEqual(epochMetrics.map((m) => m.epoch), [1, 2, 3]);
+  assert.deepEqual(
+    epochMetrics.map((m) => m.epoch),
+    [1, 2, 3],
+  );
   for (const { metrics } of epochMetrics) {
     assert.deepEqual(Object.keys(metrics).sort(), ['accuracy', 'epochSeconds', 'loss', 'samplesPerSecond', 'valAccuracy', 'valLoss']);
-    assert.ok(metrics.samplesPerSecond! > 0 && metrics.epochSeconds! > 0);
+    assert.ok(metrics.samplesPerSecond > 0 && metrics.epochSeconds > 0);
   }
-  const losses = epochMetrics.map((m) => m.metrics.loss!);
-  assert.ok(losses[0]! > losses[1]! && losses[1]! > losses[2]!, `loss falls every epoch: ${losses.join(', ')}`);
-  assert.ok(progress[0]!.metrics.loss > losses[2]!);
-  assert.ok(epochMetrics[2]!.metrics.valAccuracy! > 0.8, `validation accuracy ${epochMetrics[2]!.metrics.valAccuracy}`);
-  assert.ok(result.metrics.testAccuracy! > 0.8, `test accuracy ${result.metrics.testAccuracy} (chance is 0.1)`);
+  const losses = epochMetrics.map((m) => m.metrics.loss);
+  assert.ok(losses[0] > losses[1] && losses[1] > losses[2], `loss falls every epoch: ${losses.join(', ')}`);
+  assert.ok(progress[0].metrics.loss > losses[2]);
+  assert.ok(epochMetrics[2].metrics.valAccuracy > 0.8, `validation accuracy ${epochMetrics[2].metrics.valAccuracy}`);
+  assert.ok(result.metrics.testAccuracy > 0.8, `test accuracy ${result.metrics.testAccuracy} (chance is 0.1)`);
   assert.equal(result.metrics.loss, losses[2]);
-  assert.ok(result.metrics.testLoss! > 0);
+  assert.ok(result.metrics.testLoss > 0);
 
   const checkpoints = messages.flatMap((m) => (m.type === 'checkpoint' ? [m] : []));
   const names = [1, 2, 3].map((e) => `epoch-000${e}-step-${String(e * steps).padStart(8, '0')}`);
@@ -104,15 +107,15 @@ test('trains an MLP: ordered reports, falling loss, per-epoch checkpoints, a mod
   for (const [i, c] of checkpoints.entries()) {
     assert.equal(c.epoch, i + 1);
     assert.equal(c.step, (i + 1) * steps);
-    assert.equal(c.path, path.join(task.checkpointsDir, names[i]!));
-    assert.deepEqual(c.metrics, epochMetrics[i]!.metrics);
+    assert.equal(c.path, path.join(task.checkpointsDir, names[i]));
+    assert.deepEqual(c.metrics, epochMetrics[i].metrics);
     assert.deepEqual((await readdir(c.path)).sort(), ['model.json', 'optimizer.bin', 'state.json', 'weights.bin']);
     const state = JSON.parse(await readFile(path.join(c.path, 'state.json'), 'utf8'));
     assert.equal(state.epoch, i + 1);
     assert.equal(state.step, (i + 1) * steps);
     assert.equal(state.stepsPerEpoch, steps);
     assert.deepEqual(state.sums, { loss: 0, correct: 0, seen: 0, signals: {} }, 'an epoch-end checkpoint starts the next epoch afresh');
-    assert.deepEqual(state.metrics, epochMetrics[i]!.metrics);
+    assert.deepEqual(state.metrics, epochMetrics[i].metrics);
     assert.equal(state.optimizer.name, 'sgd');
     const slots = state.optimizer.weights.map((w: { name: string }) => w.name);
     assert.deepEqual(slots, ['iter', 'dense_1/kernel/momentum', 'dense_1/bias/momentum', 'logits/kernel/momentum', 'logits/bias/momentum']);
@@ -129,14 +132,17 @@ test('trains an MLP: ordered reports, falling loss, per-epoch checkpoints, a mod
   const testReport = result.report!;
   assert.deepEqual(testReport.classes, train.classes);
   const matrix = testReport.confusionMatrix;
-  assert.equal(matrix.flat().reduce((a, b) => a + b, 0), 1000);
-  assert.equal(matrix.reduce((a, row, i) => a + row[i]!, 0) / 1000, result.metrics.testAccuracy);
-  testReport.perClassAccuracy.forEach((p, c) => assert.equal(p, matrix[c]![c]! / matrix[c]!.reduce((a, b) => a + b, 0)));
+  assert.equal(
+    matrix.flat().reduce((a, b) => a + b, 0),
+    1000,
+  );
+  assert.equal(matrix.reduce((a, row, i) => a + row[i], 0) / 1000, result.metrics.testAccuracy);
+  testReport.perClassAccuracy.forEach((p, c) => assert.equal(p, matrix[c][c] / matrix[c].reduce((a, b) => a + b, 0)));
   const weights = await readFile(path.join(task.modelDir, 'weights.bin'));
   const loaded = await tf.loadLayersModel(
     tf.io.fromMemory({
       modelTopology: json.modelTopology,
-      weightSpecs: json.weightsManifest[0]!.weights,
+      weightSpecs: json.weightsManifest[0].weights,
       weightData: weights.buffer.slice(weights.byteOffset, weights.byteOffset + weights.byteLength),
     }),
   );
@@ -151,7 +157,7 @@ test('the same seed gives the same final loss, another seed a different one', as
   const run = async (name: string, seed: number) => {
     const result = await runTraining(makeTask(root, name, trainSpec({ epochs: 1, seed }), { train }), () => {});
     assert.ok(result.outcome === 'succeeded');
-    return result.metrics.loss!;
+    return result.metrics.loss;
   };
   const first = await run('seed-a', 7);
   const second = await run('seed-b', 7);
@@ -165,10 +171,14 @@ test('the same seed gives the same final loss, another seed a different one', as
 async function abortedRun(task: TrainingTask, reason: string, when: (m: TrainingMessage) => boolean) {
   const controller = new AbortController();
   const { messages, report } = recorder();
-  const result = await runTraining(task, (m) => {
-    report(m);
-    if (when(m)) controller.abort(reason);
-  }, controller.signal);
+  const result = await runTraining(
+    task,
+    (m) => {
+      report(m);
+      if (when(m)) controller.abort(reason);
+    },
+    controller.signal,
+  );
   assertNoLeak();
   return { result, messages };
 }
@@ -178,7 +188,7 @@ test('a cancel mid-epoch stops within a batch, writes nothing and says where it 
   const task = makeTask(root, 'cancel-mid', trainSpec({ epochs: 2, batchSize: 1 }), { train, test: test10k });
   const { result, messages } = await abortedRun(task, 'cancel', (m) => m.type === 'progress');
   assert.equal(shape(messages), 'SP', 'nothing is reported after the abort');
-  const progress = messages[1]!;
+  const progress = messages[1];
   assert.ok(progress.type === 'progress' && progress.progress.epoch === 1 && progress.progress.step < progress.progress.steps);
   assert.deepEqual(result, { outcome: 'cancelled', metrics: {}, stoppedAt: { epoch: 1, step: progress.progress.step } });
   assert.equal(await exists(task.checkpointsDir), false);
@@ -189,10 +199,10 @@ test('a pause (or shutdown) mid-epoch checkpoints the step it stopped at', async
   const task = makeTask(root, 'pause-mid', trainSpec({ epochs: 2, batchSize: 1 }), { train });
   const { result, messages } = await abortedRun(task, 'pause', (m) => m.type === 'progress');
   assert.equal(shape(messages), 'SPC');
-  const progress = messages[1]!;
+  const progress = messages[1];
   assert.ok(progress.type === 'progress' && result.outcome === 'cancelled');
   assert.deepEqual(result.stoppedAt, { epoch: 1, step: progress.progress.step });
-  const saved = messages[2]!;
+  const saved = messages[2];
   assert.ok(saved.type === 'checkpoint');
   assert.deepEqual({ epoch: saved.epoch, step: saved.step }, result.stoppedAt);
   assert.deepEqual(Object.keys(saved.metrics).sort(), ['accuracy', 'loss'], 'the running figures of the epoch');
@@ -223,7 +233,11 @@ test('an already aborted signal returns cancelled before any step', async () => 
 test('a corrupt dataset fails with dataset_corrupt naming the spec field', async () => {
   const broken = await mnistDataset(root, 'broken-train', 'train', 0, 100);
   await truncate(path.join(broken.dir, 'features.bin'), 100 * 784 - 1);
-  const error = await rejectsWith(runTraining(makeTask(root, 'corrupt-train', trainSpec(), { train: broken }), () => {}), 'dataset_corrupt', '/data/train');
+  const error = await rejectsWith(
+    runTraining(makeTask(root, 'corrupt-train', trainSpec(), { train: broken }), () => {}),
+    'dataset_corrupt',
+    '/data/train',
+  );
   assert.match(error.message, /features\.bin has 78399 bytes; expected .* = 78400/);
 
   const badLabels = await mnistDataset(root, 'bad-labels', 't10k', 0, 100);
@@ -231,7 +245,11 @@ test('a corrupt dataset fails with dataset_corrupt naming the spec field', async
   labels[42] = 10;
   await writeFile(path.join(badLabels.dir, 'labels.bin'), new Uint8Array(labels.buffer));
   const task = makeTask(root, 'corrupt-test', trainSpec(), { train, test: badLabels });
-  const labelError = await rejectsWith(runTraining(task, () => {}), 'dataset_corrupt', '/data/test');
+  const labelError = await rejectsWith(
+    runTraining(task, () => {}),
+    'dataset_corrupt',
+    '/data/test',
+  );
   assert.match(labelError.message, /example 42 has label 10; expected an integer in \[0, 10\)/);
   assertNoLeak();
 });
@@ -241,14 +259,18 @@ test('a diverging loss fails with diverged, and frees everything', async () => {
   const raw = { ...train, preprocessing: { scale: 1, offset: 0 } };
   const spec = trainSpec({ epochs: 1, optimizer: { name: 'sgd', learningRate: 10 } });
   spec.model.architecture!.activation = 'linear';
-  const error = await rejectsWith(runTraining(makeTask(root, 'diverge', spec, { train: raw }), () => {}), 'diverged', '/hyperparameters/optimizer/learningRate');
+  const error = await rejectsWith(
+    runTraining(makeTask(root, 'diverge', spec, { train: raw }), () => {}),
+    'diverged',
+    '/hyperparameters/optimizer/learningRate',
+  );
   assert.match(error.message, /the training loss became (NaN|Infinity)/);
   assertNoLeak();
 });
 
 test('finetune continues from a base model and records the lineage', async () => {
   assert.ok(trained, 'runs after the training test');
-  const baseAccuracy = trained.result.metrics.testAccuracy!;
+  const baseAccuracy = trained.result.metrics.testAccuracy;
   const more = await mnistDataset(root, 'more', 'train', 2000, 2000);
   const spec = { ...trainSpec({ epochs: 1 }), type: 'finetune' as const, model: { base: 'model-learn' }, strategy: { kind: 'full' as const } };
   const { messages, report } = recorder();
@@ -256,7 +278,7 @@ test('finetune continues from a base model and records the lineage', async () =>
   const result = await runTraining(task, report);
   assertNoLeak();
   assert.ok(result.outcome === 'succeeded');
-  assert.ok(result.metrics.testAccuracy! > baseAccuracy - 0.05, `fine-tuned ${result.metrics.testAccuracy} vs base ${baseAccuracy}`);
+  assert.ok(result.metrics.testAccuracy > baseAccuracy - 0.05, `fine-tuned ${result.metrics.testAccuracy} vs base ${baseAccuracy}`);
   // The first progress loss is already low: training started from the base weights, not from scratch.
   const first = messages.find((m) => m.type === 'progress');
   assert.ok(first?.type === 'progress' && first.metrics.loss < 1, `first loss ${first?.type === 'progress' && first.metrics.loss}`);
@@ -270,7 +292,11 @@ test('finetune rejects a base model that does not fit the data, and warns about 
   const spec = { ...trainSpec({ epochs: 1 }), type: 'finetune' as const, model: { base: 'model-learn' } };
   const twelve = { ...train, numClasses: 12, classes: [...train.classes, '10', '11'] };
   const task = makeTask(root, 'misfit', spec, { train: twelve }, { baseModelDir: trained.dir });
-  const error = await rejectsWith(runTraining(task, () => {}), 'incompatible_model', '/model/base');
+  const error = await rejectsWith(
+    runTraining(task, () => {}),
+    'incompatible_model',
+    '/model/base',
+  );
   assert.match(error.message, /output has shape \[\?, 10\]; expected \[\?, 12\]/);
   assertNoLeak();
 
@@ -291,19 +317,31 @@ test('a softmax base model is trained on its logits', async () => {
   const spec = { ...trainSpec({ epochs: 1 }), type: 'finetune' as const, model: { base: 'softmax' } };
   const { messages, report } = recorder();
   const result = await runTraining(makeTask(root, 'from-softmax', spec, { train, test: test10k }, { baseModelDir: dir }), report);
-  assert.ok(result.outcome === 'succeeded' && result.metrics.testAccuracy! > 0.7);
+  assert.ok(result.outcome === 'succeeded' && result.metrics.testAccuracy > 0.7);
   assert.match(shape(messages), /^SLF(P+MC)$/);
   assertNoLeak();
 });
 
 test('a spec the child cannot run fails with invalid_spec or incompatible_dataset', async () => {
   const finetune = { ...trainSpec(), type: 'finetune' as const, model: { base: 'missing' } };
-  const noBase = await rejectsWith(runTraining(makeTask(root, 'no-base', finetune, { train }), () => {}), 'invalid_spec', '/model/base');
+  const noBase = await rejectsWith(
+    runTraining(makeTask(root, 'no-base', finetune, { train }), () => {}),
+    'invalid_spec',
+    '/model/base',
+  );
   assert.match(noBase.message, /needs a base model/);
   const noArchitecture = { ...trainSpec(), model: {} };
-  await rejectsWith(runTraining(makeTask(root, 'no-arch', noArchitecture, { train }), () => {}), 'invalid_spec', '/model/architecture');
+  await rejectsWith(
+    runTraining(makeTask(root, 'no-arch', noArchitecture, { train }), () => {}),
+    'invalid_spec',
+    '/model/architecture',
+  );
   const images = { ...validation, featureShape: [28, 28] };
-  const mismatch = await rejectsWith(runTraining(makeTask(root, 'mismatch', trainSpec(), { train, validation: images }), () => {}), 'incompatible_dataset', '/data/validation');
+  const mismatch = await rejectsWith(
+    runTraining(makeTask(root, 'mismatch', trainSpec(), { train, validation: images }), () => {}),
+    'incompatible_dataset',
+    '/data/validation',
+  );
   assert.match(mismatch.message, /featureShape \[28, 28\] .* expected those of the training set train: \[784\]/);
   assertNoLeak();
 });

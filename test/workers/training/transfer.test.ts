@@ -33,25 +33,33 @@ let baseline: number;
 function functionalBase(dropout: boolean): tf.LayersModel {
   const input = tf.input({ shape: [784], name: 'pixels' });
   const image = tf.layers.reshape({ targetShape: [28, 28, 1], name: 'image' }).apply(input) as tf.SymbolicTensor;
-  const c1 = tf.layers.conv2d({ filters: 8, kernelSize: 3, strides: 2, padding: 'same', name: 'conv_a', kernelInitializer: tf.initializers.glorotUniform({ seed: 1 }) }).apply(image);
+  const c1 = tf.layers
+    .conv2d({ filters: 8, kernelSize: 3, strides: 2, padding: 'same', name: 'conv_a', kernelInitializer: tf.initializers.glorotUniform({ seed: 1 }) })
+    .apply(image);
   const b1 = tf.layers.batchNormalization({ name: 'bn_a' }).apply(c1);
   const r1 = tf.layers.activation({ activation: 'relu', name: 'relu_a' }).apply(b1) as tf.SymbolicTensor;
-  const c2 = tf.layers.conv2d({ filters: 8, kernelSize: 3, padding: 'same', name: 'conv_b', kernelInitializer: tf.initializers.glorotUniform({ seed: 2 }) }).apply(r1);
+  const c2 = tf.layers
+    .conv2d({ filters: 8, kernelSize: 3, padding: 'same', name: 'conv_b', kernelInitializer: tf.initializers.glorotUniform({ seed: 2 }) })
+    .apply(r1);
   const b2 = tf.layers.batchNormalization({ name: 'bn_b' }).apply(c2) as tf.SymbolicTensor;
   const sum = tf.layers.add({ name: 'residual' }).apply([r1, b2]);
   const r2 = tf.layers.activation({ activation: 'relu', name: 'relu_b' }).apply(sum);
   let features = tf.layers.globalAveragePooling2d({ name: 'features' }).apply(r2) as tf.SymbolicTensor;
   if (dropout) {
     const dropped = tf.layers.dropout({ rate: 0.3, name: 'drop' }).apply(features);
-    features = tf.layers.dense({ units: 16, activation: 'relu', name: 'hidden', kernelInitializer: tf.initializers.glorotUniform({ seed: 4 }) }).apply(dropped) as tf.SymbolicTensor;
+    features = tf.layers
+      .dense({ units: 16, activation: 'relu', name: 'hidden', kernelInitializer: tf.initializers.glorotUniform({ seed: 4 }) })
+      .apply(dropped) as tf.SymbolicTensor;
   }
-  const logits = tf.layers.dense({ units: 10, name: 'logits', kernelInitializer: tf.initializers.glorotUniform({ seed: 3 }) }).apply(features) as tf.SymbolicTensor;
+  const logits = tf.layers
+    .dense({ units: 10, name: 'logits', kernelInitializer: tf.initializers.glorotUniform({ seed: 3 }) })
+    .apply(features) as tf.SymbolicTensor;
   const model = tf.model({ inputs: input, outputs: logits, name: 'tiny_resnet' });
   // Statistics a pretrained network would have, so that "unchanged" means something.
   for (const name of ['bn_a', 'bn_b']) {
     const layer = model.getLayer(name);
     const [gamma, beta] = layer.getWeights();
-    layer.setWeights([gamma!, beta!, tf.fill([8], 0.05), tf.fill([8], 0.5)]);
+    layer.setWeights([gamma, beta, tf.fill([8], 0.05), tf.fill([8], 0.5)]);
   }
   return model;
 }
@@ -62,7 +70,10 @@ before(async () => {
   featuresRoot = path.join(root, 'features');
   upper = await mnistDigits(root, 'upper', 'train', 10000, 1000, [5, 6, 7, 8, 9]);
   upperTest = await mnistDigits(root, 'upper-test', 't10k', 1000, 600, [5, 6, 7, 8, 9]);
-  for (const [name, dropout] of [['conv-base', false], ['dropout-base', true]] as const) {
+  for (const [name, dropout] of [
+    ['conv-base', false],
+    ['dropout-base', true],
+  ] as const) {
     const model = functionalBase(dropout);
     await saveModel(model, path.join(root, name));
     model.dispose();
@@ -141,7 +152,7 @@ test('a new head on a named layer of a functional conv base: base+head saved, fr
       saved.model.layers.map((l) => l.name),
       ['pixels', 'image', 'conv_a', 'bn_a', 'relu_a', 'conv_b', 'bn_b', 'residual', 'relu_b', 'head_flatten', 'head_dense_1', 'logits_2'],
     );
-    assert.deepEqual(saved.model.inputs[0]!.shape, [null, 784], 'the saved model takes raw examples, not features');
+    assert.deepEqual(saved.model.inputs[0].shape, [null, 784], 'the saved model takes raw examples, not features');
   } finally {
     saved.model.dispose();
   }
@@ -155,7 +166,7 @@ test('a new head on a named layer of a functional conv base: base+head saved, fr
     assert.ok(same(after.get(name)!, value), `${name} is bit-identical`);
   }
   assert.ok(same(after.get('bn_a/moving_mean')!, new Float32Array(8).fill(0.05)), 'frozen batch-norm statistics neither updated nor replaced');
-  assert.ok(result.metrics.testAccuracy! > 0.3, `the head learns something from random conv features (chance 0.2): ${result.metrics.testAccuracy}`);
+  assert.ok(result.metrics.testAccuracy > 0.3, `the head learns something from random conv features (chance 0.2): ${result.metrics.testAccuracy}`);
   const reloaded = (await loadModel(t.modelDir)).model;
   const again = await evaluate(reloaded, upperTest);
   reloaded.dispose();
@@ -177,7 +188,7 @@ test('the cache is reused by the next job on the same base and dataset, and its 
   assert.ok(uncached.outcome === 'succeeded');
   assert.equal(cacheOf(plain.messages)[0]?.status, 'unused');
   const [a, b] = [await predictions(cachedRun.task.modelDir), await predictions(uncachedTask.modelDir)];
-  const diff = Math.max(...a.map((v, i) => Math.abs(v - b[i]!)));
+  const diff = Math.max(...a.map((v, i) => Math.abs(v - b[i])));
   assert.ok(diff < 1e-3, `cached and uncached runs end with the same model: logits differ by ${diff}`);
   assert.equal(tf.memory().numTensors, baseline);
 });
@@ -203,7 +214,7 @@ test('no cache with a dropout before the cut, with augmentation, or for a strate
   assert.equal(tf.memory().numTensors, baseline);
 });
 
-test('trainFrom on the service\'s cnn freezes exactly the layers before it, bit for bit, and trains on the cached pool_1 outputs', async () => {
+test("trainFrom on the service's cnn freezes exactly the layers before it, bit for bit, and trains on the cached pool_1 outputs", async () => {
   const { messages, report } = recorder();
   const t = task('train-from', finetune({ kind: 'freeze', newHead: true, trainFrom: 'conv_2' }, { epochs: 1 }), cnnBase, 'cnn-base');
   const result = await runTraining(t, report);
@@ -226,9 +237,13 @@ test('a job on cached features resumed from a checkpoint ends bit for bit as its
   const twin = await runTraining(twinTask, () => {});
   const t = task('resume', spec, cnnBase, 'cnn-base');
   const controller = new AbortController();
-  const stopped = await runTraining(t, (m) => {
-    if (m.type === 'checkpoint' && m.step === 14) controller.abort('pause');
-  }, controller.signal);
+  const stopped = await runTraining(
+    t,
+    (m) => {
+      if (m.type === 'checkpoint' && m.step === 14) controller.abort('pause');
+    },
+    controller.signal,
+  );
   assert.equal(stopped.outcome, 'cancelled');
   const { messages, report } = recorder();
   const resumed = await runTraining(t, report);

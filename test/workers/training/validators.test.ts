@@ -21,10 +21,15 @@ before(async () => {
  *   w = [0.5, 1.5, 2, 0.2, 0.8], error = [0.3, 1.2, 0.7, 2, 0.1]
  * (pytorch-adapt reports the negated entropy and dev as "higher is better" scores).
  */
-const LOGITS = [[2, 0.5, -1], [0.1, 0.2, 0.3], [-1, 3, 0], [1.5, 1.4, -0.5]];
+const LOGITS = [
+  [2, 0.5, -1],
+  [0.1, 0.2, 0.3],
+  [-1, 3, 0],
+  [1.5, 1.4, -0.5],
+];
 const REFERENCE = { entropy: 0.7203102707862854, im: 0.26577794551849365, snd: 0.3701176047325134, dev: 0.766 };
 
-test('entropy, im and snd equal pytorch-adapt\'s on the same predictions', () => {
+test("entropy, im and snd equal pytorch-adapt's on the same predictions", () => {
   const start = tf.memory().numTensors;
   tf.tidy(() => {
     const p = tf.softmax(tf.tensor2d(LOGITS)) as tf.Tensor2D;
@@ -32,17 +37,38 @@ test('entropy, im and snd equal pytorch-adapt\'s on the same predictions', () =>
     assert.ok(Math.abs(informationMaximisation(p).dataSync()[0] - REFERENCE.im) < 1e-5);
     assert.ok(Math.abs(softNeighbourhoodDensity(p).dataSync()[0] - REFERENCE.snd) < 1e-4);
     // The extremes: one-hot predictions have no entropy, uniform ones log C.
-    assert.ok(Math.abs(meanEntropy(tf.tensor2d([[1, 0, 0], [0, 1, 0]])).dataSync()[0]) < 1e-6);
+    assert.ok(
+      Math.abs(
+        meanEntropy(
+          tf.tensor2d([
+            [1, 0, 0],
+            [0, 1, 0],
+          ]),
+        ).dataSync()[0],
+      ) < 1e-6,
+    );
     assert.ok(Math.abs(meanEntropy(tf.fill([3, 4], 0.25) as tf.Tensor2D).dataSync()[0] - Math.log(4)) < 1e-5);
     // Confident and diverse beats confident and collapsed onto one class.
-    const diverse = informationMaximisation(tf.tensor2d([[0.98, 0.01, 0.01], [0.01, 0.98, 0.01], [0.01, 0.01, 0.98]])).dataSync()[0];
-    const collapsed = informationMaximisation(tf.tensor2d([[0.98, 0.01, 0.01], [0.98, 0.01, 0.01], [0.98, 0.01, 0.01]])).dataSync()[0];
+    const diverse = informationMaximisation(
+      tf.tensor2d([
+        [0.98, 0.01, 0.01],
+        [0.01, 0.98, 0.01],
+        [0.01, 0.01, 0.98],
+      ]),
+    ).dataSync()[0];
+    const collapsed = informationMaximisation(
+      tf.tensor2d([
+        [0.98, 0.01, 0.01],
+        [0.98, 0.01, 0.01],
+        [0.98, 0.01, 0.01],
+      ]),
+    ).dataSync()[0];
     assert.ok(diverse > collapsed + 0.5, `${diverse} vs ${collapsed}`);
   });
   assert.equal(tf.memory().numTensors, start);
 });
 
-test('dev equals pytorch-adapt\'s get_dev_risk, and is the mean loss when the weights are all equal', () => {
+test("dev equals pytorch-adapt's get_dev_risk, and is the mean loss when the weights are all equal", () => {
   const risk = devRisk([0.5, 1.5, 2, 0.2, 0.8], [0.3, 1.2, 0.7, 2, 0.1]);
   assert.ok(Math.abs(risk - REFERENCE.dev) < 1e-12, `${risk}`);
   assert.ok(Math.abs(devRisk([1, 1, 1], [0.5, 1, 3]) - 1.5) < 1e-12);
@@ -65,7 +91,16 @@ test('the domain classifier weights validation rows like the target up and rows 
 test('a sample is fixed by its seed, at most the size asked, the whole set when smaller', () => {
   const n = 50;
   const data: Dataset = {
-    files: { id: 'd', dir: '', numExamples: n, featureShape: [2], featureDtype: 'uint8', numClasses: 2, classes: ['a', 'b'], preprocessing: { scale: 1, offset: 0 } },
+    files: {
+      id: 'd',
+      dir: '',
+      numExamples: n,
+      featureShape: [2],
+      featureDtype: 'uint8',
+      numClasses: 2,
+      classes: ['a', 'b'],
+      preprocessing: { scale: 1, offset: 0 },
+    },
     features: Uint8Array.from({ length: 2 * n }, (_, i) => Math.floor(i / 2)),
     labels: Int32Array.from({ length: n }, (_, i) => i % 2),
     featureSize: 2,
@@ -76,7 +111,7 @@ test('a sample is fixed by its seed, at most the size asked, the whole set when 
   assert.notDeepEqual(sample(data, 10, 4).features, a.features);
   // Each sampled row is one of the set's, label with it.
   const features = a.features as Float32Array;
-  for (let i = 0; i < 10; i++) assert.equal(a.labels[i], features[2 * i]! % 2);
+  for (let i = 0; i < 10; i++) assert.equal(a.labels[i], features[2 * i] % 2);
   assert.equal(sample(data, 100, 3), data);
 });
 

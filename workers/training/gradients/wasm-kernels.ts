@@ -27,7 +27,8 @@ const pair = (v: [number, number] | number | undefined): [number, number] => (Ar
 /** The forward's geometry, as tfjs computes it for every kind of padding. */
 function geometry(inShape: Shape4, filterShape: Shape4, attrs: ConvAttrs, depthwise: boolean) {
   const dilations = pair(attrs.dilations);
-  if (dilations[0] !== 1 || dilations[1] !== 1) throw new Error(`the gradient of a dilated convolution (dilations [${dilations.join(', ')}]) is not supported; expected dilation 1`);
+  if (dilations[0] !== 1 || dilations[1] !== 1)
+    throw new Error(`the gradient of a dilated convolution (dilations [${dilations.join(', ')}]) is not supported; expected dilation 1`);
   return tf.backend_util.computeConv2DInfo(inShape, filterShape, pair(attrs.strides), 1, attrs.pad, attrs.dimRoundingMode, depthwise);
 }
 
@@ -35,7 +36,12 @@ function geometry(inShape: Shape4, filterShape: Shape4, attrs: ConvAttrs, depthw
 function padded(x: tf.Tensor4D, info: tf.backend_util.Conv2DInfo): tf.Tensor4D {
   const { top, bottom, left, right } = info.padInfo;
   if (top === 0 && bottom === 0 && left === 0 && right === 0) return x;
-  return tf.pad(x, [[0, 0], [top, bottom], [left, right], [0, 0]]);
+  return tf.pad(x, [
+    [0, 0],
+    [top, bottom],
+    [left, right],
+    [0, 0],
+  ]);
 }
 
 /** Conv2DBackpropFilter, through network.ts's conv2dKernelGrad (itself only forward convolutions). */
@@ -88,13 +94,27 @@ function depthwiseFilterGrad(x: tf.Tensor4D, dy: tf.Tensor4D, attrs: ConvAttrs &
  * slice of the input padded with -Infinity) that equal the window's maximum and come first, times
  * dy, spread back to the input positions they were read from.
  */
-function maxPoolGrad(dy: tf.Tensor4D, x: tf.Tensor4D, y: tf.Tensor4D, attrs: { filterSize: [number, number] | number; strides: [number, number] | number; pad: Pad; dimRoundingMode?: 'floor' | 'round' | 'ceil' }): tf.Tensor {
+function maxPoolGrad(
+  dy: tf.Tensor4D,
+  x: tf.Tensor4D,
+  y: tf.Tensor4D,
+  attrs: { filterSize: [number, number] | number; strides: [number, number] | number; pad: Pad; dimRoundingMode?: 'floor' | 'round' | 'ceil' },
+): tf.Tensor {
   const info = tf.backend_util.computePool2DInfo(x.shape, attrs.filterSize, attrs.strides, 1, attrs.pad, attrs.dimRoundingMode);
   const { top, bottom, left, right } = info.padInfo;
   const { filterHeight: kh, filterWidth: kw, strideHeight: sh, strideWidth: sw } = info;
   const [batch, height, width, channels] = x.shape;
   const [, outH, outW] = dy.shape;
-  const xp = tf.pad(x, [[0, 0], [top, bottom], [left, right], [0, 0]], -Infinity);
+  const xp = tf.pad(
+    x,
+    [
+      [0, 0],
+      [top, bottom],
+      [left, right],
+      [0, 0],
+    ],
+    -Infinity,
+  );
   const [, padH, padW] = xp.shape;
   let taken: tf.Tensor = tf.zerosLike(dy);
   let dx: tf.Tensor = tf.zerosLike(xp);
@@ -106,7 +126,15 @@ function maxPoolGrad(dy: tf.Tensor4D, x: tf.Tensor4D, y: tf.Tensor4D, attrs: { f
       const spread = spreadRows(tf.mul(first, dy) as tf.Tensor4D, batch, outH, outW, channels, sh, sw);
       const [rows, cols] = [Math.min(outH * sh, padH - p), Math.min(outW * sw, padW - q)];
       const cut = rows < outH * sh || cols < outW * sw ? tf.slice(spread, [0, 0, 0, 0], [batch, rows, cols, channels]) : spread;
-      dx = tf.add(dx, tf.pad(cut, [[0, 0], [p, padH - p - rows], [q, padW - q - cols], [0, 0]]));
+      dx = tf.add(
+        dx,
+        tf.pad(cut, [
+          [0, 0],
+          [p, padH - p - rows],
+          [q, padW - q - cols],
+          [0, 0],
+        ]),
+      );
     }
   }
   return tf.slice(dx, [0, top, left, 0], [batch, height, width, channels]);
@@ -134,13 +162,13 @@ function opsKernel(name: string, compute: (inputs: tf.Tensor4D[], attrs: never) 
 }
 
 const KERNELS: tf.KernelConfig[] = [
-  opsKernel('Conv2DBackpropFilter', ([x, dy], attrs) => conv2dFilterGrad(x!, dy!, attrs), ['x', 'dy']),
-  opsKernel('DepthwiseConv2dNativeBackpropInput', ([dy, filter], attrs) => depthwiseInputGrad(dy!, filter!, attrs), ['dy', 'filter']),
-  opsKernel('DepthwiseConv2dNativeBackpropFilter', ([x, dy], attrs) => depthwiseFilterGrad(x!, dy!, attrs), ['x', 'dy']),
+  opsKernel('Conv2DBackpropFilter', ([x, dy], attrs) => conv2dFilterGrad(x, dy, attrs), ['x', 'dy']),
+  opsKernel('DepthwiseConv2dNativeBackpropInput', ([dy, filter], attrs) => depthwiseInputGrad(dy, filter, attrs), ['dy', 'filter']),
+  opsKernel('DepthwiseConv2dNativeBackpropFilter', ([x, dy], attrs) => depthwiseFilterGrad(x, dy, attrs), ['x', 'dy']),
 ];
 
 /** Kernels the wasm backend has but gets wrong, replaced. */
-const REPLACED = [opsKernel('MaxPoolGrad', ([dy, x, y], attrs) => maxPoolGrad(dy!, x!, y!, attrs), ['dy', 'input', 'output'])];
+const REPLACED = [opsKernel('MaxPoolGrad', ([dy, x, y], attrs) => maxPoolGrad(dy, x, y, attrs), ['dy', 'input', 'output'])];
 
 /** Registers the kernels above for wasm; idempotent (the child is reused across jobs). */
 export function registerWasmGradientKernels(): void {

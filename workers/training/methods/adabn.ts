@@ -40,7 +40,7 @@ function batchNormLayers(model: tf.LayersModel): tf.layers.Layer[] {
 export async function recomputeBatchNorm(model: tf.LayersModel, layers: tf.layers.Layer[], data: Dataset): Promise<void> {
   const batcher = new Batcher(data, evalBatchRows(data.files));
   for (const layer of layers) {
-    const upTo = tf.model({ inputs: model.inputs, outputs: layer.input as tf.SymbolicTensor });
+    const upTo = tf.model({ inputs: model.inputs, outputs: layer.input });
     let count = 0;
     let mean: Float64Array | undefined;
     let m2: Float64Array | undefined;
@@ -51,7 +51,7 @@ export async function recomputeBatchNorm(model: tf.LayersModel, layers: tf.layer
         const axis = ((layer.getConfig().axis as number) + h.rank) % h.rank;
         const reduced = h.shape.map((_, i) => i).filter((i) => i !== axis);
         const moments = tf.moments(h, reduced);
-        return [moments.mean, moments.variance, h.size / h.shape[axis]!] as const;
+        return [moments.mean, moments.variance, h.size / h.shape[axis]] as const;
       });
       const [bm, bv] = await Promise.all([batchMean.data(), batchVariance.data()]);
       tf.dispose([batchMean, batchVariance]);
@@ -59,9 +59,9 @@ export async function recomputeBatchNorm(model: tf.LayersModel, layers: tf.layer
       m2 ??= new Float64Array(bm.length);
       const total = count + n;
       for (let c = 0; c < bm.length; c++) {
-        const delta = bm[c]! - mean[c]!;
-        mean[c]! += (delta * n) / total;
-        m2[c]! += bv[c]! * n + (delta * delta * count * n) / total;
+        const delta = bm[c] - mean[c];
+        mean[c] += (delta * n) / total;
+        m2[c] += bv[c] * n + (delta * delta * count * n) / total;
       }
       count = total;
     }

@@ -14,7 +14,10 @@ export const freeze: MethodFactory = ({ model, spec, newLayers }) => {
   let trained: tf.layers.Layer[];
   if (from !== undefined) {
     const at = model.layers.findIndex((l) => l.name === from);
-    if (at < 0) throw new TrainingError('invalid_spec', `strategy.trainFrom is '${from}', but model ${model.name} has no layer of that name`, { param: '/strategy/trainFrom' });
+    if (at < 0)
+      throw new TrainingError('invalid_spec', `strategy.trainFrom is '${from}', but model ${model.name} has no layer of that name`, {
+        param: '/strategy/trainFrom',
+      });
     trained = model.layers.slice(at).filter((l) => l.trainableWeights.length > 0);
   } else {
     const count = spec.strategy?.trainableLayers ?? Math.max(1, layers.filter((l) => newLayers.has(l.name)).length);

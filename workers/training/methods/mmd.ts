@@ -35,9 +35,7 @@ export function mmdLoss(source: tf.Tensor2D, target: tf.Tensor2D, kernels: numbe
   const norms = tf.sum(tf.square(z), 1, true);
   const distances = tf.relu(tf.sub(tf.add(norms, tf.transpose(norms)), tf.mul(tf.matMul(z, tf.transpose(z)), 2)));
   const centre = tf.maximum(stopGradient(tf.div(tf.sum(distances), n * n - n)), 1e-12);
-  const k = tf.addN(
-    Array.from({ length: kernels }, (_, i) => tf.exp(tf.neg(tf.div(distances, tf.mul(centre, multiplier ** (i - Math.floor(kernels / 2))))))),
-  );
+  const k = tf.addN(Array.from({ length: kernels }, (_, i) => tf.exp(tf.neg(tf.div(distances, tf.mul(centre, multiplier ** (i - Math.floor(kernels / 2))))))));
   const block = (row: number, col: number, rows: number, cols: number) => tf.mean(tf.slice(k, [row, col], [rows, cols]));
   return tf.sub(tf.add(block(0, 0, ns, ns), block(ns, ns, nt, nt)), tf.mul(block(0, ns, ns, nt), 2)) as tf.Scalar;
 }

@@ -20,11 +20,11 @@ export const multiSource: MethodFactory = ({ model, spec, bases }) => {
   const count = bases.length;
   const anchored = model.trainableWeights.map((w) => ({
     variable: w.read() as tf.Variable,
-    mean: tf.tidy(() => tf.div(tf.addN(bases.map((b) => b[w.originalName]!)), count)),
+    mean: tf.tidy(() => tf.div(tf.addN(bases.map((b) => b[w.originalName])), count)),
   }));
   // The spread of the bases around their mean: the part of the penalty no weight can change.
   const spread = tf.tidy(() =>
-    tf.addN(anchored.flatMap(({ mean }, i) => bases.map((b) => tf.sum(tf.square(tf.sub(b[model.trainableWeights[i]!.originalName]!, mean)))))).mul(0.5),
+    tf.addN(anchored.flatMap(({ mean }, i) => bases.map((b) => tf.sum(tf.square(tf.sub(b[model.trainableWeights[i].originalName], mean)))))).mul(0.5),
   ) as tf.Scalar;
   return {
     ...plainMethod('multi_source', model),
