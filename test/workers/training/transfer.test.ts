@@ -205,7 +205,7 @@ test('no cache with a dropout before the cut, with augmentation, or for a strate
   };
   await run('dropout', finetune({ kind: 'freeze', newHead: true }), dropoutBase);
   const augmented = finetune({ kind: 'freeze', newHead: true, featureLayer: 'features' }, { epochs: 1 });
-  (augmented.hyperparameters as Record<string, unknown>).augment = { flip: 'horizontal' };
+  (augmented.hyperparameters as Record<string, unknown>).augment = { noise: 0.01 };
   await run('augmented', augmented, convBase);
   await run('full', finetune({ kind: 'full', newHead: true }, { epochs: 1 }), cnnBase);
   assert.match(reasons.dropout!, /layer 'drop' \(Dropout\) before the frozen part's end 'hidden' draws new random numbers at every step/);
