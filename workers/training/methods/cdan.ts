@@ -1,12 +1,9 @@
 import * as tf from '@tensorflow/tfjs';
 import { METHOD_DEFAULTS } from '../../../src/schemas/methods.js';
-import { dense } from '../network.js';
 import { ganinLambda, gradientReversal } from './dann.js';
+import { domainClassifier } from './domain-classifier.js';
 import { stopGradient, trainableVariables, type MethodFactory } from './method.js';
 import { rowEntropy } from '../validators.js';
-
-/** Keeps variable names unique in the process: tfjs registers variables by name. */
-let instances = 0;
 
 /** Past this many values in f ⊗ g, the randomized multilinear map replaces the outer product (CDAN's own choice: 4096 → 1024). */
 export const CDAN_MULTILINEAR_MAX = 4096;
@@ -27,18 +24,7 @@ export const cdan: MethodFactory = ({ model, spec, feature, seed }) => {
   const entropyConditioning = spec.method?.entropyConditioning ?? METHOD_DEFAULTS.entropyConditioning;
   const classes = model.outputs[0].shape[1] as number;
   const conditioning = conditioningMap(feature.size, classes, seed);
-  const prefix = `cdan_${++instances}`;
-  // PyTorch's nn.Linear initialisation, seeded like the model's layers.
-  const uniform = (shape: number[], fanIn: number, s: number, name: string) =>
-    tf.tidy(() => tf.variable(tf.randomUniform(shape, -1 / Math.sqrt(fanIn), 1 / Math.sqrt(fanIn), 'float32', s), true, `${prefix}/${name}`));
-  const state = {
-    'cdan/hidden/kernel': uniform([conditioning.size, hidden], conditioning.size, seed + 1001, 'hidden/kernel'),
-    'cdan/hidden/bias': uniform([hidden], conditioning.size, seed + 1002, 'hidden/bias'),
-    'cdan/domain/kernel': uniform([hidden, 1], hidden, seed + 1003, 'domain/kernel'),
-    'cdan/domain/bias': uniform([1], hidden, seed + 1004, 'domain/bias'),
-  };
-  const classify = (h: tf.Tensor2D) =>
-    dense(tf.relu(dense(h, state['cdan/hidden/kernel'], state['cdan/hidden/bias'], true)), state['cdan/domain/kernel'], state['cdan/domain/bias'], true);
+  const { state, classify } = domainClassifier({ kind: 'cdan', inputSize: conditioning.size, hidden, seed });
   return {
     name: 'cdan',
     variables: [...trainableVariables(model), ...Object.values(state)],

@@ -1,10 +1,7 @@
 import * as tf from '@tensorflow/tfjs';
 import { METHOD_DEFAULTS } from '../../../src/schemas/methods.js';
-import { dense } from '../network.js';
+import { domainClassifier } from './domain-classifier.js';
 import { trainableVariables, type MethodFactory } from './method.js';
-
-/** Keeps variable names unique in the process: tfjs registers variables by name. */
-let instances = 0;
 
 /**
  * DANN (Ganin et al. 2016): a domain classifier (one hidden layer, then one logit: source or
@@ -17,18 +14,7 @@ export const dann: MethodFactory = ({ model, spec, feature, seed }) => {
   const weight = spec.method?.weight ?? METHOD_DEFAULTS.weight;
   const gamma = spec.method?.gamma ?? METHOD_DEFAULTS.gamma;
   const hidden = spec.method?.hiddenUnits ?? METHOD_DEFAULTS.hiddenUnits;
-  const prefix = `dann_${++instances}`;
-  // PyTorch's nn.Linear initialisation, seeded like the model's layers.
-  const uniform = (shape: number[], fanIn: number, s: number, name: string) =>
-    tf.tidy(() => tf.variable(tf.randomUniform(shape, -1 / Math.sqrt(fanIn), 1 / Math.sqrt(fanIn), 'float32', s), true, `${prefix}/${name}`));
-  const state = {
-    'dann/hidden/kernel': uniform([feature.size, hidden], feature.size, seed + 1001, 'hidden/kernel'),
-    'dann/hidden/bias': uniform([hidden], feature.size, seed + 1002, 'hidden/bias'),
-    'dann/domain/kernel': uniform([hidden, 1], hidden, seed + 1003, 'domain/kernel'),
-    'dann/domain/bias': uniform([1], hidden, seed + 1004, 'domain/bias'),
-  };
-  const classify = (features: tf.Tensor2D) =>
-    dense(tf.relu(dense(features, state['dann/hidden/kernel'], state['dann/hidden/bias'], true)), state['dann/domain/kernel'], state['dann/domain/bias'], true);
+  const { state, classify } = domainClassifier({ kind: 'dann', inputSize: feature.size, hidden, seed });
   return {
     name: 'dann',
     variables: [...trainableVariables(model), ...Object.values(state)],
