@@ -19,6 +19,8 @@ export interface FormLimits {
 interface Option<T> {
   doc: string;
   parse: Parse<T>;
+  /** the whole set of values, for an option that is one of a few (the OpenAPI form's enum, the dashboard's menus) */
+  choices?: readonly string[];
 }
 
 /** "[28, 28]", "28,28" or "28x28" */
@@ -91,14 +93,17 @@ export const OPTIONS = {
   } satisfies Option<[number, number]>,
   resize: {
     doc: 'how an image of another aspect ratio meets imageSize: `stretch` (default), `cover` (scaled to fill, the overflow cropped about the centre) or `contain` (scaled to fit, padded with black)',
+    choices: ['stretch', 'cover', 'contain'],
     parse: (text) => (text === 'stretch' || text === 'cover' || text === 'contain' ? text : { problem: 'must be "stretch", "cover" or "contain"' }),
   } satisfies Option<'stretch' | 'cover' | 'contain'>,
   channels: {
     doc: '`1` (greyscale) or `3` (RGB; greyscale images become 3 equal channels, as a 3-channel base model wants); default: 1 if the first image is greyscale, else 3',
+    choices: ['1', '3'],
     parse: (text) => (text.trim() === '1' || text.trim() === '3' ? (Number(text.trim()) as 1 | 3) : { problem: 'must be 1 (greyscale) or 3 (RGB)' }),
   } satisfies Option<1 | 3>,
   layout: {
     doc: '`flat` (default; featureShape `[h*w*c]`, like the built-in mnist) or `image` (`[h, w, c]`)',
+    choices: ['flat', 'image'],
     parse: (text) => (text === 'flat' || text === 'image' ? text : { problem: 'must be "flat" or "image"' }),
   } satisfies Option<'flat' | 'image'>,
   scale: {
