@@ -14,6 +14,7 @@ import type { Architecture, JobEstimate, JobSpec } from '../schemas/job.js';
 import { METHOD_DEFAULTS } from '../schemas/methods.js';
 import { evalBatchRows, heldBytes } from './dataset-memory.js';
 import { cnnInputShape } from './input-shape.js';
+import { trainsOnTarget } from './methods/registry.js';
 
 export type { JobEstimate };
 
@@ -398,8 +399,7 @@ export function estimateJob(input: EstimateInput): JobEstimate {
   const B = hp.batchSize;
   const kind = spec.method?.kind;
   const target = data.target;
-  const usesTarget =
-    (kind === 'dann' || kind === 'coral' || kind === 'mmd' || kind === 'pseudo_label' || spec.data.targetLabelled === true) && target !== undefined;
+  const usesTarget = trainsOnTarget(spec) && target !== undefined;
   const targetRows = usesTarget ? Math.min(B, target.numExamples) : 0;
   const rows = Math.min(B, train.numExamples) + targetRows;
 
