@@ -15,6 +15,7 @@ import { METHOD_DEFAULTS } from '../schemas/methods.js';
 import { evalBatchRows, heldBytes } from './dataset-memory.js';
 import { FEATURE_CACHE_MAX_BYTES, featureCacheRefusal } from './feature-cache.js';
 import { cnnInputShape } from './input-shape.js';
+import { trainsOnTarget } from './methods/registry.js';
 
 export type { JobEstimate };
 
@@ -412,8 +413,7 @@ export function estimateJob(input: EstimateInput): JobEstimate {
   const B = hp.batchSize;
   const kind = spec.method?.kind;
   const target = data.target;
-  const usesTarget =
-    (kind === 'dann' || kind === 'coral' || kind === 'mmd' || kind === 'pseudo_label' || spec.data.targetLabelled === true) && target !== undefined;
+  const usesTarget = trainsOnTarget(spec) && target !== undefined;
   const targetRows = usesTarget ? Math.min(B, target.numExamples) : 0;
   const rows = Math.min(B, train.numExamples) + targetRows;
 

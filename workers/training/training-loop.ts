@@ -15,7 +15,8 @@ import { evaluate } from './evaluate.js';
 import { featureCache } from './feature-cache.js';
 import type { FeatureCacheReport } from '../../src/jobs/feature-cache.js';
 import type { Method } from './methods/method.js';
-import { createMethod, methodKind } from './methods/registry.js';
+import { methodKind, trainsOnTarget as stepsTakeTarget } from '../../src/jobs/methods/registry.js';
+import { createMethod, startModelOf } from './methods/registry.js';
 import { buildModel, checkCompatible, loadModel, saveModel, type LoadedModel, type ModelMetadata } from './models.js';
 import { attachNewHead } from './new-head.js';
 import { featureLayerOf, trainingForward, type FeatureLayer } from './network.js';
@@ -81,7 +82,7 @@ export async function runTraining(task: TrainingTask, report: Report, signal?: A
     method = createMethod({ model, spec: task.spec, feature, newLayers, ...(bases ? { bases } : {}), seed });
     disposeBases(bases);
     // Only then do target batches join the steps: adabn's target is for its finish alone.
-    const trainsOnTarget = method.usesTarget || task.spec.data.targetLabelled === true;
+    const trainsOnTarget = stepsTakeTarget(task.spec);
     if (trainsOnTarget && !sets.target) throw new TrainingError('invalid_spec', 'the task has no target dataset', { param: '/data/target' });
     const cache = await featureCache({
       spec: task.spec,
@@ -595,7 +596,7 @@ interface Prepared {
   model: tf.LayersModel;
   logs: TrainingMessage[];
   newLayers: Set<string>;
-  /** multi_source: each base's weights by name, for the method; disposed once it is built */
+  /** from a method's startModel (multi_source): each base's weights by name, for the method; disposed once it is built */
   bases?: tf.NamedTensorMap[];
 }
 
@@ -604,13 +605,14 @@ async function prepareModel(task: TrainingTask, train: DatasetFiles, seed: numbe
   const { spec } = task;
   let loaded: LoadedModel;
   let bases: tf.NamedTensorMap[] | undefined;
+  const startModel = startModelOf(spec);
   if (spec.type === 'train' || spec.model.architecture !== undefined) {
     if (spec.model.architecture === undefined) {
       throw new TrainingError('invalid_spec', 'the task has no model.architecture', { param: '/model/architecture' });
     }
     loaded = { model: buildModel(spec.model.architecture, train.featureShape, train.numClasses, seed), notes: [], newLayers: [] };
-  } else if (spec.method?.kind === 'multi_source') {
-    ({ loaded, bases } = await loadBases(task, train));
+  } else if (startModel) {
+    ({ loaded, bases } = await startModel(task, train));
   } else {
     if (task.baseModelDir === undefined) {
       throw new TrainingError('invalid_spec', `a ${spec.type} job needs a base model, but the task has no baseModelDir`, { param: '/model/base' });
@@ -663,42 +665,6 @@ async function prepareModel(task: TrainingTask, train: DatasetFiles, seed: numbe
   };
   model.setUserDefinedMetadata({ tfjsAdapt: metadata });
   return { model, logs, newLayers: new Set(loaded.newLayers), ...(bases ? { bases } : {}) };
-}
-
-/**
- * multi_source: every base (one architecture), and a model that starts from their mean, every
- * weight averaged, batch-norm statistics included.
- */
-async function loadBases(task: TrainingTask, train: DatasetFiles): Promise<{ loaded: LoadedModel; bases: tf.NamedTensorMap[] }> {
-  const dirs = task.baseModelDirs ?? [];
-  if (dirs.length === 0) throw new TrainingError('invalid_spec', 'the task has no base models (baseModelDirs)', { param: '/model/bases' });
-  const models: LoadedModel[] = [];
-  try {
-    for (const [i, dir] of dirs.entries()) {
-      models.push(await loadModel(dir, { param: `/model/bases/${i}` }));
-      checkCompatible(models[i].model, train, `/model/bases/${i}`);
-    }
-    const describe = (m: tf.LayersModel) => m.weights.map((w) => `${w.originalName} [${w.shape.join(', ')}]`).join(', ');
-    const first = models[0].model;
-    for (const [i, { model }] of models.entries()) {
-      if (describe(model) !== describe(first)) {
-        throw new TrainingError(
-          'incompatible_model',
-          `model.bases[${i}] has the weights ${describe(model)}; expected those of model.bases[0]: ${describe(first)} (multi_source averages models of one architecture)`,
-          { param: `/model/bases/${i}` },
-        );
-      }
-    }
-    const bases = models.map(({ model }) => Object.fromEntries(model.weights.map((w) => [w.originalName, tf.clone(w.read())])));
-    tf.tidy(() => first.weights.forEach((w) => w.write(tf.div(tf.addN(bases.map((b) => b[w.originalName])), bases.length))));
-    models.slice(1).forEach(({ model }) => model.dispose());
-    const notes = [...new Set(models.flatMap((m) => m.notes))];
-    notes.push(`starting from the mean of the ${dirs.length} base models`);
-    return { loaded: { model: first, notes, newLayers: [] }, bases };
-  } catch (err) {
-    models.forEach(({ model }) => model.dispose());
-    throw err;
-  }
 }
 
 function disposeBases(bases: tf.NamedTensorMap[] | undefined): void {

@@ -6,7 +6,7 @@
  * the build). Pure data and parsing: no fs, no sharp, so the API can import it.
  */
 import { jsonTooDeep } from '../json-depth.js';
-import type { CsvJob, IdxJob, ImagesJob, JsonlJob, Preprocessing } from './job.js';
+import type { CsvJob, IdxJob, ImagesJob, IngestRequest, JsonlJob, Preprocessing } from './job.js';
 
 /** Parses an option's text; a string is what was wrong with it (after "/field "). */
 type Parse<T> = (text: string, limits: FormLimits) => T | { problem: string };
@@ -149,14 +149,15 @@ export interface Built<J> {
   shown: Record<string, unknown>;
 }
 
-interface Format<J> {
+/** A format whose file fields are `F`: `build` gets a path for each of them, never fewer (see buildUpload). */
+interface Format<J, F extends string> {
   doc: string;
   /** file fields and what each holds */
-  files: Record<string, string>;
+  files: Record<F, string>;
   options: readonly OptionName[];
   /** an example command line, for the docs */
   example: string;
-  build(files: Record<string, string>, o: Options, preprocessing: Preprocessing | undefined): Built<J>;
+  build(files: Record<F, string>, o: Options, preprocessing: Preprocessing | undefined): Built<J>;
 }
 
 type Job<J> = Omit<J, 'outDir' | 'limit'>;
@@ -176,7 +177,7 @@ export const FORMATS = {
         shown: some({ classes: o.classes, imageShape: o.imageShape, labelColumn }),
       };
     },
-  } satisfies Format<Job<CsvJob>>,
+  } satisfies Format<Job<CsvJob>, 'file'>,
   jsonl: {
     doc: 'one `{"x": ..., "y": ...}` object per line',
     files: { file: 'the JSON Lines file' },
@@ -186,7 +187,7 @@ export const FORMATS = {
       job: { kind: 'jsonl', file: files.file, ...withPreprocessing(p), ...some({ classes: o.classes, imageShape: o.imageShape }) },
       shown: some({ classes: o.classes, imageShape: o.imageShape }),
     }),
-  } satisfies Format<Job<JsonlJob>>,
+  } satisfies Format<Job<JsonlJob>, 'file'>,
   idx: {
     doc: 'the MNIST format: an images file of `[count, ...item shape]` values and a labels file of `[count]` integers',
     files: { images: 'the images (or features) IDX file, optionally gzipped', labels: 'the labels IDX file, optionally gzipped' },
@@ -196,7 +197,7 @@ export const FORMATS = {
       const layout = o.layout ?? 'flat';
       return { job: { kind: 'idx', images: files.images, labels: files.labels, layout, ...withPreprocessing(p) }, shown: { layout } };
     },
-  } satisfies Format<Job<IdxJob>>,
+  } satisfies Format<Job<IdxJob>, 'images' | 'labels'>,
   images: {
     doc: 'an archive (.zip, .tar or .tar.gz) with one folder per class holding PNG or JPEG files',
     files: { file: 'a .zip, .tar or .tar.gz with one folder per class' },
@@ -210,11 +211,35 @@ export const FORMATS = {
         shown: { ...some({ imageSize: o.imageSize, channels: o.channels }), resize, layout },
       };
     },
-  } satisfies Format<Job<ImagesJob>>,
+  } satisfies Format<Job<ImagesJob>, 'file'>,
 };
 
 export type FormatName = keyof typeof FORMATS;
 export const FORMAT_NAMES = Object.keys(FORMATS) as FormatName[];
+
+/** The conversion job of an upload format (every one but a derivation). */
+export type UploadJob = Exclude<IngestRequest, { kind: 'derive' }>;
+
+/**
+ * The conversion job of `format` from the uploaded files by field, or the file fields the format
+ * needs that were not uploaded: a format's build is only ever given all of its files.
+ */
+export function buildUpload(
+  format: FormatName,
+  uploaded: Partial<Record<string, string>>,
+  o: Options,
+  preprocessing: Preprocessing | undefined,
+): Built<UploadJob> | { missing: string[] } {
+  const f: Format<UploadJob, string> = FORMATS[format];
+  const files: Record<string, string> = {};
+  const missing: string[] = [];
+  for (const field of Object.keys(f.files)) {
+    const path = uploaded[field];
+    if (path === undefined) missing.push(field);
+    else files[field] = path;
+  }
+  return missing.length > 0 ? { missing } : f.build(files, o, preprocessing);
+}
 
 /** The formats an option applies to. */
 export const formatsWithOption = (name: OptionName) => FORMAT_NAMES.filter((f) => (FORMATS[f].options as readonly string[]).includes(name));
