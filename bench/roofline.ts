@@ -90,10 +90,10 @@ function layerProducts(model: tf.LayersModel, batch: number): { products: Produc
   for (const layer of model.layers) {
     const kind = layer.getClassName();
     if (kind !== 'Dense' && kind !== 'Conv2D') continue;
-    const inShape = [batch, ...(layer.inboundNodes[0]!.inputTensors[0]!.shape.slice(1) as number[])];
+    const inShape = [batch, ...(layer.inboundNodes[0].inputTensors[0].shape.slice(1) as number[])];
     const outShape = [batch, ...(layer.outputShape as number[]).slice(1)];
     // the variable itself, not a copy: the model disposes it
-    const kernel = layer.getWeights()[0]!;
+    const kernel = layer.getWeights()[0];
     const time = (role: ProductSpeed['role'], name: string, flop: number, run: () => tf.Tensor) => {
       products.push({ layer: layer.name, role, name, mflop: flop / 1e6, gflops: flop / secondsPerCall(run) / 1e9 });
     };
@@ -106,12 +106,12 @@ function layerProducts(model: tf.LayersModel, batch: number): { products: Produc
       const wT = tf.transpose(w);
       const xT = tf.transpose(x);
       const dyT = tf.transpose(dy);
-      time('forward', `x·W [${batch}, ${inputs}]·[${inputs}, ${units}]`, flop, () => tf.matMul(x as tf.Tensor2D, w));
-      time('forward', `Wᵀ·xᵀ [${units}, ${inputs}]·[${inputs}, ${batch}]`, flop, () => tf.matMul(wT, xT as tf.Tensor2D));
-      time('kernel gradient', `xᵀ·dy [${inputs}, ${batch}]·[${batch}, ${units}]`, flop, () => tf.matMul(xT as tf.Tensor2D, dy as tf.Tensor2D));
+      time('forward', `x·W [${batch}, ${inputs}]·[${inputs}, ${units}]`, flop, () => tf.matMul(x, w));
+      time('forward', `Wᵀ·xᵀ [${units}, ${inputs}]·[${inputs}, ${batch}]`, flop, () => tf.matMul(wT, xT));
+      time('kernel gradient', `xᵀ·dy [${inputs}, ${batch}]·[${batch}, ${units}]`, flop, () => tf.matMul(xT, dy));
       if (!first) {
-        time('input gradient', `dy·Wᵀ [${batch}, ${units}]·[${units}, ${inputs}]`, flop, () => tf.matMul(dy as tf.Tensor2D, wT));
-        time('input gradient', `W·dyᵀ [${inputs}, ${units}]·[${units}, ${batch}]`, flop, () => tf.matMul(w, dyT as tf.Tensor2D));
+        time('input gradient', `dy·Wᵀ [${batch}, ${units}]·[${units}, ${inputs}]`, flop, () => tf.matMul(dy, wT));
+        time('input gradient', `W·dyᵀ [${inputs}, ${units}]·[${units}, ${batch}]`, flop, () => tf.matMul(w, dyT));
       }
       stepFlop += (first ? 2 : 3) * flop;
       tf.dispose([wT, xT, dyT]);
@@ -120,7 +120,7 @@ function layerProducts(model: tf.LayersModel, batch: number): { products: Produc
       const strides = config.strides as [number, number];
       const padding = config.padding as 'same' | 'valid';
       const [kh, kw, cin, cout] = kernel.shape as [number, number, number, number];
-      const pixels = outShape[1]! * outShape[2]!;
+      const pixels = outShape[1] * outShape[2];
       const flop = 2 * batch * pixels * kh * kw * cin * cout;
       const w = kernel as tf.Tensor4D;
       const shape = `${kh}x${kw}x${cin}x${cout} on [${inShape.join(', ')}]`;

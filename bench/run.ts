@@ -9,11 +9,11 @@ import os from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import * as tf from '@tensorflow/tfjs';
-import { OTHER_CORES_LIMIT, STEAL_LIMIT } from './machine.js';
+import { measured, OTHER_CORES_LIMIT, STEAL_LIMIT, type MachineUse } from './machine.js';
 import { shareOfCores } from '../src/jobs/training-threads.js';
 import { findTorchPython } from './processes.js';
 import { LABELS, type BenchModel } from './recipes.js';
-import { judged, markdownReport, textTable, type Environment, type Row } from './report.js';
+import { judge, judged, markdownReport, textTable, type Environment, type Row } from './report.js';
 import { hostileRows, type HostilePlan } from './hostile-rows.js';
 import { serviceRows, type ServicePlan } from './service-rows.js';
 import { peerVersions, rooflineRow, rooflines, stockFitRow, throughputRows, type PeerConfig, type ThroughputPlan } from './training-rows.js';
@@ -114,9 +114,14 @@ log(peers.python ? `PyTorch peers run with ${peers.python}` : `PyTorch peers ski
 const rows: Row[] = [];
 // Measured first, with nothing else of the benchmark running: the throughput rows' notes cite them.
 const roofs = new Map<BenchModel, Awaited<ReturnType<typeof rooflines>>>();
+const roofUse = new Map<BenchModel, MachineUse>();
 for (const model of (['mlp', 'cnn'] as const).filter((m) => only.includes(m))) {
-  roofs.set(model, await rooflines(model, model === 'mlp' && cores > 1 ? [1, cores] : [1], log));
+  const { result, use } = await measured(() => rooflines(model, model === 'mlp' && cores > 1 ? [1, cores] : [1], log));
+  roofs.set(model, result);
+  roofUse.set(model, use);
 }
+/** The roofline row of `model`, with what the machine did while it was measured. */
+const roofRow = (model: BenchModel) => judge([rooflineRow(LABELS[model], roofs.get(model)!)], roofUse.get(model)!);
 /** A model's throughput rows and its stock model.fit row, each judged by what the machine did while it was measured; our median. */
 async function modelRows(plan: ThroughputPlan, fit: ThroughputPlan): Promise<number | undefined> {
   let ours: number | undefined;
@@ -135,12 +140,12 @@ if (only.includes('mlp')) {
   await modelRows(mlp, mlpFit);
   mlpAllCores.roofline = roofs.get('mlp')?.get(cores);
   if (cores > 1) rows.push(...(await judged(async () => (await throughputRows(mlpAllCores, peers, log)).rows)));
-  rows.push(rooflineRow(LABELS.mlp, roofs.get('mlp')!));
+  rows.push(...roofRow('mlp'));
 }
 if (only.includes('cnn')) {
   const ours = await modelRows(cnn, cnnFit);
   if (!quick) rows.push(await stockFitRow(cnnCpuFit, ours, log, { TFJS_BACKEND: 'cpu' }, 'cpu'));
-  rows.push(rooflineRow(LABELS.cnn, roofs.get('cnn')!));
+  rows.push(...roofRow('cnn'));
 }
 if (peers.python !== undefined && peerVersions.size > 0 && ![...peerVersions].some((v) => v.includes('openblas'))) {
   for (const r of rows)

@@ -240,7 +240,9 @@ export function rooflineRow(label: string, roofs: Map<number, RooflineResult>): 
       .sort((a, b) => b[1] - a[1])
       .map(([k, n]) => `${k} ${n}`)
       .join(', ');
-    row.details.push(`kernels of one step: ${first.kernelsPerStep} (${byName}); with tfjs's own momentum update instead of the fused one: ${first.kernelsPerStepTfjsUpdate}`);
+    row.details.push(
+      `kernels of one step: ${first.kernelsPerStep} (${byName}); with tfjs's own momentum update instead of the fused one: ${first.kernelsPerStepTfjsUpdate}`,
+    );
   }
   return row;
 }

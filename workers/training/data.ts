@@ -241,7 +241,7 @@ export class Batcher {
     };
     const image = data.files.imageShape;
     this.affine = channelAffine(data.files.preprocessing, image?.length === 3 ? image[2] : 1);
-    const [scale, offset] = [this.affine.scale[0]!, this.affine.offset[0]!];
+    const [scale, offset] = [this.affine.scale[0], this.affine.offset[0]];
     this.byteValues = this.affine.scale.length === 1 ? Float64Array.from({ length: 256 }, (_, v) => v * scale + offset) : undefined;
     this.example = new Float32Array(data.featureSize);
     const features = data.features;
@@ -302,8 +302,8 @@ export class Batcher {
         }
         const bytes = values instanceof Uint8Array ? this.byteValues : undefined;
         if (bytes !== undefined) {
-          if (columns) for (let k = 0; k < featureSize; k++) x[k * batch.size + r] = bytes[values[k]!]!;
-          else for (let k = 0, to = r * featureSize; k < featureSize; k++) x[to + k] = bytes[values[k]!]!;
+          if (columns) for (let k = 0; k < featureSize; k++) x[k * batch.size + r] = bytes[values[k]]!;
+          else for (let k = 0, to = r * featureSize; k < featureSize; k++) x[to + k] = bytes[values[k]]!;
         } else if (columns) {
           for (let k = 0; k < featureSize; k++) x[k * batch.size + r] = values[k] * scale[k % channels] + offset[k % channels];
         } else {

@@ -48,7 +48,7 @@ function fused(backend: WasmBackend, outputs: tf.Variable[], inputs: tf.Tensor[]
       fresh.map((t) => backend.typedArrayFromHeap(t)),
       inputs.map((t) => backend.typedArrayFromHeap(t)),
     );
-    outputs.forEach((v, i) => v.assign(fresh[i]!));
+    outputs.forEach((v, i) => v.assign(fresh[i]));
   });
 }
 
@@ -65,7 +65,7 @@ export class FusedSGDOptimizer extends tf.SGDOptimizer {
   override applyGradients(grads: Gradients): void {
     const backend = wasmBackend();
     // the float32 value the kernels multiply by
-    const c = this.c.dataSync()[0]!;
+    const c = this.c.dataSync()[0];
     for (const { name, tensor: g } of gradientList(grads)) {
       // tfjs skips a variable without a gradient too
       if (g == null) continue;
@@ -98,8 +98,8 @@ export class FusedMomentumOptimizer extends tf.MomentumOptimizer {
     if (list.some((_, i) => accumulations[i] == null)) return super.applyGradients(list);
     const backend = wasmBackend();
     // the float32 values of the scalars the kernels multiply by
-    const m = mScalar.dataSync()[0]!;
-    const c = this.c.dataSync()[0]!;
+    const m = mScalar.dataSync()[0];
+    const c = this.c.dataSync()[0];
     const f = Math.fround;
     list.forEach(({ name, tensor: g }, i) => {
       if (g == null) return;

@@ -195,7 +195,11 @@ test('one-channel uint8 examples are preprocessed through a table of byte values
     const batcher = new Batcher(await loadDataset(files, '/data/train', { resident }), 4);
     assert.deepEqual(batcher.fill(0).x, expected, `rows, ${resident ? 'in memory' : 'from disk'}`);
     const columns = batcher.fill(0, true).x;
-    assert.deepEqual(Float32Array.from({ length: 256 }, (_, i) => columns[(i % 64) * 4 + Math.floor(i / 64)]), expected, 'columns');
+    assert.deepEqual(
+      Float32Array.from({ length: 256 }, (_, i) => columns[(i % 64) * 4 + Math.floor(i / 64)]),
+      expected,
+      'columns',
+    );
   }
 });
 
