@@ -3,13 +3,22 @@ import { rmSync } from 'node:fs';
 import { after, test } from 'node:test';
 import { registerMnist, startHarness, trainSpec, waitFor, waitForJob, type Harness } from '../../helpers/harness.js';
 
+let firstHost: Harness | undefined;
+let firstStopped = false;
 let second: Harness | undefined;
+// whatever failed: stop what was started (a live redis-server or worker host keeps the file running)
 after(async () => {
-  await second?.stop();
+  if (second) await second.stop();
+  else if (firstHost) {
+    if (!firstStopped) await firstHost.service.stop();
+    await firstHost.redis.stop();
+    rmSync(firstHost.dataDir, { recursive: true, force: true });
+  }
 });
 
 test('SIGTERM-style shutdown checkpoints a running job and hands it back; the next worker finishes it', async () => {
   const first = await startHarness();
+  firstHost = first;
   const data = await registerMnist(first, 2000, 200);
   const spec = trainSpec(data, { hyperparameters: { epochs: 6, batchSize: 32, seed: 4, optimizer: { name: 'sgd', learningRate: 0.01, momentum: 0.9 } } });
   const job = (await first.request('POST', '/v1/jobs', spec)).body;
@@ -17,6 +26,7 @@ test('SIGTERM-style shutdown checkpoints a running job and hands it back; the ne
 
   const stopping = Date.now();
   await first.service.stop();
+  firstStopped = true;
   assert.ok(Date.now() - stopping < 10_000, 'the host stopped within its grace period');
 
   second = await startHarness({}, { dataDir: first.dataDir, redis: first.redis });
