@@ -14,6 +14,7 @@ import type { Architecture, JobEstimate, JobSpec } from '../schemas/job.js';
 import { METHOD_DEFAULTS } from '../schemas/methods.js';
 import { evalBatchRows, heldBytes } from './dataset-memory.js';
 import { cnnInputShape } from './input-shape.js';
+import { predictionsBytesBound, type PredictionFormat } from './predictions-file.js';
 
 export type { JobEstimate };
 
@@ -36,7 +37,9 @@ export interface ModelDescription {
 export interface EstimateInput {
   spec: JobSpec;
   /** the spec's datasets by role, as in TrainingData (`train` is data.source of a domain_adaptation job) */
-  data: Partial<Record<'train' | 'validation' | 'test' | 'target' | 'targetTest' | 'sourceTest', DatasetShape>>;
+  data: Partial<Record<'train' | 'validation' | 'test' | 'target' | 'targetTest' | 'sourceTest' | 'input', DatasetShape>>;
+  /** predict jobs: what the file lists (the model's class names; null: its outputs' indices) */
+  predictions?: { format: PredictionFormat; topK?: number; classes: string[] | null };
   /** model.base's model.json; for multi_source, that of model.bases[0] */
   base?: ModelDescription;
   /** multi_source: how many bases the child loads */
@@ -361,8 +364,8 @@ function batcherBytes(d: DatasetShape, rows: number): number {
 export function estimateJob(input: EstimateInput): JobEstimate {
   const { spec, data } = input;
   const hp = spec.hyperparameters;
-  const train = data.train ?? data.test;
-  if (train === undefined) throw new Error("estimateJob needs the job's labelled set (data.train, data.source or data.test)");
+  const train = data.train ?? data.test ?? data.input;
+  if (train === undefined) throw new Error("estimateJob needs the job's labelled set (data.train, data.source or data.test) or data.input");
   const numClasses = train.numClasses;
   const newHead = spec.strategy?.newHead ? numClasses : undefined;
   const layers = spec.model.architecture
@@ -379,11 +382,13 @@ export function estimateJob(input: EstimateInput): JobEstimate {
   // uint8 pixels are held as bytes, and large sets not at all (read per batch): dataset-memory.ts
   const allData = Object.values(data).reduce((n, d) => n + heldBytes(d), 0);
 
-  if (spec.type === 'evaluate' || hp === undefined) {
+  if (spec.type === 'evaluate' || spec.type === 'predict' || hp === undefined) {
     const test = data.test ?? train;
     const held = allData + batcherBytes(test, evalBatchRows(test));
     const flops = 2 * macs * test.numExamples;
+    const output = input.predictions && predictionsBound(input.predictions, test.numExamples, layers);
     return summary({
+      ...(output !== undefined ? { outputBytes: output } : {}),
       parameters,
       parameterBytes: parameters * FLOAT,
       optimizerStateBytes: 0,
@@ -478,6 +483,12 @@ export function estimateJob(input: EstimateInput): JobEstimate {
   return estimate;
 }
 
+/** The most bytes a predict job's file can take: every row with the longest class names (predictions-file.ts). */
+function predictionsBound(p: NonNullable<EstimateInput['predictions']>, rows: number, layers: Layer[]): number {
+  const classes = p.classes ?? Array.from({ length: layers[layers.length - 1]?.output ?? 1 }, (_, c) => String(c));
+  return predictionsBytesBound({ format: p.format, rows, topK: Math.min(p.topK ?? classes.length, classes.length), classes });
+}
+
 /** Values per example of the layer feeding the head (the last layer with weights): what DANN, CORAL and MMD align by default. */
 function featureSizeOf(layers: Layer[], featureShape: number[]): number {
   let head = layers.length - 1;
@@ -498,5 +509,6 @@ function summary(e: Omit<JobEstimate, 'memoryBytes'>): JobEstimate {
     stepsPerEpoch: e.stepsPerEpoch,
     flopsPerEpoch: round(e.flopsPerEpoch),
     flops: round(e.flops),
+    ...(e.outputBytes !== undefined ? { outputBytes: e.outputBytes } : {}),
   };
 }
