@@ -1,7 +1,11 @@
 import assert from 'node:assert/strict';
-import { existsSync } from 'node:fs';
+import { execFile } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
+import { fileURLToPath } from 'node:url';
+import { promisify } from 'node:util';
 import { registerMnist, startHarness, trainSpec, waitFor, waitForJob, type Harness } from '../../helpers/harness.js';
 import { uploadDataset } from '../artifacts/fixtures.js';
 
@@ -159,4 +163,28 @@ test('a missing or incompatible dataset, and fields a predict job does not take,
   const notPredict = await download(jobs[0].id);
   assert.equal(notPredict.status, 409);
   assert.equal((await download('job_unknown')).status, 404);
+});
+
+test('tfjs-adapt predict --dataset: runs the job, follows it, writes its file', async () => {
+  const cli = fileURLToPath(new URL('../../../src/cli/main.js', import.meta.url));
+  const dir = mkdtempSync(join(tmpdir(), 'tfjs-adapt-cli-predict-job-'));
+  try {
+    const out = join(dir, 'predictions.csv');
+    const args = [cli, 'predict', model, '--dataset', data.test, '--format', 'csv', '--top-k', '2', '--out', out, '--progress', 'none'];
+    const { stderr } = await promisify(execFile)(process.execPath, args, { env: { PATH: process.env.PATH ?? '', TFJS_ADAPT_URL: h.url } });
+    assert.match(stderr, /^job job_\w+$/m);
+    assert.match(stderr, /wrote .*predictions\.csv \(120 rows, \d+ bytes\)/);
+    const lines = readFileSync(out, 'utf8').trimEnd().split('\n');
+    assert.equal(lines[0], 'index,class_1,probability_1,class_2,probability_2');
+    assert.equal(lines.length, 121);
+    const refused = await promisify(execFile)(process.execPath, [cli, 'predict', model, '--dataset', data.test, '--format', 'xml'], {
+      env: { PATH: process.env.PATH ?? '', TFJS_ADAPT_URL: h.url },
+    }).then(
+      () => undefined,
+      (err: { code: number; stderr: string }) => err,
+    );
+    assert.ok(refused && refused.code === 2 && /--format "xml" is not valid/.test(refused.stderr), JSON.stringify(refused));
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
 });
