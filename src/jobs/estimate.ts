@@ -14,6 +14,7 @@ import type { Architecture, JobEstimate, JobSpec } from '../schemas/job.js';
 import { METHOD_DEFAULTS } from '../schemas/methods.js';
 import { evalBatchRows, heldBytes } from './dataset-memory.js';
 import { cnnInputShape } from './input-shape.js';
+import { featureCacheRefusal } from './feature-cache.js';
 import { predictionsBytesBound, type PredictionFormat } from './predictions-file.js';
 
 export type { JobEstimate };
@@ -65,6 +66,8 @@ interface Layer {
   patches?: number;
   /** pool: max (its gradient is the costly one) or average */
   max?: boolean;
+  /** draws random numbers in training (dropout, noise): nothing before it can be cached */
+  random?: boolean;
 }
 
 const product = (shape: readonly number[]) => shape.reduce((a, b) => a * b, 1);
@@ -94,9 +97,20 @@ function layerValues(l: Layer): number {
   }
 }
 
-/** Values per example an inference-mode forward (evaluation) keeps: each layer's output and its temporaries. */
+/** Values per example a layer's inference-mode forward makes: its output and its temporaries. */
 function inferenceValues(l: Layer): number {
   return l.kind === 'reshape' ? 0 : l.kind === 'dense' || l.kind === 'batchNorm' ? 3 * l.output : 2 * l.output;
+}
+
+/**
+ * Values per example a whole model's inference (evaluation, the feature cache's batches: tfjs's
+ * executor frees each layer's inputs once nothing else reads them) holds at its peak: the input,
+ * the largest layer's input with what it makes, and one more tensor of the largest output held
+ * across a block (a residual connection's other branch).
+ */
+function inferencePeak(layers: Layer[], input: number): number {
+  const layer = layers.reduce((m, l) => Math.max(m, l.input + inferenceValues(l)), 0);
+  return input + layer + layers.reduce((m, l) => Math.max(m, l.output), 0);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -294,8 +308,14 @@ export function topologyLayersOf(model: ModelDescription, featureShape: number[]
         break;
       case 'ReLU':
       case 'Activation':
-      case 'Dropout':
         add('activation', shape, 0, input);
+        break;
+      case 'Dropout':
+      case 'SpatialDropout2D':
+      case 'GaussianNoise':
+      case 'GaussianDropout':
+      case 'AlphaDropout':
+        add('activation', shape, 0, input, { random: true });
         break;
       case 'Flatten':
         add('reshape', [input], 0, 0);
@@ -368,15 +388,18 @@ export function estimateJob(input: EstimateInput): JobEstimate {
   if (train === undefined) throw new Error("estimateJob needs the job's labelled set (data.train, data.source or data.test) or data.input");
   const numClasses = train.numClasses;
   const newHead = spec.strategy?.newHead ? numClasses : undefined;
+  const featureLayer = newHead === undefined ? undefined : spec.strategy?.featureLayer;
   const layers = spec.model.architecture
     ? architectureLayers(spec.model.architecture, train.featureShape, numClasses)
     : input.base
-      ? topologyLayersOf(input.base, train.featureShape, newHead)
+      ? featureLayer === undefined
+        ? topologyLayersOf(input.base, train.featureShape, newHead)
+        : headOnFeatureLayer(topologyLayersOf(input.base, train.featureShape), featureLayer, spec, numClasses)
       : [];
   const layerWeights = layers.reduce((n, l) => n + l.trainable + l.statistics, 0);
   const parameters = Math.max(layerWeights, input.base && !newHead ? manifestWeights(input.base) : 0);
   const evalRows = Math.max(...Object.values(data).map(evalBatchRows));
-  const evalValues = layers.reduce((n, l) => n + inferenceValues(l), product(train.featureShape));
+  const evalValues = inferencePeak(layers, product(train.featureShape));
   const evalBytes = evalRows * evalValues * FLOAT;
   const macs = layers.reduce((n, l) => n + l.macs, 0);
   // uint8 pixels are held as bytes, and large sets not at all (read per batch): dataset-memory.ts
@@ -408,15 +431,14 @@ export function estimateJob(input: EstimateInput): JobEstimate {
   const targetRows = usesTarget ? Math.min(B, target.numExamples) : 0;
   const rows = Math.min(B, train.numExamples) + targetRows;
 
-  // Trained weights: every trainable one, or the last layers with weights under a freeze strategy.
-  const withWeights = layers.filter((l) => l.trainable > 0);
-  const frozenCount =
-    spec.strategy?.kind === 'freeze' ? Math.max(0, withWeights.length - (spec.strategy.trainableLayers ?? METHOD_DEFAULTS.trainableLayers)) : 0;
+  // Trained weights: every trainable one, or those of the trained part under a freeze strategy.
+  const part = frozenPart(spec, layers, { train, evalRows, sequential: input.base === undefined || isSequential(input.base) });
   const trainableAll = Math.max(
     layers.reduce((n, l) => n + l.trainable, 0),
     parameters - layers.reduce((n, l) => n + l.statistics, 0),
   );
-  let trained = trainableAll - withWeights.slice(0, frozenCount).reduce((n, l) => n + l.trainable, 0);
+  let trained = trainableAll - part.frozen.reduce((n, l) => n + l.trainable, 0);
+  const live = layers.slice(part.frozen.length);
 
   // The method's own weights, copies and extra per-step values.
   const named = spec.method?.featureLayer === undefined ? undefined : layers.find((l) => l.name === spec.method?.featureLayer);
@@ -450,16 +472,22 @@ export function estimateJob(input: EstimateInput): JobEstimate {
 
   const { slots, update } = optimizerCost(spec);
   const inputValues = product(train.featureShape) * (usesTarget ? 2 * rows : rows);
-  const forwardBackward = rows * layers.reduce((n, l) => n + layerValues(l), 0) + inputValues + stepValues;
+  // What a step keeps of the frozen part (see frozenPart): its outputs only, or its inference values too.
+  const frozenValues = part.cached ? rows * part.boundary : rows * (part.keptPerExample + part.boundary) + (part.frozen.length > 0 ? inputValues : 0);
+  const forwardBackward =
+    rows * live.reduce((n, l) => n + layerValues(l), 0) + (part.frozen.length > 0 ? frozenValues : inputValues) + stepValues;
   // Gradients and the kernels transposed for dx live alongside the backward's values.
   const stepPeak = (forwardBackward + 2 * trained) * FLOAT;
   const updatePeak = (trained + update * trained) * FLOAT;
-  const activationBytes = Math.max(stepPeak, updatePeak, evalBytes);
+  const activationBytes = Math.max(stepPeak, updatePeak, evalBytes, part.passBytes);
   // multi_source loads every base and a copy of its weights before averaging them into one.
   const loadBytes = bases > 1 ? 2 * bases * parameters * FLOAT : 0;
 
   const steps = Math.ceil(train.numExamples / B);
-  const trainFlops = 6 * macs * steps * rows + steps * stepFlops;
+  // the frozen part runs forward only: at every step, or once per example when its outputs are cached
+  const frozenMacs = part.frozen.reduce((n, l) => n + l.macs, 0);
+  const trainFlops = 6 * (macs - frozenMacs) * steps * rows + (part.cached ? 0 : 2 * frozenMacs * steps * rows) + steps * stepFlops;
+  const cacheFlops = part.cached ? 2 * frozenMacs * train.numExamples : 0;
   const validationFlops = data.validation ? 2 * macs * data.validation.numExamples : 0;
   const flopsPerEpoch = trainFlops + validationFlops;
   const finalSets = [
@@ -475,10 +503,10 @@ export function estimateJob(input: EstimateInput): JobEstimate {
     parameterBytes: Math.max(held * FLOAT, loadBytes),
     optimizerStateBytes: slots * trained * FLOAT,
     activationBytes,
-    datasetBytes: allData + batchBytes,
+    datasetBytes: allData + batchBytes + (part.cached ? train.numExamples * part.boundary * FLOAT : 0),
     stepsPerEpoch: steps,
     flopsPerEpoch,
-    flops: hp.epochs * flopsPerEpoch + finalFlops,
+    flops: hp.epochs * flopsPerEpoch + finalFlops + cacheFlops,
   });
   return estimate;
 }
@@ -487,6 +515,80 @@ export function estimateJob(input: EstimateInput): JobEstimate {
 function predictionsBound(p: NonNullable<EstimateInput['predictions']>, rows: number, layers: Layer[]): number {
   const classes = p.classes ?? Array.from({ length: layers[layers.length - 1]?.output ?? 1 }, (_, c) => String(c));
   return predictionsBytesBound({ format: p.format, rows, topK: Math.min(p.topK ?? classes.length, classes.length), classes });
+}
+
+/** Whether a stored model is a Sequential one (trained layer by layer) rather than a functional graph. */
+function isSequential(model: ModelDescription): boolean {
+  const t = model.modelTopology as { class_name?: unknown; model_config?: { class_name?: unknown } } | null;
+  return (t?.model_config?.class_name ?? t?.class_name) === 'Sequential';
+}
+
+/**
+ * `layers` up to `featureLayer` and then the new head a job puts there (workers/training/new-head.ts):
+ * for each hidden size and the logits, a dropout when asked and a dense layer.
+ */
+function headOnFeatureLayer(layers: Layer[], featureLayer: string, spec: JobSpec, numClasses: number): Layer[] {
+  const at = layers.findIndex((l) => l.name === featureLayer);
+  if (at < 0) return layers;
+  const kept = layers.slice(0, at + 1);
+  let size = kept[at].output;
+  const dropout = (spec.strategy?.head?.dropout ?? 0) > 0;
+  for (const [i, units] of [...(spec.strategy?.head?.hidden ?? []), numClasses].entries()) {
+    if (dropout) kept.push({ name: `head_dropout_${i + 1}`, kind: 'activation', input: size, output: size, trainable: 0, statistics: 0, macs: size, random: true });
+    kept.push({ name: `head_dense_${i + 1}`, kind: 'dense', input: size, output: units, trainable: size * units + units, statistics: 0, macs: size * units });
+    size = units;
+  }
+  return kept;
+}
+
+interface FrozenPart {
+  /** the layers before the first trained one (none unless the strategy is freeze) */
+  frozen: Layer[];
+  /** values per example of the frozen part's output, which the trained part reads */
+  boundary: number;
+  /** whether its outputs are computed once and kept (the feature cache), as far as the spec and the layers tell */
+  cached: boolean;
+  /** values per example a step keeps of the frozen part besides its output (a Sequential model's tape keeps them; a functional one's do not) */
+  keptPerExample: number;
+  /** the peak of running the frozen part alone: the cache's inference batches, or its own tidy at every step */
+  passBytes: number;
+}
+
+/**
+ * The frozen part of a freeze strategy as the training child runs it. It runs in inference mode and
+ * no gradient flows into it, so its layers cost their inference values (inferenceValues), never the
+ * six-fold training ones. With the feature cache (src/jobs/feature-cache.ts: no augmentation, no
+ * dropout before the cut) it runs once per example in evaluation batches before the first step, and
+ * the steps read its outputs. Without, a functional model runs it in a tidy of its own at every step
+ * that keeps only its outputs (workers/training/functional-forward.ts), while a Sequential model's
+ * step keeps every frozen layer's output until it ends.
+ */
+function frozenPart(spec: JobSpec, layers: Layer[], o: { train: DatasetShape; evalRows: number; sequential: boolean }): FrozenPart {
+  const none = { frozen: [], boundary: 0, cached: false, keptPerExample: 0, passBytes: 0 };
+  if (spec.strategy?.kind !== 'freeze') return none;
+  const weighted = layers.flatMap((l, i) => (l.trainable > 0 ? [i] : []));
+  const from = spec.strategy.trainFrom === undefined ? -1 : layers.findIndex((l) => l.name === spec.strategy?.trainFrom);
+  const newLayers = spec.strategy.newHead ? (spec.strategy.head?.hidden?.length ?? 0) + 1 : METHOD_DEFAULTS.trainableLayers;
+  const count = spec.strategy.trainableLayers ?? newLayers;
+  const first = from >= 0 ? from : (weighted[Math.max(0, weighted.length - count)] ?? 0);
+  if (first <= 0) return none;
+  const frozen = layers.slice(0, first);
+  // a dropout or flatten in front of the trained layers belongs to them: the cut goes before either
+  let cut = frozen.length;
+  while (cut > 0 && (frozen[cut - 1].random || frozen[cut - 1].kind === 'reshape')) cut--;
+  const cached = featureCacheRefusal(spec) === undefined && cut > 0 && !frozen.slice(0, cut).some((l) => l.random);
+  const inference = frozen.reduce((n, l) => n + inferenceValues(l), 0);
+  const input = product(o.train.featureShape);
+  const rows = cached ? Math.min(o.evalRows, o.train.numExamples) : Math.min(spec.hyperparameters?.batchSize ?? 1, o.train.numExamples);
+  const alone = cached || !o.sequential;
+  return {
+    frozen,
+    boundary: layers[first].input,
+    cached,
+    keptPerExample: alone ? 0 : inference,
+    // the cache's batches go through the model's own inference (which frees what it no longer needs); a step's tidy keeps all
+    passBytes: cached ? rows * inferencePeak(frozen, input) * FLOAT : alone ? rows * (input + inference) * FLOAT : 0,
+  };
 }
 
 /** Values per example of the layer feeding the head (the last layer with weights): what DANN, CORAL and MMD align by default. */
