@@ -54,7 +54,7 @@ test("a tenant uses the bytes of its ready datasets, its models and its jobs' ch
     assert.equal(await storageUsed(store.db, 'nobody'), 0);
     // a predict job's file, recorded in its result, counts while the job is kept and goes with it
     const predict = { type: 'predict' as const, model: { base: 'mdl_a' }, data: { input: 'ds_v' } };
-    await store.jobs.create({ id: 'job_p', spec: predict, tenant: 'ta' });
+    await store.jobs.create({ id: 'job_p', spec: predict, tenant: 'ta' }, { maxActive: 100 });
     const t = await store.jobs.started('job_p', 1);
     assert.ok(t);
     const predictions = { format: 'jsonl' as const, rows: 3, bytes: 700, url: '/v1/jobs/job_p/predictions' };
