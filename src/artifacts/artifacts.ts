@@ -89,6 +89,11 @@ export class Artifacts {
     return join(this.dir('jobs', jobId), 'checkpoints');
   }
 
+  /** where a predict job's file of predictions goes (src/jobs/predictions-file.ts names it) */
+  predictionsDir(jobId: string): string {
+    return join(this.dir('jobs', jobId), 'predictions');
+  }
+
   /** The object store's name for `dir`, or undefined for a directory it does not hold. */
   private key(dir: string): string | undefined {
     const rel = relative(this.root, dir);

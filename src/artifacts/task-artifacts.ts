@@ -3,7 +3,7 @@
  * that resolved it saw them; with an object store (ARTIFACTS_URL) that process may be another
  * machine, so the worker host rebuilds every path from the task's ids under its own root and
  * fetches what it lacks (datasets, bases, the job's checkpoints) before the child starts; the
- * child's checkpoints and model are published by the host (artifacts.publish) as they appear.
+ * child's checkpoints, model and predictions are published by the host (artifacts.publish) as they appear.
  * Without an object store every process shares one directory and the task is used as it is.
  */
 import { TrainingError, type DatasetFiles, type TrainingData, type TrainingTask } from '../jobs/task.js';
@@ -30,6 +30,7 @@ export async function checkoutTask(artifacts: Artifacts, task: TrainingTask): Pr
     ...(task.baseModelIds !== undefined ? { baseModelDirs: task.baseModelIds.map((id) => artifacts.modelDir(id)) } : {}),
     modelDir: artifacts.modelDir(task.modelId),
     checkpointsDir: artifacts.checkpointsDir(task.jobId),
+    ...(task.predictions ? { predictions: { ...task.predictions, dir: artifacts.predictionsDir(task.jobId) } } : {}),
   };
   const leases: Lease[] = [];
   const release = async () => {

@@ -86,6 +86,12 @@ export class AttemptRunner {
           throw unavailable('upload the trained model', err);
         });
       }
+      const predictions = checkout.task.predictions;
+      if (result.outcome === 'succeeded' && predictions) {
+        await artifacts.publish(predictions.dir).catch((err: unknown) => {
+          throw unavailable('upload the predictions file', err);
+        });
+      }
       return result;
     } finally {
       await checkout.release();

@@ -144,7 +144,7 @@ export class WorkerHost {
       case 'started':
         return this.publish(await jobs.backend(id, attempt, m.backend));
       case 'progress':
-        return this.publish(await jobs.progress(id, attempt, m.progress, m.metrics.loss));
+        return this.publish(await jobs.progress(id, attempt, m.progress, m.metrics?.loss));
       case 'metrics': {
         const t = await jobs.epochMetrics(id, attempt, m.epoch, m.metrics);
         await this.publish(t);
@@ -209,10 +209,21 @@ export class WorkerHost {
             dir: modelDir,
             bytes,
           });
+    // a predict job's file: its bytes, on this host's copy, count in the tenant's storage quota with the job's result
+    const predictions = result.predictions && {
+      ...result.predictions,
+      bytes: await directoryBytes(this.opts.artifacts.predictionsDir(task.jobId)),
+      url: `/v1/jobs/${task.jobId}/predictions`,
+    };
     const t = await jobs.succeeded(
       task.jobId,
       attempt,
-      { modelId: result.modelId, metrics, ...(result.featureCache ? { featureCache: result.featureCache } : {}) },
+      {
+        modelId: result.modelId,
+        metrics,
+        ...(result.featureCache ? { featureCache: result.featureCache } : {}),
+        ...(predictions ? { predictions } : {}),
+      },
       record,
     );
     this.opts.log.info({ jobId: task.jobId, metrics: result.metrics }, t ? 'job succeeded' : 'stale attempt finished; result ignored');

@@ -62,8 +62,15 @@ const routes: FastifyPluginAsyncTypebox = async (app) => {
     datasetMaxBytes: config.datasetMaxBytes,
     imageMaxPixels: config.imageMaxPixels,
   });
-  const conversions = new Conversions({ store, artifacts, quota, log: app.log, concurrency: config.ingestConcurrency, maxHeapMb: config.ingestMaxHeapMb });
-  app.addHook('onReady', () => conversions.start());
+  const conversions = new Conversions({
+    store,
+    artifacts,
+    quota,
+    log: app.log,
+    concurrency: config.ingestConcurrency,
+    maxHeapMb: config.ingestMaxHeapMb,
+    leases: app.leases,
+  });
   app.addHook('onClose', () => conversions.close());
 
   const admit = (tenant: string, neededBytes?: number) => requireRoom(quota, tenant, neededBytes);

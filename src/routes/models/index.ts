@@ -129,6 +129,8 @@ const routes: FastifyPluginAsyncTypebox = async (app) => {
       throw err;
     }
     const tenant = req.tenant;
+    // held while it runs, so that should this process die the sweep fails it as interrupted
+    app.leases.hold(id);
     // after the 202: the client polls GET /v1/models/{id}
     void runModelImport(
       { id, url: url.href, name: body.name?.trim() || 'imported model', ...(body.preprocessing ? { preprocessing: body.preprocessing } : {}) },
@@ -142,7 +144,10 @@ const routes: FastifyPluginAsyncTypebox = async (app) => {
         maxBytes: config.uploadLimitBytes,
         timeoutMs: IMPORT_FETCH_TIMEOUT_MS,
       },
-    ).finally(release);
+    ).finally(() => {
+      app.leases.release(id);
+      release();
+    });
     const m = (await store.models.get(id))!;
     return reply.code(202).header('location', `/v1/models/${id}`).send(present(m));
   }
