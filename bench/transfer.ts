@@ -15,7 +15,7 @@
  * Accuracy is on 2,000 test examples of digits 5-9; wall time is the whole job, this process.
  * MobileNetV2 (nsfwjs) as the base is for when a materialised copy of it is on hand: not yet.
  */
-import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
@@ -24,7 +24,7 @@ import type { DatasetFiles, TrainingData, TrainingTask } from '../src/jobs/task.
 import { readIdx, writeDatasetFiles } from '../workers/training/data.js';
 import { runTraining } from '../workers/training/training-loop.js';
 import { MNIST_DIR } from './mnist.js';
-import { TRANSFER_END, TRANSFER_START } from './transfer-markers.js';
+import { writeSection } from './doc-sections.js';
 
 process.env.TFJS_BACKEND ||= 'wasm';
 const args = parseArgs({
@@ -160,7 +160,6 @@ const built = mean(results.get('new head, features cached (built)')!.map((j) => 
 const reused = mean(results.get('new head, features cached (reused)')!.map((j) => j.seconds));
 
 const section = [
-  TRANSFER_START,
   '## Transfer: a pretrained base, a new head, a feature cache',
   '',
   `\`${command}\` on ${os.cpus()[0]?.model ?? 'an unknown cpu'} (${os.cpus().length} cores, load ${os.loadavg()[0].toFixed(1)}), backend ${process.env.TFJS_BACKEND}, seeds ${seeds.join(', ')}.`,
@@ -171,13 +170,7 @@ const section = [
   ...table,
   '',
   `Feature cache speed-up of the new-head job: ${(uncached / built).toFixed(2)}x when it builds the cache, ${(uncached / reused).toFixed(2)}x when it reuses it (uncached ${uncached.toFixed(1)} s).`,
-  TRANSFER_END,
 ].join('\n');
 console.log(`\n${section}`);
-const existing = await readFile(args.out, 'utf8').catch(() => '');
-const start = existing.indexOf(TRANSFER_START);
-const end = existing.indexOf(TRANSFER_END);
-const next =
-  start >= 0 && end > start ? existing.slice(0, start) + section + existing.slice(end + TRANSFER_END.length) : `${existing.trimEnd()}\n\n${section}\n`;
-await writeFile(args.out, next);
+await writeSection(args.out, 'transfer', section);
 await rm(work, { recursive: true, force: true });
