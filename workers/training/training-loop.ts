@@ -83,7 +83,6 @@ export async function runTraining(task: TrainingTask, report: Report, signal?: A
     // Only then do target batches join the steps: adabn's target is for its finish alone.
     const trainsOnTarget = method.usesTarget || task.spec.data.targetLabelled === true;
     if (trainsOnTarget && !sets.target) throw new TrainingError('invalid_spec', 'the task has no target dataset', { param: '/data/target' });
-    checkBackendCanTrain(model, method, backend);
     const cache = await featureCache({
       spec: task.spec,
       model,
@@ -276,25 +275,16 @@ async function loop(run: Run): Promise<TrainingResult> {
 
 /**
  * A model whose gradients need a kernel the backend lacks fails the same way on every attempt:
- * it is reported as such, not retried. On wasm that is the kernel gradient of a convolution
- * outside a Sequential model (network.ts differentiates a Sequential model's Conv2D layers
- * itself), known before the first step; anything else shows at the first step.
+ * it is reported as such at the first step, not retried. (On wasm the convolution kernels it
+ * lacks are registered by gradients/wasm-kernels.ts.)
  */
 function unsupported(kernel: string, backend: string): TrainingError {
   return new TrainingError(
     'unsupported_model',
-    `training this model needs the ${kernel} kernel, which the ${backend} backend lacks; expected a model the backend can train: ` +
-      `a Sequential model (whose Dense, Conv2D and BatchNormalization layers the training loop differentiates itself), or a worker with tfjs-node (TFJS_BACKEND=tensorflow)`,
+    `training this model needs the ${kernel} kernel, which the ${backend} backend lacks; expected a model whose layers the backend can differentiate, ` +
+      `or a worker with tfjs-node (TFJS_BACKEND=tensorflow)`,
     { param: '/model/base' },
   );
-}
-
-function checkBackendCanTrain(model: tf.LayersModel, method: Method, backend: string): void {
-  if (backend !== 'wasm' || model instanceof tf.Sequential) return;
-  const trained = new Set(method.variables.map((v) => v.name));
-  if (model.layers.some((l) => l.getClassName().includes('Conv') && l.trainableWeights.some((w) => trained.has(w.name)))) {
-    throw unsupported('Conv2DBackpropFilter', backend);
-  }
 }
 
 function missingKernel(err: unknown, backend: string): TrainingError | undefined {

@@ -19,6 +19,8 @@ export interface FormLimits {
 interface Option<T> {
   doc: string;
   parse: Parse<T>;
+  /** the whole set of values, for an option that is one of a few (the OpenAPI form's enum, the dashboard's menus) */
+  choices?: readonly string[];
 }
 
 /** "[28, 28]", "28,28" or "28x28" */
@@ -39,6 +41,22 @@ function integers(text: string): number[] | undefined {
 }
 
 const number = (text: string) => (text.trim() === '' ? NaN : Number(text.trim()));
+
+const RESIZE = ['stretch', 'cover', 'contain'] as const;
+const LAYOUT = ['flat', 'image'] as const;
+
+/** `text` when it is one of `choices`, else what they are ('must be "a", "b" or "c"'). */
+function oneOf<C extends string>(choices: readonly C[], text: string): C | { problem: string } {
+  const found = choices.find((c) => c === text);
+  return (
+    found ?? {
+      problem: `must be ${choices
+        .map((c) => JSON.stringify(c))
+        .join(', ')
+        .replace(/, ([^,]*)$/, ' or $1')}`,
+    }
+  );
+}
 
 /** Every option of every format, each parsed one way. */
 export const OPTIONS = {
@@ -91,15 +109,18 @@ export const OPTIONS = {
   } satisfies Option<[number, number]>,
   resize: {
     doc: 'how an image of another aspect ratio meets imageSize: `stretch` (default), `cover` (scaled to fill, the overflow cropped about the centre) or `contain` (scaled to fit, padded with black)',
-    parse: (text) => (text === 'stretch' || text === 'cover' || text === 'contain' ? text : { problem: 'must be "stretch", "cover" or "contain"' }),
+    choices: RESIZE,
+    parse: (text) => oneOf(RESIZE, text),
   } satisfies Option<'stretch' | 'cover' | 'contain'>,
   channels: {
     doc: '`1` (greyscale) or `3` (RGB; greyscale images become 3 equal channels, as a 3-channel base model wants); default: 1 if the first image is greyscale, else 3',
+    choices: ['1', '3'],
     parse: (text) => (text.trim() === '1' || text.trim() === '3' ? (Number(text.trim()) as 1 | 3) : { problem: 'must be 1 (greyscale) or 3 (RGB)' }),
   } satisfies Option<1 | 3>,
   layout: {
     doc: '`flat` (default; featureShape `[h*w*c]`, like the built-in mnist) or `image` (`[h, w, c]`)',
-    parse: (text) => (text === 'flat' || text === 'image' ? text : { problem: 'must be "flat" or "image"' }),
+    choices: LAYOUT,
+    parse: (text) => oneOf(LAYOUT, text),
   } satisfies Option<'flat' | 'image'>,
   scale: {
     doc: 'preprocessing: model input = stored * scale + offset; default 2/255 for pixels (idx ubyte, images), else 1',
