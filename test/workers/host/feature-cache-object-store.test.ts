@@ -27,7 +27,16 @@ after(async () => {
 
 test('a feature cache built on one host is in the store, reused by a host without a copy, and deleted with its base', { timeout: 300_000 }, async () => {
   const data = await registerMnist(h, 600, 200);
-  const pre = await waitForJob(h, (await h.request('POST', '/v1/jobs', trainSpec(data, { hyperparameters: { epochs: 1, batchSize: 64, seed: 1, optimizer: { name: 'adam', learningRate: 0.003 } } }))).body.id);
+  const pre = await waitForJob(
+    h,
+    (
+      await h.request(
+        'POST',
+        '/v1/jobs',
+        trainSpec(data, { hyperparameters: { epochs: 1, batchSize: 64, seed: 1, optimizer: { name: 'adam', learningRate: 0.003 } } }),
+      )
+    ).body.id,
+  );
   assert.equal(pre.status, 'succeeded', JSON.stringify(pre.error));
   const base = pre.result.modelId as string;
   const finetune = {
