@@ -70,6 +70,15 @@ export interface NewJob {
 
 const LIVE = `status NOT IN ('succeeded', 'failed', 'cancelled')`;
 
+/** First key of the per-tenant advisory lock that makes counting and adding unfinished jobs one step. */
+const TENANT_JOBS_LOCK = 7_411_002;
+
+/** A create or resume refused because the tenant already has `active` unfinished jobs. */
+export interface TooMany {
+  outcome: 'too_many';
+  active: number;
+}
+
 /**
  * Job rows and their state changes. Every change made on behalf of a running attempt
  * names that attempt, and is ignored when the row has moved on to a newer one, so a
@@ -81,8 +90,26 @@ export class JobStore {
     private readonly events: EventStore,
   ) {}
 
-  async create(j: NewJob): Promise<Transition> {
-    return this.db.tx((q) => this.createIn(q, j));
+  /**
+   * Adds a queued job unless its tenant already has `maxActive` unfinished ones. The count and
+   * the insert run under the tenant's lock, so concurrent requests cannot all pass one count.
+   */
+  create(j: NewJob, { maxActive }: { maxActive: number }): Promise<{ outcome: 'created'; transition: Transition; active: number } | TooMany> {
+    return this.db.tx(async (q) => {
+      const active = await this.lockedActiveCount(q, j.tenant ?? 'default');
+      if (active >= maxActive) return { outcome: 'too_many' as const, active };
+      return { outcome: 'created' as const, transition: await this.createIn(q, j), active };
+    });
+  }
+
+  /**
+   * Takes the tenant's lock for the rest of the caller's transaction and counts its unfinished
+   * jobs: every path that adds one (create, resume, a sweep's trials) goes through here.
+   */
+  async lockedActiveCount(q: Queryable, tenant: string): Promise<number> {
+    await q.query('SELECT pg_advisory_xact_lock($1, hashtext($2))', [TENANT_JOBS_LOCK, tenant]);
+    const [row] = await q.query<{ n: number }>(`SELECT count(*)::int AS n FROM jobs WHERE tenant = $1 AND ${LIVE}`, [tenant]);
+    return row.n;
   }
 
   /** Inside the caller's transaction: a sweep launches its trials under its own row's lock. */
@@ -114,15 +141,6 @@ export class JobStore {
     if (tenant === undefined) return this.getIn(this.db, id);
     const [row] = await this.db.query<JobRow>('SELECT * FROM jobs WHERE id = $1 AND tenant = $2', [id, tenant]);
     return row ? toJob(row) : null;
-  }
-
-  /**
-   * Unfinished (queued, running and paused) jobs of a tenant: what MAX_ACTIVE_JOBS_PER_TENANT
-   * bounds. Paused jobs count, or pausing, creating and resuming would get around the bound.
-   */
-  async activeCount(tenant: string): Promise<number> {
-    const [row] = await this.db.query<{ n: number }>(`SELECT count(*)::int AS n FROM jobs WHERE tenant = $1 AND ${LIVE}`, [tenant]);
-    return row.n;
   }
 
   /** Running jobs of the tenant that owns job `id`, that job aside: what MAX_RUNNING_JOBS_PER_TENANT bounds. */
@@ -313,18 +331,26 @@ export class JobStore {
     });
   }
 
-  /** A paused job goes back to the queue with its new estimate; it continues from its last checkpoint. */
-  resume(id: string, { tenant = 'default', estimate }: { tenant?: string; estimate?: JobEstimate } = {}): Promise<Outcome<'resumed' | 'refused'>> {
+  /**
+   * A paused job goes back to the queue with its new estimate; it continues from its last
+   * checkpoint. Paused jobs count toward `maxActive` already, so `active` excludes this one.
+   */
+  resume(
+    id: string,
+    { tenant = 'default', estimate, maxActive }: { tenant?: string; estimate?: JobEstimate; maxActive: number },
+  ): Promise<Outcome<'refused'> | { outcome: 'resumed'; transition: Transition; active: number } | TooMany> {
     return this.db.tx(async (q) => {
+      const others = (await this.lockedActiveCount(q, tenant)) - 1;
       const [row] = await q.query<JobRow>('SELECT * FROM jobs WHERE id = $1 AND tenant = $2 FOR UPDATE', [id, tenant]);
       if (!row) return { outcome: 'missing' as const };
       if (row.status !== 'paused') return { outcome: 'refused' as const, transition: { job: toJob(row), events: [] } };
+      if (others >= maxActive) return { outcome: 'too_many' as const, active: others };
       await q.query(`UPDATE jobs SET status = 'queued', stop_requested = NULL, estimate = coalesce($2::jsonb, estimate) WHERE id = $1`, [
         id,
         estimate ? JSON.stringify(estimate) : null,
       ]);
       const ev = await this.events.append(q, id, 'status', { status: 'queued', resumed: true });
-      return { outcome: 'resumed' as const, transition: { job: (await this.getIn(q, id))!, events: [ev] } };
+      return { outcome: 'resumed' as const, transition: { job: (await this.getIn(q, id))!, events: [ev] }, active: others };
     });
   }
 

@@ -52,7 +52,8 @@ export interface NewSweep {
 export interface Advance {
   /** whose sweep it is: its trials run as that tenant */
   tenant: string;
-  launched: Transition[];
+  /** the trials created, each with its queue priority: as the API gives a job, 1 + the tenant's unfinished jobs before it */
+  launched: { transition: Transition; priority: number }[];
   events: SweepEvent[];
   ended: Sweep | null;
 }
@@ -175,15 +176,13 @@ export class SweepStore {
       }
       const running = rows.filter((r) => r.job_id !== null && !isTerminal(r.job_status)).length;
       const pending = rows.filter((r) => r.job_id === null);
-      const [active] = await q.query<{ n: number }>(
-        `SELECT count(*)::int AS n FROM jobs WHERE tenant = $1 AND status NOT IN ('succeeded', 'failed', 'cancelled')`,
-        [row.tenant],
-      );
-      const room = Math.max(0, Math.min(row.spec.maxParallel - running, maxActiveJobs - active.n));
-      const launched: Transition[] = [];
+      const active = await this.jobs.lockedActiveCount(q, row.tenant);
+      const room = Math.max(0, Math.min(row.spec.maxParallel - running, maxActiveJobs - active));
+      const launched: Advance['launched'] = [];
       for (const t of pending.slice(0, room)) {
         const jobId = newId('job');
-        launched.push(await this.jobs.createIn(q, { id: jobId, spec: t.spec, tenant: row.tenant, estimate: t.estimate, sweepId: id }));
+        const transition = await this.jobs.createIn(q, { id: jobId, spec: t.spec, tenant: row.tenant, estimate: t.estimate, sweepId: id });
+        launched.push({ transition, priority: active + launched.length + 1 });
         await q.query('UPDATE sweep_trials SET job_id = $3 WHERE sweep_id = $1 AND idx = $2', [id, t.idx, jobId]);
         events.push(await this.events.append(q, id, 'trial', { index: t.idx, jobId, status: 'queued', parameters: t.parameters }));
       }

@@ -44,7 +44,7 @@ export class SweepLauncher {
       await live.publish(id, a.events);
       // a trial that cannot even be queued fails at once and frees its place: advance again then
       let freed = false;
-      for (const t of a.launched) {
+      for (const { transition: t, priority } of a.launched) {
         const jobId = t.job.id;
         await live.publish(jobId, t.events);
         const resolved = await resolveTask(store, artifacts, {
@@ -65,7 +65,7 @@ export class SweepLauncher {
           continue;
         }
         // the job is queued in the store: should Redis be away, reconciliation queues it later
-        await queue.enqueue(resolved.task).catch((err) => log.warn({ err, jobId, sweepId: id }, 'could not queue a trial; reconciliation will'));
+        await queue.enqueue(resolved.task, { priority }).catch((err) => log.warn({ err, jobId, sweepId: id }, 'could not queue a trial; reconciliation will'));
       }
       if (a.ended) {
         log.info({ sweepId: id, status: a.ended.status, best: a.ended.best?.jobId }, 'sweep ended');

@@ -51,21 +51,17 @@ const routes: FastifyPluginAsyncTypebox = async (app) => {
   const costLimits = () => ({ maxMemoryBytes: app.deps.config.jobMaxMemoryBytes, maxFlops: app.deps.config.jobMaxFlops });
 
   /**
-   * The tenant's unfinished jobs besides `except`, refused with 429 at MAX_ACTIVE_JOBS_PER_TENANT:
-   * paused jobs count, so pausing, creating and resuming cannot get around it.
+   * The 429 for a tenant at MAX_ACTIVE_JOBS_PER_TENANT: paused jobs count, so pausing, creating
+   * and resuming cannot get around it. The store counts and adds under one lock.
    */
-  const activeJobs = async (tenant: string, except?: string) => {
+  const tooManyJobs = (tenant: string, others: number, paused?: string) => {
     const max = app.deps.config.maxActiveJobsPerTenant;
-    const others = (await store.jobs.activeCount(tenant)) - (except === undefined ? 0 : 1);
-    if (others >= max) {
-      throw new HttpProblem(
-        429,
-        'too_many_jobs',
-        'Too many unfinished jobs',
-        `tenant ${tenant} already has ${others} unfinished jobs (queued, running or paused; MAX_ACTIVE_JOBS_PER_TENANT is ${max}); ${except ? `job ${except} stays paused: ` : ''}wait for some to finish, or cancel paused ones`,
-      );
-    }
-    return others;
+    return new HttpProblem(
+      429,
+      'too_many_jobs',
+      'Too many unfinished jobs',
+      `tenant ${tenant} already has ${others} unfinished jobs (queued, running or paused; MAX_ACTIVE_JOBS_PER_TENANT is ${max}); ${paused ? `job ${paused} stays paused: ` : ''}wait for some to finish, or cancel paused ones`,
+    );
   };
 
   /**
@@ -144,11 +140,15 @@ const routes: FastifyPluginAsyncTypebox = async (app) => {
         }
       }
       const id = newId('job');
-      const active = await activeJobs(req.tenant);
       const { task, estimate } = await admit(id, spec, { mode: 'body', tenant: req.tenant });
-      const created = await store.jobs.create({ id, spec, tenant: req.tenant, ...(key ? { idempotencyKey: key } : {}), requestHash, estimate });
+      const r = await store.jobs.create(
+        { id, spec, tenant: req.tenant, ...(key ? { idempotencyKey: key } : {}), requestHash, estimate },
+        { maxActive: app.deps.config.maxActiveJobsPerTenant },
+      );
+      if (r.outcome === 'too_many') throw tooManyJobs(req.tenant, r.active);
+      const created = r.transition;
       try {
-        await withTimeout(queue.enqueue(task, { priority: active + 1 }), { ms: ENQUEUE_TIMEOUT_MS, what: 'queueing the job' });
+        await withTimeout(queue.enqueue(task, { priority: r.active + 1 }), { ms: ENQUEUE_TIMEOUT_MS, what: 'queueing the job' });
       } catch (err) {
         req.log.error({ err, jobId: id }, 'could not queue the job');
         await store.jobs.discard(id);
@@ -259,14 +259,14 @@ const routes: FastifyPluginAsyncTypebox = async (app) => {
       if (!job) throw notFound('Job', req.params.id, '/id');
       if (job.status !== 'paused')
         throw new HttpProblem(409, 'not_paused', 'Job is not paused', `job ${job.id} is ${job.status}; only paused jobs can be resumed`);
-      const active = await activeJobs(req.tenant, job.id);
       const { task, estimate } = await admit(job.id, job.spec, { mode: 'resume', tenant: req.tenant });
-      const r = await store.jobs.resume(job.id, { tenant: req.tenant, estimate });
+      const r = await store.jobs.resume(job.id, { tenant: req.tenant, estimate, maxActive: app.deps.config.maxActiveJobsPerTenant });
       if (r.outcome === 'missing') throw notFound('Job', job.id, '/id');
+      if (r.outcome === 'too_many') throw tooManyJobs(req.tenant, r.active, job.id);
       if (r.outcome === 'refused')
         throw new HttpProblem(409, 'not_paused', 'Job is not paused', `job ${job.id} is ${r.transition.job.status}; only paused jobs can be resumed`);
       try {
-        await withTimeout(queue.requeue({ ...task, attemptBase: r.transition.job.attempt }, { priority: active + 1 }), {
+        await withTimeout(queue.requeue({ ...task, attemptBase: r.transition.job.attempt }, { priority: r.active + 1 }), {
           ms: ENQUEUE_TIMEOUT_MS,
           what: 'queueing the job',
         });

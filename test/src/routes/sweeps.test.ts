@@ -61,6 +61,13 @@ describe('creating a sweep', () => {
     assert.ok(await api.deps.queue.queue.getJob(job.id), 'the trial is in the queue');
     const trials = (await api.request('GET', `/v1/jobs?sweepId=${s.id}`)).body.data;
     assert.equal(trials.length, 2);
+    // trials queue behind the tenant's other jobs as the API's jobs do, not at the front (priority 1)
+    const [others] = await api.deps.store.db.query<{ n: number }>(
+      `SELECT count(*)::int AS n FROM jobs WHERE sweep_id IS DISTINCT FROM $1 AND status NOT IN ('succeeded', 'failed', 'cancelled') AND tenant = $2`,
+      [s.id, 'default'],
+    );
+    const priorities = await Promise.all(s.trials.slice(0, 2).map(async (t: any) => (await api.deps.queue.queue.getJob(t.jobId))!.opts.priority));
+    assert.deepEqual(priorities, [others.n + 1, others.n + 2]);
   });
 
   test('a bad value is a 400 naming the parameter and the trial; nothing is created', async () => {

@@ -32,7 +32,7 @@ test("a tenant uses the bytes of its ready datasets, its models and its jobs' ch
     await store.datasets.insertValidating({ id: 'ds_v', name: 'v', source: {} }, 'ta');
     await store.datasets.markReady('ds_v', { ...ready, dir: '/v', bytes: 200 });
     await store.datasets.insertReady({ id: 'ds_b', name: 'b', source: {}, ...ready, dir: '/y', bytes: 5000 }, 'tb');
-    await store.jobs.create({ id: 'job_a', spec, tenant: 'ta' });
+    await store.jobs.create({ id: 'job_a', spec, tenant: 'ta' }, { maxActive: 100 });
     await store.checkpoints.add(store.db, 'job_a', { epoch: 1, step: 1, attempt: 1, metrics: {}, path: '/c', bytes: 30 });
     const model = {
       name: 'm',

@@ -44,7 +44,7 @@ function storeContract(name: string, open: () => Promise<Store>, close: () => Pr
 
     test('concurrent event appends get gap-free, unique seqs', async () => {
       const id = newId('job');
-      await store.jobs.create({ id, spec });
+      await store.jobs.create({ id, spec }, { maxActive: 100 });
       await Promise.all(Array.from({ length: 40 }, (_, i) => store.db.tx((q) => store.events.append(q, id, 'log', { i }))));
       const events = await store.events.list(id, 0, 1000);
       assert.deepEqual(
@@ -56,7 +56,7 @@ function storeContract(name: string, open: () => Promise<Store>, close: () => Pr
 
     test('a stale attempt cannot overwrite a newer one, and a finished job stays finished', async () => {
       const id = newId('job');
-      await store.jobs.create({ id, spec });
+      await store.jobs.create({ id, spec }, { maxActive: 100 });
       assert.ok(await store.jobs.started(id, 1));
       assert.ok(await store.jobs.started(id, 2), 'a retry takes over');
       assert.equal(await store.jobs.started(id, 1), null, 'the old attempt cannot start again');
@@ -81,7 +81,7 @@ function storeContract(name: string, open: () => Promise<Store>, close: () => Pr
       ];
       for (const end of ends) {
         const id = newId('job');
-        await store.jobs.create({ id, spec });
+        await store.jobs.create({ id, spec }, { maxActive: 100 });
         await store.jobs.started(id, 1);
         assert.ok(await end(id));
         for (const again of ends) assert.equal(await again(id), null);
@@ -89,9 +89,28 @@ function storeContract(name: string, open: () => Promise<Store>, close: () => Pr
       }
     });
 
+    test('concurrent creates and resumes cannot pass one count: a tenant never exceeds maxActive unfinished jobs', async () => {
+      const tenant = `t_${newId('job')}`;
+      const results = await Promise.all(Array.from({ length: 24 }, () => store.jobs.create({ id: newId('job'), spec, tenant }, { maxActive: 5 })));
+      assert.equal(results.filter((r) => r.outcome === 'created').length, 5);
+      assert.deepEqual(
+        results.filter((r) => r.outcome === 'too_many').map((r) => r.active),
+        Array.from({ length: 19 }, () => 5),
+      );
+      // two of them paused, then a sixth job under a raised bound; back at 5, neither paused job may resume
+      const created = results.flatMap((r) => (r.outcome === 'created' ? [r.transition.job.id] : []));
+      for (const id of created.slice(0, 2)) assert.ok(await store.jobs.requestPause(id, tenant));
+      const extra = await store.jobs.create({ id: newId('job'), spec, tenant }, { maxActive: 6 });
+      assert.equal(extra.outcome, 'created');
+      const resumed = await Promise.all(created.slice(0, 2).map((id) => store.jobs.resume(id, { tenant, maxActive: 5 })));
+      assert.deepEqual(resumed.map((r) => r.outcome).sort(), ['too_many', 'too_many'], 'six unfinished: neither may resume under 5');
+      const both = await Promise.all(created.slice(0, 2).map((id) => store.jobs.resume(id, { tenant, maxActive: 6 })));
+      assert.deepEqual(both.map((r) => r.outcome), ['resumed', 'resumed'], 'paused jobs count already: resuming adds none');
+    });
+
     test('a rolled-back transaction leaves no event behind', async () => {
       const id = newId('job');
-      await store.jobs.create({ id, spec });
+      await store.jobs.create({ id, spec }, { maxActive: 100 });
       await assert.rejects(store.jobs.event(id, 0, 'log', { a: 1 }, async () => Promise.reject(new Error('boom'))));
       assert.equal((await store.events.list(id, 0, 100)).length, 1);
     });

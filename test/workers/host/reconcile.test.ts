@@ -35,7 +35,7 @@ test('a job that BullMQ finished while its host died before recording it is reco
   const artifacts = new Artifacts(first.config.artifactsDir);
   const resolved = await resolveTask(store, artifacts, { jobId: id, spec, tenant: undefined, webhookAllowedHosts: [] });
   assert.ok('task' in resolved);
-  await store.jobs.create({ id, spec });
+  await store.jobs.create({ id, spec }, { maxActive: 100 });
   assert.ok(await store.jobs.started(id, 1));
   await store.close();
   const connection = createRedis(first.redis.url, { maxRetriesPerRequest: null });
