@@ -183,11 +183,13 @@ class Cluster {
     } else if (action === 'restart redis') {
       await this.redis.stop();
       this.redis = await startRedisServer(join(this.root, 'redis'), { port: this.redisPort });
-    } else {
+    } else if (this.s3) {
       // long enough for uploads and downloads under way to fail, and for attempts to be retried into it
-      await this.s3!.stop();
+      await this.s3.stop();
       await sleep(500 + Math.floor(random() * 2000));
-      await this.s3!.start();
+      await this.s3.start();
+    } else {
+      throw new Error(`the ${this.round.name} round has no object store to take away`);
     }
     return true;
   }
