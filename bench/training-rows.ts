@@ -8,6 +8,7 @@ import { fileURLToPath } from 'node:url';
 import { MNIST_DIR } from './mnist.js';
 import type { BenchModel } from './recipes.js';
 import type { OursResult } from './ours.js';
+import type { RooflineResult } from './roofline.js';
 import { ChildFailed, nodeScript, runJson } from './processes.js';
 import type { Row } from './report.js';
 import { list, median, num } from './stats.js';
@@ -37,6 +38,8 @@ export interface ThroughputPlan {
   threads: number;
   /** what profiling found limits our side, said when the target is missed */
   why?: string;
+  /** the roofline of our step with `threads` threads (bench/roofline.ts), cited when a target is missed */
+  roofline?: RooflineResult;
   /** PyTorch thread counts to run; the first is the like-for-like one the ratio and target use */
   peerThreads: number[];
 }
@@ -146,7 +149,10 @@ export async function throughputRows(plan: ThroughputPlan, peers: PeerConfig, lo
     } else if (target !== undefined) {
       const ratio = median(ratios);
       row.status = ratio >= target ? 'met' : 'missed';
-      if (row.status === 'missed') row.note = `at ${num(ratio, 2)}x, ${num((1 - ratio / target) * 100, 0)}% short of ${target}x. ${plan.why ?? ''}`.trim();
+      if (row.status === 'missed') {
+        const roof = plan.roofline ? ` ${rooflineNote(plan.roofline, median(peerSps), target, median(oursSps))}` : '';
+        row.note = `at ${num(ratio, 2)}x, ${num((1 - ratio / target) * 100, 0)}% short of ${target}x. ${plan.why ?? ''}${roof}`.trim();
+      }
     }
     if (primary) row.details.push(`workload: ${work}; ours per round: ${list(oursSps)}`);
     if (peerSps.length > 0) row.details.push(`PyTorch ${threads} thread(s) per round: ${list(peerSps)}`);
@@ -180,6 +186,63 @@ export async function stockFitRow(
     row.ours = 'fails';
     row.status = 'failed';
     row.note = err.reason;
+  }
+  return row;
+}
+
+/** The roofline of `model`'s step with each of `threads`, each in a fresh process (bench/roofline.ts). */
+export async function rooflines(model: BenchModel, threads: number[], log: (s: string) => void): Promise<Map<number, RooflineResult>> {
+  const found = new Map<number, RooflineResult>();
+  for (const t of threads) {
+    const r = await runJson<RooflineResult>(process.execPath, [nodeScript('roofline'), '--model', model, '--threads', String(t)]);
+    log(`${model} roofline on ${t} thread(s): best product ${num(r.bestGflops, 1)} GFLOP/s, bound ${num(r.boundSamplesPerSecond)} samples/s`);
+    found.set(t, r);
+  }
+  return found;
+}
+
+/** What the roofline says of a missed target: how far the products alone would let ours go against the peer's median. */
+function rooflineNote(roof: RooflineResult, peer: number, target: number, ours: number): string {
+  const bound = roof.boundSamplesPerSecond / peer;
+  const verdict =
+    bound < target
+      ? `below ${target}x even if the whole step ran at XNNPACK's best speed: out of reach on wasm on this machine`
+      : `so the products leave room: the rest of our step (${num((1 - ours / roof.productsSamplesPerSecond) * 100, 0)}% of it besides the products at their measured speeds) is what falls short`;
+  return (
+    `Roofline (bench/roofline.ts, ${roof.threads} thread${roof.threads > 1 ? 's' : ''}): XNNPACK's best product of this step runs at ${num(roof.bestGflops, 1)} GFLOP/s here; ` +
+    `the step's ${num(roof.stepMflop, 1)} MFLOP of products at that speed bound ours at ${num(roof.boundSamplesPerSecond)} samples/s, ${num(bound, 2)}x PyTorch's median, ` +
+    `${verdict}; each product at its own measured speed allows ${num(roof.productsSamplesPerSecond)} samples/s (${num(roof.productsSamplesPerSecond / peer, 2)}x).`
+  );
+}
+
+/** The roofline as an information row: the bound in samples/s on each thread count, and the kernels of one step. */
+export function rooflineRow(label: string, roofs: Map<number, RooflineResult>): Row {
+  const [first, ...more] = [...roofs.values()];
+  const row: Row = {
+    name: `${label}, roofline: products at XNNPACK's best speed, samples/s`,
+    ours: first ? `${num(first.boundSamplesPerSecond)} (${first.threads} thread${first.threads > 1 ? 's' : ''})` : '-',
+    peer: more.map((r) => `${r.threads} threads: ${num(r.boundSamplesPerSecond)}`).join('; ') || '-',
+    ratio: '-',
+    target: '-',
+    status: 'info',
+    note: '',
+    details: [],
+  };
+  for (const r of roofs.values()) {
+    row.details.push(
+      `${r.threads} thread(s): step ${num(r.stepMflop, 1)} MFLOP of products (batch ${r.batch}); best ${num(r.bestGflops, 2)} GFLOP/s; ` +
+        `each product at its own speed: ${num(r.productsSamplesPerSecond)} samples/s; ` +
+        r.products.map((p) => `${p.layer} ${p.role} ${p.name}: ${num(p.gflops, 2)} GFLOP/s`).join(', '),
+    );
+  }
+  if (first) {
+    const byName = Object.entries(first.kernels)
+      .sort((a, b) => b[1] - a[1])
+      .map(([k, n]) => `${k} ${n}`)
+      .join(', ');
+    row.details.push(
+      `kernels of one step: ${first.kernelsPerStep} (${byName}); with tfjs's own momentum update instead of the fused one: ${first.kernelsPerStepTfjsUpdate}`,
+    );
   }
   return row;
 }

@@ -29,6 +29,22 @@ const parseJson = (text) => {
   }
 };
 
+/** The ApiError of an error answer: its problem+json body when it has one; 401 says where the token goes. */
+function errorOf(method, path, status, text) {
+  const parsed = parseJson(text);
+  const problem = parsed && typeof parsed === 'object' ? parsed : null;
+  if (status === 401) {
+    return new ApiError(
+      method,
+      path,
+      401,
+      { ...problem, detail: `${problem?.detail ?? 'authentication required'}: type an API key into the token field at the top right` },
+      text,
+    );
+  }
+  return new ApiError(method, path, status, problem, text);
+}
+
 /** The answer of a request with the token, or an ApiError for no answer or an error status. */
 async function send(method, path, init = {}) {
   let res;
@@ -38,19 +54,7 @@ async function send(method, path, init = {}) {
     throw new ApiError(method, path, 0, null, `the service did not answer (${err.message})`);
   }
   if (res.ok) return res;
-  const text = await res.text();
-  const parsed = parseJson(text);
-  const problem = parsed && typeof parsed === 'object' ? parsed : null;
-  if (res.status === 401) {
-    throw new ApiError(
-      method,
-      path,
-      401,
-      { ...problem, detail: `${problem?.detail ?? 'authentication required'}: type an API key into the token field at the top right` },
-      text,
-    );
-  }
-  throw new ApiError(method, path, res.status, problem, text);
+  throw errorOf(method, path, res.status, await res.text());
 }
 
 export async function api(method, path, body) {
@@ -65,6 +69,23 @@ export async function api(method, path, body) {
 export async function apiForm(method, path, form) {
   const res = await send(method, path, { headers: { accept: 'application/json' }, body: form });
   return parseJson(await res.text());
+}
+
+/**
+ * A request whose body reports its progress: `onProgress(sent, total)` as the body goes out.
+ * XMLHttpRequest, because fetch cannot tell how much of a request body has been sent.
+ */
+export function apiUpload(method, path, body, onProgress) {
+  return new Promise((resolve, reject) => {
+    const xhr = new XMLHttpRequest();
+    xhr.open(method, path);
+    for (const [k, v] of Object.entries(authHeaders({ accept: 'application/json' }))) xhr.setRequestHeader(k, v);
+    xhr.upload.onprogress = (e) => onProgress(e.loaded, e.lengthComputable ? e.total : 0);
+    xhr.onload = () =>
+      xhr.status >= 200 && xhr.status < 300 ? resolve(parseJson(xhr.responseText)) : reject(errorOf(method, path, xhr.status, xhr.responseText));
+    xhr.onerror = () => reject(new ApiError(method, path, 0, null, 'the service did not answer (the connection failed)'));
+    xhr.send(body);
+  });
 }
 
 /**

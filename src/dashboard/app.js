@@ -10,6 +10,7 @@ import { modelView } from './views/model.js';
 import { newJobView } from './views/new-job.js';
 import { sweepView } from './views/sweep.js';
 import { sweepsView } from './views/sweeps.js';
+import { uploadView } from './views/upload.js';
 
 const ROUTES = [
   [/^#\/jobs\/([A-Za-z0-9_-]+)$/, jobView, 'jobs'],
@@ -19,6 +20,7 @@ const ROUTES = [
   [/^#\/datasets\/([A-Za-z0-9_-]+)$/, datasetView, 'datasets'],
   [/^#\/datasets$/, datasetsView, 'datasets'],
   [/^#\/models\/([A-Za-z0-9_-]+)$/, modelView, 'jobs'],
+  [/^#\/upload$/, uploadView, 'upload'],
   [/^#\/new$/, newJobView, 'new'],
 ];
 

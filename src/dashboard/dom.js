@@ -77,3 +77,42 @@ export function progressCaption(job) {
   if (!p) return job.status === 'succeeded' ? 'done' : '–';
   return `epoch ${p.epoch}/${p.epochs} · step ${p.step}/${p.steps}`;
 }
+
+/** A region that takes dropped files: `onDrop(dataTransfer)`; its children say what to drop and hold a file input for the keyboard. */
+export function dropZone(attrs, onDrop, ...children) {
+  const zone = h(
+    'div',
+    {
+      ...attrs,
+      class: 'drop-zone',
+      ondragover: (e) => {
+        e.preventDefault();
+        zone.classList.add('over');
+      },
+      ondragleave: () => zone.classList.remove('over'),
+      ondrop: (e) => {
+        e.preventDefault();
+        zone.classList.remove('over');
+        onDrop(e.dataTransfer);
+      },
+    },
+    ...children,
+  );
+  return zone;
+}
+
+export function fmtBytes(n) {
+  if (n < 1024) return `${n} B`;
+  const units = ['KB', 'MB', 'GB'];
+  let v = n / 1024;
+  let u = 0;
+  for (; v >= 1024 && u < units.length - 1; u++) v /= 1024;
+  return `${v.toFixed(v < 10 ? 1 : 0)} ${units[u]}`;
+}
+
+/** A form row: the label, the control (given its `id`), and a hint the control is described by. */
+export function field(id, label, control, hint) {
+  control.id = id;
+  if (hint) control.setAttribute('aria-describedby', `${id}-hint`);
+  return h('div', { class: 'field' }, h('label', { for: id }, label), control, hint ? h('small', { id: `${id}-hint`, class: 'hint' }, hint) : h('span'));
+}

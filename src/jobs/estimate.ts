@@ -13,7 +13,9 @@
 import type { Architecture, JobEstimate, JobSpec } from '../schemas/job.js';
 import { METHOD_DEFAULTS } from '../schemas/methods.js';
 import { evalBatchRows, heldBytes } from './dataset-memory.js';
+import { FEATURE_CACHE_MAX_BYTES, featureCacheRefusal } from './feature-cache.js';
 import { cnnInputShape } from './input-shape.js';
+import { trainsOnTarget } from './methods/registry.js';
 
 export type { JobEstimate };
 
@@ -62,6 +64,12 @@ interface Layer {
   patches?: number;
   /** pool: max (its gradient is the costly one) or average */
   max?: boolean;
+  /** draws random numbers in training mode (dropout, noise): nothing before the trained layers may, for the feature cache */
+  random?: boolean;
+  /** functional topologies: the layers its first call takes inputs from */
+  inputs?: string[];
+  /** a layer of a new head */
+  head?: boolean;
 }
 
 const product = (shape: readonly number[]) => shape.reduce((a, b) => a * b, 1);
@@ -234,9 +242,10 @@ export function topologyLayersOf(model: ModelDescription, featureShape: number[]
     const input = product(shape);
     const last = shape[shape.length - 1] ?? 1;
     const bias = config.use_bias !== false;
+    const inputs = inboundNames(l);
     const add = (kind: Kind, out: number[], trainable: number, macs: number, extra: Partial<Layer> = {}) => {
       shape = out;
-      layers.push({ name, kind, input, output: product(out), trainable, statistics: 0, macs, ...extra });
+      layers.push({ name, kind, input, output: product(out), trainable, statistics: 0, macs, ...(inputs.length > 0 ? { inputs } : {}), ...extra });
     };
     switch (l.class_name) {
       case 'InputLayer':
@@ -291,8 +300,14 @@ export function topologyLayersOf(model: ModelDescription, featureShape: number[]
         break;
       case 'ReLU':
       case 'Activation':
-      case 'Dropout':
         add('activation', shape, 0, input);
+        break;
+      case 'Dropout':
+      case 'SpatialDropout2D':
+      case 'GaussianNoise':
+      case 'GaussianDropout':
+      case 'AlphaDropout':
+        add('activation', shape, 0, input, { random: true });
         break;
       case 'Flatten':
         add('reshape', [input], 0, 0);
@@ -368,7 +383,7 @@ export function estimateJob(input: EstimateInput): JobEstimate {
   const layers = spec.model.architecture
     ? architectureLayers(spec.model.architecture, train.featureShape, numClasses)
     : input.base
-      ? topologyLayersOf(input.base, train.featureShape, newHead)
+      ? withNewHead(topologyLayersOf(input.base, train.featureShape, newHead), spec, numClasses)
       : [];
   const layerWeights = layers.reduce((n, l) => n + l.trainable + l.statistics, 0);
   const parameters = Math.max(layerWeights, input.base && !newHead ? manifestWeights(input.base) : 0);
@@ -398,20 +413,19 @@ export function estimateJob(input: EstimateInput): JobEstimate {
   const B = hp.batchSize;
   const kind = spec.method?.kind;
   const target = data.target;
-  const usesTarget =
-    (kind === 'dann' || kind === 'coral' || kind === 'mmd' || kind === 'pseudo_label' || spec.data.targetLabelled === true) && target !== undefined;
+  const usesTarget = trainsOnTarget(spec) && target !== undefined;
   const targetRows = usesTarget ? Math.min(B, target.numExamples) : 0;
   const rows = Math.min(B, train.numExamples) + targetRows;
 
-  // Trained weights: every trainable one, or the last layers with weights under a freeze strategy.
-  const withWeights = layers.filter((l) => l.trainable > 0);
-  const frozenCount =
-    spec.strategy?.kind === 'freeze' ? Math.max(0, withWeights.length - (spec.strategy.trainableLayers ?? METHOD_DEFAULTS.trainableLayers)) : 0;
+  // Trained weights: every trainable one, or those after the frozen part under a freeze strategy.
+  const frozen = layers.slice(0, frozenPrefix(layers, spec));
+  const live = layers.slice(frozen.length);
   const trainableAll = Math.max(
     layers.reduce((n, l) => n + l.trainable, 0),
     parameters - layers.reduce((n, l) => n + l.statistics, 0),
   );
-  let trained = trainableAll - withWeights.slice(0, frozenCount).reduce((n, l) => n + l.trainable, 0);
+  let trained = trainableAll - frozen.reduce((n, l) => n + l.trainable, 0);
+  const cached = cachesFeatures(spec, frozen, live, train.numExamples);
 
   // The method's own weights, copies and extra per-step values.
   const named = spec.method?.featureLayer === undefined ? undefined : layers.find((l) => l.name === spec.method?.featureLayer);
@@ -444,8 +458,11 @@ export function estimateJob(input: EstimateInput): JobEstimate {
   const bases = kind === 'multi_source' ? (input.bases ?? spec.model.bases?.length ?? 1) : 1;
 
   const { slots, update } = optimizerCost(spec);
-  const inputValues = product(train.featureShape) * (usesTarget ? 2 * rows : rows);
-  const forwardBackward = rows * layers.reduce((n, l) => n + layerValues(l), 0) + inputValues + stepValues;
+  const inputValues = (cached ? frozen[frozen.length - 1].output : product(train.featureShape)) * (usesTarget ? 2 * rows : rows);
+  // The frozen part runs in inference mode in a tidy of its own (functional-forward.ts), or not
+  // at all on cached features; the step then keeps only the live layers' values.
+  const frozenValues = cached ? 0 : frozen.reduce((n, l) => n + inferenceValues(l), 0);
+  const forwardBackward = rows * (frozenValues + live.reduce((n, l) => n + layerValues(l), 0)) + inputValues + stepValues;
   // Gradients and the kernels transposed for dx live alongside the backward's values.
   const stepPeak = (forwardBackward + 2 * trained) * FLOAT;
   const updatePeak = (trained + update * trained) * FLOAT;
@@ -454,7 +471,11 @@ export function estimateJob(input: EstimateInput): JobEstimate {
   const loadBytes = bases > 1 ? 2 * bases * parameters * FLOAT : 0;
 
   const steps = Math.ceil(train.numExamples / B);
-  const trainFlops = 6 * macs * steps * rows + steps * stepFlops;
+  // A frozen layer costs its forward only; on cached features, once for the whole job.
+  const frozenMacs = frozen.reduce((n, l) => n + l.macs, 0);
+  const stepMacs = 6 * (macs - frozenMacs) + (cached ? 0 : 2 * frozenMacs);
+  const trainFlops = stepMacs * steps * rows + steps * stepFlops;
+  const cacheFlops = cached ? 2 * frozenMacs * train.numExamples : 0;
   const validationFlops = data.validation ? 2 * macs * data.validation.numExamples : 0;
   const flopsPerEpoch = trainFlops + validationFlops;
   const finalSets = [
@@ -473,9 +494,62 @@ export function estimateJob(input: EstimateInput): JobEstimate {
     datasetBytes: allData + batchBytes,
     stepsPerEpoch: steps,
     flopsPerEpoch,
-    flops: hp.epochs * flopsPerEpoch + finalFlops,
+    flops: hp.epochs * flopsPerEpoch + finalFlops + cacheFlops,
   });
   return estimate;
+}
+
+/**
+ * With a new head on a named feature layer, every layer after it gives way to the head: hidden
+ * dense layers (with dropout in front when asked) and the logits, as new-head.ts builds them.
+ */
+function withNewHead(layers: Layer[], spec: JobSpec, numClasses: number): Layer[] {
+  const s = spec.strategy;
+  const at = s?.newHead && s.featureLayer !== undefined ? layers.findIndex((l) => l.name === s.featureLayer) : -1;
+  if (at < 0) return layers;
+  const kept = layers.slice(0, at + 1);
+  let size = kept[at].output;
+  const hidden = s?.head?.hidden ?? [];
+  [...hidden, numClasses].forEach((units, i) => {
+    const name = i === hidden.length ? 'logits' : `head_dense_${i + 1}`;
+    if ((s?.head?.dropout ?? 0) > 0) {
+      kept.push({ name: `head_dropout_${i + 1}`, kind: 'activation', input: size, output: size, trainable: 0, statistics: 0, macs: size, random: true });
+    }
+    kept.push({ name, kind: 'dense', input: size, output: units, trainable: size * units + units, statistics: 0, macs: size * units, head: true });
+    size = units;
+  });
+  return kept;
+}
+
+/**
+ * How many of `layers` (a prefix) a freeze strategy leaves untrained, as methods/freeze.ts
+ * decides: those before `trainFrom`, else all but the last `trainableLayers` layers with weights
+ * (by default the new head's, else the last one).
+ */
+function frozenPrefix(layers: Layer[], spec: JobSpec): number {
+  const s = spec.strategy;
+  if (s?.kind !== 'freeze') return 0;
+  if (s.trainFrom !== undefined) return Math.max(0, layers.findIndex((l) => l.name === s.trainFrom));
+  const withWeights = layers.flatMap((l, i) => (l.trainable > 0 ? [i] : []));
+  const count = s.trainableLayers ?? Math.max(METHOD_DEFAULTS.trainableLayers, layers.filter((l) => l.head === true).length);
+  let end = withWeights[Math.max(0, withWeights.length - count)] ?? 0;
+  // A dropout or flatten in front of the first trained layer belongs to the trained part, as the cache's cut does.
+  while (end > 0 && (layers[end - 1].random === true || layers[end - 1].kind === 'reshape')) end--;
+  return end;
+}
+
+/**
+ * Whether the trained layers will train on cached outputs of the frozen part, by the rules of
+ * workers/training/feature-cache.ts as far as the layer list shows them: the spec allows it, the
+ * frozen part draws no random numbers, the live layers read only its last layer's output (or
+ * their own), and that output for the whole set fits the cache.
+ */
+function cachesFeatures(spec: JobSpec, frozen: Layer[], live: Layer[], examples: number): boolean {
+  const cut = frozen[frozen.length - 1];
+  if (cut === undefined || featureCacheRefusal(spec) !== undefined || frozen.some((l) => l.random)) return false;
+  const liveNames = new Set(live.map((l) => l.name));
+  if (live.some((l) => (l.inputs ?? []).some((name) => name !== cut.name && !liveNames.has(name)))) return false;
+  return examples * cut.output * FLOAT <= FEATURE_CACHE_MAX_BYTES;
 }
 
 /** Values per example of the layer feeding the head (the last layer with weights): what DANN, CORAL and MMD align by default. */

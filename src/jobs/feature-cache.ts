@@ -8,6 +8,9 @@ import { augmentsInput } from './augmentation.js';
 
 export type { FeatureCacheReport };
 
+/** Beyond this the cached features would crowd the training child's memory: the job runs uncached. */
+export const FEATURE_CACHE_MAX_BYTES = 512 * 1024 * 1024;
+
 /**
  * Why a job's spec rules out the feature cache; undefined when the model may still allow it.
  * Only the freeze strategy leaves a part of the network untouched by training: full and l2sp

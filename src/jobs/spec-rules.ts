@@ -9,10 +9,11 @@ import type { FieldError } from '../field-error.js';
 import type { Augment } from '../schemas/augment.js';
 import { changesAnything } from './augmentation.js';
 import { ARCHITECTURE_PARAMS, LR_SCHEDULE_PARAMS, OPTIMIZER_PARAMS, type JobSpec } from '../schemas/job.js';
-import { METHOD_DEFAULTS, METHOD_PARAMS, STRATEGY_PARAMS } from '../schemas/methods.js';
+import { METHOD_PARAMS, STRATEGY_PARAMS } from '../schemas/methods.js';
+import type { Problem } from './methods/descriptor.js';
+import { METHOD_DESCRIPTORS, methodOf, TARGET_TRAINING_KINDS } from './methods/registry.js';
 import { MONITORS, type MonitorName } from './validators.js';
 
-type Problem = (pointer: string, detail: string) => void;
 type DataRole = keyof JobSpec['data'];
 
 /** The data roles each job type reads; `required` must be present. */
@@ -46,7 +47,8 @@ export function specProblems(spec: JobSpec): FieldError[] {
 
 function checkSpec(spec: JobSpec, problem: Problem): void {
   const { type, model, method, strategy, hyperparameters: hp } = spec;
-  const multiSource = method?.kind === 'multi_source';
+  // the method's own rules (methods/): undefined where the job type takes no method
+  const own = type === 'domain_adaptation' && method ? METHOD_DESCRIPTORS[method.kind] : type === 'finetune' ? methodOf(spec) : undefined;
 
   // What the model starts from.
   const basesOnly = 'applies to domain_adaptation with method multi_source only';
@@ -62,10 +64,8 @@ function checkSpec(spec: JobSpec, problem: Problem): void {
         `is not allowed for ${type === 'finetune' ? 'a finetune job (the base model fixes it)' : 'an evaluate job (the base model is evaluated as it is)'}`,
       );
     if (model.bases) problem('/model/bases', basesOnly);
-  } else if (multiSource) {
-    if (!model.bases) problem('/model/bases', 'is required for method multi_source: two or more models of one architecture');
-    if (model.base) problem('/model/base', 'is not allowed with method multi_source (it starts from the mean of model.bases)');
-    if (model.architecture) problem('/model/architecture', 'is not allowed with method multi_source (model.bases fix it)');
+  } else if (own?.checkModel) {
+    own.checkModel(model, problem);
   } else {
     if (model.bases) problem('/model/bases', basesOnly);
     if (!model.base === !model.architecture)
@@ -88,13 +88,12 @@ function checkSpec(spec: JobSpec, problem: Problem): void {
   if (type === 'domain_adaptation' && !method) problem('/method', `is required for a domain_adaptation job: one of ${Object.keys(METHOD_PARAMS).join(', ')}`);
   if (method && type !== 'domain_adaptation') problem('/method', 'applies to domain_adaptation jobs only');
   if (method) onlyParams(method, '/method', METHOD_PARAMS[method.kind], `method ${method.kind}`, problem);
-  if (method?.kind === 'adabn' && model.architecture && model.architecture.batchNorm !== true) {
-    problem('/model/architecture/batchNorm', 'must be true for method adabn, which recomputes the batch-norm statistics on the target domain');
-  }
+  own?.check?.(spec, problem);
 
   // Which data it reads.
   const roles = DATA_ROLES[type];
-  const required = type === 'domain_adaptation' && !multiSource ? [...roles.required, 'target' as const] : roles.required;
+  const needsTarget = type === 'domain_adaptation' && (method === undefined || METHOD_DESCRIPTORS[method.kind].needsTarget);
+  const required = needsTarget ? [...roles.required, 'target' as const] : roles.required;
   for (const [role, value] of Object.entries(spec.data) as [DataRole, unknown][]) {
     if (value !== undefined && !roles.allowed.includes(role)) problem(`/data/${role}`, `is not used by a ${type} job${ROLE_HINTS[role] ?? ''}`);
   }
@@ -131,7 +130,7 @@ function checkSpec(spec: JobSpec, problem: Problem): void {
     problem('/hyperparameters/validatorSample', 'applies to domain_adaptation jobs with data.target only (the label-free validators read the target)');
   }
   if (hp.augment) checkAugment(spec, hp.augment, problem);
-  checkPenaltyStability(spec, problem);
+  own?.checkTraining?.(spec, hp, problem);
 }
 
 /** What the watched metric reads must be in the job, or it is never computed. */
@@ -176,8 +175,7 @@ export function checkLayerNames(spec: JobSpec, modelId: string, layers: readonly
       `is '${strategy!.trainFrom}', which comes after featureLayer '${strategy!.featureLayer}' and is removed with the old head; expected a layer up to it`,
     );
   }
-  if (!(method?.kind === 'dann' || method?.kind === 'coral' || method?.kind === 'mmd')) return;
-  index('/method/featureLayer', method.featureLayer);
+  if (method && (METHOD_PARAMS[method.kind] as readonly string[]).includes('featureLayer')) index('/method/featureLayer', method.featureLayer);
 }
 
 /** What augment may ask: some change, and target batches only where a job has them. */
@@ -189,12 +187,13 @@ function checkAugment(spec: JobSpec, augment: Augment, problem: Problem): void {
     problem('/hyperparameters/augment/apply', `applies to domain_adaptation jobs only (a ${spec.type} job augments data.train)`);
   } else if (augment.apply.includes('target')) {
     const kind = spec.method?.kind;
-    const trainsOnTarget = spec.data.targetLabelled === true || kind === 'dann' || kind === 'coral' || kind === 'mmd' || kind === 'pseudo_label';
-    if (!trainsOnTarget)
+    if (!(spec.data.targetLabelled === true || (kind !== undefined && METHOD_DESCRIPTORS[kind].trainsOnTarget))) {
+      const others = TARGET_TRAINING_KINDS;
       problem(
         '/hyperparameters/augment/apply',
-        `names target, but method ${kind} trains on no target batches (dann, coral, mmd and pseudo_label do, and any method with data.targetLabelled)`,
+        `names target, but method ${kind} trains on no target batches (${others.slice(0, -1).join(', ')} and ${others.at(-1)} do, and any method with data.targetLabelled)`,
       );
+    }
   }
 }
 
@@ -206,44 +205,5 @@ export function checkRuntimeLimit(spec: JobSpec, maxRuntimeSeconds: number, prob
       '/limits/maxRuntimeSeconds',
       `is ${asked}; expected at most ${maxRuntimeSeconds} (JOB_MAX_RUNTIME_SECONDS, the longest this service runs an attempt)`,
     );
-  }
-}
-
-/**
- * The quadratic pulls of l2sp and multi_source have curvature c (alpha, or bases/lambda).
- * Gradient descent with momentum m on such a term converges only when learningRate * c stays
- * below 2(1 + m) (heavy ball; (2 + 2m)/(1 + 2m) with Nesterov), and otherwise oscillates with
- * growing amplitude whatever the data. Adam and RMSProp normalise their steps and have no such bound.
- */
-function checkPenaltyStability(spec: JobSpec, problem: Problem): void {
-  const opt = spec.hyperparameters!.optimizer;
-  if (opt.name !== 'sgd' && opt.name !== 'momentum') return;
-  const lr = opt.learningRate;
-  const m = opt.momentum ?? (opt.name === 'momentum' ? 0.9 : 0);
-  const bound = opt.nesterov ? (2 + 2 * m) / (1 + 2 * m) : 2 * (1 + m);
-  const setting = `with ${opt.name} at learningRate ${lr} and momentum ${m}`;
-  const consequence = 'or gradient descent on the penalty overshoots and diverges; change it, lower the learning rate, or use adam';
-  const round = (x: number) => +x.toPrecision(4);
-  const { strategy, method } = spec;
-  if (strategy?.kind === 'l2sp') {
-    const weights = [{ name: 'alpha', value: strategy.alpha ?? METHOD_DEFAULTS.alpha }];
-    if (strategy.newHead) weights.push({ name: 'beta', value: strategy.beta ?? METHOD_DEFAULTS.beta });
-    for (const { name, value } of weights) {
-      if (lr * value < bound) continue;
-      problem(
-        `/strategy/${name}`,
-        `is ${value}: ${setting}, ${name} must stay below ${round(bound / lr)} (learningRate × ${name} < ${round(bound)}), ${consequence}`,
-      );
-    }
-  }
-  if (method?.kind === 'multi_source' && spec.model.bases) {
-    const lambda = method.lambda ?? METHOD_DEFAULTS.lambda;
-    const bases = spec.model.bases.length;
-    if ((lr * bases) / lambda >= bound) {
-      problem(
-        '/method/lambda',
-        `is ${lambda}: ${setting} and ${bases} bases, lambda must be above ${round((lr * bases) / bound)} (learningRate × bases / lambda < ${round(bound)}), ${consequence}`,
-      );
-    }
   }
 }

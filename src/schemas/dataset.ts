@@ -55,6 +55,11 @@ export type CreateDataset = CreateBuiltinDataset | CreateDerivedDataset;
 
 const binary = (description: string) => Type.Unsafe<unknown>({ type: 'string', format: 'binary', description });
 
+const choicesOf = (o: OptionName) => {
+  const option = OPTIONS[o];
+  return 'choices' in option ? { enum: [...option.choices] } : {};
+};
+
 /** Documents the multipart upload from the format registry; the route checks the fields itself (see routes/datasets/upload-form.ts). */
 export const UploadDatasetForm = Type.Object(
   {
@@ -75,7 +80,8 @@ export const UploadDatasetForm = Type.Object(
     ...Object.fromEntries(
       (Object.keys(OPTIONS) as OptionName[]).map((o) => [
         o,
-        Type.Optional(Type.String({ description: `${formatsWithOption(o).join(', ')}: ${OPTIONS[o].doc}` })),
+        // "formats: doc", with the values when there are few: the dashboard's upload form is drawn from these
+        Type.Optional(Type.String({ description: `${formatsWithOption(o).join(', ')}: ${OPTIONS[o].doc}`, ...choicesOf(o) })),
       ]),
     ),
   },

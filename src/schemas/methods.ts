@@ -3,8 +3,8 @@
  * domain_adaptation jobs). Each is one object with a `kind` and the parameters of every kind,
  * all optional; the tables below say which parameters belong to which kind, and the API
  * rejects the others with a pointer (a union of per-kind objects would answer a typo with one
- * complaint per kind). Adding a method: its kind and parameters here, its module in
- * workers/training/methods/.
+ * complaint per kind). Adding a method: its kind and parameters here, its pure part in
+ * src/jobs/methods/ and its tfjs part in workers/training/methods/ (docs/methods.md).
  */
 import { Type, type Static } from '@sinclair/typebox';
 

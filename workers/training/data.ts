@@ -205,6 +205,8 @@ export class Batcher {
   private readonly seed: number | undefined;
   private readonly augment: Augmenter | undefined;
   private readonly affine: ChannelAffine;
+  /** with one channel, every byte's preprocessed value, as the affine computes it: a uint8 example is then one lookup a value */
+  private readonly byteValues: Float64Array | undefined;
   /** one example's values before preprocessing (read from disk, or augmented) */
   private readonly example: Float32Array;
   private readonly source: Source;
@@ -239,6 +241,8 @@ export class Batcher {
     };
     const image = data.files.imageShape;
     this.affine = channelAffine(data.files.preprocessing, image?.length === 3 ? image[2] : 1);
+    const [scale, offset] = [this.affine.scale[0], this.affine.offset[0]];
+    this.byteValues = this.affine.scale.length === 1 ? Float64Array.from({ length: 256 }, (_, v) => v * scale + offset) : undefined;
     this.example = new Float32Array(data.featureSize);
     const features = data.features;
     if (!(features instanceof FeatureFile)) this.source = { kind: 'memory', values: features };
@@ -296,7 +300,11 @@ export class Batcher {
           values = this.example;
           this.augment.apply(values);
         }
-        if (columns) {
+        const bytes = values instanceof Uint8Array ? this.byteValues : undefined;
+        if (bytes !== undefined) {
+          if (columns) for (let k = 0; k < featureSize; k++) x[k * batch.size + r] = bytes[values[k]]!;
+          else for (let k = 0, to = r * featureSize; k < featureSize; k++) x[to + k] = bytes[values[k]]!;
+        } else if (columns) {
           for (let k = 0; k < featureSize; k++) x[k * batch.size + r] = values[k] * scale[k % channels] + offset[k % channels];
         } else {
           const to = r * featureSize;

@@ -12,15 +12,13 @@ import { mkdir, open, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import * as tf from '@tensorflow/tfjs';
 import { FEATURE_CACHE_FILE, featureCacheDir } from '../../src/artifacts/feature-cache.js';
-import { featureCacheRefusal, type FeatureCacheReport } from '../../src/jobs/feature-cache.js';
+import { FEATURE_CACHE_MAX_BYTES, featureCacheRefusal, type FeatureCacheReport } from '../../src/jobs/feature-cache.js';
 import type { JobSpec } from '../../src/schemas/job.js';
 import { Batcher, type Dataset } from './data.js';
 import { evalBatchRows } from '../../src/jobs/dataset-memory.js';
 
 /** Raised when the file layout changes meaning; older caches are then rebuilt, not misread. */
 const FORMAT = 1;
-/** Beyond this the features would crowd the training child's memory: the job runs uncached. */
-export const FEATURE_CACHE_MAX_BYTES = 512 * 1024 * 1024;
 const META_FILE = 'meta.json';
 /** Layers whose training-mode output is random. */
 const RANDOM_LAYER = /Dropout|Noise/;

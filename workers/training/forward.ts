@@ -2,7 +2,7 @@
  * What a training-mode forward pass is, whichever way it runs (network.ts's layer steps, or
  * functional-forward.ts over a functional model's graph).
  */
-import type * as tf from '@tensorflow/tfjs';
+import * as tf from '@tensorflow/tfjs';
 
 export interface ForwardResult {
   logits: tf.Tensor2D;
@@ -30,4 +30,9 @@ export interface FeatureLayer {
   name: string;
   /** values per example */
   size: number;
+}
+
+/** A batch's values one flat row per example, as `features` are. */
+export function flatRows(x: tf.Tensor): tf.Tensor2D {
+  return (x.rank === 2 ? x : tf.reshape(x, [x.shape[0], -1])) as tf.Tensor2D;
 }

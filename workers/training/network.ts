@@ -9,8 +9,8 @@
  */
 import * as tf from '@tensorflow/tfjs';
 import { TrainingError } from '../../src/jobs/task.js';
-import { functionalForward } from './functional-forward.js';
-import type { FeatureLayer, Forward, ForwardResult } from './forward.js';
+import { graphForward } from './functional-forward.js';
+import { flatRows, type FeatureLayer, type Forward } from './forward.js';
 
 export type { FeatureLayer, Forward, ForwardResult } from './forward.js';
 import { spreadGradient } from './gradients/transposed.js';
@@ -90,10 +90,8 @@ export interface ForwardOptions {
  * weights none of which is trained runs in inference mode (so a frozen batch-norm layer keeps
  * its statistics, as in Keras); every other layer in training mode. A Sequential model runs
  * layer by layer (with the fast gradients on wasm when `fastGradients`), from `opts.cut` on when
- * the feature cache feeds that layer's outputs. Any other model: from a cut, node by node through
- * its graph (graphForward); otherwise over its graph with its frozen part outside the step's
- * memory (functional-forward.ts), or, when its graph reuses a layer, through a model that outputs
- * both the feature layer and the logits.
+ * the feature cache feeds that layer's outputs; any other model node by node through its graph,
+ * from the cut when given (functional-forward.ts).
  */
 export function trainingForward(
   model: tf.LayersModel,
@@ -106,16 +104,8 @@ export function trainingForward(
   const trains = (layer: tf.layers.Layer) => layer.trainableWeights.some((w) => trained.has(w.name));
   const training = (layer: tf.layers.Layer) => layer.weights.length === 0 || trains(layer);
   if (!(model instanceof tf.Sequential)) {
-    if (opts.cut !== undefined) return Object.assign(graphForward(model, training, feature, opts.cut), { takesColumns: () => false });
     inferenceWhenFrozen(model, trains);
-    const walked = functionalForward(model, trains, feature);
-    if (walked) return walked;
-    const both = tf.model({ inputs: model.inputs, outputs: [(feature.layer?.output as tf.SymbolicTensor) ?? model.inputs[0], model.outputs[0]] });
-    const apply = (x: tf.Tensor) => {
-      const [features, logits] = both.apply(x, { training: true }) as tf.Tensor[];
-      return { logits: logits as tf.Tensor2D, features: flat(features) };
-    };
-    return Object.assign(apply, { takesColumns: () => false });
+    return graphForward(model, { trains, feature, ...(opts.cut ? { cut: opts.cut } : {}) });
   }
   const all = model.layers.filter((l) => l.getClassName() !== 'InputLayer');
   const layers = opts.cut === undefined ? all : all.slice(all.indexOf(opts.cut) + 1);
@@ -133,17 +123,18 @@ export function trainingForward(
       h = step(h, columns && i === 0);
       if (i === featureIndex) features = h;
     });
-    return { logits: h as tf.Tensor2D, features: flat(features) };
+    return { logits: h as tf.Tensor2D, features: flatRows(features) };
   };
   return Object.assign(apply, { takesColumns: (rows: number) => steps[0]?.takesColumns?.(rows) ?? false });
 }
 
 /**
  * Makes every layer of a functional `model` (nested models included) that has weights and none of
- * them trained run in inference mode, whatever the call asks: tfjs passes one `training` flag to
- * every layer of a model it applies, and a frozen batch-norm layer in training mode would
- * normalise by the batch's statistics and overwrite its moving averages. The model is the job's
- * own, loaded for it, so its layers' `call` can be wrapped in place.
+ * them trained run in inference mode, whatever the call asks. The graph walk gives each layer its
+ * own mode, but a nested model is one step of it: tfjs passes its one `training` flag to all the
+ * nested layers, and a frozen batch-norm layer in training mode would normalise by the batch's
+ * statistics and overwrite its moving averages.
+ * The model is the job's own, loaded for it, so its layers' `call` can be wrapped in place.
  */
 function inferenceWhenFrozen(model: tf.LayersModel, trains: (layer: tf.layers.Layer) => boolean): void {
   for (const layer of model.layers) {
@@ -153,37 +144,6 @@ function inferenceWhenFrozen(model: tf.LayersModel, trains: (layer: tf.layers.La
       layer.call = (inputs, kwargs) => call(inputs, { ...kwargs, training: false });
     }
   }
-}
-
-/**
- * A functional model's forward, node by node in the model's (topological) layer order, each
- * layer in its own mode: tfjs's own execution gives every layer the same `training` flag, which
- * would let a frozen batch-norm layer normalise by the batch and move its statistics. From `cut`
- * on when given: the nodes that need anything before it are then not run.
- */
-function graphForward(model: tf.LayersModel, training: (layer: tf.layers.Layer) => boolean, feature: FeatureLayer, cut: tf.layers.Layer | undefined) {
-  const start = (cut?.output as tf.SymbolicTensor | undefined) ?? model.inputs[0];
-  const featureTensor = (feature.layer?.output as tf.SymbolicTensor | undefined) ?? model.inputs[0];
-  return (x: tf.Tensor): ForwardResult => {
-    const values = new Map<number, tf.Tensor>([[start.id, x]]);
-    for (const layer of model.layers) {
-      if (layer === cut || layer.getClassName() === 'InputLayer') continue;
-      for (const node of layer.inboundNodes) {
-        const inputs = node.inputTensors.map((t) => values.get(t.id));
-        if (inputs.length === 0 || !inputs.every((t): t is tf.Tensor => t !== undefined)) continue;
-        const out = layer.apply(inputs.length === 1 ? inputs[0] : inputs, { training: training(layer) }) as tf.Tensor | tf.Tensor[];
-        const outs = Array.isArray(out) ? out : [out];
-        node.outputTensors.forEach((t, i) => values.set(t.id, outs[i]));
-      }
-    }
-    const logits = values.get(model.outputs[0].id);
-    if (logits === undefined) throw new Error(`model ${model.name}'s output cannot be computed from ${cut ? `layer '${cut.name}'` : 'its input'} alone`);
-    return { logits: logits as tf.Tensor2D, features: flat(values.get(featureTensor.id) ?? x) };
-  };
-}
-
-function flat(x: tf.Tensor): tf.Tensor2D {
-  return (x.rank === 2 ? x : tf.reshape(x, [x.shape[0], -1])) as tf.Tensor2D;
 }
 
 /** One layer's forward: through dense(), conv2d() or pool2d() below when `fast` and the layer allows, else its own call. */

@@ -1,19 +1,21 @@
 import * as tf from '@tensorflow/tfjs';
 import type { Hyperparameters, Optimizer as OptimizerSpec } from '../../src/schemas/job.js';
 import { TrainingError } from '../../src/jobs/task.js';
+import { FusedMomentumOptimizer, FusedSGDOptimizer } from './fused-update.js';
 
 /**
  * The optimizer a spec asks for. SGD with momentum uses tfjs's momentum optimizer, whose update
- * (v = m·v + g; w -= lr·v) is PyTorch's SGD(momentum=m) without dampening. Unset parameters
- * take tfjs's defaults, except those the schema documents otherwise.
+ * (v = m·v + g; w -= lr·v) is PyTorch's SGD(momentum=m) without dampening; both SGD and momentum
+ * update small variables in one fused pass on wasm (fused-update.ts), with the same results. Unset
+ * parameters take tfjs's defaults, except those the schema documents otherwise.
  */
 export function createOptimizer(spec: OptimizerSpec): tf.Optimizer {
   const lr = spec.learningRate;
   switch (spec.name) {
     case 'sgd':
-      return spec.momentum !== undefined && spec.momentum > 0 ? tf.train.momentum(lr, spec.momentum) : tf.train.sgd(lr);
+      return spec.momentum !== undefined && spec.momentum > 0 ? new FusedMomentumOptimizer(lr, spec.momentum) : new FusedSGDOptimizer(lr);
     case 'momentum':
-      return tf.train.momentum(lr, spec.momentum ?? 0.9, spec.nesterov ?? false);
+      return new FusedMomentumOptimizer(lr, spec.momentum ?? 0.9, spec.nesterov ?? false);
     case 'adam':
       return tf.train.adam(lr, spec.beta1, spec.beta2, spec.epsilon);
     case 'rmsprop':

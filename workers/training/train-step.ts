@@ -45,7 +45,8 @@ export function signalSums(names: readonly string[]): Record<string, tf.Variable
 export function trainStep(setup: StepSetup, batch: Batch, target: Batch | undefined, progress: number): void {
   const { sums, method, forward, numClasses, columns } = setup;
   const examples = (b: Batch) => (columns ? tf.tensor2d(b.x, [b.x.length / b.size, b.size]) : tf.tensor(b.x, b.shape, 'float32'));
-  tf.tidy(() => {
+  // The update runs after the step's tensors are released, so that their memory is free for the new values.
+  const grads = tf.tidy(() => {
     const x = examples(batch);
     const labels = tf.tensor2d(batch.oneHot, [batch.size, numClasses]);
     const xt = target && examples(target);
@@ -78,6 +79,11 @@ export function trainStep(setup: StepSetup, batch: Batch, target: Batch | undefi
       for (const [name, value] of Object.entries(signals)) sums.signals[name].assign(tf.add(sums.signals[name], value));
       return loss;
     }, method.variables);
-    setup.optimizer.applyGradients(grads);
+    return grads;
   });
+  try {
+    setup.optimizer.applyGradients(grads);
+  } finally {
+    tf.dispose(Object.values(grads));
+  }
 }

@@ -15,7 +15,8 @@ import { evaluate } from './evaluate.js';
 import { featureCache } from './feature-cache.js';
 import type { FeatureCacheReport } from '../../src/jobs/feature-cache.js';
 import type { Method } from './methods/method.js';
-import { createMethod, methodKind } from './methods/registry.js';
+import { methodKind, trainsOnTarget as stepsTakeTarget } from '../../src/jobs/methods/registry.js';
+import { createMethod, startModelOf } from './methods/registry.js';
 import { buildModel, checkCompatible, loadModel, saveModel, type LoadedModel, type ModelMetadata } from './models.js';
 import { attachNewHead } from './new-head.js';
 import { featureLayerOf, trainingForward, type FeatureLayer } from './network.js';
@@ -81,9 +82,8 @@ export async function runTraining(task: TrainingTask, report: Report, signal?: A
     method = createMethod({ model, spec: task.spec, feature, newLayers, ...(bases ? { bases } : {}), seed });
     disposeBases(bases);
     // Only then do target batches join the steps: adabn's target is for its finish alone.
-    const trainsOnTarget = method.usesTarget || task.spec.data.targetLabelled === true;
+    const trainsOnTarget = stepsTakeTarget(task.spec);
     if (trainsOnTarget && !sets.target) throw new TrainingError('invalid_spec', 'the task has no target dataset', { param: '/data/target' });
-    checkBackendCanTrain(model, method, backend);
     const cache = await featureCache({
       spec: task.spec,
       model,
@@ -276,25 +276,16 @@ async function loop(run: Run): Promise<TrainingResult> {
 
 /**
  * A model whose gradients need a kernel the backend lacks fails the same way on every attempt:
- * it is reported as such, not retried. On wasm that is the kernel gradient of a convolution
- * outside a Sequential model (network.ts differentiates a Sequential model's Conv2D layers
- * itself), known before the first step; anything else shows at the first step.
+ * it is reported as such at the first step, not retried. (On wasm the convolution kernels it
+ * lacks are registered by gradients/wasm-kernels.ts.)
  */
 function unsupported(kernel: string, backend: string): TrainingError {
   return new TrainingError(
     'unsupported_model',
-    `training this model needs the ${kernel} kernel, which the ${backend} backend lacks; expected a model the backend can train: ` +
-      `a Sequential model (whose Dense, Conv2D and BatchNormalization layers the training loop differentiates itself), or a worker with tfjs-node (TFJS_BACKEND=tensorflow)`,
+    `training this model needs the ${kernel} kernel, which the ${backend} backend lacks; expected a model whose layers the backend can differentiate, ` +
+      `or a worker with tfjs-node (TFJS_BACKEND=tensorflow)`,
     { param: '/model/base' },
   );
-}
-
-function checkBackendCanTrain(model: tf.LayersModel, method: Method, backend: string): void {
-  if (backend !== 'wasm' || model instanceof tf.Sequential) return;
-  const trained = new Set(method.variables.map((v) => v.name));
-  if (model.layers.some((l) => l.getClassName().includes('Conv') && l.trainableWeights.some((w) => trained.has(w.name)))) {
-    throw unsupported('Conv2DBackpropFilter', backend);
-  }
 }
 
 function missingKernel(err: unknown, backend: string): TrainingError | undefined {
@@ -605,7 +596,7 @@ interface Prepared {
   model: tf.LayersModel;
   logs: TrainingMessage[];
   newLayers: Set<string>;
-  /** multi_source: each base's weights by name, for the method; disposed once it is built */
+  /** from a method's startModel (multi_source): each base's weights by name, for the method; disposed once it is built */
   bases?: tf.NamedTensorMap[];
 }
 
@@ -614,13 +605,14 @@ async function prepareModel(task: TrainingTask, train: DatasetFiles, seed: numbe
   const { spec } = task;
   let loaded: LoadedModel;
   let bases: tf.NamedTensorMap[] | undefined;
+  const startModel = startModelOf(spec);
   if (spec.type === 'train' || spec.model.architecture !== undefined) {
     if (spec.model.architecture === undefined) {
       throw new TrainingError('invalid_spec', 'the task has no model.architecture', { param: '/model/architecture' });
     }
     loaded = { model: buildModel(spec.model.architecture, train.featureShape, train.numClasses, seed), notes: [], newLayers: [] };
-  } else if (spec.method?.kind === 'multi_source') {
-    ({ loaded, bases } = await loadBases(task, train));
+  } else if (startModel) {
+    ({ loaded, bases } = await startModel(task, train));
   } else {
     if (task.baseModelDir === undefined) {
       throw new TrainingError('invalid_spec', `a ${spec.type} job needs a base model, but the task has no baseModelDir`, { param: '/model/base' });
@@ -673,42 +665,6 @@ async function prepareModel(task: TrainingTask, train: DatasetFiles, seed: numbe
   };
   model.setUserDefinedMetadata({ tfjsAdapt: metadata });
   return { model, logs, newLayers: new Set(loaded.newLayers), ...(bases ? { bases } : {}) };
-}
-
-/**
- * multi_source: every base (one architecture), and a model that starts from their mean, every
- * weight averaged, batch-norm statistics included.
- */
-async function loadBases(task: TrainingTask, train: DatasetFiles): Promise<{ loaded: LoadedModel; bases: tf.NamedTensorMap[] }> {
-  const dirs = task.baseModelDirs ?? [];
-  if (dirs.length === 0) throw new TrainingError('invalid_spec', 'the task has no base models (baseModelDirs)', { param: '/model/bases' });
-  const models: LoadedModel[] = [];
-  try {
-    for (const [i, dir] of dirs.entries()) {
-      models.push(await loadModel(dir, { param: `/model/bases/${i}` }));
-      checkCompatible(models[i].model, train, `/model/bases/${i}`);
-    }
-    const describe = (m: tf.LayersModel) => m.weights.map((w) => `${w.originalName} [${w.shape.join(', ')}]`).join(', ');
-    const first = models[0].model;
-    for (const [i, { model }] of models.entries()) {
-      if (describe(model) !== describe(first)) {
-        throw new TrainingError(
-          'incompatible_model',
-          `model.bases[${i}] has the weights ${describe(model)}; expected those of model.bases[0]: ${describe(first)} (multi_source averages models of one architecture)`,
-          { param: `/model/bases/${i}` },
-        );
-      }
-    }
-    const bases = models.map(({ model }) => Object.fromEntries(model.weights.map((w) => [w.originalName, tf.clone(w.read())])));
-    tf.tidy(() => first.weights.forEach((w) => w.write(tf.div(tf.addN(bases.map((b) => b[w.originalName])), bases.length))));
-    models.slice(1).forEach(({ model }) => model.dispose());
-    const notes = [...new Set(models.flatMap((m) => m.notes))];
-    notes.push(`starting from the mean of the ${dirs.length} base models`);
-    return { loaded: { model: first, notes, newLayers: [] }, bases };
-  } catch (err) {
-    models.forEach(({ model }) => model.dispose());
-    throw err;
-  }
 }
 
 function disposeBases(bases: tf.NamedTensorMap[] | undefined): void {

@@ -6,7 +6,7 @@
  * the build). Pure data and parsing: no fs, no sharp, so the API can import it.
  */
 import { jsonTooDeep } from '../json-depth.js';
-import type { CsvJob, IdxJob, ImagesJob, JsonlJob, Preprocessing } from './job.js';
+import type { CsvJob, IdxJob, ImagesJob, IngestRequest, JsonlJob, Preprocessing } from './job.js';
 
 /** Parses an option's text; a string is what was wrong with it (after "/field "). */
 type Parse<T> = (text: string, limits: FormLimits) => T | { problem: string };
@@ -19,6 +19,8 @@ export interface FormLimits {
 interface Option<T> {
   doc: string;
   parse: Parse<T>;
+  /** the whole set of values, for an option that is one of a few (the OpenAPI form's enum, the dashboard's menus) */
+  choices?: readonly string[];
 }
 
 /** "[28, 28]", "28,28" or "28x28" */
@@ -39,6 +41,22 @@ function integers(text: string): number[] | undefined {
 }
 
 const number = (text: string) => (text.trim() === '' ? NaN : Number(text.trim()));
+
+const RESIZE = ['stretch', 'cover', 'contain'] as const;
+const LAYOUT = ['flat', 'image'] as const;
+
+/** `text` when it is one of `choices`, else what they are ('must be "a", "b" or "c"'). */
+function oneOf<C extends string>(choices: readonly C[], text: string): C | { problem: string } {
+  const found = choices.find((c) => c === text);
+  return (
+    found ?? {
+      problem: `must be ${choices
+        .map((c) => JSON.stringify(c))
+        .join(', ')
+        .replace(/, ([^,]*)$/, ' or $1')}`,
+    }
+  );
+}
 
 /** Every option of every format, each parsed one way. */
 export const OPTIONS = {
@@ -91,15 +109,18 @@ export const OPTIONS = {
   } satisfies Option<[number, number]>,
   resize: {
     doc: 'how an image of another aspect ratio meets imageSize: `stretch` (default), `cover` (scaled to fill, the overflow cropped about the centre) or `contain` (scaled to fit, padded with black)',
-    parse: (text) => (text === 'stretch' || text === 'cover' || text === 'contain' ? text : { problem: 'must be "stretch", "cover" or "contain"' }),
+    choices: RESIZE,
+    parse: (text) => oneOf(RESIZE, text),
   } satisfies Option<'stretch' | 'cover' | 'contain'>,
   channels: {
     doc: '`1` (greyscale) or `3` (RGB; greyscale images become 3 equal channels, as a 3-channel base model wants); default: 1 if the first image is greyscale, else 3',
+    choices: ['1', '3'],
     parse: (text) => (text.trim() === '1' || text.trim() === '3' ? (Number(text.trim()) as 1 | 3) : { problem: 'must be 1 (greyscale) or 3 (RGB)' }),
   } satisfies Option<1 | 3>,
   layout: {
     doc: '`flat` (default; featureShape `[h*w*c]`, like the built-in mnist) or `image` (`[h, w, c]`)',
-    parse: (text) => (text === 'flat' || text === 'image' ? text : { problem: 'must be "flat" or "image"' }),
+    choices: LAYOUT,
+    parse: (text) => oneOf(LAYOUT, text),
   } satisfies Option<'flat' | 'image'>,
   scale: {
     doc: 'preprocessing: model input = stored * scale + offset; default 2/255 for pixels (idx ubyte, images), else 1',
@@ -128,14 +149,15 @@ export interface Built<J> {
   shown: Record<string, unknown>;
 }
 
-interface Format<J> {
+/** A format whose file fields are `F`: `build` gets a path for each of them, never fewer (see buildUpload). */
+interface Format<J, F extends string> {
   doc: string;
   /** file fields and what each holds */
-  files: Record<string, string>;
+  files: Record<F, string>;
   options: readonly OptionName[];
   /** an example command line, for the docs */
   example: string;
-  build(files: Record<string, string>, o: Options, preprocessing: Preprocessing | undefined): Built<J>;
+  build(files: Record<F, string>, o: Options, preprocessing: Preprocessing | undefined): Built<J>;
 }
 
 type Job<J> = Omit<J, 'outDir' | 'limit'>;
@@ -155,7 +177,7 @@ export const FORMATS = {
         shown: some({ classes: o.classes, imageShape: o.imageShape, labelColumn }),
       };
     },
-  } satisfies Format<Job<CsvJob>>,
+  } satisfies Format<Job<CsvJob>, 'file'>,
   jsonl: {
     doc: 'one `{"x": ..., "y": ...}` object per line',
     files: { file: 'the JSON Lines file' },
@@ -165,7 +187,7 @@ export const FORMATS = {
       job: { kind: 'jsonl', file: files.file, ...withPreprocessing(p), ...some({ classes: o.classes, imageShape: o.imageShape }) },
       shown: some({ classes: o.classes, imageShape: o.imageShape }),
     }),
-  } satisfies Format<Job<JsonlJob>>,
+  } satisfies Format<Job<JsonlJob>, 'file'>,
   idx: {
     doc: 'the MNIST format: an images file of `[count, ...item shape]` values and a labels file of `[count]` integers',
     files: { images: 'the images (or features) IDX file, optionally gzipped', labels: 'the labels IDX file, optionally gzipped' },
@@ -175,7 +197,7 @@ export const FORMATS = {
       const layout = o.layout ?? 'flat';
       return { job: { kind: 'idx', images: files.images, labels: files.labels, layout, ...withPreprocessing(p) }, shown: { layout } };
     },
-  } satisfies Format<Job<IdxJob>>,
+  } satisfies Format<Job<IdxJob>, 'images' | 'labels'>,
   images: {
     doc: 'an archive (.zip, .tar or .tar.gz) with one folder per class holding PNG or JPEG files',
     files: { file: 'a .zip, .tar or .tar.gz with one folder per class' },
@@ -189,11 +211,35 @@ export const FORMATS = {
         shown: { ...some({ imageSize: o.imageSize, channels: o.channels }), resize, layout },
       };
     },
-  } satisfies Format<Job<ImagesJob>>,
+  } satisfies Format<Job<ImagesJob>, 'file'>,
 };
 
 export type FormatName = keyof typeof FORMATS;
 export const FORMAT_NAMES = Object.keys(FORMATS) as FormatName[];
+
+/** The conversion job of an upload format (every one but a derivation). */
+export type UploadJob = Exclude<IngestRequest, { kind: 'derive' }>;
+
+/**
+ * The conversion job of `format` from the uploaded files by field, or the file fields the format
+ * needs that were not uploaded: a format's build is only ever given all of its files.
+ */
+export function buildUpload(
+  format: FormatName,
+  uploaded: Partial<Record<string, string>>,
+  o: Options,
+  preprocessing: Preprocessing | undefined,
+): Built<UploadJob> | { missing: string[] } {
+  const f: Format<UploadJob, string> = FORMATS[format];
+  const files: Record<string, string> = {};
+  const missing: string[] = [];
+  for (const field of Object.keys(f.files)) {
+    const path = uploaded[field];
+    if (path === undefined) missing.push(field);
+    else files[field] = path;
+  }
+  return missing.length > 0 ? { missing } : f.build(files, o, preprocessing);
+}
 
 /** The formats an option applies to. */
 export const formatsWithOption = (name: OptionName) => FORMAT_NAMES.filter((f) => (FORMATS[f].options as readonly string[]).includes(name));

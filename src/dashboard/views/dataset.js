@@ -1,6 +1,7 @@
 // One dataset: its shape and preprocessing, examples per class, and example images.
 import { api } from '../api.js';
 import { fmtNum, fmtTime, h, replace, statusBadge } from '../dom.js';
+import { artifactError } from '../problem.js';
 
 const PAGE = 48;
 
@@ -75,22 +76,7 @@ export function datasetView(main, id) {
     replace(
       main,
       h('div', { class: 'title-row' }, h('h1', {}, d.name, ' ', h('span', { class: 'mono muted' }, d.id)), statusBadge(d.status)),
-      d.error &&
-        h(
-          'div',
-          { class: 'notice error' },
-          h('strong', {}, d.error.code),
-          ': ',
-          d.error.message,
-          d.error.location &&
-            h(
-              'span',
-              { class: 'mono' },
-              ` (${Object.entries(d.error.location)
-                .map(([k, v]) => `${k} ${v}`)
-                .join(', ')})`,
-            ),
-        ),
+      d.error && artifactError(d.error),
       h(
         'dl',
         { class: 'facts' },

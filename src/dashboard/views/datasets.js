@@ -7,7 +7,7 @@ export function datasetsView(main) {
   const note = h('p', { class: 'muted' });
   replace(
     main,
-    h('h1', {}, 'Datasets'),
+    h('div', { class: 'title-row' }, h('h1', {}, 'Datasets'), h('a', { class: 'button', href: '#/upload' }, 'Upload a dataset')),
     h(
       'table',
       { class: 'list', id: 'datasets' },
@@ -31,7 +31,15 @@ export function datasetsView(main) {
       replace(
         body,
         page.data.length === 0
-          ? h('tr', {}, h('td', { colspan: 7, class: 'muted' }, 'No datasets yet: POST /v1/datasets (see the API docs) or `tfjs-adapt datasets upload`.'))
+          ? h(
+              'tr',
+              {},
+              h(
+                'td',
+                { colspan: 7, class: 'muted' },
+                'No datasets yet: upload one on the Upload page, with POST /v1/datasets (see the API docs) or `tfjs-adapt datasets upload`.',
+              ),
+            )
           : page.data.map((d) =>
               h(
                 'tr',

@@ -1,7 +1,7 @@
 // One model: what it takes and its classes, and a drop zone: an image dropped (or chosen) on the
 // page is sent to POST /v1/models/{id}/predict and its classes shown, most probable first.
 import { api, apiForm } from '../api.js';
-import { fmtNum, fmtTime, h, replace, statusBadge } from '../dom.js';
+import { dropZone, fmtNum, fmtTime, h, replace, statusBadge } from '../dom.js';
 
 function predictionTable(file, prediction) {
   return h(
@@ -59,25 +59,7 @@ export function modelView(main, id) {
   }
 
   const input = h('input', { type: 'file', accept: 'image/*', multiple: true, id: 'predict-input', onchange: () => predict(input.files) });
-  const zone = h(
-    'div',
-    {
-      class: 'drop-zone',
-      id: 'drop-zone',
-      ondragover: (e) => {
-        e.preventDefault();
-        zone.classList.add('over');
-      },
-      ondragleave: () => zone.classList.remove('over'),
-      ondrop: (e) => {
-        e.preventDefault();
-        zone.classList.remove('over');
-        predict(e.dataTransfer.files);
-      },
-    },
-    'Drop images here to see what the model makes of them, or ',
-    input,
-  );
+  const zone = dropZone({ id: 'drop-zone' }, (dataTransfer) => predict(dataTransfer.files), 'Drop images here to see what the model makes of them, or ', input);
 
   (async () => {
     let m;

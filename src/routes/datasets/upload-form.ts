@@ -5,6 +5,7 @@
  * (artifacts/ingest/formats.ts); this only walks the form against it.
  */
 import {
+  buildUpload,
   FILE_FIELDS,
   FORMAT_NAMES,
   FORMATS,
@@ -13,12 +14,11 @@ import {
   type FormLimits,
   type OptionName,
   type Options,
+  type UploadJob,
 } from '../../artifacts/ingest/formats.js';
-import type { IngestRequest, Preprocessing } from '../../artifacts/ingest/job.js';
+import type { Preprocessing } from '../../artifacts/ingest/job.js';
 import type { ReceivedUpload } from '../upload-receiver.js';
 import { invalid } from './invalid.js';
-
-export type UploadJob = Exclude<IngestRequest, { kind: 'derive' }>;
 
 export interface DatasetUpload {
   name: string;
@@ -62,27 +62,26 @@ export function parseUploadForm(upload: ReceivedUpload, limits: FormLimits): Dat
       else options[field] = parsed;
     }
   }
-  const files: Record<string, string> = {};
+  const files: Partial<Record<string, string>> = {};
   for (const f of upload.files) {
     if (!FILE_FIELDS.includes(f.field)) problem(f.field, `is not a known file field (files go in ${FILE_FIELDS.join(', ')})`);
     else if (spec && !(f.field in spec.files)) problem(f.field, `is not a file of format ${format} (expected ${Object.keys(spec.files).join(' and ')})`);
     else if (files[f.field] !== undefined) problem(f.field, 'is given more than once; expected one file');
     else files[f.field] = f.path;
   }
-  if (spec) {
-    for (const field of Object.keys(spec.files)) {
-      if (files[field] === undefined && !upload.fields.has(field))
-        problem(field, `is required for format ${format}: the file to upload (curl -F ${field}=@path)`);
-    }
-  }
-
-  if (errors.length > 0 || !format || name === undefined) {
-    throw invalid(errors.map((e) => ({ pointer: `/${e.field}`, in: 'body', detail: e.detail })));
-  }
   const o = options as Options;
   // a missing one of the pair is then 1, or 0
   const preprocessing: Preprocessing | undefined = o.scale !== undefined || o.offset !== undefined ? { scale: o.scale ?? 1, offset: o.offset ?? 0 } : undefined;
-  const built = FORMATS[format].build(files, o, preprocessing) as { job: UploadJob; shown: Record<string, unknown> };
+  const built = format && buildUpload(format, files, o, preprocessing);
+  if (built && 'missing' in built) {
+    // a file sent as a text field was reported above
+    for (const field of built.missing.filter((f) => !upload.fields.has(f)))
+      problem(field, `is required for format ${format}: the file to upload (curl -F ${field}=@path)`);
+  }
+
+  if (errors.length > 0 || !built || 'missing' in built || name === undefined) {
+    throw invalid(errors.map((e) => ({ pointer: `/${e.field}`, in: 'body', detail: e.detail })));
+  }
   return {
     name: name.trim(),
     job: built.job,

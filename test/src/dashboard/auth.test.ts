@@ -1,10 +1,13 @@
 import assert from 'node:assert/strict';
-import { readFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
 import { after, before, test } from 'node:test';
 import type { Page, Response } from 'playwright-core';
 import { QUEUE_NAME } from '../../../src/queue/training-queue.js';
 import { launchChromium, skipWithoutBrowser, type Browser } from '../../helpers/browser.js';
 import { startHarness, trainSpec, type Harness } from '../../helpers/harness.js';
+import { mnistArchive } from '../../helpers/image-archive.js';
 
 const ADMIN = 'admin-token-0123456789';
 const TEAM = 'team-token-01234567890';
@@ -64,6 +67,28 @@ test("with auth on, the dashboard asks for a token, then shows that tenant's job
   assert.equal(saved.suggestedFilename(), 'model.json');
   const model = JSON.parse(readFileSync(await saved.path(), 'utf8'));
   assert.ok(model.modelTopology && model.weightsManifest, `a tfjs model.json: ${JSON.stringify(model).slice(0, 200)}`);
+});
+
+test("an upload goes with the token: without one the page says where it goes, with it the dataset is the tenant's", { skip }, async () => {
+  const archive = join(mkdtempSync(join(tmpdir(), 'tfjs-adapt-auth-upload-')), 'digits.tar.gz');
+  writeFileSync(archive, await mnistArchive({ digits: [0, 1], perClass: 2, size: [8, 8] }));
+  await page.goto(`${h.url}/#/upload`);
+  await page.locator('#token').fill('');
+  await page.locator('#token').press('Tab');
+  const panel = page.locator('#upload-dataset');
+  await panel.locator('#dataset-archive').setInputFiles(archive);
+  await panel.locator('#dataset-upload button[type=submit]').click();
+  await panel.locator('.upload-status .problem').waitFor();
+  assert.match(await panel.locator('.upload-status .problem').innerText(), /type an API key into the token field/);
+
+  await page.locator('#token').fill(TEAM);
+  await page.locator('#token').press('Tab');
+  await panel.locator('#dataset-archive').setInputFiles(archive);
+  await panel.locator('#dataset-upload button[type=submit]').click();
+  await panel.locator('.upload-status .badge[data-status="ready"]').waitFor({ timeout: 60_000 });
+  const id = await panel.locator('.upload-status a[href^="#/datasets/"] .mono').innerText();
+  assert.equal((await h.request('GET', `/v1/datasets/${id}`, undefined, { authorization: `Bearer ${TEAM}` })).status, 200);
+  rmSync(dirname(archive), { recursive: true, force: true });
 });
 
 test("the queue board makes the browser ask for credentials, and shows an admin tenant the training queue with every tenant's jobs", { skip }, async () => {

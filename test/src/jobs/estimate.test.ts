@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { estimateJob, type DatasetShape } from '../../../src/jobs/estimate.js';
 import type { JobSpec } from '../../../src/schemas/job.js';
+import { nsfwMobileNetV2 } from '../../helpers/nsfwjs-model.js';
 
 /** What the estimate must get right whatever its calibration: which parts grow with what. */
 const mnist: DatasetShape = { numExamples: 1000, featureShape: [784], featureDtype: 'uint8', numClasses: 10 };
@@ -50,4 +51,29 @@ test("the methods' extra passes: target rows, the domain classifier, MMD's squar
 
 test('a batch never has more rows than its dataset', () => {
   assert.deepEqual(estimate(spec({}, { batchSize: 1000 })).activationBytes, estimate(spec({}, { batchSize: 8192 })).activationBytes);
+});
+
+test('a frozen MobileNetV2 costs its forward only, and nothing per step on cached features; a new head on a named layer replaces what follows it', () => {
+  const base = nsfwMobileNetV2(1).modelJson;
+  const photos: DatasetShape = { numExamples: 600, featureShape: [224, 224, 3], featureDtype: 'uint8', numClasses: 3 };
+  const finetune = (strategy: JobSpec['strategy'], hp: Partial<NonNullable<JobSpec['hyperparameters']>> = {}) =>
+    estimateJob({
+      spec: { ...spec({}, { batchSize: 32, optimizer: { name: 'adam', learningRate: 0.001 }, ...hp }), type: 'finetune', model: { base: 'b' }, strategy },
+      data: { train: photos },
+      base,
+    });
+  const head = { kind: 'freeze', newHead: true, featureLayer: 'flatten_1' } as const;
+  const cached = finetune(head);
+  const uncached = finetune(head, { augment: { flip: 'horizontal' } });
+  const full = finetune({ kind: 'full', newHead: true, featureLayer: 'flatten_1' });
+  // the head alone trains: 1280 features to 3 classes, with Adam's two slots
+  assert.equal(cached.optimizerStateBytes, 8 * (1280 * 3 + 3));
+  assert.ok(cached.memoryBytes < 2 * 2 ** 30, `a new head on cached features fits the default 2 GiB: ${cached.memoryBytes}`);
+  assert.ok(cached.activationBytes < uncached.activationBytes, 'augmentation rules the cache out: the frozen base runs at every step');
+  assert.ok(uncached.activationBytes < full.activationBytes / 2, 'a frozen base keeps its forward, not its backward');
+  // FLOPs: the cached job runs the base once, the uncached one at every epoch
+  assert.ok(finetune(head, { epochs: 10 }).flops - cached.flops < uncached.flopsPerEpoch / 10);
+  const block = finetune({ ...head, trainFrom: 'block_16_expand' });
+  assert.ok(block.optimizerStateBytes > cached.optimizerStateBytes && block.optimizerStateBytes < full.optimizerStateBytes);
+  assert.ok(block.memoryBytes < 2 * 2 ** 30, `the last block on cached features fits too: ${block.memoryBytes}`);
 });

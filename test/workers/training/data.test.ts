@@ -183,6 +183,26 @@ test('a batcher reuses one buffer, cuts a short last batch, applies the preproce
   assert.deepEqual(Array.from(batcher.fill(2, true).x), [15, 17, 15, 17]);
 });
 
+test('one-channel uint8 examples are preprocessed through a table of byte values: every byte gives the float32 value of the affine, as rows and as columns', async () => {
+  const root = await tempDir();
+  // 4 examples of 64 values: every byte once
+  const bytes = Uint8Array.from({ length: 256 }, (_, i) => (i * 7) % 256);
+  await writeDatasetFiles(path.join(root, 'bytes'), bytes, Int32Array.from([0, 1, 2, 3]));
+  const files = { ...descriptor(path.join(root, 'bytes'), 4, [64], 'uint8', 4), preprocessing: { scale: 2 / 255, offset: -1 } };
+  const [scale, offset] = [Math.fround(2 / 255), Math.fround(-1)];
+  const expected = Float32Array.from(bytes, (v) => v * scale + offset);
+  for (const resident of [true, false]) {
+    const batcher = new Batcher(await loadDataset(files, '/data/train', { resident }), 4);
+    assert.deepEqual(batcher.fill(0).x, expected, `rows, ${resident ? 'in memory' : 'from disk'}`);
+    const columns = batcher.fill(0, true).x;
+    assert.deepEqual(
+      Float32Array.from({ length: 256 }, (_, i) => columns[(i % 64) * 4 + Math.floor(i / 64)]),
+      expected,
+      'columns',
+    );
+  }
+});
+
 test('features read from disk per batch give the batches of features held in memory, uint8 and float32 alike', async () => {
   const root = await tempDir();
   const labels = Int32Array.from({ length: 37 }, (_, i) => i % 3);

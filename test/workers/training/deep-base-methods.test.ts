@@ -8,6 +8,7 @@
 import assert from 'node:assert/strict';
 import { before, test } from 'node:test';
 import * as tf from '@tensorflow/tfjs';
+import { trainsOnTarget } from '../../../src/jobs/methods/registry.js';
 import type { JobSpec } from '../../../src/schemas/job.js';
 import { selectBackend } from '../../../workers/training/backend.js';
 import type { Batch } from '../../../workers/training/data.js';
@@ -76,7 +77,7 @@ async function afterOneStep(backend: string, spec: JobSpec): Promise<Map<string,
     targetLabelled: false,
     columns: false,
   };
-  trainStep(setup, batch(1, 4), method.usesTarget ? batch(2, 4) : undefined, 0.5);
+  trainStep(setup, batch(1, 4), trainsOnTarget(spec) ? batch(2, 4) : undefined, 0.5);
   assert.ok(Number.isFinite(setup.sums.loss), `${backend}: the loss is ${setup.sums.loss}`);
   const weights = new Map(await Promise.all(model.weights.map(async (w) => [w.originalName, (await w.read().data()) as Float32Array] as const)));
   for (const [name, v] of Object.entries(method.state)) weights.set(`state/${name}`, (await v.data()) as Float32Array);

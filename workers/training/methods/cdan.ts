@@ -29,7 +29,6 @@ export const cdan: MethodFactory = ({ model, spec, feature, seed }) => {
     name: 'cdan',
     variables: [...trainableVariables(model), ...Object.values(state)],
     state,
-    usesTarget: true,
     signals: ['domainLoss', 'domainAccuracy', 'grlLambda'],
     terms: ({ source, target, progress }) => {
       const lambda = ganinLambda(progress, gamma);

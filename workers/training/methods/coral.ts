@@ -10,7 +10,6 @@ export const coral: MethodFactory = ({ model, spec }) => {
   const weight = spec.method?.weight ?? METHOD_DEFAULTS.weight;
   return {
     ...plainMethod('coral', model),
-    usesTarget: true,
     signals: ['coral'],
     terms: ({ source, target }) => {
       const distance = coralLoss(source.features, target!.features);

@@ -19,7 +19,6 @@ export const dann: MethodFactory = ({ model, spec, feature, seed }) => {
     name: 'dann',
     variables: [...trainableVariables(model), ...Object.values(state)],
     state,
-    usesTarget: true,
     signals: ['domainLoss', 'domainAccuracy', 'grlLambda'],
     terms: ({ source, target, progress }) => {
       const lambda = ganinLambda(progress, gamma);

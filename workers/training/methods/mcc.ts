@@ -15,7 +15,6 @@ export const mcc: MethodFactory = ({ model, spec }) => {
   const temperature = spec.method?.temperature ?? METHOD_DEFAULTS.temperature;
   return {
     ...plainMethod('mcc', model),
-    usesTarget: true,
     signals: ['classConfusion'],
     terms: ({ target }) => {
       const confusion = mccLoss(target!.logits, temperature);

@@ -2,12 +2,15 @@
  * A training method (a fine-tuning strategy or a domain-adaptation method) is a small module
  * the shared training loop consults: it picks the variables to train, may add a loss term to
  * each step (a penalty toward the base weights, a domain loss), and may finish the model after
- * the last epoch. Adding a method means one file here, one entry in METHODS (registry.ts), and
- * its kind and parameters in src/schemas/methods.ts.
+ * the last epoch. Adding a method means its kind and parameters in src/schemas/methods.ts, its
+ * pure part (whether it trains on target batches, its own spec rules) in src/jobs/methods/, and
+ * its module here with an entry in METHODS (registry.ts).
  */
 import * as tf from '@tensorflow/tfjs';
+import type { DatasetFiles, TrainingTask } from '../../../src/jobs/task.js';
 import type { JobSpec } from '../../../src/schemas/job.js';
 import type { Dataset } from '../data.js';
+import type { LoadedModel } from '../models.js';
 import type { FeatureLayer } from '../network.js';
 
 /** What a method is built from. */
@@ -32,7 +35,7 @@ export interface DomainPass {
 export interface StepContext {
   /** the labelled batch; `labels` are one-hot */
   source: DomainPass & { labels: tf.Tensor2D };
-  /** a batch of the target domain, for methods with `usesTarget` */
+  /** a batch of the target domain, for methods whose descriptor `trainsOnTarget` (src/jobs/methods/) */
   target?: DomainPass;
   /** the share of all training steps done before this one, in [0, 1) */
   progress: number;
@@ -51,8 +54,6 @@ export interface Method {
   readonly variables: tf.Variable[];
   /** variables of the method's own (not the model's) by a stable name, saved in checkpoints */
   readonly state: Record<string, tf.Variable>;
-  /** whether each step also gets a batch of data.target */
-  readonly usesTarget: boolean;
   /** the names of the per-step values `terms` returns */
   readonly signals: readonly string[];
   terms?(step: StepContext): StepTerms;
@@ -64,6 +65,15 @@ export interface Method {
 
 export type MethodFactory = (ctx: MethodContext) => Method;
 
+/** The model training starts from, when the method decides it; `bases` go to the method's context. */
+export type StartModel = (task: TrainingTask, train: DatasetFiles) => Promise<{ loaded: LoadedModel; bases: tf.NamedTensorMap[] }>;
+
+/** A method's tfjs part: how it is built, and (multi_source) the model it starts from instead of model.base or model.architecture. */
+export interface MethodModule {
+  create: MethodFactory;
+  startModel?: StartModel;
+}
+
 /** The model's trainable weights as the variables the optimizer updates. */
 export function trainableVariables(model: tf.LayersModel): tf.Variable[] {
   return model.trainableWeights.map((w) => w.read() as tf.Variable);
@@ -71,7 +81,7 @@ export function trainableVariables(model: tf.LayersModel): tf.Variable[] {
 
 /** A method that trains every weight of the model and adds nothing: the base the others extend. */
 export function plainMethod(name: string, model: tf.LayersModel): Method {
-  return { name, variables: trainableVariables(model), state: {}, usesTarget: false, signals: [], dispose: () => {} };
+  return { name, variables: trainableVariables(model), state: {}, signals: [], dispose: () => {} };
 }
 
 /** x unchanged, with no gradient flowing back through it: for values a loss term treats as constants. */

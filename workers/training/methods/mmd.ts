@@ -12,7 +12,6 @@ export const mmd: MethodFactory = ({ model, spec }) => {
   const multiplier = spec.method?.kernelMultiplier ?? METHOD_DEFAULTS.kernelMultiplier;
   return {
     ...plainMethod('mmd', model),
-    usesTarget: true,
     signals: ['mmd'],
     terms: ({ source, target }) => {
       const distance = mmdLoss(source.features, target!.features, kernels, multiplier);

@@ -1,7 +1,8 @@
 import * as tf from '@tensorflow/tfjs';
 import { METHOD_DEFAULTS } from '../../../src/schemas/methods.js';
 import { TrainingError } from '../../../src/jobs/task.js';
-import { plainMethod, type MethodFactory } from './method.js';
+import { checkCompatible, loadModel, type LoadedModel } from '../models.js';
+import { plainMethod, type MethodFactory, type StartModel } from './method.js';
 
 /**
  * The seed's multi-source objective, sum_d 1/2 ||w - w0_d||^2 + lambda/n sum_i L(y_i, f_w(x_i))
@@ -39,4 +40,40 @@ export const multiSource: MethodFactory = ({ model, spec, bases }) => {
       spread.dispose();
     },
   };
+};
+
+/**
+ * The model multi_source starts from: every base (one architecture) loaded, and the first given
+ * their mean, every weight averaged, batch-norm statistics included; the bases' weights go to the method.
+ */
+export const meanOfBases: StartModel = async (task, train) => {
+  const dirs = task.baseModelDirs ?? [];
+  if (dirs.length === 0) throw new TrainingError('invalid_spec', 'the task has no base models (baseModelDirs)', { param: '/model/bases' });
+  const models: LoadedModel[] = [];
+  try {
+    for (const [i, dir] of dirs.entries()) {
+      models.push(await loadModel(dir, { param: `/model/bases/${i}` }));
+      checkCompatible(models[i].model, train, `/model/bases/${i}`);
+    }
+    const describe = (m: tf.LayersModel) => m.weights.map((w) => `${w.originalName} [${w.shape.join(', ')}]`).join(', ');
+    const first = models[0].model;
+    for (const [i, { model }] of models.entries()) {
+      if (describe(model) !== describe(first)) {
+        throw new TrainingError(
+          'incompatible_model',
+          `model.bases[${i}] has the weights ${describe(model)}; expected those of model.bases[0]: ${describe(first)} (multi_source averages models of one architecture)`,
+          { param: `/model/bases/${i}` },
+        );
+      }
+    }
+    const bases = models.map(({ model }) => Object.fromEntries(model.weights.map((w) => [w.originalName, tf.clone(w.read())])));
+    tf.tidy(() => first.weights.forEach((w) => w.write(tf.div(tf.addN(bases.map((b) => b[w.originalName])), bases.length))));
+    models.slice(1).forEach(({ model }) => model.dispose());
+    const notes = [...new Set(models.flatMap((m) => m.notes))];
+    notes.push(`starting from the mean of the ${dirs.length} base models`);
+    return { loaded: { model: first, notes, newLayers: [] }, bases };
+  } catch (err) {
+    models.forEach(({ model }) => model.dispose());
+    throw err;
+  }
 };

@@ -14,7 +14,6 @@ export const pseudoLabel: MethodFactory = ({ model, spec }) => {
   const threshold = spec.method?.threshold ?? METHOD_DEFAULTS.threshold;
   return {
     ...plainMethod('pseudo_label', model),
-    usesTarget: true,
     signals: ['pseudoLabelRate', 'pseudoLabelLoss'],
     terms: ({ target }) => {
       const { loss, rate } = pseudoLabelLoss(target!.logits, threshold);

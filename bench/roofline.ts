@@ -1,0 +1,196 @@
+/**
+ * The roofline of a training step on this machine: what the matrix products alone allow, so that
+ * a missed throughput target says what bounds it. Run by bench/run.ts in a fresh process per
+ * thread count (the wasm backend takes its thread count once per process). Prints one JSON line.
+ *
+ *   node dist/bench/roofline.js --model mlp|cnn [--threads N]
+ *
+ * - The step's FLOPs, from the model's layers: each Dense and Conv2D layer's forward product
+ *   (2·inputs·outputs per example, a convolution's over every output pixel), its kernel gradient
+ *   (as many) and its input gradient (as many, except for the first layer, which needs none).
+ *   Elementwise work (biases, relu, pooling, the loss, the update) is left out: it is what a
+ *   roofline of the products does not count.
+ * - Each of those products timed on the wasm backend as the step runs it (dense: the plain product
+ *   in each orientation the step may use; conv: tf.conv2d and network.ts's input and kernel
+ *   gradients), on fixed operands, the best of several timed batches: GFLOP/s per product.
+ * - The bound: the best product's GFLOP/s over the step's FLOPs, in samples/s (every FLOP of the
+ *   step at XNNPACK's best speed on this machine); and the products alone at their own measured
+ *   speeds, also in samples/s (what our step would reach if everything else took no time).
+ * - The kernels one step runs (a real trainStep on MNIST batches, after the first steps), and the
+ *   same with tfjs's own momentum update instead of the in-place one, as before it.
+ */
+import { mkdtemp, rm } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { parseArgs } from 'node:util';
+import * as tf from '@tensorflow/tfjs';
+import { selectBackend } from '../workers/training/backend.js';
+import { Batcher, loadDataset } from '../workers/training/data.js';
+import { buildModel } from '../workers/training/models.js';
+import { conv2dInputGrad, conv2dKernelGrad, featureLayerOf, trainingForward } from '../workers/training/network.js';
+import { plainMethod } from '../workers/training/methods/method.js';
+import { createOptimizer, disposeOptimizer } from '../workers/training/optimizers.js';
+import { trainStep, type StepSetup } from '../workers/training/train-step.js';
+import { mnistTrain } from './mnist.js';
+import { ARCHITECTURES, BATCH_SIZE, LEARNING_RATE, MOMENTUM, SEED, type BenchModel } from './recipes.js';
+
+export interface ProductSpeed {
+  layer: string;
+  role: 'forward' | 'kernel gradient' | 'input gradient';
+  /** the operation timed, with its operands' shapes */
+  name: string;
+  mflop: number;
+  gflops: number;
+}
+
+export interface RooflineResult {
+  model: BenchModel;
+  threads: number;
+  batch: number;
+  /** the step's products, in MFLOP per step */
+  stepMflop: number;
+  products: ProductSpeed[];
+  /** the fastest product's speed */
+  bestGflops: number;
+  /** batch × bestGflops / the step's FLOPs */
+  boundSamplesPerSecond: number;
+  /** batch / the time the step's products take at their measured speeds */
+  productsSamplesPerSecond: number;
+  /** kernels of one step, by name */
+  kernels: Record<string, number>;
+  kernelsPerStep: number;
+  /** the same step with tfjs's own momentum optimizer */
+  kernelsPerStepTfjsUpdate: number;
+}
+
+/** Seconds per call of `run`: the best of 5 batches of calls, each batch at least 50 ms. */
+function secondsPerCall(run: () => tf.Tensor): number {
+  for (let i = 0; i < 3; i++) run().dispose();
+  let calls = 1;
+  for (;;) {
+    const started = performance.now();
+    for (let i = 0; i < calls; i++) run().dispose();
+    if (performance.now() - started >= 50) break;
+    calls *= 2;
+  }
+  let best = Infinity;
+  for (let batch = 0; batch < 5; batch++) {
+    const started = performance.now();
+    for (let i = 0; i < calls; i++) run().dispose();
+    best = Math.min(best, (performance.now() - started) / calls);
+  }
+  return best / 1000;
+}
+
+/** The products of every Dense and Conv2D layer's forward and gradients, timed; `first` needs no input gradient. */
+function layerProducts(model: tf.LayersModel, batch: number): { products: ProductSpeed[]; stepFlop: number } {
+  const products: ProductSpeed[] = [];
+  let stepFlop = 0;
+  let first = true;
+  for (const layer of model.layers) {
+    const kind = layer.getClassName();
+    if (kind !== 'Dense' && kind !== 'Conv2D') continue;
+    const inShape = [batch, ...(layer.inboundNodes[0].inputTensors[0].shape.slice(1) as number[])];
+    const outShape = [batch, ...(layer.outputShape as number[]).slice(1)];
+    // the variable itself, not a copy: the model disposes it
+    const kernel = layer.getWeights()[0];
+    const time = (role: ProductSpeed['role'], name: string, flop: number, run: () => tf.Tensor) => {
+      products.push({ layer: layer.name, role, name, mflop: flop / 1e6, gflops: flop / secondsPerCall(run) / 1e9 });
+    };
+    const x = tf.randomNormal(inShape);
+    const dy = tf.randomNormal(outShape);
+    const [inputs, units] = kernel.shape as [number, number];
+    if (kind === 'Dense') {
+      const flop = 2 * batch * inputs * units;
+      const w = kernel as tf.Tensor2D;
+      const wT = tf.transpose(w);
+      const xT = tf.transpose(x);
+      const dyT = tf.transpose(dy);
+      time('forward', `x·W [${batch}, ${inputs}]·[${inputs}, ${units}]`, flop, () => tf.matMul(x, w));
+      time('forward', `Wᵀ·xᵀ [${units}, ${inputs}]·[${inputs}, ${batch}]`, flop, () => tf.matMul(wT, xT));
+      time('kernel gradient', `xᵀ·dy [${inputs}, ${batch}]·[${batch}, ${units}]`, flop, () => tf.matMul(xT, dy));
+      if (!first) {
+        time('input gradient', `dy·Wᵀ [${batch}, ${units}]·[${units}, ${inputs}]`, flop, () => tf.matMul(dy, wT));
+        time('input gradient', `W·dyᵀ [${inputs}, ${units}]·[${units}, ${batch}]`, flop, () => tf.matMul(w, dyT));
+      }
+      stepFlop += (first ? 2 : 3) * flop;
+      tf.dispose([wT, xT, dyT]);
+    } else {
+      const config = layer.getConfig();
+      const strides = config.strides as [number, number];
+      const padding = config.padding as 'same' | 'valid';
+      const [kh, kw, cin, cout] = kernel.shape as [number, number, number, number];
+      const pixels = outShape[1] * outShape[2];
+      const flop = 2 * batch * pixels * kh * kw * cin * cout;
+      const w = kernel as tf.Tensor4D;
+      const shape = `${kh}x${kw}x${cin}x${cout} on [${inShape.join(', ')}]`;
+      time('forward', `conv2d ${shape}`, flop, () => tf.conv2d(x as tf.Tensor4D, w, strides, padding));
+      time('kernel gradient', `conv2dKernelGrad ${shape}`, flop, () => conv2dKernelGrad(x as tf.Tensor4D, dy as tf.Tensor4D, w.shape, strides, padding));
+      if (!first) time('input gradient', `conv2dInputGrad ${shape}`, flop, () => conv2dInputGrad(dy as tf.Tensor4D, w, inShape, strides, padding));
+      stepFlop += (first ? 2 : 3) * flop;
+    }
+    tf.dispose([x, dy]);
+    first = false;
+  }
+  return { products, stepFlop };
+}
+
+/** The kernels of one step of the bench's recipe on MNIST, after `warm` steps (the first creates the momentum slots). */
+async function stepKernels(model: BenchModel, tfjsUpdate: boolean): Promise<Record<string, number>> {
+  const work = await mkdtemp(path.join(os.tmpdir(), 'tfjs-adapt-roofline-'));
+  const net = buildModel(ARCHITECTURES[model], [784], 10, SEED);
+  const optimizer = tfjsUpdate ? tf.train.momentum(LEARNING_RATE, MOMENTUM) : createOptimizer({ name: 'sgd', learningRate: LEARNING_RATE, momentum: MOMENTUM });
+  try {
+    const data = await loadDataset(await mnistTrain(path.join(work, 'train'), 4 * BATCH_SIZE), '/data/train');
+    const method = plainMethod('full', net);
+    const forward = trainingForward(net, method.variables, featureLayerOf(net, undefined, '/method/featureLayer'), true);
+    const columns = forward.takesColumns(BATCH_SIZE);
+    const setup: StepSetup = { forward, method, optimizer, sums: { loss: 0, correct: 0, signals: {} }, numClasses: 10, targetLabelled: false, columns };
+    const batcher = new Batcher(data, BATCH_SIZE, { seed: SEED });
+    batcher.shuffle(1);
+    for (let i = 0; i < 3; i++) trainStep(setup, batcher.fill(i, columns), undefined, 0);
+    const counts: Record<string, number> = {};
+    const profile = await tf.profile(() => trainStep(setup, batcher.fill(3, columns), undefined, 0));
+    for (const k of profile.kernels) counts[k.name] = (counts[k.name] ?? 0) + 1;
+    return counts;
+  } finally {
+    disposeOptimizer(optimizer);
+    net.dispose();
+    await rm(work, { recursive: true, force: true });
+  }
+}
+
+const { values } = parseArgs({ options: { model: { type: 'string', default: 'mlp' }, threads: { type: 'string', default: '1' } } });
+const model = values.model;
+if (model !== 'mlp' && model !== 'cnn') throw new Error(`--model is '${model}'; expected mlp or cnn`);
+process.env.TFJS_BACKEND ||= 'wasm';
+process.env.TRAINING_THREADS = values.threads;
+await selectBackend();
+const net = buildModel(ARCHITECTURES[model], [784], 10, SEED);
+const { products, stepFlop } = layerProducts(net, BATCH_SIZE);
+net.dispose();
+const kernels = await stepKernels(model, false);
+const sum = (counts: Record<string, number>) => Object.values(counts).reduce((a, b) => a + b, 0);
+const bestGflops = Math.max(...products.map((p) => p.gflops));
+// Each layer's products in the step (its forward, its kernel gradient and, past the first layer,
+// its input gradient), each at the best speed of the orientations timed for it.
+const fastest = new Map<string, ProductSpeed>();
+for (const p of products) {
+  const key = `${p.layer} ${p.role}`;
+  if ((fastest.get(key)?.gflops ?? 0) < p.gflops) fastest.set(key, p);
+}
+const productSeconds = [...fastest.values()].reduce((s, p) => s + p.mflop / 1e3 / p.gflops, 0);
+const result: RooflineResult = {
+  model,
+  threads: Number(values.threads),
+  batch: BATCH_SIZE,
+  stepMflop: stepFlop / 1e6,
+  products,
+  bestGflops,
+  boundSamplesPerSecond: (BATCH_SIZE * bestGflops * 1e9) / stepFlop,
+  productsSamplesPerSecond: BATCH_SIZE / productSeconds,
+  kernels,
+  kernelsPerStep: sum(kernels),
+  kernelsPerStepTfjsUpdate: sum(await stepKernels(model, true)),
+};
+process.stdout.write(JSON.stringify(result) + '\n');

@@ -1,0 +1,123 @@
+/**
+ * The fused SGD and momentum updates (workers/training/fused-update.ts) against tfjs's own
+ * optimizers: the same bits after several steps, a learning-rate change included, whether tfjs's
+ * run is on wasm or on the cpu backend (both round every product and sum to float32, as the
+ * fused pass does); the kernels they save; and products that see the new values.
+ */
+import assert from 'node:assert/strict';
+import { before, test } from 'node:test';
+import * as tf from '@tensorflow/tfjs';
+import { mulberry32 } from '../../../src/artifacts/ingest/random.js';
+import { selectBackend } from '../../../workers/training/backend.js';
+import { FUSED_MAX_SIZE, FusedMomentumOptimizer, FusedSGDOptimizer } from '../../../workers/training/fused-update.js';
+
+before(async () => {
+  assert.equal(await selectBackend(), 'wasm');
+});
+
+/** Updated by the fused pass (the first three) and by kernels (the last). */
+const SIZES = [10, 1280, FUSED_MAX_SIZE, FUSED_MAX_SIZE + 1];
+const STEPS = 5;
+
+/** Seeded values over many magnitudes, float32 subnormals and signed zeros included. */
+function values(seed: number, size: number): Float32Array {
+  const random = mulberry32(seed);
+  return Float32Array.from({ length: size }, (_, i) => {
+    if (i % 97 === 0) return i % 2 ? -0 : 0;
+    if (i % 89 === 0) return (random() - 0.5) * 1e-38;
+    return (random() - 0.5) * 10 ** Math.floor(random() * 8 - 4);
+  });
+}
+
+type Make = () => tf.Optimizer;
+
+/** Every variable and optimizer slot after STEPS steps on `backend`, as bits. */
+async function train(make: Make, backend: 'wasm' | 'cpu'): Promise<Uint32Array[]> {
+  await tf.setBackend(backend);
+  try {
+    const optimizer = make();
+    const variables = SIZES.map((size, i) => tf.variable(tf.tensor1d(values(i + 1, size)), true, `fused-${backend}-${i}-${Math.random()}`));
+    for (let step = 0; step < STEPS; step++) {
+      if (step === 3) (optimizer as tf.SGDOptimizer).setLearningRate(0.0137);
+      const grads = Object.fromEntries(variables.map((v, i) => [v.name, tf.tensor1d(values(100 * step + i, v.size))]));
+      optimizer.applyGradients(grads);
+      tf.dispose(Object.values(grads));
+    }
+    const slots = (await optimizer.getWeights()).filter((w) => w.name !== 'iter');
+    const bits = [...variables, ...slots.map((s) => s.tensor)].map((t) => new Uint32Array(Float32Array.from(t.dataSync()).buffer));
+    optimizer.dispose();
+    tf.dispose(variables);
+    return bits;
+  } finally {
+    await tf.setBackend('wasm');
+  }
+}
+
+const cases: { name: string; ours: Make; tfjs: Make }[] = [
+  { name: 'momentum', ours: () => new FusedMomentumOptimizer(0.05, 0.9), tfjs: () => tf.train.momentum(0.05, 0.9) },
+  { name: 'Nesterov momentum', ours: () => new FusedMomentumOptimizer(0.05, 0.9, true), tfjs: () => tf.train.momentum(0.05, 0.9, true) },
+  { name: 'SGD', ours: () => new FusedSGDOptimizer(0.05), tfjs: () => tf.train.sgd(0.05) },
+];
+
+for (const { name, ours, tfjs } of cases) {
+  test(`${name} fused on wasm gives tfjs's bits, tfjs on wasm and on cpu alike`, async () => {
+    const got = await train(ours, 'wasm');
+    for (const backend of ['wasm', 'cpu'] as const) {
+      const expected = await train(tfjs, backend);
+      assert.equal(got.length, expected.length);
+      got.forEach((bits, i) => {
+        const differs = bits.findIndex((b, k) => b !== expected[i][k]);
+        assert.equal(differs, -1, `tensor ${i} (${bits.length} values) differs from tfjs on ${backend} at index ${differs}`);
+      });
+    }
+  });
+}
+
+/** The kernels one update runs, after the first (which creates the momentum slots). */
+function kernelsOfSecondUpdate(optimizer: tf.Optimizer, variables: tf.Variable[]): Promise<number> {
+  const grads = () => Object.fromEntries(variables.map((v) => [v.name, tf.onesLike(v)]));
+  const first = grads();
+  optimizer.applyGradients(first);
+  tf.dispose(Object.values(first));
+  const second = grads();
+  return tf
+    .profile(() => optimizer.applyGradients(second))
+    .then((info) => {
+      tf.dispose(Object.values(second));
+      return info.kernels.length;
+    });
+}
+
+test('small variables are updated without kernels; large ones and tfjs by 4 kernels each (momentum)', async () => {
+  const variables = SIZES.map((size) => tf.variable(tf.zeros([size])));
+  const ours = new FusedMomentumOptimizer(0.1, 0.9);
+  const reference = tf.train.momentum(0.1, 0.9);
+  try {
+    assert.equal(await kernelsOfSecondUpdate(ours, variables), 4, 'only the variable above FUSED_MAX_SIZE runs kernels');
+    assert.equal(await kernelsOfSecondUpdate(reference, variables), 4 * SIZES.length);
+  } finally {
+    ours.dispose();
+    reference.dispose();
+    tf.dispose(variables);
+  }
+});
+
+test('a product with an updated variable multiplies by its new values (XNNPACK keeps operands packed by data id)', () => {
+  const x = tf.tensor2d([1, 2, 3, 4, 5, 6], [2, 3]);
+  const w = tf.variable(tf.tensor2d([1, 0, 0, 1, 1, 1], [3, 2]));
+  const optimizer = new FusedSGDOptimizer(1);
+  try {
+    // packs w for the product, keyed by its data id
+    tf.matMul(x, w).dispose();
+    const grads = { [w.name]: tf.tensor2d([1, 1, 1, 1, 1, 1], [3, 2]) };
+    optimizer.applyGradients(grads);
+    tf.dispose(Object.values(grads));
+    assert.deepEqual([...w.dataSync()], [0, -1, -1, 0, 0, 0]);
+    const y = tf.matMul(x, w);
+    assert.deepEqual([...y.dataSync()], [-2, -1, -5, -4]);
+    y.dispose();
+  } finally {
+    optimizer.dispose();
+    tf.dispose([x, w]);
+  }
+});
