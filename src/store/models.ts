@@ -150,7 +150,8 @@ export class ModelStore {
     return rows.map((r) => r.id);
   }
 
-  async delete(id: string): Promise<void> {
-    await this.db.query('DELETE FROM models WHERE id = $1', [id]);
+  /** In the caller's transaction, which records the files to remove (src/artifacts/pending-deletes.ts). */
+  async delete(q: Queryable, id: string): Promise<void> {
+    await q.query('DELETE FROM models WHERE id = $1', [id]);
   }
 }

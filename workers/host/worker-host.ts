@@ -167,9 +167,10 @@ export class WorkerHost {
         const { report } = m;
         const baseModelId = job.data.baseModelId;
         const datasetId = job.data.data.train?.id;
-        const path = m.path;
+        // the same name on every host: one cache, one row, however many hosts hold a copy
+        const path = m.path === undefined ? undefined : this.opts.artifacts.relativePath(m.path);
         // a built cache's bytes count against the tenant's storage quota until its base or dataset goes
-        const bytes = path === undefined ? 0 : await directoryBytes(path);
+        const bytes = m.path === undefined ? 0 : await directoryBytes(m.path);
         const record = (q: Queryable) =>
           path === undefined || baseModelId === undefined || datasetId === undefined
             ? Promise.resolve()

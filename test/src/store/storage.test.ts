@@ -49,7 +49,7 @@ test("a tenant uses the bytes of its ready datasets, its models and its jobs' ch
     await store.models.insert(store.db, { id: 'mdl_a', ...model, bytes: 4 }, 'ta');
     assert.equal(await storageUsed(store.db, 'ta'), 1000 + 200 + 30 + 4);
     assert.equal(await storageUsed(store.db, 'tb'), 5000);
-    await store.datasets.delete('ds_a');
+    await store.datasets.delete(store.db, 'ds_a');
     assert.equal(await storageUsed(store.db, 'ta'), 200 + 30 + 4);
     assert.equal(await storageUsed(store.db, 'nobody'), 0);
     // a predict job's file, recorded in its result, counts while the job is kept and goes with it
