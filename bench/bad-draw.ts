@@ -185,7 +185,9 @@ for (const seed of seeds) {
 console.log(
   `\nTarget accuracy vs source only (points); per validator: does its final value flag the run (worse than source only's), and early stopping on it (the epoch it keeps); "pick": the final model each validator would choose among source only and the methods\n`,
 );
-console.log(`| seed | run | final vs source only | ${VALIDATOR_NAMES.map((v) => `${v} flags`).join(' | ')} | ${VALIDATOR_NAMES.map((v) => `stop on ${v}`).join(' | ')} |`);
+console.log(
+  `| seed | run | final vs source only | ${VALIDATOR_NAMES.map((v) => `${v} flags`).join(' | ')} | ${VALIDATOR_NAMES.map((v) => `stop on ${v}`).join(' | ')} |`,
+);
 console.log(`|---|---|---|${VALIDATOR_NAMES.map(() => '---').join('|')}|${VALIDATOR_NAMES.map(() => '---').join('|')}|`);
 for (const line of summary) console.log(line);
 log(

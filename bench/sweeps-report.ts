@@ -46,7 +46,6 @@ export interface SeedRun {
   sweepId: string;
 }
 
-
 /** The trial a validator picks: the best by its own goal among the trials that report it. */
 function pick(trials: Trial[], validator: string): Trial | undefined {
   const sign = VALIDATORS[validator as keyof typeof VALIDATORS].goal === 'maximize' ? 1 : -1;
@@ -155,4 +154,3 @@ ${reports.map((r) => r.markdown).join('\n\n')}`;
   console.log(body);
   await writeSection(run.out, 'sweeps', body);
 }
-

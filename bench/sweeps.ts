@@ -53,8 +53,6 @@ const VALIDATOR_SAMPLE = 500;
 const PARALLEL = 3;
 const log = (line: string) => console.error(`[${new Date().toISOString().slice(11, 19)}] ${line}`);
 
-
-
 async function call(method: string, path: string, body?: unknown): Promise<any> {
   const res = await fetch(url + path, {
     method,
@@ -105,7 +103,11 @@ const SHIFT = { n: quick ? 400 : 4000, epochs: quick ? 1 : 4 };
 const FEW = { n: quick ? 600 : 6000, epochs: quick ? 2 : 12 };
 const SHIFTS = {
   rotated: { title: 'MNIST → MNIST rotated 30°', transform: { rotate: 30 }, what: 'turned 30° counter-clockwise' },
-  shrunk: { title: 'MNIST → digits shrunk to 75% and moved', transform: { scale: 0.75, translate: { x: 2, y: 2 } }, what: 'shrunk to 75% and moved 2 pixels right and down' },
+  shrunk: {
+    title: 'MNIST → digits shrunk to 75% and moved',
+    transform: { scale: 0.75, translate: { x: 2, y: 2 } },
+    what: 'shrunk to 75% and moved 2 pixels right and down',
+  },
 };
 /** What the report says about each case: pure, so that --from-log can write the report without the service. */
 const TEXT: Record<CaseName, CaseText> = {
@@ -176,7 +178,10 @@ async function fewLabelsCase(): Promise<Case> {
   const lower = await dataset('few-0-4', { from: trainPool, transform: { classes: { keep: range(5) } } });
   const upperPool = await dataset('few-5-9-pool', { from: trainPool, transform: { classes: { keep: upper } } });
   const source = await dataset('few-5-9-labelled', { from: upperPool, transform: { split: { part: 'train', fraction: 0.5 }, subset: { perClass: 10 } } });
-  const validation = await dataset('few-5-9-validation', { from: upperPool, transform: { split: { part: 'validation', fraction: 0.5 }, subset: { perClass: 10 } } });
+  const validation = await dataset('few-5-9-validation', {
+    from: upperPool,
+    transform: { split: { part: 'validation', fraction: 0.5 }, subset: { perClass: 10 } },
+  });
   const target = await dataset('few-5-9-unlabelled', { from: upperPool, transform: { split: { part: 'validation', fraction: 0.5 } } });
   const targetTest = await dataset('few-5-9-test', {
     from: await dataset('few-test-pool', { builtin: 'mnist', split: 'test', limit: n / 3 }),
@@ -228,7 +233,8 @@ async function runSeed(c: Case, seed: number): Promise<SeedRun> {
   );
   const jobs = await Promise.all(sweep.trials.map(async (t: any) => ({ t, job: await call('GET', `/v1/jobs/${t.jobId}`) })));
   const failed = jobs.filter(({ job }) => job.status !== 'succeeded');
-  if (failed.length > 0) log(`${c.name} seed ${seed}: ${failed.length} trials did not succeed: ${failed.map(({ job }) => `${job.id} ${job.status}`).join(', ')}`);
+  if (failed.length > 0)
+    log(`${c.name} seed ${seed}: ${failed.length} trials did not succeed: ${failed.map(({ job }) => `${job.id} ${job.status}`).join(', ')}`);
   const trials = jobs
     .filter(({ job }) => job.status === 'succeeded')
     .map(({ t, job }) => ({
@@ -241,7 +247,9 @@ async function runSeed(c: Case, seed: number): Promise<SeedRun> {
   // every trial as a JSON line on stderr, for other readings of the same run
   for (const t of trials) console.error(JSON.stringify({ case: c.name, seed, method: t.method, weight: t.weight, ...t.metrics }));
   console.error(JSON.stringify({ case: c.name, seed, noAdaptation: reference, sweepId: sweep.id }));
-  log(`${c.name} seed ${seed}: sweep ${sweep.id} ${sweep.status}, ${trials.length} trials; no adaptation ${num(reference * 100, 1)}%, oracle ${sweep.best?.reason}`);
+  log(
+    `${c.name} seed ${seed}: sweep ${sweep.id} ${sweep.status}, ${trials.length} trials; no adaptation ${num(reference * 100, 1)}%, oracle ${sweep.best?.reason}`,
+  );
   return { seed, trials, noAdaptation: reference, sweepId: sweep.id };
 }
 

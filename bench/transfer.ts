@@ -140,9 +140,7 @@ try {
     const finetune = (strategy: Record<string, unknown>) => ({ type: 'finetune', model: { base }, strategy, data, hyperparameters });
     results
       .get(ROWS[0])!
-      .push(
-        await run(`scratch s${seed}`, { type: 'train', model: { architecture: { kind: 'cnn', filters: [8, 16], hidden: [64] } }, data, hyperparameters }),
-      );
+      .push(await run(`scratch s${seed}`, { type: 'train', model: { architecture: { kind: 'cnn', filters: [8, 16], hidden: [64] } }, data, hyperparameters }));
     const head = finetune({ kind: 'freeze', newHead: true, featureLayer: FEATURE_LAYER });
     const first = await run(`new head s${seed}`, head);
     results.get(ROWS[1])!.push(first);
@@ -150,7 +148,9 @@ try {
       built = first;
       reused = await run(`new head s${seed}, again`, head);
     }
-    results.get(ROWS[2])!.push(await run(`last block s${seed}`, finetune({ kind: 'freeze', newHead: true, featureLayer: FEATURE_LAYER, trainFrom: TRAIN_FROM })));
+    results
+      .get(ROWS[2])!
+      .push(await run(`last block s${seed}`, finetune({ kind: 'freeze', newHead: true, featureLayer: FEATURE_LAYER, trainFrom: TRAIN_FROM })));
   }
 } finally {
   clearInterval(sampler);

@@ -41,7 +41,15 @@ export async function estimateInput(task: TrainingTask): Promise<EstimateInput> 
     data: task.data,
     ...(base ? { base } : {}),
     ...(task.baseModelDirs ? { bases: task.baseModelDirs.length } : {}),
-    ...(task.predictions ? { predictions: { format: task.predictions.format, classes: task.predictions.classes, ...(task.predictions.topK !== undefined ? { topK: task.predictions.topK } : {}) } } : {}),
+    ...(task.predictions
+      ? {
+          predictions: {
+            format: task.predictions.format,
+            classes: task.predictions.classes,
+            ...(task.predictions.topK !== undefined ? { topK: task.predictions.topK } : {}),
+          },
+        }
+      : {}),
   };
 }
 

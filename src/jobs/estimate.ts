@@ -477,8 +477,7 @@ export function estimateJob(input: EstimateInput): JobEstimate {
   const inputValues = product(train.featureShape) * (usesTarget ? 2 * rows : rows);
   // What a step keeps of the frozen part (see frozenPart): its outputs only, or its inference values too.
   const frozenValues = part.cached ? rows * part.boundary : rows * (part.keptPerExample + part.boundary) + (part.frozen.length > 0 ? inputValues : 0);
-  const forwardBackward =
-    rows * live.reduce((n, l) => n + layerValues(l), 0) + (part.frozen.length > 0 ? frozenValues : inputValues) + stepValues;
+  const forwardBackward = rows * live.reduce((n, l) => n + layerValues(l), 0) + (part.frozen.length > 0 ? frozenValues : inputValues) + stepValues;
   // Gradients and the kernels transposed for dx live alongside the backward's values.
   const stepPeak = (forwardBackward + 2 * trained) * FLOAT;
   const updatePeak = (trained + update * trained) * FLOAT;
@@ -537,7 +536,8 @@ function headOnFeatureLayer(layers: Layer[], featureLayer: string, spec: JobSpec
   let size = kept[at].output;
   const dropout = (spec.strategy?.head?.dropout ?? 0) > 0;
   for (const [i, units] of [...(spec.strategy?.head?.hidden ?? []), numClasses].entries()) {
-    if (dropout) kept.push({ name: `head_dropout_${i + 1}`, kind: 'activation', input: size, output: size, trainable: 0, statistics: 0, macs: size, random: true });
+    if (dropout)
+      kept.push({ name: `head_dropout_${i + 1}`, kind: 'activation', input: size, output: size, trainable: 0, statistics: 0, macs: size, random: true });
     kept.push({ name: `head_dense_${i + 1}`, kind: 'dense', input: size, output: units, trainable: size * units + units, statistics: 0, macs: size * units });
     size = units;
   }

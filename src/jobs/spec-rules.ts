@@ -104,10 +104,7 @@ function checkSpec(spec: JobSpec, problem: Problem): void {
   }
   for (const role of required) {
     if (spec.data[role] === undefined)
-      problem(
-        `/data/${role}`,
-        `is required for ${article(type)} job${role === 'target' ? ` with method ${method?.kind}` : ''}`,
-      );
+      problem(`/data/${role}`, `is required for ${article(type)} job${role === 'target' ? ` with method ${method?.kind}` : ''}`);
   }
   if (spec.data.targetLabelled && spec.data.target === undefined) problem('/data/targetLabelled', 'needs data.target');
 

@@ -161,7 +161,11 @@ export const JobSpec = Type.Object(
       {
         architecture: Type.Optional(Architecture),
         base: Type.Optional(
-          Type.String({ minLength: 1, maxLength: 64, description: 'id of the model to start from (finetune, domain_adaptation), to evaluate or to predict with' }),
+          Type.String({
+            minLength: 1,
+            maxLength: 64,
+            description: 'id of the model to start from (finetune, domain_adaptation), to evaluate or to predict with',
+          }),
         ),
         bases: Type.Optional(
           Type.Array(Type.String({ minLength: 1, maxLength: 64 }), {

@@ -82,8 +82,8 @@ export const Asha = Type.Object(
   {
     kind: Type.Literal('asha', {
       description:
-        '`asha`: asynchronous successive halving (Li et al., MLSys 2020), as an early-stopping rule (as Ray Tune\'s ASHAScheduler): rungs at epochs minEpochs x reductionFactor^k; ' +
-        "a trial reaching a rung goes on only if its objective there is in the top 1/reductionFactor of the values the other trials had at that rung, else it is stopped; a trial no other has reached the rung before goes on",
+        "`asha`: asynchronous successive halving (Li et al., MLSys 2020), as an early-stopping rule (as Ray Tune's ASHAScheduler): rungs at epochs minEpochs x reductionFactor^k; " +
+        'a trial reaching a rung goes on only if its objective there is in the top 1/reductionFactor of the values the other trials had at that rung, else it is stopped; a trial no other has reached the rung before goes on',
     }),
     minEpochs: Type.Optional(Type.Integer({ minimum: 1, maximum: 1000, description: 'the first rung: epochs every trial runs; default 1' })),
     reductionFactor: Type.Optional(

@@ -254,7 +254,12 @@ export function checkCompatible(model: tf.LayersModel, data: DatasetFiles, param
   checkTakes(model, data, param);
   const output = model.outputs[0].shape;
   if (output.length !== 2 || output[1] !== data.numClasses) {
-    throw incompatible(model, data, param, `its output has shape [${output.map((d) => d ?? '?').join(', ')}]; expected [?, ${data.numClasses}] (one logit per class)`);
+    throw incompatible(
+      model,
+      data,
+      param,
+      `its output has shape [${output.map((d) => d ?? '?').join(', ')}]; expected [?, ${data.numClasses}] (one logit per class)`,
+    );
   }
 }
 

@@ -28,7 +28,8 @@ export async function runPredictions(task: TrainingTask, backend: string, report
   if (baseModelDir === undefined || baseModelId === undefined) {
     throw new TrainingError('invalid_spec', 'a predict job needs a base model, but the task has none', { param: '/model/base' });
   }
-  if (out === undefined) throw new TrainingError('invalid_spec', 'a predict job needs the predictions file to write, but the task has none', { param: '/output' });
+  if (out === undefined)
+    throw new TrainingError('invalid_spec', 'a predict job needs the predictions file to write, but the task has none', { param: '/output' });
   const input = await loadDataset(files, PARAM);
   // loadModel turns a softmax output into logits; the softmax is applied below either way, as the predict route's child does
   const { model, notes } = await loadModel(baseModelDir);

@@ -75,7 +75,8 @@ export class ConversionLeases {
     }
     const imports = await store.models.failAbandoned(this.timing.staleAfterMs, {
       code: 'interrupted',
-      message: 'the service process importing this model stopped before it finished fetching and checking it; import it again (POST /v1/models with the same source.url)',
+      message:
+        'the service process importing this model stopped before it finished fetching and checking it; import it again (POST /v1/models with the same source.url)',
       pointer: '/source/url',
     });
     for (const id of imports) {

@@ -16,9 +16,9 @@ const routes: FastifyPluginAsyncTypebox = async (app) => {
       tags: ['jobs'],
       summary: "Download a predict job's predictions",
       description:
-        'The file a succeeded `predict` job wrote, one row per example of its `data.input` in the dataset\'s order, each with its classes by falling probability as `POST /v1/models/{id}/predict` answers: ' +
+        "The file a succeeded `predict` job wrote, one row per example of its `data.input` in the dataset's order, each with its classes by falling probability as `POST /v1/models/{id}/predict` answers: " +
         '`application/x-ndjson` (`{"index": 0, "classes": [{"class": "cat", "probability": 0.93}, ...]}` per line) or `text/csv` ' +
-        '(`index,class_1,probability_1,...` with a header line), as `output.format` asked. Its size is in the job\'s `result.predictions`; ' +
+        "(`index,class_1,probability_1,...` with a header line), as `output.format` asked. Its size is in the job's `result.predictions`; " +
         "it counts in the tenant's storage quota. **404** for an unknown job or another tenant's; **409** for a job that is not a predict job or has not succeeded.",
       params: IdParams,
       response: {
@@ -35,7 +35,12 @@ const routes: FastifyPluginAsyncTypebox = async (app) => {
       }
       const file = job.result?.predictions;
       if (job.status !== 'succeeded' || file === undefined) {
-        throw new HttpProblem(409, 'not_ready', 'Predictions not ready', `job ${job.id} is ${job.status}; its predictions can be downloaded once it has succeeded`);
+        throw new HttpProblem(
+          409,
+          'not_ready',
+          'Predictions not ready',
+          `job ${job.id} is ${job.status}; its predictions can be downloaded once it has succeeded`,
+        );
       }
       const name = predictionsFileName(file.format);
       const { body, bytes } = await artifacts.openFile(artifacts.predictionsDir(job.id), name);

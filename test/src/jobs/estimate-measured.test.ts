@@ -218,4 +218,3 @@ describe('the cost estimate against a training child', () => {
     });
   });
 });
-

@@ -21,7 +21,11 @@ let data: { train: string; test: string };
 before(async () => {
   h = await startHarness();
   data = await registerMnist(h, 300, 120);
-  const trained = await h.request('POST', '/v1/jobs', trainSpec(data, { hyperparameters: { epochs: 1, batchSize: 32, seed: 3, optimizer: { name: 'adam', learningRate: 0.003 } } }));
+  const trained = await h.request(
+    'POST',
+    '/v1/jobs',
+    trainSpec(data, { hyperparameters: { epochs: 1, batchSize: 32, seed: 3, optimizer: { name: 'adam', learningRate: 0.003 } } }),
+  );
   assert.equal(trained.status, 202, JSON.stringify(trained.body));
   const job = await waitForJob(h, trained.body.id, 300_000);
   assert.equal(job.status, 'succeeded', JSON.stringify(job.error));
@@ -62,19 +66,29 @@ test('jsonl: one row per example in the dataset order, classes by falling probab
   assert.equal(file.type, 'application/x-ndjson');
   assert.equal(Number(file.length), job.result.predictions.bytes);
   assert.ok(job.result.predictions.bytes <= created.body.estimate.outputBytes, 'within the bound admitted');
-  const rows = file.text.trimEnd().split('\n').map((l) => JSON.parse(l));
+  const rows = file.text
+    .trimEnd()
+    .split('\n')
+    .map((l) => JSON.parse(l));
   assert.equal(rows.length, 120);
   rows.forEach((row, i) => {
     assert.equal(row.index, i);
     assert.equal(row.classes.length, 10);
     const p = row.classes.map((c: any) => c.probability);
-    assert.deepEqual(p, [...p].sort((a: number, b: number) => b - a));
+    assert.deepEqual(
+      p,
+      [...p].sort((a: number, b: number) => b - a),
+    );
     assert.ok(Math.abs(p.reduce((a: number, b: number) => a + b, 0) - 1) < 1e-5);
   });
   // the same stored examples through the predict route: the same classes, the same probabilities
   const answered = await routePredictions(8);
   answered.forEach((a, i) => {
-    assert.deepEqual(rows[i].classes.map((c: any) => c.class), a.classes.map((c: any) => c.class), `example ${i}`);
+    assert.deepEqual(
+      rows[i].classes.map((c: any) => c.class),
+      a.classes.map((c: any) => c.class),
+      `example ${i}`,
+    );
     rows[i].classes.forEach((c: any, k: number) => assert.ok(Math.abs(c.probability - a.classes[k].probability) < 1e-5, `example ${i} class ${c.class}`));
   });
 });
@@ -97,7 +111,11 @@ test('csv with topK: a header, then the top classes of each example in order', a
     assert.equal(Number(cells[0]), i);
     const p = [cells[2], cells[4], cells[6]].map(Number);
     assert.ok(p[0] >= p[1] && p[1] >= p[2] && p[0] + p[1] + p[2] <= 1 + 1e-5, line);
-    if (i < answered.length) assert.deepEqual([cells[1], cells[3], cells[5]], answered[i].classes.slice(0, 3).map((c: any) => c.class));
+    if (i < answered.length)
+      assert.deepEqual(
+        [cells[1], cells[3], cells[5]],
+        answered[i].classes.slice(0, 3).map((c: any) => c.class),
+      );
   });
 });
 
