@@ -15,7 +15,7 @@ import path from 'node:path';
 import { parseArgs } from 'node:util';
 import type { Architecture, Hyperparameters, JobSpec } from '../src/schemas/job.js';
 import type { AdaptationMethod } from '../src/schemas/methods.js';
-import { VALIDATOR_NAMES, VALIDATORS } from '../src/jobs/validators.js';
+import { VALIDATOR_NAMES, VALIDATORS, type ValidatorName } from '../src/jobs/validators.js';
 import type { TrainingData, TrainingMessage, TrainingTask } from '../src/jobs/task.js';
 import { loadDataset } from '../workers/training/data.js';
 import { evaluate } from '../workers/training/evaluate.js';
@@ -150,6 +150,46 @@ console.log(`\n| seed | method | epoch | target acc | ${VALIDATOR_NAMES.map((v) 
 console.log(`|---|---|---|---|${VALIDATOR_NAMES.map(() => '---').join('|')}|`);
 for (const r of rows)
   console.log(`| ${r.seed} | ${r.label} | ${r.epoch} | ${cell(r.m.targetAccuracy)} | ${VALIDATOR_NAMES.map((v) => cell(r.m[v])).join(' | ')} |`);
+
+// What a user without target labels would have seen. A run is "bad" when its final model is below
+// source only on the target test set; a validator flags a run when its final value is worse than
+// the source-only base's (the adaptation made it worse by the validator's own measure); early
+// stopping on a validator keeps the epoch where it was best.
+const worse = (v: ValidatorName, a: number, b: number) => (VALIDATORS[v].goal === 'maximize' ? a < b : a > b);
+const points = (x: number) => `${x >= 0 ? '+' : ''}${(100 * x).toFixed(1)}`;
+const summary: string[] = [];
+for (const seed of seeds) {
+  const base = rows.find((r) => r.seed === seed && r.label === 'source only');
+  if (base === undefined) continue;
+  for (const { label } of methods) {
+    const epochsOf = rows.filter((r) => r.seed === seed && r.label === label);
+    const last = epochsOf.at(-1);
+    if (last === undefined) continue;
+    const flags = VALIDATOR_NAMES.map((v) => (worse(v, last.m[v], base.m[v]) ? 'flags' : '-'));
+    const stopped = VALIDATOR_NAMES.map((v) => {
+      const kept = epochsOf.reduce((a, b) => (worse(v, a.m[v], b.m[v]) ? b : a));
+      return `${points(kept.m.targetAccuracy - base.m.targetAccuracy)} (e${kept.epoch})`;
+    });
+    const delta = last.m.targetAccuracy - base.m.targetAccuracy;
+    summary.push(`| ${seed} | ${label} | ${points(delta)}${delta < 0 ? ' **bad**' : ''} | ${flags.join(' | ')} | ${stopped.join(' | ')} |`);
+  }
+  // each validator's pick among the final models of every method and the source-only base
+  const finals = [base, ...methods.flatMap(({ label }) => rows.filter((r) => r.seed === seed && r.label === label).slice(-1))];
+  const best = finals.reduce((a, b) => (b.m.targetAccuracy > a.m.targetAccuracy ? b : a));
+  const picks = VALIDATOR_NAMES.map((v) => {
+    const p = finals.reduce((a, b) => (worse(v, a.m[v], b.m[v]) ? b : a));
+    return `${p.label} ${points(p.m.targetAccuracy - base.m.targetAccuracy)}`;
+  });
+  summary.push(`| ${seed} | **pick** (oracle: ${best.label} ${points(best.m.targetAccuracy - base.m.targetAccuracy)}) | | ${picks.join(' | ')} | |`);
+}
+console.log(
+  `\nTarget accuracy vs source only (points); per validator: does its final value flag the run (worse than source only's), and early stopping on it (the epoch it keeps); "pick": the final model each validator would choose among source only and the methods\n`,
+);
+console.log(
+  `| seed | run | final vs source only | ${VALIDATOR_NAMES.map((v) => `${v} flags`).join(' | ')} | ${VALIDATOR_NAMES.map((v) => `stop on ${v}`).join(' | ')} |`,
+);
+console.log(`|---|---|---|${VALIDATOR_NAMES.map(() => '---').join('|')}|${VALIDATOR_NAMES.map(() => '---').join('|')}|`);
+for (const line of summary) console.log(line);
 log(
   `load ${os
     .loadavg()

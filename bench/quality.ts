@@ -28,7 +28,7 @@ import type { AdaptationMethod, Strategy } from '../src/schemas/methods.js';
 import type { DatasetFiles, TrainingData, TrainingTask } from '../src/jobs/task.js';
 import { runTraining } from '../workers/training/training-loop.js';
 import { MNIST_DIR, mnistDataset, readMnist } from './mnist.js';
-import { TRANSFER_END, TRANSFER_START } from './transfer-markers.js';
+import { ownedSections } from './doc-sections.js';
 import { findTorchPython } from './processes.js';
 
 process.env.TFJS_BACKEND ||= 'wasm';
@@ -164,7 +164,7 @@ async function seedExample(): Promise<{ tfjs: Figure; pytorch: Figure | undefine
 
 const DA_ARCHITECTURE: Architecture = { kind: 'mlp', hidden: [256, 128], activation: 'relu', batchNorm: true };
 const DA_METHODS: { label: string; method: AdaptationMethod }[] = [
-  // a lighter domain loss than the default 1: 0.3 adapts clearly better here (a 3-seed sweep of 1, 0.3 and a wider classifier)
+  // 0.3, not the default 1: chosen by target-test labels (an oracle; the report says so, and bench:sweeps shows the validators' choices)
   { label: 'dann', method: { kind: 'dann', weight: 0.3 } },
   // on the logits, as Sun & Saenko apply it (to fc8)
   { label: 'coral', method: { kind: 'coral', featureLayer: 'logits' } },
@@ -356,7 +356,11 @@ and target), 4 epochs, from scratch; each method with its defaults but where the
 Source only is a train job on the source, evaluated on the target test set. multi_source uses a second
 labelled domain, the source digits turned 15°: it fine-tunes the mean of the source-only model and a model
 trained on that domain (lambda 100) on the source, without target data. dann's weight 0.3 was chosen over
-the default 1 (+0.6 points) by a sweep on these seeds. adabn changes nothing but the batch-norm statistics, and
+the default 1 (+0.6 points) by a sweep on these seeds **scored by target-test labels**, an oracle a user
+without target labels does not have: the row is an upper bound for dann, not a recipe. What the label-free
+validators choose instead is in "Choosing the method and its weight without target labels" below (there, on a
+smaller MLP and one seed, \`entropy\` chose dann's weight 0.3 as the target labels did, \`im\` and \`valAccuracy\` 0.1,
+\`dev\` the default 1, \`snd\` 3). adabn changes nothing but the batch-norm statistics, and
 under this geometric shift the target's statistics cost accuracy (on both domains).
 
 | method | target accuracy | vs source only | source accuracy | parameters |
@@ -381,10 +385,9 @@ from scratch is a train job of the same CNN.
 | --- | --- | --- |
 ${few.map((r) => `| ${r.label}${FEW_STRATEGIES.find((s) => s.label === r.label) ? ` (${JSON.stringify(FEW_STRATEGIES.find((s) => s.label === r.label)!.strategy).replace(/"/g, '')})` : ''} | ${pct(r.accuracy)} | ${r.label === 'from scratch' ? '' : delta(r.accuracy, scratch.accuracy)} |`).join('\n')}
 `;
-  // bench:transfer's section (bench/transfer.ts) is its own: kept as it stands
-  const existing = await readFile(args.out, 'utf8').catch(() => '');
-  const transfer = existing.slice(existing.indexOf(TRANSFER_START), existing.indexOf(TRANSFER_END) + TRANSFER_END.length);
-  await writeFile(args.out, existing.includes(TRANSFER_START) && existing.includes(TRANSFER_END) ? `${markdown.trimEnd()}\n\n${transfer}\n` : markdown);
+  // the sections of bench:transfer and bench:sweeps are theirs: kept as they stand
+  const kept = ownedSections(await readFile(args.out, 'utf8').catch(() => ''));
+  await writeFile(args.out, [markdown.trimEnd(), ...kept].join('\n\n') + '\n');
   log(`wrote ${args.out}`);
   for (const c of checks) log(`${c.ok ? 'ok' : 'FAIL'}: ${c.text}`);
   if (checks.some((c) => !c.ok)) process.exitCode = 1;

@@ -1,20 +1,24 @@
 /**
- * Model selection without target labels, through the service's sweeps: on MNIST -> MNIST rotated
- * 30 degrees (the rotated-digits case of bench/quality.ts), a grid sweep over adaptation methods
- * and their weights, and for each validator (an epoch metric that needs no target label, e.g.
- * valAccuracy, and the unsupervised validators once the training loop reports them) the target
- * accuracy of the trial it picks, against the oracle (the best trial by target labels) and the
- * defaults (each method at its default weight), with its Spearman rank correlation with target
- * accuracy across the trials. Prints a markdown table; writes nothing into docs/.
+ * Model selection without target labels, through the service's sweeps (issue 14, item 3): on three
+ * shifts, a grid sweep over adaptation methods and their weights per seed, and for each label-free
+ * validator (entropy, im, snd, dev, valAccuracy: epoch metrics that never read a target label) the
+ * target accuracy of the trial it picks, against the oracle (the best trial by target labels) and
+ * the defaults (each method at its default weight), with its Spearman rank correlation with target
+ * accuracy across the trials. Writes its own section of docs/benchmarks.md (bench/doc-sections.ts).
  *
- *   npm run bench:sweeps [-- --seeds 1,2] [--quick]
+ *   npm run bench:sweeps [-- --seeds 1,2,3] [--cases rotated,few-labels,shrunk] [--quick] [--out docs/benchmarks.md]
+ *
+ * The cases: `rotated` (MNIST -> MNIST turned 30°, bench:quality's shift), `few-labels` (bench:quality's
+ * few-label case: a CNN pretrained on digits 0-4 adapted to 5-9 from 10 labels per class and unlabelled
+ * 5-9 digits) and `shrunk` (MNIST -> digits shrunk to 75% and moved 2 pixels right and down). Small
+ * sizes, so that the whole run takes tens of minutes on a loaded 2-core machine.
  *
  * It runs the whole service in this process (API, worker host, training children) on a temporary
  * data directory and a redis-server of its own, as test/helpers/harness.ts does. --quick is a tiny
- * configuration (a few hundred examples, one epoch, two methods and two weights) to try the script.
+ * configuration (two methods, two weights, one epoch) to try the script.
  */
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import os from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { pino } from 'pino';
@@ -22,27 +26,32 @@ import { loadConfig } from '../src/config.js';
 import { freePort, startRedisServer } from '../src/queue/redis-server.js';
 import { METHOD_DEFAULTS } from '../src/schemas/methods.js';
 import { startService } from '../src/server.js';
-import { OBJECTIVE_METRICS } from '../src/sweeps/objective.js';
-import { num, spearman } from './stats.js';
+import { num } from './stats.js';
+import { writeReport, type CaseText, type SeedRun } from './sweeps-report.js';
 
-const mean = (xs: number[]) => (xs.length === 0 ? NaN : xs.reduce((a, b) => a + b, 0) / xs.length);
-
-const args = parseArgs({ options: { seeds: { type: 'string', default: '1,2' }, quick: { type: 'boolean', default: false } } }).values;
+const CASES = ['rotated', 'few-labels', 'shrunk'] as const;
+type CaseName = (typeof CASES)[number];
+const args = parseArgs({
+  options: {
+    seeds: { type: 'string', default: '1,2,3' },
+    cases: { type: 'string', default: CASES.join(',') },
+    quick: { type: 'boolean', default: false },
+    out: { type: 'string', default: 'docs/benchmarks.md' },
+    'from-log': { type: 'string' },
+  },
+}).values;
 const seeds = args.seeds.split(',').map(Number);
 if (!seeds.every((s) => Number.isInteger(s) && s >= 0)) throw new Error(`--seeds is '${args.seeds}'; expected non-negative integers separated by commas`);
+const cases = args.cases.split(',') as CaseName[];
+for (const c of cases) if (!CASES.includes(c)) throw new Error(`--cases names '${c}'; expected some of ${CASES.join(', ')}`);
 const quick = args.quick;
-const size = quick
-  ? { train: 400, test: 200, epochs: 1, methods: ['coral', 'mmd'], weights: [0.3, METHOD_DEFAULTS.weight] }
-  : { train: 10_000, test: 2000, epochs: 5, methods: ['dann', 'coral', 'mmd'], weights: [0.1, 0.3, METHOD_DEFAULTS.weight, 3, 10] };
-/** Metrics that never look at target labels and mean the same for every method (not a method's own loss): what a user without labels can select by. Extended as validators land in OBJECTIVE_METRICS. */
-const LABEL_FREE = Object.keys(OBJECTIVE_METRICS).filter((m) => OBJECTIVE_METRICS[m].when === 'epoch' && !['loss', 'accuracy', 'coral', 'mmd'].includes(m));
+const command = `npm run bench:sweeps${process.argv.length > 2 ? ` -- ${process.argv.slice(2).join(' ')}` : ''}`;
+const GRID = quick
+  ? { methods: ['coral', 'mmd'], weights: [0.3, METHOD_DEFAULTS.weight] }
+  : { methods: ['dann', 'cdan', 'coral', 'mmd', 'mcc'], weights: [0.1, 0.3, METHOD_DEFAULTS.weight, 3] };
+const VALIDATOR_SAMPLE = 500;
+const PARALLEL = 3;
 const log = (line: string) => console.error(`[${new Date().toISOString().slice(11, 19)}] ${line}`);
-
-const dataDir = mkdtempSync(join(tmpdir(), 'tfjs-adapt-bench-sweeps-'));
-const redis = await startRedisServer(join(dataDir, 'redis'), { port: await freePort() });
-const config = loadConfig({ DATA_DIR: dataDir, PORT: '0', REDIS_URL: redis.url, LOG_LEVEL: 'warn', MAX_ACTIVE_JOBS_PER_TENANT: '1000' });
-const service = await startService(config, 'all', pino({ level: 'warn' }));
-const url = service.url!;
 
 async function call(method: string, path: string, body?: unknown): Promise<any> {
   const res = await fetch(url + path, {
@@ -55,86 +64,251 @@ async function call(method: string, path: string, body?: unknown): Promise<any> 
   return json;
 }
 
-async function ready(id: string): Promise<string> {
+async function until<T>(read: () => Promise<T>, done: (x: T) => boolean): Promise<T> {
   for (;;) {
-    const d = await call('GET', `/v1/datasets/${id}`);
-    if (d.status === 'ready') return id;
-    if (d.status === 'failed') throw new Error(`dataset ${id} failed: ${JSON.stringify(d.error)}`);
-    await new Promise((r) => setTimeout(r, 200));
+    const x = await read();
+    if (done(x)) return x;
+    await new Promise((r) => setTimeout(r, 1000));
   }
 }
 
-const dataset = async (name: string, source: unknown) => ready((await call('POST', '/v1/datasets', { name, source })).id);
-
-interface Row {
-  validator: string;
-  picked: number[];
-  oracle: number[];
-  defaults: number[];
-  rho: number[];
+async function dataset(name: string, source: unknown): Promise<string> {
+  const { id } = await call('POST', '/v1/datasets', { name, source });
+  const d = await until(
+    () => call('GET', `/v1/datasets/${id}`),
+    (d: any) => d.status !== 'validating',
+  );
+  if (d.status !== 'ready') throw new Error(`dataset ${name} is ${d.status}: ${JSON.stringify(d.error)}`);
+  return id;
 }
+
+async function job(spec: unknown): Promise<any> {
+  const { id } = await call('POST', '/v1/jobs', spec);
+  const j = await until(
+    () => call('GET', `/v1/jobs/${id}`),
+    (j: any) => ['succeeded', 'failed', 'cancelled'].includes(j.status),
+  );
+  if (j.status !== 'succeeded') throw new Error(`job ${id} ended ${j.status}: ${JSON.stringify(j.error)}`);
+  return j;
+}
+
+/** One case: what the report says about it, its sweep template for a seed (method and weight filled in by the grid) and the no-adaptation job. */
+interface Case extends CaseText {
+  template(seed: number): Record<string, unknown>;
+  /** the same model trained on the labelled source alone, scored on the target test set */
+  noAdaptation(seed: number): Record<string, unknown>;
+}
+
+const SHIFT = { n: quick ? 400 : 4000, epochs: quick ? 1 : 4 };
+const FEW = { n: quick ? 600 : 6000, epochs: quick ? 2 : 12 };
+const SHIFTS = {
+  rotated: { title: 'MNIST → MNIST rotated 30°', transform: { rotate: 30 }, what: 'turned 30° counter-clockwise' },
+  shrunk: {
+    title: 'MNIST → digits shrunk to 75% and moved',
+    transform: { scale: 0.75, translate: { x: 2, y: 2 } },
+    what: 'shrunk to 75% and moved 2 pixels right and down',
+  },
+};
+/** What the report says about each case: pure, so that --from-log can write the report without the service. */
+const TEXT: Record<CaseName, CaseText> = {
+  rotated: shiftText('rotated'),
+  shrunk: shiftText('shrunk'),
+  'few-labels': {
+    name: 'few-labels',
+    title: 'Few labels: digits 0-4 → 5-9, 10 labels per class',
+    description:
+      `Base: the CNN of bench:quality (c) (conv 3x3 16 and 32 filters with 2x2 max pooling, dense 128, relu) trained one epoch on the digits 0-4 ` +
+      `of the first ${FEW.n} MNIST training digits (Adam lr 0.001, batch 64, seed 0, the same base for every seed). Source: 10 labelled examples of each of 5-9 ` +
+      `(classes remapped to 0-4, the base's head reused); target: the 5-9 digits of the other half of the pool, unlabelled; source validation: ` +
+      `10 labelled examples per class of that half; target test: the 5-9 digits of the first ${FEW.n / 3} test digits. Adam lr 0.001, batch 10, ` +
+      `${FEW.epochs} epochs (5 steps each), validatorSample ${VALIDATOR_SAMPLE}. The shift here is the one from few labels to the whole class distribution: ` +
+      `adaptation methods act as semi-supervised regularisers.`,
+  },
+};
+
+function shiftText(name: keyof typeof SHIFTS): CaseText {
+  const { title, what } = SHIFTS[name];
+  const n = SHIFT.n;
+  return {
+    name,
+    title,
+    description:
+      `Source: ${n / 2} MNIST training digits (labelled); target: ${n / 2} other training digits ${what}, unlabelled; source validation ` +
+      `(data.validation, for dev and valAccuracy): ${n / 4} upright test digits; target test: ${n / 4} other test digits ${what}. ` +
+      `MLP 784-128-10 relu from scratch, Adam lr 0.001, batch 64, ${SHIFT.epochs} epochs, validatorSample ${VALIDATOR_SAMPLE}.`,
+  };
+}
+
+const range = (n: number) => Array.from({ length: n }, (_, i) => String(i));
+
+/** MNIST -> a transformed MNIST: disjoint source and target halves of the first training digits, source validation and target test halves of the first test digits. */
+async function shiftCase(name: keyof typeof SHIFTS): Promise<Case> {
+  const { n, epochs } = SHIFT;
+  const shift = SHIFTS[name].transform;
+  const trainPool = await dataset(`${name}-train-pool`, { builtin: 'mnist', split: 'train', limit: n });
+  const testPool = await dataset(`${name}-test-pool`, { builtin: 'mnist', split: 'test', limit: n / 2 });
+  const half = (from: string, part: 'train' | 'validation', extra: Record<string, unknown> = {}) => ({
+    from,
+    transform: { split: { part, fraction: 0.5 }, ...extra },
+  });
+  const source = await dataset(`${name}-source`, half(trainPool, 'train'));
+  const target = await dataset(`${name}-target`, half(trainPool, 'validation', shift));
+  const validation = await dataset(`${name}-validation`, half(testPool, 'validation'));
+  const targetTest = await dataset(`${name}-target-test`, half(testPool, 'train', shift));
+  const model = { architecture: { kind: 'mlp', hidden: [128], activation: 'relu' } };
+  const hp = (seed: number) => ({ epochs, batchSize: 64, seed, optimizer: { name: 'adam', learningRate: 0.001 } });
+  return {
+    ...TEXT[name],
+    template: (seed) => ({
+      type: 'domain_adaptation',
+      model,
+      method: { kind: 'coral' },
+      data: { source, target, targetTest, validation },
+      hyperparameters: { ...hp(seed), validatorSample: VALIDATOR_SAMPLE },
+    }),
+    noAdaptation: (seed) => ({ type: 'train', model, data: { train: source, validation, test: targetTest }, hyperparameters: hp(seed) }),
+  };
+}
+
+/** bench:quality's few-label case as adaptation: a CNN pretrained on digits 0-4, 10 labels per class of 5-9 as the source, other 5-9 digits unlabelled as the target. */
+async function fewLabelsCase(): Promise<Case> {
+  const { n, epochs } = FEW;
+  const upper = ['5', '6', '7', '8', '9'];
+  const trainPool = await dataset('few-train-pool', { builtin: 'mnist', split: 'train', limit: n });
+  const lower = await dataset('few-0-4', { from: trainPool, transform: { classes: { keep: range(5) } } });
+  const upperPool = await dataset('few-5-9-pool', { from: trainPool, transform: { classes: { keep: upper } } });
+  const source = await dataset('few-5-9-labelled', { from: upperPool, transform: { split: { part: 'train', fraction: 0.5 }, subset: { perClass: 10 } } });
+  const validation = await dataset('few-5-9-validation', {
+    from: upperPool,
+    transform: { split: { part: 'validation', fraction: 0.5 }, subset: { perClass: 10 } },
+  });
+  const target = await dataset('few-5-9-unlabelled', { from: upperPool, transform: { split: { part: 'validation', fraction: 0.5 } } });
+  const targetTest = await dataset('few-5-9-test', {
+    from: await dataset('few-test-pool', { builtin: 'mnist', split: 'test', limit: n / 3 }),
+    transform: { classes: { keep: upper } },
+  });
+  const architecture = { kind: 'cnn', hidden: [128], filters: [16, 32] };
+  // one pretrained base for every seed: the seeds vary the adaptation, not the starting point
+  const pretrained = await job({
+    type: 'train',
+    model: { architecture },
+    data: { train: lower },
+    hyperparameters: { epochs: 1, batchSize: 64, seed: 0, optimizer: { name: 'adam', learningRate: 0.001 } },
+  });
+  const base = pretrained.result.modelId;
+  const hp = (seed: number) => ({ epochs, batchSize: 10, seed, optimizer: { name: 'adam', learningRate: 0.001 } });
+  return {
+    ...TEXT['few-labels'],
+    template: (seed) => ({
+      type: 'domain_adaptation',
+      model: { base },
+      method: { kind: 'coral' },
+      data: { source, target, targetTest, validation },
+      hyperparameters: { ...hp(seed), validatorSample: VALIDATOR_SAMPLE },
+    }),
+    noAdaptation: (seed) => ({
+      type: 'finetune',
+      model: { base },
+      strategy: { kind: 'full' },
+      data: { train: source, validation, test: targetTest },
+      hyperparameters: hp(seed),
+    }),
+  };
+}
+
+/** Runs one case's sweep and its no-adaptation job for one seed. */
+async function runSeed(c: Case, seed: number): Promise<SeedRun> {
+  const created = await call('POST', '/v1/sweeps', {
+    template: c.template(seed),
+    parameters: { '/method/kind': { values: GRID.methods }, '/method/weight': { values: GRID.weights } },
+    // the oracle: what a user without target labels cannot do; every validator is read off the same trials
+    objective: { metric: 'targetAccuracy' },
+    algorithm: 'grid',
+    maxParallel: PARALLEL,
+  });
+  const noAdaptation = job(c.noAdaptation(seed));
+  const sweep = await until(
+    () => call('GET', `/v1/sweeps/${created.id}`),
+    (s: any) => s.status !== 'running',
+  );
+  const jobs = await Promise.all(sweep.trials.map(async (t: any) => ({ t, job: await call('GET', `/v1/jobs/${t.jobId}`) })));
+  const failed = jobs.filter(({ job }) => job.status !== 'succeeded');
+  if (failed.length > 0)
+    log(`${c.name} seed ${seed}: ${failed.length} trials did not succeed: ${failed.map(({ job }) => `${job.id} ${job.status}`).join(', ')}`);
+  const trials = jobs
+    .filter(({ job }) => job.status === 'succeeded')
+    .map(({ t, job }) => ({
+      method: t.parameters['/method/kind'],
+      weight: t.parameters['/method/weight'],
+      target: job.result.metrics.targetAccuracy,
+      metrics: job.result.metrics,
+    }));
+  const reference = (await noAdaptation).result.metrics.testAccuracy;
+  // every trial as a JSON line on stderr, for other readings of the same run
+  for (const t of trials) console.error(JSON.stringify({ case: c.name, seed, method: t.method, weight: t.weight, ...t.metrics }));
+  console.error(JSON.stringify({ case: c.name, seed, noAdaptation: reference, sweepId: sweep.id }));
+  log(
+    `${c.name} seed ${seed}: sweep ${sweep.id} ${sweep.status}, ${trials.length} trials; no adaptation ${num(reference * 100, 1)}%, oracle ${sweep.best?.reason}`,
+  );
+  return { seed, trials, noAdaptation: reference, sweepId: sweep.id };
+}
+
+const runInfo = { command, seeds, cases, grid: GRID, quick, out: args.out };
+
+/**
+ * --from-log: the report of an earlier run from the lines it logged on stderr (a JSON line per
+ * trial and one per seed with the no-adaptation accuracy), e.g. of a run cut short before its end.
+ */
+if (args['from-log'] !== undefined) {
+  const lines = readFileSync(args['from-log'], 'utf8')
+    .split('\n')
+    .filter((l) => l.startsWith('{'))
+    .map((l) => JSON.parse(l));
+  const sections = cases.flatMap((name) => {
+    const runs = seeds.flatMap((seed): SeedRun[] => {
+      const mine = lines.filter((l) => l.case === name && l.seed === seed);
+      const reference = mine.find((l) => typeof l.noAdaptation === 'number');
+      const trials = mine
+        .filter((l) => typeof l.method === 'string')
+        .map(({ method, weight, ...metrics }) => ({ method, weight, target: metrics.targetAccuracy, metrics }));
+      return reference && trials.length > 0 ? [{ seed, trials, noAdaptation: reference.noAdaptation, sweepId: reference.sweepId }] : [];
+    });
+    return runs.length > 0 ? [{ c: TEXT[name], runs }] : [];
+  });
+  const done = sections.map((s) => `${s.c.name} seeds ${s.runs.map((r) => r.seed).join(', ')}`).join('; ');
+  await writeReport(sections, { ...runInfo, minutes: 'n/a', note: `Written from the log of a run cut short (\`--from-log\`): it holds ${done || 'nothing'}.` });
+  log(`wrote ${args.out} from ${args['from-log']}: ${done}`);
+  process.exit(0);
+}
+
+const dataDir = mkdtempSync(join(os.tmpdir(), 'tfjs-adapt-bench-sweeps-'));
+const redis = await startRedisServer(join(dataDir, 'redis'), { port: await freePort() });
+const config = loadConfig({
+  DATA_DIR: dataDir,
+  PORT: '0',
+  REDIS_URL: redis.url,
+  LOG_LEVEL: 'warn',
+  MAX_ACTIVE_JOBS_PER_TENANT: '1000',
+  WORKER_CONCURRENCY: String(PARALLEL),
+});
+const service = await startService(config, 'all', pino({ level: 'warn' }));
+const url = service.url!;
 
 try {
-  // source: MNIST train; its labelled validation set: unrotated MNIST test (source domain, no target
-  // labels); target: MNIST train rotated 30 degrees (its labels unused); targetTest: MNIST test rotated 30
-  const train = await dataset('mnist-train', { builtin: 'mnist', split: 'train', limit: size.train });
-  const test = await dataset('mnist-test', { builtin: 'mnist', split: 'test', limit: size.test });
-  const target = await dataset('mnist-rot30', { from: train, transform: { rotate: 30 } });
-  const targetTest = await dataset('mnist-test-rot30', { from: test, transform: { rotate: 30 } });
-  const validation = test;
-
-  const rows = new Map<string, Row>();
-  for (const seed of seeds) {
-    log(`seed ${seed}: sweeping ${size.methods.join(', ')} x weights ${size.weights.join(', ')}`);
-    const created = await call('POST', '/v1/sweeps', {
-      template: {
-        type: 'domain_adaptation',
-        model: { architecture: { kind: 'mlp', hidden: [128], activation: 'relu' } },
-        method: { kind: 'coral' },
-        data: { source: train, target, targetTest, validation },
-        hyperparameters: { epochs: size.epochs, batchSize: 64, seed, optimizer: { name: 'adam', learningRate: 0.001 } },
-      },
-      parameters: { '/method/kind': { values: size.methods }, '/method/weight': { values: size.weights } },
-      objective: { metric: 'targetAccuracy' },
-      algorithm: 'grid',
-      maxParallel: 2,
-    });
-    let sweep = created;
-    while (sweep.status === 'running') {
-      await new Promise((r) => setTimeout(r, 2000));
-      sweep = await call('GET', `/v1/sweeps/${created.id}`);
-    }
-    log(`seed ${seed}: sweep ${sweep.id} ${sweep.status}; oracle ${sweep.best?.reason}`);
-    const trials = await Promise.all(sweep.trials.map(async (t: any) => ({ ...t, job: await call('GET', `/v1/jobs/${t.jobId}`) })));
-    const done = trials.filter((t: any) => t.job.status === 'succeeded');
-    const acc = (t: any) => t.job.result.metrics.targetAccuracy as number;
-    const oracle = Math.max(...done.map(acc));
-    const defaults = mean(done.filter((t: any) => t.parameters['/method/weight'] === METHOD_DEFAULTS.weight).map(acc));
-    for (const validator of LABEL_FREE) {
-      const scored = done.filter((t: any) => typeof t.job.result.metrics[validator] === 'number');
-      if (scored.length === 0) continue;
-      const sign = OBJECTIVE_METRICS[validator].goal === 'maximize' ? 1 : -1;
-      const value = (t: any) => sign * (t.job.result.metrics[validator] as number);
-      const pick = scored.reduce((a: any, b: any) => (value(b) > value(a) ? b : a));
-      const row = rows.get(validator) ?? { validator, picked: [], oracle: [], defaults: [], rho: [] };
-      row.picked.push(acc(pick));
-      row.oracle.push(oracle);
-      row.defaults.push(defaults);
-      row.rho.push(spearman(scored.map(value), scored.map(acc)));
-      rows.set(validator, row);
+  const started = performance.now();
+  const sections: { c: Case; runs: SeedRun[] }[] = [];
+  for (const name of cases) {
+    const c = name === 'few-labels' ? await fewLabelsCase() : await shiftCase(name);
+    log(`${c.name}: sweeping ${GRID.methods.join(', ')} x weights ${GRID.weights.join(', ')} on seeds ${seeds.join(', ')}`);
+    const runs: SeedRun[] = [];
+    sections.push({ c, runs });
+    for (const seed of seeds) {
+      runs.push(await runSeed(c, seed));
+      // after every seed, so that a run cut short still leaves its figures
+      await writeReport(sections, { ...runInfo, minutes: ((performance.now() - started) / 60000).toFixed(0) });
+      log(`wrote ${args.out}`);
     }
   }
-  const pct = (xs: number[]) => `${num(mean(xs) * 100, 1)}%`;
-  console.log(
-    `MNIST -> rotated 30°, ${size.train} source examples, ${size.epochs} epochs, ${size.methods.join('/')} x weights ${size.weights.join('/')}, seeds ${seeds.join(', ')}${quick ? ' (--quick)' : ''}\n`,
-  );
-  console.log('| validator | picked: target accuracy | oracle (target labels) | defaults (weight 1) | picked - oracle | Spearman ρ with target accuracy |');
-  console.log('| --- | --- | --- | --- | --- | --- |');
-  for (const r of rows.values()) {
-    const gap = mean(r.picked.map((p, i) => p - r.oracle[i])) * 100;
-    console.log(`| ${r.validator} | ${pct(r.picked)} | ${pct(r.oracle)} | ${pct(r.defaults)} | ${num(gap, 1)} points | ${num(mean(r.rho), 2)} |`);
-  }
-  if (rows.size === 0) console.log('| (no trial reported a label-free validator) | | | | | |');
 } finally {
   await service.stop();
   await redis.stop();

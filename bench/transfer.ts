@@ -2,7 +2,7 @@
  * The transfer benchmark: a real pretrained network and real labelled images, through the
  * service's public API as a user would go (the service started in this process like the other
  * benches, training in its children), written into docs/benchmarks.md between the markers of
- * transfer-markers.ts with the command that made it.
+ * bench/doc-sections.ts with the command that made it.
  *
  *   npm run bench:transfer [-- --quick] [--seeds 1] [--per-class 200] [--test-per-class 100] [--epochs 5] [--out docs/benchmarks.md]
  *
@@ -24,14 +24,13 @@
  *     head train on the cached outputs of block_15_add).
  * Wall time is the job's own (startedAt to finishedAt); the load average is sampled through the run.
  */
-import { readFile, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import { parseArgs } from 'node:util';
 import { startHarness, waitFor, waitForJob } from '../test/helpers/harness.js';
 import { mnistArchive } from '../test/helpers/image-archive.js';
 import { nsfwMobileNetV2 } from '../test/helpers/nsfwjs-model.js';
 import { postForm } from '../test/src/artifacts/fixtures.js';
-import { TRANSFER_END, TRANSFER_START } from './transfer-markers.js';
+import { writeSection } from './doc-sections.js';
 
 process.env.TFJS_BACKEND ||= 'wasm';
 const args = parseArgs({
@@ -141,9 +140,7 @@ try {
     const finetune = (strategy: Record<string, unknown>) => ({ type: 'finetune', model: { base }, strategy, data, hyperparameters });
     results
       .get(ROWS[0])!
-      .push(
-        await run(`scratch s${seed}`, { type: 'train', model: { architecture: { kind: 'cnn', filters: [8, 16], hidden: [64] } }, data, hyperparameters }),
-      );
+      .push(await run(`scratch s${seed}`, { type: 'train', model: { architecture: { kind: 'cnn', filters: [8, 16], hidden: [64] } }, data, hyperparameters }));
     const head = finetune({ kind: 'freeze', newHead: true, featureLayer: FEATURE_LAYER });
     const first = await run(`new head s${seed}`, head);
     results.get(ROWS[1])!.push(first);
@@ -151,7 +148,9 @@ try {
       built = first;
       reused = await run(`new head s${seed}, again`, head);
     }
-    results.get(ROWS[2])!.push(await run(`last block s${seed}`, finetune({ kind: 'freeze', newHead: true, featureLayer: FEATURE_LAYER, trainFrom: TRAIN_FROM })));
+    results
+      .get(ROWS[2])!
+      .push(await run(`last block s${seed}`, finetune({ kind: 'freeze', newHead: true, featureLayer: FEATURE_LAYER, trainFrom: TRAIN_FROM })));
   }
 } finally {
   clearInterval(sampler);
@@ -177,7 +176,6 @@ const cacheLine =
       `Without the cache every epoch would run the base over every image again, some ${epochs} x ${built.cache!.seconds.toFixed(1)} s.`
     : 'Feature cache: no job of this run built it (a cache from an earlier run was reused), so there is no built/reused pair to compare.';
 const section = [
-  TRANSFER_START,
   '## Transfer: MobileNetV2 on real images, a new head, a feature cache',
   '',
   `\`${command}\` on ${os.cpus()[0]?.model ?? 'an unknown cpu'}, ${load}, backend ${process.env.TFJS_BACKEND}, seeds ${seeds.join(', ')}; the whole run took ${minutes} min.`,
@@ -196,12 +194,6 @@ const section = [
           'the accuracies do not depend on it.',
       ]
     : []),
-  TRANSFER_END,
 ].join('\n');
 console.log(`\n${section}`);
-const existing = await readFile(args.out, 'utf8').catch(() => '');
-const start = existing.indexOf(TRANSFER_START);
-const end = existing.indexOf(TRANSFER_END);
-const next =
-  start >= 0 && end > start ? existing.slice(0, start) + section + existing.slice(end + TRANSFER_END.length) : `${existing.trimEnd()}\n\n${section}\n`;
-await writeFile(args.out, next);
+await writeSection(args.out, 'transfer', section);

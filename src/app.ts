@@ -11,6 +11,7 @@ import { openapiPlugin } from './plugins/openapi.js';
 import { problemPlugin, sendProblem } from './plugins/problem.js';
 import { queueBoardPlugin } from './plugins/queue-board.js';
 import { serializerCompiler } from './plugins/serializer.js';
+import { ConversionLeases } from './artifacts/ingest/conversion-leases.js';
 import { PredictPool } from './predict/pool.js';
 import datasetRoutes from './routes/datasets/index.js';
 import healthRoutes from './routes/health.js';
@@ -55,6 +56,11 @@ export async function buildApp(deps: AppDeps, opts: { logger?: FastifyBaseLogger
   const predictions = new PredictPool(deps.config.predict);
   app.decorate('predictions', predictions);
   app.addHook('onClose', async () => predictions.close());
+  // renews this process's dataset conversions and model imports; sweeps those of stopped processes before the API serves
+  const leases = new ConversionLeases({ store: deps.store, artifacts: deps.artifacts, log: app.log });
+  app.decorate('leases', leases);
+  app.addHook('onReady', () => leases.start());
+  app.addHook('onClose', () => leases.stop());
   await app.register(problemPlugin);
   // the rate limit counts requests before the guard refuses any, so both share one identification
   const identify = identifier(deps.config.apiKeys);

@@ -1,3 +1,4 @@
+import type { ConversionLeases } from './artifacts/ingest/conversion-leases.js';
 import type { Redis } from 'ioredis';
 import type { Artifacts } from './artifacts/artifacts.js';
 import type { Config } from './config.js';
@@ -24,5 +25,7 @@ declare module 'fastify' {
     deps: AppDeps;
     /** the warm prediction children (src/predict/pool.ts), one pool per app, closed with it */
     predictions: PredictPool;
+    /** the leases of this process's dataset conversions and model imports (src/artifacts/ingest/conversion-leases.ts) */
+    leases: ConversionLeases;
   }
 }

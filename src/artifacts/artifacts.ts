@@ -24,9 +24,9 @@ const SAFE_ID = /^[A-Za-z0-9_-]{1,64}$/;
 /** a checkpoint's directory name, as listed by the object store */
 const SAFE_NAME = /^[A-Za-z0-9_-]{1,128}$/;
 
-type Kind = 'datasets' | 'models' | 'jobs' | 'uploads';
+type Kind = 'datasets' | 'models' | 'jobs' | 'features' | 'uploads';
 /** raw uploads stay with the API process that received and converts them */
-const PUBLISHED: readonly Kind[] = ['datasets', 'models', 'jobs'];
+const PUBLISHED: readonly Kind[] = ['datasets', 'models', 'jobs', 'features'];
 
 export interface ArtifactsOptions {
   /** ARTIFACTS_URL's store, with ARTIFACTS_CACHE_MAX_BYTES for this process's copies */
@@ -89,11 +89,30 @@ export class Artifacts {
     return join(this.dir('jobs', jobId), 'checkpoints');
   }
 
-  /** The object store's name for `dir`, or undefined for a directory it does not hold. */
-  private key(dir: string): string | undefined {
+  /** where a predict job's file of predictions goes (src/jobs/predictions-file.ts names it) */
+  predictionsDir(jobId: string): string {
+    return join(this.dir('jobs', jobId), 'predictions');
+  }
+
+  /** `dir` relative to the root: the same on every host, and the object store's key (pending deletes record it). */
+  relativePath(dir: string): string {
     const rel = relative(this.root, dir);
     if (rel === '' || rel.startsWith('..') || isAbsolute(rel)) throw new Error(`${dir} is not under the artifacts directory ${this.root}`);
-    return PUBLISHED.includes(rel.split(sep)[0] as Kind) ? rel : undefined;
+    return rel.split(sep).join('/');
+  }
+
+  /** This host's directory for a path that relativePath gave (read back from the store, so checked again). */
+  resolve(rel: string): string {
+    const parts = rel.split('/');
+    if (!PUBLISHED.includes(parts[0] as Kind) || parts.length < 2 || !parts.slice(1).every((p) => SAFE_NAME.test(p)))
+      throw new Error(`refusing artifact path ${JSON.stringify(rel)}: expected <kind>/<id>[/<name>...]`);
+    return join(this.root, ...parts);
+  }
+
+  /** The object store's name for `dir`, or undefined for a directory it does not hold. */
+  private key(dir: string): string | undefined {
+    const rel = this.relativePath(dir);
+    return PUBLISHED.includes(rel.split('/')[0] as Kind) ? rel : undefined;
   }
 
   /**
@@ -147,22 +166,23 @@ export class Artifacts {
   }
 
   /**
-   * The local checkpoints of a job made equal to the store's complete ones: those missing here
-   * are fetched, and those only here (written by an attempt whose upload failed, so never
-   * recorded) are removed, so that a job resumes from a checkpoint every host can see.
+   * The local subdirectories of `parent` made equal to the store's complete ones: those missing
+   * here are fetched, and those only here (written by an attempt whose upload failed, so never
+   * recorded) are removed. A job's checkpoints: it resumes from a checkpoint every host can see;
+   * a base and dataset's feature caches: a cache built on one host is reused on every other.
    */
-  async checkoutCheckpoints(checkpointsDir: string): Promise<Lease> {
-    const key = this.key(checkpointsDir);
+  async checkoutChildren(parent: string): Promise<Lease> {
+    const key = this.key(parent);
     if (!this.remote || key === undefined) return { release: () => Promise.resolve() };
     await this.scan();
     const remote = new Set((await this.remote.store.listComplete(key)).filter((n) => SAFE_NAME.test(n)));
-    await mkdir(checkpointsDir, { recursive: true });
-    const local = (await readdir(checkpointsDir)).filter((n) => !n.includes('.tmp'));
-    await this.once(checkpointsDir, async () => {
-      for (const name of local) if (!remote.has(name)) await rm(join(checkpointsDir, name), { recursive: true, force: true });
-      for (const name of remote) if (!local.includes(name)) await this.download(join(checkpointsDir, name), join(key, name));
+    await mkdir(parent, { recursive: true });
+    const local = (await readdir(parent)).filter((n) => !n.includes('.tmp'));
+    await this.once(parent, async () => {
+      for (const name of local) if (!remote.has(name)) await rm(join(parent, name), { recursive: true, force: true });
+      for (const name of remote) if (!local.includes(name)) await this.download(join(parent, name), `${key}/${name}`);
     });
-    return this.lease(checkpointsDir);
+    return this.lease(parent);
   }
 
   private lease(dir: string): Lease {
@@ -209,7 +229,7 @@ export class Artifacts {
   /** Removes the directory here and, when it is published, from the object store. */
   async remove(dir: string): Promise<void> {
     const key = this.key(dir);
-    this.remote?.cache.forget(dir);
+    this.remote?.cache.forgetUnder(dir);
     await rm(dir, { recursive: true, force: true });
     if (this.remote && key !== undefined) await this.remote.store.removeDir(key);
   }
@@ -227,6 +247,7 @@ export class Artifacts {
         ...(await subdirs(join(this.root, 'datasets'))),
         ...(await subdirs(join(this.root, 'models'))),
         ...(await subdirs(join(this.root, 'jobs'))).map((d) => join(d, 'checkpoints')),
+        ...(await Promise.all((await subdirs(this.featuresRoot())).map(subdirs))).flat(),
       ];
       for (const dir of dirs) if (!cache.has(dir)) cache.touch(dir, await directoryBytes(dir));
       await cache.evict();

@@ -2,24 +2,33 @@
  * Where cached outputs of frozen layers live: `<root>/features/<baseModelId>/<datasetId>/<key>/`,
  * the key a hash of everything else the outputs depend on (the cut layer, the preprocessing, the
  * backend). By base and dataset first, so that removing either removes its caches with one
- * directory each.
+ * directory each. With an object store each cache is an artifact like a checkpoint: published
+ * when built, fetched with the (base, dataset)'s others before an attempt (task-artifacts.ts).
  */
-import { readdir, rm } from 'node:fs/promises';
+import { readdir } from 'node:fs/promises';
 import { join } from 'node:path';
 
 export const FEATURE_CACHE_FILE = 'features.bin';
 
+/** The caches of one base model on one dataset. */
+export function featureCachesDir(featuresRoot: string, baseModelId: string, datasetId: string): string {
+  return join(featuresRoot, baseModelId, datasetId);
+}
+
 export function featureCacheDir(featuresRoot: string, baseModelId: string, datasetId: string, key: string): string {
-  return join(featuresRoot, baseModelId, datasetId, key);
+  return join(featureCachesDir(featuresRoot, baseModelId, datasetId), key);
 }
 
-/** Removes every cache of a base model. */
-export async function removeModelFeatures(featuresRoot: string, modelId: string): Promise<void> {
-  await rm(join(featuresRoot, modelId), { recursive: true, force: true });
+/** Every cache of a base model. */
+export function modelFeaturesDir(featuresRoot: string, modelId: string): string {
+  return join(featuresRoot, modelId);
 }
 
-/** Removes every cache of a dataset, whatever its base. */
-export async function removeDatasetFeatures(featuresRoot: string, datasetId: string): Promise<void> {
-  const bases = await readdir(featuresRoot).catch(() => [] as string[]);
-  await Promise.all(bases.map((base) => rm(join(featuresRoot, base, datasetId), { recursive: true, force: true })));
+/**
+ * The directories holding a dataset's caches: under each base that recorded one (`recordedBases`,
+ * from the store, which knows those on other hosts) and each base with a directory here.
+ */
+export async function datasetFeatureDirs(featuresRoot: string, datasetId: string, recordedBases: readonly string[]): Promise<string[]> {
+  const here = await readdir(featuresRoot).catch(() => [] as string[]);
+  return [...new Set([...recordedBases, ...here])].map((base) => featureCachesDir(featuresRoot, base, datasetId));
 }

@@ -6,6 +6,7 @@
  * and eviction (a directory removal) is asynchronous, which lru-cache's dispose is not.
  */
 import { rm } from 'node:fs/promises';
+import { sep } from 'node:path';
 
 interface Entry {
   bytes: number;
@@ -57,6 +58,11 @@ export class LocalCache {
     if (!entry) return;
     this.total -= entry.bytes;
     this.entries.delete(dir);
+  }
+
+  /** Forgets `dir` and every copy inside it (a base model's feature caches go with `features/<base>`). */
+  forgetUnder(dir: string): void {
+    for (const d of [...this.entries.keys()]) if (d === dir || d.startsWith(dir + sep)) this.forget(d);
   }
 
   /**

@@ -2,12 +2,14 @@
  * A training task's files on the host that runs it. The task names directories as the process
  * that resolved it saw them; with an object store (ARTIFACTS_URL) that process may be another
  * machine, so the worker host rebuilds every path from the task's ids under its own root and
- * fetches what it lacks (datasets, bases, the job's checkpoints) before the child starts; the
- * child's checkpoints and model are published by the host (artifacts.publish) as they appear.
+ * fetches what it lacks (datasets, bases, the job's checkpoints, the feature caches of its base
+ * and training set) before the child starts; the child's checkpoints, feature caches, model and
+ * predictions are published by the host (artifacts.publish) as they appear.
  * Without an object store every process shares one directory and the task is used as it is.
  */
 import { TrainingError, type DatasetFiles, type TrainingData, type TrainingTask } from '../jobs/task.js';
 import type { Artifacts, Lease } from './artifacts.js';
+import { featureCachesDir } from './feature-cache.js';
 
 export interface CheckedOutTask {
   /** the task with this host's paths */
@@ -30,6 +32,8 @@ export async function checkoutTask(artifacts: Artifacts, task: TrainingTask): Pr
     ...(task.baseModelIds !== undefined ? { baseModelDirs: task.baseModelIds.map((id) => artifacts.modelDir(id)) } : {}),
     modelDir: artifacts.modelDir(task.modelId),
     checkpointsDir: artifacts.checkpointsDir(task.jobId),
+    ...(task.predictions ? { predictions: { ...task.predictions, dir: artifacts.predictionsDir(task.jobId) } } : {}),
+    ...(task.featuresRoot !== undefined ? { featuresRoot: artifacts.featuresRoot() } : {}),
   };
   const leases: Lease[] = [];
   const release = async () => {
@@ -39,10 +43,13 @@ export async function checkoutTask(artifacts: Artifacts, task: TrainingTask): Pr
     const datasets = Object.values(data).filter((d): d is DatasetFiles => d !== undefined);
     const dirs = new Set([...datasets.map((d) => d.dir), ...[local.baseModelDir ?? []].flat(), ...(local.baseModelDirs ?? [])]);
     for (const dir of dirs) leases.push(await artifacts.checkout(dir));
-    leases.push(await artifacts.checkoutCheckpoints(local.checkpointsDir));
+    leases.push(await artifacts.checkoutChildren(local.checkpointsDir));
+    // the child reads a cache of its base on its training set when one fits (workers/training/feature-cache.ts)
+    if (local.featuresRoot !== undefined && local.baseModelId !== undefined && data.train)
+      leases.push(await artifacts.checkoutChildren(featureCachesDir(local.featuresRoot, local.baseModelId, data.train.id)));
   } catch (err) {
     await release();
-    throw unavailable("fetch the job's datasets, base models and checkpoints", err);
+    throw unavailable("fetch the job's datasets, base models, checkpoints and feature caches", err);
   }
   return { task: local, release };
 }

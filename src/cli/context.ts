@@ -20,6 +20,10 @@ export interface Context {
     'idempotency-key'?: string;
     image?: string[];
     'top-k'?: string;
+    /** predict: the dataset a predict job runs over */
+    dataset?: string;
+    /** predict --dataset: where the predictions file goes (default stdout) */
+    out?: string;
   };
   stdout: NodeJS.WritableStream & { isTTY?: boolean };
   stderr: NodeJS.WritableStream & { isTTY?: boolean };

@@ -62,7 +62,7 @@ function barRenderer(stream: NodeJS.WritableStream, forceOutput: boolean): Rende
     event(ev) {
       const d = ev.data;
       if (ev.type === 'progress') {
-        bar(d.epoch, d.epochs, d.steps).update(d.step, { figures: `loss ${num(d.loss)}` });
+        bar(d.epoch, d.epochs, d.steps).update(d.step, { figures: typeof d.loss === 'number' ? `loss ${num(d.loss)}` : '' });
       } else if (ev.type === 'metrics') {
         const b = bars.get(d.epoch);
         if (b) b.update(b.getTotal(), { figures: metricList(d, ['epoch', 'epochSeconds']) });

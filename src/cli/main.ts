@@ -37,6 +37,8 @@ const OPTIONS = {
   wait: { type: 'boolean' },
   image: { type: 'string', multiple: true },
   'top-k': { type: 'string' },
+  dataset: { type: 'string' },
+  out: { type: 'string' },
   help: { type: 'boolean', short: 'h' },
   version: { type: 'boolean' },
 } as const satisfies ParseArgsConfig['options'];
@@ -73,8 +75,9 @@ const COMMANDS: Record<string, CommandSpec> = {
   'models download': { run: modelsDownload, usage: 'models download <model id> <dir>', options: [] },
   predict: {
     run: predict,
-    usage: 'predict <model id> (--image <file> [--image <file> ...] | --json <examples.json>) [--top-k <k>]',
-    options: ['image', 'json', 'top-k'],
+    usage:
+      'predict <model id> (--image <file> [--image <file> ...] | --json <examples.json> | --dataset <dataset id> [--format jsonl|csv] [--out <file>] [--progress auto|bars|lines|none]) [--top-k <k>]',
+    options: ['image', 'json', 'top-k', 'dataset', 'format', 'out', 'progress'],
   },
 };
 

@@ -7,6 +7,7 @@ import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { FieldError } from '../field-error.js';
 import { estimateJob, type EstimateInput, type JobEstimate, type ModelDescription } from './estimate.js';
+import { PREDICTIONS_MAX_BYTES } from './predictions-file.js';
 import type { TrainingTask } from './task.js';
 
 export interface CostLimits {
@@ -40,6 +41,15 @@ export async function estimateInput(task: TrainingTask): Promise<EstimateInput> 
     data: task.data,
     ...(base ? { base } : {}),
     ...(task.baseModelDirs ? { bases: task.baseModelDirs.length } : {}),
+    ...(task.predictions
+      ? {
+          predictions: {
+            format: task.predictions.format,
+            classes: task.predictions.classes,
+            ...(task.predictions.topK !== undefined ? { topK: task.predictions.topK } : {}),
+          },
+        }
+      : {}),
   };
 }
 
@@ -119,7 +129,16 @@ export function overLimits(input: EstimateInput, estimate: JobEstimate, limits: 
     const epochs = hp ? Math.floor((limits.maxFlops - final) / Math.max(1, estimate.flopsPerEpoch)) : 0;
     if (hp && epochs >= 1) problem('/hyperparameters/epochs', `is ${hp.epochs}: ${what}; expected at most ${epochs} epochs`);
     else if (hp) problem(modelPointer(input), `makes even one epoch too much work: ${what}; expected a smaller model or smaller datasets`);
+    else if (input.spec.type === 'predict') problem('/data/input', `is too much to predict: ${what}; expected a smaller dataset or model`);
     else problem('/data/test', `is too much to evaluate: ${what}; expected a smaller test set or model`);
+  }
+  if (estimate.outputBytes !== undefined && estimate.outputBytes > PREDICTIONS_MAX_BYTES) {
+    const topK = input.spec.output?.topK;
+    problem(
+      topK === undefined || topK > 1 ? '/output/topK' : '/data/input',
+      `would make a predictions file of up to ${formatBytes(estimate.outputBytes)}, over the limit of ${formatBytes(PREDICTIONS_MAX_BYTES)}; ` +
+        `expected ${topK === undefined || topK > 1 ? 'fewer classes a row (a smaller output.topK) or ' : ''}a smaller dataset`,
+    );
   }
   return errors;
 }

@@ -16,6 +16,7 @@ import { evalBatchRows, heldBytes } from './dataset-memory.js';
 import { FEATURE_CACHE_MAX_BYTES, featureCacheRefusal } from './feature-cache.js';
 import { cnnInputShape } from './input-shape.js';
 import { trainsOnTarget } from './methods/registry.js';
+import { predictionsBytesBound, type PredictionFormat } from './predictions-file.js';
 
 export type { JobEstimate };
 
@@ -38,7 +39,9 @@ export interface ModelDescription {
 export interface EstimateInput {
   spec: JobSpec;
   /** the spec's datasets by role, as in TrainingData (`train` is data.source of a domain_adaptation job) */
-  data: Partial<Record<'train' | 'validation' | 'test' | 'target' | 'targetTest' | 'sourceTest', DatasetShape>>;
+  data: Partial<Record<'train' | 'validation' | 'test' | 'target' | 'targetTest' | 'sourceTest' | 'input', DatasetShape>>;
+  /** predict jobs: what the file lists (the model's class names; null: its outputs' indices) */
+  predictions?: { format: PredictionFormat; topK?: number; classes: string[] | null };
   /** model.base's model.json; for multi_source, that of model.bases[0] */
   base?: ModelDescription;
   /** multi_source: how many bases the child loads */
@@ -68,8 +71,6 @@ interface Layer {
   random?: boolean;
   /** functional topologies: the layers its first call takes inputs from */
   inputs?: string[];
-  /** a layer of a new head */
-  head?: boolean;
 }
 
 const product = (shape: readonly number[]) => shape.reduce((a, b) => a * b, 1);
@@ -99,9 +100,20 @@ function layerValues(l: Layer): number {
   }
 }
 
-/** Values per example an inference-mode forward (evaluation) keeps: each layer's output and its temporaries. */
+/** Values per example a layer's inference-mode forward makes: its output and its temporaries. */
 function inferenceValues(l: Layer): number {
   return l.kind === 'reshape' ? 0 : l.kind === 'dense' || l.kind === 'batchNorm' ? 3 * l.output : 2 * l.output;
+}
+
+/**
+ * Values per example a whole model's inference (evaluation, the feature cache's batches: tfjs's
+ * executor frees each layer's inputs once nothing else reads them) holds at its peak: the input,
+ * the largest layer's input with what it makes, and one more tensor of the largest output held
+ * across a block (a residual connection's other branch).
+ */
+function inferencePeak(layers: Layer[], input: number): number {
+  const layer = layers.reduce((m, l) => Math.max(m, l.input + inferenceValues(l)), 0);
+  return input + layer + layers.reduce((m, l) => Math.max(m, l.output), 0);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -376,29 +388,34 @@ function batcherBytes(d: DatasetShape, rows: number): number {
 export function estimateJob(input: EstimateInput): JobEstimate {
   const { spec, data } = input;
   const hp = spec.hyperparameters;
-  const train = data.train ?? data.test;
-  if (train === undefined) throw new Error("estimateJob needs the job's labelled set (data.train, data.source or data.test)");
+  const train = data.train ?? data.test ?? data.input;
+  if (train === undefined) throw new Error("estimateJob needs the job's labelled set (data.train, data.source or data.test) or data.input");
   const numClasses = train.numClasses;
   const newHead = spec.strategy?.newHead ? numClasses : undefined;
+  const featureLayer = newHead === undefined ? undefined : spec.strategy?.featureLayer;
   const layers = spec.model.architecture
     ? architectureLayers(spec.model.architecture, train.featureShape, numClasses)
     : input.base
-      ? withNewHead(topologyLayersOf(input.base, train.featureShape, newHead), spec, numClasses)
+      ? featureLayer === undefined
+        ? topologyLayersOf(input.base, train.featureShape, newHead)
+        : headOnFeatureLayer(topologyLayersOf(input.base, train.featureShape), featureLayer, spec, numClasses)
       : [];
   const layerWeights = layers.reduce((n, l) => n + l.trainable + l.statistics, 0);
   const parameters = Math.max(layerWeights, input.base && !newHead ? manifestWeights(input.base) : 0);
   const evalRows = Math.max(...Object.values(data).map(evalBatchRows));
-  const evalValues = layers.reduce((n, l) => n + inferenceValues(l), product(train.featureShape));
+  const evalValues = inferencePeak(layers, product(train.featureShape));
   const evalBytes = evalRows * evalValues * FLOAT;
   const macs = layers.reduce((n, l) => n + l.macs, 0);
   // uint8 pixels are held as bytes, and large sets not at all (read per batch): dataset-memory.ts
   const allData = Object.values(data).reduce((n, d) => n + heldBytes(d), 0);
 
-  if (spec.type === 'evaluate' || hp === undefined) {
+  if (spec.type === 'evaluate' || spec.type === 'predict' || hp === undefined) {
     const test = data.test ?? train;
     const held = allData + batcherBytes(test, evalBatchRows(test));
     const flops = 2 * macs * test.numExamples;
+    const output = input.predictions && predictionsBound(input.predictions, test.numExamples, layers);
     return summary({
+      ...(output !== undefined ? { outputBytes: output } : {}),
       parameters,
       parameterBytes: parameters * FLOAT,
       optimizerStateBytes: 0,
@@ -417,15 +434,14 @@ export function estimateJob(input: EstimateInput): JobEstimate {
   const targetRows = usesTarget ? Math.min(B, target.numExamples) : 0;
   const rows = Math.min(B, train.numExamples) + targetRows;
 
-  // Trained weights: every trainable one, or those after the frozen part under a freeze strategy.
-  const frozen = layers.slice(0, frozenPrefix(layers, spec));
-  const live = layers.slice(frozen.length);
+  // Trained weights: every trainable one, or those of the trained part under a freeze strategy.
+  const part = frozenPart(spec, layers, { train, evalRows, sequential: input.base === undefined || isSequential(input.base) });
   const trainableAll = Math.max(
     layers.reduce((n, l) => n + l.trainable, 0),
     parameters - layers.reduce((n, l) => n + l.statistics, 0),
   );
-  let trained = trainableAll - frozen.reduce((n, l) => n + l.trainable, 0);
-  const cached = cachesFeatures(spec, frozen, live, train.numExamples);
+  let trained = trainableAll - part.frozen.reduce((n, l) => n + l.trainable, 0);
+  const live = layers.slice(part.frozen.length);
 
   // The method's own weights, copies and extra per-step values.
   const named = spec.method?.featureLayer === undefined ? undefined : layers.find((l) => l.name === spec.method?.featureLayer);
@@ -458,24 +474,22 @@ export function estimateJob(input: EstimateInput): JobEstimate {
   const bases = kind === 'multi_source' ? (input.bases ?? spec.model.bases?.length ?? 1) : 1;
 
   const { slots, update } = optimizerCost(spec);
-  const inputValues = (cached ? frozen[frozen.length - 1].output : product(train.featureShape)) * (usesTarget ? 2 * rows : rows);
-  // The frozen part runs in inference mode in a tidy of its own (functional-forward.ts), or not
-  // at all on cached features; the step then keeps only the live layers' values.
-  const frozenValues = cached ? 0 : frozen.reduce((n, l) => n + inferenceValues(l), 0);
-  const forwardBackward = rows * (frozenValues + live.reduce((n, l) => n + layerValues(l), 0)) + inputValues + stepValues;
+  const inputValues = product(train.featureShape) * (usesTarget ? 2 * rows : rows);
+  // What a step keeps of the frozen part (see frozenPart): its outputs only, or its inference values too.
+  const frozenValues = part.cached ? rows * part.boundary : rows * (part.keptPerExample + part.boundary) + (part.frozen.length > 0 ? inputValues : 0);
+  const forwardBackward = rows * live.reduce((n, l) => n + layerValues(l), 0) + (part.frozen.length > 0 ? frozenValues : inputValues) + stepValues;
   // Gradients and the kernels transposed for dx live alongside the backward's values.
   const stepPeak = (forwardBackward + 2 * trained) * FLOAT;
   const updatePeak = (trained + update * trained) * FLOAT;
-  const activationBytes = Math.max(stepPeak, updatePeak, evalBytes);
+  const activationBytes = Math.max(stepPeak, updatePeak, evalBytes, part.passBytes);
   // multi_source loads every base and a copy of its weights before averaging them into one.
   const loadBytes = bases > 1 ? 2 * bases * parameters * FLOAT : 0;
 
   const steps = Math.ceil(train.numExamples / B);
-  // A frozen layer costs its forward only; on cached features, once for the whole job.
-  const frozenMacs = frozen.reduce((n, l) => n + l.macs, 0);
-  const stepMacs = 6 * (macs - frozenMacs) + (cached ? 0 : 2 * frozenMacs);
-  const trainFlops = stepMacs * steps * rows + steps * stepFlops;
-  const cacheFlops = cached ? 2 * frozenMacs * train.numExamples : 0;
+  // the frozen part runs forward only: at every step, or once per example when its outputs are cached
+  const frozenMacs = part.frozen.reduce((n, l) => n + l.macs, 0);
+  const trainFlops = 6 * (macs - frozenMacs) * steps * rows + (part.cached ? 0 : 2 * frozenMacs * steps * rows) + steps * stepFlops;
+  const cacheFlops = part.cached ? 2 * frozenMacs * train.numExamples : 0;
   const validationFlops = data.validation ? 2 * macs * data.validation.numExamples : 0;
   const flopsPerEpoch = trainFlops + validationFlops;
   const finalSets = [
@@ -491,7 +505,7 @@ export function estimateJob(input: EstimateInput): JobEstimate {
     parameterBytes: Math.max(held * FLOAT, loadBytes),
     optimizerStateBytes: slots * trained * FLOAT,
     activationBytes,
-    datasetBytes: allData + batchBytes,
+    datasetBytes: allData + batchBytes + (part.cached ? train.numExamples * part.boundary * FLOAT : 0),
     stepsPerEpoch: steps,
     flopsPerEpoch,
     flops: hp.epochs * flopsPerEpoch + finalFlops + cacheFlops,
@@ -499,57 +513,94 @@ export function estimateJob(input: EstimateInput): JobEstimate {
   return estimate;
 }
 
+/** The most bytes a predict job's file can take: every row with the longest class names (predictions-file.ts). */
+function predictionsBound(p: NonNullable<EstimateInput['predictions']>, rows: number, layers: Layer[]): number {
+  const classes = p.classes ?? Array.from({ length: layers[layers.length - 1]?.output ?? 1 }, (_, c) => String(c));
+  return predictionsBytesBound({ format: p.format, rows, topK: Math.min(p.topK ?? classes.length, classes.length), classes });
+}
+
+/** Whether a stored model is a Sequential one (trained layer by layer) rather than a functional graph. */
+function isSequential(model: ModelDescription): boolean {
+  const t = model.modelTopology as { class_name?: unknown; model_config?: { class_name?: unknown } } | null;
+  return (t?.model_config?.class_name ?? t?.class_name) === 'Sequential';
+}
+
 /**
- * With a new head on a named feature layer, every layer after it gives way to the head: hidden
- * dense layers (with dropout in front when asked) and the logits, as new-head.ts builds them.
+ * `layers` up to `featureLayer` and then the new head a job puts there (workers/training/new-head.ts):
+ * for each hidden size and the logits, a dropout when asked and a dense layer.
  */
-function withNewHead(layers: Layer[], spec: JobSpec, numClasses: number): Layer[] {
-  const s = spec.strategy;
-  const at = s?.newHead && s.featureLayer !== undefined ? layers.findIndex((l) => l.name === s.featureLayer) : -1;
+function headOnFeatureLayer(layers: Layer[], featureLayer: string, spec: JobSpec, numClasses: number): Layer[] {
+  const at = layers.findIndex((l) => l.name === featureLayer);
   if (at < 0) return layers;
   const kept = layers.slice(0, at + 1);
   let size = kept[at].output;
-  const hidden = s?.head?.hidden ?? [];
-  [...hidden, numClasses].forEach((units, i) => {
-    const name = i === hidden.length ? 'logits' : `head_dense_${i + 1}`;
-    if ((s?.head?.dropout ?? 0) > 0) {
+  const dropout = (spec.strategy?.head?.dropout ?? 0) > 0;
+  for (const [i, units] of [...(spec.strategy?.head?.hidden ?? []), numClasses].entries()) {
+    if (dropout)
       kept.push({ name: `head_dropout_${i + 1}`, kind: 'activation', input: size, output: size, trainable: 0, statistics: 0, macs: size, random: true });
-    }
-    kept.push({ name, kind: 'dense', input: size, output: units, trainable: size * units + units, statistics: 0, macs: size * units, head: true });
+    kept.push({ name: `head_dense_${i + 1}`, kind: 'dense', input: size, output: units, trainable: size * units + units, statistics: 0, macs: size * units });
     size = units;
-  });
+  }
   return kept;
 }
 
-/**
- * How many of `layers` (a prefix) a freeze strategy leaves untrained, as methods/freeze.ts
- * decides: those before `trainFrom`, else all but the last `trainableLayers` layers with weights
- * (by default the new head's, else the last one).
- */
-function frozenPrefix(layers: Layer[], spec: JobSpec): number {
-  const s = spec.strategy;
-  if (s?.kind !== 'freeze') return 0;
-  if (s.trainFrom !== undefined) return Math.max(0, layers.findIndex((l) => l.name === s.trainFrom));
-  const withWeights = layers.flatMap((l, i) => (l.trainable > 0 ? [i] : []));
-  const count = s.trainableLayers ?? Math.max(METHOD_DEFAULTS.trainableLayers, layers.filter((l) => l.head === true).length);
-  let end = withWeights[Math.max(0, withWeights.length - count)] ?? 0;
-  // A dropout or flatten in front of the first trained layer belongs to the trained part, as the cache's cut does.
-  while (end > 0 && (layers[end - 1].random === true || layers[end - 1].kind === 'reshape')) end--;
-  return end;
+interface FrozenPart {
+  /** the layers before the first trained one (none unless the strategy is freeze) */
+  frozen: Layer[];
+  /** values per example of the frozen part's output, which the trained part reads */
+  boundary: number;
+  /** whether its outputs are computed once and kept (the feature cache), as far as the spec and the layers tell */
+  cached: boolean;
+  /** values per example a step keeps of the frozen part besides its output (a Sequential model's tape keeps them; a functional one's do not) */
+  keptPerExample: number;
+  /** the peak of running the frozen part alone: the cache's inference batches, or its own tidy at every step */
+  passBytes: number;
 }
 
 /**
- * Whether the trained layers will train on cached outputs of the frozen part, by the rules of
- * workers/training/feature-cache.ts as far as the layer list shows them: the spec allows it, the
- * frozen part draws no random numbers, the live layers read only its last layer's output (or
- * their own), and that output for the whole set fits the cache.
+ * The frozen part of a freeze strategy as the training child runs it. It runs in inference mode and
+ * no gradient flows into it, so its layers cost their inference values (inferenceValues), never the
+ * six-fold training ones. With the feature cache (src/jobs/feature-cache.ts: no augmentation, no
+ * dropout before the cut) it runs once per example in evaluation batches before the first step, and
+ * the steps read its outputs. Without, a functional model runs it in a tidy of its own at every step
+ * that keeps only its outputs (workers/training/functional-forward.ts), while a Sequential model's
+ * step keeps every frozen layer's output until it ends.
  */
-function cachesFeatures(spec: JobSpec, frozen: Layer[], live: Layer[], examples: number): boolean {
-  const cut = frozen[frozen.length - 1];
-  if (cut === undefined || featureCacheRefusal(spec) !== undefined || frozen.some((l) => l.random)) return false;
-  const liveNames = new Set(live.map((l) => l.name));
-  if (live.some((l) => (l.inputs ?? []).some((name) => name !== cut.name && !liveNames.has(name)))) return false;
-  return examples * cut.output * FLOAT <= FEATURE_CACHE_MAX_BYTES;
+function frozenPart(spec: JobSpec, layers: Layer[], o: { train: DatasetShape; evalRows: number; sequential: boolean }): FrozenPart {
+  const none = { frozen: [], boundary: 0, cached: false, keptPerExample: 0, passBytes: 0 };
+  if (spec.strategy?.kind !== 'freeze') return none;
+  const weighted = layers.flatMap((l, i) => (l.trainable > 0 ? [i] : []));
+  const from = spec.strategy.trainFrom === undefined ? -1 : layers.findIndex((l) => l.name === spec.strategy?.trainFrom);
+  const newLayers = spec.strategy.newHead ? (spec.strategy.head?.hidden?.length ?? 0) + 1 : METHOD_DEFAULTS.trainableLayers;
+  const count = spec.strategy.trainableLayers ?? newLayers;
+  const first = from >= 0 ? from : (weighted[Math.max(0, weighted.length - count)] ?? 0);
+  if (first <= 0) return none;
+  const frozen = layers.slice(0, first);
+  // a dropout or flatten in front of the trained layers belongs to them: the cut goes before either
+  let cut = frozen.length;
+  while (cut > 0 && (frozen[cut - 1].random || frozen[cut - 1].kind === 'reshape')) cut--;
+  // the cache's rules (workers/training/feature-cache.ts) as far as the layer list shows them: the
+  // trained layers read only the cut's output (or their own), and the whole set's outputs fit
+  const trainedNames = new Set(layers.slice(first).map((l) => l.name));
+  const readsOnlyCut = layers.slice(first).every((l) => (l.inputs ?? []).every((name) => name === layers[first - 1].name || trainedNames.has(name)));
+  const cached =
+    featureCacheRefusal(spec) === undefined &&
+    cut > 0 &&
+    !frozen.slice(0, cut).some((l) => l.random) &&
+    readsOnlyCut &&
+    o.train.numExamples * layers[first].input * FLOAT <= FEATURE_CACHE_MAX_BYTES;
+  const inference = frozen.reduce((n, l) => n + inferenceValues(l), 0);
+  const input = product(o.train.featureShape);
+  const rows = cached ? Math.min(o.evalRows, o.train.numExamples) : Math.min(spec.hyperparameters?.batchSize ?? 1, o.train.numExamples);
+  const alone = cached || !o.sequential;
+  return {
+    frozen,
+    boundary: layers[first].input,
+    cached,
+    keptPerExample: alone ? 0 : inference,
+    // the cache's batches go through the model's own inference (which frees what it no longer needs); a step's tidy keeps all
+    passBytes: cached ? rows * inferencePeak(frozen, input) * FLOAT : alone ? rows * (input + inference) * FLOAT : 0,
+  };
 }
 
 /** Values per example of the layer feeding the head (the last layer with weights): what DANN, CORAL and MMD align by default. */
@@ -572,5 +623,6 @@ function summary(e: Omit<JobEstimate, 'memoryBytes'>): JobEstimate {
     stepsPerEpoch: e.stepsPerEpoch,
     flopsPerEpoch: round(e.flopsPerEpoch),
     flops: round(e.flops),
+    ...(e.outputBytes !== undefined ? { outputBytes: e.outputBytes } : {}),
   };
 }

@@ -45,6 +45,15 @@ export const Preprocessing = Type.Union([Affine, Range, MeanStd], {
 });
 export type Preprocessing = Static<typeof Preprocessing>;
 
+/** Stored values are the model's inputs. */
+const RAW_VALUES: Preprocessing = { scale: 1, offset: 0 };
+
+/**
+ * How a prediction feeds a model, the predict route's examples and a predict job's dataset alike:
+ * by the convention its record holds (the one it was trained or uploaded with), else raw values.
+ */
+export const predictionPreprocessing = (recorded: Preprocessing | null): Preprocessing => recorded ?? RAW_VALUES;
+
 /** Per-channel input = stored * scale[c] + offset[c], channels last. */
 export interface ChannelAffine {
   scale: Float32Array;

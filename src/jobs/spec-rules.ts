@@ -22,13 +22,18 @@ const DATA_ROLES: Record<JobSpec['type'], { allowed: DataRole[]; required: DataR
   finetune: { allowed: ['train', 'validation', 'test'], required: ['train'] },
   domain_adaptation: { allowed: ['source', 'target', 'targetTest', 'sourceTest', 'validation', 'targetLabelled'], required: ['source'] },
   evaluate: { allowed: ['test'], required: ['test'] },
+  predict: { allowed: ['input'], required: ['input'] },
 };
 
 /** Where a role that does not belong to a job type is meant to go, when there is such a place. */
 const ROLE_HINTS: Partial<Record<DataRole, string>> = {
   train: ' (a domain_adaptation job trains on data.source)',
-  test: ' (a domain_adaptation job is tested on data.targetTest and data.sourceTest)',
+  test: ' (a domain_adaptation job is tested on data.targetTest and data.sourceTest; a predict job reads data.input)',
+  input: ' (data.input is the examples of a predict job)',
 };
+
+/** "an evaluate", "a predict": a job type with its article. */
+const article = (type: JobSpec['type']) => `${type === 'evaluate' ? 'an' : 'a'} ${type}`;
 
 /** Reports every parameter of `object` that is not `kind`/`name` and not listed for its kind. */
 function onlyParams(object: object, pointer: string, allowed: readonly string[], what: string, problem: Problem, always: readonly string[] = []): void {
@@ -56,12 +61,12 @@ function checkSpec(spec: JobSpec, problem: Problem): void {
     if (!model.architecture) problem('/model/architecture', 'is required for a train job');
     if (model.base) problem('/model/base', 'is not allowed for a train job (use type "finetune" to start from a model)');
     if (model.bases) problem('/model/bases', basesOnly);
-  } else if (type === 'finetune' || type === 'evaluate') {
-    if (!model.base) problem('/model/base', `is required for ${type === 'finetune' ? 'a finetune' : 'an evaluate'} job`);
+  } else if (type === 'finetune' || type === 'evaluate' || type === 'predict') {
+    if (!model.base) problem('/model/base', `is required for ${article(type)} job`);
     if (model.architecture)
       problem(
         '/model/architecture',
-        `is not allowed for ${type === 'finetune' ? 'a finetune job (the base model fixes it)' : 'an evaluate job (the base model is evaluated as it is)'}`,
+        `is not allowed for ${type === 'finetune' ? 'a finetune job (the base model fixes it)' : `${article(type)} job (the base model is run as it is)`}`,
       );
     if (model.bases) problem('/model/bases', basesOnly);
   } else if (own?.checkModel) {
@@ -99,16 +104,14 @@ function checkSpec(spec: JobSpec, problem: Problem): void {
   }
   for (const role of required) {
     if (spec.data[role] === undefined)
-      problem(
-        `/data/${role}`,
-        `is required for ${type === 'evaluate' ? 'an evaluate job' : `a ${type} job`}${role === 'target' ? ` with method ${method?.kind}` : ''}`,
-      );
+      problem(`/data/${role}`, `is required for ${article(type)} job${role === 'target' ? ` with method ${method?.kind}` : ''}`);
   }
   if (spec.data.targetLabelled && spec.data.target === undefined) problem('/data/targetLabelled', 'needs data.target');
 
-  if (type === 'evaluate') {
-    if (hp) problem('/hyperparameters', 'is not used by an evaluate job (nothing is trained)');
-    if (spec.checkpoint) problem('/checkpoint', 'is not used by an evaluate job (nothing is trained)');
+  if (spec.output && type !== 'predict') problem('/output', `applies to predict jobs only (${article(type)} job writes no predictions file)`);
+  if (type === 'evaluate' || type === 'predict') {
+    if (hp) problem('/hyperparameters', `is not used by ${article(type)} job (nothing is trained)`);
+    if (spec.checkpoint) problem('/checkpoint', `is not used by ${article(type)} job (nothing is trained)`);
     return;
   }
   if (!hp) {

@@ -5,6 +5,7 @@
  */
 import type { JobSpec, Progress } from '../schemas/job.js';
 import type { FeatureCacheReport } from './feature-cache.js';
+import type { PredictionFormat } from './predictions-file.js';
 import type { Preprocessing } from './preprocessing.js';
 
 /**
@@ -64,6 +65,19 @@ export interface TrainingTask {
    * writes cached outputs of frozen layers there, and says so with a `featureCache` message
    */
   featuresRoot?: string;
+  /** predict jobs: the file of predictions to write (predictions-file.ts) */
+  predictions?: PredictionsTask;
+}
+
+/** What a predict job writes: `file` in `dir`, written atomically (a temp dir then a rename), at most `maxBytes`. */
+export interface PredictionsTask {
+  dir: string;
+  format: PredictionFormat;
+  /** classes a row lists: spec.output.topK, or every class */
+  topK?: number;
+  /** the model's class names, as its record has them (the predict route names classes alike); null: indices */
+  classes: string[] | null;
+  maxBytes: number;
 }
 
 /**
@@ -78,6 +92,8 @@ export interface TrainingData {
   target?: DatasetFiles;
   targetTest?: DatasetFiles;
   sourceTest?: DatasetFiles;
+  /** predict jobs: data.input, fed as the predict route feeds examples (the model's preprocessing) */
+  input?: DatasetFiles;
 }
 
 /**
@@ -110,7 +126,8 @@ export const DEFER_REASON = 'defer';
 /** What the child reports while it runs, in order; each becomes one job event. */
 export type TrainingMessage =
   | { type: 'started'; backend: string; numTensors: number }
-  | { type: 'progress'; progress: Progress; metrics: { loss: number } }
+  /** `metrics.loss`: the epoch's running loss, when something is trained (a predict job reports none) */
+  | { type: 'progress'; progress: Progress; metrics?: { loss: number } }
   | { type: 'metrics'; epoch: number; metrics: Record<string, number> }
   /** `epoch` and `step` as in Position */
   | { type: 'checkpoint'; epoch: number; step: number; path: string; metrics: Record<string, number> }
@@ -121,12 +138,20 @@ export type TrainingMessage =
 /**
  * `succeeded`: `report` is that of the test set (data.test; data.targetTest of a
  * domain_adaptation job) when there is one. For an evaluate job, `modelId` is the evaluated
- * model's and nothing was saved.
+ * model's and nothing was saved; for a predict job too, and `predictions` says what its file holds.
  * `cancelled`: the signal aborted; `stoppedAt` is where. Unless the abort's reason was 'cancel',
  * a checkpoint of that position was written first, so the job can resume from there.
  */
 export type TrainingResult =
-  | { outcome: 'succeeded'; modelId: string; metrics: Record<string, number>; report?: TestReport; featureCache?: FeatureCacheReport; backend: string }
+  | {
+      outcome: 'succeeded';
+      modelId: string;
+      metrics: Record<string, number>;
+      report?: TestReport;
+      featureCache?: FeatureCacheReport;
+      predictions?: { format: PredictionFormat; rows: number };
+      backend: string;
+    }
   | { outcome: 'cancelled'; metrics: Record<string, number>; stoppedAt: Position };
 
 /**

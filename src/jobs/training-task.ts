@@ -12,7 +12,8 @@ import { augmentedRoles, movesPixels } from './augmentation.js';
 import { checkLayerNames, specProblems } from './spec-rules.js';
 import { layerNames } from './layer-names.js';
 import { cnnInputShape, feedShape } from './input-shape.js';
-import { channelProblem, describePreprocessing, type Preprocessing } from './preprocessing.js';
+import { PREDICTIONS_MAX_BYTES } from './predictions-file.js';
+import { channelProblem, describePreprocessing, predictionPreprocessing, type Preprocessing } from './preprocessing.js';
 import type { DatasetFiles, TrainingData, TrainingTask } from './task.js';
 
 /** Whether the spec names layers of its base model, which are then checked against the stored model. */
@@ -85,7 +86,7 @@ export async function resolveTask(store: Store, artifacts: Artifacts, opts: Reso
     if (refused) problem('/webhook/url', refused);
   }
 
-  const roles = ['train', 'validation', 'test', 'source', 'target', 'targetTest', 'sourceTest'] as const;
+  const roles = ['train', 'validation', 'test', 'source', 'target', 'targetTest', 'sourceTest', 'input'] as const;
   const data: Partial<Record<(typeof roles)[number], ReadyDataset>> = {};
   for (const role of roles) {
     const id = spec.data[role];
@@ -175,7 +176,7 @@ export async function resolveTask(store: Store, artifacts: Artifacts, opts: Reso
   // A base that declares its input convention is fed every dataset by it.
   const fed = base ?? bases[0];
   const convention = fed?.preprocessing ?? undefined;
-  if (convention && fits) {
+  if (convention && (fits ?? data.input)) {
     const channels = fed.inputShape?.length === 3 ? fed.inputShape[2] : 1;
     const wrong = channelProblem(convention, channels);
     if (wrong) problem(base ? '/model/base' : '/model/bases/0', `declares preprocessing ${describePreprocessing(convention)}, which ${wrong}`);
@@ -187,12 +188,13 @@ export async function resolveTask(store: Store, artifacts: Artifacts, opts: Reso
     return files(d, {
       dir: artifacts.datasetDir(d.id),
       shape: shape && 'shape' in shape ? shape.shape : d.featureShape,
-      preprocessing: convention ?? d.preprocessing,
+      // predictions feed what the predict route feeds: the model's recorded convention or raw values, never the dataset's own
+      preprocessing: spec.type === 'predict' && fed ? predictionPreprocessing(fed.preprocessing) : (convention ?? d.preprocessing),
     });
   };
   const taskData: TrainingData = {};
   if (train) taskData.train = feed(train);
-  for (const role of ['validation', 'test', 'target', 'targetTest', 'sourceTest'] as const) {
+  for (const role of ['validation', 'test', 'target', 'targetTest', 'sourceTest', 'input'] as const) {
     const d = data[role];
     if (d) taskData[role] = feed(d);
   }
@@ -208,6 +210,17 @@ export async function resolveTask(store: Store, artifacts: Artifacts, opts: Reso
       modelId,
       checkpointsDir: artifacts.checkpointsDir(jobId),
       featuresRoot: artifacts.featuresRoot(),
+      ...(spec.type === 'predict' && base
+        ? {
+            predictions: {
+              dir: artifacts.predictionsDir(jobId),
+              format: spec.output?.format ?? 'jsonl',
+              ...(spec.output?.topK !== undefined ? { topK: spec.output.topK } : {}),
+              classes: base.classes,
+              maxBytes: PREDICTIONS_MAX_BYTES,
+            },
+          }
+        : {}),
     },
   };
 }

@@ -469,6 +469,20 @@ export const EXAMPLES: Record<string, OperationExamples> = {
     },
   },
   'GET /v1/jobs/{id}/events': { responses: { 200: { data: events, hasMore: true, nextCursor: '10' } } },
+  'GET /v1/jobs/{id}/predictions': {
+    responses: {
+      200:
+        '{"index":0,"classes":[{"class":"7","probability":0.9712},{"class":"9","probability":0.0151},{"class":"2","probability":0.0064}]}\n' +
+        '{"index":1,"classes":[{"class":"2","probability":0.8843},{"class":"3","probability":0.0522},{"class":"8","probability":0.0311}]}\n',
+      409: problem(
+        409,
+        'not_ready',
+        'Predictions not ready',
+        `job ${JOB} is running; its predictions can be downloaded once it has succeeded`,
+        `/v1/jobs/${JOB}/predictions`,
+      ),
+    },
+  },
 
   'POST /v1/sweeps': { request: { 'application/json': sweepSpec }, responses: { 202: sweepRunning } },
   'GET /v1/sweeps': { responses: { 200: page(sweepDone) } },

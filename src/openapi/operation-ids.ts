@@ -31,6 +31,7 @@ export const OPERATION_IDS: Record<string, string> = {
   'GET /v1/jobs/{id}/checkpoints': 'listJobCheckpoints',
   'POST /v1/jobs/{id}/checkpoints/{epoch}/model': 'createModelFromCheckpoint',
   'GET /v1/jobs/{id}/events': 'listJobEvents',
+  'GET /v1/jobs/{id}/predictions': 'downloadJobPredictions',
 
   'POST /v1/sweeps': 'createSweep',
   'GET /v1/sweeps': 'listSweeps',

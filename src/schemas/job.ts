@@ -2,6 +2,7 @@ import { Type, type Static } from '@sinclair/typebox';
 import { Augment } from './augment.js';
 import { Metrics } from './common.js';
 import { AdaptationMethod, Strategy } from './methods.js';
+import { PREDICTION_FORMATS } from '../jobs/predictions-file.js';
 import { MONITOR_NAMES, MONITORS, VALIDATOR_SAMPLE_DEFAULT, VALIDATOR_SAMPLE_MAX } from '../jobs/validators.js';
 
 export const Activation = Type.Union(
@@ -136,15 +137,19 @@ export const Hyperparameters = Type.Object(
     ),
     augment: Type.Optional(Augment),
   },
-  { additionalProperties: false, description: 'required by every job type but evaluate' },
+  { additionalProperties: false, description: 'required by train, finetune and domain_adaptation jobs; evaluate and predict jobs train nothing' },
 );
 export type Hyperparameters = Static<typeof Hyperparameters>;
 
-export const JobType = Type.Union([Type.Literal('train'), Type.Literal('finetune'), Type.Literal('domain_adaptation'), Type.Literal('evaluate')], {
-  description:
-    '`train`: a new model (`model.architecture`) on `data.train`. `finetune`: a base model (`model.base`) on `data.train`, with a `strategy`. ' +
-    '`domain_adaptation`: from labelled `data.source` to the `data.target` domain, with a `method`. `evaluate`: `model.base` on `data.test`, nothing trained',
-});
+export const JobType = Type.Union(
+  [Type.Literal('train'), Type.Literal('finetune'), Type.Literal('domain_adaptation'), Type.Literal('evaluate'), Type.Literal('predict')],
+  {
+    description:
+      '`train`: a new model (`model.architecture`) on `data.train`. `finetune`: a base model (`model.base`) on `data.train`, with a `strategy`. ' +
+      '`domain_adaptation`: from labelled `data.source` to the `data.target` domain, with a `method`. `evaluate`: `model.base` on `data.test`, nothing trained. ' +
+      '`predict`: `model.base` on every example of `data.input`, written as a file of predictions (`output`; GET /v1/jobs/{id}/predictions), nothing trained',
+  },
+);
 export type JobType = Static<typeof JobType>;
 
 const DatasetRef = (description: string) => Type.Optional(Type.String({ minLength: 1, maxLength: 64, description }));
@@ -156,7 +161,11 @@ export const JobSpec = Type.Object(
       {
         architecture: Type.Optional(Architecture),
         base: Type.Optional(
-          Type.String({ minLength: 1, maxLength: 64, description: 'id of the model to start from (finetune, domain_adaptation) or to evaluate' }),
+          Type.String({
+            minLength: 1,
+            maxLength: 64,
+            description: 'id of the model to start from (finetune, domain_adaptation), to evaluate or to predict with',
+          }),
         ),
         bases: Type.Optional(
           Type.Array(Type.String({ minLength: 1, maxLength: 64 }), {
@@ -183,10 +192,33 @@ export const JobSpec = Type.Object(
         targetTest: DatasetRef('domain_adaptation: labelled target-domain test set, for targetAccuracy and the report'),
         sourceTest: DatasetRef('domain_adaptation: source-domain test set for sourceAccuracy; without it, sourceAccuracy is measured on data.source'),
         targetLabelled: Type.Optional(Type.Boolean({ description: 'domain_adaptation: also train on the labels of data.target; default false' })),
+        input: DatasetRef(
+          "predict (required): the examples to predict, each fed as POST /v1/models/{id}/predict feeds one (the model's preprocessing on the stored values); its labels are not read",
+        ),
       },
       { additionalProperties: false, description: 'dataset ids by role' },
     ),
     hyperparameters: Type.Optional(Hyperparameters),
+    output: Type.Optional(
+      Type.Object(
+        {
+          format: Type.Optional(
+            Type.Union(
+              PREDICTION_FORMATS.map((f) => Type.Literal(f)),
+              {
+                description:
+                  '`jsonl` (default): one line per example, `{"index", "classes": [{"class", "probability"}, ...]}`. ' +
+                  '`csv`: a header line, then `index,class_1,probability_1,...` per example',
+              },
+            ),
+          ),
+          topK: Type.Optional(
+            Type.Integer({ minimum: 1, maximum: 1000, description: 'how many classes each row lists, most probable first; default every class' }),
+          ),
+        },
+        { additionalProperties: false, description: "predict jobs only: the predictions file, one row per example of data.input in the dataset's order" },
+      ),
+    ),
     checkpoint: Type.Optional(
       Type.Object(
         {
@@ -271,6 +303,7 @@ export const JobSpec = Type.Object(
         hyperparameters: { epochs: 10, batchSize: 64, optimizer: { name: 'adam', learningRate: 0.001 } },
       },
       { type: 'evaluate', model: { base: 'mdl_...' }, data: { test: 'ds_...' } },
+      { type: 'predict', model: { base: 'mdl_...' }, data: { input: 'ds_...' }, output: { format: 'csv', topK: 3 } },
     ],
   },
 );
@@ -312,6 +345,12 @@ export const JobEstimate = Type.Object(
     stepsPerEpoch: Type.Integer(),
     flopsPerEpoch: Type.Number({ description: 'floating-point operations of one epoch: training steps and validation' }),
     flops: Type.Number({ description: 'all epochs plus the final evaluations, held against JOB_MAX_FLOPS' }),
+    outputBytes: Type.Optional(
+      Type.Integer({
+        description:
+          "predict jobs: the most bytes the predictions file can take (every row with the longest class names), held against 1 GiB and the tenant's storage quota",
+      }),
+    ),
   },
   {
     $id: 'JobEstimate',
@@ -336,6 +375,17 @@ export const FeatureCacheReport = Type.Object(
 );
 export type FeatureCacheReport = Static<typeof FeatureCacheReport>;
 
+export const PredictionsFile = Type.Object(
+  {
+    format: Type.Union(PREDICTION_FORMATS.map((f) => Type.Literal(f))),
+    rows: Type.Integer({ description: 'one per example of data.input, in its order' }),
+    bytes: Type.Integer({ description: "the file's size, counted in the tenant's storage quota while the job is kept" }),
+    url: Type.String({ description: 'where to download it: /v1/jobs/{id}/predictions' }),
+  },
+  { $id: 'PredictionsFile', description: 'predict jobs: the file of predictions written' },
+);
+export type PredictionsFile = Static<typeof PredictionsFile>;
+
 export const Job = Type.Object(
   {
     id: Type.String(),
@@ -345,7 +395,15 @@ export const Job = Type.Object(
     spec: JobSpec,
     progress: Type.Union([Progress, Type.Null()]),
     metrics: Type.Union([Metrics, Type.Null()], { description: 'latest per-epoch metrics' }),
-    result: Type.Union([Type.Object({ modelId: Type.String(), metrics: Metrics, featureCache: Type.Optional(FeatureCacheReport) }), Type.Null()]),
+    result: Type.Union([
+      Type.Object({
+        modelId: Type.String({ description: 'the model trained; for evaluate and predict jobs, the model run' }),
+        metrics: Metrics,
+        featureCache: Type.Optional(FeatureCacheReport),
+        predictions: Type.Optional(PredictionsFile),
+      }),
+      Type.Null(),
+    ]),
     error: Type.Union([JobError, Type.Null()]),
     attempt: Type.Integer({ description: 'how many times the job has been started' }),
     estimate: Type.Union([JobEstimate, Type.Null()], {

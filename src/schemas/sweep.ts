@@ -48,7 +48,7 @@ export const SweepObjective = Type.Object(
       minLength: 1,
       maxLength: 64,
       description:
-        "what ranks the trials: an epoch metric of the job (e.g. `valAccuracy`, `valLoss`, `loss`, or a method's signal such as `coral`) or a final one (`testAccuracy`, `targetAccuracy`, ...), whichever the template's job reports; a trial's value is the one its finished model has",
+        "what ranks the trials: an epoch metric of the job (e.g. a label-free validator of a domain_adaptation job: `snd`, `im`, `entropy`, `dev`, `valAccuracy`; or `valLoss`, `loss`, or a method's signal such as `coral`) or a final one (`testAccuracy`, `targetAccuracy`, ...), whichever the template's job reports; a trial's value is the one its finished model has",
     }),
     goal: Type.Optional(
       Type.Union([Type.Literal('maximize'), Type.Literal('minimize')], {
@@ -60,7 +60,7 @@ export const SweepObjective = Type.Object(
 );
 export type SweepObjective = Static<typeof SweepObjective>;
 
-export const EarlyTermination = Type.Object(
+export const MedianStopping = Type.Object(
   {
     kind: Type.Literal('median', {
       description:
@@ -75,8 +75,27 @@ export const EarlyTermination = Type.Object(
     ),
     graceEpochs: Type.Optional(Type.Integer({ minimum: 0, maximum: 1000, description: 'epochs a trial runs before it can be stopped; default 1' })),
   },
-  { additionalProperties: false, description: 'needs an objective that is an epoch metric. A stopped trial ends `cancelled` and the sweep notes why' },
+  { additionalProperties: false },
 );
+
+export const Asha = Type.Object(
+  {
+    kind: Type.Literal('asha', {
+      description:
+        "`asha`: asynchronous successive halving (Li et al., MLSys 2020), as an early-stopping rule (as Ray Tune's ASHAScheduler): rungs at epochs minEpochs x reductionFactor^k; " +
+        'a trial reaching a rung goes on only if its objective there is in the top 1/reductionFactor of the values the other trials had at that rung, else it is stopped; a trial no other has reached the rung before goes on',
+    }),
+    minEpochs: Type.Optional(Type.Integer({ minimum: 1, maximum: 1000, description: 'the first rung: epochs every trial runs; default 1' })),
+    reductionFactor: Type.Optional(
+      Type.Integer({ minimum: 2, maximum: 16, description: 'eta: the rungs are this factor apart and keep the best 1/eta at each; default 3' }),
+    ),
+  },
+  { additionalProperties: false },
+);
+
+export const EarlyTermination = Type.Union([MedianStopping, Asha], {
+  description: 'needs an objective that is an epoch metric. A stopped trial ends `cancelled` and the sweep notes why',
+});
 export type EarlyTermination = Static<typeof EarlyTermination>;
 
 export const SweepSpec = Type.Object(

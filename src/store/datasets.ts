@@ -1,5 +1,5 @@
 import type { DatasetError } from '../schemas/dataset-error.js';
-import type { Db } from './db.js';
+import type { Db, Queryable } from './db.js';
 import { pageOf, type PageResult } from './paging.js';
 
 interface DatasetBase {
@@ -203,7 +203,8 @@ export class DatasetStore {
     return rows.map((r) => r.id);
   }
 
-  async delete(id: string): Promise<void> {
-    await this.db.query('DELETE FROM datasets WHERE id = $1', [id]);
+  /** In the caller's transaction, which records the files to remove (src/artifacts/pending-deletes.ts). */
+  async delete(q: Queryable, id: string): Promise<void> {
+    await q.query('DELETE FROM datasets WHERE id = $1', [id]);
   }
 }

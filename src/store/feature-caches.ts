@@ -14,4 +14,10 @@ export class FeatureCacheStore {
       [c.path, c.jobId, c.baseModelId, c.datasetId, c.bytes],
     );
   }
+
+  /** The base models with a cache recorded on `datasetId`. */
+  async basesOf(q: Queryable, datasetId: string): Promise<string[]> {
+    const rows = await q.query<{ base_model_id: string }>('SELECT DISTINCT base_model_id FROM feature_caches WHERE dataset_id = $1', [datasetId]);
+    return rows.map((r) => r.base_model_id);
+  }
 }

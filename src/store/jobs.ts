@@ -215,10 +215,10 @@ export class JobStore {
     });
   }
 
-  progress(id: string, attempt: number, progress: Progress, loss: number): Promise<Transition | null> {
+  progress(id: string, attempt: number, progress: Progress, loss: number | undefined): Promise<Transition | null> {
     return this.change(id, attempt, async (q) => {
       await q.query('UPDATE jobs SET progress = $2::jsonb WHERE id = $1', [id, JSON.stringify(progress)]);
-      return [await this.events.append(q, id, 'progress', { ...progress, loss })];
+      return [await this.events.append(q, id, 'progress', { ...progress, ...(loss !== undefined ? { loss } : {}) })];
     });
   }
 

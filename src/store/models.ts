@@ -74,9 +74,9 @@ export class ModelStore {
     tenant?: string,
   ): Promise<void> {
     await q.query(
-      `INSERT INTO models (id, name, status, job_id, base_model_id, dataset_ids, metrics, input_shape, classes, preprocessing, dir, tenant, bytes, source)
+      `INSERT INTO models (id, name, status, job_id, base_model_id, dataset_ids, metrics, input_shape, classes, preprocessing, dir, tenant, bytes, source, heartbeat_at)
        VALUES ($1, $2, $3, $4, $5, $6::jsonb, $7::jsonb, $8::jsonb, $9::jsonb, $10::jsonb, $11,
-         coalesce($12, (SELECT tenant FROM jobs WHERE id = $4), 'default'), $13, $14::jsonb)`,
+         coalesce($12, (SELECT tenant FROM jobs WHERE id = $4), 'default'), $13, $14::jsonb, CASE WHEN $3 = 'validating' THEN now() END)`,
       [
         m.id,
         m.name,
@@ -102,6 +102,22 @@ export class ModelStore {
       `UPDATE models SET status = 'ready', input_shape = $2::jsonb, classes = $3::jsonb, preprocessing = $4::jsonb, bytes = $5 WHERE id = $1 AND status = 'validating'`,
       [id, JSON.stringify(m.inputShape), JSON.stringify(m.classes), JSON.stringify(m.preprocessing), m.bytes],
     );
+  }
+
+  /** Renews the imports this process is running, so no sweep takes them for abandoned. */
+  async heartbeat(ids: string[]): Promise<void> {
+    if (ids.length === 0) return;
+    await this.db.query(`UPDATE models SET heartbeat_at = now() WHERE id = ANY($1::text[]) AND status = 'validating'`, [ids]);
+  }
+
+  /** Fails the validating imports whose process stopped renewing them; returns their ids. */
+  async failAbandoned(staleAfterMs: number, error: ModelError): Promise<string[]> {
+    const rows = await this.db.query<{ id: string }>(
+      `UPDATE models SET status = 'failed', error = $2::jsonb
+       WHERE status = 'validating' AND heartbeat_at < now() - make_interval(secs => $1) RETURNING id`,
+      [staleAfterMs / 1000, JSON.stringify(error)],
+    );
+    return rows.map((r) => r.id);
   }
 
   async markFailed(id: string, error: ModelError): Promise<void> {
@@ -134,7 +150,8 @@ export class ModelStore {
     return rows.map((r) => r.id);
   }
 
-  async delete(id: string): Promise<void> {
-    await this.db.query('DELETE FROM models WHERE id = $1', [id]);
+  /** In the caller's transaction, which records the files to remove (src/artifacts/pending-deletes.ts). */
+  async delete(q: Queryable, id: string): Promise<void> {
+    await q.query('DELETE FROM models WHERE id = $1', [id]);
   }
 }

@@ -7,6 +7,7 @@ import { FeatureCacheStore } from './feature-caches.js';
 import { JobStore } from './jobs.js';
 import { migrate } from './migrate.js';
 import { ModelStore } from './models.js';
+import { PendingDeleteStore } from './pending-deletes.js';
 import { SweepStore } from './sweeps.js';
 
 export interface Store {
@@ -17,6 +18,7 @@ export interface Store {
   datasets: DatasetStore;
   models: ModelStore;
   featureCaches: FeatureCacheStore;
+  pendingDeletes: PendingDeleteStore;
   sweeps: SweepStore;
   close(): Promise<void>;
 }
@@ -35,6 +37,7 @@ export async function openStore(opts: { databaseUrl?: string; dataDir: string })
     datasets: new DatasetStore(db),
     models: new ModelStore(db),
     featureCaches: new FeatureCacheStore(),
+    pendingDeletes: new PendingDeleteStore(db),
     sweeps: new SweepStore(db, jobs, new EventStore<SweepEventType>(db, SWEEP_LOG)),
     close: () => db.close(),
   };

@@ -20,7 +20,7 @@ import { cancelJob, type CancelParts } from '../queue/cancel-job.js';
 import type { Job } from '../schemas/job.js';
 import type { Sweep } from '../schemas/sweep.js';
 import { goalOf } from './objective.js';
-import { medianStop } from './selection.js';
+import { ashaStop, medianStop } from './selection.js';
 
 export interface SweepLauncherParts extends CancelParts {
   artifacts: Artifacts;
@@ -32,6 +32,8 @@ export interface SweepLauncherParts extends CancelParts {
 
 const DEFAULT_MIN_TRIALS = 3;
 const DEFAULT_GRACE_EPOCHS = 1;
+const DEFAULT_MIN_EPOCHS = 1;
+const DEFAULT_REDUCTION_FACTOR = 3;
 
 export class SweepLauncher {
   constructor(private readonly parts: SweepLauncherParts) {}
@@ -104,11 +106,19 @@ export class SweepLauncher {
     const curves = await store.sweeps.curves(sweep.id, sweep.spec.objective.metric);
     const mine = curves.get(job.id) ?? [];
     const others = [...curves].filter(([jobId]) => jobId !== job.id).map(([, c]) => c);
-    const reason = medianStop(mine, others, {
-      goal: goalOf(sweep.spec.objective),
-      minTrials: rule.minTrials ?? DEFAULT_MIN_TRIALS,
-      graceEpochs: rule.graceEpochs ?? DEFAULT_GRACE_EPOCHS,
-    });
+    const goal = goalOf(sweep.spec.objective);
+    const reason =
+      rule.kind === 'asha'
+        ? ashaStop(mine, others, {
+            goal,
+            minEpochs: rule.minEpochs ?? DEFAULT_MIN_EPOCHS,
+            reductionFactor: rule.reductionFactor ?? DEFAULT_REDUCTION_FACTOR,
+          })
+        : medianStop(mine, others, {
+            goal,
+            minTrials: rule.minTrials ?? DEFAULT_MIN_TRIALS,
+            graceEpochs: rule.graceEpochs ?? DEFAULT_GRACE_EPOCHS,
+          });
     if (!reason) return;
     const ev = await store.sweeps.stopTrial(sweep.id, job.id, { epoch: mine.length, reason });
     if (!ev) return;

@@ -8,6 +8,7 @@
 import type { FieldError } from '../field-error.js';
 import type { JobSpec } from '../schemas/job.js';
 import type { SweepGoal, SweepSpec } from '../schemas/sweep.js';
+import { VALIDATORS, type ValidatorInfo } from '../jobs/validators.js';
 
 interface MetricInfo {
   goal: SweepGoal;
@@ -21,15 +22,22 @@ const needs = (role: keyof JobSpec['data'], what: string) => (spec: JobSpec) => 
 const needsMethod = (kind: string) => (spec: JobSpec) => (spec.method?.kind === kind ? null : `is reported by method ${kind} only`);
 const adaptation = (spec: JobSpec) => (spec.type === 'domain_adaptation' ? null : 'is reported by domain_adaptation jobs only');
 
-/**
- * Extend here: the unsupervised validators (entropy, im, snd, dev) join as epoch metrics of
- * domain_adaptation jobs once the training loop reports them.
- */
+/** Why a job would not report a validator: what it reads (src/jobs/validators.ts) against what the spec gives. */
+const validatorMissing =
+  ({ needs: what }: ValidatorInfo) =>
+  (spec: JobSpec): string | null => {
+    if (what.includes('target') && (spec.type !== 'domain_adaptation' || spec.data.target === undefined))
+      return 'is reported by domain_adaptation jobs with data.target only (computed on its unlabelled data)';
+    if (what.includes('validation') && spec.data.validation === undefined) return 'needs data.validation (a labelled source validation set)';
+    return null;
+  };
+
+/** The label-free validators (entropy, im, snd, dev, valAccuracy) are epoch metrics like any other. */
 export const OBJECTIVE_METRICS: Record<string, MetricInfo> = {
   loss: { goal: 'minimize', when: 'epoch', missing: always },
   accuracy: { goal: 'maximize', when: 'epoch', missing: always },
   valLoss: { goal: 'minimize', when: 'epoch', missing: needs('validation', 'a labelled validation set') },
-  valAccuracy: { goal: 'maximize', when: 'epoch', missing: needs('validation', 'a labelled validation set') },
+  ...Object.fromEntries(Object.entries(VALIDATORS).map(([name, info]) => [name, { goal: info.goal, when: 'epoch', missing: validatorMissing(info) }])),
   coral: { goal: 'minimize', when: 'epoch', missing: needsMethod('coral') },
   mmd: { goal: 'minimize', when: 'epoch', missing: needsMethod('mmd') },
   testAccuracy: { goal: 'maximize', when: 'final', missing: needs('test', 'a labelled test set') },

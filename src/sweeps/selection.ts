@@ -1,8 +1,12 @@
 /**
- * Reading the trials: each one's objective, the best of them and why, and the median stopping
- * rule (Golovin et al., "Google Vizier", KDD 2017, section 3.2.2): a trial is stopped at epoch e
- * when its best value up to e is worse than the median, over the other trials that reached e,
- * of their running averages up to e. Pure: the store hands in what the jobs reported.
+ * Reading the trials: each one's objective, the best of them and why, and the early-termination
+ * rules. The median stopping rule (Golovin et al., "Google Vizier", KDD 2017, section 3.2.2): a
+ * trial is stopped at epoch e when its best value up to e is worse than the median, over the other
+ * trials that reached e, of their running averages up to e. ASHA (Li et al., "A System for
+ * Massively Parallel Hyperparameter Tuning", MLSys 2020) as a stopping rule, as Ray Tune's
+ * ASHAScheduler applies it: at each rung (minEpochs x eta^k epochs) a trial goes on only if its
+ * value there is in the top 1/eta of the other trials' values at that rung. Pure: the store hands
+ * in what the jobs reported.
  */
 import type { SweepGoal } from '../schemas/sweep.js';
 
@@ -65,4 +69,43 @@ export function medianStop(values: readonly number[], others: readonly (readonly
   const best = values.reduce((a, b) => (better(rule.goal, b, a) ? b : a));
   if (!better(rule.goal, median, best)) return null;
   return `its best value by epoch ${epoch}, ${+best.toPrecision(6)}, is ${rule.goal === 'maximize' ? 'below' : 'above'} the median ${+median.toPrecision(6)} of the running averages of ${reached.length} other trials at that epoch (median stopping rule)`;
+}
+
+export interface AshaRule {
+  goal: SweepGoal;
+  minEpochs: number;
+  reductionFactor: number;
+}
+
+/** Whether `epoch` is a rung of the rule: minEpochs x reductionFactor^k for some k >= 0. */
+export function isRung(epoch: number, rule: Pick<AshaRule, 'minEpochs' | 'reductionFactor'>): boolean {
+  let rung = rule.minEpochs;
+  while (rung < epoch) rung *= rule.reductionFactor;
+  return rung === epoch;
+}
+
+/** The q-quantile of sorted values, interpolated linearly between ranks (numpy's default, as Ray Tune takes it). */
+function quantile(sorted: readonly number[], q: number): number {
+  const at = (sorted.length - 1) * q;
+  const low = Math.floor(at);
+  return low + 1 < sorted.length ? sorted[low] + (sorted[low + 1] - sorted[low]) * (at - low) : sorted[low];
+}
+
+/**
+ * ASHA at the trial's latest epoch: when it is a rung, the trial is stopped if its value there is
+ * worse than the cutoff of the top 1/eta of the other trials' values at that rung (the values
+ * they had when they reached it: their curves at that epoch). Judged once, on reaching the rung;
+ * null to go on, else why.
+ */
+export function ashaStop(values: readonly number[], others: readonly (readonly number[])[], rule: AshaRule): string | null {
+  const epoch = values.length;
+  if (epoch === 0 || !isRung(epoch, rule)) return null;
+  const atRung = others.filter((o) => o.length >= epoch).map((o) => o[epoch - 1]);
+  if (atRung.length === 0) return null;
+  const sorted = [...atRung].sort((a, b) => a - b);
+  const keep = 1 / rule.reductionFactor;
+  const cutoff = quantile(sorted, rule.goal === 'maximize' ? 1 - keep : keep);
+  const value = values[epoch - 1];
+  if (!better(rule.goal, cutoff, value)) return null;
+  return `its value at epoch ${epoch} (a rung), ${+value.toPrecision(6)}, is ${rule.goal === 'maximize' ? 'below' : 'above'} ${+cutoff.toPrecision(6)}, the cutoff of the best 1/${rule.reductionFactor} of ${atRung.length} other trials at that rung (ASHA)`;
 }

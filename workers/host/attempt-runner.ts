@@ -86,6 +86,12 @@ export class AttemptRunner {
           throw unavailable('upload the trained model', err);
         });
       }
+      const predictions = checkout.task.predictions;
+      if (result.outcome === 'succeeded' && predictions) {
+        await artifacts.publish(predictions.dir).catch((err: unknown) => {
+          throw unavailable('upload the predictions file', err);
+        });
+      }
       return result;
     } finally {
       await checkout.release();
@@ -216,9 +222,15 @@ class Attempt {
 
   private report(m: TrainingMessage): void {
     // a message that cannot be recorded (Redis away) fails the attempt, as BullMQ's sandbox did;
-    // so does a checkpoint that cannot be published: one is recorded only once every host can read it
+    // so does a checkpoint or a built feature cache that cannot be published: one is recorded only once every host can read it
+    const written =
+      m.type === 'checkpoint'
+        ? { dir: m.path, what: 'upload a checkpoint' }
+        : m.type === 'featureCache' && m.path !== undefined
+          ? { dir: m.path, what: 'upload the feature cache it built' }
+          : undefined;
     this.reported = this.reported
-      .then(() => (m.type === 'checkpoint' ? this.publish(m.path) : undefined))
+      .then(() => (written !== undefined ? this.publish(written.dir, written.what) : undefined))
       .then(() => this.job.updateProgress(m))
       .catch((err: Error) => {
         this.done = true;
@@ -226,9 +238,9 @@ class Attempt {
       });
   }
 
-  private async publish(checkpoint: string): Promise<void> {
-    await this.opts.artifacts.publish(checkpoint).catch((err: unknown) => {
-      throw unavailable('upload a checkpoint', err);
+  private async publish(dir: string, what: string): Promise<void> {
+    await this.opts.artifacts.publish(dir).catch((err: unknown) => {
+      throw unavailable(what, err);
     });
   }
 

@@ -1,5 +1,6 @@
 import type { Logger } from 'pino';
 import type { Artifacts } from '../../src/artifacts/artifacts.js';
+import { sweepPendingDeletes } from '../../src/artifacts/pending-deletes.js';
 import { resolveTask } from '../../src/jobs/training-task.js';
 import type { TrainingQueue } from '../../src/queue/training-queue.js';
 import type { LiveEvents } from '../../src/queue/live-events.js';
@@ -31,7 +32,8 @@ export interface ReconcileDeps {
  * never queued), or have finished it without the store hearing (its host died in between:
  * that end is recorded now), or hold only a finished entry from before (a job resumed while
  * Redis was away). Any such job is queued again. Then every running sweep is advanced, so one
- * whose trial ended while its host died launches its next trials (and ends) all the same.
+ * whose trial ended while its host died launches its next trials (and ends) all the same, and
+ * the files of records deleted while the object store was away are removed (pending-deletes.ts).
  */
 export async function reconcile(deps: ReconcileDeps): Promise<number> {
   const { store, log } = deps;
@@ -45,6 +47,7 @@ export async function reconcile(deps: ReconcileDeps): Promise<number> {
     }
   }
   await deps.sweeps.advanceAll();
+  await sweepPendingDeletes(deps);
   return requeued;
 }
 

@@ -144,7 +144,7 @@ export class WorkerHost {
       case 'started':
         return this.publish(await jobs.backend(id, attempt, m.backend));
       case 'progress':
-        return this.publish(await jobs.progress(id, attempt, m.progress, m.metrics.loss));
+        return this.publish(await jobs.progress(id, attempt, m.progress, m.metrics?.loss));
       case 'metrics': {
         const t = await jobs.epochMetrics(id, attempt, m.epoch, m.metrics);
         await this.publish(t);
@@ -167,9 +167,10 @@ export class WorkerHost {
         const { report } = m;
         const baseModelId = job.data.baseModelId;
         const datasetId = job.data.data.train?.id;
-        const path = m.path;
+        // the same name on every host: one cache, one row, however many hosts hold a copy
+        const path = m.path === undefined ? undefined : this.opts.artifacts.relativePath(m.path);
         // a built cache's bytes count against the tenant's storage quota until its base or dataset goes
-        const bytes = path === undefined ? 0 : await directoryBytes(path);
+        const bytes = m.path === undefined ? 0 : await directoryBytes(m.path);
         const record = (q: Queryable) =>
           path === undefined || baseModelId === undefined || datasetId === undefined
             ? Promise.resolve()
@@ -209,10 +210,21 @@ export class WorkerHost {
             dir: modelDir,
             bytes,
           });
+    // a predict job's file: its bytes, on this host's copy, count in the tenant's storage quota with the job's result
+    const predictions = result.predictions && {
+      ...result.predictions,
+      bytes: await directoryBytes(this.opts.artifacts.predictionsDir(task.jobId)),
+      url: `/v1/jobs/${task.jobId}/predictions`,
+    };
     const t = await jobs.succeeded(
       task.jobId,
       attempt,
-      { modelId: result.modelId, metrics, ...(result.featureCache ? { featureCache: result.featureCache } : {}) },
+      {
+        modelId: result.modelId,
+        metrics,
+        ...(result.featureCache ? { featureCache: result.featureCache } : {}),
+        ...(predictions ? { predictions } : {}),
+      },
       record,
     );
     this.opts.log.info({ jobId: task.jobId, metrics: result.metrics }, t ? 'job succeeded' : 'stale attempt finished; result ignored');

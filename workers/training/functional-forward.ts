@@ -88,7 +88,7 @@ function order(model: tf.LayersModel, startId: number): Step[] {
   const known = new Set([startId]);
   const placed = new Set<Step>();
   const steps: Step[] = [];
-  for (let added = true; added; ) {
+  for (let added = true; added;) {
     added = false;
     for (const step of pending) {
       if (placed.has(step) || !step.inputs.every((id) => known.has(id))) continue;

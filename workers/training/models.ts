@@ -251,21 +251,41 @@ const layerName = (l: LayerJson) => l.name ?? (l.config?.name as string | undefi
  * and returns one score per class of the dataset.
  */
 export function checkCompatible(model: tf.LayersModel, data: DatasetFiles, param = BASE_PARAM): void {
-  const problem = (message: string) =>
-    new TrainingError('incompatible_model', `base model ${model.name} does not fit dataset ${data.id}: ${message}`, { param });
+  checkTakes(model, data, param);
+  const output = model.outputs[0].shape;
+  if (output.length !== 2 || output[1] !== data.numClasses) {
+    throw incompatible(
+      model,
+      data,
+      param,
+      `its output has shape [${output.map((d) => d ?? '?').join(', ')}]; expected [?, ${data.numClasses}] (one logit per class)`,
+    );
+  }
+}
+
+/** Whether `model` takes `data`'s examples and answers one row of logits each, whatever its classes (a predict job). */
+export function checkTakes(model: tf.LayersModel, data: DatasetFiles, param = BASE_PARAM): void {
   if (model.inputs.length !== 1 || model.outputs.length !== 1) {
-    throw problem(`it has ${model.inputs.length} inputs and ${model.outputs.length} outputs; expected one of each`);
+    throw incompatible(model, data, param, `it has ${model.inputs.length} inputs and ${model.outputs.length} outputs; expected one of each`);
   }
   const input = model.inputs[0].shape.slice(1);
   const fits = input.length === data.featureShape.length && input.every((d, i) => d === null || d === data.featureShape[i]);
   if (!fits) {
-    throw problem(`it takes inputs of shape [${input.map((d) => d ?? '?').join(', ')}]; expected the dataset's featureShape [${data.featureShape.join(', ')}]`);
+    throw incompatible(
+      model,
+      data,
+      param,
+      `it takes inputs of shape [${input.map((d) => d ?? '?').join(', ')}]; expected the dataset's featureShape [${data.featureShape.join(', ')}]`,
+    );
   }
   const output = model.outputs[0].shape;
-  if (output.length !== 2 || output[1] !== data.numClasses) {
-    throw problem(`its output has shape [${output.map((d) => d ?? '?').join(', ')}]; expected [?, ${data.numClasses}] (one logit per class)`);
+  if (output.length !== 2) {
+    throw incompatible(model, data, param, `its output has shape [${output.map((d) => d ?? '?').join(', ')}]; expected [?, classes] (one logit per class)`);
   }
 }
+
+const incompatible = (model: tf.LayersModel, data: DatasetFiles, param: string, message: string) =>
+  new TrainingError('incompatible_model', `base model ${model.name} does not fit dataset ${data.id}: ${message}`, { param });
 
 /**
  * Saves `model` into `dir` as model.json + weights.bin (plus `extra` files) atomically: the
@@ -294,19 +314,34 @@ export async function saveModel(model: tf.LayersModel, dir: string, extra: Recor
 }
 
 async function writeDirAtomically(dir: string, files: Record<string, string | Uint8Array>): Promise<void> {
+  await replaceDirAtomically(dir, async (tmp) => {
+    for (const [name, content] of Object.entries(files)) {
+      const handle = await open(path.join(tmp, name), 'w');
+      try {
+        await handle.writeFile(content);
+        await handle.sync();
+      } finally {
+        await handle.close();
+      }
+    }
+  });
+}
+
+/**
+ * Fills a sibling temp dir of `dir` (`fill` writes and syncs its files) which then replaces `dir`,
+ * so a reader or a crash never sees half of it; a failed fill leaves `dir` as it was.
+ */
+export async function replaceDirAtomically(dir: string, fill: (tmp: string) => Promise<void>): Promise<void> {
   const tmp = `${dir}.tmp-${process.pid}`;
   const old = `${dir}.old-${process.pid}`;
   // A previous attempt of this job that crashed in this process id may have left these behind.
   await rm(tmp, { recursive: true, force: true });
   await mkdir(tmp, { recursive: true });
-  for (const [name, content] of Object.entries(files)) {
-    const handle = await open(path.join(tmp, name), 'w');
-    try {
-      await handle.writeFile(content);
-      await handle.sync();
-    } finally {
-      await handle.close();
-    }
+  try {
+    await fill(tmp);
+  } catch (err) {
+    await rm(tmp, { recursive: true, force: true });
+    throw err;
   }
   // rename() cannot replace a non-empty directory, so an existing one (a retried job
   // rewriting its checkpoint) is moved aside first and removed after the swap.

@@ -13,6 +13,7 @@ import { Augmenter } from './augment.js';
 import { Batcher, loadDataset, type Batch, type Dataset } from './data.js';
 import { evaluate } from './evaluate.js';
 import { featureCache } from './feature-cache.js';
+import { runPredictions } from './predictions.js';
 import type { FeatureCacheReport } from '../../src/jobs/feature-cache.js';
 import type { Method } from './methods/method.js';
 import { methodKind, trainsOnTarget as stepsTakeTarget } from '../../src/jobs/methods/registry.js';
@@ -67,6 +68,7 @@ export async function runTraining(task: TrainingTask, report: Report, signal?: A
   const [broken] = specProblems(task.spec);
   if (broken) throw new TrainingError('invalid_spec', `${broken.pointer} ${broken.detail}`, { param: broken.pointer });
   if (task.spec.type === 'evaluate') return runEvaluation(task, backend, report, signal);
+  if (task.spec.type === 'predict') return runPredictions(task, backend, report, signal);
   // the rules above guarantee what the checks below narrow; they guard the task contract only
   const hp = task.spec.hyperparameters;
   if (hp === undefined) throw new TrainingError('invalid_spec', 'the task has no hyperparameters', { param: '/hyperparameters' });

@@ -16,9 +16,10 @@ export interface LeaseTiming {
 export const LEASE_TIMING: LeaseTiming = { intervalMs: 15_000, staleAfterMs: 60_000, orphanAfterMs: 3_600_000 };
 
 /**
- * A conversion runs in the API process that accepted the dataset, so a crash of that process
- * would leave the dataset `validating` for ever, with its raw upload on disk. Each process
- * therefore renews the datasets it converts, and every process (at start and then on an
+ * A dataset conversion, and a model import from a URL, runs in the API process that accepted it,
+ * so a crash of that process would leave the dataset or model `validating` for ever, with its raw
+ * upload or fetched files on disk. Each process therefore renews what it converts or imports
+ * (hold/release take dataset and model ids alike), and every process (at start and then on an
  * interval) fails the ones nobody renews as `interrupted` and removes what they left behind.
  * Several API processes can sweep at once: failing is a guarded UPDATE, removal is idempotent.
  */
@@ -62,6 +63,7 @@ export class ConversionLeases {
   private async renewAndSweep(): Promise<void> {
     const { store, artifacts, log } = this.deps;
     await store.datasets.heartbeat([...this.held]);
+    await store.models.heartbeat([...this.held]);
     const abandoned = await store.datasets.failAbandoned(this.timing.staleAfterMs, {
       code: 'interrupted',
       message: 'the service process converting this dataset stopped before it finished; upload it again',
@@ -71,7 +73,17 @@ export class ConversionLeases {
       // the converted directory too, if the crash came between its rename and markReady
       await Promise.all([artifacts.remove(artifacts.uploadDir(id)), artifacts.remove(artifacts.datasetDir(id))]);
     }
-    await this.removeOrphans(new Set(abandoned));
+    const imports = await store.models.failAbandoned(this.timing.staleAfterMs, {
+      code: 'interrupted',
+      message:
+        'the service process importing this model stopped before it finished fetching and checking it; import it again (POST /v1/models with the same source.url)',
+      pointer: '/source/url',
+    });
+    for (const id of imports) {
+      log.warn({ modelId: id }, 'model import abandoned by a stopped process; failed it as interrupted');
+      await Promise.all([artifacts.remove(artifacts.uploadDir(id)), artifacts.remove(artifacts.modelDir(id))]);
+    }
+    await this.removeOrphans(new Set([...abandoned, ...imports]));
   }
 
   /**
@@ -91,7 +103,8 @@ export class ConversionLeases {
         const id = name.split('.tmp-')[0];
         if (this.held.has(id)) continue;
         if (!abandoned.has(id)) {
-          if ((await store.datasets.get(id).catch(() => null))?.status === 'validating') continue;
+          const owner = await (id.startsWith('mdl_') ? store.models.get(id) : store.datasets.get(id)).catch(() => null);
+          if (owner?.status === 'validating') continue;
           if (Date.now() - (await newestChange(join(parent, name))) < this.timing.orphanAfterMs) continue;
         }
         await artifacts.remove(join(parent, name));

@@ -12,7 +12,7 @@ import type { Store } from '../../store/store.js';
 import type { Artifacts } from '../artifacts.js';
 import { FEATURES_FILE, LABELS_FILE } from '../dataset-files.js';
 import type { StorageQuota } from '../storage-quota.js';
-import { ConversionLeases } from './conversion-leases.js';
+import type { ConversionLeases } from './conversion-leases.js';
 import { IngestError } from './ingest-error.js';
 import { IngestRunner } from './ingest-runner.js';
 import type { IngestRequest, IngestResult } from './job.js';
@@ -25,6 +25,8 @@ export interface ConversionsDeps {
   log: Pick<Logger, 'warn' | 'error'>;
   concurrency: number;
   maxHeapMb: number;
+  /** the app's leases (started and stopped with it): a conversion is held while it runs */
+  leases: ConversionLeases;
 }
 
 /** Bytes of a dataset directory's compact files. */
@@ -40,19 +42,13 @@ export class Conversions {
 
   constructor(private readonly d: ConversionsDeps) {
     this.runner = new IngestRunner({ concurrency: d.concurrency, maxHeapMb: d.maxHeapMb });
-    this.leases = new ConversionLeases({ store: d.store, artifacts: d.artifacts, log: d.log });
-  }
-
-  /** Sweeps what stopped processes left (before the API serves), then renews and sweeps on an interval. */
-  start(): Promise<void> {
-    return this.leases.start();
+    this.leases = d.leases;
   }
 
   /** Stops running conversions (they fail as interrupted) and waits until each has recorded its outcome. */
   async close(): Promise<void> {
     await this.runner.close();
     await Promise.allSettled([...this.converting]);
-    await this.leases.stop();
   }
 
   /**

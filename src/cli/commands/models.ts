@@ -5,7 +5,8 @@ import { arg, type Command } from '../context.js';
 /** A weights path from a model.json must stay inside the target directory. */
 const SAFE_FILE = /^[A-Za-z0-9._-]+$/;
 
-async function writeAtomic(file: string, data: Uint8Array | string): Promise<void> {
+/** Writes `file` whole or not at all (a temp file renamed into place). */
+export async function writeAtomic(file: string, data: Uint8Array | string): Promise<void> {
   const tmp = `${file}.part-${process.pid}`;
   await writeFile(tmp, data);
   await rename(tmp, file);

@@ -2,7 +2,7 @@ import multipart from '@fastify/multipart';
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { Type } from '@sinclair/typebox';
 import type { FastifyReply, FastifyRequest, FastifySchemaCompiler, FastifySchemaValidationError } from 'fastify';
-import { removeDatasetFeatures } from '../../artifacts/feature-cache.js';
+import { datasetFeatureDirs } from '../../artifacts/feature-cache.js';
 import { loadMnist } from '../../artifacts/builtin-datasets.js';
 import { PAGE_MAX_BYTES, PREVIEW_MAX_SIDE, readExamples } from '../../artifacts/dataset-examples.js';
 import { classCounts, writeDatasetFiles } from '../../artifacts/dataset-files.js';
@@ -10,6 +10,7 @@ import { imageShapeOf } from '../../artifacts/image-shape.js';
 import { Conversions } from '../../artifacts/ingest/conversions.js';
 import { FORMAT_NAMES, FORMATS } from '../../artifacts/ingest/formats.js';
 import { datasetBytes } from '../../artifacts/ingest/output-limit.js';
+import { deleteWithArtifacts } from '../../artifacts/pending-deletes.js';
 import { StorageQuota } from '../../artifacts/storage-quota.js';
 import { receiveUpload } from '../upload-receiver.js';
 import { HttpProblem, notFound, type FieldError } from '../../plugins/problem.js';
@@ -62,8 +63,15 @@ const routes: FastifyPluginAsyncTypebox = async (app) => {
     datasetMaxBytes: config.datasetMaxBytes,
     imageMaxPixels: config.imageMaxPixels,
   });
-  const conversions = new Conversions({ store, artifacts, quota, log: app.log, concurrency: config.ingestConcurrency, maxHeapMb: config.ingestMaxHeapMb });
-  app.addHook('onReady', () => conversions.start());
+  const conversions = new Conversions({
+    store,
+    artifacts,
+    quota,
+    log: app.log,
+    concurrency: config.ingestConcurrency,
+    maxHeapMb: config.ingestMaxHeapMb,
+    leases: app.leases,
+  });
   app.addHook('onClose', () => conversions.close());
 
   const admit = (tenant: string, neededBytes?: number) => requireRoom(quota, tenant, neededBytes);
@@ -297,7 +305,9 @@ const routes: FastifyPluginAsyncTypebox = async (app) => {
     schema: {
       tags,
       summary: 'Remove a dataset',
-      description: 'Refused with 409 while a queued, running or paused job uses it. A dataset still `validating` can be removed; its conversion is discarded.',
+      description:
+        'Refused with 409 while a queued, running or paused job uses it. A dataset still `validating` can be removed; its conversion is discarded. ' +
+        'Its files and feature caches go with it; should the object store (ARTIFACTS_URL) not answer, the dataset is deleted all the same and its files are removed by the worker hosts once the store is back.',
       params: IdParams,
       response: { 204: Type.Null(), 404: Problem, 409: Problem },
     },
@@ -308,10 +318,10 @@ const routes: FastifyPluginAsyncTypebox = async (app) => {
       if (users.length > 0) {
         throw new HttpProblem(409, 'in_use', 'Dataset in use', `dataset ${d.id} is used by unfinished jobs: ${users.join(', ')}; cancel them or wait`);
       }
-      await store.datasets.delete(d.id);
-      if (d.status === 'ready') await artifacts.remove(artifacts.datasetDir(d.id));
-      // its feature caches' rows went with it (ON DELETE CASCADE)
-      await removeDatasetFeatures(artifacts.featuresRoot(), d.id);
+      // its feature caches' rows go with it (ON DELETE CASCADE); their files with its own
+      const features = await datasetFeatureDirs(artifacts.featuresRoot(), d.id, await store.featureCaches.basesOf(store.db, d.id));
+      const dirs = [...(d.status === 'ready' ? [artifacts.datasetDir(d.id)] : []), ...features];
+      await deleteWithArtifacts({ store, artifacts, log: req.log }, dirs, (q) => store.datasets.delete(q, d.id));
       return reply.code(204).send(null);
     },
   });

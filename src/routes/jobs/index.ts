@@ -15,6 +15,9 @@ import { newId } from '../../store/ids.js';
 import { withTimeout } from '../../timeout.js';
 import checkpointModelRoutes from './checkpoint-model.js';
 import eventRoutes from './events.js';
+import predictionsRoutes from './predictions.js';
+import { StorageQuota } from '../../artifacts/storage-quota.js';
+import { requireRoom } from '../quota-problem.js';
 
 const ENQUEUE_TIMEOUT_MS = 5000;
 
@@ -49,6 +52,13 @@ const routes: FastifyPluginAsyncTypebox = async (app) => {
   const { store, artifacts, queue, live } = app.deps;
   const tags = ['jobs'];
   const costLimits = () => ({ maxMemoryBytes: app.deps.config.jobMaxMemoryBytes, maxFlops: app.deps.config.jobMaxFlops });
+  const { config } = app.deps;
+  const quota = new StorageQuota({
+    db: store.db,
+    quotaBytes: config.tenantStorageQuotaBytes,
+    datasetMaxBytes: config.datasetMaxBytes,
+    imageMaxPixels: config.imageMaxPixels,
+  });
 
   /**
    * The 429 for a tenant at MAX_ACTIVE_JOBS_PER_TENANT: paused jobs count, so pausing, creating
@@ -93,6 +103,8 @@ const routes: FastifyPluginAsyncTypebox = async (app) => {
         errors: admitted.errors,
       });
     }
+    // a predict job's file will count in the tenant's storage quota: there must be room for the most it can take
+    if (admitted.estimate.outputBytes !== undefined) await requireRoom(quota, tenant, admitted.estimate.outputBytes);
     return { task: resolved.task, estimate: admitted.estimate };
   };
 
@@ -108,6 +120,7 @@ const routes: FastifyPluginAsyncTypebox = async (app) => {
         'A job whose estimated peak memory (JOB_MAX_MEMORY_BYTES) or work (JOB_MAX_FLOPS) is over the limit is a 400 `job_too_large` pointing at the field to change ' +
         '(e.g. /hyperparameters/batchSize with the largest batch that fits), with the estimate and the limit. ' +
         'A tenant with MAX_ACTIVE_JOBS_PER_TENANT unfinished jobs (queued, running or paused) gets 429 `too_many_jobs`. ' +
+        "A `predict` job whose file could take more than 1 GiB is a 400 at `/output/topK`, and more than the tenant's storage quota leaves a 409 `storage_quota_exceeded`. " +
         '`?dryRun=true` validates and estimates without creating anything (200). ' +
         'With an `Idempotency-Key` header, repeating the request returns the same job.',
       body: JobSpec,
@@ -303,6 +316,7 @@ const routes: FastifyPluginAsyncTypebox = async (app) => {
 
   await app.register(eventRoutes);
   await app.register(checkpointModelRoutes);
+  await app.register(predictionsRoutes);
 };
 
 export default routes;

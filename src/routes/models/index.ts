@@ -2,8 +2,9 @@ import multipart from '@fastify/multipart';
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { Type } from '@sinclair/typebox';
-import { removeModelFeatures } from '../../artifacts/feature-cache.js';
+import { modelFeaturesDir } from '../../artifacts/feature-cache.js';
 import { ModelCheckSlots } from '../../artifacts/model-upload/check-model.js';
+import { deleteWithArtifacts } from '../../artifacts/pending-deletes.js';
 import { StorageQuota } from '../../artifacts/storage-quota.js';
 import { receiveUpload } from '../upload-receiver.js';
 import { fieldsProblem, HttpProblem, notFound } from '../../plugins/problem.js';
@@ -129,6 +130,8 @@ const routes: FastifyPluginAsyncTypebox = async (app) => {
       throw err;
     }
     const tenant = req.tenant;
+    // held while it runs, so that should this process die the sweep fails it as interrupted
+    app.leases.hold(id);
     // after the 202: the client polls GET /v1/models/{id}
     void runModelImport(
       { id, url: url.href, name: body.name?.trim() || 'imported model', ...(body.preprocessing ? { preprocessing: body.preprocessing } : {}) },
@@ -142,7 +145,10 @@ const routes: FastifyPluginAsyncTypebox = async (app) => {
         maxBytes: config.uploadLimitBytes,
         timeoutMs: IMPORT_FETCH_TIMEOUT_MS,
       },
-    ).finally(release);
+    ).finally(() => {
+      app.leases.release(id);
+      release();
+    });
     const m = (await store.models.get(id))!;
     return reply.code(202).header('location', `/v1/models/${id}`).send(present(m));
   }
@@ -232,7 +238,9 @@ const routes: FastifyPluginAsyncTypebox = async (app) => {
     schema: {
       tags,
       summary: 'Remove a model',
-      description: 'Refused with 409 while a queued, running or paused job starts from it (`model.base`).',
+      description:
+        'Refused with 409 while a queued, running or paused job starts from it (`model.base`). ' +
+        'Its files and feature caches go with it; should the object store (ARTIFACTS_URL) not answer, the model is deleted all the same and its files are removed by the worker hosts once the store is back.',
       params: IdParams,
       response: { 204: Type.Null(), 404: Problem, 409: Problem },
     },
@@ -243,10 +251,9 @@ const routes: FastifyPluginAsyncTypebox = async (app) => {
       if (users.length > 0) {
         throw new HttpProblem(409, 'in_use', 'Model in use', `model ${m.id} is the base of unfinished jobs: ${users.join(', ')}; cancel them or wait`);
       }
-      await store.models.delete(m.id);
-      await artifacts.remove(artifacts.modelDir(m.id));
-      // its feature caches' rows went with it (ON DELETE CASCADE)
-      await removeModelFeatures(artifacts.featuresRoot(), m.id);
+      // its feature caches' rows go with it (ON DELETE CASCADE); their files with its own
+      const dirs = [artifacts.modelDir(m.id), modelFeaturesDir(artifacts.featuresRoot(), m.id)];
+      await deleteWithArtifacts({ store, artifacts, log: req.log }, dirs, (q) => store.models.delete(q, m.id));
       return reply.code(204).send(null);
     },
   });

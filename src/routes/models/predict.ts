@@ -5,6 +5,8 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import type { FastifyRequest } from 'fastify';
 import { fieldsProblem, HttpProblem, notFound } from '../../plugins/problem.js';
+import { rankClasses } from '../../jobs/predictions-file.js';
+import { predictionPreprocessing } from '../../jobs/preprocessing.js';
 import { packExamples } from '../../predict/examples.js';
 import { ImageDecodeError, imageInput, imagePixels } from '../../predict/images.js';
 import { PredictModelError, PredictUnavailable, type Prediction } from '../../predict/pool.js';
@@ -118,27 +120,21 @@ const routes: FastifyPluginAsyncTypebox = async (app) => {
         prediction = await app.predictions.predict(req.tenant, {
           model: { id: m.id, dir: m.dir },
           inputShape,
-          preprocessing: m.preprocessing,
+          preprocessing: predictionPreprocessing(m.preprocessing),
           examples: input.values,
           count: input.count,
         });
       } catch (err) {
         throw asProblem(err, reply);
       }
-      return { predictions: ranked(prediction, input.count, m.classes, input.topK) };
+      const { probabilities: p, numClasses } = prediction;
+      const predictions = Array.from({ length: input.count }, (_, i) => ({
+        classes: rankClasses(p.subarray(i * numClasses, (i + 1) * numClasses), m.classes, input.topK),
+      }));
+      return { predictions };
     },
   });
 };
-
-/** Each example's classes by falling probability, the first `topK`. */
-function ranked(p: Prediction, count: number, classes: string[] | null, topK = p.numClasses) {
-  const name = (c: number) => classes?.[c] ?? String(c);
-  return Array.from({ length: count }, (_, i) => {
-    const row = p.probabilities.subarray(i * p.numClasses, (i + 1) * p.numClasses);
-    const order = Array.from(row.keys()).sort((a, b) => row[b] - row[a] || a - b);
-    return { classes: order.slice(0, topK).map((c) => ({ class: name(c), probability: row[c] })) };
-  });
-}
 
 const tooLarge = (limit: number) =>
   new HttpProblem(

@@ -9,6 +9,7 @@ import { estimateJob } from '../../../src/jobs/estimate.js';
 import type { DatasetFiles, TrainingTask } from '../../../src/jobs/task.js';
 import type { JobSpec } from '../../../src/schemas/job.js';
 import type { Measured } from './measure-child.js';
+import { nsfwMobileNetV2, writeModelFiles } from '../../helpers/nsfwjs-model.js';
 
 /**
  * The estimate against what a real training child holds: each job runs in a child process of
@@ -50,7 +51,7 @@ function task(id: string, spec: JobSpec, data: TrainingTask['data'], base?: stri
     jobId: `job_${id}`,
     spec,
     data,
-    ...(base ? { baseModelDir: base, baseModelId: 'mdl_base' } : {}),
+    ...(base ? { baseModelDir: base, baseModelId: 'mdl_base', featuresRoot: path.join(root, 'features') } : {}),
     modelDir: path.join(root, 'models', id),
     modelId: `mdl_${id}`,
     checkpointsDir: path.join(root, 'checkpoints', id),
@@ -187,5 +188,33 @@ describe('the cost estimate against a training child', () => {
     };
     const { estimate } = await within2x('finetune', task('finetune', spec, { train: flat }, mlpDir), base);
     assert.equal(estimate.parameters, 784 * 512 + 512 + 512 * 256 + 256 + 256 * 10 + 10);
+  });
+
+  describe('a frozen MobileNetV2 (the nsfwjs Keras model, 224x224x3) with a new head, at batch 4', () => {
+    const mobilenet = nsfwMobileNetV2(1);
+    let dir: string;
+    let photos: DatasetFiles;
+    before(async () => {
+      dir = path.join(root, 'mobilenet');
+      await writeModelFiles(mobilenet, dir);
+      photos = await dataset('photos', 12, [224, 224, 3], 4);
+    });
+    const spec = (over: Partial<JobSpec> = {}): JobSpec => ({
+      type: 'finetune',
+      model: { base: 'mdl_base' },
+      strategy: { kind: 'freeze', newHead: true, featureLayer: 'flatten_1' },
+      data: { train: 'photos' },
+      hyperparameters: hp(4, { name: 'adam', learningRate: 0.001 }),
+      ...over,
+    });
+
+    test('on cached features: the frozen base runs once per example, in inference batches, and keeps nothing for the steps', async () => {
+      await within2x('mobilenet-cached', task('mobilenet-cached', spec(), { train: photos }, dir), mobilenet.modelJson);
+    });
+
+    test('without the cache (augmented inputs): the frozen base runs at every step in a tidy of its own, released before the head trains', async () => {
+      const augmented = spec({ hyperparameters: { ...hp(4, { name: 'adam', learningRate: 0.001 }), augment: { brightness: 0.1 } } });
+      await within2x('mobilenet-augmented', task('mobilenet-augmented', augmented, { train: photos }, dir), mobilenet.modelJson);
+    });
   });
 });

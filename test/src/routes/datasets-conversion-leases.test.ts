@@ -77,3 +77,46 @@ test('a conversion this process holds is renewed past the stale time; released a
     rmSync(dir, { recursive: true, force: true });
   }
 });
+
+test('a model import left validating by a stopped process is failed as interrupted at the next start, its fetched files removed', async () => {
+  const dataDir = await freshDataDir('tfjs-adapt-leases-');
+  // what a process killed mid-import leaves: the validating row, unrenewed, and the files fetched so far
+  const store = await openStore({ dataDir });
+  const artifacts = new Artifacts(loadConfig({ DATA_DIR: dataDir }).artifactsDir);
+  const importing = (id: string) => ({
+    id,
+    name: 'imported model',
+    status: 'validating' as const,
+    jobId: null,
+    baseModelId: null,
+    datasetIds: {},
+    metrics: null,
+    inputShape: null,
+    classes: null,
+    preprocessing: null,
+    dir: artifacts.modelDir(id),
+    source: { url: 'https://models.example/mobilenet/model.json' },
+  });
+  await store.models.insert(store.db, importing('mdl_crashed'));
+  await store.db.query(`UPDATE models SET heartbeat_at = now() - interval '5 minutes' WHERE id = 'mdl_crashed'`);
+  touch(join(artifacts.uploadDir('mdl_crashed'), 'model.json'));
+  // an import another API process is running right now: renewed moments ago
+  await store.models.insert(store.db, importing('mdl_elsewhere'));
+  touch(join(artifacts.uploadDir('mdl_elsewhere'), 'model.json'));
+  await store.close();
+
+  const second = await startApi({}, { dataDir });
+  try {
+    const failed = (await second.request('GET', '/v1/models/mdl_crashed')).body;
+    assert.equal(failed.status, 'failed');
+    assert.equal(failed.error.code, 'interrupted');
+    assert.equal(failed.error.pointer, '/source/url');
+    assert.match(failed.error.message, /stopped before it finished.*import it again/);
+    assert.ok(!existsSync(artifacts.uploadDir('mdl_crashed')), 'the fetched files are gone');
+
+    assert.equal((await second.request('GET', '/v1/models/mdl_elsewhere')).body.status, 'validating', 'a renewed import is left alone');
+    assert.ok(existsSync(artifacts.uploadDir('mdl_elsewhere')));
+  } finally {
+    await second.stop();
+  }
+});

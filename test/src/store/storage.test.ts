@@ -49,9 +49,19 @@ test("a tenant uses the bytes of its ready datasets, its models and its jobs' ch
     await store.models.insert(store.db, { id: 'mdl_a', ...model, bytes: 4 }, 'ta');
     assert.equal(await storageUsed(store.db, 'ta'), 1000 + 200 + 30 + 4);
     assert.equal(await storageUsed(store.db, 'tb'), 5000);
-    await store.datasets.delete('ds_a');
+    await store.datasets.delete(store.db, 'ds_a');
     assert.equal(await storageUsed(store.db, 'ta'), 200 + 30 + 4);
     assert.equal(await storageUsed(store.db, 'nobody'), 0);
+    // a predict job's file, recorded in its result, counts while the job is kept and goes with it
+    const predict = { type: 'predict' as const, model: { base: 'mdl_a' }, data: { input: 'ds_v' } };
+    await store.jobs.create({ id: 'job_p', spec: predict, tenant: 'ta' }, { maxActive: 100 });
+    const t = await store.jobs.started('job_p', 1);
+    assert.ok(t);
+    const predictions = { format: 'jsonl' as const, rows: 3, bytes: 700, url: '/v1/jobs/job_p/predictions' };
+    assert.ok(await store.jobs.succeeded('job_p', 1, { modelId: 'mdl_a', metrics: {}, predictions }, () => Promise.resolve()));
+    assert.equal(await storageUsed(store.db, 'ta'), 200 + 30 + 4 + 700);
+    await store.jobs.discard('job_p');
+    assert.equal(await storageUsed(store.db, 'ta'), 200 + 30 + 4);
   } finally {
     await store.close();
     rmSync(dir, { recursive: true, force: true });

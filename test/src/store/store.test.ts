@@ -105,7 +105,11 @@ function storeContract(name: string, open: () => Promise<Store>, close: () => Pr
       const resumed = await Promise.all(created.slice(0, 2).map((id) => store.jobs.resume(id, { tenant, maxActive: 5 })));
       assert.deepEqual(resumed.map((r) => r.outcome).sort(), ['too_many', 'too_many'], 'six unfinished: neither may resume under 5');
       const both = await Promise.all(created.slice(0, 2).map((id) => store.jobs.resume(id, { tenant, maxActive: 6 })));
-      assert.deepEqual(both.map((r) => r.outcome), ['resumed', 'resumed'], 'paused jobs count already: resuming adds none');
+      assert.deepEqual(
+        both.map((r) => r.outcome),
+        ['resumed', 'resumed'],
+        'paused jobs count already: resuming adds none',
+      );
     });
 
     test('a rolled-back transaction leaves no event behind', async () => {

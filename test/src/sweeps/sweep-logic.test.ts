@@ -3,7 +3,7 @@ import { describe, test } from 'node:test';
 import type { SweepSpec } from '../../../src/schemas/sweep.js';
 import { objectiveProblems } from '../../../src/sweeps/objective.js';
 import { escapeToken, parsePointer, setAt } from '../../../src/sweeps/pointer.js';
-import { bestTrial, medianStop, trialObjective } from '../../../src/sweeps/selection.js';
+import { ashaStop, bestTrial, isRung, medianStop, trialObjective } from '../../../src/sweeps/selection.js';
 import { gridSize, gridValues, spaceProblems, trialParameters } from '../../../src/sweeps/space.js';
 import { planTrials } from '../../../src/sweeps/trials.js';
 
@@ -188,5 +188,36 @@ describe('selection', () => {
       ) ?? '',
       /above the median/,
     );
+  });
+
+  test('ASHA: rungs at minEpochs x eta^k; a trial goes on at a rung only in the top 1/eta of the others there', () => {
+    const rule = { goal: 'maximize' as const, minEpochs: 1, reductionFactor: 2 };
+    assert.deepEqual(
+      [1, 2, 3, 4, 5, 6, 7, 8].filter((e) => isRung(e, rule)),
+      [1, 2, 4, 8],
+    );
+    assert.deepEqual(
+      [1, 2, 3, 6, 9, 18, 27].filter((e) => isRung(e, { minEpochs: 2, reductionFactor: 3 })),
+      [2, 6, 18],
+    );
+    const others = [
+      [0.2, 0.3, 0.4],
+      [0.4, 0.5, 0.6],
+      [0.6, 0.7, 0.8],
+    ];
+    // epoch 1: the others' values 0.2, 0.4, 0.6; the top half starts at the median 0.4
+    assert.match(ashaStop([0.3], others, rule) ?? '', /epoch 1 \(a rung\), 0.3, is below 0.4, the cutoff of the best 1\/2 of 3 other trials/);
+    assert.equal(ashaStop([0.5], others, rule), null, 'in the top half');
+    assert.equal(ashaStop([0.5, 0.1, 0.9], others, rule), null, 'epoch 3 is no rung: not judged there');
+    assert.match(ashaStop([0.5, 0.1], others, rule) ?? '', /epoch 2/, 'judged by its value at the rung, not its best');
+    assert.equal(ashaStop([0.1], [], rule), null, 'no other trial reached the rung: it goes on');
+    assert.equal(ashaStop([0.1, 0.1], [[0.9]], rule), null, 'the others that did not reach epoch 2 do not count there');
+    // eta 3 keeps the top third: the cutoff is the 2/3 quantile (0.4 + 1/3 of the step 0.4-0.6 at epoch 1)
+    assert.match(ashaStop([0.45], others, { ...rule, reductionFactor: 3 }) ?? '', /below 0.466667/);
+    assert.equal(ashaStop([0.5], others, { ...rule, reductionFactor: 3 }), null, 'in the top third');
+    // minimize: the cutoff is the 1/eta quantile, and a value above it stops
+    const losses = others.map((c) => c.map((v) => 1 - v));
+    assert.match(ashaStop([0.7], losses, { ...rule, goal: 'minimize' }) ?? '', /above 0.6/);
+    assert.equal(ashaStop([0.5], losses, { ...rule, goal: 'minimize' }), null);
   });
 });

@@ -108,6 +108,30 @@ describe('a grid sweep with a worker', () => {
   });
 });
 
+describe('ASHA early termination with a worker', () => {
+  test('a trial below the cutoff at a rung is stopped there; the first trial, with nothing to compare, runs to its end', async () => {
+    // one at a time, so that the second trial meets the first's whole curve at every rung whatever the machine's speed
+    const res = await h.request('POST', '/v1/sweeps', {
+      template: template(3),
+      parameters: { '/hyperparameters/optimizer/learningRate': { values: [0.003, 1e-7] } },
+      objective: { metric: 'loss' },
+      algorithm: 'grid',
+      maxParallel: 1,
+      earlyTermination: { kind: 'asha', minEpochs: 1, reductionFactor: 2 },
+    });
+    assert.equal(res.status, 202, JSON.stringify(res.body));
+    const done = await waitForSweep(h, res.body.id);
+    const [first, second] = done.trials;
+    assert.equal(first.status, 'succeeded', JSON.stringify(first));
+    assert.equal(first.stopped, null);
+    // lr 1e-7 leaves the loss near its initial value, far above the first trial's after its first epoch
+    assert.equal(second.status, 'cancelled', JSON.stringify(second));
+    assert.equal(second.stopped.epoch, 1);
+    assert.match(second.stopped.reason, /its value at epoch 1 \(a rung\), .* is above .*, the cutoff of the best 1\/2 of 1 other trials at that rung \(ASHA\)/);
+    assert.equal(done.best.jobId, first.jobId);
+  });
+});
+
 describe('a worker-host restart in the middle of a sweep', () => {
   test('the sweep goes on from the store and finishes', async () => {
     const first = await startHarness();

@@ -95,7 +95,7 @@ test('trains an MLP: ordered reports, falling loss, per-epoch checkpoints, a mod
   }
   const losses = epochMetrics.map((m) => m.metrics.loss);
   assert.ok(losses[0] > losses[1] && losses[1] > losses[2], `loss falls every epoch: ${losses.join(', ')}`);
-  assert.ok(progress[0].metrics.loss > losses[2]);
+  assert.ok((progress[0].metrics?.loss ?? NaN) > losses[2]);
   assert.ok(epochMetrics[2].metrics.valAccuracy > 0.8, `validation accuracy ${epochMetrics[2].metrics.valAccuracy}`);
   assert.ok(result.metrics.testAccuracy > 0.8, `test accuracy ${result.metrics.testAccuracy} (chance is 0.1)`);
   assert.equal(result.metrics.loss, losses[2]);
@@ -281,7 +281,7 @@ test('finetune continues from a base model and records the lineage', async () =>
   assert.ok(result.metrics.testAccuracy > baseAccuracy - 0.05, `fine-tuned ${result.metrics.testAccuracy} vs base ${baseAccuracy}`);
   // The first progress loss is already low: training started from the base weights, not from scratch.
   const first = messages.find((m) => m.type === 'progress');
-  assert.ok(first?.type === 'progress' && first.metrics.loss < 1, `first loss ${first?.type === 'progress' && first.metrics.loss}`);
+  assert.ok(first?.type === 'progress' && (first.metrics?.loss ?? NaN) < 1, `first loss ${first?.type === 'progress' && first.metrics?.loss}`);
   const json = JSON.parse(await readFile(path.join(task.modelDir, 'model.json'), 'utf8'));
   assert.equal(json.userDefinedMetadata.tfjsAdapt.baseModelId, 'model-learn');
   assert.equal(json.userDefinedMetadata.tfjsAdapt.jobId, task.jobId);

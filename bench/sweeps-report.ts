@@ -1,0 +1,156 @@
+/**
+ * bench:sweeps' report (bench/sweeps.ts): from the trials of each case's sweeps, the markdown of its
+ * section of docs/benchmarks.md. Its own module so that the figures of a run cut short can be
+ * written from the trial lines it logged (bench/sweeps.ts --from-log).
+ */
+import os from 'node:os';
+import { VALIDATOR_NAMES, VALIDATORS } from '../src/jobs/validators.js';
+import { METHOD_DEFAULTS } from '../src/schemas/methods.js';
+import { writeSection } from './doc-sections.js';
+import { num, spearman } from './stats.js';
+
+const mean = (xs: number[]) => (xs.length === 0 ? NaN : xs.reduce((a, b) => a + b, 0) / xs.length);
+
+/** What the report says about a case. */
+export interface CaseText {
+  name: string;
+  title: string;
+  description: string;
+}
+
+/** The run as a whole: how it was started and what it covers. */
+export interface RunInfo {
+  command: string;
+  seeds: number[];
+  /** every case asked for, run or not */
+  cases: string[];
+  grid: { methods: string[]; weights: number[] };
+  quick: boolean;
+  out: string;
+  minutes: string;
+  /** what the header adds, e.g. that a run was cut short and where */
+  note?: string;
+}
+
+export interface Trial {
+  method: string;
+  weight: number;
+  target: number;
+  metrics: Record<string, number>;
+}
+
+export interface SeedRun {
+  seed: number;
+  trials: Trial[];
+  noAdaptation: number;
+  sweepId: string;
+}
+
+/** The trial a validator picks: the best by its own goal among the trials that report it. */
+function pick(trials: Trial[], validator: string): Trial | undefined {
+  const sign = VALIDATORS[validator as keyof typeof VALIDATORS].goal === 'maximize' ? 1 : -1;
+  const scored = trials.filter((t) => Number.isFinite(t.metrics[validator]));
+  return scored.length === 0 ? undefined : scored.reduce((a, b) => (sign * b.metrics[validator] > sign * a.metrics[validator] ? b : a));
+}
+
+const pct = (x: number) => num(x * 100, 1);
+const signed = (x: number) => `${x >= 0 ? '+' : ''}${num(x * 100, 1)}`;
+const best = (trials: Trial[]) => trials.reduce((a, b) => (b.target > a.target ? b : a));
+
+/** The markdown of one case over its seeds, and whether some validator reached the goal there. */
+function report(c: CaseText, runs: SeedRun[], GRID: RunInfo['grid']): { markdown: string; reached: string[] } {
+  const oracle = runs.map((r) => best(r.trials).target);
+  const defaults = runs.map((r) => mean(r.trials.filter((t) => t.weight === METHOD_DEFAULTS.weight).map((t) => t.target)));
+  const bestDefault = runs.map((r) => best(r.trials.filter((t) => t.weight === METHOD_DEFAULTS.weight)).target);
+  const rows: string[] = [];
+  const reached: string[] = [];
+  for (const v of VALIDATOR_NAMES) {
+    const picks = runs.map((r) => pick(r.trials, v));
+    if (picks.some((p) => p === undefined)) continue;
+    const picked = picks.map((p) => p!.target);
+    const rho = runs.map((r) => {
+      const scored = r.trials.filter((t) => Number.isFinite(t.metrics[v]));
+      return spearman(
+        scored.map((t) => t.metrics[v] * (VALIDATORS[v].goal === 'maximize' ? 1 : -1)),
+        scored.map((t) => t.target),
+      );
+    });
+    const gap = mean(picked.map((p, i) => p - oracle[i]));
+    const overDefaults = mean(picked.map((p, i) => p - defaults[i]));
+    if (gap >= -0.02 && overDefaults > 0) reached.push(v);
+    const choices = picks.map((p) => `${p!.method} ${p!.weight}`).join('; ');
+    rows.push(
+      `| ${v} (${VALIDATORS[v].goal === 'maximize' ? '↑' : '↓'}) | ${pct(mean(picked))} | ${signed(gap)} | ${signed(overDefaults)} | ${num(mean(rho), 2)} (${rho.map((x) => num(x, 2)).join(', ')}) | ${choices} |`,
+    );
+  }
+  // every trial's target accuracy, mean over seeds: where the oracle and each validator's choices sit
+  const grid = GRID.methods.map((m) => {
+    const cells = GRID.weights.map((w) => {
+      const xs = runs.flatMap((r) => r.trials.filter((t) => t.method === m && t.weight === w).map((t) => t.target));
+      return xs.length === 0 ? '' : pct(mean(xs));
+    });
+    return `| ${m} | ${cells.join(' | ')} |`;
+  });
+  // DANN's weight chosen within DANN: by target labels (what bench:quality's 0.3 was) and by each validator
+  const dann = runs.map((r) => r.trials.filter((t) => t.method === 'dann'));
+  const dannRows = dann.every((ts) => ts.length > 0)
+    ? [
+        `| target labels (oracle) | ${dann.map((ts) => best(ts).weight).join(', ')} | ${pct(mean(dann.map((ts) => best(ts).target)))} |`,
+        ...VALIDATOR_NAMES.filter((v) => dann.every((ts) => pick(ts, v) !== undefined)).map(
+          (v) => `| ${v} | ${dann.map((ts) => pick(ts, v)!.weight).join(', ')} | ${pct(mean(dann.map((ts) => pick(ts, v)!.target)))} |`,
+        ),
+        `| default (${METHOD_DEFAULTS.weight}) | ${dann.map(() => METHOD_DEFAULTS.weight).join(', ')} | ${pct(mean(dann.map((ts) => ts.find((t) => t.weight === METHOD_DEFAULTS.weight)?.target ?? NaN)))} |`,
+      ]
+    : [];
+  const markdown = [
+    `### ${c.title}`,
+    '',
+    c.description,
+    '',
+    `Oracle (best trial by target labels) ${pct(mean(oracle))}%; defaults (the methods at weight ${METHOD_DEFAULTS.weight}) ${pct(mean(defaults))}% on average, the best of them ${pct(mean(bestDefault))}%; ` +
+      `no adaptation (the same training on the labelled source alone) ${pct(mean(runs.map((r) => r.noAdaptation)))}%. ` +
+      `Goal (within 2 points of the oracle and above the defaults' mean): ${reached.length > 0 ? `reached by ${reached.join(', ')}` : '**not reached** by any validator'}.`,
+    '',
+    '| validator | picked: target accuracy % | vs oracle (points) | vs defaults (points) | Spearman ρ with target accuracy (per seed) | picks (per seed) |',
+    '| --- | ---: | ---: | ---: | --- | --- |',
+    ...rows,
+    '',
+    `Target accuracy % of every trial, mean over seeds:`,
+    '',
+    `| method | ${GRID.weights.map((w) => `weight ${w}`).join(' | ')} |`,
+    `| --- | ${GRID.weights.map(() => '---:').join(' | ')} |`,
+    ...grid,
+    ...(dannRows.length > 0
+      ? ['', "DANN's weight, chosen among the DANN trials:", '', '| chosen by | weight (per seed) | target accuracy % |', '| --- | --- | ---: |', ...dannRows]
+      : []),
+  ].join('\n');
+  return { markdown, reached };
+}
+
+/** The section as it stands after the cases done so far: written after each case, so that a run cut short still leaves its figures. */
+export async function writeReport(sections: { c: CaseText; runs: SeedRun[] }[], run: RunInfo): Promise<void> {
+  const { command, seeds, cases, grid: GRID, quick, minutes } = run;
+  const reports = sections.map(({ c, runs }) => ({ c, ...report(c, runs, GRID) }));
+  const everywhere = VALIDATOR_NAMES.filter((v) => reports.every((r) => r.reached.includes(v)));
+  const missing = cases.filter((name) => !sections.some((s) => s.c.name === name));
+  const body = `## Choosing the method and its weight without target labels
+
+Produced by \`${command}\` (bench/sweeps.ts) on ${new Date().toISOString().slice(0, 10)}: the whole service in one process, tfjs ${process.env.TFJS_BACKEND ?? 'wasm'} backend in the
+training children, ${os.cpus().length} CPUs (${os.cpus()[0]?.model.trim() ?? 'unknown'}, load ${os.loadavg()[0].toFixed(1)} at the end), ${minutes} minutes.${quick ? '\n\n**--quick**: a tiny configuration; the figures only show that the script runs.' : ''}${missing.length > 0 ? `\n\n**Cut short**: the cases ${missing.join(', ')} did not run.` : ''}${run.note ? `\n\n${run.note}` : ''}
+Per case and seed, one grid sweep (\`POST /v1/sweeps\`) over \`/method/kind\` ∈ {${GRID.methods.join(', ')}} × \`/method/weight\` ∈ {${GRID.weights.join(', ')}}
+(${GRID.methods.length * GRID.weights.length} trials; the seed is the jobs' \`hyperparameters.seed\`, the data are the same for every seed). Each trial reports the label-free
+validators at every epoch (docs/methods.md, "Validators"); a validator's pick is the trial whose finished model scores best by it, which is what a sweep with
+that validator as its \`objective\` selects. "vs oracle" is the pick's target accuracy minus the best trial's, "vs defaults" minus the mean of the methods at
+weight ${METHOD_DEFAULTS.weight}, both averaged over seeds ${seeds.join(', ')}. Spearman ρ: rank correlation of the validator (signed so that higher is better) with target
+accuracy across one seed's trials; 1 would rank the trials as the target labels do.
+
+**The goal of issue 14** (some validator picks within 2 points of the oracle and above the defaults on every case): ${
+    everywhere.length > 0 && missing.length === 0
+      ? `reached, by ${everywhere.join(', ')}.`
+      : `**not reached**: ${reports.map((r) => `${r.c.name}: ${r.reached.length > 0 ? r.reached.join(', ') : 'none'}`).join('; ')}${missing.length > 0 ? `; not run: ${missing.join(', ')}` : ''}.`
+  }
+
+${reports.map((r) => r.markdown).join('\n\n')}`;
+  console.log(body);
+  await writeSection(run.out, 'sweeps', body);
+}
