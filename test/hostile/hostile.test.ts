@@ -185,10 +185,10 @@ const attacks = (): Array<{ name: string; run: () => Promise<Outcome>; expect: O
     expect: { status: 400, code: 'job_too_large', names: ['/model/architecture/hidden'] },
   },
   {
-    name: 'CNN of 512 filters at batch 8192',
+    name: 'CNN of 256 filters at batch 8192',
     run: job(
       trainSpec(dataA, {
-        model: { architecture: { kind: 'cnn', filters: [512], pooling: 'none', hidden: [16] } },
+        model: { architecture: { kind: 'cnn', filters: [256], pooling: 'none', hidden: [16] } },
         hyperparameters: { epochs: 1, batchSize: 8192, optimizer: { name: 'sgd', learningRate: 0.01 } },
       }),
     ),
