@@ -1,7 +1,7 @@
 /**
  * Model selection without target labels, through the service's sweeps (issue 14, item 3): on three
  * shifts, a grid sweep over adaptation methods and their weights per seed, and for each label-free
- * validator (entropy, im, snd, dev, valAccuracy: epoch metrics that never read a target label) the
+ * validator (entropy, im, snd, dev, valAccuracy, errorBound: epoch metrics that never read a target label) the
  * target accuracy of the trial it picks, against the oracle (the best trial by target labels) and
  * the defaults (each method at its default weight), with its Spearman rank correlation with target
  * accuracy across the trials. Writes its own section of docs/benchmarks.md (bench/doc-sections.ts).
@@ -26,6 +26,7 @@ import { loadConfig } from '../src/config.js';
 import { freePort, startRedisServer } from '../src/queue/redis-server.js';
 import { METHOD_DEFAULTS } from '../src/schemas/methods.js';
 import { startService } from '../src/server.js';
+import { errorBound } from '../workers/training/error-bound.js';
 import { num } from './stats.js';
 import { writeReport, type CaseText, type SeedRun } from './sweeps-report.js';
 
@@ -256,6 +257,16 @@ async function runSeed(c: Case, seed: number): Promise<SeedRun> {
 const runInfo = { command, seeds, cases, grid: GRID, quick, out: args.out };
 
 /**
+ * A logged trial's metrics with the validators computed from other epoch metrics filled in when a
+ * run from before them lacks them: errorBound from valAccuracy and devDomainAccuracy, by the
+ * training loop's own function, so the value is the one the job would have reported.
+ */
+function withDerived(metrics: Record<string, number>): Record<string, number> {
+  const bound = errorBound(metrics);
+  return metrics.errorBound === undefined && bound !== undefined ? { ...metrics, errorBound: bound } : metrics;
+}
+
+/**
  * --from-log: the report of an earlier run from the lines it logged on stderr (a JSON line per
  * trial and one per seed with the no-adaptation accuracy), e.g. of a run cut short before its end.
  */
@@ -270,7 +281,7 @@ if (args['from-log'] !== undefined) {
       const reference = mine.find((l) => typeof l.noAdaptation === 'number');
       const trials = mine
         .filter((l) => typeof l.method === 'string')
-        .map(({ method, weight, ...metrics }) => ({ method, weight, target: metrics.targetAccuracy, metrics }));
+        .map(({ method, weight, ...metrics }) => ({ method, weight, target: metrics.targetAccuracy, metrics: withDerived(metrics) }));
       return reference && trials.length > 0 ? [{ seed, trials, noAdaptation: reference.noAdaptation, sweepId: reference.sweepId }] : [];
     });
     return runs.length > 0 ? [{ c: TEXT[name], runs }] : [];

@@ -27,6 +27,12 @@ export const VALIDATORS = {
     summary: 'deep embedded validation: source validation loss importance-weighted toward the target by a domain classifier (You et al. 2019)',
   },
   valAccuracy: { goal: 'maximize', needs: 'validation', summary: 'accuracy on data.validation (source)' },
+  errorBound: {
+    goal: 'minimize',
+    needs: 'target+validation',
+    summary:
+      "source validation error plus half the proxy A-distance between source and target features (dev's domain classifier): the measurable part of Ben-David et al.'s bound on the target error",
+  },
 } as const satisfies Record<string, ValidatorInfo>;
 export type ValidatorName = keyof typeof VALIDATORS;
 export const VALIDATOR_NAMES = Object.keys(VALIDATORS) as ValidatorName[];

@@ -45,6 +45,7 @@ import {
 import { signalSums, TARGET_LOSS, trainStep, type EpochSums, type StepSetup } from './train-step.js';
 import { improves, MONITORS, VALIDATOR_SAMPLE_DEFAULT } from '../../src/jobs/validators.js';
 import { EpochValidators } from './validators.js';
+import { errorBound } from './error-bound.js';
 
 /** Progress events become job events and SSE messages; a few per second is plenty. */
 const PROGRESS_INTERVAL_MS = 250;
@@ -264,7 +265,11 @@ async function loop(run: Run): Promise<TrainingResult> {
       metrics.valLoss = val.loss;
       metrics.valAccuracy = val.accuracy;
     }
-    if (run.validators) Object.assign(metrics, await run.validators.compute());
+    if (run.validators) {
+      Object.assign(metrics, await run.validators.compute());
+      const bound = errorBound(metrics);
+      if (bound !== undefined) metrics.errorBound = bound;
+    }
     watchEarlyStopping(run, epoch, metrics);
     run.metrics = metrics;
     await report({ type: 'metrics', epoch, metrics });

@@ -31,6 +31,11 @@ test('a label-free monitor needs a domain-adaptation job with a target; dev and 
   assert.deepEqual(at(adapt({ earlyStopping: { patience: 2 } })), ['/hyperparameters/earlyStopping: watches valLoss, which needs data.validation to watch']);
   for (const monitor of ['entropy', 'im', 'snd'] as const) assert.deepEqual(at(adapt({ earlyStopping: { patience: 2, monitor } })), []);
   assert.deepEqual(at(adapt({ earlyStopping: { patience: 2, monitor: 'dev' } }, { source: 's', target: 't', validation: 'v' })), []);
+  // errorBound reads both: dev's domain classifier on the target, and the source validation error
+  assert.deepEqual(at(adapt({ earlyStopping: { patience: 2, monitor: 'errorBound' } })), [
+    '/hyperparameters/earlyStopping/monitor: watches errorBound, which needs data.validation to watch',
+  ]);
+  assert.deepEqual(at(adapt({ earlyStopping: { patience: 2, monitor: 'errorBound' } }, { source: 's', target: 't', validation: 'v' })), []);
 });
 
 test('validatorSample applies only where the validators run', () => {

@@ -120,6 +120,7 @@ test('every validator is an earlyStopping monitor, with the goal that says which
   assert.equal(MONITORS.valLoss.goal, 'minimize');
   assert.equal(VALIDATORS.entropy.goal, 'minimize');
   assert.equal(VALIDATORS.dev.goal, 'minimize');
+  assert.equal(VALIDATORS.errorBound.goal, 'minimize');
   for (const name of ['im', 'snd', 'valAccuracy'] as const) assert.equal(VALIDATORS[name].goal, 'maximize');
   assert.ok(improves('minimize', 0.5, 0.7, 0.1) && !improves('minimize', 0.65, 0.7, 0.1));
   assert.ok(improves('maximize', 0.9, 0.7, 0.1) && !improves('maximize', 0.75, 0.7, 0.1));
