@@ -27,7 +27,8 @@ export interface RunInfo {
   grid: { methods: string[]; weights: number[] };
   quick: boolean;
   out: string;
-  minutes: string;
+  /** the run's wall time in minutes; undefined when written from a log (the note says how the logged runs went) */
+  minutes?: string;
   /** what the header adds, e.g. that a run was cut short and where */
   note?: string;
 }
@@ -136,7 +137,8 @@ export async function writeReport(sections: { c: CaseText; runs: SeedRun[] }[], 
   const body = `## Choosing the method and its weight without target labels
 
 Produced by \`${command}\` (bench/sweeps.ts) on ${new Date().toISOString().slice(0, 10)}: the whole service in one process, tfjs ${process.env.TFJS_BACKEND ?? 'wasm'} backend in the
-training children, ${os.cpus().length} CPUs (${os.cpus()[0]?.model.trim() ?? 'unknown'}, load ${os.loadavg()[0].toFixed(1)} at the end), ${minutes} minutes.${quick ? '\n\n**--quick**: a tiny configuration; the figures only show that the script runs.' : ''}${missing.length > 0 ? `\n\n**Cut short**: the cases ${missing.join(', ')} did not run.` : ''}${run.note ? `\n\n${run.note}` : ''}
+training children, ${os.cpus().length} CPUs (${os.cpus()[0]?.model.trim() ?? 'unknown'}${minutes === undefined ? ')' : `, load ${os.loadavg()[0].toFixed(1)} at the end), ${minutes} minutes`}.${quick ? '\n\n**--quick**: a tiny configuration; the figures only show that the script runs.' : ''}${missing.length > 0 ? `\n\n**Cut short**: the cases ${missing.join(', ')} did not run.` : ''}${run.note ? `\n\n${run.note}` : ''}
+
 Per case and seed, one grid sweep (\`POST /v1/sweeps\`) over \`/method/kind\` ∈ {${GRID.methods.join(', ')}} × \`/method/weight\` ∈ {${GRID.weights.join(', ')}}
 (${GRID.methods.length * GRID.weights.length} trials; the seed is the jobs' \`hyperparameters.seed\`, the data are the same for every seed). Each trial reports the label-free
 validators at every epoch (docs/methods.md, "Validators"); a validator's pick is the trial whose finished model scores best by it, which is what a sweep with

@@ -7,6 +7,7 @@
  * accuracy across the trials. Writes its own section of docs/benchmarks.md (bench/doc-sections.ts).
  *
  *   npm run bench:sweeps [-- --seeds 1,2,3] [--cases rotated,few-labels,shrunk] [--quick] [--out docs/benchmarks.md]
+ *   npm run bench:sweeps -- --from-log <stderr of earlier runs> [--cases ...] [--seeds ...] [--note "how they ran"]
  *
  * The cases: `rotated` (MNIST -> MNIST turned 30°, bench:quality's shift), `few-labels` (bench:quality's
  * few-label case: a CNN pretrained on digits 0-4 adapted to 5-9 from 10 labels per class and unlabelled
@@ -39,6 +40,8 @@ const args = parseArgs({
     quick: { type: 'boolean', default: false },
     out: { type: 'string', default: 'docs/benchmarks.md' },
     'from-log': { type: 'string' },
+    /** with --from-log: how the logged runs were made (machine load, wall time, which runs the log joins), for the report's header */
+    note: { type: 'string' },
   },
 }).values;
 const seeds = args.seeds.split(',').map(Number);
@@ -46,7 +49,9 @@ if (!seeds.every((s) => Number.isInteger(s) && s >= 0)) throw new Error(`--seeds
 const cases = args.cases.split(',') as CaseName[];
 for (const c of cases) if (!CASES.includes(c)) throw new Error(`--cases names '${c}'; expected some of ${CASES.join(', ')}`);
 const quick = args.quick;
-const command = `npm run bench:sweeps${process.argv.length > 2 ? ` -- ${process.argv.slice(2).join(' ')}` : ''}`;
+// the command as the report shows it: --note's text is in the report already
+const shown = process.argv.slice(2).filter((a, i, all) => a !== '--note' && all[i - 1] !== '--note' && !a.startsWith('--note='));
+const command = `npm run bench:sweeps${shown.length > 0 ? ` -- ${shown.join(' ')}` : ''}`;
 const GRID = quick
   ? { methods: ['coral', 'mmd'], weights: [0.3, METHOD_DEFAULTS.weight] }
   : { methods: ['dann', 'cdan', 'coral', 'mmd', 'mcc'], weights: [0.1, 0.3, METHOD_DEFAULTS.weight, 3] };
@@ -287,7 +292,8 @@ if (args['from-log'] !== undefined) {
     return runs.length > 0 ? [{ c: TEXT[name], runs }] : [];
   });
   const done = sections.map((s) => `${s.c.name} seeds ${s.runs.map((r) => r.seed).join(', ')}`).join('; ');
-  await writeReport(sections, { ...runInfo, minutes: 'n/a', note: `Written from the log of a run cut short (\`--from-log\`): it holds ${done || 'nothing'}.` });
+  const note = `Written from the logged trials of earlier runs (\`--from-log\`): they hold ${done || 'nothing'}.${args.note ? ` ${args.note}` : ''}`;
+  await writeReport(sections, { ...runInfo, note });
   log(`wrote ${args.out} from ${args['from-log']}: ${done}`);
   process.exit(0);
 }

@@ -107,7 +107,7 @@ export const EarlyStopping = Type.Object(
           description:
             'the epoch metric watched, default valLoss. ' +
             MONITOR_NAMES.map((m) => `\`${m}\` (${MONITORS[m].goal}s): ${MONITORS[m].summary}`).join('. ') +
-            '. entropy, im, snd and dev need a domain_adaptation job with data.target (label-free: computed on its unlabelled data); valLoss, valAccuracy and dev need data.validation',
+            '. entropy, im, snd, dev and errorBound need a domain_adaptation job with data.target (label-free: computed on its unlabelled data); valLoss, valAccuracy, dev and errorBound need data.validation',
         },
       ),
     ),
@@ -132,7 +132,7 @@ export const Hyperparameters = Type.Object(
       Type.Integer({
         minimum: 16,
         maximum: VALIDATOR_SAMPLE_MAX,
-        description: `domain_adaptation with data.target: how many target examples (and data.validation examples, for dev) the label-free validators entropy, im, snd and dev read at each epoch's end, a fixed seeded sample. Default ${VALIDATOR_SAMPLE_DEFAULT}`,
+        description: `domain_adaptation with data.target: how many target examples (and data.validation examples, for dev) the label-free validators entropy, im, snd, dev and errorBound read at each epoch's end, a fixed seeded sample. Default ${VALIDATOR_SAMPLE_DEFAULT}`,
       }),
     ),
     augment: Type.Optional(Augment),

@@ -48,7 +48,7 @@ export const SweepObjective = Type.Object(
       minLength: 1,
       maxLength: 64,
       description:
-        "what ranks the trials: an epoch metric of the job (e.g. a label-free validator of a domain_adaptation job: `snd`, `im`, `entropy`, `dev`, `valAccuracy`; or `valLoss`, `loss`, or a method's signal such as `coral`) or a final one (`testAccuracy`, `targetAccuracy`, ...), whichever the template's job reports; a trial's value is the one its finished model has",
+        "what ranks the trials: an epoch metric of the job (e.g. a label-free validator of a domain_adaptation job: `snd`, `im`, `entropy`, `dev`, `valAccuracy`, `errorBound`; or `valLoss`, `loss`, or a method's signal such as `coral`) or a final one (`testAccuracy`, `targetAccuracy`, ...), whichever the template's job reports; a trial's value is the one its finished model has",
     }),
     goal: Type.Optional(
       Type.Union([Type.Literal('maximize'), Type.Literal('minimize')], {
