@@ -4,7 +4,7 @@
  * Learning 2010, theorem 2), with its two measurable terms: the source validation error, and
  * half the proxy A-distance of the feature layer, ½ · 2(1 − 2 ε_D) = 2 acc_D − 1, where acc_D is
  * the held-out accuracy of the domain classifier that dev trains on the same features (Ben-David
- * et al. 2007; Ganin et al. 2016, section 5.1, use the proxy A-distance the same way). λ, the
+ * et al. 2007; Ganin et al. 2016 report it for DANN's features). λ, the
  * error of the best joint classifier, needs target labels and is left out: a method that aligns
  * the features but mixes the classes across domains is not caught by this bound.
  *
