@@ -140,7 +140,7 @@ function shiftText(name: keyof typeof SHIFTS): CaseText {
     title,
     description:
       `Source: ${n / 2} MNIST training digits (labelled); target: ${n / 2} other training digits ${what}, unlabelled; source validation ` +
-      `(data.validation, for dev and valAccuracy): ${n / 4} upright test digits; target test: ${n / 4} other test digits ${what}. ` +
+      `(data.validation, for dev, valAccuracy and errorBound): ${n / 4} upright test digits; target test: ${n / 4} other test digits ${what}. ` +
       `MLP 784-128-10 relu from scratch, Adam lr 0.001, batch 64, ${SHIFT.epochs} epochs, validatorSample ${VALIDATOR_SAMPLE}.`,
   };
 }

@@ -139,6 +139,10 @@ describe('objective', () => {
   test('a metric the jobs report passes; an unknown one or one they cannot report is named', () => {
     const specs = [template];
     assert.deepEqual(objectiveProblems({ objective: { metric: 'valAccuracy' } }, specs), []);
+    // errorBound is an epoch metric: it can rank trials and drive early termination
+    assert.deepEqual(objectiveProblems({ objective: { metric: 'errorBound' }, earlyTermination: { kind: 'median' } }, specs), []);
+    const noValidation = { ...template, data: { source: 'ds_s', target: 'ds_t' } } as SweepSpec['template'];
+    assert.match(objectiveProblems({ objective: { metric: 'errorBound' } }, [noValidation])[0].detail, /is errorBound, which needs data.validation/);
     assert.match(objectiveProblems({ objective: { metric: 'nope' } }, specs)[0].detail, /expected one of/);
     assert.match(objectiveProblems({ objective: { metric: 'targetAccuracy' } }, specs)[0].detail, /needs data.targetTest/);
     assert.match(
