@@ -21,9 +21,9 @@ import { FUSED_UPDATE_WASM } from './fused-update-wasm.js';
 
 /** The functions of fused-update.wat: tensors by their values' byte offset in the heap, `n` values each. */
 interface UpdateKernels {
-  sgd(w0: number, g: number, w: number, n: number, c: number): void;
-  momentum(w0: number, v0: number, g: number, w: number, v: number, n: number, m: number, c: number): void;
-  nesterov(w0: number, v0: number, g: number, w: number, v: number, n: number, m: number, c: number): void;
+  sgd: (w0: number, g: number, w: number, n: number, c: number) => void;
+  momentum: (w0: number, v0: number, g: number, w: number, v: number, n: number, m: number, c: number) => void;
+  nesterov: (w0: number, v0: number, g: number, w: number, v: number, n: number, m: number, c: number) => void;
 }
 
 /** What this file uses of tfjs-backend-wasm's BackendWasm. */

@@ -51,6 +51,6 @@ export function softmaxCrossEntropy(logits: tf.Tensor2D, labels: Int32Array): Ta
       return tf.tensor2d(grad, [rows, classes]);
     };
     return { value: tf.scalar(result.sum / rows), gradFunc };
-  })(logits) as tf.Scalar;
+  })(logits);
   return { loss, ...result };
 }
