@@ -97,11 +97,13 @@ export class ModelStore {
   }
 
   /** A `validating` import became ready: what the check found, and what it takes on disk. */
-  async markReady(id: string, m: Pick<ModelRecord, 'inputShape' | 'classes' | 'preprocessing'> & { bytes: number }): Promise<void> {
-    await this.db.query(
-      `UPDATE models SET status = 'ready', input_shape = $2::jsonb, classes = $3::jsonb, preprocessing = $4::jsonb, bytes = $5 WHERE id = $1 AND status = 'validating'`,
+  /** Whether the import was still validating (not deleted, nor failed as abandoned, meanwhile). */
+  async markReady(id: string, m: Pick<ModelRecord, 'inputShape' | 'classes' | 'preprocessing'> & { bytes: number }): Promise<boolean> {
+    const rows = await this.db.query<{ id: string }>(
+      `UPDATE models SET status = 'ready', input_shape = $2::jsonb, classes = $3::jsonb, preprocessing = $4::jsonb, bytes = $5 WHERE id = $1 AND status = 'validating' RETURNING id`,
       [id, JSON.stringify(m.inputShape), JSON.stringify(m.classes), JSON.stringify(m.preprocessing), m.bytes],
     );
+    return rows.length > 0;
   }
 
   /** Renews the imports this process is running, so no sweep takes them for abandoned. */
