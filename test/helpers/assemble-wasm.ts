@@ -1,7 +1,7 @@
 /**
- * Assembles workers/training/fused-update.wat with wabt, for memory as tfjs-backend-wasm's
+ * Assembles workers/training/wasm-kernels.wat with wabt, for memory as tfjs-backend-wasm's
  * builds have it: plain, and shared (the threaded build). The test of the fused update checks
- * that workers/training/fused-update-wasm.ts holds these bytes; run as a script
+ * that workers/training/wasm-kernels-binary.ts holds these bytes; run as a script
  * (`npm run build:wasm`), this writes that file anew.
  */
 import { readFile, writeFile } from 'node:fs/promises';
@@ -10,18 +10,18 @@ import { fileURLToPath } from 'node:url';
 import wabt from 'wabt';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../..');
-const SOURCE = 'workers/training/fused-update.wat';
-const TARGET = 'workers/training/fused-update-wasm.ts';
+const SOURCE = 'workers/training/wasm-kernels.wat';
+const TARGET = 'workers/training/wasm-kernels-binary.ts';
 const PLAIN_MEMORY = '(import "env" "memory" (memory 1))';
 const SHARED_MEMORY = '(import "env" "memory" (memory 1 65536 shared))';
 
-export interface FusedUpdateBinaries {
+export interface WasmKernelBinaries {
   plain: string;
   shared: string;
 }
 
 /** The two modules, base64. */
-export async function assembleFusedUpdate(): Promise<FusedUpdateBinaries> {
+export async function assembleWasmKernels(): Promise<WasmKernelBinaries> {
   const source = await readFile(path.join(ROOT, SOURCE), 'utf8');
   if (!source.includes(PLAIN_MEMORY)) throw new Error(`${SOURCE} no longer imports its memory as ${PLAIN_MEMORY}`);
   const tools = await wabt();
@@ -39,11 +39,11 @@ export async function assembleFusedUpdate(): Promise<FusedUpdateBinaries> {
   return { plain: assemble(source), shared: assemble(source.replace(PLAIN_MEMORY, SHARED_MEMORY)) };
 }
 
-/** The text of fused-update-wasm.ts for these binaries. */
-export function fusedUpdateModuleText({ plain, shared }: FusedUpdateBinaries): string {
+/** The text of wasm-kernels-binary.ts for these binaries. */
+export function binaryModuleText({ plain, shared }: WasmKernelBinaries): string {
   return [
-    `/** fused-update.wat assembled by \`npm run build:wasm\` (test/helpers/assemble-wasm.ts): do not edit. Base64; \`shared\` imports shared memory, for the threaded build. */`,
-    `export const FUSED_UPDATE_WASM = {`,
+    `/** wasm-kernels.wat assembled by \`npm run build:wasm\` (test/helpers/assemble-wasm.ts): do not edit. Base64; \`shared\` imports shared memory, for the threaded build. */`,
+    `export const WASM_KERNELS = {`,
     `  plain: '${plain}',`,
     `  shared: '${shared}',`,
     `};`,
@@ -52,6 +52,6 @@ export function fusedUpdateModuleText({ plain, shared }: FusedUpdateBinaries): s
 }
 
 if (process.argv[1] === fileURLToPath(import.meta.url)) {
-  await writeFile(path.join(ROOT, TARGET), fusedUpdateModuleText(await assembleFusedUpdate()));
+  await writeFile(path.join(ROOT, TARGET), binaryModuleText(await assembleWasmKernels()));
   process.stdout.write(`wrote ${TARGET}\n`);
 }

@@ -2,8 +2,8 @@
  * The fused SGD and momentum updates (workers/training/fused-update.ts) against tfjs's own
  * optimizers: the same bits after several steps, a learning-rate change included, whether tfjs's
  * run is on wasm or on the cpu backend (both round every product and sum to float32, as the
- * fused pass does); the kernels they save; products that see the new values; and the embedded
- * module is its WAT source assembled.
+ * fused pass does); the kernels they save; products that see the new values; the column sums and
+ * transposes of a dense layer against tfjs's; and the embedded module is its WAT source assembled.
  */
 import assert from 'node:assert/strict';
 import { before, test } from 'node:test';
@@ -11,8 +11,9 @@ import * as tf from '@tensorflow/tfjs';
 import { mulberry32 } from '../../../src/artifacts/ingest/random.js';
 import { selectBackend } from '../../../workers/training/backend.js';
 import { FusedMomentumOptimizer, FusedSGDOptimizer } from '../../../workers/training/fused-update.js';
-import { FUSED_UPDATE_WASM } from '../../../workers/training/fused-update-wasm.js';
-import { assembleFusedUpdate } from '../../helpers/assemble-wasm.js';
+import { WASM_KERNELS } from '../../../workers/training/wasm-kernels-binary.js';
+import { columnSums, transpose2d } from '../../../workers/training/wasm-kernels.js';
+import { assembleWasmKernels } from '../../helpers/assemble-wasm.js';
 
 before(async () => {
   assert.equal(await selectBackend(), 'wasm');
@@ -125,6 +126,30 @@ test('a product with an updated variable multiplies by its new values (XNNPACK k
   }
 });
 
-test('the embedded update module is fused-update.wat assembled, for plain and shared memory', async () => {
-  assert.deepEqual(await assembleFusedUpdate(), FUSED_UPDATE_WASM, 'run npm run build:wasm after changing fused-update.wat');
+test("the column sums of a bias gradient give the bits of tfjs-backend-wasm's Sum over axis 0", () => {
+  // Not the cpu backend's: it adds in double precision, then rounds once.
+  for (const [rows, cols] of [[64, 128], [64, 10], [1, 3], [37, 5], [128, 7]] as const) {
+    const x = tf.tensor2d(values(rows * 1000 + cols, rows * cols), [rows, cols]);
+    const ours = columnSums(x);
+    const expected = tf.sum(x, 0);
+    const bits = (t: tf.Tensor) => new Uint32Array(Float32Array.from(t.dataSync()).buffer);
+    assert.deepEqual(bits(ours), bits(expected), `[${rows}, ${cols}]`);
+    tf.dispose([x, ours, expected]);
+  }
+});
+
+test("the transposes of a dense layer give tfjs's bits, tiles and the rows and columns left over", () => {
+  for (const [rows, cols] of [[784, 128], [128, 64], [64, 10], [1, 1], [3, 5], [37, 6], [4, 9]] as const) {
+    const x = tf.tensor2d(values(rows * 1000 + cols, rows * cols), [rows, cols]);
+    const ours = transpose2d(x);
+    const expected = tf.transpose(x);
+    const bits = (t: tf.Tensor) => new Uint32Array(Float32Array.from(t.dataSync()).buffer);
+    assert.deepEqual(ours.shape, [cols, rows]);
+    assert.deepEqual(bits(ours), bits(expected), `[${rows}, ${cols}]`);
+    tf.dispose([x, ours, expected]);
+  }
+});
+
+test('the embedded module is wasm-kernels.wat assembled, for plain and shared memory', async () => {
+  assert.deepEqual(await assembleWasmKernels(), WASM_KERNELS, 'run npm run build:wasm after changing wasm-kernels.wat');
 });
