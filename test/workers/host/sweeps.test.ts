@@ -53,10 +53,11 @@ describe('a grid sweep with a worker', () => {
       objective: { metric: 'testAccuracy' },
       algorithm: 'grid',
       maxParallel: 2,
-      webhook: { url: `http://127.0.0.1:${port}/sweep` },
+      webhook: { url: `http://127.0.0.1:${port}/sweep`, secret: 'sweep-hook-secret' },
     });
     assert.equal(res.status, 202, JSON.stringify(res.body));
     const done = await waitForSweep(h, res.body.id);
+    assert.doesNotMatch(JSON.stringify([res.body, done, (await h.request('GET', '/v1/sweeps')).body]), /sweep-hook-secret/, 'the secret is write-only');
     assert.equal(done.status, 'succeeded', JSON.stringify(done));
     assert.deepEqual(
       done.trials.map((t: any) => t.status),
