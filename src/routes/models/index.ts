@@ -220,7 +220,7 @@ const routes: FastifyPluginAsyncTypebox = async (app) => {
       response: { 200: Page(Model) },
     },
     handler: async (req) => {
-      const page = await store.models.list(req.query.limit, req.query.after, req.tenant);
+      const page = await store.models.list({ ...req.query, tenant: req.tenant });
       return { ...page, data: page.data.map(present) };
     },
   });
