@@ -12,7 +12,7 @@ export interface FreezeRuns {
   /** the first freeze fine-tune, which built the cache (its status and `featureCache.status` already checked) */
   first: any;
   /** runs the same fine-tune again and returns it once it succeeded */
-  again(): Promise<any>;
+  again: () => Promise<any>;
 }
 
 /** Registers the data, trains the base and runs the first freeze fine-tune; `again` runs the same fine-tune once more. */
@@ -22,7 +22,13 @@ export async function freezeOnce(h: Harness, opts: { examples: number }): Promis
   const pre = await waitForJob(h, (await h.request('POST', '/v1/jobs', trainSpec(data, { hyperparameters: hyperparameters(64) }))).body.id);
   assert.equal(pre.status, 'succeeded', JSON.stringify(pre.error));
   const base = pre.result.modelId as string;
-  const finetune = { type: 'finetune', model: { base }, strategy: { kind: 'freeze', newHead: true, featureLayer: 'dense_1' }, data, hyperparameters: hyperparameters(32) };
+  const finetune = {
+    type: 'finetune',
+    model: { base },
+    strategy: { kind: 'freeze', newHead: true, featureLayer: 'dense_1' },
+    data,
+    hyperparameters: hyperparameters(32),
+  };
   const again = async () => {
     const job = await waitForJob(h, (await h.request('POST', '/v1/jobs', finetune)).body.id);
     assert.equal(job.status, 'succeeded', JSON.stringify(job.error));

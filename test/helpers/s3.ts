@@ -77,7 +77,7 @@ export async function startS3(): Promise<S3Server> {
 }
 
 /** s3rver and the whole service keeping its artifacts there (startHarness); `env` adds to the harness's settings. */
-export async function startS3Harness(env: Record<string, string> = {}): Promise<{ s3: S3Server; h: Harness; stop(): Promise<void> }> {
+export async function startS3Harness(env: Record<string, string> = {}): Promise<{ s3: S3Server; h: Harness; stop: () => Promise<void> }> {
   const s3 = await startS3();
   // the AWS SDK takes its credentials from the environment (its default chain)
   Object.assign(process.env, s3.env);
@@ -86,7 +86,7 @@ export async function startS3Harness(env: Record<string, string> = {}): Promise<
     return {
       s3,
       h,
-      async stop() {
+      stop: async () => {
         await h.stop();
         await s3.destroy();
       },

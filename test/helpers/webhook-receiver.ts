@@ -40,7 +40,9 @@ export async function startWebhookReceiver(): Promise<WebhookReceiver> {
 }
 
 /** The whole service allowed to call a new receiver, with `examples` MNIST examples (and 100 to test) registered. */
-export async function startWebhookHarness(opts: { examples: number }): Promise<{ h: Harness; data: { train: string; test: string }; receiver: WebhookReceiver; stop(): Promise<void> }> {
+export async function startWebhookHarness(opts: {
+  examples: number;
+}): Promise<{ h: Harness; data: { train: string; test: string }; receiver: WebhookReceiver; stop: () => Promise<void> }> {
   const receiver = await startWebhookReceiver();
   const h = await startHarness({ WEBHOOK_ALLOWED_HOSTS: receiver.host });
   const stop = async () => {

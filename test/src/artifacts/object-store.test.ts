@@ -20,7 +20,6 @@ let stop = async () => {};
 before(async () => ({ s3, h, stop } = await startS3Harness()));
 after(() => stop());
 
-
 const local = (...parts: string[]) => join(h.dataDir, 'artifacts', ...parts);
 /** what a host that never saw these artifacts has: nothing */
 const forgetLocalCopies = () => ['datasets', 'models', 'jobs'].forEach((k) => rmSync(local(k), { recursive: true, force: true }));

@@ -19,7 +19,6 @@ let stop = async () => {};
 before(async () => ({ s3, h, stop } = await startS3Harness()));
 after(() => stop());
 
-
 test('a feature cache built on one host is in the store, reused by a host without a copy, and deleted with its base', { timeout: 300_000 }, async () => {
   const { data, base, first, again } = await freezeOnce(h, { examples: 600 });
   const stored = await s3.keys(`features/${base}/${data.train}/`);
