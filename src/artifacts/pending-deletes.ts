@@ -35,6 +35,15 @@ export async function deleteWithArtifacts(deps: PendingDeleteDeps, dirs: readonl
   await removeEach(deps, paths);
 }
 
+/**
+ * Removes published directories that no record owns (a conversion whose record was deleted or
+ * failed meanwhile, a record whose insert failed), through the same record as a delete's, so
+ * that an object store outage leaves them to the sweep rather than in the store for ever.
+ */
+export function removeUnowned(deps: PendingDeleteDeps, dirs: readonly string[]): Promise<void> {
+  return deleteWithArtifacts(deps, dirs, () => Promise.resolve());
+}
+
 /** Removes what earlier deletes left recorded; called by every reconciliation. Returns how many directories it removed. */
 export async function sweepPendingDeletes(deps: PendingDeleteDeps): Promise<number> {
   const pending = await deps.store.pendingDeletes.list(SWEEP_BATCH);

@@ -31,6 +31,24 @@ export const keepsResident = (d: StoredFeatures) => featureFileBytes(d) <= RESID
 /** Bytes the child holds for a dataset outside its batches: the features when resident, the labels always. */
 export const heldBytes = (d: StoredFeatures) => (keepsResident(d) ? featureFileBytes(d) : 0) + d.numExamples * 4;
 
-/** The rows of the batches a dataset is evaluated in (and adabn recomputes statistics in). */
-export const evalBatchRows = (d: Pick<StoredFeatures, 'featureShape' | 'numExamples'>) =>
-  Math.max(1, Math.min(EVAL_MAX_ROWS, d.numExamples, Math.floor(EVAL_BATCH_VALUES / valuesPerExample(d))));
+/**
+ * Values of an evaluation batch's largest layer output, at most: a wide network (a 512-filter
+ * convolution at full resolution) is evaluated a few rows at a time, as training can be.
+ */
+const EVAL_BATCH_LAYER_VALUES = 2 ** 24;
+
+/**
+ * The rows of the batches a dataset is evaluated in (and adabn recomputes statistics in, and the
+ * feature cache and predictions are computed in), for a model whose largest layer output is
+ * `largestLayerOutput` values per example: the child counts them on its model, the estimate on its layers.
+ */
+export const evalBatchRows = (d: Pick<StoredFeatures, 'featureShape' | 'numExamples'>, model: { largestLayerOutput: number }) =>
+  Math.max(
+    1,
+    Math.min(
+      EVAL_MAX_ROWS,
+      d.numExamples,
+      Math.floor(EVAL_BATCH_VALUES / valuesPerExample(d)),
+      Math.floor(EVAL_BATCH_LAYER_VALUES / Math.max(1, model.largestLayerOutput)),
+    ),
+  );

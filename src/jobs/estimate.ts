@@ -402,7 +402,8 @@ export function estimateJob(input: EstimateInput): JobEstimate {
       : [];
   const layerWeights = layers.reduce((n, l) => n + l.trainable + l.statistics, 0);
   const parameters = Math.max(layerWeights, input.base && !newHead ? manifestWeights(input.base) : 0);
-  const evalRows = Math.max(...Object.values(data).map(evalBatchRows));
+  const evalModel = { largestLayerOutput: layers.reduce((m, l) => Math.max(m, l.output), 0) };
+  const evalRows = Math.max(...Object.values(data).map((d) => evalBatchRows(d, evalModel)));
   const evalValues = inferencePeak(layers, product(train.featureShape));
   const evalBytes = evalRows * evalValues * FLOAT;
   const macs = layers.reduce((n, l) => n + l.macs, 0);
@@ -411,7 +412,7 @@ export function estimateJob(input: EstimateInput): JobEstimate {
 
   if (spec.type === 'evaluate' || spec.type === 'predict' || hp === undefined) {
     const test = data.test ?? train;
-    const held = allData + batcherBytes(test, evalBatchRows(test));
+    const held = allData + batcherBytes(test, evalBatchRows(test, evalModel));
     const flops = 2 * macs * test.numExamples;
     const output = input.predictions && predictionsBound(input.predictions, test.numExamples, layers);
     return summary({

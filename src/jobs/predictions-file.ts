@@ -48,9 +48,15 @@ export function predictionLine(format: PredictionFormat, index: number, ranked: 
   return `${[String(index), ...ranked.flatMap((c) => [csvField(c.class), String(c.probability)])].join(',')}\n`;
 }
 
-/** RFC 4180: a field holding a comma, quote or line break is quoted, its quotes doubled. */
+/**
+ * RFC 4180: a field holding a comma, quote or line break is quoted, its quotes doubled. Class
+ * names come from uploaded labels, and a spreadsheet runs a cell that starts with = + - @ or a
+ * tab/CR as a formula (CSV injection, OWASP): such a name gets a leading apostrophe, which
+ * spreadsheets show as text.
+ */
 function csvField(text: string): string {
-  return /[",\r\n]/.test(text) ? `"${text.replace(/"/g, '""')}"` : text;
+  const inert = /^[=+\-@\t\r]/.test(text) ? `'${text}` : text;
+  return /[",\r\n]/.test(inert) ? `"${inert.replace(/"/g, '""')}"` : inert;
 }
 
 /** The longest text String() gives a float32 probability in [0, 1] (e.g. 0.0000012345678901234567). */

@@ -1,6 +1,6 @@
 import type { DatasetError } from '../schemas/dataset-error.js';
 import type { Db, Queryable } from './db.js';
-import { pageOf, type PageResult } from './paging.js';
+import { TenantRecords } from './tenant-records.js';
 
 interface DatasetBase {
   id: string;
@@ -91,8 +91,10 @@ function toRecord(r: DatasetRow): DatasetRecord {
   }
 }
 
-export class DatasetStore {
-  constructor(private readonly db: Db) {}
+export class DatasetStore extends TenantRecords<DatasetRow, DatasetRecord> {
+  constructor(db: Db) {
+    super(db, 'datasets', toRecord);
+  }
 
   async insertReady(d: Pick<DatasetBase, 'id' | 'name' | 'source'> & ReadyFacts, tenant = 'default'): Promise<DatasetRecord> {
     const [row] = await this.db.query<DatasetRow>(
@@ -176,21 +178,6 @@ export class DatasetStore {
       [id, JSON.stringify(error)],
     );
     return row ? toRecord(row) : null;
-  }
-
-  /** With `tenant`, another tenant's dataset is as good as missing. */
-  async get(id: string, tenant?: string): Promise<DatasetRecord | null> {
-    const [row] = await this.db.query<DatasetRow>('SELECT * FROM datasets WHERE id = $1 AND ($2::text IS NULL OR tenant = $2)', [id, tenant ?? null]);
-    return row ? toRecord(row) : null;
-  }
-
-  async list(limit: number, after?: string, tenant = 'default'): Promise<PageResult<DatasetRecord>> {
-    const rows = await this.db.query<DatasetRow>('SELECT * FROM datasets WHERE ($1::text IS NULL OR id < $1) AND tenant = $3 ORDER BY id DESC LIMIT $2', [
-      after ?? null,
-      limit + 1,
-      tenant,
-    ]);
-    return pageOf(rows.map(toRecord), limit);
   }
 
   /** ids of queued or running jobs that read this dataset */

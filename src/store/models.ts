@@ -1,6 +1,6 @@
 import type { Preprocessing } from '../jobs/preprocessing.js';
 import type { Db, Queryable } from './db.js';
-import { pageOf, type PageResult } from './paging.js';
+import { TenantRecords } from './tenant-records.js';
 
 export interface ModelRecord {
   id: string;
@@ -61,8 +61,10 @@ const toRecord = (r: ModelRow): ModelRecord => ({
   createdAt: r.created_at.toISOString(),
 });
 
-export class ModelStore {
-  constructor(private readonly db: Db) {}
+export class ModelStore extends TenantRecords<ModelRow, ModelRecord> {
+  constructor(db: Db) {
+    super(db, 'models', toRecord);
+  }
 
   /**
    * A trained model belongs to its job's tenant; an uploaded one to the uploader's. `bytes`, what
@@ -97,11 +99,13 @@ export class ModelStore {
   }
 
   /** A `validating` import became ready: what the check found, and what it takes on disk. */
-  async markReady(id: string, m: Pick<ModelRecord, 'inputShape' | 'classes' | 'preprocessing'> & { bytes: number }): Promise<void> {
-    await this.db.query(
-      `UPDATE models SET status = 'ready', input_shape = $2::jsonb, classes = $3::jsonb, preprocessing = $4::jsonb, bytes = $5 WHERE id = $1 AND status = 'validating'`,
+  /** Whether the import was still validating (not deleted, nor failed as abandoned, meanwhile). */
+  async markReady(id: string, m: Pick<ModelRecord, 'inputShape' | 'classes' | 'preprocessing'> & { bytes: number }): Promise<boolean> {
+    const rows = await this.db.query<{ id: string }>(
+      `UPDATE models SET status = 'ready', input_shape = $2::jsonb, classes = $3::jsonb, preprocessing = $4::jsonb, bytes = $5 WHERE id = $1 AND status = 'validating' RETURNING id`,
       [id, JSON.stringify(m.inputShape), JSON.stringify(m.classes), JSON.stringify(m.preprocessing), m.bytes],
     );
+    return rows.length > 0;
   }
 
   /** Renews the imports this process is running, so no sweep takes them for abandoned. */
@@ -122,21 +126,6 @@ export class ModelStore {
 
   async markFailed(id: string, error: ModelError): Promise<void> {
     await this.db.query(`UPDATE models SET status = 'failed', error = $2::jsonb WHERE id = $1 AND status = 'validating'`, [id, JSON.stringify(error)]);
-  }
-
-  /** With `tenant`, another tenant's model is as good as missing. */
-  async get(id: string, tenant?: string): Promise<ModelRecord | null> {
-    const [row] = await this.db.query<ModelRow>('SELECT * FROM models WHERE id = $1 AND ($2::text IS NULL OR tenant = $2)', [id, tenant ?? null]);
-    return row ? toRecord(row) : null;
-  }
-
-  async list(limit: number, after?: string, tenant = 'default'): Promise<PageResult<ModelRecord>> {
-    const rows = await this.db.query<ModelRow>('SELECT * FROM models WHERE ($1::text IS NULL OR id < $1) AND tenant = $3 ORDER BY id DESC LIMIT $2', [
-      after ?? null,
-      limit + 1,
-      tenant,
-    ]);
-    return pageOf(rows.map(toRecord), limit);
   }
 
   /** ids of unfinished jobs that start from this model (`model.base`, or one of `model.bases`) */

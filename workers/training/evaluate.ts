@@ -1,6 +1,6 @@
 import * as tf from '@tensorflow/tfjs';
 import { Batcher, loadDataset, type Dataset } from './data.js';
-import { evalBatchRows } from '../../src/jobs/dataset-memory.js';
+import { inferenceBatchRows } from './eval-batch-rows.js';
 import type { DatasetFiles, TestReport } from '../../src/jobs/task.js';
 
 export interface Evaluation {
@@ -27,7 +27,7 @@ export interface EvaluateOptions {
 export async function evaluate(model: tf.LayersModel, data: Dataset | DatasetFiles, opts: EvaluateOptions = {}): Promise<Evaluation> {
   const dataset = 'features' in data ? data : await loadDataset(data, opts.param ?? '/data/test');
   const numClasses = dataset.files.numClasses;
-  const batcher = new Batcher(dataset, evalBatchRows(dataset.files));
+  const batcher = new Batcher(dataset, inferenceBatchRows(model, dataset.files));
   const sums = deviceSums();
   // Counts are exact in float32 up to 2^24 examples per cell.
   const confusion = opts.report ? tf.tidy(() => tf.variable(tf.zeros([numClasses, numClasses]), false)) : undefined;

@@ -15,7 +15,7 @@ import { FEATURE_CACHE_FILE, featureCacheDir } from '../../src/artifacts/feature
 import { FEATURE_CACHE_MAX_BYTES, featureCacheRefusal, type FeatureCacheReport } from '../../src/jobs/feature-cache.js';
 import type { JobSpec } from '../../src/schemas/job.js';
 import { Batcher, type Dataset } from './data.js';
-import { evalBatchRows } from '../../src/jobs/dataset-memory.js';
+import { inferenceBatchRows } from './eval-batch-rows.js';
 
 /** Raised when the file layout changes meaning; older caches are then rebuilt, not misread. */
 const FORMAT = 1;
@@ -140,7 +140,7 @@ function reachable(model: tf.LayersModel, cut: tf.layers.Layer): boolean {
 async function computeFeatures(model: tf.LayersModel, cut: tf.layers.Layer, data: Dataset, size: number): Promise<Float32Array> {
   // Shares the model's layers: disposing it would dispose their weights, so it is left to the collector.
   const frozen = tf.model({ inputs: model.inputs, outputs: cut.output });
-  const batcher = new Batcher(data, evalBatchRows(data.files));
+  const batcher = new Batcher(data, inferenceBatchRows(model, data.files));
   const out = new Float32Array(data.labels.length * size);
   for (let step = 0; step < batcher.steps; step++) {
     const batch = batcher.fill(step);

@@ -9,7 +9,7 @@
 import { open } from 'node:fs/promises';
 import path from 'node:path';
 import * as tf from '@tensorflow/tfjs';
-import { evalBatchRows } from '../../src/jobs/dataset-memory.js';
+import { inferenceBatchRows } from './eval-batch-rows.js';
 import { predictionLine, predictionsFileName, predictionsHeader, rankClasses } from '../../src/jobs/predictions-file.js';
 import { TrainingError, type TrainingMessage, type TrainingResult, type TrainingTask } from '../../src/jobs/task.js';
 import { Batcher, loadDataset } from './data.js';
@@ -38,7 +38,7 @@ export async function runPredictions(task: TrainingTask, backend: string, report
     for (const message of notes) await report({ type: 'log', level: 'info', message });
     const numClasses = model.outputs[0].shape[1] ?? 0;
     const topK = Math.min(out.topK ?? numClasses, numClasses);
-    const batcher = new Batcher(input, evalBatchRows(files));
+    const batcher = new Batcher(input, inferenceBatchRows(model, files));
     const name = predictionsFileName(out.format);
     let stopped = false;
     await replaceDirAtomically(out.dir, async (tmp) => {

@@ -10,7 +10,7 @@ import { mulberry32, shuffle } from '../../src/artifacts/ingest/random.js';
 import type { ValidatorName } from '../../src/jobs/validators.js';
 import { Batcher, subset, type Dataset } from './data.js';
 import { oneHot } from './evaluate.js';
-import { evalBatchRows } from '../../src/jobs/dataset-memory.js';
+import { inferenceBatchRows } from './eval-batch-rows.js';
 import type { FeatureLayer } from './network.js';
 
 /** SND's softmax temperature over cosine similarities (Saito et al. 2021; pytorch-adapt's default). */
@@ -240,7 +240,7 @@ export class EpochValidators {
 
   /** The sample's logits, probabilities and flat features in inference mode, batch by batch. */
   private async pass(data: Dataset): Promise<Outputs> {
-    const batcher = new Batcher(data, evalBatchRows(data.files));
+    const batcher = new Batcher(data, inferenceBatchRows(this.both, data.files));
     const logits: tf.Tensor[] = [];
     const features: tf.Tensor[] = [];
     for (let step = 0; step < batcher.steps; step++) {

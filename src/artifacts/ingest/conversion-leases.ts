@@ -2,6 +2,7 @@ import { readdir, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Logger } from 'pino';
 import type { Artifacts } from '../artifacts.js';
+import { removeUnowned } from '../pending-deletes.js';
 import type { Store } from '../../store/store.js';
 
 export interface LeaseTiming {
@@ -71,7 +72,7 @@ export class ConversionLeases {
     for (const id of abandoned) {
       log.warn({ datasetId: id }, 'dataset conversion abandoned by a stopped process; failed it as interrupted');
       // the converted directory too, if the crash came between its rename and markReady
-      await Promise.all([artifacts.remove(artifacts.uploadDir(id)), artifacts.remove(artifacts.datasetDir(id))]);
+      await Promise.all([artifacts.remove(artifacts.uploadDir(id)), removeUnowned(this.deps, [artifacts.datasetDir(id)])]);
     }
     const imports = await store.models.failAbandoned(this.timing.staleAfterMs, {
       code: 'interrupted',
@@ -81,7 +82,7 @@ export class ConversionLeases {
     });
     for (const id of imports) {
       log.warn({ modelId: id }, 'model import abandoned by a stopped process; failed it as interrupted');
-      await Promise.all([artifacts.remove(artifacts.uploadDir(id)), artifacts.remove(artifacts.modelDir(id))]);
+      await Promise.all([artifacts.remove(artifacts.uploadDir(id)), removeUnowned(this.deps, [artifacts.modelDir(id)])]);
     }
     await this.removeOrphans(new Set([...abandoned, ...imports]));
   }

@@ -10,6 +10,7 @@ import type { Logger } from 'pino';
 import type { DatasetError } from '../../schemas/dataset-error.js';
 import type { Store } from '../../store/store.js';
 import type { Artifacts } from '../artifacts.js';
+import { removeUnowned } from '../pending-deletes.js';
 import { FEATURES_FILE, LABELS_FILE } from '../dataset-files.js';
 import type { StorageQuota } from '../storage-quota.js';
 import type { ConversionLeases } from './conversion-leases.js';
@@ -77,7 +78,7 @@ export class Conversions {
         const { classes, ...facts } = result;
         const ready = await store.datasets.markReady(id, { ...facts, classes, numClasses: classes.length, dir, bytes });
         // deleted while it was converting: the files have no owner
-        if (!ready) await artifacts.remove(dir);
+        if (!ready) await removeUnowned(this.d, [dir]);
       } catch (err) {
         await removeUpload();
         const error = await this.failure(err, request);

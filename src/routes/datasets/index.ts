@@ -239,7 +239,7 @@ const routes: FastifyPluginAsyncTypebox = async (app) => {
       response: { 200: Page(Dataset) },
     },
     handler: async (req) => {
-      const page = await store.datasets.list(req.query.limit, req.query.after, req.tenant);
+      const page = await store.datasets.list({ ...req.query, tenant: req.tenant });
       return { ...page, data: page.data.map(present) };
     },
   });

@@ -8,6 +8,7 @@ import { copyFile, readFile, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { Type } from '@sinclair/typebox';
+import { removeUnowned } from '../../artifacts/pending-deletes.js';
 import { StorageQuota } from '../../artifacts/storage-quota.js';
 import { HttpProblem, notFound } from '../../plugins/problem.js';
 import { Problem } from '../../schemas/common.js';
@@ -114,7 +115,7 @@ const routes: FastifyPluginAsyncTypebox = async (app) => {
       try {
         await store.models.insert(store.db, { ...record, bytes }, req.tenant);
       } catch (err) {
-        await artifacts.remove(dir);
+        await removeUnowned({ store, artifacts, log: req.log }, [dir]);
         throw err;
       }
       const m = await store.models.get(modelId, req.tenant);

@@ -18,6 +18,7 @@ import eventRoutes from './events.js';
 import predictionsRoutes from './predictions.js';
 import { StorageQuota } from '../../artifacts/storage-quota.js';
 import { requireRoom } from '../quota-problem.js';
+import { hideWebhookSecrets } from '../../plugins/write-only-secrets.js';
 
 const ENQUEUE_TIMEOUT_MS = 5000;
 
@@ -51,6 +52,7 @@ const DryRun = Type.Object(
 const routes: FastifyPluginAsyncTypebox = async (app) => {
   const { store, artifacts, queue, live } = app.deps;
   const tags = ['jobs'];
+  app.addHook('preSerialization', hideWebhookSecrets);
   const costLimits = () => ({ maxMemoryBytes: app.deps.config.jobMaxMemoryBytes, maxFlops: app.deps.config.jobMaxFlops });
   const { config } = app.deps;
   const quota = new StorageQuota({

@@ -10,6 +10,7 @@ import { mkdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Artifacts } from '../../artifacts/artifacts.js';
 import { FetchRefused, fetchToFile } from '../../artifacts/model-upload/fetch-url.js';
+import { removeUnowned, type PendingDeleteDeps } from '../../artifacts/pending-deletes.js';
 import { parseModelJson, type UploadedWeights } from '../../artifacts/model-upload/manifest.js';
 import { HttpProblem } from '../../plugins/problem.js';
 import type { ModelError, ModelStore } from '../../store/models.js';
@@ -26,6 +27,8 @@ export interface ModelImport {
 export interface ModelImportDeps extends ModelUploadDeps {
   models: ModelStore;
   artifacts: Artifacts;
+  /** where a model directory that lost its record goes */
+  unowned: PendingDeleteDeps;
   allowedHosts: readonly string[];
   /** the most bytes model.json and its weights may take together (UPLOAD_LIMIT_BYTES) */
   maxBytes: number;
@@ -69,12 +72,14 @@ export async function runModelImport(job: ModelImport, dir: string, deps: ModelI
     }
     pointer = '/modelJson';
     const accepted = await acceptModel({ text, weights, name: job.name, ...(job.preprocessing ? { preprocessing: job.preprocessing } : {}) }, dir, deps);
-    await deps.models.markReady(job.id, {
+    const ready = await deps.models.markReady(job.id, {
       inputShape: accepted.inputShape,
       classes: accepted.classes,
       preprocessing: accepted.preprocessing,
       bytes: accepted.bytes,
     });
+    // deleted (or failed as abandoned) while it was importing: the files have no owner
+    if (!ready) await removeUnowned(deps.unowned, [dir]);
   } catch (err) {
     await deps.models.markFailed(job.id, failure(err, pointer)).catch(() => undefined);
   } finally {

@@ -4,7 +4,7 @@ import type { FastifyReply, FastifyRequest } from 'fastify';
 import { Type } from '@sinclair/typebox';
 import { modelFeaturesDir } from '../../artifacts/feature-cache.js';
 import { ModelCheckSlots } from '../../artifacts/model-upload/check-model.js';
-import { deleteWithArtifacts } from '../../artifacts/pending-deletes.js';
+import { deleteWithArtifacts, removeUnowned } from '../../artifacts/pending-deletes.js';
 import { StorageQuota } from '../../artifacts/storage-quota.js';
 import { receiveUpload } from '../upload-receiver.js';
 import { fieldsProblem, HttpProblem, notFound } from '../../plugins/problem.js';
@@ -77,8 +77,14 @@ const routes: FastifyPluginAsyncTypebox = async (app) => {
         preprocessing: accepted.preprocessing,
         dir: artifacts.modelDir(id),
       };
-      await store.models.insert(store.db, { ...record, bytes: accepted.bytes }, req.tenant);
-      const m = (await store.models.get(id))!;
+      try {
+        await store.models.insert(store.db, { ...record, bytes: accepted.bytes }, req.tenant);
+      } catch (err) {
+        await removeUnowned({ store, artifacts, log: req.log }, [record.dir]);
+        throw err;
+      }
+      const m = await store.models.get(id);
+      if (!m) throw notFound('Model', id);
       return reply.code(201).header('location', `/v1/models/${id}`).send(present(m));
     } finally {
       release();
@@ -139,6 +145,7 @@ const routes: FastifyPluginAsyncTypebox = async (app) => {
       {
         artifacts,
         models: store.models,
+        unowned: { store, artifacts, log: req.log },
         maxHeapMb: config.ingestMaxHeapMb,
         admit: (bytes) => requireRoom(quota, tenant, bytes),
         allowedHosts: config.modelImportAllowedHosts,
@@ -213,7 +220,7 @@ const routes: FastifyPluginAsyncTypebox = async (app) => {
       response: { 200: Page(Model) },
     },
     handler: async (req) => {
-      const page = await store.models.list(req.query.limit, req.query.after, req.tenant);
+      const page = await store.models.list({ ...req.query, tenant: req.tenant });
       return { ...page, data: page.data.map(present) };
     },
   });

@@ -14,12 +14,14 @@ import { objectiveProblems } from '../../sweeps/objective.js';
 import { firstPerPointer, planTrials, trialProblem, type PlannedTrial } from '../../sweeps/trials.js';
 import { eventLogRoutes } from '../event-stream.js';
 import { requireRedis } from '../require-redis.js';
+import { hideWebhookSecrets } from '../../plugins/write-only-secrets.js';
 
 const invalid = (errors: FieldError[]) => fieldsProblem({ status: 400, slug: 'invalid_sweep', title: 'The sweep is not valid', errors });
 
 const routes: FastifyPluginAsyncTypebox = async (app) => {
   const { store, artifacts, config } = app.deps;
   const tags = ['sweeps'];
+  app.addHook('preSerialization', hideWebhookSecrets);
   const launcher = new SweepLauncher({
     ...app.deps,
     log: app.log,

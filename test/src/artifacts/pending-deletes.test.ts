@@ -9,6 +9,7 @@ import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { pino } from 'pino';
 import { openArtifacts, type Artifacts } from '../../../src/artifacts/artifacts.js';
+import { ConversionLeases } from '../../../src/artifacts/ingest/conversion-leases.js';
 import { deleteWithArtifacts, sweepPendingDeletes } from '../../../src/artifacts/pending-deletes.js';
 import { loadConfig } from '../../../src/config.js';
 import { openStore, type Store } from '../../../src/store/store.js';
@@ -93,4 +94,29 @@ test("deleting a dataset while the store is away answers 204; the worker host's 
   } finally {
     await h.stop();
   }
+});
+
+test('a conversion abandoned after its directory was published, swept while the store is away, leaves that directory recorded until the store is back', async () => {
+  // a process that died between publishing the converted dataset and recording it ready
+  await store.datasets.insertValidating({ id: 'ds_abandoned', name: 'abandoned', source: { format: 'csv' } });
+  await store.db.query(`UPDATE datasets SET heartbeat_at = now() - interval '5 minutes' WHERE id = 'ds_abandoned'`);
+  await artifacts.writeDir(artifacts.datasetDir('ds_abandoned'), fileIn('features.bin'));
+  assert.equal((await s3.keys('datasets/ds_abandoned/')).length, 2);
+
+  await s3.stop();
+  const leases = new ConversionLeases({ store, artifacts, log }, { intervalMs: 3_600_000, staleAfterMs: 1_000, orphanAfterMs: 3_600_000 });
+  try {
+    await leases.start();
+  } finally {
+    await leases.stop();
+    await s3.start();
+  }
+  assert.equal((await store.datasets.get('ds_abandoned'))?.status, 'failed');
+  assert.deepEqual(
+    (await store.pendingDeletes.list(10)).map((p) => p.path),
+    ['datasets/ds_abandoned'],
+    'the directory the store could not remove is recorded, not forgotten',
+  );
+  assert.equal(await sweepPendingDeletes({ store, artifacts, log }), 1);
+  assert.deepEqual(await s3.keys('datasets/ds_abandoned/'), []);
 });

@@ -51,10 +51,10 @@ describe('admission by cost', () => {
   });
 
   test('a batch too large for memory points at batchSize with the estimate, the limit and the largest batch that fits', async () => {
-    // a CNN of 256 filters without pooling at batch 8192 (7.5 GiB): such jobs crashed the wasm child before admission
-    // (at 512 filters even the evaluation batches are over the limit, and the answer points at filters)
+    // a CNN of 512 filters without pooling at batch 8192 (15 GiB): such jobs crashed the wasm child before admission;
+    // its evaluation batches shrink to fit as its training batches do, so some batch size fits
     const spec = trainSpec(data, {
-      model: { architecture: { kind: 'cnn', filters: [256], pooling: 'none', hidden: [16] } },
+      model: { architecture: { kind: 'cnn', filters: [512], pooling: 'none', hidden: [16] } },
       hyperparameters: { epochs: 1, batchSize: 8192, optimizer: { name: 'sgd', learningRate: 0.01 } },
     });
     const before = await jobCount();

@@ -36,10 +36,11 @@ describe('a grid sweep with a worker', () => {
       objective: { metric: 'testAccuracy' },
       algorithm: 'grid',
       maxParallel: 2,
-      webhook: { url: `http://${receiver.host}/sweep` },
+      webhook: { url: `http://${receiver.host}/sweep`, secret: 'sweep-hook-secret' },
     });
     assert.equal(res.status, 202, JSON.stringify(res.body));
     const done = await waitForSweep(h, res.body.id);
+    assert.doesNotMatch(JSON.stringify([res.body, done, (await h.request('GET', '/v1/sweeps')).body]), /sweep-hook-secret/, 'the secret is write-only');
     assert.equal(done.status, 'succeeded', JSON.stringify(done));
     assert.deepEqual(
       done.trials.map((t: any) => t.status),
@@ -93,10 +94,12 @@ describe('a grid sweep with a worker', () => {
 
 describe('ASHA early termination with a worker', () => {
   test('a trial below the cutoff at a rung is stopped there; the first trial, with nothing to compare, runs to its end', async () => {
-    // one at a time, so that the second trial meets the first's whole curve at every rung whatever the machine's speed
+    // one at a time, so that the second trial meets the first's whole curve at every rung whatever the machine's speed;
+    // the second has epochs enough that it cannot end by itself before the stop decided at epoch 1 reaches it
+    const hp = (epochs: number, learningRate: number) => ({ epochs, batchSize: 64, seed: 3, optimizer: { name: 'adam', learningRate } });
     const res = await h.request('POST', '/v1/sweeps', {
       template: template(3),
-      parameters: { '/hyperparameters/optimizer/learningRate': { values: [0.003, 1e-7] } },
+      parameters: { '/hyperparameters': { values: [hp(3, 0.003), hp(500, 1e-7)] } },
       objective: { metric: 'loss' },
       algorithm: 'grid',
       maxParallel: 1,

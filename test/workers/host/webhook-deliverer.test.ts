@@ -24,6 +24,9 @@ test('a finished job calls its webhook with a signed thin payload, retrying unti
   const res = await h.request('POST', '/v1/jobs', spec);
   assert.equal(res.status, 202, JSON.stringify(res.body));
   const job = await waitForJob(h, res.body.id);
+  // write-only: neither the create's answer, nor a GET, nor the list carries it
+  for (const answer of [res.body, job, (await h.request('GET', '/v1/jobs?limit=10')).body]) assert.doesNotMatch(JSON.stringify(answer), new RegExp(secret));
+  assert.deepEqual(job.spec.webhook, { url: spec.webhook.url });
   await waitFor('two delivery attempts', async () => receiver.received.length >= 2, 30_000);
   for (const r of receiver.received) {
     assert.deepEqual(JSON.parse(r.body), { type: 'job.succeeded', jobId: job.id, status: 'succeeded' });

@@ -1,6 +1,6 @@
 import * as tf from '@tensorflow/tfjs';
 import { Batcher, type Dataset } from '../data.js';
-import { evalBatchRows } from '../../../src/jobs/dataset-memory.js';
+import { inferenceBatchRows } from '../eval-batch-rows.js';
 import { TrainingError } from '../../../src/jobs/task.js';
 import { plainMethod, type MethodFactory } from './method.js';
 
@@ -38,7 +38,7 @@ function batchNormLayers(model: tf.LayersModel): tf.layers.Layer[] {
  * Batch moments are merged exactly in double precision (Chan et al.'s pairwise update).
  */
 export async function recomputeBatchNorm(model: tf.LayersModel, layers: tf.layers.Layer[], data: Dataset): Promise<void> {
-  const batcher = new Batcher(data, evalBatchRows(data.files));
+  const batcher = new Batcher(data, inferenceBatchRows(model, data.files));
   for (const layer of layers) {
     const upTo = tf.model({ inputs: model.inputs, outputs: layer.input });
     let count = 0;
