@@ -17,7 +17,7 @@
  *   step at XNNPACK's best speed on this machine); and the products alone at their own measured
  *   speeds, also in samples/s (what our step would reach if everything else took no time).
  * - The kernels one step runs (a real trainStep on MNIST batches, after the first steps), and the
- *   same with tfjs's own momentum update instead of the in-place one, as before it.
+ *   same with tfjs's own momentum update instead of the fused one, as before it.
  */
 import { mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';

@@ -17,7 +17,7 @@ export interface TaskLoss {
  * so the read is a copy of rows × classes values, where the same loss, gradient and counts on the
  * device take some 40 kernels, each with tfjs's per-kernel overhead: about a quarter of the seed
  * MLP's step on wasm. The gradient is (softmax(logits) - oneHot(labels)) / rows, computed in
- * double precision.
+ * double precision, times the incoming gradient in float32.
  */
 export function softmaxCrossEntropy(logits: tf.Tensor2D, labels: Int32Array): TaskLoss {
   const [rows, classes] = logits.shape;
@@ -43,7 +43,14 @@ export function softmaxCrossEntropy(logits: tf.Tensor2D, labels: Int32Array): Ta
       if (best === label) result.correct++;
       for (let c = 0; c < classes; c++) grad[row + c] = (exps[c] / total - (c === label ? 1 : 0)) / rows;
     }
-    return { value: tf.scalar(result.sum / rows), gradFunc: (dy: tf.Tensor) => tf.mul(dy, tf.tensor2d(grad, [rows, classes])) };
-  })(logits) as tf.Scalar;
+    const gradFunc = (dy: tf.Tensor) => {
+      // dy·grad on the host, a float32 product as the Multiply kernel rounds it (the double
+      // product of two float32 values is exact, so fround rounds once): one kernel fewer.
+      const scale = dy.dataSync()[0];
+      for (let k = 0; k < grad.length; k++) grad[k] = Math.fround(scale * grad[k]);
+      return tf.tensor2d(grad, [rows, classes]);
+    };
+    return { value: tf.scalar(result.sum / rows), gradFunc };
+  })(logits);
   return { loss, ...result };
 }

@@ -2,21 +2,25 @@
  * The fused SGD and momentum updates (workers/training/fused-update.ts) against tfjs's own
  * optimizers: the same bits after several steps, a learning-rate change included, whether tfjs's
  * run is on wasm or on the cpu backend (both round every product and sum to float32, as the
- * fused pass does); the kernels they save; and products that see the new values.
+ * fused pass does); the kernels they save; products that see the new values; the column sums and
+ * transposes of a dense layer against tfjs's; and the embedded module is its WAT source assembled.
  */
 import assert from 'node:assert/strict';
 import { before, test } from 'node:test';
 import * as tf from '@tensorflow/tfjs';
 import { mulberry32 } from '../../../src/artifacts/ingest/random.js';
 import { selectBackend } from '../../../workers/training/backend.js';
-import { FUSED_MAX_SIZE, FusedMomentumOptimizer, FusedSGDOptimizer } from '../../../workers/training/fused-update.js';
+import { FusedMomentumOptimizer, FusedSGDOptimizer } from '../../../workers/training/fused-update.js';
+import { WASM_KERNELS } from '../../../workers/training/wasm-kernels-binary.js';
+import { columnSums, transpose2d } from '../../../workers/training/wasm-kernels.js';
+import { assembleWasmKernels } from '../../helpers/assemble-wasm.js';
 
 before(async () => {
   assert.equal(await selectBackend(), 'wasm');
 });
 
-/** Updated by the fused pass (the first three) and by kernels (the last). */
-const SIZES = [10, 1280, FUSED_MAX_SIZE, FUSED_MAX_SIZE + 1];
+/** Whole vectors of four and tails of 1 to 3 values, up to the seed MLP's 784x128 kernel. */
+const SIZES = [1, 10, 1280, 4097, 100_352, 100_355];
 const STEPS = 5;
 
 /** Seeded values over many magnitudes, float32 subnormals and signed zeros included. */
@@ -88,12 +92,12 @@ function kernelsOfSecondUpdate(optimizer: tf.Optimizer, variables: tf.Variable[]
     });
 }
 
-test('small variables are updated without kernels; large ones and tfjs by 4 kernels each (momentum)', async () => {
+test('variables are updated without kernels; tfjs runs 4 a variable (momentum)', async () => {
   const variables = SIZES.map((size) => tf.variable(tf.zeros([size])));
   const ours = new FusedMomentumOptimizer(0.1, 0.9);
   const reference = tf.train.momentum(0.1, 0.9);
   try {
-    assert.equal(await kernelsOfSecondUpdate(ours, variables), 4, 'only the variable above FUSED_MAX_SIZE runs kernels');
+    assert.equal(await kernelsOfSecondUpdate(ours, variables), 0);
     assert.equal(await kernelsOfSecondUpdate(reference, variables), 4 * SIZES.length);
   } finally {
     ours.dispose();
@@ -120,4 +124,32 @@ test('a product with an updated variable multiplies by its new values (XNNPACK k
     optimizer.dispose();
     tf.dispose([x, w]);
   }
+});
+
+test("the column sums of a bias gradient give the bits of tfjs-backend-wasm's Sum over axis 0", () => {
+  // Not the cpu backend's: it adds in double precision, then rounds once.
+  for (const [rows, cols] of [[64, 128], [64, 10], [1, 3], [37, 5], [128, 7]] as const) {
+    const x = tf.tensor2d(values(rows * 1000 + cols, rows * cols), [rows, cols]);
+    const ours = columnSums(x);
+    const expected = tf.sum(x, 0);
+    const bits = (t: tf.Tensor) => new Uint32Array(Float32Array.from(t.dataSync()).buffer);
+    assert.deepEqual(bits(ours), bits(expected), `[${rows}, ${cols}]`);
+    tf.dispose([x, ours, expected]);
+  }
+});
+
+test("the transposes of a dense layer give tfjs's bits, tiles and the rows and columns left over", () => {
+  for (const [rows, cols] of [[784, 128], [128, 64], [64, 10], [1, 1], [3, 5], [37, 6], [4, 9]] as const) {
+    const x = tf.tensor2d(values(rows * 1000 + cols, rows * cols), [rows, cols]);
+    const ours = transpose2d(x);
+    const expected = tf.transpose(x);
+    const bits = (t: tf.Tensor) => new Uint32Array(Float32Array.from(t.dataSync()).buffer);
+    assert.deepEqual(ours.shape, [cols, rows]);
+    assert.deepEqual(bits(ours), bits(expected), `[${rows}, ${cols}]`);
+    tf.dispose([x, ours, expected]);
+  }
+});
+
+test('the embedded module is wasm-kernels.wat assembled, for plain and shared memory', async () => {
+  assert.deepEqual(await assembleWasmKernels(), WASM_KERNELS, 'run npm run build:wasm after changing wasm-kernels.wat');
 });

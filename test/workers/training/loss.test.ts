@@ -49,3 +49,23 @@ test("softmaxCrossEntropy gives tf.losses.softmaxCrossEntropy's loss and gradien
   assert.equal(ours.correct, 3);
   assert.equal(tf.memory().numTensors, start);
 });
+
+test('the upstream gradient multiplies the loss gradient on the host with the bits of the Multiply kernel it replaces', () => {
+  const logits = tf.variable(tf.tensor2d([1.5, -2, 0.25, 3, 0.1, 7, -1, 2, 0.3, 0.2, 0.1, -4], [3, 4]));
+  const labels = Int32Array.from([2, 0, 3]);
+  const grad = (scale: number) => {
+    const { value, grads } = tf.variableGrads(() => tf.mul(softmaxCrossEntropy(logits, labels).loss, scale) as tf.Scalar, [logits]);
+    const bits = new Uint32Array(Float32Array.from(grads[logits.name].dataSync()).buffer);
+    tf.dispose([value, ...Object.values(grads)]);
+    return bits;
+  };
+  try {
+    const unscaled = new Float32Array(grad(1).buffer);
+    for (const scale of [3, 0.1, -1e-3]) {
+      const kernel = tf.tidy(() => tf.mul(tf.scalar(scale), tf.tensor2d(unscaled, [3, 4])).dataSync());
+      assert.deepEqual(grad(scale), new Uint32Array(Float32Array.from(kernel).buffer), `upstream gradient ${scale}`);
+    }
+  } finally {
+    logits.dispose();
+  }
+});

@@ -1,0 +1,75 @@
+/**
+ * The step's hand-written WASM SIMD kernels (wasm-kernels.wat), instantiated on
+ * tfjs-backend-wasm's own memory so that they read and write tensors where they lie: the fused
+ * optimizer update (fused-update.ts), and a dense layer's transposes and the column sums of its
+ * bias gradient (network.ts). tfjs-backend-wasm has no way to add a kernel to its own module, and
+ * its kernels for these take several passes (four kernels for a momentum update; Sum over axis 0
+ * transposes first) or one value at a time (Transpose: 3-5x slower than 4x4 tiles of SIMD
+ * shuffles on a 784x128 kernel), each with tfjs's per-kernel overhead. Every kernel here gives tfjs's float32 results bit for bit
+ * (test/workers/training/fused-update.test.ts).
+ */
+import * as tf from '@tensorflow/tfjs';
+import { WASM_KERNELS } from './wasm-kernels-binary.js';
+
+/** The functions of wasm-kernels.wat: tensors by their values' byte offset in the heap. */
+export interface WasmKernels {
+  sgd: (w0: number, g: number, w: number, n: number, c: number) => void;
+  momentum: (w0: number, v0: number, g: number, w: number, v: number, n: number, m: number, c: number) => void;
+  nesterov: (w0: number, v0: number, g: number, w: number, v: number, n: number, m: number, c: number) => void;
+  columnSums: (x: number, out: number, rows: number, cols: number) => void;
+  transpose: (x: number, out: number, rows: number, cols: number) => void;
+}
+
+/** What these kernels use of tfjs-backend-wasm's BackendWasm. */
+export interface WasmBackend extends tf.KernelBackend {
+  makeOutput(shape: number[], dtype: 'float32'): tf.TensorInfo;
+  getMemoryOffset(dataId: tf.DataId): number;
+  /** the emscripten module: the threaded build keeps its (shared) memory as wasmMemory, the others export it */
+  wasm: { wasmMemory?: WebAssembly.Memory; asm?: { memory?: WebAssembly.Memory } };
+}
+
+/** The kernels instantiated on each wasm memory (one per process in practice). */
+const instances = new WeakMap<WebAssembly.Memory, WasmKernels>();
+
+/** The wasm backend and the kernels on its memory, when wasm is the active backend. */
+export function wasmKernels(): { backend: WasmBackend; kernels: WasmKernels } | undefined {
+  if (tf.getBackend() !== 'wasm') return undefined;
+  const backend = tf.backend() as WasmBackend;
+  const memory = backend.wasm.wasmMemory ?? backend.wasm.asm?.memory;
+  if (!(memory instanceof WebAssembly.Memory)) {
+    throw new Error("tfjs-backend-wasm's module shows no WebAssembly.Memory: workers/training/wasm-kernels.ts does not fit this tfjs version");
+  }
+  let kernels = instances.get(memory);
+  if (kernels === undefined) {
+    const bytes = Buffer.from(WASM_KERNELS[memory.buffer instanceof SharedArrayBuffer ? 'shared' : 'plain'], 'base64');
+    kernels = new WebAssembly.Instance(new WebAssembly.Module(bytes), { env: { memory } }).exports as unknown as WasmKernels;
+    instances.set(memory, kernels);
+  }
+  return { backend, kernels };
+}
+
+/** A new float32 tensor of `shape` on the wasm backend, its values unset, and their byte offset in the heap. */
+export function freshTensor(backend: WasmBackend, shape: number[]): { tensor: tf.Tensor; offset: number } {
+  const info = backend.makeOutput(shape, 'float32');
+  return { tensor: tf.engine().makeTensorFromTensorInfo(info, backend), offset: backend.getMemoryOffset(info.dataId) };
+}
+
+/** tf.sum(x, 0) of a float32 matrix, with the same bits; one kernel of ours on wasm. */
+export function columnSums(x: tf.Tensor2D): tf.Tensor1D {
+  const wasm = wasmKernels();
+  if (wasm === undefined || x.dtype !== 'float32') return tf.sum(x, 0);
+  const [rows, cols] = x.shape;
+  const out = freshTensor(wasm.backend, [cols]);
+  wasm.kernels.columnSums(wasm.backend.getMemoryOffset(x.dataId), out.offset, rows, cols);
+  return out.tensor as tf.Tensor1D;
+}
+
+/** tf.transpose(x) of a float32 matrix (a copy: the same bits); one kernel of ours on wasm. */
+export function transpose2d(x: tf.Tensor2D): tf.Tensor2D {
+  const wasm = wasmKernels();
+  if (wasm === undefined || x.dtype !== 'float32') return tf.transpose(x);
+  const [rows, cols] = x.shape;
+  const out = freshTensor(wasm.backend, [cols, rows]);
+  wasm.kernels.transpose(wasm.backend.getMemoryOffset(x.dataId), out.offset, rows, cols);
+  return out.tensor as tf.Tensor2D;
+}

@@ -1,0 +1,210 @@
+;; The step's hand-written kernels (workers/training/wasm-kernels.ts says why), four float32
+;; values at a time (WASM SIMD), on tfjs-backend-wasm's own memory, which this module imports:
+;; every argument named like a tensor is the byte offset of its values in that memory. Each lane
+;; rounds each product and sum to float32 in the order tfjs's kernels do, so the results are
+;; tfjs's bits. An output may be its own input (each value is read before it is written).
+;; wasm-kernels-binary.ts holds this module assembled (test/workers/training/fused-update.test.ts
+;; assembles this file with wabt and checks that they are the same bytes); `npm run build:wasm`
+;; writes it anew. The threaded build's memory is shared: that module is this one with the import
+;; below declared `(memory 1 65536 shared)`.
+(module
+  (import "env" "memory" (memory 1))
+
+  ;; The SGD and momentum updates of fused-update.ts, over n values.
+
+  ;; w = c·g + w0
+  (func (export "sgd") (param $w0 i32) (param $g i32) (param $w i32) (param $n i32) (param $c f32)
+    (local $i i32) (local $vectors i32) (local $bytes i32) (local $cv v128)
+    (local.set $cv (f32x4.splat (local.get $c)))
+    (local.set $bytes (i32.shl (local.get $n) (i32.const 2)))
+    (local.set $vectors (i32.and (local.get $bytes) (i32.const -16)))
+    (block $done
+      (loop $next
+        (br_if $done (i32.ge_u (local.get $i) (local.get $vectors)))
+        (v128.store
+          (i32.add (local.get $w) (local.get $i))
+          (f32x4.add
+            (f32x4.mul (local.get $cv) (v128.load (i32.add (local.get $g) (local.get $i))))
+            (v128.load (i32.add (local.get $w0) (local.get $i)))))
+        (local.set $i (i32.add (local.get $i) (i32.const 16)))
+        (br $next)))
+    (block $done
+      (loop $next
+        (br_if $done (i32.ge_u (local.get $i) (local.get $bytes)))
+        (f32.store
+          (i32.add (local.get $w) (local.get $i))
+          (f32.add
+            (f32.mul (local.get $c) (f32.load (i32.add (local.get $g) (local.get $i))))
+            (f32.load (i32.add (local.get $w0) (local.get $i)))))
+        (local.set $i (i32.add (local.get $i) (i32.const 4)))
+        (br $next))))
+
+  ;; v = m·v0 + g; w = c·v + w0
+  (func (export "momentum")
+    (param $w0 i32) (param $v0 i32) (param $g i32) (param $w i32) (param $v i32) (param $n i32) (param $m f32) (param $c f32)
+    (local $i i32) (local $vectors i32) (local $bytes i32) (local $mv v128) (local $cv v128) (local $next v128) (local $s f32)
+    (local.set $mv (f32x4.splat (local.get $m)))
+    (local.set $cv (f32x4.splat (local.get $c)))
+    (local.set $bytes (i32.shl (local.get $n) (i32.const 2)))
+    (local.set $vectors (i32.and (local.get $bytes) (i32.const -16)))
+    (block $done
+      (loop $loop
+        (br_if $done (i32.ge_u (local.get $i) (local.get $vectors)))
+        (local.set $next
+          (f32x4.add
+            (f32x4.mul (local.get $mv) (v128.load (i32.add (local.get $v0) (local.get $i))))
+            (v128.load (i32.add (local.get $g) (local.get $i)))))
+        (v128.store
+          (i32.add (local.get $w) (local.get $i))
+          (f32x4.add (f32x4.mul (local.get $cv) (local.get $next)) (v128.load (i32.add (local.get $w0) (local.get $i)))))
+        (v128.store (i32.add (local.get $v) (local.get $i)) (local.get $next))
+        (local.set $i (i32.add (local.get $i) (i32.const 16)))
+        (br $loop)))
+    (block $done
+      (loop $loop
+        (br_if $done (i32.ge_u (local.get $i) (local.get $bytes)))
+        (local.set $s
+          (f32.add
+            (f32.mul (local.get $m) (f32.load (i32.add (local.get $v0) (local.get $i))))
+            (f32.load (i32.add (local.get $g) (local.get $i)))))
+        (f32.store
+          (i32.add (local.get $w) (local.get $i))
+          (f32.add (f32.mul (local.get $c) (local.get $s)) (f32.load (i32.add (local.get $w0) (local.get $i)))))
+        (f32.store (i32.add (local.get $v) (local.get $i)) (local.get $s))
+        (local.set $i (i32.add (local.get $i) (i32.const 4)))
+        (br $loop))))
+
+  ;; Nesterov: v = m·v0 + g; w = c·(g + v·m) + w0
+  (func (export "nesterov")
+    (param $w0 i32) (param $v0 i32) (param $g i32) (param $w i32) (param $v i32) (param $n i32) (param $m f32) (param $c f32)
+    (local $i i32) (local $vectors i32) (local $bytes i32) (local $mv v128) (local $cv v128) (local $gv v128) (local $next v128)
+    (local $gs f32) (local $s f32)
+    (local.set $mv (f32x4.splat (local.get $m)))
+    (local.set $cv (f32x4.splat (local.get $c)))
+    (local.set $bytes (i32.shl (local.get $n) (i32.const 2)))
+    (local.set $vectors (i32.and (local.get $bytes) (i32.const -16)))
+    (block $done
+      (loop $loop
+        (br_if $done (i32.ge_u (local.get $i) (local.get $vectors)))
+        (local.set $gv (v128.load (i32.add (local.get $g) (local.get $i))))
+        (local.set $next (f32x4.add (f32x4.mul (local.get $mv) (v128.load (i32.add (local.get $v0) (local.get $i)))) (local.get $gv)))
+        (v128.store
+          (i32.add (local.get $w) (local.get $i))
+          (f32x4.add
+            (f32x4.mul (local.get $cv) (f32x4.add (local.get $gv) (f32x4.mul (local.get $next) (local.get $mv))))
+            (v128.load (i32.add (local.get $w0) (local.get $i)))))
+        (v128.store (i32.add (local.get $v) (local.get $i)) (local.get $next))
+        (local.set $i (i32.add (local.get $i) (i32.const 16)))
+        (br $loop)))
+    (block $done
+      (loop $loop
+        (br_if $done (i32.ge_u (local.get $i) (local.get $bytes)))
+        (local.set $gs (f32.load (i32.add (local.get $g) (local.get $i))))
+        (local.set $s (f32.add (f32.mul (local.get $m) (f32.load (i32.add (local.get $v0) (local.get $i)))) (local.get $gs)))
+        (f32.store
+          (i32.add (local.get $w) (local.get $i))
+          (f32.add
+            (f32.mul (local.get $c) (f32.add (local.get $gs) (f32.mul (local.get $s) (local.get $m))))
+            (f32.load (i32.add (local.get $w0) (local.get $i)))))
+        (f32.store (i32.add (local.get $v) (local.get $i)) (local.get $s))
+        (local.set $i (i32.add (local.get $i) (i32.const 4)))
+        (br $loop))))
+
+  ;; out[c] = the sum of x[r, c] over the rows r of x [rows, cols], row after row from 0: tfjs's Sum
+  ;; over axis 0 (its kernel transposes, then adds each row of the transpose in order).
+  (func (export "columnSums") (param $x i32) (param $out i32) (param $rows i32) (param $cols i32)
+    (local $c i32) (local $at i32) (local $end i32) (local $stride i32) (local $vectors i32) (local $sum v128) (local $s f32)
+    (local.set $stride (i32.shl (local.get $cols) (i32.const 2)))
+    (local.set $end (i32.add (local.get $x) (i32.mul (local.get $rows) (local.get $stride))))
+    (local.set $vectors (i32.and (local.get $cols) (i32.const -4)))
+    (block $done
+      (loop $column
+        (br_if $done (i32.ge_u (local.get $c) (local.get $vectors)))
+        (local.set $sum (v128.const f32x4 0 0 0 0))
+        (local.set $at (i32.add (local.get $x) (i32.shl (local.get $c) (i32.const 2))))
+        (block $summed
+          (loop $row
+            (br_if $summed (i32.ge_u (local.get $at) (local.get $end)))
+            (local.set $sum (f32x4.add (local.get $sum) (v128.load (local.get $at))))
+            (local.set $at (i32.add (local.get $at) (local.get $stride)))
+            (br $row)))
+        (v128.store (i32.add (local.get $out) (i32.shl (local.get $c) (i32.const 2))) (local.get $sum))
+        (local.set $c (i32.add (local.get $c) (i32.const 4)))
+        (br $column)))
+    (block $done
+      (loop $column
+        (br_if $done (i32.ge_u (local.get $c) (local.get $cols)))
+        (local.set $s (f32.const 0))
+        (local.set $at (i32.add (local.get $x) (i32.shl (local.get $c) (i32.const 2))))
+        (block $summed
+          (loop $row
+            (br_if $summed (i32.ge_u (local.get $at) (local.get $end)))
+            (local.set $s (f32.add (local.get $s) (f32.load (local.get $at))))
+            (local.set $at (i32.add (local.get $at) (local.get $stride)))
+            (br $row)))
+        (f32.store (i32.add (local.get $out) (i32.shl (local.get $c) (i32.const 2))) (local.get $s))
+        (local.set $c (i32.add (local.get $c) (i32.const 1)))
+        (br $column))))
+
+  ;; out [cols, rows] = x [rows, cols] transposed: tiles of 4 rows by 4 columns through SIMD
+  ;; shuffles, then the rows and columns left over one value at a time. A copy: tfjs's bits.
+  (func (export "transpose") (param $x i32) (param $out i32) (param $rows i32) (param $cols i32)
+    (local $r i32) (local $c i32) (local $rows4 i32) (local $cols4 i32) (local $rowBytes i32) (local $colBytes i32)
+    (local $in i32) (local $to i32) (local $a v128) (local $b v128) (local $d v128) (local $e v128)
+    (local $ab0 v128) (local $ab1 v128) (local $de0 v128) (local $de1 v128)
+    (local.set $rows4 (i32.and (local.get $rows) (i32.const -4)))
+    (local.set $cols4 (i32.and (local.get $cols) (i32.const -4)))
+    ;; a row of x, and a row of out
+    (local.set $colBytes (i32.shl (local.get $cols) (i32.const 2)))
+    (local.set $rowBytes (i32.shl (local.get $rows) (i32.const 2)))
+    (block $rowsDone
+      (loop $rowTiles
+        (br_if $rowsDone (i32.ge_u (local.get $r) (local.get $rows4)))
+        (local.set $c (i32.const 0))
+        (block $colsDone
+          (loop $colTiles
+            (br_if $colsDone (i32.ge_u (local.get $c) (local.get $cols4)))
+            (local.set $in (i32.add (local.get $x) (i32.shl (i32.add (i32.mul (local.get $r) (local.get $cols)) (local.get $c)) (i32.const 2))))
+            (local.set $a (v128.load (local.get $in)))
+            (local.set $b (v128.load (i32.add (local.get $in) (local.get $colBytes))))
+            (local.set $d (v128.load (i32.add (local.get $in) (i32.shl (local.get $colBytes) (i32.const 1)))))
+            (local.set $e (v128.load (i32.add (local.get $in) (i32.mul (local.get $colBytes) (i32.const 3)))))
+            ;; a0 b0 a1 b1, a2 b2 a3 b3, and the same of the rows d and e
+            (local.set $ab0 (i8x16.shuffle 0 1 2 3 16 17 18 19 4 5 6 7 20 21 22 23 (local.get $a) (local.get $b)))
+            (local.set $ab1 (i8x16.shuffle 8 9 10 11 24 25 26 27 12 13 14 15 28 29 30 31 (local.get $a) (local.get $b)))
+            (local.set $de0 (i8x16.shuffle 0 1 2 3 16 17 18 19 4 5 6 7 20 21 22 23 (local.get $d) (local.get $e)))
+            (local.set $de1 (i8x16.shuffle 8 9 10 11 24 25 26 27 12 13 14 15 28 29 30 31 (local.get $d) (local.get $e)))
+            (local.set $to (i32.add (local.get $out) (i32.shl (i32.add (i32.mul (local.get $c) (local.get $rows)) (local.get $r)) (i32.const 2))))
+            (v128.store (local.get $to) (i8x16.shuffle 0 1 2 3 4 5 6 7 16 17 18 19 20 21 22 23 (local.get $ab0) (local.get $de0)))
+            (v128.store (i32.add (local.get $to) (local.get $rowBytes))
+              (i8x16.shuffle 8 9 10 11 12 13 14 15 24 25 26 27 28 29 30 31 (local.get $ab0) (local.get $de0)))
+            (v128.store (i32.add (local.get $to) (i32.shl (local.get $rowBytes) (i32.const 1)))
+              (i8x16.shuffle 0 1 2 3 4 5 6 7 16 17 18 19 20 21 22 23 (local.get $ab1) (local.get $de1)))
+            (v128.store (i32.add (local.get $to) (i32.mul (local.get $rowBytes) (i32.const 3)))
+              (i8x16.shuffle 8 9 10 11 12 13 14 15 24 25 26 27 28 29 30 31 (local.get $ab1) (local.get $de1)))
+            (local.set $c (i32.add (local.get $c) (i32.const 4)))
+            (br $colTiles)))
+        (local.set $r (i32.add (local.get $r) (i32.const 4)))
+        (br $rowTiles)))
+    ;; the columns right of the tiles, in every row; then the rows below the tiles, left of those columns
+    (call $copyTransposed (local.get $x) (local.get $out) (local.get $rows) (local.get $cols) (i32.const 0) (local.get $rows) (local.get $cols4) (local.get $cols))
+    (call $copyTransposed (local.get $x) (local.get $out) (local.get $rows) (local.get $cols) (local.get $rows4) (local.get $rows) (i32.const 0) (local.get $cols4)))
+
+  ;; out[c, r] = x[r, c] for rows [r0, r1) and columns [c0, c1), one value at a time
+  (func $copyTransposed (param $x i32) (param $out i32) (param $rows i32) (param $cols i32) (param $r0 i32) (param $r1 i32) (param $c0 i32) (param $c1 i32)
+    (local $r i32) (local $c i32)
+    (local.set $r (local.get $r0))
+    (block $rowsDone
+      (loop $row
+        (br_if $rowsDone (i32.ge_u (local.get $r) (local.get $r1)))
+        (local.set $c (local.get $c0))
+        (block $colsDone
+          (loop $col
+            (br_if $colsDone (i32.ge_u (local.get $c) (local.get $c1)))
+            (i32.store
+              (i32.add (local.get $out) (i32.shl (i32.add (i32.mul (local.get $c) (local.get $rows)) (local.get $r)) (i32.const 2)))
+              (i32.load (i32.add (local.get $x) (i32.shl (i32.add (i32.mul (local.get $r) (local.get $cols)) (local.get $c)) (i32.const 2)))))
+            (local.set $c (i32.add (local.get $c) (i32.const 1)))
+            (br $col)))
+        (local.set $r (i32.add (local.get $r) (i32.const 1)))
+        (br $row)))))
