@@ -8,7 +8,6 @@
  */
 import { open, type FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
-import sharp from 'sharp';
 import { FEATURES_FILE, LABELS_FILE } from './dataset-files.js';
 import { imageShapeOf } from './image-shape.js';
 
@@ -107,13 +106,15 @@ export async function readExamples(d: ExampleSource, offset: number, limit: numb
     const labels = new Int32Array(labelBytes.buffer);
     const data: ExampleView[] = [];
     const bytes = new Uint8Array(size * bytesPer);
+    // imported when a page shows images: sharp (libvips) costs a process about 0.2 s of CPU to load
+    const sharp = image ? (await import('sharp')).default : undefined;
     for (let k = 0; k < count; k++) {
       await readRange(features, bytes, (offset + k) * size * bytesPer);
       const values = bytesPer === 4 ? new Float32Array(bytes.buffer) : bytes;
       const label = labels[k];
       const view: ExampleView = { index: offset + k, label, class: d.classes[label] ?? String(label) };
       if (withFeatures) view.features = Array.from(values);
-      if (image) {
+      if (image && sharp) {
         const [h, w, c] = image as [number, number, 1 | 3];
         const { pixels, ph, pw } = preview(values, h, w, c);
         let picture = sharp(pixels, { raw: { width: pw, height: ph, channels: c } });

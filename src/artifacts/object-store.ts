@@ -6,14 +6,17 @@
  * reader ever sees half of one. Files go up with lib-storage's Upload (multipart past 8 MiB,
  * read from disk as a stream); requests are signed by the AWS SDK, whose default chain finds
  * the credentials (AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY, a profile, an instance role, ...).
+ * The SDK is imported on first use: it costs about half a second of CPU at every start of a
+ * process, which one without ARTIFACTS_URL (and every test of the API alone) need not pay.
  */
 import { createReadStream, createWriteStream } from 'node:fs';
 import { mkdir, readdir, stat } from 'node:fs/promises';
 import { dirname, join, relative, sep } from 'node:path';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import { DeleteObjectsCommand, GetObjectCommand, ListObjectsV2Command, PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
-import { Upload } from '@aws-sdk/lib-storage';
+import type { S3Client } from '@aws-sdk/client-s3';
+
+const sdk = () => import('@aws-sdk/client-s3');
 
 /** Named by the manifest; kept out of the files it lists. */
 export const MANIFEST = '.manifest.json';
@@ -51,18 +54,24 @@ async function reaching<T>(what: string, call: () => Promise<T>): Promise<T> {
 }
 
 export class ObjectStore {
-  private readonly s3: S3Client;
+  private client: Promise<S3Client> | undefined;
 
-  constructor(private readonly o: ObjectStoreOptions) {
-    this.s3 = new S3Client({
-      region: o.region,
-      forcePathStyle: o.forcePathStyle,
-      ...(o.endpoint ? { endpoint: o.endpoint } : {}),
-      // checksums only where S3 requires them: S3-compatible servers differ in the newer
-      // trailing-checksum uploads, and every file's size is checked against the manifest anyway
-      requestChecksumCalculation: 'WHEN_REQUIRED',
-      responseChecksumValidation: 'WHEN_REQUIRED',
-    });
+  constructor(private readonly o: ObjectStoreOptions) {}
+
+  private s3(): Promise<S3Client> {
+    this.client ??= sdk().then(
+      ({ S3Client }) =>
+        new S3Client({
+          region: this.o.region,
+          forcePathStyle: this.o.forcePathStyle,
+          ...(this.o.endpoint ? { endpoint: this.o.endpoint } : {}),
+          // checksums only where S3 requires them: S3-compatible servers differ in the newer
+          // trailing-checksum uploads, and every file's size is checked against the manifest anyway
+          requestChecksumCalculation: 'WHEN_REQUIRED',
+          responseChecksumValidation: 'WHEN_REQUIRED',
+        }),
+    );
+    return this.client;
   }
 
   /** `s3://bucket/prefix/<rel>`, for messages. */
@@ -78,18 +87,19 @@ export class ObjectStore {
   async putDir(localDir: string, rel: string): Promise<number> {
     const entries = await readdir(localDir, { withFileTypes: true, recursive: true });
     const files: Manifest['files'] = [];
+    const [s3, { PutObjectCommand }, { Upload }] = await Promise.all([this.s3(), sdk(), import('@aws-sdk/lib-storage')]);
     for (const e of entries.filter((f) => f.isFile())) {
       const path = join(e.parentPath, e.name);
       const name = relative(localDir, path).split(sep).join('/');
       if (name === MANIFEST) continue;
       files.push({ name, bytes: (await stat(path)).size });
       const Key = `${this.key(rel)}/${name}`;
-      await reaching(`take ${Key}`, () => new Upload({ client: this.s3, params: { Bucket: this.o.bucket, Key, Body: createReadStream(path) } }).done());
+      await reaching(`take ${Key}`, () => new Upload({ client: s3, params: { Bucket: this.o.bucket, Key, Body: createReadStream(path) } }).done());
     }
     const manifest: Manifest = { files };
     const Key = `${this.key(rel)}/${MANIFEST}`;
     await reaching(`take ${Key}`, () =>
-      this.s3.send(new PutObjectCommand({ Bucket: this.o.bucket, Key, Body: JSON.stringify(manifest), ContentType: 'application/json' })),
+      s3.send(new PutObjectCommand({ Bucket: this.o.bucket, Key, Body: JSON.stringify(manifest), ContentType: 'application/json' })),
     );
     return files.reduce((n, f) => n + f.bytes, 0);
   }
@@ -97,7 +107,8 @@ export class ObjectStore {
   private async manifest(rel: string): Promise<Manifest> {
     try {
       const Key = `${this.key(rel)}/${MANIFEST}`;
-      const res = await reaching(`give ${Key}`, () => this.s3.send(new GetObjectCommand({ Bucket: this.o.bucket, Key })));
+      const [s3, { GetObjectCommand }] = await Promise.all([this.s3(), sdk()]);
+      const res = await reaching(`give ${Key}`, () => s3.send(new GetObjectCommand({ Bucket: this.o.bucket, Key })));
       return JSON.parse(await res.Body!.transformToString()) as Manifest;
     } catch (err) {
       if ((err as Error).name === 'NoSuchKey')
@@ -122,7 +133,8 @@ export class ObjectStore {
   /** One file of the directory `rel`, as a stream, for serving it. */
   async openFile(rel: string, name: string): Promise<{ body: Readable; bytes: number }> {
     const Key = `${this.key(rel)}/${name}`;
-    const res = await reaching(`give ${Key}`, () => this.s3.send(new GetObjectCommand({ Bucket: this.o.bucket, Key })));
+    const [s3, { GetObjectCommand }] = await Promise.all([this.s3(), sdk()]);
+    const res = await reaching(`give ${Key}`, () => s3.send(new GetObjectCommand({ Bucket: this.o.bucket, Key })));
     return { body: res.Body as Readable, bytes: res.ContentLength ?? 0 };
   }
 
@@ -143,12 +155,13 @@ export class ObjectStore {
     for await (const key of this.keys(`${this.key(rel)}/`)) keys.push(key);
     const manifests = keys.filter((k) => k.endsWith(`/${MANIFEST}`));
     const rest = keys.filter((k) => !k.endsWith(`/${MANIFEST}`));
+    const [s3, { DeleteObjectsCommand }] = await Promise.all([this.s3(), sdk()]);
     // DeleteObjects takes at most 1000 keys
     for (const group of [manifests, rest]) {
       for (let i = 0; i < group.length; i += 1000) {
         const Objects = group.slice(i, i + 1000).map((Key) => ({ Key }));
         const res = await reaching(`delete under ${this.describe(rel)}`, () =>
-          this.s3.send(new DeleteObjectsCommand({ Bucket: this.o.bucket, Delete: { Objects, Quiet: true } })),
+          s3.send(new DeleteObjectsCommand({ Bucket: this.o.bucket, Delete: { Objects, Quiet: true } })),
         );
         const [first] = res.Errors ?? [];
         if (first) throw new Error(`could not delete ${res.Errors?.length} objects under ${this.describe(rel)}: ${first.Code} ${first.Message}`);
@@ -157,11 +170,12 @@ export class ObjectStore {
   }
 
   private async *keys(prefix: string): AsyncGenerator<string> {
+    const [s3, { ListObjectsV2Command }] = await Promise.all([this.s3(), sdk()]);
     let token: string | undefined;
     do {
       const after = token;
       const page = await reaching(`list ${prefix}`, () =>
-        this.s3.send(new ListObjectsV2Command({ Bucket: this.o.bucket, Prefix: prefix, ...(after ? { ContinuationToken: after } : {}) })),
+        s3.send(new ListObjectsV2Command({ Bucket: this.o.bucket, Prefix: prefix, ...(after ? { ContinuationToken: after } : {}) })),
       );
       for (const o of page.Contents ?? []) if (o.Key) yield o.Key;
       token = page.IsTruncated ? page.NextContinuationToken : undefined;
@@ -169,6 +183,6 @@ export class ObjectStore {
   }
 
   close(): void {
-    this.s3.destroy();
+    void this.client?.then((s3) => s3.destroy());
   }
 }

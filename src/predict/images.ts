@@ -4,7 +4,6 @@
  * pixels 0-255 in height x width x channel order. The model's own preprocessing is applied in
  * the prediction child, to images and JSON examples alike.
  */
-import sharp from 'sharp';
 import { cnnInputShape } from '../jobs/input-shape.js';
 
 /** The image size a model with this input shape takes, or why it takes no images. */
@@ -22,6 +21,8 @@ export class ImageDecodeError extends Error {}
 
 /** Raw pixels of `bytes` at the model's size; `maxPixels` bounds what a small file may declare. */
 export async function imagePixels(bytes: Buffer, input: { height: number; width: number; channels: 1 | 3 }, maxPixels: number): Promise<Float32Array> {
+  // imported on the first image: sharp (libvips) costs a process about 0.2 s of CPU to load
+  const { default: sharp } = await import('sharp');
   try {
     let image = sharp(bytes, { failOn: 'warning', limitInputPixels: maxPixels })
       .resize(input.width, input.height, { fit: 'fill' })

@@ -10,6 +10,7 @@ import { join } from 'node:path';
 import { ListObjectsV2Command, S3Client } from '@aws-sdk/client-s3';
 import S3rver from 's3rver';
 import { freePort } from '../../src/queue/redis-server.js';
+import { startHarness, type Harness } from './harness.js';
 
 export const BUCKET = 'tfjs-adapt';
 const PREFIX = 'artifacts';
@@ -73,4 +74,25 @@ export async function startS3(): Promise<S3Server> {
       rmSync(dir, { recursive: true, force: true });
     },
   };
+}
+
+/** s3rver and the whole service keeping its artifacts there (startHarness); `env` adds to the harness's settings. */
+export async function startS3Harness(env: Record<string, string> = {}): Promise<{ s3: S3Server; h: Harness; stop: () => Promise<void> }> {
+  const s3 = await startS3();
+  // the AWS SDK takes its credentials from the environment (its default chain)
+  Object.assign(process.env, s3.env);
+  try {
+    const h = await startHarness({ ...s3.env, ...env });
+    return {
+      s3,
+      h,
+      stop: async () => {
+        await h.stop();
+        await s3.destroy();
+      },
+    };
+  } catch (err) {
+    await s3.destroy();
+    throw err;
+  }
 }

@@ -4,9 +4,6 @@
  * conversion cannot leave state behind for the next.
  */
 import { Worker } from 'node:worker_threads';
-// sharp must be loaded by the main thread before any worker loads it (glibc: its shared
-// libraries have to outlive the worker threads), and the examples route uses it anyway
-import 'sharp';
 import { IngestError } from './ingest-error.js';
 import type { IngestJob, IngestResult } from './job.js';
 
@@ -30,6 +27,10 @@ export class IngestRunner {
     this.running++;
     try {
       if (this.closed) throw new IngestError('interrupted', 'the service stopped before this dataset was converted; upload it again');
+      // sharp must be loaded by the main thread before any worker loads it (glibc: its shared
+      // libraries have to outlive the worker threads); imported here, not at start, because
+      // loading it costs every process about 0.2 s of CPU, most never convert a dataset
+      await import('sharp');
       return await this.inWorker(job);
     } finally {
       this.running--;

@@ -9,23 +9,16 @@ import { existsSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { ConfigError, loadConfig } from '../../../src/config.js';
-import { registerMnist, startHarness, trainSpec, waitForJob, type Harness } from '../../helpers/harness.js';
-import { startS3, type S3Server } from '../../helpers/s3.js';
+import { registerMnist, trainSpec, waitForJob, type Harness } from '../../helpers/harness.js';
+import { startS3Harness, type S3Server } from '../../helpers/s3.js';
 import { postForm, uploadDataset } from './fixtures.js';
 
 let s3: S3Server;
 let h: Harness;
+let stop = async () => {};
 
-before(async () => {
-  s3 = await startS3();
-  // the AWS SDK takes its credentials from the environment (its default chain)
-  Object.assign(process.env, s3.env);
-  h = await startHarness(s3.env);
-});
-after(async () => {
-  await h?.stop();
-  await s3?.destroy();
-});
+before(async () => ({ s3, h, stop } = await startS3Harness()));
+after(() => stop());
 
 const local = (...parts: string[]) => join(h.dataDir, 'artifacts', ...parts);
 /** what a host that never saw these artifacts has: nothing */

@@ -11,7 +11,7 @@ let stopRestarted: (() => Promise<void>) | undefined;
 before(async () => {
   // a rate limit, so that its counting in Redis is part of what an outage must not break
   h = await startHarness({ RECONCILE_INTERVAL_MS: '500', RATE_LIMIT_PER_MINUTE: '100000' });
-  data = await registerMnist(h, 1000, 200);
+  data = await registerMnist(h, 500, 100);
 });
 after(async () => {
   await h?.stop();

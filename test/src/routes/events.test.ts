@@ -8,7 +8,7 @@ let data: { train: string; test: string };
 
 before(async () => {
   h = await startHarness();
-  data = await registerMnist(h, 2000, 200);
+  data = await registerMnist(h, 500, 100);
 });
 after(() => h?.stop());
 

@@ -8,47 +8,19 @@ import assert from 'node:assert/strict';
 import { existsSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
-import { registerMnist, startHarness, trainSpec, waitForJob, type Harness } from '../../helpers/harness.js';
-import { startS3, type S3Server } from '../../helpers/s3.js';
+import { freezeOnce } from '../../helpers/feature-cache.js';
+import type { Harness } from '../../helpers/harness.js';
+import { startS3Harness, type S3Server } from '../../helpers/s3.js';
 
 let s3: S3Server;
 let h: Harness;
+let stop = async () => {};
 
-before(async () => {
-  s3 = await startS3();
-  // the AWS SDK takes its credentials from the environment (its default chain)
-  Object.assign(process.env, s3.env);
-  h = await startHarness(s3.env);
-});
-after(async () => {
-  await h?.stop();
-  await s3?.destroy();
-});
+before(async () => ({ s3, h, stop } = await startS3Harness()));
+after(() => stop());
 
 test('a feature cache built on one host is in the store, reused by a host without a copy, and deleted with its base', { timeout: 300_000 }, async () => {
-  const data = await registerMnist(h, 600, 200);
-  const pre = await waitForJob(
-    h,
-    (
-      await h.request(
-        'POST',
-        '/v1/jobs',
-        trainSpec(data, { hyperparameters: { epochs: 1, batchSize: 64, seed: 1, optimizer: { name: 'adam', learningRate: 0.003 } } }),
-      )
-    ).body.id,
-  );
-  assert.equal(pre.status, 'succeeded', JSON.stringify(pre.error));
-  const base = pre.result.modelId as string;
-  const finetune = {
-    type: 'finetune',
-    model: { base },
-    strategy: { kind: 'freeze', newHead: true, featureLayer: 'dense_1' },
-    data,
-    hyperparameters: { epochs: 1, batchSize: 32, seed: 1, optimizer: { name: 'adam', learningRate: 0.003 } },
-  };
-  const first = await waitForJob(h, (await h.request('POST', '/v1/jobs', finetune)).body.id);
-  assert.equal(first.status, 'succeeded', JSON.stringify(first.error));
-  assert.equal(first.result.featureCache.status, 'built');
+  const { data, base, first, again } = await freezeOnce(h, { examples: 600 });
   const stored = await s3.keys(`features/${base}/${data.train}/`);
   assert.equal(stored.filter((k) => k.endsWith('/.manifest.json')).length, 1, `one complete cache in the store: ${stored.join(' ')}`);
   assert.ok(stored.some((k) => k.endsWith('/features.bin')));
@@ -56,8 +28,7 @@ test('a feature cache built on one host is in the store, reused by a host withou
   // a host that never saw the cache: it must come from the store
   const localFeatures = join(h.dataDir, 'artifacts', 'features');
   rmSync(localFeatures, { recursive: true, force: true });
-  const second = await waitForJob(h, (await h.request('POST', '/v1/jobs', finetune)).body.id);
-  assert.equal(second.status, 'succeeded', JSON.stringify(second.error));
+  const second = await again();
   assert.equal(second.result.featureCache.status, 'reused', 'fetched from the store, not built again');
   assert.equal(second.result.metrics.testAccuracy, first.result.metrics.testAccuracy, 'the same features, the same seed: the same model');
   assert.ok(existsSync(join(localFeatures, base, data.train)), 'the host fetched it');

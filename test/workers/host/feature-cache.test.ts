@@ -8,15 +8,14 @@ import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { directoryBytes } from '../../../src/artifacts/disk-usage.js';
-import { registerMnist, startHarness, trainSpec, waitForJob, type Harness } from '../../helpers/harness.js';
+import { freezeOnce } from '../../helpers/feature-cache.js';
+import { startHarness, type Harness } from '../../helpers/harness.js';
 
 const QUOTA = 5_000_000;
 let h: Harness;
-let data: { train: string; test: string };
 
 before(async () => {
   h = await startHarness({ TENANT_STORAGE_QUOTA_BYTES: String(QUOTA) });
-  data = await registerMnist(h, 600, 200);
 });
 after(() => h?.stop());
 
@@ -28,37 +27,15 @@ async function usedBytes(): Promise<number> {
 }
 
 test('built by the first freeze fine-tune, reused by the next, counted in the quota, removed with its base', async () => {
-  const pre = await waitForJob(
-    h,
-    (
-      await h.request(
-        'POST',
-        '/v1/jobs',
-        trainSpec(data, { hyperparameters: { epochs: 1, batchSize: 64, seed: 1, optimizer: { name: 'adam', learningRate: 0.003 } } }),
-      )
-    ).body.id,
-  );
-  assert.equal(pre.status, 'succeeded', JSON.stringify(pre.error));
-  const base = pre.result.modelId as string;
-  const finetune = {
-    type: 'finetune',
-    model: { base },
-    strategy: { kind: 'freeze', newHead: true, featureLayer: 'dense_1' },
-    data,
-    hyperparameters: { epochs: 2, batchSize: 32, seed: 1, optimizer: { name: 'adam', learningRate: 0.003 } },
-  };
-  const first = await waitForJob(h, (await h.request('POST', '/v1/jobs', finetune)).body.id);
-  assert.equal(first.status, 'succeeded', JSON.stringify(first.error));
-  assert.equal(first.result.featureCache.status, 'built');
+  const { base, first, again } = await freezeOnce(h, { examples: 600 });
   assert.equal(first.result.featureCache.layer, 'dense_1');
   assert.equal(first.result.featureCache.bytes, 600 * 32 * 4);
   const events = (await h.request('GET', `/v1/jobs/${first.id}/events?limit=1000`)).body.data as { type: string; data: { message?: string } }[];
   assert.ok(events.some((e) => e.type === 'log' && /^feature cache built: the outputs of layer 'dense_1'/.test(e.data.message ?? '')));
 
-  const second = await waitForJob(h, (await h.request('POST', '/v1/jobs', finetune)).body.id);
+  const second = await again();
   assert.equal(second.result.featureCache.status, 'reused');
   assert.equal(second.result.metrics.testAccuracy, first.result.metrics.testAccuracy, 'the same features, the same seed: the same model');
-
   const features = join(h.dataDir, 'artifacts', 'features', base);
   const cacheBytes = await directoryBytes(features);
   assert.ok(cacheBytes > 600 * 32 * 4, 'the features and their meta.json');

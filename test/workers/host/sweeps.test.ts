@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
-import { createServer } from 'node:http';
 import { after, before, describe, test } from 'node:test';
 import { registerMnist, startHarness, trainSpec, waitFor, type Harness } from '../../helpers/harness.js';
+import { startWebhookHarness, type WebhookReceiver } from '../../helpers/webhook-receiver.js';
 
 /**
  * Sweeps end to end: a real worker host runs the trials (tiny MLPs on a slice of MNIST, one epoch),
@@ -10,28 +10,11 @@ import { registerMnist, startHarness, trainSpec, waitFor, type Harness } from '.
  */
 let h: Harness;
 let data: { train: string; test: string };
-const received: string[] = [];
-const receiver = createServer((req, res) => {
-  let body = '';
-  req.on('data', (c) => (body += c));
-  req.on('end', () => {
-    received.push(body);
-    res.statusCode = 204;
-    res.end();
-  });
-});
-let port: number;
+let receiver: WebhookReceiver;
+let stop = async () => {};
 
-before(async () => {
-  await new Promise<void>((ok) => receiver.listen(0, '127.0.0.1', ok));
-  port = (receiver.address() as { port: number }).port;
-  h = await startHarness({ WEBHOOK_ALLOWED_HOSTS: `127.0.0.1:${port}` });
-  data = await registerMnist(h, 300, 100);
-});
-after(async () => {
-  await h?.stop();
-  receiver.close();
-});
+before(async () => ({ h, data, receiver, stop } = await startWebhookHarness({ examples: 300 })));
+after(() => stop());
 
 const ENDED = ['succeeded', 'failed', 'cancelled'];
 const template = (epochs = 1) => trainSpec(data, { hyperparameters: { epochs, batchSize: 64, seed: 3, optimizer: { name: 'adam', learningRate: 0.003 } } });
@@ -53,7 +36,7 @@ describe('a grid sweep with a worker', () => {
       objective: { metric: 'testAccuracy' },
       algorithm: 'grid',
       maxParallel: 2,
-      webhook: { url: `http://127.0.0.1:${port}/sweep`, secret: 'sweep-hook-secret' },
+      webhook: { url: `http://${receiver.host}/sweep`, secret: 'sweep-hook-secret' },
     });
     assert.equal(res.status, 202, JSON.stringify(res.body));
     const done = await waitForSweep(h, res.body.id);
@@ -79,7 +62,7 @@ describe('a grid sweep with a worker', () => {
       ...(await Promise.all(done.trials.slice(0, 2).map(async (t: any) => Date.parse((await h.request('GET', `/v1/jobs/${t.jobId}`)).body.finishedAt)))),
     );
     assert.ok(Date.parse(third.createdAt) >= firstEnd, 'trial 2 was created after trial 0 or 1 ended');
-    const hook = await waitFor('the sweep webhook', async () => received.map((b) => JSON.parse(b)).find((b) => b.sweepId === done.id));
+    const hook = await waitFor('the sweep webhook', async () => receiver.received.map((d) => JSON.parse(d.body)).find((b) => b.sweepId === done.id));
     assert.deepEqual({ type: hook.type, status: hook.status, best: hook.best.jobId }, { type: 'sweep.succeeded', status: 'succeeded', best: done.best.jobId });
   });
 

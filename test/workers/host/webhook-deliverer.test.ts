@@ -1,48 +1,25 @@
 import assert from 'node:assert/strict';
 import { createHmac } from 'node:crypto';
 import { readdirSync, readFileSync } from 'node:fs';
-import { createServer, type IncomingMessage } from 'node:http';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
-import { registerMnist, startHarness, trainSpec, waitFor, waitForJob, type Harness } from '../../helpers/harness.js';
-
-interface Received {
-  body: string;
-  signature: string | undefined;
-}
+import { trainSpec, waitFor, waitForJob, type Harness } from '../../helpers/harness.js';
+import { startWebhookHarness, type WebhookReceiver } from '../../helpers/webhook-receiver.js';
 
 let h: Harness;
 let data: { train: string; test: string };
-const received: Received[] = [];
-let failFirst = 0;
-const receiver = createServer((req: IncomingMessage, res) => {
-  let body = '';
-  req.on('data', (c) => (body += c));
-  req.on('end', () => {
-    received.push({ body, signature: req.headers['x-tfjs-adapt-signature'] as string | undefined });
-    res.statusCode = failFirst-- > 0 ? 500 : 204;
-    res.end();
-  });
-});
-let port: number;
+let receiver: WebhookReceiver;
+let stop = async () => {};
 
-before(async () => {
-  await new Promise<void>((ok) => receiver.listen(0, '127.0.0.1', ok));
-  port = (receiver.address() as { port: number }).port;
-  h = await startHarness({ WEBHOOK_ALLOWED_HOSTS: `127.0.0.1:${port}` });
-  data = await registerMnist(h, 500, 100);
-});
-after(async () => {
-  await h?.stop();
-  receiver.close();
-});
+before(async () => ({ h, data, receiver, stop } = await startWebhookHarness({ examples: 500 })));
+after(() => stop());
 
 test('a finished job calls its webhook with a signed thin payload, retrying until it is taken, and logs each attempt', async () => {
-  failFirst = 1;
+  receiver.failNext = 1;
   const secret = 'a-long-shared-secret';
   const spec = {
     ...trainSpec(data, { hyperparameters: { epochs: 1, batchSize: 64, seed: 1, optimizer: { name: 'adam', learningRate: 0.003 } } }),
-    webhook: { url: `http://127.0.0.1:${port}/hook`, secret },
+    webhook: { url: `http://${receiver.host}/hook`, secret },
   };
   const res = await h.request('POST', '/v1/jobs', spec);
   assert.equal(res.status, 202, JSON.stringify(res.body));
@@ -50,8 +27,8 @@ test('a finished job calls its webhook with a signed thin payload, retrying unti
   // write-only: neither the create's answer, nor a GET, nor the list carries it
   for (const answer of [res.body, job, (await h.request('GET', '/v1/jobs?limit=10')).body]) assert.doesNotMatch(JSON.stringify(answer), new RegExp(secret));
   assert.deepEqual(job.spec.webhook, { url: spec.webhook.url });
-  await waitFor('two delivery attempts', async () => received.length >= 2, 30_000);
-  for (const r of received) {
+  await waitFor('two delivery attempts', async () => receiver.received.length >= 2, 30_000);
+  for (const r of receiver.received) {
     assert.deepEqual(JSON.parse(r.body), { type: 'job.succeeded', jobId: job.id, status: 'succeeded' });
     assert.equal(r.signature, `sha256=${createHmac('sha256', secret).update(r.body).digest('hex')}`);
   }
@@ -88,7 +65,7 @@ test('webhook URLs that reach loopback or private addresses are refused unless a
     'http://[fec0::1]/x',
     'ftp://example.com/x',
     'not a url',
-    `http://127.0.0.1:${port + 1}/x`,
+    `http://127.0.0.1:${receiver.port + 1}/x`,
   ]) {
     const res = await h.request('POST', '/v1/jobs', { ...trainSpec(data), webhook: { url } });
     assert.equal(res.status, 400, `${url}: ${JSON.stringify(res.body)}`);

@@ -56,6 +56,17 @@ export async function mnistDataset(root: string, id: string, split: 'train' | 't
   };
 }
 
+/** The usual slices of a training-loop test, in a new temp dir (`root`, for the test's other datasets and tasks): 1500 to train on, 300 to validate, 500 to test. */
+export async function mnistSplits(): Promise<{ root: string; train: DatasetFiles; validation: DatasetFiles; test: DatasetFiles }> {
+  const root = await tempDir();
+  return {
+    root,
+    train: await mnistDataset(root, 'train', 'train', 0, 1500),
+    validation: await mnistDataset(root, 'validation', 'train', 50000, 300),
+    test: await mnistDataset(root, 'test', 't10k', 0, 500),
+  };
+}
+
 /**
  * The examples of `digits` among MNIST examples [start, start + count) of a split, relabelled
  * 0..k-1 in the order of `digits`: a task with other classes than the full set's.

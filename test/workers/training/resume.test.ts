@@ -7,7 +7,7 @@ import type { JobSpec } from '../../../src/schemas/job.js';
 import { selectBackend } from '../../../workers/training/backend.js';
 import { TrainingError, type DatasetFiles, type TrainingMessage, type TrainingResult, type TrainingTask } from '../../../src/jobs/task.js';
 import { runTraining } from '../../../workers/training/training-loop.js';
-import { makeTask, mnistDataset, recorder, tempDir, trainSpec } from './fixtures.js';
+import { makeTask, mnistDataset, mnistSplits, recorder, trainSpec } from './fixtures.js';
 
 let root: string;
 let train: DatasetFiles;
@@ -18,10 +18,7 @@ let baseline: number;
 
 before(async () => {
   assert.equal(await selectBackend(), 'wasm');
-  root = await tempDir();
-  train = await mnistDataset(root, 'train', 'train', 0, 1500);
-  validation = await mnistDataset(root, 'validation', 'train', 50000, 300);
-  test1k = await mnistDataset(root, 'test', 't10k', 0, 500);
+  ({ root, train, validation, test: test1k } = await mnistSplits());
   // Another slice of the digits stands in for a target domain: exactness does not need a shift.
   target = await mnistDataset(root, 'target', 'train', 20000, 700);
   baseline = tf.memory().numTensors;

@@ -11,7 +11,7 @@ import { loadModel, saveModel } from '../../../workers/training/models.js';
 import { createOptimizer, disposeOptimizer, learningRateSchedule, setLearningRate } from '../../../workers/training/optimizers.js';
 import { type DatasetFiles, type TrainingResult } from '../../../src/jobs/task.js';
 import { runTraining } from '../../../workers/training/training-loop.js';
-import { makeTask, mnistDataset, mnistDigits, recorder, tempDir, trainSpec } from './fixtures.js';
+import { makeTask, mnistDataset, mnistDigits, mnistSplits, recorder, trainSpec } from './fixtures.js';
 
 let root: string;
 let train: DatasetFiles;
@@ -26,10 +26,7 @@ let baseline: number;
 
 before(async () => {
   assert.equal(await selectBackend(), 'wasm');
-  root = await tempDir();
-  train = await mnistDataset(root, 'train', 'train', 0, 1500);
-  validation = await mnistDataset(root, 'validation', 'train', 50000, 300);
-  test1k = await mnistDataset(root, 'test', 't10k', 0, 500);
+  ({ root, train, validation, test: test1k } = await mnistSplits());
   more = await mnistDataset(root, 'more', 'train', 2000, 1000);
   upper = await mnistDigits(root, 'upper', 'train', 10000, 1000, [5, 6, 7, 8, 9]);
   upperTest = await mnistDigits(root, 'upper-test', 't10k', 1000, 1000, [5, 6, 7, 8, 9]);
