@@ -257,7 +257,11 @@ export const JobSpec = Type.Object(
             description: 'http(s) URL called with POST when the job ends; loopback and private addresses only when listed in WEBHOOK_ALLOWED_HOSTS',
           }),
           secret: Type.Optional(
-            Type.String({ minLength: 8, maxLength: 256, description: 'signs each delivery: X-Tfjs-Adapt-Signature: sha256=<hex HMAC-SHA256 of the raw body>; write-only: no answer carries it' }),
+            Type.String({
+              minLength: 8,
+              maxLength: 256,
+              description: 'signs each delivery: X-Tfjs-Adapt-Signature: sha256=<hex HMAC-SHA256 of the raw body>; write-only: no answer carries it',
+            }),
           ),
         },
         { additionalProperties: false },

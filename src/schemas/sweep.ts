@@ -136,7 +136,9 @@ export const SweepSpec = Type.Object(
             maxLength: 2048,
             description: "called with POST when the sweep ends, as a job's webhook (same address rules and signature)",
           }),
-          secret: Type.Optional(Type.String({ minLength: 8, maxLength: 256, description: "signs each delivery, as a job's webhook secret; write-only: no answer carries it" })),
+          secret: Type.Optional(
+            Type.String({ minLength: 8, maxLength: 256, description: "signs each delivery, as a job's webhook secret; write-only: no answer carries it" }),
+          ),
         },
         { additionalProperties: false },
       ),

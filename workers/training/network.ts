@@ -312,8 +312,7 @@ export function dense(x: tf.Tensor2D, kernel: tf.Tensor2D | tf.Variable, bias: t
     columnSums(dy),
   ];
   if (inputGrad) {
-    const dx = (dy: tf.Tensor2D) =>
-      multipliesTransposed(w.shape, rows, inputs) ? transpose2d(tf.matMul(w, transpose2d(dy))) : tf.matMul(dy, transpose2d(w));
+    const dx = (dy: tf.Tensor2D) => (multipliesTransposed(w.shape, rows, inputs) ? transpose2d(tf.matMul(w, transpose2d(dy))) : tf.matMul(dy, transpose2d(w)));
     return tf.customGrad((_x, _w, _b, save) => ({
       value: forward(save as tf.GradSaveFunc),
       gradFunc: (dy: tf.Tensor2D, [saved]) => [dx(dy), ...paramGrads(dy, saved as tf.Tensor2D)],

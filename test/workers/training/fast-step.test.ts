@@ -125,7 +125,10 @@ test('seed MLP (784-128-10 linear, batch 64, SGD 0.001 momentum 0.9): the fast s
   const recipe: Recipe = { architecture: { kind: 'mlp', hidden: [128], activation: 'linear' }, steps: 60, batchSize: 64, learningRate: 0.001 };
   const fast = await lossCurve(recipe, true);
   const stock = await lossCurve(recipe, false);
-  assert.ok(fast.kernels.has(CUSTOM_GRADIENT) && !stock.kernels.has(CUSTOM_GRADIENT), 'the fast path runs its layers through custom gradients, the stock one does not');
+  assert.ok(
+    fast.kernels.has(CUSTOM_GRADIENT) && !stock.kernels.has(CUSTOM_GRADIENT),
+    'the fast path runs its layers through custom gradients, the stock one does not',
+  );
   assert.ok(fast.columns, 'the first layer takes the batch as columns');
   assertSameCurve(fast, stock, 1e-5);
 });
@@ -134,7 +137,10 @@ test('MLP with batch norm and relu: the fast step follows the stock loss curve o
   const recipe: Recipe = { architecture: { kind: 'mlp', hidden: [64, 32], activation: 'relu', batchNorm: true }, steps: 40, batchSize: 64, learningRate: 0.01 };
   const fast = await lossCurve(recipe, true);
   const stock = await lossCurve(recipe, false);
-  assert.ok(fast.kernels.has(CUSTOM_GRADIENT) && !stock.kernels.has(CUSTOM_GRADIENT), 'the fast path runs its layers through custom gradients, the stock one does not');
+  assert.ok(
+    fast.kernels.has(CUSTOM_GRADIENT) && !stock.kernels.has(CUSTOM_GRADIENT),
+    'the fast path runs its layers through custom gradients, the stock one does not',
+  );
   assertSameCurve(fast, stock, 1e-5);
 });
 

@@ -128,7 +128,13 @@ test('a product with an updated variable multiplies by its new values (XNNPACK k
 
 test("the column sums of a bias gradient give the bits of tfjs-backend-wasm's Sum over axis 0", () => {
   // Not the cpu backend's: it adds in double precision, then rounds once.
-  for (const [rows, cols] of [[64, 128], [64, 10], [1, 3], [37, 5], [128, 7]] as const) {
+  for (const [rows, cols] of [
+    [64, 128],
+    [64, 10],
+    [1, 3],
+    [37, 5],
+    [128, 7],
+  ] as const) {
     const x = tf.tensor2d(values(rows * 1000 + cols, rows * cols), [rows, cols]);
     const ours = columnSums(x);
     const expected = tf.sum(x, 0);
@@ -139,7 +145,15 @@ test("the column sums of a bias gradient give the bits of tfjs-backend-wasm's Su
 });
 
 test("the transposes of a dense layer give tfjs's bits, tiles and the rows and columns left over", () => {
-  for (const [rows, cols] of [[784, 128], [128, 64], [64, 10], [1, 1], [3, 5], [37, 6], [4, 9]] as const) {
+  for (const [rows, cols] of [
+    [784, 128],
+    [128, 64],
+    [64, 10],
+    [1, 1],
+    [3, 5],
+    [37, 6],
+    [4, 9],
+  ] as const) {
     const x = tf.tensor2d(values(rows * 1000 + cols, rows * cols), [rows, cols]);
     const ours = transpose2d(x);
     const expected = tf.transpose(x);
