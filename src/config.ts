@@ -40,7 +40,7 @@ export interface Config {
   ingestMaxHeapMb: number;
   /** model uploads checked (loaded with TensorFlow.js in a child) at once; more is a 503 */
   modelCheckConcurrency: number;
-  /** bytes one tenant may keep in datasets, models and checkpoints; 0: unlimited */
+  /** bytes one tenant may keep in datasets, models, checkpoints and prediction files; 0: unlimited */
   tenantStorageQuotaBytes: number;
   logLevel: string;
   /** tenants and their bearer tokens (API_KEYS); empty: the API is open and listens on loopback only */

@@ -1,5 +1,5 @@
 /**
- * The per-tenant storage quota (TENANT_STORAGE_QUOTA_BYTES): datasets, models and checkpoints
+ * The per-tenant storage quota (TENANT_STORAGE_QUOTA_BYTES): datasets, models, checkpoints and prediction files
  * together. Checked before an upload or conversion is accepted, handed to converters as their
  * output limit (checked again while they write), and checked once more when a result is kept.
  * Concurrent conversions of one tenant are each bounded by what was left when they started, so

@@ -13,7 +13,7 @@ export async function requireRoom(quota: StorageQuota, tenant: string, neededByt
     409,
     'storage_quota_exceeded',
     'Storage quota exceeded',
-    `this tenant keeps ${v.usedBytes} bytes (${formatBytes(v.usedBytes)}) of datasets, models and checkpoints; its quota is ${v.quotaBytes} bytes (${formatBytes(v.quotaBytes)}, TENANT_STORAGE_QUOTA_BYTES)` +
+    `this tenant keeps ${v.usedBytes} bytes (${formatBytes(v.usedBytes)}) of datasets, models, checkpoints and prediction files; its quota is ${v.quotaBytes} bytes (${formatBytes(v.quotaBytes)}, TENANT_STORAGE_QUOTA_BYTES)` +
       (v.neededBytes > 1 ? ` and this needs ${v.neededBytes} more` : ', with no room left') +
       '; delete datasets or models to make room',
   );

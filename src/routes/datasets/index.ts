@@ -209,7 +209,7 @@ const routes: FastifyPluginAsyncTypebox = async (app) => {
         "and checked while writing); one the tenant's storage quota cannot hold fails as `storage_quota_exceeded`.\n" +
         '- **derived** (JSON `{"name", "source": {"from": "<datasetId>", "transform": {...}}}`): split, classes, subset, scale, rotate, ' +
         'translate, invert, noise, applied in that order, deterministic under `transform.seed`; **202**, then `ready` or `failed`.\n\n' +
-        'Poll `GET /v1/datasets/{id}` until the status is no longer `validating`. A tenant whose storage (datasets, models and checkpoints) ' +
+        'Poll `GET /v1/datasets/{id}` until the status is no longer `validating`. A tenant whose storage (datasets, models, checkpoints and prediction files) ' +
         'has reached TENANT_STORAGE_QUOTA_BYTES is refused with **409** `storage_quota_exceeded`, saying the use and the quota.',
       body: {
         content: {
