@@ -18,6 +18,7 @@ import type { AdaptationMethod } from '../src/schemas/methods.js';
 import { VALIDATOR_NAMES, VALIDATORS, type ValidatorName } from '../src/jobs/validators.js';
 import type { TrainingData, TrainingMessage, TrainingTask } from '../src/jobs/task.js';
 import { loadDataset } from '../workers/training/data.js';
+import { errorBound } from '../workers/training/error-bound.js';
 import { evaluate } from '../workers/training/evaluate.js';
 import { loadModel } from '../workers/training/models.js';
 import { featureLayerOf } from '../workers/training/network.js';
@@ -105,7 +106,10 @@ async function measure(modelDir: string, seed: number): Promise<Record<string, n
     const scores = await validators.compute();
     const val = await evaluate(model, sets.validation);
     const target = await evaluate(model, data.targetTest);
-    return { ...scores, valAccuracy: val.accuracy, targetAccuracy: target.accuracy };
+    const measured = { ...scores, valAccuracy: val.accuracy };
+    // as the training loop derives it at each epoch's end
+    const bound = errorBound(measured);
+    return { ...measured, ...(bound === undefined ? {} : { errorBound: bound }), targetAccuracy: target.accuracy };
   } finally {
     model.dispose();
   }
