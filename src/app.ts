@@ -21,7 +21,9 @@ import modelRoutes from './routes/models/index.js';
 import sweepRoutes from './routes/sweeps/index.js';
 
 function ajv(opts: AjvOptions) {
-  const a = new Ajv({ allErrors: true, useDefaults: true, strict: false, removeAdditional: false, ...opts });
+  // code.optimize off: the job and sweep spec unions compile in half the CPU (~75 instead of ~140 ms
+  // each at every start), for about 1 µs more per validated body (measured, Node 22)
+  const a = new Ajv({ allErrors: true, useDefaults: true, strict: false, removeAdditional: false, code: { optimize: false }, ...opts });
   addFormats.default(a);
   return a;
 }
