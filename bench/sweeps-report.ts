@@ -5,7 +5,7 @@
  */
 import os from 'node:os';
 import { VALIDATOR_NAMES, VALIDATORS } from '../src/jobs/validators.js';
-import { METHOD_DEFAULTS } from '../src/schemas/methods.js';
+import { METHOD_DEFAULTS } from '../src/schemas/params.js';
 import { writeSection } from './doc-sections.js';
 import { num, spearman } from './stats.js';
 

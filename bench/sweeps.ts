@@ -25,7 +25,7 @@ import { parseArgs } from 'node:util';
 import { pino } from 'pino';
 import { loadConfig } from '../src/config.js';
 import { freePort, startRedisServer } from '../src/queue/redis-server.js';
-import { METHOD_DEFAULTS } from '../src/schemas/methods.js';
+import { METHOD_DEFAULTS } from '../src/schemas/params.js';
 import { startService } from '../src/server.js';
 import { errorBound } from '../workers/training/error-bound.js';
 import { num } from './stats.js';

@@ -11,7 +11,7 @@
  * (test/src/jobs/estimate-measured.test.ts).
  */
 import type { Architecture, JobEstimate, JobSpec } from '../schemas/job.js';
-import { METHOD_DEFAULTS } from '../schemas/methods.js';
+import { METHOD_DEFAULTS } from '../schemas/params.js';
 import { evalBatchRows, heldBytes } from './dataset-memory.js';
 import { FEATURE_CACHE_MAX_BYTES, featureCacheRefusal } from './feature-cache.js';
 import { cnnInputShape } from './input-shape.js';

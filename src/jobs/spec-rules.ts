@@ -8,8 +8,8 @@
 import type { FieldError } from '../field-error.js';
 import type { Augment } from '../schemas/augment.js';
 import { changesAnything } from './augmentation.js';
-import { ARCHITECTURE_PARAMS, LR_SCHEDULE_PARAMS, OPTIMIZER_PARAMS, type JobSpec } from '../schemas/job.js';
-import { METHOD_PARAMS, STRATEGY_PARAMS } from '../schemas/methods.js';
+import type { JobSpec } from '../schemas/job.js';
+import { ARCHITECTURE_PARAMS, LR_SCHEDULE_PARAMS, METHOD_PARAMS, OPTIMIZER_PARAMS, STRATEGY_PARAMS } from '../schemas/params.js';
 import type { Problem } from './methods/descriptor.js';
 import { METHOD_DESCRIPTORS, methodOf, TARGET_TRAINING_KINDS } from './methods/registry.js';
 import { MONITORS, type MonitorName } from './validators.js';

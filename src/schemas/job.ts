@@ -10,12 +10,6 @@ export const Activation = Type.Union(
   { description: 'activation of the hidden layers; `linear` is the seed example' },
 );
 
-/** Parameters each architecture takes besides `kind` (the API rejects the others). */
-export const ARCHITECTURE_PARAMS = {
-  mlp: ['hidden', 'activation', 'batchNorm'],
-  cnn: ['hidden', 'activation', 'batchNorm', 'filters', 'kernelSize', 'pooling'],
-} as const;
-
 export const Architecture = Type.Object(
   {
     kind: Type.Union([Type.Literal('mlp'), Type.Literal('cnn')], {
@@ -50,14 +44,6 @@ export const Architecture = Type.Object(
 );
 export type Architecture = Static<typeof Architecture>;
 
-/** Parameters each optimizer takes besides `name` and `learningRate` (the API rejects the others). */
-export const OPTIMIZER_PARAMS = {
-  sgd: ['momentum'],
-  momentum: ['momentum', 'nesterov'],
-  adam: ['beta1', 'beta2', 'epsilon'],
-  rmsprop: ['decay', 'momentum', 'epsilon', 'centered'],
-} as const;
-
 export const Optimizer = Type.Object(
   {
     name: Type.Union([Type.Literal('sgd'), Type.Literal('momentum'), Type.Literal('adam'), Type.Literal('rmsprop')], {
@@ -77,11 +63,6 @@ export const Optimizer = Type.Object(
   { additionalProperties: false },
 );
 export type Optimizer = Static<typeof Optimizer>;
-
-export const LR_SCHEDULE_PARAMS = {
-  step: ['stepSize', 'gamma'],
-  cosine: ['minLearningRate'],
-} as const;
 
 export const LrSchedule = Type.Object(
   {

@@ -1,19 +1,13 @@
 /**
  * Fine-tuning strategies (`strategy`, finetune jobs) and domain-adaptation methods (`method`,
  * domain_adaptation jobs). Each is one object with a `kind` and the parameters of every kind,
- * all optional; the tables below say which parameters belong to which kind, and the API
+ * all optional; the tables in params.ts say which parameters belong to which kind, and the API
  * rejects the others with a pointer (a union of per-kind objects would answer a typo with one
- * complaint per kind). Adding a method: its kind and parameters here, its pure part in
+ * complaint per kind). Adding a method: its kind and parameters here and in params.ts, its pure part in
  * src/jobs/methods/ and its tfjs part in workers/training/methods/ (docs/methods.md).
  */
 import { Type, type Static } from '@sinclair/typebox';
-
-/** Parameters each strategy takes besides `kind`; `newHead` goes with every strategy. */
-export const STRATEGY_PARAMS = {
-  full: ['newHead', 'featureLayer', 'head'],
-  freeze: ['newHead', 'featureLayer', 'head', 'trainableLayers', 'trainFrom'],
-  l2sp: ['newHead', 'featureLayer', 'head', 'alpha', 'beta'],
-} as const;
+import { METHOD_PARAMS, STRATEGY_PARAMS, type MethodKind, type StrategyKind } from './params.js';
 
 /** The small network a new head may have between the feature layer and the logits. */
 export const HeadSpec = Type.Object(
@@ -31,7 +25,6 @@ export const HeadSpec = Type.Object(
   { additionalProperties: false, description: "newHead only: the new head's layers, named head_dense_1, ..., head_dropout_1, ..., then the logits" },
 );
 export type HeadSpec = Static<typeof HeadSpec>;
-export type StrategyKind = keyof typeof STRATEGY_PARAMS;
 
 export const Strategy = Type.Object(
   {
@@ -92,19 +85,6 @@ export const Strategy = Type.Object(
   { additionalProperties: false, description: 'finetune only; default `{ "kind": "full" }`' },
 );
 export type Strategy = Static<typeof Strategy>;
-
-/** Parameters each domain-adaptation method takes besides `kind`. */
-export const METHOD_PARAMS = {
-  multi_source: ['lambda'],
-  dann: ['weight', 'featureLayer', 'gamma', 'hiddenUnits'],
-  coral: ['weight', 'featureLayer'],
-  mmd: ['weight', 'featureLayer', 'kernels', 'kernelMultiplier'],
-  adabn: [],
-  pseudo_label: ['weight', 'threshold'],
-  cdan: ['weight', 'featureLayer', 'gamma', 'hiddenUnits', 'entropyConditioning'],
-  mcc: ['weight', 'temperature'],
-} as const;
-export type MethodKind = keyof typeof METHOD_PARAMS;
 
 export const AdaptationMethod = Type.Object(
   {
@@ -184,19 +164,3 @@ export const AdaptationMethod = Type.Object(
   { additionalProperties: false, description: 'domain_adaptation only: how the model is adapted to the target domain' },
 );
 export type AdaptationMethod = Static<typeof AdaptationMethod>;
-
-/** Defaults of the parameters above, in one place for the worker and the API's checks. */
-export const METHOD_DEFAULTS = {
-  alpha: 0.01,
-  beta: 0.01,
-  trainableLayers: 1,
-  lambda: 100,
-  weight: 1,
-  gamma: 10,
-  hiddenUnits: 100,
-  kernels: 5,
-  kernelMultiplier: 2,
-  threshold: 0.9,
-  entropyConditioning: true,
-  temperature: 2.5,
-} as const;

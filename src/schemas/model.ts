@@ -1,5 +1,5 @@
 import { Type, type Static } from '@sinclair/typebox';
-import { Preprocessing } from '../jobs/preprocessing.js';
+import { Preprocessing } from './preprocessing.js';
 import { Metrics } from './common.js';
 
 export const Model = Type.Object(

@@ -1,4 +1,4 @@
-import { METHOD_DEFAULTS } from '../../schemas/methods.js';
+import { METHOD_DEFAULTS } from '../../schemas/params.js';
 import type { MethodDescriptor } from './descriptor.js';
 import { penaltyBound, round } from './penalty-stability.js';
 

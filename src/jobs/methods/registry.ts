@@ -3,7 +3,7 @@
  * with rules of its own has its module here; the others are one of the plain descriptors.
  */
 import type { JobSpec } from '../../schemas/job.js';
-import type { MethodKind, StrategyKind } from '../../schemas/methods.js';
+import type { MethodKind, StrategyKind } from '../../schemas/params.js';
 import { adabn } from './adabn.js';
 import { ON_TARGET, PLAIN, type MethodDescriptor } from './descriptor.js';
 import { l2sp } from './l2sp.js';

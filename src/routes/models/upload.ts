@@ -11,7 +11,7 @@ import { parseModelJson, planWeights, storedWeightBytes, type ModelJson, type Up
 import { ModelRejected, storeModel } from '../../artifacts/model-upload/store-model.js';
 import type { ReceivedUpload } from '../upload-receiver.js';
 import { fieldsProblem, type FieldError } from '../../plugins/problem.js';
-import { preprocessingProblem, type Preprocessing } from '../../jobs/preprocessing.js';
+import { preprocessingProblem, type Preprocessing } from '../../schemas/preprocessing.js';
 
 export const MAX_MODEL_JSON_BYTES = 64 << 20;
 
@@ -34,7 +34,7 @@ export interface ModelUploadDeps {
 
 export const rejected = (errors: FieldError[], slug = 'invalid_model', title = 'The model is not valid') => fieldsProblem({ status: 400, slug, title, errors });
 
-/** `value` as preprocessing (src/jobs/preprocessing.ts), or a problem at `pointer`. */
+/** `value` as preprocessing (src/schemas/preprocessing.ts), or a problem at `pointer`. */
 export function checkPreprocessing(value: unknown, pointer: string, errors: FieldError[]): Preprocessing | undefined {
   const wrong = preprocessingProblem(value);
   if (wrong === undefined) return value as Preprocessing;

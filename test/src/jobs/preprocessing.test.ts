@@ -2,7 +2,8 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { augmentsInput } from '../../../src/jobs/augmentation.js';
 import { feedShape } from '../../../src/jobs/input-shape.js';
-import { channelAffine, channelProblem, preprocessingProblem, samePreprocessing } from '../../../src/jobs/preprocessing.js';
+import { channelAffine, channelProblem, samePreprocessing } from '../../../src/jobs/preprocessing.js';
+import { preprocessingProblem } from '../../../src/schemas/preprocessing.js';
 import { specProblems } from '../../../src/jobs/spec-rules.js';
 import type { JobSpec } from '../../../src/schemas/job.js';
 

@@ -1,5 +1,5 @@
 import * as tf from '@tensorflow/tfjs';
-import { METHOD_DEFAULTS } from '../../../src/schemas/methods.js';
+import { METHOD_DEFAULTS } from '../../../src/schemas/params.js';
 import { plainMethod, type MethodFactory } from './method.js';
 
 /** A trained variable and the value it is pulled toward. */

@@ -1,5 +1,5 @@
 import * as tf from '@tensorflow/tfjs';
-import { METHOD_DEFAULTS } from '../../../src/schemas/methods.js';
+import { METHOD_DEFAULTS } from '../../../src/schemas/params.js';
 import { plainMethod, stopGradient, type MethodFactory } from './method.js';
 import { rowEntropy } from '../validators.js';
 

@@ -1,5 +1,5 @@
 import * as tf from '@tensorflow/tfjs';
-import { METHOD_DEFAULTS } from '../../../src/schemas/methods.js';
+import { METHOD_DEFAULTS } from '../../../src/schemas/params.js';
 import { TrainingError } from '../../../src/jobs/task.js';
 import { checkCompatible, loadModel, type LoadedModel } from '../models.js';
 import { plainMethod, type MethodFactory, type StartModel } from './method.js';

@@ -4,7 +4,7 @@
  * importing one method module alone never meets a half-built table.
  */
 import type { JobSpec } from '../../../src/schemas/job.js';
-import type { MethodKind, StrategyKind } from '../../../src/schemas/methods.js';
+import type { MethodKind, StrategyKind } from '../../../src/schemas/params.js';
 import { methodKind } from '../../../src/jobs/methods/registry.js';
 import { adabn } from './adabn.js';
 import { cdan } from './cdan.js';
