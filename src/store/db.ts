@@ -1,6 +1,5 @@
 import { mkdirSync } from 'node:fs';
 import { PGlite } from '@electric-sql/pglite';
-import pg from 'pg';
 
 export interface Queryable {
   query<T = Record<string, unknown>>(sql: string, params?: unknown[]): Promise<T[]>;
@@ -92,6 +91,8 @@ export async function openPglite(dir: string): Promise<Db> {
 }
 
 export async function openPostgres(url: string): Promise<Db> {
+  // loaded only here: an embedded (PGlite) process never needs the driver (~45 ms of CPU to load)
+  const { default: pg } = await import('pg');
   const pool = new pg.Pool({ connectionString: url, max: 10 });
   // an idle connection that the server drops (restart, failover) must not crash the process:
   // the pool replaces it, and the next query reports any lasting outage
