@@ -28,6 +28,13 @@ function ajv(opts: AjvOptions) {
   return a;
 }
 
+// Bodies are checked strictly: a wrong type is an error, never coerced, and an unknown
+// property is an error, never silently dropped. Query strings and headers are text, so
+// there numbers are coerced from strings. One pair per process: Ajv keeps what it compiled by
+// schema, so every app built here (tests build many) compiles each route schema once.
+const strict = ajv({ coerceTypes: false });
+const lenient = ajv({ coerceTypes: true });
+
 export async function buildApp(deps: AppDeps, opts: { logger?: FastifyBaseLogger | boolean } = {}) {
   const app = Fastify({
     ...(typeof opts.logger === 'object' ? { loggerInstance: opts.logger } : { logger: opts.logger ?? false }),
@@ -44,11 +51,6 @@ export async function buildApp(deps: AppDeps, opts: { logger?: FastifyBaseLogger
     },
   } as FastifyServerOptions).withTypeProvider<TypeBoxTypeProvider>();
 
-  // Bodies are checked strictly: a wrong type is an error, never coerced, and an unknown
-  // property is an error, never silently dropped. Query strings and headers are text, so
-  // there numbers are coerced from strings.
-  const strict = ajv({ coerceTypes: false });
-  const lenient = ajv({ coerceTypes: true });
   app.setValidatorCompiler(({ schema, httpPart }) => (httpPart === 'body' ? strict : lenient).compile(schema));
   app.setSerializerCompiler(serializerCompiler);
 
