@@ -6,8 +6,8 @@ import { h, replace } from './dom.js';
 
 /**
  * `o`: `heading` (the title row's children), `id` (the table's), `columns`, `path()` (the
- * GET to load, with `?limit=`), `limit`, `row(record)`, `empty` (the one cell's content when
- * there is none), `noun` (plural, for the note), `refreshMs` (optional).
+ * GET to load, with `?limit=`), `limit`, `row(record)`, `empty()` (the one cell's content when
+ * there is none: a function, since what to say can depend on the page's filters), `noun` (plural, for the note), `refreshMs` (optional).
  * Returns `refresh()` (load again now) and `stop()` (the view is left).
  */
 export function listView(main, o) {
@@ -39,7 +39,7 @@ export function listView(main, o) {
     try {
       const page = await api('GET', o.path());
       if (stopped) return;
-      replace(body, page.data.length ? page.data.map(o.row) : h('tr', {}, h('td', { colspan: o.columns.length, class: 'muted' }, o.empty)));
+      replace(body, page.data.length ? page.data.map(o.row) : h('tr', {}, h('td', { colspan: o.columns.length, class: 'muted' }, o.empty())));
       replace(note, page.hasMore ? `Showing the newest ${o.limit} ${o.noun}.` : '');
       note.classList.remove('error');
     } catch (err) {

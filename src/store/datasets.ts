@@ -91,6 +91,22 @@ function toRecord(r: DatasetRow): DatasetRecord {
   }
 }
 
+/** What a dataset records when it becomes ready, as query parameters in the column order insertReady and markReady list. */
+function readyValues(d: ReadyFacts): unknown[] {
+  return [
+    d.numExamples,
+    JSON.stringify(d.featureShape),
+    d.featureDtype,
+    d.numClasses,
+    JSON.stringify(d.classes),
+    JSON.stringify(d.classCounts),
+    JSON.stringify(d.preprocessing),
+    d.dir,
+    JSON.stringify(d.imageShape),
+    d.bytes,
+  ];
+}
+
 export class DatasetStore extends TenantRecords<DatasetRow, DatasetRecord> {
   constructor(db: Db) {
     super(db, 'datasets', toRecord);
@@ -98,25 +114,10 @@ export class DatasetStore extends TenantRecords<DatasetRow, DatasetRecord> {
 
   async insertReady(d: Pick<DatasetBase, 'id' | 'name' | 'source'> & ReadyFacts, tenant = 'default'): Promise<DatasetRecord> {
     const [row] = await this.db.query<DatasetRow>(
-      `INSERT INTO datasets (id, name, status, source, num_examples, feature_shape, feature_dtype, num_classes,
-         classes, class_counts, preprocessing, dir, image_shape, tenant, bytes)
-       VALUES ($1, $2, 'ready', $3::jsonb, $4, $5::jsonb, $6, $7, $8::jsonb, $9::jsonb, $10::jsonb, $11, $12::jsonb, $13, $14) RETURNING *`,
-      [
-        d.id,
-        d.name,
-        JSON.stringify(d.source),
-        d.numExamples,
-        JSON.stringify(d.featureShape),
-        d.featureDtype,
-        d.numClasses,
-        JSON.stringify(d.classes),
-        JSON.stringify(d.classCounts),
-        JSON.stringify(d.preprocessing),
-        d.dir,
-        JSON.stringify(d.imageShape),
-        tenant,
-        d.bytes,
-      ],
+      `INSERT INTO datasets (id, name, status, source, tenant, num_examples, feature_shape, feature_dtype, num_classes,
+         classes, class_counts, preprocessing, dir, image_shape, bytes)
+       VALUES ($1, $2, 'ready', $3::jsonb, $4, $5, $6::jsonb, $7, $8, $9::jsonb, $10::jsonb, $11::jsonb, $12, $13::jsonb, $14) RETURNING *`,
+      [d.id, d.name, JSON.stringify(d.source), tenant, ...readyValues(d)],
     );
     return toRecord(row);
   }
@@ -139,19 +140,7 @@ export class DatasetStore extends TenantRecords<DatasetRow, DatasetRecord> {
       `UPDATE datasets SET status = 'ready', num_examples = $2, feature_shape = $3::jsonb, feature_dtype = $4, num_classes = $5,
          classes = $6::jsonb, class_counts = $7::jsonb, preprocessing = $8::jsonb, dir = $9, image_shape = $10::jsonb, bytes = $11
        WHERE id = $1 AND status = 'validating' RETURNING *`,
-      [
-        id,
-        d.numExamples,
-        JSON.stringify(d.featureShape),
-        d.featureDtype,
-        d.numClasses,
-        JSON.stringify(d.classes),
-        JSON.stringify(d.classCounts),
-        JSON.stringify(d.preprocessing),
-        d.dir,
-        JSON.stringify(d.imageShape),
-        d.bytes,
-      ],
+      [id, ...readyValues(d)],
     );
     return row ? toRecord(row) : null;
   }

@@ -26,7 +26,7 @@ export function datasetsView(main) {
     path: () => `/v1/datasets?limit=${LIMIT}`,
     limit: LIMIT,
     row,
-    empty: 'No datasets yet: upload one on the Upload page, with POST /v1/datasets (see the API docs) or `tfjs-adapt datasets upload`.',
+    empty: () => 'No datasets yet: upload one on the Upload page, with POST /v1/datasets (see the API docs) or `tfjs-adapt datasets upload`.',
     noun: 'datasets',
   }).stop;
 }

@@ -53,7 +53,11 @@ export function jobsView(main) {
     },
     limit: LIMIT,
     row,
-    empty: ['No jobs yet. ', h('a', { href: '#/new' }, 'Create one'), ' or POST /v1/jobs.'],
+    // "yet" would mislead where the filters hide jobs that exist
+    empty: () =>
+      filters.status || filters.type
+        ? `No ${[filters.status, filters.type].filter(Boolean).join(' ')} jobs.`
+        : ['No jobs yet. ', h('a', { href: '#/new' }, 'Create one'), ' or POST /v1/jobs.'],
     noun: 'jobs',
     refreshMs: REFRESH_MS,
   });

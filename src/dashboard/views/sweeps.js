@@ -27,7 +27,7 @@ export function sweepsView(main) {
     path: () => `/v1/sweeps?limit=${LIMIT}`,
     limit: LIMIT,
     row,
-    empty: 'No sweeps yet: POST /v1/sweeps, or tfjs-adapt sweep create.',
+    empty: () => 'No sweeps yet: POST /v1/sweeps, or tfjs-adapt sweep create.',
     noun: 'sweeps',
     refreshMs: REFRESH_MS,
   }).stop;
