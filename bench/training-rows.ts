@@ -250,7 +250,9 @@ function partsNote(roof: RooflineResult, peer: number, target: number, oneThread
     note +=
       ` Amdahl, from the one-thread step (${num((one.singleThreadedMs / one.stepMs) * 100, 0)}% of its ${ms(one.stepMs)} single-threaded, the products ${ms(one.parallelMs)}): ` +
       `${roof.threads} threads can at best divide the products, ${num(amdahl)} samples/s, ${num(amdahl / peer, 2)}x PyTorch's median` +
-      (amdahl / peer < target ? `: ${target}x is out of reach until work leaves the calling thread.` : `: ${target}x is within that bound.`);
+      (amdahl / peer < target ? `: ${target}x is out of reach until work leaves the calling thread.` : `: ${target}x is within that bound.`) +
+      ` In the step, the products ran ${num(one.parallelMs / p.parallelMs, 2)}x as fast on ${roof.threads} threads as on one; timed alone, back to back, ` +
+      `${num(roof.productsSamplesPerSecond / oneThread.productsSamplesPerSecond, 2)}x (the roofline's products at their own speeds); a gap between the two is lost around the products in a real step (for instance the pool's threads waking for each one, or operands no longer in cache), not in their arithmetic.`;
   }
   return note;
 }
