@@ -1,3 +1,4 @@
+import { EventSourceParserStream } from 'eventsource-parser/stream';
 import { ApiError, type ApiClient } from './api-client.js';
 
 export interface StreamEvent {
@@ -23,27 +24,16 @@ export async function* jobEvents(client: ApiClient, jobId: string, opts: { retri
     try {
       const res = await client.fetch(path, { headers: { accept: 'text/event-stream', ...(last > 0 ? { 'last-event-id': String(last) } : {}) } });
       if (!res.ok) await client.parse('GET', path, res);
-      const decoder = new TextDecoder();
-      let buf = '';
-      for await (const chunk of res.body as unknown as AsyncIterable<Uint8Array>) {
-        buf += decoder.decode(chunk, { stream: true }).replace(/\r\n?/g, '\n');
-        let sep: number;
-        while ((sep = buf.indexOf('\n\n')) >= 0) {
-          const block = buf.slice(0, sep);
-          buf = buf.slice(sep + 2);
-          const data = block
-            .split('\n')
-            .filter((l) => l.startsWith('data:'))
-            .map((l) => l.slice(5).replace(/^ /, ''))
-            .join('\n');
-          if (!data) continue;
-          const ev = JSON.parse(data) as StreamEvent;
-          if (ev.seq <= last) continue;
-          last = ev.seq;
-          failures = 0;
-          yield ev;
-          if (isTerminal(ev)) return;
-        }
+      if (res.body === null) throw new Error(`the event stream of job ${jobId} answered without a body`);
+      const messages = res.body.pipeThrough(new TextDecoderStream()).pipeThrough(new EventSourceParserStream());
+      for await (const message of messages) {
+        if (!message.data) continue;
+        const ev = JSON.parse(message.data) as StreamEvent;
+        if (ev.seq <= last) continue;
+        last = ev.seq;
+        failures = 0;
+        yield ev;
+        if (isTerminal(ev)) return;
       }
       // the server ends the stream only after the terminal event; anything else is a cut connection
       if (++failures > (opts.retries ?? 10)) throw new Error(`the event stream of job ${jobId} kept ending before the job did (last event ${last})`);

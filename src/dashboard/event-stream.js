@@ -1,5 +1,6 @@
 // A job's server-sent events over fetch rather than EventSource: fetch can send the bearer
 // token, and resuming with Last-Event-ID is done here exactly as the API documents it.
+import { EventSourceParserStream } from '/ui/vendor/eventsource-parser/stream.js';
 import { authHeaders } from './api.js';
 
 const TERMINAL = new Set(['succeeded', 'failed', 'cancelled']);
@@ -17,29 +18,17 @@ export async function followEvents(jobId, onEvent, signal) {
         signal,
       });
       if (!res.ok) throw new Error(`the event stream answered ${res.status}`);
-      const reader = res.body.pipeThrough(new TextDecoderStream()).getReader();
-      let buf = '';
+      const reader = res.body.pipeThrough(new TextDecoderStream()).pipeThrough(new EventSourceParserStream()).getReader();
       for (;;) {
-        const { value, done } = await reader.read();
+        const { value: message, done } = await reader.read();
         if (done) break;
-        buf += value.replace(/\r\n?/g, '\n');
-        let sep;
-        while ((sep = buf.indexOf('\n\n')) >= 0) {
-          const block = buf.slice(0, sep);
-          buf = buf.slice(sep + 2);
-          const data = block
-            .split('\n')
-            .filter((l) => l.startsWith('data:'))
-            .map((l) => l.slice(5).replace(/^ /, ''))
-            .join('\n');
-          if (!data) continue;
-          const ev = JSON.parse(data);
-          if (ev.seq <= last) continue;
-          last = ev.seq;
-          failures = 0;
-          onEvent(ev);
-          if (ev.type === 'status' && TERMINAL.has(ev.data.status)) return;
-        }
+        if (!message.data) continue;
+        const ev = JSON.parse(message.data);
+        if (ev.seq <= last) continue;
+        last = ev.seq;
+        failures = 0;
+        onEvent(ev);
+        if (ev.type === 'status' && TERMINAL.has(ev.data.status)) return;
       }
       // the server ends a stream only after the terminal event: this one was cut
       failures++;

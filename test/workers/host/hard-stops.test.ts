@@ -4,7 +4,7 @@ import { after, before, test } from 'node:test';
 import { childProcesses, watchChildren } from '../../helpers/processes.js';
 import { registerMnist, startHarness, trainSpec, waitFor, waitForJob, type Harness } from '../../helpers/harness.js';
 
-const GRACE_MS = 3000;
+const GRACE_MS = 1000;
 /** generous on purpose: the tests assert that a stop takes effect despite a step that does not end, not how fast this machine is */
 const MARGIN_MS = 30_000;
 const CHILD = 'training/processor';
