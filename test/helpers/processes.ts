@@ -18,9 +18,10 @@ export function childProcesses(pid: number, match = ''): number[] {
 }
 
 /**
- * Lists the children of `pid` matching `match` every few milliseconds until stopped: every
- * child alive meanwhile (a training child lives at least the second it takes to load tfjs, so
- * none is missed).
+ * Lists the children of `pid` matching `match` every 50 ms until stopped: every child alive
+ * meanwhile (a training child lives at least the second it takes to load tfjs, so none is
+ * missed). Not faster: each look reads every process's stat file (this kernel has no
+ * /proc/PID/task/TID/children), ~3 ms of CPU with a hundred processes.
  */
 export function watchChildren(pid: number, match = ''): { seen: Set<number>; stop(): Promise<Set<number>> } {
   const seen = new Set<number>();
@@ -28,7 +29,7 @@ export function watchChildren(pid: number, match = ''): { seen: Set<number>; sto
   const loop = (async () => {
     while (watching) {
       for (const kid of childProcesses(pid, match)) seen.add(kid);
-      await new Promise((r) => setTimeout(r, 5));
+      await new Promise((r) => setTimeout(r, 50));
     }
   })();
   return {
