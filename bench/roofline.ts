@@ -18,6 +18,9 @@
  *   speeds, also in samples/s (what our step would reach if everything else took no time).
  * - The kernels one step runs (a real trainStep on MNIST batches, after the first steps), and the
  *   same with tfjs's own momentum update instead of the fused one, as before it.
+ * - Where a real step's time goes on this thread count (bench/step-parts.ts): the products, which
+ *   XNNPACK spreads over its threads, and what stays on the calling thread, the part that bounds
+ *   what more threads can give (Amdahl).
  */
 import { mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
@@ -32,6 +35,7 @@ import { plainMethod } from '../workers/training/methods/method.js';
 import { createOptimizer, disposeOptimizer } from '../workers/training/optimizers.js';
 import { trainStep, type StepSetup } from '../workers/training/train-step.js';
 import { mnistTrain } from './mnist.js';
+import { stepParts, type StepParts } from './step-parts.js';
 import { ARCHITECTURES, BATCH_SIZE, LEARNING_RATE, MOMENTUM, SEED, type BenchModel } from './recipes.js';
 
 export interface ProductSpeed {
@@ -61,6 +65,22 @@ export interface RooflineResult {
   kernelsPerStep: number;
   /** the same step with tfjs's own momentum optimizer */
   kernelsPerStepTfjsUpdate: number;
+  /** where a step's time goes with this thread count (wall time, over PART_STEPS steps) */
+  parts: StepParts;
+}
+
+/** timed steps of the step-parts measurement, over PART_BATCHES batches of MNIST */
+const PART_STEPS = 300;
+const PART_BATCHES = 16;
+
+async function measureParts(model: BenchModel, threads: number): Promise<StepParts> {
+  const work = await mkdtemp(path.join(os.tmpdir(), 'tfjs-adapt-step-parts-'));
+  try {
+    const data = await loadDataset(await mnistTrain(path.join(work, 'train'), PART_BATCHES * BATCH_SIZE), '/data/train');
+    return stepParts(model, data, { threads, steps: PART_STEPS });
+  } finally {
+    await rm(work, { recursive: true, force: true });
+  }
 }
 
 /** Seconds per call of `run`: the best of 5 batches of calls, each batch at least 50 ms. */
@@ -192,5 +212,6 @@ const result: RooflineResult = {
   kernels,
   kernelsPerStep: sum(kernels),
   kernelsPerStepTfjsUpdate: sum(await stepKernels(model, true)),
+  parts: await measureParts(model, Number(values.threads)),
 };
 process.stdout.write(JSON.stringify(result) + '\n');

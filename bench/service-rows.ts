@@ -25,6 +25,7 @@ import { predictRow } from './predict-row.js';
 import { nodeScript, runJson } from './processes.js';
 import { judged, type Row } from './report.js';
 import { list, median, ms, num, pct } from './stats.js';
+import { FIRST_PROGRESS_MS } from '../workers/training/progress-throttle.js';
 
 export interface ServicePlan {
   /** examples of the dataset the overhead, latency and concurrency jobs train on */
@@ -269,7 +270,7 @@ async function firstEventRows(h: Harness, plan: ServicePlan, big: string, log: L
     details: [
       `per run (median is the figure, worst ${ms(worst)}): ${list(firsts, ms)}`,
       `POST to the job's startedAt (queue pickup, as stored): ${list(pickups, ms)}`,
-      'the loop reports its first progress after 250 ms of steps (PROGRESS_INTERVAL_MS in workers/training/training-loop.ts), which is most of this figure',
+      `the loop reports its first progress after ${FIRST_PROGRESS_MS} ms of steps (workers/training/progress-throttle.ts), which is most of this figure`,
     ],
   };
   if (m >= 1) row.note = `missed by ${ms(m - 1)} (median ${ms(m)})`;

@@ -9,6 +9,7 @@ import { MNIST_DIR } from './mnist.js';
 import type { BenchModel } from './recipes.js';
 import type { OursResult } from './ours.js';
 import type { RooflineResult } from './roofline.js';
+import { amdahlSamplesPerSecond, type StepParts } from './step-parts.js';
 import { ChildFailed, nodeScript, runJson } from './processes.js';
 import type { Row } from './report.js';
 import { list, median, num } from './stats.js';
@@ -40,6 +41,8 @@ export interface ThroughputPlan {
   why?: string;
   /** the roofline of our step with `threads` threads (bench/roofline.ts), cited when a target is missed */
   roofline?: RooflineResult;
+  /** with more than one thread: the roofline on one, whose step parts give Amdahl's bound for `threads` */
+  oneThread?: RooflineResult;
   /** PyTorch thread counts to run; the first is the like-for-like one the ratio and target use */
   peerThreads: number[];
 }
@@ -150,7 +153,8 @@ export async function throughputRows(plan: ThroughputPlan, peers: PeerConfig, lo
       const ratio = median(ratios);
       row.status = ratio >= target ? 'met' : 'missed';
       if (row.status === 'missed') {
-        const roof = plan.roofline ? ` ${rooflineNote(plan.roofline, median(peerSps), target, median(oursSps))}` : '';
+        const peer = median(peerSps);
+        const roof = plan.roofline ? ` ${rooflineNote(plan.roofline, peer, target, median(oursSps))} ${partsNote(plan.roofline, peer, target, plan.oneThread)}` : '';
         row.note = `at ${num(ratio, 2)}x, ${num((1 - ratio / target) * 100, 0)}% short of ${target}x. ${plan.why ?? ''}${roof}`.trim();
       }
     }
@@ -215,6 +219,44 @@ function rooflineNote(roof: RooflineResult, peer: number, target: number, ours: 
   );
 }
 
+const ms = (v: number) => `${num(v, 2)} ms`;
+
+/** A step's parts in words: the products, and what stays on the calling thread. */
+function describeParts(p: StepParts): string {
+  const kernels = Object.entries(p.serialKernelsMs)
+    .map(([k, v]) => `${k} ${ms(v)}`)
+    .join(', ');
+  return (
+    `a step takes ${ms(p.stepMs)} on ${p.threads} thread${p.threads > 1 ? 's' : ''}: the products ${ms(p.parallelMs)}, and besides them ${ms(p.singleThreadedMs)} ` +
+    `(${num((p.singleThreadedMs / p.stepMs) * 100, 0)}%, the calling thread's work: batch filling ${ms(p.fillMs)}, other tfjs kernels ${kernels || 'none'} (small elementwise ones, which XNNPACK may split too), ` +
+    `the rest, tfjs's JavaScript around the kernels with our own WASM kernels and the loss on the host, ${ms(p.restMs)})`
+  );
+}
+
+/**
+ * What the step's parts say of a missed target: the calling thread's share alone bounds the step
+ * however fast the products get, and Amdahl's law, from the one-thread step's split, bounds what
+ * more threads can give.
+ */
+function partsNote(roof: RooflineResult, peer: number, target: number, oneThread: RooflineResult | undefined): string {
+  const p = roof.parts;
+  const serialBound = (roof.batch * 1000) / p.singleThreadedMs;
+  let note =
+    `Step parts (bench/step-parts.ts, wall time over ${p.steps} steps): ${describeParts(p)}; ` +
+    `with products that took no time at all, the calling thread's part alone would allow ${num(serialBound)} samples/s, ${num(serialBound / peer, 2)}x PyTorch's median.`;
+  if (oneThread !== undefined && roof.threads > 1) {
+    const amdahl = amdahlSamplesPerSecond(oneThread.parts, roof.threads);
+    const one = oneThread.parts;
+    note +=
+      ` Amdahl, from the one-thread step (${num((one.singleThreadedMs / one.stepMs) * 100, 0)}% of its ${ms(one.stepMs)} single-threaded, the products ${ms(one.parallelMs)}): ` +
+      `${roof.threads} threads can at best divide the products, ${num(amdahl)} samples/s, ${num(amdahl / peer, 2)}x PyTorch's median` +
+      (amdahl / peer < target ? `: ${target}x is out of reach until work leaves the calling thread.` : `: ${target}x is within that bound.`) +
+      ` In the step, the products ran ${num(one.parallelMs / p.parallelMs, 2)}x as fast on ${roof.threads} threads as on one; timed alone, back to back, ` +
+      `${num(roof.productsSamplesPerSecond / oneThread.productsSamplesPerSecond, 2)}x (the roofline's products at their own speeds); a gap between the two is lost around the products in a real step (for instance the pool's threads waking for each one, or operands no longer in cache), not in their arithmetic.`;
+  }
+  return note;
+}
+
 /** The roofline as an information row: the bound in samples/s on each thread count, and the kernels of one step. */
 export function rooflineRow(label: string, roofs: Map<number, RooflineResult>): Row {
   const [first, ...more] = [...roofs.values()];
@@ -229,6 +271,7 @@ export function rooflineRow(label: string, roofs: Map<number, RooflineResult>): 
     details: [],
   };
   for (const r of roofs.values()) {
+    row.details.push(`${r.threads} thread(s), where the step's time goes (bench/step-parts.ts, wall time over ${r.parts.steps} steps): ${describeParts(r.parts)}`);
     row.details.push(
       `${r.threads} thread(s): step ${num(r.stepMflop, 1)} MFLOP of products (batch ${r.batch}); best ${num(r.bestGflops, 2)} GFLOP/s; ` +
         `each product at its own speed: ${num(r.productsSamplesPerSecond)} samples/s; ` +

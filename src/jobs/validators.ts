@@ -15,6 +15,8 @@ export interface ValidatorInfo {
   needs: ValidatorNeeds;
   /** one line for the OpenAPI description and the docs */
   summary: string;
+  /** for a bound on an error: the value from which it bounds nothing (an error is at most 1), said beside a sweep's best trial */
+  vacuousFrom?: number;
 }
 
 export const VALIDATORS = {
@@ -32,6 +34,7 @@ export const VALIDATORS = {
     needs: 'target+validation',
     summary:
       "source validation error plus half the proxy A-distance between source and target features (dev's domain classifier): the measurable part of Ben-David et al.'s bound on the target error",
+    vacuousFrom: 1,
   },
 } as const satisfies Record<string, ValidatorInfo>;
 export type ValidatorName = keyof typeof VALIDATORS;

@@ -218,7 +218,10 @@ export const Sweep = Type.Object(
           jobId: Type.String(),
           parameters: Type.Record(Type.String(), Type.Unknown()),
           objective: ObjectiveValue,
-          reason: Type.String({ description: 'why this trial: the metric, its value and epoch, the goal, and how many trials it was ranked against' }),
+          reason: Type.String({
+            description:
+              'why this trial: the metric, its value and epoch, the goal, and how many trials it was ranked against; with errorBound at 1 or more on the best trial, also that the bound says nothing there (no trial is shown to adapt)',
+          }),
         }),
         Type.Null(),
       ],

@@ -8,6 +8,7 @@
  * value there is in the top 1/eta of the other trials' values at that rung. Pure: the store hands
  * in what the jobs reported.
  */
+import { VALIDATORS } from '../jobs/validators.js';
 import type { SweepGoal } from '../schemas/sweep.js';
 
 export interface ObjectiveValue {
@@ -44,8 +45,18 @@ export function bestTrial<T extends Ranked>(trials: readonly T[], goal: SweepGoa
   const against = runnerUp ? `; the next best, trial ${runnerUp.index}, has ${runnerUp.objective.value}` : '';
   return {
     trial: top,
-    reason: `trial ${top.index} has the ${goal === 'maximize' ? 'highest' : 'lowest'} ${o.metric} (${o.value}${at}) of the ${scored.length} trials that reported it${against}`,
+    reason: `trial ${top.index} has the ${goal === 'maximize' ? 'highest' : 'lowest'} ${o.metric} (${o.value}${at}) of the ${scored.length} trials that reported it${against}${vacuity(o, goal)}`,
   };
+}
+
+/**
+ * A bound that bounds nothing on its best trial bounds nothing on any: the pick is then no evidence
+ * that a trial adapts (on a shift no trial aligns, errorBound still picks one: docs/methods.md).
+ */
+function vacuity(o: ObjectiveValue, goal: SweepGoal): string {
+  const info = (VALIDATORS as Record<string, { vacuousFrom?: number }>)[o.metric];
+  if (info?.vacuousFrom === undefined || goal !== 'minimize' || o.value < info.vacuousFrom) return '';
+  return `; but ${o.metric} is ${info.vacuousFrom} or more on every trial, so it bounds nothing here: the domain classifier tells source and target features apart on each, and no trial is shown to adapt`;
 }
 
 export interface MedianRule {

@@ -14,12 +14,11 @@ import { predictionLine, predictionsFileName, predictionsHeader, rankClasses } f
 import { TrainingError, type TrainingMessage, type TrainingResult, type TrainingTask } from '../../src/jobs/task.js';
 import { Batcher, loadDataset } from './data.js';
 import { checkTakes, loadModel, replaceDirAtomically } from './models.js';
+import { ProgressThrottle } from './progress-throttle.js';
 
 type Report = (message: TrainingMessage) => Promise<void> | void;
 
 const PARAM = '/data/input';
-/** Progress events become job events; a few per second is plenty. */
-const PROGRESS_INTERVAL_MS = 250;
 
 export async function runPredictions(task: TrainingTask, backend: string, report: Report, signal: AbortSignal | undefined): Promise<TrainingResult> {
   const { baseModelDir, baseModelId, predictions: out } = task;
@@ -58,7 +57,7 @@ export async function runPredictions(task: TrainingTask, backend: string, report
           await handle.write(chunk);
         };
         await write(predictionsHeader(out.format, topK));
-        let lastReport = performance.now();
+        const progress = new ProgressThrottle();
         for (let step = 0; step < batcher.steps; step++) {
           if (signal?.aborted) {
             stopped = true;
@@ -75,9 +74,7 @@ export async function runPredictions(task: TrainingTask, backend: string, report
             lines += predictionLine(out.format, step * batcher.batchSize + r, rankClasses(row, out.classes, topK));
           }
           await write(lines);
-          const now = performance.now();
-          if (step === batcher.steps - 1 || now - lastReport >= PROGRESS_INTERVAL_MS) {
-            lastReport = now;
+          if (progress.due(step === batcher.steps - 1)) {
             await report({ type: 'progress', progress: { epoch: 1, epochs: 1, step: step + 1, steps: batcher.steps } });
           }
           // Lets the process handle IPC (a cancel) between batches.

@@ -46,9 +46,8 @@ import { signalSums, TARGET_LOSS, trainStep, type EpochSums, type StepSetup } fr
 import { improves, MONITORS, VALIDATOR_SAMPLE_DEFAULT } from '../../src/jobs/validators.js';
 import { EpochValidators } from './validators.js';
 import { errorBound } from './error-bound.js';
+import { ProgressThrottle } from './progress-throttle.js';
 
-/** Progress events become job events and SSE messages; a few per second is plenty. */
-const PROGRESS_INTERVAL_MS = 250;
 /** The seed of a spec without one, so that every run is reproducible. */
 export const DEFAULT_SEED = 1;
 /** Target batches are shuffled by a seed derived from the job's, so that their order is not the source's. */
@@ -221,11 +220,11 @@ async function loop(run: Run): Promise<TrainingResult> {
   const total = epochs * steps;
   const learningRate = learningRateSchedule(hp, steps);
   let rate: number | undefined;
+  const progress = new ProgressThrottle();
   while (run.step < total && !stoppedEarly(run)) {
     const epoch = Math.floor(run.step / steps) + 1;
     run.batcher.shuffle(epoch);
     const started = performance.now();
-    let lastReport = started;
     let seenNow = 0;
     for (let i = run.step - (epoch - 1) * steps; i < steps; i++) {
       if (run.signal?.aborted) return stop(run);
@@ -248,9 +247,7 @@ async function loop(run: Run): Promise<TrainingResult> {
         if (run.signal?.aborted) return stop(run);
         await checkRuntime(run);
       }
-      const now = performance.now();
-      if (i === steps - 1 || now - lastReport >= PROGRESS_INTERVAL_MS) {
-        lastReport = now;
+      if (progress.due(i === steps - 1)) {
         const loss = meanLoss(run);
         await report({ type: 'progress', progress: { epoch, epochs, step: i + 1, steps }, metrics: { loss } });
       }

@@ -174,6 +174,29 @@ describe('selection', () => {
     assert.equal(bestTrial([{ index: 0, objective: null }], 'maximize'), null);
   });
 
+  test('a best errorBound of 1 or more is said to bound nothing; one below 1 is not', () => {
+    const o = (value: number) => ({ metric: 'errorBound', value, epoch: 4 });
+    const vacuous = bestTrial(
+      [
+        { index: 0, objective: o(1.09) },
+        { index: 1, objective: o(1.065) },
+      ],
+      'minimize',
+    );
+    assert.equal(vacuous?.trial.index, 1);
+    assert.match(vacuous.reason, /; but errorBound is 1 or more on every trial, so it bounds nothing here/);
+    const informative = bestTrial(
+      [
+        { index: 0, objective: o(1.2) },
+        { index: 1, objective: o(0.63) },
+      ],
+      'minimize',
+    );
+    assert.doesNotMatch(informative!.reason, /bounds nothing/);
+    // other metrics have no such limit
+    assert.doesNotMatch(bestTrial([{ index: 0, objective: { metric: 'valLoss', value: 2.5, epoch: 1 } }], 'minimize')!.reason, /bounds nothing/);
+  });
+
   test("median stopping: stops a trial below the others' median, only after grace and with enough others", () => {
     const rule = { goal: 'maximize' as const, minTrials: 2, graceEpochs: 1 };
     const others = [
