@@ -22,7 +22,15 @@ import { buildModel } from '../workers/training/models.js';
 import { ARCHITECTURES, BATCH_SIZE, LEARNING_RATE, MOMENTUM, SEED, type BenchModel } from './recipes.js';
 
 /** The kernels XNNPACK runs on its thread pool: everything else in a step runs on the calling thread. */
-const PARALLEL_KERNELS = new Set(['BatchMatMul', '_FusedMatMul', 'Conv2D', 'FusedConv2D', 'Conv2DBackpropInput', 'DepthwiseConv2dNative', 'FusedDepthwiseConv2D']);
+const PARALLEL_KERNELS = new Set([
+  'BatchMatMul',
+  '_FusedMatMul',
+  'Conv2D',
+  'FusedConv2D',
+  'Conv2DBackpropInput',
+  'DepthwiseConv2dNative',
+  'FusedDepthwiseConv2D',
+]);
 
 export interface StepParts {
   threads: number;

@@ -84,6 +84,16 @@ function report(c: CaseText, runs: SeedRun[], GRID: RunInfo['grid']): { markdown
       `| ${v} (${VALIDATORS[v].goal === 'maximize' ? '↑' : '↓'}) | ${pct(mean(picked))} | ${signed(gap)} | ${signed(overDefaults)} | ${num(mean(rho), 2)} (${rho.map((x) => num(x, 2)).join(', ')}) | ${choices} |`,
     );
   }
+  // a bound whose best value bounds nothing (an error is at most 1), per seed: the service's best.reason says so
+  const vacuous = VALIDATOR_NAMES.flatMap((v) => {
+    const from = (VALIDATORS[v] as { vacuousFrom?: number }).vacuousFrom;
+    const lows = runs.map((r) => pick(r.trials, v)?.metrics[v]);
+    if (from === undefined || lows.some((x) => x === undefined || x < from)) return [];
+    return [
+      ` \`${v}\` is ${from} or more on every trial of every seed (its lowest ${lows.map((x) => num(x!, 3)).join(', ')}): it bounds nothing on this shift, ` +
+        `and a sweep with it as objective says so in \`best.reason\`.`,
+    ];
+  });
   // every trial's target accuracy, mean over seeds: where the oracle and each validator's choices sit
   const grid = GRID.methods.map((m) => {
     const cells = GRID.weights.map((w) => {
@@ -110,7 +120,8 @@ function report(c: CaseText, runs: SeedRun[], GRID: RunInfo['grid']): { markdown
     '',
     `Oracle (best trial by target labels) ${pct(mean(oracle))}%; defaults (the methods at weight ${METHOD_DEFAULTS.weight}) ${pct(mean(defaults))}% on average, the best of them ${pct(mean(bestDefault))}%; ` +
       `no adaptation (the same training on the labelled source alone) ${pct(mean(runs.map((r) => r.noAdaptation)))}%. ` +
-      `Goal (within 2 points of the oracle and above the defaults' mean): ${reached.length > 0 ? `reached by ${reached.join(', ')}` : '**not reached** by any validator'}.`,
+      `Goal (within 2 points of the oracle and above the defaults' mean): ${reached.length > 0 ? `reached by ${reached.join(', ')}` : '**not reached** by any validator'}.` +
+      vacuous.join(''),
     '',
     '| validator | picked: target accuracy % | vs oracle (points) | vs defaults (points) | Spearman ρ with target accuracy (per seed) | picks (per seed) |',
     '| --- | ---: | ---: | ---: | --- | --- |',

@@ -154,7 +154,9 @@ export async function throughputRows(plan: ThroughputPlan, peers: PeerConfig, lo
       row.status = ratio >= target ? 'met' : 'missed';
       if (row.status === 'missed') {
         const peer = median(peerSps);
-        const roof = plan.roofline ? ` ${rooflineNote(plan.roofline, peer, target, median(oursSps))} ${partsNote(plan.roofline, peer, target, plan.oneThread)}` : '';
+        const roof = plan.roofline
+          ? ` ${rooflineNote(plan.roofline, peer, target, median(oursSps))} ${partsNote(plan.roofline, peer, target, plan.oneThread)}`
+          : '';
         row.note = `at ${num(ratio, 2)}x, ${num((1 - ratio / target) * 100, 0)}% short of ${target}x. ${plan.why ?? ''}${roof}`.trim();
       }
     }
@@ -271,7 +273,9 @@ export function rooflineRow(label: string, roofs: Map<number, RooflineResult>): 
     details: [],
   };
   for (const r of roofs.values()) {
-    row.details.push(`${r.threads} thread(s), where the step's time goes (bench/step-parts.ts, wall time over ${r.parts.steps} steps): ${describeParts(r.parts)}`);
+    row.details.push(
+      `${r.threads} thread(s), where the step's time goes (bench/step-parts.ts, wall time over ${r.parts.steps} steps): ${describeParts(r.parts)}`,
+    );
     row.details.push(
       `${r.threads} thread(s): step ${num(r.stepMflop, 1)} MFLOP of products (batch ${r.batch}); best ${num(r.bestGflops, 2)} GFLOP/s; ` +
         `each product at its own speed: ${num(r.productsSamplesPerSecond)} samples/s; ` +

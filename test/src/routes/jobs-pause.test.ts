@@ -45,7 +45,13 @@ test('pause checkpoints a running job, resume continues it, and it ends as its u
 test('a queued job pauses at once and never runs until resumed', async () => {
   const long = trainSpec(data, { hyperparameters: { epochs: 100, batchSize: 64, seed: 1, optimizer: { name: 'adam', learningRate: 0.001 } } });
   const busy = (await h.request('POST', '/v1/jobs', long)).body;
-  const queued = (await h.request('POST', '/v1/jobs', trainSpec(data, { hyperparameters: { epochs: 1, batchSize: 64, seed: 1, optimizer: { name: 'adam', learningRate: 0.003 } } }))).body;
+  const queued = (
+    await h.request(
+      'POST',
+      '/v1/jobs',
+      trainSpec(data, { hyperparameters: { epochs: 1, batchSize: 64, seed: 1, optimizer: { name: 'adam', learningRate: 0.003 } } }),
+    )
+  ).body;
   const p = await h.request('POST', `/v1/jobs/${queued.id}/pause`);
   assert.equal(p.status, 200);
   assert.equal(p.body.status, 'paused');
