@@ -28,14 +28,13 @@ import path from 'node:path';
 import { parseArgs } from 'node:util';
 import * as tf from '@tensorflow/tfjs';
 import { selectBackend } from '../workers/training/backend.js';
-import { Batcher, loadDataset } from '../workers/training/data.js';
+import { loadDataset } from '../workers/training/data.js';
 import { buildModel } from '../workers/training/models.js';
-import { conv2dInputGrad, conv2dKernelGrad, featureLayerOf, trainingForward } from '../workers/training/network.js';
-import { plainMethod } from '../workers/training/methods/method.js';
+import { conv2dInputGrad, conv2dKernelGrad } from '../workers/training/network.js';
 import { createOptimizer, disposeOptimizer } from '../workers/training/optimizers.js';
-import { trainStep, type StepSetup } from '../workers/training/train-step.js';
+import { trainStep } from '../workers/training/train-step.js';
 import { mnistTrain } from './mnist.js';
-import { stepParts, type StepParts } from './step-parts.js';
+import { recipeStep, stepParts, type StepParts } from './step-parts.js';
 import { ARCHITECTURES, BATCH_SIZE, LEARNING_RATE, MOMENTUM, SEED, type BenchModel } from './recipes.js';
 
 export interface ProductSpeed {
@@ -162,12 +161,8 @@ async function stepKernels(model: BenchModel, tfjsUpdate: boolean): Promise<Reco
   const optimizer = tfjsUpdate ? tf.train.momentum(LEARNING_RATE, MOMENTUM) : createOptimizer({ name: 'sgd', learningRate: LEARNING_RATE, momentum: MOMENTUM });
   try {
     const data = await loadDataset(await mnistTrain(path.join(work, 'train'), 4 * BATCH_SIZE), '/data/train');
-    const method = plainMethod('full', net);
-    const forward = trainingForward(net, method.variables, featureLayerOf(net, undefined, '/method/featureLayer'), true);
-    const columns = forward.takesColumns(BATCH_SIZE);
-    const setup: StepSetup = { forward, method, optimizer, sums: { loss: 0, correct: 0, signals: {} }, numClasses: 10, targetLabelled: false, columns };
-    const batcher = new Batcher(data, BATCH_SIZE, { seed: SEED });
-    batcher.shuffle(1);
+    const { setup, batcher } = recipeStep(net, optimizer, data);
+    const { columns } = setup;
     for (let i = 0; i < 3; i++) trainStep(setup, batcher.fill(i, columns), undefined, 0);
     const counts: Record<string, number> = {};
     const profile = await tf.profile(() => trainStep(setup, batcher.fill(3, columns), undefined, 0));

@@ -69,6 +69,17 @@ export const cpuClock = (): number => {
  * its thread count `threads`, and splits their time. Wall time: on a loaded machine every part
  * grows, but their shares still say what bounds the step.
  */
+/** The bench recipe's training step on `net` (the whole network trained, no method terms): its setup, and a batcher over `data` in epoch 1's order. */
+export function recipeStep(net: tf.LayersModel, optimizer: tf.Optimizer, data: Dataset): { setup: StepSetup; batcher: Batcher } {
+  const method = plainMethod('full', net);
+  const forward = trainingForward(net, method.variables, featureLayerOf(net, undefined, '/method/featureLayer'), true);
+  const columns = forward.takesColumns(BATCH_SIZE);
+  const setup: StepSetup = { forward, method, optimizer, sums: { loss: 0, correct: 0, signals: {} }, numClasses: 10, targetLabelled: false, columns };
+  const batcher = new Batcher(data, BATCH_SIZE, { seed: SEED });
+  batcher.shuffle(1);
+  return { setup, batcher };
+}
+
 export function stepParts(model: BenchModel, data: Dataset, opts: StepPartsOptions): StepParts {
   const { threads, steps, clock = () => performance.now() } = opts;
   const net = buildModel(ARCHITECTURES[model], [784], 10, SEED);
@@ -76,12 +87,8 @@ export function stepParts(model: BenchModel, data: Dataset, opts: StepPartsOptio
   const kernelMs = new Map<string, number>();
   const unwrap = wrapKernels(kernelMs, clock);
   try {
-    const method = plainMethod('full', net);
-    const forward = trainingForward(net, method.variables, featureLayerOf(net, undefined, '/method/featureLayer'), true);
-    const columns = forward.takesColumns(BATCH_SIZE);
-    const setup: StepSetup = { forward, method, optimizer, sums: { loss: 0, correct: 0, signals: {} }, numClasses: 10, targetLabelled: false, columns };
-    const batcher = new Batcher(data, BATCH_SIZE, { seed: SEED });
-    batcher.shuffle(1);
+    const { setup, batcher } = recipeStep(net, optimizer, data);
+    const { columns } = setup;
     // full batches only: the short last one would be a step of another size
     const full = data.labels.length % BATCH_SIZE === 0 ? batcher.steps : batcher.steps - 1;
     if (full < 1) throw new Error(`stepParts needs at least ${BATCH_SIZE} examples; the dataset has ${data.labels.length}`);
