@@ -25,43 +25,49 @@ after(async () => {
 });
 
 test('the dashboard shows a job created through the API, and its loss chart grows while the job trains', { skip }, async () => {
-  const job = (
-    await h.request(
-      'POST',
-      '/v1/jobs',
-      trainSpec(data, { hyperparameters: { epochs: 5, batchSize: 32, seed: 3, optimizer: { name: 'adam', learningRate: 0.002 } } }),
-    )
-  ).body;
+  const create = async (epochs: number) =>
+    (
+      await h.request(
+        'POST',
+        '/v1/jobs',
+        trainSpec(data, { hyperparameters: { epochs, batchSize: 32, seed: 3, optimizer: { name: 'adam', learningRate: 0.002 } } }),
+      )
+    ).body;
+  // the chart is watched on a job no machine can finish while it is watched (1000 epochs), cancelled once the chart has grown
+  const watched = await create(1000);
   await page.goto(`${h.url}/`);
-  const row = page.locator(`tr[data-job-id="${job.id}"]`);
+  const row = page.locator(`tr[data-job-id="${watched.id}"]`);
   await row.waitFor();
   assert.match(await row.innerText(), /train/);
 
   await row.locator('a').click();
-  assert.equal(new URL(page.url()).hash, `#/jobs/${job.id}`);
+  assert.equal(new URL(page.url()).hash, `#/jobs/${watched.id}`);
   // sample the page while the job runs: (status shown, points in the loss chart)
   const samples: Array<{ status: string | null; points: number }> = [];
   // 300 s bounds a hang, not how fast the machine trains (90 s ran out at load 15)
   const deadline = Date.now() + 300_000;
-  for (;;) {
+  const running = () => samples.filter((s) => s.status === 'running' && s.points > 0);
+  while (running().length < 2 || running()[0].points >= running().at(-1)!.points) {
     const status = await page
       .locator('.title-row .badge')
       .getAttribute('data-status')
       .catch(() => null);
     const points = Number((await page.locator('[data-chart=loss]').getAttribute('data-points')) ?? 0);
     samples.push({ status, points });
-    if (status === 'succeeded' || status === 'failed') break;
-    assert.ok(Date.now() < deadline, `the page never showed the job ending: ${JSON.stringify(samples.slice(-3))}`);
+    assert.notEqual(status, 'failed', 'the watched job failed');
+    assert.ok(Date.now() < deadline, `the chart never grew while the job ran: ${JSON.stringify(samples.slice(-3))}`);
     await page.waitForTimeout(150);
   }
+  for (let i = 1; i < samples.length; i++) assert.ok(samples[i].points >= samples[i - 1].points, 'points only ever get added');
+  assert.equal((await h.request('POST', `/v1/jobs/${watched.id}/cancel`)).status, 202);
+  await page.locator('.title-row .badge[data-status=cancelled]').waitFor({ timeout: 300_000 });
+
+  // a job that ends by itself: its page once finished
+  const job = await create(5);
   const done = await waitForJob(h, job.id);
   assert.equal(done.status, 'succeeded', JSON.stringify(done.error));
-
-  const running = samples.filter((s) => s.status === 'running' && s.points > 0);
-  assert.ok(running.length >= 2, `the chart had points while the job ran: ${JSON.stringify(samples)}`);
-  const final = samples.at(-1)!.points;
-  assert.ok(running[0].points < final, `the chart grew after the first running sample: ${running[0].points} -> ${final}`);
-  for (let i = 1; i < samples.length; i++) assert.ok(samples[i].points >= samples[i - 1].points, 'points only ever get added');
+  await page.goto(`${h.url}/#/jobs/${job.id}`);
+  await page.locator('.title-row .badge[data-status=succeeded]').waitFor();
 
   // after the end: one accuracy point per epoch, the result, the download link, checkpoints and the full log
   await page.locator('#model-download').waitFor();
