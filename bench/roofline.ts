@@ -172,8 +172,11 @@ function layerProducts(model: tf.LayersModel, batch: number): { products: Produc
       const w = kernel as tf.Tensor4D;
       const shape = `${kh}x${kw}x${cin}x${cout} on [${inShape.join(', ')}]`;
       time('forward', `conv2d ${shape}`, flop, x as tf.Tensor4D, w, (input, filter) => tf.conv2d(input, filter, strides, padding));
-      time('kernel gradient', `conv2dKernelGrad ${shape}`, flop, x as tf.Tensor4D, dy as tf.Tensor4D, (input, g) => conv2dKernelGrad(input, g, w.shape, strides, padding));
-      if (!first) time('input gradient', `conv2dInputGrad ${shape}`, flop, dy as tf.Tensor4D, w, (g, filter) => conv2dInputGrad(g, filter, inShape, strides, padding));
+      time('kernel gradient', `conv2dKernelGrad ${shape}`, flop, x as tf.Tensor4D, dy as tf.Tensor4D, (input, g) =>
+        conv2dKernelGrad(input, g, w.shape, strides, padding),
+      );
+      if (!first)
+        time('input gradient', `conv2dInputGrad ${shape}`, flop, dy as tf.Tensor4D, w, (g, filter) => conv2dInputGrad(g, filter, inShape, strides, padding));
       stepFlop += (first ? 2 : 3) * flop;
     }
     tf.dispose([x, dy]);
