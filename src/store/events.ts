@@ -38,14 +38,20 @@ export class EventStore<T extends string = EventType> {
 
   /** Appends one event; the seq comes from the owner's row, whose lock orders concurrent writers. */
   async append(q: Queryable, ownerId: string, type: T, data: Record<string, unknown>): Promise<JobEvent<T>> {
-    const { owners, events, key } = this.tables;
+    const { owners } = this.tables;
     const [row] = await q.query<{ event_seq: number }>(`UPDATE ${owners} SET event_seq = event_seq + 1, updated_at = now() WHERE id = $1 RETURNING event_seq`, [
       ownerId,
     ]);
     if (!row) throw new Error(`cannot append a ${type} event: ${owners} has no ${ownerId}`);
+    return this.insert(q, ownerId, row.event_seq, type, data);
+  }
+
+  /** Writes the event whose seq the caller took from the owner's row in its own locked UPDATE. */
+  async insert(q: Queryable, ownerId: string, seq: number, type: T, data: Record<string, unknown>): Promise<JobEvent<T>> {
+    const { events, key } = this.tables;
     const [ev] = await q.query<EventRow<T>>(
       `INSERT INTO ${events} (${key}, seq, type, data) VALUES ($1, $2, $3, $4::jsonb) RETURNING seq, type, created_at, data`,
-      [ownerId, row.event_seq, type, JSON.stringify(data)],
+      [ownerId, seq, type, JSON.stringify(data)],
     );
     return toEvent(ev);
   }

@@ -209,27 +209,30 @@ export class JobStore {
   }
 
   backend(id: string, attempt: number, backend: string): Promise<Transition | null> {
-    return this.change(id, attempt, async (q) => {
-      await q.query('UPDATE jobs SET backend = $2 WHERE id = $1', [id, backend]);
-      return [await this.events.append(q, id, 'log', { level: 'info', message: `training on the ${backend} backend`, backend })];
+    return this.report(id, attempt, {
+      set: { column: 'backend', value: backend },
+      type: 'log',
+      data: { level: 'info', message: `training on the ${backend} backend`, backend },
     });
   }
 
   progress(id: string, attempt: number, progress: Progress, loss: number | undefined): Promise<Transition | null> {
-    return this.change(id, attempt, async (q) => {
-      await q.query('UPDATE jobs SET progress = $2::jsonb WHERE id = $1', [id, JSON.stringify(progress)]);
-      return [await this.events.append(q, id, 'progress', { ...progress, ...(loss !== undefined ? { loss } : {}) })];
+    return this.report(id, attempt, {
+      set: { column: 'progress', value: JSON.stringify(progress) },
+      type: 'progress',
+      data: { ...progress, ...(loss !== undefined ? { loss } : {}) },
     });
   }
 
   epochMetrics(id: string, attempt: number, epoch: number, metrics: Record<string, number>): Promise<Transition | null> {
-    return this.change(id, attempt, async (q) => {
-      await q.query('UPDATE jobs SET metrics = $2::jsonb WHERE id = $1', [id, JSON.stringify({ epoch, ...metrics })]);
-      return [await this.events.append(q, id, 'metrics', { epoch, ...metrics })];
+    return this.report(id, attempt, {
+      set: { column: 'metrics', value: JSON.stringify({ epoch, ...metrics }) },
+      type: 'metrics',
+      data: { epoch, ...metrics },
     });
   }
 
-  /** `record` writes rows that belong to the same change (checkpoint row, model row) in its transaction. */
+  /** `record` writes rows that belong to the same change (checkpoint row, feature cache row) in its transaction. */
   event(
     id: string,
     attempt: number,
@@ -237,9 +240,30 @@ export class JobStore {
     data: Record<string, unknown>,
     record?: (q: Queryable) => Promise<void>,
   ): Promise<Transition | null> {
-    return this.change(id, attempt, async (q) => {
-      if (record) await record(q);
-      return [await this.events.append(q, id, type, data)];
+    return this.report(id, attempt, { type, data, record });
+  }
+
+  /**
+   * What a live attempt reports every epoch or so (progress, epoch metrics, checkpoints, logs), under
+   * the same rule as `change` (the job live and still on `attempt`) but in one guarded UPDATE that
+   * also takes the event's seq and returns the row: `change`'s lock, re-read and second UPDATE cost
+   * about half of the service's CPU per epoch in PGlite (~10 of 22 ms, profiled).
+   */
+  private report(
+    id: string,
+    attempt: number,
+    r: { set?: { column: 'backend' | 'progress' | 'metrics'; value: string }; type: JobEvent['type']; data: Record<string, unknown>; record?: (q: Queryable) => Promise<void> },
+  ): Promise<Transition | null> {
+    const set = r.set === undefined ? '' : `${r.set.column} = $3${r.set.column === 'backend' ? '' : '::jsonb'}, `;
+    return this.db.tx(async (q) => {
+      const [row] = await q.query<JobRow & { event_seq: number }>(
+        `UPDATE jobs SET ${set}event_seq = event_seq + 1, updated_at = now() WHERE id = $1 AND ${LIVE} AND attempt = $2 RETURNING *`,
+        r.set === undefined ? [id, attempt] : [id, attempt, r.set.value],
+      );
+      if (!row) return null;
+      if (r.record) await r.record(q);
+      const ev = await this.events.insert(q, id, row.event_seq, r.type, r.data);
+      return { job: toJob(row), events: [ev] };
     });
   }
 
