@@ -13,6 +13,12 @@
  * - Each of those products timed on the wasm backend as the step runs it (dense: the plain product
  *   in each orientation the step may use; conv: tf.conv2d and network.ts's input and kernel
  *   gradients), on fixed operands, the best of several timed batches: GFLOP/s per product.
+ * - Each of those products again with its packed operand new at every call, as in a real step
+ *   (the right operand of a product, a convolution's filter: the batch, dy or weights just
+ *   updated), less the copy that makes it new: tfjs-backend-wasm keeps XNNPACK's packed copy by
+ *   the operand's data id, so each new operand is packed anew, on the calling thread, whatever
+ *   the thread count: the part of the products that more threads do not divide. (The
+ *   convolution gradients build their packed operands inside, so their timing includes it.)
  * - The bound: the best product's GFLOP/s over the step's FLOPs, in samples/s (every FLOP of the
  *   step at XNNPACK's best speed on this machine); and the products alone at their own measured
  *   speeds, also in samples/s (what our step would reach if everything else took no time).
@@ -44,6 +50,8 @@ export interface ProductSpeed {
   name: string;
   mflop: number;
   gflops: number;
+  /** ms a call takes longer with its packed operand new (as in every step): XNNPACK packing it on the calling thread */
+  repackMs: number;
 }
 
 export interface RooflineResult {
@@ -59,6 +67,8 @@ export interface RooflineResult {
   boundSamplesPerSecond: number;
   /** batch / the time the step's products take at their measured speeds */
   productsSamplesPerSecond: number;
+  /** ms per step the step's products spend packing new operands on the calling thread (each layer's in its orientation fastest with new operands) */
+  repackMsPerStep: number;
   /** kernels of one step, by name */
   kernels: Record<string, number>;
   kernelsPerStep: number;
@@ -82,23 +92,39 @@ async function measureParts(model: BenchModel, threads: number): Promise<StepPar
   }
 }
 
-/** Seconds per call of `run`: the best of 5 batches of calls, each batch at least 50 ms. */
-function secondsPerCall(run: () => tf.Tensor): number {
-  for (let i = 0; i < 3; i++) run().dispose();
+/** Seconds per call of `run` (which disposes what it makes): the best of 5 batches of calls, each batch at least 50 ms. */
+function secondsPerCall(run: () => void): number {
+  for (let i = 0; i < 3; i++) run();
   let calls = 1;
   for (;;) {
     const started = performance.now();
-    for (let i = 0; i < calls; i++) run().dispose();
+    for (let i = 0; i < calls; i++) run();
     if (performance.now() - started >= 50) break;
     calls *= 2;
   }
   let best = Infinity;
   for (let batch = 0; batch < 5; batch++) {
     const started = performance.now();
-    for (let i = 0; i < calls; i++) run().dispose();
+    for (let i = 0; i < calls; i++) run();
     best = Math.min(best, (performance.now() - started) / calls);
   }
   return best / 1000;
+}
+
+/**
+ * `product(a, b)` timed as the roofline counts it (`b` packed once, kept by its data id), and how
+ * much longer a call takes when `b` is new, as in a real step: the product on a fresh copy of `b`
+ * (tf.clone copies on wasm, so the copy has a data id of its own), less the copy alone.
+ */
+function timeProduct<T extends tf.Tensor>(a: T, b: T, product: (a: T, b: T) => tf.Tensor): { seconds: number; repackMs: number } {
+  const seconds = secondsPerCall(() => product(a, b).dispose());
+  const fresh = secondsPerCall(() => {
+    const copy = tf.clone(b);
+    product(a, copy).dispose();
+    copy.dispose();
+  });
+  const copying = secondsPerCall(() => tf.clone(b).dispose());
+  return { seconds, repackMs: Math.max(0, (fresh - copying - seconds) * 1000) };
 }
 
 /** The products of every Dense and Conv2D layer's forward and gradients, timed; `first` needs no input gradient. */
@@ -113,8 +139,9 @@ function layerProducts(model: tf.LayersModel, batch: number): { products: Produc
     const outShape = [batch, ...(layer.outputShape as number[]).slice(1)];
     // the variable itself, not a copy: the model disposes it
     const kernel = layer.getWeights()[0];
-    const time = (role: ProductSpeed['role'], name: string, flop: number, run: () => tf.Tensor) => {
-      products.push({ layer: layer.name, role, name, mflop: flop / 1e6, gflops: flop / secondsPerCall(run) / 1e9 });
+    const time = <T extends tf.Tensor>(role: ProductSpeed['role'], name: string, flop: number, a: T, b: T, product: (a: T, b: T) => tf.Tensor) => {
+      const { seconds, repackMs } = timeProduct(a, b, product);
+      products.push({ layer: layer.name, role, name, mflop: flop / 1e6, gflops: flop / seconds / 1e9, repackMs });
     };
     const x = tf.randomNormal(inShape);
     const dy = tf.randomNormal(outShape);
@@ -125,12 +152,13 @@ function layerProducts(model: tf.LayersModel, batch: number): { products: Produc
       const wT = tf.transpose(w);
       const xT = tf.transpose(x);
       const dyT = tf.transpose(dy);
-      time('forward', `x·W [${batch}, ${inputs}]·[${inputs}, ${units}]`, flop, () => tf.matMul(x, w));
-      time('forward', `Wᵀ·xᵀ [${units}, ${inputs}]·[${inputs}, ${batch}]`, flop, () => tf.matMul(wT, xT));
-      time('kernel gradient', `xᵀ·dy [${inputs}, ${batch}]·[${batch}, ${units}]`, flop, () => tf.matMul(xT, dy));
+      const matMul = (p: tf.Tensor2D, q: tf.Tensor2D) => tf.matMul(p, q);
+      time('forward', `x·W [${batch}, ${inputs}]·[${inputs}, ${units}]`, flop, x as tf.Tensor2D, w, matMul);
+      time('forward', `Wᵀ·xᵀ [${units}, ${inputs}]·[${inputs}, ${batch}]`, flop, wT, xT as tf.Tensor2D, matMul);
+      time('kernel gradient', `xᵀ·dy [${inputs}, ${batch}]·[${batch}, ${units}]`, flop, xT as tf.Tensor2D, dy as tf.Tensor2D, matMul);
       if (!first) {
-        time('input gradient', `dy·Wᵀ [${batch}, ${units}]·[${units}, ${inputs}]`, flop, () => tf.matMul(dy, wT));
-        time('input gradient', `W·dyᵀ [${inputs}, ${units}]·[${units}, ${batch}]`, flop, () => tf.matMul(w, dyT));
+        time('input gradient', `dy·Wᵀ [${batch}, ${units}]·[${units}, ${inputs}]`, flop, dy as tf.Tensor2D, wT, matMul);
+        time('input gradient', `W·dyᵀ [${inputs}, ${units}]·[${units}, ${batch}]`, flop, w, dyT as tf.Tensor2D, matMul);
       }
       stepFlop += (first ? 2 : 3) * flop;
       tf.dispose([wT, xT, dyT]);
@@ -143,9 +171,12 @@ function layerProducts(model: tf.LayersModel, batch: number): { products: Produc
       const flop = 2 * batch * pixels * kh * kw * cin * cout;
       const w = kernel as tf.Tensor4D;
       const shape = `${kh}x${kw}x${cin}x${cout} on [${inShape.join(', ')}]`;
-      time('forward', `conv2d ${shape}`, flop, () => tf.conv2d(x as tf.Tensor4D, w, strides, padding));
-      time('kernel gradient', `conv2dKernelGrad ${shape}`, flop, () => conv2dKernelGrad(x as tf.Tensor4D, dy as tf.Tensor4D, w.shape, strides, padding));
-      if (!first) time('input gradient', `conv2dInputGrad ${shape}`, flop, () => conv2dInputGrad(dy as tf.Tensor4D, w, inShape, strides, padding));
+      time('forward', `conv2d ${shape}`, flop, x as tf.Tensor4D, w, (input, filter) => tf.conv2d(input, filter, strides, padding));
+      time('kernel gradient', `conv2dKernelGrad ${shape}`, flop, x as tf.Tensor4D, dy as tf.Tensor4D, (input, g) =>
+        conv2dKernelGrad(input, g, w.shape, strides, padding),
+      );
+      if (!first)
+        time('input gradient', `conv2dInputGrad ${shape}`, flop, dy as tf.Tensor4D, w, (g, filter) => conv2dInputGrad(g, filter, inShape, strides, padding));
       stepFlop += (first ? 2 : 3) * flop;
     }
     tf.dispose([x, dy]);
@@ -195,6 +226,16 @@ for (const p of products) {
   if ((fastest.get(key)?.gflops ?? 0) < p.gflops) fastest.set(key, p);
 }
 const productSeconds = [...fastest.values()].reduce((s, p) => s + p.mflop / 1e3 / p.gflops, 0);
+// The packing a step pays: each layer's products in the orientation fastest with new operands,
+// as dense() picks it (the smaller operand packed), with their packing time.
+const withNewOperands = (p: ProductSpeed) => p.mflop / p.gflops + p.repackMs;
+const stepProducts = new Map<string, ProductSpeed>();
+for (const p of products) {
+  const key = `${p.layer} ${p.role}`;
+  const kept = stepProducts.get(key);
+  if (kept === undefined || withNewOperands(p) < withNewOperands(kept)) stepProducts.set(key, p);
+}
+const repackMsPerStep = [...stepProducts.values()].reduce((s, p) => s + p.repackMs, 0);
 const result: RooflineResult = {
   model,
   threads: Number(values.threads),
@@ -204,6 +245,7 @@ const result: RooflineResult = {
   bestGflops,
   boundSamplesPerSecond: (BATCH_SIZE * bestGflops * 1e9) / stepFlop,
   productsSamplesPerSecond: BATCH_SIZE / productSeconds,
+  repackMsPerStep,
   kernels,
   kernelsPerStep: sum(kernels),
   kernelsPerStepTfjsUpdate: sum(await stepKernels(model, true)),

@@ -160,9 +160,12 @@ function wrapKernels(ms: Map<string, number>, clock: () => number): () => void {
 }
 
 /**
- * Amdahl's bound for `threads` threads from a step measured on one: the single-threaded part stays,
- * the parallel part divides at best by the thread count. In samples/s.
+ * Amdahl's bound from a step measured on one thread, in samples/s: the single-threaded part stays,
+ * and so does `serialProductsMs` of the products (XNNPACK packing their new operands on the
+ * calling thread); the rest of the products divides at best by `speedup` (the thread count, or
+ * what the products measured on this machine's cores).
  */
-export function amdahlSamplesPerSecond(one: StepParts, threads: number): number {
-  return (BATCH_SIZE * 1000) / (one.singleThreadedMs + one.parallelMs / threads);
+export function amdahlSamplesPerSecond(one: StepParts, o: { speedup: number; serialProductsMs: number }): number {
+  const serial = Math.min(o.serialProductsMs, one.parallelMs);
+  return (BATCH_SIZE * 1000) / (one.singleThreadedMs + serial + (one.parallelMs - serial) / o.speedup);
 }

@@ -247,14 +247,19 @@ function partsNote(roof: RooflineResult, peer: number, target: number, oneThread
     `Step parts (bench/step-parts.ts, wall time over ${p.steps} steps): ${describeParts(p)}; ` +
     `with products that took no time at all, the calling thread's part alone would allow ${num(serialBound)} samples/s, ${num(serialBound / peer, 2)}x PyTorch's median.`;
   if (oneThread !== undefined && roof.threads > 1) {
-    const amdahl = amdahlSamplesPerSecond(oneThread.parts, roof.threads);
     const one = oneThread.parts;
+    const repack = oneThread.repackMsPerStep;
+    const ideal = amdahlSamplesPerSecond(one, { speedup: roof.threads, serialProductsMs: repack });
+    // the products' own speed-up on this machine, back to back on fixed operands: what its cores give XNNPACK's pool
+    const measured = roof.productsSamplesPerSecond / oneThread.productsSamplesPerSecond;
+    const bound = amdahlSamplesPerSecond(one, { speedup: Math.min(measured, roof.threads), serialProductsMs: repack });
     note +=
-      ` Amdahl, from the one-thread step (${num((one.singleThreadedMs / one.stepMs) * 100, 0)}% of its ${ms(one.stepMs)} single-threaded, the products ${ms(one.parallelMs)}): ` +
-      `${roof.threads} threads can at best divide the products, ${num(amdahl)} samples/s, ${num(amdahl / peer, 2)}x PyTorch's median` +
-      (amdahl / peer < target ? `: ${target}x is out of reach until work leaves the calling thread.` : `: ${target}x is within that bound.`) +
-      ` In the step, the products ran ${num(one.parallelMs / p.parallelMs, 2)}x as fast on ${roof.threads} threads as on one; timed alone, back to back, ` +
-      `${num(roof.productsSamplesPerSecond / oneThread.productsSamplesPerSecond, 2)}x (the roofline's products at their own speeds); a gap between the two is lost around the products in a real step (for instance the pool's threads waking for each one, or operands no longer in cache), not in their arithmetic.`;
+      ` Amdahl, from the one-thread step (${ms(one.stepMs)}: ${ms(one.singleThreadedMs)} besides the products, the products ${ms(one.parallelMs)}, of which ${ms(repack)} ` +
+      `XNNPACK packing their operands anew on the calling thread, as tfjs-backend-wasm keeps a packed copy by data id and the step's operands are new at every step, measured by the roofline with new and kept operands): ` +
+      `with the rest of the products divided by ${roof.threads}, ${num(ideal)} samples/s, ${num(ideal / peer, 2)}x PyTorch's median; divided by the ${num(measured, 2)}x the products themselves ` +
+      `gained on ${roof.threads} threads here (back to back, kept operands: what this machine's cores give the pool), ${num(bound)} samples/s, ${num(bound / peer, 2)}x` +
+      (bound / peer < target ? `: ${target}x is out of reach on this machine until work leaves the calling thread.` : `: ${target}x is within that bound.`) +
+      ` In the step, the products ran ${num(one.parallelMs / p.parallelMs, 2)}x as fast on ${roof.threads} threads as on one, the packing included.`;
   }
   return note;
 }
@@ -278,8 +283,8 @@ export function rooflineRow(label: string, roofs: Map<number, RooflineResult>): 
     );
     row.details.push(
       `${r.threads} thread(s): step ${num(r.stepMflop, 1)} MFLOP of products (batch ${r.batch}); best ${num(r.bestGflops, 2)} GFLOP/s; ` +
-        `each product at its own speed: ${num(r.productsSamplesPerSecond)} samples/s; ` +
-        r.products.map((p) => `${p.layer} ${p.role} ${p.name}: ${num(p.gflops, 2)} GFLOP/s`).join(', '),
+        `each product at its own speed: ${num(r.productsSamplesPerSecond)} samples/s; packing new operands, on the calling thread: ${ms(r.repackMsPerStep)} a step; ` +
+        r.products.map((p) => `${p.layer} ${p.role} ${p.name}: ${num(p.gflops, 2)} GFLOP/s, ${ms(p.repackMs)} more with it new`).join(', '),
     );
   }
   if (first) {

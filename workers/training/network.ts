@@ -11,7 +11,7 @@ import tf = require('@tensorflow/tfjs');
 import { TrainingError } from '../../src/jobs/task.js';
 import { graphForward } from './functional-forward.js';
 import { flatRows, type FeatureLayer, type Forward } from './forward.js';
-import { columnSums, transpose2d } from './wasm-kernels.js';
+import { addRow, columnSums, transpose2d } from './wasm-kernels.js';
 
 export type { FeatureLayer, Forward, ForwardResult } from './forward.js';
 import { spreadGradient } from './gradients/transposed.js';
@@ -286,8 +286,8 @@ function poolGrad(dy: tf.Tensor4D, inputShape: [number, number, number, number],
  * element, which for a batch of 64 rows takes as long as the product itself. Hence, for a large
  * kernel, the forward (Wᵀ·xᵀ)ᵀ when the layer has more units than the batch has rows, and
  * dx = (W·dyᵀ)ᵀ when it has more inputs than the batch has rows; else x·W and dy·Wᵀ, which take
- * fewer kernels, each with its own overhead. dW = xᵀ·dy. The transposes and the bias gradient's
- * column sums are our own kernels on wasm (wasm-kernels.ts). The gradient reads the kernel itself, not
+ * fewer kernels, each with its own overhead. dW = xᵀ·dy. The transposes, the bias add and the bias
+ * gradient's column sums are our own kernels on wasm (wasm-kernels.ts). The gradient reads the kernel itself, not
  * a saved copy: the step updates it only after the gradients are computed. `inputGrad` false
  * skips dx, for a layer with nothing trained before it. With `columns`, x comes as columns,
  * [inputs, rows], for the transposed forward, and its caller keeps it until the gradient is computed.
@@ -301,11 +301,11 @@ export function dense(x: tf.Tensor2D, kernel: tf.Tensor2D | tf.Variable, bias: t
   const forward = (save: tf.GradSaveFunc): tf.Tensor2D => {
     if (!transposedForward) {
       save([x]);
-      return tf.add(tf.matMul(x, w), b);
+      return addRow(tf.matMul(x, w), b, { transposed: false });
     }
     const xT = columns ? x : transpose2d(x);
     save(columns ? [] : [xT]);
-    return tf.add(transpose2d(tf.matMul(transpose2d(w), xT)), b);
+    return addRow(tf.matMul(transpose2d(w), xT), b, { transposed: true });
   };
   const paramGrads = (dy: tf.Tensor2D, saved: tf.Tensor2D | undefined) => [
     tf.matMul(columns ? x : transposedForward ? saved! : transpose2d(saved!), dy),

@@ -1,8 +1,8 @@
 /**
  * The step's hand-written WASM SIMD kernels (wasm-kernels.wat), instantiated on
  * tfjs-backend-wasm's own memory so that they read and write tensors where they lie: the fused
- * optimizer update (fused-update.ts), and a dense layer's transposes and the column sums of its
- * bias gradient (network.ts). tfjs-backend-wasm has no way to add a kernel to its own module, and
+ * optimizer update (fused-update.ts), and a dense layer's transposes, bias add and the column sums
+ * of its bias gradient (network.ts). tfjs-backend-wasm has no way to add a kernel to its own module, and
  * its kernels for these take several passes (four kernels for a momentum update; Sum over axis 0
  * transposes first) or one value at a time (Transpose: 3-5x slower than 4x4 tiles of SIMD
  * shuffles on a 784x128 kernel), each with tfjs's per-kernel overhead. Every kernel here gives tfjs's float32 results bit for bit
@@ -18,6 +18,7 @@ export interface WasmKernels {
   nesterov: (w0: number, v0: number, g: number, w: number, v: number, n: number, m: number, c: number) => void;
   columnSums: (x: number, out: number, rows: number, cols: number) => void;
   transpose: (x: number, out: number, rows: number, cols: number) => void;
+  addRow: (x: number, b: number, out: number, rows: number, cols: number) => void;
 }
 
 /** What these kernels use of tfjs-backend-wasm's BackendWasm. */
@@ -71,5 +72,24 @@ export function transpose2d(x: tf.Tensor2D): tf.Tensor2D {
   const [rows, cols] = x.shape;
   const out = freshTensor(wasm.backend, [cols, rows]);
   wasm.kernels.transpose(wasm.backend.getMemoryOffset(x.dataId), out.offset, rows, cols);
+  return out.tensor as tf.Tensor2D;
+}
+
+/**
+ * tf.add(x, b) of a float32 matrix and a row `b` of its columns (a dense layer's bias), or with
+ * `transposed` tf.add(tf.transpose(x), b): the same bits, in our kernels on wasm. tfjs's Add
+ * kernel runs on XNNPACK's thread pool in the threaded build, which for a batch's bias costs
+ * more in waking and waiting for the pool than the additions take.
+ */
+export function addRow(x: tf.Tensor2D, b: tf.Tensor1D, opts: { transposed: boolean }): tf.Tensor2D {
+  const wasm = wasmKernels();
+  if (wasm === undefined || x.dtype !== 'float32' || b.dtype !== 'float32') return tf.add(opts.transposed ? tf.transpose(x) : x, b);
+  const [rows, cols] = opts.transposed ? [x.shape[1], x.shape[0]] : x.shape;
+  const { backend, kernels } = wasm;
+  const out = freshTensor(backend, [rows, cols]);
+  const from = backend.getMemoryOffset(x.dataId);
+  // transposed: into out first, then the bias added in place
+  if (opts.transposed) kernels.transpose(from, out.offset, cols, rows);
+  kernels.addRow(opts.transposed ? out.offset : from, backend.getMemoryOffset(b.dataId), out.offset, rows, cols);
   return out.tensor as tf.Tensor2D;
 }

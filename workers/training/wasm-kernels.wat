@@ -146,6 +146,38 @@
         (local.set $c (i32.add (local.get $c) (i32.const 1)))
         (br $column))))
 
+  ;; out[r, c] = x[r, c] + b[c] for x [rows, cols] and b [cols]: tfjs's Add of a matrix and a row
+  ;; (a dense layer's bias), four columns at a time, the columns left over one at a time. out may be x.
+  (func (export "addRow") (param $x i32) (param $b i32) (param $out i32) (param $rows i32) (param $cols i32)
+    (local $c i32) (local $vectors i32) (local $in i32) (local $to i32) (local $end i32)
+    (local.set $vectors (i32.shl (i32.and (local.get $cols) (i32.const -4)) (i32.const 2)))
+    (local.set $end (i32.shl (local.get $cols) (i32.const 2)))
+    (local.set $in (local.get $x))
+    (local.set $to (local.get $out))
+    (block $rowsDone
+      (loop $row
+        (br_if $rowsDone (i32.eqz (local.get $rows)))
+        ;; $c: the byte offset of the column in a row
+        (local.set $c (i32.const 0))
+        (block $vectorsDone
+          (loop $vector
+            (br_if $vectorsDone (i32.ge_u (local.get $c) (local.get $vectors)))
+            (v128.store (i32.add (local.get $to) (local.get $c))
+              (f32x4.add (v128.load (i32.add (local.get $in) (local.get $c))) (v128.load (i32.add (local.get $b) (local.get $c)))))
+            (local.set $c (i32.add (local.get $c) (i32.const 16)))
+            (br $vector)))
+        (block $colsDone
+          (loop $col
+            (br_if $colsDone (i32.ge_u (local.get $c) (local.get $end)))
+            (f32.store (i32.add (local.get $to) (local.get $c))
+              (f32.add (f32.load (i32.add (local.get $in) (local.get $c))) (f32.load (i32.add (local.get $b) (local.get $c)))))
+            (local.set $c (i32.add (local.get $c) (i32.const 4)))
+            (br $col)))
+        (local.set $in (i32.add (local.get $in) (local.get $end)))
+        (local.set $to (i32.add (local.get $to) (local.get $end)))
+        (local.set $rows (i32.sub (local.get $rows) (i32.const 1)))
+        (br $row))))
+
   ;; out [cols, rows] = x [rows, cols] transposed: tiles of 4 rows by 4 columns through SIMD
   ;; shuffles, then the rows and columns left over one value at a time. A copy: tfjs's bits.
   (func (export "transpose") (param $x i32) (param $out i32) (param $rows i32) (param $cols i32)

@@ -2,8 +2,9 @@
  * The fused SGD and momentum updates (workers/training/fused-update.ts) against tfjs's own
  * optimizers: the same bits after several steps, a learning-rate change included, whether tfjs's
  * run is on wasm or on the cpu backend (both round every product and sum to float32, as the
- * fused pass does); the kernels they save; products that see the new values; the column sums and
- * transposes of a dense layer against tfjs's; and the embedded module is its WAT source assembled.
+ * fused pass does); the kernels they save; products that see the new values; the column sums,
+ * transposes and bias adds of a dense layer against tfjs's; and the embedded module is its WAT
+ * source assembled.
  */
 import assert from 'node:assert/strict';
 import { before, test } from 'node:test';
@@ -12,7 +13,7 @@ import { mulberry32 } from '../../../src/artifacts/ingest/random.js';
 import { selectBackend } from '../../../workers/training/backend.js';
 import { FusedMomentumOptimizer, FusedSGDOptimizer } from '../../../workers/training/fused-update.js';
 import { WASM_KERNELS } from '../../../workers/training/wasm-kernels-binary.js';
-import { columnSums, transpose2d } from '../../../workers/training/wasm-kernels.js';
+import { addRow, columnSums, transpose2d } from '../../../workers/training/wasm-kernels.js';
 import { assembleWasmKernels } from '../../helpers/assemble-wasm.js';
 
 before(async () => {
@@ -161,6 +162,32 @@ test("the transposes of a dense layer give tfjs's bits, tiles and the rows and c
     assert.deepEqual(ours.shape, [cols, rows]);
     assert.deepEqual(bits(ours), bits(expected), `[${rows}, ${cols}]`);
     tf.dispose([x, ours, expected]);
+  }
+});
+
+test("a dense layer's bias add gives the bits of tfjs's Add, on a product and on its transpose", () => {
+  for (const [rows, cols] of [
+    [64, 128],
+    [64, 10],
+    [1, 1],
+    [3, 5],
+    [37, 6],
+    [4, 9],
+  ] as const) {
+    const x = tf.tensor2d(values(rows * 1000 + cols, rows * cols), [rows, cols]);
+    const xT = tf.transpose(x);
+    const b = tf.tensor1d(values(cols, cols));
+    const expected = tf.add(x, b);
+    const bits = (t: tf.Tensor) => new Uint32Array(Float32Array.from(t.dataSync()).buffer);
+    for (const [ours, how] of [
+      [addRow(x, b, { transposed: false }), 'x + b'],
+      [addRow(xT, b, { transposed: true }), 'xᵀᵀ + b'],
+    ] as const) {
+      assert.deepEqual(ours.shape, [rows, cols], how);
+      assert.deepEqual(bits(ours), bits(expected), `${how}, x [${rows}, ${cols}]`);
+      ours.dispose();
+    }
+    tf.dispose([x, xT, b, expected]);
   }
 });
 
