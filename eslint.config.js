@@ -44,6 +44,17 @@ export default tseslint.config(
       ],
       // `_`-prefixed names are kept on purpose: parameters a signature requires, properties a rest pattern leaves out
       '@typescript-eslint/no-unused-vars': ['error', { argsIgnorePattern: '^_', varsIgnorePattern: '^_', ignoreRestSiblings: true }],
+      // tfjs is loaded with `import tf = require('@tensorflow/tfjs')` (TypeScript emits createRequire):
+      // an ES import of its CommonJS bundles makes Node scan their ~5 MB of source for export names
+      // (cjs-module-lexer) before running them, ~350 ms of CPU in every process that loads tfjs
+      '@typescript-eslint/no-require-imports': ['error', { allowAsImport: true }],
+      'no-restricted-syntax': [
+        'error',
+        {
+          selector: 'ImportDeclaration[importKind="value"][source.value=/^@tensorflow\\u002F/]',
+          message: "load tfjs with `import tf = require('@tensorflow/tfjs')` (why: eslint.config.js)",
+        },
+      ],
     },
   },
   {

@@ -12,7 +12,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
-import * as tf from '@tensorflow/tfjs';
+import tf = require('@tensorflow/tfjs');
 import type { JobSpec } from '../src/schemas/job.js';
 import { selectBackend } from '../workers/training/backend.js';
 import { Batcher, loadDataset } from '../workers/training/data.js';

@@ -32,7 +32,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
-import * as tf from '@tensorflow/tfjs';
+import tf = require('@tensorflow/tfjs');
 import { selectBackend } from '../workers/training/backend.js';
 import { loadDataset } from '../workers/training/data.js';
 import { buildModel } from '../workers/training/models.js';

@@ -8,7 +8,7 @@ import { writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
-import * as tf from '@tensorflow/tfjs';
+import tf = require('@tensorflow/tfjs');
 import { measured, OTHER_CORES_LIMIT, STEAL_LIMIT, type MachineUse } from './machine.js';
 import { shareOfCores } from '../src/jobs/training-threads.js';
 import { findTorchPython } from './processes.js';

@@ -12,7 +12,7 @@
  * column sums, the fused update) are direct calls, so they count in "the rest", with tfjs's
  * JavaScript.
  */
-import * as tf from '@tensorflow/tfjs';
+import tf = require('@tensorflow/tfjs');
 import { Batcher, type Dataset } from '../workers/training/data.js';
 import { featureLayerOf, trainingForward } from '../workers/training/network.js';
 import { plainMethod } from '../workers/training/methods/method.js';

@@ -4,7 +4,7 @@
  * half), saved as the training child saves models and recorded in the store, so routes and
  * prediction children meet it as they would a trained one.
  */
-import * as tf from '@tensorflow/tfjs';
+import tf = require('@tensorflow/tfjs');
 import { saveModel } from '../../workers/training/models.js';
 import type { AppDeps } from '../../src/deps.js';
 import { newId } from '../../src/store/ids.js';

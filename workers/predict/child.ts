@@ -8,7 +8,7 @@
  */
 import { stat } from 'node:fs/promises';
 import path from 'node:path';
-import * as tf from '@tensorflow/tfjs';
+import tf = require('@tensorflow/tfjs');
 import { applyPreprocessing } from '../../src/jobs/preprocessing.js';
 import type { ChildReady, PredictAnswer, PredictRequest } from '../../src/predict/protocol.js';
 import { selectBackend } from '../training/backend.js';

@@ -6,7 +6,7 @@
  */
 import { createRequire } from 'node:module';
 import path from 'node:path';
-import * as tf from '@tensorflow/tfjs';
+import tf = require('@tensorflow/tfjs');
 import { MAX_TRAINING_THREADS } from '../../src/jobs/training-threads.js';
 import { registerWasmGradientKernels } from './gradients/wasm-kernels.js';
 import { initThreadedWasm } from './wasm-threads.js';
@@ -93,10 +93,11 @@ export function trainingThreads(): number {
  * threaded SIMD build, which XNNPACK runs on a pool of that many threads.
  */
 async function initWasm(threads: number, init: () => Promise<void>): Promise<void> {
-  const wasm = await import('@tensorflow/tfjs-backend-wasm');
+  const require = createRequire(import.meta.url);
+  // required, not imported: an ES import of this CommonJS bundle scans its source first (see tfjs.cts)
+  const wasm = require('@tensorflow/tfjs-backend-wasm') as typeof import('@tensorflow/tfjs-backend-wasm');
   // Resolved from this module, not the cwd, so the .wasm binaries are found wherever the
   // worker is started from; the trailing separator makes it a prefix for all three binaries.
-  const require = createRequire(import.meta.url);
   const distDir = path.dirname(require.resolve('@tensorflow/tfjs-backend-wasm'));
   wasm.setWasmPaths(distDir + path.sep);
   tf.env().set('WASM_HAS_MULTITHREAD_SUPPORT', threads > 1);

@@ -8,7 +8,7 @@
  */
 import { readdir, readFile } from 'node:fs/promises';
 import path from 'node:path';
-import * as tf from '@tensorflow/tfjs';
+import tf = require('@tensorflow/tfjs');
 import { MODEL_FILE, saveModel, WEIGHTS_FILE } from './models.js';
 import type { NamedTensor } from './optimizers.js';
 import type { Position } from '../../src/jobs/task.js';

@@ -3,7 +3,7 @@
  * cache, predictions): the rule is src/jobs/dataset-memory.ts's, shared with the admission
  * estimate; this counts its model side on the tfjs model, as the estimate counts it on its layers.
  */
-import type * as tf from '@tensorflow/tfjs';
+import type tf = require('@tensorflow/tfjs');
 import { evalBatchRows, type StoredFeatures } from '../../src/jobs/dataset-memory.js';
 
 /** The values per example of the model's largest layer output. */

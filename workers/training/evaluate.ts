@@ -1,4 +1,4 @@
-import * as tf from '@tensorflow/tfjs';
+import tf = require('@tensorflow/tfjs');
 import { Batcher, loadDataset, type Dataset } from './data.js';
 import { inferenceBatchRows } from './eval-batch-rows.js';
 import type { DatasetFiles, TestReport } from '../../src/jobs/task.js';

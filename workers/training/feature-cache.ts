@@ -10,7 +10,7 @@
 import { createHash } from 'node:crypto';
 import { mkdir, open, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
-import * as tf from '@tensorflow/tfjs';
+import tf = require('@tensorflow/tfjs');
 import { FEATURE_CACHE_FILE, featureCacheDir } from '../../src/artifacts/feature-cache.js';
 import { FEATURE_CACHE_MAX_BYTES, featureCacheRefusal, type FeatureCacheReport } from '../../src/jobs/feature-cache.js';
 import type { JobSpec } from '../../src/schemas/job.js';

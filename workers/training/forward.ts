@@ -2,7 +2,7 @@
  * What a training-mode forward pass is, whichever way it runs (network.ts's layer steps, or
  * functional-forward.ts over a functional model's graph).
  */
-import * as tf from '@tensorflow/tfjs';
+import tf = require('@tensorflow/tfjs');
 
 export interface ForwardResult {
   logits: tf.Tensor2D;

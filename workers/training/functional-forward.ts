@@ -12,7 +12,7 @@
  * head's activations only. The frozen region's ops are still recorded by the tape, but no trained
  * variable leads to them, so the backward never reads the tensors the tidy released.
  */
-import * as tf from '@tensorflow/tfjs';
+import tf = require('@tensorflow/tfjs');
 import { flatRows, type FeatureLayer, type Forward, type ForwardResult } from './forward.js';
 
 export interface GraphForwardOptions {

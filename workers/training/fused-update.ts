@@ -14,7 +14,7 @@
  * Every variable keeps tfjs's kernels when the backend is not wasm, and on the first step, which
  * creates the momentum slots as tfjs does.
  */
-import * as tf from '@tensorflow/tfjs';
+import tf = require('@tensorflow/tfjs');
 import { freshTensor, wasmKernels, type WasmBackend, type WasmKernels } from './wasm-kernels.js';
 
 /** Whether the fused pass takes these tensors: float32 tensors of the wasm backend. */

@@ -1,4 +1,4 @@
-import * as tf from '@tensorflow/tfjs';
+import tf = require('@tensorflow/tfjs');
 
 /** A labelled batch's task loss, and its figures for the epoch's metrics. */
 export interface TaskLoss {

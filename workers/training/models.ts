@@ -4,7 +4,7 @@
  */
 import { mkdir, open, readFile, rename, rm } from 'node:fs/promises';
 import path from 'node:path';
-import * as tf from '@tensorflow/tfjs';
+import tf = require('@tensorflow/tfjs');
 import type { Architecture } from '../../src/schemas/job.js';
 import { cnnInputShape } from '../../src/jobs/input-shape.js';
 import type { Preprocessing } from '../../src/jobs/preprocessing.js';

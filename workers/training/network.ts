@@ -7,7 +7,7 @@
  * there at all, and its Conv2DBackpropInput, MaxPoolGrad and AvgPoolGrad kernels are plain loops
  * that XNNPACK's convolutions and elementwise ops beat several times over.
  */
-import * as tf from '@tensorflow/tfjs';
+import tf = require('@tensorflow/tfjs');
 import { TrainingError } from '../../src/jobs/task.js';
 import { graphForward } from './functional-forward.js';
 import { flatRows, type FeatureLayer, type Forward } from './forward.js';

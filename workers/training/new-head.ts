@@ -5,7 +5,7 @@
  * a Sequential base stays Sequential (the training loop's fast path) and a functional one keeps
  * only the layers the feature layer depends on; the kept layers then get the base's weights.
  */
-import * as tf from '@tensorflow/tfjs';
+import tf = require('@tensorflow/tfjs');
 import type { HeadSpec } from '../../src/schemas/methods.js';
 import { featureLayerOf } from './network.js';
 

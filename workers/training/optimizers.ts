@@ -1,4 +1,4 @@
-import * as tf from '@tensorflow/tfjs';
+import tf = require('@tensorflow/tfjs');
 import type { Hyperparameters, Optimizer as OptimizerSpec } from '../../src/schemas/job.js';
 import { TrainingError } from '../../src/jobs/task.js';
 import { FusedMomentumOptimizer, FusedSGDOptimizer } from './fused-update.js';

@@ -8,7 +8,7 @@
  */
 import { open } from 'node:fs/promises';
 import path from 'node:path';
-import * as tf from '@tensorflow/tfjs';
+import tf = require('@tensorflow/tfjs');
 import { inferenceBatchRows } from './eval-batch-rows.js';
 import { predictionLine, predictionsFileName, predictionsHeader, rankClasses } from '../../src/jobs/predictions-file.js';
 import { TrainingError, type TrainingMessage, type TrainingResult, type TrainingTask } from '../../src/jobs/task.js';

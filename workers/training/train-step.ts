@@ -2,7 +2,7 @@
  * One training step of the shared loop: forward, the task's softmax cross-entropy on logits, the
  * method's terms, gradients, optimizer update.
  */
-import * as tf from '@tensorflow/tfjs';
+import tf = require('@tensorflow/tfjs');
 import type { Batch } from './data.js';
 import { softmaxCrossEntropy } from './loss.js';
 import type { Method } from './methods/method.js';

@@ -5,7 +5,7 @@
  * from the newest checkpoint. Methods plug in through methods/method.ts.
  */
 import path from 'node:path';
-import * as tf from '@tensorflow/tfjs';
+import tf = require('@tensorflow/tfjs');
 import type { Hyperparameters } from '../../src/schemas/job.js';
 import { selectBackend } from './backend.js';
 import { checkpointName, latestCheckpoint, readModelWeights, readTensors, writeCheckpoint, type EarlyStoppingState } from './checkpoints.js';

@@ -5,7 +5,7 @@
  * the scores are reported as the quantities themselves (entropy and dev lower is better), not
  * negated as pytorch-adapt's "higher is better" scores are.
  */
-import * as tf from '@tensorflow/tfjs';
+import tf = require('@tensorflow/tfjs');
 import { mulberry32, shuffle } from '../../src/artifacts/ingest/random.js';
 import type { ValidatorName } from '../../src/jobs/validators.js';
 import { Batcher, subset, type Dataset } from './data.js';

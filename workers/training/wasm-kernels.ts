@@ -8,7 +8,7 @@
  * shuffles on a 784x128 kernel), each with tfjs's per-kernel overhead. Every kernel here gives tfjs's float32 results bit for bit
  * (test/workers/training/fused-update.test.ts).
  */
-import * as tf from '@tensorflow/tfjs';
+import tf = require('@tensorflow/tfjs');
 import { WASM_KERNELS } from './wasm-kernels-binary.js';
 
 /** The functions of wasm-kernels.wat: tensors by their values' byte offset in the heap. */

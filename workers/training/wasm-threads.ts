@@ -27,8 +27,9 @@ import { resolveObjectURL } from 'node:buffer';
 import { createRequire } from 'node:module';
 import os from 'node:os';
 import workerThreads from 'node:worker_threads';
-import * as tf from '@tensorflow/tfjs';
-import { getThreadsCount } from '@tensorflow/tfjs-backend-wasm';
+import tf = require('@tensorflow/tfjs');
+// required, not imported: an ES import of this CommonJS bundle scans its source first (see tfjs.cts)
+import wasmBackend = require('@tensorflow/tfjs-backend-wasm');
 
 const require = createRequire(import.meta.url);
 const WASM_OUT = '@tensorflow/tfjs-backend-wasm/wasm-out/';
@@ -93,7 +94,7 @@ export async function initThreadedWasm(threads: number, init: () => Promise<void
     workerThreads.Worker = NodeWorker;
     os.cpus = cpus;
   }
-  const made = getThreadsCount();
+  const made = wasmBackend.getThreadsCount();
   if (made !== threads) throw new Error(`tfjs-backend-wasm made a pool of ${made} threads; asked for ${threads}: ${PATCH} does not fit this tfjs version`);
   const pthreads = (tf.backend() as unknown as { wasm: { PThread?: Pthreads } }).wasm.PThread;
   if (!Array.isArray(pthreads?.unusedWorkers))

@@ -9,7 +9,9 @@
  */
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import * as tf from '@tensorflow/tfjs';
+// required, not imported: an ES import of tfjs's CommonJS bundle makes Node scan its source for
+// export names first, ~350 ms of CPU (eslint.config.js)
+import tf = require('@tensorflow/tfjs');
 import { dequantize } from './dequantize.js';
 import type { ModelJson, WeightSpec } from './manifest.js';
 

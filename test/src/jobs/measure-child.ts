@@ -4,7 +4,7 @@
  * tfjs held in tensors during the run (tf.memory().numBytes, sampled at every change, not
  * between steps) above what it held before, and the growth of the wasm heap.
  */
-import * as tf from '@tensorflow/tfjs';
+import tf = require('@tensorflow/tfjs');
 import { selectBackend } from '../../../workers/training/backend.js';
 import { runTraining } from '../../../workers/training/training-loop.js';
 import type { TrainingTask } from '../../../src/jobs/task.js';

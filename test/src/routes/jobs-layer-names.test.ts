@@ -10,7 +10,7 @@ import { existsSync } from 'node:fs';
 import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
-import * as tf from '@tensorflow/tfjs';
+import tf = require('@tensorflow/tfjs');
 import { startApi, type Api } from '../../helpers/api.js';
 import { registerMnist, waitFor } from '../../helpers/harness.js';
 import { featureCacheDir } from '../../../src/artifacts/feature-cache.js';

@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { before, test } from 'node:test';
-import * as tf from '@tensorflow/tfjs';
+import tf = require('@tensorflow/tfjs');
 import type { JobSpec } from '../../../src/schemas/job.js';
 import type { AdaptationMethod } from '../../../src/schemas/methods.js';
 import { selectBackend } from '../../../workers/training/backend.js';

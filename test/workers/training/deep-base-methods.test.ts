@@ -7,7 +7,7 @@
  */
 import assert from 'node:assert/strict';
 import { before, test } from 'node:test';
-import * as tf from '@tensorflow/tfjs';
+import tf = require('@tensorflow/tfjs');
 import { trainsOnTarget } from '../../../src/jobs/methods/registry.js';
 import type { JobSpec } from '../../../src/schemas/job.js';
 import { selectBackend } from '../../../workers/training/backend.js';

@@ -7,7 +7,7 @@
  */
 import assert from 'node:assert/strict';
 import { before, test } from 'node:test';
-import * as tf from '@tensorflow/tfjs';
+import tf = require('@tensorflow/tfjs');
 import type { Architecture, JobSpec } from '../../../src/schemas/job.js';
 import { selectBackend } from '../../../workers/training/backend.js';
 import { Batcher, loadDataset, type Dataset } from '../../../workers/training/data.js';

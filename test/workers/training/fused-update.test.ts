@@ -8,7 +8,7 @@
  */
 import assert from 'node:assert/strict';
 import { before, test } from 'node:test';
-import * as tf from '@tensorflow/tfjs';
+import tf = require('@tensorflow/tfjs');
 import { mulberry32 } from '../../../src/artifacts/ingest/random.js';
 import { selectBackend } from '../../../workers/training/backend.js';
 import { FusedMomentumOptimizer, FusedSGDOptimizer } from '../../../workers/training/fused-update.js';

@@ -7,7 +7,7 @@
  */
 import assert from 'node:assert/strict';
 import { before, test } from 'node:test';
-import * as tf from '@tensorflow/tfjs';
+import tf = require('@tensorflow/tfjs');
 import { selectBackend } from '../../../workers/training/backend.js';
 import { TRAINABLE_LAYERS } from '../../../src/artifacts/model-upload/layer-support.js';
 

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { before, test } from 'node:test';
-import * as tf from '@tensorflow/tfjs';
+import tf = require('@tensorflow/tfjs');
 import { selectBackend } from '../../../workers/training/backend.js';
 import { countCorrect, oneHot } from '../../../workers/training/evaluate.js';
 import { softmaxCrossEntropy } from '../../../workers/training/loss.js';

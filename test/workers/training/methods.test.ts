@@ -1,7 +1,7 @@
 /** The maths of each method, pinned against hand computations. */
 import assert from 'node:assert/strict';
 import { before, test } from 'node:test';
-import * as tf from '@tensorflow/tfjs';
+import tf = require('@tensorflow/tfjs');
 import type { JobSpec } from '../../../src/schemas/job.js';
 import { selectBackend } from '../../../workers/training/backend.js';
 import type { Dataset } from '../../../workers/training/data.js';

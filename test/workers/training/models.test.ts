@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { mkdir, readdir, readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { before, test } from 'node:test';
-import * as tf from '@tensorflow/tfjs';
+import tf = require('@tensorflow/tfjs');
 import { selectBackend } from '../../../workers/training/backend.js';
 import { oneHot } from '../../../workers/training/evaluate.js';
 import { buildCnn, buildMlp, checkCompatible, loadModel, saveModel } from '../../../workers/training/models.js';

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { before, test } from 'node:test';
-import * as tf from '@tensorflow/tfjs';
+import tf = require('@tensorflow/tfjs');
 import type { JobSpec } from '../../../src/schemas/job.js';
 import { selectBackend } from '../../../workers/training/backend.js';
 import { TrainingError, type DatasetFiles, type TrainingMessage, type TrainingResult, type TrainingTask } from '../../../src/jobs/task.js';

@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { access, readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { before, test } from 'node:test';
-import * as tf from '@tensorflow/tfjs';
+import tf = require('@tensorflow/tfjs');
 import type { Hyperparameters, JobSpec } from '../../../src/schemas/job.js';
 import { selectBackend } from '../../../workers/training/backend.js';
 import { evaluate } from '../../../workers/training/evaluate.js';

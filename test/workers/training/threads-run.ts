@@ -8,8 +8,9 @@
  */
 import path from 'node:path';
 import type { Worker } from 'node:worker_threads';
-import * as tf from '@tensorflow/tfjs';
-import { getThreadsCount } from '@tensorflow/tfjs-backend-wasm';
+import tf = require('@tensorflow/tfjs');
+// required, not imported: an ES import of this CommonJS bundle scans its source first (see tfjs.cts)
+import wasmBackend = require('@tensorflow/tfjs-backend-wasm');
 import { ARCHITECTURES, BATCH_SIZE, LEARNING_RATE, MOMENTUM, SEED, type BenchModel } from '../../../bench/recipes.js';
 import { selectBackend } from '../../../workers/training/backend.js';
 import { Batcher, readIdx, type Dataset } from '../../../workers/training/data.js';
@@ -77,5 +78,5 @@ const weights = Buffer.from(final.buffer).toString('base64');
 const changed = final.filter((v, i) => v !== initial[i]).length;
 const glue = (tf.backend() as unknown as { wasm: { PThread?: { runningWorkers: Worker[] } } }).wasm;
 const workerThreads = (glue.PThread?.runningWorkers ?? []).map((w) => w.threadId);
-const result: ThreadsRun = { threads: getThreadsCount(), workerThreads, losses, weights, changed, total: final.length };
+const result: ThreadsRun = { threads: wasmBackend.getThreadsCount(), workerThreads, losses, weights, changed, total: final.length };
 process.stdout.write(JSON.stringify(result) + '\n');

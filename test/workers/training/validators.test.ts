@@ -4,7 +4,7 @@
  */
 import assert from 'node:assert/strict';
 import { before, test } from 'node:test';
-import * as tf from '@tensorflow/tfjs';
+import tf = require('@tensorflow/tfjs');
 import { improves, MONITORS, VALIDATORS } from '../../../src/jobs/validators.js';
 import { selectBackend } from '../../../workers/training/backend.js';
 import { devRisk, domainWeights, informationMaximisation, meanEntropy, sample, softNeighbourhoodDensity } from '../../../workers/training/validators.js';

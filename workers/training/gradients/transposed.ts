@@ -4,7 +4,7 @@
  * in front, then convolved with the kernel flipped in space. Shared by conv2d's and depthwise
  * conv2d's input gradients, which differ only in that last convolution.
  */
-import * as tf from '@tensorflow/tfjs';
+import tf = require('@tensorflow/tfjs');
 
 export interface SpreadGradient {
   /** dy spread by the strides, cut where the forward left input rows or columns unread */

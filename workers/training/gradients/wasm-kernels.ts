@@ -8,7 +8,7 @@
  * Hand-written because no package provides them; each is tested against the cpu backend
  * (test/workers/training/layer-gradients.test.ts).
  */
-import * as tf from '@tensorflow/tfjs';
+import tf = require('@tensorflow/tfjs');
 import { conv2dKernelGrad } from '../network.js';
 import { spreadGradient, spreadRows } from './transposed.js';
 

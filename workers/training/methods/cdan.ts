@@ -1,4 +1,4 @@
-import * as tf from '@tensorflow/tfjs';
+import tf = require('@tensorflow/tfjs');
 import { METHOD_DEFAULTS } from '../../../src/schemas/params.js';
 import { ganinLambda, gradientReversal } from './dann.js';
 import { domainClassifier } from './domain-classifier.js';

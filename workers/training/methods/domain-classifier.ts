@@ -1,4 +1,4 @@
-import * as tf from '@tensorflow/tfjs';
+import tf = require('@tensorflow/tfjs');
 import { dense } from '../network.js';
 
 /** Keeps variable names unique in the process: tfjs registers variables by name. */

@@ -1,4 +1,4 @@
-import type * as tf from '@tensorflow/tfjs';
+import type tf = require('@tensorflow/tfjs');
 import { TrainingError } from '../../../src/jobs/task.js';
 import { plainMethod, type MethodFactory } from './method.js';
 

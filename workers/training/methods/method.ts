@@ -6,7 +6,7 @@
  * pure part (whether it trains on target batches, its own spec rules) in src/jobs/methods/, and
  * its module here with an entry in METHODS (registry.ts).
  */
-import * as tf from '@tensorflow/tfjs';
+import tf = require('@tensorflow/tfjs');
 import type { DatasetFiles, TrainingTask } from '../../../src/jobs/task.js';
 import type { JobSpec } from '../../../src/schemas/job.js';
 import type { Dataset } from '../data.js';
