@@ -1,5 +1,3 @@
-import { Ajv, type Options as AjvOptions } from 'ajv';
-import addFormats from 'ajv-formats';
 import Fastify, { type FastifyBaseLogger, type FastifyServerOptions } from 'fastify';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import './deps.js';
@@ -10,57 +8,17 @@ import { rateLimitPlugin } from './plugins/rate-limit.js';
 import { openapiPlugin } from './plugins/openapi.js';
 import { problemPlugin, sendProblem } from './plugins/problem.js';
 import { queueBoardPlugin } from './plugins/queue-board.js';
+import { CompiledCode } from './plugins/compiled-code.js';
 import { serializerCompiler } from './plugins/serializer.js';
+import { validatorCompiler } from './plugins/validator.js';
 import { ConversionLeases } from './artifacts/ingest/conversion-leases.js';
 import { PredictPool } from './predict/pool.js';
-import { JobSpec } from './schemas/job.js';
 import datasetRoutes from './routes/datasets/index.js';
 import healthRoutes from './routes/health.js';
 import jobRoutes from './routes/jobs/index.js';
 import metricsRoutes from './routes/metrics.js';
 import modelRoutes from './routes/models/index.js';
 import sweepRoutes from './routes/sweeps/index.js';
-
-function ajv(opts: AjvOptions) {
-  // code.optimize off: the job and sweep spec unions compile in half the CPU (~75 instead of ~140 ms
-  // each at every start), for about 1 µs more per validated body (measured, Node 22)
-  // inlineRefs off: a $ref to a shared schema (below) calls its one compiled function instead of copying it in
-  const a = new Ajv({ allErrors: true, useDefaults: true, strict: false, removeAdditional: false, code: { optimize: false }, inlineRefs: false, ...opts });
-  addFormats.default(a);
-  return a;
-}
-
-// Bodies are checked strictly: a wrong type is an error, never coerced, and an unknown
-// property is an error, never silently dropped. Query strings and headers are text, so
-// there numbers are coerced from strings. One pair per process: Ajv keeps what it compiled by
-// schema, so every app built here (tests build many) compiles each route schema once.
-const strict = ajv({ coerceTypes: false });
-const lenient = ajv({ coerceTypes: true });
-
-/**
- * A sweep's `template` is a whole JobSpec: its validator refers to the one compiled for
- * POST /v1/jobs instead of holding a second copy of the union (~70 ms of CPU less at every
- * start). Errors keep their pointers: Ajv reports a referenced schema's errors at the data's path.
- */
-const SHARED_IDS = new Set([JobSpec.$id]);
-for (const a of [strict, lenient]) a.addSchema(JobSpec);
-const sharing = new WeakMap<object, unknown>();
-
-/** `schema` with every embedded (not top-level) shared schema replaced by a $ref to it; the same copy for the same schema, so Ajv's cache by schema still hits. */
-function referencingShared(schema: unknown): unknown {
-  if (schema === null || typeof schema !== 'object' || SHARED_IDS.has((schema as { $id?: string }).$id)) return schema;
-  let copy = sharing.get(schema);
-  if (copy === undefined) sharing.set(schema, (copy = replaceShared(schema)));
-  return copy;
-}
-
-function replaceShared(schema: unknown): unknown {
-  if (Array.isArray(schema)) return schema.map(replaceShared);
-  if (schema === null || typeof schema !== 'object') return schema;
-  const id = (schema as { $id?: unknown }).$id;
-  if (typeof id === 'string' && SHARED_IDS.has(id)) return { $ref: id };
-  return Object.fromEntries(Object.entries(schema).map(([k, v]) => [k, replaceShared(v)]));
-}
 
 export async function buildApp(deps: AppDeps, opts: { logger?: FastifyBaseLogger | boolean } = {}) {
   const app = Fastify({
@@ -78,8 +36,9 @@ export async function buildApp(deps: AppDeps, opts: { logger?: FastifyBaseLogger
     },
   } as FastifyServerOptions).withTypeProvider<TypeBoxTypeProvider>();
 
-  app.setValidatorCompiler(({ schema, httpPart }) => (httpPart === 'body' ? strict : lenient).compile(referencingShared(schema) as object));
-  app.setSerializerCompiler(serializerCompiler);
+  const code = new CompiledCode(deps.config.compiledCodeDir);
+  app.setValidatorCompiler(validatorCompiler(code));
+  app.setSerializerCompiler(serializerCompiler(code));
 
   // the API speaks JSON (and multipart for uploads): anything else is a 415, not a string body
   app.removeContentTypeParser('text/plain');

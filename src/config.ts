@@ -22,6 +22,8 @@ export interface Config {
   /** how many times a job is started before it fails for good (transient errors only) */
   jobAttempts: number;
   bodyLimitBytes: number;
+  /** where compiled request validators and reply serializers are kept for the next start (src/plugins/compiled-code.ts); null: none kept */
+  compiledCodeDir: string | null;
   /** first retry delay of a failed attempt; doubles each time */
   jobBackoffMs: number;
   /** how long a worker's hold on a job lasts unrenewed: a dead worker's job is taken over after about this long */
@@ -157,6 +159,12 @@ function adminTenants(raw: string | undefined, keys: ApiKey[]): string[] {
   return [...new Set(names)];
 }
 
+/** COMPILED_CODE_DIR: a path, or `off` to compile at every start */
+function compiledCodeDir(env: NodeJS.ProcessEnv, dataDir: string): string | null {
+  const dir = env.COMPILED_CODE_DIR || join(dataDir, 'compiled-code');
+  return dir === 'off' ? null : resolve(dir);
+}
+
 export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   const dataDir = resolve(env.DATA_DIR || './data');
   const artifacts = env.ARTIFACTS_DIR || join(dataDir, 'artifacts');
@@ -198,6 +206,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     workerConcurrency,
     trainingThreads: integer(env, 'TRAINING_THREADS', shareOfCores(workerConcurrency), 1, MAX_TRAINING_THREADS),
     jobAttempts: integer(env, 'JOB_ATTEMPTS', 3, 1, 100),
+    compiledCodeDir: compiledCodeDir(env, dataDir),
     bodyLimitBytes: integer(env, 'BODY_LIMIT_BYTES', 1024 * 1024, 1024, 1024 ** 3),
     jobBackoffMs: integer(env, 'JOB_BACKOFF_MS', 2000, 0, 3600 * 1000),
     lockDurationMs: integer(env, 'LOCK_DURATION_MS', 30_000, 1000, 3600 * 1000),

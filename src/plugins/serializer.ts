@@ -15,10 +15,12 @@
  * Serializers are shared by schema content. Routes repeat the same answers (every route's
  * problem+json 4xx, the job and sweep bodies under several routes and statuses): 163 compiles
  * of 22 distinct schemas, a third of the app's start-up CPU (measured), for functions that
- * depend on nothing but the schema (this compiler reads nothing else of the route).
+ * depend on nothing but the schema (this compiler reads nothing else of the route). Their code
+ * is fast-json-stringify's standalone output, kept across processes by CompiledCode.
  */
-import build from 'fast-json-stringify';
+import build, { type AnySchema } from 'fast-json-stringify';
 import type { FastifySerializerCompiler } from 'fastify';
+import type { CompiledCode } from './compiled-code.js';
 
 /** `$id`s of schemas whose values are written verbatim (see above) */
 const VERBATIM = new Set(['JobSpec', 'SweepSpec']);
@@ -32,13 +34,17 @@ function withVerbatimSubtrees(schema: unknown): unknown {
   return Object.fromEntries(Object.entries(s).map(([k, v]) => [k, withVerbatimSubtrees(v)]));
 }
 
-/** by the schema's JSON: bounded by the distinct response schemas in the code */
-const compiled = new Map<string, ReturnType<typeof build>>();
+/** by the schema object fastify hands over (routes share their answers' schema objects): no second walk and hash of the same one */
+const bySchema = new WeakMap<object, unknown>();
 
-export const serializerCompiler: FastifySerializerCompiler<unknown> = ({ schema }) => {
-  const served = withVerbatimSubtrees(schema);
-  const key = JSON.stringify(served);
-  let serialize = compiled.get(key);
-  if (!serialize) compiled.set(key, (serialize = build(served as Parameters<typeof build>[0])));
-  return serialize;
-};
+export function serializerCompiler(code: CompiledCode): FastifySerializerCompiler<unknown> {
+  return ({ schema }) => {
+    let serialize = bySchema.get(schema as object);
+    if (serialize === undefined) {
+      const served = withVerbatimSubtrees(schema);
+      serialize = code.get(JSON.stringify({ serializer: served }), () => build(served as AnySchema, { mode: 'standalone', inlineValidators: true }));
+      bySchema.set(schema as object, serialize);
+    }
+    return serialize as ReturnType<FastifySerializerCompiler<unknown>>;
+  };
+}

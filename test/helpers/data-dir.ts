@@ -14,6 +14,12 @@ import { join } from 'node:path';
 import { MIGRATIONS_DIR, PROJECT_ROOT } from '../../src/paths.js';
 import { openStore } from '../../src/store/store.js';
 
+/**
+ * COMPILED_CODE_DIR for every service a test starts: one per checkout, not per data dir, so that the
+ * validators and serializers one test process compiled are loaded by the next (src/plugins/compiled-code.ts).
+ */
+export const COMPILED_CODE_DIR = join(PROJECT_ROOT, 'node_modules', '.cache', 'tfjs-adapt-compiled-code');
+
 /** where openStore keeps PGlite inside a data dir */
 const PGLITE = 'pglite';
 

@@ -1,11 +1,12 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { Type } from '@sinclair/typebox';
+import { CompiledCode } from '../../../src/plugins/compiled-code.js';
 import { serializerCompiler } from '../../../src/plugins/serializer.js';
 import { JobSpec } from '../../../src/schemas/job.js';
 
 const reply = Type.Object({ id: Type.String(), spec: JobSpec, note: Type.Union([Type.String(), Type.Null()]) });
-const serialize = serializerCompiler({ schema: reply, method: 'GET', url: '/', httpStatus: '200' });
+const serialize = serializerCompiler(new CompiledCode(null))({ schema: reply, method: 'GET', url: '/', httpStatus: '200' });
 
 test('a JobSpec is written as stored, every field of it, whatever its method', () => {
   const spec = {

@@ -174,8 +174,10 @@ function imageModel(layers: (init: (seed: number) => Record<string, tf.serializa
 }
 
 test('CNN with batch norm: the fast step on wasm follows the stock loss curve of the cpu backend (wasm has no stock conv kernel gradient)', async () => {
-  // Small, because the cpu backend's Conv2DBackpropFilter takes seconds on MNIST-sized batches.
-  await againstCpu({ architecture: { kind: 'cnn', filters: [4, 8], hidden: [16], batchNorm: true }, steps: 10, batchSize: 8, learningRate: 0.01 }, [
+  // Small, because the cpu backend's Conv2DBackpropFilter takes seconds on MNIST-sized batches: the stock side is nearly all of
+  // this file's time, so each of these three runs only as many steps as its seeded stock curve needs to fall by 10% (the last
+  // step's loss is what assertSameCurve compares; smaller batches do not train here).
+  await againstCpu({ architecture: { kind: 'cnn', filters: [4, 8], hidden: [16], batchNorm: true }, steps: 7, batchSize: 8, learningRate: 0.01 }, [
     'Conv2DBackpropFilter',
   ]);
 });
@@ -187,7 +189,7 @@ test('CNN with "valid" and "same" convolutions of stride 2: the fast step on was
     tf.layers.conv2d({ filters: 6, kernelSize: 3, strides: 2, padding: 'same', activation: 'tanh', ...init(3) }),
     tf.layers.conv2d({ filters: 6, kernelSize: 2, strides: 1, padding: 'valid', activation: 'relu', ...init(5) }),
   ]);
-  await againstCpu({ architecture, steps: 20, batchSize: 16, learningRate: 0.1 }, ['Conv2DBackpropInput', 'Conv2DBackpropFilter']);
+  await againstCpu({ architecture, steps: 16, batchSize: 16, learningRate: 0.1 }, ['Conv2DBackpropInput', 'Conv2DBackpropFilter']);
 });
 
 test('CNN with max and average pooling over windows that leave rows out, after activations that go negative: the fast step on wasm follows the stock loss curve of the cpu backend', async () => {
@@ -199,7 +201,7 @@ test('CNN with max and average pooling over windows that leave rows out, after a
     tf.layers.conv2d({ filters: 6, kernelSize: 1, activation: 'linear', ...init(5) }),
     tf.layers.maxPooling2d({ poolSize: 2 }),
   ]);
-  await againstCpu({ architecture, steps: 20, batchSize: 16, learningRate: 0.1 }, ['MaxPoolGrad', 'AvgPoolGrad']);
+  await againstCpu({ architecture, steps: 17, batchSize: 16, learningRate: 0.1 }, ['MaxPoolGrad', 'AvgPoolGrad']);
 });
 
 test('domain adaptation (DANN on a labelled target, both batches in one pass): the same losses and signals with the batches as columns or as rows', async () => {
