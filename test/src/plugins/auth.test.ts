@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 import { ConfigError, loadConfig } from '../../../src/config.js';
+import { startApi } from '../../helpers/api.js';
 import { startHarness, trainSpec, waitFor, type Harness } from '../../helpers/harness.js';
 
 const A = 'tenant-a-token-0123456789';
@@ -163,7 +164,8 @@ test('without API_KEYS the service only binds loopback; bad keys are refused at 
 });
 
 test('rate limits answer 429 problem+json with Retry-After: per tenant, and per IP for requests without valid credentials', async () => {
-  const limited = await startHarness({ API_KEYS: `alpha:${A}`, RATE_LIMIT_PER_MINUTE: '5', RATE_LIMIT_ANONYMOUS_PER_MINUTE: '3' });
+  // the limits are the API's alone: no worker host needed
+  const limited = await startApi({ API_KEYS: `alpha:${A}`, RATE_LIMIT_PER_MINUTE: '5', RATE_LIMIT_ANONYMOUS_PER_MINUTE: '3' });
   try {
     const anonymous: number[] = [];
     for (let i = 0; i < 5; i++) anonymous.push((await limited.request('GET', '/v1/jobs', undefined, i % 2 ? as('a-wrong-token-0123456789') : {})).status);

@@ -3,6 +3,7 @@ import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
+import pg from 'pg';
 import { MIGRATIONS_DIR } from '../../../src/paths.js';
 import type { JobSpec } from '../../../src/schemas/job.js';
 import { newId } from '../../../src/store/ids.js';
@@ -130,29 +131,39 @@ storeContract(
 
 const why = postgresUnavailable();
 if (why && process.env.CI) throw new Error(`the PostgreSQL store test cannot run: ${why}`);
-let server: PostgresServer;
 if (!why) {
-  storeContract(
-    'PostgreSQL',
-    async () => {
+  // one server (initdb and start are most of this file's cost): the contract on its default database,
+  // the concurrent start on an empty database of its own
+  describe('on one PostgreSQL server', () => {
+    let server: PostgresServer;
+    before(async () => {
       server = await startPostgres();
-      return openStore({ databaseUrl: server.url, dataDir: dir });
-    },
-    async () => server?.stop(),
-  );
+    });
+    after(async () => server?.stop());
 
-  test('processes starting together on an empty PostgreSQL all bring its schema up', async () => {
-    const fresh = await startPostgres();
-    try {
-      const opened = await Promise.allSettled(Array.from({ length: 4 }, () => openStore({ databaseUrl: fresh.url, dataDir: dir })));
+    storeContract(
+      'PostgreSQL',
+      () => openStore({ databaseUrl: server.url, dataDir: dir }),
+      async () => undefined,
+    );
+
+    test('processes starting together on an empty PostgreSQL database all bring its schema up', async () => {
+      const admin = new pg.Client({ connectionString: server.url });
+      await admin.connect();
+      try {
+        await admin.query('CREATE DATABASE empty');
+      } finally {
+        await admin.end();
+      }
+      const url = new URL(server.url);
+      url.pathname = '/empty';
+      const opened = await Promise.allSettled(Array.from({ length: 4 }, () => openStore({ databaseUrl: url.href, dataDir: dir })));
       for (const o of opened) if (o.status === 'fulfilled') await o.value.close();
       assert.deepEqual(
         opened.map((o) => (o.status === 'rejected' ? String(o.reason) : 'ok')),
         ['ok', 'ok', 'ok', 'ok'],
       );
-    } finally {
-      await fresh.stop();
-    }
+    });
   });
 } else {
   test('PostgreSQL store', { skip: why }, () => undefined);
