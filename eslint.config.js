@@ -44,15 +44,20 @@ export default tseslint.config(
       ],
       // `_`-prefixed names are kept on purpose: parameters a signature requires, properties a rest pattern leaves out
       '@typescript-eslint/no-unused-vars': ['error', { argsIgnorePattern: '^_', varsIgnorePattern: '^_', ignoreRestSiblings: true }],
-      // tfjs is loaded with `import tf = require('@tensorflow/tfjs')` (TypeScript emits createRequire):
-      // an ES import of its CommonJS bundles makes Node scan their ~5 MB of source for export names
-      // (cjs-module-lexer) before running them, ~350 ms of CPU in every process that loads tfjs
+      // tfjs, bullmq and ioredis are loaded with `import x = require(...)` (TypeScript emits createRequire):
+      // an ES import of a CommonJS package makes Node scan its source for export names (cjs-module-lexer),
+      // following every re-export, before running it: ~350 ms of CPU in every process that loads tfjs's
+      // ~5 MB of bundles, ~200 ms for bullmq's many re-exporting files, ~50 ms for ioredis
       '@typescript-eslint/no-require-imports': ['error', { allowAsImport: true }],
       'no-restricted-syntax': [
         'error',
         {
           selector: 'ImportDeclaration[importKind="value"][source.value=/^@tensorflow\\u002F/]',
           message: "load tfjs with `import tf = require('@tensorflow/tfjs')` (why: eslint.config.js)",
+        },
+        {
+          selector: 'ImportDeclaration[importKind="value"][source.value=/^(bullmq|ioredis)$/]',
+          message: "load bullmq and ioredis with `import bullmq = require('bullmq')` (why: eslint.config.js)",
         },
       ],
     },

@@ -12,7 +12,7 @@ import path from 'node:path';
 import { createInterface } from 'node:readline';
 import type { Readable, Writable } from 'node:stream';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { QueueEvents } from 'bullmq';
+import bullmq = require('bullmq');
 import { TERMINAL_STATUSES, type JobSpec, type JobStatus } from '../src/schemas/job.js';
 import { createRedis } from '../src/queue/redis-server.js';
 import { QUEUE_NAME } from '../src/queue/training-queue.js';
@@ -212,7 +212,7 @@ export async function serviceRows(plan: ServicePlan, log: Log): Promise<Row[]> {
   const h = await startHarness({ WORKER_CONCURRENCY: '1', TRAINING_THREADS: '1' });
   const started = new Map<string, number>();
   const eventsConnection = createRedis(h.redis.url, { maxRetriesPerRequest: null });
-  const events = new QueueEvents(QUEUE_NAME, { connection: eventsConnection });
+  const events = new bullmq.QueueEvents(QUEUE_NAME, { connection: eventsConnection });
   // The child's own report of tf.memory().numTensors when each job starts, i.e. after the one before it.
   events.on('progress', ({ jobId, data }) => {
     const m = data as TrainingMessage;

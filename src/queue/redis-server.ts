@@ -2,7 +2,9 @@ import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdirSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { join } from 'node:path';
-import { Redis } from 'ioredis';
+// loaded with require: an ES import makes Node scan its CommonJS files for export names first (why: eslint.config.js)
+import ioredis = require('ioredis');
+import type { Redis } from 'ioredis';
 
 export class RedisServerMissing extends Error {
   constructor() {
@@ -129,8 +131,8 @@ async function adopt(url: string): Promise<RedisServer | null> {
 
 /** ioredis client for a `redis://`, `rediss://` or `redis+socket:///path` URL. */
 export function createRedis(url: string, opts: import('ioredis').RedisOptions = {}): Redis {
-  if (url.startsWith('redis+socket://')) return new Redis({ path: url.slice('redis+socket://'.length), ...opts });
-  return new Redis(url, opts);
+  if (url.startsWith('redis+socket://')) return new ioredis.Redis({ path: url.slice('redis+socket://'.length), ...opts });
+  return new ioredis.Redis(url, opts);
 }
 
 /**

@@ -1,4 +1,5 @@
-import { Queue } from 'bullmq';
+// loaded with require: an ES import makes Node scan its CommonJS files for export names first (why: eslint.config.js)
+import bullmq = require('bullmq');
 import type { Redis } from 'ioredis';
 import type { TrainingTask } from '../jobs/task.js';
 import type { JobSpec } from '../schemas/job.js';
@@ -25,10 +26,10 @@ export interface QueueOptions {
 
 /** The BullMQ queue: the transport that hands jobs to worker hosts. The store stays the source of truth. */
 export class TrainingQueue {
-  readonly queue: Queue<TrainingTask>;
+  readonly queue: bullmq.Queue<TrainingTask>;
 
   constructor(connection: Redis, opts: QueueOptions) {
-    this.queue = new Queue<TrainingTask>(QUEUE_NAME, {
+    this.queue = new bullmq.Queue<TrainingTask>(QUEUE_NAME, {
       connection,
       defaultJobOptions: {
         attempts: opts.attempts,

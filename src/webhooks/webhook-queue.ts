@@ -1,4 +1,5 @@
-import { Queue } from 'bullmq';
+// loaded with require: an ES import makes Node scan its CommonJS files for export names first (why: eslint.config.js)
+import bullmq = require('bullmq');
 import type { Redis } from 'ioredis';
 import type { Job } from '../schemas/job.js';
 import type { Sweep } from '../schemas/sweep.js';
@@ -14,10 +15,10 @@ export type WebhookDelivery = { kind?: 'job'; jobId: string; status: Job['status
  * job id and its terminal status travel through the queue.
  */
 export class WebhookQueue {
-  readonly queue: Queue<WebhookDelivery>;
+  readonly queue: bullmq.Queue<WebhookDelivery>;
 
   constructor(connection: Redis) {
-    this.queue = new Queue<WebhookDelivery>(WEBHOOK_QUEUE_NAME, {
+    this.queue = new bullmq.Queue<WebhookDelivery>(WEBHOOK_QUEUE_NAME, {
       connection,
       defaultJobOptions: {
         attempts: 8,

@@ -28,7 +28,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { fileURLToPath } from 'node:url';
-import { Queue } from 'bullmq';
+import bullmq = require('bullmq');
 import { mulberry32, shuffle } from '../../src/artifacts/ingest/random.js';
 import { createRedis, freePort, startRedisServer, type RedisServer } from '../../src/queue/redis-server.js';
 import { QUEUE_NAME } from '../../src/queue/training-queue.js';
@@ -242,7 +242,7 @@ class Cluster {
   /** Where each unfinished job stands in the store and in BullMQ, and whether the worker hosts live. */
   async diagnose(jobs: any[]): Promise<string> {
     const connection = createRedis(`redis://127.0.0.1:${this.redisPort}`, { maxRetriesPerRequest: 1 });
-    const queue = new Queue(QUEUE_NAME, { connection });
+    const queue = new bullmq.Queue(QUEUE_NAME, { connection });
     try {
       const lines = this.workers.map(
         (w) => `worker host ${w.pid} ${alive(w) ? 'running' : 'gone'}, children ${w.pid ? childProcesses(w.pid).join(' ') || '-' : '-'}`,

@@ -16,7 +16,9 @@
  *   has not ended within `stopGraceMs` is killed: cancel and pause still end as asked, the job
  *   keeping its last checkpoint; the runtime limit fails `max_runtime`.
  */
-import { DelayedError, type Job as QueueJob } from 'bullmq';
+// loaded with require: an ES import makes Node scan its CommonJS files for export names first (why: eslint.config.js)
+import bullmq = require('bullmq');
+import type { Job as QueueJob } from 'bullmq';
 import type { Logger } from 'pino';
 import type { Artifacts } from '../../src/artifacts/artifacts.js';
 import { checkoutTask, unavailable } from '../../src/artifacts/task-artifacts.js';
@@ -120,7 +122,7 @@ export class AttemptRunner {
     }
     if ('error' in ending) throw ending.error;
     // the tenant gate moved the job back to the queue: end this entry without an outcome
-    if (signal?.reason === DEFER_REASON && ending.result.outcome === 'cancelled') throw new DelayedError('deferred: the tenant runs its cap of jobs');
+    if (signal?.reason === DEFER_REASON && ending.result.outcome === 'cancelled') throw new bullmq.DelayedError('deferred: the tenant runs its cap of jobs');
     return ending.result;
   }
 

@@ -1,5 +1,7 @@
 import { createHmac } from 'node:crypto';
-import { Worker, type Job as QueueJob } from 'bullmq';
+// loaded with require: an ES import makes Node scan its CommonJS files for export names first (why: eslint.config.js)
+import bullmq = require('bullmq');
+import type { Job as QueueJob } from 'bullmq';
 import type { Redis } from 'ioredis';
 import type { Logger } from 'pino';
 import type { LiveEvents } from '../../src/queue/live-events.js';
@@ -22,10 +24,10 @@ export const signature = (secret: string, body: string) => `sha256=${createHmac(
  * backoff by BullMQ; every attempt is written to the job's event log.
  */
 export class WebhookDeliverer {
-  readonly worker: Worker<WebhookDelivery>;
+  readonly worker: bullmq.Worker<WebhookDelivery>;
 
   constructor(private readonly opts: { connection: Redis; store: Store; live: LiveEvents; log: Logger; allowedHosts: readonly string[] }) {
-    this.worker = new Worker<WebhookDelivery>(WEBHOOK_QUEUE_NAME, (job) => this.deliver(job), { connection: opts.connection, concurrency: 4 });
+    this.worker = new bullmq.Worker<WebhookDelivery>(WEBHOOK_QUEUE_NAME, (job) => this.deliver(job), { connection: opts.connection, concurrency: 4 });
     logConnectionErrors(this.worker, opts.log, 'webhooks');
   }
 

@@ -3,7 +3,9 @@
  * process (attempt-runner.ts). It records what the child reports in the store, publishes it
  * for live streams, and finishes the job there when BullMQ says the attempt ended.
  */
-import { Worker, type Job as QueueJob } from 'bullmq';
+// loaded with require: an ES import makes Node scan its CommonJS files for export names first (why: eslint.config.js)
+import bullmq = require('bullmq');
+import type { Job as QueueJob } from 'bullmq';
 import type { Redis } from 'ioredis';
 import type { Logger } from 'pino';
 import type { Artifacts } from '../../src/artifacts/artifacts.js';
@@ -51,7 +53,7 @@ const DEFER_MS = 1000;
 const attemptOf = (job: QueueJob<TrainingTask>) => (job.data.attemptBase ?? 0) + job.attemptsStarted;
 
 export class WorkerHost {
-  readonly worker: Worker<TrainingTask, AttemptResult>;
+  readonly worker: bullmq.Worker<TrainingTask, AttemptResult>;
   readonly runner: AttemptRunner;
   /** per job, the tail of its chain of store writes: a job's messages are recorded in the order they came */
   private readonly chains = new Map<string, Promise<void>>();
@@ -67,7 +69,7 @@ export class WorkerHost {
       artifacts: opts.artifacts,
       log: opts.log,
     });
-    this.worker = new Worker<TrainingTask, AttemptResult>(QUEUE_NAME, this.runner.process, {
+    this.worker = new bullmq.Worker<TrainingTask, AttemptResult>(QUEUE_NAME, this.runner.process, {
       connection: opts.connection,
       concurrency: opts.concurrency,
       // the host's event loop stays free (training is in the child), so a short lock is

@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { Queue } from 'bullmq';
+import bullmq = require('bullmq');
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { ConfigError, loadConfig } from '../../../src/config.js';
@@ -73,7 +73,7 @@ test('its JSON API lists both queues, the training queue with a job another tena
 test('an entry an earlier version queued with its webhook in the task is shown without it', async () => {
   const legacy = { jobId: 'job_legacy0000000000000000', spec: { type: 'train', webhook: { url: 'http://127.0.0.1:9/old', secret: 'legacy-secret-value' } } };
   const connection = createRedis(h.redis.url, { maxRetriesPerRequest: 1 });
-  const earlier = new Queue(QUEUE_NAME, { connection });
+  const earlier = new bullmq.Queue(QUEUE_NAME, { connection });
   await earlier.add('train', legacy, { jobId: legacy.jobId, delay: 3_600_000 });
   try {
     const one = await h.request('GET', `${API}/${QUEUE_NAME}/${legacy.jobId}`, undefined, bearer(ADMIN));

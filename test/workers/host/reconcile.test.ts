@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { after, test } from 'node:test';
-import { Worker } from 'bullmq';
+import bullmq = require('bullmq');
 import { pino } from 'pino';
 import { Artifacts } from '../../../src/artifacts/artifacts.js';
 import { createRedis, startRedisServer, type RedisServer } from '../../../src/queue/redis-server.js';
@@ -54,7 +54,7 @@ test('a job that BullMQ finished while its host died before recording it is reco
     artifacts,
     log: pino({ level: 'silent' }),
   });
-  const worker = new Worker(QUEUE_NAME, runner.process, { connection });
+  const worker = new bullmq.Worker(QUEUE_NAME, runner.process, { connection });
   await new Promise((ok) => worker.once('completed', ok));
   await worker.close();
   await runner.close();
