@@ -39,7 +39,8 @@ function templateDir(): string {
   return join(tmpdir(), `tfjs-adapt-pglite-template-${hash.digest('hex').slice(0, 16)}`);
 }
 
-async function template(): Promise<string> {
+/** The migrated template, made here if this machine has none yet (`npm test` makes it first: prepare.ts). */
+export async function pgliteTemplate(): Promise<string> {
   const dir = templateDir();
   if (existsSync(dir)) return dir;
   const build = mkdtempSync(join(tmpdir(), 'tfjs-adapt-pglite-build-'));
@@ -60,7 +61,7 @@ async function template(): Promise<string> {
 }
 
 export async function freshDataDir(prefix: string): Promise<string> {
-  const from = await template();
+  const from = await pgliteTemplate();
   const dir = mkdtempSync(join(tmpdir(), prefix));
   cpSync(from, join(dir, PGLITE), { recursive: true });
   return dir;
