@@ -44,10 +44,11 @@ export default tseslint.config(
       ],
       // `_`-prefixed names are kept on purpose: parameters a signature requires, properties a rest pattern leaves out
       '@typescript-eslint/no-unused-vars': ['error', { argsIgnorePattern: '^_', varsIgnorePattern: '^_', ignoreRestSiblings: true }],
-      // tfjs, bullmq and ioredis are loaded with `import x = require(...)` (TypeScript emits createRequire):
-      // an ES import of a CommonJS package makes Node scan its source for export names (cjs-module-lexer),
-      // following every re-export, before running it: ~350 ms of CPU in every process that loads tfjs's
-      // ~5 MB of bundles, ~200 ms for bullmq's many re-exporting files, ~50 ms for ioredis
+      // tfjs, bullmq, ioredis, fastify, @fastify/static and fast-json-stringify are loaded with
+      // `import x = require(...)` (TypeScript emits createRequire): an ES import of a CommonJS package
+      // makes Node scan its source for export names (cjs-module-lexer), following every re-export,
+      // before running it: ~350 ms of CPU in every process that loads tfjs's ~5 MB of bundles, ~200 ms
+      // for bullmq's many re-exporting files, 40-50 ms for each of the others
       '@typescript-eslint/no-require-imports': ['error', { allowAsImport: true }],
       'no-restricted-syntax': [
         'error',
@@ -56,8 +57,8 @@ export default tseslint.config(
           message: "load tfjs with `import tf = require('@tensorflow/tfjs')` (why: eslint.config.js)",
         },
         {
-          selector: 'ImportDeclaration[importKind="value"][source.value=/^(bullmq|ioredis)$/]',
-          message: "load bullmq and ioredis with `import bullmq = require('bullmq')` (why: eslint.config.js)",
+          selector: 'ImportDeclaration[importKind="value"][source.value=/^(bullmq|ioredis|fastify|@fastify\\u002Fstatic|fast-json-stringify)$/]',
+          message: "load this CommonJS package with `import x = require('...')` (why: eslint.config.js)",
         },
       ],
     },

@@ -1,4 +1,6 @@
-import Fastify, { type FastifyBaseLogger, type FastifyServerOptions } from 'fastify';
+// loaded with require (why: eslint.config.js)
+import Fastify = require('fastify');
+import type { FastifyBaseLogger, FastifyServerOptions } from 'fastify';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import './deps.js';
 import type { AppDeps } from './deps.js';

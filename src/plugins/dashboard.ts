@@ -1,6 +1,7 @@
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
-import fastifyStatic from '@fastify/static';
+// loaded with require (why: eslint.config.js)
+import fastifyStatic = require('@fastify/static');
 import type { FastifyInstance } from 'fastify';
 import { PROJECT_ROOT } from '../paths.js';
 

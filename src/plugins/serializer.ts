@@ -18,7 +18,9 @@
  * depend on nothing but the schema (this compiler reads nothing else of the route). Their code
  * is fast-json-stringify's standalone output, kept across processes by CompiledCode.
  */
-import build, { type AnySchema } from 'fast-json-stringify';
+// loaded with require (why: eslint.config.js)
+import build = require('fast-json-stringify');
+import type { AnySchema } from 'fast-json-stringify';
 import type { FastifySerializerCompiler } from 'fastify';
 import type { CompiledCode } from './compiled-code.js';
 
