@@ -252,7 +252,12 @@ export class JobStore {
   private report(
     id: string,
     attempt: number,
-    r: { set?: { column: 'backend' | 'progress' | 'metrics'; value: string }; type: JobEvent['type']; data: Record<string, unknown>; record?: (q: Queryable) => Promise<void> },
+    r: {
+      set?: { column: 'backend' | 'progress' | 'metrics'; value: string };
+      type: JobEvent['type'];
+      data: Record<string, unknown>;
+      record?: (q: Queryable) => Promise<void>;
+    },
   ): Promise<Transition | null> {
     const set = r.set === undefined ? '' : `${r.set.column} = $3${r.set.column === 'backend' ? '' : '::jsonb'}, `;
     return this.db.tx(async (q) => {
