@@ -25,6 +25,17 @@ const SIZES = [1, 10, 1280, 4097, 100_352, 100_355];
 const STEPS = 5;
 
 /** Seeded values over many magnitudes, float32 subnormals and signed zeros included. */
+/** shapes that leave rows and columns over the kernels' tiles, and a single element */
+const LEFTOVER_SHAPES = [
+  [1, 1],
+  [3, 5],
+  [37, 6],
+  [4, 9],
+] as const;
+
+/** a tensor's float32 values as their bit patterns: equal bits, not merely close values */
+const bits = (t: tf.Tensor) => new Uint32Array(Float32Array.from(t.dataSync()).buffer);
+
 function values(seed: number, size: number): Float32Array {
   const random = mulberry32(seed);
   return Float32Array.from({ length: size }, (_, i) => {
@@ -49,10 +60,10 @@ async function train(make: Make, backend: 'wasm' | 'cpu'): Promise<Uint32Array[]
       tf.dispose(Object.values(grads));
     }
     const slots = (await optimizer.getWeights()).filter((w) => w.name !== 'iter');
-    const bits = [...variables, ...slots.map((s) => s.tensor)].map((t) => new Uint32Array(Float32Array.from(t.dataSync()).buffer));
+    const bitsOf = [...variables, ...slots.map((s) => s.tensor)].map(bits);
     optimizer.dispose();
     tf.dispose(variables);
-    return bits;
+    return bitsOf;
   } finally {
     await tf.setBackend('wasm');
   }
@@ -139,26 +150,16 @@ test("the column sums of a bias gradient give the bits of tfjs-backend-wasm's Su
     const x = tf.tensor2d(values(rows * 1000 + cols, rows * cols), [rows, cols]);
     const ours = columnSums(x);
     const expected = tf.sum(x, 0);
-    const bits = (t: tf.Tensor) => new Uint32Array(Float32Array.from(t.dataSync()).buffer);
     assert.deepEqual(bits(ours), bits(expected), `[${rows}, ${cols}]`);
     tf.dispose([x, ours, expected]);
   }
 });
 
 test("the transposes of a dense layer give tfjs's bits, tiles and the rows and columns left over", () => {
-  for (const [rows, cols] of [
-    [784, 128],
-    [128, 64],
-    [64, 10],
-    [1, 1],
-    [3, 5],
-    [37, 6],
-    [4, 9],
-  ] as const) {
+  for (const [rows, cols] of [[784, 128], [128, 64], [64, 10], ...LEFTOVER_SHAPES] as const) {
     const x = tf.tensor2d(values(rows * 1000 + cols, rows * cols), [rows, cols]);
     const ours = transpose2d(x);
     const expected = tf.transpose(x);
-    const bits = (t: tf.Tensor) => new Uint32Array(Float32Array.from(t.dataSync()).buffer);
     assert.deepEqual(ours.shape, [cols, rows]);
     assert.deepEqual(bits(ours), bits(expected), `[${rows}, ${cols}]`);
     tf.dispose([x, ours, expected]);
@@ -166,19 +167,11 @@ test("the transposes of a dense layer give tfjs's bits, tiles and the rows and c
 });
 
 test("a dense layer's bias add gives the bits of tfjs's Add, on a product and on its transpose", () => {
-  for (const [rows, cols] of [
-    [64, 128],
-    [64, 10],
-    [1, 1],
-    [3, 5],
-    [37, 6],
-    [4, 9],
-  ] as const) {
+  for (const [rows, cols] of [[64, 128], [64, 10], ...LEFTOVER_SHAPES] as const) {
     const x = tf.tensor2d(values(rows * 1000 + cols, rows * cols), [rows, cols]);
     const xT = tf.transpose(x);
     const b = tf.tensor1d(values(cols, cols));
     const expected = tf.add(x, b);
-    const bits = (t: tf.Tensor) => new Uint32Array(Float32Array.from(t.dataSync()).buffer);
     for (const [ours, how] of [
       [addRow(x, b, { transposed: false }), 'x + b'],
       [addRow(xT, b, { transposed: true }), 'xᵀᵀ + b'],
