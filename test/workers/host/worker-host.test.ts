@@ -29,7 +29,9 @@ test('SIGTERM-style shutdown checkpoints a running job and hands it back; the ne
   const stopping = Date.now();
   await first.service.stop();
   firstStopped = true;
-  assert.ok(Date.now() - stopping < 10_000, 'the host stopped within its grace period');
+  // the host's own deadline: STOP_GRACE_MS (5 s by default) for the job, then close()'s 10 s before it
+  // closes by force; past it (with 5 s for the rest of the service), stopping hung
+  assert.ok(Date.now() - stopping < 20_000, 'the host stopped within its deadline');
 
   second = await startHarness({}, { dataDir: first.dataDir, redis: first.redis });
   const h = second;
