@@ -37,7 +37,7 @@ import { startPostgres, type PostgresServer } from '../helpers/postgres.js';
 import { childProcesses } from '../helpers/processes.js';
 import { startS3, type S3Server } from '../helpers/s3.js';
 import { readSse } from '../helpers/sse.js';
-import { COMPILED_CODE_DIR } from '../helpers/data-dir.js';
+import { SERVICE_ENV } from '../helpers/service-env.js';
 
 const SERVER = fileURLToPath(new URL('../../src/server.js', import.meta.url));
 
@@ -144,7 +144,7 @@ class Cluster {
         REDIS_URL: `redis://127.0.0.1:${this.redisPort}`,
         DATABASE_URL: this.pg.url,
         DATA_DIR: dataDir,
-        COMPILED_CODE_DIR,
+        ...SERVICE_ENV,
         PORT: String(this.apiPort),
         // the worker's info lines (every attempt started and ended) tell a failed run's story; the API's would be every request
         LOG_LEVEL: mode === 'worker' ? 'info' : 'warn',

@@ -16,7 +16,8 @@ import { createRedis, startRedisServer, type RedisServer } from '../../src/queue
 import { TrainingQueue } from '../../src/queue/training-queue.js';
 import { openStore } from '../../src/store/store.js';
 import { WebhookQueue } from '../../src/webhooks/webhook-queue.js';
-import { COMPILED_CODE_DIR, freshDataDir } from './data-dir.js';
+import { freshDataDir } from './data-dir.js';
+import { SERVICE_ENV } from './service-env.js';
 
 export interface Api {
   app: App;
@@ -33,7 +34,7 @@ export interface Api {
 export async function startApi(env: Record<string, string> = {}, opts: { dataDir?: string } = {}): Promise<Api> {
   const dataDir = opts.dataDir ?? (await freshDataDir('tfjs-adapt-api-'));
   const redis = await startRedisServer(join(dataDir, 'redis'));
-  const config = loadConfig({ DATA_DIR: dataDir, PORT: '0', REDIS_URL: redis.url, LOG_LEVEL: 'silent', COMPILED_CODE_DIR, ...env });
+  const config = loadConfig({ DATA_DIR: dataDir, PORT: '0', REDIS_URL: redis.url, LOG_LEVEL: 'silent', ...SERVICE_ENV, ...env });
   const store = await openStore({ dataDir });
   const client = createRedis(redis.url, { maxRetriesPerRequest: 2 });
   const sub = createRedis(redis.url, { maxRetriesPerRequest: null });

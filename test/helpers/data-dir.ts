@@ -19,12 +19,6 @@ import { join } from 'node:path';
 import { MIGRATIONS_DIR, PROJECT_ROOT } from '../../src/paths.js';
 import { openStore } from '../../src/store/store.js';
 
-/**
- * COMPILED_CODE_DIR for every service a test starts: one per checkout, not per data dir, so that the
- * validators and serializers one test process compiled are loaded by the next (src/plugins/compiled-code.ts).
- */
-export const COMPILED_CODE_DIR = join(PROJECT_ROOT, 'node_modules', '.cache', 'tfjs-adapt-compiled-code');
-
 /** where openStore keeps PGlite inside a data dir */
 const PGLITE = 'pglite';
 /** appended to the template's postgresql.conf (why: this file's opening comment) */
@@ -39,7 +33,7 @@ function templateDir(): string {
   return join(tmpdir(), `tfjs-adapt-pglite-template-${hash.digest('hex').slice(0, 16)}`);
 }
 
-/** The migrated template, made here if this machine has none yet (`npm test` makes it first: prepare.ts). */
+/** The migrated template, made here if this machine has none yet (`npm test` makes it first: run-suite.ts). */
 export async function pgliteTemplate(): Promise<string> {
   const dir = templateDir();
   if (existsSync(dir)) return dir;

@@ -4,7 +4,8 @@ import { pino } from 'pino';
 import { loadConfig, type Config } from '../../src/config.js';
 import { freePort, startRedisServer, type RedisServer } from '../../src/queue/redis-server.js';
 import { startService, type Service } from '../../src/server.js';
-import { COMPILED_CODE_DIR, freshDataDir } from './data-dir.js';
+import { freshDataDir } from './data-dir.js';
+import { SERVICE_ENV } from './service-env.js';
 
 export interface Harness {
   url: string;
@@ -25,7 +26,7 @@ export interface Harness {
 export async function startHarness(env: Record<string, string> = {}, reuse?: { dataDir: string; redis: RedisServer }): Promise<Harness> {
   const dataDir = reuse?.dataDir ?? (await freshDataDir('tfjs-adapt-test-'));
   const redis = reuse?.redis ?? (await startRedisServer(join(dataDir, 'redis'), { port: await freePort() }));
-  const config = loadConfig({ DATA_DIR: dataDir, PORT: '0', REDIS_URL: redis.url, LOG_LEVEL: 'warn', COMPILED_CODE_DIR, ...env });
+  const config = loadConfig({ DATA_DIR: dataDir, PORT: '0', REDIS_URL: redis.url, LOG_LEVEL: 'warn', ...SERVICE_ENV, ...env });
   const log = pino({ level: process.env.TEST_LOG_LEVEL ?? 'silent' });
   const service = await startService(config, 'all', log);
   const url = service.url!;

@@ -18,7 +18,7 @@ import { freePort, startRedisServer, type RedisServer } from '../../../src/queue
 import { waitFor } from '../../helpers/harness.js';
 import { postgresUnavailable, startPostgres, type PostgresServer } from '../../helpers/postgres.js';
 import { startS3, type S3Server } from '../../helpers/s3.js';
-import { COMPILED_CODE_DIR } from '../../helpers/data-dir.js';
+import { SERVICE_ENV } from '../../helpers/service-env.js';
 
 const SERVER = fileURLToPath(new URL('../../../src/server.js', import.meta.url));
 const why = postgresUnavailable();
@@ -42,7 +42,7 @@ function spawnService(mode: 'api' | 'worker', name: string): ChildProcess {
       REDIS_URL: redis.url,
       DATABASE_URL: pg.url,
       DATA_DIR: join(root, name),
-      COMPILED_CODE_DIR,
+      ...SERVICE_ENV,
       PORT: String(apiPort),
       LOG_LEVEL: 'info',
       JOB_ATTEMPTS: '50',
