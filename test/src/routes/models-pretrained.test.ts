@@ -7,7 +7,7 @@
 import assert from 'node:assert/strict';
 import { createServer, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { mkdtemp, readFile } from 'node:fs/promises';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
@@ -18,14 +18,16 @@ import { no5xx, png, postForm, uploadDataset, zip } from '../artifacts/fixtures.
 let h: Harness;
 let server: Server;
 let base: string;
+let dir: string | undefined;
 const mobilenet: MaterialisedModel = nsfwMobileNetV2(4);
 /** weights of the model once dequantized: every one of its 266 weights is uint8 */
 const FLOAT32_BYTES =
   4 * mobilenet.modelJson.weightsManifest[0].weights.reduce((sum: number, w: any) => sum + w.shape.reduce((a: number, b: number) => a * b, 1), 0);
 
 before(async () => {
-  const dir = await mkdtemp(join(tmpdir(), 'tfjs-adapt-mobilenet-'));
-  await writeModelFiles(mobilenet, join(dir, 'm'));
+  dir = await mkdtemp(join(tmpdir(), 'tfjs-adapt-mobilenet-'));
+  const served = dir;
+  await writeModelFiles(mobilenet, join(served, 'm'));
   // /m/ serves the files; /moved/model.json redirects there; /broken/ lacks its third shard
   server = createServer((req, res) => void serve(req.url ?? '/', res));
   const serve = async (path: string, res: ServerResponse) => {
@@ -34,7 +36,7 @@ before(async () => {
     const file = path.replace(/^\/(m|broken)\//, '');
     if (path.startsWith('/broken/') && file === mobilenet.shards[2].filename) return void res.writeHead(404).end();
     try {
-      const body = await readFile(join(dir, 'm', file));
+      const body = await readFile(join(served, 'm', file));
       res.writeHead(200, { 'content-length': body.length }).end(body);
     } catch {
       res.writeHead(404).end();
@@ -50,6 +52,7 @@ after(async () => {
   await h?.stop();
   server?.closeAllConnections();
   await new Promise((done) => server?.close(done));
+  if (dir !== undefined) await rm(dir, { recursive: true, force: true });
 });
 
 const upload = (json: unknown, fields: Record<string, string> = {}) =>
