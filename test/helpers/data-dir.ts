@@ -11,13 +11,22 @@
  * PGlite zeroes its whole shared memory at every start (a wasm memset over fresh pages), about
  * 90 ms of CPU per open at 128 MB; a test database is a few MB, and the buffer pool's size changes
  * no query's answer, only how much of the data stays cached.
+ *
+ * And a process that imports this file compiles WebAssembly with Liftoff only (V8's baseline
+ * compiler, no optimising tier): PGlite's 9 MB module is compiled at every open, and a test's
+ * queries are too few to repay optimising it (an open: 740 → 445 ms of CPU). It is a V8 flag of this
+ * process alone: training and prediction children are forked with their own flags and keep the
+ * optimising tier.
  */
 import { createHash } from 'node:crypto';
 import { appendFileSync, cpSync, existsSync, mkdtempSync, readdirSync, readFileSync, renameSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import v8 from 'node:v8';
 import { MIGRATIONS_DIR, PROJECT_ROOT } from '../../src/paths.js';
 import { openStore } from '../../src/store/store.js';
+
+v8.setFlagsFromString('--liftoff-only');
 
 /** where openStore keeps PGlite inside a data dir */
 const PGLITE = 'pglite';
