@@ -1,18 +1,21 @@
 /**
- * Model selection without target labels, through the service's sweeps (issue 14, item 3): on three
- * shifts, a grid sweep over adaptation methods and their weights per seed, and for each label-free
+ * Model selection without target labels, through the service's sweeps (issue 14, item 3): on four
+ * cases, a grid sweep over adaptation methods and their weights per seed, and for each label-free
  * validator (entropy, im, snd, dev, valAccuracy, errorBound: epoch metrics that never read a target label) the
  * target accuracy of the trial it picks, against the oracle (the best trial by target labels) and
  * the defaults (each method at its default weight), with its Spearman rank correlation with target
  * accuracy across the trials. Writes its own section of docs/benchmarks.md (bench/doc-sections.ts).
  *
- *   npm run bench:sweeps [-- --seeds 1,2,3] [--cases rotated,few-labels,shrunk] [--quick] [--out docs/benchmarks.md]
+ *   npm run bench:sweeps [-- --seeds 1,2,3] [--cases rotated,few-labels,shrunk,shrunk-cnn] [--quick] [--out docs/benchmarks.md]
  *   npm run bench:sweeps -- --from-log <stderr of earlier runs> [--cases ...] [--seeds ...] [--note "how they ran"]
  *
  * The cases: `rotated` (MNIST -> MNIST turned 30°, bench:quality's shift), `few-labels` (bench:quality's
  * few-label case: a CNN pretrained on digits 0-4 adapted to 5-9 from 10 labels per class and unlabelled
- * 5-9 digits) and `shrunk` (MNIST -> digits shrunk to 75% and moved 2 pixels right and down). Small
- * sizes, so that the whole run takes tens of minutes on a loaded 2-core machine.
+ * 5-9 digits), `shrunk` (MNIST -> digits shrunk to 75% and moved 2 pixels right and down) and
+ * `shrunk-cnn` (the same shift and data, the service's CNN instead of the MLP: a dense layer on raw
+ * pixels has no translation equivariance, so a moved digit is a new input to it; the convolutions and
+ * pooling of a CNN share what they learn across positions). Small sizes, so that a case and seed
+ * takes minutes to tens of minutes on a loaded 2-core machine.
  *
  * It runs the whole service in this process (API, worker host, training children) on a temporary
  * data directory and a redis-server of its own, as test/helpers/harness.ts does. --quick is a tiny
@@ -31,7 +34,7 @@ import { errorBound } from '../workers/training/error-bound.js';
 import { num } from './stats.js';
 import { writeReport, type CaseText, type SeedRun } from './sweeps-report.js';
 
-const CASES = ['rotated', 'few-labels', 'shrunk'] as const;
+const CASES = ['rotated', 'few-labels', 'shrunk', 'shrunk-cnn'] as const;
 type CaseName = (typeof CASES)[number];
 const args = parseArgs({
   options: {
@@ -108,17 +111,36 @@ interface Case extends CaseText {
 const SHIFT = { n: quick ? 400 : 4000, epochs: quick ? 1 : 4 };
 const FEW = { n: quick ? 600 : 6000, epochs: quick ? 2 : 12 };
 const SHIFTS = {
-  rotated: { title: 'MNIST → MNIST rotated 30°', transform: { rotate: 30 }, what: 'turned 30° counter-clockwise' },
-  shrunk: {
-    title: 'MNIST → digits shrunk to 75% and moved',
-    transform: { scale: 0.75, translate: { x: 2, y: 2 } },
-    what: 'shrunk to 75% and moved 2 pixels right and down',
+  rotated: { transform: { rotate: 30 }, what: 'turned 30° counter-clockwise' },
+  shrunk: { transform: { scale: 0.75, translate: { x: 2, y: 2 } }, what: 'shrunk to 75% and moved 2 pixels right and down' },
+};
+/** The models the shift cases train from scratch, as the job spec and the report say them. */
+const MODELS = {
+  mlp: { architecture: { kind: 'mlp', hidden: [128], activation: 'relu' }, what: 'MLP 784-128-10 relu' },
+  cnn: {
+    architecture: { kind: 'cnn', filters: [16, 32], hidden: [64] },
+    what: "The service's CNN (conv 3x3 16 and 32 filters, each with relu and 2x2 max pooling, dense 64 relu, 10 logits)",
+  },
+};
+/** The cases that train a model from scratch on a shifted MNIST: which shift, which model. */
+type ShiftCaseName = Exclude<CaseName, 'few-labels'>;
+const SHIFT_CASES: Record<ShiftCaseName, { title: string; shift: keyof typeof SHIFTS; model: keyof typeof MODELS; why?: string }> = {
+  rotated: { title: 'MNIST → MNIST rotated 30°', shift: 'rotated', model: 'mlp' },
+  shrunk: { title: 'MNIST → digits shrunk to 75% and moved', shift: 'shrunk', model: 'mlp' },
+  'shrunk-cnn': {
+    title: 'MNIST → digits shrunk to 75% and moved, CNN',
+    shift: 'shrunk',
+    model: 'cnn',
+    why:
+      'The data and training of the MLP case `shrunk`, with a model whose convolutions apply the same filters at every position: ' +
+      'a dense layer on raw pixels has to learn a moved digit anew.',
   },
 };
 /** What the report says about each case: pure, so that --from-log can write the report without the service. */
 const TEXT: Record<CaseName, CaseText> = {
   rotated: shiftText('rotated'),
   shrunk: shiftText('shrunk'),
+  'shrunk-cnn': shiftText('shrunk-cnn'),
   'few-labels': {
     name: 'few-labels',
     title: 'Few labels: digits 0-4 → 5-9, 10 labels per class',
@@ -132,8 +154,9 @@ const TEXT: Record<CaseName, CaseText> = {
   },
 };
 
-function shiftText(name: keyof typeof SHIFTS): CaseText {
-  const { title, what } = SHIFTS[name];
+function shiftText(name: ShiftCaseName): CaseText {
+  const { title, shift, model, why } = SHIFT_CASES[name];
+  const { what } = SHIFTS[shift];
   const n = SHIFT.n;
   return {
     name,
@@ -141,16 +164,16 @@ function shiftText(name: keyof typeof SHIFTS): CaseText {
     description:
       `Source: ${n / 2} MNIST training digits (labelled); target: ${n / 2} other training digits ${what}, unlabelled; source validation ` +
       `(data.validation, for dev, valAccuracy and errorBound): ${n / 4} upright test digits; target test: ${n / 4} other test digits ${what}. ` +
-      `MLP 784-128-10 relu from scratch, Adam lr 0.001, batch 64, ${SHIFT.epochs} epochs, validatorSample ${VALIDATOR_SAMPLE}.`,
+      `${MODELS[model].what} from scratch, Adam lr 0.001, batch 64, ${SHIFT.epochs} epochs, validatorSample ${VALIDATOR_SAMPLE}.${why === undefined ? '' : ` ${why}`}`,
   };
 }
 
 const range = (n: number) => Array.from({ length: n }, (_, i) => String(i));
 
 /** MNIST -> a transformed MNIST: disjoint source and target halves of the first training digits, source validation and target test halves of the first test digits. */
-async function shiftCase(name: keyof typeof SHIFTS): Promise<Case> {
+async function shiftCase(name: ShiftCaseName): Promise<Case> {
   const { n, epochs } = SHIFT;
-  const shift = SHIFTS[name].transform;
+  const shift = SHIFTS[SHIFT_CASES[name].shift].transform;
   const trainPool = await dataset(`${name}-train-pool`, { builtin: 'mnist', split: 'train', limit: n });
   const testPool = await dataset(`${name}-test-pool`, { builtin: 'mnist', split: 'test', limit: n / 2 });
   const half = (from: string, part: 'train' | 'validation', extra: Record<string, unknown> = {}) => ({
@@ -161,7 +184,7 @@ async function shiftCase(name: keyof typeof SHIFTS): Promise<Case> {
   const target = await dataset(`${name}-target`, half(trainPool, 'validation', shift));
   const validation = await dataset(`${name}-validation`, half(testPool, 'validation'));
   const targetTest = await dataset(`${name}-target-test`, half(testPool, 'train', shift));
-  const model = { architecture: { kind: 'mlp', hidden: [128], activation: 'relu' } };
+  const model = { architecture: MODELS[SHIFT_CASES[name].model].architecture };
   const hp = (seed: number) => ({ epochs, batchSize: 64, seed, optimizer: { name: 'adam', learningRate: 0.001 } });
   return {
     ...TEXT[name],
