@@ -6,6 +6,7 @@
 import os from 'node:os';
 import { VALIDATOR_NAMES, VALIDATORS } from '../src/jobs/validators.js';
 import { METHOD_DEFAULTS } from '../src/schemas/params.js';
+import { atChance, bestTrial } from '../src/sweeps/selection.js';
 import { writeSection } from './doc-sections.js';
 import { num, spearman } from './stats.js';
 
@@ -47,11 +48,14 @@ export interface SeedRun {
   sweepId: string;
 }
 
-/** The trial a validator picks: the best by its own goal among the trials that report it. */
+/** The trial a validator picks: what a sweep with it as objective selects (src/sweeps/selection.ts's bestTrial, which passes over models at chance). */
 function pick(trials: Trial[], validator: string): Trial | undefined {
-  const sign = VALIDATORS[validator as keyof typeof VALIDATORS].goal === 'maximize' ? 1 : -1;
-  const scored = trials.filter((t) => Number.isFinite(t.metrics[validator]));
-  return scored.length === 0 ? undefined : scored.reduce((a, b) => (sign * b.metrics[validator] > sign * a.metrics[validator] ? b : a));
+  const ranked = trials.map((t, index) => ({
+    t,
+    index,
+    objective: Number.isFinite(t.metrics[validator]) ? { metric: validator, value: t.metrics[validator], epoch: null } : null,
+  }));
+  return bestTrial(ranked, VALIDATORS[validator as keyof typeof VALIDATORS].goal, { atChance: ({ t }) => atChance(t.metrics) })?.trial.t;
 }
 
 const pct = (x: number) => num(x * 100, 1);

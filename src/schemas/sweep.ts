@@ -220,12 +220,15 @@ export const Sweep = Type.Object(
           objective: ObjectiveValue,
           reason: Type.String({
             description:
-              'why this trial: the metric, its value and epoch, the goal, and how many trials it was ranked against; with errorBound at 1 or more on the best trial, also that the bound says nothing there (no trial is shown to adapt)',
+              'why this trial: the metric, its value and epoch, the goal, and how many trials it was ranked against; the trials passed over because their model is no better than chance on the source validation (valAccuracy within 0.05 of 1/classes), unless every trial is; with errorBound at 1 or more on the best trial, also that the bound says nothing there (no trial is shown to adapt)',
           }),
         }),
         Type.Null(),
       ],
-      { description: 'the trial with the best objective so far, among those that finished' },
+      {
+        description:
+          'the trial with the best objective so far, among those that finished and whose model does better than chance on the source validation (when every one is at chance, among all)',
+      },
     ),
     estimate: Type.Object(
       {

@@ -32,10 +32,36 @@ export interface Ranked {
   objective: ObjectiveValue | null;
 }
 
-/** The best trial (ties go to the earlier one) and a sentence saying why, or null when none has a value. */
-export function bestTrial<T extends Ranked>(trials: readonly T[], goal: SweepGoal): { trial: T & { objective: ObjectiveValue }; reason: string } | null {
-  const scored = trials.filter((t): t is T & { objective: ObjectiveValue } => t.objective !== null);
-  if (scored.length === 0) return null;
+/** How far above chance (1 / the number of classes) a model's source validation accuracy must be to be picked. */
+export const CHANCE_MARGIN = 0.05;
+
+/**
+ * Whether a finished model is no better than chance on the labelled source validation: `valAccuracy`
+ * within CHANCE_MARGIN of 1/K. A model collapsed to one class has target features no domain classifier
+ * tells apart and confident, agreeing predictions, so label-free validators can rank it first (`snd` and
+ * `errorBound` did in the sweeps of docs/benchmarks.md), yet it has learnt nothing. False when the
+ * job reported no validation accuracy or class list.
+ */
+export function atChance(metrics: Record<string, unknown> | undefined): boolean {
+  const accuracy = metrics?.valAccuracy;
+  const classes = metrics?.classes;
+  if (typeof accuracy !== 'number' || !Array.isArray(classes) || classes.length < 2) return false;
+  return accuracy < 1 / classes.length + CHANCE_MARGIN;
+}
+
+/**
+ * The best trial (ties go to the earlier one) and a sentence saying why, or null when none has a value.
+ * Trials `atChance` says are no better than chance are passed over, unless every trial is.
+ */
+export function bestTrial<T extends Ranked>(
+  trials: readonly T[],
+  goal: SweepGoal,
+  opts: { atChance: (trial: T) => boolean } = { atChance: () => false },
+): { trial: T & { objective: ObjectiveValue }; reason: string } | null {
+  const reported = trials.filter((t): t is T & { objective: ObjectiveValue } => t.objective !== null);
+  if (reported.length === 0) return null;
+  const learnt = reported.filter((t) => !opts.atChance(t));
+  const scored = learnt.length > 0 ? learnt : reported;
   const top = scored.reduce((a, b) => (better(goal, b.objective.value, a.objective.value) ? b : a));
   const o = top.objective;
   const runnerUp = scored
@@ -43,9 +69,16 @@ export function bestTrial<T extends Ranked>(trials: readonly T[], goal: SweepGoa
     .reduce<(T & { objective: ObjectiveValue }) | null>((a, b) => (a === null || better(goal, b.objective.value, a.objective.value) ? b : a), null);
   const at = o.epoch === null ? '' : ` at epoch ${o.epoch}`;
   const against = runnerUp ? `; the next best, trial ${runnerUp.index}, has ${runnerUp.objective.value}` : '';
+  const chance = reported.filter((t) => opts.atChance(t)).map((t) => t.index);
+  const passedOver =
+    chance.length === 0
+      ? ''
+      : learnt.length === 0
+        ? `; every trial's model is no better than chance on the source validation (valAccuracy within ${CHANCE_MARGIN} of 1/classes)`
+        : `; passed over as no better than chance on the source validation (valAccuracy within ${CHANCE_MARGIN} of 1/classes): trial${chance.length === 1 ? '' : 's'} ${chance.join(', ')}`;
   return {
     trial: top,
-    reason: `trial ${top.index} has the ${goal === 'maximize' ? 'highest' : 'lowest'} ${o.metric} (${o.value}${at}) of the ${scored.length} trials that reported it${against}${vacuity(o, goal)}`,
+    reason: `trial ${top.index} has the ${goal === 'maximize' ? 'highest' : 'lowest'} ${o.metric} (${o.value}${at}) of the ${scored.length} trials that reported it${against}${passedOver}${vacuity(o, goal)}`,
   };
 }
 

@@ -25,6 +25,16 @@ const sweepSpec = (over: Record<string, unknown> = {}) => ({
   ...over,
 });
 
+/** What a worker host records for a finished trial (the tests below play the host: no worker runs here). */
+async function finishTrial(jobId: string, metrics: Record<string, unknown>): Promise<void> {
+  const { store } = api.deps;
+  await store.jobs.started(jobId, 1);
+  await store.jobs.epochMetrics(jobId, 1, 1, { loss: 1, accuracy: 0.5 });
+  await store.jobs.succeeded(jobId, 1, { modelId: `mdl_${jobId.slice(4)}`, metrics: { loss: 1, ...metrics } }, async () => undefined);
+}
+
+const launcherOf = (a: Api) => new SweepLauncher({ ...a.deps, log: pino({ level: 'silent' }), maxActiveJobs: 20, webhookAllowedHosts: [] });
+
 function assertProblem(res: { status: number; body: any }, pointer: string, detail: RegExp) {
   assert.equal(res.status, 400, JSON.stringify(res.body));
   const error = res.body.errors?.find((e: any) => e.pointer === pointer);
@@ -204,13 +214,9 @@ describe('replay, listing, events, cancel', () => {
   test("a trial that ended while no host could launch the next: reconciliation's advance does it, and the sweep ends with its best", async () => {
     const s = (await api.request('POST', '/v1/sweeps', sweepSpec({ maxParallel: 1 }))).body;
     const { store } = api.deps;
-    const launcher = new SweepLauncher({ ...api.deps, log: pino({ level: 'silent' }), maxActiveJobs: 20, webhookAllowedHosts: [] });
-    // what a worker host records for a trial; here the host "dies" before its after-job hook
-    const finish = async (jobId: string, testAccuracy: number) => {
-      await store.jobs.started(jobId, 1);
-      await store.jobs.epochMetrics(jobId, 1, 1, { loss: 1, accuracy: 0.5 });
-      await store.jobs.succeeded(jobId, 1, { modelId: `mdl_${jobId.slice(4)}`, metrics: { testAccuracy, loss: 1 } }, async () => undefined);
-    };
+    const launcher = launcherOf(api);
+    // the host "dies" before its after-job hook
+    const finish = (jobId: string, testAccuracy: number) => finishTrial(jobId, { testAccuracy });
     await finish(s.trials[0].jobId, 0.7);
     assert.equal((await store.sweeps.get(s.id))!.trials[1].status, 'pending', 'nothing launched it yet');
     await launcher.advanceAll();
@@ -235,5 +241,29 @@ describe('replay, listing, events, cancel', () => {
     const events = (await api.request('GET', `/v1/sweeps/${s.id}/events?limit=100`)).body.data;
     assert.equal(events.at(-1).data.status, 'succeeded');
     assert.equal(events.filter((e: any) => e.type === 'trial' && e.data.objective).length, 3, "each trial's end announced once");
+  });
+
+  test('the best passes over a model no better than chance on the source validation, and its reason names it', async () => {
+    const s = (await api.request('POST', '/v1/sweeps', sweepSpec({ maxParallel: 1 }))).body;
+    const launcher = launcherOf(api);
+    const classes = Array.from({ length: 10 }, (_, i) => String(i));
+    // trial 1 scores best but predicts one class: 10.3% on the labelled source validation, as a collapsed model does
+    const reported = [
+      { testAccuracy: 0.7, valAccuracy: 0.8, classes },
+      { testAccuracy: 0.9, valAccuracy: 0.103, classes },
+      { testAccuracy: 0.8, valAccuracy: 0.75, classes },
+    ];
+    for (const [i, metrics] of reported.entries()) {
+      await finishTrial((await api.deps.store.sweeps.get(s.id))!.trials[i].jobId!, metrics);
+      await launcher.advance(s.id);
+    }
+    const done = (await api.request('GET', `/v1/sweeps/${s.id}`)).body;
+    assert.equal(done.status, 'succeeded');
+    assert.equal(done.best.index, 2);
+    assert.match(
+      done.best.reason,
+      /trial 2 has the highest testAccuracy \(0.8 at epoch 1\) of the 2 trials that reported it; the next best, trial 0, has 0.7; passed over as no better than chance on the source validation \(valAccuracy within 0.05 of 1\/classes\): trial 1$/,
+    );
+    assert.equal(done.trials[1].objective.value, 0.9, 'the trial keeps its own objective; only the pick passes it over');
   });
 });

@@ -3,7 +3,7 @@ import { describe, test } from 'node:test';
 import type { SweepSpec } from '../../../src/schemas/sweep.js';
 import { objectiveProblems } from '../../../src/sweeps/objective.js';
 import { escapeToken, parsePointer, setAt } from '../../../src/sweeps/pointer.js';
-import { ashaStop, bestTrial, isRung, medianStop, trialObjective } from '../../../src/sweeps/selection.js';
+import { ashaStop, atChance, bestTrial, isRung, medianStop, trialObjective } from '../../../src/sweeps/selection.js';
 import { gridSize, gridValues, spaceProblems, trialParameters } from '../../../src/sweeps/space.js';
 import { planTrials } from '../../../src/sweeps/trials.js';
 
@@ -195,6 +195,36 @@ describe('selection', () => {
     assert.doesNotMatch(informative!.reason, /bounds nothing/);
     // other metrics have no such limit
     assert.doesNotMatch(bestTrial([{ index: 0, objective: { metric: 'valLoss', value: 2.5, epoch: 1 } }], 'minimize')!.reason, /bounds nothing/);
+  });
+
+  test('a model no better than chance on the source validation is passed over, and the reason names it', () => {
+    const ten = Array.from({ length: 10 }, (_, i) => String(i));
+    // the collapsed mmd 3 trial of docs/benchmarks.md's shrunk-cnn seed 1: valAccuracy 0.103 of 10 classes
+    assert.equal(atChance({ valAccuracy: 0.103, classes: ten }), true);
+    assert.equal(atChance({ valAccuracy: 0.2, classes: ten.slice(0, 5) }), true, 'few-labels: 0.2 of 5 classes');
+    assert.equal(atChance({ valAccuracy: 0.16, classes: ten }), false, 'more than 0.05 above 1/10');
+    assert.equal(atChance({ valAccuracy: 0.1, classes: [] }), false, 'no class list: nothing to judge by');
+    assert.equal(atChance({ classes: ten }), false, 'no valAccuracy');
+    assert.equal(atChance(undefined), false);
+
+    const o = (value: number) => ({ metric: 'errorBound', value, epoch: 4 });
+    const trials = [
+      { index: 0, objective: o(1.09), collapsed: false },
+      { index: 1, objective: o(0.897), collapsed: true },
+      { index: 2, objective: o(1.03), collapsed: false },
+    ];
+    const best = bestTrial(trials, 'minimize', { atChance: (t) => t.collapsed });
+    assert.equal(best?.trial.index, 2);
+    assert.match(
+      best.reason,
+      /of the 2 trials that reported it; the next best, trial 0, has 1.09; passed over as no better than chance on the source validation \(valAccuracy within 0.05 of 1\/classes\): trial 1;/,
+    );
+    // passed over, the pick is a vacuous bound again, and the reason says that too
+    assert.match(best.reason, /bounds nothing here/);
+    assert.equal(bestTrial(trials, 'minimize')?.trial.index, 1, 'without the check, the collapsed model wins');
+    const allCollapsed = bestTrial(trials, 'minimize', { atChance: () => true });
+    assert.equal(allCollapsed?.trial.index, 1);
+    assert.match(allCollapsed.reason, /every trial's model is no better than chance on the source validation/);
   });
 
   test("median stopping: stops a trial below the others' median, only after grace and with enough others", () => {
