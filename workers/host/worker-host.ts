@@ -113,6 +113,18 @@ export class WorkerHost {
     else await this.enqueue(job, () => this.onFailed(job, new Error(job.failedReason)));
   }
 
+  /**
+   * A stop the store holds for a running attempt, seen on the attempt's own reports: a cancel or pause
+   * reaches this host by Redis pub/sub (onStop), which drops what a subscriber misses while it
+   * reconnects, and the attempt would then train to its end. Aborting twice is harmless.
+   */
+  private stopIfRequested(t: Transition | null): void {
+    if (t === null) return;
+    const { id, cancelRequested, pauseRequested } = t.job;
+    const reason = cancelRequested ? 'cancel' : pauseRequested ? 'pause' : undefined;
+    if (reason !== undefined && this.worker.cancelJob(id, reason)) this.opts.log.info({ jobId: id, reason }, 'stopping running job (stop found in the store)');
+  }
+
   private async publish(t: Transition | null): Promise<void> {
     if (t && t.events.length > 0) await this.opts.live.publish(t.job.id, t.events);
     if (t) await this.opts.webhooks.notify(t.job);
@@ -145,10 +157,14 @@ export class WorkerHost {
     switch (m.type) {
       case 'started':
         return this.publish(await jobs.backend(id, attempt, m.backend));
-      case 'progress':
-        return this.publish(await jobs.progress(id, attempt, m.progress, m.metrics?.loss));
+      case 'progress': {
+        const t = await jobs.progress(id, attempt, m.progress, m.metrics?.loss);
+        this.stopIfRequested(t);
+        return this.publish(t);
+      }
       case 'metrics': {
         const t = await jobs.epochMetrics(id, attempt, m.epoch, m.metrics);
+        this.stopIfRequested(t);
         await this.publish(t);
         if (t?.job.sweepId)
           await this.opts.sweeps.judge(t.job).catch((err) => this.opts.log.warn({ err, jobId: id }, "could not apply the sweep's early termination"));

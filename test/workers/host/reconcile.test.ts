@@ -14,10 +14,12 @@ import { registerMnist, startHarness, submitAndPause, trainSpec, waitFor, waitFo
 
 let second: Harness | undefined;
 let third: Harness | undefined;
+let fourth: Harness | undefined;
 let restarted: RedisServer | undefined;
 after(async () => {
   await second?.stop();
   await third?.stop();
+  await fourth?.stop();
   await restarted?.stop();
 });
 
@@ -103,4 +105,33 @@ test('a job resumed while Redis is away is queued by reconciliation once Redis i
     .filter((e: any) => e.type === 'status')
     .map((e: any) => e.data.status);
   assert.deepEqual(statuses, ['queued', 'running', 'paused', 'queued', 'running', 'cancelled']);
+});
+
+test("a cancel the worker host's subscriber missed still stops the job: the host finds it in the store on the attempt's next report", async () => {
+  fourth = await startHarness();
+  const h = fourth;
+  const data = await registerMnist(h, 1000, 100);
+  // 125 steps an epoch, 1000 epochs: it ends by the cancel, or trains long past every wait here and the test fails
+  const spec = trainSpec(data, { hyperparameters: { epochs: 1000, batchSize: 8, seed: 3, optimizer: { name: 'sgd', learningRate: 0.01 } } });
+  const job = (await h.request('POST', '/v1/jobs', spec)).body;
+  await waitFor('the job to train', async () => (await h.request('GET', `/v1/jobs/${job.id}`)).body.status === 'running');
+
+  // the stop message is published while the host's subscriber is away: disconnected, and no room for a new client
+  const admin = createRedis(h.redis.url, { maxRetriesPerRequest: 2 });
+  try {
+    const lines = async (...args: string[]) =>
+      String(await admin.call('CLIENT', 'LIST', ...args))
+        .trim()
+        .split('\n')
+        .filter(Boolean).length;
+    const subscribers = await lines('TYPE', 'pubsub');
+    assert.ok(subscribers > 0, 'the service subscribes for stop messages');
+    await admin.call('CONFIG', 'SET', 'maxclients', String((await lines()) - subscribers));
+    await admin.call('CLIENT', 'KILL', 'TYPE', 'pubsub');
+    assert.equal((await h.request('POST', `/v1/jobs/${job.id}/cancel`)).status, 202);
+  } finally {
+    await admin.call('CONFIG', 'SET', 'maxclients', '10000');
+    admin.disconnect();
+  }
+  assert.equal((await waitForJob(h, job.id, 120_000)).status, 'cancelled');
 });
