@@ -60,7 +60,8 @@ export function bestTrial<T extends Ranked>(
 ): { trial: T & { objective: ObjectiveValue }; reason: string } | null {
   const reported = trials.filter((t): t is T & { objective: ObjectiveValue } => t.objective !== null);
   if (reported.length === 0) return null;
-  const learnt = reported.filter((t) => !opts.atChance(t));
+  const chance = reported.filter((t) => opts.atChance(t));
+  const learnt = reported.filter((t) => !chance.includes(t));
   const scored = learnt.length > 0 ? learnt : reported;
   const top = scored.reduce((a, b) => (better(goal, b.objective.value, a.objective.value) ? b : a));
   const o = top.objective;
@@ -69,13 +70,12 @@ export function bestTrial<T extends Ranked>(
     .reduce<(T & { objective: ObjectiveValue }) | null>((a, b) => (a === null || better(goal, b.objective.value, a.objective.value) ? b : a), null);
   const at = o.epoch === null ? '' : ` at epoch ${o.epoch}`;
   const against = runnerUp ? `; the next best, trial ${runnerUp.index}, has ${runnerUp.objective.value}` : '';
-  const chance = reported.filter((t) => opts.atChance(t)).map((t) => t.index);
   const passedOver =
     chance.length === 0
       ? ''
       : learnt.length === 0
         ? `; every trial's model is no better than chance on the source validation (valAccuracy within ${CHANCE_MARGIN} of 1/classes)`
-        : `; passed over as no better than chance on the source validation (valAccuracy within ${CHANCE_MARGIN} of 1/classes): trial${chance.length === 1 ? '' : 's'} ${chance.join(', ')}`;
+        : `; passed over as no better than chance on the source validation (valAccuracy within ${CHANCE_MARGIN} of 1/classes): trial${chance.length === 1 ? '' : 's'} ${chance.map((t) => t.index).join(', ')}`;
   return {
     trial: top,
     reason: `trial ${top.index} has the ${goal === 'maximize' ? 'highest' : 'lowest'} ${o.metric} (${o.value}${at}) of the ${scored.length} trials that reported it${against}${passedOver}${vacuity(o, goal)}`,

@@ -10,7 +10,7 @@ import type { Redis } from 'ioredis';
 import type { Logger } from 'pino';
 import type { Artifacts } from '../../src/artifacts/artifacts.js';
 import { directoryBytes } from '../../src/artifacts/disk-usage.js';
-import type { LiveEvents } from '../../src/queue/live-events.js';
+import type { LiveEvents, StopReason } from '../../src/queue/live-events.js';
 import { logConnectionErrors } from '../../src/queue/redis-server.js';
 import { QUEUE_NAME, type TrainingQueue } from '../../src/queue/training-queue.js';
 import type { Queryable } from '../../src/store/db.js';
@@ -59,6 +59,8 @@ export class WorkerHost {
   private readonly chains = new Map<string, Promise<void>>();
   private shuttingDown = false;
   private readonly gate: TenantGate;
+  /** jobs this host has told to stop (until their entry ends): a stop is asked of a job once, whichever way it came */
+  private readonly stopping = new Set<string>();
 
   constructor(private readonly opts: WorkerHostOptions) {
     this.gate = new TenantGate({ store: opts.store, log: opts.log, maxRunningPerTenant: opts.maxRunningPerTenant, deferMs: DEFER_MS });
@@ -81,12 +83,24 @@ export class WorkerHost {
     });
     this.worker.on('active', (job) => void this.enqueue(job, () => this.onActive(job)));
     this.worker.on('progress', (job, data) => void this.enqueue(job, () => this.onMessage(job, data as TrainingMessage)));
-    this.worker.on('completed', (job, result) => void this.enqueue(job, () => this.onCompleted(job, result)));
-    this.worker.on('failed', (job, err) => void (job && this.enqueue(job, () => this.onFailed(job, err))));
-    logConnectionErrors(this.worker, opts.log, 'worker');
-    opts.live.onStop((jobId, reason) => {
-      if (this.worker.cancelJob(jobId, reason)) opts.log.info({ jobId, reason }, 'stopping running job');
+    this.worker.on('completed', (job, result) => {
+      this.stopping.delete(job.id!);
+      void this.enqueue(job, () => this.onCompleted(job, result));
     });
+    this.worker.on('failed', (job, err) => {
+      if (!job) return;
+      this.stopping.delete(job.id!);
+      void this.enqueue(job, () => this.onFailed(job, err));
+    });
+    logConnectionErrors(this.worker, opts.log, 'worker');
+    opts.live.onStop((jobId, reason) => this.stop(jobId, reason, 'stopping running job'));
+  }
+
+  /** Asks the child running `jobId` here to stop, once. */
+  private stop(jobId: string, reason: StopReason, message: string): void {
+    if (this.stopping.has(jobId) || !this.worker.cancelJob(jobId, reason)) return;
+    this.stopping.add(jobId);
+    this.opts.log.info({ jobId, reason }, message);
   }
 
   private enqueue(job: QueueJob<TrainingTask>, fn: () => Promise<void>): Promise<void> {
@@ -116,13 +130,13 @@ export class WorkerHost {
   /**
    * A stop the store holds for a running attempt, seen on the attempt's own reports: a cancel or pause
    * reaches this host by Redis pub/sub (onStop), which drops what a subscriber misses while it
-   * reconnects, and the attempt would then train to its end. Aborting twice is harmless.
+   * reconnects, and the attempt would then train to its end.
    */
   private stopIfRequested(t: Transition | null): void {
     if (t === null) return;
     const { id, cancelRequested, pauseRequested } = t.job;
     const reason = cancelRequested ? 'cancel' : pauseRequested ? 'pause' : undefined;
-    if (reason !== undefined && this.worker.cancelJob(id, reason)) this.opts.log.info({ jobId: id, reason }, 'stopping running job (stop found in the store)');
+    if (reason !== undefined) this.stop(id, reason, 'stopping running job: its stop message was missed, the store has it');
   }
 
   private async publish(t: Transition | null): Promise<void> {
