@@ -33,7 +33,7 @@ export const VALIDATORS = {
     goal: 'minimize',
     needs: 'target+validation',
     summary:
-      "source validation error plus half the proxy A-distance between source and target features (dev's domain classifier): the measurable part of Ben-David et al.'s bound on the target error",
+      "source validation error plus half the proxy A-distance between source and target features (a linear domain classifier's held-out accuracy): the measurable part of Ben-David et al.'s bound on the target error",
     vacuousFrom: 1,
   },
 } as const satisfies Record<string, ValidatorInfo>;

@@ -38,8 +38,9 @@ export const CHANCE_MARGIN = 0.05;
 /**
  * Whether a finished model is no better than chance on the labelled source validation: `valAccuracy`
  * within CHANCE_MARGIN of 1/K. A model collapsed to one class has target features no domain classifier
- * tells apart and confident, agreeing predictions, so label-free validators can rank it first (`snd` and
- * `errorBound` did in the sweeps of docs/benchmarks.md), yet it has learnt nothing. False when the
+ * tells apart and confident, agreeing predictions, so label-free validators can rank it first (`snd`
+ * does in the sweeps of docs/benchmarks.md; `errorBound` did while it read a one-hidden-layer domain
+ * classifier), yet it has learnt nothing. False when the
  * job reported no validation accuracy or class list.
  */
 export function atChance(metrics: Record<string, unknown> | undefined): boolean {

@@ -73,25 +73,35 @@ export function devRisk(weights: ArrayLike<number>, losses: ArrayLike<number>): 
   return mwl + eta * mw - eta;
 }
 
-/** L2 penalties the domain classifier is tried with; the one with the best held-out accuracy is kept (as pytorch-adapt picks its weight decay). */
+/** L2 penalties each domain classifier is tried with; the one with the best held-out accuracy is kept (as pytorch-adapt picks its weight decay). */
 const DOMAIN_DECAYS = [1e-1, 1e-2, 1e-3];
+/** Hidden units of DEV's domain classifier; the proxy A-distance's probe has none (linear). */
 const DOMAIN_HIDDEN = 32;
 const DOMAIN_STEPS = 100;
 const DOMAIN_LEARNING_RATE = 0.01;
 
+/** What the domain classifiers of one epoch give: DEV's importance weights and two held-out accuracies. */
+export interface DomainClassifiers {
+  /** p_t(x) / p_s(x) for each row of `validation`, from the one-hidden-layer classifier */
+  weights: Float32Array;
+  /** held-out accuracy of that classifier (`devDomainAccuracy`) */
+  domainAccuracy: number;
+  /** held-out accuracy of a linear classifier on the same features (`linearDomainAccuracy`): the proxy A-distance's probe */
+  linearDomainAccuracy: number;
+}
+
 /**
- * DEV's importance weights p_t(x) / p_s(x) for the rows of `validation`: a domain classifier (one
- * hidden layer) trained full-batch on standardised `source` (label 1) against `target` (label 0)
- * features, 80% to train and 20% to choose its L2 penalty, then w = P(target|x) / P(source|x) · Ns / Nt.
- * pytorch-adapt trains a wider classifier with early stopping over nine decays; this bounded
- * version keeps the cost of each epoch's validation small.
+ * Two domain classifiers trained full-batch on standardised `source` (label 1) against `target`
+ * (label 0) features, 80% to train and 20% to choose the L2 penalty and report accuracy:
+ * - DEV's, with one hidden layer: its importance weights for the rows of `validation`,
+ *   w = P(target|x) / P(source|x) · Ns / Nt. pytorch-adapt trains a wider classifier with early
+ *   stopping over nine decays; this bounded version keeps the cost of each epoch's validation small.
+ * - a linear one, for errorBound's proxy A-distance: Ben-David et al. 2007 and Ganin et al. 2016
+ *   measure it with a linear classifier, the hypothesis class of a head on the features. A hidden
+ *   layer separates what no linear head would, and so overstates the distance: on the shrunk digits
+ *   of docs/benchmarks.md it told every trial's features apart (held-out accuracy 0.96-1.0).
  */
-export function domainWeights(
-  source: tf.Tensor2D,
-  target: tf.Tensor2D,
-  validation: tf.Tensor2D,
-  seed: number,
-): { weights: Float32Array; domainAccuracy: number } {
+export function domainClassifiers(source: tf.Tensor2D, target: tf.Tensor2D, validation: tf.Tensor2D, seed: number): DomainClassifiers {
   const ns = source.shape[0];
   const nt = target.shape[0];
   const d = source.shape[1];
@@ -123,35 +133,45 @@ export function domainWeights(
         made.push(v);
         return v;
       };
-      let best: { accuracy: number; logit: (x: tf.Tensor) => tf.Tensor } | undefined;
-      for (const [i, decay] of DOMAIN_DECAYS.entries()) {
-        const uniform = (shape: number[], fanIn: number, s: number) =>
-          variable(tf.randomUniform(shape, -1 / Math.sqrt(fanIn), 1 / Math.sqrt(fanIn), 'float32', s));
-        const w1 = uniform([d, DOMAIN_HIDDEN], d, seed + 10 * i + 1);
-        const b1 = variable(tf.zeros([DOMAIN_HIDDEN]));
-        const w2 = uniform([DOMAIN_HIDDEN, 1], DOMAIN_HIDDEN, seed + 10 * i + 2);
-        const b2 = variable(tf.zeros([1]));
-        const logit = (input: tf.Tensor) => tf.add(tf.matMul(tf.relu(tf.add(tf.matMul(input, w1), b1)), w2), b2);
-        const optimizer = tf.train.adam(DOMAIN_LEARNING_RATE);
-        for (let step = 0; step < DOMAIN_STEPS; step++) {
-          tf.tidy(() => {
-            optimizer.minimize(
-              () =>
-                tf.add(
-                  tf.losses.sigmoidCrossEntropy(yTrain, logit(xTrain)),
-                  tf.mul(decay / 2, tf.add(tf.sum(tf.square(w1)), tf.sum(tf.square(w2)))),
-                ) as tf.Scalar,
-            );
-          });
+      /** The classifier with `hidden` units (0: linear) whose L2 penalty gives the best held-out accuracy. */
+      const fit = (hidden: number, seedOffset: number) => {
+        let best: { accuracy: number; logit: (x: tf.Tensor) => tf.Tensor } | undefined;
+        for (const [i, decay] of DOMAIN_DECAYS.entries()) {
+          const uniform = (shape: number[], fanIn: number, s: number) =>
+            variable(tf.randomUniform(shape, -1 / Math.sqrt(fanIn), 1 / Math.sqrt(fanIn), 'float32', s));
+          const s = seed + seedOffset + 10 * i;
+          const layers =
+            hidden > 0
+              ? [
+                  { w: uniform([d, hidden], d, s + 1), b: variable(tf.zeros([hidden])) },
+                  { w: uniform([hidden, 1], hidden, s + 2), b: variable(tf.zeros([1])) },
+                ]
+              : [{ w: uniform([d, 1], d, s + 1), b: variable(tf.zeros([1])) }];
+          const logit = (input: tf.Tensor) =>
+            layers.reduce((h, { w, b }, k) => (k > 0 ? tf.add(tf.matMul(tf.relu(h), w), b) : tf.add(tf.matMul(h, w), b)), input);
+          const optimizer = tf.train.adam(DOMAIN_LEARNING_RATE);
+          for (let step = 0; step < DOMAIN_STEPS; step++) {
+            tf.tidy(() => {
+              optimizer.minimize(
+                () =>
+                  tf.add(
+                    tf.losses.sigmoidCrossEntropy(yTrain, logit(xTrain)),
+                    tf.mul(decay / 2, tf.addN(layers.map(({ w }) => tf.sum(tf.square(w))))),
+                  ) as tf.Scalar,
+              );
+            });
+          }
+          optimizer.dispose();
+          const accuracy = tf.mean(tf.cast(tf.equal(tf.cast(tf.greater(logit(xHeld), 0), 'float32'), yHeld), 'float32')).dataSync()[0];
+          if (best === undefined || accuracy > best.accuracy) best = { accuracy, logit };
         }
-        optimizer.dispose();
-        const accuracy = tf.mean(tf.cast(tf.equal(tf.cast(tf.greater(logit(xHeld), 0), 'float32'), yHeld), 'float32')).dataSync()[0];
-        if (best === undefined || accuracy > best.accuracy) best = { accuracy, logit };
-      }
-      const chosen = best!;
+        return best!;
+      };
+      const dev = fit(DOMAIN_HIDDEN, 0);
+      const linear = fit(0, 100);
       // P(target|x) / P(source|x) = exp(-logit), bounded so that no weight overflows.
-      const ratio = tf.exp(tf.clipByValue(tf.neg(chosen.logit(standard(validation))), -30, 30));
-      return { weights: tf.mul(ratio, ns / nt).dataSync() as Float32Array, domainAccuracy: chosen.accuracy };
+      const ratio = tf.exp(tf.clipByValue(tf.neg(dev.logit(standard(validation))), -30, 30));
+      return { weights: tf.mul(ratio, ns / nt).dataSync() as Float32Array, domainAccuracy: dev.accuracy, linearDomainAccuracy: linear.accuracy };
     });
   } finally {
     tf.dispose(made);
@@ -209,7 +229,7 @@ export class EpochValidators {
     };
   }
 
-  async compute(): Promise<Partial<Record<ValidatorName, number>> & { devDomainAccuracy?: number }> {
+  async compute(): Promise<Partial<Record<ValidatorName, number>> & { devDomainAccuracy?: number; linearDomainAccuracy?: number }> {
     const outputs: Outputs[] = [];
     try {
       const target = await this.pass(this.sets.target);
@@ -226,13 +246,13 @@ export class EpochValidators {
       outputs.push(source);
       const val = await this.pass(validation);
       outputs.push(val);
-      const { weights, domainAccuracy } = domainWeights(source.features, target.features, val.features, this.opts.seed + 4);
+      const { weights, domainAccuracy, linearDomainAccuracy } = domainClassifiers(source.features, target.features, val.features, this.opts.seed + 4);
       const losses = tf.tidy(() =>
         tf.losses
           .softmaxCrossEntropy(oneHot(tf.tensor1d(validation.labels, 'int32'), val.logits.shape[1]), val.logits, undefined, undefined, tf.Reduction.NONE)
           .dataSync(),
       );
-      return { ...scores, dev: devRisk(weights, losses), devDomainAccuracy: domainAccuracy };
+      return { ...scores, dev: devRisk(weights, losses), devDomainAccuracy: domainAccuracy, linearDomainAccuracy };
     } finally {
       tf.dispose(outputs.flatMap((o) => [o.probabilities, o.logits, o.features]));
     }

@@ -222,7 +222,7 @@ test('each epoch reports the label-free validators; early stopping keeps the bes
     for (const m of epochs) {
       for (const name of ['entropy', 'im', 'snd', 'dev', 'valAccuracy', 'errorBound']) assert.ok(Number.isFinite(m[name]), `${name} = ${m[name]}`);
       assert.ok(m.entropy >= 0 && m.entropy <= Math.log(10) + 1e-6 && m.im <= Math.log(10) + 1e-6 && m.snd >= 0 && m.dev > 0);
-      assert.equal(m.errorBound, 1 - m.valAccuracy + Math.max(0, 2 * m.devDomainAccuracy - 1));
+      assert.equal(m.errorBound, 1 - m.valAccuracy + Math.max(0, 2 * m.linearDomainAccuracy - 1));
     }
     const values = epochs.map((m) => m[monitor]);
     const best = monitor === 'entropy' ? Math.min(...values) : Math.max(...values);

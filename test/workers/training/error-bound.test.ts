@@ -5,17 +5,17 @@ import { VALIDATORS } from '../../../src/jobs/validators.js';
 
 test('errorBound is the source validation error plus half the proxy A-distance, 2 acc_D - 1', () => {
   // source error 0.2; a domain classifier at 0.9 held-out accuracy: proxy A-distance 2(1 - 2 * 0.1) = 1.6, half of it 0.8
-  assert.ok(Math.abs(errorBound({ valAccuracy: 0.8, devDomainAccuracy: 0.9 })! - 1.0) < 1e-12);
+  assert.ok(Math.abs(errorBound({ valAccuracy: 0.8, linearDomainAccuracy: 0.9 })! - 1.0) < 1e-12);
   // domains the classifier cannot tell apart: the bound is the source error alone
-  assert.ok(Math.abs(errorBound({ valAccuracy: 0.8, devDomainAccuracy: 0.5 })! - 0.2) < 1e-12);
+  assert.ok(Math.abs(errorBound({ valAccuracy: 0.8, linearDomainAccuracy: 0.5 })! - 0.2) < 1e-12);
   // below chance is no distance (the proxy A-distance is floored at 0), not a bonus
-  assert.ok(Math.abs(errorBound({ valAccuracy: 0.8, devDomainAccuracy: 0.3 })! - 0.2) < 1e-12);
+  assert.ok(Math.abs(errorBound({ valAccuracy: 0.8, linearDomainAccuracy: 0.3 })! - 0.2) < 1e-12);
   // better aligned features at the same source error: a lower bound
-  assert.ok(errorBound({ valAccuracy: 0.8, devDomainAccuracy: 0.7 })! < errorBound({ valAccuracy: 0.8, devDomainAccuracy: 0.9 })!);
+  assert.ok(errorBound({ valAccuracy: 0.8, linearDomainAccuracy: 0.7 })! < errorBound({ valAccuracy: 0.8, linearDomainAccuracy: 0.9 })!);
 });
 
 test('errorBound needs both of its inputs: a job without data.validation reports none', () => {
-  assert.equal(errorBound({ devDomainAccuracy: 0.9 }), undefined);
+  assert.equal(errorBound({ linearDomainAccuracy: 0.9 }), undefined);
   assert.equal(errorBound({ valAccuracy: 0.9 }), undefined);
   assert.equal(VALIDATORS.errorBound.goal, 'minimize');
   assert.equal(VALIDATORS.errorBound.needs, 'target+validation');

@@ -7,7 +7,7 @@ import { before, test } from 'node:test';
 import tf = require('@tensorflow/tfjs');
 import { improves, MONITORS, VALIDATORS } from '../../../src/jobs/validators.js';
 import { selectBackend } from '../../../workers/training/backend.js';
-import { devRisk, domainWeights, informationMaximisation, meanEntropy, sample, softNeighbourhoodDensity } from '../../../workers/training/validators.js';
+import { devRisk, domainClassifiers, informationMaximisation, meanEntropy, sample, softNeighbourhoodDensity } from '../../../workers/training/validators.js';
 import type { Dataset } from '../../../workers/training/data.js';
 
 before(async () => {
@@ -78,14 +78,26 @@ test('the domain classifier weights validation rows like the target up and rows 
   const start = tf.memory().numTensors;
   const rows = (n: number, centre: number, seed: number) => tf.tidy(() => tf.add(tf.randomNormal([n, 6], 0, 1, 'float32', seed), centre) as tf.Tensor2D);
   const [source, target, validation] = [rows(200, 0, 1), rows(200, 2, 2), tf.tidy(() => tf.concat([rows(20, 0, 3), rows(20, 2, 4)]) as tf.Tensor2D)];
-  const { weights, domainAccuracy } = domainWeights(source, target, validation, 7);
+  const { weights, domainAccuracy, linearDomainAccuracy } = domainClassifiers(source, target, validation, 7);
   tf.dispose([source, target, validation]);
-  assert.equal(tf.memory().numTensors, start, 'every tensor and variable of the classifier is freed');
+  assert.equal(tf.memory().numTensors, start, 'every tensor and variable of the classifiers is freed');
   assert.ok(domainAccuracy > 0.9, `held-out domain accuracy ${domainAccuracy}`);
+  // domains a hyperplane separates: the linear probe tells them apart too
+  assert.ok(linearDomainAccuracy > 0.9, `held-out linear domain accuracy ${linearDomainAccuracy}`);
   const mean = (a: ArrayLike<number>) => Array.from(a).reduce((s, x) => s + x, 0) / a.length;
   const sourceLike = mean(weights.subarray(0, 20));
   const targetLike = mean(weights.subarray(20));
   assert.ok(sourceLike < 0.5 && targetLike > 2, `weights ${sourceLike} (source-like) vs ${targetLike} (target-like)`);
+});
+
+test("errorBound's linear probe does not see a difference only a nonlinear classifier can: the same mean, a wider spread", () => {
+  // source N(0, 1), target N(0, 3²) in 6 dimensions: no hyperplane tells them apart, a distance from the origin does
+  const rows = (n: number, sd: number, seed: number) => tf.randomNormal([n, 6], 0, sd, 'float32', seed) as tf.Tensor2D;
+  const [source, target, validation] = [rows(400, 1, 11), rows(400, 3, 12), rows(10, 1, 13)];
+  const { domainAccuracy, linearDomainAccuracy } = domainClassifiers(source, target, validation, 7);
+  tf.dispose([source, target, validation]);
+  assert.ok(domainAccuracy > 0.85, `one hidden layer: ${domainAccuracy}`);
+  assert.ok(linearDomainAccuracy < 0.65, `linear: ${linearDomainAccuracy}`);
 });
 
 test('a sample is fixed by its seed, at most the size asked, the whole set when smaller', () => {
