@@ -40,8 +40,8 @@ export const CHANCE_MARGIN = 0.05;
  * within CHANCE_MARGIN of 1/K. A model collapsed to one class has target features no domain classifier
  * tells apart and confident, agreeing predictions, so label-free validators can rank it first (`snd`
  * does in the sweeps of docs/benchmarks.md; `errorBound` did while it read a one-hidden-layer domain
- * classifier), yet it has learnt nothing. False when the
- * job reported no validation accuracy or class list.
+ * classifier), yet it has learnt nothing. False when the job reported no validation accuracy or
+ * class list.
  */
 export function atChance(metrics: Record<string, unknown> | undefined): boolean {
   const accuracy = metrics?.valAccuracy;

@@ -133,32 +133,23 @@ export function domainClassifiers(source: tf.Tensor2D, target: tf.Tensor2D, vali
         made.push(v);
         return v;
       };
-      /** The classifier with `hidden` units (0: linear) whose L2 penalty gives the best held-out accuracy. */
+      const uniform = (shape: number[], fanIn: number, s: number) =>
+        variable(tf.randomUniform(shape, -1 / Math.sqrt(fanIn), 1 / Math.sqrt(fanIn), 'float32', s));
+      const dense = (input: tf.Tensor, { w, b }: { w: tf.Variable; b: tf.Variable }) => tf.add(tf.matMul(input, w), b);
+      /** The classifier with `hidden` units (0: linear) whose L2 penalty gives the best held-out accuracy; `seedOffset` keeps the two classifiers' initial weights apart. */
       const fit = (hidden: number, seedOffset: number) => {
         let best: { accuracy: number; logit: (x: tf.Tensor) => tf.Tensor } | undefined;
         for (const [i, decay] of DOMAIN_DECAYS.entries()) {
-          const uniform = (shape: number[], fanIn: number, s: number) =>
-            variable(tf.randomUniform(shape, -1 / Math.sqrt(fanIn), 1 / Math.sqrt(fanIn), 'float32', s));
           const s = seed + seedOffset + 10 * i;
-          const layers =
-            hidden > 0
-              ? [
-                  { w: uniform([d, hidden], d, s + 1), b: variable(tf.zeros([hidden])) },
-                  { w: uniform([hidden, 1], hidden, s + 2), b: variable(tf.zeros([1])) },
-                ]
-              : [{ w: uniform([d, 1], d, s + 1), b: variable(tf.zeros([1])) }];
-          const logit = (input: tf.Tensor) =>
-            layers.reduce((h, { w, b }, k) => (k > 0 ? tf.add(tf.matMul(tf.relu(h), w), b) : tf.add(tf.matMul(h, w), b)), input);
+          const width = hidden > 0 ? hidden : 1;
+          const first = { w: uniform([d, width], d, s + 1), b: variable(tf.zeros([width])) };
+          const second = hidden > 0 ? { w: uniform([hidden, 1], hidden, s + 2), b: variable(tf.zeros([1])) } : undefined;
+          const logit = second === undefined ? (x: tf.Tensor) => dense(x, first) : (x: tf.Tensor) => dense(tf.relu(dense(x, first)), second);
+          const penalty = () => (second === undefined ? tf.sum(tf.square(first.w)) : tf.add(tf.sum(tf.square(first.w)), tf.sum(tf.square(second.w))));
           const optimizer = tf.train.adam(DOMAIN_LEARNING_RATE);
           for (let step = 0; step < DOMAIN_STEPS; step++) {
             tf.tidy(() => {
-              optimizer.minimize(
-                () =>
-                  tf.add(
-                    tf.losses.sigmoidCrossEntropy(yTrain, logit(xTrain)),
-                    tf.mul(decay / 2, tf.addN(layers.map(({ w }) => tf.sum(tf.square(w))))),
-                  ) as tf.Scalar,
-              );
+              optimizer.minimize(() => tf.add(tf.losses.sigmoidCrossEntropy(yTrain, logit(xTrain)), tf.mul(decay / 2, penalty())) as tf.Scalar);
             });
           }
           optimizer.dispose();
