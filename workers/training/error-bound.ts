@@ -3,7 +3,7 @@
  * error, ε_T ≤ ε_S + ½ d_HΔH(S, T) + λ ("A theory of learning from different domains", Machine
  * Learning 2010, theorem 2), with its two measurable terms: the source validation error, and
  * half the proxy A-distance of the feature layer, ½ · 2(1 − 2 ε_D) = 2 acc_D − 1, where acc_D is
- * the held-out accuracy of a linear domain classifier on those features (`linearDomainAccuracy`,
+ * the cross-validated accuracy of a linear domain classifier on those features (`linearDomainAccuracy`,
  * workers/training/validators.ts; Ben-David et al. 2007 and Ganin et al. 2016, who report it for
  * DANN's features, use a linear classifier too). λ, the
  * error of the best joint classifier, needs target labels and is left out: a method that aligns
