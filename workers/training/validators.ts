@@ -129,6 +129,9 @@ export function domainClassifiers(source: tf.Tensor2D, target: tf.Tensor2D, vali
       );
       const x = standard(all);
       const labels = tf.concat([tf.ones([ns, 1]), tf.zeros([nt, 1])]);
+      // Per-row loss weights that give each domain half the loss whatever its size (exactly 1 when
+      // the sizes are equal): the linear probe's training side of a balanced accuracy.
+      const balance = tf.concat([tf.fill([ns, 1], (ns + nt) / (2 * ns)), tf.fill([nt, 1], (ns + nt) / (2 * nt))]);
       const rows = (r: number[]) => tf.tensor1d(r, 'int32');
       // ns, nt ≥ 1: at least two rows, so every fold holds out one and trains on the rest.
       const folds = Math.min(LINEAR_FOLDS, order.length);
@@ -138,6 +141,7 @@ export function domainClassifiers(source: tf.Tensor2D, target: tf.Tensor2D, vali
         return {
           xTrain: tf.gather(x, rows(train)),
           yTrain: tf.gather(labels, rows(train)),
+          balance: tf.gather(balance, rows(train)),
           xHeld: tf.gather(x, rows(held)),
           yHeld: tf.gather(labels, rows(held)),
         };
@@ -151,8 +155,14 @@ export function domainClassifiers(source: tf.Tensor2D, target: tf.Tensor2D, vali
       const uniform = (shape: number[], fanIn: number, s: number) =>
         variable(tf.randomUniform(shape, -1 / Math.sqrt(fanIn), 1 / Math.sqrt(fanIn), 'float32', s));
       const dense = (input: tf.Tensor, { w, b }: { w: tf.Variable; b: tf.Variable }) => tf.add(tf.matMul(input, w), b);
-      /** A classifier with `hidden` units (0: linear) trained on one split with one penalty, and how many of its held-out rows it gets right. */
-      const train = (hidden: number, decay: number, s: number, { xTrain, yTrain, xHeld, yHeld }: ReturnType<typeof fold>) => {
+      /**
+       * A classifier with `hidden` units (0: linear) trained on one split with one penalty (its loss
+       * `balanced` across the domains or not), and how many held-out rows of each domain it gets right.
+       */
+      const train = (
+        { hidden, decay, seed: s, balanced }: { hidden: number; decay: number; seed: number; balanced: boolean },
+        { xTrain, yTrain, balance, xHeld, yHeld }: ReturnType<typeof fold>,
+      ) => {
         const width = hidden > 0 ? hidden : 1;
         const first = { w: uniform([d, width], d, s + 1), b: variable(tf.zeros([width])) };
         const second = hidden > 0 ? { w: uniform([hidden, 1], hidden, s + 2), b: variable(tf.zeros([1])) } : undefined;
@@ -161,27 +171,37 @@ export function domainClassifiers(source: tf.Tensor2D, target: tf.Tensor2D, vali
         const optimizer = tf.train.adam(DOMAIN_LEARNING_RATE);
         for (let step = 0; step < DOMAIN_STEPS; step++) {
           tf.tidy(() => {
-            optimizer.minimize(() => tf.add(tf.losses.sigmoidCrossEntropy(yTrain, logit(xTrain)), tf.mul(decay / 2, penalty())) as tf.Scalar);
+            optimizer.minimize(
+              () => tf.add(tf.losses.sigmoidCrossEntropy(yTrain, logit(xTrain), balanced ? balance : undefined), tf.mul(decay / 2, penalty())) as tf.Scalar,
+            );
           });
         }
         optimizer.dispose();
-        const correct = tf.sum(tf.cast(tf.equal(tf.cast(tf.greater(logit(xHeld), 0), 'float32'), yHeld), 'float32')).dataSync()[0];
-        return { correct, held: yHeld.shape[0], logit };
+        const predicted = tf.cast(tf.greater(logit(xHeld), 0), 'float32');
+        const [source, target] = [tf.mul(predicted, yHeld), tf.mul(tf.sub(1, predicted), tf.sub(1, yHeld))].map((c) => tf.sum(c).dataSync()[0]);
+        return { correct: { source, target, all: source + target }, held: yHeld.shape[0], logit };
       };
       // DEV's: the last fold's split (its first 80% of the shuffled rows train).
       const devSplit = splits[folds - 1];
-      const dev = DOMAIN_DECAYS.map((decay, i) => train(DOMAIN_HIDDEN, decay, seed + 10 * i, devSplit)).reduce((a, b) => (b.correct > a.correct ? b : a));
+      // Unbalanced: its posterior carries the samples' sizes, which the weights' Ns / Nt takes out.
+      const dev = DOMAIN_DECAYS.map((decay, i) => train({ hidden: DOMAIN_HIDDEN, decay, seed: seed + 10 * i, balanced: false }, devSplit)).reduce((a, b) =>
+        b.correct.all > a.correct.all ? b : a,
+      );
       // The linear probe's: every row counted once, by the fold that held it out (the last fold's
-      // classifier is the one a single 80/20 split trained).
+      // classifier is the one a single 80/20 split trained), each domain's accuracy weighing half.
       const linearAccuracy = Math.max(
-        ...DOMAIN_DECAYS.map(
-          (decay, i) =>
-            splits.reduce((correct, split, k) => correct + train(0, decay, seed + 100 + 10 * i + 1000 * (folds - 1 - k), split).correct, 0) / order.length,
-        ),
+        ...DOMAIN_DECAYS.map((decay, i) => {
+          const counts = splits.map(
+            (split, k) => train({ hidden: 0, decay, seed: seed + 100 + 10 * i + 1000 * (folds - 1 - k), balanced: true }, split).correct,
+          );
+          const [source, target] = [counts.reduce((n, c) => n + c.source, 0), counts.reduce((n, c) => n + c.target, 0)];
+          // (source / ns + target / nt) / 2 written so that equal sizes give (source + target) / (ns + nt) to the bit
+          return (source * nt + target * ns) / (2 * ns * nt);
+        }),
       );
       // P(target|x) / P(source|x) = exp(-logit), bounded so that no weight overflows.
       const ratio = tf.exp(tf.clipByValue(tf.neg(dev.logit(standard(validation))), -30, 30));
-      return { weights: tf.mul(ratio, ns / nt).dataSync() as Float32Array, domainAccuracy: dev.correct / dev.held, linearDomainAccuracy: linearAccuracy };
+      return { weights: tf.mul(ratio, ns / nt).dataSync() as Float32Array, domainAccuracy: dev.correct.all / dev.held, linearDomainAccuracy: linearAccuracy };
     });
   } finally {
     tf.dispose(made);

@@ -112,6 +112,15 @@ test('the linear probe is cross-validated: its accuracy counts every row once, e
   assert.ok(linearDomainAccuracy > 0.6 && linearDomainAccuracy < 1, `a shift of 0.6 in each of 6 dimensions: ${linearDomainAccuracy}`);
 });
 
+test("the linear probe's accuracy is balanced across the domains: 50 source rows against 500 of the same distribution are at chance, not at the 91% of always answering target", () => {
+  // the few-label case of docs/benchmarks.md: 10 labelled examples per class against a sample of 500 unlabelled ones
+  const rows = (n: number, seed: number) => tf.randomNormal([n, 6], 0, 1, 'float32', seed) as tf.Tensor2D;
+  const [source, target, validation] = [rows(50, 31), rows(500, 32), rows(10, 33)];
+  const { linearDomainAccuracy } = domainClassifiers(source, target, validation, 7);
+  tf.dispose([source, target, validation]);
+  assert.ok(linearDomainAccuracy < 0.65, `no difference to find: ${linearDomainAccuracy}`);
+});
+
 test('a sample is fixed by its seed, at most the size asked, the whole set when smaller', () => {
   const n = 50;
   const data: Dataset = {
