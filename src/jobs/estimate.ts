@@ -17,6 +17,7 @@ import { FEATURE_CACHE_MAX_BYTES, featureCacheRefusal } from './feature-cache.js
 import { cnnInputShape } from './input-shape.js';
 import { trainsOnTarget } from './methods/registry.js';
 import { predictionsBytesBound, type PredictionFormat } from './predictions-file.js';
+import { DOMAIN_CLASSIFIERS, VALIDATOR_SAMPLE_DEFAULT } from './validators.js';
 
 export type { JobEstimate };
 
@@ -482,7 +483,20 @@ export function estimateJob(input: EstimateInput): JobEstimate {
   // Gradients and the kernels transposed for dx live alongside the backward's values.
   const stepPeak = (forwardBackward + 2 * trained) * FLOAT;
   const updatePeak = (trained + update * trained) * FLOAT;
-  const activationBytes = Math.max(stepPeak, updatePeak, evalBytes, part.passBytes);
+  const validators =
+    spec.type === 'domain_adaptation' && target !== undefined
+      ? validatorCost({
+          sample: hp.validatorSample ?? VALIDATOR_SAMPLE_DEFAULT,
+          target,
+          source: train,
+          validation: data.validation,
+          featureSize,
+          numClasses,
+          macs,
+        })
+      : { flops: 0, bytes: 0 };
+  // the validators run after the epoch's steps, their tensors freed: a peak beside theirs, not on top
+  const activationBytes = Math.max(stepPeak, updatePeak, evalBytes, part.passBytes, validators.bytes);
   // multi_source loads every base and a copy of its weights before averaging them into one.
   const loadBytes = bases > 1 ? 2 * bases * parameters * FLOAT : 0;
 
@@ -492,7 +506,7 @@ export function estimateJob(input: EstimateInput): JobEstimate {
   const trainFlops = 6 * (macs - frozenMacs) * steps * rows + (part.cached ? 0 : 2 * frozenMacs * steps * rows) + steps * stepFlops;
   const cacheFlops = part.cached ? 2 * frozenMacs * train.numExamples : 0;
   const validationFlops = data.validation ? 2 * macs * data.validation.numExamples : 0;
-  const flopsPerEpoch = trainFlops + validationFlops;
+  const flopsPerEpoch = trainFlops + validationFlops + validators.flops;
   const finalSets = [
     data.test,
     data.targetTest,
@@ -602,6 +616,40 @@ function frozenPart(spec: JobSpec, layers: Layer[], o: { train: DatasetShape; ev
     // the cache's batches go through the model's own inference (which frees what it no longer needs); a step's tidy keeps all
     passBytes: cached ? rows * inferencePeak(frozen, input) * FLOAT : alone ? rows * (input + inference) * FLOAT : 0,
   };
+}
+
+/**
+ * The label-free validators' work at each epoch's end of a domain-adaptation job with a target
+ * (workers/training/validators.ts): inference over fixed samples of the target (and, with
+ * data.validation, of the source and data.validation), SND's similarities of the target sample
+ * with itself, and with data.validation the domain classifiers of dev and errorBound on the
+ * samples' features (DOMAIN_CLASSIFIERS).
+ */
+function validatorCost(v: {
+  sample: number;
+  target: DatasetShape;
+  source: DatasetShape;
+  validation: DatasetShape | undefined;
+  featureSize: number;
+  numClasses: number;
+  macs: number;
+}): { flops: number; bytes: number } {
+  const nt = Math.min(v.sample, v.target.numExamples);
+  const [ns, nv] = v.validation ? [Math.min(v.sample, v.source.numExamples), Math.min(v.sample, v.validation.numExamples)] : [0, 0];
+  const passes = 2 * v.macs * (nt + ns + nv);
+  // each sample's features, logits and probabilities, held until the epoch's validators are done
+  const outputs = (nt + ns + nv) * (v.featureSize + 2 * v.numClasses);
+  // SND: an nt x nt product over the classes, and some nine nt x nt arrays its tidy keeps to its end
+  const snd = { flops: 2 * nt * nt * v.numClasses + 20 * nt * nt, values: 9 * nt * nt };
+  const { decays, hidden, steps, linearFolds } = DOMAIN_CLASSIFIERS;
+  const rows = ns + nt;
+  // full-batch steps on 4 folds of 5: forward and back, three products of each layer's size per row;
+  // dev's classifier on one split, the linear probe's on every fold
+  const trainRows = (rows * (linearFolds - 1)) / linearFolds;
+  const classifiers = v.validation ? decays.length * steps * 6 * trainRows * (v.featureSize * hidden + hidden + linearFolds * v.featureSize) : 0;
+  // the features, standardised, and one fold's copy of them; dev's hidden layer at a step
+  const classifierValues = v.validation ? 3 * rows * v.featureSize + 4 * rows * hidden : 0;
+  return { flops: passes + snd.flops + classifiers, bytes: (outputs + Math.max(snd.values, classifierValues)) * FLOAT };
 }
 
 /** Values per example of the layer feeding the head (the last layer with weights): what DANN, CORAL and MMD align by default. */

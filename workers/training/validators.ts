@@ -7,7 +7,7 @@
  */
 import tf = require('@tensorflow/tfjs');
 import { mulberry32, shuffle } from '../../src/artifacts/ingest/random.js';
-import type { ValidatorName } from '../../src/jobs/validators.js';
+import { DOMAIN_CLASSIFIERS, type ValidatorName } from '../../src/jobs/validators.js';
 import { Batcher, subset, type Dataset } from './data.js';
 import { oneHot } from './evaluate.js';
 import { inferenceBatchRows } from './eval-batch-rows.js';
@@ -73,19 +73,7 @@ export function devRisk(weights: ArrayLike<number>, losses: ArrayLike<number>): 
   return mwl + eta * mw - eta;
 }
 
-/** L2 penalties each domain classifier is tried with; the one with the best held-out accuracy is kept (as pytorch-adapt picks its weight decay). */
-const DOMAIN_DECAYS = [1e-1, 1e-2, 1e-3];
-/** Hidden units of DEV's domain classifier; the proxy A-distance's probe has none (linear). */
-const DOMAIN_HIDDEN = 32;
-const DOMAIN_STEPS = 100;
-const DOMAIN_LEARNING_RATE = 0.01;
-/**
- * Folds of the linear probe's cross-validated accuracy. One 20% hold-out of 2 × validatorSample
- * rows (200 at the default 500) gave an accuracy with a standard error of about 3 points, so ±0.07
- * on errorBound's domain term: more than the gap between the trials it has to rank (docs/methods.md).
- * Every row held out once cuts that by √5.
- */
-const LINEAR_FOLDS = 5;
+const { decays: DOMAIN_DECAYS, hidden: DOMAIN_HIDDEN, steps: DOMAIN_STEPS, learningRate: DOMAIN_LEARNING_RATE, linearFolds: LINEAR_FOLDS } = DOMAIN_CLASSIFIERS;
 
 /** What the domain classifiers of one epoch give: DEV's importance weights and two held-out accuracies. */
 export interface DomainClassifiers {
@@ -99,13 +87,13 @@ export interface DomainClassifiers {
 
 /**
  * Two domain classifiers trained full-batch on standardised `source` (label 1) against `target`
- * (label 0) features, each tried with every L2 penalty of DOMAIN_DECAYS:
+ * (label 0) features, each tried with every L2 penalty of DOMAIN_CLASSIFIERS (src/jobs/validators.ts):
  * - DEV's, with one hidden layer, trained on 80% and its penalty chosen on the other 20% (the last
  *   of five folds): its importance weights for the rows of `validation`,
  *   w = P(target|x) / P(source|x) · Ns / Nt. pytorch-adapt trains a wider classifier with early
  *   stopping over nine decays; this bounded version keeps the cost of each epoch's validation small.
  * - a linear one, for errorBound's proxy A-distance, its accuracy cross-validated over
- *   LINEAR_FOLDS folds (a classifier per fold, each row predicted by the one that did not train on
+ *   DOMAIN_CLASSIFIERS.linearFolds folds (a classifier per fold, each row predicted by the one that did not train on
  *   it). Ben-David et al. 2007 and Ganin et al. 2016 measure the distance with a linear classifier,
  *   the hypothesis class of a head on the features. A hidden layer separates what no linear head
  *   would, and so overstates the distance: on the shrunk digits of docs/benchmarks.md it told every
@@ -146,7 +134,15 @@ export function domainClassifiers(source: tf.Tensor2D, target: tf.Tensor2D, vali
           yHeld: tf.gather(labels, rows(held)),
         };
       };
-      const splits = Array.from({ length: folds }, (_, k) => fold(k));
+      /** `use` on fold k's split, whose tensors (a copy of the features) live only as long as it runs: one fold's copy at a time. */
+      const withFold = <T>(k: number, use: (split: ReturnType<typeof fold>) => T): T => {
+        const split = fold(k);
+        try {
+          return use(split);
+        } finally {
+          tf.dispose(Object.values(split));
+        }
+      };
       const variable = (initial: tf.Tensor) => {
         const v = tf.variable(initial);
         made.push(v);
@@ -181,24 +177,28 @@ export function domainClassifiers(source: tf.Tensor2D, target: tf.Tensor2D, vali
         const [source, target] = [tf.mul(predicted, yHeld), tf.mul(tf.sub(1, predicted), tf.sub(1, yHeld))].map((c) => tf.sum(c).dataSync()[0]);
         return { correct: { source, target, all: source + target }, held: yHeld.shape[0], logit };
       };
-      // DEV's: the last fold's split (its first 80% of the shuffled rows train).
-      const devSplit = splits[folds - 1];
-      // Unbalanced: its posterior carries the samples' sizes, which the weights' Ns / Nt takes out.
-      const dev = DOMAIN_DECAYS.map((decay, i) => train({ hidden: DOMAIN_HIDDEN, decay, seed: seed + 10 * i, balanced: false }, devSplit)).reduce((a, b) =>
-        b.correct.all > a.correct.all ? b : a,
+      // DEV's: the last fold's split (its first 80% of the shuffled rows train). Unbalanced: its
+      // posterior carries the samples' sizes, which the weights' Ns / Nt takes out.
+      const dev = withFold(folds - 1, (split) =>
+        DOMAIN_DECAYS.map((decay, i) => train({ hidden: DOMAIN_HIDDEN, decay, seed: seed + 10 * i, balanced: false }, split)).reduce((a, b) =>
+          b.correct.all > a.correct.all ? b : a,
+        ),
       );
-      // The linear probe's: every row counted once, by the fold that held it out (the last fold's
-      // classifier is the one a single 80/20 split trained), each domain's accuracy weighing half.
-      const linearAccuracy = Math.max(
-        ...DOMAIN_DECAYS.map((decay, i) => {
-          const counts = splits.map(
-            (split, k) => train({ hidden: 0, decay, seed: seed + 100 + 10 * i + 1000 * (folds - 1 - k), balanced: true }, split).correct,
-          );
-          const [source, target] = [counts.reduce((n, c) => n + c.source, 0), counts.reduce((n, c) => n + c.target, 0)];
-          // (source / ns + target / nt) / 2 written so that equal sizes give (source + target) / (ns + nt) to the bit
-          return (source * nt + target * ns) / (2 * ns * nt);
-        }),
-      );
+      // The linear probe's, per penalty: every row counted once, by the fold that held it out (the
+      // last fold's classifier is the one a single 80/20 split trained).
+      const counts = DOMAIN_DECAYS.map(() => ({ source: 0, target: 0 }));
+      for (let k = 0; k < folds; k++) {
+        withFold(k, (split) => {
+          for (const [i, decay] of DOMAIN_DECAYS.entries()) {
+            const { source, target } = train({ hidden: 0, decay, seed: seed + 100 + 10 * i + 1000 * (folds - 1 - k), balanced: true }, split).correct;
+            counts[i].source += source;
+            counts[i].target += target;
+          }
+        });
+      }
+      // Each domain's accuracy weighing half: (source / ns + target / nt) / 2, written so that equal
+      // sizes give (source + target) / (ns + nt) to the bit.
+      const linearAccuracy = Math.max(...counts.map(({ source, target }) => (source * nt + target * ns) / (2 * ns * nt)));
       // P(target|x) / P(source|x) = exp(-logit), bounded so that no weight overflows.
       const ratio = tf.exp(tf.clipByValue(tf.neg(dev.logit(standard(validation))), -30, 30));
       return { weights: tf.mul(ratio, ns / nt).dataSync() as Float32Array, domainAccuracy: dev.correct.all / dev.held, linearDomainAccuracy: linearAccuracy };

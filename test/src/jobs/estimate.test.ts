@@ -37,8 +37,12 @@ test('datasets count in their stored element type, and FLOPs grow with epochs', 
 });
 
 test("the methods' extra passes: target rows, the domain classifier, MMD's square of the batch", () => {
+  // the smallest validator sample: SND's square of it would outweigh MMD's matrices (the next test)
   const da = (method: JobSpec['method'], batchSize = 50) =>
-    estimate({ ...spec({}, { batchSize }), type: 'domain_adaptation', method, data: { source: 'ds', target: 'dt' } }, { train: mnist, target: mnist });
+    estimate(
+      { ...spec({}, { batchSize, validatorSample: 16 }), type: 'domain_adaptation', method, data: { source: 'ds', target: 'dt' } },
+      { train: mnist, target: mnist },
+    );
   const plain = estimate(spec({}, { batchSize: 400 }));
   const coral = da({ kind: 'coral' }, 400);
   assert.ok(coral.activationBytes > 1.5 * plain.activationBytes, 'target batches go through the model too');
@@ -47,6 +51,27 @@ test("the methods' extra passes: target rows, the domain classifier, MMD's squar
   assert.equal(dann.parameterBytes - plain.parameterBytes, 4 * (64 * 100 + 2 * 100 + 1), 'the domain classifier on the 64 features');
   const [small, large] = [da({ kind: 'mmd' }, 100), da({ kind: 'mmd' }, 400)];
   assert.ok(large.activationBytes > 10 * small.activationBytes, 'kernel matrices of (2 batch)^2');
+});
+
+test("the label-free validators at each epoch's end: SND's square of the target sample, and dev's and errorBound's domain classifiers with data.validation", () => {
+  const large: DatasetShape = { ...mnist, numExamples: 5000 };
+  const da = (validatorSample: number, validation: boolean) =>
+    estimate(
+      {
+        ...spec({}, { validatorSample }),
+        type: 'domain_adaptation',
+        method: { kind: 'coral' },
+        data: { source: 'ds', target: 'dt', ...(validation ? { validation: 'dv' } : {}) },
+      },
+      { train: large, target: large, ...(validation ? { validation: large } : {}) },
+    );
+  // nine 4000 x 4000 float32 arrays (SND's similarities, masked, scaled, softmax and its entropy's), measured in a tidy
+  assert.ok(da(4000, false).activationBytes >= 9 * 4000 ** 2 * 4, `${da(4000, false).activationBytes}`);
+  assert.ok(da(4000, false).activationBytes > 10 * da(1000, false).activationBytes, 'the square of the sample');
+  // 3 penalties x 100 full-batch steps on 4/5 of 2000 rows: dev's 64-32-1 classifier once, the linear probe on each of 5 folds
+  const classifiers = 3 * 100 * 6 * 1600 * (64 * 32 + 32 + 5 * 64);
+  const validationPass = 2 * (784 * 64 + 64 * 10) * 5000;
+  assert.ok(da(1000, true).flopsPerEpoch - da(1000, false).flopsPerEpoch >= classifiers + validationPass);
 });
 
 test('a batch never has more rows than its dataset', () => {
