@@ -105,3 +105,20 @@ export async function measured<T>(measure: () => Promise<T>): Promise<{ result: 
   const result = await measure();
   return { result, use: machineUse(before, sampleMachine()) };
 }
+
+/**
+ * The widest x86 vector extension the CPU has (/proc/cpuinfo's flags). The peer's OpenBLAS uses it
+ * and wasm SIMD is 128 bits wide whatever it is, so it moves the ratios: on two hosts that both
+ * said "AMD EPYC", PyTorch's seed MLP ran 43,600 samples/s on one and 101,600 on the other (with
+ * AVX-512), ours 22,500 and 33,500 (docs/performance.md's history).
+ */
+export function vectorExtension(): string {
+  let flags: Set<string>;
+  try {
+    flags = new Set(/^flags\s*:(.*)$/m.exec(readFileSync('/proc/cpuinfo', 'utf8'))?.[1]?.trim().split(/\s+/) ?? []);
+  } catch {
+    return 'vector extensions unknown (no /proc/cpuinfo)';
+  }
+  const widest = flags.has('avx512f') ? 'AVX-512' : flags.has('avx2') ? 'AVX2' : flags.has('avx') ? 'AVX' : 'no AVX';
+  return `${widest} (the peer's OpenBLAS uses it; wasm SIMD is 128 bits wide)`;
+}

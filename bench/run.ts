@@ -9,7 +9,7 @@ import os from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import tf = require('@tensorflow/tfjs');
-import { measured, OTHER_CORES_LIMIT, STEAL_LIMIT, type MachineUse } from './machine.js';
+import { measured, OTHER_CORES_LIMIT, STEAL_LIMIT, vectorExtension, type MachineUse } from './machine.js';
 import { shareOfCores } from '../src/jobs/training-threads.js';
 import { findTorchPython } from './processes.js';
 import { LABELS, type BenchModel } from './recipes.js';
@@ -162,7 +162,7 @@ const env: Environment = {
   mode: quick ? 'quick' : 'full',
   durationSeconds: (performance.now() - began) / 1000,
   machine: [
-    `${cpus[0]?.model ?? 'unknown CPU'}, ${cpus.length} logical cores, ${Math.round(os.totalmem() / 1024 ** 3)} GiB memory`,
+    `${cpus[0]?.model ?? 'unknown CPU'}, ${cpus.length} logical cores, ${Math.round(os.totalmem() / 1024 ** 3)} GiB memory; ${vectorExtension()}`,
     `${os.type()} ${os.release()} (${os.arch()})`,
     `tfjs backend: wasm (TFJS_BACKEND=wasm; @tensorflow/tfjs-node does not install here). Our side trains on one thread (TRAINING_THREADS=1: tfjs's SIMD build without threads) in every row except the seed MLP's "ours on ${cores} threads" rows (tfjs's threaded SIMD build on every core, as a lone job in the service trains); the service rows set TRAINING_THREADS=1, like the bare loop they compare with, and WORKER_CONCURRENCY=2 gives each child 1`,
   ],
