@@ -119,6 +119,8 @@ export function vectorExtension(): string {
   } catch {
     return 'vector extensions unknown (no /proc/cpuinfo)';
   }
+  // ARM's /proc/cpuinfo says "Features", not "flags": no x86 extension to name
+  if (flags.size === 0) return 'vector extensions unknown (no x86 flags in /proc/cpuinfo)';
   const widest = flags.has('avx512f') ? 'AVX-512' : flags.has('avx2') ? 'AVX2' : flags.has('avx') ? 'AVX' : 'no AVX';
   return `${widest} (the peer's OpenBLAS uses it; wasm SIMD is 128 bits wide)`;
 }

@@ -75,7 +75,7 @@ export function devRisk(weights: ArrayLike<number>, losses: ArrayLike<number>): 
 
 const { decays: DOMAIN_DECAYS, hidden: DOMAIN_HIDDEN, steps: DOMAIN_STEPS, learningRate: DOMAIN_LEARNING_RATE, linearFolds: LINEAR_FOLDS } = DOMAIN_CLASSIFIERS;
 
-/** What the domain classifiers of one epoch give: DEV's importance weights and two held-out accuracies. */
+/** What the domain classifiers of one epoch give: DEV's importance weights, its classifier's held-out accuracy and the linear probe's cross-validated one. */
 export interface DomainClassifiers {
   /** p_t(x) / p_s(x) for each row of `validation`, from the one-hidden-layer classifier */
   weights: Float32Array;
@@ -93,8 +93,8 @@ export interface DomainClassifiers {
  *   w = P(target|x) / P(source|x) · Ns / Nt. pytorch-adapt trains a wider classifier with early
  *   stopping over nine decays; this bounded version keeps the cost of each epoch's validation small.
  * - a linear one, for errorBound's proxy A-distance, its accuracy cross-validated over
- *   DOMAIN_CLASSIFIERS.linearFolds folds (a classifier per fold, each row predicted by the one that did not train on
- *   it). Ben-David et al. 2007 and Ganin et al. 2016 measure the distance with a linear classifier,
+ *   DOMAIN_CLASSIFIERS.linearFolds folds (a classifier per fold, each row predicted by the one
+ *   that did not train on it) and balanced across the domains. Ben-David et al. 2007 and Ganin et al. 2016 measure the distance with a linear classifier,
  *   the hypothesis class of a head on the features. A hidden layer separates what no linear head
  *   would, and so overstates the distance: on the shrunk digits of docs/benchmarks.md it told every
  *   trial's features apart (held-out accuracy 0.96-1.0).
