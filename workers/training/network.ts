@@ -11,7 +11,7 @@ import tf = require('@tensorflow/tfjs');
 import { TrainingError } from '../../src/jobs/task.js';
 import { graphForward } from './functional-forward.js';
 import { flatRows, type FeatureLayer, type Forward } from './forward.js';
-import { addRow, columnSums, transpose2d } from './wasm-kernels.js';
+import { addRow, columnSums, maxPoolGrad, transpose2d, wasmKernels } from './wasm-kernels.js';
 
 export type { FeatureLayer, Forward, ForwardResult } from './forward.js';
 import { spreadGradient } from './gradients/transposed.js';
@@ -219,55 +219,40 @@ function batchNorm(
 
 /**
  * 2-D pooling over windows that do not overlap (strides equal to the pool size, "valid"
- * padding), with a gradient from elementwise ops on the windows laid out as axes of their own.
- * tfjs-backend-wasm's MaxPoolGrad and AvgPoolGrad kernels are plain loops (about 3x and 10x
- * slower on a CNN's first pooling layer), and its MaxPoolGrad sends the gradient of a window
- * without a positive value nowhere and that of tied maxima to the last: here it goes to the first
- * maximum, as on the cpu backend and in TensorFlow.
+ * padding). tfjs-backend-wasm's MaxPoolGrad and AvgPoolGrad kernels are plain loops (about 3x and
+ * 10x slower on a CNN's first pooling layer), and its MaxPoolGrad sends the gradient of a window
+ * without a positive value nowhere and that of tied maxima to the last. On wasm, max pooling's
+ * gradient is our kernel (wasm-kernels.ts), which sends it to the first maximum, as the cpu
+ * backend and TensorFlow do; elsewhere it is tfjs's own. Average pooling's is elementwise: each
+ * window's dy over its size.
  */
 export function pool2d(x: tf.Tensor4D, size: [number, number], kind: 'max' | 'avg'): tf.Tensor4D {
-  return tf.customGrad((input, save) => {
-    const y = kind === 'max' ? tf.maxPool(input as tf.Tensor4D, size, size, 'valid') : tf.avgPool(input as tf.Tensor4D, size, size, 'valid');
-    if (kind === 'max') (save as tf.GradSaveFunc)([input as tf.Tensor, y]);
-    return { value: y, gradFunc: (dy: tf.Tensor4D, saved: tf.Tensor[]) => poolGrad(dy, x.shape, size, saved as [tf.Tensor4D, tf.Tensor4D] | []) };
-  })(x);
+  if (kind === 'max') {
+    const wasm = wasmKernels();
+    if (wasm === undefined || x.dtype !== 'float32') return tf.maxPool(x, size, size, 'valid');
+    return tf.customGrad((input, save) => {
+      (save as tf.GradSaveFunc)([input as tf.Tensor]);
+      return {
+        value: tf.maxPool(input as tf.Tensor4D, size, size, 'valid'),
+        gradFunc: (dy: tf.Tensor4D, [saved]: tf.Tensor[]) => maxPoolGrad(wasm, saved as tf.Tensor4D, dy, size),
+      };
+    })(x);
+  }
+  return tf.customGrad((input) => ({
+    value: tf.avgPool(input as tf.Tensor4D, size, size, 'valid'),
+    gradFunc: (dy: tf.Tensor4D) => avgPoolGrad(dy, x.shape, size),
+  }))(x);
 }
 
-/** pool2d()'s input gradient; `saved` holds the input and output of max pooling, nothing for average pooling. */
-function poolGrad(dy: tf.Tensor4D, inputShape: [number, number, number, number], size: [number, number], saved: [tf.Tensor4D, tf.Tensor4D] | []): tf.Tensor4D {
+/** pool2d()'s input gradient for average pooling: dy / (ph·pw) at every position its window covers, 0 where none does. */
+function avgPoolGrad(dy: tf.Tensor4D, inputShape: [number, number, number, number], size: [number, number]): tf.Tensor4D {
   const [batch, height, width, channels] = inputShape;
   const [, outH, outW] = dy.shape;
   const [ph, pw] = size;
   // The rows and columns the windows cover; [b, oh, ph, ow, pw, c] lays them out window by window.
   const covered: [number, number, number, number] = [batch, outH * ph, outW * pw, channels];
-  const perWindow = (t: tf.Tensor) => tf.reshape(t, [batch, outH, 1, outW, 1, channels]);
-  const byPosition = (value: (i: number) => number) =>
-    tf.tensor(
-      Float32Array.from({ length: ph * pw }, (_, i) => value(i)),
-      [1, 1, ph, 1, pw, 1],
-    );
-  let dx: tf.Tensor;
-  if (saved.length === 0) {
-    dx = tf.mul(
-      perWindow(dy),
-      byPosition(() => 1 / (ph * pw)),
-    );
-  } else {
-    const [x, y] = saved;
-    const windows = tf.reshape(covered[1] === height && covered[2] === width ? x : tf.slice(x, [0, 0, 0, 0], covered), [batch, outH, ph, outW, pw, channels]);
-    const n = ph * pw;
-    // step(max - v) is 0 exactly where v is its window's maximum, else 1. A maximum scores its
-    // position counted from the window's end, so that the first scores highest; any other value
-    // scores n + 1 less, below 1.
-    const score = tf.sub(
-      byPosition((i) => n - i),
-      tf.mul(tf.step(tf.sub(perWindow(y), windows)), n + 1),
-    );
-    const best = tf.maxPool(tf.reshape(score, covered) as tf.Tensor4D, size, size, 'valid');
-    // Scores are whole numbers and the best is at least 1: relu(score - best + 1) is 1 at the first maximum, else 0.
-    dx = tf.mul(tf.relu(tf.sub(score, perWindow(tf.sub(best, 1)))), perWindow(dy));
-  }
-  const grad = tf.reshape(dx, covered) as tf.Tensor4D;
+  const spread = tf.mul(tf.reshape(dy, [batch, outH, 1, outW, 1, channels]), tf.fill([1, 1, ph, 1, pw, 1], 1 / (ph * pw)));
+  const grad = tf.reshape(spread, covered) as tf.Tensor4D;
   return covered[1] === height && covered[2] === width
     ? grad
     : tf.pad(grad, [

@@ -222,6 +222,155 @@
     (call $copyTransposed (local.get $x) (local.get $out) (local.get $rows) (local.get $cols) (i32.const 0) (local.get $rows) (local.get $cols4) (local.get $cols))
     (call $copyTransposed (local.get $x) (local.get $out) (local.get $rows) (local.get $cols) (local.get $rows4) (local.get $rows) (i32.const 0) (local.get $cols4)))
 
+  ;; dx of max pooling x [batch, height, width, channels] (NHWC) over ph x pw windows that do not
+  ;; overlap ("valid", strides equal to the window): each window's dy goes to its first maximum in
+  ;; row-major order, a value above all before it, from -infinity (tfjs-backend-cpu's
+  ;; maxPoolPositions: a window of -infinity or NaN alone gets none), +0 everywhere else, the rows
+  ;; and columns no window covers included. Four channels at a time, those left over one at a time.
+  ;; A copy of dy's values: tfjs's bits.
+  (func (export "maxPoolGrad")
+    (param $x i32) (param $dy i32) (param $dx i32) (param $batch i32) (param $height i32) (param $width i32) (param $channels i32)
+    (param $ph i32) (param $pw i32)
+    (local $outH i32) (local $outW i32) (local $pixel i32) (local $row i32) (local $vectors i32)
+    (local $img i32) (local $oh i32) (local $ow i32) (local $win i32) (local $g i32) (local $c i32)
+    (local $r i32) (local $q i32) (local $p i32) (local $rowAt i32) (local $at i32)
+    (local $best v128) (local $pos v128) (local $v v128) (local $gt v128) (local $gv v128)
+    (local $bs f32) (local $ps i32) (local $vs f32)
+    (local.set $outH (i32.div_u (local.get $height) (local.get $ph)))
+    (local.set $outW (i32.div_u (local.get $width) (local.get $pw)))
+    ;; bytes: a pixel's channels, a row of pixels, the channels taken four at a time
+    (local.set $pixel (i32.shl (local.get $channels) (i32.const 2)))
+    (local.set $row (i32.mul (local.get $width) (local.get $pixel)))
+    (local.set $vectors (i32.shl (i32.and (local.get $channels) (i32.const -4)) (i32.const 2)))
+    ;; rows or columns no window covers: all of dx zeroed first
+    (if (i32.or (i32.ne (i32.mul (local.get $outH) (local.get $ph)) (local.get $height))
+                (i32.ne (i32.mul (local.get $outW) (local.get $pw)) (local.get $width)))
+      (then (call $zero (local.get $dx) (i32.mul (i32.mul (local.get $batch) (local.get $height)) (local.get $row)))))
+    (block $imagesDone
+      (loop $image
+        (br_if $imagesDone (i32.ge_u (local.get $img) (local.get $batch)))
+        (local.set $oh (i32.const 0))
+        (block $rowsDone
+          (loop $windowRow
+            (br_if $rowsDone (i32.ge_u (local.get $oh) (local.get $outH)))
+            (local.set $ow (i32.const 0))
+            (block $colsDone
+              (loop $windowCol
+                (br_if $colsDone (i32.ge_u (local.get $ow) (local.get $outW)))
+                ;; the window's first pixel in x and dx, its pixel in dy
+                (local.set $win (i32.add
+                  (i32.mul (i32.add (i32.mul (local.get $img) (local.get $height)) (i32.mul (local.get $oh) (local.get $ph))) (local.get $row))
+                  (i32.mul (i32.mul (local.get $ow) (local.get $pw)) (local.get $pixel))))
+                (local.set $g (i32.add (local.get $dy) (i32.mul
+                  (i32.add (i32.mul (i32.add (i32.mul (local.get $img) (local.get $outH)) (local.get $oh)) (local.get $outW)) (local.get $ow))
+                  (local.get $pixel))))
+                (local.set $c (i32.const 0))
+                (block $vectorsDone
+                  (loop $vector
+                    (br_if $vectorsDone (i32.ge_u (local.get $c) (local.get $vectors)))
+                    (local.set $best (f32x4.splat (f32.const -inf)))
+                    (local.set $pos (i32x4.splat (i32.const -1)))
+                    (local.set $p (i32.const 0))
+                    (local.set $rowAt (i32.add (local.get $win) (local.get $c)))
+                    (local.set $r (local.get $ph))
+                    (loop $findRow
+                      (local.set $at (local.get $rowAt))
+                      (local.set $q (local.get $pw))
+                      (loop $findCol
+                        (local.set $v (v128.load (i32.add (local.get $x) (local.get $at))))
+                        (local.set $gt (f32x4.gt (local.get $v) (local.get $best)))
+                        (local.set $best (v128.bitselect (local.get $v) (local.get $best) (local.get $gt)))
+                        (local.set $pos (v128.bitselect (i32x4.splat (local.get $p)) (local.get $pos) (local.get $gt)))
+                        (local.set $p (i32.add (local.get $p) (i32.const 1)))
+                        (local.set $at (i32.add (local.get $at) (local.get $pixel)))
+                        (local.set $q (i32.sub (local.get $q) (i32.const 1)))
+                        (br_if $findCol (local.get $q)))
+                      (local.set $rowAt (i32.add (local.get $rowAt) (local.get $row)))
+                      (local.set $r (i32.sub (local.get $r) (i32.const 1)))
+                      (br_if $findRow (local.get $r)))
+                    (local.set $gv (v128.load (i32.add (local.get $g) (local.get $c))))
+                    (local.set $p (i32.const 0))
+                    (local.set $rowAt (i32.add (local.get $win) (local.get $c)))
+                    (local.set $r (local.get $ph))
+                    (loop $spreadRow
+                      (local.set $at (local.get $rowAt))
+                      (local.set $q (local.get $pw))
+                      (loop $spreadCol
+                        (v128.store (i32.add (local.get $dx) (local.get $at))
+                          (v128.and (local.get $gv) (i32x4.eq (local.get $pos) (i32x4.splat (local.get $p)))))
+                        (local.set $p (i32.add (local.get $p) (i32.const 1)))
+                        (local.set $at (i32.add (local.get $at) (local.get $pixel)))
+                        (local.set $q (i32.sub (local.get $q) (i32.const 1)))
+                        (br_if $spreadCol (local.get $q)))
+                      (local.set $rowAt (i32.add (local.get $rowAt) (local.get $row)))
+                      (local.set $r (i32.sub (local.get $r) (i32.const 1)))
+                      (br_if $spreadRow (local.get $r)))
+                    (local.set $c (i32.add (local.get $c) (i32.const 16)))
+                    (br $vector)))
+                (block $channelsDone
+                  (loop $channel
+                    (br_if $channelsDone (i32.ge_u (local.get $c) (local.get $pixel)))
+                    (local.set $bs (f32.const -inf))
+                    (local.set $ps (i32.const -1))
+                    (local.set $p (i32.const 0))
+                    (local.set $rowAt (i32.add (local.get $win) (local.get $c)))
+                    (local.set $r (local.get $ph))
+                    (loop $findRow
+                      (local.set $at (local.get $rowAt))
+                      (local.set $q (local.get $pw))
+                      (loop $findCol
+                        (local.set $vs (f32.load (i32.add (local.get $x) (local.get $at))))
+                        (if (f32.gt (local.get $vs) (local.get $bs))
+                          (then (local.set $bs (local.get $vs)) (local.set $ps (local.get $p))))
+                        (local.set $p (i32.add (local.get $p) (i32.const 1)))
+                        (local.set $at (i32.add (local.get $at) (local.get $pixel)))
+                        (local.set $q (i32.sub (local.get $q) (i32.const 1)))
+                        (br_if $findCol (local.get $q)))
+                      (local.set $rowAt (i32.add (local.get $rowAt) (local.get $row)))
+                      (local.set $r (i32.sub (local.get $r) (i32.const 1)))
+                      (br_if $findRow (local.get $r)))
+                    (local.set $p (i32.const 0))
+                    (local.set $rowAt (i32.add (local.get $win) (local.get $c)))
+                    (local.set $r (local.get $ph))
+                    (loop $spreadRow
+                      (local.set $at (local.get $rowAt))
+                      (local.set $q (local.get $pw))
+                      (loop $spreadCol
+                        (f32.store (i32.add (local.get $dx) (local.get $at))
+                          (select (f32.load (i32.add (local.get $g) (local.get $c))) (f32.const 0) (i32.eq (local.get $ps) (local.get $p))))
+                        (local.set $p (i32.add (local.get $p) (i32.const 1)))
+                        (local.set $at (i32.add (local.get $at) (local.get $pixel)))
+                        (local.set $q (i32.sub (local.get $q) (i32.const 1)))
+                        (br_if $spreadCol (local.get $q)))
+                      (local.set $rowAt (i32.add (local.get $rowAt) (local.get $row)))
+                      (local.set $r (i32.sub (local.get $r) (i32.const 1)))
+                      (br_if $spreadRow (local.get $r)))
+                    (local.set $c (i32.add (local.get $c) (i32.const 4)))
+                    (br $channel)))
+                (local.set $ow (i32.add (local.get $ow) (i32.const 1)))
+                (br $windowCol)))
+            (local.set $oh (i32.add (local.get $oh) (i32.const 1)))
+            (br $windowRow)))
+        (local.set $img (i32.add (local.get $img) (i32.const 1)))
+        (br $image))))
+
+  ;; bytes [to, to + n) = 0, n a multiple of 4
+  (func $zero (param $to i32) (param $n i32)
+    (local $i i32) (local $vectors i32)
+    (local.set $vectors (i32.and (local.get $n) (i32.const -16)))
+    (block $done
+      (loop $next
+        (br_if $done (i32.ge_u (local.get $i) (local.get $vectors)))
+        (v128.store (i32.add (local.get $to) (local.get $i)) (v128.const i32x4 0 0 0 0))
+        (local.set $i (i32.add (local.get $i) (i32.const 16)))
+        (br $next)))
+    (block $done
+      (loop $next
+        (br_if $done (i32.ge_u (local.get $i) (local.get $n)))
+        (f32.store (i32.add (local.get $to) (local.get $i)) (f32.const 0))
+        (local.set $i (i32.add (local.get $i) (i32.const 4)))
+        (br $next))))
+
   ;; out[c, r] = x[r, c] for rows [r0, r1) and columns [c0, c1), one value at a time
   (func $copyTransposed (param $x i32) (param $out i32) (param $rows i32) (param $cols i32) (param $r0 i32) (param $r1 i32) (param $c0 i32) (param $c1 i32)
     (local $r i32) (local $c i32)
