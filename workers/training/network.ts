@@ -11,7 +11,7 @@ import tf = require('@tensorflow/tfjs');
 import { TrainingError } from '../../src/jobs/task.js';
 import { graphForward } from './functional-forward.js';
 import { flatRows, type FeatureLayer, type Forward } from './forward.js';
-import { addRow, columnSums, maxPoolGrad, transpose2d, wasmKernels } from './wasm-kernels.js';
+import { addRow, columnSums, convKernelGrad, maxPoolGrad, transpose2d, wasmKernels } from './wasm-kernels.js';
 
 export type { FeatureLayer, Forward, ForwardResult } from './forward.js';
 import { spreadGradient } from './gradients/transposed.js';
@@ -396,11 +396,17 @@ function padBefore(size: number, kernel: number, stride: number, padding: 'same'
  * the product dyᵀ·patches over all output pixels, the patches cut by a convolution with a one-hot
  * kernel: either way XNNPACK packs one operand as large as that count times the pixels (dy as
  * the filter, or the patches), at about 10 ns an element, most of the time this takes for a
- * first layer.
+ * first layer. So for such a layer on wasm, with outChannels a multiple of 16, our kernel sums
+ * the products itself, packing nothing (wasm-kernels.ts): about 3x faster on a 28x28 first layer.
  */
 export function conv2dKernelGrad(x: tf.Tensor4D, dy: tf.Tensor4D, kernelShape: number[], strides: [number, number], padding: 'same' | 'valid'): tf.Tensor4D {
   const [kh, kw, inChannels, outChannels] = kernelShape as [number, number, number, number];
   const patchSize = kh * kw * inChannels;
+  const wasm = wasmKernels();
+  if (patchSize < outChannels && outChannels % 16 === 0 && wasm !== undefined && x.dtype === 'float32' && dy.dtype === 'float32') {
+    const geometry = { strides, padTop: padBefore(x.shape[1], kh, strides[0], padding), padLeft: padBefore(x.shape[2], kw, strides[1], padding) };
+    return convKernelGrad(wasm, x, dy, [kh, kw, inChannels, outChannels], geometry);
+  }
   if (patchSize < outChannels) {
     const [batch, outH, outW] = dy.shape;
     const pixels = batch * outH * outW;

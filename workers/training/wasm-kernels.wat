@@ -354,6 +354,75 @@
         (local.set $img (i32.add (local.get $img) (i32.const 1)))
         (br $image))))
 
+  ;; dw [kh, kw, channels, outChannels] of a convolution (NHWC, dilation 1) of x [batch, height,
+  ;; width, channels], from dy [batch, outH, outW, outChannels], outChannels a multiple of 16:
+  ;; dw[p, q, i, o] = the sum over b, y, x of xpad[b, y·sh + p, x·sw + q, i] · dy[b, y, x, o], in
+  ;; that order of (b, y, x), the padding's zeros skipped. One pass over dy per tap (p, q, i) and
+  ;; 16 output channels, in four vectors of sums: for a first layer, whose patch is smaller than a
+  ;; pixel of dy, this beats cutting the patches and packing one operand of their product.
+  (func (export "convKernelGrad")
+    (param $x i32) (param $dy i32) (param $dw i32) (param $batch i32) (param $height i32) (param $width i32) (param $channels i32)
+    (param $outH i32) (param $outW i32) (param $outChannels i32) (param $kh i32) (param $kw i32)
+    (param $sh i32) (param $sw i32) (param $padTop i32) (param $padLeft i32)
+    (local $p i32) (local $q i32) (local $i i32) (local $k i32) (local $img i32) (local $y i32) (local $xo i32)
+    (local $row i32) (local $col i32) (local $dyPixel i32) (local $at i32) (local $to i32)
+    (local $v v128) (local $s0 v128) (local $s1 v128) (local $s2 v128) (local $s3 v128)
+    ;; bytes of a pixel of dy
+    (local.set $dyPixel (i32.shl (local.get $outChannels) (i32.const 2)))
+    (local.set $to (local.get $dw))
+    (loop $tapRow
+      (local.set $q (i32.const 0))
+      (loop $tapCol
+        (local.set $i (i32.const 0))
+        (loop $channel
+          ;; $k: the byte offset of the 16 output channels in a pixel of dy
+          (local.set $k (i32.const 0))
+          (loop $chunk
+            (local.set $s0 (v128.const i32x4 0 0 0 0))
+            (local.set $s1 (v128.const i32x4 0 0 0 0))
+            (local.set $s2 (v128.const i32x4 0 0 0 0))
+            (local.set $s3 (v128.const i32x4 0 0 0 0))
+            ;; $at: dy's pixel (b, y, x), this chunk
+            (local.set $at (i32.add (local.get $dy) (local.get $k)))
+            (local.set $img (i32.const 0))
+            (loop $image
+              (local.set $y (i32.const 0))
+              (loop $outRow
+                (local.set $row (i32.sub (i32.add (i32.mul (local.get $y) (local.get $sh)) (local.get $p)) (local.get $padTop)))
+                (local.set $xo (i32.const 0))
+                (loop $outCol
+                  (local.set $col (i32.sub (i32.add (i32.mul (local.get $xo) (local.get $sw)) (local.get $q)) (local.get $padLeft)))
+                  ;; unsigned: a negative row or column is out of range too
+                  (if (i32.and (i32.lt_u (local.get $row) (local.get $height)) (i32.lt_u (local.get $col) (local.get $width)))
+                    (then
+                      (local.set $v (v128.load32_splat (i32.add (local.get $x) (i32.shl
+                        (i32.add (i32.mul (i32.add (i32.mul (i32.add (i32.mul (local.get $img) (local.get $height)) (local.get $row)) (local.get $width)) (local.get $col)) (local.get $channels)) (local.get $i))
+                        (i32.const 2)))))
+                      (local.set $s0 (f32x4.add (local.get $s0) (f32x4.mul (local.get $v) (v128.load (local.get $at)))))
+                      (local.set $s1 (f32x4.add (local.get $s1) (f32x4.mul (local.get $v) (v128.load offset=16 (local.get $at)))))
+                      (local.set $s2 (f32x4.add (local.get $s2) (f32x4.mul (local.get $v) (v128.load offset=32 (local.get $at)))))
+                      (local.set $s3 (f32x4.add (local.get $s3) (f32x4.mul (local.get $v) (v128.load offset=48 (local.get $at)))))))
+                  (local.set $at (i32.add (local.get $at) (local.get $dyPixel)))
+                  (local.set $xo (i32.add (local.get $xo) (i32.const 1)))
+                  (br_if $outCol (i32.lt_u (local.get $xo) (local.get $outW))))
+                (local.set $y (i32.add (local.get $y) (i32.const 1)))
+                (br_if $outRow (i32.lt_u (local.get $y) (local.get $outH))))
+              (local.set $img (i32.add (local.get $img) (i32.const 1)))
+              (br_if $image (i32.lt_u (local.get $img) (local.get $batch))))
+            (v128.store (local.get $to) (local.get $s0))
+            (v128.store offset=16 (local.get $to) (local.get $s1))
+            (v128.store offset=32 (local.get $to) (local.get $s2))
+            (v128.store offset=48 (local.get $to) (local.get $s3))
+            (local.set $to (i32.add (local.get $to) (i32.const 64)))
+            (local.set $k (i32.add (local.get $k) (i32.const 64)))
+            (br_if $chunk (i32.lt_u (local.get $k) (local.get $dyPixel))))
+          (local.set $i (i32.add (local.get $i) (i32.const 1)))
+          (br_if $channel (i32.lt_u (local.get $i) (local.get $channels))))
+        (local.set $q (i32.add (local.get $q) (i32.const 1)))
+        (br_if $tapCol (i32.lt_u (local.get $q) (local.get $kw))))
+      (local.set $p (i32.add (local.get $p) (i32.const 1)))
+      (br_if $tapRow (i32.lt_u (local.get $p) (local.get $kh)))))
+
   ;; bytes [to, to + n) = 0, n a multiple of 4
   (func $zero (param $to i32) (param $n i32)
     (local $i i32) (local $vectors i32)

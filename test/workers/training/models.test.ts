@@ -317,7 +317,8 @@ const values = (n: number, seed: number) => Float32Array.from({ length: n }, (_,
 
 test("conv2d() gives the cpu backend's own gradients on wasm, which lacks Conv2DBackpropFilter, with a bias and with a relu", async () => {
   const start = tf.memory().numTensors;
-  // The last two: patches of one input channel smaller than the outputs, whose kernel gradient is a product.
+  // Then patches smaller than the outputs: of 12 and 6 outputs, whose kernel gradient is a
+  // product; of 16 and 32, which on wasm our kernel sums (padding, strides, more input channels).
   const cases = [
     [1, 'same', 3, 7, false, 3, 4],
     [2, 'same', 3, 7, true, 3, 4],
@@ -326,6 +327,9 @@ test("conv2d() gives the cpu backend's own gradients on wasm, which lacks Conv2D
     [2, 'same', 2, 8, true, 3, 4],
     [1, 'same', 3, 7, true, 1, 12],
     [2, 'valid', 2, 9, false, 1, 6],
+    [1, 'same', 3, 7, true, 1, 16],
+    [2, 'same', 3, 8, false, 1, 32],
+    [2, 'valid', 2, 9, true, 3, 16],
   ] as const;
   for (const [stride, padding, kernel, size, relu, inChannels, outChannels] of cases) {
     const xShape: [number, number, number, number] = [2, size, size + 1, inChannels];
