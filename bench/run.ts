@@ -65,9 +65,11 @@ const cnn: ThroughputPlan = {
   target: 0.5,
   peerThreads,
   why:
-    "A profile of our step (Node inspector, this tree) puts about 58% of it in XNNPACK convolutions: the kernel gradients (33%; conv_1's as a " +
-    "product with its input's patches), the forward passes (16%) and conv_2's input gradient (10%, a convolution with the flipped kernel); 20% in the max-pooling gradients " +
-    "(elementwise ops on the windows, which send each window's gradient to its first maximum); and most of the rest in relu masks, copies of saved activations and tfjs's per-kernel overhead.",
+    "A profile of our step (each tfjs kernel's wall time over 60 steps, this tree, 28.5 ms a step) puts about 68% of it in XNNPACK's convolutions and products: conv_2's kernel " +
+    "gradient (25%, a convolution of its input by dy, whose 14x14 filter XNNPACK packs anew at every step), conv_2's forward (16%) and input gradient (15%, a convolution " +
+    "with the flipped kernel), conv_1's forward and the dense layers' products (12%); then relu masks (4%), copies of saved activations (3%) and the transposes of conv_2's " +
+    "kernel gradient (3%); the rest (17%) is our own WASM kernels (max pooling's gradient, conv_1's kernel gradient, the momentum update), the loss on the host and tfjs's " +
+    "JavaScript around the kernels.",
 };
 const cnnFit: ThroughputPlan = { ...cnn, examples: 1_024, rounds: 1 };
 // The cpu backend's Conv2DBackpropFilter takes tens of seconds per batch: one timed batch says enough.

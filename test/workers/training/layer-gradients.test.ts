@@ -91,6 +91,8 @@ const CASES: Record<string, { inputShape: number[]; build: Build }[]> = {
     { inputShape: [7, 7, 3], build: (x) => tf.layers.maxPooling2d({ poolSize: 3, strides: 2 }).apply(conv(4, 'c').apply(x)) as tf.SymbolicTensor },
     // tied maxima: relu makes whole windows 0
     { inputShape: [4, 4, 2], build: (x) => tf.layers.maxPooling2d({ poolSize: 2 }).apply(tf.layers.reLU({}).apply(x)) as tf.SymbolicTensor },
+    // windows that do not overlap, on wasm our kernel: 6 channels (four at a time, two left over), a row and a column no window covers
+    { inputShape: [5, 7, 6], build: (x) => tf.layers.maxPooling2d({ poolSize: 2 }).apply(tf.layers.reLU({}).apply(x)) as tf.SymbolicTensor },
   ],
   Dropout: [{ inputShape: [12], build: (x) => tf.layers.dropout({ rate: 0.5, seed: 3 }).apply(tf.layers.dense({ units: 6 }).apply(x)) as tf.SymbolicTensor }],
   Flatten: [{ inputShape: [3, 3, 2], build: (x) => tf.layers.dense({ units: 3 }).apply(tf.layers.flatten().apply(x)) as tf.SymbolicTensor }],

@@ -10,6 +10,7 @@
  */
 import tf = require('@tensorflow/tfjs');
 import { conv2dKernelGrad } from '../network.js';
+import { maxPoolGrad as windowsMaxPoolGrad, wasmKernels } from '../wasm-kernels.js';
 import { spreadGradient, spreadRows } from './transposed.js';
 
 type Pad = 'same' | 'valid' | number | tf.backend_util.ExplicitPadding;
@@ -90,7 +91,8 @@ function depthwiseFilterGrad(x: tf.Tensor4D, dy: tf.Tensor4D, attrs: ConvAttrs &
 
 /**
  * dx of max pooling, the gradient of each window going to its first maximum (as on the cpu
- * backend and in TensorFlow): for each pool position (p, q), the windows' values there (a strided
+ * backend and in TensorFlow): for windows that do not overlap, unpadded, in our kernel
+ * (../wasm-kernels.ts); else, for each pool position (p, q), the windows' values there (a strided
  * slice of the input padded with -Infinity) that equal the window's maximum and come first, times
  * dy, spread back to the input positions they were read from.
  */
@@ -103,6 +105,10 @@ function maxPoolGrad(
   const info = tf.backend_util.computePool2DInfo(x.shape, attrs.filterSize, attrs.strides, 1, attrs.pad, attrs.dimRoundingMode);
   const { top, bottom, left, right } = info.padInfo;
   const { filterHeight: kh, filterWidth: kw, strideHeight: sh, strideWidth: sw } = info;
+  const wasm = wasmKernels();
+  if (wasm !== undefined && kh === sh && kw === sw && top + bottom + left + right === 0 && x.dtype === 'float32' && dy.dtype === 'float32') {
+    return windowsMaxPoolGrad(wasm, x, dy, [kh, kw]);
+  }
   const [batch, height, width, channels] = x.shape;
   const [, outH, outW] = dy.shape;
   const xp = tf.pad(
