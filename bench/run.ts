@@ -69,7 +69,7 @@ const cnn: ThroughputPlan = {
     "gradient (25%, a convolution of its input by dy, whose 14x14 filter XNNPACK packs anew at every step), conv_2's forward (16%) and input gradient (15%, a convolution " +
     "with the flipped kernel), conv_1's forward and the dense layers' products (12%); then relu masks (4%), copies of saved activations (3%) and the transposes of conv_2's " +
     "kernel gradient (3%); the rest (17%) is our own WASM kernels (max pooling's gradient, conv_1's kernel gradient, the momentum update), the loss on the host and tfjs's " +
-    "JavaScript around the kernels.",
+    'JavaScript around the kernels.',
 };
 const cnnFit: ThroughputPlan = { ...cnn, examples: 1_024, rounds: 1 };
 // The cpu backend's Conv2DBackpropFilter takes tens of seconds per batch: one timed batch says enough.

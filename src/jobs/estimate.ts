@@ -17,6 +17,7 @@ import { FEATURE_CACHE_MAX_BYTES, featureCacheRefusal } from './feature-cache.js
 import { cnnInputShape } from './input-shape.js';
 import { trainsOnTarget } from './methods/registry.js';
 import { predictionsBytesBound, type PredictionFormat } from './predictions-file.js';
+import { sumsKernelGradDirectly, windowsApart } from './step-kernels.js';
 import { DOMAIN_CLASSIFIERS, VALIDATOR_SAMPLE_DEFAULT } from './validators.js';
 
 export type { JobEstimate };
@@ -64,10 +65,14 @@ interface Layer {
   macs: number;
   /** conv: a linear convolution followed by a separate activation, not relu fused in */
   separateActivation?: boolean;
-  /** conv: values per example of the patches its kernel gradient cuts, when it goes through patches (network.ts conv2dKernelGrad) */
-  patches?: number;
-  /** pool: max (its gradient is the costly one) or average */
-  max?: boolean;
+  /**
+   * conv: how its kernel gradient runs (network.ts conv2dKernelGrad): our kernel's sums
+   * (step-kernels.ts), a product with the patches it cuts (their values per example), or by
+   * default a convolution of x by dy, both transposed
+   */
+  kernelGrad?: { kind: 'direct' } | { kind: 'patches'; values: number };
+  /** pool: max pooling whose gradient lays its windows out in elementwise ops (they overlap or are padded; step-kernels.ts) */
+  windowOps?: boolean;
   /** draws random numbers in training mode (dropout, noise): nothing before the trained layers may, for the feature cache */
   random?: boolean;
   /** functional topologies: the layers its first call takes inputs from */
@@ -76,26 +81,37 @@ interface Layer {
 
 const product = (shape: readonly number[]) => shape.reduce((a, b) => a * b, 1);
 
+/** A conv layer's kernelGrad, for a patch of `patch` values, `filters` outputs and `pixels` output pixels. */
+function kernelGradOf(patch: number, filters: number, pixels: number): Pick<Layer, 'kernelGrad'> {
+  if (sumsKernelGradDirectly(patch, filters)) return { kernelGrad: { kind: 'direct' } };
+  return patch < filters ? { kernelGrad: { kind: 'patches', values: pixels * patch } } : {};
+}
+
 /**
  * Values a layer's forward and backward keep per example, as multiples of its output and input
  * sizes: dense: matMul, bias add and activation out, their gradients, dx and a transposed x;
  * conv: the fused convolution and relu, the relu mask, dx, x and dy transposed for the kernel
- * gradient; batch norm (network.ts batchNorm): moments, centring, scaling, shift, and as many back;
- * max pooling: the window scores and masks of its gradient, input-sized.
+ * gradient (neither when our kernel sums it; with the patches and dy as rows when it cuts them); batch norm (network.ts batchNorm): moments, centring, scaling, shift, and as many back;
+ * pooling: its saved input and dx, and for max pooling through elementwise ops (windowOps) the
+ * window scores and masks of its gradient, input-sized.
  */
 function layerValues(l: Layer): number {
   switch (l.kind) {
     case 'dense':
       return 5 * l.output + 2 * l.input;
     case 'conv':
-      return 6 * l.output + 2 * l.input + (l.separateActivation ? 3 * l.output : 0) + (l.patches ? l.patches + 2 * l.output : 0);
+      return (
+        (l.kernelGrad?.kind === 'direct' ? 5 * l.output + l.input : 6 * l.output + 2 * l.input) +
+        (l.separateActivation ? 3 * l.output : 0) +
+        (l.kernelGrad?.kind === 'patches' ? l.kernelGrad.values + 2 * l.output : 0)
+      );
     case 'batchNorm':
       return 12 * l.output;
     case 'activation':
     case 'other':
       return 3 * l.output;
     case 'pool':
-      return 2 * l.output + (l.max ? 8 : 2) * l.input;
+      return 2 * l.output + (l.windowOps ? 8 : 2) * l.input;
     case 'reshape':
       return 0;
   }
@@ -143,7 +159,7 @@ export function architectureLayers(a: Architecture, featureShape: number[], numC
         statistics: 0,
         macs: out * patch,
         separateActivation: a.batchNorm === true || !relu,
-        ...(patch < f ? { patches: h * w * patch } : {}),
+        ...kernelGradOf(patch, f, h * w),
       });
       if (a.batchNorm) {
         layers.push({ name: `conv_${i + 1}_bn`, kind: 'batchNorm', input: out, output: out, trainable: 2 * f, statistics: 2 * f, macs: 4 * out });
@@ -160,7 +176,6 @@ export function architectureLayers(a: Architecture, featureShape: number[], numC
           trainable: 0,
           statistics: 0,
           macs: h * w * c,
-          max: pooling === 'max',
         });
         [h, w] = [ph, pw];
       }
@@ -277,7 +292,7 @@ export function topologyLayersOf(model: ModelDescription, featureShape: number[]
         const trainable = patch * filters + (bias ? filters : 0);
         add('conv', [oh, ow, filters], trainable, oh * ow * filters * patch, {
           separateActivation: config.activation !== 'relu',
-          ...(patch < filters ? { patches: oh * ow * patch } : {}),
+          ...kernelGradOf(patch, filters, oh * ow),
         });
         break;
       }
@@ -300,8 +315,11 @@ export function topologyLayersOf(model: ModelDescription, featureShape: number[]
       }
       case 'MaxPooling2D':
       case 'AveragePooling2D': {
-        const [oh, ow] = windowed(shape, pair(config.pool_size, 2), pair(config.strides ?? config.pool_size, 2), config.padding);
-        add('pool', [oh, ow, shape[2] ?? 1], 0, input, { max: l.class_name === 'MaxPooling2D' });
+        const [size, strides] = [pair(config.pool_size, 2), pair(config.strides ?? config.pool_size, 2)];
+        const [oh, ow] = windowed(shape, size, strides, config.padding);
+        add('pool', [oh, ow, shape[2] ?? 1], 0, input, {
+          windowOps: l.class_name === 'MaxPooling2D' && !windowsApart(size, strides, config.padding !== 'valid'),
+        });
         break;
       }
       case 'GlobalAveragePooling2D':

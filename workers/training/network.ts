@@ -8,6 +8,7 @@
  * that XNNPACK's convolutions and elementwise ops beat several times over.
  */
 import tf = require('@tensorflow/tfjs');
+import { sumsKernelGradDirectly, windowsApart } from '../../src/jobs/step-kernels.js';
 import { TrainingError } from '../../src/jobs/task.js';
 import { graphForward } from './functional-forward.js';
 import { flatRows, type FeatureLayer, type Forward } from './forward.js';
@@ -157,10 +158,9 @@ function layerStep(layer: tf.layers.Layer, training: boolean, inputGrad: boolean
     return (h) => batchNorm(h, gamma, beta, movingMean, movingVariance, Number(config.momentum), Number(config.epsilon));
   }
   const pool = POOLS[layer.getClassName()];
-  if (pool !== undefined && config.dataFormat === 'channelsLast' && config.padding === 'valid') {
+  if (pool !== undefined && config.dataFormat === 'channelsLast') {
     const size = pair(config.poolSize);
-    const strides = pair(config.strides ?? config.poolSize);
-    if (size[0] === strides[0] && size[1] === strides[1]) return (h) => pool2d(h as tf.Tensor4D, size, pool);
+    if (windowsApart(size, pair(config.strides ?? config.poolSize), config.padding !== 'valid')) return (h) => pool2d(h as tf.Tensor4D, size, pool);
   }
   const activation = typeof config.activation === 'string' ? ACTIVATIONS[config.activation] : undefined;
   const [kernel, bias] = layer.weights.map((w) => w.read() as tf.Variable);
@@ -404,7 +404,7 @@ export function conv2dKernelGrad(x: tf.Tensor4D, dy: tf.Tensor4D, kernelShape: n
   const [kh, kw, inChannels, outChannels] = kernelShape as [number, number, number, number];
   const patchSize = kh * kw * inChannels;
   const wasm = wasmKernels();
-  if (patchSize < outChannels && outChannels % 16 === 0 && wasm !== undefined && x.dtype === 'float32' && dy.dtype === 'float32') {
+  if (sumsKernelGradDirectly(patchSize, outChannels) && wasm !== undefined && x.dtype === 'float32' && dy.dtype === 'float32') {
     const geometry = { strides, padTop: padBefore(x.shape[1], kh, strides[0], padding), padLeft: padBefore(x.shape[2], kw, strides[1], padding) };
     return convKernelGrad(wasm, x, dy, [kh, kw, inChannels, outChannels], geometry);
   }

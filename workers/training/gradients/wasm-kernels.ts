@@ -9,6 +9,7 @@
  * (test/workers/training/layer-gradients.test.ts).
  */
 import tf = require('@tensorflow/tfjs');
+import { windowsApart } from '../../../src/jobs/step-kernels.js';
 import { conv2dKernelGrad } from '../network.js';
 import { maxPoolGrad as windowsMaxPoolGrad, wasmKernels } from '../wasm-kernels.js';
 import { spreadGradient, spreadRows } from './transposed.js';
@@ -106,7 +107,7 @@ function maxPoolGrad(
   const { top, bottom, left, right } = info.padInfo;
   const { filterHeight: kh, filterWidth: kw, strideHeight: sh, strideWidth: sw } = info;
   const wasm = wasmKernels();
-  if (wasm !== undefined && kh === sh && kw === sw && top + bottom + left + right === 0 && x.dtype === 'float32' && dy.dtype === 'float32') {
+  if (wasm !== undefined && windowsApart([kh, kw], [sh, sw], top + bottom + left + right > 0) && x.dtype === 'float32' && dy.dtype === 'float32') {
     return windowsMaxPoolGrad(wasm, x, dy, [kh, kw]);
   }
   const [batch, height, width, channels] = x.shape;
