@@ -18,7 +18,7 @@ import { cnnInputShape } from './input-shape.js';
 import { trainsOnTarget } from './methods/registry.js';
 import { predictionsBytesBound, type PredictionFormat } from './predictions-file.js';
 import { sumsKernelGradDirectly, windowsApart } from './step-kernels.js';
-import { DOMAIN_CLASSIFIERS, VALIDATOR_SAMPLE_DEFAULT } from './validators.js';
+import { DOMAIN_CLASSIFIERS, SND_BLOCK_ROWS, SND_VALUES_PER_BLOCK_CELL, VALIDATOR_SAMPLE_DEFAULT } from './validators.js';
 
 export type { JobEstimate };
 
@@ -657,8 +657,8 @@ function validatorCost(v: {
   const passes = 2 * v.macs * (nt + ns + nv);
   // each sample's features, logits and probabilities, held until the epoch's validators are done
   const outputs = (nt + ns + nv) * (v.featureSize + 2 * v.numClasses);
-  // SND: an nt x nt product over the classes, and some nine nt x nt arrays its tidy keeps to its end
-  const snd = { flops: 2 * nt * nt * v.numClasses + 20 * nt * nt, values: 9 * nt * nt };
+  // SND: an nt x nt product over the classes, computed a block of rows at a time
+  const snd = { flops: 2 * nt * nt * v.numClasses + 20 * nt * nt, values: SND_VALUES_PER_BLOCK_CELL * Math.min(nt, SND_BLOCK_ROWS) * nt };
   const { decays, hidden, steps, linearFolds } = DOMAIN_CLASSIFIERS;
   const rows = ns + nt;
   // full-batch steps on 4 folds of 5: forward and back, three products of each layer's size per row;

@@ -62,6 +62,15 @@ export const VALIDATOR_SAMPLE_DEFAULT = 1000;
 export const VALIDATOR_SAMPLE_MAX = 4000;
 
 /**
+ * SND's rows per block (workers/training/validators.ts): its similarities, softmax and entropies
+ * are computed this many rows of the sample at a time, so that its peak is some ten
+ * block × sample arrays (41 MB at the maximum sample, measured) instead of nine sample² ones (613 MB).
+ */
+export const SND_BLOCK_ROWS = 256;
+/** SND's peak in float32 values per cell of one block, with a margin (measured: 10.1 at 1000, 1500 and 4000 rows; test/workers/training/validators.test.ts). */
+export const SND_VALUES_PER_BLOCK_CELL = 11;
+
+/**
  * The domain classifiers of dev and errorBound (workers/training/validators.ts), trained at each
  * epoch's end on the source and target samples' features; here so that the job's estimate
  * (estimate.ts) counts the same work. Each is tried with every L2 penalty of `decays`, the best

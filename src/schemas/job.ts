@@ -323,7 +323,7 @@ export const JobEstimate = Type.Object(
     optimizerStateBytes: Type.Integer({ description: "the optimizer's slots for every trained weight (none for sgd, one for momentum, two for adam)" }),
     activationBytes: Type.Integer({
       description:
-        "peak working memory of one step: forward and backward of a batch (target rows and the method's extra passes included) with its gradients, the optimizer's update, an evaluation batch, or a domain-adaptation job's label-free validators at an epoch's end (snd's validatorSample² arrays, the domain classifiers), whichever is more",
+        "peak working memory of one step: forward and backward of a batch (target rows and the method's extra passes included) with its gradients, the optimizer's update, an evaluation batch, or a domain-adaptation job's label-free validators at an epoch's end (snd's blocks of 256 × validatorSample arrays, the domain classifiers), whichever is more",
     }),
     datasetBytes: Type.Integer({ description: 'the datasets the training child loads, in their stored element type, and the batches cut from them' }),
     memoryBytes: Type.Integer({ description: "the sum: the training child's estimated peak memory, held against JOB_MAX_MEMORY_BYTES" }),

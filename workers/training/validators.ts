@@ -7,7 +7,7 @@
  */
 import tf = require('@tensorflow/tfjs');
 import { mulberry32, shuffle } from '../../src/artifacts/ingest/random.js';
-import { DOMAIN_CLASSIFIERS, type ValidatorName } from '../../src/jobs/validators.js';
+import { DOMAIN_CLASSIFIERS, SND_BLOCK_ROWS, type ValidatorName } from '../../src/jobs/validators.js';
 import { Batcher, subset, type Dataset } from './data.js';
 import { oneHot } from './evaluate.js';
 import { inferenceBatchRows } from './eval-batch-rows.js';
@@ -36,16 +36,31 @@ export function informationMaximisation(p: tf.Tensor2D): tf.Scalar {
 /**
  * Soft neighbourhood density: the cosine similarities between the L2-normalised predictions,
  * each row without its diagonal and softmax-normalised at `temperature`, and the mean entropy of
- * those rows. High when each prediction has many close neighbours (dense clusters).
+ * those rows. High when each prediction has many close neighbours (dense clusters). The rows are
+ * independent: SND_BLOCK_ROWS of them at a time, each block's arrays freed before the next.
  */
 export function softNeighbourhoodDensity(p: tf.Tensor2D, temperature = SND_TEMPERATURE): tf.Scalar {
   const n = p.shape[0];
-  const unit = tf.div(p, tf.maximum(tf.norm(p, 'euclidean', 1, true), 1e-12));
-  const similarity = tf.matMul(unit, tf.transpose(unit));
-  // The diagonal (each point with itself) pushed far below any similarity: its softmax weight is 0,
-  // which leaves the other entries as pytorch-adapt's mask_out_self leaves them.
-  const masked = tf.sub(similarity, tf.mul(tf.eye(n), 1e4));
-  return meanEntropy(tf.softmax(tf.div(masked, temperature)) as tf.Tensor2D);
+  return tf.tidy(() => {
+    const unit = tf.div(p, tf.maximum(tf.norm(p, 'euclidean', 1, true), 1e-12)) as tf.Tensor2D;
+    const unitT = tf.transpose(unit);
+    const entropies: tf.Tensor1D[] = [];
+    for (let start = 0; start < n; start += SND_BLOCK_ROWS) {
+      const rows = Math.min(SND_BLOCK_ROWS, n - start);
+      entropies.push(
+        tf.tidy(() => {
+          const similarity = tf.matMul(tf.slice(unit, [start, 0], [rows, -1]), unitT);
+          // The diagonal (each point with itself) pushed far below any similarity: its softmax weight is 0,
+          // which leaves the other entries as pytorch-adapt's mask_out_self leaves them.
+          // (int32: tfjs-backend-wasm 4.22's OneHot writes a float32 onValue's integer bits)
+          const self = tf.cast(tf.oneHot(tf.range(start, start + rows, 1, 'int32') as tf.Tensor1D, n), 'float32');
+          const masked = tf.sub(similarity, tf.mul(self, 1e4));
+          return rowEntropy(tf.softmax(tf.div(masked, temperature)) as tf.Tensor2D);
+        }),
+      );
+    }
+    return tf.mean(entropies.length === 1 ? entropies[0]! : tf.concat(entropies));
+  });
 }
 
 /**

@@ -5,7 +5,7 @@
 import assert from 'node:assert/strict';
 import { before, test } from 'node:test';
 import tf = require('@tensorflow/tfjs');
-import { improves, MONITORS, VALIDATORS } from '../../../src/jobs/validators.js';
+import { improves, MONITORS, SND_BLOCK_ROWS, SND_VALUES_PER_BLOCK_CELL, VALIDATORS } from '../../../src/jobs/validators.js';
 import { selectBackend } from '../../../workers/training/backend.js';
 import { devRisk, domainClassifiers, informationMaximisation, meanEntropy, sample, softNeighbourhoodDensity } from '../../../workers/training/validators.js';
 import type { Dataset } from '../../../workers/training/data.js';
@@ -28,6 +28,32 @@ const LOGITS = [
   [1.5, 1.4, -0.5],
 ];
 const REFERENCE = { entropy: 0.7203102707862854, im: 0.26577794551849365, snd: 0.3701176047325134, dev: 0.766 };
+
+test("snd in blocks of SND_BLOCK_ROWS rows: the whole matrix's value, with some eleven block x sample arrays at its peak, not nine sample² ones", async () => {
+  const start = tf.memory().numTensors;
+  for (const n of [SND_BLOCK_ROWS, 2 * SND_BLOCK_ROWS + 37]) {
+    tf.tidy(() => {
+      const p = tf.softmax(tf.mul(tf.randomNormal([n, 10], 0, 1, 'float32', n), 3)) as tf.Tensor2D;
+      // the definition at once, as pytorch-adapt computes it
+      const unit = tf.div(p, tf.norm(p, 'euclidean', 1, true));
+      const masked = tf.sub(tf.matMul(unit, tf.transpose(unit)), tf.mul(tf.eye(n), 1e4));
+      const whole = meanEntropy(tf.softmax(tf.div(masked, 0.05)) as tf.Tensor2D).dataSync()[0];
+      const blocks = softNeighbourhoodDensity(p).dataSync()[0];
+      assert.ok(Math.abs(blocks - whole) < 1e-6 * whole, `${n} rows: ${blocks} in blocks, ${whole} at once`);
+    });
+  }
+  const n = 1500;
+  const p = tf.tidy(() => tf.softmax(tf.randomNormal([n, 10], 0, 1, 'float32', 1)) as tf.Tensor2D);
+  const profile = await tf.profile(() => void tf.dispose(softNeighbourhoodDensity(p)));
+  p.dispose();
+  // (all at once: nine 1500 x 1500 arrays, 81 MB)
+  const blockArrays = SND_VALUES_PER_BLOCK_CELL * SND_BLOCK_ROWS * n * 4;
+  assert.ok(
+    profile.peakBytes - n * 10 * 4 <= blockArrays,
+    `peak ${profile.peakBytes} bytes over the input, expected at most ${SND_VALUES_PER_BLOCK_CELL} ${SND_BLOCK_ROWS} x ${n} arrays (${blockArrays})`,
+  );
+  assert.equal(tf.memory().numTensors, start);
+});
 
 test("entropy, im and snd equal pytorch-adapt's on the same predictions", () => {
   const start = tf.memory().numTensors;
