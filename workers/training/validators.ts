@@ -53,13 +53,13 @@ export function softNeighbourhoodDensity(p: tf.Tensor2D, temperature = SND_TEMPE
           // The diagonal (each point with itself) pushed far below any similarity: its softmax weight is 0,
           // which leaves the other entries as pytorch-adapt's mask_out_self leaves them.
           // (int32: tfjs-backend-wasm 4.22's OneHot writes a float32 onValue's integer bits)
-          const self = tf.cast(tf.oneHot(tf.range(start, start + rows, 1, 'int32') as tf.Tensor1D, n), 'float32');
+          const self = tf.cast(tf.oneHot(tf.range(start, start + rows, 1, 'int32'), n), 'float32');
           const masked = tf.sub(similarity, tf.mul(self, 1e4));
           return rowEntropy(tf.softmax(tf.div(masked, temperature)) as tf.Tensor2D);
         }),
       );
     }
-    return tf.mean(entropies.length === 1 ? entropies[0]! : tf.concat(entropies));
+    return tf.mean(entropies.length === 1 ? entropies[0] : tf.concat(entropies));
   });
 }
 
