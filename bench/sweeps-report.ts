@@ -6,7 +6,7 @@
 import os from 'node:os';
 import { VALIDATOR_NAMES, VALIDATORS } from '../src/jobs/validators.js';
 import { METHOD_DEFAULTS } from '../src/schemas/params.js';
-import { atChance, bestTrial } from '../src/sweeps/selection.js';
+import { bestTrial, selectionFor } from '../src/sweeps/selection.js';
 import { writeSection } from './doc-sections.js';
 import { num, spearman } from './stats.js';
 
@@ -48,14 +48,18 @@ export interface SeedRun {
   sweepId: string;
 }
 
-/** The trial a validator picks: what a sweep with it as objective selects (src/sweeps/selection.ts's bestTrial, which passes over models at chance). */
+/** The trial a validator picks: what a sweep with it as objective selects (src/sweeps/selection.ts's bestTrial and selectionFor: models at chance passed over, errorBound's one-standard-error rule). */
 function pick(trials: Trial[], validator: string): Trial | undefined {
   const ranked = trials.map((t, index) => ({
     t,
     index,
     objective: Number.isFinite(t.metrics[validator]) ? { metric: validator, value: t.metrics[validator], epoch: null } : null,
   }));
-  return bestTrial(ranked, VALIDATORS[validator as keyof typeof VALIDATORS].goal, { atChance: ({ t }) => atChance(t.metrics) })?.trial.t;
+  return bestTrial(
+    ranked,
+    VALIDATORS[validator as keyof typeof VALIDATORS].goal,
+    selectionFor(validator, ({ t }: (typeof ranked)[number]) => t.metrics),
+  )?.trial.t;
 }
 
 const pct = (x: number) => num(x * 100, 1);

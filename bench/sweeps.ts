@@ -30,6 +30,7 @@ import { loadConfig } from '../src/config.js';
 import { freePort, startRedisServer } from '../src/queue/redis-server.js';
 import { METHOD_DEFAULTS } from '../src/schemas/params.js';
 import { startService } from '../src/server.js';
+import { errorBoundStandardError } from '../workers/training/error-bound.js';
 import { num } from './stats.js';
 import { writeReport, type CaseText, type SeedRun } from './sweeps-report.js';
 
@@ -108,7 +109,7 @@ interface Case extends CaseText {
 }
 
 const SHIFT = { n: quick ? 400 : 4000, epochs: quick ? 1 : 4 };
-const FEW = { n: quick ? 600 : 6000, epochs: quick ? 2 : 12 };
+const FEW = { n: quick ? 600 : 6000, epochs: quick ? 2 : 12, perClass: 10, classes: ['5', '6', '7', '8', '9'] };
 /**
  * The test digits every case scores on: all of MNIST's test set, so that a trial's target accuracy
  * has a binomial standard error of about 0.5 points (1000 digits gave 1.2-1.6, which made the oracle,
@@ -208,15 +209,14 @@ async function shiftCase(name: ShiftCaseName): Promise<Case> {
 
 /** bench:quality's few-label case as adaptation: a CNN pretrained on digits 0-4, 10 labels per class of 5-9 as the source, other 5-9 digits unlabelled as the target. */
 async function fewLabelsCase(): Promise<Case> {
-  const { n, epochs } = FEW;
-  const upper = ['5', '6', '7', '8', '9'];
+  const { n, epochs, perClass, classes: upper } = FEW;
   const trainPool = await dataset('few-train-pool', { builtin: 'mnist', split: 'train', limit: n });
   const lower = await dataset('few-0-4', { from: trainPool, transform: { classes: { keep: range(5) } } });
   const upperPool = await dataset('few-5-9-pool', { from: trainPool, transform: { classes: { keep: upper } } });
-  const source = await dataset('few-5-9-labelled', { from: upperPool, transform: { split: { part: 'train', fraction: 0.5 }, subset: { perClass: 10 } } });
+  const source = await dataset('few-5-9-labelled', { from: upperPool, transform: { split: { part: 'train', fraction: 0.5 }, subset: { perClass } } });
   const validation = await dataset('few-5-9-validation', {
     from: upperPool,
-    transform: { split: { part: 'validation', fraction: 0.5 }, subset: { perClass: 10 } },
+    transform: { split: { part: 'validation', fraction: 0.5 }, subset: { perClass } },
   });
   const target = await dataset('few-5-9-unlabelled', { from: upperPool, transform: { split: { part: 'validation', fraction: 0.5 } } });
   const targetTest = await dataset('few-5-9-test', {
@@ -291,6 +291,20 @@ async function runSeed(c: Case, seed: number): Promise<SeedRun> {
 
 const runInfo = { command, seeds, cases, grid: GRID, quick, out: args.out };
 
+/** Examples of each case's source validation set (data.validation). */
+const VALIDATION_ROWS: Record<CaseName, number> = {
+  rotated: TEST.validation,
+  shrunk: TEST.validation,
+  'shrunk-cnn': TEST.validation,
+  'few-labels': FEW.perClass * FEW.classes.length,
+};
+
+/** A trial logged before jobs reported errorBoundStandardError: the figure the job now reports, from its valAccuracy and the case's validation rows. */
+function withStandardError(name: CaseName, metrics: Record<string, number>): Record<string, number> {
+  if (metrics.errorBound === undefined || metrics.errorBoundStandardError !== undefined) return metrics;
+  return { ...metrics, errorBoundStandardError: errorBoundStandardError(metrics.valAccuracy, VALIDATION_ROWS[name]) };
+}
+
 /**
  * --from-log: the report of an earlier run from the lines it logged on stderr (a JSON line per
  * trial and one per seed with the no-adaptation accuracy), e.g. of a run cut short before its end.
@@ -306,7 +320,7 @@ if (args['from-log'] !== undefined) {
       const reference = mine.find((l) => typeof l.noAdaptation === 'number');
       const trials = mine
         .filter((l) => typeof l.method === 'string')
-        .map(({ method, weight, ...metrics }) => ({ method, weight, target: metrics.targetAccuracy, metrics }));
+        .map(({ method, weight, ...metrics }) => ({ method, weight, target: metrics.targetAccuracy, metrics: withStandardError(name, metrics) }));
       return reference && trials.length > 0 ? [{ seed, trials, noAdaptation: reference.noAdaptation, sweepId: reference.sweepId }] : [];
     });
     return runs.length > 0 ? [{ c: TEXT[name], runs }] : [];

@@ -17,6 +17,12 @@ export interface ValidatorInfo {
   summary: string;
   /** for a bound on an error: the value from which it bounds nothing (an error is at most 1), said beside a sweep's best trial */
   vacuousFrom?: number;
+  /**
+   * for a validator measured with a standard error the job reports beside it (as metric
+   * `standardError`): a sweep picks, among the trials within one standard error of the best
+   * (Breiman's one-standard-error rule), the one best by `by`, a finer measure of the same thing
+   */
+  withinStandardError?: { standardError: string; by: 'valLoss' };
 }
 
 export const VALIDATORS = {
@@ -35,6 +41,8 @@ export const VALIDATORS = {
     summary:
       "source validation error plus half the proxy A-distance between source and target features (a linear domain classifier's cross-validated accuracy, balanced across the domains): the measurable part of Ben-David et al.'s bound on the target error",
     vacuousFrom: 1,
+    // its source term, the error on data.validation, is a proportion over few labels at times (50 in the few-label sweep: ±0.05)
+    withinStandardError: { standardError: 'errorBoundStandardError', by: 'valLoss' },
   },
 } as const satisfies Record<string, ValidatorInfo>;
 export type ValidatorName = keyof typeof VALIDATORS;

@@ -227,7 +227,7 @@ export const Sweep = Type.Object(
       ],
       {
         description:
-          'the trial with the best objective so far, among those that finished and whose model does better than chance on the source validation (when every one is at chance, among all)',
+          "the trial with the best objective so far, among those that finished and whose model does better than chance on the source validation (when every one is at chance, among all); for errorBound, of the trials within one standard error (errorBoundStandardError, the best trial's) of the lowest, the one with the lowest valLoss (Breiman's one-standard-error rule)",
       },
     ),
     estimate: Type.Object(

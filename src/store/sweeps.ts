@@ -8,7 +8,7 @@ import type { JobEstimate, JobSpec, JobStatus } from '../schemas/job.js';
 import { TERMINAL_STATUSES } from '../schemas/job.js';
 import type { Sweep, SweepSpec, SweepStatus, Trial } from '../schemas/sweep.js';
 import { goalOf } from '../sweeps/objective.js';
-import { atChance, bestTrial, trialObjective } from '../sweeps/selection.js';
+import { bestTrial, selectionFor, trialObjective } from '../sweeps/selection.js';
 import type { Db, Queryable } from './db.js';
 import type { EventStore, JobEvent, SweepEventType } from './events.js';
 import { newId } from './ids.js';
@@ -78,8 +78,12 @@ function toTrial(spec: SweepSpec, r: TrialRow): Trial {
 function toSweep(r: SweepRow, rows: TrialRow[]): Sweep {
   const goal = goalOf(r.spec.objective);
   const trials = rows.map((t) => toTrial(r.spec, t));
-  const chance = new Set(rows.filter((t) => atChance(t.result?.metrics)).map((t) => t.idx));
-  const best = bestTrial(trials, goal, { atChance: (t) => chance.has(t.index) });
+  const metrics = new Map(rows.map((t) => [t.idx, t.result?.metrics]));
+  const best = bestTrial(
+    trials,
+    goal,
+    selectionFor(r.spec.objective.metric, (t: Trial) => metrics.get(t.index)),
+  );
   return {
     id: r.id,
     object: 'sweep',

@@ -8,7 +8,7 @@
  * value there is in the top 1/eta of the other trials' values at that rung. Pure: the store hands
  * in what the jobs reported.
  */
-import { VALIDATORS } from '../jobs/validators.js';
+import { MONITORS, VALIDATORS, type ValidatorInfo } from '../jobs/validators.js';
 import type { SweepGoal } from '../schemas/sweep.js';
 
 export interface ObjectiveValue {
@@ -50,21 +50,62 @@ export function atChance(metrics: Record<string, unknown> | undefined): boolean 
   return accuracy < 1 / classes.length + CHANCE_MARGIN;
 }
 
+/** How bestTrial chooses, besides the objective. */
+export interface Selection<T> {
+  /** trials no better than chance, passed over unless every trial is */
+  atChance: (trial: T) => boolean;
+  /**
+   * Breiman's one-standard-error rule, for an objective measured with a standard error: among the
+   * trials whose value is within the best one's standard error of it, the one best by `by`
+   */
+  withinStandardError?: {
+    standardError: (trial: T) => number | undefined;
+    by: { metric: string; goal: SweepGoal; value: (trial: T) => number | undefined };
+  };
+}
+
+/**
+ * How a sweep on `metric` chooses among its trials, from each trial's metrics (a finished job's
+ * result metrics): models at chance passed over, and for a validator measured with a standard
+ * error (src/jobs/validators.ts: errorBound) the one-standard-error rule. The one home of that
+ * choice, for the sweep's `best` (src/store/sweeps.ts) and for the benchmark's picks.
+ */
+export function selectionFor<T>(metric: string, metricsOf: (trial: T) => Record<string, unknown> | undefined): Selection<T> {
+  const number = (trial: T, name: string) => {
+    const v = metricsOf(trial)?.[name];
+    return typeof v === 'number' && Number.isFinite(v) ? v : undefined;
+  };
+  const rule = (VALIDATORS as Record<string, ValidatorInfo>)[metric]?.withinStandardError;
+  return {
+    atChance: (t) => atChance(metricsOf(t)),
+    ...(rule && {
+      withinStandardError: {
+        standardError: (t: T) => number(t, rule.standardError),
+        by: { metric: rule.by, goal: MONITORS[rule.by].goal, value: (t: T) => number(t, rule.by) },
+      },
+    }),
+  };
+}
+
 /**
  * The best trial (ties go to the earlier one) and a sentence saying why, or null when none has a value.
- * Trials `atChance` says are no better than chance are passed over, unless every trial is.
+ * Trials `atChance` says are no better than chance are passed over, unless every trial is. With
+ * `withinStandardError`, the trials within the best one's standard error of its value are told
+ * apart by a finer measure instead: the objective cannot.
  */
 export function bestTrial<T extends Ranked>(
   trials: readonly T[],
   goal: SweepGoal,
-  opts: { atChance: (trial: T) => boolean } = { atChance: () => false },
+  opts: Selection<T> = { atChance: () => false },
 ): { trial: T & { objective: ObjectiveValue }; reason: string } | null {
   const reported = trials.filter((t): t is T & { objective: ObjectiveValue } => t.objective !== null);
   if (reported.length === 0) return null;
   const chance = reported.filter((t) => opts.atChance(t));
   const learnt = reported.filter((t) => !chance.includes(t));
   const scored = learnt.length > 0 ? learnt : reported;
-  const top = scored.reduce((a, b) => (better(goal, b.objective.value, a.objective.value) ? b : a));
+  const first = scored.reduce((a, b) => (better(goal, b.objective.value, a.objective.value) ? b : a));
+  const close = opts.withinStandardError && withinStandardError(scored, first, goal, opts.withinStandardError);
+  const top = close?.trial ?? first;
   const o = top.objective;
   const runnerUp = scored
     .filter((t) => t !== top)
@@ -77,9 +118,42 @@ export function bestTrial<T extends Ranked>(
       : learnt.length === 0
         ? `; every trial's model is no better than chance on the source validation (valAccuracy within ${CHANCE_MARGIN} of 1/classes)`
         : `; passed over as no better than chance on the source validation (valAccuracy within ${CHANCE_MARGIN} of 1/classes): trial${chance.length === 1 ? '' : 's'} ${chance.map((t) => t.index).join(', ')}`;
+  const lead = close
+    ? close.reason
+    : `trial ${top.index} has the ${goal === 'maximize' ? 'highest' : 'lowest'} ${o.metric} (${o.value}${at}) of the ${scored.length} trials that reported it${against}`;
+  return { trial: top, reason: `${lead}${passedOver}${vacuity(o, goal)}` };
+}
+
+/**
+ * The one-standard-error rule: the trials within `first`'s standard error of its value, and the
+ * one of them best by the finer measure (ties to the earlier). Undefined when `first` reports no
+ * standard error or none of those trials the finer measure.
+ */
+function withinStandardError<T extends Ranked & { objective: ObjectiveValue }>(
+  scored: readonly T[],
+  first: T,
+  goal: SweepGoal,
+  rule: NonNullable<Selection<T>['withinStandardError']>,
+): { trial: T; reason: string } | undefined {
+  const se = rule.standardError(first);
+  if (se === undefined) return undefined;
+  const { metric, goal: byGoal, value } = rule.by;
+  const limit = goal === 'minimize' ? first.objective.value + se : first.objective.value - se;
+  const close = scored.filter((t) => (goal === 'minimize' ? t.objective.value <= limit : t.objective.value >= limit));
+  const measured = close.flatMap((t) => {
+    const v = value(t);
+    return v === undefined ? [] : [{ t, v }];
+  });
+  if (measured.length === 0) return undefined;
+  const pick = measured.reduce((a, b) => (better(byGoal, b.v, a.v) ? b : a));
+  const o = first.objective;
+  const own = pick.t === first ? '' : `; its ${o.metric} is ${pick.t.objective.value}`;
   return {
-    trial: top,
-    reason: `trial ${top.index} has the ${goal === 'maximize' ? 'highest' : 'lowest'} ${o.metric} (${o.value}${at}) of the ${scored.length} trials that reported it${against}${passedOver}${vacuity(o, goal)}`,
+    trial: pick.t,
+    reason:
+      `trial ${pick.t.index} has the ${byGoal === 'maximize' ? 'highest' : 'lowest'} ${metric} (${pick.v}) of the ${close.length} trial${close.length === 1 ? '' : 's'} ` +
+      `within one standard error (${+se.toPrecision(3)}) of the ${goal === 'maximize' ? 'highest' : 'lowest'} ${o.metric} (trial ${first.index}, ${o.value}${o.epoch === null ? '' : ` at epoch ${o.epoch}`}), ` +
+      `which ${o.metric} alone does not tell apart (Breiman's one-standard-error rule)${own}`,
   };
 }
 

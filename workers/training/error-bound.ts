@@ -19,3 +19,14 @@ export function errorBound(metrics: { valAccuracy?: number; linearDomainAccuracy
   // A classifier below chance is no evidence of a distance: the proxy A-distance is floored at 0.
   return 1 - valAccuracy + Math.max(0, 2 * linearDomainAccuracy - 1);
 }
+
+/**
+ * The standard error of the bound's source term: the binomial standard error of the error on
+ * data.validation's `rows` examples, √(e(1 − e)/rows). The domain term, cross-validated over both
+ * samples (2 × validatorSample rows), is left out. A sweep on errorBound picks among the trials
+ * within one of these of the best (src/sweeps/selection.ts).
+ */
+export function errorBoundStandardError(valAccuracy: number, rows: number): number {
+  const error = 1 - valAccuracy;
+  return Math.sqrt((error * (1 - error)) / rows);
+}

@@ -45,7 +45,7 @@ import {
 import { signalSums, TARGET_LOSS, trainStep, type EpochSums, type StepSetup } from './train-step.js';
 import { improves, MONITORS, VALIDATOR_SAMPLE_DEFAULT } from '../../src/jobs/validators.js';
 import { EpochValidators } from './validators.js';
-import { errorBound } from './error-bound.js';
+import { errorBound, errorBoundStandardError } from './error-bound.js';
 import { ProgressThrottle } from './progress-throttle.js';
 
 /** The seed of a spec without one, so that every run is reproducible. */
@@ -257,15 +257,19 @@ async function loop(run: Run): Promise<TrainingResult> {
     const epochSeconds = (performance.now() - started) / 1000;
     const metrics: Record<string, number> = { ...(await runningMetrics(run)), samplesPerSecond: seenNow / epochSeconds, epochSeconds };
     if (hp.lrSchedule) metrics.learningRate = rate!;
-    if (run.sets.validation) {
-      const val = await evaluate(run.model, run.sets.validation);
+    const validation = run.sets.validation;
+    const val = validation && { rows: validation.labels.length, ...(await evaluate(run.model, validation)) };
+    if (val) {
       metrics.valLoss = val.loss;
       metrics.valAccuracy = val.accuracy;
     }
     if (run.validators) {
       Object.assign(metrics, await run.validators.compute());
       const bound = errorBound(metrics);
-      if (bound !== undefined) metrics.errorBound = bound;
+      if (bound !== undefined && val) {
+        metrics.errorBound = bound;
+        metrics.errorBoundStandardError = errorBoundStandardError(val.accuracy, val.rows);
+      }
     }
     watchEarlyStopping(run, epoch, metrics);
     run.metrics = metrics;

@@ -266,4 +266,39 @@ describe('replay, listing, events, cancel', () => {
     );
     assert.equal(done.trials[1].objective.value, 0.9, 'the trial keeps its own objective; only the pick passes it over');
   });
+
+  test("an errorBound sweep picks, within the lowest bound's standard error, the trial with the lowest valLoss", async () => {
+    const template = {
+      type: 'domain_adaptation',
+      model: { architecture: { kind: 'mlp', hidden: [8] } },
+      method: { kind: 'coral' },
+      data: { source: data.train, target: data.test, validation: data.test },
+      hyperparameters: { epochs: 1, batchSize: 50, optimizer: { name: 'adam', learningRate: 0.001 } },
+    };
+    const res = await api.request(
+      'POST',
+      '/v1/sweeps',
+      sweepSpec({ template, parameters: { '/method/weight': { values: [0.1, 1, 3] } }, objective: { metric: 'errorBound' }, maxParallel: 1 }),
+    );
+    assert.equal(res.status, 202, JSON.stringify(res.body));
+    const launcher = launcherOf(api);
+    // 50 validation labels: bounds 0.02 apart are a label apart, the standard error about 0.05
+    const reported = [
+      { errorBound: 0.18, errorBoundStandardError: 0.054, valLoss: 0.74, valAccuracy: 0.82 },
+      { errorBound: 0.2, errorBoundStandardError: 0.057, valLoss: 0.69, valAccuracy: 0.8 },
+      { errorBound: 0.3, errorBoundStandardError: 0.065, valLoss: 0.6, valAccuracy: 0.7 },
+    ];
+    for (const [i, metrics] of reported.entries()) {
+      await finishTrial((await api.deps.store.sweeps.get(res.body.id))!.trials[i].jobId!, metrics);
+      await launcher.advance(res.body.id);
+    }
+    const done = (await api.request('GET', `/v1/sweeps/${res.body.id}`)).body;
+    assert.equal(done.status, 'succeeded');
+    assert.equal(done.best.index, 1, 'trial 2 has the lowest valLoss but lies outside the standard error');
+    assert.deepEqual(done.best.objective, { metric: 'errorBound', value: 0.2, epoch: 1 });
+    assert.match(
+      done.best.reason,
+      /^trial 1 has the lowest valLoss \(0.69\) of the 2 trials within one standard error \(0.054\) of the lowest errorBound \(trial 0, 0.18 at epoch 1\).*one-standard-error rule\); its errorBound is 0.2$/,
+    );
+  });
 });

@@ -3,7 +3,7 @@ import { describe, test } from 'node:test';
 import type { SweepSpec } from '../../../src/schemas/sweep.js';
 import { objectiveProblems } from '../../../src/sweeps/objective.js';
 import { escapeToken, parsePointer, setAt } from '../../../src/sweeps/pointer.js';
-import { ashaStop, atChance, bestTrial, isRung, medianStop, trialObjective } from '../../../src/sweeps/selection.js';
+import { ashaStop, atChance, bestTrial, isRung, medianStop, selectionFor, trialObjective } from '../../../src/sweeps/selection.js';
 import { gridSize, gridValues, spaceProblems, trialParameters } from '../../../src/sweeps/space.js';
 import { planTrials } from '../../../src/sweeps/trials.js';
 
@@ -225,6 +225,58 @@ describe('selection', () => {
     const allCollapsed = bestTrial(trials, 'minimize', { atChance: () => true });
     assert.equal(allCollapsed?.trial.index, 1);
     assert.match(allCollapsed.reason, /every trial's model is no better than chance on the source validation/);
+  });
+
+  test("errorBound: among the trials within the best one's standard error, the lowest valLoss (the one-standard-error rule)", () => {
+    const o = (value: number) => ({ metric: 'errorBound', value, epoch: 12 });
+    // the few-label sweep's case: 50 validation labels, so bounds 0.02 apart are one label apart
+    const metrics = [
+      { errorBound: 0.2, errorBoundStandardError: 0.054, valLoss: 0.74, valAccuracy: 0.8 },
+      { errorBound: 0.18, errorBoundStandardError: 0.054, valLoss: 0.72, valAccuracy: 0.82 },
+      { errorBound: 0.2, errorBoundStandardError: 0.057, valLoss: 0.69, valAccuracy: 0.8 },
+      { errorBound: 0.24, errorBoundStandardError: 0.06, valLoss: 0.6, valAccuracy: 0.76 },
+    ];
+    const trials = metrics.map((m, index) => ({ index, objective: o(m.errorBound) }));
+    const best = bestTrial(
+      trials,
+      'minimize',
+      selectionFor('errorBound', (t: (typeof trials)[number]) => metrics[t.index]),
+    );
+    // within 0.18 + 0.054 = 0.234: trials 0, 1 and 2; trial 3's lower valLoss is outside
+    assert.equal(best?.trial.index, 2);
+    assert.match(
+      best.reason,
+      /^trial 2 has the lowest valLoss \(0.69\) of the 3 trials within one standard error \(0.054\) of the lowest errorBound \(trial 1, 0.18 at epoch 12\), which errorBound alone does not tell apart \(Breiman's one-standard-error rule\); its errorBound is 0.2/,
+    );
+    // a trial that reports no standard error (a job from before it was reported) is ranked by errorBound alone
+    const bare = metrics.map(({ errorBound, valLoss }) => ({ errorBound, valLoss }));
+    assert.equal(
+      bestTrial(
+        trials,
+        'minimize',
+        selectionFor('errorBound', (t: (typeof trials)[number]) => bare[t.index]),
+      )?.trial.index,
+      1,
+    );
+    // other objectives have no such rule
+    const byAccuracy = metrics.map((m, index) => ({ index, objective: { metric: 'valAccuracy', value: m.valAccuracy, epoch: 12 } }));
+    assert.equal(
+      bestTrial(
+        byAccuracy,
+        'maximize',
+        selectionFor('valAccuracy', (t: (typeof byAccuracy)[number]) => metrics[t.index]),
+      )?.trial.index,
+      1,
+    );
+    // when a tight standard error leaves the best alone, it stays the pick
+    const tight = metrics.map((m) => ({ ...m, errorBoundStandardError: 0.012 }));
+    const alone = bestTrial(
+      trials,
+      'minimize',
+      selectionFor('errorBound', (t: (typeof trials)[number]) => tight[t.index]),
+    );
+    assert.equal(alone?.trial.index, 1);
+    assert.match(alone.reason, /^trial 1 has the lowest valLoss \(0.72\) of the 1 trial within one standard error \(0.012\)/);
   });
 
   test("median stopping: stops a trial below the others' median, only after grace and with enough others", () => {

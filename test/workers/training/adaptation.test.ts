@@ -223,6 +223,8 @@ test('each epoch reports the label-free validators; early stopping keeps the bes
       for (const name of ['entropy', 'im', 'snd', 'dev', 'valAccuracy', 'errorBound']) assert.ok(Number.isFinite(m[name]), `${name} = ${m[name]}`);
       assert.ok(m.entropy >= 0 && m.entropy <= Math.log(10) + 1e-6 && m.im <= Math.log(10) + 1e-6 && m.snd >= 0 && m.dev > 0);
       assert.equal(m.errorBound, 1 - m.valAccuracy + Math.max(0, 2 * m.linearDomainAccuracy - 1));
+      // its source term's standard error, over the 200 validation examples
+      assert.ok(Math.abs(m.errorBoundStandardError - Math.sqrt(((1 - m.valAccuracy) * m.valAccuracy) / 200)) < 1e-12);
     }
     const values = epochs.map((m) => m[monitor]);
     const best = monitor === 'entropy' ? Math.min(...values) : Math.max(...values);
