@@ -3,7 +3,7 @@ import { describe, test } from 'node:test';
 import type { SweepSpec } from '../../../src/schemas/sweep.js';
 import { objectiveProblems } from '../../../src/sweeps/objective.js';
 import { escapeToken, parsePointer, setAt } from '../../../src/sweeps/pointer.js';
-import { ashaStop, atChance, bestTrial, isRung, medianStop, selectionFor, trialObjective } from '../../../src/sweeps/selection.js';
+import { ashaStop, atChance, bestTrial, isRung, medianStop, selectionFor, trialObjective, type Ranked } from '../../../src/sweeps/selection.js';
 import { gridSize, gridValues, spaceProblems, trialParameters } from '../../../src/sweeps/space.js';
 import { planTrials } from '../../../src/sweeps/trials.js';
 
@@ -237,11 +237,14 @@ describe('selection', () => {
       { errorBound: 0.24, errorBoundStandardError: 0.06, valLoss: 0.6, valAccuracy: 0.76 },
     ];
     const trials = metrics.map((m, index) => ({ index, objective: o(m.errorBound) }));
-    const best = bestTrial(
-      trials,
-      'minimize',
-      selectionFor('errorBound', (t: (typeof trials)[number]) => metrics[t.index]),
-    );
+    // the sweep's pick, each trial's metrics read from `table`
+    const pick = (metric: string, ranked: Ranked[], goal: 'minimize' | 'maximize', table: Record<string, unknown>[]) =>
+      bestTrial(
+        ranked,
+        goal,
+        selectionFor(metric, (t: Ranked) => table[t.index]),
+      );
+    const best = pick('errorBound', trials, 'minimize', metrics);
     // within 0.18 + 0.054 = 0.234: trials 0, 1 and 2; trial 3's lower valLoss is outside
     assert.equal(best?.trial.index, 2);
     assert.match(
@@ -250,31 +253,13 @@ describe('selection', () => {
     );
     // a trial that reports no standard error (a job from before it was reported) is ranked by errorBound alone
     const bare = metrics.map(({ errorBound, valLoss }) => ({ errorBound, valLoss }));
-    assert.equal(
-      bestTrial(
-        trials,
-        'minimize',
-        selectionFor('errorBound', (t: (typeof trials)[number]) => bare[t.index]),
-      )?.trial.index,
-      1,
-    );
+    assert.equal(pick('errorBound', trials, 'minimize', bare)?.trial.index, 1);
     // other objectives have no such rule
     const byAccuracy = metrics.map((m, index) => ({ index, objective: { metric: 'valAccuracy', value: m.valAccuracy, epoch: 12 } }));
-    assert.equal(
-      bestTrial(
-        byAccuracy,
-        'maximize',
-        selectionFor('valAccuracy', (t: (typeof byAccuracy)[number]) => metrics[t.index]),
-      )?.trial.index,
-      1,
-    );
+    assert.equal(pick('valAccuracy', byAccuracy, 'maximize', metrics)?.trial.index, 1);
     // when a tight standard error leaves the best alone, it stays the pick
     const tight = metrics.map((m) => ({ ...m, errorBoundStandardError: 0.012 }));
-    const alone = bestTrial(
-      trials,
-      'minimize',
-      selectionFor('errorBound', (t: (typeof trials)[number]) => tight[t.index]),
-    );
+    const alone = pick('errorBound', trials, 'minimize', tight);
     assert.equal(alone?.trial.index, 1);
     assert.match(alone.reason, /^trial 1 has the lowest valLoss \(0.72\) of the 1 trial within one standard error \(0.012\)/);
   });
