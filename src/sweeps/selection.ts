@@ -121,7 +121,8 @@ export function bestTrial<T extends Ranked>(
   const lead = close
     ? close.reason
     : `trial ${top.index} has the ${goal === 'maximize' ? 'highest' : 'lowest'} ${o.metric} (${o.value}${at}) of the ${scored.length} trials that reported it${against}`;
-  return { trial: top, reason: `${lead}${passedOver}${vacuity(o, goal)}` };
+  // a bound says nothing when even the lowest, not only the pick, is 1 or more
+  return { trial: top, reason: `${lead}${passedOver}${vacuity(first.objective, goal)}` };
 }
 
 /**

@@ -262,6 +262,19 @@ describe('selection', () => {
     const alone = pick('errorBound', trials, 'minimize', tight);
     assert.equal(alone?.trial.index, 1);
     assert.match(alone.reason, /^trial 1 has the lowest valLoss \(0.72\) of the 1 trial within one standard error \(0.012\)/);
+    // a pick of 1 or more within the standard error of a lowest bound below 1: the bound still says something
+    const edge = [
+      { errorBound: 0.98, errorBoundStandardError: 0.05, valLoss: 0.9 },
+      { errorBound: 1.02, errorBoundStandardError: 0.05, valLoss: 0.5 },
+    ];
+    const near = pick(
+      'errorBound',
+      edge.map((m, index) => ({ index, objective: o(m.errorBound) })),
+      'minimize',
+      edge,
+    );
+    assert.equal(near?.trial.index, 1);
+    assert.doesNotMatch(near.reason, /bounds nothing/);
   });
 
   test("median stopping: stops a trial below the others' median, only after grace and with enough others", () => {
