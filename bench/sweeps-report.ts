@@ -172,8 +172,8 @@ training children, ${os.cpus().length} CPUs (${os.cpus()[0]?.model.trim() ?? 'un
 
 Per case and seed, one grid sweep (\`POST /v1/sweeps\`) over \`/method/kind\` ∈ {${GRID.methods.join(', ')}} × \`/method/weight\` ∈ {${GRID.weights.join(', ')}}
 (${GRID.methods.length * GRID.weights.length} trials; the seed is the jobs' \`hyperparameters.seed\`, the data are the same for every seed). Each trial reports the label-free
-validators at every epoch (docs/methods.md, "Validators"); a validator's pick is the trial whose finished model scores best by it, which is what a sweep with
-that validator as its \`objective\` selects. "vs oracle" is the pick's target accuracy minus the best trial's, "vs defaults" minus the mean of the methods at
+validators at every epoch (docs/methods.md, "Validators"); a validator's pick is the trial whose finished model scores best by it (models at chance passed over; \`errorBound\`'s by the one-standard-error rule,
+whose ρ is still the bound's own), which is what a sweep with that validator as its \`objective\` selects. "vs oracle" is the pick's target accuracy minus the best trial's, "vs defaults" minus the mean of the methods at
 weight ${METHOD_DEFAULTS.weight}, both averaged over seeds ${seeds.join(', ')}${fewer.length === 0 ? '' : ', or those a case has where it says so'}. Spearman ρ: rank correlation of the validator (signed so that higher is better) with target
 accuracy across one seed's trials; 1 would rank the trials as the target labels do.
 
