@@ -10,9 +10,10 @@
  *   (as many) and its input gradient (as many, except for the first layer, which needs none).
  *   Elementwise work (biases, relu, pooling, the loss, the update) is left out: it is what a
  *   roofline of the products does not count.
- * - Each of those products timed on the wasm backend as the step runs it (dense: the plain product
- *   in each orientation the step may use; conv: tf.conv2d and network.ts's input and kernel
- *   gradients), on fixed operands, the best of several timed batches: GFLOP/s per product.
+ * - Each of those products timed on the wasm backend, on fixed operands, the best of several
+ *   timed batches: GFLOP/s per product. Dense: as the step runs it, our kernel
+ *   (wasm-kernels.ts matMul: x·W + b, xᵀ·dy with x read transposed, dy·Wᵀ), and XNNPACK's plain
+ *   product in each orientation; conv: tf.conv2d and network.ts's input and kernel gradients.
  * - Each of those products again with its packed operand new at every call, as in a real step
  *   (the right operand of a product, a convolution's filter: the batch, dy or weights just
  *   updated), less the copy that makes it new: tfjs-backend-wasm keeps XNNPACK's packed copy by
@@ -20,7 +21,7 @@
  *   the thread count: the part of the products that more threads do not divide. (The
  *   convolution gradients build their packed operands inside, so their timing includes it.)
  * - The bound: the best product's GFLOP/s over the step's FLOPs, in samples/s (every FLOP of the
- *   step at XNNPACK's best speed on this machine); and the products alone at their own measured
+ *   step at the best product speed measured on this machine); and the products alone at their own measured
  *   speeds, also in samples/s (what our step would reach if everything else took no time).
  * - The kernels one step runs (a real trainStep on MNIST batches, after the first steps), and the
  *   same with tfjs's own momentum update instead of the fused one, as before it.
@@ -39,6 +40,7 @@ import { buildModel } from '../workers/training/models.js';
 import { conv2dInputGrad, conv2dKernelGrad } from '../workers/training/network.js';
 import { createOptimizer, disposeOptimizer } from '../workers/training/optimizers.js';
 import { trainStep } from '../workers/training/train-step.js';
+import { matMul as ourMatMul, wasmKernels } from '../workers/training/wasm-kernels.js';
 import { mnistTrain } from './mnist.js';
 import { recipeStep, stepParts, type StepParts } from './step-parts.js';
 import { ARCHITECTURES, BATCH_SIZE, LEARNING_RATE, MOMENTUM, SEED, type BenchModel } from './recipes.js';
@@ -50,7 +52,7 @@ export interface ProductSpeed {
   name: string;
   mflop: number;
   gflops: number;
-  /** ms a call takes longer with its packed operand new (as in every step): XNNPACK packing it on the calling thread */
+  /** ms a call takes longer with its packed operand new (as in every step): XNNPACK packing it on the calling thread (ours packs nothing) */
   repackMs: number;
 }
 
@@ -153,6 +155,21 @@ function layerProducts(model: tf.LayersModel, batch: number): { products: Produc
       const xT = tf.transpose(x);
       const dyT = tf.transpose(dy);
       const matMul = (p: tf.Tensor2D, q: tf.Tensor2D) => tf.matMul(p, q);
+      const wasm = wasmKernels();
+      if (wasm !== undefined) {
+        const bias = tf.zeros([units]) as tf.Tensor1D;
+        time('forward', `ours x·W + b [${batch}, ${inputs}]·[${inputs}, ${units}]`, flop, x as tf.Tensor2D, w, (p, q) =>
+          ourMatMul(wasm, p, q, { transposeA: false, bias }),
+        );
+        time('kernel gradient', `ours xᵀ·dy [${inputs}, ${batch}]·[${batch}, ${units}]`, flop, x as tf.Tensor2D, dy as tf.Tensor2D, (p, q) =>
+          ourMatMul(wasm, p, q, { transposeA: true }),
+        );
+        if (!first)
+          time('input gradient', `ours dy·Wᵀ [${batch}, ${units}]·[${units}, ${inputs}]`, flop, dy as tf.Tensor2D, wT, (p, q) =>
+            ourMatMul(wasm, p, q, { transposeA: false }),
+          );
+        bias.dispose();
+      }
       time('forward', `x·W [${batch}, ${inputs}]·[${inputs}, ${units}]`, flop, x as tf.Tensor2D, w, matMul);
       time('forward', `Wᵀ·xᵀ [${units}, ${inputs}]·[${inputs}, ${batch}]`, flop, wT, xT as tf.Tensor2D, matMul);
       time('kernel gradient', `xᵀ·dy [${inputs}, ${batch}]·[${batch}, ${units}]`, flop, xT as tf.Tensor2D, dy as tf.Tensor2D, matMul);
@@ -193,10 +210,9 @@ async function stepKernels(model: BenchModel, tfjsUpdate: boolean): Promise<Reco
   try {
     const data = await loadDataset(await mnistTrain(path.join(work, 'train'), 4 * BATCH_SIZE), '/data/train');
     const { setup, batcher } = recipeStep(net, optimizer, data);
-    const { columns } = setup;
-    for (let i = 0; i < 3; i++) trainStep(setup, batcher.fill(i, columns), undefined, 0);
+    for (let i = 0; i < 3; i++) trainStep(setup, batcher.fill(i), undefined, 0);
     const counts: Record<string, number> = {};
-    const profile = await tf.profile(() => trainStep(setup, batcher.fill(3, columns), undefined, 0));
+    const profile = await tf.profile(() => trainStep(setup, batcher.fill(3), undefined, 0));
     for (const k of profile.kernels) counts[k.name] = (counts[k.name] ?? 0) + 1;
     return counts;
   } finally {
@@ -226,8 +242,8 @@ for (const p of products) {
   if ((fastest.get(key)?.gflops ?? 0) < p.gflops) fastest.set(key, p);
 }
 const productSeconds = [...fastest.values()].reduce((s, p) => s + p.mflop / 1e3 / p.gflops, 0);
-// The packing a step pays: each layer's products in the orientation fastest with new operands,
-// as dense() picks it (the smaller operand packed), with their packing time.
+// The packing a step pays: each layer's products in the form fastest with new operands (for a
+// dense layer on wasm, our kernel, which packs nothing), with their packing time.
 const withNewOperands = (p: ProductSpeed) => p.mflop / p.gflops + p.repackMs;
 const stepProducts = new Map<string, ProductSpeed>();
 for (const p of products) {

@@ -1,16 +1,16 @@
 /**
  * Where a training step's time goes, measured on real steps of the bench's recipe: what runs in
- * parallel on XNNPACK's threads (the matrix products and convolutions) and what stays on the
- * calling thread (batch filling, every other kernel, tfjs's JavaScript around the kernels). From
- * these, Amdahl's bound on what more threads can give: however many threads the products get,
- * a step takes at least its single-threaded part. Used by bench/roofline.ts, in the process
- * whose backend has the thread count to measure.
+ * parallel on XNNPACK's threads (tfjs's matrix products and convolutions) and what stays on the
+ * calling thread (our own products of dense layers, batch filling, every other kernel, tfjs's
+ * JavaScript around the kernels). From these, Amdahl's bound on what more threads can give:
+ * however many threads XNNPACK gets, a step takes at least its single-threaded part. Used by
+ * bench/roofline.ts, in the process whose backend has the thread count to measure.
  *
  * Kernel times are the wall time of each tfjs kernel's function (synchronous on wasm: the
  * calling thread waits for XNNPACK's pool inside it), read by wrapping the registered kernels of
- * the active backend for the duration of the measurement; our own WASM kernels (transposes,
- * column sums, the fused update) are direct calls, so they count in "the rest", with tfjs's
- * JavaScript.
+ * the active backend for the duration of the measurement, and our own product kernel
+ * (wasm-kernels.ts matMul) likewise; our other WASM kernels (transposes, column sums, the fused
+ * update) count in "the rest", with tfjs's JavaScript.
  */
 import tf = require('@tensorflow/tfjs');
 import { Batcher, type Dataset } from '../workers/training/data.js';
@@ -18,6 +18,7 @@ import { featureLayerOf, trainingForward } from '../workers/training/network.js'
 import { plainMethod } from '../workers/training/methods/method.js';
 import { createOptimizer, disposeOptimizer } from '../workers/training/optimizers.js';
 import { trainStep, type StepSetup } from '../workers/training/train-step.js';
+import { wasmKernels } from '../workers/training/wasm-kernels.js';
 import { buildModel } from '../workers/training/models.js';
 import { ARCHITECTURES, BATCH_SIZE, LEARNING_RATE, MOMENTUM, SEED, type BenchModel } from './recipes.js';
 
@@ -41,11 +42,13 @@ export interface StepParts {
   fillMs: number;
   /** the kernels of PARALLEL_KERNELS (their wall time: the pool's threads work meanwhile) */
   parallelMs: number;
+  /** our own products of dense layers (wasm-kernels.ts matMul), on the calling thread */
+  ownProductsMs: number;
   /** every other tfjs kernel, by name, in ms per step */
   serialKernelsMs: Record<string, number>;
-  /** the rest: tfjs's JavaScript around the kernels (engine, tape, tidy), the loss on the host, our own WASM kernels */
+  /** the rest: tfjs's JavaScript around the kernels (engine, tape, tidy), the loss on the host, our other WASM kernels */
   restMs: number;
-  /** the step less its products: the calling thread's work, which more threads barely shorten */
+  /** the step less XNNPACK's products: the calling thread's work (our products included), which more threads barely shorten */
   singleThreadedMs: number;
 }
 
@@ -73,8 +76,7 @@ export const cpuClock = (): number => {
 export function recipeStep(net: tf.LayersModel, optimizer: tf.Optimizer, data: Dataset): { setup: StepSetup; batcher: Batcher } {
   const method = plainMethod('full', net);
   const forward = trainingForward(net, method.variables, featureLayerOf(net, undefined, '/method/featureLayer'), true);
-  const columns = forward.takesColumns(BATCH_SIZE);
-  const setup: StepSetup = { forward, method, optimizer, sums: { loss: 0, correct: 0, signals: {} }, numClasses: 10, targetLabelled: false, columns };
+  const setup: StepSetup = { forward, method, optimizer, sums: { loss: 0, correct: 0, signals: {} }, numClasses: 10, targetLabelled: false };
   const batcher = new Batcher(data, BATCH_SIZE, { seed: SEED });
   batcher.shuffle(1);
   return { setup, batcher };
@@ -86,21 +88,23 @@ export function stepParts(model: BenchModel, data: Dataset, opts: StepPartsOptio
   const optimizer = createOptimizer({ name: 'sgd', learningRate: LEARNING_RATE, momentum: MOMENTUM });
   const kernelMs = new Map<string, number>();
   const unwrap = wrapKernels(kernelMs, clock);
+  const ownProducts = { ms: 0 };
+  const unwrapOwn = wrapOwnProducts(ownProducts, clock);
   try {
     const { setup, batcher } = recipeStep(net, optimizer, data);
-    const { columns } = setup;
     // full batches only: the short last one would be a step of another size
     const full = data.labels.length % BATCH_SIZE === 0 ? batcher.steps : batcher.steps - 1;
     if (full < 1) throw new Error(`stepParts needs at least ${BATCH_SIZE} examples; the dataset has ${data.labels.length}`);
     const step = (i: number) => {
       const started = clock();
-      const batch = batcher.fill(i % full, columns);
+      const batch = batcher.fill(i % full);
       const filled = clock();
       trainStep(setup, batch, undefined, 0);
       return { fill: filled - started, all: clock() - started };
     };
     for (let i = 0; i < 5; i++) step(i);
     kernelMs.clear();
+    ownProducts.ms = 0;
     let fill = 0;
     let all = 0;
     for (let i = 0; i < steps; i++) {
@@ -124,12 +128,14 @@ export function stepParts(model: BenchModel, data: Dataset, opts: StepPartsOptio
       stepMs: all / steps,
       fillMs: fill / steps,
       parallelMs: parallel / steps,
+      ownProductsMs: ownProducts.ms / steps,
       serialKernelsMs,
-      restMs: (all - fill - parallel - serial) / steps,
+      restMs: (all - fill - parallel - ownProducts.ms - serial) / steps,
       singleThreadedMs: (all - parallel) / steps,
     };
   } finally {
     unwrap();
+    unwrapOwn();
     disposeOptimizer(optimizer);
     net.dispose();
   }
@@ -157,6 +163,19 @@ function wrapKernels(ms: Map<string, number>, clock: () => number): () => void {
     })),
   );
   return () => swap(originals);
+}
+
+/** Wraps our product kernel (on wasm) with a timer adding into `total.ms`; returns the undo. */
+function wrapOwnProducts(total: { ms: number }, clock: () => number): () => void {
+  const kernels = wasmKernels()?.kernels;
+  if (kernels === undefined) return () => undefined;
+  const original = kernels.matMul;
+  kernels.matMul = (...args) => {
+    const started = clock();
+    original(...args);
+    total.ms += clock() - started;
+  };
+  return () => void (kernels.matMul = original);
 }
 
 /**

@@ -212,10 +212,10 @@ function rooflineNote(roof: RooflineResult, peer: number, target: number, ours: 
   const bound = roof.boundSamplesPerSecond / peer;
   const verdict =
     bound < target
-      ? `below ${target}x even if the whole step ran at XNNPACK's best speed: out of reach on wasm on this machine`
+      ? `below ${target}x even if the whole step ran at the best product's speed: out of reach on wasm on this machine`
       : `so the products leave room: the rest of our step (${num((1 - ours / roof.productsSamplesPerSecond) * 100, 0)}% of it besides the products at their measured speeds) is what falls short`;
   return (
-    `Roofline (bench/roofline.ts, ${roof.threads} thread${roof.threads > 1 ? 's' : ''}): XNNPACK's best product of this step runs at ${num(roof.bestGflops, 1)} GFLOP/s here; ` +
+    `Roofline (bench/roofline.ts, ${roof.threads} thread${roof.threads > 1 ? 's' : ''}): the best product of this step (XNNPACK's or our kernel's) runs at ${num(roof.bestGflops, 1)} GFLOP/s here; ` +
     `the step's ${num(roof.stepMflop, 1)} MFLOP of products at that speed bound ours at ${num(roof.boundSamplesPerSecond)} samples/s, ${num(bound, 2)}x PyTorch's median, ` +
     `${verdict}; each product at its own measured speed allows ${num(roof.productsSamplesPerSecond)} samples/s (${num(roof.productsSamplesPerSecond / peer, 2)}x).`
   );
@@ -223,15 +223,20 @@ function rooflineNote(roof: RooflineResult, peer: number, target: number, ours: 
 
 const ms = (v: number) => `${num(v, 2)} ms`;
 
+/** The step's time besides its products, ours and XNNPACK's. */
+const besidesProducts = (p: StepParts) => p.stepMs - p.parallelMs - p.ownProductsMs;
+
 /** A step's parts in words: the products, and what stays on the calling thread. */
 function describeParts(p: StepParts): string {
   const kernels = Object.entries(p.serialKernelsMs)
     .map(([k, v]) => `${k} ${ms(v)}`)
     .join(', ');
+  const besides = besidesProducts(p);
   return (
-    `a step takes ${ms(p.stepMs)} on ${p.threads} thread${p.threads > 1 ? 's' : ''}: the products ${ms(p.parallelMs)}, and besides them ${ms(p.singleThreadedMs)} ` +
-    `(${num((p.singleThreadedMs / p.stepMs) * 100, 0)}%, the calling thread's work: batch filling ${ms(p.fillMs)}, other tfjs kernels ${kernels || 'none'} (small elementwise ones, which XNNPACK may split too), ` +
-    `the rest, tfjs's JavaScript around the kernels with our own WASM kernels and the loss on the host, ${ms(p.restMs)})`
+    `a step takes ${ms(p.stepMs)} on ${p.threads} thread${p.threads > 1 ? 's' : ''}: the products ${ms(p.parallelMs + p.ownProductsMs)} ` +
+    `(our kernel's, for dense layers, on the calling thread: ${ms(p.ownProductsMs)}; XNNPACK's, on its threads: ${ms(p.parallelMs)}), and besides them ${ms(besides)} ` +
+    `(${num((besides / p.stepMs) * 100, 0)}%, the calling thread's work: batch filling ${ms(p.fillMs)}, other tfjs kernels ${kernels || 'none'} (small elementwise ones, which XNNPACK may split too), ` +
+    `the rest, tfjs's JavaScript around the kernels with our other WASM kernels and the loss on the host, ${ms(p.restMs)})`
   );
 }
 
@@ -242,10 +247,10 @@ function describeParts(p: StepParts): string {
  */
 function partsNote(roof: RooflineResult, peer: number, target: number, oneThread: RooflineResult | undefined): string {
   const p = roof.parts;
-  const serialBound = (roof.batch * 1000) / p.singleThreadedMs;
+  const serialBound = (roof.batch * 1000) / besidesProducts(p);
   let note =
     `Step parts (bench/step-parts.ts, wall time over ${p.steps} steps): ${describeParts(p)}; ` +
-    `with products that took no time at all, the calling thread's part alone would allow ${num(serialBound)} samples/s, ${num(serialBound / peer, 2)}x PyTorch's median.`;
+    `with products that took no time at all, the rest alone would allow ${num(serialBound)} samples/s, ${num(serialBound / peer, 2)}x PyTorch's median.`;
   if (oneThread !== undefined && roof.threads > 1) {
     const one = oneThread.parts;
     const repack = oneThread.repackMsPerStep;
@@ -254,12 +259,14 @@ function partsNote(roof: RooflineResult, peer: number, target: number, oneThread
     const measured = roof.productsSamplesPerSecond / oneThread.productsSamplesPerSecond;
     const bound = amdahlSamplesPerSecond(one, { speedup: Math.min(measured, roof.threads), serialProductsMs: repack });
     note +=
-      ` Amdahl, from the one-thread step (${ms(one.stepMs)}: ${ms(one.singleThreadedMs)} besides the products, the products ${ms(one.parallelMs)}, of which ${ms(repack)} ` +
+      ` Amdahl, from the one-thread step (${ms(one.stepMs)}: ${ms(one.singleThreadedMs)} on the calling thread, our products included, and XNNPACK's products ${ms(one.parallelMs)}, of which ${ms(repack)} ` +
       `XNNPACK packing their operands anew on the calling thread, as tfjs-backend-wasm keeps a packed copy by data id and the step's operands are new at every step, measured by the roofline with new and kept operands): ` +
-      `with the rest of the products divided by ${roof.threads}, ${num(ideal)} samples/s, ${num(ideal / peer, 2)}x PyTorch's median; divided by the ${num(measured, 2)}x the products themselves ` +
+      `with the rest of XNNPACK's products divided by ${roof.threads}, ${num(ideal)} samples/s, ${num(ideal / peer, 2)}x PyTorch's median; divided by the ${num(measured, 2)}x the products themselves ` +
       `gained on ${roof.threads} threads here (back to back, kept operands: what this machine's cores give the pool), ${num(bound)} samples/s, ${num(bound / peer, 2)}x` +
       (bound / peer < target ? `: ${target}x is out of reach on this machine until work leaves the calling thread.` : `: ${target}x is within that bound.`) +
-      ` In the step, the products ran ${num(one.parallelMs / p.parallelMs, 2)}x as fast on ${roof.threads} threads as on one, the packing included.`;
+      (p.parallelMs > 0
+        ? ` In the step, XNNPACK's products ran ${num(one.parallelMs / p.parallelMs, 2)}x as fast on ${roof.threads} threads as on one, the packing included.`
+        : '');
   }
   return note;
 }
@@ -268,7 +275,7 @@ function partsNote(roof: RooflineResult, peer: number, target: number, oneThread
 export function rooflineRow(label: string, roofs: Map<number, RooflineResult>): Row {
   const [first, ...more] = [...roofs.values()];
   const row: Row = {
-    name: `${label}, roofline: products at XNNPACK's best speed, samples/s`,
+    name: `${label}, roofline: products at the best product's speed, samples/s`,
     ours: first ? `${num(first.boundSamplesPerSecond)} (${first.threads} thread${first.threads > 1 ? 's' : ''})` : '-',
     peer: more.map((r) => `${r.threads} threads: ${num(r.boundSamplesPerSecond)}`).join('; ') || '-',
     ratio: '-',

@@ -275,10 +275,9 @@ export class Batcher {
 
   /**
    * Fills the buffers with batch `step` (from 0) of the current order, augmented and
-   * preprocessed; with `columns`, `x` holds the batch transposed, [featureSize, size]
-   * (Forward.takesColumns).
+   * preprocessed.
    */
-  fill(step: number, columns = false): Batch {
+  fill(step: number): Batch {
     const batch = step === this.steps - 1 ? this.tail : this.full;
     const { labels, featureSize } = this.data;
     const { scale, offset } = this.affine;
@@ -302,10 +301,7 @@ export class Batcher {
         }
         const bytes = values instanceof Uint8Array ? this.byteValues : undefined;
         if (bytes !== undefined) {
-          if (columns) for (let k = 0; k < featureSize; k++) x[k * batch.size + r] = bytes[values[k]]!;
-          else for (let k = 0, to = r * featureSize; k < featureSize; k++) x[to + k] = bytes[values[k]]!;
-        } else if (columns) {
-          for (let k = 0; k < featureSize; k++) x[k * batch.size + r] = values[k] * scale[k % channels] + offset[k % channels];
+          for (let k = 0, to = r * featureSize; k < featureSize; k++) x[to + k] = bytes[values[k]]!;
         } else {
           const to = r * featureSize;
           for (let k = 0; k < featureSize; k++) x[to + k] = values[k] * scale[k % channels] + offset[k % channels];

@@ -10,19 +10,8 @@ export interface ForwardResult {
   features: tf.Tensor2D;
 }
 
-export interface Forward {
-  /**
-   * The logits and features of a batch `x`: [rows, ...featureShape], or with `columns` (only when
-   * takesColumns(rows)) [features, rows], which must then outlive the gradient computation.
-   */
-  (x: tf.Tensor, columns?: boolean): ForwardResult;
-  /**
-   * Whether the forward would rather take a batch of `rows` examples as columns: its first layer
-   * multiplies by the batch transposed (see dense()), and the caller can lay the batch out that
-   * way for less than a transpose on the device costs.
-   */
-  takesColumns(rows: number): boolean;
-}
+/** The logits and features of a batch `x` [rows, ...featureShape]. */
+export type Forward = (x: tf.Tensor) => ForwardResult;
 
 /** The layer whose output the methods align; `layer` undefined means the model's input. */
 export interface FeatureLayer {

@@ -62,7 +62,7 @@ export function graphForward(model: tf.LayersModel, opts: GraphForwardOptions): 
       (Array.isArray(out) ? out : [out]).forEach((t, i) => values.set(outputs[i], t));
     }
   };
-  const apply = (x: tf.Tensor): ForwardResult => {
+  return (x: tf.Tensor): ForwardResult => {
     const frozen = tf.tidy(() => {
       const values = new Map<number, tf.Tensor>([[startId, x]]);
       run(frozenSteps, values, () => false);
@@ -72,7 +72,6 @@ export function graphForward(model: tf.LayersModel, opts: GraphForwardOptions): 
     run(liveSteps, values, training);
     return { logits: values.get(outputId)! as tf.Tensor2D, features: flatRows(values.get(featureId) ?? x) };
   };
-  return Object.assign(apply, { takesColumns: () => false });
 }
 
 /**

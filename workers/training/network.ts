@@ -12,16 +12,13 @@ import { sumsKernelGradDirectly, windowsApart } from '../../src/jobs/step-kernel
 import { TrainingError } from '../../src/jobs/task.js';
 import { graphForward } from './functional-forward.js';
 import { flatRows, type FeatureLayer, type Forward } from './forward.js';
-import { addRow, columnSums, convKernelGrad, maxPoolGrad, transpose2d, wasmKernels } from './wasm-kernels.js';
+import { columnSums, convKernelGrad, matMul, maxPoolGrad, transpose2d, wasmKernels } from './wasm-kernels.js';
 
 export type { FeatureLayer, Forward, ForwardResult } from './forward.js';
 import { spreadGradient } from './gradients/transposed.js';
 
-/** One layer's forward; `columns` only for a step with takesColumns, given its input as columns. */
-interface LayerStep {
-  (h: tf.Tensor, columns: boolean): tf.Tensor;
-  takesColumns?: (rows: number) => boolean;
-}
+/** One layer's forward. */
+type LayerStep = (h: tf.Tensor) => tf.Tensor;
 
 const ACTIVATIONS: Record<string, (x: tf.Tensor) => tf.Tensor> = {
   linear: (x) => x,
@@ -31,9 +28,6 @@ const ACTIVATIONS: Record<string, (x: tf.Tensor) => tf.Tensor> = {
   elu: (x) => tf.elu(x),
   selu: (x) => tf.selu(x),
 };
-
-/** Elements of a dense kernel from which packing it costs more than the transposes that spare it (some 0.6 ms on wasm). */
-const LARGE_KERNEL = 1 << 16;
 
 const POOLS: Record<string, 'max' | 'avg'> = { MaxPooling2D: 'max', AveragePooling2D: 'avg' };
 
@@ -118,16 +112,15 @@ export function trainingForward(
     return step;
   });
   const featureIndex = feature.layer === undefined ? -1 : layers.indexOf(feature.layer);
-  const apply = (x: tf.Tensor, columns = false) => {
+  return (x: tf.Tensor) => {
     let h = x;
-    let features = featureIndex === -1 && columns ? tf.transpose(x) : x;
+    let features = x;
     steps.forEach((step, i) => {
-      h = step(h, columns && i === 0);
+      h = step(h);
       if (i === featureIndex) features = h;
     });
     return { logits: h as tf.Tensor2D, features: flatRows(features) };
   };
-  return Object.assign(apply, { takesColumns: (rows: number) => steps[0]?.takesColumns?.(rows) ?? false });
 }
 
 /**
@@ -167,11 +160,7 @@ function layerStep(layer: tf.layers.Layer, training: boolean, inputGrad: boolean
   if (activation === undefined || kernel === undefined) return own;
   const className = layer.getClassName();
   if (className === 'Dense' && bias !== undefined) {
-    const step = (h: tf.Tensor, columns: boolean) => (h.rank === 2 ? activation(dense(h as tf.Tensor2D, kernel, bias, inputGrad, columns)) : own(h));
-    // Only a first layer takes its input as columns, and has no dx to compute; a Dense layer
-    // applied to the last axis of a higher-rank input has no matrix to take transposed.
-    const flatInput = layer.inboundNodes[0]?.inputTensors[0]?.shape.length === 2;
-    return inputGrad || !flatInput ? step : Object.assign(step, { takesColumns: (rows: number) => multipliesTransposed(kernel.shape, rows) });
+    return (h: tf.Tensor) => (h.rank === 2 ? activation(dense(h as tf.Tensor2D, kernel, bias, inputGrad)) : own(h));
   }
   const strides = pair(config.strides);
   const padding = config.padding;
@@ -264,58 +253,36 @@ function avgPoolGrad(dy: tf.Tensor4D, inputShape: [number, number, number, numbe
 }
 
 /**
- * x·W + b with gradients in which every product is a plain one, its operands transposed
- * explicitly (the wasm backend runs a product with a transposed operand about 7x slower), and
- * arranged so that the operand XNNPACK packs, the right one, is the smaller: it packs it anew
- * whenever its values are new, as weights and batches are at every step, at about 10 ns an
- * element, which for a batch of 64 rows takes as long as the product itself. Hence, for a large
- * kernel, the forward (Wᵀ·xᵀ)ᵀ when the layer has more units than the batch has rows, and
- * dx = (W·dyᵀ)ᵀ when it has more inputs than the batch has rows; else x·W and dy·Wᵀ, which take
- * fewer kernels, each with its own overhead. dW = xᵀ·dy. The transposes, the bias add and the bias
- * gradient's column sums are our own kernels on wasm (wasm-kernels.ts). The gradient reads the kernel itself, not
- * a saved copy: the step updates it only after the gradients are computed. `inputGrad` false
- * skips dx, for a layer with nothing trained before it. With `columns`, x comes as columns,
- * [inputs, rows], for the transposed forward, and its caller keeps it until the gradient is computed.
+ * x·W + b. On wasm, each product is one kernel of ours (wasm-kernels.ts matMul), which reads its
+ * operands as they lie: the forward x·W with the bias added, dW = xᵀ·dy reading x transposed, and
+ * dx = dy·Wᵀ from W transposed by our kernel. tfjs-backend-wasm runs a product with a transposed
+ * operand about 7x slower than a plain one, and XNNPACK packs its right operand anew whenever its
+ * values are new, as weights and batches are at every step, at about 10 ns an element: as long as
+ * the product itself for a batch of 64 rows. The bias gradient's column sums are ours too. The
+ * gradient reads the kernel itself, not a saved copy: the step updates it only after the
+ * gradients are computed. `inputGrad` false skips dx, for a layer with nothing trained before it.
+ * Elsewhere, tfjs's own ops and gradients.
  */
-export function dense(x: tf.Tensor2D, kernel: tf.Tensor2D | tf.Variable, bias: tf.Tensor1D | tf.Variable, inputGrad: boolean, columns = false): tf.Tensor2D {
+export function dense(x: tf.Tensor2D, kernel: tf.Tensor2D | tf.Variable, bias: tf.Tensor1D | tf.Variable, inputGrad: boolean): tf.Tensor2D {
   const w = kernel as tf.Tensor2D;
   const b = bias as tf.Tensor1D;
-  const [rows, inputs] = columns ? [x.shape[1], x.shape[0]] : x.shape;
-  const transposedForward = multipliesTransposed(w.shape, rows);
-  // Saves x or xᵀ for the gradient, unless the caller holds xᵀ.
+  const wasm = wasmKernels();
+  if (wasm === undefined || [x, w, b].some((t) => t.dtype !== 'float32')) return tf.add(tf.matMul(x, w), b);
   const forward = (save: tf.GradSaveFunc): tf.Tensor2D => {
-    if (!transposedForward) {
-      save([x]);
-      return addRow(tf.matMul(x, w), b, { transposed: false });
-    }
-    const xT = columns ? x : transpose2d(x);
-    save(columns ? [] : [xT]);
-    return addRow(tf.matMul(transpose2d(w), xT), b, { transposed: true });
+    save([x]);
+    return matMul(wasm, x, w, { transposeA: false, bias: b });
   };
-  const paramGrads = (dy: tf.Tensor2D, saved: tf.Tensor2D | undefined) => [
-    tf.matMul(columns ? x : transposedForward ? saved! : transpose2d(saved!), dy),
-    columnSums(dy),
-  ];
+  const paramGrads = (dy: tf.Tensor2D, saved: tf.Tensor2D) => [matMul(wasm, saved, dy, { transposeA: true }), columnSums(dy)];
   if (inputGrad) {
-    const dx = (dy: tf.Tensor2D) => (multipliesTransposed(w.shape, rows, inputs) ? transpose2d(tf.matMul(w, transpose2d(dy))) : tf.matMul(dy, transpose2d(w)));
     return tf.customGrad((_x, _w, _b, save) => ({
       value: forward(save as tf.GradSaveFunc),
-      gradFunc: (dy: tf.Tensor2D, [saved]) => [dx(dy), ...paramGrads(dy, saved as tf.Tensor2D)],
+      gradFunc: (dy: tf.Tensor2D, [saved]) => [matMul(wasm, dy, transpose2d(w), { transposeA: false }), ...paramGrads(dy, saved as tf.Tensor2D)],
     }))(x, w, b);
   }
   return tf.customGrad((_w, _b, save) => ({
     value: forward(save as tf.GradSaveFunc),
-    gradFunc: (dy: tf.Tensor2D, [saved]) => paramGrads(dy, saved as tf.Tensor2D | undefined),
+    gradFunc: (dy: tf.Tensor2D, [saved]) => paramGrads(dy, saved as tf.Tensor2D),
   }))(w, b);
-}
-
-/**
- * Whether a product with a kernel of `kernelShape` runs transposed, its batch side packed instead
- * of the kernel (see dense()): for a large kernel whose `side` (by default its units) outnumbers
- * the batch's rows.
- */
-function multipliesTransposed(kernelShape: number[], rows: number, side = kernelShape[1]): boolean {
-  return kernelShape[0] * kernelShape[1] >= LARGE_KERNEL && side > rows;
 }
 
 /**

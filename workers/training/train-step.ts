@@ -31,8 +31,6 @@ export interface StepSetup {
   numClasses: number;
   /** whether the target batch's labels are trained on too (data.targetLabelled) */
   targetLabelled: boolean;
-  /** whether batches are filled and given to the forward as columns (Forward.takesColumns) */
-  columns: boolean;
 }
 
 /** Signal sums at zero, one per name, on the device. */
@@ -43,8 +41,8 @@ export function signalSums(names: readonly string[]): Record<string, tf.Variable
 
 /** One step on `batch` (and `target`, for methods that train on it); `progress` is the share of all steps done before it. */
 export function trainStep(setup: StepSetup, batch: Batch, target: Batch | undefined, progress: number): void {
-  const { sums, method, forward, numClasses, columns } = setup;
-  const examples = (b: Batch) => (columns ? tf.tensor2d(b.x, [b.x.length / b.size, b.size]) : tf.tensor(b.x, b.shape, 'float32'));
+  const { sums, method, forward, numClasses } = setup;
+  const examples = (b: Batch) => tf.tensor(b.x, b.shape, 'float32');
   // The update runs after the step's tensors are released, so that their memory is free for the new values.
   const grads = tf.tidy(() => {
     const x = examples(batch);
@@ -52,9 +50,9 @@ export function trainStep(setup: StepSetup, batch: Batch, target: Batch | undefi
     const xt = target && examples(target);
     // Source and target go through the model as one batch: one pass, and batch norm sees both
     // domains. Joined outside the gradient tape, because the forward may keep its input for the backward.
-    const input = xt ? tf.concat([x, xt], columns ? 1 : 0) : x;
+    const input = xt ? tf.concat([x, xt]) : x;
     const { grads } = tf.variableGrads(() => {
-      const out = forward(input, columns);
+      const out = forward(input);
       const rows = (t: tf.Tensor2D, from: number, count: number) => tf.slice(t, [from, 0], [count, -1]);
       const logits = xt ? rows(out.logits, 0, batch.size) : out.logits;
       const features = xt ? rows(out.features, 0, batch.size) : out.features;

@@ -130,8 +130,6 @@ export async function runTraining(task: TrainingTask, report: Report, signal?: A
       sums,
       numClasses: sets.train.files.numClasses,
       targetLabelled: task.spec.data.targetLabelled === true,
-      // Decided for full batches: takesColumns holds for fewer rows whenever it holds for more.
-      columns: forward.takesColumns(hp.batchSize * (trainsOnTarget ? 2 : 1)),
       seed,
       batcher,
       targetBatcher: trainsOnTarget
@@ -230,7 +228,7 @@ async function loop(run: Run): Promise<TrainingResult> {
       if (run.signal?.aborted) return stop(run);
       const next = learningRate(run.step);
       if (next !== rate) setLearningRate(run.optimizer, (rate = next));
-      const batch = run.batcher.fill(i, run.columns);
+      const batch = run.batcher.fill(i);
       try {
         trainStep(run, batch, run.targetBatcher && targetBatch(run), run.step / total);
       } catch (err) {
@@ -309,7 +307,7 @@ function targetBatch(run: Run): Batch {
     batcher.shuffle(cycle);
     run.targetCycle = cycle;
   }
-  return batcher.fill(run.step % batcher.steps, run.columns);
+  return batcher.fill(run.step % batcher.steps);
 }
 
 /** Where step `step` (steps done over the whole training) stands, as Position. */

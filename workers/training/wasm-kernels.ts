@@ -1,12 +1,14 @@
 /**
  * The step's hand-written WASM SIMD kernels (wasm-kernels.wat), instantiated on
  * tfjs-backend-wasm's own memory so that they read and write tensors where they lie: the fused
- * optimizer update (fused-update.ts), a dense layer's transposes, bias add and the column sums
- * of its bias gradient, max pooling's gradient and a first convolution's kernel gradient (network.ts). tfjs-backend-wasm has no way to add a kernel to its own module, and
- * its kernels for these take several passes (four kernels for a momentum update; Sum over axis 0
- * transposes first) or one value at a time (Transpose: 3-5x slower than 4x4 tiles of SIMD
- * shuffles on a 784x128 kernel; MaxPoolGrad a plain loop, which also sends a tie's gradient to
- * the wrong maximum), each with tfjs's per-kernel overhead. Every kernel here gives tfjs's float32 results bit for bit
+ * optimizer update (fused-update.ts); a dense layer's products, transposes and the column sums of
+ * its bias gradient; max pooling's gradient and a first convolution's kernel gradient
+ * (network.ts). tfjs-backend-wasm has no way to add a kernel to its own module, and its kernels
+ * for these take several passes (four kernels for a momentum update; Sum over axis 0 transposes
+ * first), one value at a time (Transpose: 3-5x slower than 4x4 tiles of SIMD shuffles on a
+ * 784x128 kernel; MaxPoolGrad a plain loop, which also sends a tie's gradient to the wrong
+ * maximum) or pack an operand anew at every step (XNNPACK's products), each with tfjs's
+ * per-kernel overhead. Every kernel here gives tfjs's float32 results bit for bit
  * (test/workers/training/fused-update.test.ts).
  */
 import tf = require('@tensorflow/tfjs');
@@ -19,8 +21,8 @@ export interface WasmKernels {
   nesterov: (w0: number, v0: number, g: number, w: number, v: number, n: number, m: number, c: number) => void;
   columnSums: (x: number, out: number, rows: number, cols: number) => void;
   transpose: (x: number, out: number, rows: number, cols: number) => void;
-  addRow: (x: number, b: number, out: number, rows: number, cols: number) => void;
   maxPoolGrad: (x: number, dy: number, dx: number, batch: number, height: number, width: number, channels: number, ph: number, pw: number) => void;
+  matMul: (a: number, b: number, bias: number, c: number, m: number, k: number, n: number, rowStride: number, colStride: number) => void;
   convKernelGrad: (
     x: number,
     dy: number,
@@ -63,7 +65,8 @@ export function wasmKernels(): { backend: WasmBackend; kernels: WasmKernels } | 
   let kernels = instances.get(memory);
   if (kernels === undefined) {
     const bytes = Buffer.from(WASM_KERNELS[memory.buffer instanceof SharedArrayBuffer ? 'shared' : 'plain'], 'base64');
-    kernels = new WebAssembly.Instance(new WebAssembly.Module(bytes), { env: { memory } }).exports as unknown as WasmKernels;
+    // a plain copy of the (frozen) exports, so that bench/step-parts.ts can time each kernel
+    kernels = { ...new WebAssembly.Instance(new WebAssembly.Module(bytes), { env: { memory } }).exports } as unknown as WasmKernels;
     instances.set(memory, kernels);
   }
   return { backend, kernels };
@@ -96,22 +99,31 @@ export function transpose2d(x: tf.Tensor2D): tf.Tensor2D {
 }
 
 /**
- * tf.add(x, b) of a float32 matrix and a row `b` of its columns (a dense layer's bias), or with
- * `transposed` tf.add(tf.transpose(x), b): the same bits, in our kernels on wasm. tfjs's Add
- * kernel runs on XNNPACK's thread pool in the threaded build, which for a batch's bias costs
- * more in waking and waiting for the pool than the additions take.
+ * tf.matMul(a, b, transposeA) of float32 matrices, then tf.add of `bias` (a row of b's columns)
+ * when given: the same bits, in one kernel of ours, which reads b as laid out (XNNPACK packs it
+ * anew whenever its values are new, as a step's weights and batches are: as long as the product
+ * itself for a batch of 64 rows) and a either way round. `opts.transposeA`: a is [k, m].
  */
-export function addRow(x: tf.Tensor2D, b: tf.Tensor1D, opts: { transposed: boolean }): tf.Tensor2D {
-  const wasm = wasmKernels();
-  if (wasm === undefined || x.dtype !== 'float32' || b.dtype !== 'float32') return tf.add(opts.transposed ? tf.transpose(x) : x, b);
-  const [rows, cols] = opts.transposed ? [x.shape[1], x.shape[0]] : x.shape;
+export function matMul(
+  wasm: { backend: WasmBackend; kernels: WasmKernels },
+  a: tf.Tensor2D,
+  b: tf.Tensor2D,
+  opts: { transposeA: boolean; bias?: tf.Tensor1D },
+): tf.Tensor2D {
   const { backend, kernels } = wasm;
-  const out = freshTensor(backend, [rows, cols]);
-  const from = backend.getMemoryOffset(x.dataId);
-  // transposed: into out first, then the bias added in place
-  if (opts.transposed) kernels.transpose(from, out.offset, cols, rows);
-  kernels.addRow(opts.transposed ? out.offset : from, backend.getMemoryOffset(b.dataId), out.offset, rows, cols);
-  return out.tensor as tf.Tensor2D;
+  const [m, k] = opts.transposeA ? [a.shape[1], a.shape[0]] : a.shape;
+  const n = b.shape[1];
+  if (b.shape[0] !== k) throw new Error(`matMul: a gives ${k} terms per output, b has ${b.shape[0]} rows`);
+  // the kernel sums at least one term
+  if (k === 0 || m === 0 || n === 0) {
+    const product: tf.Tensor2D = tf.matMul(a, b, opts.transposeA);
+    return opts.bias === undefined ? product : tf.add(product, opts.bias);
+  }
+  const c = freshTensor(backend, [m, n]);
+  const [rowStride, colStride] = opts.transposeA ? [1, m] : [k, 1];
+  const bias = opts.bias === undefined ? 0 : backend.getMemoryOffset(opts.bias.dataId);
+  kernels.matMul(backend.getMemoryOffset(a.dataId), backend.getMemoryOffset(b.dataId), bias, c.offset, m, k, n, rowStride, colStride);
+  return c.tensor as tf.Tensor2D;
 }
 
 /**

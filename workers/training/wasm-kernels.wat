@@ -146,38 +146,6 @@
         (local.set $c (i32.add (local.get $c) (i32.const 1)))
         (br $column))))
 
-  ;; out[r, c] = x[r, c] + b[c] for x [rows, cols] and b [cols]: tfjs's Add of a matrix and a row
-  ;; (a dense layer's bias), four columns at a time, the columns left over one at a time. out may be x.
-  (func (export "addRow") (param $x i32) (param $b i32) (param $out i32) (param $rows i32) (param $cols i32)
-    (local $c i32) (local $vectors i32) (local $in i32) (local $to i32) (local $end i32)
-    (local.set $vectors (i32.shl (i32.and (local.get $cols) (i32.const -4)) (i32.const 2)))
-    (local.set $end (i32.shl (local.get $cols) (i32.const 2)))
-    (local.set $in (local.get $x))
-    (local.set $to (local.get $out))
-    (block $rowsDone
-      (loop $row
-        (br_if $rowsDone (i32.eqz (local.get $rows)))
-        ;; $c: the byte offset of the column in a row
-        (local.set $c (i32.const 0))
-        (block $vectorsDone
-          (loop $vector
-            (br_if $vectorsDone (i32.ge_u (local.get $c) (local.get $vectors)))
-            (v128.store (i32.add (local.get $to) (local.get $c))
-              (f32x4.add (v128.load (i32.add (local.get $in) (local.get $c))) (v128.load (i32.add (local.get $b) (local.get $c)))))
-            (local.set $c (i32.add (local.get $c) (i32.const 16)))
-            (br $vector)))
-        (block $colsDone
-          (loop $col
-            (br_if $colsDone (i32.ge_u (local.get $c) (local.get $end)))
-            (f32.store (i32.add (local.get $to) (local.get $c))
-              (f32.add (f32.load (i32.add (local.get $in) (local.get $c))) (f32.load (i32.add (local.get $b) (local.get $c)))))
-            (local.set $c (i32.add (local.get $c) (i32.const 4)))
-            (br $col)))
-        (local.set $in (i32.add (local.get $in) (local.get $end)))
-        (local.set $to (i32.add (local.get $to) (local.get $end)))
-        (local.set $rows (i32.sub (local.get $rows) (i32.const 1)))
-        (br $row))))
-
   ;; out [cols, rows] = x [rows, cols] transposed: tiles of 4 rows by 4 columns through SIMD
   ;; shuffles, then the rows and columns left over one value at a time. A copy: tfjs's bits.
   (func (export "transpose") (param $x i32) (param $out i32) (param $rows i32) (param $cols i32)
@@ -422,6 +390,155 @@
         (br_if $tapCol (i32.lt_u (local.get $q) (local.get $kw))))
       (local.set $p (i32.add (local.get $p) (i32.const 1)))
       (br_if $tapRow (i32.lt_u (local.get $p) (local.get $kh)))))
+
+  ;; c [m, n] = a·b of a [m, k] and b [k, n], plus `bias` (a row of n) when $bias is not 0 (no
+  ;; tensor lies at offset 0), k at least 1. a's value (i, kk) lies at a + 4·(i·rowStride +
+  ;; kk·colStride): a as laid out (rowStride k, colStride 1) or the transpose of the matrix laid
+  ;; out (colStride m, rowStride 1). Each output adds its k products in order from kk = 0, then the
+  ;; bias: the bits of XNNPACK's product, which adds along k in order too, and of tfjs's Add after
+  ;; it. Blocks of 4 rows by 8 columns (8 vectors of sums, which x64's 16 SIMD registers hold
+  ;; beside b's two vectors and a's value), the rows left over one at a time, the columns left over
+  ;; (n mod 8) one value at a time. b is read as laid out: XNNPACK packs b anew whenever its values
+  ;; are new, as a step's weights and batches are, which took as long as the product itself.
+  (func (export "matMul")
+    (param $a i32) (param $b i32) (param $bias i32) (param $c i32) (param $m i32) (param $k i32) (param $n i32)
+    (param $rowStride i32) (param $colStride i32)
+    (local $i i32) (local $j i32) (local $kk i32) (local $m4 i32) (local $rowBytes i32) (local $blockBytes i32)
+    (local $rs i32) (local $cs i32) (local $pa0 i32) (local $pa1 i32) (local $pa2 i32) (local $pa3 i32) (local $pb i32) (local $pc i32)
+    (local $v v128) (local $b0 v128) (local $b1 v128) (local $bias0 v128) (local $bias1 v128)
+    (local $s00 v128) (local $s01 v128) (local $s10 v128) (local $s11 v128)
+    (local $s20 v128) (local $s21 v128) (local $s30 v128) (local $s31 v128) (local $s f32)
+    ;; bytes of a row of b and c; bytes of the columns in blocks of 8
+    (local.set $rowBytes (i32.shl (local.get $n) (i32.const 2)))
+    (local.set $blockBytes (i32.shl (i32.and (local.get $n) (i32.const -8)) (i32.const 2)))
+    (local.set $m4 (i32.and (local.get $m) (i32.const -4)))
+    (local.set $rs (i32.shl (local.get $rowStride) (i32.const 2)))
+    (local.set $cs (i32.shl (local.get $colStride) (i32.const 2)))
+    ;; $j: the byte offset of the block's first column in a row of b and c
+    (block $blocksDone
+      (loop $block
+        (br_if $blocksDone (i32.ge_u (local.get $j) (local.get $blockBytes)))
+        (if (local.get $bias)
+          (then
+            (local.set $bias0 (v128.load (i32.add (local.get $bias) (local.get $j))))
+            (local.set $bias1 (v128.load offset=16 (i32.add (local.get $bias) (local.get $j))))))
+        (local.set $i (i32.const 0))
+        (block $rows4Done
+          (loop $rows4
+            (br_if $rows4Done (i32.ge_u (local.get $i) (local.get $m4)))
+            (local.set $s00 (v128.const i32x4 0 0 0 0))
+            (local.set $s01 (v128.const i32x4 0 0 0 0))
+            (local.set $s10 (v128.const i32x4 0 0 0 0))
+            (local.set $s11 (v128.const i32x4 0 0 0 0))
+            (local.set $s20 (v128.const i32x4 0 0 0 0))
+            (local.set $s21 (v128.const i32x4 0 0 0 0))
+            (local.set $s30 (v128.const i32x4 0 0 0 0))
+            (local.set $s31 (v128.const i32x4 0 0 0 0))
+            (local.set $pa0 (i32.add (local.get $a) (i32.mul (local.get $i) (local.get $rs))))
+            (local.set $pa1 (i32.add (local.get $pa0) (local.get $rs)))
+            (local.set $pa2 (i32.add (local.get $pa1) (local.get $rs)))
+            (local.set $pa3 (i32.add (local.get $pa2) (local.get $rs)))
+            (local.set $pb (i32.add (local.get $b) (local.get $j)))
+            (local.set $kk (local.get $k))
+            (loop $sum
+              (local.set $b0 (v128.load (local.get $pb)))
+              (local.set $b1 (v128.load offset=16 (local.get $pb)))
+              (local.set $v (v128.load32_splat (local.get $pa0)))
+              (local.set $s00 (f32x4.add (local.get $s00) (f32x4.mul (local.get $v) (local.get $b0))))
+              (local.set $s01 (f32x4.add (local.get $s01) (f32x4.mul (local.get $v) (local.get $b1))))
+              (local.set $v (v128.load32_splat (local.get $pa1)))
+              (local.set $s10 (f32x4.add (local.get $s10) (f32x4.mul (local.get $v) (local.get $b0))))
+              (local.set $s11 (f32x4.add (local.get $s11) (f32x4.mul (local.get $v) (local.get $b1))))
+              (local.set $v (v128.load32_splat (local.get $pa2)))
+              (local.set $s20 (f32x4.add (local.get $s20) (f32x4.mul (local.get $v) (local.get $b0))))
+              (local.set $s21 (f32x4.add (local.get $s21) (f32x4.mul (local.get $v) (local.get $b1))))
+              (local.set $v (v128.load32_splat (local.get $pa3)))
+              (local.set $s30 (f32x4.add (local.get $s30) (f32x4.mul (local.get $v) (local.get $b0))))
+              (local.set $s31 (f32x4.add (local.get $s31) (f32x4.mul (local.get $v) (local.get $b1))))
+              (local.set $pa0 (i32.add (local.get $pa0) (local.get $cs)))
+              (local.set $pa1 (i32.add (local.get $pa1) (local.get $cs)))
+              (local.set $pa2 (i32.add (local.get $pa2) (local.get $cs)))
+              (local.set $pa3 (i32.add (local.get $pa3) (local.get $cs)))
+              (local.set $pb (i32.add (local.get $pb) (local.get $rowBytes)))
+              (local.set $kk (i32.sub (local.get $kk) (i32.const 1)))
+              (br_if $sum (local.get $kk)))
+            (if (local.get $bias)
+              (then
+                (local.set $s00 (f32x4.add (local.get $s00) (local.get $bias0)))
+                (local.set $s01 (f32x4.add (local.get $s01) (local.get $bias1)))
+                (local.set $s10 (f32x4.add (local.get $s10) (local.get $bias0)))
+                (local.set $s11 (f32x4.add (local.get $s11) (local.get $bias1)))
+                (local.set $s20 (f32x4.add (local.get $s20) (local.get $bias0)))
+                (local.set $s21 (f32x4.add (local.get $s21) (local.get $bias1)))
+                (local.set $s30 (f32x4.add (local.get $s30) (local.get $bias0)))
+                (local.set $s31 (f32x4.add (local.get $s31) (local.get $bias1)))))
+            (local.set $pc (i32.add (local.get $c) (i32.add (i32.mul (local.get $i) (local.get $rowBytes)) (local.get $j))))
+            (v128.store (local.get $pc) (local.get $s00))
+            (v128.store offset=16 (local.get $pc) (local.get $s01))
+            (local.set $pc (i32.add (local.get $pc) (local.get $rowBytes)))
+            (v128.store (local.get $pc) (local.get $s10))
+            (v128.store offset=16 (local.get $pc) (local.get $s11))
+            (local.set $pc (i32.add (local.get $pc) (local.get $rowBytes)))
+            (v128.store (local.get $pc) (local.get $s20))
+            (v128.store offset=16 (local.get $pc) (local.get $s21))
+            (local.set $pc (i32.add (local.get $pc) (local.get $rowBytes)))
+            (v128.store (local.get $pc) (local.get $s30))
+            (v128.store offset=16 (local.get $pc) (local.get $s31))
+            (local.set $i (i32.add (local.get $i) (i32.const 4)))
+            (br $rows4)))
+        ;; the rows left over, one at a time
+        (block $rowsDone
+          (loop $row
+            (br_if $rowsDone (i32.ge_u (local.get $i) (local.get $m)))
+            (local.set $s00 (v128.const i32x4 0 0 0 0))
+            (local.set $s01 (v128.const i32x4 0 0 0 0))
+            (local.set $pa0 (i32.add (local.get $a) (i32.mul (local.get $i) (local.get $rs))))
+            (local.set $pb (i32.add (local.get $b) (local.get $j)))
+            (local.set $kk (local.get $k))
+            (loop $sum
+              (local.set $v (v128.load32_splat (local.get $pa0)))
+              (local.set $s00 (f32x4.add (local.get $s00) (f32x4.mul (local.get $v) (v128.load (local.get $pb)))))
+              (local.set $s01 (f32x4.add (local.get $s01) (f32x4.mul (local.get $v) (v128.load offset=16 (local.get $pb)))))
+              (local.set $pa0 (i32.add (local.get $pa0) (local.get $cs)))
+              (local.set $pb (i32.add (local.get $pb) (local.get $rowBytes)))
+              (local.set $kk (i32.sub (local.get $kk) (i32.const 1)))
+              (br_if $sum (local.get $kk)))
+            (if (local.get $bias)
+              (then
+                (local.set $s00 (f32x4.add (local.get $s00) (local.get $bias0)))
+                (local.set $s01 (f32x4.add (local.get $s01) (local.get $bias1)))))
+            (local.set $pc (i32.add (local.get $c) (i32.add (i32.mul (local.get $i) (local.get $rowBytes)) (local.get $j))))
+            (v128.store (local.get $pc) (local.get $s00))
+            (v128.store offset=16 (local.get $pc) (local.get $s01))
+            (local.set $i (i32.add (local.get $i) (i32.const 1)))
+            (br $row)))
+        (local.set $j (i32.add (local.get $j) (i32.const 32)))
+        (br $block)))
+    ;; the columns left over, one value at a time
+    (block $colsDone
+      (loop $col
+        (br_if $colsDone (i32.ge_u (local.get $j) (local.get $rowBytes)))
+        (local.set $i (i32.const 0))
+        (block $rowsDone
+          (loop $row
+            (br_if $rowsDone (i32.ge_u (local.get $i) (local.get $m)))
+            (local.set $s (f32.const 0))
+            (local.set $pa0 (i32.add (local.get $a) (i32.mul (local.get $i) (local.get $rs))))
+            (local.set $pb (i32.add (local.get $b) (local.get $j)))
+            (local.set $kk (local.get $k))
+            (loop $sum
+              (local.set $s (f32.add (local.get $s) (f32.mul (f32.load (local.get $pa0)) (f32.load (local.get $pb)))))
+              (local.set $pa0 (i32.add (local.get $pa0) (local.get $cs)))
+              (local.set $pb (i32.add (local.get $pb) (local.get $rowBytes)))
+              (local.set $kk (i32.sub (local.get $kk) (i32.const 1)))
+              (br_if $sum (local.get $kk)))
+            (if (local.get $bias)
+              (then (local.set $s (f32.add (local.get $s) (f32.load (i32.add (local.get $bias) (local.get $j)))))))
+            (f32.store (i32.add (local.get $c) (i32.add (i32.mul (local.get $i) (local.get $rowBytes)) (local.get $j))) (local.get $s))
+            (local.set $i (i32.add (local.get $i) (i32.const 1)))
+            (br $row)))
+        (local.set $j (i32.add (local.get $j) (i32.const 4)))
+        (br $col))))
 
   ;; bytes [to, to + n) = 0, n a multiple of 4
   (func $zero (param $to i32) (param $n i32)

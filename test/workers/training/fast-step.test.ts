@@ -8,16 +8,15 @@
 import assert from 'node:assert/strict';
 import { before, test } from 'node:test';
 import tf = require('@tensorflow/tfjs');
-import type { Architecture, JobSpec } from '../../../src/schemas/job.js';
+import type { Architecture } from '../../../src/schemas/job.js';
 import { selectBackend } from '../../../workers/training/backend.js';
 import { Batcher, loadDataset, type Dataset } from '../../../workers/training/data.js';
 import { countCorrect, oneHot } from '../../../workers/training/evaluate.js';
 import { buildModel } from '../../../workers/training/models.js';
 import { featureLayerOf, trainingForward } from '../../../workers/training/network.js';
-import { dann } from '../../../workers/training/methods/dann.js';
 import { plainMethod } from '../../../workers/training/methods/method.js';
 import { createOptimizer, disposeOptimizer } from '../../../workers/training/optimizers.js';
-import { signalSums, TARGET_LOSS, trainStep, type EpochSums, type StepSetup } from '../../../workers/training/train-step.js';
+import { trainStep, type StepSetup } from '../../../workers/training/train-step.js';
 import { mnistDataset, tempDir } from './fixtures.js';
 
 /**
@@ -48,22 +47,21 @@ interface Recipe {
  * (trainStep: the fast gradients of network.ts, the host-side loss and counts); otherwise tfjs's
  * stock gradients of model.apply and tf.losses.softmaxCrossEntropy, with the counts on the device.
  */
-async function lossCurve(recipe: Recipe, fast: boolean): Promise<{ losses: number[]; correct: number[]; kernels: Set<string>; columns: boolean }> {
+async function lossCurve(recipe: Recipe, fast: boolean): Promise<{ losses: number[]; correct: number[]; kernels: Set<string> }> {
   const start = tf.memory().numTensors;
   const { architecture } = recipe;
   const model = typeof architecture === 'function' ? architecture() : buildModel(architecture, [784], 10, SEED);
   const method = plainMethod('full', model);
   const forward = trainingForward(model, method.variables, featureLayerOf(model, undefined, '/method/featureLayer'), fast);
   const optimizer = createOptimizer({ name: 'sgd', learningRate: recipe.learningRate, momentum: 0.9 });
-  const columns = fast && forward.takesColumns(recipe.batchSize);
-  const setup: StepSetup = { forward, method, optimizer, sums: { loss: 0, correct: 0, signals: {} }, numClasses: 10, targetLabelled: false, columns };
+  const setup: StepSetup = { forward, method, optimizer, sums: { loss: 0, correct: 0, signals: {} }, numClasses: 10, targetLabelled: false };
   const batcher = new Batcher(mnist, recipe.batchSize, { seed: SEED });
   batcher.shuffle(1);
   const losses: number[] = [];
   const correct: number[] = [];
   const kernels = new Set<string>();
   const step = (i: number) => {
-    const batch = batcher.fill(i, columns);
+    const batch = batcher.fill(i);
     if (fast) {
       const before = { ...setup.sums };
       trainStep(setup, batch, undefined, 0);
@@ -96,7 +94,7 @@ async function lossCurve(recipe: Recipe, fast: boolean): Promise<{ losses: numbe
     model.dispose();
   }
   assert.equal(tf.memory().numTensors, start, 'every tensor of the run was disposed');
-  return { losses, correct, kernels, columns };
+  return { losses, correct, kernels };
 }
 
 async function onBackend<T>(backend: string, fn: () => Promise<T>): Promise<T> {
@@ -129,7 +127,6 @@ test('seed MLP (784-128-10 linear, batch 64, SGD 0.001 momentum 0.9): the fast s
     fast.kernels.has(CUSTOM_GRADIENT) && !stock.kernels.has(CUSTOM_GRADIENT),
     'the fast path runs its layers through custom gradients, the stock one does not',
   );
-  assert.ok(fast.columns, 'the first layer takes the batch as columns');
   assertSameCurve(fast, stock, 1e-5);
 });
 
@@ -202,42 +199,4 @@ test('CNN with max and average pooling over windows that leave rows out, after a
     tf.layers.maxPooling2d({ poolSize: 2 }),
   ]);
   await againstCpu({ architecture, steps: 17, batchSize: 16, learningRate: 0.1 }, ['MaxPoolGrad', 'AvgPoolGrad']);
-});
-
-test('domain adaptation (DANN on a labelled target, both batches in one pass): the same losses and signals with the batches as columns or as rows', async () => {
-  const run = async (columns: boolean) => {
-    const start = tf.memory().numTensors;
-    const model = buildModel({ kind: 'mlp', hidden: [256], activation: 'relu' }, [784], 10, SEED);
-    const feature = featureLayerOf(model, undefined, '/method/featureLayer');
-    const spec: JobSpec = { type: 'domain_adaptation', model: {}, data: { source: 's', target: 't', targetLabelled: true }, method: { kind: 'dann' } };
-    const method = dann({ model, spec, feature, newLayers: new Set(), seed: SEED });
-    const forward = trainingForward(model, method.variables, feature, true);
-    assert.equal(forward.takesColumns(64), true, 'a batch of 32 and a target batch of 32 go through the 784-256 layer as columns');
-    const optimizer = createOptimizer({ name: 'sgd', learningRate: 0.01, momentum: 0.9 });
-    const sums: EpochSums = { loss: 0, correct: 0, signals: signalSums([...method.signals, TARGET_LOSS]) };
-    const setup: StepSetup = { forward, method, optimizer, sums, numClasses: 10, targetLabelled: true, columns };
-    const source = new Batcher(mnist, 32, { seed: SEED });
-    const target = new Batcher(mnist, 32, { seed: SEED + 1 });
-    source.shuffle(1);
-    target.shuffle(1);
-    const losses: number[] = [];
-    for (let i = 0; i < 12; i++) {
-      const before = sums.loss;
-      trainStep(setup, source.fill(i, columns), target.fill(i, columns), i / 12);
-      losses.push(sums.loss - before);
-    }
-    const signals = Object.fromEntries(Object.entries(sums.signals).map(([name, v]) => [name, v.dataSync()[0]]));
-    disposeOptimizer(optimizer);
-    method.dispose();
-    model.dispose();
-    tf.dispose(Object.values(sums.signals));
-    assert.equal(tf.memory().numTensors, start, 'every tensor of the run was disposed');
-    return { losses, signals, correct: sums.correct };
-  };
-  const asColumns = await run(true);
-  const asRows = await run(false);
-  assertSameCurve({ losses: asColumns.losses, correct: [asColumns.correct] }, { losses: asRows.losses, correct: [asRows.correct] }, 1e-5);
-  for (const [name, value] of Object.entries(asRows.signals)) {
-    assert.ok(Math.abs(asColumns.signals[name] - value) <= 1e-5 * Math.max(1, Math.abs(value)), `signal ${name}: ${asColumns.signals[name]} vs ${value}`);
-  }
 });

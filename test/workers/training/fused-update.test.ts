@@ -3,7 +3,7 @@
  * optimizers: the same bits after several steps, a learning-rate change included, whether tfjs's
  * run is on wasm or on the cpu backend (both round every product and sum to float32, as the
  * fused pass does); the kernels they save; products that see the new values; the column sums,
- * transposes and bias adds of a dense layer against tfjs's; and the embedded module is its WAT
+ * transposes and products of a dense layer against tfjs's; and the embedded module is its WAT
  * source assembled.
  */
 import assert from 'node:assert/strict';
@@ -13,7 +13,7 @@ import { mulberry32 } from '../../../src/artifacts/ingest/random.js';
 import { selectBackend } from '../../../workers/training/backend.js';
 import { FusedMomentumOptimizer, FusedSGDOptimizer } from '../../../workers/training/fused-update.js';
 import { WASM_KERNELS } from '../../../workers/training/wasm-kernels-binary.js';
-import { addRow, columnSums, transpose2d } from '../../../workers/training/wasm-kernels.js';
+import { columnSums, matMul, transpose2d, wasmKernels } from '../../../workers/training/wasm-kernels.js';
 import { assembleWasmKernels } from '../../helpers/assemble-wasm.js';
 
 before(async () => {
@@ -166,21 +166,40 @@ test("the transposes of a dense layer give tfjs's bits, tiles and the rows and c
   }
 });
 
-test("a dense layer's bias add gives the bits of tfjs's Add, on a product and on its transpose", () => {
-  for (const [rows, cols] of [[64, 128], [64, 10], ...LEFTOVER_SHAPES] as const) {
-    const x = tf.tensor2d(values(rows * 1000 + cols, rows * cols), [rows, cols]);
-    const xT = tf.transpose(x);
-    const b = tf.tensor1d(values(cols, cols));
-    const expected = tf.add(x, b);
-    for (const [ours, how] of [
-      [addRow(x, b, { transposed: false }), 'x + b'],
-      [addRow(xT, b, { transposed: true }), 'xᵀᵀ + b'],
+test("a dense layer's products give the bits of XNNPACK's product (then tfjs's Add of the bias), a read as laid out and transposed", () => {
+  const wasm = wasmKernels();
+  assert.ok(wasm, 'these tests run on the wasm backend');
+  // [m, k, n]: the seed MLP's four products, then blocks of 4 rows by 8 columns with rows,
+  // columns or both left over, a single row, column or term
+  for (const [m, k, n] of [
+    [64, 784, 128],
+    [784, 64, 128],
+    [64, 128, 10],
+    [128, 64, 10],
+    [37, 6, 16],
+    [3, 5, 9],
+    [5, 33, 3],
+    [1, 1, 1],
+    [4, 1, 8],
+    [9, 2, 7],
+  ] as const) {
+    const a = tf.tensor2d(values(m * 1000 + k, m * k), [m, k]);
+    const aT = tf.transpose(a);
+    const b = tf.tensor2d(values(k * 1000 + n, k * n), [k, n]);
+    const bias = tf.tensor1d(values(n, n));
+    const product = tf.matMul(a, b);
+    const withBias = tf.add(product, bias);
+    for (const [ours, expected, how] of [
+      [matMul(wasm, a, b, { transposeA: false }), product, 'a·b'],
+      [matMul(wasm, aT, b, { transposeA: true }), product, '(aᵀ)ᵀ·b'],
+      [matMul(wasm, a, b, { transposeA: false, bias }), withBias, 'a·b + bias'],
+      [matMul(wasm, aT, b, { transposeA: true, bias }), withBias, '(aᵀ)ᵀ·b + bias'],
     ] as const) {
-      assert.deepEqual(ours.shape, [rows, cols], how);
-      assert.deepEqual(bits(ours), bits(expected), `${how}, x [${rows}, ${cols}]`);
+      assert.deepEqual(ours.shape, [m, n], how);
+      assert.deepEqual(bits(ours), bits(expected), `${how}, a [${m}, ${k}], b [${k}, ${n}]`);
       ours.dispose();
     }
-    tf.dispose([x, xT, b, expected]);
+    tf.dispose([a, aT, b, bias, product, withBias]);
   }
 });
 

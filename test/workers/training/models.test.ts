@@ -167,10 +167,10 @@ test('checkCompatible requires the dataset feature shape and one logit per class
   }
 });
 
-/** Loss and gradients of every weight, through the explicit-transpose path or tfjs's own. */
-function lossAndGrads(model: tf.LayersModel, explicitTranspose: boolean, x: tf.Tensor, labels: tf.Tensor2D) {
+/** Loss and gradients of every weight, through network.ts's layer steps (dense() for dense layers) or tfjs's own layers. */
+function lossAndGrads(model: tf.LayersModel, fast: boolean, x: tf.Tensor, labels: tf.Tensor2D) {
   const variables = model.trainableWeights.map((w) => w.read() as tf.Variable);
-  const forward = trainingForward(model, variables, featureLayerOf(model, undefined, '/method/featureLayer'), explicitTranspose);
+  const forward = trainingForward(model, variables, featureLayerOf(model, undefined, '/method/featureLayer'), fast);
   const { value, grads } = tf.variableGrads(() => tf.losses.softmaxCrossEntropy(labels, forward(x).logits) as tf.Scalar, variables);
   const result = { loss: value.dataSync()[0], grads: Object.fromEntries(Object.entries(grads).map(([k, g]) => [k, g.dataSync()])) };
   tf.dispose([value, grads]);
@@ -178,7 +178,7 @@ function lossAndGrads(model: tf.LayersModel, explicitTranspose: boolean, x: tf.T
 }
 
 for (const backend of ['wasm', 'cpu']) {
-  test(`on ${backend}, dense layers with explicit transposes give tfjs's own loss and gradients`, async () => {
+  test(`on ${backend}, dense layers through dense() give tfjs's own loss and gradients`, async () => {
     await tf.setBackend(backend);
     const start = tf.memory().numTensors;
     try {
@@ -192,11 +192,10 @@ for (const backend of ['wasm', 'cpu']) {
         const labels = tf.tidy(() => oneHot(tf.tensor1d([0, 1, 2, 3, 4, 0, 1, 2, 3], 'int32'), 5));
         const fast = lossAndGrads(model, true, x, labels);
         const stock = lossAndGrads(model, false, x, labels);
-        const kernels = async (explicitTranspose: boolean) =>
-          (await tf.profile(() => void lossAndGrads(model, explicitTranspose, x, labels))).kernels.map((k) => k.name);
-        // tf.profile names a custom gradient called in variableGrads' own scope 'forward'; on wasm
-        // the explicit transposes are kernels of ours, which it does not list.
-        assert.ok((await kernels(true)).includes('forward'), 'the explicit-transpose path (custom gradients) was taken');
+        const kernels = async (fastPath: boolean) => (await tf.profile(() => void lossAndGrads(model, fastPath, x, labels))).kernels.map((k) => k.name);
+        // tf.profile names a custom gradient called in variableGrads' own scope 'forward' (and does
+        // not list our kernels); elsewhere than on wasm dense() is tfjs's own ops
+        assert.equal((await kernels(true)).includes('forward'), backend === 'wasm', 'custom gradients (our products) on wasm only');
         assert.ok(!(await kernels(false)).includes('forward'));
         assert.ok(Math.abs(fast.loss - stock.loss) < 1e-6, `${activation} loss ${fast.loss} vs ${stock.loss}`);
         assert.deepEqual(Object.keys(fast.grads), Object.keys(stock.grads));
@@ -215,14 +214,13 @@ for (const backend of ['wasm', 'cpu']) {
   });
 }
 
-test('dense() gives the stock gradients in each arrangement of its products, and the input gradient only when asked', () => {
+test('dense() gives the stock gradients, and the input gradient only when asked', () => {
   const start = tf.memory().numTensors;
-  // [rows, inputs, units, columns]: a small kernel; large ones with more units (which can take the
-  // batch as columns), or more inputs, than rows.
-  for (const [rows, inputs, units, columns] of [
-    [3, 4, 2, false],
-    [8, 512, 160, true],
-    [8, 1100, 60, false],
+  // [rows, inputs, units]: a small kernel; large ones with more units, or more inputs, than rows
+  for (const [rows, inputs, units] of [
+    [3, 4, 2],
+    [8, 512, 160],
+    [8, 1100, 60],
   ] as const) {
     tf.tidy(() => {
       const x = tf.randomNormal([rows, inputs], 0, 1, 'float32', 1) as tf.Tensor2D;
@@ -244,48 +242,8 @@ test('dense() gives the stock gradients in each arrangement of its products, and
       const [onlyW, onlyB] = tf.grads((wi: tf.Tensor, bi: tf.Tensor) => tf.sum(tf.square(dense(x, wi as tf.Tensor2D, bi as tf.Tensor1D, false))))([w, b]);
       close(onlyW, stock[1], 'dW without dx');
       close(onlyB, stock[2], 'db without dx');
-      if (!columns) return;
-      // The batch given as columns, as a forward that takesColumns gets it from the loop.
-      const xT = tf.transpose(x) as tf.Tensor2D;
-      const [colW, colB] = tf.grads((wi: tf.Tensor, bi: tf.Tensor) => tf.sum(tf.square(dense(xT, wi as tf.Tensor2D, bi as tf.Tensor1D, false, true))))([w, b]);
-      close(colW, stock[1], 'dW from columns');
-      close(colB, stock[2], 'db from columns');
     });
   }
-  assert.equal(tf.memory().numTensors, start);
-});
-
-test('trainingForward takes the batch as columns only for a first dense layer with a large kernel and more units than rows, with the same logits and features', () => {
-  const start = tf.memory().numTensors;
-  // A head of 200 classes straight on the input: the feature layer is the input itself.
-  const wide = tf.sequential({ layers: [tf.layers.dense({ inputShape: [400], units: 200, kernelInitializer: tf.initializers.glorotUniform({ seed: 1 }) })] });
-  const narrow = buildMlp({ kind: 'mlp', hidden: [16] }, [400], 10, 1);
-  // Dense on the last axis of [2, 400] examples: no matrix of the batch to transpose.
-  const ranked = tf.sequential({ layers: [tf.layers.dense({ inputShape: [2, 400], units: 200 }), tf.layers.flatten(), tf.layers.dense({ units: 10 })] });
-  for (const [model, takes] of [
-    [wide, true],
-    [narrow, false],
-    [ranked, false],
-  ] as const) {
-    const forward = trainingForward(
-      model,
-      model.trainableWeights.map((w) => w.read() as tf.Variable),
-      featureLayerOf(model, undefined, '/method/featureLayer'),
-      true,
-    );
-    assert.equal(forward.takesColumns(32), takes);
-    assert.equal(forward.takesColumns(500), false, 'not with more rows than units');
-    if (!takes) continue;
-    tf.tidy(() => {
-      const x = tf.randomNormal([32, 400], 0, 1, 'float32', 4);
-      const rows = forward(x);
-      const columns = forward(tf.transpose(x), true);
-      assert.deepEqual(columns.features.shape, [32, 400]);
-      assert.ok(tf.max(tf.abs(tf.sub(columns.features, rows.features))).dataSync()[0] === 0, 'features are the input, as rows');
-      assert.ok(tf.max(tf.abs(tf.sub(columns.logits, rows.logits))).dataSync()[0] < 1e-5);
-    });
-  }
-  [wide, narrow, ranked].forEach((m) => m.dispose());
   assert.equal(tf.memory().numTensors, start);
 });
 

@@ -61,8 +61,7 @@ const net = buildModel(ARCHITECTURES[model], [784], 10, SEED);
 const method = plainMethod('full', net);
 const forward = trainingForward(net, method.variables, featureLayerOf(net, undefined, '/method/featureLayer'), true);
 const optimizer = createOptimizer({ name: 'sgd', learningRate: LEARNING_RATE, momentum: MOMENTUM });
-const columns = forward.takesColumns(BATCH_SIZE);
-const setup: StepSetup = { forward, method, optimizer, sums: { loss: 0, correct: 0, signals: {} }, numClasses: 10, targetLabelled: false, columns };
+const setup: StepSetup = { forward, method, optimizer, sums: { loss: 0, correct: 0, signals: {} }, numClasses: 10, targetLabelled: false };
 const values = () => Float32Array.from(net.getWeights().flatMap((w) => Array.from(w.dataSync())));
 const initial = values();
 const batcher = new Batcher(data, BATCH_SIZE, { seed: SEED });
@@ -70,7 +69,7 @@ batcher.shuffle(1);
 const losses: number[] = [];
 for (let i = 0; i < steps; i++) {
   const before = setup.sums.loss;
-  trainStep(setup, batcher.fill(i, columns), undefined, i / steps);
+  trainStep(setup, batcher.fill(i), undefined, i / steps);
   losses.push(setup.sums.loss - before);
 }
 const final = values();

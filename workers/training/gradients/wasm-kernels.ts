@@ -6,7 +6,8 @@
  * of any Conv2D, DepthwiseConv2D or SeparableConv2D layer throws "kernel not registered" on wasm,
  * whichever path (the Sequential fast step or a functional model's own layers) computes it.
  * Hand-written because no package provides them; each is tested against the cpu backend
- * (test/workers/training/layer-gradients.test.ts).
+ * (test/workers/training/layer-gradients.test.ts). Also Identity, which the wasm backend runs as a
+ * copy, by reference.
  */
 import tf = require('@tensorflow/tfjs');
 import { windowsApart } from '../../../src/jobs/step-kernels.js';
@@ -174,8 +175,25 @@ const KERNELS: tf.KernelConfig[] = [
   opsKernel('DepthwiseConv2dNativeBackpropFilter', ([x, dy], attrs) => depthwiseFilterGrad(x, dy, attrs), ['x', 'dy']),
 ];
 
-/** Kernels the wasm backend has but gets wrong, replaced. */
-const REPLACED = [opsKernel('MaxPoolGrad', ([dy, x, y], attrs) => maxPoolGrad(dy, x, y, attrs), ['dy', 'input', 'output'])];
+/**
+ * Identity by reference, as tfjs-backend-cpu's: the wasm backend's copies the values, which every
+ * customGrad `save` pays (it clones what it saves: a dense layer's input, a batch for the first)
+ * and opsKernel() above for each input. tfjs never writes a tensor's values in place (nor do our
+ * kernels: they write fresh outputs), so a shared buffer reads the same; it is freed with its last
+ * reference.
+ */
+const IDENTITY: tf.KernelConfig = {
+  kernelName: 'Identity',
+  backendName: 'wasm',
+  kernelFunc: ({ inputs, backend }) => {
+    const x = inputs.x as tf.TensorInfo;
+    (backend as tf.KernelBackend).incRef(x.dataId);
+    return { dataId: x.dataId, shape: x.shape, dtype: x.dtype };
+  },
+};
+
+/** Kernels the wasm backend has but gets wrong or makes slow, replaced. */
+const REPLACED = [opsKernel('MaxPoolGrad', ([dy, x, y], attrs) => maxPoolGrad(dy, x, y, attrs), ['dy', 'input', 'output']), IDENTITY];
 
 /** Registers the kernels above for wasm; idempotent (the child is reused across jobs). */
 export function registerWasmGradientKernels(): void {
