@@ -414,18 +414,14 @@
     (local.set $m4 (i32.and (local.get $m) (i32.const -4)))
     (local.set $rs (i32.shl (local.get $rowStride) (i32.const 2)))
     (local.set $cs (i32.shl (local.get $colStride) (i32.const 2)))
-    ;; $j: the byte offset of the block's first column in a row of b and c
-    (block $blocksDone
-      (loop $block
-        (br_if $blocksDone (i32.ge_u (local.get $j) (local.get $blockBytes)))
-        (if (local.get $bias)
-          (then
-            (local.set $bias0 (v128.load (i32.add (local.get $bias) (local.get $j))))
-            (local.set $bias1 (v128.load offset=16 (i32.add (local.get $bias) (local.get $j))))))
-        (local.set $i (i32.const 0))
-        (block $rows4Done
-          (loop $rows4
-            (br_if $rows4Done (i32.ge_u (local.get $i) (local.get $m4)))
+    ;; $i: the block's first row; $j: the byte offset of its first column in a row of b and c
+    (block $rows4Done
+      (loop $rows4
+        (br_if $rows4Done (i32.ge_u (local.get $i) (local.get $m4)))
+        (local.set $j (i32.const 0))
+        (block $blocksDone
+          (loop $block
+            (br_if $blocksDone (i32.ge_u (local.get $j) (local.get $blockBytes)))
             (local.set $s00 (v128.const i32x4 0 0 0 0))
             (local.set $s01 (v128.const i32x4 0 0 0 0))
             (local.set $s10 (v128.const i32x4 0 0 0 0))
@@ -464,6 +460,8 @@
               (br_if $sum (local.get $kk)))
             (if (local.get $bias)
               (then
+                (local.set $bias0 (v128.load (i32.add (local.get $bias) (local.get $j))))
+                (local.set $bias1 (v128.load offset=16 (i32.add (local.get $bias) (local.get $j))))
                 (local.set $s00 (f32x4.add (local.get $s00) (local.get $bias0)))
                 (local.set $s01 (f32x4.add (local.get $s01) (local.get $bias1)))
                 (local.set $s10 (f32x4.add (local.get $s10) (local.get $bias0)))
@@ -484,12 +482,18 @@
             (local.set $pc (i32.add (local.get $pc) (local.get $rowBytes)))
             (v128.store (local.get $pc) (local.get $s30))
             (v128.store offset=16 (local.get $pc) (local.get $s31))
-            (local.set $i (i32.add (local.get $i) (i32.const 4)))
-            (br $rows4)))
-        ;; the rows left over, one at a time
-        (block $rowsDone
-          (loop $row
-            (br_if $rowsDone (i32.ge_u (local.get $i) (local.get $m)))
+            (local.set $j (i32.add (local.get $j) (i32.const 32)))
+            (br $block)))
+        (local.set $i (i32.add (local.get $i) (i32.const 4)))
+        (br $rows4)))
+    ;; the rows left over, one at a time
+    (block $rowsDone
+      (loop $row
+        (br_if $rowsDone (i32.ge_u (local.get $i) (local.get $m)))
+        (local.set $j (i32.const 0))
+        (block $blocksDone
+          (loop $block
+            (br_if $blocksDone (i32.ge_u (local.get $j) (local.get $blockBytes)))
             (local.set $s00 (v128.const i32x4 0 0 0 0))
             (local.set $s01 (v128.const i32x4 0 0 0 0))
             (local.set $pa0 (i32.add (local.get $a) (i32.mul (local.get $i) (local.get $rs))))
@@ -505,16 +509,19 @@
               (br_if $sum (local.get $kk)))
             (if (local.get $bias)
               (then
+                (local.set $bias0 (v128.load (i32.add (local.get $bias) (local.get $j))))
+                (local.set $bias1 (v128.load offset=16 (i32.add (local.get $bias) (local.get $j))))
                 (local.set $s00 (f32x4.add (local.get $s00) (local.get $bias0)))
                 (local.set $s01 (f32x4.add (local.get $s01) (local.get $bias1)))))
             (local.set $pc (i32.add (local.get $c) (i32.add (i32.mul (local.get $i) (local.get $rowBytes)) (local.get $j))))
             (v128.store (local.get $pc) (local.get $s00))
             (v128.store offset=16 (local.get $pc) (local.get $s01))
-            (local.set $i (i32.add (local.get $i) (i32.const 1)))
-            (br $row)))
-        (local.set $j (i32.add (local.get $j) (i32.const 32)))
-        (br $block)))
+            (local.set $j (i32.add (local.get $j) (i32.const 32)))
+            (br $block)))
+        (local.set $i (i32.add (local.get $i) (i32.const 1)))
+        (br $row)))
     ;; the columns left over, one value at a time
+    (local.set $j (local.get $blockBytes))
     (block $colsDone
       (loop $col
         (br_if $colsDone (i32.ge_u (local.get $j) (local.get $rowBytes)))
