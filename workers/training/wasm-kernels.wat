@@ -2,7 +2,8 @@
 ;; values at a time (WASM SIMD), on tfjs-backend-wasm's own memory, which this module imports:
 ;; every argument named like a tensor is the byte offset of its values in that memory. Each lane
 ;; rounds each product and sum to float32 in the order tfjs's kernels do, so the results are
-;; tfjs's bits. An output may be its own input (each value is read before it is written).
+;; tfjs's bits (test/helpers/assemble-wasm.ts also assembles a variant whose matMul fuses them).
+;; An output may be its own input (each value is read before it is written).
 ;; wasm-kernels-binary.ts holds this module assembled (test/workers/training/fused-update.test.ts
 ;; assembles this file with wabt and checks that they are the same bytes); `npm run build:wasm`
 ;; writes it anew. The threaded build's memory is shared: that module is this one with the import
@@ -396,10 +397,12 @@
   ;; kk·colStride): a as laid out (rowStride k, colStride 1) or the transpose of the matrix laid
   ;; out (colStride m, rowStride 1). Each output adds its k products in order from kk = 0, then the
   ;; bias: the bits of XNNPACK's product, which adds along k in order too, and of tfjs's Add after
-  ;; it. Blocks of 4 rows by 8 columns (8 vectors of sums, which x64's 16 SIMD registers hold
-  ;; beside b's two vectors and a's value), the rows left over one at a time, the columns left over
-  ;; (n mod 8) one value at a time. b is read as laid out: XNNPACK packs b anew whenever its values
-  ;; are new, as a step's weights and batches are, which took as long as the product itself.
+  ;; it (the fused variant rounds each multiply-add once). Blocks of 4 rows by 8 columns (8
+  ;; vectors of sums, which x64's 16 SIMD registers hold beside b's two vectors and a's value),
+  ;; row blocks outer so that their rows of a stay in cache across b's columns; the rows left over
+  ;; one at a time, the columns left over (n mod 8) one value at a time. b is read as laid out:
+  ;; XNNPACK packs b anew whenever its values are new, as a step's weights and batches are, which
+  ;; took as long as the product itself.
   (func (export "matMul")
     (param $a i32) (param $b i32) (param $bias i32) (param $c i32) (param $m i32) (param $k i32) (param $n i32)
     (param $rowStride i32) (param $colStride i32)

@@ -3,7 +3,7 @@
  * optimizers: the same bits after several steps, a learning-rate change included, whether tfjs's
  * run is on wasm or on the cpu backend (both round every product and sum to float32, as the
  * fused pass does); the kernels they save; products that see the new values; the column sums,
- * transposes and products of a dense layer against tfjs's; and the embedded module is its WAT
+ * transposes and products of a dense layer against tfjs's (fused, against the exact product); and the embedded module is its WAT
  * source assembled.
  */
 import assert from 'node:assert/strict';
@@ -13,7 +13,7 @@ import { mulberry32 } from '../../../src/artifacts/ingest/random.js';
 import { selectBackend } from '../../../workers/training/backend.js';
 import { FusedMomentumOptimizer, FusedSGDOptimizer } from '../../../workers/training/fused-update.js';
 import { WASM_KERNELS } from '../../../workers/training/wasm-kernels-binary.js';
-import { columnSums, matMul, transpose2d, wasmKernels } from '../../../workers/training/wasm-kernels.js';
+import { columnSums, FUSED_PRODUCTS, kernelsOn, matMul, memoryOf, transpose2d, wasmKernels } from '../../../workers/training/wasm-kernels.js';
 import { assembleWasmKernels } from '../../helpers/assemble-wasm.js';
 
 before(async () => {
@@ -166,23 +166,30 @@ test("the transposes of a dense layer give tfjs's bits, tiles and the rows and c
   }
 });
 
-test("a dense layer's products give the bits of XNNPACK's product (then tfjs's Add of the bias), a read as laid out and transposed", () => {
+/** [m, k, n]: the seed MLP's four products, then blocks of 4 rows by 8 columns with rows, columns or both left over, a single row, column or term */
+const PRODUCT_SHAPES = [
+  [64, 784, 128],
+  [784, 64, 128],
+  [64, 128, 10],
+  [128, 64, 10],
+  [37, 6, 16],
+  [3, 5, 9],
+  [5, 33, 3],
+  [1, 1, 1],
+  [4, 1, 8],
+  [9, 2, 7],
+] as const;
+
+/** Our kernels on the wasm backend's memory, with matMul's multiply-adds fused or not. */
+function productKernels(fused: boolean) {
   const wasm = wasmKernels();
   assert.ok(wasm, 'these tests run on the wasm backend');
-  // [m, k, n]: the seed MLP's four products, then blocks of 4 rows by 8 columns with rows,
-  // columns or both left over, a single row, column or term
-  for (const [m, k, n] of [
-    [64, 784, 128],
-    [784, 64, 128],
-    [64, 128, 10],
-    [128, 64, 10],
-    [37, 6, 16],
-    [3, 5, 9],
-    [5, 33, 3],
-    [1, 1, 1],
-    [4, 1, 8],
-    [9, 2, 7],
-  ] as const) {
+  return { backend: wasm.backend, kernels: kernelsOn(memoryOf(wasm.backend), { fused }) };
+}
+
+test("a dense layer's products, multiply-adds apart: the bits of XNNPACK's product (then tfjs's Add of the bias), a read as laid out and transposed", () => {
+  const strict = productKernels(false);
+  for (const [m, k, n] of PRODUCT_SHAPES) {
     const a = tf.tensor2d(values(m * 1000 + k, m * k), [m, k]);
     const aT = tf.transpose(a);
     const b = tf.tensor2d(values(k * 1000 + n, k * n), [k, n]);
@@ -190,10 +197,10 @@ test("a dense layer's products give the bits of XNNPACK's product (then tfjs's A
     const product = tf.matMul(a, b);
     const withBias = tf.add(product, bias);
     for (const [ours, expected, how] of [
-      [matMul(wasm, a, b, { transposeA: false }), product, 'a·b'],
-      [matMul(wasm, aT, b, { transposeA: true }), product, '(aᵀ)ᵀ·b'],
-      [matMul(wasm, a, b, { transposeA: false, bias }), withBias, 'a·b + bias'],
-      [matMul(wasm, aT, b, { transposeA: true, bias }), withBias, '(aᵀ)ᵀ·b + bias'],
+      [matMul(strict, a, b, { transposeA: false }), product, 'a·b'],
+      [matMul(strict, aT, b, { transposeA: true }), product, '(aᵀ)ᵀ·b'],
+      [matMul(strict, a, b, { transposeA: false, bias }), withBias, 'a·b + bias'],
+      [matMul(strict, aT, b, { transposeA: true, bias }), withBias, '(aᵀ)ᵀ·b + bias'],
     ] as const) {
       assert.deepEqual(ours.shape, [m, n], how);
       assert.deepEqual(bits(ours), bits(expected), `${how}, a [${m}, ${k}], b [${k}, ${n}]`);
@@ -201,6 +208,49 @@ test("a dense layer's products give the bits of XNNPACK's product (then tfjs's A
     }
     tf.dispose([a, aT, b, bias, product, withBias]);
   }
+});
+
+test("a dense layer's products, multiply-adds fused: each output within one rounding per term of the exact product, nearer to it than XNNPACK's overall, a read either way round alike", () => {
+  // Node 22's V8 validates relaxed SIMD, so the step takes the fused kernels there
+  assert.equal(FUSED_PRODUCTS, Number(process.versions.node.split('.')[0]) >= 22, 'the fused kernels are taken where the engine has relaxed SIMD');
+  if (!FUSED_PRODUCTS) return;
+  const [strict, fused] = [productKernels(false), productKernels(true)];
+  let fusedError = 0;
+  let strictError = 0;
+  let differ = 0;
+  let outputs = 0;
+  for (const [m, k, n] of PRODUCT_SHAPES) {
+    const a = tf.tensor2d(values(m * 1000 + k, m * k), [m, k]);
+    const aT = tf.transpose(a);
+    const b = tf.tensor2d(values(k * 1000 + n, k * n), [k, n]);
+    const bias = tf.tensor1d(values(n, n));
+    const [av, bv, biasv] = [a.dataSync(), b.dataSync(), bias.dataSync()];
+    const ours = matMul(fused, a, b, { transposeA: false, bias });
+    const oursT = matMul(fused, aT, b, { transposeA: true, bias });
+    const apart = matMul(strict, a, b, { transposeA: false, bias });
+    assert.deepEqual(bits(oursT), bits(ours), `a transposed, a [${m}, ${k}], b [${k}, ${n}]`);
+    const [got, gotApart] = [ours.dataSync(), apart.dataSync()];
+    for (let i = 0; i < m; i++) {
+      for (let j = 0; j < n; j++) {
+        let exact = biasv[j];
+        let magnitude = Math.abs(biasv[j]);
+        for (let t = 0; t < k; t++) {
+          exact += av[i * k + t] * bv[t * n + j];
+          magnitude += Math.abs(av[i * k + t] * bv[t * n + j]);
+        }
+        const error = Math.abs(got[i * n + j] - exact);
+        // a sum of k + 1 terms rounded once per term: within (k + 1)·u of their magnitudes, u = 2^-24
+        assert.ok(error <= (k + 1) * 2 ** -24 * magnitude, `[${m}, ${k}, ${n}] (${i}, ${j}): off by ${error} of ${magnitude}`);
+        fusedError += error;
+        strictError += Math.abs(gotApart[i * n + j] - exact);
+        differ += got[i * n + j] === gotApart[i * n + j] ? 0 : 1;
+        outputs++;
+      }
+    }
+    tf.dispose([a, aT, b, bias, ours, oursT, apart]);
+  }
+  assert.ok(differ > 0, 'the fused products differ from the unfused ones somewhere: they are fused');
+  assert.ok(fusedError < strictError, `summed error fused ${fusedError}, apart ${strictError} (${differ} of ${outputs} outputs differ)`);
 });
 
 test('the embedded module is wasm-kernels.wat assembled, for plain and shared memory', async () => {
