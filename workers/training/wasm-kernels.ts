@@ -66,7 +66,7 @@ export const FUSED_PRODUCTS = WebAssembly.validate(Buffer.from(WASM_KERNELS.plai
 /** The kernels of wasm-kernels.wat on `memory`, with matMul's multiply-adds fused or not. */
 export function kernelsOn(memory: WebAssembly.Memory, opts: { fused: boolean }): WasmKernels {
   const kind = memory.buffer instanceof SharedArrayBuffer ? 'shared' : 'plain';
-  const bytes = Buffer.from(WASM_KERNELS[opts.fused ? `${kind}Fused` : kind], 'base64');
+  const bytes = Buffer.from(WASM_KERNELS[opts.fused ? (`${kind}Fused` as const) : kind], 'base64');
   // a plain copy of the (frozen) exports, so that bench/step-parts.ts can time each kernel
   return { ...new WebAssembly.Instance(new WebAssembly.Module(bytes), { env: { memory } }).exports } as unknown as WasmKernels;
 }
