@@ -46,7 +46,6 @@ export function trainStep(setup: StepSetup, batch: Batch, target: Batch | undefi
   // The update runs after the step's tensors are released, so that their memory is free for the new values.
   const grads = tf.tidy(() => {
     const x = examples(batch);
-    const labels = tf.tensor2d(batch.oneHot, [batch.size, numClasses]);
     const xt = target && examples(target);
     // Source and target go through the model as one batch: one pass, and batch norm sees both
     // domains. Joined outside the gradient tape, because the forward may keep its input for the backward.
@@ -69,7 +68,12 @@ export function trainStep(setup: StepSetup, batch: Batch, target: Batch | undefi
         signals[TARGET_LOSS] = tf.losses.softmaxCrossEntropy(tf.tensor2d(target.oneHot, [target.size, numClasses]), targetPass.logits) as tf.Scalar;
         loss = tf.add(loss, signals[TARGET_LOSS]);
       }
-      const terms = method.terms?.({ source: { labels, logits, features }, ...(targetPass ? { target: targetPass } : {}), progress });
+      // the one-hot labels only for a method with terms: the task's loss reads batch.y on the host
+      const terms = method.terms?.({
+        source: { labels: tf.tensor2d(batch.oneHot, [batch.size, numClasses]), logits, features },
+        ...(targetPass ? { target: targetPass } : {}),
+        progress,
+      });
       if (terms) {
         Object.assign(signals, terms.signals);
         loss = tf.add(loss, terms.loss);
