@@ -17,7 +17,7 @@ import { FEATURE_CACHE_MAX_BYTES, featureCacheRefusal } from './feature-cache.js
 import { cnnInputShape } from './input-shape.js';
 import { trainsOnTarget } from './methods/registry.js';
 import { predictionsBytesBound, type PredictionFormat } from './predictions-file.js';
-import { sumsKernelGradDirectly, windowsApart } from './step-kernels.js';
+import { sumsKernelGradByTaps, sumsKernelGradDirectly, windowsApart } from './step-kernels.js';
 import { DOMAIN_CLASSIFIERS, SND_BLOCK_ROWS, SND_VALUES_PER_BLOCK_CELL, VALIDATOR_SAMPLE_DEFAULT } from './validators.js';
 
 export type { JobEstimate };
@@ -70,7 +70,7 @@ interface Layer {
    * (step-kernels.ts), a product with the patches it cuts (their values per example), or by
    * default a convolution of x by dy, both transposed
    */
-  kernelGrad?: { kind: 'direct' } | { kind: 'patches'; values: number };
+  kernelGrad?: { kind: 'direct' } | { kind: 'patches' | 'taps'; values: number };
   /** pool: max pooling whose gradient lays its windows out in elementwise ops (they overlap or are padded; step-kernels.ts) */
   windowOps?: boolean;
   /** draws random numbers in training mode (dropout, noise): nothing before the trained layers may, for the feature cache */
@@ -81,10 +81,14 @@ interface Layer {
 
 const product = (shape: readonly number[]) => shape.reduce((a, b) => a * b, 1);
 
-/** A conv layer's kernelGrad, for a patch of `patch` values, `filters` outputs and `pixels` output pixels. */
-function kernelGradOf(patch: number, filters: number, pixels: number): Pick<Layer, 'kernelGrad'> {
+/** A conv layer of `kernel` [kh, kw, channels, filters] and `strides` with [oh, ow] output pixels: its kernelGrad. */
+function kernelGradOf(kernel: [number, number, number, number], strides: [number, number], out: [number, number]): Pick<Layer, 'kernelGrad'> {
+  const [kh, kw, channels, filters] = kernel;
+  const patch = kh * kw * channels;
   if (sumsKernelGradDirectly(patch, filters)) return { kernelGrad: { kind: 'direct' } };
-  return patch < filters ? { kernelGrad: { kind: 'patches', values: pixels * patch } } : {};
+  // the input's padded grid and dy laid on it
+  if (sumsKernelGradByTaps(strides)) return { kernelGrad: { kind: 'taps', values: (out[0] + kh - 1) * (out[1] + kw - 1) * (channels + filters) } };
+  return patch < filters ? { kernelGrad: { kind: 'patches', values: out[0] * out[1] * patch } } : {};
 }
 
 /**
@@ -101,7 +105,8 @@ function layerValues(l: Layer): number {
       return 5 * l.output + 2 * l.input;
     case 'conv':
       return (
-        (l.kernelGrad?.kind === 'direct' ? 5 * l.output + l.input : 6 * l.output + 2 * l.input) +
+        (l.kernelGrad?.kind === 'direct' || l.kernelGrad?.kind === 'taps' ? 5 * l.output + l.input : 6 * l.output + 2 * l.input) +
+        (l.kernelGrad?.kind === 'taps' ? l.kernelGrad.values : 0) +
         (l.separateActivation ? 3 * l.output : 0) +
         (l.kernelGrad?.kind === 'patches' ? l.kernelGrad.values + 2 * l.output : 0)
       );
@@ -159,7 +164,7 @@ export function architectureLayers(a: Architecture, featureShape: number[], numC
         statistics: 0,
         macs: out * patch,
         separateActivation: a.batchNorm === true || !relu,
-        ...kernelGradOf(patch, f, h * w),
+        ...kernelGradOf([k, k, c, f], [1, 1], [h, w]),
       });
       if (a.batchNorm) {
         layers.push({ name: `conv_${i + 1}_bn`, kind: 'batchNorm', input: out, output: out, trainable: 2 * f, statistics: 2 * f, macs: 4 * out });
@@ -292,7 +297,7 @@ export function topologyLayersOf(model: ModelDescription, featureShape: number[]
         const trainable = patch * filters + (bias ? filters : 0);
         add('conv', [oh, ow, filters], trainable, oh * ow * filters * patch, {
           separateActivation: config.activation !== 'relu',
-          ...kernelGradOf(patch, filters, oh * ow),
+          ...kernelGradOf([k[0], k[1], last, filters], pair(config.strides, 1), [oh, ow]),
         });
         break;
       }

@@ -18,6 +18,14 @@ export function sumsKernelGradDirectly(patchSize: number, outChannels: number): 
 }
 
 /**
+ * Otherwise, a convolution with strides 1 has its kernel gradient as one product of ours per tap,
+ * over its input padded and dy laid on the same grid (wasm-kernels.ts convKernelGradByTaps).
+ */
+export function sumsKernelGradByTaps(strides: readonly [number, number]): boolean {
+  return strides[0] === 1 && strides[1] === 1;
+}
+
+/**
  * Pooling windows that do not overlap and are not padded (strides equal to the pool size): max
  * pooling's gradient is then our kernel, average pooling's a few elementwise ops.
  */

@@ -50,7 +50,7 @@ export async function assembleWasmKernels(): Promise<WasmKernelBinaries> {
   const source = await readFile(path.join(ROOT, SOURCE), 'utf8');
   if (!source.includes(PLAIN_MEMORY)) throw new Error(`${SOURCE} no longer imports its memory as ${PLAIN_MEMORY}`);
   const tools = await wabt();
-  const features = { simd: true, threads: true, relaxed_simd: true };
+  const features = { simd: true, threads: true, relaxed_simd: true, bulk_memory: true };
   const assemble = (text: string) => {
     const module = tools.parseWat(SOURCE, text, features);
     try {

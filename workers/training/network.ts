@@ -8,11 +8,11 @@
  * that XNNPACK's convolutions and elementwise ops beat several times over.
  */
 import tf = require('@tensorflow/tfjs');
-import { sumsKernelGradDirectly, windowsApart } from '../../src/jobs/step-kernels.js';
+import { sumsKernelGradByTaps, sumsKernelGradDirectly, windowsApart } from '../../src/jobs/step-kernels.js';
 import { TrainingError } from '../../src/jobs/task.js';
 import { graphForward } from './functional-forward.js';
 import { flatRows, type FeatureLayer, type Forward } from './forward.js';
-import { columnSums, convKernelGrad, matMul, maxPoolGrad, transpose2d, wasmKernels } from './wasm-kernels.js';
+import { columnSums, convKernelGrad, convKernelGradByTaps, matMul, maxPoolGrad, transpose2d, wasmKernels } from './wasm-kernels.js';
 
 export type { FeatureLayer, Forward, ForwardResult } from './forward.js';
 import { spreadGradient } from './gradients/transposed.js';
@@ -374,6 +374,10 @@ export function conv2dKernelGrad(x: tf.Tensor4D, dy: tf.Tensor4D, kernelShape: n
   if (sumsKernelGradDirectly(patchSize, outChannels) && wasm !== undefined && x.dtype === 'float32' && dy.dtype === 'float32') {
     const geometry = { strides, padTop: padBefore(x.shape[1], kh, strides[0], padding), padLeft: padBefore(x.shape[2], kw, strides[1], padding) };
     return convKernelGrad(wasm, x, dy, [kh, kw, inChannels, outChannels], geometry);
+  }
+  if (sumsKernelGradByTaps(strides) && wasm !== undefined && x.dtype === 'float32' && dy.dtype === 'float32') {
+    const pads = { top: padBefore(x.shape[1], kh, 1, padding), left: padBefore(x.shape[2], kw, 1, padding) };
+    return convKernelGradByTaps(wasm, x, dy, [kh, kw, inChannels, outChannels], pads);
   }
   if (patchSize < outChannels) {
     const [batch, outH, outW] = dy.shape;

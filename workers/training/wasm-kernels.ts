@@ -22,7 +22,20 @@ export interface WasmKernels {
   columnSums: (x: number, out: number, rows: number, cols: number) => void;
   transpose: (x: number, out: number, rows: number, cols: number) => void;
   maxPoolGrad: (x: number, dy: number, dx: number, batch: number, height: number, width: number, channels: number, ph: number, pw: number) => void;
-  matMul: (a: number, b: number, bias: number, c: number, m: number, k: number, n: number, rowStride: number, colStride: number) => void;
+  matMul: (a: number, b: number, bias: number, c: number, m: number, k: number, n: number, rowStride: number, colStride: number, accumulate: number) => void;
+  embed: (
+    x: number,
+    out: number,
+    batch: number,
+    height: number,
+    width: number,
+    channels: number,
+    outH: number,
+    outW: number,
+    top: number,
+    left: number,
+    outBytes: number,
+  ) => void;
   convKernelGrad: (
     x: number,
     dy: number,
@@ -144,7 +157,7 @@ export function matMul(
   const c = freshTensor(backend, [m, n]);
   const [rowStride, colStride] = opts.transposeA ? [1, m] : [k, 1];
   const bias = opts.bias === undefined ? 0 : backend.getMemoryOffset(opts.bias.dataId);
-  kernels.matMul(backend.getMemoryOffset(a.dataId), backend.getMemoryOffset(b.dataId), bias, c.offset, m, k, n, rowStride, colStride);
+  kernels.matMul(backend.getMemoryOffset(a.dataId), backend.getMemoryOffset(b.dataId), bias, c.offset, m, k, n, rowStride, colStride, 0);
   return c.tensor as tf.Tensor2D;
 }
 
@@ -197,5 +210,81 @@ export function convKernelGrad(
     padTop,
     padLeft,
   );
+  return dw.tensor as tf.Tensor4D;
+}
+
+/** Pixels per chunk of convKernelGradByTaps: 256 pixels of 16 input and 32 output channels are 48 KiB of the two grids. */
+const TAP_CHUNK = 256;
+
+/**
+ * The kernel gradient of a convolution with strides 1 (NHWC, dilation 1) as one product of our
+ * matMul per tap, cutting no patches: x zero-padded as the forward pads it, [batch, Hp, Wp, C]
+ * with room after the last image for the last tap's shift, and dy laid on the same grid (zeros
+ * past its outH × outW), so that tap (p, q) reads x shifted by p·Wp + q pixels: dW[p, q] =
+ * xᵀ(shifted)·dy over every pixel of the grid, those outside dy adding zeros. In chunks of
+ * TAP_CHUNK pixels, every tap's product over a chunk before the next (each output summing along
+ * the pixels in order all the same), so that the chunk of both grids stays in cache across the
+ * taps: in one go, each tap streamed both grids from memory for every block of outputs. tfjs's
+ * way, a convolution of x with dy as the filter, ran at 11 GFLOP/s on a small CNN's second layer,
+ * a quarter of its step.
+ */
+export function convKernelGradByTaps(
+  wasm: { backend: WasmBackend; kernels: WasmKernels },
+  x: tf.Tensor4D,
+  dy: tf.Tensor4D,
+  kernelShape: [number, number, number, number],
+  padding: { top: number; left: number },
+): tf.Tensor4D {
+  const { backend, kernels } = wasm;
+  const [batch, height, width, channels] = x.shape;
+  const [, outH, outW, outChannels] = dy.shape;
+  const [kh, kw] = kernelShape;
+  // the grid a stride-1 convolution reads: its input padded
+  const [gridH, gridW] = [outH + kh - 1, outW + kw - 1];
+  const pixels = batch * gridH * gridW;
+  const slack = (kh - 1) * gridW + kw - 1;
+  const xGrid = freshTensor(backend, [pixels + slack, channels]);
+  const dyGrid = freshTensor(backend, [pixels, outChannels]);
+  const dw = freshTensor(backend, kernelShape);
+  try {
+    kernels.embed(
+      backend.getMemoryOffset(x.dataId),
+      xGrid.offset,
+      batch,
+      height,
+      width,
+      channels,
+      gridH,
+      gridW,
+      padding.top,
+      padding.left,
+      (pixels + slack) * channels * 4,
+    );
+    kernels.embed(backend.getMemoryOffset(dy.dataId), dyGrid.offset, batch, outH, outW, outChannels, gridH, gridW, 0, 0, pixels * outChannels * 4);
+    for (let from = 0; from < pixels; from += TAP_CHUNK) {
+      const chunk = Math.min(TAP_CHUNK, pixels - from);
+      for (let p = 0; p < kh; p++) {
+        for (let q = 0; q < kw; q++) {
+          const shift = (from + p * gridW + q) * channels * 4;
+          const tap = (p * kw + q) * channels * outChannels * 4;
+          // dW[p, q] [channels, outChannels] += the chunk's shifted grid of x, read transposed, · dy's grid
+          kernels.matMul(
+            xGrid.offset + shift,
+            dyGrid.offset + from * outChannels * 4,
+            0,
+            dw.offset + tap,
+            channels,
+            chunk,
+            outChannels,
+            1,
+            channels,
+            from > 0 ? 1 : 0,
+          );
+        }
+      }
+    }
+  } finally {
+    tf.dispose([xGrid.tensor, dyGrid.tensor]);
+  }
   return dw.tensor as tf.Tensor4D;
 }

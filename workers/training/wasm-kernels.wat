@@ -397,7 +397,9 @@
   ;; kk·colStride): a as laid out (rowStride k, colStride 1) or the transpose of the matrix laid
   ;; out (colStride m, rowStride 1). Each output adds its k products in order from kk = 0, then the
   ;; bias: the bits of XNNPACK's product, which adds along k in order too, and of tfjs's Add after
-  ;; it (the fused variant rounds each multiply-add once). Blocks of 4 rows by 8 columns (8
+  ;; it (the fused variant rounds each multiply-add once). With $accumulate the sums start from
+  ;; what c holds instead of 0: a product over k in chunks, in order, the same bits as in one go
+  ;; (the sums are float32 in c as in the registers). Blocks of 4 rows by 8 columns (8
   ;; vectors of sums, which x64's 16 SIMD registers hold beside b's two vectors and a's value),
   ;; row blocks outer so that their rows of a stay in cache across b's columns; the rows left over
   ;; one at a time, the columns left over (n mod 8) one value at a time. b is read as laid out:
@@ -405,7 +407,7 @@
   ;; took as long as the product itself.
   (func (export "matMul")
     (param $a i32) (param $b i32) (param $bias i32) (param $c i32) (param $m i32) (param $k i32) (param $n i32)
-    (param $rowStride i32) (param $colStride i32)
+    (param $rowStride i32) (param $colStride i32) (param $accumulate i32)
     (local $i i32) (local $j i32) (local $kk i32) (local $m4 i32) (local $rowBytes i32) (local $blockBytes i32)
     (local $rs i32) (local $cs i32) (local $pa0 i32) (local $pa1 i32) (local $pa2 i32) (local $pa3 i32) (local $pb i32) (local $pc i32)
     (local $v v128) (local $b0 v128) (local $b1 v128) (local $bias0 v128) (local $bias1 v128)
@@ -425,14 +427,27 @@
         (block $blocksDone
           (loop $block
             (br_if $blocksDone (i32.ge_u (local.get $j) (local.get $blockBytes)))
-            (local.set $s00 (v128.const i32x4 0 0 0 0))
-            (local.set $s01 (v128.const i32x4 0 0 0 0))
-            (local.set $s10 (v128.const i32x4 0 0 0 0))
-            (local.set $s11 (v128.const i32x4 0 0 0 0))
-            (local.set $s20 (v128.const i32x4 0 0 0 0))
-            (local.set $s21 (v128.const i32x4 0 0 0 0))
-            (local.set $s30 (v128.const i32x4 0 0 0 0))
-            (local.set $s31 (v128.const i32x4 0 0 0 0))
+            ;; the sums so far: 0, or with $accumulate what c holds
+            (local.set $pc (i32.add (local.get $c) (i32.add (i32.mul (local.get $i) (local.get $rowBytes)) (local.get $j))))
+            (if (local.get $accumulate)
+              (then
+                (local.set $s00 (v128.load (local.get $pc)))
+                (local.set $s01 (v128.load offset=16 (local.get $pc)))
+                (local.set $s10 (v128.load (i32.add (local.get $pc) (local.get $rowBytes))))
+                (local.set $s11 (v128.load offset=16 (i32.add (local.get $pc) (local.get $rowBytes))))
+                (local.set $s20 (v128.load (i32.add (local.get $pc) (i32.shl (local.get $rowBytes) (i32.const 1)))))
+                (local.set $s21 (v128.load offset=16 (i32.add (local.get $pc) (i32.shl (local.get $rowBytes) (i32.const 1)))))
+                (local.set $s30 (v128.load (i32.add (local.get $pc) (i32.mul (local.get $rowBytes) (i32.const 3)))))
+                (local.set $s31 (v128.load offset=16 (i32.add (local.get $pc) (i32.mul (local.get $rowBytes) (i32.const 3))))))
+              (else
+                (local.set $s00 (v128.const i32x4 0 0 0 0))
+                (local.set $s01 (v128.const i32x4 0 0 0 0))
+                (local.set $s10 (v128.const i32x4 0 0 0 0))
+                (local.set $s11 (v128.const i32x4 0 0 0 0))
+                (local.set $s20 (v128.const i32x4 0 0 0 0))
+                (local.set $s21 (v128.const i32x4 0 0 0 0))
+                (local.set $s30 (v128.const i32x4 0 0 0 0))
+                (local.set $s31 (v128.const i32x4 0 0 0 0))))
             (local.set $pa0 (i32.add (local.get $a) (i32.mul (local.get $i) (local.get $rs))))
             (local.set $pa1 (i32.add (local.get $pa0) (local.get $rs)))
             (local.set $pa2 (i32.add (local.get $pa1) (local.get $rs)))
@@ -497,8 +512,14 @@
         (block $blocksDone
           (loop $block
             (br_if $blocksDone (i32.ge_u (local.get $j) (local.get $blockBytes)))
-            (local.set $s00 (v128.const i32x4 0 0 0 0))
-            (local.set $s01 (v128.const i32x4 0 0 0 0))
+            (local.set $pc (i32.add (local.get $c) (i32.add (i32.mul (local.get $i) (local.get $rowBytes)) (local.get $j))))
+            (if (local.get $accumulate)
+              (then
+                (local.set $s00 (v128.load (local.get $pc)))
+                (local.set $s01 (v128.load offset=16 (local.get $pc))))
+              (else
+                (local.set $s00 (v128.const i32x4 0 0 0 0))
+                (local.set $s01 (v128.const i32x4 0 0 0 0))))
             (local.set $pa0 (i32.add (local.get $a) (i32.mul (local.get $i) (local.get $rs))))
             (local.set $pb (i32.add (local.get $b) (local.get $j)))
             (local.set $kk (local.get $k))
@@ -532,7 +553,7 @@
         (block $rowsDone
           (loop $row
             (br_if $rowsDone (i32.ge_u (local.get $i) (local.get $m)))
-            (local.set $s (f32.const 0))
+            (local.set $s (select (f32.load (i32.add (local.get $c) (i32.add (i32.mul (local.get $i) (local.get $rowBytes)) (local.get $j)))) (f32.const 0) (local.get $accumulate)))
             (local.set $pa0 (i32.add (local.get $a) (i32.mul (local.get $i) (local.get $rs))))
             (local.set $pb (i32.add (local.get $b) (local.get $j)))
             (local.set $kk (local.get $k))
@@ -549,6 +570,37 @@
             (br $row)))
         (local.set $j (i32.add (local.get $j) (i32.const 4)))
         (br $col))))
+
+  ;; out [batch, outH, outW, channels] and `outBytes` from out on (the grid and any slack past it)
+  ;; zeroed, then x [batch, height, width, channels] copied into each image at row `top`, column
+  ;; `left`: a convolution's input padded, or dy laid on its input's padded grid (convolution
+  ;; kernel gradients by taps, wasm-kernels.ts). A copy: the same bits.
+  (func (export "embed")
+    (param $x i32) (param $out i32) (param $batch i32) (param $height i32) (param $width i32) (param $channels i32)
+    (param $outH i32) (param $outW i32) (param $top i32) (param $left i32) (param $outBytes i32)
+    (local $img i32) (local $y i32) (local $pixel i32) (local $rowBytes i32) (local $from i32)
+    (call $zero (local.get $out) (local.get $outBytes))
+    ;; bytes of a pixel, of a row of x
+    (local.set $pixel (i32.shl (local.get $channels) (i32.const 2)))
+    (local.set $rowBytes (i32.mul (local.get $width) (local.get $pixel)))
+    (local.set $from (local.get $x))
+    (block $imagesDone
+      (loop $image
+        (br_if $imagesDone (i32.ge_u (local.get $img) (local.get $batch)))
+        (local.set $y (i32.const 0))
+        (block $rowsDone
+          (loop $row
+            (br_if $rowsDone (i32.ge_u (local.get $y) (local.get $height)))
+            (memory.copy
+              (i32.add (local.get $out) (i32.mul (local.get $pixel)
+                (i32.add (i32.mul (i32.add (i32.mul (local.get $img) (local.get $outH)) (i32.add (local.get $y) (local.get $top))) (local.get $outW)) (local.get $left))))
+              (local.get $from)
+              (local.get $rowBytes))
+            (local.set $from (i32.add (local.get $from) (local.get $rowBytes)))
+            (local.set $y (i32.add (local.get $y) (i32.const 1)))
+            (br $row)))
+        (local.set $img (i32.add (local.get $img) (i32.const 1)))
+        (br $image))))
 
   ;; bytes [to, to + n) = 0, n a multiple of 4
   (func $zero (param $to i32) (param $n i32)

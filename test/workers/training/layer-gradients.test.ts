@@ -32,6 +32,15 @@ const CASES: Record<string, { inputShape: number[]; build: Build }[]> = {
       build: (x) => tf.layers.conv2d({ filters: 4, kernelSize: 3, strides: 2, padding: 'valid', useBias: false }).apply(x) as tf.SymbolicTensor,
     },
     { inputShape: [6, 6, 8], build: (x) => tf.layers.conv2d({ filters: 16, kernelSize: 1 }).apply(x) as tf.SymbolicTensor },
+    // strides 1: the kernel gradient by taps over padded grids (wasm-kernels.ts), with channels
+    // that fill no SIMD vector, an oblong kernel, and "same" padding one more after than before
+    {
+      inputShape: [7, 6, 5],
+      build: (x) => tf.layers.conv2d({ filters: 7, kernelSize: [3, 2], padding: 'valid', useBias: false }).apply(x) as tf.SymbolicTensor,
+    },
+    { inputShape: [9, 8, 6], build: (x) => tf.layers.conv2d({ filters: 9, kernelSize: 2, padding: 'same' }).apply(x) as tf.SymbolicTensor },
+    // two images of a 14x14 grid: more pixels than a chunk of the taps' products (256)
+    { inputShape: [12, 12, 3], build: (x) => tf.layers.conv2d({ filters: 8, kernelSize: 3, padding: 'same' }).apply(x) as tf.SymbolicTensor },
   ],
   DepthwiseConv2D: [
     { inputShape: [7, 7, 4], build: (x) => tf.layers.depthwiseConv2d({ kernelSize: 3, padding: 'same' }).apply(x) as tf.SymbolicTensor },
