@@ -3,7 +3,8 @@
  * and they are the cpu backend's: for each, a small functional model built around the layer, the
  * gradient of a fixed weighted sum of its output with respect to its input and to every trainable
  * weight, computed on both backends from the same weights. On wasm the convolutions' gradients
- * run through the kernels of workers/training/gradients/wasm-kernels.ts.
+ * run through the kernels of workers/training/gradients/wasm-kernels.ts, which also makes Identity
+ * share its input's buffer (last test).
  */
 import assert from 'node:assert/strict';
 import { before, test } from 'node:test';
@@ -168,3 +169,14 @@ for (const [className, cases] of Object.entries(CASES)) {
     }
   });
 }
+
+test("Identity on wasm (tf.clone, customGrad's saved tensors) shares its input's buffer, which lives until its last reference goes", () => {
+  const start = tf.memory().numTensors;
+  const x = tf.tensor1d([1, -2, 3.5]);
+  const copy = tf.clone(x);
+  assert.equal(copy.dataId, x.dataId, 'the same buffer, not a copy');
+  x.dispose();
+  assert.deepEqual(Array.from(copy.dataSync()), [1, -2, 3.5], 'readable after the original is disposed');
+  copy.dispose();
+  assert.equal(tf.memory().numTensors, start);
+});
