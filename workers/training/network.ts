@@ -366,6 +366,9 @@ function padBefore(size: number, kernel: number, stride: number, padding: 'same'
  * first layer. So for such a layer on wasm, with outChannels a multiple of 16, our kernel sums
  * the products itself, packing nothing (wasm-kernels.ts): 0.8 ms instead of 5.1 for the small
  * CNN's 28x28 first layer, with the same bits (XNNPACK's product also adds along the pixels in order).
+ * Any other layer with strides 1 on wasm takes one product of our matMul per tap over padded grids
+ * (wasm-kernels.ts convKernelGradByTaps): half the time of the convolution of x by dy on the small
+ * CNN's second layer.
  */
 export function conv2dKernelGrad(x: tf.Tensor4D, dy: tf.Tensor4D, kernelShape: number[], strides: [number, number], padding: 'same' | 'valid'): tf.Tensor4D {
   const [kh, kw, inChannels, outChannels] = kernelShape as [number, number, number, number];
