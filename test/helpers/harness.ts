@@ -88,7 +88,9 @@ export async function waitFor<T>(what: string, probe: () => Promise<T | undefine
  */
 export async function submitAndPause<S extends { hyperparameters: { epochs: number } }>(h: Harness, spec: S, fromEpoch = 1): Promise<{ paused: any; spec: S }> {
   const ended = (j: any) => ['succeeded', 'failed', 'cancelled'].includes(j.status);
-  for (let tries = 0; tries < 3; tries++) {
+  // a faster machine needs longer jobs: up to 4096 times the spec's epochs
+  const TRIES = 7;
+  for (let tries = 0; tries < TRIES; tries++) {
     const tried = { ...spec, hyperparameters: { ...spec.hyperparameters, epochs: spec.hyperparameters.epochs * 4 ** tries } };
     const { id } = (await h.request('POST', '/v1/jobs', tried)).body;
     const get = async () => (await h.request('GET', `/v1/jobs/${id}`)).body;
@@ -113,10 +115,13 @@ export async function submitAndPause<S extends { hyperparameters: { epochs: numb
       },
       300_000,
     );
-    if (end.status === 'paused') return { paused: end, spec: tried };
-    if (end.status !== 'succeeded') throw new Error(`job ${id} ended ${end.status} instead of pausing: ${JSON.stringify(end.error)}`);
+    // paused after its last step is a job that finished first: nothing is left to resume
+    const workLeft = (j: any) => j.progress.epoch < tried.hyperparameters.epochs || j.progress.step < j.progress.steps;
+    if (end.status === 'paused' && workLeft(end)) return { paused: end, spec: tried };
+    if (end.status !== 'succeeded' && end.status !== 'paused')
+      throw new Error(`job ${id} ended ${end.status} instead of pausing: ${JSON.stringify(end.error)}`);
   }
-  throw new Error('three jobs, each 4 times longer, finished before their pause took effect');
+  throw new Error(`${TRIES} jobs, each 4 times longer, finished before their pause took effect`);
 }
 
 /** Small MNIST slices: enough to learn something in seconds. */
