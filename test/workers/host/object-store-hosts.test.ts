@@ -138,7 +138,8 @@ test(
         async () => {
           const j = await job(id);
           if (ended(j)) return j;
-          return (await http('GET', `/v1/jobs/${id}/checkpoints`)).body.data.length > 0 && j;
+          // an error answer (the store still coming back from the last try) is asked again
+          return (await http('GET', `/v1/jobs/${id}/checkpoints`)).body.data?.length > 0 && j;
         },
         300_000,
       );
@@ -161,6 +162,13 @@ test(
         continue;
       }
       assert.equal(failed.error?.code, 'artifacts_unavailable', JSON.stringify(failed));
+      if (failed.progress?.epoch >= spec.hyperparameters.epochs) {
+        // the store went away in the last epoch or while the trained model was published: not
+        // mid-job (host A may hold the finished model), so let this one end and try a longer job
+        await s3.start();
+        assert.equal((await finish(id)).status, 'succeeded');
+        continue;
+      }
       interrupted = { id, spec };
     }
     assert.ok(interrupted, `${TRIES} jobs, each 4 times longer, finished before the object store went away`);
