@@ -2,6 +2,7 @@ import { rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { pino } from 'pino';
 import { loadConfig, type Config } from '../../src/config.js';
+import { Hyperparameters } from '../../src/schemas/job.js';
 import { freePort, startRedisServer, type RedisServer } from '../../src/queue/redis-server.js';
 import { startService, type Service } from '../../src/server.js';
 import { freshDataDir } from './data-dir.js';
@@ -83,45 +84,57 @@ export async function waitFor<T>(what: string, probe: () => Promise<T | undefine
 /**
  * Submits `spec` and pauses it while it trains (once it reports progress in epoch `fromEpoch`).
  * Whether a job of a given size still runs when the pause lands depends on the machine's speed,
- * so a job that ends first is submitted again with 4 times the epochs, up to three tries: what a
- * test asserts is the pause, never where time ran out. Returns the paused job and the spec it ran.
+ * so a job that ends first is submitted again with 4 times the epochs, up to the spec's bound of
+ * MAX_EPOCHS: what a test asserts is the pause, never where time ran out. Returns the paused job
+ * and the spec it ran.
  */
 export async function submitAndPause<S extends { hyperparameters: { epochs: number } }>(h: Harness, spec: S, fromEpoch = 1): Promise<{ paused: any; spec: S }> {
   const ended = (j: any) => ['succeeded', 'failed', 'cancelled'].includes(j.status);
-  // a faster machine needs longer jobs: up to 4096 times the spec's epochs
-  const TRIES = 7;
-  for (let tries = 0; tries < TRIES; tries++) {
-    const tried = { ...spec, hyperparameters: { ...spec.hyperparameters, epochs: spec.hyperparameters.epochs * 4 ** tries } };
-    const { id } = (await h.request('POST', '/v1/jobs', tried)).body;
-    const get = async () => (await h.request('GET', `/v1/jobs/${id}`)).body;
-    // 300 s: bounds for a hang, not for how fast the machine trains or stops
-    const seen = await waitFor(
-      `job ${id} to train`,
-      async () => {
-        const j = await get();
-        return ((j.status === 'running' && j.progress?.epoch >= fromEpoch) || ended(j)) && j;
-      },
-      300_000,
-    );
-    if (ended(seen)) continue;
-    const p = await h.request('POST', `/v1/jobs/${id}/pause`);
-    if (p.status === 409) continue;
-    if (p.status !== 202 || p.body.pauseRequested !== true) throw new Error(`pause answered ${p.status}: ${JSON.stringify(p.body)}`);
-    const end = await waitFor(
-      `job ${id} to pause`,
-      async () => {
-        const j = await get();
-        return (j.status === 'paused' || ended(j)) && j;
-      },
-      300_000,
-    );
-    // paused after its last step is a job that finished first: nothing is left to resume
-    const workLeft = (j: any) => j.progress.epoch < tried.hyperparameters.epochs || j.progress.step < j.progress.steps;
-    if (end.status === 'paused' && workLeft(end)) return { paused: end, spec: tried };
-    if (end.status !== 'succeeded' && end.status !== 'paused')
-      throw new Error(`job ${id} ended ${end.status} instead of pausing: ${JSON.stringify(end.error)}`);
+  for (let epochs = spec.hyperparameters.epochs; ; epochs = Math.min(4 * epochs, MAX_EPOCHS)) {
+    const tried = { ...spec, hyperparameters: { ...spec.hyperparameters, epochs } };
+    const paused = await pauseOnce(h, tried, fromEpoch, ended);
+    if (paused) return { paused, spec: tried };
+    if (epochs >= MAX_EPOCHS) throw new Error(`jobs of up to ${MAX_EPOCHS} epochs, each 4 times longer, finished before their pause took effect`);
   }
-  throw new Error(`${TRIES} jobs, each 4 times longer, finished before their pause took effect`);
+}
+
+/** The spec's bound on epochs. */
+export const MAX_EPOCHS = ((bound: number | undefined) => {
+  if (bound === undefined) throw new Error('Hyperparameters.epochs has no maximum in src/schemas/job.ts');
+  return bound;
+})(Hyperparameters.properties.epochs.maximum);
+
+/** One job of submitAndPause(): the job paused with work left, or undefined when it finished first. */
+async function pauseOnce(h: Harness, spec: unknown, fromEpoch: number, ended: (j: any) => boolean): Promise<any> {
+  const posted = await h.request('POST', '/v1/jobs', spec);
+  if (posted.status !== 202) throw new Error(`POST /v1/jobs answered ${posted.status}: ${JSON.stringify(posted.body)}`);
+  const { id } = posted.body;
+  const get = async () => (await h.request('GET', `/v1/jobs/${id}`)).body;
+  // 300 s: bounds for a hang, not for how fast the machine trains or stops
+  const seen = await waitFor(
+    `job ${id} to train`,
+    async () => {
+      const j = await get();
+      return ((j.status === 'running' && j.progress?.epoch >= fromEpoch) || ended(j)) && j;
+    },
+    300_000,
+  );
+  if (ended(seen)) return undefined;
+  const p = await h.request('POST', `/v1/jobs/${id}/pause`);
+  if (p.status === 409) return undefined;
+  if (p.status !== 202 || p.body.pauseRequested !== true) throw new Error(`pause answered ${p.status}: ${JSON.stringify(p.body)}`);
+  const end = await waitFor(
+    `job ${id} to pause`,
+    async () => {
+      const j = await get();
+      return (j.status === 'paused' || ended(j)) && j;
+    },
+    300_000,
+  );
+  if (end.status !== 'succeeded' && end.status !== 'paused') throw new Error(`job ${id} ended ${end.status} instead of pausing: ${JSON.stringify(end.error)}`);
+  // paused after its last step is a job that finished first: nothing is left to resume
+  const workLeft = end.status === 'paused' && (end.progress.epoch < (spec as any).hyperparameters.epochs || end.progress.step < end.progress.steps);
+  return workLeft ? end : undefined;
 }
 
 /** Small MNIST slices: enough to learn something in seconds. */
