@@ -3,16 +3,13 @@
  * records straight from file bytes, without making a string per cell: a generic CSV parser
  * spends most of its time allocating, and numeric datasets are millions of cells.
  */
-import { readSync } from 'node:fs';
+import { BufferedFile } from './buffered-file.js';
 import { IngestError } from './ingest-error.js';
 
 const COMMA = 44;
 const QUOTE = 34;
 const LF = 10;
 const CR = 13;
-const CHUNK = 1 << 20;
-/** a record longer than this is not a row of a dataset (a file without line ends, say) */
-export const MAX_RECORD_BYTES = 64 << 20;
 
 /** One record: cell k is bytes[starts[k], ends[k]) of `bytes`, or texts[k] when it was quoted. */
 export interface CsvRecord {
@@ -25,19 +22,10 @@ export interface CsvRecord {
   texts: Array<string | undefined>;
 }
 
-export class CsvRecords {
-  private buf = Buffer.allocUnsafe(2 * CHUNK);
-  private start = 0;
-  private end = 0;
-  private eof = false;
+export class CsvRecords extends BufferedFile {
   private line = 1;
   private first = true;
   private readonly record: CsvRecord = { line: 1, count: 0, bytes: this.buf, starts: new Int32Array(256), ends: new Int32Array(256), texts: [] };
-
-  constructor(
-    private readonly fd: number,
-    private readonly field: string,
-  ) {}
 
   /** The cell as text (quoted cells unescaped). */
   text(k: number): string {
@@ -58,29 +46,13 @@ export class CsvRecords {
     }
   }
 
-  private fill(): void {
-    const pending = this.end - this.start;
-    if (this.start > 0) {
-      this.buf.copy(this.buf, 0, this.start, this.end);
-      this.start = 0;
-      this.end = pending;
-    }
-    if (this.buf.length - this.end < CHUNK) {
-      if (this.end >= MAX_RECORD_BYTES) {
-        throw new IngestError('line_too_long', `line ${this.line} goes on for more than ${MAX_RECORD_BYTES} bytes; expected one example per line`, {
-          field: this.field,
-          line: this.line,
-        });
-      }
-      // one record longer than the buffer: grow it (records are rows, rarely this long)
-      const bigger = Buffer.allocUnsafe(this.buf.length * 2);
-      this.buf.copy(bigger, 0, 0, this.end);
-      this.buf = bigger;
-      this.record.bytes = bigger;
-    }
-    const n = readSync(this.fd, this.buf, this.end, this.buf.length - this.end, null);
-    if (n === 0) this.eof = true;
-    this.end += n;
+  protected itemLine(): number {
+    return this.line;
+  }
+
+  protected override fill(): void {
+    super.fill();
+    this.record.bytes = this.buf;
     if (this.first && this.end >= 3) {
       this.first = false;
       if (this.buf[0] === 0xef && this.buf[1] === 0xbb && this.buf[2] === 0xbf) this.start = 3;

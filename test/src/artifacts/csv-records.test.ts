@@ -4,7 +4,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, test } from 'node:test';
 import { parse } from 'csv-parse/sync';
+import { MAX_ITEM_BYTES } from '../../../src/artifacts/ingest/buffered-file.js';
 import { CsvRecords } from '../../../src/artifacts/ingest/csv-records.js';
+import { IngestError } from '../../../src/artifacts/ingest/ingest-error.js';
 import { LineReader } from '../../../src/artifacts/ingest/line-reader.js';
 import { parseNumberText, parseSimpleNumber } from '../../../src/artifacts/ingest/number-text.js';
 
@@ -72,6 +74,45 @@ test('LineReader returns every line across chunk boundaries, without CR and BOM'
     assert.equal(reader.line, lines.length);
   } finally {
     closeSync(fd);
+  }
+});
+
+test('both readers grow their buffer for a line longer than it, and refuse one longer than MAX_ITEM_BYTES, naming its line', () => {
+  const long = '7'.repeat(5 << 20);
+  const grown = join(dir, 'grown.csv');
+  writeFileSync(grown, `a\n${long}\nb\n`);
+  const tooLong = join(dir, 'too-long.csv');
+  writeFileSync(tooLong, `a\nb\n${'7'.repeat(MAX_ITEM_BYTES + 1)}`);
+  const readers = {
+    csv: (fd: number) => {
+      const records = new CsvRecords(fd, 'file');
+      return () => (records.next() === null ? null : records.text(0));
+    },
+    lines: (fd: number) => {
+      const lines = new LineReader(fd, 'file');
+      return () => lines.next();
+    },
+  };
+  for (const [name, open] of Object.entries(readers)) {
+    const fd = openSync(grown, 'r');
+    try {
+      const next = open(fd);
+      assert.deepEqual([next(), next() === long, next(), next()], ['a', true, 'b', null], name);
+    } finally {
+      closeSync(fd);
+    }
+    const fd2 = openSync(tooLong, 'r');
+    try {
+      const next = open(fd2);
+      assert.deepEqual([next(), next()], ['a', 'b'], name);
+      assert.throws(
+        next,
+        (err: unknown) => err instanceof IngestError && err.code === 'line_too_long' && /^line 3 goes on for more than/.test(err.message),
+        name,
+      );
+    } finally {
+      closeSync(fd2);
+    }
   }
 });
 
