@@ -32,6 +32,8 @@ export interface Config {
   reconcileIntervalMs: number;
   /** the most one upload (dataset or model, all files together) may carry; beyond it the answer is 413 */
   uploadLimitBytes: number;
+  /** how long an upload's body may send nothing before it is refused (408) and its connection closed */
+  uploadIdleTimeoutSeconds: number;
   /** dataset conversions running at once, each in its own worker thread */
   ingestConcurrency: number;
   /** the largest converted dataset (features + labels on disk); a conversion that would exceed it is refused */
@@ -212,6 +214,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     lockDurationMs: integer(env, 'LOCK_DURATION_MS', 30_000, 1000, 3600 * 1000),
     reconcileIntervalMs: integer(env, 'RECONCILE_INTERVAL_MS', 30_000, 100, 24 * 3600 * 1000),
     uploadLimitBytes: integer(env, 'UPLOAD_LIMIT_BYTES', 2 * 1024 ** 3, 1024, 1024 ** 4),
+    uploadIdleTimeoutSeconds: integer(env, 'UPLOAD_IDLE_TIMEOUT_SECONDS', 30, 1, 3600),
     ingestConcurrency: integer(env, 'INGEST_CONCURRENCY', 2, 1, 64),
     // as large as the default upload cap: the training child holds a dataset in memory, and the
     // wasm backend addresses 4 GiB at most, so a larger one could not be trained on anyway

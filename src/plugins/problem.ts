@@ -60,6 +60,8 @@ export function problemBody(p: ProblemFields, instance: string) {
 }
 
 export function sendProblem(reply: FastifyReply, p: ProblemFields) {
+  // a 408 leaves the rest of the body unread, so the connection cannot carry another request (RFC 9110, 15.5.9)
+  if (p.status === 408) reply.header('connection', 'close');
   return reply.code(p.status).type('application/problem+json').send(problemBody(p, reply.request.url));
 }
 

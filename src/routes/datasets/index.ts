@@ -81,7 +81,7 @@ const routes: FastifyPluginAsyncTypebox = async (app) => {
     await admit(req.tenant);
     const id = newId('ds');
     const uploadDir = artifacts.uploadDir(id);
-    const received = await receiveUpload(req, uploadDir, config.uploadLimitBytes);
+    const received = await receiveUpload(req, uploadDir, config);
     let form: ReturnType<typeof parseUploadForm>;
     try {
       form = parseUploadForm(received, { maxPixels: config.imageMaxPixels });
@@ -204,7 +204,8 @@ const routes: FastifyPluginAsyncTypebox = async (app) => {
               .join(', ')})`,
         ).join(', ') +
         '. The upload streams to disk; **202** with status `validating`, then the dataset becomes `ready` or `failed` with an `error` ' +
-        '{code, message, location} naming the line and column, archive entry or IDX count at fault. Beyond UPLOAD_LIMIT_BYTES: **413**. ' +
+        '{code, message, location} naming the line and column, archive entry or IDX count at fault. Beyond UPLOAD_LIMIT_BYTES: **413**; a body that sends ' +
+        'nothing for UPLOAD_IDLE_TIMEOUT_SECONDS: **408** `upload_stalled`, the connection closed. ' +
         'A dataset larger than DATASET_MAX_BYTES once converted fails as `dataset_too_large` (computed from headers before writing where they tell, ' +
         "and checked while writing); one the tenant's storage quota cannot hold fails as `storage_quota_exceeded`.\n" +
         '- **derived** (JSON `{"name", "source": {"from": "<datasetId>", "transform": {...}}}`): split, classes, subset, scale, rotate, ' +
@@ -217,7 +218,7 @@ const routes: FastifyPluginAsyncTypebox = async (app) => {
           'multipart/form-data': { schema: UploadDatasetForm },
         },
       } as unknown as typeof CreateDataset,
-      response: { 201: Dataset, 202: Dataset, 400: Problem, 409: Problem, 413: Problem, 415: Problem },
+      response: { 201: Dataset, 202: Dataset, 400: Problem, 408: Problem, 409: Problem, 413: Problem, 415: Problem },
     },
     validatorCompiler,
     handler: async (req, reply) => {

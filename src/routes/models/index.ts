@@ -62,7 +62,7 @@ const routes: FastifyPluginAsyncTypebox = async (app) => {
     const uploadDir = artifacts.uploadDir(id);
     try {
       await admit(1);
-      const received = await receiveUpload(req, uploadDir, config.uploadLimitBytes);
+      const received = await receiveUpload(req, uploadDir, config);
       const accepted = await acceptModelUpload(received, artifacts.modelDir(id), { artifacts, maxHeapMb: config.ingestMaxHeapMb, admit });
       const record = {
         id,
@@ -184,7 +184,8 @@ const routes: FastifyPluginAsyncTypebox = async (app) => {
         '`classes` and `preprocessing` come from `userDefinedMetadata.tfjsAdapt` when present (a model downloaded from this service has them); ' +
         'a `preprocessing` given with the upload or import wins; otherwise classes are "0".."n-1" and preprocessing is null (fine-tuning then feeds the ' +
         "dataset's own preprocessing). model.json may nest at most 100 levels (**400** `too_deep`). At most MODEL_CHECK_CONCURRENCY uploads and imports " +
-        'are checked at once; beyond, **503** `model_checks_busy` with Retry-After, before the body is read. A tenant whose storage quota cannot hold the ' +
+        'are checked at once; beyond, **503** `model_checks_busy` with Retry-After, before the body is read. An upload whose body sends nothing for ' +
+        'UPLOAD_IDLE_TIMEOUT_SECONDS: **408** `upload_stalled`, the connection closed. A tenant whose storage quota cannot hold the ' +
         'model: **409** `storage_quota_exceeded` (an import then fails with that code).',
       body: {
         content: {
@@ -192,7 +193,7 @@ const routes: FastifyPluginAsyncTypebox = async (app) => {
           'multipart/form-data': { schema: UploadModelForm },
         },
       } as unknown as typeof ImportModel,
-      response: { 201: Model, 202: Model, 400: Problem, 409: Problem, 413: Problem, 415: Problem, 503: Problem },
+      response: { 201: Model, 202: Model, 400: Problem, 408: Problem, 409: Problem, 413: Problem, 415: Problem, 503: Problem },
     },
     // a multipart body is read and checked by the handler, field by field; JSON by its schema
     validatorCompiler: (route) =>

@@ -1,25 +1,35 @@
 /**
  * Hostile uploads: small files that declare or expand into huge datasets, deep JSON, big
- * images, the examples page of large images, and more model uploads at once than may be
- * checked. Each is refused with its own code before the disk holds more than
- * DATASET_MAX_BYTES, and nothing answers 5xx but the 503 of a busy model check.
+ * images, the examples page of large images, more model uploads at once than may be checked,
+ * and uploads that stall or whose client goes away. Each is refused with its own code before the
+ * disk holds more than DATASET_MAX_BYTES, and nothing answers 5xx but the 503 of a busy model
+ * check.
  */
 import assert from 'node:assert/strict';
-import { existsSync, readdirSync } from 'node:fs';
+import { existsSync, readdirSync, statSync } from 'node:fs';
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { connect, type Socket } from 'node:net';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { gzipSync } from 'node:zlib';
 import sharp from 'sharp';
 import { PAGE_MAX_BYTES, PREVIEW_MAX_SIDE } from '../../../src/artifacts/dataset-examples.js';
+import { loadConfig } from '../../../src/config.js';
 import { startApi, type Api } from '../../helpers/api.js';
 import { waitFor } from '../../helpers/harness.js';
-import { idx, no5xx, png, postForm, tarball, uploadDataset } from '../artifacts/fixtures.js';
+import { idx, no5xx, png, postForm, tarball, uploadDataset, type Reply } from '../artifacts/fixtures.js';
 
 const MAX_BYTES = 16 << 20;
 let h: Api;
 
 before(async () => {
-  h = await startApi({ DATASET_MAX_BYTES: String(MAX_BYTES), IMAGE_MAX_PIXELS: String(256 * 256), MODEL_CHECK_CONCURRENCY: '1' });
+  h = await startApi({
+    DATASET_MAX_BYTES: String(MAX_BYTES),
+    IMAGE_MAX_PIXELS: String(256 * 256),
+    MODEL_CHECK_CONCURRENCY: '1',
+    // an hour: a held upload ends only when its client goes away (the stall bound is tested on a service of its own)
+    UPLOAD_IDLE_TIMEOUT_SECONDS: '3600',
+  });
 });
 after(() => h?.stop());
 
@@ -206,43 +216,224 @@ describe('examples of large images', () => {
   });
 });
 
-describe('model checks', () => {
-  test('beyond MODEL_CHECK_CONCURRENCY uploads in flight, a model upload is a 503 with Retry-After before its body is read; the slot comes back', async () => {
-    // an upload whose body never ends holds the one slot until it is aborted
-    const boundary = 'hold';
-    const held = new AbortController();
-    let push: ReadableStreamDefaultController<Uint8Array> | undefined;
-    const body = new ReadableStream<Uint8Array>({
-      start(c) {
-        push = c;
-        c.enqueue(new TextEncoder().encode(`--${boundary}\r\ncontent-disposition: form-data; name="weights"; filename="w.bin"\r\n\r\n`));
-      },
-    });
-    const holding = fetch(`${h.url}/v1/models`, {
-      method: 'POST',
-      body,
-      headers: { 'content-type': `multipart/form-data; boundary=${boundary}` },
-      signal: held.signal,
-      duplex: 'half',
-    } as RequestInit).catch(() => undefined);
-    const small = () => postForm(h, '/v1/models', { modelJson: '[' }, [{ field: 'weights', content: new Uint8Array(4), filename: 'w.bin' }]);
+const BOUNDARY = 'held';
+
+/** A whole text part of a multipart body. */
+const fieldPart = (name: string, value: string) => `--${BOUNDARY}\r\ncontent-disposition: form-data; name="${name}"\r\n\r\n${value}\r\n`;
+
+/** The start of a file part: its headers and `bytes` of its content, not its end. */
+const filePart = (bytes: number) =>
+  `--${BOUNDARY}\r\ncontent-disposition: form-data; name="weights"; filename="w.bin"\r\ncontent-type: application/octet-stream\r\n\r\n${'x'.repeat(bytes)}`;
+
+const small = (api: Api) => postForm(api, '/v1/models', { modelJson: '[' }, [{ field: 'weights', content: new Uint8Array(4), filename: 'w.bin' }]);
+/**
+ * An upload (openUpload) that holds the one model check slot, seen as a small upload's 503 beside
+ * it. Opened again when the small upload took the slot first and the holder was the 503.
+ */
+async function holdSlot(api: Api, start: string): Promise<{ holding: Upload; busy: Reply }> {
+  let holding = openUpload(api, '/v1/models', start);
+  try {
     const busy = await waitFor('a 503 while the slot is held', async () => {
-      const res = no5xxBut503(await small());
+      if (holding.sent() !== '') {
+        holding.socket.destroy();
+        holding = openUpload(api, '/v1/models', start);
+        return undefined;
+      }
+      const res = no5xxBut503(await small(api));
       return res.status === 503 ? res : undefined;
     });
-    assert.equal(busy.body.type, 'urn:tfjs-adapt:problem:model_checks_busy');
-    assert.equal(busy.headers.get('retry-after'), '5');
-    assert.match(busy.body.detail, /MODEL_CHECK_CONCURRENCY/);
-    held.abort();
-    push?.error(new Error('aborted'));
-    await holding;
-    const after = await waitFor('the slot to come back', async () => {
-      const res = await small();
-      return res.status === 503 ? undefined : res;
+    return { holding, busy };
+  } catch (err) {
+    holding.socket.destroy();
+    throw err;
+  }
+}
+
+const slotBack = (api: Api) =>
+  waitFor('the slot to come back', async () => {
+    const res = no5xxBut503(await small(api));
+    return res.status === 503 ? undefined : res;
+  });
+
+describe('model checks', () => {
+  test(
+    'beyond MODEL_CHECK_CONCURRENCY uploads in flight, a model upload is a 503 with Retry-After before its body is read; the slot comes back',
+    { timeout: 180_000 },
+    async () => {
+      const { holding, busy } = await holdSlot(h, filePart(1));
+      try {
+        assert.equal(busy.body.type, 'urn:tfjs-adapt:problem:model_checks_busy');
+        assert.equal(busy.headers.get('retry-after'), '5');
+        assert.match(busy.body.detail, /MODEL_CHECK_CONCURRENCY/);
+      } finally {
+        holding.socket.destroy();
+      }
+      assert.equal((await slotBack(h)).status, 400, 'an ordinary answer again');
+    },
+  );
+
+  test(
+    'an upload whose client goes away with its headers, before the route reads its form, is answered and gives its slot back',
+    { timeout: 180_000 },
+    async () => {
+      // the close arrives while the route still awaits (rate limit, quota) and the form's parser does not listen yet
+      const answered = responseTo(h, 'gone-at-once');
+      const { hostname, port } = new URL(h.url);
+      connect(Number(port), hostname)
+        .on('error', () => undefined)
+        .end(
+          `POST /v1/models HTTP/1.1\r\nhost: ${hostname}\r\nx-test: gone-at-once\r\ncontent-type: multipart/form-data; boundary=${BOUNDARY}\r\ncontent-length: ${1 << 20}\r\n\r\n`,
+        );
+      const res = await within('the request to reach the server', answered);
+      await waitFor('the server to end its answer to the upload', async () => res.writableEnded);
+      assert.equal((await slotBack(h)).status, 400, 'an ordinary answer');
+      await waitFor('the upload directory to be removed', async () => uploadDirs('mdl_').length === 0);
+    },
+  );
+
+  // UPLOAD_IDLE_TIMEOUT_SECONDS is an hour here: only the closed connection can give the slot back in time.
+  // The abort waits until the form is being read (its upload directory exists) and, inside a file, until
+  // bytes of it are on disk; the two tests above abort wherever the route is, mostly before it reads the form
+  const aborts: Array<[string, string, (id: string) => boolean]> = [
+    ['after its headers, before the first part', '', () => true],
+    ['inside a file part, once its first bytes are on disk', filePart(64 << 10), (id) => partBytes(id) > 0],
+    ['between parts', `${fieldPart('name', 'held')}--${BOUNDARY}\r\n`, () => true],
+  ];
+  for (const [when, start, arrived] of aborts) {
+    test(`an upload whose client goes away ${when} gives its slot and its upload directory back`, { timeout: 180_000 }, async () => {
+      const { holding } = await holdSlot(h, start);
+      try {
+        await waitFor('the upload to arrive', async () => {
+          const [id] = uploadDirs('mdl_');
+          return id !== undefined && arrived(id);
+        });
+      } finally {
+        holding.socket.destroy();
+      }
+      assert.equal((await slotBack(h)).status, 400, 'an ordinary answer again');
+      await waitFor('the upload directory to be removed', async () => uploadDirs('mdl_').length === 0);
     });
-    assert.equal(after.status, 400, 'an ordinary answer again');
+  }
+});
+
+describe('stalled uploads', () => {
+  let slow: Api;
+  before(async () => {
+    slow = await startApi({ MODEL_CHECK_CONCURRENCY: '1', UPLOAD_IDLE_TIMEOUT_SECONDS: '1' });
+  });
+  after(() => slow?.stop());
+
+  const cases: Array<[string, '/v1/models' | '/v1/datasets', string]> = [
+    ['a model upload that stops inside a file part', '/v1/models', filePart(1000)],
+    ['a dataset upload that sends nothing after its headers', '/v1/datasets', ''],
+  ];
+  for (const [what, path, start] of cases) {
+    test(
+      `${what} is a 408 upload_stalled after UPLOAD_IDLE_TIMEOUT_SECONDS, its connection closed and what it held released`,
+      { timeout: 180_000 },
+      async () => {
+        const { socket, closed } = openUpload(slow, path, start);
+        try {
+          const res = parseAnswer(await within('the answer and the closed connection', closed));
+          assert.equal(res.status, 408, res.text);
+          assert.match(res.headers['content-type'] ?? '', /^application\/problem\+json/);
+          assert.equal(res.headers.connection, 'close');
+          assert.equal(res.body.type, 'urn:tfjs-adapt:problem:upload_stalled');
+          assert.match(res.body.detail, /no bytes of the upload arrived for 1 s.*UPLOAD_IDLE_TIMEOUT_SECONDS/);
+        } finally {
+          socket.destroy();
+        }
+        if (path === '/v1/models') assert.equal((await slotBack(slow)).status, 400, 'the model check slot is free: an ordinary answer');
+        await waitFor('the upload directory to be removed', async () => uploadDirs(path === '/v1/models' ? 'mdl_' : 'ds_', slow).length === 0);
+      },
+    );
+  }
+
+  test('UPLOAD_IDLE_TIMEOUT_SECONDS is a whole number of seconds from 1 to 3600, 30 unless set', () => {
+    assert.equal(loadConfig({}).uploadIdleTimeoutSeconds, 30);
+    assert.equal(loadConfig({ UPLOAD_IDLE_TIMEOUT_SECONDS: '5' }).uploadIdleTimeoutSeconds, 5);
+    for (const bad of ['0', '1.5', '3601', 'soon']) {
+      assert.throws(
+        () => loadConfig({ UPLOAD_IDLE_TIMEOUT_SECONDS: bad }),
+        new RegExp(`UPLOAD_IDLE_TIMEOUT_SECONDS="${bad}" is not valid: expected an integer from 1 to 3600`),
+      );
+    }
   });
 });
+
+interface Upload {
+  socket: Socket;
+  /** what the server sent so far */
+  sent(): string;
+  /** everything the server sent, once the connection closed */
+  closed: Promise<string>;
+}
+
+/**
+ * A multipart upload on a connection of its own: its headers (declaring a body of 1 MiB) and
+ * `start`, then nothing until the test destroys the socket.
+ */
+function openUpload(api: Api, path: string, start: string): Upload {
+  const { hostname, port } = new URL(api.url);
+  const socket = connect(Number(port), hostname);
+  socket.write(
+    `POST ${path} HTTP/1.1\r\nhost: ${hostname}\r\ncontent-type: multipart/form-data; boundary=${BOUNDARY}\r\ncontent-length: ${1 << 20}\r\n\r\n${start}`,
+  );
+  let text = '';
+  socket.setEncoding('utf8');
+  socket.on('data', (d: string) => (text += d));
+  // a reset after the answer is a closed connection too; what arrived is what counts
+  socket.on('error', () => undefined);
+  return { socket, sent: () => text, closed: new Promise((resolve) => socket.once('close', () => resolve(text))) };
+}
+
+/** The server's response to the request whose x-test header is `marker`, seen through the HTTP server's 'request' event. */
+function responseTo(api: Api, marker: string): Promise<ServerResponse> {
+  return new Promise((resolve) => {
+    const server = api.app.server;
+    server.on('request', function seen(req: IncomingMessage, res: ServerResponse) {
+      if (req.headers['x-test'] !== marker) return;
+      server.off('request', seen);
+      resolve(res);
+    });
+  });
+}
+
+/** `p`, or a failure naming `what` after `ms`. */
+async function within<T>(what: string, p: Promise<T>, ms = 60_000): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const late = new Promise<never>((_, reject) => (timer = setTimeout(() => reject(new Error(`timed out waiting for ${what}`)), ms)));
+  try {
+    return await Promise.race([p, late]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+function parseAnswer(text: string): { status: number; headers: Record<string, string>; body: any; text: string } {
+  const [head = '', body = ''] = text.split('\r\n\r\n', 2);
+  const [statusLine = '', ...lines] = head.split('\r\n');
+  const headers = Object.fromEntries(lines.map((l) => [l.slice(0, l.indexOf(':')).toLowerCase(), l.slice(l.indexOf(':') + 1).trim()]));
+  let parsed: unknown = body;
+  try {
+    parsed = JSON.parse(body);
+  } catch {
+    // not JSON: the assertions show the text
+  }
+  return { status: Number(statusLine.split(' ')[1]), headers, body: parsed, text };
+}
+
+/** Upload directories (artifacts/uploads) whose id starts with `prefix`. */
+function uploadDirs(prefix: string, api: Api = h): string[] {
+  const dir = join(api.dataDir, 'artifacts', 'uploads');
+  return existsSync(dir) ? readdirSync(dir).filter((n) => n.startsWith(prefix)) : [];
+}
+
+/** Bytes of the first file part of upload `id` on disk so far. */
+function partBytes(id: string): number {
+  const file = join(h.dataDir, 'artifacts', 'uploads', id, 'part-0');
+  return existsSync(file) ? statSync(file).size : 0;
+}
 
 function no5xxBut503(res: Awaited<ReturnType<typeof postForm>>) {
   if (res.status >= 500 && res.status !== 503) throw new Error(`server error ${res.status}: ${JSON.stringify(res.body)}`);
