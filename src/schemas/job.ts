@@ -101,9 +101,12 @@ export const EarlyStopping = Type.Object(
 );
 export type EarlyStopping = Static<typeof EarlyStopping>;
 
+/** The most epochs a job may ask for. */
+export const MAX_EPOCHS = 1000;
+
 export const Hyperparameters = Type.Object(
   {
-    epochs: Type.Integer({ minimum: 1, maximum: 1000 }),
+    epochs: Type.Integer({ minimum: 1, maximum: MAX_EPOCHS }),
     batchSize: Type.Integer({ minimum: 1, maximum: 8192 }),
     seed: Type.Optional(Type.Integer({ minimum: 0, maximum: 2 ** 31 - 1, description: 'seeds initialisation and shuffling' })),
     optimizer: Optimizer,

@@ -2,7 +2,7 @@ import { rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { pino } from 'pino';
 import { loadConfig, type Config } from '../../src/config.js';
-import { Hyperparameters } from '../../src/schemas/job.js';
+import { MAX_EPOCHS } from '../../src/schemas/job.js';
 import { freePort, startRedisServer, type RedisServer } from '../../src/queue/redis-server.js';
 import { startService, type Service } from '../../src/server.js';
 import { freshDataDir } from './data-dir.js';
@@ -97,12 +97,6 @@ export async function submitAndPause<S extends { hyperparameters: { epochs: numb
     if (epochs >= MAX_EPOCHS) throw new Error(`jobs of up to ${MAX_EPOCHS} epochs, each 4 times longer, finished before their pause took effect`);
   }
 }
-
-/** The spec's bound on epochs. */
-export const MAX_EPOCHS = ((bound: number | undefined) => {
-  if (bound === undefined) throw new Error('Hyperparameters.epochs has no maximum in src/schemas/job.ts');
-  return bound;
-})(Hyperparameters.properties.epochs.maximum);
 
 /** One job of submitAndPause(): the job paused with work left, or undefined when it finished first. */
 async function pauseOnce(h: Harness, spec: unknown, fromEpoch: number, ended: (j: any) => boolean): Promise<any> {

@@ -3,7 +3,7 @@ import { readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { before, test } from 'node:test';
 import tf = require('@tensorflow/tfjs');
-import type { JobSpec } from '../../../src/schemas/job.js';
+import { MAX_EPOCHS, type JobSpec } from '../../../src/schemas/job.js';
 import { selectBackend } from '../../../workers/training/backend.js';
 import { TrainingError, type DatasetFiles, type TrainingMessage, type TrainingResult, type TrainingTask } from '../../../src/jobs/task.js';
 import { runTraining } from '../../../workers/training/training-loop.js';
@@ -174,7 +174,10 @@ test('handed back at the end of an epoch, a job with early stopping and rmsprop 
 
 test('limits.maxRuntimeSeconds stops an attempt for good, with a checkpoint to show for it', async () => {
   const { messages, report } = recorder();
-  const task = makeTask(root, 'slow', { ...trainSpec({ epochs: 5, batchSize: 1 }), limits: { maxRuntimeSeconds: 1 } }, { train });
+  // As many steps as the spec allows (1000 epochs of 1500 batches of one), each a product with
+  // 100,352 multiply-adds: far more than a second of work on any machine, however fast its step.
+  const epochs = MAX_EPOCHS;
+  const task = makeTask(root, 'slow', { ...trainSpec({ epochs, batchSize: 1 }, [128]), limits: { maxRuntimeSeconds: 1 } }, { train });
   let caught: unknown;
   await runTraining(task, report).catch((err) => (caught = err));
   assert.equal(tf.memory().numTensors, baseline);
@@ -184,10 +187,12 @@ test('limits.maxRuntimeSeconds stops an attempt for good, with a checkpoint to s
   assert.equal(caught.name, 'UnrecoverableError', 'not retried');
   // Where the second ran out depends on the machine's speed; what the limit guarantees does not:
   // it stopped before the end, at a step that a checkpoint holds, and every checkpoint is kept.
-  const at = /ran longer than limits\.maxRuntimeSeconds \(1 s\) and stopped in epoch (\d+) at step (\d+) of 7500; its checkpoint is kept/.exec(caught.message);
+  const at = new RegExp(
+    `ran longer than limits\\.maxRuntimeSeconds \\(1 s\\) and stopped in epoch (\\d+) at step (\\d+) of ${epochs * 1500}; its checkpoint is kept`,
+  ).exec(caught.message);
   assert.ok(at, caught.message);
   const [epoch, step] = [Number(at[1]), Number(at[2])];
-  assert.ok(step > 0 && step < 7500 && epoch === Math.ceil(step / 1500), `stopped at epoch ${epoch}, step ${step}`);
+  assert.ok(step > 0 && step < epochs * 1500 && epoch === Math.ceil(step / 1500), `stopped at epoch ${epoch}, step ${step}`);
   const saved = messages.flatMap((m) => (m.type === 'checkpoint' ? [m] : []));
   assert.equal(saved.at(-1)?.step, step, 'the last checkpoint is the step it stopped at');
   assert.deepEqual((await readdir(task.checkpointsDir)).sort(), saved.map((m) => path.basename(m.path)).sort());
