@@ -210,11 +210,15 @@ async function stepKernels(model: BenchModel, tfjsUpdate: boolean): Promise<Reco
   try {
     const data = await loadDataset(await mnistTrain(path.join(work, 'train'), 4 * BATCH_SIZE), '/data/train');
     const { setup, batcher } = recipeStep(net, optimizer, data);
-    for (let i = 0; i < 3; i++) trainStep(setup, batcher.fill(i), undefined, 0);
-    const counts: Record<string, number> = {};
-    const profile = await tf.profile(() => trainStep(setup, batcher.fill(3), undefined, 0));
-    for (const k of profile.kernels) counts[k.name] = (counts[k.name] ?? 0) + 1;
-    return counts;
+    try {
+      for (let i = 0; i < 3; i++) trainStep(setup, batcher.fill(i), undefined, 0);
+      const counts: Record<string, number> = {};
+      const profile = await tf.profile(() => trainStep(setup, batcher.fill(3), undefined, 0));
+      for (const k of profile.kernels) counts[k.name] = (counts[k.name] ?? 0) + 1;
+      return counts;
+    } finally {
+      setup.dense?.dispose();
+    }
   } finally {
     disposeOptimizer(optimizer);
     net.dispose();

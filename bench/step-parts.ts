@@ -14,6 +14,7 @@
  */
 import tf = require('@tensorflow/tfjs');
 import { Batcher, type Dataset } from '../workers/training/data.js';
+import { denseStep } from '../workers/training/dense-step.js';
 import { featureLayerOf, trainingForward } from '../workers/training/network.js';
 import { plainMethod } from '../workers/training/methods/method.js';
 import { createOptimizer, disposeOptimizer } from '../workers/training/optimizers.js';
@@ -76,7 +77,9 @@ export const cpuClock = (): number => {
 export function recipeStep(net: tf.LayersModel, optimizer: tf.Optimizer, data: Dataset): { setup: StepSetup; batcher: Batcher } {
   const method = plainMethod('full', net);
   const forward = trainingForward(net, method.variables, featureLayerOf(net, undefined, '/method/featureLayer'), true);
-  const setup: StepSetup = { forward, method, optimizer, sums: { loss: 0, correct: 0, signals: {} }, numClasses: 10, targetLabelled: false };
+  // the step a job of this model takes: the dense step for a network of dense layers
+  const dense = denseStep(net, method, { featureShape: [data.featureSize], batchSize: BATCH_SIZE });
+  const setup: StepSetup = { forward, method, optimizer, sums: { loss: 0, correct: 0, signals: {} }, numClasses: 10, targetLabelled: false, dense };
   const batcher = new Batcher(data, BATCH_SIZE, { seed: SEED });
   batcher.shuffle(1);
   return { setup, batcher };
@@ -92,47 +95,51 @@ export function stepParts(model: BenchModel, data: Dataset, opts: StepPartsOptio
   const unwrapOwn = wrapOwnProducts(ownProducts, clock);
   try {
     const { setup, batcher } = recipeStep(net, optimizer, data);
-    // full batches only: the short last one would be a step of another size
-    const full = data.labels.length % BATCH_SIZE === 0 ? batcher.steps : batcher.steps - 1;
-    if (full < 1) throw new Error(`stepParts needs at least ${BATCH_SIZE} examples; the dataset has ${data.labels.length}`);
-    const step = (i: number) => {
-      const started = clock();
-      const batch = batcher.fill(i % full);
-      const filled = clock();
-      trainStep(setup, batch, undefined, 0);
-      return { fill: filled - started, all: clock() - started };
-    };
-    for (let i = 0; i < 5; i++) step(i);
-    kernelMs.clear();
-    ownProducts.ms = 0;
-    let fill = 0;
-    let all = 0;
-    for (let i = 0; i < steps; i++) {
-      const t = step(i);
-      fill += t.fill;
-      all += t.all;
-    }
-    let parallel = 0;
-    let serial = 0;
-    const serialKernelsMs: Record<string, number> = {};
-    for (const [name, ms] of [...kernelMs].sort((a, b) => b[1] - a[1])) {
-      if (PARALLEL_KERNELS.has(name)) parallel += ms;
-      else {
-        serial += ms;
-        serialKernelsMs[name] = ms / steps;
+    try {
+      // full batches only: the short last one would be a step of another size
+      const full = data.labels.length % BATCH_SIZE === 0 ? batcher.steps : batcher.steps - 1;
+      if (full < 1) throw new Error(`stepParts needs at least ${BATCH_SIZE} examples; the dataset has ${data.labels.length}`);
+      const step = (i: number) => {
+        const started = clock();
+        const batch = batcher.fill(i % full);
+        const filled = clock();
+        trainStep(setup, batch, undefined, 0);
+        return { fill: filled - started, all: clock() - started };
+      };
+      for (let i = 0; i < 5; i++) step(i);
+      kernelMs.clear();
+      ownProducts.ms = 0;
+      let fill = 0;
+      let all = 0;
+      for (let i = 0; i < steps; i++) {
+        const t = step(i);
+        fill += t.fill;
+        all += t.all;
       }
+      let parallel = 0;
+      let serial = 0;
+      const serialKernelsMs: Record<string, number> = {};
+      for (const [name, ms] of [...kernelMs].sort((a, b) => b[1] - a[1])) {
+        if (PARALLEL_KERNELS.has(name)) parallel += ms;
+        else {
+          serial += ms;
+          serialKernelsMs[name] = ms / steps;
+        }
+      }
+      return {
+        threads,
+        steps,
+        stepMs: all / steps,
+        fillMs: fill / steps,
+        parallelMs: parallel / steps,
+        ownProductsMs: ownProducts.ms / steps,
+        serialKernelsMs,
+        restMs: (all - fill - parallel - ownProducts.ms - serial) / steps,
+        singleThreadedMs: (all - parallel) / steps,
+      };
+    } finally {
+      setup.dense?.dispose();
     }
-    return {
-      threads,
-      steps,
-      stepMs: all / steps,
-      fillMs: fill / steps,
-      parallelMs: parallel / steps,
-      ownProductsMs: ownProducts.ms / steps,
-      serialKernelsMs,
-      restMs: (all - fill - parallel - ownProducts.ms - serial) / steps,
-      singleThreadedMs: (all - parallel) / steps,
-    };
   } finally {
     unwrap();
     unwrapOwn();

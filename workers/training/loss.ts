@@ -23,26 +23,8 @@ export function softmaxCrossEntropy(logits: tf.Tensor2D, labels: Int32Array): Ta
   const [rows, classes] = logits.shape;
   const result = { sum: 0, correct: 0 };
   const loss = tf.customGrad((input) => {
-    const values = (input as tf.Tensor2D).dataSync();
     const grad = new Float32Array(rows * classes);
-    const exps = new Float64Array(classes);
-    for (let r = 0; r < rows; r++) {
-      const row = r * classes;
-      let max = -Infinity;
-      let best = 0;
-      for (let c = 0; c < classes; c++) {
-        if (values[row + c] > max) {
-          max = values[row + c]!;
-          best = c;
-        }
-      }
-      let total = 0;
-      for (let c = 0; c < classes; c++) total += exps[c] = Math.exp(values[row + c] - max);
-      const label = labels[r];
-      result.sum += max + Math.log(total) - values[row + label];
-      if (best === label) result.correct++;
-      for (let c = 0; c < classes; c++) grad[row + c] = (exps[c] / total - (c === label ? 1 : 0)) / rows;
-    }
+    Object.assign(result, crossEntropyOnHost((input as tf.Tensor2D).dataSync() as Float32Array, labels, { rows, classes, grad }));
     const gradFunc = (dy: tf.Tensor) => {
       // dy·grad on the host, a float32 product as the Multiply kernel rounds it (the double
       // product of two float32 values is exact, so fround rounds once): one kernel fewer.
@@ -53,4 +35,39 @@ export function softmaxCrossEntropy(logits: tf.Tensor2D, labels: Int32Array): Ta
     return { value: tf.scalar(result.sum / rows), gradFunc };
   })(logits);
   return { loss, ...result };
+}
+
+/**
+ * The rule of softmaxCrossEntropy on the host, for `rows` rows of `classes` logits: the summed
+ * cross-entropy and the correct count, and into `grad` the gradient of the mean, in double
+ * precision and stored as float32. Shared with the step of a network of dense layers
+ * (dense-step.ts), which reads the logits where they lie in the wasm heap.
+ */
+export function crossEntropyOnHost(
+  values: Float32Array,
+  labels: Int32Array,
+  o: { rows: number; classes: number; grad: Float32Array },
+): { sum: number; correct: number } {
+  const { rows, classes, grad } = o;
+  const exps = new Float64Array(classes);
+  let sum = 0;
+  let correct = 0;
+  for (let r = 0; r < rows; r++) {
+    const row = r * classes;
+    let max = -Infinity;
+    let best = 0;
+    for (let c = 0; c < classes; c++) {
+      if (values[row + c] > max) {
+        max = values[row + c]!;
+        best = c;
+      }
+    }
+    let total = 0;
+    for (let c = 0; c < classes; c++) total += exps[c] = Math.exp(values[row + c] - max);
+    const label = labels[r];
+    sum += max + Math.log(total) - values[row + label];
+    if (best === label) correct++;
+    for (let c = 0; c < classes; c++) grad[row + c] = (exps[c] / total - (c === label ? 1 : 0)) / rows;
+  }
+  return { sum, correct };
 }

@@ -4,6 +4,7 @@
  */
 import tf = require('@tensorflow/tfjs');
 import type { Batch } from './data.js';
+import type { DenseStep } from './dense-step.js';
 import { softmaxCrossEntropy } from './loss.js';
 import type { Method } from './methods/method.js';
 import type { Forward } from './network.js';
@@ -31,6 +32,8 @@ export interface StepSetup {
   numClasses: number;
   /** whether the target batch's labels are trained on too (data.targetLabelled) */
   targetLabelled: boolean;
+  /** the same step without tfjs's ops, for a network of dense layers trained on its own (dense-step.ts) */
+  dense: DenseStep | undefined;
 }
 
 /** Signal sums at zero, one per name, on the device. */
@@ -42,6 +45,7 @@ export function signalSums(names: readonly string[]): Record<string, tf.Variable
 /** One step on `batch` (and `target`, for methods that train on it); `progress` is the share of all steps done before it. */
 export function trainStep(setup: StepSetup, batch: Batch, target: Batch | undefined, progress: number): void {
   const { sums, method, forward, numClasses } = setup;
+  if (setup.dense !== undefined && target === undefined) return setup.dense.run(batch, sums, setup.optimizer);
   const examples = (b: Batch) => tf.tensor(b.x, b.shape, 'float32');
   // The update runs after the step's tensors are released, so that their memory is free for the new values.
   const grads = tf.tidy(() => {

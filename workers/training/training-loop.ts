@@ -42,6 +42,7 @@ import {
   type TrainingResult,
   type TrainingTask,
 } from '../../src/jobs/task.js';
+import { denseStep, type DenseStep } from './dense-step.js';
 import { signalSums, TARGET_LOSS, trainStep, type EpochSums, type StepSetup } from './train-step.js';
 import { improves, MONITORS, VALIDATOR_SAMPLE_DEFAULT } from '../../src/jobs/validators.js';
 import { EpochValidators } from './validators.js';
@@ -78,6 +79,7 @@ export async function runTraining(task: TrainingTask, report: Report, signal?: A
   let method: Method | undefined;
   let optimizer: tf.Optimizer | undefined;
   let sums: EpochSums | undefined;
+  let dense: DenseStep | undefined;
   try {
     for (const log of logs) await report(log);
     const feature = featureLayerOf(model, task.spec.method?.featureLayer, '/method/featureLayer');
@@ -115,6 +117,8 @@ export async function runTraining(task: TrainingTask, report: Report, signal?: A
     // Explicit transposes only pay off on wasm, the only backend that lacks the conv kernel
     // gradient too: tfjs-node's and the cpu backend's own gradients are the faster there.
     const forward = trainingForward(model, method.variables, feature, backend === 'wasm', cache.cached ? { cut: cache.cached.cut } : {});
+    // no feature cache: its cut leaves layers untrained, which the dense step does not take
+    dense = cache.cached ? undefined : denseStep(model, method, { featureShape: sets.train.files.featureShape, batchSize: hp.batchSize });
     const run: Run = {
       task,
       hp,
@@ -127,6 +131,7 @@ export async function runTraining(task: TrainingTask, report: Report, signal?: A
       method,
       optimizer,
       forward,
+      dense,
       sums,
       numClasses: sets.train.files.numClasses,
       targetLabelled: task.spec.data.targetLabelled === true,
@@ -150,6 +155,7 @@ export async function runTraining(task: TrainingTask, report: Report, signal?: A
   } finally {
     disposeBases(bases);
     method?.dispose();
+    dense?.dispose();
     if (optimizer) disposeOptimizer(optimizer);
     model.dispose();
     if (sums) tf.dispose(Object.values(sums.signals));

@@ -75,6 +75,7 @@ async function afterOneStep(backend: string, spec: JobSpec): Promise<Map<string,
     sums: { loss: 0, correct: 0, signals: signalSums(method.signals) },
     numClasses: CLASSES,
     targetLabelled: false,
+    dense: undefined,
   };
   trainStep(setup, batch(1, 4), trainsOnTarget(spec) ? batch(2, 4) : undefined, 0.5);
   assert.ok(Number.isFinite(setup.sums.loss), `${backend}: the loss is ${setup.sums.loss}`);

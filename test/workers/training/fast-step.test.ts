@@ -54,7 +54,7 @@ async function lossCurve(recipe: Recipe, fast: boolean): Promise<{ losses: numbe
   const method = plainMethod('full', model);
   const forward = trainingForward(model, method.variables, featureLayerOf(model, undefined, '/method/featureLayer'), fast);
   const optimizer = createOptimizer({ name: 'sgd', learningRate: recipe.learningRate, momentum: 0.9 });
-  const setup: StepSetup = { forward, method, optimizer, sums: { loss: 0, correct: 0, signals: {} }, numClasses: 10, targetLabelled: false };
+  const setup: StepSetup = { forward, method, optimizer, sums: { loss: 0, correct: 0, signals: {} }, numClasses: 10, targetLabelled: false, dense: undefined };
   const batcher = new Batcher(mnist, recipe.batchSize, { seed: SEED });
   batcher.shuffle(1);
   const losses: number[] = [];

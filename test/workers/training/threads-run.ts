@@ -14,6 +14,7 @@ import wasmBackend = require('@tensorflow/tfjs-backend-wasm');
 import { ARCHITECTURES, BATCH_SIZE, LEARNING_RATE, MOMENTUM, SEED, type BenchModel } from '../../../bench/recipes.js';
 import { selectBackend } from '../../../workers/training/backend.js';
 import { Batcher, readIdx, type Dataset } from '../../../workers/training/data.js';
+import { denseStep } from '../../../workers/training/dense-step.js';
 import { plainMethod } from '../../../workers/training/methods/method.js';
 import { buildModel } from '../../../workers/training/models.js';
 import { featureLayerOf, trainingForward } from '../../../workers/training/network.js';
@@ -61,7 +62,9 @@ const net = buildModel(ARCHITECTURES[model], [784], 10, SEED);
 const method = plainMethod('full', net);
 const forward = trainingForward(net, method.variables, featureLayerOf(net, undefined, '/method/featureLayer'), true);
 const optimizer = createOptimizer({ name: 'sgd', learningRate: LEARNING_RATE, momentum: MOMENTUM });
-const setup: StepSetup = { forward, method, optimizer, sums: { loss: 0, correct: 0, signals: {} }, numClasses: 10, targetLabelled: false };
+// the step a job of this model takes: the dense step for the MLP
+const dense = denseStep(net, method, { featureShape: [784], batchSize: BATCH_SIZE });
+const setup: StepSetup = { forward, method, optimizer, sums: { loss: 0, correct: 0, signals: {} }, numClasses: 10, targetLabelled: false, dense };
 const values = () => Float32Array.from(net.getWeights().flatMap((w) => Array.from(w.dataSync())));
 const initial = values();
 const batcher = new Batcher(data, BATCH_SIZE, { seed: SEED });
