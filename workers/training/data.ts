@@ -15,6 +15,7 @@ import { keepsResident } from '../../src/jobs/dataset-memory.js';
 import { channelAffine, channelProblem, type ChannelAffine } from '../../src/jobs/preprocessing.js';
 import { TrainingError, type DatasetFiles } from '../../src/jobs/task.js';
 import type { Augmenter } from './augment.js';
+import { ByteLookup } from './byte-lookup.js';
 
 export { FEATURES_FILE, LABELS_FILE, writeDatasetFiles } from '../../src/artifacts/dataset-files.js';
 
@@ -207,6 +208,8 @@ export class Batcher {
   private readonly affine: ChannelAffine;
   /** with one channel, every byte's preprocessed value, as the affine computes it: a uint8 example is then one lookup a value */
   private readonly byteValues: Float64Array | undefined;
+  /** where a batch of uint8 examples goes through byteValues, when they are not augmented and the batch is not too large */
+  private readonly lookup: ByteLookup | undefined;
   /** one example's values before preprocessing (read from disk, or augmented) */
   private readonly example: Float32Array;
   private readonly source: Source;
@@ -224,7 +227,14 @@ export class Batcher {
     this.steps = Math.ceil(n / batchSize);
     this.order = new Uint32Array(n);
     for (let i = 0; i < n; i++) this.order[i] = i;
-    const x = new Float32Array(batchSize * data.featureSize);
+    const image = data.files.imageShape;
+    this.affine = channelAffine(data.files.preprocessing, image?.length === 3 ? image[2] : 1);
+    const [scale, offset] = [this.affine.scale[0], this.affine.offset[0]];
+    this.byteValues = this.affine.scale.length === 1 ? Float64Array.from({ length: 256 }, (_, v) => v * scale + offset) : undefined;
+    // uint8 examples not augmented go through the table in a kernel; augmented ones are float32 by then
+    this.lookup =
+      this.byteValues && !this.augment && data.files.featureDtype === 'uint8' ? ByteLookup.for(this.byteValues, batchSize, data.featureSize) : undefined;
+    const x = this.lookup?.x ?? new Float32Array(batchSize * data.featureSize);
     const y = new Int32Array(batchSize);
     const classes = data.files.numClasses;
     const oneHot = new Float32Array(batchSize * classes);
@@ -239,10 +249,6 @@ export class Batcher {
       oneHot: oneHot.subarray(0, tailSize * classes),
       shape: [tailSize, ...shape],
     };
-    const image = data.files.imageShape;
-    this.affine = channelAffine(data.files.preprocessing, image?.length === 3 ? image[2] : 1);
-    const [scale, offset] = [this.affine.scale[0], this.affine.offset[0]];
-    this.byteValues = this.affine.scale.length === 1 ? Float64Array.from({ length: 256 }, (_, v) => v * scale + offset) : undefined;
     this.example = new Float32Array(data.featureSize);
     const features = data.features;
     if (!(features instanceof FeatureFile)) this.source = { kind: 'memory', values: features };
@@ -300,13 +306,15 @@ export class Batcher {
           this.augment.apply(values);
         }
         const bytes = values instanceof Uint8Array ? this.byteValues : undefined;
-        if (bytes !== undefined) {
+        if (this.lookup !== undefined && values instanceof Uint8Array) this.lookup.put(r, values);
+        else if (bytes !== undefined) {
           for (let k = 0, to = r * featureSize; k < featureSize; k++) x[to + k] = bytes[values[k]]!;
         } else {
           const to = r * featureSize;
           for (let k = 0; k < featureSize; k++) x[to + k] = values[k] * scale[k % channels] + offset[k % channels];
         }
       }
+      this.lookup?.convert(batch.size);
     } finally {
       reader.close();
     }

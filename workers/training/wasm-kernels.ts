@@ -23,6 +23,7 @@ export interface WasmKernels {
   transpose: (x: number, out: number, rows: number, cols: number) => void;
   maxPoolGrad: (x: number, dy: number, dx: number, batch: number, height: number, width: number, channels: number, ph: number, pw: number) => void;
   matMul: (a: number, b: number, bias: number, c: number, m: number, k: number, n: number, rowStride: number, colStride: number, accumulate: number) => void;
+  byteTable: (bytes: number, table: number, out: number, n: number) => void;
   embed: (
     x: number,
     out: number,

@@ -195,6 +195,40 @@ test('one-channel uint8 examples are preprocessed through a table of byte values
   }
 });
 
+test('uint8 batches of any size go through the byte table exactly: 13 values an example (not a multiple of 4), a short last batch, shuffled, in memory and from disk', async () => {
+  const root = await tempDir();
+  const [n, size] = [23, 13];
+  const bytes = Uint8Array.from({ length: n * size }, (_, i) => (i * 101 + 7) % 256);
+  await writeDatasetFiles(
+    path.join(root, 'odd'),
+    bytes,
+    Int32Array.from({ length: n }, (_, i) => i % 3),
+  );
+  // the affine's float32 scale and offset, the value in double precision, stored as float32
+  const value = (v: number) => Math.fround(v * Math.fround(1 / 255) + Math.fround(-0.5));
+  const files = { ...descriptor(path.join(root, 'odd'), n, [size], 'uint8', 3), preprocessing: { scale: 1 / 255, offset: -0.5 } };
+  for (const resident of [true, false]) {
+    const batcher = new Batcher(await loadDataset(files, '/data/train', { resident }), 5, { seed: 3 });
+    batcher.shuffle(1);
+    const seen: number[] = [];
+    for (let step = 0; step < batcher.steps; step++) {
+      const batch = batcher.fill(step);
+      for (let r = 0; r < batch.size; r++) {
+        // which example this row is: its first byte's value is unique among the examples' first bytes
+        const example = Array.from({ length: n }, (_, e) => e).find((e) => value(bytes[e * size]) === batch.x[r * size])!;
+        seen.push(example);
+        const expected = Float32Array.from(bytes.subarray(example * size, (example + 1) * size), value);
+        assert.deepEqual(batch.x.subarray(r * size, (r + 1) * size), expected, `${resident ? 'in memory' : 'from disk'}: step ${step}, row ${r}`);
+      }
+    }
+    assert.deepEqual(
+      seen.sort((a, b) => a - b),
+      Array.from({ length: n }, (_, e) => e),
+      'every example once',
+    );
+  }
+});
+
 test('features read from disk per batch give the batches of features held in memory, uint8 and float32 alike', async () => {
   const root = await tempDir();
   const labels = Int32Array.from({ length: 37 }, (_, i) => i % 3);
