@@ -34,6 +34,10 @@ export interface Config {
   uploadLimitBytes: number;
   /** how long an upload's body may send nothing before it is refused (408) and its connection closed */
   uploadIdleTimeoutSeconds: number;
+  /** the lowest average rate an upload may keep once it has run uploadRateGraceSeconds; slower is a 408 and its connection closed. 0: none */
+  uploadMinBytesPerSecond: number;
+  /** how long an upload runs before uploadMinBytesPerSecond applies to its average */
+  uploadRateGraceSeconds: number;
   /** dataset conversions running at once, each in its own worker thread */
   ingestConcurrency: number;
   /** the largest converted dataset (features + labels on disk); a conversion that would exceed it is refused */
@@ -215,6 +219,12 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     reconcileIntervalMs: integer(env, 'RECONCILE_INTERVAL_MS', 30_000, 100, 24 * 3600 * 1000),
     uploadLimitBytes: integer(env, 'UPLOAD_LIMIT_BYTES', 2 * 1024 ** 3, 1024, 1024 ** 4),
     uploadIdleTimeoutSeconds: integer(env, 'UPLOAD_IDLE_TIMEOUT_SECONDS', 30, 1, 3600),
+    // 8 kbit/s, below any working link (Apache's mod_reqtimeout asks 500 bytes/s of a body by
+    // default), so a legitimate client keeps it; one that trickles bytes to hold a model check
+    // slot must spend this much bandwidth per slot for as long as it holds it
+    uploadMinBytesPerSecond: integer(env, 'UPLOAD_MIN_BYTES_PER_SECOND', 1024, 0, 1024 ** 3),
+    // as long as the idle timeout: a slow start (TCP, a client reading its file) is not judged
+    uploadRateGraceSeconds: integer(env, 'UPLOAD_RATE_GRACE_SECONDS', 30, 1, 3600),
     ingestConcurrency: integer(env, 'INGEST_CONCURRENCY', 2, 1, 64),
     // as large as the default upload cap: the training child holds a dataset in memory, and the
     // wasm backend addresses 4 GiB at most, so a larger one could not be trained on anyway

@@ -1,17 +1,18 @@
 /**
  * Receives a multipart/form-data upload: every file part streams to its own file in `dir`
  * (never held in memory), text fields are collected. Enforces the upload cap as bytes arrive, and
- * gives up on a body that cannot end: its connection closed, or it stalled (UPLOAD_IDLE_TIMEOUT_SECONDS).
+ * gives up on a body that cannot end or would take too long (body-watch.ts): its connection closed,
+ * it stalled (UPLOAD_IDLE_TIMEOUT_SECONDS), or it trickles (UPLOAD_MIN_BYTES_PER_SECOND).
  */
 import { createWriteStream } from 'node:fs';
 import { mkdir, rm } from 'node:fs/promises';
-import type { IncomingMessage } from 'node:http';
 import { join } from 'node:path';
 import { Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import type { FastifyRequest } from 'fastify';
 import type { Config } from '../config.js';
 import { HttpProblem } from '../plugins/problem.js';
+import { watchBody, type BodyBounds, type BodyWatch } from './body-watch.js';
 
 export interface ReceivedFile {
   field: string;
@@ -38,73 +39,10 @@ export const tooLarge = (limit: number) =>
     `the upload is larger than ${limit} bytes, the limit of this service (UPLOAD_LIMIT_BYTES); nothing was stored`,
   );
 
-const stalled = (seconds: number) =>
-  new HttpProblem(
-    408,
-    'upload_stalled',
-    'Upload stalled',
-    `no bytes of the upload arrived for ${seconds} s, the longest this service waits (UPLOAD_IDLE_TIMEOUT_SECONDS); nothing was stored and the connection is closed`,
-  );
-
-// nobody reads this answer; it names the cause in the log
-const aborted = () => new HttpProblem(400, 'upload_aborted', 'Upload aborted', 'the connection closed before the body ended; nothing was stored');
-
-interface BodyWatch {
-  /** aborted, with the problem as its reason, when the body cannot be read to its end */
-  signal: AbortSignal;
-  /** rejects with that problem */
-  ended: Promise<never>;
-  stop(): void;
-}
-
-/**
- * Watches the request's body from here on. The connection may have closed already, while the
- * route awaited something: @fastify/multipart listens for 'close' only from the first part asked
- * for, and a request destroyed before then leaves its parser waiting for bytes that never come.
- * The idle timer counts the client's silence only: not once every byte is in, nor while the
- * request is paused because we are slow to write what came.
- */
-function watchBody(raw: IncomingMessage, idleSeconds: number): BodyWatch {
-  const ac = new AbortController();
-  const ended = new Promise<never>((_, reject) => ac.signal.addEventListener('abort', () => reject(ac.signal.reason as HttpProblem), { once: true }));
-  // awaited only while a part is awaited; an abort at another time is seen through the signal
-  ended.catch(() => undefined);
-  const onClose = () => {
-    if (!raw.readableEnded) ac.abort(aborted());
-  };
-  const timer = setTimeout(() => {
-    if (raw.complete) return;
-    if (raw.isPaused()) return void timer.refresh();
-    ac.abort(stalled(idleSeconds));
-  }, idleSeconds * 1000);
-  const arrived = () => timer.refresh();
-  // a 'data' listener of our own would start the flow, and what flowed before the form's parser
-  // reads the request would be lost to it: count from when the parser has it flowing
-  const count = () => raw.on('data', arrived);
-  if (raw.readableFlowing) count();
-  else raw.once('resume', count);
-  raw.on('close', onClose);
-  if (raw.destroyed) onClose();
-  return {
-    signal: ac.signal,
-    ended,
-    stop() {
-      clearTimeout(timer);
-      raw.off('close', onClose);
-      raw.off('resume', count);
-      raw.off('data', arrived);
-    },
-  };
-}
-
-export async function receiveUpload(
-  req: FastifyRequest,
-  dir: string,
-  bounds: Pick<Config, 'uploadLimitBytes' | 'uploadIdleTimeoutSeconds'>,
-): Promise<ReceivedUpload> {
+export async function receiveUpload(req: FastifyRequest, dir: string, bounds: Pick<Config, 'uploadLimitBytes'> & BodyBounds): Promise<ReceivedUpload> {
   const declared = Number(req.headers['content-length']);
   if (Number.isFinite(declared) && declared > bounds.uploadLimitBytes + FORM_OVERHEAD) throw tooLarge(bounds.uploadLimitBytes);
-  const body = watchBody(req.raw, bounds.uploadIdleTimeoutSeconds);
+  const body = watchBody(req.raw, bounds);
   try {
     await mkdir(dir, { recursive: true });
     return await readForm(req, dir, bounds.uploadLimitBytes, body);
@@ -121,7 +59,7 @@ async function readForm(req: FastifyRequest, dir: string, limitBytes: number, bo
     const parts = req.parts({ limits: { fileSize: limitBytes, fieldSize: FIELD_BYTES, fields: 64, files: 256, parts: 512 } })[Symbol.asyncIterator]();
     for (;;) {
       // raced, not awaited alone: a parser that missed the request's close waits for a part forever (watchBody)
-      const next = await Promise.race([parts.next(), body.ended]);
+      const next = await body.race(parts.next());
       if (next.done) break;
       const part = next.value;
       if (part.type === 'field') {

@@ -205,7 +205,8 @@ const routes: FastifyPluginAsyncTypebox = async (app) => {
         ).join(', ') +
         '. The upload streams to disk; **202** with status `validating`, then the dataset becomes `ready` or `failed` with an `error` ' +
         '{code, message, location} naming the line and column, archive entry or IDX count at fault. Beyond UPLOAD_LIMIT_BYTES: **413**; a body that sends ' +
-        'nothing for UPLOAD_IDLE_TIMEOUT_SECONDS: **408** `upload_stalled`, the connection closed. ' +
+        'nothing for UPLOAD_IDLE_TIMEOUT_SECONDS: **408** `upload_stalled`; one whose average rate is below UPLOAD_MIN_BYTES_PER_SECOND once it has run ' +
+        'UPLOAD_RATE_GRACE_SECONDS: **408** `upload_too_slow`; either with the connection closed. ' +
         'A dataset larger than DATASET_MAX_BYTES once converted fails as `dataset_too_large` (computed from headers before writing where they tell, ' +
         "and checked while writing); one the tenant's storage quota cannot hold fails as `storage_quota_exceeded`.\n" +
         '- **derived** (JSON `{"name", "source": {"from": "<datasetId>", "transform": {...}}}`): split, classes, subset, scale, rotate, ' +

@@ -185,7 +185,8 @@ const routes: FastifyPluginAsyncTypebox = async (app) => {
         'a `preprocessing` given with the upload or import wins; otherwise classes are "0".."n-1" and preprocessing is null (fine-tuning then feeds the ' +
         "dataset's own preprocessing). model.json may nest at most 100 levels (**400** `too_deep`). At most MODEL_CHECK_CONCURRENCY uploads and imports " +
         'are checked at once; beyond, **503** `model_checks_busy` with Retry-After, before the body is read. An upload whose body sends nothing for ' +
-        'UPLOAD_IDLE_TIMEOUT_SECONDS: **408** `upload_stalled`, the connection closed. A tenant whose storage quota cannot hold the ' +
+        'UPLOAD_IDLE_TIMEOUT_SECONDS: **408** `upload_stalled`; one whose average rate is below UPLOAD_MIN_BYTES_PER_SECOND once it has run ' +
+        'UPLOAD_RATE_GRACE_SECONDS: **408** `upload_too_slow`; either with the connection closed. A tenant whose storage quota cannot hold the ' +
         'model: **409** `storage_quota_exceeded` (an import then fails with that code).',
       body: {
         content: {

@@ -13,6 +13,7 @@ import { PredictModelError, PredictUnavailable, type Prediction } from '../../pr
 import { IdParams, Problem } from '../../schemas/common.js';
 import { PredictBody, PredictForm, Predictions } from '../../schemas/predict.js';
 import type { ModelRecord } from '../../store/models.js';
+import { watchBody } from '../body-watch.js';
 
 const FORM_FIELD_BYTES = 1024;
 
@@ -35,27 +36,48 @@ const routes: FastifyPluginAsyncTypebox = async (app) => {
     const pixels: Array<Promise<Float32Array>> = [];
     let topK: number | undefined;
     let total = 0;
-    const parts = req.parts({
-      limits: { fileSize: limits.maxBodyBytes, fieldSize: FORM_FIELD_BYTES, fields: 4, files: limits.maxExamples + 1, parts: limits.maxExamples + 5 },
-    });
-    for await (const part of parts) {
-      if (part.type === 'field') {
-        if (part.fieldname !== 'topK') throw invalid(`/${part.fieldname}`, 'is not a known field; expected image files and optionally topK');
-        topK = Number(part.value);
-        if (!Number.isInteger(topK) || topK < 1) throw invalid('/topK', `is ${JSON.stringify(part.value)}; expected an integer >= 1`);
-        continue;
-      }
-      if (part.fieldname !== 'image') throw invalid(`/${part.fieldname}`, 'is not a known field; send images as `image` parts');
-      const index = pixels.length;
-      if (index >= limits.maxExamples) throw tooManyExamples('/image', limits.maxExamples);
-      const bytes = await part.toBuffer();
-      total += bytes.length;
-      if (total > limits.maxBodyBytes) throw tooLarge(limits.maxBodyBytes);
-      pixels.push(
-        imagePixels(bytes, input, config.imageMaxPixels).catch((err: unknown) => {
+    // the client may have gone while the route awaited the store, or stall, or trickle: without the
+    // watch the parser would wait for its parts for ever (upload-receiver.ts reads its forms alike)
+    const body = watchBody(req.raw, config);
+    try {
+      const formLimits = {
+        fileSize: limits.maxBodyBytes,
+        fieldSize: FORM_FIELD_BYTES,
+        fields: 4,
+        files: limits.maxExamples + 1,
+        parts: limits.maxExamples + 5,
+      };
+      const parts = req.parts({ limits: formLimits })[Symbol.asyncIterator]();
+      for (;;) {
+        const next = await body.race(parts.next());
+        if (next.done) break;
+        const part = next.value;
+        if (part.type === 'field') {
+          if (part.fieldname !== 'topK') throw invalid(`/${part.fieldname}`, 'is not a known field; expected image files and optionally topK');
+          topK = Number(part.value);
+          if (!Number.isInteger(topK) || topK < 1) throw invalid('/topK', `is ${JSON.stringify(part.value)}; expected an integer >= 1`);
+          continue;
+        }
+        if (part.fieldname !== 'image') throw invalid(`/${part.fieldname}`, 'is not a known field; send images as `image` parts');
+        const index = pixels.length;
+        if (index >= limits.maxExamples) throw tooManyExamples('/image', limits.maxExamples);
+        const bytes = await body.race(part.toBuffer());
+        total += bytes.length;
+        if (total > limits.maxBodyBytes) throw tooLarge(limits.maxBodyBytes);
+        const decoding = imagePixels(bytes, input, config.imageMaxPixels).catch((err: unknown) => {
           throw err instanceof ImageDecodeError ? invalid(`/image/${index}`, `(${part.filename || 'unnamed'}) ${err.message}`) : err;
-        }),
-      );
+        });
+        // decoded while later parts arrive: a broken image must not be an unhandled rejection (which
+        // ends the process) when the form fails before Promise.all below looks at it
+        decoding.catch(() => undefined);
+        pixels.push(decoding);
+      }
+    } catch (err) {
+      // what the parser makes of a body cut short says less than the watch's problem
+      if (!(err instanceof HttpProblem) && body.signal.aborted) throw body.signal.reason as HttpProblem;
+      throw err;
+    } finally {
+      body.stop();
     }
     if (pixels.length === 0) throw invalid('/image', 'is missing; expected one or more image files, e.g. curl -F image=@cat.jpg');
     const decoded = await Promise.all(pixels);
@@ -77,12 +99,14 @@ const routes: FastifyPluginAsyncTypebox = async (app) => {
         'as in training. **200** with one prediction per example in order, its classes by falling probability (softmax of the logits), class names from the model. ' +
         'Computed by a pool of warm child processes that keep recently used models loaded. Bounds: at most PREDICT_MAX_EXAMPLES examples (**400** `too_many_examples`) ' +
         'and PREDICT_MAX_BODY_BYTES bytes (**413**) per request; an example of the wrong shape is a **400** naming it (`/examples/3`) and the shape expected; ' +
+        'a multipart body that sends nothing for UPLOAD_IDLE_TIMEOUT_SECONDS is a **408** `upload_stalled`, one whose average rate is below ' +
+        'UPLOAD_MIN_BYTES_PER_SECOND once it has run UPLOAD_RATE_GRACE_SECONDS a **408** `upload_too_slow`, either with the connection closed; ' +
         'PREDICT_TENANT_CONCURRENCY predictions in flight per tenant (**429** `too_many_predictions`) and PREDICT_QUEUE_MAX in all (**503** `predictions_busy`), ' +
         'each with Retry-After; a child that crashes or takes longer than PREDICT_TIMEOUT_MS is replaced and the request answered **503** (`prediction_failed`, ' +
         "`prediction_timeout`): retry. Another tenant's model is a **404**; a model that is not `ready` a **409**.",
       params: IdParams,
       body: { content: { 'application/json': { schema: PredictBody }, 'multipart/form-data': { schema: PredictForm } } } as unknown as typeof PredictBody,
-      response: { 200: Predictions, 400: Problem, 404: Problem, 409: Problem, 413: Problem, 415: Problem, 429: Problem, 503: Problem },
+      response: { 200: Predictions, 400: Problem, 404: Problem, 408: Problem, 409: Problem, 413: Problem, 415: Problem, 429: Problem, 503: Problem },
     },
     // the multipart form is read and checked by the handler, part by part
     validatorCompiler: (route) => (route.httpPart === 'body' && route.contentType === 'multipart/form-data' ? () => true : app.validatorCompiler!(route)),

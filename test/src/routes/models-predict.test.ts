@@ -1,15 +1,26 @@
 import assert from 'node:assert/strict';
+import type { ServerResponse } from 'node:http';
+import { connect } from 'node:net';
 import { after, before, test } from 'node:test';
 import sharp from 'sharp';
 import { startApi, type Api } from '../../helpers/api.js';
 import { waitFor } from '../../helpers/harness.js';
+import { openRequest, parseAnswer, responseTo, within } from '../../helpers/raw-http.js';
 import { CLASSES, pattern, SIDE, storeTrainedModel } from '../../helpers/trained-model.js';
 
 let api: Api;
 let model: string;
 
 before(async () => {
-  api = await startApi({ PREDICT_MAX_EXAMPLES: '8', PREDICT_MAX_BODY_BYTES: '65536', PREDICT_TIMEOUT_MS: '5000' });
+  api = await startApi({
+    PREDICT_MAX_EXAMPLES: '8',
+    PREDICT_MAX_BODY_BYTES: '65536',
+    PREDICT_TIMEOUT_MS: '5000',
+    // short, for the stalled images below; the other forms are sent whole at once
+    UPLOAD_IDLE_TIMEOUT_SECONDS: '2',
+    // never reached: every request is counted in Redis, where the closed connection below waits
+    RATE_LIMIT_PER_MINUTE: '1000000',
+  });
   model = await storeTrainedModel(api.deps);
 });
 after(() => api?.stop());
@@ -147,3 +158,101 @@ test('a child that crashes mid-request answers 503 and is replaced; one past its
   assert.equal(recovered.status, 200, JSON.stringify(recovered.body));
   assert.equal(recovered.body.predictions[0].classes[0].class, 'bottom');
 });
+
+const BOUNDARY = 'held';
+/** The start of an `image` part: its headers and `content`, not its end. */
+const imagePart = (content: string) =>
+  `--${BOUNDARY}\r\ncontent-disposition: form-data; name="image"; filename="held.png"\r\ncontent-type: image/png\r\n\r\n${content}`;
+
+/** Whether `fn` left an unhandled rejection behind, which would end the API's process (no test runner catches it there). */
+async function unhandledRejections(fn: () => Promise<void>): Promise<unknown[]> {
+  const seen: unknown[] = [];
+  const record = (reason: unknown) => seen.push(reason);
+  process.on('unhandledRejection', record);
+  try {
+    await fn();
+    // a rejection is reported once the microtasks after it ran
+    await new Promise((r) => setTimeout(r, 100));
+  } finally {
+    process.off('unhandledRejection', record);
+  }
+  return seen;
+}
+
+test('multipart images whose client goes away before the route reads them: the request is handled to its end, the next one answered', async () => {
+  // The close must land while the route still awaits, before its form's parser listens for it (the
+  // parser then waits for ever). Here the request waits for its rate-limit count in a Redis stopped
+  // for the moment, as behind a slow Redis or a PostgreSQL store; with PGlite's quick answers a
+  // client's close after the headers mostly lands once the parser listens
+  const pid = Number(/process_id:(\d+)/.exec(await api.deps.redis.info('server'))?.[1]);
+  assert.ok(pid > 0, 'the Redis server names its process');
+  const handled = responseTo(api, 'gone-early');
+  process.kill(pid, 'SIGSTOP');
+  let res: ServerResponse;
+  try {
+    const { hostname, port } = new URL(api.url);
+    connect(Number(port), hostname)
+      .on('error', () => undefined)
+      .end(
+        `POST /v1/models/${model}/predict HTTP/1.1\r\nhost: ${hostname}\r\nx-test: gone-early\r\n` +
+          `content-type: multipart/form-data; boundary=${BOUNDARY}\r\ncontent-length: 1000\r\n\r\n`,
+      );
+    res = await within('the request to reach the server', handled);
+    await waitFor('the server to see the connection closed', async () => res.req.destroyed);
+  } finally {
+    process.kill(pid, 'SIGCONT');
+  }
+  await waitFor('the server to end its handling of the request', async () => res.writableEnded);
+  assert.equal((await predict({ examples: [pattern(0)] })).status, 200);
+});
+
+test('a broken image ahead of parts still to come is a 400 naming it, and no unhandled rejection', async () => {
+  const form = `${imagePart('not an image')}\r\n${imagePart('also not')}\r\n--${BOUNDARY}--\r\n`;
+  // the second part's bytes come later: the first one's decoding fails while the route waits for them
+  const cut = form.indexOf('also not');
+  let answer = '';
+  const left = await unhandledRejections(async () => {
+    const req = openRequest(api.url, {
+      path: `/v1/models/${model}/predict`,
+      headers: { 'content-type': `multipart/form-data; boundary=${BOUNDARY}`, 'content-length': String(form.length), connection: 'close' },
+      start: form.slice(0, cut),
+    });
+    setTimeout(() => req.socket.write(form.slice(cut)), 500);
+    answer = await within('the answer', req.closed);
+  });
+  assert.deepEqual(left, []);
+  const res = parseAnswer(answer);
+  assert.equal(res.status, 400, res.text);
+  assert.equal(res.body.errors[0].pointer, '/image/0');
+});
+
+// the second: a broken image ahead of the stall, whose decoding fails while the route waits for the next part
+const stalls: Array<[string, string]> = [
+  ['inside an image part', imagePart('PNG')],
+  ['after a broken image', `${imagePart('not an image')}\r\n${imagePart('PNG')}`],
+];
+for (const [where, start] of stalls) {
+  test(`multipart images that stall ${where} are a 408 upload_stalled after UPLOAD_IDLE_TIMEOUT_SECONDS, the connection closed; the next request is answered`, async () => {
+    let answer = '';
+    const left = await unhandledRejections(async () => {
+      const held = openRequest(api.url, {
+        path: `/v1/models/${model}/predict`,
+        headers: { 'content-type': `multipart/form-data; boundary=${BOUNDARY}`, 'content-length': '1000' },
+        start,
+      });
+      try {
+        answer = await within('the answer and the closed connection', held.closed);
+      } finally {
+        held.socket.destroy();
+      }
+    });
+    assert.deepEqual(left.map(String), [], 'no unhandled rejection');
+    const res = parseAnswer(answer);
+    assert.equal(res.status, 408, res.text);
+    assert.match(res.headers['content-type'] ?? '', /^application\/problem\+json/);
+    assert.equal(res.headers.connection, 'close');
+    assert.equal(res.body.type, 'urn:tfjs-adapt:problem:upload_stalled');
+    assert.match(res.body.detail, /no bytes of the upload arrived for 2 s.*UPLOAD_IDLE_TIMEOUT_SECONDS/);
+    assert.equal((await predict({ examples: [pattern(0)] })).status, 200);
+  });
+}

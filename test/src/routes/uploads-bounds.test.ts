@@ -1,14 +1,13 @@
 /**
  * Hostile uploads: small files that declare or expand into huge datasets, deep JSON, big
  * images, the examples page of large images, more model uploads at once than may be checked,
- * and uploads that stall or whose client goes away. Each is refused with its own code before the
+ * and uploads that stall, trickle or whose client goes away. Each is refused with its own code before the
  * disk holds more than DATASET_MAX_BYTES, and nothing answers 5xx but the 503 of a busy model
  * check.
  */
 import assert from 'node:assert/strict';
 import { existsSync, readdirSync, statSync } from 'node:fs';
-import type { IncomingMessage, ServerResponse } from 'node:http';
-import { connect, type Socket } from 'node:net';
+import { connect } from 'node:net';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { gzipSync } from 'node:zlib';
@@ -17,6 +16,7 @@ import { PAGE_MAX_BYTES, PREVIEW_MAX_SIDE } from '../../../src/artifacts/dataset
 import { loadConfig } from '../../../src/config.js';
 import { startApi, type Api } from '../../helpers/api.js';
 import { waitFor } from '../../helpers/harness.js';
+import { openRequest, parseAnswer, responseTo, within, type RawRequest } from '../../helpers/raw-http.js';
 import { idx, no5xx, png, postForm, tarball, uploadDataset, type Reply } from '../artifacts/fixtures.js';
 
 const MAX_BYTES = 16 << 20;
@@ -27,8 +27,12 @@ before(async () => {
     DATASET_MAX_BYTES: String(MAX_BYTES),
     IMAGE_MAX_PIXELS: String(256 * 256),
     MODEL_CHECK_CONCURRENCY: '1',
-    // an hour: a held upload ends only when its client goes away (the stall bound is tested on a service of its own)
+    // an hour and no minimum rate: a held upload ends only when its client goes away (the stall and
+    // rate bounds are tested on services of their own)
     UPLOAD_IDLE_TIMEOUT_SECONDS: '3600',
+    UPLOAD_MIN_BYTES_PER_SECOND: '0',
+    // short, so that the test of UPLOAD_MIN_BYTES_PER_SECOND=0 runs past it
+    UPLOAD_RATE_GRACE_SECONDS: '1',
   });
 });
 after(() => h?.stop());
@@ -230,7 +234,7 @@ const small = (api: Api) => postForm(api, '/v1/models', { modelJson: '[' }, [{ f
  * An upload (openUpload) that holds the one model check slot, seen as a small upload's 503 beside
  * it. Opened again when the small upload took the slot first and the holder was the 503.
  */
-async function holdSlot(api: Api, start: string): Promise<{ holding: Upload; busy: Reply }> {
+async function holdSlot(api: Api, start: string): Promise<{ holding: RawRequest; busy: Reply }> {
   let holding = openUpload(api, '/v1/models', start);
   try {
     const busy = await waitFor('a 503 while the slot is held', async () => {
@@ -361,67 +365,126 @@ describe('stalled uploads', () => {
   });
 });
 
-interface Upload {
-  socket: Socket;
-  /** what the server sent so far */
-  sent(): string;
-  /** everything the server sent, once the connection closed */
-  closed: Promise<string>;
-}
+describe('trickling uploads', () => {
+  let trickle: Api;
+  before(async () => {
+    // a rate that a few bytes every 300 ms cannot reach, judged after 1 s; the idle timeout stays at
+    // its 30 s, which a byte every 300 ms never reaches
+    trickle = await startApi({ MODEL_CHECK_CONCURRENCY: '1', UPLOAD_MIN_BYTES_PER_SECOND: '4096', UPLOAD_RATE_GRACE_SECONDS: '1' });
+  });
+  after(() => trickle?.stop());
+
+  /** Writes `bytes` bytes of a file's content every `ms` until the connection closes or `count` writes were made. */
+  function drip(upload: RawRequest, bytes: number, ms: number, count = Infinity): Promise<void> {
+    return new Promise((resolve) => {
+      let made = 0;
+      const timer = setInterval(() => {
+        if (upload.socket.destroyed || made === count) {
+          clearInterval(timer);
+          return resolve();
+        }
+        upload.socket.write('x'.repeat(bytes));
+        made++;
+      }, ms);
+    });
+  }
+
+  const cases: Array<[string, '/v1/models' | '/v1/datasets']> = [
+    ['a model upload', '/v1/models'],
+    ['a dataset upload', '/v1/datasets'],
+  ];
+  for (const [what, path] of cases) {
+    test(
+      `${what} that trickles 4 bytes every 300 ms is a 408 upload_too_slow once it has run UPLOAD_RATE_GRACE_SECONDS, its connection closed and what it held released`,
+      { timeout: 180_000 },
+      async () => {
+        const upload = openUpload(trickle, path, filePart(0));
+        const dripping = drip(upload, 4, 300);
+        try {
+          const res = parseAnswer(await within('the answer and the closed connection', upload.closed));
+          assert.equal(res.status, 408, res.text);
+          assert.match(res.headers['content-type'] ?? '', /^application\/problem\+json/);
+          assert.equal(res.headers.connection, 'close');
+          assert.equal(res.body.type, 'urn:tfjs-adapt:problem:upload_too_slow');
+          assert.match(
+            res.body.detail,
+            /bytes\/s on average; after its first 1 s \(UPLOAD_RATE_GRACE_SECONDS\).* at least 4096 bytes\/s \(UPLOAD_MIN_BYTES_PER_SECOND\)/,
+          );
+        } finally {
+          upload.socket.destroy();
+          await dripping;
+        }
+        if (path === '/v1/models') assert.equal((await slotBack(trickle)).status, 400, 'the model check slot is free: an ordinary answer');
+        await waitFor('the upload directory to be removed', async () => uploadDirs(path === '/v1/models' ? 'mdl_' : 'ds_', trickle).length === 0);
+      },
+    );
+  }
+
+  /**
+   * A model upload (model.json `[`, so an ordinary 400 once read) whose weights arrive as `chunks`
+   * writes of `bytes` every 300 ms, then its end; the connection closes after the answer.
+   */
+  async function paced(api: Api, bytes: number, chunks: number) {
+    const head = `${fieldPart('modelJson', '[')}${filePart(0)}`;
+    const tail = `\r\n--${BOUNDARY}--\r\n`;
+    const upload = openRequest(api.url, {
+      path: '/v1/models',
+      headers: {
+        'content-type': `multipart/form-data; boundary=${BOUNDARY}`,
+        'content-length': String(head.length + bytes * chunks + tail.length),
+        connection: 'close',
+      },
+      start: head,
+    });
+    try {
+      await drip(upload, bytes, 300, chunks);
+      upload.socket.write(tail);
+      return parseAnswer(await within('the answer and the closed connection', upload.closed));
+    } finally {
+      upload.socket.destroy();
+    }
+  }
+
+  test('an upload that keeps UPLOAD_MIN_BYTES_PER_SECOND is read to its end, however long past the grace period', { timeout: 180_000 }, async () => {
+    // 16 KiB every 300 ms, some 13 times the minimum, for about 3 s
+    const res = await paced(trickle, 16 << 10, 10);
+    assert.equal(res.status, 400, res.text);
+    assert.notEqual(res.body.type, 'urn:tfjs-adapt:problem:upload_too_slow');
+  });
+
+  test('UPLOAD_MIN_BYTES_PER_SECOND=0 refuses no rate: a trickle past the grace period is read to its end', { timeout: 180_000 }, async () => {
+    // h: no minimum, a grace of 1 s; 4 bytes every 300 ms for about 3 s
+    const res = await paced(h, 4, 10);
+    assert.equal(res.status, 400, res.text);
+    assert.notEqual(res.body.type, 'urn:tfjs-adapt:problem:upload_too_slow');
+  });
+
+  test('UPLOAD_MIN_BYTES_PER_SECOND is a whole number from 0 (none) to 1 GiB, 1024 unless set; UPLOAD_RATE_GRACE_SECONDS from 1 to 3600, 30 unless set', () => {
+    assert.equal(loadConfig({}).uploadMinBytesPerSecond, 1024);
+    assert.equal(loadConfig({ UPLOAD_MIN_BYTES_PER_SECOND: '0' }).uploadMinBytesPerSecond, 0);
+    assert.equal(loadConfig({}).uploadRateGraceSeconds, 30);
+    assert.equal(loadConfig({ UPLOAD_RATE_GRACE_SECONDS: '5' }).uploadRateGraceSeconds, 5);
+    for (const bad of ['-1', '1.5', String(1024 ** 3 + 1), 'fast']) {
+      assert.throws(
+        () => loadConfig({ UPLOAD_MIN_BYTES_PER_SECOND: bad }),
+        new RegExp(`UPLOAD_MIN_BYTES_PER_SECOND="${bad}" is not valid: expected an integer from 0 to ${1024 ** 3}`),
+      );
+    }
+    for (const bad of ['0', '1.5', '3601', 'soon']) {
+      assert.throws(
+        () => loadConfig({ UPLOAD_RATE_GRACE_SECONDS: bad }),
+        new RegExp(`UPLOAD_RATE_GRACE_SECONDS="${bad}" is not valid: expected an integer from 1 to 3600`),
+      );
+    }
+  });
+});
 
 /**
  * A multipart upload on a connection of its own: its headers (declaring a body of 1 MiB) and
- * `start`, then nothing until the test destroys the socket.
+ * `start`, then nothing until the test writes more or destroys the socket.
  */
-function openUpload(api: Api, path: string, start: string): Upload {
-  const { hostname, port } = new URL(api.url);
-  const socket = connect(Number(port), hostname);
-  socket.write(
-    `POST ${path} HTTP/1.1\r\nhost: ${hostname}\r\ncontent-type: multipart/form-data; boundary=${BOUNDARY}\r\ncontent-length: ${1 << 20}\r\n\r\n${start}`,
-  );
-  let text = '';
-  socket.setEncoding('utf8');
-  socket.on('data', (d: string) => (text += d));
-  // a reset after the answer is a closed connection too; what arrived is what counts
-  socket.on('error', () => undefined);
-  return { socket, sent: () => text, closed: new Promise((resolve) => socket.once('close', () => resolve(text))) };
-}
-
-/** The server's response to the request whose x-test header is `marker`, seen through the HTTP server's 'request' event. */
-function responseTo(api: Api, marker: string): Promise<ServerResponse> {
-  return new Promise((resolve) => {
-    const server = api.app.server;
-    server.on('request', function seen(req: IncomingMessage, res: ServerResponse) {
-      if (req.headers['x-test'] !== marker) return;
-      server.off('request', seen);
-      resolve(res);
-    });
-  });
-}
-
-/** `p`, or a failure naming `what` after `ms`. */
-async function within<T>(what: string, p: Promise<T>, ms = 60_000): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  const late = new Promise<never>((_, reject) => (timer = setTimeout(() => reject(new Error(`timed out waiting for ${what}`)), ms)));
-  try {
-    return await Promise.race([p, late]);
-  } finally {
-    clearTimeout(timer);
-  }
-}
-
-function parseAnswer(text: string): { status: number; headers: Record<string, string>; body: any; text: string } {
-  const [head = '', body = ''] = text.split('\r\n\r\n', 2);
-  const [statusLine = '', ...lines] = head.split('\r\n');
-  const headers = Object.fromEntries(lines.map((l) => [l.slice(0, l.indexOf(':')).toLowerCase(), l.slice(l.indexOf(':') + 1).trim()]));
-  let parsed: unknown = body;
-  try {
-    parsed = JSON.parse(body);
-  } catch {
-    // not JSON: the assertions show the text
-  }
-  return { status: Number(statusLine.split(' ')[1]), headers, body: parsed, text };
-}
+const openUpload = (api: Api, path: string, start: string) =>
+  openRequest(api.url, { path, headers: { 'content-type': `multipart/form-data; boundary=${BOUNDARY}`, 'content-length': String(1 << 20) }, start });
 
 /** Upload directories (artifacts/uploads) whose id starts with `prefix`. */
 function uploadDirs(prefix: string, api: Api = h): string[] {
