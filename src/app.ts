@@ -15,6 +15,7 @@ import { serializerCompiler } from './plugins/serializer.js';
 import { validatorCompiler } from './plugins/validator.js';
 import { ConversionLeases } from './artifacts/ingest/conversion-leases.js';
 import { PredictPool } from './predict/pool.js';
+import { watchParsedBodies } from './routes/body-watch.js';
 import datasetRoutes from './routes/datasets/index.js';
 import healthRoutes from './routes/health.js';
 import jobRoutes from './routes/jobs/index.js';
@@ -54,6 +55,8 @@ export async function buildApp(deps: AppDeps, opts: { logger?: FastifyBaseLogger
   app.addHook('onReady', () => leases.start());
   app.addHook('onClose', () => leases.stop());
   await app.register(problemPlugin);
+  // before any route: every body fastify parses is bounded in time as the routes' own forms are
+  app.addHook('preParsing', watchParsedBodies(deps.config));
   // the rate limit counts requests before the guard refuses any, so both share one identification
   const identify = identifier(deps.config.apiKeys);
   await app.register(rateLimitPlugin, {

@@ -1,12 +1,15 @@
 /**
- * Watches a request body that a route reads itself (multipart uploads, prediction images) and
- * gives up on one that cannot end or would take too long: its connection closed, it sent nothing
- * for UPLOAD_IDLE_TIMEOUT_SECONDS, or, once it has run UPLOAD_RATE_GRACE_SECONDS, its average rate
- * fell below UPLOAD_MIN_BYTES_PER_SECOND (a client trickling a byte now and then never goes
- * silent, and would otherwise hold what its request holds, such as a model check slot, for hours).
+ * Watches a request body, whether a route reads it itself (multipart uploads, prediction images)
+ * or fastify parses it (JSON, watchParsedBodies), and gives up on one that cannot end or would take
+ * too long: its connection closed, it sent nothing for UPLOAD_IDLE_TIMEOUT_SECONDS, or, once it has
+ * run UPLOAD_RATE_GRACE_SECONDS, its average rate fell below UPLOAD_MIN_BYTES_PER_SECOND (a client
+ * trickling a byte now and then never goes silent, and would otherwise hold what its request
+ * holds, such as a model check slot, its socket and the bytes buffered so far, for hours).
  */
 import type { IncomingMessage } from 'node:http';
 import { performance } from 'node:perf_hooks';
+import { PassThrough } from 'node:stream';
+import type { FastifyReply, FastifyRequest, RequestPayload } from 'fastify';
 import type { Config } from '../config.js';
 import { HttpProblem } from '../plugins/problem.js';
 
@@ -27,22 +30,23 @@ const stalled = (seconds: number) =>
   new HttpProblem(
     408,
     'upload_stalled',
-    'Upload stalled',
-    `no bytes of the upload arrived for ${seconds} s, the longest this service waits (UPLOAD_IDLE_TIMEOUT_SECONDS); nothing was stored and the connection is closed`,
+    'Request body stalled',
+    `no bytes of the request body arrived for ${seconds} s, the longest this service waits (UPLOAD_IDLE_TIMEOUT_SECONDS); the request was not acted on and the connection is closed`,
   );
 
 const tooSlow = (bytes: number, seconds: number, bounds: BodyBounds) =>
   new HttpProblem(
     408,
     'upload_too_slow',
-    'Upload too slow',
-    `${bytes} bytes of the upload arrived in ${seconds.toFixed(1)} s, ${(bytes / seconds).toFixed(1)} bytes/s on average; after its first ` +
-      `${bounds.uploadRateGraceSeconds} s (UPLOAD_RATE_GRACE_SECONDS) an upload must keep at least ${bounds.uploadMinBytesPerSecond} bytes/s ` +
-      '(UPLOAD_MIN_BYTES_PER_SECOND); nothing was stored and the connection is closed',
+    'Request body too slow',
+    `${bytes} bytes of the request body arrived in ${seconds.toFixed(1)} s, ${(bytes / seconds).toFixed(1)} bytes/s on average; after its first ` +
+      `${bounds.uploadRateGraceSeconds} s (UPLOAD_RATE_GRACE_SECONDS) a body must keep at least ${bounds.uploadMinBytesPerSecond} bytes/s ` +
+      '(UPLOAD_MIN_BYTES_PER_SECOND); the request was not acted on and the connection is closed',
   );
 
 // nobody reads this answer; it names the cause in the log
-const aborted = () => new HttpProblem(400, 'upload_aborted', 'Upload aborted', 'the connection closed before the body ended; nothing was stored');
+const aborted = () =>
+  new HttpProblem(400, 'upload_aborted', 'Request body aborted', 'the connection closed before the body ended; the request was not acted on');
 
 /**
  * Watches the request's body from here on. The connection may have closed already, while the
@@ -118,5 +122,55 @@ export function watchBody(raw: IncomingMessage, bounds: BodyBounds): BodyWatch {
       raw.off('resume', resumed);
       raw.off('data', arrived);
     },
+  };
+}
+
+const MULTIPART = /^\s*multipart\//i;
+
+/**
+ * A preParsing hook putting every body fastify reads itself (JSON) under watchBody: its
+ * requestTimeout is off, so a client that declared a content-length and then stalls or trickles
+ * would keep its socket and the bytes buffered so far for ever. The parser reads the body through
+ * a stream of ours, which the watch fails with its problem: the parser's error, answered as that
+ * problem with the connection closed. Multipart forms are read by their routes under a watch of
+ * their own (receiveUpload, the predict route), not watched twice.
+ */
+export function watchParsedBodies(bounds: BodyBounds) {
+  return (req: FastifyRequest, reply: FastifyReply, payload: RequestPayload, done: (err: null, payload: RequestPayload) => void) => {
+    const raw = req.raw;
+    // `complete` is false only while a socket's body is still to come: most small bodies arrive
+    // with their headers, and inject's requests are in memory
+    if (raw.complete !== false || req.method === 'GET' || req.method === 'HEAD' || MULTIPART.test(req.headers['content-type'] ?? '')) {
+      return done(null, payload);
+    }
+    const body = new PassThrough();
+    // once the parser has failed the body (too large, say) it no longer listens: nothing to tell it
+    body.on('error', () => undefined);
+    payload.pipe(body);
+    const watch = watchBody(raw, bounds);
+    const stop = () => {
+      watch.stop();
+      watch.signal.removeEventListener('abort', fail);
+      raw.off('end', stop);
+      reply.raw.off('close', stop);
+      // refused, or answered before the body was read (415, 413): what is left of it is drained as
+      // Node drains a body nobody reads, not held back by a stream nobody reads either
+      if (!raw.readableEnded) {
+        payload.unpipe(body);
+        payload.resume();
+      }
+    };
+    const fail = () => {
+      stop();
+      if (!reply.sent) body.destroy(watch.signal.reason as HttpProblem);
+    };
+    // the connection may have closed while the onRequest hooks awaited
+    if (watch.signal.aborted) fail();
+    else {
+      watch.signal.addEventListener('abort', fail, { once: true });
+      raw.once('end', stop);
+      reply.raw.once('close', stop);
+    }
+    done(null, body);
   };
 }

@@ -99,7 +99,7 @@ const routes: FastifyPluginAsyncTypebox = async (app) => {
         'as in training. **200** with one prediction per example in order, its classes by falling probability (softmax of the logits), class names from the model. ' +
         'Computed by a pool of warm child processes that keep recently used models loaded. Bounds: at most PREDICT_MAX_EXAMPLES examples (**400** `too_many_examples`) ' +
         'and PREDICT_MAX_BODY_BYTES bytes (**413**) per request; an example of the wrong shape is a **400** naming it (`/examples/3`) and the shape expected; ' +
-        'a multipart body that sends nothing for UPLOAD_IDLE_TIMEOUT_SECONDS is a **408** `upload_stalled`, one whose average rate is below ' +
+        'a body (JSON or multipart) that sends nothing for UPLOAD_IDLE_TIMEOUT_SECONDS is a **408** `upload_stalled`, one whose average rate is below ' +
         'UPLOAD_MIN_BYTES_PER_SECOND once it has run UPLOAD_RATE_GRACE_SECONDS a **408** `upload_too_slow`, either with the connection closed; ' +
         'PREDICT_TENANT_CONCURRENCY predictions in flight per tenant (**429** `too_many_predictions`) and PREDICT_QUEUE_MAX in all (**503** `predictions_busy`), ' +
         'each with Retry-After; a child that crashes or takes longer than PREDICT_TIMEOUT_MS is replaced and the request answered **503** (`prediction_failed`, ' +

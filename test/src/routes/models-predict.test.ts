@@ -252,7 +252,7 @@ for (const [where, start] of stalls) {
     assert.match(res.headers['content-type'] ?? '', /^application\/problem\+json/);
     assert.equal(res.headers.connection, 'close');
     assert.equal(res.body.type, 'urn:tfjs-adapt:problem:upload_stalled');
-    assert.match(res.body.detail, /no bytes of the upload arrived for 2 s.*UPLOAD_IDLE_TIMEOUT_SECONDS/);
+    assert.match(res.body.detail, /no bytes of the request body arrived for 2 s.*UPLOAD_IDLE_TIMEOUT_SECONDS/);
     assert.equal((await predict({ examples: [pattern(0)] })).status, 200);
   });
 }

@@ -343,7 +343,7 @@ describe('stalled uploads', () => {
           assert.match(res.headers['content-type'] ?? '', /^application\/problem\+json/);
           assert.equal(res.headers.connection, 'close');
           assert.equal(res.body.type, 'urn:tfjs-adapt:problem:upload_stalled');
-          assert.match(res.body.detail, /no bytes of the upload arrived for 1 s.*UPLOAD_IDLE_TIMEOUT_SECONDS/);
+          assert.match(res.body.detail, /no bytes of the request body arrived for 1 s.*UPLOAD_IDLE_TIMEOUT_SECONDS/);
         } finally {
           socket.destroy();
         }
