@@ -2,6 +2,7 @@
  * HTTP by hand, for tests of what the service does with a body that stalls, trickles or is cut
  * short: fetch cannot send part of a body and then stop, nor close a connection at a chosen point.
  */
+import assert from 'node:assert/strict';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { connect, type Socket } from 'node:net';
 import type { Api } from './api.js';
@@ -68,4 +69,17 @@ export function parseAnswer(text: string): { status: number; headers: Record<str
     // not JSON: the assertions show the text
   }
   return { status: Number(statusLine.split(' ')[1]), headers, body: parsed, text };
+}
+
+/**
+ * `text` parsed, and asserted to be what the service answers a body it gives up on
+ * (src/routes/body-watch.ts): a 408 problem `slug` that closes the connection.
+ */
+export function refusedBody(text: string, slug: 'upload_stalled' | 'upload_too_slow'): ReturnType<typeof parseAnswer> {
+  const res = parseAnswer(text);
+  assert.equal(res.status, 408, res.text);
+  assert.match(res.headers['content-type'] ?? '', /^application\/problem\+json/);
+  assert.equal(res.headers.connection, 'close');
+  assert.equal(res.body.type, `urn:tfjs-adapt:problem:${slug}`);
+  return res;
 }
