@@ -23,10 +23,11 @@ interface Layer {
   inputs: number;
   units: number;
   relu: boolean;
-  /** heap offsets: this layer's output (rows × units), the gradient at its output, its kernel transposed */
+  /** heap offsets: this layer's output (rows × units), the gradient at its output */
   out: number;
   dy: number;
-  kernelT: number;
+  /** where its kernel is transposed for its input gradient: none for the first layer, whose input gradient goes nowhere */
+  kernelT: number | undefined;
 }
 
 /** A layer before the step places its buffers. */
@@ -81,7 +82,7 @@ class DenseLayersStep implements DenseStep {
     const { batchSize } = o;
     this.batchSize = batchSize;
     this.order = o.order;
-    const sizes = [batchSize * plan[0].inputs, ...plan.flatMap((l) => [batchSize * l.units, batchSize * l.units, l.units * l.inputs])];
+    const sizes = [batchSize * plan[0].inputs, ...plan.flatMap((l, i) => [batchSize * l.units, batchSize * l.units, i > 0 ? l.units * l.inputs : 0])];
     // one tensor holds every buffer, each at a multiple of ALIGN
     const slack = ALIGN / 4;
     this.scratch = freshTensor(wasm.backend, [sizes.reduce((a, n) => a + n + slack, slack)]).tensor;
@@ -93,7 +94,12 @@ class DenseLayersStep implements DenseStep {
       return offset;
     };
     this.x = take(sizes[0]);
-    this.layers = plan.map((l) => ({ ...l, out: take(batchSize * l.units), dy: take(batchSize * l.units), kernelT: take(l.units * l.inputs) }));
+    this.layers = plan.map((l, i) => ({
+      ...l,
+      out: take(batchSize * l.units),
+      dy: take(batchSize * l.units),
+      kernelT: i > 0 ? take(l.units * l.inputs) : undefined,
+    }));
   }
 
   run(batch: Batch, sums: { loss: number; correct: number }, optimizer: tf.Optimizer): void {
@@ -131,8 +137,7 @@ class DenseLayersStep implements DenseStep {
         const db = freshTensor(backend, [l.units]);
         grads[l.bias.name] = db.tensor;
         kernels.columnSums(l.dy, db.offset, rows, l.units);
-        // the first layer's input gradient goes nowhere
-        if (i > 0) {
+        if (l.kernelT !== undefined) {
           kernels.transpose(at(l.kernel), l.kernelT, l.inputs, l.units);
           kernels.matMul(l.dy, l.kernelT, 0, this.layers[i - 1].dy, rows, l.units, l.inputs, l.units, 1, 0);
         }
