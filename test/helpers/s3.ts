@@ -5,7 +5,7 @@
  * (ARTIFACTS_URL and the AWS SDK's credentials, which s3rver checks: S3RVER/S3RVER).
  */
 import { mkdtempSync, rmSync } from 'node:fs';
-import type { Server } from 'node:http';
+import type { IncomingMessage, Server, ServerResponse } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ListObjectsV2Command, S3Client } from '@aws-sdk/client-s3';
@@ -30,18 +30,32 @@ export async function startS3(): Promise<S3Server> {
   const dir = mkdtempSync(join(tmpdir(), 'tfjs-adapt-s3-'));
   const port = await freePort();
   let server: S3rver | undefined;
+  /** set while the store goes away: requests that come then get a 503, as a store in an outage answers */
+  let stopping = false;
+  const httpServerOf = (s: S3rver) => (s as unknown as { httpServer: Server }).httpServer;
   const start = async () => {
     server = new S3rver({ port, address: '127.0.0.1', directory: dir, silent: true, configureBuckets: [{ name: BUCKET, configs: [] }] });
     await server.run();
+    stopping = false;
+    const http = httpServerOf(server);
+    const handlers = http.listeners('request') as ((req: IncomingMessage, res: ServerResponse) => void)[];
+    http.removeAllListeners('request');
+    http.on('request', (req: IncomingMessage, res: ServerResponse) => {
+      if (!stopping) return handlers.forEach((h) => h.call(http, req, res));
+      res.writeHead(503, { connection: 'close' }).end();
+    });
   };
+  // An outage takes the store away at once. close() alone waits for open keep-alive connections,
+  // over which a host went on uploading a fast job's checkpoints for 36 s; dropping them instead
+  // made s3rver keep the part of an object whose upload was cut, which S3 never does. So requests
+  // under way finish, any later one is a 503 that closes its connection, and idle ones close now.
   const stop = async () => {
     const running = server;
     server = undefined;
     if (running === undefined) return;
+    stopping = true;
     const closed = running.close();
-    // An outage drops every connection at once: close() alone waits for open keep-alive
-    // connections, over which a host went on uploading a fast job's checkpoints for 36 s.
-    (running as unknown as { httpServer: Server }).httpServer.closeAllConnections();
+    httpServerOf(running).closeIdleConnections();
     await closed;
   };
   await start();
