@@ -77,12 +77,20 @@ const instances = new WeakMap<WebAssembly.Memory, WasmKernels>();
  */
 export const FUSED_PRODUCTS = WebAssembly.validate(Buffer.from(WASM_KERNELS.plainFused, 'base64'));
 
+/** Each build of the module, compiled once a process: every Batcher instantiates one on its own memory (byte-lookup.ts). */
+const modules = new Map<keyof typeof WASM_KERNELS, WebAssembly.Module>();
+
 /** The kernels of wasm-kernels.wat on `memory`, with matMul's multiply-adds fused or not. */
 export function kernelsOn(memory: WebAssembly.Memory, opts: { fused: boolean }): WasmKernels {
-  const kind = memory.buffer instanceof SharedArrayBuffer ? 'shared' : 'plain';
-  const bytes = Buffer.from(WASM_KERNELS[opts.fused ? (`${kind}Fused` as const) : kind], 'base64');
+  const plain = memory.buffer instanceof SharedArrayBuffer ? 'shared' : 'plain';
+  const kind = opts.fused ? (`${plain}Fused` as const) : plain;
+  let module = modules.get(kind);
+  if (module === undefined) {
+    module = new WebAssembly.Module(Buffer.from(WASM_KERNELS[kind], 'base64'));
+    modules.set(kind, module);
+  }
   // a plain copy of the (frozen) exports, so that bench/step-parts.ts can time each kernel
-  return { ...new WebAssembly.Instance(new WebAssembly.Module(bytes), { env: { memory } }).exports } as unknown as WasmKernels;
+  return { ...new WebAssembly.Instance(module, { env: { memory } }).exports } as unknown as WasmKernels;
 }
 
 /** tfjs-backend-wasm's memory. */
