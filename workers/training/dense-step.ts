@@ -8,13 +8,17 @@
  * the garbage its objects leave); the products themselves gain too, their operands 64-byte
  * aligned where tfjs's allocator gives 8. Its gradients go to the job's optimizer as tensors, as
  * the general step's do, so every optimizer and its slots stay as they are. The same bits as the
- * general step (test/workers/training/dense-step.test.ts).
+ * general step (test/workers/training/dense-step.test.ts). In the threaded build (TRAINING_THREADS
+ * ≥ 2) its large kernel gradients are shared with helper threads of ours (product-helpers.ts), to
+ * the same bits (threads.test.ts).
  */
 import tf = require('@tensorflow/tfjs');
 import type { Batch } from './data.js';
 import { crossEntropyOnHost } from './loss.js';
 import type { Method } from './methods/method.js';
-import { freshTensor, memoryOf, wasmKernels, type WasmBackend, type WasmKernels } from './wasm-kernels.js';
+import { trainingThreads } from './backend.js';
+import { sharedMatMul } from './product-helpers.js';
+import { FUSED_PRODUCTS, freshTensor, kernelsModule, memoryOf, wasmKernels, type WasmBackend, type WasmKernels } from './wasm-kernels.js';
 
 /** One dense layer as the step sees it. */
 interface Layer {
@@ -70,6 +74,14 @@ class DenseLayersStep implements DenseStep {
   /** the batch's examples */
   private readonly x: number;
   private readonly scratch: tf.Tensor;
+  /**
+   * our matMul for kernel gradients (xᵀ·dy), its large products shared with helper threads in the
+   * threaded build (product-helpers.ts). The forward products are not shared: they read the
+   * weights, which the update rewrites on this thread at every step, and a helper that had read
+   * them made those writes slow (the seed MLP's update took 0.20 ms instead of 0.05, and the step
+   * was slower than on one thread); the kernel gradient reads only the batch and dy.
+   */
+  private readonly kernelGradient: WasmKernels['matMul'];
   private readonly batchSize: number;
   /** every trained variable's name, in the method's order, which the optimizer's slots follow */
   private readonly order: string[];
@@ -82,6 +94,8 @@ class DenseLayersStep implements DenseStep {
     const { batchSize } = o;
     this.batchSize = batchSize;
     this.order = o.order;
+    const memory = memoryOf(wasm.backend);
+    this.kernelGradient = sharedMatMul(wasm.kernels, { memory, module: kernelsModule(memory, { fused: FUSED_PRODUCTS }), threads: trainingThreads() });
     const sizes = [batchSize * plan[0].inputs, ...plan.flatMap((l, i) => [batchSize * l.units, batchSize * l.units, i > 0 ? l.units * l.inputs : 0])];
     // one tensor holds every buffer, each at a multiple of ALIGN
     const slack = ALIGN / 4;
@@ -133,7 +147,7 @@ class DenseLayersStep implements DenseStep {
         const x = i === 0 ? this.x : this.layers[i - 1].out;
         const dw = freshTensor(backend, [l.inputs, l.units]);
         grads[l.kernel.name] = dw.tensor;
-        kernels.matMul(x, l.dy, 0, dw.offset, l.inputs, rows, l.units, 1, l.inputs, 0);
+        this.kernelGradient(x, l.dy, 0, dw.offset, l.inputs, rows, l.units, 1, l.inputs, 0);
         const db = freshTensor(backend, [l.units]);
         grads[l.bias.name] = db.tensor;
         kernels.columnSums(l.dy, db.offset, rows, l.units);

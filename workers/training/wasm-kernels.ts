@@ -80,8 +80,8 @@ export const FUSED_PRODUCTS = WebAssembly.validate(Buffer.from(WASM_KERNELS.plai
 /** Each build of the module, compiled once a process: every Batcher instantiates one on its own memory (byte-lookup.ts). */
 const modules = new Map<keyof typeof WASM_KERNELS, WebAssembly.Module>();
 
-/** The kernels of wasm-kernels.wat on `memory`, with matMul's multiply-adds fused or not. */
-export function kernelsOn(memory: WebAssembly.Memory, opts: { fused: boolean }): WasmKernels {
+/** The compiled module of wasm-kernels.wat for `memory` (shared or not), with matMul's multiply-adds fused or not. */
+export function kernelsModule(memory: WebAssembly.Memory, opts: { fused: boolean }): WebAssembly.Module {
   const plain = memory.buffer instanceof SharedArrayBuffer ? 'shared' : 'plain';
   const kind = opts.fused ? (`${plain}Fused` as const) : plain;
   let module = modules.get(kind);
@@ -89,8 +89,13 @@ export function kernelsOn(memory: WebAssembly.Memory, opts: { fused: boolean }):
     module = new WebAssembly.Module(Buffer.from(WASM_KERNELS[kind], 'base64'));
     modules.set(kind, module);
   }
+  return module;
+}
+
+/** The kernels of wasm-kernels.wat on `memory`, with matMul's multiply-adds fused or not. */
+export function kernelsOn(memory: WebAssembly.Memory, opts: { fused: boolean }): WasmKernels {
   // a plain copy of the (frozen) exports, so that bench/step-parts.ts can time each kernel
-  return { ...new WebAssembly.Instance(module, { env: { memory } }).exports } as unknown as WasmKernels;
+  return { ...new WebAssembly.Instance(kernelsModule(memory, opts), { env: { memory } }).exports } as unknown as WasmKernels;
 }
 
 /** tfjs-backend-wasm's memory. */

@@ -2,7 +2,9 @@
  * Not a test: run by threads.test.ts in a fresh process per thread count (the wasm build and its
  * thread pool are chosen once per process). Trains `mlp` or `cnn` (the benchmark's recipes) for a
  * few steps of the loop's own step on the first MNIST examples, with TRAINING_THREADS from the
- * environment, and prints one JSON line: the pool's threads, each step's loss, every weight after.
+ * environment, and prints one JSON line: the pool's threads, the blocks of products our helper
+ * threads computed, each step's loss, every weight after. The last batch is short (39 rows, not
+ * a multiple of the product kernel's 4).
  *
  *   node dist/test/workers/training/threads-run.js mlp|cnn STEPS
  */
@@ -15,11 +17,13 @@ import { ARCHITECTURES, BATCH_SIZE, LEARNING_RATE, MOMENTUM, SEED, type BenchMod
 import { selectBackend } from '../../../workers/training/backend.js';
 import { Batcher, readIdx, type Dataset } from '../../../workers/training/data.js';
 import { denseStep } from '../../../workers/training/dense-step.js';
+import { blocksHelped } from '../../../workers/training/product-helpers.js';
 import { plainMethod } from '../../../workers/training/methods/method.js';
 import { buildModel } from '../../../workers/training/models.js';
 import { featureLayerOf, trainingForward } from '../../../workers/training/network.js';
 import { createOptimizer } from '../../../workers/training/optimizers.js';
 import { trainStep, type StepSetup } from '../../../workers/training/train-step.js';
+import { memoryOf, type WasmBackend } from '../../../workers/training/wasm-kernels.js';
 import { MNIST_DIR } from './mnist-dir.js';
 
 export interface ThreadsRun {
@@ -27,6 +31,8 @@ export interface ThreadsRun {
   threads: number;
   /** pthreads the glue runs in Node worker threads (the calling thread is the pool's other one) */
   workerThreads: number[];
+  /** blocks of the dense step's products our helper threads computed (product-helpers.ts) */
+  helped: number;
   losses: number[];
   /** every weight after the last step, float32 bytes in base64: bit for bit */
   weights: string;
@@ -39,7 +45,7 @@ const [model, stepsArg] = process.argv.slice(2) as [BenchModel, string];
 process.env.TFJS_BACKEND = 'wasm';
 await selectBackend();
 const steps = Number(stepsArg);
-const examples = steps * BATCH_SIZE;
+const examples = steps * BATCH_SIZE - 25;
 const images = (await readIdx(path.join(MNIST_DIR, 'train-images-idx3-ubyte'))).data.subarray(0, examples * 784) as Uint8Array;
 const labels = (await readIdx(path.join(MNIST_DIR, 'train-labels-idx1-ubyte'))).data.subarray(0, examples);
 const data: Dataset = {
@@ -80,5 +86,6 @@ const weights = Buffer.from(final.buffer).toString('base64');
 const changed = final.filter((v, i) => v !== initial[i]).length;
 const glue = (tf.backend() as unknown as { wasm: { PThread?: { runningWorkers: Worker[] } } }).wasm;
 const workerThreads = (glue.PThread?.runningWorkers ?? []).map((w) => w.threadId);
-const result: ThreadsRun = { threads: wasmBackend.getThreadsCount(), workerThreads, losses, weights, changed, total: final.length };
+const helped = blocksHelped(memoryOf(tf.backend() as WasmBackend));
+const result: ThreadsRun = { threads: wasmBackend.getThreadsCount(), workerThreads, helped, losses, weights, changed, total: final.length };
 process.stdout.write(JSON.stringify(result) + '\n');
