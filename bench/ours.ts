@@ -24,6 +24,8 @@ import { ARCHITECTURES, BATCH_SIZE, LEARNING_RATE, MOMENTUM, SEED, type BenchMod
 
 export interface OursResult {
   samplesPerSecond: number;
+  /** every epoch's samples/s, the last one included: how the first ones warm up (the loop's runs only) */
+  epochRates?: number[];
   epochSeconds: number;
   loss: number;
   backend: string;
@@ -51,7 +53,13 @@ async function loop(model: BenchModel, train: DatasetFiles, epochs: number, work
   const result = await runTraining(task, (m: TrainingMessage) => void (m.type === 'metrics' && epochMetrics.push(m.metrics)));
   if (result.outcome !== 'succeeded') throw new Error(`the training loop ended ${result.outcome}`);
   const last = epochMetrics[epochMetrics.length - 1];
-  return { samplesPerSecond: last.samplesPerSecond, epochSeconds: last.epochSeconds, loss: last.loss, backend: result.backend };
+  return {
+    samplesPerSecond: last.samplesPerSecond,
+    epochRates: epochMetrics.map((m) => m.samplesPerSecond),
+    epochSeconds: last.epochSeconds,
+    loss: last.loss,
+    backend: result.backend,
+  };
 }
 
 async function fit(model: BenchModel, train: DatasetFiles, epochs: number): Promise<OursResult> {

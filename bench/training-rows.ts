@@ -18,6 +18,8 @@ const PEERS_DIR = fileURLToPath(new URL('../../bench/peers/', import.meta.url));
 
 interface PeerResult {
   samplesPerSecond: number;
+  /** every epoch's samples/s */
+  epochRates: number[];
   epochSeconds: number;
   loss: number;
   threads: number;
@@ -161,7 +163,15 @@ export async function throughputRows(plan: ThroughputPlan, peers: PeerConfig, lo
       }
     }
     if (primary) row.details.push(`workload: ${work}; ours per round: ${list(oursSps)}`);
+    if (primary)
+      row.details.push(
+        `ours, each epoch's samples/s (median over rounds; the first epochs warm up): ${list(epochMedians(oursRuns.map((r) => r.epochRates ?? [])))}`,
+      );
     if (peerSps.length > 0) row.details.push(`PyTorch ${threads} thread(s) per round: ${list(peerSps)}`);
+    if (peerSps.length > 0)
+      row.details.push(
+        `PyTorch ${threads} thread(s), each epoch's samples/s (median over rounds): ${list(epochMedians(peerRuns.get(threads)!.map((r) => r.epochRates)))}`,
+      );
     if (ratios.length > 0) row.details.push(`per-round ratios: ${list(ratios, (v) => num(v, 3))}`);
     if (threads !== plan.threads && target === undefined && peers.python !== undefined) {
       row.note = `PyTorch on ${threads} threads against ours on ${plan.threads} is not like for like, and on 2 cores with anything else running, OpenBLAS/OpenMP threads contend and can be slower than 1`;
@@ -169,6 +179,12 @@ export async function throughputRows(plan: ThroughputPlan, peers: PeerConfig, lo
     if (primary || peers.python !== undefined) rows.push(row);
   }
   return { rows, ours: failure === undefined ? median(oursSps) : undefined };
+}
+
+/** Per epoch, the median over runs of that epoch's samples/s. */
+function epochMedians(runs: number[][]): number[] {
+  const epochs = Math.max(0, ...runs.map((r) => r.length));
+  return Array.from({ length: epochs }, (_, e) => median(runs.flatMap((r) => (e < r.length ? [r[e]] : []))));
 }
 
 /** One run of stock `model.fit`, the starting point the issue measures our loop against. */

@@ -60,7 +60,8 @@ def load_mnist(torch, mnist_dir, examples, image_shape):
 
 def train_and_report(name, build_model, image_shape):
     """The seed's loop (zero_grad, forward, cross-entropy, backward, SGD momentum step, loss.item()
-    per batch) on data already in memory; prints one JSON line with the last epoch's samples/s."""
+    per batch) on data already in memory; prints one JSON line with the last epoch's samples/s
+    (and every epoch's, to show the warm-up)."""
     args = parse_args()
     torch = import_torch(args.threads)
     torch.manual_seed(args.seed)
@@ -70,6 +71,7 @@ def train_and_report(name, build_model, image_shape):
     criterion = torch.nn.CrossEntropyLoss()
     optimizer = torch.optim.SGD(model.parameters(), lr=0.001, momentum=0.9)
     n = x.shape[0]
+    rates = []
     for epoch in range(args.epochs):
         order = torch.randperm(n)
         running = 0.0
@@ -82,10 +84,12 @@ def train_and_report(name, build_model, image_shape):
             optimizer.step()
             running += loss.item()
         seconds = time.perf_counter() - started
+        rates.append(n / seconds)
     json.dump(
         {
             "peer": name,
             "samplesPerSecond": n / seconds,
+            "epochRates": rates,
             "epochSeconds": seconds,
             "loss": running / ((n + args.batch_size - 1) // args.batch_size),
             "threads": torch.get_num_threads(),
