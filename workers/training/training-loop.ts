@@ -8,7 +8,7 @@ import path from 'node:path';
 import tf = require('@tensorflow/tfjs');
 import type { Hyperparameters } from '../../src/schemas/job.js';
 import { selectBackend } from './backend.js';
-import { checkpointName, latestCheckpoint, readModelWeights, readTensors, writeCheckpoint, type EarlyStoppingState } from './checkpoints.js';
+import { checkpointName, latestCheckpoint, readModelWeights, UnreadableCheckpoint, writeCheckpoint, type EarlyStoppingState } from './checkpoints.js';
 import { Augmenter } from './augment.js';
 import { Batcher, loadDataset, type Batch, type Dataset } from './data.js';
 import { evaluate } from './evaluate.js';
@@ -426,36 +426,26 @@ async function resume(run: Run): Promise<void> {
   const { task, report } = run;
   const found = await latestCheckpoint(task.checkpointsDir, (message) => Promise.resolve(report({ type: 'log', level: 'warn', message })));
   if (found === undefined) return;
-  const { dir, state } = found;
+  const { dir, state, weights, optimizer: slots, method: own } = found;
   const name = path.basename(dir);
   const incompatible = (why: string) =>
     new TrainingError(
       'checkpoint_incompatible',
       `checkpoint ${name} cannot continue this job: ${why}; delete the job's checkpoints to train it from the start`,
     );
-  const expected = { jobId: task.jobId, stepsPerEpoch: run.steps, epochs: run.hp.epochs, batchSize: run.hp.batchSize, seed: run.seed } as const;
-  for (const [key, value] of Object.entries(expected)) {
-    const saved = state[key as keyof typeof expected];
-    if (saved !== value) throw incompatible(`it was written with ${key} ${saved}, the job has ${value}`);
-  }
-
-  const weights = await readModelWeights(dir);
   try {
-    run.model.loadWeights(weights);
-  } catch (err) {
-    throw incompatible(`its weights do not fit the model (${(err as Error).message})`);
-  } finally {
-    tf.dispose(Object.values(weights));
-  }
-  const slots = await readTensors(dir, state.optimizer);
-  try {
+    const expected = { jobId: task.jobId, stepsPerEpoch: run.steps, epochs: run.hp.epochs, batchSize: run.hp.batchSize, seed: run.seed } as const;
+    for (const [key, value] of Object.entries(expected)) {
+      const saved = state[key as keyof typeof expected];
+      if (saved !== value) throw incompatible(`it was written with ${key} ${saved}, the job has ${value}`);
+    }
+    try {
+      run.model.loadWeights(weights);
+    } catch (err) {
+      throw incompatible(`its weights do not fit the model (${(err as Error).message})`);
+    }
     checkSlots(run, slots, incompatible);
     await restoreOptimizerState(run.optimizer, slots);
-  } finally {
-    tf.dispose(slots.map((s) => s.tensor));
-  }
-  const own = state.method ? await readTensors(dir, state.method) : [];
-  try {
     const expectedState = Object.keys(run.method.state).sort().join(', ');
     if (
       own
@@ -467,7 +457,7 @@ async function resume(run: Run): Promise<void> {
     }
     for (const { name: key, tensor } of own) run.method.state[key].assign(tensor);
   } finally {
-    tf.dispose(own.map((t) => t.tensor));
+    tf.dispose([...Object.values(weights), ...slots.map((s) => s.tensor), ...own.map((t) => t.tensor)]);
   }
 
   run.step = state.step;
@@ -538,7 +528,12 @@ async function finish(run: Run): Promise<TrainingResult> {
       });
     }
     if (early.bestEpoch !== epochsRun) {
-      const weights = await readModelWeights(path.join(task.checkpointsDir, checkpointName({ epoch: early.bestEpoch, step: early.bestEpoch * run.steps })));
+      const best = path.join(task.checkpointsDir, checkpointName({ epoch: early.bestEpoch, step: early.bestEpoch * run.steps }));
+      const weights = await readModelWeights(best).catch((err: unknown) => {
+        // no other checkpoint holds these weights: the job fails, not retried (UnreadableCheckpoint)
+        if (err instanceof UnreadableCheckpoint) err.message = `early stopping keeps the weights of epoch ${early.bestEpoch}, but ${err.message}`;
+        throw err;
+      });
       try {
         model.loadWeights(weights);
       } finally {

@@ -209,7 +209,12 @@ test('an unreadable newest checkpoint is passed over with a warning; one from an
   assert.equal((await runTraining(task, report)).outcome, 'succeeded');
   const logs = messages.flatMap((m) => (m.type === 'log' ? [m] : []));
   assert.equal(logs[0]?.level, 'warn');
-  assert.match(logs[0].message, new RegExp(`checkpoint ${newest} could not be read \\(.*\\); trying the one before it`));
+  assert.match(
+    logs[0].message,
+    new RegExp(
+      `^checkpoint ${newest} cannot be read: state\\.json is not valid JSON \\(.+\\); expected a complete JSON document\\. Passed over: trying the checkpoint before it$`,
+    ),
+  );
   assert.match(logs[1].message, new RegExp(`resuming from checkpoint ${older}: epoch 1 of 2`));
 
   const other = makeTask(root, 'damaged', trainSpec({ epochs: 2, batchSize: 50 }), { train });
@@ -222,5 +227,77 @@ test('an unreadable newest checkpoint is passed over with a warning; one from an
       return true;
     },
   );
+  assert.equal(tf.memory().numTensors, baseline);
+});
+
+/** What an object store that kept part of an object, or a full disk, leaves: the file's first half. */
+async function cutShort(file: string): Promise<void> {
+  const bytes = await readFile(file);
+  await writeFile(file, bytes.subarray(0, bytes.length >> 1));
+}
+
+test('a checkpoint with a file cut short is passed over, naming the file: resumed from the one before it, or from the start', async () => {
+  const task = makeTask(root, 'cut-short', trainSpec({ epochs: 2, batchSize: 100 }), { train });
+  const whole = await runTraining(task, () => {});
+  assert.equal(whole.outcome, 'succeeded');
+  const weights = await readFile(path.join(task.modelDir, 'weights.bin'));
+  const [older, newest] = (await readdir(task.checkpointsDir)).sort();
+  const warnings = (messages: TrainingMessage[]) => messages.flatMap((m) => (m.type === 'log' && m.level === 'warn' ? [m.message] : []));
+  const endsLikeWhole = async (result: TrainingResult) => {
+    assert.ok(result.outcome === 'succeeded' && whole.outcome === 'succeeded');
+    assert.deepEqual(learned(result.metrics), learned(whole.metrics));
+    assert.ok((await readFile(path.join(task.modelDir, 'weights.bin'))).equals(weights), 'the saved weights are the same bytes');
+    assert.equal(tf.memory().numTensors, baseline);
+  };
+
+  await cutShort(path.join(task.checkpointsDir, newest, 'model.json'));
+  const second = recorder();
+  await endsLikeWhole(await runTraining(task, second.report));
+  const [warning, ...more] = warnings(second.messages);
+  assert.match(
+    warning,
+    new RegExp(
+      `^checkpoint ${newest} cannot be read: model\\.json is not valid JSON \\(.+\\); expected a complete JSON document\\. Passed over: trying the checkpoint before it$`,
+    ),
+  );
+  assert.deepEqual(more, []);
+  assert.ok(second.messages.some((m) => m.type === 'log' && m.message.startsWith(`resuming from checkpoint ${older}: epoch 1 of 2, step 15 of 15`)));
+  assert.deepEqual(checkpointSteps(second.messages), [30], 'epoch 2 trained again, its checkpoint written anew');
+  JSON.parse(await readFile(path.join(task.checkpointsDir, newest, 'model.json'), 'utf8'));
+
+  // The binary files are checked against the tensors their JSON lists: 784·32 + 32 + 32·10 + 10
+  // floats of weights, as many momentum slots and the optimizer's int32 iteration count.
+  await cutShort(path.join(task.checkpointsDir, newest, 'optimizer.bin'));
+  await cutShort(path.join(task.checkpointsDir, older, 'weights.bin'));
+  const third = recorder();
+  await endsLikeWhole(await runTraining(task, third.report));
+  assert.deepEqual(warnings(third.messages), [
+    `checkpoint ${newest} cannot be read: optimizer.bin has 50902 bytes; expected 101804, the tensors state.json lists. Passed over: trying the checkpoint before it`,
+    `checkpoint ${older} cannot be read: weights.bin has 50900 bytes; expected 101800, the tensors model.json lists. Passed over: there is none before it, so training starts from the beginning`,
+  ]);
+  assert.ok(!third.messages.some((m) => m.type === 'log' && m.message.startsWith('resuming')));
+  assert.deepEqual(checkpointSteps(third.messages), [15, 30]);
+});
+
+test("a checkpoint that cannot be passed over, the best epoch's that early stopping keeps, fails the job for good naming its file", async () => {
+  // no later epoch improves by a million: epoch 1 stays the best, and patience 1 stops after epoch 2
+  const spec: JobSpec = {
+    ...trainSpec({ epochs: 3, batchSize: 100, earlyStopping: { patience: 1, minDelta: 1e6 } }),
+    data: { train: 'train', validation: 'validation' },
+  };
+  const task = makeTask(root, 'best-cut-short', spec, { train, validation });
+  const report = async (m: TrainingMessage) => {
+    if (m.type === 'checkpoint' && m.epoch === 2) await cutShort(path.join(task.checkpointsDir, 'epoch-0001-step-00000015', 'model.json'));
+  };
+  await assert.rejects(runTraining(task, report), (err: unknown) => {
+    assert.ok(err instanceof TrainingError, String(err));
+    assert.equal(err.code, 'checkpoint_unreadable');
+    assert.equal(err.name, 'UnrecoverableError', 'not retried: a retry would read the same bytes');
+    assert.match(
+      err.message,
+      /^early stopping keeps the weights of epoch 1, but checkpoint epoch-0001-step-00000015 cannot be read: model\.json is not valid JSON \(.+\); expected a complete JSON document$/,
+    );
+    return true;
+  });
   assert.equal(tf.memory().numTensors, baseline);
 });
