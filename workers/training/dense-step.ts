@@ -9,15 +9,15 @@
  * aligned where tfjs's allocator gives 8. Its gradients go to the job's optimizer as tensors, as
  * the general step's do, so every optimizer and its slots stay as they are. The same bits as the
  * general step (test/workers/training/dense-step.test.ts). In the threaded build (TRAINING_THREADS
- * ≥ 2) its large kernel gradients are shared with helper threads of ours (product-helpers.ts), to
- * the same bits (threads.test.ts).
+ * ≥ 2) its large products, and the update of its kernels, are shared with helper threads of ours
+ * (product-helpers.ts), to the same bits (threads.test.ts).
  */
 import tf = require('@tensorflow/tfjs');
 import type { Batch } from './data.js';
 import { crossEntropyOnHost } from './loss.js';
 import type { Method } from './methods/method.js';
 import { trainingThreads } from './backend.js';
-import { sharedMatMul } from './product-helpers.js';
+import { sharedKernels } from './product-helpers.js';
 import { FUSED_PRODUCTS, freshTensor, kernelsModule, memoryOf, wasmKernels, type WasmBackend, type WasmKernels } from './wasm-kernels.js';
 
 /** One dense layer as the step sees it. */
@@ -74,14 +74,8 @@ class DenseLayersStep implements DenseStep {
   /** the batch's examples */
   private readonly x: number;
   private readonly scratch: tf.Tensor;
-  /**
-   * our matMul for kernel gradients (xᵀ·dy), its large products shared with helper threads in the
-   * threaded build (product-helpers.ts). The forward products are not shared: they read the
-   * weights, which the update rewrites on this thread at every step, and a helper that had read
-   * them made those writes slow (the seed MLP's update took 0.20 ms instead of 0.05, and the step
-   * was slower than on one thread); the kernel gradient reads only the batch and dy.
-   */
-  private readonly kernelGradient: WasmKernels['matMul'];
+  /** our matMul, its large products shared with helper threads in the threaded build, as the optimizer's update of the kernels then is (product-helpers.ts) */
+  private readonly matMul: WasmKernels['matMul'];
   private readonly batchSize: number;
   /** every trained variable's name, in the method's order, which the optimizer's slots follow */
   private readonly order: string[];
@@ -95,7 +89,9 @@ class DenseLayersStep implements DenseStep {
     this.batchSize = batchSize;
     this.order = o.order;
     const memory = memoryOf(wasm.backend);
-    this.kernelGradient = sharedMatMul(wasm.kernels, { memory, module: kernelsModule(memory, { fused: FUSED_PRODUCTS }), threads: trainingThreads() });
+    const shared = sharedKernels(wasm.kernels, { memory, module: kernelsModule(memory, { fused: FUSED_PRODUCTS }), threads: trainingThreads() });
+    this.matMul = shared.matMul;
+    shared.shareUpdates(plan.map((l) => l.kernel));
     const sizes = [batchSize * plan[0].inputs, ...plan.flatMap((l, i) => [batchSize * l.units, batchSize * l.units, i > 0 ? l.units * l.inputs : 0])];
     // one tensor holds every buffer, each at a multiple of ALIGN
     const slack = ALIGN / 4;
@@ -125,7 +121,7 @@ class DenseLayersStep implements DenseStep {
     const at = (v: tf.Variable) => backend.getMemoryOffset(v.dataId);
     let input = this.x;
     for (const l of this.layers) {
-      kernels.matMul(input, at(l.kernel), at(l.bias), l.out, rows, l.inputs, l.units, l.inputs, 1, 0);
+      this.matMul(input, at(l.kernel), at(l.bias), l.out, rows, l.inputs, l.units, l.inputs, 1, 0, l.units);
       if (l.relu) relu(heap(), l.out / 4, rows * l.units);
       input = l.out;
     }
@@ -147,13 +143,13 @@ class DenseLayersStep implements DenseStep {
         const x = i === 0 ? this.x : this.layers[i - 1].out;
         const dw = freshTensor(backend, [l.inputs, l.units]);
         grads[l.kernel.name] = dw.tensor;
-        this.kernelGradient(x, l.dy, 0, dw.offset, l.inputs, rows, l.units, 1, l.inputs, 0);
+        this.matMul(x, l.dy, 0, dw.offset, l.inputs, rows, l.units, 1, l.inputs, 0, l.units);
         const db = freshTensor(backend, [l.units]);
         grads[l.bias.name] = db.tensor;
         kernels.columnSums(l.dy, db.offset, rows, l.units);
         if (l.kernelT !== undefined) {
           kernels.transpose(at(l.kernel), l.kernelT, l.inputs, l.units);
-          kernels.matMul(l.dy, l.kernelT, 0, this.layers[i - 1].dy, rows, l.units, l.inputs, l.units, 1, 0);
+          this.matMul(l.dy, l.kernelT, 0, this.layers[i - 1].dy, rows, l.units, l.inputs, l.units, 1, 0, l.inputs);
         }
       }
       optimizer.applyGradients(Object.fromEntries(this.order.map((name) => [name, grads[name]])));

@@ -15,7 +15,8 @@
  * creates the momentum slots as tfjs does.
  */
 import tf = require('@tensorflow/tfjs');
-import { freshTensor, wasmKernels, type WasmBackend, type WasmKernels } from './wasm-kernels.js';
+import { runUpdate } from './product-helpers.js';
+import { freshTensor, wasmKernels, type WasmBackend } from './wasm-kernels.js';
 
 /** Whether the fused pass takes these tensors: float32 tensors of the wasm backend. */
 function fusable(backend: WasmBackend, tensors: tf.Tensor[]): boolean {
@@ -60,7 +61,7 @@ export class FusedSGDOptimizer extends tf.SGDOptimizer {
         tf.tidy(() => value.assign(tf.add(tf.mul(this.c, g), value)));
         continue;
       }
-      fused(wasm.backend, [value], [value, g], ([w], [w0, gv]) => wasm.kernels.sgd(w0, gv, w, value.size, c));
+      fused(wasm.backend, [value], [value, g], ([w], [w0, gv]) => runUpdate(wasm.kernels, 'sgd', value, [w0, gv, w, value.size, c]));
     }
     this.incrementIterations();
   }
@@ -97,8 +98,10 @@ export class FusedMomentumOptimizer extends tf.MomentumOptimizer {
         });
         return;
       }
-      const pass: WasmKernels['momentum'] = useNesterov ? wasm.kernels.nesterov : wasm.kernels.momentum;
-      fused(wasm.backend, [value, accumulation], [value, accumulation, g], ([w, v], [w0, v0, gv]) => pass(w0, v0, gv, w, v, value.size, m, c));
+      const pass = useNesterov ? 'nesterov' : 'momentum';
+      fused(wasm.backend, [value, accumulation], [value, accumulation, g], ([w, v], [w0, v0, gv]) =>
+        runUpdate(wasm.kernels, pass, value, [w0, v0, gv, w, v, value.size, m, c]),
+      );
     });
     this.incrementIterations();
   }

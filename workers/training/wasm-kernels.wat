@@ -11,105 +11,135 @@
 (module
   (import "env" "memory" (memory 1))
 
-  ;; The SGD and momentum updates of fused-update.ts, over n values.
+  ;; The SGD and momentum updates of fused-update.ts, over n values of each of `rows` rows that lie
+  ;; $ld values apart (rows 1 for a whole tensor; a block of a matrix's columns, which
+  ;; product-helpers.ts hands threads, has more).
 
   ;; w = c·g + w0
-  (func (export "sgd") (param $w0 i32) (param $g i32) (param $w i32) (param $n i32) (param $c f32)
-    (local $i i32) (local $vectors i32) (local $bytes i32) (local $cv v128)
+  (func (export "sgd") (param $w0 i32) (param $g i32) (param $w i32) (param $n i32) (param $c f32) (param $rows i32) (param $ld i32)
+    (local $r i32) (local $step i32) (local $i i32) (local $vectors i32) (local $bytes i32) (local $cv v128)
     (local.set $cv (f32x4.splat (local.get $c)))
     (local.set $bytes (i32.shl (local.get $n) (i32.const 2)))
     (local.set $vectors (i32.and (local.get $bytes) (i32.const -16)))
-    (block $done
-      (loop $next
-        (br_if $done (i32.ge_u (local.get $i) (local.get $vectors)))
-        (v128.store
-          (i32.add (local.get $w) (local.get $i))
-          (f32x4.add
-            (f32x4.mul (local.get $cv) (v128.load (i32.add (local.get $g) (local.get $i))))
-            (v128.load (i32.add (local.get $w0) (local.get $i)))))
-        (local.set $i (i32.add (local.get $i) (i32.const 16)))
-        (br $next)))
-    (block $done
-      (loop $next
-        (br_if $done (i32.ge_u (local.get $i) (local.get $bytes)))
-        (f32.store
-          (i32.add (local.get $w) (local.get $i))
-          (f32.add
-            (f32.mul (local.get $c) (f32.load (i32.add (local.get $g) (local.get $i))))
-            (f32.load (i32.add (local.get $w0) (local.get $i)))))
-        (local.set $i (i32.add (local.get $i) (i32.const 4)))
-        (br $next))))
+    (local.set $step (i32.shl (local.get $ld) (i32.const 2)))
+    (loop $row
+      (local.set $i (i32.const 0))
+      (block $done
+        (loop $next
+          (br_if $done (i32.ge_u (local.get $i) (local.get $vectors)))
+          (v128.store
+            (i32.add (local.get $w) (local.get $i))
+            (f32x4.add
+              (f32x4.mul (local.get $cv) (v128.load (i32.add (local.get $g) (local.get $i))))
+              (v128.load (i32.add (local.get $w0) (local.get $i)))))
+          (local.set $i (i32.add (local.get $i) (i32.const 16)))
+          (br $next)))
+      (block $done
+        (loop $next
+          (br_if $done (i32.ge_u (local.get $i) (local.get $bytes)))
+          (f32.store
+            (i32.add (local.get $w) (local.get $i))
+            (f32.add
+              (f32.mul (local.get $c) (f32.load (i32.add (local.get $g) (local.get $i))))
+              (f32.load (i32.add (local.get $w0) (local.get $i)))))
+          (local.set $i (i32.add (local.get $i) (i32.const 4)))
+          (br $next)))
+      (local.set $w0 (i32.add (local.get $w0) (local.get $step)))
+      (local.set $g (i32.add (local.get $g) (local.get $step)))
+      (local.set $w (i32.add (local.get $w) (local.get $step)))
+      (local.set $r (i32.add (local.get $r) (i32.const 1)))
+      (br_if $row (i32.lt_u (local.get $r) (local.get $rows)))))
 
   ;; v = m·v0 + g; w = c·v + w0
   (func (export "momentum")
-    (param $w0 i32) (param $v0 i32) (param $g i32) (param $w i32) (param $v i32) (param $n i32) (param $m f32) (param $c f32)
-    (local $i i32) (local $vectors i32) (local $bytes i32) (local $mv v128) (local $cv v128) (local $next v128) (local $s f32)
+    (param $w0 i32) (param $v0 i32) (param $g i32) (param $w i32) (param $v i32) (param $n i32) (param $m f32) (param $c f32) (param $rows i32) (param $ld i32)
+    (local $r i32) (local $step i32) (local $i i32) (local $vectors i32) (local $bytes i32) (local $mv v128) (local $cv v128) (local $next v128) (local $s f32)
     (local.set $mv (f32x4.splat (local.get $m)))
     (local.set $cv (f32x4.splat (local.get $c)))
     (local.set $bytes (i32.shl (local.get $n) (i32.const 2)))
     (local.set $vectors (i32.and (local.get $bytes) (i32.const -16)))
-    (block $done
-      (loop $loop
-        (br_if $done (i32.ge_u (local.get $i) (local.get $vectors)))
-        (local.set $next
-          (f32x4.add
-            (f32x4.mul (local.get $mv) (v128.load (i32.add (local.get $v0) (local.get $i))))
-            (v128.load (i32.add (local.get $g) (local.get $i)))))
-        (v128.store
-          (i32.add (local.get $w) (local.get $i))
-          (f32x4.add (f32x4.mul (local.get $cv) (local.get $next)) (v128.load (i32.add (local.get $w0) (local.get $i)))))
-        (v128.store (i32.add (local.get $v) (local.get $i)) (local.get $next))
-        (local.set $i (i32.add (local.get $i) (i32.const 16)))
-        (br $loop)))
-    (block $done
-      (loop $loop
-        (br_if $done (i32.ge_u (local.get $i) (local.get $bytes)))
-        (local.set $s
-          (f32.add
-            (f32.mul (local.get $m) (f32.load (i32.add (local.get $v0) (local.get $i))))
-            (f32.load (i32.add (local.get $g) (local.get $i)))))
-        (f32.store
-          (i32.add (local.get $w) (local.get $i))
-          (f32.add (f32.mul (local.get $c) (local.get $s)) (f32.load (i32.add (local.get $w0) (local.get $i)))))
-        (f32.store (i32.add (local.get $v) (local.get $i)) (local.get $s))
-        (local.set $i (i32.add (local.get $i) (i32.const 4)))
-        (br $loop))))
+    (local.set $step (i32.shl (local.get $ld) (i32.const 2)))
+    (loop $row
+      (local.set $i (i32.const 0))
+      (block $done
+        (loop $loop
+          (br_if $done (i32.ge_u (local.get $i) (local.get $vectors)))
+          (local.set $next
+            (f32x4.add
+              (f32x4.mul (local.get $mv) (v128.load (i32.add (local.get $v0) (local.get $i))))
+              (v128.load (i32.add (local.get $g) (local.get $i)))))
+          (v128.store
+            (i32.add (local.get $w) (local.get $i))
+            (f32x4.add (f32x4.mul (local.get $cv) (local.get $next)) (v128.load (i32.add (local.get $w0) (local.get $i)))))
+          (v128.store (i32.add (local.get $v) (local.get $i)) (local.get $next))
+          (local.set $i (i32.add (local.get $i) (i32.const 16)))
+          (br $loop)))
+      (block $done
+        (loop $loop
+          (br_if $done (i32.ge_u (local.get $i) (local.get $bytes)))
+          (local.set $s
+            (f32.add
+              (f32.mul (local.get $m) (f32.load (i32.add (local.get $v0) (local.get $i))))
+              (f32.load (i32.add (local.get $g) (local.get $i)))))
+          (f32.store
+            (i32.add (local.get $w) (local.get $i))
+            (f32.add (f32.mul (local.get $c) (local.get $s)) (f32.load (i32.add (local.get $w0) (local.get $i)))))
+          (f32.store (i32.add (local.get $v) (local.get $i)) (local.get $s))
+          (local.set $i (i32.add (local.get $i) (i32.const 4)))
+          (br $loop)))
+      (local.set $w0 (i32.add (local.get $w0) (local.get $step)))
+      (local.set $v0 (i32.add (local.get $v0) (local.get $step)))
+      (local.set $g (i32.add (local.get $g) (local.get $step)))
+      (local.set $w (i32.add (local.get $w) (local.get $step)))
+      (local.set $v (i32.add (local.get $v) (local.get $step)))
+      (local.set $r (i32.add (local.get $r) (i32.const 1)))
+      (br_if $row (i32.lt_u (local.get $r) (local.get $rows)))))
 
   ;; Nesterov: v = m·v0 + g; w = c·(g + v·m) + w0
   (func (export "nesterov")
-    (param $w0 i32) (param $v0 i32) (param $g i32) (param $w i32) (param $v i32) (param $n i32) (param $m f32) (param $c f32)
-    (local $i i32) (local $vectors i32) (local $bytes i32) (local $mv v128) (local $cv v128) (local $gv v128) (local $next v128)
+    (param $w0 i32) (param $v0 i32) (param $g i32) (param $w i32) (param $v i32) (param $n i32) (param $m f32) (param $c f32) (param $rows i32) (param $ld i32)
+    (local $r i32) (local $step i32) (local $i i32) (local $vectors i32) (local $bytes i32) (local $mv v128) (local $cv v128) (local $gv v128) (local $next v128)
     (local $gs f32) (local $s f32)
     (local.set $mv (f32x4.splat (local.get $m)))
     (local.set $cv (f32x4.splat (local.get $c)))
     (local.set $bytes (i32.shl (local.get $n) (i32.const 2)))
     (local.set $vectors (i32.and (local.get $bytes) (i32.const -16)))
-    (block $done
-      (loop $loop
-        (br_if $done (i32.ge_u (local.get $i) (local.get $vectors)))
-        (local.set $gv (v128.load (i32.add (local.get $g) (local.get $i))))
-        (local.set $next (f32x4.add (f32x4.mul (local.get $mv) (v128.load (i32.add (local.get $v0) (local.get $i)))) (local.get $gv)))
-        (v128.store
-          (i32.add (local.get $w) (local.get $i))
-          (f32x4.add
-            (f32x4.mul (local.get $cv) (f32x4.add (local.get $gv) (f32x4.mul (local.get $next) (local.get $mv))))
-            (v128.load (i32.add (local.get $w0) (local.get $i)))))
-        (v128.store (i32.add (local.get $v) (local.get $i)) (local.get $next))
-        (local.set $i (i32.add (local.get $i) (i32.const 16)))
-        (br $loop)))
-    (block $done
-      (loop $loop
-        (br_if $done (i32.ge_u (local.get $i) (local.get $bytes)))
-        (local.set $gs (f32.load (i32.add (local.get $g) (local.get $i))))
-        (local.set $s (f32.add (f32.mul (local.get $m) (f32.load (i32.add (local.get $v0) (local.get $i)))) (local.get $gs)))
-        (f32.store
-          (i32.add (local.get $w) (local.get $i))
-          (f32.add
-            (f32.mul (local.get $c) (f32.add (local.get $gs) (f32.mul (local.get $s) (local.get $m))))
-            (f32.load (i32.add (local.get $w0) (local.get $i)))))
-        (f32.store (i32.add (local.get $v) (local.get $i)) (local.get $s))
-        (local.set $i (i32.add (local.get $i) (i32.const 4)))
-        (br $loop))))
+    (local.set $step (i32.shl (local.get $ld) (i32.const 2)))
+    (loop $row
+      (local.set $i (i32.const 0))
+      (block $done
+        (loop $loop
+          (br_if $done (i32.ge_u (local.get $i) (local.get $vectors)))
+          (local.set $gv (v128.load (i32.add (local.get $g) (local.get $i))))
+          (local.set $next (f32x4.add (f32x4.mul (local.get $mv) (v128.load (i32.add (local.get $v0) (local.get $i)))) (local.get $gv)))
+          (v128.store
+            (i32.add (local.get $w) (local.get $i))
+            (f32x4.add
+              (f32x4.mul (local.get $cv) (f32x4.add (local.get $gv) (f32x4.mul (local.get $next) (local.get $mv))))
+              (v128.load (i32.add (local.get $w0) (local.get $i)))))
+          (v128.store (i32.add (local.get $v) (local.get $i)) (local.get $next))
+          (local.set $i (i32.add (local.get $i) (i32.const 16)))
+          (br $loop)))
+      (block $done
+        (loop $loop
+          (br_if $done (i32.ge_u (local.get $i) (local.get $bytes)))
+          (local.set $gs (f32.load (i32.add (local.get $g) (local.get $i))))
+          (local.set $s (f32.add (f32.mul (local.get $m) (f32.load (i32.add (local.get $v0) (local.get $i)))) (local.get $gs)))
+          (f32.store
+            (i32.add (local.get $w) (local.get $i))
+            (f32.add
+              (f32.mul (local.get $c) (f32.add (local.get $gs) (f32.mul (local.get $s) (local.get $m))))
+              (f32.load (i32.add (local.get $w0) (local.get $i)))))
+          (f32.store (i32.add (local.get $v) (local.get $i)) (local.get $s))
+          (local.set $i (i32.add (local.get $i) (i32.const 4)))
+          (br $loop)))
+      (local.set $w0 (i32.add (local.get $w0) (local.get $step)))
+      (local.set $v0 (i32.add (local.get $v0) (local.get $step)))
+      (local.set $g (i32.add (local.get $g) (local.get $step)))
+      (local.set $w (i32.add (local.get $w) (local.get $step)))
+      (local.set $v (i32.add (local.get $v) (local.get $step)))
+      (local.set $r (i32.add (local.get $r) (i32.const 1)))
+      (br_if $row (i32.lt_u (local.get $r) (local.get $rows)))))
 
   ;; out[c] = the sum of x[r, c] over the rows r of x [rows, cols], row after row from 0: tfjs's Sum
   ;; over axis 0 (its kernel transposes, then adds each row of the transpose in order).
@@ -393,7 +423,8 @@
       (br_if $tapRow (i32.lt_u (local.get $p) (local.get $kh)))))
 
   ;; c [m, n] = a·b of a [m, k] and b [k, n], plus `bias` (a row of n) when $bias is not 0 (no
-  ;; tensor lies at offset 0), k at least 1. a's value (i, kk) lies at a + 4·(i·rowStride +
+  ;; tensor lies at offset 0), k at least 1. A row of b and of c is $ld values apart ($ld = n for
+  ;; whole matrices; more for a block of their columns, which product-helpers.ts hands threads). a's value (i, kk) lies at a + 4·(i·rowStride +
   ;; kk·colStride): a as laid out (rowStride k, colStride 1) or the transpose of the matrix laid
   ;; out (colStride m, rowStride 1). Each output adds its k products in order from kk = 0, then the
   ;; bias: the bits of XNNPACK's product, which adds along k in order too, and of tfjs's Add after
@@ -407,14 +438,15 @@
   ;; took as long as the product itself.
   (func (export "matMul")
     (param $a i32) (param $b i32) (param $bias i32) (param $c i32) (param $m i32) (param $k i32) (param $n i32)
-    (param $rowStride i32) (param $colStride i32) (param $accumulate i32)
-    (local $i i32) (local $j i32) (local $kk i32) (local $m4 i32) (local $rowBytes i32) (local $blockBytes i32)
+    (param $rowStride i32) (param $colStride i32) (param $accumulate i32) (param $ld i32)
+    (local $i i32) (local $j i32) (local $kk i32) (local $m4 i32) (local $rowBytes i32) (local $nBytes i32) (local $blockBytes i32)
     (local $rs i32) (local $cs i32) (local $pa0 i32) (local $pa1 i32) (local $pa2 i32) (local $pa3 i32) (local $pb i32) (local $pc i32)
     (local $v v128) (local $b0 v128) (local $b1 v128) (local $bias0 v128) (local $bias1 v128)
     (local $s00 v128) (local $s01 v128) (local $s10 v128) (local $s11 v128)
     (local $s20 v128) (local $s21 v128) (local $s30 v128) (local $s31 v128) (local $s f32)
-    ;; bytes of a row of b and c; bytes of the columns in blocks of 8
-    (local.set $rowBytes (i32.shl (local.get $n) (i32.const 2)))
+    ;; bytes from a row of b and c to the next; bytes of the n columns, and of those in blocks of 8
+    (local.set $rowBytes (i32.shl (local.get $ld) (i32.const 2)))
+    (local.set $nBytes (i32.shl (local.get $n) (i32.const 2)))
     (local.set $blockBytes (i32.shl (i32.and (local.get $n) (i32.const -8)) (i32.const 2)))
     (local.set $m4 (i32.and (local.get $m) (i32.const -4)))
     (local.set $rs (i32.shl (local.get $rowStride) (i32.const 2)))
@@ -548,7 +580,7 @@
     (local.set $j (local.get $blockBytes))
     (block $colsDone
       (loop $col
-        (br_if $colsDone (i32.ge_u (local.get $j) (local.get $rowBytes)))
+        (br_if $colsDone (i32.ge_u (local.get $j) (local.get $nBytes)))
         (local.set $i (i32.const 0))
         (block $rowsDone
           (loop $row

@@ -3,7 +3,8 @@
  * optimizers: the same bits after several steps, a learning-rate change included, whether tfjs's
  * run is on wasm or on the cpu backend (both round every product and sum to float32, as the
  * fused pass does); the kernels they save; products that see the new values; the column sums,
- * transposes and products of a dense layer against tfjs's (fused, against the exact product); and the embedded module is its WAT
+ * transposes and products of a dense layer against tfjs's (fused, against the exact product); the
+ * fresh tensors they write into (aligned, freed whole); and the embedded module is its WAT
  * source assembled.
  */
 import assert from 'node:assert/strict';
@@ -13,7 +14,7 @@ import { mulberry32 } from '../../../src/artifacts/ingest/random.js';
 import { selectBackend } from '../../../workers/training/backend.js';
 import { FusedMomentumOptimizer, FusedSGDOptimizer } from '../../../workers/training/fused-update.js';
 import { WASM_KERNELS } from '../../../workers/training/wasm-kernels-binary.js';
-import { columnSums, FUSED_PRODUCTS, kernelsOn, matMul, memoryOf, transpose2d, wasmKernels } from '../../../workers/training/wasm-kernels.js';
+import { columnSums, freshTensor, FUSED_PRODUCTS, kernelsOn, matMul, memoryOf, transpose2d, wasmKernels } from '../../../workers/training/wasm-kernels.js';
 import { assembleWasmKernels } from '../../helpers/assemble-wasm.js';
 
 before(async () => {
@@ -251,6 +252,31 @@ test("a dense layer's products, multiply-adds fused: each output within one roun
   }
   assert.ok(differ > 0, 'the fused products differ from the unfused ones somewhere: they are fused');
   assert.ok(fusedError < strictError, `summed error fused ${fusedError}, apart ${strictError} (${differ} of ${outputs} outputs differ)`);
+});
+
+test('fresh tensors lie at multiples of 64 bytes, hold what is written there, and are freed whole: the heap does not grow over many', () => {
+  const { backend } = wasmKernels()!;
+  const memory = memoryOf(backend);
+  const round = () => {
+    const made = Array.from({ length: 40 }, (_, i) => freshTensor(backend, [1000 + i, 257]));
+    for (const [i, { tensor, offset }] of made.entries()) {
+      assert.equal(offset % 64, 0, `tensor ${i} lies at ${offset}`);
+      new Float32Array(memory.buffer, offset, tensor.size).fill(i + 0.5);
+      const read = tensor.dataSync();
+      assert.ok(read[0] === i + 0.5 && read[tensor.size - 1] === i + 0.5, `tensor ${i} reads its values back`);
+    }
+    tf.dispose(made.map((m) => m.tensor));
+  };
+  const tensors = tf.memory().numTensors;
+  round();
+  const heap = memory.buffer.byteLength;
+  // Some 40 MiB a round: freeing the wrong offset corrupts the allocator (a trap), not freeing at
+  // all would grow the heap by that much each time. malloc's free lists fragment some, tfjs's own
+  // allocations too: less than one round's worth over ten.
+  const round1 = 40 * 1020 * 257 * 4;
+  for (let i = 0; i < 10; i++) round();
+  assert.ok(memory.buffer.byteLength - heap < round1, `the heap grew by ${memory.buffer.byteLength - heap} bytes over ten rounds of ${round1}`);
+  assert.equal(tf.memory().numTensors, tensors);
 });
 
 test('the embedded module is wasm-kernels.wat assembled, for plain and shared memory', async () => {
