@@ -59,6 +59,12 @@ const WAIT_SPIN_MS = 0.2;
 /** A helper that has not finished a block it claimed after this long has stopped: the step fails rather than hang. */
 const STALL_MS = 30_000;
 const FILE = 'workers/training/product-helpers.ts';
+/**
+ * For tests: the calling thread claims no block, so that every block of a shared call is a
+ * helper's and a test of the bits cannot pass by the calling thread having done it all
+ * (test/workers/training/threads.test.ts). Never set in a service.
+ */
+const HELPERS_TAKE_ALL = process.env.PRODUCT_HELPERS_TAKE_ALL === '1';
 
 // The control words, Int32: the call asked (a number that changes with each, to wake the
 // helpers); the blocks not yet claimed, from the front (high 16 bits) to the back (low 16 bits),
@@ -163,7 +169,7 @@ class Helpers {
     Atomics.notify(ctl, ASKED);
     let mine = 0;
     const call = args.slice();
-    for (;;) {
+    while (!HELPERS_TAKE_ALL) {
       const range = Atomics.load(ctl, RANGE);
       const front = range >>> 16;
       if ((range & 0xffff) <= front) break;

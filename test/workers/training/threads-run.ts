@@ -6,7 +6,10 @@
  * threads computed, each step's loss, every weight after. The last batch is short (39 rows, not
  * a multiple of the product kernel's 4).
  *
- *   node dist/test/workers/training/threads-run.js mlp|cnn STEPS
+ *   node dist/test/workers/training/threads-run.js mlp|cnn STEPS [momentum|nesterov|sgd]
+ *
+ * The optimizer is SGD with the recipe's momentum by default; each kind's update runs in its own
+ * kernel, which the helper threads share for the MLP's first layer.
  */
 import path from 'node:path';
 import type { Worker } from 'node:worker_threads';
@@ -41,7 +44,7 @@ export interface ThreadsRun {
   total: number;
 }
 
-const [model, stepsArg] = process.argv.slice(2) as [BenchModel, string];
+const [model, stepsArg, update = 'momentum'] = process.argv.slice(2) as [BenchModel, string, ('momentum' | 'nesterov' | 'sgd')?];
 process.env.TFJS_BACKEND = 'wasm';
 await selectBackend();
 const steps = Number(stepsArg);
@@ -67,7 +70,11 @@ const data: Dataset = {
 const net = buildModel(ARCHITECTURES[model], [784], 10, SEED);
 const method = plainMethod('full', net);
 const forward = trainingForward(net, method.variables, featureLayerOf(net, undefined, '/method/featureLayer'), true);
-const optimizer = createOptimizer({ name: 'sgd', learningRate: LEARNING_RATE, momentum: MOMENTUM });
+const optimizer = createOptimizer(
+  update === 'nesterov'
+    ? { name: 'momentum', learningRate: LEARNING_RATE, momentum: MOMENTUM, nesterov: true }
+    : { name: 'sgd', learningRate: LEARNING_RATE, ...(update === 'momentum' ? { momentum: MOMENTUM } : {}) },
+);
 // the step a job of this model takes: the dense step for the MLP
 const dense = denseStep(net, method, { featureShape: [784], batchSize: BATCH_SIZE });
 const setup: StepSetup = { forward, method, optimizer, sums: { loss: 0, correct: 0, signals: {} }, numClasses: 10, targetLabelled: false, dense };
