@@ -18,7 +18,7 @@ import { isAbsolute, join, relative, sep } from 'node:path';
 import type { Readable } from 'node:stream';
 import { directoryBytes } from './disk-usage.js';
 import { LocalCache } from './local-cache.js';
-import { ObjectStore, type ObjectStoreOptions } from './object-store.js';
+import { DamagedInObjectStore, ObjectStore, type ObjectStoreOptions } from './object-store.js';
 
 const SAFE_ID = /^[A-Za-z0-9_-]{1,64}$/;
 /** a checkpoint's directory name, as listed by the object store */
@@ -38,6 +38,18 @@ export interface Lease {
   release(): Promise<void>;
 }
 
+/** A subdirectory checkoutChildren did not fetch because the store holds it damaged. */
+export interface PassedOver {
+  name: string;
+  /** what is wrong, naming the object (DamagedInObjectStore's message) */
+  problem: string;
+}
+
+/** The local copies of a directory's subdirectories, and those the store holds damaged (not fetched, so not here). */
+export interface ChildrenLease extends Lease {
+  passedOver: readonly PassedOver[];
+}
+
 /** The artifacts a process's configuration names: ARTIFACTS_DIR alone, or its working copy of ARTIFACTS_URL's store. */
 export function openArtifacts(config: { artifactsDir: string; objectStore: ObjectStoreOptions | null; artifactsCacheMaxBytes: number }): Artifacts {
   const { artifactsDir, objectStore, artifactsCacheMaxBytes } = config;
@@ -48,6 +60,8 @@ export class Artifacts {
   private readonly remote: { store: ObjectStore; cache: LocalCache } | undefined;
   /** fetches under way, by directory, so that two users of one copy share its download */
   private readonly fetching = new Map<string, Promise<void>>();
+  /** the same for checkoutChildren, by parent: all of its callers learn what was passed over */
+  private readonly fetchingChildren = new Map<string, Promise<PassedOver[]>>();
   private scanned: Promise<void> | undefined;
 
   constructor(
@@ -157,7 +171,7 @@ export class Artifacts {
     if (!this.remote || key === undefined) return { release: () => Promise.resolve() };
     await this.scan();
     const { cache } = this.remote;
-    await this.once(dir, async () => {
+    await once(this.fetching, dir, async () => {
       if (await exists(dir)) return;
       await this.download(dir, key);
       cache.touch(dir, await directoryBytes(dir));
@@ -170,19 +184,32 @@ export class Artifacts {
    * here are fetched, and those only here (written by an attempt whose upload failed, so never
    * recorded) are removed. A job's checkpoints: it resumes from a checkpoint every host can see;
    * a base and dataset's feature caches: a cache built on one host is reused on every other.
+   * One the store holds damaged is passed over (not fetched, nothing of it left here), as the
+   * store would give the same bytes to a retry: the job resumes from another checkpoint, a
+   * feature cache is built again. A store that does not answer still throws.
    */
-  async checkoutChildren(parent: string): Promise<Lease> {
+  async checkoutChildren(parent: string): Promise<ChildrenLease> {
     const key = this.key(parent);
-    if (!this.remote || key === undefined) return { release: () => Promise.resolve() };
+    if (!this.remote || key === undefined) return { release: () => Promise.resolve(), passedOver: [] };
     await this.scan();
     const remote = new Set((await this.remote.store.listComplete(key)).filter((n) => SAFE_NAME.test(n)));
     await mkdir(parent, { recursive: true });
     const local = (await readdir(parent)).filter((n) => !n.includes('.tmp'));
-    await this.once(parent, async () => {
+    const passedOver = await once(this.fetchingChildren, parent, async () => {
+      const damaged: PassedOver[] = [];
       for (const name of local) if (!remote.has(name)) await rm(join(parent, name), { recursive: true, force: true });
-      for (const name of remote) if (!local.includes(name)) await this.download(join(parent, name), `${key}/${name}`);
+      for (const name of remote) {
+        if (local.includes(name)) continue;
+        try {
+          await this.download(join(parent, name), `${key}/${name}`);
+        } catch (err) {
+          if (!(err instanceof DamagedInObjectStore)) throw err;
+          damaged.push({ name, problem: err.message });
+        }
+      }
+      return damaged;
     });
-    return this.lease(parent);
+    return { ...this.lease(parent), passedOver };
   }
 
   private lease(dir: string): Lease {
@@ -207,14 +234,6 @@ export class Artifacts {
     } finally {
       await rm(tmp, { recursive: true, force: true });
     }
-  }
-
-  private async once(dir: string, fn: () => Promise<void>): Promise<void> {
-    const running = this.fetching.get(dir);
-    if (running) return running;
-    const p = fn().finally(() => this.fetching.delete(dir));
-    this.fetching.set(dir, p);
-    return p;
   }
 
   /** One file of a published directory, streamed from the object store (or the local directory without one), for serving it. */
@@ -254,6 +273,15 @@ export class Artifacts {
     })();
     return this.scanned;
   }
+}
+
+/** Runs `fn` for `dir` unless a run is under way (in `running`), whose result is then shared. */
+async function once<T>(running: Map<string, Promise<T>>, dir: string, fn: () => Promise<T>): Promise<T> {
+  const under = running.get(dir);
+  if (under) return under;
+  const p = fn().finally(() => running.delete(dir));
+  running.set(dir, p);
+  return p;
 }
 
 async function exists(dir: string): Promise<boolean> {

@@ -42,6 +42,12 @@ export class NotInObjectStore extends Error {}
 /** The store did not answer, or answered with a server error: worth retrying later (the API answers 503). */
 export class ObjectStoreUnavailable extends Error {}
 
+/**
+ * A directory the store holds damaged: its manifest does not parse, or a file it lists is missing
+ * or of another size. Not worth retrying: the store would give the same bytes again.
+ */
+export class DamagedInObjectStore extends Error {}
+
 /** Network failures (no HTTP status) and 5xx answers are the store being away; anything else is passed on as it is. */
 async function reaching<T>(what: string, call: () => Promise<T>): Promise<T> {
   try {
@@ -51,6 +57,33 @@ async function reaching<T>(what: string, call: () => Promise<T>): Promise<T> {
     if (status === undefined || status >= 500) throw new ObjectStoreUnavailable(`the object store did not ${what}: ${(err as Error).message}`, { cause: err });
     throw err;
   }
+}
+
+/** The manifest `text` read from `where`, checked: every file a relative path inside the directory, with its size. */
+function parseManifest(text: string, where: string): Manifest {
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(text);
+  } catch (err) {
+    throw new DamagedInObjectStore(`${where} is not valid JSON (${(err as Error).message}); expected a complete JSON document`);
+  }
+  const files = (parsed as { files?: unknown } | null)?.files;
+  if (!Array.isArray(files)) throw new DamagedInObjectStore(`${where} has no list of files; expected {"files": [{"name": ..., "bytes": ...}, ...]}`);
+  const bad = (files as unknown[]).findIndex((f) => !isFileEntry(f));
+  if (bad >= 0)
+    throw new DamagedInObjectStore(`${where} lists a file as ${JSON.stringify(files[bad]).slice(0, 200)}; expected {"name": <relative path>, "bytes": <size>}`);
+  return { files: files as Manifest['files'] };
+}
+
+function isFileEntry(f: unknown): f is Manifest['files'][number] {
+  const { name, bytes } = (f ?? {}) as { name?: unknown; bytes?: unknown };
+  return (
+    typeof name === 'string' &&
+    name !== MANIFEST &&
+    name.split('/').every((p) => p !== '' && p !== '.' && p !== '..') &&
+    Number.isSafeInteger(bytes) &&
+    (bytes as number) >= 0
+  );
 }
 
 export class ObjectStore {
@@ -105,16 +138,19 @@ export class ObjectStore {
   }
 
   private async manifest(rel: string): Promise<Manifest> {
+    let text: string;
     try {
       const Key = `${this.key(rel)}/${MANIFEST}`;
       const [s3, { GetObjectCommand }] = await Promise.all([this.s3(), sdk()]);
       const res = await reaching(`give ${Key}`, () => s3.send(new GetObjectCommand({ Bucket: this.o.bucket, Key })));
-      return JSON.parse(await res.Body!.transformToString()) as Manifest;
+      // a transfer cut short throws here (the store away), never a damaged manifest
+      text = await res.Body!.transformToString();
     } catch (err) {
       if ((err as Error).name === 'NoSuchKey')
         throw new NotInObjectStore(`${this.describe(rel)} has no manifest: it was never uploaded completely, or it was deleted`);
       throw err;
     }
+    return parseManifest(text, `${this.describe(rel)}/${MANIFEST}`);
   }
 
   /** Downloads the directory `rel` into `localDir` (which the caller renames into place). */
@@ -124,9 +160,16 @@ export class ObjectStore {
     for (const f of files) {
       const path = join(localDir, ...f.name.split('/'));
       await mkdir(dirname(path), { recursive: true });
-      const { body, bytes } = await this.openFile(rel, f.name);
+      const where = `${this.describe(rel)}/${f.name}`;
+      const { body, bytes } = await this.openFile(rel, f.name).catch((err: unknown) => {
+        if ((err as Error).name === 'NoSuchKey') throw new DamagedInObjectStore(`${where} is missing; its manifest lists it with ${f.bytes} bytes`);
+        throw err;
+      });
+      if (bytes !== f.bytes) {
+        body.destroy();
+        throw new DamagedInObjectStore(`${where} has ${bytes} bytes; its manifest says ${f.bytes}`);
+      }
       await pipeline(body, createWriteStream(path));
-      if (bytes !== f.bytes) throw new Error(`${this.describe(rel)}/${f.name} has ${bytes} bytes, its manifest says ${f.bytes}`);
     }
   }
 

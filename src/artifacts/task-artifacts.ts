@@ -4,7 +4,9 @@
  * machine, so the worker host rebuilds every path from the task's ids under its own root and
  * fetches what it lacks (datasets, bases, the job's checkpoints, the feature caches of its base
  * and training set) before the child starts; the child's checkpoints, feature caches, model and
- * predictions are published by the host (artifacts.publish) as they appear.
+ * predictions are published by the host (artifacts.publish) as they appear. A checkpoint or feature
+ * cache the store holds damaged is passed over, with a warning for the job's events: a retry would
+ * read the same bytes (see Artifacts.checkoutChildren).
  * Without an object store every process shares one directory and the task is used as it is.
  */
 import { TrainingError, type DatasetFiles, type TrainingData, type TrainingTask } from '../jobs/task.js';
@@ -16,10 +18,12 @@ export interface CheckedOutTask {
   task: TrainingTask;
   /** lets this host's cache evict the task's copies again */
   release(): Promise<void>;
+  /** a message per checkpoint or feature cache passed over as damaged in the store, for the job's `warn` logs */
+  warnings: string[];
 }
 
 export async function checkoutTask(artifacts: Artifacts, task: TrainingTask): Promise<CheckedOutTask> {
-  if (!artifacts.isRemote) return { task, release: () => Promise.resolve() };
+  if (!artifacts.isRemote) return { task, release: () => Promise.resolve(), warnings: [] };
   const data: TrainingData = {};
   for (const role of Object.keys(task.data) as (keyof TrainingData)[]) {
     const d = task.data[role];
@@ -36,6 +40,7 @@ export async function checkoutTask(artifacts: Artifacts, task: TrainingTask): Pr
     ...(task.featuresRoot !== undefined ? { featuresRoot: artifacts.featuresRoot() } : {}),
   };
   const leases: Lease[] = [];
+  const warnings: string[] = [];
   const release = async () => {
     await Promise.all(leases.splice(0).map((l) => l.release()));
   };
@@ -43,15 +48,25 @@ export async function checkoutTask(artifacts: Artifacts, task: TrainingTask): Pr
     const datasets = Object.values(data).filter((d): d is DatasetFiles => d !== undefined);
     const dirs = new Set([...datasets.map((d) => d.dir), ...[local.baseModelDir ?? []].flat(), ...(local.baseModelDirs ?? [])]);
     for (const dir of dirs) leases.push(await artifacts.checkout(dir));
-    leases.push(await artifacts.checkoutChildren(local.checkpointsDir));
+    const checkpoints = await artifacts.checkoutChildren(local.checkpointsDir);
+    leases.push(checkpoints);
+    for (const { name, problem } of checkpoints.passedOver)
+      warnings.push(
+        `checkpoint ${name} is damaged in the object store and was passed over: ${problem}. ` +
+          'The job resumes from the newest checkpoint that is whole, or from the start when there is none',
+      );
     // the child reads a cache of its base on its training set when one fits (workers/training/feature-cache.ts)
-    if (local.featuresRoot !== undefined && local.baseModelId !== undefined && data.train)
-      leases.push(await artifacts.checkoutChildren(featureCachesDir(local.featuresRoot, local.baseModelId, data.train.id)));
+    if (local.featuresRoot !== undefined && local.baseModelId !== undefined && data.train) {
+      const caches = await artifacts.checkoutChildren(featureCachesDir(local.featuresRoot, local.baseModelId, data.train.id));
+      leases.push(caches);
+      for (const { name, problem } of caches.passedOver)
+        warnings.push(`feature cache ${name} is damaged in the object store and was passed over: ${problem}. If this job uses it, it is built again`);
+    }
   } catch (err) {
     await release();
     throw unavailable("fetch the job's datasets, base models, checkpoints and feature caches", err);
   }
-  return { task: local, release };
+  return { task: local, release, warnings };
 }
 
 /** An object store that cannot be reached fails the attempt, never the job: it is retried, from the last checkpoint the store holds. */

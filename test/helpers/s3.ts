@@ -8,7 +8,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import type { IncomingMessage, Server, ServerResponse } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { ListObjectsV2Command, S3Client } from '@aws-sdk/client-s3';
+import { DeleteObjectCommand, GetObjectCommand, ListObjectsV2Command, PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
 import S3rver from 's3rver';
 import { freePort } from '../../src/queue/redis-server.js';
 import { startHarness, type Harness } from './harness.js';
@@ -20,6 +20,12 @@ export interface S3Server {
   env: Record<string, string>;
   /** keys under the prefix (without it), e.g. datasets/ds_x/features.bin */
   keys(under?: string): Promise<string[]>;
+  /** the object `key` (under the prefix, as keys() names it) as text */
+  text(key: string): Promise<string>;
+  /** writes the object `key` (under the prefix) as it is, as a store that damaged it would hold it */
+  put(key: string, body: string | Uint8Array): Promise<void>;
+  /** deletes the object `key` (under the prefix) alone */
+  remove(key: string): Promise<void>;
   stop(): Promise<void>;
   start(): Promise<void>;
   /** stops it and removes its data */
@@ -86,6 +92,15 @@ export async function startS3(): Promise<S3Server> {
         token = page.IsTruncated ? page.NextContinuationToken : undefined;
       } while (token);
       return keys.sort();
+    },
+    async text(key) {
+      return (await client.send(new GetObjectCommand({ Bucket: BUCKET, Key: `${PREFIX}/${key}` }))).Body!.transformToString();
+    },
+    async put(key, body) {
+      await client.send(new PutObjectCommand({ Bucket: BUCKET, Key: `${PREFIX}/${key}`, Body: body }));
+    },
+    async remove(key) {
+      await client.send(new DeleteObjectCommand({ Bucket: BUCKET, Key: `${PREFIX}/${key}` }));
     },
     stop,
     start,

@@ -81,6 +81,11 @@ export class AttemptRunner {
     const { artifacts } = this.opts;
     const checkout = await checkoutTask(artifacts, job.data);
     try {
+      // recorded as the job's warn logs the way the child's are (worker-host.ts, onMessage), before anything the child says
+      for (const message of checkout.warnings) {
+        this.opts.log.warn({ jobId: job.id }, message);
+        await job.updateProgress({ type: 'log', level: 'warn', message } satisfies TrainingMessage);
+      }
       const result = await this.runChild(job, checkout.task, signal);
       // the model counts as trained once the store holds it (the host records it after this)
       if (result.outcome === 'succeeded' && checkout.task.data.train) {
