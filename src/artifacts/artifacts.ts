@@ -12,10 +12,11 @@
  * Hosts share nothing but the store: a directory's key is its path relative to `root`, so each
  * process derives paths from ids with its own root, never from a path another process recorded.
  */
-import { createReadStream } from 'node:fs';
+import { createReadStream, createWriteStream } from 'node:fs';
 import { mkdir, readdir, rename, rm, stat } from 'node:fs/promises';
 import { isAbsolute, join, relative, sep } from 'node:path';
 import type { Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
 import { directoryBytes } from './disk-usage.js';
 import { LocalCache } from './local-cache.js';
 import { DamagedInObjectStore, ObjectStore, type ObjectStoreOptions } from './object-store.js';
@@ -103,6 +104,12 @@ export class Artifacts {
     return join(this.dir('jobs', jobId), 'checkpoints');
   }
 
+  /** One checkpoint of a job, by its directory's name (epoch-…-step-…). */
+  checkpointDir(jobId: string, name: string): string {
+    if (!SAFE_NAME.test(name)) throw new Error(`refusing checkpoint path for unsafe name ${JSON.stringify(name)}`);
+    return join(this.checkpointsDir(jobId), name);
+  }
+
   /** where a predict job's file of predictions goes (src/jobs/predictions-file.ts names it) */
   predictionsDir(jobId: string): string {
     return join(this.dir('jobs', jobId), 'predictions');
@@ -133,11 +140,12 @@ export class Artifacts {
    * Builds a directory under a temporary name and renames it into place, so readers never see
    * half of it; then publishes it.
    */
-  async writeDir(finalDir: string, fill: (tmpDir: string) => Promise<void>): Promise<void> {
+  async writeDir<T>(finalDir: string, fill: (tmpDir: string) => Promise<T>): Promise<T> {
     const tmp = `${finalDir}.tmp-${process.pid}-${Date.now()}`;
     await mkdir(tmp, { recursive: true });
+    let filled: T;
     try {
-      await fill(tmp);
+      filled = await fill(tmp);
       await rm(finalDir, { recursive: true, force: true });
       await rename(tmp, finalDir);
     } catch (err) {
@@ -145,6 +153,7 @@ export class Artifacts {
       throw err;
     }
     await this.publish(finalDir);
+    return filled;
   }
 
   /**
@@ -243,6 +252,17 @@ export class Artifacts {
     const file = join(dir, name);
     const { size } = await stat(file);
     return { body: createReadStream(file), bytes: size };
+  }
+
+  /**
+   * Copies files of the published directory `dir` into `to`, from the object store when it is the
+   * truth (checked against the manifest as openFile is; no copy of `dir` is kept here).
+   */
+  async copyFiles(dir: string, names: readonly string[], to: string): Promise<void> {
+    for (const name of names) {
+      const { body } = await this.openFile(dir, name);
+      await pipeline(body, createWriteStream(join(to, name)));
+    }
   }
 
   /** Removes the directory here and, when it is published, from the object store. */

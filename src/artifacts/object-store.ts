@@ -160,25 +160,41 @@ export class ObjectStore {
     for (const f of files) {
       const path = join(localDir, ...f.name.split('/'));
       await mkdir(dirname(path), { recursive: true });
-      const where = `${this.describe(rel)}/${f.name}`;
-      const { body, bytes } = await this.openFile(rel, f.name).catch((err: unknown) => {
-        if ((err as Error).name === 'NoSuchKey') throw new DamagedInObjectStore(`${where} is missing; its manifest lists it with ${f.bytes} bytes`);
-        throw err;
-      });
-      if (bytes !== f.bytes) {
-        body.destroy();
-        throw new DamagedInObjectStore(`${where} has ${bytes} bytes; its manifest says ${f.bytes}`);
-      }
+      const { body } = await this.openListed(rel, f);
       await pipeline(body, createWriteStream(path));
     }
   }
 
-  /** One file of the directory `rel`, as a stream, for serving it. */
+  /**
+   * One file of the directory `rel`, as a stream, for serving it: checked against the manifest
+   * as a download is, so a damaged directory is refused before any byte of it is sent.
+   */
   async openFile(rel: string, name: string): Promise<{ body: Readable; bytes: number }> {
-    const Key = `${this.key(rel)}/${name}`;
+    const { files } = await this.manifest(rel);
+    const listed = files.find((f) => f.name === name);
+    if (!listed)
+      throw new DamagedInObjectStore(
+        `${this.describe(rel)}/${MANIFEST} does not list ${name}; expected it among ${files.map((f) => f.name).join(', ') || 'no files'}`,
+      );
+    return this.openListed(rel, listed);
+  }
+
+  /** The file `f` of the directory `rel`, which must be there with the size its manifest gives. */
+  private async openListed(rel: string, f: Manifest['files'][number]): Promise<{ body: Readable; bytes: number }> {
+    const Key = `${this.key(rel)}/${f.name}`;
+    const where = `${this.describe(rel)}/${f.name}`;
     const [s3, { GetObjectCommand }] = await Promise.all([this.s3(), sdk()]);
-    const res = await reaching(`give ${Key}`, () => s3.send(new GetObjectCommand({ Bucket: this.o.bucket, Key })));
-    return { body: res.Body as Readable, bytes: res.ContentLength ?? 0 };
+    const res = await reaching(`give ${Key}`, () => s3.send(new GetObjectCommand({ Bucket: this.o.bucket, Key }))).catch((err: unknown) => {
+      if ((err as Error).name === 'NoSuchKey') throw new DamagedInObjectStore(`${where} is missing; its manifest lists it with ${f.bytes} bytes`);
+      throw err;
+    });
+    const body = res.Body as Readable;
+    const bytes = res.ContentLength ?? 0;
+    if (bytes !== f.bytes) {
+      body.destroy();
+      throw new DamagedInObjectStore(`${where} has ${bytes} bytes; its manifest says ${f.bytes}`);
+    }
+    return { body, bytes };
   }
 
   /** Names of the complete directories (those with a manifest) directly under `rel`. */

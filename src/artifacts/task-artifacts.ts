@@ -6,11 +6,13 @@
  * and training set) before the child starts; the child's checkpoints, feature caches, model and
  * predictions are published by the host (artifacts.publish) as they appear. A checkpoint or feature
  * cache the store holds damaged is passed over, with a warning for the job's events: a retry would
- * read the same bytes (see Artifacts.checkoutChildren).
+ * read the same bytes (see Artifacts.checkoutChildren). A damaged dataset or base model cannot be
+ * done without, so it fails the job at once (dataset_corrupt, invalid_model), never retried.
  * Without an object store every process shares one directory and the task is used as it is.
  */
 import { TrainingError, type DatasetFiles, type TrainingData, type TrainingTask } from '../jobs/task.js';
 import type { Artifacts, Lease } from './artifacts.js';
+import { DamagedInObjectStore } from './object-store.js';
 import { featureCachesDir } from './feature-cache.js';
 
 export interface CheckedOutTask {
@@ -45,9 +47,18 @@ export async function checkoutTask(artifacts: Artifacts, task: TrainingTask): Pr
     await Promise.all(leases.splice(0).map((l) => l.release()));
   };
   try {
-    const datasets = Object.values(data).filter((d): d is DatasetFiles => d !== undefined);
-    const dirs = new Set([...datasets.map((d) => d.dir), ...[local.baseModelDir ?? []].flat(), ...(local.baseModelDirs ?? [])]);
-    for (const dir of dirs) leases.push(await artifacts.checkout(dir));
+    for (const input of inputs(local)) {
+      leases.push(
+        await artifacts.checkout(input.dir).catch((err: unknown) => {
+          if (!(err instanceof DamagedInObjectStore)) throw err;
+          throw new TrainingError(
+            input.code,
+            `${input.what} is damaged in the object store: ${err.message}. The job cannot run without it, and a retry would read the same bytes`,
+            { param: input.param },
+          );
+        }),
+      );
+    }
     const checkpoints = await artifacts.checkoutChildren(local.checkpointsDir);
     leases.push(checkpoints);
     for (const { name, problem } of checkpoints.passedOver)
@@ -64,9 +75,35 @@ export async function checkoutTask(artifacts: Artifacts, task: TrainingTask): Pr
     }
   } catch (err) {
     await release();
+    if (err instanceof TrainingError) throw err;
     throw unavailable("fetch the job's datasets, base models, checkpoints and feature caches", err);
   }
   return { task: local, release, warnings };
+}
+
+/** A dataset or base model a task cannot run without, and the error a copy the store holds damaged fails the job with. */
+interface Input {
+  dir: string;
+  what: string;
+  code: 'dataset_corrupt' | 'invalid_model';
+  /** the spec field that names it */
+  param: string;
+}
+
+/** The task's datasets and base models, each once (under the first field that names it). */
+function inputs(task: TrainingTask): Input[] {
+  const found = new Map<string, Input>();
+  const add = (input: Input) => {
+    if (!found.has(input.dir)) found.set(input.dir, input);
+  };
+  for (const [role, d] of Object.entries(task.data) as [keyof TrainingData, DatasetFiles | undefined][]) {
+    // `train` is the spec's data.source in a domain_adaptation job (TrainingData)
+    const field = role === 'train' && task.spec.type === 'domain_adaptation' ? 'source' : role;
+    if (d) add({ dir: d.dir, what: `dataset ${d.id}`, code: 'dataset_corrupt', param: `/data/${field}` });
+  }
+  if (task.baseModelDir !== undefined) add({ dir: task.baseModelDir, what: `base model ${task.baseModelId}`, code: 'invalid_model', param: '/model/base' });
+  task.baseModelDirs?.forEach((dir, i) => add({ dir, what: `base model ${task.baseModelIds?.[i]}`, code: 'invalid_model', param: `/model/bases/${i}` }));
+  return [...found.values()];
 }
 
 /** An object store that cannot be reached fails the attempt, never the job: it is retried, from the last checkpoint the store holds. */

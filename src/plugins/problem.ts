@@ -1,7 +1,7 @@
 import type { FastifyError, FastifyInstance, FastifyReply } from 'fastify';
 import fp from 'fastify-plugin';
 import type { FieldError } from '../field-error.js';
-import { ObjectStoreUnavailable } from '../artifacts/object-store.js';
+import { DamagedInObjectStore, NotInObjectStore, ObjectStoreUnavailable } from '../artifacts/object-store.js';
 
 export type { FieldError };
 
@@ -110,6 +110,16 @@ export const problemPlugin = fp(async (app: FastifyInstance) => {
         slug: 'artifacts_unavailable',
         title: 'Object store unavailable',
         detail: 'the object store holding datasets and models (ARTIFACTS_URL) is not reachable; retry later',
+      });
+    }
+    if (err instanceof DamagedInObjectStore || err instanceof NotInObjectStore) {
+      // the store would give the same bytes to a retry: a conflict with the record's state, not an outage
+      req.log.warn({ err }, 'artifact damaged in the object store');
+      return sendProblem(reply, {
+        status: 409,
+        slug: 'artifact_damaged',
+        title: 'Stored artifact damaged',
+        detail: `${err.message}; the object store (ARTIFACTS_URL) would give the same bytes again, so retrying will not help`,
       });
     }
     if (err.validation) {

@@ -22,6 +22,8 @@ export interface S3Server {
   keys(under?: string): Promise<string[]>;
   /** the object `key` (under the prefix, as keys() names it) as text */
   text(key: string): Promise<string>;
+  /** the object `key` (under the prefix, as keys() names it) as bytes */
+  bytes(key: string): Promise<Uint8Array>;
   /** writes the object `key` (under the prefix) as it is, as a store that damaged it would hold it */
   put(key: string, body: string | Uint8Array): Promise<void>;
   /** deletes the object `key` (under the prefix) alone */
@@ -95,6 +97,9 @@ export async function startS3(): Promise<S3Server> {
     },
     async text(key) {
       return (await client.send(new GetObjectCommand({ Bucket: BUCKET, Key: `${PREFIX}/${key}` }))).Body!.transformToString();
+    },
+    async bytes(key) {
+      return (await client.send(new GetObjectCommand({ Bucket: BUCKET, Key: `${PREFIX}/${key}` }))).Body!.transformToByteArray();
     },
     async put(key, body) {
       await client.send(new PutObjectCommand({ Bucket: BUCKET, Key: `${PREFIX}/${key}`, Body: body }));

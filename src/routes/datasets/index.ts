@@ -122,12 +122,16 @@ const routes: FastifyPluginAsyncTypebox = async (app) => {
     }
     if (errors.length > 0) throw invalid(errors);
     await admit(tenant);
-    const id = newId('ds');
-    const record = await store.datasets.insertValidating({ id, name: body.name, source: { from, transform } }, tenant);
-    const { numExamples, featureShape, featureDtype, imageShape, preprocessing } = source;
-    // this process's copy of the source (fetched from the object store when it has none), kept until the conversion ends
+    // this process's copy of the source (fetched from the object store when it has none), kept until the conversion ends;
+    // fetched before the record is made, so that a source the store cannot give leaves no dataset validating for ever
     const dir = artifacts.datasetDir(source.id);
     const lease = await artifacts.checkout(dir);
+    const id = newId('ds');
+    const record = await store.datasets.insertValidating({ id, name: body.name, source: { from, transform } }, tenant).catch(async (err: unknown) => {
+      await lease.release();
+      throw err;
+    });
+    const { numExamples, featureShape, featureDtype, imageShape, preprocessing } = source;
     conversions.convert(
       id,
       {

@@ -4,10 +4,11 @@
  * The checkpoint's model.json and weights.bin are copied, so the model outlives the job's
  * checkpoints; it counts against the tenant's storage quota like any other model.
  */
-import { copyFile, readFile, stat } from 'node:fs/promises';
-import { join } from 'node:path';
+import { readFile, stat } from 'node:fs/promises';
+import { basename, join } from 'node:path';
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { Type } from '@sinclair/typebox';
+import { NotInObjectStore } from '../../artifacts/object-store.js';
 import { removeUnowned } from '../../artifacts/pending-deletes.js';
 import { StorageQuota } from '../../artifacts/storage-quota.js';
 import { HttpProblem, notFound } from '../../plugins/problem.js';
@@ -66,7 +67,8 @@ const routes: FastifyPluginAsyncTypebox = async (app) => {
         'Copies the checkpoint of `epoch` (its last, when a pause also wrote one within it) into a new model: **201** with the model, `ready`, ' +
         "its lineage the job's (jobId, base, datasets) and its metrics the checkpoint's. It can be downloaded, fine-tuned from and asked for predictions like any model, " +
         "and stays when the job is deleted. **404** for another tenant's or an unknown job, or an epoch without a checkpoint (`/epoch`, with the epochs that have one); " +
-        "**409** `checkpoint_gone` when its files are no longer on disk, `storage_quota_exceeded` when the tenant's quota has no room for the copy.",
+        '**409** `checkpoint_gone` when its files are no longer there, `artifact_damaged` when the object store (ARTIFACTS_URL) holds them damaged (the detail names the object), ' +
+        "`storage_quota_exceeded` when the tenant's quota has no room for the copy.",
       params: Params,
       response: { 201: Model, 400: Problem, 404: Problem, 409: Problem },
     },
@@ -84,20 +86,30 @@ const routes: FastifyPluginAsyncTypebox = async (app) => {
       }
       const gone = (why: string) =>
         new HttpProblem(409, 'checkpoint_gone', 'Checkpoint files gone', `the checkpoint of epoch ${epoch} (step ${checkpoint.step}) of job ${job.id} ${why}`);
-      let bytes = 0;
-      let metadata: Metadata | undefined;
-      try {
-        for (const f of FILES) bytes += (await stat(join(checkpoint.path, f))).size;
-        metadata = metadataOf(JSON.parse(await readFile(join(checkpoint.path, 'model.json'), 'utf8')));
-      } catch {
-        throw gone('is no longer on disk');
-      }
-      if (!metadata) throw gone('has no tfjsAdapt metadata in its model.json (input shape, classes, preprocessing)');
-      await requireRoom(quota, req.tenant, bytes);
+      // by ids under this process's root, never the path the worker host recorded: with an object store that host may be another machine
+      const from = artifacts.checkpointDir(job.id, basename(checkpoint.path));
       const modelId = newId('mdl');
       const dir = artifacts.modelDir(modelId);
-      await artifacts.writeDir(dir, async (tmp) => {
-        for (const f of FILES) await copyFile(join(checkpoint.path, f), join(tmp, f));
+      // copied first (with an object store, from it, checked against its manifest), published only once it is a model that fits the quota
+      const { bytes, metadata } = await artifacts.writeDir(dir, async (tmp) => {
+        try {
+          await artifacts.copyFiles(from, FILES, tmp);
+        } catch (err) {
+          if ((err as NodeJS.ErrnoException).code === 'ENOENT') throw gone('is no longer on disk');
+          if (err instanceof NotInObjectStore) throw gone('is no longer in the object store');
+          throw err;
+        }
+        let bytes = 0;
+        for (const f of FILES) bytes += (await stat(join(tmp, f))).size;
+        let metadata: Metadata | undefined;
+        try {
+          metadata = metadataOf(JSON.parse(await readFile(join(tmp, 'model.json'), 'utf8')));
+        } catch (err) {
+          throw gone(`has a model.json that is not JSON (${(err as Error).message})`);
+        }
+        if (!metadata) throw gone('has no tfjsAdapt metadata in its model.json (input shape, classes, preprocessing)');
+        await requireRoom(quota, req.tenant, bytes);
+        return { bytes, metadata };
       });
       const record: Omit<ModelRecord, 'createdAt' | 'source' | 'error'> = {
         id: modelId,

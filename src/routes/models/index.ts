@@ -272,7 +272,7 @@ const routes: FastifyPluginAsyncTypebox = async (app) => {
       tags,
       summary: 'Download the model topology and weight manifest',
       description:
-        'Standard tfjs LayersModel JSON: `tf.loadLayersModel(<this url>)` fetches weights.bin beside it. `userDefinedMetadata.tfjsAdapt` holds inputShape, classes and preprocessing (input = raw * scale + offset); outputs are logits. 409 while the model is not `ready`.',
+        'Standard tfjs LayersModel JSON: `tf.loadLayersModel(<this url>)` fetches weights.bin beside it. `userDefinedMetadata.tfjsAdapt` holds inputShape, classes and preprocessing (input = raw * scale + offset); outputs are logits. 409 while the model is not `ready`, and `artifact_damaged` when the object store (ARTIFACTS_URL) holds its files damaged (the detail names the object).',
       params: IdParams,
       response: { 200: Type.Unknown(), 404: Problem, 409: Problem },
     },
@@ -288,7 +288,7 @@ const routes: FastifyPluginAsyncTypebox = async (app) => {
       tags,
       summary: 'Download the model weights',
       description:
-        "The binary weights file named by model.json's `weightsManifest` (little-endian float32, in manifest order); `tf.loadLayersModel` fetches it itself. 409 while the model is not `ready`.",
+        "The binary weights file named by model.json's `weightsManifest` (little-endian float32, in manifest order); `tf.loadLayersModel` fetches it itself. 409 while the model is not `ready`, and `artifact_damaged` when the object store (ARTIFACTS_URL) holds its files damaged (the detail names the object).",
       params: IdParams,
       response: { 200: Type.Unsafe<unknown>({ type: 'string', format: 'binary' }), 404: Problem, 409: Problem },
     },

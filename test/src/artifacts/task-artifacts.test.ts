@@ -149,6 +149,44 @@ test("a feature cache damaged in the store is passed over with a warning; the ba
   }
 });
 
+test('a base model damaged in the store fails the job at once: invalid_model naming the model, the field and the object, not retried', async () => {
+  for (const id of ['base_whole', 'base_damaged']) {
+    await a.writeDir(a.modelDir(id), async (dir) => {
+      await writeFile(path.join(dir, 'model.json'), '{}');
+      await writeFile(path.join(dir, 'weights.bin'), new Uint8Array(16));
+    });
+  }
+  await s3.remove('models/base_damaged/weights.bin');
+  const damaged = {
+    ...task,
+    jobId: 'job_bases',
+    baseModelIds: ['base_whole', 'base_damaged'],
+    baseModelDirs: [a.modelDir('base_whole'), a.modelDir('base_damaged')],
+  };
+  for (const [t, param] of [
+    [{ ...damaged, baseModelIds: undefined, baseModelDirs: undefined, baseModelId: 'base_damaged', baseModelDir: a.modelDir('base_damaged') }, '/model/base'],
+    [damaged, '/model/bases/1'],
+  ] as const) {
+    const b = await host();
+    await assert.rejects(checkoutTask(b, t), (err: unknown) => {
+      assert.ok(err instanceof TrainingError, String(err));
+      assert.equal(err.code, 'invalid_model', err.message);
+      assert.equal(err.param, param);
+      assert.equal(err.name, 'UnrecoverableError', 'final: BullMQ does not retry it');
+      assert.ok(
+        err.message.startsWith(`base model base_damaged is damaged in the object store: s3://${BUCKET}/artifacts/models/base_damaged/weights.bin is missing; `),
+        err.message,
+      );
+      return true;
+    });
+    assert.deepEqual(
+      await readdir(path.join(b.root, 'models')).catch(() => []),
+      param === '/model/base' ? [] : ['base_whole'],
+      'nothing of the damaged one left here',
+    );
+  }
+});
+
 /** checkoutTask's failure on the host `c`: expected a retryable artifacts_unavailable. */
 async function assertUnavailable(c: Artifacts, why: RegExp): Promise<void> {
   await assert.rejects(checkoutTask(c, task), (err: unknown) => {

@@ -1,4 +1,6 @@
 import assert from 'node:assert/strict';
+import { rmSync } from 'node:fs';
+import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { registerMnist, startHarness, trainSpec, waitForJob, type Harness } from '../../helpers/harness.js';
 
@@ -67,4 +69,16 @@ test('an epoch without a checkpoint is a 404 naming the epochs that have one; an
 
   const bad = await h.request('POST', `/v1/jobs/${job.id}/checkpoints/one/model`, undefined, as(A));
   assert.equal(bad.status, 400);
+});
+
+test('a checkpoint whose files are gone from disk is a 409 checkpoint_gone, and no model is made', async () => {
+  const two = (await h.request('GET', `/v1/jobs/${job.id}/checkpoints`, undefined, as(A))).body.data.find((c: any) => c.epoch === 2);
+  const name = `epoch-0002-step-${String(two.step).padStart(8, '0')}`;
+  rmSync(join(h.dataDir, 'artifacts', 'jobs', job.id, 'checkpoints', name, 'weights.bin'));
+  const before = (await h.request('GET', '/v1/models?limit=100', undefined, as(A))).body.data.length;
+  const res = await h.request('POST', `/v1/jobs/${job.id}/checkpoints/2/model`, undefined, as(A));
+  assert.equal(res.status, 409, JSON.stringify(res.body));
+  assert.equal(res.body.type, 'urn:tfjs-adapt:problem:checkpoint_gone');
+  assert.equal(res.body.detail, `the checkpoint of epoch 2 (step ${two.step}) of job ${job.id} is no longer on disk`);
+  assert.equal((await h.request('GET', '/v1/models?limit=100', undefined, as(A))).body.data.length, before);
 });
