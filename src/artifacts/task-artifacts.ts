@@ -6,13 +6,13 @@
  * and training set) before the child starts; the child's checkpoints, feature caches, model and
  * predictions are published by the host (artifacts.publish) as they appear. A checkpoint or feature
  * cache the store holds damaged is passed over, with a warning for the job's events: a retry would
- * read the same bytes (see Artifacts.checkoutChildren). A damaged dataset or base model cannot be
- * done without, so it fails the job at once (dataset_corrupt, invalid_model), never retried.
+ * read the same bytes (see Artifacts.checkoutChildren). A dataset or base model the store holds damaged
+ * or not at all cannot be done without, so it fails the job at once (dataset_corrupt, invalid_model), never retried.
  * Without an object store every process shares one directory and the task is used as it is.
  */
 import { TrainingError, type DatasetFiles, type TrainingData, type TrainingTask } from '../jobs/task.js';
 import type { Artifacts, Lease } from './artifacts.js';
-import { DamagedInObjectStore } from './object-store.js';
+import { DamagedInObjectStore, NotInObjectStore } from './object-store.js';
 import { featureCachesDir } from './feature-cache.js';
 
 export interface CheckedOutTask {
@@ -50,6 +50,13 @@ export async function checkoutTask(artifacts: Artifacts, task: TrainingTask): Pr
     for (const input of inputs(local)) {
       leases.push(
         await artifacts.checkout(input.dir).catch((err: unknown) => {
+          // missing is as final as damaged: a record is ready only once the store holds its files, and one in use cannot be deleted
+          if (err instanceof NotInObjectStore)
+            throw new TrainingError(
+              input.code,
+              `${input.what} is not in the object store: ${err.message}. The job cannot run without it, and a retry would not find it either`,
+              { param: input.param },
+            );
           if (!(err instanceof DamagedInObjectStore)) throw err;
           throw new TrainingError(
             input.code,

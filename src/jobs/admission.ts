@@ -5,6 +5,7 @@
  */
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import type { Artifacts } from '../artifacts/artifacts.js';
 import type { FieldError } from '../field-error.js';
 import { estimateJob, type EstimateInput, type JobEstimate, type ModelDescription } from './estimate.js';
 import { PREDICTIONS_MAX_BYTES } from './predictions-file.js';
@@ -51,10 +52,6 @@ export async function estimateInput(task: TrainingTask): Promise<EstimateInput> 
         }
       : {}),
   };
-}
-
-export async function estimateTask(task: TrainingTask): Promise<JobEstimate> {
-  return estimateJob(await estimateInput(task));
 }
 
 const units = ['bytes', 'KiB', 'MiB', 'GiB', 'TiB', 'PiB'];
@@ -143,9 +140,19 @@ export function overLimits(input: EstimateInput, estimate: JobEstimate, limits: 
   return errors;
 }
 
-/** The task's estimate, or the limits it exceeds. */
-export async function admitTask(task: TrainingTask, limits: CostLimits): Promise<{ estimate: JobEstimate } | { estimate: JobEstimate; errors: FieldError[] }> {
-  const input = await estimateInput(task);
+/**
+ * The task's estimate and the limits it is over. The estimate reads the base's model.json from this process's copy
+ * (the task's paths are built from ids under its root), fetched from the object store when it has none: a base the
+ * store holds damaged or not at all, or a store that does not answer, throws (the API answers 409 artifact_damaged, 503).
+ */
+export async function admitTask(
+  artifacts: Artifacts,
+  task: TrainingTask,
+  limits: CostLimits,
+): Promise<{ estimate: JobEstimate } | { estimate: JobEstimate; errors: FieldError[] }> {
+  const baseDir = task.baseModelDir ?? task.baseModelDirs?.[0];
+  const lease = baseDir === undefined ? undefined : await artifacts.checkout(baseDir);
+  const input = await estimateInput(task).finally(() => lease?.release());
   const estimate = estimateJob(input);
   const errors = overLimits(input, estimate, limits);
   return errors.length > 0 ? { estimate, errors } : { estimate };

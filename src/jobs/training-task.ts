@@ -1,4 +1,5 @@
-import type { Artifacts } from '../artifacts/artifacts.js';
+import type { Artifacts, Lease } from '../artifacts/artifacts.js';
+import { DamagedInObjectStore, NotInObjectStore } from '../artifacts/object-store.js';
 import type { FieldError } from '../field-error.js';
 import type { JobSpec } from '../schemas/job.js';
 import type { ReadyDataset } from '../store/datasets.js';
@@ -20,12 +21,27 @@ import type { DatasetFiles, TrainingData, TrainingTask } from './task.js';
 const namesLayers = (spec: JobSpec) =>
   spec.strategy?.featureLayer !== undefined || spec.strategy?.trainFrom !== undefined || spec.method?.featureLayer !== undefined;
 
-/** The layer names in a stored model's model.json; undefined when unreadable (the training child then reports what is wrong). */
-async function storedLayerNames(dir: string): Promise<string[] | undefined> {
+/**
+ * The layer names in a stored model's model.json, read from this process's copy by the model's id (fetched from the
+ * object store when it has none; the recorded dir is the path on the host that wrote it); undefined when unreadable,
+ * or damaged or missing in the store (the training child, or the host that fetches its base, then reports what is wrong).
+ * A store that does not answer throws.
+ */
+async function storedLayerNames(artifacts: Artifacts, modelId: string): Promise<string[] | undefined> {
+  const dir = artifacts.modelDir(modelId);
+  let lease: Lease;
+  try {
+    lease = await artifacts.checkout(dir);
+  } catch (err) {
+    if (err instanceof DamagedInObjectStore || err instanceof NotInObjectStore) return undefined;
+    throw err;
+  }
   try {
     return layerNames(JSON.parse(await readFile(join(dir, 'model.json'), 'utf8')));
   } catch {
     return undefined;
+  } finally {
+    await lease.release();
   }
 }
 
@@ -164,7 +180,7 @@ export async function resolveTask(store: Store, artifacts: Artifacts, opts: Reso
   const base = spec.model.base === undefined ? undefined : await readyModel(spec.model.base, '/model/base');
   if (base) checkClasses(base, '/model/base');
   if (base && namesLayers(spec)) {
-    const names = await storedLayerNames(base.dir);
+    const names = await storedLayerNames(artifacts, base.id);
     if (names) checkLayerNames(spec, base.id, names, problem);
   }
   const bases: ModelRecord[] = [];

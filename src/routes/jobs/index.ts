@@ -93,10 +93,7 @@ const routes: FastifyPluginAsyncTypebox = async (app) => {
       if (mode === 'resume') throw fieldsProblem({ status: 409, slug: 'not_resumable', title: 'Job cannot run any more', errors: resolved.errors });
       throw fieldsProblem({ status: 400, slug: 'invalid_spec', title: 'The job spec is not valid', errors: resolved.errors });
     }
-    // the estimate reads the base's model.json: this process's copy, fetched from the object store when it has none
-    const baseDir = resolved.task.baseModelDir ?? resolved.task.baseModelDirs?.[0];
-    const lease = baseDir === undefined ? undefined : await artifacts.checkout(baseDir);
-    const admitted = await admitTask(resolved.task, costLimits()).finally(() => lease?.release());
+    const admitted = await admitTask(artifacts, resolved.task, costLimits());
     if ('errors' in admitted) {
       throw fieldsProblem({
         status: mode === 'resume' ? 409 : 400,

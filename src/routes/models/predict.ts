@@ -18,7 +18,7 @@ import { watchBody } from '../body-watch.js';
 const FORM_FIELD_BYTES = 1024;
 
 const routes: FastifyPluginAsyncTypebox = async (app) => {
-  const { store, config } = app.deps;
+  const { store, artifacts, config } = app.deps;
   const limits = config.predict;
 
   const invalid = (pointer: string, detail: string) =>
@@ -103,7 +103,9 @@ const routes: FastifyPluginAsyncTypebox = async (app) => {
         'UPLOAD_MIN_BYTES_PER_SECOND once it has run UPLOAD_RATE_GRACE_SECONDS a **408** `upload_too_slow`, either with the connection closed; ' +
         'PREDICT_TENANT_CONCURRENCY predictions in flight per tenant (**429** `too_many_predictions`) and PREDICT_QUEUE_MAX in all (**503** `predictions_busy`), ' +
         'each with Retry-After; a child that crashes or takes longer than PREDICT_TIMEOUT_MS is replaced and the request answered **503** (`prediction_failed`, ' +
-        "`prediction_timeout`): retry. Another tenant's model is a **404**; a model that is not `ready` a **409**.",
+        "`prediction_timeout`): retry. Another tenant's model is a **404**; a model that is not `ready` a **409**. With an object store (ARTIFACTS_URL) the model's files " +
+        'are fetched from it when this host has no copy: **409** `artifact_damaged` when the store holds them damaged or not at all (the detail names the object), ' +
+        '**503** `artifacts_unavailable` when it does not answer (retry).',
       params: IdParams,
       body: { content: { 'application/json': { schema: PredictBody }, 'multipart/form-data': { schema: PredictForm } } } as unknown as typeof PredictBody,
       response: { 200: Predictions, 400: Problem, 404: Problem, 408: Problem, 409: Problem, 413: Problem, 415: Problem, 429: Problem, 503: Problem },
@@ -139,10 +141,14 @@ const routes: FastifyPluginAsyncTypebox = async (app) => {
         }
         input = { values: packed.values, count: body.examples.length, ...(body.topK !== undefined ? { topK: body.topK } : {}) };
       }
+      // this process's copy by the model's id (fetched from the object store when it has none), kept while the child may load it:
+      // the recorded dir is the path on the host that wrote it, with separate hosts another machine's
+      const dir = artifacts.modelDir(m.id);
+      const lease = await artifacts.checkout(dir);
       let prediction: Prediction;
       try {
         prediction = await app.predictions.predict(req.tenant, {
-          model: { id: m.id, dir: m.dir },
+          model: { id: m.id, dir },
           inputShape,
           preprocessing: predictionPreprocessing(m.preprocessing),
           examples: input.values,
@@ -150,6 +156,8 @@ const routes: FastifyPluginAsyncTypebox = async (app) => {
         });
       } catch (err) {
         throw asProblem(err, reply);
+      } finally {
+        await lease.release();
       }
       const { probabilities: p, numClasses } = prediction;
       const predictions = Array.from({ length: input.count }, (_, i) => ({

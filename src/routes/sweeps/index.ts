@@ -40,7 +40,7 @@ const routes: FastifyPluginAsyncTypebox = async (app) => {
         errors.push(...resolved.errors.map((e) => trialProblem(index, t.parameters, e)));
         continue;
       }
-      const admitted = await admitTask(resolved.task, limits);
+      const admitted = await admitTask(artifacts, resolved.task, limits);
       if ('errors' in admitted) errors.push(...admitted.errors.map((e) => trialProblem(index, t.parameters, e)));
       estimates.push(admitted.estimate);
     }

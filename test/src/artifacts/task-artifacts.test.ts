@@ -187,6 +187,31 @@ test('a base model damaged in the store fails the job at once: invalid_model nam
   }
 });
 
+test('a dataset or base model the store holds not at all fails the job at once, as a damaged one does: dataset_corrupt or invalid_model naming it', async () => {
+  await a.writeDir(a.datasetDir('ds_gone'), async (dir) => {
+    await writeFile(path.join(dir, 'features.bin'), new Uint8Array(16));
+  });
+  await s3.remove('datasets/ds_gone/.manifest.json');
+  const train = task.data.train;
+  assert.ok(train);
+  const noDataset = { ...task, jobId: 'job_gone', data: { ...task.data, train: { ...train, id: 'ds_gone', dir: a.datasetDir('ds_gone') } } };
+  const noBase = { ...task, jobId: 'job_gone', baseModelId: 'base_never', baseModelDir: a.modelDir('base_never') };
+  for (const [t, code, param, what] of [
+    [noDataset, 'dataset_corrupt', '/data/train', 'dataset ds_gone'],
+    [noBase, 'invalid_model', '/model/base', 'base model base_never'],
+  ] as const) {
+    await assert.rejects(checkoutTask(await host(), t), (err: unknown) => {
+      assert.ok(err instanceof TrainingError, String(err));
+      assert.equal(err.code, code, err.message);
+      assert.equal(err.param, param);
+      assert.equal(err.name, 'UnrecoverableError', 'final: BullMQ does not retry it');
+      assert.ok(err.message.startsWith(`${what} is not in the object store: s3://${BUCKET}/artifacts/`), err.message);
+      assert.match(err.message, /has no manifest/);
+      return true;
+    });
+  }
+});
+
 /** checkoutTask's failure on the host `c`: expected a retryable artifacts_unavailable. */
 async function assertUnavailable(c: Artifacts, why: RegExp): Promise<void> {
   await assert.rejects(checkoutTask(c, task), (err: unknown) => {
