@@ -148,3 +148,14 @@ export function trainSpec(data: { train: string; test?: string }, over: Record<s
     ...over,
   };
 }
+
+/** A full fine-tune of `base` on `data`: one epoch of SGD. */
+export function finetuneSpec(base: string, data: { train: string; test?: string }) {
+  return {
+    type: 'finetune',
+    model: { base },
+    strategy: { kind: 'full' },
+    data,
+    hyperparameters: { epochs: 1, batchSize: 64, seed: 3, optimizer: { name: 'sgd', learningRate: 0.01 } },
+  };
+}

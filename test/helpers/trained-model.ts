@@ -67,3 +67,26 @@ export async function storeTrainedModel(deps: AppDeps, tenant = 'default'): Prom
   );
   return id;
 }
+
+/**
+ * Saves `model` (784 inputs, 10 digit classes, untrained is fine) as model `id` of the default
+ * tenant, recorded ready as a trained one is; its directory under this process's root.
+ */
+export async function recordDigitModel(deps: AppDeps, model: tf.LayersModel, o: { id: string; name: string }): Promise<string> {
+  const dir = deps.artifacts.modelDir(o.id);
+  await saveModel(model, dir);
+  await deps.store.models.insert(deps.store.db, {
+    id: o.id,
+    name: o.name,
+    status: 'ready',
+    jobId: null,
+    baseModelId: null,
+    datasetIds: {},
+    metrics: null,
+    inputShape: [784],
+    classes: Array.from({ length: 10 }, (_, i) => String(i)),
+    preprocessing: null,
+    dir,
+  });
+  return dir;
+}

@@ -10,7 +10,7 @@ import assert from 'node:assert/strict';
 import { rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
-import { registerMnist, trainSpec, waitForJob, type Harness } from '../../helpers/harness.js';
+import { finetuneSpec, registerMnist, trainSpec, waitForJob, type Harness } from '../../helpers/harness.js';
 import { BUCKET, startS3Harness, type S3Server } from '../../helpers/s3.js';
 
 let s3: S3Server;
@@ -121,13 +121,7 @@ test("a model the store holds damaged is a 409 artifact_damaged on download and 
 
   // a fine-tune from it: admission reads the base's model.json from the store
   const data = await registerMnist(h, 200, 100);
-  const finetune = {
-    type: 'finetune',
-    model: { base: modelId },
-    strategy: { kind: 'full' },
-    data,
-    hyperparameters: { epochs: 1, batchSize: 64, seed: 3, optimizer: { name: 'sgd', learningRate: 0.01 } },
-  };
+  const finetune = finetuneSpec(modelId, data);
   forgetLocalCopies();
   const posted = await h.request('POST', '/v1/jobs', finetune);
   assertDamaged(posted, described(`models/${modelId}/`));

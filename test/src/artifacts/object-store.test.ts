@@ -9,7 +9,7 @@ import { existsSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { ConfigError, loadConfig } from '../../../src/config.js';
-import { registerMnist, trainSpec, waitForJob, type Harness } from '../../helpers/harness.js';
+import { finetuneSpec, registerMnist, trainSpec, waitForJob, type Harness } from '../../helpers/harness.js';
 import { startS3Harness, type S3Server } from '../../helpers/s3.js';
 import { postForm, uploadDataset } from './fixtures.js';
 
@@ -71,13 +71,7 @@ test('datasets, checkpoints and models live in the object store; a host without 
   assert.deepEqual(await s3.keys(`models/${copy}/`), [`models/${copy}/.manifest.json`, `models/${copy}/model.json`, `models/${copy}/weights.bin`]);
 
   forgetLocalCopies();
-  const finetune = {
-    type: 'finetune',
-    model: { base: copy },
-    strategy: { kind: 'full' },
-    data,
-    hyperparameters: { epochs: 1, batchSize: 64, seed: 3, optimizer: { name: 'sgd', learningRate: 0.01 } },
-  };
+  const finetune = finetuneSpec(copy, data);
   const tuned = await waitForJob(h, (await h.request('POST', '/v1/jobs', finetune)).body.id);
   assert.equal(tuned.status, 'succeeded', JSON.stringify(tuned.error));
   assert.ok(existsSync(local('models', copy)), 'the worker fetched the base it fine-tuned');

@@ -13,8 +13,8 @@ import { after, before, test } from 'node:test';
 import tf = require('@tensorflow/tfjs');
 import { startApi, type Api } from '../../helpers/api.js';
 import { registerMnist, waitFor } from '../../helpers/harness.js';
+import { recordDigitModel } from '../../helpers/trained-model.js';
 import { featureCacheDir } from '../../../src/artifacts/feature-cache.js';
-import { saveModel } from '../../../workers/training/models.js';
 
 let h: Api;
 let data: { train: string; test: string };
@@ -34,22 +34,8 @@ before(async () => {
       tf.layers.dense({ units: 10, name: 'out' }),
     ],
   });
-  const dir = h.deps.artifacts.modelDir(MODEL);
-  await saveModel(model, dir);
+  await recordDigitModel(h.deps, model, { id: MODEL, name: 'three layers' });
   model.dispose();
-  await h.deps.store.models.insert(h.deps.store.db, {
-    id: MODEL,
-    name: 'three layers',
-    status: 'ready',
-    jobId: null,
-    baseModelId: null,
-    datasetIds: {},
-    metrics: null,
-    inputShape: [784],
-    classes: Array.from({ length: 10 }, (_, i) => String(i)),
-    preprocessing: null,
-    dir,
-  });
 });
 after(() => h?.stop());
 

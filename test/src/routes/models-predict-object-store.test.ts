@@ -9,11 +9,10 @@ import assert from 'node:assert/strict';
 import { rm } from 'node:fs/promises';
 import { after, before, test } from 'node:test';
 import tf = require('@tensorflow/tfjs');
-import { saveModel } from '../../../workers/training/models.js';
 import { startApi, type Api } from '../../helpers/api.js';
 import { registerMnist, waitFor } from '../../helpers/harness.js';
 import { BUCKET, startS3, type S3Server } from '../../helpers/s3.js';
-import { pattern, storeTrainedModel } from '../../helpers/trained-model.js';
+import { pattern, recordDigitModel, storeTrainedModel } from '../../helpers/trained-model.js';
 
 let s3: S3Server;
 let api: Api;
@@ -97,24 +96,10 @@ test("a finetune's layer names are checked against its base fetched from the sto
     layers: [tf.layers.dense({ units: 16, inputShape: [784], name: 'hidden_a' }), tf.layers.dense({ units: 10, name: 'out' })],
   });
   const id = 'mdl_layers_in_store';
-  const dir = api.deps.artifacts.modelDir(id);
-  await saveModel(model, dir);
+  const dir = await recordDigitModel(api.deps, model, { id, name: 'two layers' });
   model.dispose();
   await api.deps.artifacts.publish(dir);
   await rm(dir, { recursive: true });
-  await api.deps.store.models.insert(api.deps.store.db, {
-    id,
-    name: 'two layers',
-    status: 'ready',
-    jobId: null,
-    baseModelId: null,
-    datasetIds: {},
-    metrics: null,
-    inputShape: [784],
-    classes: Array.from({ length: 10 }, (_, i) => String(i)),
-    preprocessing: null,
-    dir,
-  });
   const spec = {
     type: 'finetune',
     model: { base: id },
