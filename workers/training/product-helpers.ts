@@ -70,7 +70,7 @@ const HELPERS_TAKE_ALL = process.env.PRODUCT_HELPERS_TAKE_ALL === '1';
 // helpers); the blocks not yet claimed, from the front (high 16 bits) to the back (low 16 bits),
 // CLOSED while the call changes; the blocks helpers finished of this call; 1 once a helper
 // failed; the blocks helpers finished since they started (for tests); the kernel (KINDS); columns
-// a block. Then the call's arguments as float64 (offsets, counts and an update's float32 factors
+// a block; the call's count of arguments. Then the arguments as float64 (offsets, counts and an update's float32 factors
 // alike, exactly).
 const ASKED = 0;
 const RANGE = 1;
@@ -79,6 +79,7 @@ const FAILED = 3;
 const TOTAL = 4;
 const KIND = 5;
 const COLUMNS = 6;
+const ARG_COUNT = 7;
 const WORDS = 8;
 const MAX_ARGS = 12;
 /** front 0xffff, back 0xffff: nothing to claim */
@@ -102,7 +103,7 @@ function runBlock(fns: ((...a: number[]) => void)[], ctl: Int32Array, args: Floa
  */
 const HELPER_SOURCE = `
 const { workerData } = require('node:worker_threads');
-const { memory, module, ctl, args, argCount } = workerData;
+const { memory, module, ctl, args } = workerData;
 const KINDS = ${JSON.stringify(KINDS)};
 const KIND = ${KIND};
 const COLUMNS = ${COLUMNS};
@@ -122,7 +123,7 @@ for (;;) {
     if (back <= range >>> 16) break;
     if (Atomics.compareExchange(ctl, ${RANGE}, range, range - 1) !== range) continue;
     try {
-      runBlock(fns, ctl, args, back - 1, new Array(Atomics.load(argCount, 0)));
+      runBlock(fns, ctl, args, back - 1, new Array(ctl[${ARG_COUNT}]));
     } catch (err) {
       Atomics.store(ctl, ${FAILED}, 1);
       console.error('${FILE}: a helper thread failed:', err);
@@ -136,14 +137,13 @@ for (;;) {
 class Helpers {
   private readonly ctl = new Int32Array(new SharedArrayBuffer(WORDS * 4));
   private readonly args = new Float64Array(new SharedArrayBuffer(MAX_ARGS * 8));
-  private readonly argCount = new Int32Array(new SharedArrayBuffer(4));
   private readonly fns: ((...a: number[]) => void)[];
   private asked = 0;
 
   constructor(kernels: WasmKernels, o: { memory: WebAssembly.Memory; module: WebAssembly.Module; helpers: number }) {
     this.fns = KINDS.map((k) => kernels[k.name]);
     for (let i = 0; i < o.helpers; i++) {
-      const workerData = { memory: o.memory, module: o.module, ctl: this.ctl, args: this.args, argCount: this.argCount };
+      const workerData = { memory: o.memory, module: o.module, ctl: this.ctl, args: this.args };
       // the helpers only compute for this thread, which holds the process open itself while it has work
       new Worker(HELPER_SOURCE, { eval: true, workerData }).unref();
     }
@@ -162,7 +162,7 @@ class Helpers {
     ctl[KIND] = kind;
     ctl[COLUMNS] = columns;
     this.args.set(args);
-    Atomics.store(this.argCount, 0, args.length);
+    ctl[ARG_COUNT] = args.length;
     Atomics.store(ctl, DONE, 0);
     Atomics.store(ctl, RANGE, blocks);
     Atomics.store(ctl, ASKED, (this.asked = (this.asked + 1) | 0));

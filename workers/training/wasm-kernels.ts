@@ -163,7 +163,7 @@ export function freshTensor(backend: WasmBackend, shape: number[]): { tensor: tf
     };
     freeing.add(module);
   }
-  const block = module._malloc(shape.reduce((n, d) => n * d, 1) * 4 + LINE);
+  const block = module._malloc(tf.util.sizeFromShape(shape) * 4 + LINE);
   // a trap, as emscripten's own failed allocation is, so that the worker host reports it as the memory cap's kind of failure
   if (block === 0)
     throw new WebAssembly.RuntimeError(`out of memory: the wasm heap cannot hold a tensor of shape [${shape.join(', ')}] more (malloc returned 0)`);
