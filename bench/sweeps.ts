@@ -1,7 +1,7 @@
 /**
  * Model selection without target labels, through the service's sweeps (issue 14, item 3): on four
  * cases, a grid sweep over adaptation methods and their weights per seed, and for each label-free
- * validator (entropy, im, snd, dev, valAccuracy, errorBound: epoch metrics that never read a target label) the
+ * validator (entropy, im, snd, mixval, dev, valAccuracy, errorBound: epoch metrics that never read a target label) the
  * target accuracy of the trial it picks, against the oracle (the best trial by target labels) and
  * the defaults (each method at its default weight), with its Spearman rank correlation with target
  * accuracy across the trials. Writes its own section of docs/benchmarks.md (bench/doc-sections.ts).

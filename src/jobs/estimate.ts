@@ -643,10 +643,10 @@ function frozenPart(spec: JobSpec, layers: Layer[], o: { train: DatasetShape; ev
 
 /**
  * The label-free validators' work at each epoch's end of a domain-adaptation job with a target
- * (workers/training/validators.ts): inference over fixed samples of the target (and, with
- * data.validation, of the source and data.validation), SND's similarities of the target sample
- * with itself, and with data.validation the domain classifiers of dev and errorBound on the
- * samples' features (DOMAIN_CLASSIFIERS).
+ * (workers/training/validators.ts): inference over fixed samples of the target (twice: MixVal's
+ * mixed pairs too) and, with data.validation, of the source and data.validation; SND's
+ * similarities of the target sample with itself; and with data.validation the domain classifiers
+ * of dev and errorBound on the samples' features (DOMAIN_CLASSIFIERS).
  */
 function validatorCost(v: {
   sample: number;
@@ -659,7 +659,7 @@ function validatorCost(v: {
 }): { flops: number; bytes: number } {
   const nt = Math.min(v.sample, v.target.numExamples);
   const [ns, nv] = v.validation ? [Math.min(v.sample, v.source.numExamples), Math.min(v.sample, v.validation.numExamples)] : [0, 0];
-  const passes = 2 * v.macs * (nt + ns + nv);
+  const passes = 2 * v.macs * (2 * nt + ns + nv);
   // each sample's features, logits and probabilities, held until the epoch's validators are done
   const outputs = (nt + ns + nv) * (v.featureSize + 2 * v.numClasses);
   // SND: an nt x nt product over the classes, computed a block of rows at a time

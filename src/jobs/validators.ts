@@ -29,6 +29,12 @@ export const VALIDATORS = {
   entropy: { goal: 'minimize', needs: 'target', summary: 'mean entropy of the target predictions' },
   im: { goal: 'maximize', needs: 'target', summary: 'information maximisation: entropy of the mean target prediction minus the mean entropy' },
   snd: { goal: 'maximize', needs: 'target', summary: 'soft neighbourhood density of the target predictions (Saito et al. 2021)' },
+  mixval: {
+    goal: 'maximize',
+    needs: 'target',
+    summary:
+      "MixVal's inter-cluster probe (Hu et al. 2023): of target pairs predicted as different classes, mixed 0.55 : 0.45, the share the model predicts as the dominant one's class",
+  },
   dev: {
     goal: 'minimize',
     needs: 'target+validation',
@@ -55,6 +61,11 @@ export const MONITORS = {
 } as const satisfies Record<string, ValidatorInfo>;
 export type MonitorName = keyof typeof MONITORS;
 export const MONITOR_NAMES = Object.keys(MONITORS) as MonitorName[];
+
+/** The monitors that read `what` (the target's unlabelled data, or data.validation), in the table's order: for the schemas' descriptions. */
+export function monitorsReading(what: 'target' | 'validation', among: readonly MonitorName[] = MONITOR_NAMES): MonitorName[] {
+  return among.filter((m) => (MONITORS[m].needs as string).includes(what));
+}
 
 /** Whether `value` beats `best` by more than `minDelta` in the direction of `goal`. */
 export function improves(goal: Goal, value: number, best: number, minDelta: number): boolean {

@@ -3,7 +3,7 @@ import { Augment } from './augment.js';
 import { Metrics } from './common.js';
 import { AdaptationMethod, Strategy } from './methods.js';
 import { PREDICTION_FORMATS } from '../jobs/predictions-file.js';
-import { MONITOR_NAMES, MONITORS, VALIDATOR_SAMPLE_DEFAULT, VALIDATOR_SAMPLE_MAX } from '../jobs/validators.js';
+import { MONITOR_NAMES, MONITORS, monitorsReading, VALIDATOR_SAMPLE_DEFAULT, VALIDATOR_SAMPLE_MAX } from '../jobs/validators.js';
 
 export const Activation = Type.Union(
   ['linear', 'relu', 'tanh', 'sigmoid', 'elu', 'selu'].map((a) => Type.Literal(a)),
@@ -88,7 +88,7 @@ export const EarlyStopping = Type.Object(
           description:
             'the epoch metric watched, default valLoss. ' +
             MONITOR_NAMES.map((m) => `\`${m}\` (${MONITORS[m].goal}s): ${MONITORS[m].summary}`).join('. ') +
-            '. entropy, im, snd, dev and errorBound need a domain_adaptation job with data.target (label-free: computed on its unlabelled data); valLoss, valAccuracy, dev and errorBound need data.validation',
+            `. ${monitorsReading('target').join(', ')} need a domain_adaptation job with data.target (label-free: computed on its unlabelled data); ${monitorsReading('validation').join(', ')} need data.validation`,
         },
       ),
     ),
@@ -116,7 +116,7 @@ export const Hyperparameters = Type.Object(
       Type.Integer({
         minimum: 16,
         maximum: VALIDATOR_SAMPLE_MAX,
-        description: `domain_adaptation with data.target: how many target examples (and data.validation examples, for dev) the label-free validators entropy, im, snd, dev and errorBound read at each epoch's end, a fixed seeded sample. Default ${VALIDATOR_SAMPLE_DEFAULT}`,
+        description: `domain_adaptation with data.target: how many target examples (and data.validation examples, for dev and errorBound) the label-free validators ${monitorsReading('target').join(', ')} read at each epoch's end, a fixed seeded sample. Default ${VALIDATOR_SAMPLE_DEFAULT}`,
       }),
     ),
     augment: Type.Optional(Augment),

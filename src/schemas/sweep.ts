@@ -1,5 +1,6 @@
 import { Type, type Static } from '@sinclair/typebox';
 import { JobSpec, JobStatus } from './job.js';
+import { VALIDATOR_NAMES } from '../jobs/validators.js';
 
 /** A sweep runs at most this many trials: each is a job, checked and estimated when the sweep is created. */
 export const MAX_TRIALS = 100;
@@ -47,8 +48,7 @@ export const SweepObjective = Type.Object(
     metric: Type.String({
       minLength: 1,
       maxLength: 64,
-      description:
-        "what ranks the trials: an epoch metric of the job (e.g. a label-free validator of a domain_adaptation job: `snd`, `im`, `entropy`, `dev`, `valAccuracy`, `errorBound`; or `valLoss`, `loss`, or a method's signal such as `coral`) or a final one (`testAccuracy`, `targetAccuracy`, ...), whichever the template's job reports; a trial's value is the one its finished model has",
+      description: `what ranks the trials: an epoch metric of the job (e.g. a label-free validator of a domain_adaptation job: ${VALIDATOR_NAMES.map((v) => `\`${v}\``).join(', ')}; or \`valLoss\`, \`loss\`, or a method's signal such as \`coral\`) or a final one (\`testAccuracy\`, \`targetAccuracy\`, ...), whichever the template's job reports; a trial's value is the one its finished model has`,
     }),
     goal: Type.Optional(
       Type.Union([Type.Literal('maximize'), Type.Literal('minimize')], {

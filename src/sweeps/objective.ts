@@ -32,7 +32,7 @@ const validatorMissing =
     return null;
   };
 
-/** The label-free validators (entropy, im, snd, dev, valAccuracy, errorBound) are epoch metrics like any other. */
+/** The label-free validators (src/jobs/validators.ts VALIDATORS) are epoch metrics like any other. */
 export const OBJECTIVE_METRICS: Record<string, MetricInfo> = {
   loss: { goal: 'minimize', when: 'epoch', missing: always },
   accuracy: { goal: 'maximize', when: 'epoch', missing: always },

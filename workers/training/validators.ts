@@ -15,6 +15,8 @@ import type { FeatureLayer } from './network.js';
 
 /** SND's softmax temperature over cosine similarities (Saito et al. 2021; pytorch-adapt's default). */
 export const SND_TEMPERATURE = 0.05;
+/** MixVal's mixing weight of a pair's first example (Hu et al. 2023; the authors' code's default): it stays the dominant one. */
+export const MIXVAL_LAMBDA = 0.55;
 /** Below float32's smallest normal: 0 log 0 counts as 0 without producing -Infinity * 0. */
 const TINY = 1e-30;
 
@@ -60,6 +62,29 @@ export function softNeighbourhoodDensity(p: tf.Tensor2D, temperature = SND_TEMPE
       );
     }
     return tf.mean(entropies.length === 1 ? entropies[0] : tf.concat(entropies));
+  });
+}
+
+/**
+ * MixVal's inter-cluster probe (Hu et al. 2023, "Mixed Samples as Probes for Unsupervised Model
+ * Selection in Domain Adaptation"; the authors' val_mixval_inter.py) on one batch: each row a is
+ * paired with the row b at the mirrored position (the batch reversed, as their code pairs), and
+ * where a and b are predicted to be of different classes the model sees λ·x_a + (1 − λ)·x_b. Counts
+ * those pairs and how many of them it predicts as a's class: a model whose classes' boundaries lie
+ * between the target's clusters keeps the dominant example's class. `predict` maps inputs to logits.
+ */
+export function mixedPairs(
+  predict: (x: tf.Tensor) => tf.Tensor,
+  x: tf.Tensor,
+  logits: tf.Tensor2D,
+  lambda = MIXVAL_LAMBDA,
+): { pairs: tf.Scalar; agreeing: tf.Scalar } {
+  return tf.tidy(() => {
+    const labels = tf.argMax(logits, 1);
+    const inter = tf.notEqual(labels, tf.reverse(labels, 0));
+    const mixed = tf.add(tf.mul(x, lambda), tf.mul(tf.reverse(x, 0), 1 - lambda));
+    const kept = tf.logicalAnd(inter, tf.equal(tf.argMax(predict(mixed), 1), labels));
+    return { pairs: tf.sum(tf.cast(inter, 'float32')), agreeing: tf.sum(tf.cast(kept, 'float32')) };
   });
 }
 
@@ -248,6 +273,8 @@ interface Outputs {
   probabilities: tf.Tensor2D;
   logits: tf.Tensor2D;
   features: tf.Tensor2D;
+  /** MixVal's counts over the batches (mixedPairs), when the pass was asked to probe */
+  probe: { pairs: number; agreeing: number };
 }
 
 /**
@@ -277,14 +304,16 @@ export class EpochValidators {
   async compute(): Promise<Partial<Record<ValidatorName, number>> & { devDomainAccuracy?: number; linearDomainAccuracy?: number }> {
     const outputs: Outputs[] = [];
     try {
-      const target = await this.pass(this.sets.target);
+      const target = await this.pass(this.sets.target, { probe: true });
       outputs.push(target);
       const [entropy, im, snd] = tf.tidy(() => [
         meanEntropy(target.probabilities),
         informationMaximisation(target.probabilities),
         softNeighbourhoodDensity(target.probabilities),
       ]);
-      const scores = { entropy: await read(entropy), im: await read(im), snd: await read(snd) };
+      // No two predictions of different classes (a model that answers one class): nothing kept, 0.
+      const { pairs, agreeing } = target.probe;
+      const scores = { entropy: await read(entropy), im: await read(im), snd: await read(snd), mixval: pairs > 0 ? agreeing / pairs : 0 };
       const validation = this.sets.validation;
       if (validation === undefined) return scores;
       const source = await this.pass(this.sets.source);
@@ -303,11 +332,16 @@ export class EpochValidators {
     }
   }
 
-  /** The sample's logits, probabilities and flat features in inference mode, batch by batch. */
-  private async pass(data: Dataset): Promise<Outputs> {
+  /**
+   * The sample's logits, probabilities and flat features in inference mode, batch by batch; with
+   * `probe`, MixVal's mixed pairs of each batch too (a second pass over it, the inputs mixed).
+   */
+  private async pass(data: Dataset, { probe }: { probe: boolean } = { probe: false }): Promise<Outputs> {
     const batcher = new Batcher(data, inferenceBatchRows(this.both, data.files));
     const logits: tf.Tensor[] = [];
     const features: tf.Tensor[] = [];
+    const counts = { pairs: 0, agreeing: 0 };
+    const predict = (x: tf.Tensor) => (this.both.apply(x, { training: false }) as tf.Tensor[])[1];
     for (let step = 0; step < batcher.steps; step++) {
       const batch = batcher.fill(step);
       const [f, l] = tf.tidy(() => {
@@ -316,6 +350,13 @@ export class EpochValidators {
       });
       features.push(f);
       logits.push(l);
+      if (probe) {
+        const x = tf.tensor(batch.x, batch.shape, 'float32');
+        const { pairs, agreeing } = mixedPairs(predict, x, l as tf.Tensor2D);
+        x.dispose();
+        counts.pairs += await read(pairs);
+        counts.agreeing += await read(agreeing);
+      }
       // Lets the process handle IPC (cancel requests, heartbeats) between batches.
       await new Promise(setImmediate);
     }
@@ -324,7 +365,7 @@ export class EpochValidators {
       return { logits: l, probabilities: tf.softmax(l) as tf.Tensor2D, features: tf.concat(features) as tf.Tensor2D };
     });
     tf.dispose([...logits, ...features]);
-    return joined;
+    return { ...joined, probe: counts };
   }
 }
 

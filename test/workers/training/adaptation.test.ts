@@ -6,6 +6,7 @@ import { before, test } from 'node:test';
 import tf = require('@tensorflow/tfjs');
 import type { JobSpec } from '../../../src/schemas/job.js';
 import type { AdaptationMethod } from '../../../src/schemas/methods.js';
+import { VALIDATOR_NAMES } from '../../../src/jobs/validators.js';
 import { selectBackend } from '../../../workers/training/backend.js';
 import { loadModel, saveModel } from '../../../workers/training/models.js';
 import { TrainingError, type DatasetFiles, type TrainingMessage } from '../../../src/jobs/task.js';
@@ -220,8 +221,9 @@ test('each epoch reports the label-free validators; early stopping keeps the bes
     const epochs = messages.filter((m): m is Extract<TrainingMessage, { type: 'metrics' }> => m.type === 'metrics').map((m) => m.metrics);
     assert.equal(epochs.length, 3);
     for (const m of epochs) {
-      for (const name of ['entropy', 'im', 'snd', 'dev', 'valAccuracy', 'errorBound']) assert.ok(Number.isFinite(m[name]), `${name} = ${m[name]}`);
+      for (const name of VALIDATOR_NAMES) assert.ok(Number.isFinite(m[name]), `${name} = ${m[name]}`);
       assert.ok(m.entropy >= 0 && m.entropy <= Math.log(10) + 1e-6 && m.im <= Math.log(10) + 1e-6 && m.snd >= 0 && m.dev > 0);
+      assert.ok(m.mixval >= 0 && m.mixval <= 1);
       assert.equal(m.errorBound, 1 - m.valAccuracy + Math.max(0, 2 * m.linearDomainAccuracy - 1));
       // its source term's standard error, over the 200 validation examples
       assert.ok(Math.abs(m.errorBoundStandardError - Math.sqrt(((1 - m.valAccuracy) * m.valAccuracy) / 200)) < 1e-12);

@@ -7,7 +7,15 @@ import { before, test } from 'node:test';
 import tf = require('@tensorflow/tfjs');
 import { improves, MONITORS, SND_BLOCK_ROWS, SND_VALUES_PER_BLOCK_CELL, VALIDATORS } from '../../../src/jobs/validators.js';
 import { selectBackend } from '../../../workers/training/backend.js';
-import { devRisk, domainClassifiers, informationMaximisation, meanEntropy, sample, softNeighbourhoodDensity } from '../../../workers/training/validators.js';
+import {
+  devRisk,
+  domainClassifiers,
+  informationMaximisation,
+  meanEntropy,
+  mixedPairs,
+  sample,
+  softNeighbourhoodDensity,
+} from '../../../workers/training/validators.js';
 import type { Dataset } from '../../../workers/training/data.js';
 
 before(async () => {
@@ -90,6 +98,43 @@ test("entropy, im and snd equal pytorch-adapt's on the same predictions", () => 
       ]),
     ).dataSync()[0];
     assert.ok(diverse > collapsed + 0.5, `${diverse} vs ${collapsed}`);
+  });
+  assert.equal(tf.memory().numTensors, start);
+});
+
+/*
+ * MixVal's inter-cluster score by the authors' val_mixval_inter.py (its ice_inter lines, PyTorch
+ * 1.13, lam 0.55) for the linear model x·W on these seven rows: predicted classes 0 1 2 0 0 1 2,
+ * mirrored 2 1 0 0 2 1 0, so rows 0, 2, 4 and 6 pair different classes; mixed, those rows are
+ * predicted 0, 2, 2 and 0, keeping the dominant row's class in two of the four: 0.5.
+ */
+const MIX_X = [
+  [1.0, 0.2, -0.5, 0.3],
+  [0.1, 1.2, 0.4, -0.2],
+  [-0.3, 0.2, 1.5, 0.1],
+  [0.9, 0.8, -0.1, 0.0],
+  [0.2, -0.4, 0.3, 1.1],
+  [-0.6, 1.0, 0.9, 0.2],
+  [0.5, 0.1, 0.2, -0.9],
+];
+const MIX_W = [
+  [1.0, -0.5, 0.2],
+  [0.1, 1.0, -0.3],
+  [-0.4, 0.3, 1.2],
+  [0.6, 0.6, -0.6],
+];
+
+test("mixval's pairs equal the authors' code's on the same model and rows", () => {
+  const start = tf.memory().numTensors;
+  tf.tidy(() => {
+    const w = tf.tensor2d(MIX_W);
+    const predict = (x: tf.Tensor): tf.Tensor2D => tf.matMul(x, w);
+    const x = tf.tensor2d(MIX_X);
+    const { pairs, agreeing } = mixedPairs(predict, x, predict(x));
+    assert.deepEqual([pairs.dataSync()[0], agreeing.dataSync()[0]], [4, 2]);
+    // A model that answers one class has no pair to probe.
+    const one = mixedPairs(predict, x, tf.tensor2d(MIX_X.map(() => [1, 0, 0])));
+    assert.equal(one.pairs.dataSync()[0], 0);
   });
   assert.equal(tf.memory().numTensors, start);
 });
