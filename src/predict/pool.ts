@@ -1,9 +1,10 @@
 /**
  * The API's pool of warm prediction children (workers/predict/child.ts, forked by path: the API
  * never loads TensorFlow.js). Each model goes to one child by a hash of its id, so a model is
- * loaded once and stays in that child's cache. Bounded before anything is sent: predictions in
- * flight per tenant and in the whole pool, and each one's time. A child that crashes or runs
- * out of time fails what it held and is replaced at once.
+ * loaded once and stays in that child's cache. Bounded before anything is sent: a request takes a
+ * place among the predictions in flight per tenant and in the whole pool (reserve) before it reads
+ * its body, and holds it until it ends; each prediction's time is bounded too. A child that crashes
+ * or runs out of time fails what it held and is replaced at once.
  */
 import { fork, type ChildProcess } from 'node:child_process';
 import type { PredictConfig } from '../config.js';
@@ -12,7 +13,7 @@ import type { ChildReady, PredictAnswer, PredictRequest } from './protocol.js';
 const CHILD = new URL('../../workers/predict/child.js', import.meta.url);
 
 /** Why a prediction was not answered; the HTTP layer maps each to its status. */
-export type Unavailable = 'tenant_busy' | 'pool_busy' | 'child_crashed' | 'timeout';
+export type Unavailable = 'tenant_busy' | 'pool_busy' | 'child_crashed' | 'timeout' | 'place_released';
 
 export class PredictUnavailable extends Error {
   constructor(
@@ -30,6 +31,20 @@ export interface Prediction {
   /** one row of `numClasses` probabilities per example */
   probabilities: Float32Array;
   numClasses: number;
+}
+
+/**
+ * One place among the predictions in flight (PredictPool.reserve): taken before a request reads its
+ * body, so the bounds also cover requests still uploading, and held until the request ends.
+ */
+export interface PredictPlace {
+  /** Sends the examples to the child of their model; refused once the place is released. */
+  predict(req: Omit<PredictRequest, 'id'>): Promise<Prediction>;
+  /**
+   * Gives the place back: at once, or, while a prediction sent on it is in its child, when that
+   * settles (the child still works on it). Later calls do nothing.
+   */
+  release(): void;
 }
 
 interface Pending {
@@ -149,8 +164,8 @@ export class PredictPool {
     this.slots = Array.from({ length: o.children }, () => undefined);
   }
 
-  /** Children start at the first prediction and stay warm. */
-  async predict(tenant: string, req: Omit<PredictRequest, 'id'>): Promise<Prediction> {
+  /** A place for one of `tenant`'s predictions, or PredictUnavailable when the bounds are reached. */
+  reserve(tenant: string): PredictPlace {
     const held = this.perTenant.get(tenant) ?? 0;
     if (held >= this.o.tenantConcurrency) {
       throw new PredictUnavailable(
@@ -164,16 +179,38 @@ export class PredictPool {
     if (this.closed) throw new PredictUnavailable('pool_busy', 'the service is shutting down');
     this.perTenant.set(tenant, held + 1);
     this.inFlight++;
-    try {
-      const slot = slotOf(req.model.id, this.slots.length);
-      const worker = this.slots[slot] ?? this.start(slot);
-      return await worker.send({ ...req, id: this.nextId++ });
-    } finally {
+    let released = false;
+    let sending = 0;
+    const giveBack = () => {
       this.inFlight--;
       const left = (this.perTenant.get(tenant) ?? 1) - 1;
       if (left === 0) this.perTenant.delete(tenant);
       else this.perTenant.set(tenant, left);
-    }
+    };
+    return {
+      predict: async (req) => {
+        // its request ended (its client gone) while it read the body or fetched the model: sent now, the
+        // prediction would run outside the bounds
+        if (released) throw new PredictUnavailable('place_released', 'the request ended before its prediction was sent; it was not run');
+        // the place may have been taken before the pool closed; a child started now would outlive it
+        if (this.closed) throw new PredictUnavailable('pool_busy', 'the service is shutting down');
+        sending++;
+        try {
+          const slot = slotOf(req.model.id, this.slots.length);
+          // children start at the first prediction and stay warm
+          const worker = this.slots[slot] ?? this.start(slot);
+          return await worker.send({ ...req, id: this.nextId++ });
+        } finally {
+          sending--;
+          if (released && sending === 0) giveBack();
+        }
+      },
+      release: () => {
+        if (released) return;
+        released = true;
+        if (sending === 0) giveBack();
+      },
+    };
   }
 
   /** The children's process ids and how many requests each holds. */

@@ -1,6 +1,7 @@
 /**
  * POST /v1/models/{id}/predict: examples (JSON) or images (multipart) in, class probabilities
- * out, computed by the app's pool of prediction children (src/predict/pool.ts), never here.
+ * out, computed by the app's pool of prediction children (src/predict/pool.ts), never here. A
+ * request takes its place in the pool before its body is read and holds it until it ends.
  */
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import type { FastifyRequest } from 'fastify';
@@ -9,7 +10,7 @@ import { rankClasses } from '../../jobs/predictions-file.js';
 import { predictionPreprocessing } from '../../jobs/preprocessing.js';
 import { packExamples } from '../../predict/examples.js';
 import { ImageDecodeError, imageInput, imagePixels } from '../../predict/images.js';
-import { PredictModelError, PredictUnavailable, type Prediction } from '../../predict/pool.js';
+import { PredictModelError, PredictUnavailable, type Prediction, type PredictPlace } from '../../predict/pool.js';
 import { IdParams, Problem } from '../../schemas/common.js';
 import { PredictBody, PredictForm, Predictions } from '../../schemas/predict.js';
 import type { ModelRecord } from '../../store/models.js';
@@ -20,6 +21,8 @@ const FORM_FIELD_BYTES = 1024;
 const routes: FastifyPluginAsyncTypebox = async (app) => {
   const { store, artifacts, config } = app.deps;
   const limits = config.predict;
+  /** Each request's place among the predictions in flight, taken by its preParsing hook. */
+  const places = new WeakMap<FastifyRequest, PredictPlace>();
 
   const invalid = (pointer: string, detail: string) =>
     fieldsProblem({ status: 400, slug: 'validation', title: 'The request is not valid', errors: [{ pointer, in: 'body', detail }] });
@@ -103,7 +106,9 @@ const routes: FastifyPluginAsyncTypebox = async (app) => {
         'UPLOAD_MIN_BYTES_PER_SECOND once it has run UPLOAD_RATE_GRACE_SECONDS a **408** `upload_too_slow`, either with the connection closed; ' +
         'PREDICT_TENANT_CONCURRENCY predictions in flight per tenant (**429** `too_many_predictions`) and PREDICT_QUEUE_MAX in all (**503** `predictions_busy`), ' +
         'each with Retry-After; a child that crashes or takes longer than PREDICT_TIMEOUT_MS is replaced and the request answered **503** (`prediction_failed`, ' +
-        "`prediction_timeout`): retry. Another tenant's model is a **404**; a model that is not `ready` a **409**. With an object store (ARTIFACTS_URL) the model's files " +
+        '`prediction_timeout`): retry. The in-flight bounds are checked before the body is read or the model fetched, and a request holds its place from then ' +
+        'until it is answered, so PREDICT_TENANT_CONCURRENCY also caps the prediction uploads a tenant has in progress. ' +
+        "Another tenant's model is a **404**; a model that is not `ready` a **409**. With an object store (ARTIFACTS_URL) the model's files " +
         'are fetched from it when this host has no copy: **409** `artifact_damaged` when the store holds them damaged or not at all (the detail names the object), ' +
         '**503** `artifacts_unavailable` when it does not answer (retry).',
       params: IdParams,
@@ -112,7 +117,25 @@ const routes: FastifyPluginAsyncTypebox = async (app) => {
     },
     // the multipart form is read and checked by the handler, part by part
     validatorCompiler: (route) => (route.httpPart === 'body' && route.contentType === 'multipart/form-data' ? () => true : app.validatorCompiler!(route)),
+    // after the onRequest hooks (auth has named the tenant) and the app's watch on parsed bodies: a
+    // request beyond the bounds is refused before it uploads its body or has a model fetched
+    preParsing: async (req, reply, payload) => {
+      let place: PredictPlace;
+      try {
+        place = app.predictions.reserve(req.tenant);
+      } catch (err) {
+        throw asProblem(err, reply);
+      }
+      places.set(req, place);
+      // 'close' ends every response: answered, refused, failed, or its client gone; that may have
+      // happened already, while the onRequest hooks awaited
+      if (reply.raw.closed) place.release();
+      else reply.raw.once('close', () => place.release());
+      return payload;
+    },
     handler: async (req, reply) => {
+      const place = places.get(req);
+      if (place === undefined) throw new Error('the predict handler ran without the place its preParsing hook takes');
       const m = await store.models.get(req.params.id, req.tenant);
       if (!m) throw notFound('Model', req.params.id, '/id');
       if (m.status !== 'ready') throw new HttpProblem(409, 'not_ready', 'Model not ready', `model ${m.id} is ${m.status}`);
@@ -147,7 +170,7 @@ const routes: FastifyPluginAsyncTypebox = async (app) => {
       const lease = await artifacts.checkout(dir);
       let prediction: Prediction;
       try {
-        prediction = await app.predictions.predict(req.tenant, {
+        prediction = await place.predict({
           model: { id: m.id, dir },
           inputShape,
           preprocessing: predictionPreprocessing(m.preprocessing),
@@ -199,6 +222,9 @@ function asProblem(err: unknown, reply: { header(name: string, value: string): u
       return new HttpProblem(503, 'prediction_timeout', 'Prediction timed out', err.message);
     case 'child_crashed':
       return new HttpProblem(503, 'prediction_failed', 'Prediction failed', err.message);
+    case 'place_released':
+      // its client is gone: nobody reads this answer; it names the cause in the log
+      return new HttpProblem(400, 'client_gone', 'Client gone', err.message);
   }
 }
 
