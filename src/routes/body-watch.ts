@@ -8,7 +8,7 @@
  */
 import type { IncomingMessage } from 'node:http';
 import { performance } from 'node:perf_hooks';
-import { PassThrough } from 'node:stream';
+import { PassThrough, Readable } from 'node:stream';
 import type { FastifyReply, FastifyRequest, RequestPayload } from 'fastify';
 import type { Config } from '../config.js';
 import { HttpProblem } from '../plugins/problem.js';
@@ -127,6 +127,11 @@ export function watchBody(raw: IncomingMessage, bounds: BodyBounds): BodyWatch {
 
 const MULTIPART = /^\s*multipart\//i;
 
+/** The body of a request destroyed before it was read: its reader is told the connection closed. */
+function failRead(this: Readable) {
+  this.destroy(aborted());
+}
+
 /**
  * A preParsing hook putting every body fastify reads itself (JSON) under watchBody: its
  * requestTimeout is off, so a client that declared a content-length and then stalls or trickles
@@ -134,15 +139,22 @@ const MULTIPART = /^\s*multipart\//i;
  * a stream of ours, which the watch fails with its problem: the parser's error, answered as that
  * problem with the connection closed. Multipart forms are read by their routes under a watch of
  * their own (receiveUpload, the predict route), not watched twice.
+ *
+ * A request whose connection closed while the onRequest hooks awaited (a slow Redis behind the
+ * rate limit, say) is destroyed already: its stream dropped the bytes it held, whole body or not,
+ * and will neither end nor fail for the parser, whose request would then never be answered. Its
+ * parser reads a stream that fails with `aborted` instead; a request without a body, which fastify
+ * does not read, is handled as before.
  */
 export function watchParsedBodies(bounds: BodyBounds) {
   return (req: FastifyRequest, reply: FastifyReply, payload: RequestPayload, done: (err: null, payload: RequestPayload) => void) => {
     const raw = req.raw;
+    if (req.method === 'GET' || req.method === 'HEAD' || MULTIPART.test(req.headers['content-type'] ?? '')) return done(null, payload);
+    // failing when read, not before: a request without a body is not read, and goes on as before
+    if (raw.destroyed) return done(null, new Readable({ read: failRead }));
     // `complete` is false only while a socket's body is still to come: most small bodies arrive
     // with their headers, and inject's requests are in memory
-    if (raw.complete !== false || req.method === 'GET' || req.method === 'HEAD' || MULTIPART.test(req.headers['content-type'] ?? '')) {
-      return done(null, payload);
-    }
+    if (raw.complete !== false) return done(null, payload);
     const body = new PassThrough();
     // once the parser has failed the body (too large, say) it no longer listens: nothing to tell it
     body.on('error', () => undefined);
@@ -164,13 +176,9 @@ export function watchParsedBodies(bounds: BodyBounds) {
       stop();
       if (!reply.sent) body.destroy(watch.signal.reason as HttpProblem);
     };
-    // the connection may have closed while the onRequest hooks awaited
-    if (watch.signal.aborted) fail();
-    else {
-      watch.signal.addEventListener('abort', fail, { once: true });
-      raw.once('end', stop);
-      reply.raw.once('close', stop);
-    }
+    watch.signal.addEventListener('abort', fail, { once: true });
+    raw.once('end', stop);
+    reply.raw.once('close', stop);
     done(null, body);
   };
 }
