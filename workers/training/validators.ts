@@ -344,18 +344,18 @@ export class EpochValidators {
     const predict = (x: tf.Tensor) => (this.both.apply(x, { training: false }) as tf.Tensor[])[1];
     for (let step = 0; step < batcher.steps; step++) {
       const batch = batcher.fill(step);
+      const x = tf.tensor(batch.x, batch.shape, 'float32');
       const [f, l] = tf.tidy(() => {
-        const [f, l] = this.both.apply(tf.tensor(batch.x, batch.shape, 'float32'), { training: false }) as tf.Tensor[];
+        const [f, l] = this.both.apply(x, { training: false }) as tf.Tensor[];
         return [tf.reshape(f, [batch.size, -1]), l];
       });
       features.push(f);
       logits.push(l);
-      if (probe) {
-        const x = tf.tensor(batch.x, batch.shape, 'float32');
-        const { pairs, agreeing } = mixedPairs(predict, x, l as tf.Tensor2D);
-        x.dispose();
-        counts.pairs += await read(pairs);
-        counts.agreeing += await read(agreeing);
+      const mixed = probe ? mixedPairs(predict, x, l as tf.Tensor2D) : undefined;
+      x.dispose();
+      if (mixed !== undefined) {
+        counts.pairs += await read(mixed.pairs);
+        counts.agreeing += await read(mixed.agreeing);
       }
       // Lets the process handle IPC (cancel requests, heartbeats) between batches.
       await new Promise(setImmediate);
