@@ -160,6 +160,8 @@ const sweepRunning = {
   goal: 'maximize',
   trials: [sweepTrial(0, 0.001, 'queued'), sweepTrial(1, 0.01, 'pending')],
   best: null,
+  // a fine-tune sweep's trials report no label-free validator
+  validatorPicks: [],
   estimate: { trials: 2, flops: 2.4e12, maxTrialMemoryBytes: 27000000 },
   createdAt: '2026-11-28T10:00:01.127Z',
   finishedAt: null,

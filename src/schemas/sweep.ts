@@ -230,6 +230,18 @@ export const Sweep = Type.Object(
           "the trial with the best objective so far, among those that finished and whose model does better than chance on the source validation (when every one is at chance, among all); for errorBound, of the trials within one standard error (errorBoundStandardError, the best trial's) of the lowest, the one with the lowest valLoss (Breiman's one-standard-error rule)",
       },
     ),
+    validatorPicks: Type.Array(
+      Type.Object({
+        validator: Type.String({ description: `a label-free validator the trials report: ${VALIDATOR_NAMES.join(', ')}` }),
+        index: Type.Integer(),
+        jobId: Type.String(),
+        value: Type.Number({ description: "the validator's value for that trial's finished model" }),
+      }),
+      {
+        description:
+          "the trial each label-free validator would pick among the finished trials, by the rule `best` follows for it (models at chance passed over; errorBound's one-standard-error rule), whatever the objective: where they disagree with `best`, the choice rests on which validator to trust on this shift (docs/methods.md, 'When to prefer which method'). Empty when the trials report none (not domain_adaptation jobs with data.target)",
+      },
+    ),
     estimate: Type.Object(
       {
         trials: Type.Integer(),

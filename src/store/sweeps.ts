@@ -8,7 +8,7 @@ import type { JobEstimate, JobSpec, JobStatus } from '../schemas/job.js';
 import { TERMINAL_STATUSES } from '../schemas/job.js';
 import type { Sweep, SweepSpec, SweepStatus, Trial } from '../schemas/sweep.js';
 import { goalOf } from '../sweeps/objective.js';
-import { bestTrial, selectionFor, trialObjective } from '../sweeps/selection.js';
+import { bestTrial, selectionFor, trialObjective, validatorPicks } from '../sweeps/selection.js';
 import type { Db, Queryable } from './db.js';
 import type { EventStore, JobEvent, SweepEventType } from './events.js';
 import { newId } from './ids.js';
@@ -84,6 +84,11 @@ function toSweep(r: SweepRow, rows: TrialRow[]): Sweep {
     goal,
     selectionFor(r.spec.objective.metric, (t: Trial) => metrics.get(t.index)),
   );
+  const results = new Map(rows.map((t) => [t.idx, t.result]));
+  const picks = validatorPicks(trials, {
+    objective: (t, metric) => (t.status === 'succeeded' ? trialObjective(metric, results.get(t.index) ?? null, null) : null),
+    metrics: (t) => metrics.get(t.index),
+  }).flatMap(({ validator, trial, value }) => (trial.jobId === null ? [] : [{ validator, index: trial.index, jobId: trial.jobId, value }]));
   return {
     id: r.id,
     object: 'sweep',
@@ -98,6 +103,7 @@ function toSweep(r: SweepRow, rows: TrialRow[]): Sweep {
       objective: best.trial.objective,
       reason: best.reason,
     },
+    validatorPicks: picks,
     estimate: r.estimate,
     createdAt: r.created_at.toISOString(),
     finishedAt: r.finished_at ? r.finished_at.toISOString() : null,

@@ -8,7 +8,7 @@
  * value there is in the top 1/eta of the other trials' values at that rung. Pure: the store hands
  * in what the jobs reported.
  */
-import { MONITORS, VALIDATORS, type ValidatorInfo } from '../jobs/validators.js';
+import { MONITORS, VALIDATOR_NAMES, VALIDATORS, type ValidatorInfo, type ValidatorName } from '../jobs/validators.js';
 import type { SweepGoal } from '../schemas/sweep.js';
 
 export interface ObjectiveValue {
@@ -123,6 +123,27 @@ export function bestTrial<T extends Ranked>(
     : `trial ${top.index} has the ${goal === 'maximize' ? 'highest' : 'lowest'} ${o.metric} (${o.value}${at}) of the ${scored.length} trials that reported it${against}`;
   // a bound says nothing when even the lowest, not only the pick, is 1 or more
   return { trial: top, reason: `${lead}${passedOver}${vacuity(first.objective, goal)}` };
+}
+
+/**
+ * The trial each label-free validator the finished trials report would pick, by bestTrial's rule
+ * for that validator (the sweep's `validatorPicks`): whatever the objective, a user without target
+ * labels sees whether the validators agree with `best` (on the sweeps of docs/benchmarks.md,
+ * `errorBound` and `im` part ways on the shifts where one of them misses the oracle).
+ */
+export function validatorPicks<T extends { index: number }>(
+  trials: readonly T[],
+  o: { objective: (trial: T, metric: string) => ObjectiveValue | null; metrics: (trial: T) => Record<string, unknown> | undefined },
+): Array<{ validator: ValidatorName; trial: T; value: number }> {
+  return VALIDATOR_NAMES.flatMap((validator) => {
+    const ranked = trials.map((trial) => ({ index: trial.index, trial, objective: o.objective(trial, validator) }));
+    const pick = bestTrial(
+      ranked,
+      VALIDATORS[validator].goal,
+      selectionFor(validator, (r: (typeof ranked)[number]) => o.metrics(r.trial)),
+    );
+    return pick === null ? [] : [{ validator, trial: pick.trial.trial, value: pick.trial.objective.value }];
+  });
 }
 
 /**

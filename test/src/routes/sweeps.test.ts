@@ -236,6 +236,7 @@ describe('replay, listing, events, cancel', () => {
     assert.equal(done.status, 'succeeded');
     assert.equal(done.best.index, 1);
     assert.equal(done.best.jobId, now.trials[1].jobId);
+    assert.deepEqual(done.validatorPicks, [], 'its trials report no label-free validator');
     assert.deepEqual(done.best.objective, { metric: 'testAccuracy', value: 0.9, epoch: 1 });
     assert.match(done.best.reason, /trial 1 has the highest testAccuracy \(0.9 at epoch 1\) of the 3 trials.*trial 2/);
     const events = (await api.request('GET', `/v1/sweeps/${s.id}/events?limit=100`)).body.data;
@@ -284,9 +285,9 @@ describe('replay, listing, events, cancel', () => {
     const launcher = launcherOf(api);
     // 50 validation labels: bounds 0.02 apart are a label apart, the standard error about 0.05
     const reported = [
-      { errorBound: 0.18, errorBoundStandardError: 0.054, valLoss: 0.74, valAccuracy: 0.82 },
-      { errorBound: 0.2, errorBoundStandardError: 0.057, valLoss: 0.69, valAccuracy: 0.8 },
-      { errorBound: 0.3, errorBoundStandardError: 0.065, valLoss: 0.6, valAccuracy: 0.7 },
+      { errorBound: 0.18, errorBoundStandardError: 0.054, valLoss: 0.74, valAccuracy: 0.82, im: 0.5 },
+      { errorBound: 0.2, errorBoundStandardError: 0.057, valLoss: 0.69, valAccuracy: 0.8, im: 0.4 },
+      { errorBound: 0.3, errorBoundStandardError: 0.065, valLoss: 0.6, valAccuracy: 0.7, im: 0.9 },
     ];
     for (const [i, metrics] of reported.entries()) {
       await finishTrial((await api.deps.store.sweeps.get(res.body.id))!.trials[i].jobId!, metrics);
@@ -300,5 +301,12 @@ describe('replay, listing, events, cancel', () => {
       done.best.reason,
       /^trial 1 has the lowest valLoss \(0.69\) of the 2 trials within one standard error \(0.054\) of the lowest errorBound \(trial 0, 0.18 at epoch 1\).*one-standard-error rule\); its errorBound is 0.2$/,
     );
+    // what each validator the trials report would pick, by the same rules: errorBound agrees with best, im and valAccuracy do not
+    const jobs = done.trials.map((t: { jobId: string }) => t.jobId);
+    assert.deepEqual(done.validatorPicks, [
+      { validator: 'im', index: 2, jobId: jobs[2], value: 0.9 },
+      { validator: 'valAccuracy', index: 0, jobId: jobs[0], value: 0.82 },
+      { validator: 'errorBound', index: 1, jobId: jobs[1], value: 0.2 },
+    ]);
   });
 });
