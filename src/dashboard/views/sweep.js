@@ -1,6 +1,7 @@
-// One sweep: its status and best trial with why, the trials table, and per parameter a plot of
-// each trial's objective against the parameter's value. Polled every 2 s while the sweep runs
-// (a sweep changes once per trial epoch at most; its trials' own pages stream live).
+// One sweep: its status and best trial with why, what the validators without target labels would
+// pick, the trials table, and per parameter a plot of each trial's objective against the
+// parameter's value. Polled every 2 s while the sweep runs (a sweep changes once per trial epoch
+// at most; its trials' own pages stream live).
 import { api } from '../api.js';
 import { fmtNum, h, replace, statusBadge } from '../dom.js';
 
@@ -42,6 +43,13 @@ function parameterPlot(sweep, pointer) {
     el,
   );
   return el;
+}
+
+/** What each validator without target labels would pick: where one parts from the best, the choice is worth a second look (docs/methods.md). */
+function validatorPicks(sweep) {
+  if (sweep.validatorPicks.length === 0) return '';
+  const picks = sweep.validatorPicks.map((p) => `${p.validator} → trial ${p.index}${p.index === sweep.best?.index ? ' (the best)' : ''}`);
+  return h('p', { id: 'validator-picks' }, `Validators without target labels pick: ${picks.join(', ')}.`);
 }
 
 function trialRow(sweep, t) {
@@ -102,6 +110,7 @@ export function sweepView(main, id) {
         `${sweep.spec.algorithm} search, ${sweep.trials.length} trials, ${sweep.spec.maxParallel} at once, seed ${sweep.spec.seed}; ${sweep.goal} ${sweep.spec.objective.metric}`,
       ),
       h('p', { id: 'best' }, sweep.best ? `Best: ${sweep.best.reason}.` : 'No trial has finished with an objective yet.'),
+      validatorPicks(sweep),
       h(
         'table',
         { class: 'list', id: 'trials' },

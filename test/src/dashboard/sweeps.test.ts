@@ -45,10 +45,17 @@ test('the sweep page shows the trials table, the best trial and why, and a plot 
   const { store } = api.deps;
   // trials: learningRate 0.001 (relu, tanh), 0.01 (relu, tanh), 0.1 (relu, tanh)
   const accuracies = [0.5, 0.6, 0.9, 0.7, 0.55, 0.65];
+  // the source validation accuracy, a validator without target labels, prefers trial 4
+  const validation = [0.8, 0.7, 0.85, 0.6, 0.9, 0.75];
   for (const [i, t] of sweep.trials.entries()) {
     await store.jobs.started(t.jobId, 1);
     await store.jobs.epochMetrics(t.jobId, 1, 1, { loss: 1, accuracy: 0.5 });
-    await store.jobs.succeeded(t.jobId, 1, { modelId: `mdl_${t.jobId.slice(4)}`, metrics: { testAccuracy: accuracies[i] } }, async () => undefined);
+    await store.jobs.succeeded(
+      t.jobId,
+      1,
+      { modelId: `mdl_${t.jobId.slice(4)}`, metrics: { testAccuracy: accuracies[i], valAccuracy: validation[i] } },
+      async () => undefined,
+    );
   }
   await new SweepLauncher({ ...api.deps, log: pino({ level: 'silent' }), maxActiveJobs: 100, webhookAllowedHosts: [] }).advance(sweep.id);
 
@@ -61,6 +68,7 @@ test('the sweep page shows the trials table, the best trial and why, and a plot 
   assert.equal(await page.locator('#trials tbody tr').count(), 6);
   assert.equal(await page.locator('#trials tr.best').getAttribute('data-trial'), '2');
   assert.match(await page.locator('#best').innerText(), /trial 2 has the highest testAccuracy \(0.9 at epoch 1\) of the 6 trials/);
+  assert.equal(await page.locator('#validator-picks').innerText(), 'Validators without target labels pick: valAccuracy → trial 4.');
   const header = await page.locator('#trials thead').innerText();
   assert.match(header, /\/hyperparameters\/optimizer\/learningRate\s+\/model\/architecture\/activation\s+testAccuracy/, 'parameters in pointer order');
   // one plot per parameter, each with a point per finished trial, drawn by uPlot
