@@ -8,7 +8,7 @@ const POLL_MS = 2000;
 
 const value = (v: unknown) => (typeof v === 'number' ? num(v) : JSON.stringify(v));
 
-/** The trials table, then the best trial and why. */
+/** The trials table, then the best trial and why, and what each validator without target labels would pick. */
 function describe(s: any): string {
   const pointers = Object.keys(s.spec.parameters).sort();
   const rows = s.trials.map((t: any) => [
@@ -20,7 +20,11 @@ function describe(s: any): string {
   ]);
   const head = table(['#', 'JOB', 'STATUS', ...pointers, s.spec.objective.metric.toUpperCase()], rows);
   const best = s.best ? `best: trial ${s.best.index} (${s.best.jobId}): ${s.best.reason}` : 'best: none yet';
-  return `${s.id}  ${s.status}  ${s.spec.algorithm}, ${s.trials.length} trials, ${s.goal} ${s.spec.objective.metric}\n${head}\n${best}\n`;
+  const picks =
+    s.validatorPicks.length === 0
+      ? ''
+      : `validators without target labels pick: ${s.validatorPicks.map((p: any) => `${p.validator} -> trial ${p.index}${p.index === s.best?.index ? ' (the best)' : ''}`).join(', ')}\n`;
+  return `${s.id}  ${s.status}  ${s.spec.algorithm}, ${s.trials.length} trials, ${s.goal} ${s.spec.objective.metric}\n${head}\n${best}\n${picks}`;
 }
 
 async function print(ctx: Context, s: any): Promise<number> {

@@ -182,9 +182,13 @@ test('jobs cancel stops a running job; following it then exits 1', async () => {
   assert.equal((await waitForJob(h, id)).status, 'cancelled');
 });
 
-test('sweep create --wait prints the id, then the trials table and the best trial; list, get and cancel', async () => {
+test("sweep create --wait prints the id, then the trials table, the best trial and the validators' picks; list, get and cancel", async () => {
   const file = specFile('sweep.json', {
-    template: trainSpec(data, { hyperparameters: { epochs: 1, batchSize: 64, seed: 1, optimizer: { name: 'adam', learningRate: 0.003 } } }),
+    // with a validation set its trials report valAccuracy, a validator without target labels
+    template: trainSpec(data, {
+      data: { ...data, validation: data.test },
+      hyperparameters: { epochs: 1, batchSize: 64, seed: 1, optimizer: { name: 'adam', learningRate: 0.003 } },
+    }),
     parameters: { '/hyperparameters/optimizer/learningRate': { values: [0.001, 0.003] } },
     objective: { metric: 'testAccuracy' },
     algorithm: 'grid',
@@ -197,6 +201,7 @@ test('sweep create --wait prints the id, then the trials table and the best tria
   assert.match(summary, /succeeded {2}grid, 2 trials, maximize testAccuracy/);
   assert.match(head, /#\s+JOB\s+STATUS\s+\/hyperparameters\/optimizer\/learningRate\s+TESTACCURACY/);
   assert.match(created.stdout, /best: trial [01] \(job_[0-9a-f]+\): trial [01] has the highest testAccuracy/);
+  assert.match(created.stdout, /\nvalidators without target labels pick: valAccuracy -> trial [01]( \(the best\))?\n$/);
   const list = await cli(['sweep', 'list']);
   assert.equal(list.code, 0, list.stderr);
   assert.match(list.stdout, new RegExp(`${id}\\s+succeeded\\s+2/2\\s+testAccuracy`));
