@@ -63,8 +63,8 @@ export type MonitorName = keyof typeof MONITORS;
 export const MONITOR_NAMES = Object.keys(MONITORS) as MonitorName[];
 
 /** The monitors that read `what` (the target's unlabelled data, or data.validation), in the table's order: for the schemas' descriptions. */
-export function monitorsReading(what: 'target' | 'validation', among: readonly MonitorName[] = MONITOR_NAMES): MonitorName[] {
-  return among.filter((m) => (MONITORS[m].needs as string).includes(what));
+export function monitorsReading(what: 'target' | 'validation'): MonitorName[] {
+  return MONITOR_NAMES.filter((m) => (MONITORS[m].needs as string).includes(what));
 }
 
 /** Whether `value` beats `best` by more than `minDelta` in the direction of `goal`. */

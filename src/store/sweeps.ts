@@ -78,16 +78,12 @@ function toTrial(spec: SweepSpec, r: TrialRow): Trial {
 function toSweep(r: SweepRow, rows: TrialRow[]): Sweep {
   const goal = goalOf(r.spec.objective);
   const trials = rows.map((t) => toTrial(r.spec, t));
-  const metrics = new Map(rows.map((t) => [t.idx, t.result?.metrics]));
-  const best = bestTrial(
-    trials,
-    goal,
-    selectionFor(r.spec.objective.metric, (t: Trial) => metrics.get(t.index)),
-  );
   const results = new Map(rows.map((t) => [t.idx, t.result]));
+  const metricsOf = (t: Trial) => results.get(t.index)?.metrics;
+  const best = bestTrial(trials, goal, selectionFor(r.spec.objective.metric, metricsOf));
   const picks = validatorPicks(trials, {
     objective: (t, metric) => (t.status === 'succeeded' ? trialObjective(metric, results.get(t.index) ?? null, null) : null),
-    metrics: (t) => metrics.get(t.index),
+    metrics: metricsOf,
   }).flatMap(({ validator, trial, value }) => (trial.jobId === null ? [] : [{ validator, index: trial.index, jobId: trial.jobId, value }]));
   return {
     id: r.id,
