@@ -1,7 +1,8 @@
 /**
  * Model selection without target labels, through the service's sweeps (issue 14, item 3): on four
  * cases, a grid sweep over adaptation methods and their weights per seed, and for each label-free
- * validator (entropy, im, snd, mixval, dev, valAccuracy, errorBound: epoch metrics that never read a target label) the
+ * validator (entropy, im, snd, mixval, dev, valAccuracy, errorBound: epoch metrics that never read a target label;
+ * and EnsV, the trials' agreement with their ensemble on the unlabelled target, from batch predictions) the
  * target accuracy of the trial it picks, against the oracle (the best trial by target labels) and
  * the defaults (each method at its default weight), with its Spearman rank correlation with target
  * accuracy across the trials. Writes its own section of docs/benchmarks.md (bench/doc-sections.ts).
@@ -31,6 +32,7 @@ import { freePort, startRedisServer } from '../src/queue/redis-server.js';
 import { METHOD_DEFAULTS } from '../src/schemas/params.js';
 import { startService } from '../src/server.js';
 import { errorBoundStandardError } from '../workers/training/error-bound.js';
+import { ensembleAgreement } from './ensemble-agreement.js';
 import { num } from './stats.js';
 import { writeReport, type CaseText, type SeedRun } from './sweeps-report.js';
 
@@ -101,8 +103,27 @@ async function job(spec: unknown): Promise<any> {
   return j;
 }
 
+/**
+ * A model's softmax over the unlabelled target dataset, one row per example in stored order, its
+ * classes in name order: a batch predict job (`type: "predict"`), as a user would run one.
+ */
+async function targetProbabilities(modelId: string, target: string): Promise<number[][]> {
+  const predict = await job({ type: 'predict', model: { base: modelId }, data: { input: target }, output: { format: 'jsonl' } });
+  const res = await fetch(`${url}/v1/jobs/${predict.id}/predictions`);
+  if (!res.ok) throw new Error(`GET /v1/jobs/${predict.id}/predictions answered ${res.status}`);
+  return (await res.text())
+    .trim()
+    .split('\n')
+    .map((line) => {
+      const byName = new Map<string, number>(JSON.parse(line).classes.map((c: { class: string; probability: number }) => [c.class, c.probability]));
+      return [...byName.keys()].sort().map((name) => byName.get(name)!);
+    });
+}
+
 /** One case: what the report says about it, its sweep template for a seed (method and weight filled in by the grid) and the no-adaptation job. */
 interface Case extends CaseText {
+  /** the unlabelled target dataset, on which EnsV compares the trials (bench/ensemble-agreement.ts) */
+  target: string;
   template(seed: number): Record<string, unknown>;
   /** the same model trained on the labelled source alone, scored on the target test set */
   noAdaptation(seed: number): Record<string, unknown>;
@@ -196,6 +217,7 @@ async function shiftCase(name: ShiftCaseName): Promise<Case> {
   const hp = (seed: number) => ({ epochs, batchSize: 64, seed, optimizer: { name: 'adam', learningRate: 0.001 } });
   return {
     ...TEXT[name],
+    target,
     template: (seed) => ({
       type: 'domain_adaptation',
       model,
@@ -235,6 +257,7 @@ async function fewLabelsCase(): Promise<Case> {
   const hp = (seed: number) => ({ epochs, batchSize: 10, seed, optimizer: { name: 'adam', learningRate: 0.001 } });
   return {
     ...TEXT['few-labels'],
+    target,
     template: (seed) => ({
       type: 'domain_adaptation',
       model: { base },
@@ -278,8 +301,11 @@ async function runSeed(c: Case, seed: number): Promise<SeedRun> {
       weight: t.parameters['/method/weight'],
       target: job.result.metrics.targetAccuracy,
       metrics: job.result.metrics,
+      modelId: job.result.modelId as string,
     }));
   const reference = (await noAdaptation).result.metrics.testAccuracy;
+  const agreement = ensembleAgreement(await Promise.all(trials.map((t) => targetProbabilities(t.modelId, c.target))));
+  trials.forEach((t, i) => (t.metrics = { ...t.metrics, ensv: agreement[i] }));
   // every trial as a JSON line on stderr, for other readings of the same run
   for (const t of trials) console.error(JSON.stringify({ case: c.name, seed, method: t.method, weight: t.weight, ...t.metrics }));
   console.error(JSON.stringify({ case: c.name, seed, noAdaptation: reference, sweepId: sweep.id }));
