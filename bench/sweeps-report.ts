@@ -4,9 +4,9 @@
  * written from the trial lines it logged (bench/sweeps.ts --from-log).
  */
 import os from 'node:os';
-import { VALIDATOR_NAMES, VALIDATORS } from '../src/jobs/validators.js';
+import { VALIDATOR_NAMES, VALIDATORS, type ValidatorName } from '../src/jobs/validators.js';
 import { METHOD_DEFAULTS } from '../src/schemas/params.js';
-import { bestTrial, selectionFor } from '../src/sweeps/selection.js';
+import { validatorPick } from '../src/sweeps/selection.js';
 import { writeSection } from './doc-sections.js';
 import { ensembleAgreementPick } from './ensemble-agreement.js';
 import { num, spearman } from './stats.js';
@@ -49,18 +49,15 @@ export interface SeedRun {
   sweepId: string;
 }
 
-/** The trial a validator picks: what a sweep with it as objective selects (src/sweeps/selection.ts's bestTrial and selectionFor: models at chance passed over, errorBound's one-standard-error rule). */
-function pick(trials: Trial[], validator: string): Trial | undefined {
-  const ranked = trials.map((t, index) => ({
-    t,
-    index,
-    objective: Number.isFinite(t.metrics[validator]) ? { metric: validator, value: t.metrics[validator], epoch: null } : null,
-  }));
-  return bestTrial(
-    ranked,
-    VALIDATORS[validator as keyof typeof VALIDATORS].goal,
-    selectionFor(validator, ({ t }: (typeof ranked)[number]) => t.metrics),
-  )?.trial.t;
+/** The trial a validator picks: what a sweep with it as objective selects (src/sweeps/selection.ts's validatorPick: models at chance passed over, errorBound's one-standard-error rule). */
+function pick(trials: Trial[], validator: ValidatorName): Trial | undefined {
+  const indexed = trials.map((t, index) => ({ t, index }));
+  return (
+    validatorPick(indexed, validator, {
+      objective: ({ t }, metric) => (Number.isFinite(t.metrics[metric]) ? { metric, value: t.metrics[metric], epoch: null } : null),
+      metrics: ({ t }) => t.metrics,
+    })?.trial.t ?? undefined
+  );
 }
 
 /**

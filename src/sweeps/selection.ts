@@ -125,24 +125,40 @@ export function bestTrial<T extends Ranked>(
   return { trial: top, reason: `${lead}${passedOver}${vacuity(first.objective, goal)}` };
 }
 
+/** What a validator's pick reads of each trial: its finished value of a metric (null when it has none) and its metrics. */
+export interface TrialReadings<T> {
+  objective: (trial: T, metric: string) => ObjectiveValue | null;
+  metrics: (trial: T) => Record<string, unknown> | undefined;
+}
+
+/** The trial `validator` picks, by bestTrial's rule for it (what a sweep with it as objective selects), or null when no trial reports it. */
+export function validatorPick<T extends { index: number }>(
+  trials: readonly T[],
+  validator: ValidatorName,
+  o: TrialReadings<T>,
+): { trial: T; value: number } | null {
+  const ranked = trials.map((trial) => ({ index: trial.index, trial, objective: o.objective(trial, validator) }));
+  const pick = bestTrial(
+    ranked,
+    VALIDATORS[validator].goal,
+    selectionFor(validator, (r: (typeof ranked)[number]) => o.metrics(r.trial)),
+  );
+  return pick === null ? null : { trial: pick.trial.trial, value: pick.trial.objective.value };
+}
+
 /**
- * The trial each label-free validator the finished trials report would pick, by bestTrial's rule
- * for that validator (the sweep's `validatorPicks`): whatever the objective, a user without target
- * labels sees whether the validators agree with `best` (on the sweeps of docs/benchmarks.md,
- * `errorBound` and `im` part ways on the shifts where one of them misses the oracle).
+ * The trial each label-free validator the finished trials report would pick (the sweep's
+ * `validatorPicks`): whatever the objective, a user without target labels sees whether the
+ * validators agree with `best` (on the sweeps of docs/benchmarks.md, `errorBound` and `im` part
+ * ways on the shifts where one of them misses the oracle).
  */
 export function validatorPicks<T extends { index: number }>(
   trials: readonly T[],
-  o: { objective: (trial: T, metric: string) => ObjectiveValue | null; metrics: (trial: T) => Record<string, unknown> | undefined },
+  o: TrialReadings<T>,
 ): Array<{ validator: ValidatorName; trial: T; value: number }> {
   return VALIDATOR_NAMES.flatMap((validator) => {
-    const ranked = trials.map((trial) => ({ index: trial.index, trial, objective: o.objective(trial, validator) }));
-    const pick = bestTrial(
-      ranked,
-      VALIDATORS[validator].goal,
-      selectionFor(validator, (r: (typeof ranked)[number]) => o.metrics(r.trial)),
-    );
-    return pick === null ? [] : [{ validator, trial: pick.trial.trial, value: pick.trial.objective.value }];
+    const pick = validatorPick(trials, validator, o);
+    return pick === null ? [] : [{ validator, ...pick }];
   });
 }
 
